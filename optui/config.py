@@ -1,0 +1,391 @@
+"""Typed settings: defaults, overridden by the TOML file, overridden by OPTUI_* environment.
+
+Secrets (Kite API secret and access token, InfluxDB token) never live in the main file: they come
+from the environment or from a secrets file written with mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from optui.errors import ConfigError
+from optui.indices import INDEX_KEYS
+
+
+@dataclass
+class GeneralSettings:
+    data_dir: str = "data"
+    log_dir: str = "logs"
+    log_level: str = "INFO"
+
+
+@dataclass
+class SourceSettings:
+    kind: str = "sim"  # sim | kite
+    indices: list[str] = field(default_factory=lambda: list(INDEX_KEYS))
+    interval_s: float = 30.0
+    offsets: list[int] = field(default_factory=lambda: [-2, -1, 0, 1, 2])
+    chain_strikes: int = 30  # strikes each side of ATM quoted for PCR, max pain and flow
+    full_chain_expiries: int = 0  # > 0: legs for every listed strike of the first N expiries
+    instruments_cache_dir: str = "data/instruments"
+
+
+@dataclass
+class AnalyticsSettings:
+    rate: float = 0.065
+    dividend_yield: float = 0.0
+    iv_model: str = "black76"  # black76 | black_scholes
+    skew_steps: int = 4  # skew = put IV - call IV this many strike steps from ATM
+    stale_after_s: float = 120.0
+    wide_spread_pct: float = 10.0
+
+
+@dataclass
+class SimulatorSettings:
+    seed: int = 7
+    speed: float = 1.0
+    start: str = ""  # "YYYY-MM-DD HH:MM" IST; empty = now
+    host: str = "127.0.0.1"
+    port: int = 8765
+    api_key: str = "sim_key"
+    access_token: str = "sim_token"
+
+
+@dataclass
+class KiteSettings:
+    api_key: str = ""
+    root: str = "https://api.kite.trade"
+    login_url: str = "https://kite.zerodha.com/connect/login"
+    redirect_url: str = "http://127.0.0.1:5000/success"
+
+
+@dataclass
+class StoreSettings:
+    url: str = "sqlite:///data/optui.db"  # or influxdb://HOST:PORT
+    batch_size: int = 5000
+    spool_dir: str = "data/spool"
+
+
+@dataclass
+class InfluxSettings:
+    url: str = ""
+    org: str = "optui"
+    bucket: str = "options-data"
+    database: str = "options-data"  # InfluxDB 1.x
+
+
+@dataclass
+class CacheSettings:
+    url: str = "memory://"  # or redis://127.0.0.1:6379/0
+
+
+@dataclass
+class ExportSettings:
+    out_dir: str = "data"
+    write_json: bool = True
+    write_csv: bool = True
+
+
+@dataclass
+class FlowSettings:
+    threshold_cr: float = 100.0
+    retention_days: int = 90
+    timeframe: str = "5m"
+
+
+@dataclass
+class PositionSettings:
+    intervals: list[str] = field(default_factory=lambda: ["1m", "5m", "15m", "30m", "1h"])
+    oi_change_pct: float = 50.0
+    top_n: int = 10
+
+
+@dataclass
+class AlertSettings:
+    fii_flow_cr: float = 500.0
+    dii_flow_cr: float = 300.0
+    pro_client_divergence_pct: float = 20.0
+    volume_spike_pct: float = 200.0
+    single_flow_cr: float = 1000.0
+    oi_change_pct: float = 50.0
+    oi_change_window_min: int = 15
+    cooldown_s: float = 300.0
+    webhook_url: str = ""
+
+
+@dataclass
+class UISettings:
+    mouse: bool = True
+    animations: bool = False
+    theme: str = "textual-dark"
+
+
+@dataclass
+class Settings:
+    general: GeneralSettings = field(default_factory=GeneralSettings)
+    source: SourceSettings = field(default_factory=SourceSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
+    simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
+    kite: KiteSettings = field(default_factory=KiteSettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
+    influxdb: InfluxSettings = field(default_factory=InfluxSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+    flow: FlowSettings = field(default_factory=FlowSettings)
+    positions: PositionSettings = field(default_factory=PositionSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    path: Path | None = None  # the TOML file these came from, if any
+
+
+# Allowed values and ranges; the message of a failed check names key, value and what is allowed.
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "general.log_level": ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "source.kind": ("sim", "kite"),
+    "analytics.iv_model": ("black76", "black_scholes"),
+    "flow.timeframe": ("1m", "5m", "15m", "30m", "1h", "1d", "1w"),
+}
+_RANGES: dict[str, tuple[float, float]] = {
+    "source.interval_s": (1.0, 3600.0),
+    "source.chain_strikes": (2, 200),
+    "source.full_chain_expiries": (0, 20),
+    "analytics.rate": (-0.05, 0.5),
+    "analytics.dividend_yield": (0.0, 0.5),
+    "analytics.skew_steps": (1, 50),
+    "analytics.stale_after_s": (1.0, 86400.0),
+    "analytics.wide_spread_pct": (0.1, 1000.0),
+    "simulator.speed": (0.01, 10000.0),
+    "simulator.port": (1, 65535),
+    "store.batch_size": (1, 1_000_000),
+    "flow.threshold_cr": (0.0, 1e6),
+    "flow.retention_days": (1, 36500),
+    "positions.oi_change_pct": (0.0, 1e4),
+    "positions.top_n": (1, 100),
+    "alerts.cooldown_s": (0.0, 86400.0),
+}
+_INTERVALS = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
+
+SECRET_ENV = {
+    "kite_api_secret": "OPTUI_KITE_API_SECRET",
+    "kite_access_token": "OPTUI_KITE_ACCESS_TOKEN",
+    "influxdb_token": "OPTUI_INFLUXDB_TOKEN",
+}
+
+
+def config_path() -> Path:
+    """Where the configuration file lives: $OPTUI_CONFIG_FILE, ./optui.toml, or ~/.config/optui."""
+    env = os.environ.get("OPTUI_CONFIG_FILE")
+    if env:
+        return Path(env).expanduser()
+    local = Path("optui.toml")
+    if local.exists():
+        return local
+    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "optui" / "optui.toml"
+
+
+def secrets_path() -> Path:
+    """The 0600 file holding secrets not given in the environment."""
+    env = os.environ.get("OPTUI_SECRETS_FILE")
+    if env:
+        return Path(env).expanduser()
+    return config_path().with_name("secrets.toml")
+
+
+def _coerce(key: str, raw: Any, hint: Any, default: Any) -> Any:
+    """Convert a TOML or environment value to the field's type, or raise ConfigError."""
+    try:
+        if isinstance(default, bool):
+            if isinstance(raw, bool):
+                return raw
+            text = str(raw).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if isinstance(default, int):
+            if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
+                raise ValueError
+            return int(raw)
+        if isinstance(default, float):
+            if isinstance(raw, bool):
+                raise ValueError
+            return float(raw)
+        if isinstance(default, list):
+            items = raw if isinstance(raw, list) else [p.strip() for p in str(raw).split(",") if p.strip()]
+            if default and isinstance(default[0], int):
+                return [int(x) for x in items]
+            return [str(x) for x in items]
+        if isinstance(raw, (dict, list)):
+            raise ValueError
+        return str(raw)
+    except (TypeError, ValueError):
+        kind = type(default).__name__ if not isinstance(default, list) else "list"
+        raise ConfigError(f"{key} = {raw!r} is not a valid {kind}") from None
+
+
+def _validate(settings: Settings) -> None:
+    for key, allowed in _CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(settings, section), name)
+        if value not in allowed:
+            raise ConfigError(f"{key} = {value!r} is not allowed: choose one of {', '.join(allowed)}")
+    for key, (lo, hi) in _RANGES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(settings, section), name)
+        if not lo <= value <= hi:
+            raise ConfigError(f"{key} = {value!r} is out of range: allowed {lo} to {hi}")
+    bad = [k for k in settings.source.indices if k not in INDEX_KEYS]
+    if bad or not settings.source.indices:
+        raise ConfigError(
+            f"source.indices = {settings.source.indices!r} is not allowed: choose from {', '.join(INDEX_KEYS)}"
+        )
+    if not settings.source.offsets or any(abs(o) > 50 for o in settings.source.offsets):
+        raise ConfigError(f"source.offsets = {settings.source.offsets!r}: give offsets between -50 and 50")
+    bad_iv = [i for i in settings.positions.intervals if i not in _INTERVALS]
+    if bad_iv:
+        raise ConfigError(
+            f"positions.intervals = {settings.positions.intervals!r}: allowed {', '.join(_INTERVALS)}"
+        )
+    url = settings.store.url
+    if not (url.startswith("sqlite:///") or url.startswith("influxdb://") or url.startswith("influxdbs://")):
+        raise ConfigError(f"store.url = {url!r}: use sqlite:///PATH or influxdb://HOST:PORT")
+    cache = settings.cache.url
+    if not (cache == "memory://" or cache.startswith("redis://")):
+        raise ConfigError(f"cache.url = {cache!r}: use memory:// or redis://HOST:PORT/DB")
+
+
+def _apply(settings: Settings, data: dict[str, Any], origin: str) -> None:
+    for section_name, values in data.items():
+        section = getattr(settings, section_name, None)
+        if section is None or not is_dataclass(section) or section_name == "path":
+            raise ConfigError(f"{origin}: unknown section [{section_name}]")
+        if not isinstance(values, dict):
+            raise ConfigError(f"{origin}: [{section_name}] must be a table")
+        hints = get_type_hints(type(section))
+        names = {f.name for f in fields(section)}
+        for name, raw in values.items():
+            if name not in names:
+                raise ConfigError(f"{origin}: unknown key {section_name}.{name}")
+            key = f"{section_name}.{name}"
+            setattr(section, name, _coerce(key, raw, hints[name], getattr(section, name)))
+
+
+def _env_overrides(environ: dict[str, str], settings: Settings) -> dict[str, dict[str, str]]:
+    out: dict[str, dict[str, str]] = {}
+    for f in fields(settings):
+        if f.name == "path":
+            continue
+        for sub in fields(getattr(settings, f.name)):
+            env_name = f"OPTUI_{f.name.upper()}_{sub.name.upper()}"
+            if env_name in environ:
+                out.setdefault(f.name, {})[sub.name] = environ[env_name]
+    return out
+
+
+def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Defaults, then the TOML file (if it exists), then OPTUI_SECTION_KEY environment variables."""
+    environ = dict(os.environ if environ is None else environ)
+    settings = Settings()
+    file = path if path is not None else config_path()
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML ({exc}): fix the file or remove it") from None
+        except OSError as exc:
+            raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
+        _apply(settings, data, str(file))
+        settings.path = file
+    _apply(settings, _env_overrides(environ, settings), "environment")
+    _validate(settings)
+    return settings
+
+
+def settings_dict(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The settings as nested plain values (no secrets live here)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in fields(settings):
+        if f.name == "path":
+            continue
+        section = getattr(settings, f.name)
+        out[f.name] = {s.name: getattr(section, s.name) for s in fields(section)}
+    return out
+
+
+def load_secrets(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """Secrets from the environment first, then the 0600 secrets file; missing ones are absent."""
+    environ = dict(os.environ if environ is None else environ)
+    out: dict[str, str] = {}
+    file = secrets_path()
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            raise ConfigError(f"{file}: cannot read secrets ({exc}): fix or delete the file") from None
+        out.update({k: str(v) for k, v in data.items() if k in SECRET_ENV and v})
+    for name, env_name in SECRET_ENV.items():
+        if environ.get(env_name):
+            out[name] = environ[env_name]
+    return out
+
+
+def save_secret(name: str, value: str) -> Path:
+    """Store one secret in the secrets file, creating it with mode 0600."""
+    if name not in SECRET_ENV:
+        raise ConfigError(f"unknown secret {name!r}: one of {', '.join(SECRET_ENV)}")
+    import tomlkit
+
+    file = secrets_path()
+    file.parent.mkdir(parents=True, exist_ok=True)
+    doc = tomlkit.parse(file.read_text(encoding="utf-8")) if file.exists() else tomlkit.document()
+    doc[name] = value
+    write_private(file, tomlkit.dumps(doc))
+    return file
+
+
+def write_private(file: Path, text: str) -> None:
+    """Write a file readable by its owner only (0600), never briefly world-readable."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_name(file.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, file)
+
+
+def mask(value: str) -> str:
+    """Show that a secret is set without showing it."""
+    if not value:
+        return "(not set)"
+    return "****" + (value[-2:] if len(value) >= 12 else "")
+
+
+def set_value(key: str, raw: Any, path: Path | None = None) -> Settings:
+    """Validate `section.name = raw` and save it to the TOML file, keeping the user's comments."""
+    import tomlkit
+
+    section_name, _, name = key.partition(".")
+    file = path if path is not None else config_path()
+    current = load_settings(file, environ={})
+    section = getattr(current, section_name, None)
+    if section is None or not is_dataclass(section) or name not in {f.name for f in fields(section)}:
+        raise ConfigError(f"unknown setting {key}")
+    hints = get_type_hints(type(section))
+    value = _coerce(key, raw, hints[name], getattr(section, name))
+    setattr(section, name, value)
+    _validate(current)
+    doc = tomlkit.parse(file.read_text(encoding="utf-8")) if file.exists() else tomlkit.document()
+    if section_name not in doc:
+        doc[section_name] = tomlkit.table()
+    doc[section_name][name] = value  # type: ignore[index]
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(tomlkit.dumps(doc), encoding="utf-8")
+    current.path = file
+    return current

@@ -1,0 +1,260 @@
+"""Typed records that flow from sources through analytics to stores, exports and widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """One row of Kite's instrument dump."""
+
+    instrument_token: int
+    exchange_token: int
+    tradingsymbol: str
+    name: str
+    last_price: float
+    expiry: date | None
+    strike: float
+    tick_size: float
+    lot_size: int
+    instrument_type: str  # CE, PE, FUT, EQ
+    segment: str  # NFO-OPT, BFO-OPT, NFO-FUT, INDICES, ...
+    exchange: str  # NFO, BFO, NSE, BSE
+
+    @property
+    def key(self) -> str:
+        """The 'EXCHANGE:TRADINGSYMBOL' form Kite's quote calls take."""
+        return f"{self.exchange}:{self.tradingsymbol}"
+
+
+@dataclass(slots=True)
+class Quote:
+    """One instrument's full quote, as Kite's /quote returns it, with times made IST-aware."""
+
+    instrument_token: int
+    timestamp: datetime | None
+    last_trade_time: datetime | None
+    last_price: float
+    last_quantity: int
+    buy_quantity: int
+    sell_quantity: int
+    volume: int
+    average_price: float
+    oi: float
+    oi_day_high: float
+    oi_day_low: float
+    net_change: float
+    open: float
+    high: float
+    low: float
+    close: float  # previous session's close
+    bid: float  # best bid, 0 when the book side is empty
+    ask: float  # best offer, 0 when the book side is empty
+    bid_quantity: int = 0
+    ask_quantity: int = 0
+
+    @property
+    def mid(self) -> float:
+        """Mid of the best bid and offer, or last price when either side is empty."""
+        if self.bid > 0 and self.ask > 0:
+            return (self.bid + self.ask) / 2.0
+        return self.last_price
+
+    @property
+    def traded_value(self) -> float:
+        """Day's traded value in rupees: Kite's day VWAP times day volume."""
+        return self.average_price * self.volume
+
+
+# Field order of the original collectors' CSV sidecar (24 columns). Dashboards parse it.
+LEG_CSV_COLUMNS: tuple[str, ...] = (
+    "timestamp", "index", "bucket", "expiry", "side", "atm_strike", "strike", "strike_offset",
+    "last_price", "average_price", "volume", "oi", "oi_open", "oi_change", "iv",
+    "ohlc_open", "ohlc_high", "ohlc_low", "ohlc_close", "net_change", "net_change_percent",
+    "day_change", "day_change_percent", "days_to_expiry",
+)
+
+
+@dataclass(slots=True)
+class LegRecord:
+    """One option leg (index x bucket x side x strike) in one snapshot.
+
+    The first fields keep the original collectors' names; the rest are additions.
+    `oi_change` is OI minus the reference OI (`oi_open`: previous close when known, else the
+    day's first OI), positive when open interest grew.
+    """
+
+    timestamp: datetime  # aware, UTC
+    index: str
+    bucket: str
+    side: str  # CALL or PUT
+    expiry: date
+    atm_strike: float
+    strike: float  # the leg's own strike
+    strike_offset: str  # atm_m2 ... atm_p2, or e.g. atm_p7 in full-chain mode
+    last_price: float
+    average_price: float
+    volume: int
+    oi: float
+    oi_open: float
+    oi_change: float
+    iv: float  # annualised, percent (e.g. 12.5), NaN when undetermined
+    days_to_expiry: float
+    ohlc_open: float
+    ohlc_high: float
+    ohlc_low: float
+    ohlc_close: float
+    net_change: float
+    net_change_percent: float
+    day_change: float
+    day_change_percent: float
+    tradingsymbol: str = ""
+    instrument_token: int = 0
+    bid: float = 0.0
+    ask: float = 0.0
+    delta: float = float("nan")
+    gamma: float = float("nan")
+    theta: float = float("nan")  # rupees per calendar day
+    vega: float = float("nan")  # rupees per volatility point
+    oi_change_snapshot: float = 0.0  # vs the previous snapshot
+    buildup: str = ""  # long_buildup, short_buildup, short_covering, long_unwinding, or ""
+    flags: str = ""  # comma list of data-quality flags, "" when clean
+
+
+@dataclass(slots=True)
+class BucketStats:
+    """Chain aggregates for one index and expiry bucket."""
+
+    bucket: str
+    expiry: date
+    days_to_expiry: float
+    forward: float
+    atm_strike: float
+    atm_iv: float  # percent
+    iv_open: float  # first ATM IV of the day, percent
+    straddle: float  # ATM call + put premium
+    pcr_oi: float
+    pcr_volume: float
+    max_pain: float
+    skew: float  # put IV minus call IV at the configured wing, volatility points
+    ce_oi: float
+    pe_oi: float
+    ce_oi_change: float
+    pe_oi_change: float
+    strikes: int  # strikes quoted for the aggregates
+
+    @property
+    def iv_day_change(self) -> float:
+        return self.atm_iv - self.iv_open
+
+
+@dataclass(slots=True)
+class FlowSummary:
+    """Premium flow for one index between two snapshots, rupees crore."""
+
+    inflow_cr: float = 0.0
+    outflow_cr: float = 0.0
+    ce_inflow_cr: float = 0.0
+    ce_outflow_cr: float = 0.0
+    pe_inflow_cr: float = 0.0
+    pe_outflow_cr: float = 0.0
+
+    @property
+    def net_cr(self) -> float:
+        return self.inflow_cr - self.outflow_cr
+
+    @property
+    def buying_pressure(self) -> float:
+        """inflow / (inflow + outflow); NaN when nothing traded."""
+        total = self.inflow_cr + self.outflow_cr
+        return self.inflow_cr / total if total > 0 else float("nan")
+
+    @property
+    def pressure_ratio(self) -> float:
+        """inflow / outflow; NaN when nothing was sold."""
+        return self.inflow_cr / self.outflow_cr if self.outflow_cr > 0 else float("nan")
+
+    @property
+    def bullish_cr(self) -> float:
+        """CE net inflow minus PE net inflow."""
+        return (self.ce_inflow_cr - self.ce_outflow_cr) - (self.pe_inflow_cr - self.pe_outflow_cr)
+
+
+@dataclass(slots=True)
+class OverviewRecord:
+    """One index's overview in one snapshot (the original `index_overview` record)."""
+
+    timestamp: datetime  # aware, UTC
+    symbol: str
+    atm_strike: float
+    last_price: float
+    open: float
+    high: float
+    low: float
+    close: float
+    net_change: float  # vs previous close
+    net_change_percent: float
+    day_change: float  # vs today's open
+    day_change_percent: float
+    day_width: float  # high - low
+    day_width_percent: float  # of the previous close
+    buckets: dict[str, BucketStats] = field(default_factory=dict)
+    flow: FlowSummary = field(default_factory=FlowSummary)
+
+    def legacy_fields(self) -> dict[str, float | str]:
+        """The flat field set of the original collectors, including per-bucket keys."""
+        out: dict[str, float | str] = {
+            "symbol": self.symbol,
+            "atm_strike": self.atm_strike,
+            "last_price": self.last_price,
+            "open": self.open,
+            "high": self.high,
+            "low": self.low,
+            "close": self.close,
+            "net_change": self.net_change,
+            "net_change_percent": self.net_change_percent,
+            "day_change": self.day_change,
+            "day_change_percent": self.day_change_percent,
+            "day_width": self.day_width,
+            "day_width_percent": self.day_width_percent,
+        }
+        for name, b in self.buckets.items():
+            out[f"{name}_TP"] = b.straddle
+            out[f"{name}_OI_CALL"] = b.ce_oi
+            out[f"{name}_OI_PUT"] = b.pe_oi
+            out[f"PCR_{name}"] = b.pcr_oi
+            out[f"{name}_atm_iv"] = b.atm_iv
+            out[f"{name}_iv_open"] = b.iv_open
+            out[f"{name}_iv_day_change"] = b.iv_day_change
+            out[f"{name}_days_to_expiry"] = b.days_to_expiry
+        return out
+
+
+@dataclass(slots=True)
+class IndexSnapshot:
+    """Everything collected for one index in one cycle."""
+
+    index: str
+    overview: OverviewRecord
+    legs: list[LegRecord] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """One collection cycle over all configured indices; says which source made it."""
+
+    timestamp: datetime  # aware, UTC
+    source: str  # kite, sim, replay
+    indices: dict[str, IndexSnapshot] = field(default_factory=dict)
+    duration_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def leg_count(self) -> int:
+        return sum(len(s.legs) for s in self.indices.values())
+
+    @property
+    def flagged_count(self) -> int:
+        return sum(1 for s in self.indices.values() for leg in s.legs if leg.flags)

@@ -1,0 +1,1 @@
+"""optui.screens."""

@@ -1,0 +1,1 @@
+"""Stores (SQLite, InfluxDB), caches, spool and exports. Never imports Textual."""
