@@ -1,0 +1,188 @@
+"""The storage interface every backend implements, and the URL factory that picks one.
+
+Collectors, the UI and exports talk only to `Store`, so SQLite (embedded, default) and InfluxDB
+(production) are interchangeable; backends are imported lazily so a SQLite user never needs the
+InfluxDB client to be importable.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from optui.errors import ConfigError
+from optui.storage.points import Point
+
+FieldValue = float | int | str | bool
+
+AGGREGATE_FNS: tuple[str, ...] = ("sum", "mean", "last", "max", "min")
+"""Functions `Store.aggregate` accepts."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One stored point as read back: `time` is aware UTC; NaN fields were never stored."""
+
+    time: datetime
+    tags: dict[str, str]
+    fields: dict[str, FieldValue]
+
+
+def time_to_ns(at: datetime) -> int:
+    """Nanoseconds since the epoch for an aware datetime (microsecond precision)."""
+    if at.tzinfo is None:
+        raise ValueError("store times must be timezone-aware (use optui.timeutil.UTC or IST)")
+    return (at - _EPOCH) // timedelta(microseconds=1) * 1000
+
+
+def ns_to_time(ns: int) -> datetime:
+    """The aware UTC datetime for nanoseconds since the epoch (sub-microsecond part dropped)."""
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def clean_fields(fields: Mapping[str, Any]) -> dict[str, FieldValue]:
+    """Drop NaN and None values: InfluxDB cannot store NaN, so no backend does (absent = unknown)."""
+    out: dict[str, FieldValue] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, float) and math.isnan(value):
+            continue
+        out[name] = value
+    return out
+
+
+class Store(ABC):
+    """A time-series store of `Point`s with InfluxDB semantics.
+
+    Identity is (measurement, tags, time): writing the same identity again replaces its fields,
+    so a one-minute flow bar can be rewritten with its running total. Times are stored as UTC
+    nanoseconds; ranges are half-open `[start, end)`. NaN/None field values are not stored.
+    """
+
+    @abstractmethod
+    def write(self, points: Sequence[Point]) -> int:
+        """Write points in batches; return how many were written. Raises StoreError."""
+
+    def write_columns(
+        self,
+        measurement: str,
+        tags_list: Sequence[dict[str, str]],
+        times_ns: Sequence[int],
+        fields_columns: Mapping[str, Sequence[Any]],
+    ) -> int:
+        """Bulk write of one measurement in columns (row i = tags_list[i], times_ns[i], column[i]).
+
+        The fast path for many points at once; backends may override it. This default builds
+        `Point`s and calls `write`.
+        """
+        n = len(times_ns)
+        if len(tags_list) != n or any(len(col) != n for col in fields_columns.values()):
+            raise ValueError("write_columns: tags_list, times_ns and every field column must match")
+        names = list(fields_columns)
+        cols = [fields_columns[name] for name in names]
+        points = [
+            Point(
+                measurement,
+                tags_list[i],
+                clean_fields({name: col[i] for name, col in zip(names, cols, strict=True)}),
+                ns_to_time(int(times_ns[i])),
+            )
+            for i in range(n)
+        ]
+        return self.write(points)
+
+    @abstractmethod
+    def query(
+        self,
+        measurement: str,
+        start: datetime,
+        end: datetime,
+        tags: Mapping[str, str] | None = None,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        """Rows with start <= time < end whose tags include `tags`, oldest first.
+
+        `fields` restricts the returned fields (rows lacking all of them are still returned,
+        with an empty dict); `limit` keeps the first N rows.
+        """
+
+    @abstractmethod
+    def aggregate(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start: datetime,
+        end: datetime,
+        every: str,
+        tags: Mapping[str, str] | None = None,
+        fn: str = "sum",
+    ) -> list[Row]:
+        """Roll rows up into `every` buckets (a key of optui.analytics.timeframes.TIMEFRAMES).
+
+        Buckets start where `bucket_start_ns` says (IST wall clock: 1d at IST midnight, 1w on
+        Monday IST); a row's time is its bucket's start (UTC). All series whose tags include
+        `tags` are combined. `fn` is one of AGGREGATE_FNS; empty buckets are omitted; a field
+        absent from a whole bucket is absent from its row. Row.tags is `tags` (or {}).
+        """
+
+    @abstractmethod
+    def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
+        """The newest row whose tags include `tags`, or None when there is none."""
+
+    @abstractmethod
+    def tag_values(self, measurement: str, tag: str) -> list[str]:
+        """Distinct values of one tag in a measurement, sorted."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Flush and release connections; safe to call twice."""
+
+    @abstractmethod
+    def ping(self) -> bool:
+        """True when the store answers now; never raises."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """One line for the UI naming the backend and where it is; never contains secrets."""
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_store(url: str, settings: Any = None) -> Store:
+    """Open the store a URL names: `sqlite:///PATH` or `influxdb://HOST:PORT` (`influxdbs://`).
+
+    `sqlite:///data/optui.db` is relative to the working directory, `sqlite:////abs/path.db` is
+    absolute; parent directories are created. `settings` (optui.config.Settings) supplies the
+    InfluxDB org, bucket and token source.
+    """
+    text = (url or "").strip()
+    if text.startswith("sqlite:///"):
+        from optui.storage.sqlite_store import SQLiteStore
+
+        raw = text[len("sqlite:///"):]
+        if not raw:
+            raise ConfigError("store.url 'sqlite:///' has no path: use sqlite:///data/optui.db")
+        if raw == ":memory:":
+            return SQLiteStore(":memory:")
+        return SQLiteStore(Path(raw).expanduser())
+    if text.startswith(("influxdb://", "influxdbs://")):
+        from optui.storage.influx_store import InfluxStore
+
+        return InfluxStore.from_url(text, settings)
+    raise ConfigError(
+        f"store.url {text!r} is not supported: use sqlite:///PATH (e.g. sqlite:///data/optui.db) "
+        "or influxdb://HOST:PORT (influxdbs:// for TLS)"
+    )
