@@ -111,8 +111,8 @@ class Store(ABC):
     ) -> list[Row]:
         """Rows with start <= time < end whose tags include `tags`, oldest first.
 
-        `fields` restricts the returned fields (rows lacking all of them are still returned,
-        with an empty dict); `limit` keeps the first N rows.
+        `fields` restricts the returned fields (rows carrying none of them are omitted);
+        `limit` keeps the first N rows.
         """
 
     @abstractmethod
