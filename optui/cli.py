@@ -1,0 +1,285 @@
+"""The `optui` command line. Heavy libraries are imported inside the commands that need them."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="optui",
+    help="Terminal workstation for Indian index options (NIFTY, BANKNIFTY, FINNIFTY, MIDCPNIFTY, SENSEX).",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Show the effective configuration.", add_completion=False)
+app.add_typer(config_app, name="config")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _settings(config: Path | None = None):  # noqa: ANN202 - Settings, imported lazily
+    from optui.config import load_settings
+    from optui.errors import ConfigError
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML file (default: $OPTUI_CONFIG_FILE, ./optui.toml, ~/.config/optui/optui.toml).")]
+
+
+def _run_app(start: str, config: Path | None, no_mouse: bool) -> None:
+    settings = _settings(config)
+    from optui.logs import setup_logging
+
+    setup_logging(settings, to_stderr=False)
+    from optui.app import OptuiApp
+
+    OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse).run(mouse=not no_mouse and settings.ui.mouse)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    config: ConfigOpt = None,
+    no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Do not capture the mouse (plain terminal selection over SSH).")] = False,
+) -> None:
+    """With no command, open the full-screen app at the main menu."""
+    if ctx.invoked_subcommand is None:
+        _run_app("main", config, no_mouse)
+
+
+@app.command()
+def dashboard(
+    config: ConfigOpt = None,
+    no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Do not capture the mouse.")] = False,
+) -> None:
+    """Open the live dashboard directly."""
+    _run_app("dashboard", config, no_mouse)
+
+
+class SourceKind(StrEnum):
+    sim = "sim"
+    kite = "kite"
+
+
+@app.command()
+def collect(
+    source: Annotated[SourceKind | None, typer.Option(help="sim (built-in simulated exchange) or kite.")] = None,
+    indices: Annotated[str | None, typer.Option(help="Comma list, e.g. NIFTY,BANKNIFTY (default: all five).")] = None,
+    interval: Annotated[float | None, typer.Option(help="Seconds between cycles (default 30).")] = None,
+    once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
+    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for the JSON-per-leg files and CSV sidecar.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Collect headless: one status line per cycle; SIGINT/SIGTERM stop after the current write."""
+    settings = _settings(config)
+    from optui.errors import ConfigError, OptuiError
+    from optui.indices import parse_indices
+    from optui.logs import setup_logging
+
+    if indices:
+        try:
+            settings.source.indices = parse_indices(indices)
+        except ValueError as exc:
+            _fail(f"--indices: {exc}")
+    if interval is not None:
+        if not 1 <= interval <= 3600:
+            _fail(f"--interval {interval}: allowed 1 to 3600 seconds")
+        settings.source.interval_s = interval
+    setup_logging(settings, to_stderr=True)
+    from optui.collectors.engine import build_engine
+    from optui.collectors.headless import Collector
+
+    try:
+        engine = build_engine(settings, source.value if source else None, store, out)
+    except (ConfigError, OptuiError) as exc:
+        _fail(str(exc))
+    printer = _printer()
+    collector = Collector(engine, settings.source.interval_s, printer=printer)
+    collector.install_signal_handlers()
+    printer(
+        f"optui collect: source={engine.source_label.lower()} indices={','.join(engine.indices)} "
+        f"interval={settings.source.interval_s:g}s store={engine.store.describe()}", "bold",
+    )
+    try:
+        code = collector.run(once=once)
+    finally:
+        engine.close()
+    raise typer.Exit(code)
+
+
+def _printer():  # noqa: ANN202
+    """Rich colours on a terminal, plain lines otherwise (logs, systemd, pipes)."""
+    if sys.stdout.isatty():
+        from rich.console import Console
+
+        console = Console(highlight=False)
+        return lambda line, style="": console.print(line, style=style or None, markup=False)
+
+    def plain(line: str, style: str = "") -> None:
+        print(line, flush=True)
+
+    return plain
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
+    seed: Annotated[int, typer.Option(help="Random seed: same seed, same market.")] = 7,
+    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
+    start: Annotated[str | None, typer.Option(help='Simulated start, "YYYY-MM-DD HH:MM" IST.')] = None,
+    api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "sim_key",
+    access_token: Annotated[str, typer.Option(help="Access token the simulator accepts.")] = "sim_token",
+) -> None:
+    """Serve the simulated exchange over the Kite Connect REST API."""
+    start_at = None
+    if start:
+        from optui.timeutil import IST
+
+        try:
+            start_at = datetime.strptime(start, "%Y-%m-%d %H:%M").replace(tzinfo=IST)
+        except ValueError:
+            _fail(f'--start {start!r}: use "YYYY-MM-DD HH:MM" (IST)')
+    if not 0 < speed <= 10000:
+        _fail(f"--speed {speed}: allowed above 0 up to 10000")
+    from optui.simulator.server import run_simulator
+
+    try:
+        run_simulator(host, port, seed, speed, start_at, api_key, access_token)
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port")
+
+
+class ExportKind(StrEnum):
+    csv = "csv"
+    json = "json"
+
+
+def _parse_when(text: str, name: str) -> datetime:
+    from optui.timeutil import IST
+
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=IST)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f'{name} {text!r}: use "YYYY-MM-DD", "YYYY-MM-DD HH:MM" (IST) or ISO 8601')
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)
+
+
+@app.command()
+def export(
+    kind: Annotated[ExportKind, typer.Argument(help="csv (the original 24 columns) or json (lines).")],
+    from_: Annotated[str, typer.Option("--from", help='Start, "YYYY-MM-DD[ HH:MM]" IST.')],
+    to: Annotated[str, typer.Option("--to", help='End (exclusive), "YYYY-MM-DD[ HH:MM]" IST.')],
+    out: Annotated[Path | None, typer.Option(help="Output file (default: data/export_<from>_<to>.<kind>).")] = None,
+    index: Annotated[str | None, typer.Option(help="Only this index.")] = None,
+    measurement: Annotated[str, typer.Option(help="atm_options, index_overview or premium_flow.")] = "atm_options",
+    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Export stored records for a time range."""
+    settings = _settings(config)
+    start, end = _parse_when(from_, "--from"), _parse_when(to, "--to")
+    if end <= start:
+        _fail("--to must be after --from")
+    from optui.errors import OptuiError
+    from optui.storage.base import open_store
+    from optui.storage.export import export_rows
+
+    target = out or Path(settings.general.data_dir) / f"export_{start:%Y%m%d%H%M}_{end:%Y%m%d%H%M}.{kind.value}"
+    try:
+        with open_store(store or settings.store.url, settings) as db:
+            count = export_rows(db, kind.value, start, end, target, measurement=measurement, index=index.upper() if index else None)
+    except OptuiError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        _fail(f"cannot write {target}: {exc.strerror}")
+    typer.echo(f"exported {count} rows to {target}")
+
+
+@config_app.command("show")
+def config_show(config: ConfigOpt = None) -> None:
+    """Print the effective configuration (file, then OPTUI_* environment); secrets masked."""
+    settings = _settings(config)
+    from optui.config import (
+        SECRET_ENV,
+        config_path,
+        load_secrets,
+        mask,
+        secrets_path,
+        settings_dict,
+    )
+    from optui.errors import ConfigError
+
+    typer.echo(f"# configuration file: {settings.path or config_path()} ({'found' if settings.path else 'not found: defaults in use'})")
+    for section, values in settings_dict(settings).items():
+        typer.echo(f"\n[{section}]")
+        for key, value in values.items():
+            typer.echo(f"{key} = {_toml_value(value)}")
+    try:
+        secrets = load_secrets()
+    except ConfigError as exc:
+        secrets = {}
+        typer.echo(f"\n# secrets: {exc}")
+    typer.echo(f"\n# secrets (environment or {secrets_path()}, mode 0600)")
+    for name, env in SECRET_ENV.items():
+        typer.echo(f"# {name} ({env}) = {mask(secrets.get(name, ''))}")
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return str(value)
+
+
+class Mode(StrEnum):
+    setup = "setup"
+    development = "development"
+    production = "production"
+
+
+@app.command()
+def setup(
+    mode: Annotated[Mode, typer.Option(help="Which menu's steps to run.")] = Mode.setup,
+    auto: Annotated[bool, typer.Option("--auto", help="Run every step without a screen.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the setup, development or production menu's steps (headless with --auto)."""
+    settings = _settings(config)
+    if not auto:
+        _run_app(mode.value, config, False)
+        return
+    from optui.ops import run_setup_auto
+
+    raise typer.Exit(run_setup_auto(mode.value, settings))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""What a collector remembers between cycles: previous quotes, reference OI, the day's first IV.
+
+Reference OI (for `oi_change`) is the previous trading day's last OI when a state file from an
+earlier day exists, else the first OI seen today. The state is a small JSON file per IST day so a
+restart mid-session keeps the same references.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class PrevQuote:
+    """The last quote seen of one instrument, as flow and OI-change analytics need it."""
+
+    value: float  # average_price * volume, rupees
+    volume: float
+    mid: float
+    last: float
+    oi: float
+
+
+@dataclass
+class DayState:
+    """Per-day memory of one collector."""
+
+    day: date
+    directory: Path | None = None
+    prev: dict[int, PrevQuote] = field(default_factory=dict)
+    oi_first: dict[int, float] = field(default_factory=dict)
+    oi_prev_close: dict[int, float] = field(default_factory=dict)
+    iv_open: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, day: date, directory: Path | None) -> DayState:
+        """Today's state (after a restart) and the previous day's last OI as references."""
+        state = cls(day, directory)
+        if directory is None or not directory.exists():
+            return state
+        files = sorted(directory.glob("state_*.json"))
+        earlier = [f for f in files if f.stem[6:] < day.isoformat()]
+        if earlier:
+            data = _read(earlier[-1])
+            state.oi_prev_close = {int(k): float(v) for k, v in data.get("oi_last", {}).items()}
+        today = directory / f"state_{day.isoformat()}.json"
+        if today.exists():
+            data = _read(today)
+            state.oi_first = {int(k): float(v) for k, v in data.get("oi_first", {}).items()}
+            state.iv_open = {str(k): float(v) for k, v in data.get("iv_open", {}).items()}
+        return state
+
+    def reference_oi(self, token: int, oi: float) -> float:
+        """Previous close OI when known, else the day's first OI (remembered from now on)."""
+        if token in self.oi_prev_close:
+            return self.oi_prev_close[token]
+        return self.oi_first.setdefault(token, oi)
+
+    def first_iv(self, key: str, iv: float) -> float:
+        """The day's first finite IV for `key` (index/bucket), remembered."""
+        if key not in self.iv_open and iv == iv:  # NaN != NaN
+            self.iv_open[key] = iv
+        return self.iv_open.get(key, float("nan"))
+
+    def save(self) -> None:
+        """Write today's references atomically; failures are logged, never fatal."""
+        if self.directory is None:
+            return
+        data = {
+            "oi_first": self.oi_first,
+            "oi_last": {t: p.oi for t, p in self.prev.items()},
+            "iv_open": self.iv_open,
+        }
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            target = self.directory / f"state_{self.day.isoformat()}.json"
+            tmp = target.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:
+            log.warning("cannot save collector state in %s: %s", self.directory, exc)
+
+
+def _read(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable collector state %s: %s", path, exc)
+        return {}

@@ -1,0 +1,277 @@
+"""One collection cycle: quote the planned chains, run analytics, persist, return a Snapshot.
+
+Blocking by design (the Kite client is synchronous): the TUI runs it in a thread worker, the
+headless collector in its own loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from optui.analytics.premium_flow import flow_totals
+from optui.collectors.bucket_analytics import analyse_bucket
+from optui.collectors.chain_plan import BucketPlan, plan_index
+from optui.collectors.day_state import DayState
+from optui.collectors.instruments import IndexCatalog, build_catalogs, strike_spacing
+from optui.collectors.source import MarketSource
+from optui.config import Settings
+from optui.errors import ConfigError, SourceError, StoreError
+from optui.indices import INDEX_SPECS
+from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snapshot
+from optui.timeutil import IST, UTC
+
+log = logging.getLogger(__name__)
+
+
+def _pct(change: float, base: float) -> float:
+    return change / base * 100.0 if base and math.isfinite(base) else float("nan")
+
+
+@dataclass
+class CycleStats:
+    """Counters of the last cycle, for the status line."""
+
+    quote_calls: int = 0
+    instruments: int = 0
+    rows_written: int = 0
+    json_files: int = 0
+    csv_rows: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+class CollectionEngine:
+    """Runs collection cycles over one source and writes each snapshot to the store and files."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        source: MarketSource,
+        store=None,  # optui.storage.base.Store | None
+        out_dir: Path | None = None,
+        state_dir: Path | None = None,
+        cache=None,  # optui.storage.cache.Cache | None
+    ) -> None:
+        self.settings = settings
+        self.source = source
+        self.store = store
+        self.cache = cache
+        self.out_dir = out_dir
+        self.state_dir = state_dir
+        self.indices = list(settings.source.indices)
+        self._catalogs: dict[str, IndexCatalog] = {}
+        self._catalog_day = None
+        self._state: DayState | None = None
+        self._flow_bars = None
+        self.last = CycleStats()
+
+    @property
+    def source_name(self) -> str:
+        return self.source.name
+
+    @property
+    def source_label(self) -> str:
+        return self.source.label
+
+    def _ensure_catalogs(self, at: datetime) -> list[str]:
+        day = at.astimezone(IST).date()
+        warnings: list[str] = []
+        if self._catalog_day != day:
+            instruments = self.source.instruments()
+            self._catalogs = build_catalogs(instruments, self.indices)
+            self._catalog_day = day
+            for key, cat in self._catalogs.items():
+                if not cat.chains:
+                    warnings.append(f"{key}: no options listed in the instrument dump")
+        if self._state is None or self._state.day != day:
+            self._state = DayState.load(day, self.state_dir)
+        return warnings
+
+    def collect_once(self) -> Snapshot:
+        """Run one cycle; raises SourceError subclasses when the source fails."""
+        started = time.perf_counter()
+        at = self.source.now()
+        warnings = self._ensure_catalogs(at)
+        state = self._state
+        assert state is not None
+        stats = CycleStats()
+
+        spot_keys = {k: INDEX_SPECS[k].spot_symbol for k in self.indices}
+        spots = self.source.quotes(list(spot_keys.values()))
+        stats.quote_calls += 1
+
+        plans: dict[str, list[BucketPlan]] = {}
+        keys: list[str] = []
+        for key in self.indices:
+            spot_q = spots.get(spot_keys[key])
+            if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
+                warnings.append(f"{key}: no spot quote for {spot_keys[key]}")
+                continue
+            plans[key] = plan_index(
+                self._catalogs[key], spot_q.last_price, at, self.settings.source.chain_strikes,
+                self.settings.source.offsets, self.settings.source.full_chain_expiries,
+            )
+            for plan in plans[key]:
+                keys.extend(plan.call_keys())
+                keys.extend(plan.put_keys())
+        unique = list(dict.fromkeys(keys))
+        quotes = self.source.quotes(unique) if unique else {}
+        stats.quote_calls += math.ceil(len(unique) / 500)
+        stats.instruments = len(unique) + len(spot_keys)
+
+        snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name)
+        for key, index_plans in plans.items():
+            snap.indices[key] = self._index_snapshot(key, spots[spot_keys[key]], index_plans, quotes, at, warnings)
+        state.save()
+        snap.warnings = warnings
+        self._persist(snap, stats)
+        snap.duration_s = time.perf_counter() - started
+        stats.warnings = warnings
+        self.last = stats
+        return snap
+
+    def _index_snapshot(
+        self,
+        key: str,
+        spot_q: Quote,
+        plans: list[BucketPlan],
+        quotes: dict[str, Quote],
+        at: datetime,
+        warnings: list[str],
+    ) -> IndexSnapshot:
+        spot = spot_q.last_price
+        state = self._state
+        assert state is not None
+        legs = []
+        buckets = {}
+        seen: dict[int, tuple[float, float, bool]] = {}
+        for plan in plans:
+            if plan.strikes.size == 0:
+                continue
+            res = analyse_bucket(plan, quotes, spot, at, self.settings.analytics, self.settings.source.offsets, state)
+            if res.missing:
+                warnings.append(f"{key} {plan.bucket}: {res.missing} strikes without a quote")
+            legs.extend(res.legs)
+            buckets[plan.bucket] = res.stats
+            # An expiry can sit in two buckets (this_week is also this_month): count its flow once.
+            for tok, i_, o_, c_ in zip(res.tokens, res.inflow, res.outflow, res.is_call, strict=True):
+                seen.setdefault(int(tok), (float(i_), float(o_), bool(c_)))
+        if seen:
+            vals = np.array(list(seen.values()), dtype=float)
+            flow = flow_totals(vals[:, 0], vals[:, 1], vals[:, 2].astype(bool))
+        else:
+            flow = FlowSummary()
+        first = plans[0] if plans else None
+        step = strike_spacing(first.chain.strikes, spot, INDEX_SPECS[key].step) if first else INDEX_SPECS[key].step
+        atm = float(round(spot / step) * step)
+        close = spot_q.close
+        overview = OverviewRecord(
+            timestamp=at.astimezone(UTC), symbol=key, atm_strike=atm, last_price=spot,
+            open=spot_q.open, high=spot_q.high, low=spot_q.low, close=close,
+            net_change=spot - close, net_change_percent=_pct(spot - close, close),
+            day_change=spot - spot_q.open, day_change_percent=_pct(spot - spot_q.open, spot_q.open),
+            day_width=spot_q.high - spot_q.low, day_width_percent=_pct(spot_q.high - spot_q.low, close),
+            buckets=buckets, flow=flow,
+        )
+        return IndexSnapshot(key, overview, legs)
+
+    def _persist(self, snap: Snapshot, stats: CycleStats) -> None:
+        """Store, files and cache; a failing sink becomes a warning, never a lost snapshot."""
+        if self.store is not None:
+            from optui.storage.records import FlowBarAccumulator, snapshot_points
+
+            if self._flow_bars is None:
+                self._flow_bars = FlowBarAccumulator()
+            points = snapshot_points(snap) + self._flow_bars.add(snap)
+            try:
+                stats.rows_written = self.store.write(points)
+            except StoreError as exc:
+                snap.warnings.append(f"store: {exc}")
+        if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
+            from optui.storage.legacy_files import write_legacy_files
+
+            try:
+                stats.json_files, stats.csv_rows = write_legacy_files(
+                    snap, self.out_dir,
+                    json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
+                )
+            except OSError as exc:
+                snap.warnings.append(f"files: cannot write under {self.out_dir}: {exc.strerror}")
+        if self.cache is not None:
+            try:
+                self.cache.put_snapshot(snap)
+            except StoreError as exc:
+                snap.warnings.append(f"cache: {exc}")
+
+    def close(self) -> None:
+        for part in (self.source, self.store, self.cache):
+            if part is not None:
+                try:
+                    part.close()
+                except Exception:  # noqa: BLE001 - closing must not hide the real error
+                    log.debug("error while closing %r", part, exc_info=True)
+
+
+def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
+    """The configured source: the in-process simulator, or Kite (secrets from env / 0600 file)."""
+    kind = kind or settings.source.kind
+    if kind == "sim":
+        from optui.collectors.sim_source import SimulatedSource
+
+        start = None
+        if settings.simulator.start:
+            try:
+                start = datetime.strptime(settings.simulator.start, "%Y-%m-%d %H:%M").replace(tzinfo=IST)
+            except ValueError:
+                raise ConfigError(
+                    f"simulator.start = {settings.simulator.start!r}: use 'YYYY-MM-DD HH:MM' (IST)"
+                ) from None
+        return SimulatedSource(seed=settings.simulator.seed, speed=settings.simulator.speed, start=start)
+    if kind == "kite":
+        from optui.collectors.kite_source import KiteSource
+        from optui.config import load_secrets
+
+        secrets = load_secrets()
+        return KiteSource(
+            settings.kite.api_key, secrets.get("kite_access_token", ""), root=settings.kite.root,
+            cache_dir=Path(settings.source.instruments_cache_dir),
+        )
+    raise ConfigError(f"source {kind!r} is not known: use sim or kite")
+
+
+def build_engine(
+    settings: Settings,
+    source_kind: str | None = None,
+    store_url: str | None = None,
+    out_dir: Path | None = None,
+) -> CollectionEngine:
+    """Source, store, cache and output directory from the settings (overrides for the CLI)."""
+    from optui.storage.base import open_store
+
+    source = make_source(settings, source_kind)
+    try:
+        store = open_store(store_url or settings.store.url, settings)
+    except (StoreError, ConfigError):
+        source.close()
+        raise
+    cache = None
+    if settings.cache.url != "memory://":
+        from optui.storage.cache import open_cache
+
+        cache = open_cache(settings.cache.url)
+    data_dir = Path(settings.general.data_dir)
+    return CollectionEngine(
+        settings, source, store,
+        out_dir=out_dir if out_dir is not None else Path(settings.export.out_dir),
+        state_dir=data_dir / "state",
+        cache=cache,
+    )
+
+
+__all__ = ["CollectionEngine", "build_engine", "make_source", "SourceError"]

@@ -1,0 +1,92 @@
+"""`optui collect`: the collection loop for servers, one status line per cycle, clean shutdown."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from typing import TextIO
+
+from optui.collectors.engine import CollectionEngine
+from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
+from optui.models import Snapshot
+from optui.timeutil import fmt_ist
+
+log = logging.getLogger(__name__)
+
+
+def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
+    """One line per cycle: IST time, source, indices, legs, flags, duration, rows written."""
+    stats = engine.last
+    parts = [
+        fmt_ist(snap.timestamp),
+        f"source={engine.source_label.lower()}",
+        f"indices={','.join(snap.indices) or '-'}",
+        f"legs={snap.leg_count}",
+        f"flagged={snap.flagged_count}",
+        f"duration={snap.duration_s:.2f}s",
+        f"rows={stats.rows_written}",
+    ]
+    if stats.json_files or stats.csv_rows:
+        parts.append(f"files={stats.json_files}json/{stats.csv_rows}csv")
+    if snap.warnings:
+        parts.append(f"warnings={len(snap.warnings)}")
+    return " ".join(parts)
+
+
+class Collector:
+    """Runs cycles every `interval` seconds until stopped; never overlaps cycles."""
+
+    def __init__(self, engine: CollectionEngine, interval: float, out: TextIO = sys.stdout,
+                 printer: Callable[[str, str], None] | None = None) -> None:
+        self.engine = engine
+        self.interval = interval
+        self.out = out
+        self.stop_event = threading.Event()
+        self._print = printer or self._plain
+
+    def _plain(self, line: str, style: str = "") -> None:
+        self.out.write(line + "\n")
+        self.out.flush()
+
+    def install_signal_handlers(self) -> None:
+        """SIGINT and SIGTERM finish the current cycle (its write included), then stop."""
+        def handler(signum: int, _frame: object) -> None:
+            self._print(f"received {signal.Signals(signum).name}: stopping after the current cycle", "yellow")
+            self.stop_event.set()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+    def run(self, once: bool = False) -> int:
+        """Exit code: 0 on a clean stop, 2 on a configuration or login problem."""
+        failures = 0
+        while not self.stop_event.is_set():
+            try:
+                snap = self.engine.collect_once()
+                failures = 0
+                self._print(status_line(snap, self.engine), "green" if not snap.warnings else "yellow")
+                for warning in snap.warnings[:5]:
+                    self._print(f"  warning: {warning}", "yellow")
+            except (TokenExpiredError, ConfigError) as exc:
+                self._print(f"error: {exc}", "red")
+                return 2
+            except RateLimitedError as exc:
+                self._print(f"warning: {exc}", "yellow")
+            except SourceError as exc:
+                failures += 1
+                self._print(f"error: {exc} (attempt {failures}; retrying next cycle)", "red")
+                if once:
+                    return 1
+            except OptuiError as exc:
+                self._print(f"error: {exc}", "red")
+                if once:
+                    return 1
+            if once:
+                break
+            # Back off on repeated failures, up to 5 minutes, so an outage does not hammer the API.
+            wait = self.interval if failures == 0 else min(self.interval * (2 ** min(failures, 4)), 300.0)
+            self.stop_event.wait(wait)
+        return 0

@@ -1,0 +1,44 @@
+"""Logging to a file (tracebacks go there, never to the screen) and optionally to stderr."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+from pathlib import Path
+
+from optui.config import Settings
+
+LOG_FILE = "optui.log"
+
+
+def log_file(settings: Settings) -> Path:
+    """Where the log file lives."""
+    return Path(settings.general.log_dir) / LOG_FILE
+
+
+def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
+    """Rotating file log in the log directory; stderr gets warnings when asked (headless)."""
+    root = logging.getLogger()
+    root.setLevel(settings.general.log_level)
+    for handler in list(root.handlers):
+        if getattr(handler, "_optui", False):
+            root.removeHandler(handler)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path: Path | None = log_file(settings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
+        file_handler.setFormatter(fmt)
+        file_handler._optui = True  # type: ignore[attr-defined]
+        root.addHandler(file_handler)
+    except OSError:
+        path = None
+    if to_stderr:
+        err = logging.StreamHandler()
+        err.setLevel(logging.WARNING)
+        err.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        err._optui = True  # type: ignore[attr-defined]
+        root.addHandler(err)
+    # urllib3 logs full request URLs at DEBUG; Kite puts nothing secret in URLs, but keep it quiet.
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    return path
