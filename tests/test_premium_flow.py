@@ -1,0 +1,160 @@
+"""Premium flow: classification against the mid, tick rule, day resets, conservation, totals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from optui.analytics.premium_flow import (
+    BUYING,
+    CRORE,
+    NEUTRAL,
+    NO_FLOW,
+    SELLING,
+    STRONG_BUYING,
+    STRONG_SELLING,
+    FlowTotals,
+    flow_totals,
+    leg_flow,
+    sentiment,
+)
+from optui.models import FlowSummary
+
+
+def one(prev_value, prev_volume, prev_mid, prev_last, value, volume, last):
+    inflow, outflow = leg_flow(
+        [prev_value], [prev_volume], [prev_mid], [prev_last], [value], [volume], [last]
+    )
+    return float(inflow[0]), float(outflow[0])
+
+
+@pytest.mark.unit
+def test_trade_above_mid_is_inflow() -> None:
+    # 1,000 units at VWAP 100 then 1,500 at VWAP 101: 500 traded for 151,500 - 100,000 = 51,500,
+    # i.e. at 103, above the previous mid of 101.
+    assert one(100_000, 1_000, 101.0, 101.0, 151_500, 1_500, 103.0) == (51_500.0, 0.0)
+
+
+@pytest.mark.unit
+def test_trade_below_mid_is_outflow_even_on_an_uptick() -> None:
+    # 500 units at 98 < mid 101: the seller crossed, whatever the last trade did.
+    assert one(100_000, 1_000, 101.0, 90.0, 149_000, 1_500, 99.0) == (0.0, 49_000.0)
+
+
+@pytest.mark.unit
+def test_trade_at_mid_uses_tick_rule() -> None:
+    # 500 units at exactly 100 == mid: last 99 < previous last 100 is a downtick -> outflow.
+    assert one(100_000, 1_000, 100.0, 100.0, 150_000, 1_500, 99.0) == (0.0, 50_000.0)
+    # Uptick -> inflow.
+    assert one(100_000, 1_000, 100.0, 100.0, 150_000, 1_500, 100.5) == (50_000.0, 0.0)
+    # Zero tick -> inflow.
+    assert one(100_000, 1_000, 100.0, 100.0, 150_000, 1_500, 100.0) == (50_000.0, 0.0)
+
+
+@pytest.mark.unit
+def test_missing_mid_falls_back_to_tick_rule() -> None:
+    for mid in (float("nan"), 0.0):
+        assert one(100_000, 1_000, mid, 100.0, 149_000, 1_500, 98.0) == (0.0, 49_000.0)
+        assert one(100_000, 1_000, mid, 100.0, 151_500, 1_500, 103.0) == (51_500.0, 0.0)
+
+
+@pytest.mark.unit
+def test_no_volume_change_or_day_reset_carries_no_flow() -> None:
+    # Same volume: nothing traded even if the VWAP was revised.
+    assert one(100_000, 1_000, 100.0, 100.0, 101_000, 1_000, 101.0) == (0.0, 0.0)
+    # Volume fell: a new day's counters; the previous quote is yesterday's.
+    assert one(5_000_000, 50_000, 100.0, 100.0, 20_000, 200, 100.0) == (0.0, 0.0)
+
+
+@pytest.mark.unit
+def test_negative_value_change_with_volume_is_clipped() -> None:
+    assert one(100_000, 1_000, 100.0, 100.0, 99_000, 1_010, 100.0) == (0.0, 0.0)
+
+
+@pytest.mark.unit
+def test_nan_inputs_give_no_flow() -> None:
+    assert one(np.nan, 1_000, 100.0, 100.0, 150_000, 1_500, 100.0) == (0.0, 0.0)
+    assert one(100_000, np.nan, 100.0, 100.0, 150_000, 1_500, 100.0) == (0.0, 0.0)
+
+
+@pytest.mark.unit
+def test_leg_flow_is_vectorised() -> None:
+    inflow, outflow = leg_flow(
+        [100_000, 100_000], [1_000, 1_000], [101, 101], [101, 101],
+        [151_500, 149_000], [1_500, 1_500], [103, 99],
+    )
+    np.testing.assert_array_equal(inflow, [51_500.0, 0.0])
+    np.testing.assert_array_equal(outflow, [0.0, 49_000.0])
+
+
+finite = st.floats(-1e9, 1e9, allow_nan=False)
+maybe = st.one_of(finite, st.just(float("nan")), st.just(0.0))
+
+
+@pytest.mark.property
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.lists(st.tuples(finite, finite, maybe, maybe, finite, finite, maybe), min_size=1,
+             max_size=30)
+)
+def test_flow_is_conserved(rows) -> None:
+    cols = [np.array(c) for c in zip(*rows, strict=True)]
+    prev_value, prev_volume, _, _, value, volume, _ = cols
+    inflow, outflow = leg_flow(*cols)
+    assert np.all(inflow >= 0) and np.all(outflow >= 0)
+    assert np.all((inflow == 0) | (outflow == 0))  # each interval goes one way
+    expected = np.where(volume > prev_volume, np.maximum(value - prev_value, 0.0), 0.0)
+    np.testing.assert_array_equal(inflow + outflow, expected)
+
+
+# --- totals ------------------------------------------------------------------------------------
+
+
+@pytest.mark.unit
+def test_flow_totals_in_crore_split_by_side() -> None:
+    inflow = np.array([3e7, 1e7, 0.0, np.nan])
+    outflow = np.array([1e7, 0.0, 4e7, 5e7])
+    is_call = np.array([True, True, False, False])
+    totals = flow_totals(inflow, outflow, is_call)
+    assert isinstance(totals, FlowSummary) and FlowTotals is FlowSummary
+    assert (totals.ce_inflow_cr, totals.ce_outflow_cr) == (4.0, 1.0)
+    assert (totals.pe_inflow_cr, totals.pe_outflow_cr) == (0.0, 9.0)
+    assert (totals.inflow_cr, totals.outflow_cr) == (4.0, 10.0)
+    assert totals.net_cr == pytest.approx(-6.0)
+    assert totals.buying_pressure == pytest.approx(4.0 / 14.0)
+    assert totals.pressure_ratio == pytest.approx(0.4)
+    assert totals.bullish_cr == pytest.approx((4.0 - 1.0) - (0.0 - 9.0))
+    assert CRORE == 1e7
+
+
+@pytest.mark.unit
+def test_flow_totals_of_nothing() -> None:
+    totals = flow_totals(np.array([]), np.array([]), np.array([], dtype=bool))
+    assert totals.inflow_cr == 0.0
+    assert math.isnan(totals.buying_pressure)
+    assert sentiment(totals.buying_pressure) == NO_FLOW
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("pressure", "expected"),
+    [
+        (1.0, STRONG_BUYING),
+        (0.65, STRONG_BUYING),
+        (0.6499, BUYING),
+        (0.55, BUYING),
+        (0.5, NEUTRAL),
+        (0.45, NEUTRAL),
+        (0.4499, SELLING),
+        (0.35, SELLING),
+        (0.3499, STRONG_SELLING),
+        (0.0, STRONG_SELLING),
+        (float("nan"), NO_FLOW),
+    ],
+)
+def test_sentiment_thresholds(pressure: float, expected: str) -> None:
+    assert sentiment(pressure) == expected
