@@ -1,0 +1,29 @@
+"""Shared test setup: every test runs with its own config, secrets and data paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
+if not FIXTURES.exists():  # CI clones main with shared/ beside it; a dev tree may differ
+    FIXTURES = Path("/work/shared/fixtures")
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point config discovery at an empty temp dir so a developer's files never leak into tests."""
+    home = tmp_path_factory.mktemp("optui-home")
+    monkeypatch.setenv("OPTUI_CONFIG_FILE", str(home / "optui.toml"))
+    monkeypatch.setenv("OPTUI_SECRETS_FILE", str(home / "secrets.toml"))
+    for name in ("OPTUI_KITE_API_SECRET", "OPTUI_KITE_ACCESS_TOKEN", "OPTUI_INFLUXDB_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    """The real exchange and Kite files in shared/fixtures."""
+    assert FIXTURES.exists(), f"shared fixtures not found at {FIXTURES}"
+    return FIXTURES

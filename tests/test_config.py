@@ -1,0 +1,70 @@
+"""Settings: defaults, TOML, environment precedence, validation messages, secrets at 0600."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from optui.config import load_secrets, load_settings, mask, save_secret, set_value
+from optui.errors import ConfigError
+
+pytestmark = pytest.mark.unit
+
+
+def test_defaults_without_file(tmp_path: Path) -> None:
+    s = load_settings(tmp_path / "absent.toml", environ={})
+    assert s.source.kind == "sim" and s.store.url.startswith("sqlite:///") and s.path is None
+
+
+def test_environment_overrides_file(tmp_path: Path) -> None:
+    f = tmp_path / "optui.toml"
+    f.write_text('[source]\ninterval_s = 10\nindices = ["NIFTY"]\n')
+    s = load_settings(f, environ={"OPTUI_SOURCE_INTERVAL_S": "5"})
+    assert s.source.interval_s == 5.0 and s.source.indices == ["NIFTY"] and s.path == f
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ('[source]\nkind = "yahoo"\n', ["source.kind", "yahoo", "sim, kite"]),
+        ("[source]\ninterval_s = 0\n", ["source.interval_s", "out of range", "1.0 to 3600.0"]),
+        ('[source]\ninterval_s = "fast"\n', ["source.interval_s", "fast", "float"]),
+        ('[source]\nindices = ["NIFTY", "DOW"]\n', ["source.indices", "DOW"]),
+        ("[nonsense]\na = 1\n", ["unknown section [nonsense]"]),
+        ("[source]\nspeed = 1\n", ["unknown key source.speed"]),
+        ("[source\n", ["not valid TOML"]),
+    ],
+)
+def test_invalid_values_name_key_value_and_allowed(tmp_path: Path, text: str, words: list[str]) -> None:
+    f = tmp_path / "optui.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_settings(f, environ={})
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_set_value_keeps_comments_and_validates(tmp_path: Path) -> None:
+    f = tmp_path / "optui.toml"
+    f.write_text("# my notes\n[flow]\n# keep me\nthreshold_cr = 100.0\n")
+    set_value("flow.threshold_cr", "250", f)
+    text = f.read_text()
+    assert "# my notes" in text and "# keep me" in text and "threshold_cr = 250.0" in text
+    with pytest.raises(ConfigError, match="flow.retention_days"):
+        set_value("flow.retention_days", "0", f)
+    assert "retention_days" not in f.read_text()
+
+
+def test_secret_file_is_private_and_env_wins(isolated_config: Path) -> None:
+    path = save_secret("kite_access_token", "file-token-123456")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert load_secrets(environ={})["kite_access_token"] == "file-token-123456"
+    assert load_secrets(environ={"OPTUI_KITE_ACCESS_TOKEN": "env-token"})["kite_access_token"] == "env-token"
+
+
+def test_mask_never_reveals() -> None:
+    assert mask("") == "(not set)"
+    assert "abcdef" not in mask("abcdefghijklmnop")
+    assert mask("short") == "****"
