@@ -1,0 +1,407 @@
+"""Setup checks and actions as plain functions returning Check rows, shared by the menus and `--auto`.
+
+Textual-free so the same work runs headless (`optui setup --auto`) and in the app's thread workers.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import platform
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from optui.config import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+MIN_PYTHON = (3, 11)
+MIN_MEMORY_MB = 512
+MIN_DISK_MB = 1024
+MIN_TERMINAL = (80, 24)
+MIN_COLORS = 16
+NET_TIMEOUT_S = 1.5
+
+_COLOR_COUNTS = {"truecolor": 16_777_216, "256": 256, "standard": 16, "windows": 16}
+
+
+@dataclass(frozen=True)
+class Check:
+    """One line of a check table: ok is True (pass), False (fail) or None (information only)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    fix: str = ""
+
+    @property
+    def status(self) -> str:
+        return {True: "PASS", False: "FAIL", None: "INFO"}[self.ok]
+
+
+def passed(checks: list[Check]) -> bool:
+    """True when no check failed (information rows do not count)."""
+    return all(c.ok is not False for c in checks)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+# ---------------------------------------------------------------- system requirements
+
+
+def read_meminfo(path: Path = Path("/proc/meminfo")) -> dict[str, int]:
+    """Fields of /proc/meminfo in kB; empty when the file does not exist (not Linux)."""
+    out: dict[str, int] = {}
+    try:
+        text = path.read_text(encoding="ascii")
+    except OSError:
+        return out
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if parts and parts[0].isdigit():
+            out[name.strip()] = int(parts[0])
+    return out
+
+
+def existing_ancestor(path: Path) -> Path:
+    """The path itself or its nearest existing parent, for disk-usage queries."""
+    path = path.expanduser().absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def terminal_facts() -> tuple[tuple[int, int] | None, int | None]:
+    """(columns, lines) and colour count of the terminal on stdout, or None when not a terminal."""
+    if not sys.stdout.isatty():
+        return None, None
+    size = shutil.get_terminal_size()
+    from rich.console import Console
+
+    system = Console().color_system
+    return (size.columns, size.lines), _COLOR_COUNTS.get(system or "", 0)
+
+
+def color_count(color_system: str | None) -> int:
+    """Colours a Rich colour system name stands for (0 for none)."""
+    return _COLOR_COUNTS.get(color_system or "", 0)
+
+
+def system_requirements(
+    settings: Settings,
+    terminal: tuple[int, int] | None = None,
+    colors: int | None = None,
+    meminfo: dict[str, int] | None = None,
+) -> list[Check]:
+    """Python version, memory, disk for the data directory, terminal size and colours."""
+    checks: list[Check] = []
+    have = sys.version_info[:3]
+    checks.append(Check(
+        "Python", have[:2] >= MIN_PYTHON,
+        f"{platform.python_implementation()} {'.'.join(map(str, have))} (need {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+)",
+        "" if have[:2] >= MIN_PYTHON else "install Python 3.11 or newer and reinstall optui in it",
+    ))
+    info = read_meminfo() if meminfo is None else meminfo
+    if "MemAvailable" in info:
+        avail_mb = info["MemAvailable"] // 1024
+        total_mb = info.get("MemTotal", 0) // 1024
+        ok = avail_mb >= MIN_MEMORY_MB
+        checks.append(Check(
+            "Memory", ok, f"{avail_mb:,} MB available of {total_mb:,} MB (need {MIN_MEMORY_MB} MB)",
+            "" if ok else "close other programs or add memory/swap",
+        ))
+    else:
+        checks.append(Check("Memory", None, "/proc/meminfo not readable: memory not checked"))
+    data_dir = Path(settings.general.data_dir)
+    where = existing_ancestor(data_dir)
+    try:
+        free_mb = shutil.disk_usage(where).free // (1024 * 1024)
+        ok = free_mb >= MIN_DISK_MB
+        checks.append(Check(
+            "Disk", ok, f"{free_mb:,} MB free at {where} for {data_dir} (need {MIN_DISK_MB} MB)",
+            "" if ok else "free disk space or set general.data_dir to a larger disk",
+        ))
+    except OSError as exc:
+        checks.append(Check("Disk", False, f"cannot measure {where}: {exc.strerror}",
+                            "set general.data_dir to a writable directory"))
+    if terminal is None and colors is None:
+        terminal, colors = terminal_facts()
+    if terminal is None:
+        checks.append(Check("Terminal size", None,
+                            f"not a terminal (headless run); the app needs {MIN_TERMINAL[0]}x{MIN_TERMINAL[1]}"))
+    else:
+        cols, lines = terminal
+        ok = cols >= MIN_TERMINAL[0] and lines >= MIN_TERMINAL[1]
+        checks.append(Check(
+            "Terminal size", ok, f"{cols}x{lines} (need {MIN_TERMINAL[0]}x{MIN_TERMINAL[1]})",
+            "" if ok else "enlarge the window or reduce the font size",
+        ))
+    if os.environ.get("NO_COLOR"):
+        checks.append(Check("Colours", None, "NO_COLOR is set: monochrome by request"))
+    elif colors is None:
+        checks.append(Check("Colours", None, "not a terminal: colours not checked"))
+    else:
+        ok = colors >= MIN_COLORS
+        checks.append(Check(
+            "Colours", ok, f"{colors:,} colours (need {MIN_COLORS})",
+            "" if ok else "use a terminal with 256 colours (TERM=xterm-256color) or set NO_COLOR=1",
+        ))
+    return checks
+
+
+# ---------------------------------------------------------------- prerequisites
+
+
+def required_packages(dist: str = "optui") -> list[tuple[str, str]]:
+    """(name, requirement) pairs of the installed distribution's dependencies (extras excluded)."""
+    try:
+        reqs = metadata.requires(dist) or []
+    except metadata.PackageNotFoundError:
+        return []
+    out: list[tuple[str, str]] = []
+    for req in reqs:
+        if "extra ==" in req:
+            continue
+        spec = req.split(";")[0].strip()
+        name = re.split(r"[\s<>=!~\[(]", spec, maxsplit=1)[0]
+        out.append((name, spec))
+    return out
+
+
+def package_checks(packages: list[tuple[str, str]] | None = None) -> list[Check]:
+    """Each required Python package with its installed version, or how to install it."""
+    packages = required_packages() if packages is None else packages
+    if not packages:
+        return [Check("optui package", False, "optui is not installed as a distribution",
+                      "pip install -e . in the optui checkout")]
+    checks = []
+    for name, spec in packages:
+        try:
+            checks.append(Check(f"package {name}", True, f"{metadata.version(name)} ({spec})"))
+        except metadata.PackageNotFoundError:
+            checks.append(Check(f"package {name}", False, "not installed", f"pip install '{spec}'"))
+    return checks
+
+
+def influx_http_url(url: str) -> str:
+    """The HTTP(S) base URL of an influxdb:// or influxdbs:// (or http) store URL."""
+    parts = urlsplit(url)
+    scheme = {"influxdb": "http", "influxdbs": "https"}.get(parts.scheme, parts.scheme)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 8086
+    return f"{scheme}://{host}:{port}"
+
+
+def ping_influx(url: str, timeout: float = NET_TIMEOUT_S) -> str:
+    """Ping an InfluxDB server (1.x and 2.x both answer /ping with 204); returns its version."""
+    import httpx
+
+    resp = httpx.get(influx_http_url(url) + "/ping", timeout=timeout)
+    if resp.status_code != 204:
+        raise ConnectionError(f"/ping answered HTTP {resp.status_code}, expected 204")
+    return resp.headers.get("X-Influxdb-Version", "unknown version")
+
+
+def ping_redis(url: str, timeout: float = NET_TIMEOUT_S) -> str:
+    """Ping a Redis server; returns its version."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+    try:
+        client.ping()
+        return str(client.info("server").get("redis_version", "unknown version"))
+    finally:
+        client.close()
+
+
+def influx_url(settings: Settings) -> str:
+    """The InfluxDB URL in use: the store URL when it is InfluxDB, else [influxdb] url, else ''."""
+    if settings.store.url.startswith(("influxdb://", "influxdbs://")):
+        return settings.store.url
+    return settings.influxdb.url
+
+
+def service_checks(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[Check]:
+    """Reachability of the configured InfluxDB and Redis, or a note that the embedded ones are used."""
+    checks = []
+    url = influx_url(settings)
+    if url:
+        try:
+            version = ping_influx(url, timeout)
+            checks.append(Check("InfluxDB", True, f"{influx_http_url(url)} answers ({version})"))
+        except Exception as exc:
+            checks.append(Check(
+                "InfluxDB", False, f"{influx_http_url(url)} not reachable: {_one_line(exc)}",
+                "start it (docker compose up -d influxdb, see Production 8) or use "
+                "store.url = sqlite:///data/optui.db",
+            ))
+    else:
+        checks.append(Check("InfluxDB", None, f"not configured: embedded store {settings.store.url}"))
+    if settings.cache.url.startswith("redis://"):
+        try:
+            version = ping_redis(settings.cache.url, timeout)
+            checks.append(Check("Redis", True, f"{_redacted(settings.cache.url)} answers PONG ({version})"))
+        except Exception as exc:
+            checks.append(Check(
+                "Redis", False, f"{_redacted(settings.cache.url)} not reachable: {_one_line(exc)}",
+                "start it (apt-get install redis-server, or docker compose up -d redis) or use "
+                "cache.url = memory://",
+            ))
+    else:
+        checks.append(Check("Redis", None, "not configured: in-process cache in use"))
+    return checks
+
+
+def _redacted(url: str) -> str:
+    """A URL without its password, for screens and logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username or ''}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return parts._replace(netloc=netloc).geturl()
+    return url
+
+
+def prerequisites(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[Check]:
+    """Installed Python packages with versions, then Redis and InfluxDB reachability."""
+    return package_checks() + service_checks(settings, timeout)
+
+
+# ---------------------------------------------------------------- actions
+
+
+def create_directories(settings: Settings) -> list[Check]:
+    """Create the data, log, spool, instrument-cache and export directories."""
+    wanted = {
+        "data": settings.general.data_dir,
+        "logs": settings.general.log_dir,
+        "spool": settings.store.spool_dir,
+        "instruments": settings.source.instruments_cache_dir,
+        "exports": settings.export.out_dir,
+    }
+    checks = []
+    seen: set[Path] = set()
+    for label, raw in wanted.items():
+        path = Path(raw).expanduser()
+        if path.absolute() in seen:
+            continue
+        seen.add(path.absolute())
+        existed = path.is_dir()
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / ".optui-write-test"
+            probe.write_text("ok", encoding="ascii")
+            probe.unlink()
+            checks.append(Check(f"{label} dir", True, f"{path.absolute()} ({'exists' if existed else 'created'})"))
+        except OSError as exc:
+            checks.append(Check(f"{label} dir", False, f"{path}: {exc.strerror}",
+                                "choose a writable directory in the configuration"))
+    return checks
+
+
+def initialise_services(settings: Settings) -> list[Check]:
+    """InfluxDB bucket/database with infinite retention, Redis ping, or the embedded store opened."""
+    checks = []
+    url = settings.store.url
+    if url.startswith(("influxdb://", "influxdbs://")):
+        try:
+            from optui.storage.influx_store import InfluxStore
+
+            store = InfluxStore.from_url(url, settings)
+            try:
+                result = store.init_database()
+            finally:
+                store.close()
+            detail = f"{influx_http_url(url)}: {result}" if isinstance(result, str) and result else (
+                f"{influx_http_url(url)}: {settings.influxdb.bucket} ready, infinite retention")
+            checks.append(Check("InfluxDB", True, detail))
+        except Exception as exc:
+            checks.append(Check("InfluxDB", False, f"initialising {influx_http_url(url)} failed: {_one_line(exc)}",
+                                "check the server runs and OPTUI_INFLUXDB_TOKEN is set"))
+    else:
+        try:
+            from optui.storage.base import open_store
+
+            with open_store(url, settings) as store:
+                ok = store.ping()
+                checks.append(Check("Store", ok, f"embedded {store.describe()} opened"
+                                    + ("" if ok else " but does not answer"),
+                                    "" if ok else "check the path in store.url is writable"))
+        except Exception as exc:
+            checks.append(Check("Store", False, f"{url}: {_one_line(exc)}",
+                                "check store.url and that its directory is writable"))
+        checks.append(Check("InfluxDB", None, "not configured: the embedded SQLite store is in use"))
+    if settings.cache.url.startswith("redis://"):
+        try:
+            version = ping_redis(settings.cache.url)
+            checks.append(Check("Redis", True, f"{_redacted(settings.cache.url)} PONG ({version})"))
+        except Exception as exc:
+            checks.append(Check("Redis", False, f"{_redacted(settings.cache.url)}: {_one_line(exc)}",
+                                "start Redis or set cache.url = memory://"))
+    else:
+        checks.append(Check("Redis", None, "not configured: the in-process cache is in use"))
+    return checks
+
+
+def validate_installation(settings: Settings) -> list[Check]:
+    """The configuration loads, the store opens and answers, and a simulated cycle completes."""
+    checks = []
+    try:
+        loaded = load_settings(settings.path) if settings.path else load_settings()
+        where = loaded.path or "defaults (no file)"
+        checks.append(Check("Configuration", True, f"loads from {where}"))
+    except Exception as exc:
+        checks.append(Check("Configuration", False, _one_line(exc), "fix the file or rerun the wizard"))
+    try:
+        from optui.storage.base import open_store
+
+        with open_store(settings.store.url, settings) as store:
+            ok = store.ping()
+            checks.append(Check("Store", ok, f"{store.describe()} {'answers' if ok else 'does not answer'}",
+                                "" if ok else "start the server or fix store.url"))
+    except Exception as exc:
+        checks.append(Check("Store", False, _one_line(exc), "fix store.url or start the server"))
+    checks.append(simulated_cycle(settings))
+    return checks
+
+
+def simulated_cycle(settings: Settings) -> Check:
+    """One collection cycle on the simulator into a throwaway directory, so real data stays clean."""
+    with tempfile.TemporaryDirectory(prefix="optui-validate-") as tmp:
+        trial = copy.deepcopy(settings)
+        trial.general.data_dir = tmp
+        trial.export.out_dir = tmp
+        trial.source.instruments_cache_dir = str(Path(tmp) / "instruments")
+        trial.store.url = f"sqlite:///{Path(tmp) / 'validate.db'}"
+        trial.store.spool_dir = str(Path(tmp) / "spool")
+        trial.cache.url = "memory://"
+        trial.source.kind = "sim"
+        try:
+            from optui.collectors.engine import build_engine
+
+            engine = build_engine(trial, source_kind="sim")
+            try:
+                snap = engine.collect_once()
+            finally:
+                engine.close()
+            return Check("Collection cycle", True,
+                         f"simulated cycle: {len(snap.indices)} indices, {snap.leg_count} legs "
+                         f"in {snap.duration_s:.2f} s")
+        except Exception as exc:
+            log.exception("simulated validation cycle failed")
+            return Check("Collection cycle", False, f"simulated cycle failed: {_one_line(exc)}",
+                         "see the log file for the trace")
+
+
+StepFn = Callable[[Settings], list[Check]]
