@@ -13,9 +13,11 @@ from optui.analytics.chain import (
     ChainAggregates,
     atm_strike,
     chain_aggregates,
+    chain_aggregates_batch,
     iv_skew,
     max_pain,
     max_pain_payouts,
+    pad_chains,
     pcr,
 )
 
@@ -251,3 +253,54 @@ def test_chain_aggregates_empty_chain_is_all_nan_not_an_error() -> None:
     agg = chain_aggregates(24000.0, **empty, step=50.0)
     assert math.isnan(agg.atm_strike) and math.isnan(agg.max_pain) and math.isnan(agg.pcr_oi)
     assert agg.ce_oi == 0.0 and agg.strikes == 0
+
+
+@pytest.mark.unit
+def test_batch_of_ragged_chains_matches_one_by_one() -> None:
+    full = _chain()
+    short = {name: arr[1:4] for name, arr in full.items()}  # 3 strikes, padded to 5
+    shuffled = {name: arr[::-1] for name, arr in full.items()}  # unsorted strikes
+    chains = [full, short, shuffled]
+    blocks = {name: pad_chains([c[name] for c in chains]) for name in full}
+    spots = np.array([24010.0, 24060.0, 23990.0])
+    batch = chain_aggregates_batch(spots, **blocks, step=50.0, skew_steps=1)
+    singles = [
+        chain_aggregates(s, **c, step=50.0, skew_steps=1) for s, c in zip(spots, chains, strict=True)
+    ]
+    assert len(batch) == 3
+    for got, want in zip(batch, singles, strict=True):
+        for field in got.__dataclass_fields__:
+            a, b = getattr(got, field), getattr(want, field)
+            assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b), field
+    assert batch[1].strikes == 3 and batch[1].atm_strike == 24050.0
+    assert batch[1].ce_oi == 200.0 + 300.0 + 400.0
+    assert batch[2].atm_strike == 24000.0 and batch[2].max_pain == batch[0].max_pain
+
+
+@pytest.mark.unit
+def test_padding_with_values_under_nan_strikes_is_ignored() -> None:
+    strikes = np.array([[100.0, 110.0, 120.0, np.nan]])
+    oi = np.array([[5.0, 5.0, 5.0, 1e9]])
+    ones = np.ones((1, 4))
+    (agg,) = chain_aggregates_batch(
+        [111.0], strikes, ones, ones, oi, oi, ones, ones, ones, ones, ones, ones, step=10.0
+    )
+    assert agg.ce_oi == 15.0 and agg.max_pain == 110.0 and agg.strikes == 3
+
+
+@pytest.mark.property
+@settings(max_examples=60, deadline=None, database=None)
+@given(st.lists(chains, min_size=1, max_size=6))
+def test_batch_max_pain_matches_brute_force(many) -> None:
+    strike_rows = [np.array(ks, dtype=float) * 50.0 for ks, _, _ in many]
+    blocks = [pad_chains(strike_rows)] + [
+        pad_chains([np.array(x[i], dtype=float) for x in many]) for i in (1, 2)
+    ]
+    k, c, p = blocks
+    nan = np.full_like(k, np.nan)
+    out = chain_aggregates_batch(np.zeros(len(many)), k, nan, nan, c, p, nan, nan, nan, nan,
+                                 nan, nan, step=50.0)
+    for agg, ks, (_, cs, ps) in zip(out, strike_rows, many, strict=True):
+        brute = brute_payouts(ks, np.array(cs, dtype=float), np.array(ps, dtype=float))
+        assert agg.max_pain == ks[brute == brute.min()].min()
+        assert agg.atm_strike == ks.min()
