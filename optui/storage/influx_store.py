@@ -1,0 +1,559 @@
+"""The production store: InfluxDB 1.x (InfluxQL over httpx) or 2.x (influxdb-client and Flux).
+
+Every collected point is kept forever, so writes never depend on the server being up: batches the
+server cannot take now (unreachable, 5xx) go to an on-disk spool and are replayed in order before
+anything newer once it answers. Rejections a retry cannot fix (bad token, bad data) raise a
+StoreError naming the fix. The version is read from /ping's X-Influxdb-Version header.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+
+from optui.errors import ConfigError, StoreError
+from optui.storage.base import AGGREGATE_FNS, Row, Store, ns_to_time, time_to_ns
+from optui.storage.influx_v2 import InfluxV2
+from optui.storage.line_protocol import LineBatch, LineFormatter, log_dropped
+from optui.storage.points import Point
+from optui.storage.spool import Spool, SpoolStatus
+
+log = logging.getLogger(__name__)
+
+_IST_MONDAY_S = 4 * 86400 - 19800  # 1970-01-05 00:00 IST (a Monday) in UTC epoch seconds
+
+
+class Unavailable(Exception):
+    """The server cannot take the write now (unreachable or 5xx): spool and retry later."""
+
+
+class Rejected(StoreError):
+    """The server refused the data itself (HTTP 400): retrying the same lines cannot succeed."""
+
+
+def bucket_offset_s(every_s: int) -> int:
+    """GROUP BY time() offset that puts bucket starts on the IST clock (midnight, Monday)."""
+    return _IST_MONDAY_S % every_s
+
+
+def check_aggregate(every: str, fn: str) -> int:
+    """Seconds in `every`, after validating `every` and `fn` as every backend does."""
+    from optui.analytics.timeframes import TIMEFRAMES, timeframe_seconds
+
+    if every not in TIMEFRAMES:
+        raise ValueError(f"aggregate every={every!r}: choose from {', '.join(TIMEFRAMES)}")
+    if fn not in AGGREGATE_FNS:
+        raise ValueError(f"aggregate fn={fn!r}: choose from {', '.join(AGGREGATE_FNS)}")
+    return timeframe_seconds(every)
+
+
+def ident(name: str) -> str:
+    """An InfluxQL double-quoted identifier."""
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def literal(value: str) -> str:
+    """An InfluxQL single-quoted string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def token_hint(version: str) -> str:
+    if version.startswith("1"):
+        return "set OPTUI_INFLUXDB_TOKEN to USER:PASSWORD of an InfluxDB 1.x user"
+    return "set OPTUI_INFLUXDB_TOKEN to an API token with read/write access to the bucket"
+
+
+class InfluxStore(Store):
+    """InfluxDB behind the Store interface, with spooling of writes the server cannot take now."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        database: str = "options-data",
+        org: str = "optui",
+        bucket: str = "options-data",
+        token: str | None = None,
+        batch_size: int = 5000,
+        spool_dir: str | Path | None = "data/spool",
+        version: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.database = database
+        self.org = org
+        self.bucket = bucket
+        self.batch_size = max(1, int(batch_size))
+        self.timeout_s = timeout_s
+        self._token = token or ""
+        self._version = version  # "1.6.7", "v2.7.1", ... None until the server answered /ping
+        self._lock = threading.RLock()
+        self._formatter = LineFormatter()
+        self._http: httpx.Client | None = None
+        self._v2: InfluxV2 | None = None
+        self._field_types: dict[str, dict[str, str]] = {}
+        self._closed = False
+        host = urlsplit(self.url).netloc.replace(":", "_") or "influxdb"
+        target = _safe(database) if database == bucket else f"{_safe(database)}-{_safe(bucket)}"
+        self.spool = (
+            Spool(Path(spool_dir).expanduser() / f"influxdb-{host}-{target}")
+            if spool_dir is not None
+            else None
+        )
+        self._spool_pending: bool | None = None  # unknown until first write
+
+    @property
+    def is_v2_hint(self) -> bool:
+        return bool(self._version) and not self._version.lstrip("v").startswith("1")
+
+    @classmethod
+    def from_url(cls, url: str, settings: Any = None) -> InfluxStore:
+        """`influxdb://HOST:PORT[?version=1|2&db=..&org=..&bucket=..]`, or `influxdbs://` (TLS)."""
+        from optui.config import Settings, load_secrets
+
+        settings = settings if settings is not None else Settings()
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("influxdb", "influxdbs") or not parts.hostname:
+            raise ConfigError(f"store.url {url!r}: use influxdb://HOST:PORT (influxdbs:// for TLS)")
+        try:
+            port = parts.port or 8086
+        except ValueError:
+            raise ConfigError(f"store.url {url!r}: the port is not a number") from None
+        scheme = "https" if parts.scheme == "influxdbs" else "http"
+        params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        version = params.get("version")
+        if version not in (None, "1", "2"):
+            raise ConfigError(f"store.url {url!r}: version must be 1 or 2")
+        token = load_secrets().get("influxdb_token")
+        if parts.password:
+            token = f"{parts.username or ''}:{parts.password}"
+        influx = settings.influxdb
+        return cls(
+            f"{scheme}://{parts.hostname}:{port}",
+            database=params.get("db", influx.database),
+            org=params.get("org", influx.org),
+            bucket=params.get("bucket", influx.bucket),
+            token=token,
+            batch_size=settings.store.batch_size,
+            spool_dir=settings.store.spool_dir,
+            version={"1": "1.x", "2": "v2.x", None: None}[version],
+        )
+
+    def __repr__(self) -> str:
+        return f"InfluxStore({self.url!r}, database={self.database!r}, bucket={self.bucket!r})"
+
+    # -- connection and version -----------------------------------------------------------------
+
+    def _client(self) -> httpx.Client:
+        if self._closed:
+            raise StoreError(f"InfluxDB store {self.url} is closed")
+        if self._http is None:
+            headers: dict[str, str] = {}
+            auth: tuple[str, str] | None = None
+            if self._token:
+                if ":" in self._token:
+                    user, _, password = self._token.partition(":")
+                    auth = (user, password)
+                else:
+                    headers["Authorization"] = f"Token {self._token}"
+            self._http = httpx.Client(
+                base_url=self.url, headers=headers, auth=auth, timeout=self.timeout_s
+            )
+        return self._http
+
+    def version(self) -> str:
+        """The server's version (from /ping); raises Unavailable when it does not answer."""
+        if self._version is None:
+            try:
+                response = self._client().get("/ping")
+            except httpx.TransportError as exc:
+                raise Unavailable(str(exc)) from None
+            if response.status_code >= 500:
+                raise Unavailable(f"HTTP {response.status_code}")
+            # VictoriaMetrics and other line-protocol servers send no header: treat as 1.x.
+            self._version = response.headers.get("X-Influxdb-Version", "1.x")
+        return self._version
+
+    def _is_v2(self) -> bool:
+        return not self.version().lstrip("v").startswith("1")
+
+    def _v2_client(self) -> InfluxV2:
+        if self._v2 is None:
+            self._v2 = InfluxV2(self.url, self._token, self.org, self.bucket, self.timeout_s)
+        return self._v2
+
+    def ping(self) -> bool:
+        try:
+            return self._client().get("/ping").status_code in (200, 204)
+        except (httpx.HTTPError, StoreError):
+            return False
+
+    def describe(self) -> str:
+        version = self._version or "version unknown"
+        where = f"bucket {self.bucket} (org {self.org})" if self.is_v2_hint else f"db {self.database}"
+        text = f"InfluxDB {version} at {self.url}, {where}"
+        if self._spool_pending and self.spool is not None:
+            text += f"; spooled: {self.spool.status()}"
+        return text
+
+    def unreachable(self, detail: str) -> StoreError:
+        return StoreError(
+            f"InfluxDB at {self.url} is not reachable ({detail}): start influxd or fix store.url"
+        )
+
+    # -- writes ---------------------------------------------------------------------------------
+
+    def _send(self, body: bytes, points: int) -> None:
+        """POST one batch; Unavailable to spool, StoreError (Rejected) for what retry cannot fix."""
+        for attempt in range(2):
+            if self._is_v2():
+                status, text = self._v2_client().write(body)
+            else:
+                try:
+                    response = self._client().post(
+                        "/write",
+                        params={"db": self.database, "precision": "ns"},
+                        content=body,
+                        headers={"Content-Type": "text/plain; charset=utf-8"},
+                    )
+                except httpx.TransportError as exc:
+                    raise Unavailable(str(exc)) from None
+                status, text = response.status_code, response.text
+            if status in (200, 204):
+                return
+            if status == 0 or status >= 500 or status == 429:
+                raise Unavailable(f"HTTP {status} {text[:200]}")
+            if status in (401, 403):
+                raise StoreError(
+                    f"InfluxDB at {self.url} rejected the credentials (HTTP {status}): "
+                    f"{token_hint(self.version())}"
+                )
+            if status == 404 and attempt == 0 and "not found" in text:
+                self.init_database()
+                continue
+            if status == 413:
+                raise Rejected(
+                    f"InfluxDB refused a batch of {points} points as too large: "
+                    "lower store.batch_size"
+                )
+            raise Rejected(f"InfluxDB rejected points (HTTP {status}): {_server_error(text)}")
+        raise StoreError(f"InfluxDB at {self.url}: database {self.database!r} could not be created")
+
+    def write(self, points: Sequence[Point]) -> int:
+        with self._lock:
+            batch = self._formatter.format_points(points)
+            return self._write_batch(batch)
+
+    def write_columns(
+        self,
+        measurement: str,
+        tags_list: Sequence[dict[str, str]],
+        times_ns: Sequence[int],
+        fields_columns: Mapping[str, Sequence[Any]],
+    ) -> int:
+        with self._lock:
+            batch = self._formatter.format_columns(measurement, tags_list, times_ns, fields_columns)
+            return self._write_batch(batch)
+
+    def _write_batch(self, batch: LineBatch) -> int:
+        """Send lines in batch_size chunks; spool what the server cannot take. Returns accepted."""
+        log_dropped(batch, f"InfluxDB {self.url}")
+        lines = batch.lines
+        size = self.batch_size
+        chunks = [lines[i : i + size] for i in range(0, len(lines), size)]
+        if self._spool_pending is None:
+            self._spool_pending = self.spool is not None and self.spool.status().points > 0
+        accepted = 0
+        for index, chunk in enumerate(chunks):
+            body = ("\n".join(chunk) + "\n").encode("utf-8")
+            if self._spool_pending:
+                self.flush()  # older spooled points must land first
+            if not self._spool_pending:
+                try:
+                    self._send(body, len(chunk))
+                    accepted += len(chunk)
+                    continue
+                except Unavailable as exc:
+                    if self.spool is None:
+                        raise self.unreachable(str(exc)) from None
+                    log.warning("InfluxDB %s unavailable (%s): spooling writes", self.url, exc)
+            assert self.spool is not None
+            for rest in chunks[index:]:
+                self.spool.append(("\n".join(rest) + "\n").encode("utf-8"), len(rest))
+                accepted += len(rest)
+            self._spool_pending = True
+            break
+        return accepted
+
+    def flush(self) -> int:
+        """Replay spooled points in order; returns how many were written (0 while still down)."""
+        if self.spool is None:
+            return 0
+        with self._lock:
+            sent = 0
+            try:
+                sent = self.spool.replay(self._replay_one, self.batch_size)
+            except Unavailable as exc:
+                log.info("InfluxDB %s still unavailable (%s): points stay spooled", self.url, exc)
+                self._spool_pending = True
+                return sent
+            self._spool_pending = False
+            if sent:
+                log.info("InfluxDB %s: replayed %d spooled point(s)", self.url, sent)
+            return sent
+
+    def _replay_one(self, body: bytes, points: int) -> None:
+        try:
+            self._send(body, points)
+        except Rejected as exc:
+            # A batch the server refuses would block the spool forever; what it could take is in.
+            log.error("InfluxDB %s: dropped %d spooled point(s): %s", self.url, points, exc)
+
+    def spool_status(self) -> SpoolStatus | None:
+        """What is waiting in the spool (None when spooling is off)."""
+        return self.spool.status() if self.spool is not None else None
+
+    # -- setup ----------------------------------------------------------------------------------
+
+    def init_database(self) -> str:
+        """Create the database (1.x) or bucket (2.x) with infinite retention; say what was done."""
+        try:
+            version = self.version()
+        except Unavailable as exc:
+            raise self.unreachable(str(exc)) from None
+        if self._is_v2():
+            return self._v2_client().ensure_bucket(version)
+        db = ident(self.database)
+        self._influxql(f"CREATE DATABASE {db}", write=True)
+        result = self._influxql(f"SHOW RETENTION POLICIES ON {db}")
+        default = next((v for _t, v in _values(result) if v.get("default")), None)
+        if default is not None and default.get("duration") not in ("0s", "0"):
+            name = str(default["name"])
+            self._influxql(f"ALTER RETENTION POLICY {ident(name)} ON {db} DURATION INF", write=True)
+            return (
+                f"InfluxDB {version}: database {self.database!r} ready; retention policy "
+                f"{name!r} changed from {default['duration']} to infinite"
+            )
+        name = default["name"] if default else "autogen"
+        return (
+            f"InfluxDB {version}: database {self.database!r} ready; retention policy "
+            f"{name!r} keeps data forever"
+        )
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def _influxql(self, q: str, write: bool = False) -> list[dict[str, Any]]:
+        """Run InfluxQL; returns series (name, tags, columns, values) merged across chunks."""
+        params = {"q": q, "db": self.database, "epoch": "ns", "chunked": "true"}
+        try:
+            if write:
+                response = self._client().post("/query", params=params)
+            else:
+                response = self._client().get("/query", params=params)
+        except httpx.TransportError as exc:
+            raise self.unreachable(str(exc)) from None
+        if response.status_code in (401, 403):
+            raise StoreError(
+                f"InfluxDB at {self.url} rejected the credentials (HTTP {response.status_code}): "
+                f"{token_hint(self._version or '1')}"
+            )
+        if response.status_code >= 500:
+            raise self.unreachable(f"HTTP {response.status_code}")
+        merged: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
+        for raw in response.text.splitlines():
+            if not raw.strip():
+                continue
+            doc = json.loads(raw)
+            if doc.get("error"):
+                raise StoreError(f"InfluxDB query failed: {doc['error']}")
+            for result in doc.get("results", []):
+                if result.get("error"):
+                    if "database not found" in result["error"]:
+                        return []
+                    raise StoreError(f"InfluxDB query failed: {result['error']}")
+                for series in result.get("series", []):
+                    key = (series.get("name", ""), tuple(sorted(series.get("tags", {}).items())))
+                    have = merged.get(key)
+                    if have is None:
+                        merged[key] = {**series, "values": list(series.get("values", []))}
+                    else:
+                        have["values"].extend(series.get("values", []))
+        if response.status_code >= 400 and not merged:
+            raise StoreError(f"InfluxDB query failed (HTTP {response.status_code})")
+        return list(merged.values())
+
+    def _types(self, measurement: str, names: Sequence[str]) -> dict[str, str]:
+        """Field types (float/integer/string/boolean), refreshed when a new field shows up."""
+        known = self._field_types.get(measurement)
+        if known is None or any(n not in known for n in names):
+            known = {}
+            for series in self._influxql(f"SHOW FIELD KEYS FROM {ident(measurement)}"):
+                for key, kind in series.get("values", []):
+                    # A field written as float in one shard and integer in another reads as float.
+                    if known.get(key) != "float":
+                        known[key] = kind
+            self._field_types[measurement] = known
+        return known
+
+    def _where(self, start: datetime | None, end: datetime | None, tags: Mapping[str, str] | None) -> str:
+        terms = []
+        if start is not None:
+            terms.append(f"time >= {time_to_ns(start)}")
+        if end is not None:
+            terms.append(f"time < {time_to_ns(end)}")
+        terms += [f"{ident(k)} = {literal(str(v))}" for k, v in sorted((tags or {}).items())]
+        return (" WHERE " + " AND ".join(terms)) if terms else ""
+
+    def _rows(self, series_list: list[dict[str, Any]], measurement: str) -> list[Row]:
+        rows: list[Row] = []
+        columns_seen = {c for s in series_list for c in s.get("columns", [])[1:]}
+        types = self._types(measurement, sorted(columns_seen)) if columns_seen else {}
+        floats = {k for k, v in types.items() if v == "float"}
+        for series in series_list:
+            tags = {k: v for k, v in series.get("tags", {}).items() if v != ""}
+            columns = series["columns"]
+            for values in series.get("values", []):
+                fields = {}
+                for name, value in zip(columns[1:], values[1:], strict=True):
+                    if value is None:
+                        continue
+                    fields[name] = float(value) if name in floats else value
+                rows.append(Row(ns_to_time(values[0]), dict(tags), fields))
+        return rows
+
+    def query(
+        self,
+        measurement: str,
+        start: datetime,
+        end: datetime,
+        tags: Mapping[str, str] | None = None,
+        fields: Sequence[str] | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
+        with self._lock:
+            if self._is_v2_safe():
+                rows = self._v2_client().query(measurement, start, end, tags, limit)
+            else:
+                q = f"SELECT * FROM {ident(measurement)}{self._where(start, end, tags)} GROUP BY *"
+                if limit is not None:
+                    q += f" LIMIT {int(limit)}"  # per series; merged and cut below
+                rows = self._rows(self._influxql(q), measurement)
+        rows.sort(key=lambda r: (r.time, sorted(r.tags.items())))
+        if fields is not None:
+            wanted = set(fields)
+            rows = [Row(r.time, r.tags, {k: v for k, v in r.fields.items() if k in wanted}) for r in rows]
+        return rows[:limit] if limit is not None else rows
+
+    def aggregate(
+        self,
+        measurement: str,
+        fields: Sequence[str],
+        start: datetime,
+        end: datetime,
+        every: str,
+        tags: Mapping[str, str] | None = None,
+        fn: str = "sum",
+    ) -> list[Row]:
+        every_s = check_aggregate(every, fn)
+        if not fields:
+            return []
+        offset_s = bucket_offset_s(every_s)
+        with self._lock:
+            if self._is_v2_safe():
+                return self._v2_client().aggregate(
+                    measurement, fields, start, end, every_s, offset_s, tags, fn
+                )
+            select = ", ".join(f"{fn}({ident(f)}) AS {ident(f)}" for f in fields)
+            q = (
+                f"SELECT {select} FROM {ident(measurement)}{self._where(start, end, tags)} "
+                f"GROUP BY time({every_s}s, {offset_s}s) fill(none)"
+            )
+            series_list = self._influxql(q)
+            types = self._types(measurement, []) if series_list else {}
+        rows = []
+        for series in series_list:
+            columns = series["columns"]
+            for values in series.get("values", []):
+                out: dict[str, Any] = {}
+                for name, value in zip(columns[1:], values[1:], strict=True):
+                    if value is None:
+                        continue
+                    if fn == "mean" or types.get(name) == "float":
+                        value = float(value)
+                    out[name] = value
+                if out:
+                    rows.append(Row(ns_to_time(values[0]), dict(tags or {}), out))
+        rows.sort(key=lambda r: r.time)
+        return rows
+
+    def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
+        with self._lock:
+            if self._is_v2_safe():
+                return self._v2_client().latest(measurement, tags)
+            q = f"SELECT * FROM {ident(measurement)}{self._where(None, None, tags)} GROUP BY * ORDER BY time DESC LIMIT 1"
+            rows = self._rows(self._influxql(q), measurement)
+        return max(rows, key=lambda r: r.time) if rows else None
+
+    def tag_values(self, measurement: str, tag: str) -> list[str]:
+        with self._lock:
+            if self._is_v2_safe():
+                return self._v2_client().tag_values(measurement, tag)
+            q = f"SHOW TAG VALUES FROM {ident(measurement)} WITH KEY = {ident(tag)}"
+            values = {str(v["value"]) for _t, v in _values(self._influxql(q))}
+        return sorted(values)
+
+    def _is_v2_safe(self) -> bool:
+        try:
+            return self._is_v2()
+        except Unavailable as exc:
+            raise self.unreachable(str(exc)) from None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            if self._spool_pending:
+                try:
+                    self.flush()
+                except StoreError as exc:
+                    log.warning("InfluxDB %s: spool not flushed on close: %s", self.url, exc)
+            self._closed = True
+            if self._http is not None:
+                self._http.close()
+            if self._v2 is not None:
+                self._v2.close()
+
+
+def _values(series_list: list[dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, Any]]]:
+    """(tags, column -> value) for every value row of every series."""
+    out = []
+    for series in series_list:
+        columns = series.get("columns", [])
+        for values in series.get("values", []):
+            out.append((series.get("tags", {}), dict(zip(columns, values, strict=False))))
+    return out
+
+
+def _server_error(text: str) -> str:
+    try:
+        message = str(json.loads(text).get("error", text))
+    except (ValueError, AttributeError):
+        message = text
+    message = message.strip()[:300]
+    if "field type conflict" in message:
+        message += " (a field changed type: keep each field's type, or use a new field name)"
+    return message
+
+
+def _safe(name: str) -> str:
+    return quote(name, safe="").replace("%", "_")

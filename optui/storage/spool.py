@@ -1,0 +1,263 @@
+"""An append-only on-disk queue of line-protocol batches, kept while the store is unreachable.
+
+Nothing collected may be lost to an outage or a restart: each batch is appended as a checksummed
+record and fsync'd before the write returns, records are replayed oldest first, and a segment is
+deleted only after every record in it was confirmed written. A torn or corrupt record (a crash in
+mid-append, a damaged disk block) is skipped with a warning instead of blocking the queue.
+Replaying a record twice after a crash is harmless: InfluxDB replaces a point of the same identity.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import re
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from optui.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+_MAGIC = b"#optui-spool1 "
+_HEADER = re.compile(rb"#optui-spool1 (\d+) (\d+) ([0-9a-f]{8})\n")
+_SUFFIX = ".spool"
+_DONE = ".done"
+_MAX_HEADER = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolStatus:
+    """What is waiting to be written."""
+
+    points: int
+    bytes: int
+    segments: int
+
+    def __str__(self) -> str:
+        return f"{self.points} point(s), {self.bytes} bytes in {self.segments} segment(s)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    start: int
+    end: int
+    points: int
+    payload: bytes | None  # None: corrupt, skip
+
+
+class Spool:
+    """Durable FIFO of line-protocol batches in `directory` (created on first use).
+
+    Safe across processes: every operation holds an exclusive lock on `directory/.lock`.
+    """
+
+    def __init__(self, directory: str | Path, segment_bytes: int = 16 * 1024 * 1024) -> None:
+        self.directory = Path(directory)
+        self.segment_bytes = segment_bytes
+        self.skipped = 0
+        """Corrupt records skipped so far (each logged as a warning)."""
+        self._verified: dict[Path, int] = {}  # segment -> size known to end on a record boundary
+
+    # -- locking and files ----------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"spool directory {self.directory} is not usable ({exc.strerror}): "
+                "set store.spool_dir to a writable directory"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
+    def _segments(self) -> list[Path]:
+        return sorted(self.directory.glob("*" + _SUFFIX))
+
+    @staticmethod
+    def _done_path(segment: Path) -> Path:
+        return segment.with_suffix(_DONE)
+
+    def _done_offset(self, segment: Path) -> int:
+        try:
+            return int(self._done_path(segment).read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def _set_done(self, segment: Path, offset: int) -> None:
+        done = self._done_path(segment)
+        tmp = done.with_suffix(".tmp")
+        with open(tmp, "w") as handle:
+            handle.write(str(offset))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, done)
+
+    def _fsync_dir(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _records(self, segment: Path, offset: int, with_payload: bool) -> Iterator[_Record]:
+        """Records from `offset`; a torn tail ends the iteration, a bad record is yielded as None."""
+        try:
+            data = segment.read_bytes()
+        except FileNotFoundError:
+            return
+        pos = offset
+        size = len(data)
+        while pos < size:
+            match = _HEADER.match(data, pos, min(size, pos + _MAX_HEADER))
+            if match is None:
+                # Lost framing: resynchronise on the next record header, if any.
+                nxt = data.find(b"\n" + _MAGIC, pos)
+                end = size if nxt < 0 else nxt + 1
+                yield _Record(pos, end, 0, None)
+                pos = end
+                continue
+            points, length, crc = int(match[1]), int(match[2]), match[3].decode()
+            body_start = match.end()
+            end = body_start + length
+            if end > size:
+                yield _Record(pos, size, points, None)  # torn tail: never acknowledged
+                return
+            payload = data[body_start:end]
+            ok = f"{zlib.crc32(payload):08x}" == crc
+            yield _Record(pos, end, points, payload if ok and with_payload else (b"" if ok else None))
+            pos = end
+
+    def status(self) -> SpoolStatus:
+        """Points, bytes and segments waiting (corrupt records not counted)."""
+        with self._locked():
+            points = size = segments = 0
+            for segment in self._segments():
+                offset = self._done_offset(segment)
+                for rec in self._records(segment, offset, with_payload=False):
+                    if rec.payload is not None:
+                        points += rec.points
+                        size += rec.end - rec.start
+                segments += 1
+            return SpoolStatus(points, size, segments)
+
+    def __len__(self) -> int:
+        return self.status().points
+
+    # -- writing --------------------------------------------------------------------------------
+
+    def append(self, body: bytes, points: int) -> None:
+        """Durably add one batch (newline-terminated line protocol of `points` lines)."""
+        if not body:
+            return
+        header = _MAGIC + f"{points} {len(body)} {zlib.crc32(body):08x}\n".encode()
+        try:
+            with self._locked():
+                segments = self._segments()
+                target = segments[-1] if segments else None
+                if target is not None:
+                    self._truncate_torn_tail(target)
+                    if target.stat().st_size >= self.segment_bytes:
+                        target = None
+                new = target is None
+                if target is None:
+                    seq = int(segments[-1].stem) + 1 if segments else 1
+                    target = self.directory / f"{seq:012d}{_SUFFIX}"
+                with open(target, "ab") as handle:
+                    handle.write(header + body)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                    self._verified = {target: handle.tell()}
+                if new:
+                    self._fsync_dir()
+        except OSError as exc:
+            raise StoreError(
+                f"cannot spool {points} point(s) to {self.directory} ({exc.strerror}): "
+                "free disk space or set store.spool_dir to a writable directory"
+            ) from None
+
+    def _truncate_torn_tail(self, segment: Path) -> None:
+        """Cut a half-written last record so the next append starts on a record boundary."""
+        size = segment.stat().st_size
+        if self._verified.get(segment) == size:
+            return
+        good = 0
+        for rec in self._records(segment, 0, with_payload=False):
+            if rec.payload is None and rec.end == size and _is_torn(segment, rec):
+                log.warning(
+                    "spool %s: skipping a torn record at byte %d (%d bytes) left by an "
+                    "interrupted write", segment, rec.start, size - rec.start,
+                )
+                self.skipped += 1
+                with open(segment, "r+b") as handle:
+                    handle.truncate(good)
+                    os.fsync(handle.fileno())
+                return
+            good = rec.end
+
+    # -- replay ---------------------------------------------------------------------------------
+
+    def replay(self, send: Callable[[bytes, int], None], max_points: int = 5000) -> int:
+        """Send waiting records oldest first, grouped up to `max_points` lines per call.
+
+        `send(body, points)` must raise on failure; the failed group and everything after it stay
+        spooled. Returns the number of points confirmed. Corrupt records are skipped and logged.
+        """
+        sent = 0
+        with self._locked():
+            for segment in self._segments():
+                offset = self._done_offset(segment)
+                group: list[bytes] = []
+                group_points = 0
+                group_end = offset
+                for rec in self._records(segment, offset, with_payload=True):
+                    if rec.payload is None:
+                        log.warning(
+                            "spool %s: skipping a corrupt record at byte %d (%d point(s) lost)",
+                            segment, rec.start, rec.points,
+                        )
+                        self.skipped += 1
+                        if not group:
+                            offset = group_end = rec.end
+                            self._set_done(segment, offset)
+                        else:
+                            group_end = rec.end
+                        continue
+                    if group and group_points + rec.points > max_points:
+                        send(b"".join(group), group_points)
+                        sent += group_points
+                        self._set_done(segment, group_end)
+                        group, group_points = [], 0
+                    group.append(rec.payload)
+                    group_points += rec.points
+                    group_end = rec.end
+                if group:
+                    send(b"".join(group), group_points)
+                    sent += group_points
+                # Every record of this segment is confirmed: it can go.
+                segment.unlink(missing_ok=True)
+                self._done_path(segment).unlink(missing_ok=True)
+        return sent
+
+
+def _is_torn(segment: Path, rec: _Record) -> bool:
+    """A bad record at the very end whose declared length runs past the file is torn."""
+    with open(segment, "rb") as handle:
+        handle.seek(rec.start)
+        head = handle.read(_MAX_HEADER)
+    match = _HEADER.match(head)
+    if match is None:
+        return True  # the header itself was cut short
+    return rec.start + match.end() + int(match[2]) > segment.stat().st_size
