@@ -1,0 +1,41 @@
+"""The help screen: every command in the registry with its keys, plus the current screen's keys."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+from optui.commands import COMMANDS, display_keys
+
+SCOPES = {"app": "Everywhere", "menu": "Menus", "dashboard": "Dashboard"}
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the registry's commands; Escape closes it."""
+
+    BINDINGS = [Binding("escape,question_mark,f1", "close", "Close", id="help-close")]
+
+    def __init__(self, extra: list[tuple[str, str, str]] | None = None) -> None:
+        super().__init__()
+        self.extra = extra or []
+        """(keys, title, scope label) rows from the screen underneath that the registry lacks."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help-box"):
+            yield Static("Keys and commands — Escape closes, Ctrl+P searches them", id="help-title")
+            yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#help-table", DataTable)
+        table.add_columns("Keys", "Command", "Where", "What it does")
+        for c in COMMANDS:
+            table.add_row(display_keys(c.keys), c.title, SCOPES.get(c.scope, c.scope), c.help, key=c.id)
+        for keys, title, where in self.extra:
+            table.add_row(keys, title, where, "", key=f"extra-{keys}-{title}")
+        table.focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
