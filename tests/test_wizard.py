@@ -1,0 +1,243 @@
+"""Pilot tests of the configuration wizard, the section forms and the Kite token screens."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import Input, Static
+
+from optui.config import Settings, load_secrets, load_settings, secrets_path
+from optui.screens.form_sections import SECTIONS, WIZARD_ORDER, check_value
+from optui.screens.kite_login import KiteLoginScreen, ReloginPrompt, TokenPromptScreen
+from optui.screens.settings_form import SectionScreen, section_screen
+from optui.screens.wizard import WizardScreen
+
+pytestmark = pytest.mark.unit
+
+COMMENTED = """# my optui settings
+[positions]
+# watched intervals for OI changes
+intervals = ["1m", "5m"]
+
+[flow]
+threshold_cr = 100.0  # crore
+"""
+
+
+class FormApp(App[None]):
+    """A bare app holding settings, like OptuiApp, with one screen pushed at start."""
+
+    def __init__(self, first: object) -> None:
+        super().__init__()
+        self.settings = load_settings()
+        self._first = first
+
+    def on_mount(self) -> None:
+        self.push_screen(self._first)  # type: ignore[arg-type]
+
+
+def text_of(screen: object, selector: str) -> str:
+    return str(screen.query_one(selector, Static).render())  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def config_file(isolated_config: Path) -> Path:
+    path = Path(os.environ["OPTUI_CONFIG_FILE"])
+    path.write_text(COMMENTED, encoding="utf-8")
+    return path
+
+
+async def _settle(app: App[None], pilot: object) -> None:
+    await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+def test_every_section_has_at_most_nine_fields_and_known_keys() -> None:
+    settings = Settings()
+    for name, (_, fields) in SECTIONS.items():
+        assert 1 <= len(fields) <= 9, name
+        for fld in fields:
+            if fld.key:
+                section, _, key = fld.key.partition(".")
+                assert hasattr(getattr(settings, section), key), fld.key
+    assert [len(SECTIONS[s][1]) for s in ("kite", "participants", "cash_flow", "positions")] == [7, 8, 7, 5]
+
+
+@pytest.mark.parametrize(
+    ("key", "raw", "message"),
+    [
+        ("positions.intervals", "abc", "positions.intervals"),
+        ("source.interval_s", "abc", "not a valid float"),
+        ("flow.retention_days", "0", "out of range"),
+        ("kite.redirect_url", "https://x/success", "not a http URL"),
+        ("simulator.start", "9:15", "YYYY-MM-DD HH:MM"),
+        ("general.log_level", "LOUD", "choose one of"),
+    ],
+)
+def test_check_value_names_the_problem(key: str, raw: str, message: str) -> None:
+    problem = check_value(key, raw, Settings())
+    assert problem is not None and message in problem
+
+
+def test_check_value_accepts_good_values() -> None:
+    assert check_value("positions.intervals", "1m, 15m, 1h", Settings()) is None
+    assert check_value("kite.redirect_url", "http://127.0.0.1:5000/success", Settings()) is None
+
+
+async def test_wizard_digit_opens_section_and_zero_returns(config_file: Path) -> None:
+    app = FormApp(WizardScreen())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("3")
+        assert isinstance(app.screen, SectionScreen) and app.screen.section == "database"
+        assert str(config_file) in text_of(app.screen, "#form-title")
+        await pilot.press("0")
+        assert isinstance(app.screen, WizardScreen)
+        await pilot.press("1", "enter")
+        assert isinstance(app.screen, SectionScreen) and app.screen.section == "kite"
+        await pilot.press("escape")
+        await pilot.press("0")
+        assert not isinstance(app.screen, WizardScreen)
+
+
+async def test_wizard_ten_runs_every_section_in_order(config_file: Path) -> None:
+    app = FormApp(WizardScreen())
+    seen: list[str] = []
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("1", "0")
+        for _ in WIZARD_ORDER:
+            assert isinstance(app.screen, SectionScreen)
+            seen.append(app.screen.section)
+            await pilot.press("escape")
+        assert isinstance(app.screen, WizardScreen)
+        assert "all sections visited" in text_of(app.screen, "#wizard-status")
+    assert seen == WIZARD_ORDER
+
+
+async def test_wrong_type_shows_message_and_saves_nothing(config_file: Path) -> None:
+    app = FormApp(section_screen("positions"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("1")
+        box = app.screen.query_one("#field-1", Input)
+        assert box.has_focus
+        box.value = ""
+        await pilot.press("a", "b", "c", "enter")
+        await _settle(app, pilot)
+        message = text_of(app.screen, "#form-message")
+        assert "positions.intervals" in message and "allowed 1m" in message
+    assert config_file.read_text(encoding="utf-8") == COMMENTED
+
+
+async def test_valid_value_is_saved_keeping_comments(config_file: Path) -> None:
+    app = FormApp(section_screen("cash_flow"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        app.screen.query_one("#field-2", Input).value = ""
+        await pilot.press(*"120", "enter")
+        await _settle(app, pilot)
+        assert "saved flow.retention_days" in text_of(app.screen, "#form-message")
+        assert text_of(app.screen, "#value-2") == "120"
+        assert app.settings.flow.retention_days == 120  # type: ignore[attr-defined]
+    text = config_file.read_text(encoding="utf-8")
+    assert "# watched intervals for OI changes" in text and "# crore" in text
+    assert load_settings().flow.retention_days == 120
+
+
+async def test_bad_interval_typed_in_form_keeps_file(config_file: Path) -> None:
+    app = FormApp(section_screen("monitoring"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("1")
+        app.screen.query_one("#field-1", Input).value = ""
+        await pilot.press(*"abc")
+        assert "not a valid float" in text_of(app.screen, "#form-message")
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert "not a valid float" in text_of(app.screen, "#form-message")
+    assert config_file.read_text(encoding="utf-8") == COMMENTED
+
+
+async def test_secret_is_masked_and_file_private(config_file: Path) -> None:
+    app = FormApp(section_screen("kite"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        await pilot.press(*"supersecretvalue99", "enter")
+        await _settle(app, pilot)
+        shown = text_of(app.screen, "#value-2")
+        assert shown == "****99"
+        screen_text = " ".join(str(w.render()) for w in app.screen.query(Static))
+        assert "supersecretvalue99" not in screen_text
+        assert app.screen.query_one("#field-2", Input).value == ""
+    assert load_secrets()["kite_api_secret"] == "supersecretvalue99"
+    assert stat.S_IMODE(secrets_path().stat().st_mode) == 0o600
+    assert "supersecretvalue99" not in config_file.read_text(encoding="utf-8")
+
+
+async def test_import_credentials_from_file(config_file: Path, tmp_path: Path) -> None:
+    creds = tmp_path / "kite.env"
+    creds.write_text("KITE_API_KEY=abc123\nKITE_API_SECRET=s3cretvalue1234\n")
+    app = FormApp(section_screen("kite"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("3")
+        app.screen.query_one("#field-3", Input).value = str(creds)
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert "API key abc123 saved" in text_of(app.screen, "#form-result")
+        assert "s3cretvalue1234" not in text_of(app.screen, "#form-result")
+        assert text_of(app.screen, "#value-1") == "abc123"
+    assert load_settings().kite.api_key == "abc123"
+    assert load_secrets()["kite_api_secret"] == "s3cretvalue1234"
+
+
+async def test_kite_complete_reports_missing_pieces(config_file: Path) -> None:
+    app = FormApp(section_screen("kite"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("7")
+        await _settle(app, pilot)
+        result = text_of(app.screen, "#form-result")
+        assert "FAIL  API key (not set" in result and "no access token stored" in result
+        assert "failed" in text_of(app.screen, "#form-message")
+
+
+async def test_login_screen_without_api_key_names_the_fix(config_file: Path) -> None:
+    app = FormApp(KiteLoginScreen(port=0, open_browser=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await _settle(app, pilot)
+        assert "kite.api_key is not set" in text_of(app.screen, "#login-status")
+
+
+async def test_login_screen_rejects_paste_without_token(config_file: Path) -> None:
+    os.environ["OPTUI_KITE_API_KEY"] = "abc123"
+    try:
+        app = FormApp(KiteLoginScreen(port=0, open_browser=False))
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.pause()
+            assert "api_key=abc123" in text_of(app.screen, "#login-url")
+            app.screen.query_one("#login-paste", Input).value = "http://127.0.0.1:5000/success?status=x"
+            await pilot.press("enter")
+            assert "no request_token" in text_of(app.screen, "#login-status")
+            await pilot.press("escape")
+            await app.workers.wait_for_complete()
+    finally:
+        del os.environ["OPTUI_KITE_API_KEY"]
+
+
+async def test_previous_token_missing_is_explained(config_file: Path) -> None:
+    app = FormApp(TokenPromptScreen(mode="previous"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await _settle(app, pilot)
+        assert "no stored access token" in text_of(app.screen, "#token-status")
+
+
+async def test_relogin_prompt_opens_login_screen(config_file: Path) -> None:
+    app = FormApp(ReloginPrompt("token expired"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        assert "token expired" in text_of(app.screen, "#relogin-problem")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, KiteLoginScreen)
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
