@@ -1,0 +1,67 @@
+"""The installed `optui` command as users run it: collect, export, config show, bad input."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from optui.models import LEG_CSV_COLUMNS
+
+pytestmark = [pytest.mark.mock, pytest.mark.integration]
+
+OPTUI = str(Path(sys.executable).with_name("optui"))
+
+
+def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:00", **(env or {})}
+    return subprocess.run([OPTUI, *args], capture_output=True, text=True, timeout=120, env=full_env, cwd=cwd)
+
+
+def test_collect_once_on_simulator_then_export(tmp_path: Path) -> None:
+    db = tmp_path / "optui.db"
+    out = tmp_path / "out"
+    res = run("collect", "--once", "--source", "sim", "--store", f"sqlite:///{db}", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    lines = [ln for ln in res.stdout.splitlines() if " IST " in ln]
+    assert len(lines) == 1
+    line = lines[0]
+    for word in ("source=simulated", "indices=NIFTY,BANKNIFTY,FINNIFTY,MIDCPNIFTY,SENSEX", "legs=", "flagged=", "duration=", "rows="):
+        assert word in line
+    legs = int(line.split("legs=")[1].split()[0])
+    assert legs >= 5 * 2 * 5
+    assert len(list(out.rglob("*.json"))) == legs
+    assert "Traceback" not in res.stderr
+
+    target = tmp_path / "legs.csv"
+    exp = run("export", "csv", "--from", "2026-11-25", "--to", "2026-11-26", "--store", f"sqlite:///{db}", "--out", str(target), cwd=tmp_path)
+    assert exp.returncode == 0, exp.stderr
+    with target.open(newline="") as handle:
+        rows = list(csv.reader(handle))
+    assert tuple(rows[0]) == LEG_CSV_COLUMNS and len(rows) - 1 == legs
+
+
+def test_bad_indices_and_missing_login_exit_with_one_line(tmp_path: Path) -> None:
+    res = run("collect", "--once", "--indices", "NIFTY,DOW", cwd=tmp_path)
+    assert res.returncode == 2 and "DOW" in res.stderr and "Traceback" not in res.stderr
+    res = run("collect", "--once", "--source", "kite", env={"OPTUI_KITE_API_KEY": "abc"}, cwd=tmp_path)
+    assert res.returncode == 2
+    assert "access token" in res.stderr and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+
+
+def test_invalid_config_names_key(tmp_path: Path) -> None:
+    res = run("config", "show", env={"OPTUI_SOURCE_INTERVAL_S": "fast"}, cwd=tmp_path)
+    assert res.returncode == 2 and "source.interval_s" in res.stderr and "fast" in res.stderr
+
+
+def test_config_show_masks_secrets(tmp_path: Path) -> None:
+    secret = "tok_abcdefghijklmnop"
+    res = run("config", "show", env={"OPTUI_KITE_ACCESS_TOKEN": secret, "OPTUI_INFLUXDB_TOKEN": "influx-secret-value"}, cwd=tmp_path)
+    assert res.returncode == 0
+    assert secret not in res.stdout and "influx-secret-value" not in res.stdout
+    assert "kite_access_token" in res.stdout and "[source]" in res.stdout
