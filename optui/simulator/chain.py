@@ -1,0 +1,233 @@
+"""Intraday trading of one index's derivatives for one expiry: prices, book, volume, OI.
+
+Every quantity is a deterministic function of the seed, the instrument and the session time,
+computed on a one-minute grid and cached per (index, expiry, day): day volume only grows,
+average_price is cumulative traded value over volume (so premium flow is recoverable), OI moves
+from the previous close towards today's close as trading happens, and trades print at the bid
+or ask depending on who was aggressive in that minute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+
+from optui.analytics.black_scholes import black76_price
+from optui.simulator import calendar as cal
+from optui.simulator.instruments import CONTRACTS, Listing
+from optui.simulator.market import (
+    DYNAMICS,
+    RATE,
+    SESSION_MINUTES,
+    MarketModel,
+    hash_normal,
+    hash_uniform,
+    session_close,
+    session_open,
+)
+from optui.simulator.smile import smile_vol
+from optui.timeutil import SECONDS_PER_YEAR, expiry_datetime
+
+MIN_YEARS = 60.0 / SECONDS_PER_YEAR
+_MINUTES = np.arange(SESSION_MINUTES + 1)
+# Intraday activity: busy open, quiet middle, busy close; mean 1 over the session.
+_U = 1.0 + 1.5 * np.exp(-_MINUTES[:-1] / 30.0) + 1.0 * np.exp(-(373 - _MINUTES[:-1]) / 25.0)
+_U = _U / _U.mean()
+
+
+def years_left(expiry: date, at_seconds: np.ndarray | float, day: date) -> np.ndarray:
+    """Years from `at_seconds` after 09:15 on `day` to expiry, floored at one minute."""
+    left = (expiry_datetime(expiry) - session_open(day)).total_seconds() - np.asarray(at_seconds)
+    return np.maximum(left / SECONDS_PER_YEAR, MIN_YEARS)
+
+
+def round_tick(price: np.ndarray, tick: np.ndarray | float) -> np.ndarray:
+    """Round to the nearest tick, kept at two decimals like Kite's prices."""
+    return np.round(np.round(np.asarray(price) / tick) * tick, 2)
+
+
+def book_top(
+    fair: np.ndarray, tick: np.ndarray | float, is_fut: np.ndarray | bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Best bid and ask around a fair price; bid 0 means no buyer (only far OTM options).
+
+    Option spreads widen with the premium (about 0.1 %); futures trade a tick wide.
+    """
+    spread_ticks = np.maximum(1.0, np.rint(fair * np.where(is_fut, 0.0, 0.001) / tick))
+    bid = np.floor((fair - 0.5 * spread_ticks * tick) / tick + 1e-9) * tick
+    bid = np.round(np.maximum(bid, 0.0), 2)
+    ask = np.round(np.maximum(bid + spread_ticks * tick, tick), 2)
+    return bid, ask
+
+
+@dataclass(frozen=True, slots=True)
+class ChainDay:
+    """One (index, expiry, day) of derivatives on the minute grid; rows follow `tokens`."""
+
+    day: date
+    expiry: date
+    row_of: dict[int, int]
+    strikes: np.ndarray
+    is_call: np.ndarray
+    is_fut: np.ndarray
+    tick: np.ndarray
+    lot: int
+    atm_vol: float
+    side: np.ndarray  # (n, 375) +1 buyer-initiated, -1 seller-initiated
+    trade: np.ndarray  # (n, 375) price printed in each minute
+    high: np.ndarray  # (n, 375) running high of printed prices
+    low: np.ndarray
+    lots: np.ndarray  # (n, 376) cumulative lots traded at each minute boundary
+    value: np.ndarray  # (n, 376) cumulative traded value in rupees
+    oi: np.ndarray  # (n, 376) open interest in units at each minute boundary
+    oi_high: np.ndarray
+    oi_low: np.ndarray
+    prev_close: np.ndarray  # (n,) previous session's closing price
+
+
+def fair_prices(
+    model: MarketModel, key: str, day: date, rows_strike: np.ndarray, is_call: np.ndarray,
+    is_fut: np.ndarray, spot: np.ndarray | float, t_years: np.ndarray,
+) -> np.ndarray:
+    """Model prices: Black-76 on the smile for options, the carry forward for futures."""
+    forward = model.forward(spot, t_years)
+    atm = model.atm_vol(key, day)
+    strikes = np.where(is_fut, forward, rows_strike)
+    vol = smile_vol(atm, strikes, forward, t_years)
+    opt = black76_price(forward, strikes, t_years, vol, RATE, is_call)
+    return np.where(is_fut, forward, opt)
+
+
+def _oi_close_lots(
+    model: MarketModel, key: str, expiry: date, day: date, tokens: np.ndarray,
+    strikes: np.ndarray, is_call: np.ndarray, is_fut: np.ndarray, monthly: bool,
+) -> np.ndarray:
+    """Open interest (lots) at the close of `day`: piled at round strikes, OTM-heavy."""
+    contract, dyn = CONTRACTS[key], DYNAMICS[key]
+    dte = max((expiry - day).days, 0)
+    spot = model.close(key, day)
+    t = max((expiry_datetime(expiry) - session_close(day)).total_seconds() / SECONDS_PER_YEAR,
+            5.0 / 365.0)
+    fwd = float(model.forward(spot, t))
+    sd = model.atm_vol(key, day) * np.sqrt(t)
+    z = np.log(np.where(is_fut, fwd, strikes) / fwd) / sd
+    sign = np.where(is_call, 1.0, -1.0)
+    width = 1.3
+    weight = np.exp(-0.5 * ((z - 0.7 * sign) / width) ** 2)
+    step = contract.near_step
+    rounded = np.where(strikes % (10 * step) == 0, 3.0, np.where(strikes % (2 * step) == 0, 1.6,
+                                                                   1.0))
+    noise = np.exp(0.25 * hash_normal(model.seed, 41, tokens, day.toordinal()) - 0.03)
+    # Normalise by the integral over a continuous strike grid so a strike's OI never depends on
+    # which other strikes are listed; 1.44 is the mean of the round-strike multiplier.
+    per_strike = fwd * sd / step
+    norm = np.sqrt(2.0 * np.pi) * width * per_strike * 1.44
+    total = dyn.call_oi * (0.25 + 0.75 * np.exp(-dte / 12.0))
+    pcr = 1.3 if monthly else 0.7
+    lots = total * np.where(is_call, 1.0, pcr) * weight * rounded * noise / norm
+    fut_lots = dyn.future_oi * np.exp(-dte / 45.0) * noise
+    return np.rint(np.where(is_fut, fut_lots, lots))
+
+
+def build_chain_day(
+    model: MarketModel, key: str, expiry: date, day: date, rows: Sequence[Listing]
+) -> ChainDay:
+    """Simulate one session of the given contracts (all of one index and expiry)."""
+    contract, dyn = CONTRACTS[key], DYNAMICS[key]
+    tokens = np.array([r.instrument_token for r in rows], dtype=np.int64)
+    strikes = np.array([r.strike for r in rows])
+    is_call = np.array([r.instrument_type == "CE" for r in rows])
+    is_fut = np.array([r.instrument_type == "FUT" for r in rows])
+    tick = np.array([r.tick_size for r in rows])
+    monthly = any(r.monthly for r in rows)
+    lot = contract.lot_size
+    n = len(rows)
+    path = model.spot_path(key, day)[0]
+    spot_m = path[:: 60]
+    seconds = _MINUTES * 60.0
+    t_m = years_left(expiry, seconds, day)
+    fair = fair_prices(model, key, day, strikes[:, None], is_call[:, None], is_fut[:, None],
+                       spot_m[None, :], t_m[None, :])[:, :-1]
+    tok = tokens[:, None]
+    minute = _MINUTES[None, :-1]
+    dayo = day.toordinal()
+    # Who is aggressive: random, tilted towards buyers of whatever gained this minute.
+    dz = np.diff(np.log(spot_m)) / (dyn.daily_vol / np.sqrt(SESSION_MINUTES))
+    direction = np.where(is_call | is_fut, 1.0, -1.0)[:, None]
+    side = np.where(hash_normal(model.seed, 51, tok, dayo, minute) + 0.8 * dz * direction >= 0,
+                    1, -1).astype(np.int8)
+    bid, ask = book_top(fair, tick[:, None], is_fut[:, None])
+    trade = np.where((side > 0) | (bid <= 0), ask, bid)
+    # Volume: concentrated near and just out of the money, following the spot through the day.
+    atm = model.atm_vol(key, day)
+    sd = atm * np.sqrt(np.maximum(t_m[:-1], 1.0 / 365.0))
+    fwd_m = model.forward(spot_m[:-1], t_m[:-1])
+    z = np.log(np.where(is_fut[:, None], fwd_m[None, :], strikes[:, None]) / fwd_m) / sd
+    weight = np.exp(-0.5 * (z - 0.3 * direction) ** 2) + 0.01 * np.exp(-np.abs(z) / 3.0)
+    dte = max((expiry - day).days, 0)
+    day_lots = dyn.call_volume * min(2.0, (7.0 / (1.0 + dte)) ** 1.9)
+    norm = np.sqrt(2.0 * np.pi) * fwd_m[0] * sd[0] / contract.near_step
+    opt_rate = day_lots * np.where(is_call, 1.0, 0.93) / norm
+    fut_rate = dyn.future_volume * (1.0 + dte / 30.0) ** -2.0
+    rate = np.where(is_fut, fut_rate, opt_rate)[:, None]
+    noise = np.exp(0.6 * hash_normal(model.seed, 52, tok, dayo, minute) - 0.18)
+    per_min = rate * np.where(is_fut[:, None], 1.0, weight) * _U[None, :] / SESSION_MINUTES * noise
+    lots = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min, axis=1)), axis=1)
+    value = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min * lot * trade, axis=1)), axis=1)
+    # OI: from yesterday's close towards today's close as the day's trading happens.
+    prev_day = cal.previous_trading_day(day)
+    oi_open = _oi_close_lots(model, key, expiry, prev_day, tokens, strikes, is_call, is_fut,
+                             monthly)
+    oi_close = _oi_close_lots(model, key, expiry, day, tokens, strikes, is_call, is_fut, monthly)
+    done = lots / np.maximum(lots[:, -1:], 1e-12)
+    wiggle = 0.04 * np.maximum(oi_open, oi_close)[:, None] * np.sqrt(done * (1.0 - done))
+    wiggle = wiggle * hash_normal(model.seed, 53, tok, dayo)
+    oi_lots = np.maximum(np.rint(oi_open[:, None] + (oi_close - oi_open)[:, None] * done + wiggle),
+                         0.0)
+    oi = (oi_lots * lot).astype(np.int64)
+    # Previous session's closing price.
+    t_prev = np.maximum((expiry_datetime(expiry) - session_close(prev_day)).total_seconds()
+                        / SECONDS_PER_YEAR, MIN_YEARS)
+    prev_fair = fair_prices(model, key, prev_day, strikes, is_call, is_fut,
+                            model.close(key, prev_day), np.full(n, t_prev))
+    prev_close = np.maximum(round_tick(prev_fair, tick), tick)
+    return ChainDay(
+        day=day, expiry=expiry, row_of={int(t): i for i, t in enumerate(tokens)},
+        strikes=strikes, is_call=is_call, is_fut=is_fut, tick=tick, lot=lot, atm_vol=atm,
+        side=side, trade=trade, high=np.maximum.accumulate(trade, axis=1),
+        low=np.minimum.accumulate(trade, axis=1), lots=lots, value=value, oi=oi,
+        oi_high=np.maximum.accumulate(oi, axis=1), oi_low=np.minimum.accumulate(oi, axis=1),
+        prev_close=prev_close,
+    )
+
+
+def empty_depth() -> dict[str, list[dict[str, float | int]]]:
+    """A book with no orders, as Kite sends for indices."""
+    level = {"price": 0, "quantity": 0, "orders": 0}
+    return {"buy": [dict(level) for _ in range(5)], "sell": [dict(level) for _ in range(5)]}
+
+
+def depth_levels(
+    seed: int, token: int, day: date, second: int, bid: float, ask: float, tick: float,
+    lot: int, liquidity: float, no_bids: bool,
+) -> dict[str, list[dict[str, float | int]]]:
+    """Five levels each side, a tick or more apart, sized in whole lots."""
+    step = max(round((ask - bid) / tick) // 4, 1) * tick if bid > 0 else tick
+    levels = np.arange(5)
+    qty_lots = 1 + np.floor(
+        hash_uniform(seed, 61, token, day.toordinal(), second, levels[:, None], np.arange(2))
+        * liquidity
+    ).astype(int)
+    out: dict[str, list[dict[str, float | int]]] = {"buy": [], "sell": []}
+    for j in levels:
+        for side, price in (("buy", bid - j * step), ("sell", ask + j * step)):
+            q = int(qty_lots[j, 0 if side == "buy" else 1])
+            if price <= 0 or (side == "buy" and no_bids):
+                out[side].append({"price": 0, "quantity": 0, "orders": 0})
+            else:
+                out[side].append({"price": round(float(price), 2), "quantity": q * lot,
+                                  "orders": max(1, q // 3)})
+    return out
