@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import stat
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -208,20 +212,19 @@ async def test_login_screen_without_api_key_names_the_fix(config_file: Path) -> 
         assert "kite.api_key is not set" in text_of(app.screen, "#login-status")
 
 
-async def test_login_screen_rejects_paste_without_token(config_file: Path) -> None:
-    os.environ["OPTUI_KITE_API_KEY"] = "abc123"
-    try:
-        app = FormApp(KiteLoginScreen(port=0, open_browser=False))
-        async with app.run_test(size=(120, 30)) as pilot:
-            await pilot.pause()
-            assert "api_key=abc123" in text_of(app.screen, "#login-url")
-            app.screen.query_one("#login-paste", Input).value = "http://127.0.0.1:5000/success?status=x"
-            await pilot.press("enter")
-            assert "no request_token" in text_of(app.screen, "#login-status")
-            await pilot.press("escape")
-            await app.workers.wait_for_complete()
-    finally:
-        del os.environ["OPTUI_KITE_API_KEY"]
+async def test_login_screen_rejects_paste_without_token(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTUI_KITE_API_KEY", "abc123")
+    app = FormApp(KiteLoginScreen(port=0, open_browser=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        assert "api_key=abc123" in text_of(app.screen, "#login-url")
+        app.screen.query_one("#login-paste", Input).value = "http://127.0.0.1:5000/success?status=x"
+        await pilot.press("enter")
+        assert "no request_token" in text_of(app.screen, "#login-status")
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
 
 
 async def test_previous_token_missing_is_explained(config_file: Path) -> None:
@@ -241,3 +244,48 @@ async def test_relogin_prompt_opens_login_screen(config_file: Path) -> None:
         assert isinstance(app.screen, KiteLoginScreen)
         await pilot.press("escape")
         await app.workers.wait_for_complete()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _until(pilot: object, check: object, rounds: int = 300) -> None:
+    """Let the app process messages until `check()` holds (bounded; no fixed sleeps)."""
+    for _ in range(rounds):
+        if check():  # type: ignore[operator]
+            return
+        await pilot.pause(0.01)  # type: ignore[attr-defined]
+    raise AssertionError("condition not reached")
+
+
+async def test_login_callback_without_then_with_token(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPTUI_KITE_API_KEY", "abc123")
+    monkeypatch.setenv("OPTUI_KITE_API_SECRET", "secret")
+    monkeypatch.setenv("OPTUI_KITE_ROOT", f"http://127.0.0.1:{_free_port()}")
+    app = FormApp(KiteLoginScreen(port=0, open_browser=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await _until(pilot, lambda: getattr(screen, "listening_url", None))
+        url = screen.listening_url  # type: ignore[attr-defined]
+        code = await asyncio.to_thread(_http_status, f"{url}?status=cancelled")
+        assert code == 400
+        await _until(pilot, lambda: "no request_token" in text_of(screen, "#login-status"))
+        code = await asyncio.to_thread(_http_status, f"{url}?status=success&request_token=Tok1")
+        assert code == 200
+        await _until(pilot, lambda: "cannot reach Kite" in text_of(screen, "#login-status"))
+        assert not screen.logged_in  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+
+
+def _http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:  # noqa: S310 - loopback only
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)

@@ -33,7 +33,7 @@ from optui.screens.form_sections import SECTIONS, FormField, check_value
 
 log = logging.getLogger(__name__)
 
-HELP = "digit: edit field · Enter: save/run · ↑↓: move · Esc: leave field, then back · 0: back"
+HELP = "digit: pick field · Enter: save or run · ↑↓ move · Esc: leave field / back"
 
 
 class FieldSaved(Message):

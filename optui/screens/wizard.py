@@ -35,8 +35,7 @@ ITEMS: list[tuple[str, str]] = [
 ]
 SECTION_OF = dict(zip([key for key, _ in ITEMS[:-1]], WIZARD_ORDER, strict=True))
 
-HELP = ("1-9 open a section · 1 then 0 (or a) runs all in order · ↑↓ + Enter also work · "
-        "0 / Esc back")
+HELP = "1-9 open · 1 then 0 (or a): all in order · ↑↓ + Enter · 0 / Esc back"
 
 
 class WizardScreen(Screen[None]):
