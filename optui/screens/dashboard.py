@@ -1,0 +1,560 @@
+"""The live dashboard: collection runs in thread workers, panels update in place from messages.
+
+Workers only call the blocking engine and post typed messages; the handlers here own all state
+and update widgets by key inside one `batch_update`, so a tick costs the cells that changed.
+Below 120 columns the panels become tabs so the screen still works at 80x24 over SSH.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual import events, on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from optui.analytics.timeframes import TIMEFRAMES, timeframe_seconds
+from optui.config import Settings
+from optui.errors import OptuiError, TokenExpiredError
+from optui.indices import INDEX_KEYS
+from optui.models import Snapshot
+from optui.timeutil import now_utc
+from optui.ui_messages import (
+    FLOW_FIELDS,
+    CollectionFailed,
+    EngineFailed,
+    EngineReady,
+    FlowQueried,
+    FlowQueryFailed,
+    FlowSeries,
+    SnapshotCollected,
+    TokenExpired,
+    flow_series_from_rows,
+)
+from optui.widgets.chain_table import ChainTable
+from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle
+from optui.widgets.flow_panel import FlowPanel
+from optui.widgets.format import fmt_clock, session_state
+from optui.widgets.health_log import HealthLog
+from optui.widgets.overview_table import OverviewTable
+from optui.widgets.participants_panel import ParticipantsPanel
+from optui.widgets.positions_table import PositionsTable
+from optui.widgets.status_header import StatusHeader
+
+log = logging.getLogger(__name__)
+
+WIDE_MIN_COLUMNS = 120
+"""Narrower terminals get tabs instead of side-by-side panels."""
+FLOW_BARS = 40
+"""How many timeframe bars the flow query asks for (the sparkline's length)."""
+SUMMARY_EVERY_S = 300.0
+"""A collection summary line goes to the health log at most this often (warnings always do)."""
+
+TABS: tuple[tuple[str, str], ...] = (
+    ("tab-chain", "1 Chain"),
+    ("tab-flow", "2 Flow"),
+    ("tab-positions", "3 Positions"),
+    ("tab-health", "4 Health"),
+    ("tab-participants", "5 Participants"),
+)
+
+EngineFactory = Callable[[Settings], Any]
+
+
+def _default_engine_factory(settings: Settings) -> Any:
+    from optui.collectors.engine import build_engine
+
+    return build_engine(settings)
+
+
+def _close_quietly(engine: Any) -> None:
+    try:
+        engine.close()
+    except Exception:  # noqa: BLE001 - closing must never take the app down
+        log.debug("closing the engine failed", exc_info=True)
+
+
+class DashboardScreen(Screen):
+    """Live overview, chain, premium flow, position changes and health for the five indices."""
+
+    CSS_PATH = str(Path(__file__).resolve().parent.parent / "widgets" / "dashboard.tcss")
+
+    BINDINGS = [
+        Binding("i,right_square_bracket", "cycle_index(1)", "Index", id="dashboard.index_next",
+                tooltip="Show the next index"),
+        Binding("I,left_square_bracket", "cycle_index(-1)", "Index back", show=False,
+                id="dashboard.index_prev", tooltip="Show the previous index"),
+        Binding("b", "cycle_bucket(1)", "Expiry", id="dashboard.bucket_next",
+                tooltip="Show the next expiry bucket"),
+        Binding("B", "cycle_bucket(-1)", "Expiry back", show=False, id="dashboard.bucket_prev",
+                tooltip="Show the previous expiry bucket"),
+        Binding("t", "cycle_timeframe(1)", "Timeframe", id="dashboard.tf_next",
+                tooltip="Next premium-flow timeframe (1m to 1w)"),
+        Binding("T", "cycle_timeframe(-1)", "TF back", show=False, id="dashboard.tf_prev",
+                tooltip="Previous premium-flow timeframe"),
+        Binding("r", "collect_now", "Collect now", id="dashboard.collect_now",
+                tooltip="Run a collection cycle now, or resume after a failure"),
+        Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the menu"),
+        *(
+            Binding(label[0], f"show_tab('{tab}')", label[2:], show=False,
+                    id=f"dashboard.{tab}", tooltip=f"Show the {label[2:]} tab")
+            for tab, label in TABS
+        ),
+    ]
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        engine: Any = None,
+        engine_factory: EngineFactory | None = None,
+        clock: Callable[[], datetime] | None = None,
+        collect: bool = True,
+        name: str | None = None,
+        id: str | None = None,  # noqa: A002 - Textual's own parameter name
+    ) -> None:
+        super().__init__(name=name, id=id)
+        self._settings = settings
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._engine_factory = engine_factory or _default_engine_factory
+        self._clock = clock or now_utc
+        self._collect_enabled = collect
+        self._wide = True
+        self._collecting = False
+        self._paused = False
+        self._failed = False
+        self._timer: Timer | None = None
+        self._snapshot: Snapshot | None = None
+        self._series: FlowSeries | None = None
+        self._data_clock = DataClock()
+        self._last_summary: datetime | None = None
+        self._last_warnings: frozenset[str] = frozenset()
+        self._alerts: FlowAlerts | None = None
+        self.index = ""
+        self.bucket = ""
+        self.timeframe = "5m"
+        self.flow_queries = 0
+        """Flow queries started (tests and the benchmark read it)."""
+
+    # ---- setup -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            found = getattr(self.app, "settings", None)
+            self._settings = found if isinstance(found, Settings) else Settings()
+        return self._settings
+
+    @property
+    def engine(self) -> Any:
+        return self._engine
+
+    def _index_keys(self) -> list[str]:
+        configured = [k for k in self.settings.source.indices if k in INDEX_KEYS]
+        return configured or list(INDEX_KEYS)
+
+    def compose(self) -> ComposeResult:
+        self._wide = self.app.size.width >= WIDE_MIN_COLUMNS
+        if not self.index:
+            self.index = self._index_keys()[0]
+            tf = self.settings.flow.timeframe
+            self.timeframe = tf if tf in TIMEFRAMES else "5m"
+        yield StatusHeader(id="dash-header")
+        if self._wide:
+            with Horizontal(id="dash-top"):
+                yield OverviewTable(id="overview", classes="panel")
+                yield FlowPanel(self.timeframe, id="flow", classes="panel")
+            yield ChainTable(id="chain", classes="panel")
+            with Horizontal(id="dash-bottom"):
+                yield PositionsTable(id="positions", classes="panel")
+                yield HealthLog(id="health", classes="panel")
+                yield ParticipantsPanel(id="participants", classes="panel")
+        else:
+            yield OverviewTable(compact=True, id="overview")
+            with TabbedContent(id="dash-tabs"):
+                with TabPane(TABS[0][1][2:], id=TABS[0][0]):
+                    yield ChainTable(compact=True, id="chain")
+                with TabPane(TABS[1][1][2:], id=TABS[1][0]):
+                    yield FlowPanel(self.timeframe, id="flow")
+                with TabPane(TABS[2][1][2:], id=TABS[2][0]):
+                    yield PositionsTable(id="positions")
+                with TabPane(TABS[3][1][2:], id=TABS[3][0]):
+                    yield HealthLog(id="health")
+                with TabPane(TABS[4][1][2:], id=TABS[4][0]):
+                    yield Vertical(ParticipantsPanel(id="participants"))
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._titles()
+        self._render_all()
+        self.set_interval(1.0, self._refresh_header, name="dashboard-clock")
+        if self._engine is not None:
+            self._engine_ready()
+        elif self._collect_enabled:
+            self._build_engine()
+
+    async def on_resize(self, event: events.Resize) -> None:
+        wide = event.size.width >= WIDE_MIN_COLUMNS
+        if wide != self._wide:
+            await self.recompose()
+            self._titles()
+            self._render_all()
+
+    def on_unmount(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self.workers.cancel_group(self, "collect")
+        if self._owns_engine and self._engine is not None:
+            # Workers die with the screen, so close on a plain thread; bounded so quit stays quick.
+            closer = threading.Thread(target=_close_quietly, args=(self._engine,), daemon=True)
+            closer.start()
+            closer.join(timeout=2.0)
+            self._engine = None
+
+    def _titles(self) -> None:
+        if not self._wide:
+            return
+        self.query_one("#overview").border_title = "Indices"
+        self.query_one("#positions").border_title = "Largest OI changes"
+        self.query_one("#health").border_title = "Alerts and health"
+        self.query_one("#participants").border_title = "Participants"
+
+    # ---- workers: they call blocking code and post messages, nothing else ----------------
+
+    @work(thread=True, exclusive=True, group="engine", exit_on_error=False,
+          description="build the collection engine")
+    def _build_engine(self) -> None:
+        try:
+            engine = self._engine_factory(self.settings)
+        except OptuiError as exc:
+            self.post_message(EngineFailed(str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown as a message, trace to the log
+            log.exception("building the collection engine failed")
+            self.post_message(EngineFailed(f"cannot start collection: {exc} (details in the log)"))
+            return
+        describe = getattr(getattr(engine, "store", None), "describe", None)
+        self.post_message(EngineReady(engine, describe() if callable(describe) else ""))
+
+    @work(thread=True, exclusive=True, group="collect", exit_on_error=False,
+          description="collect one snapshot")
+    def _run_collect(self, engine: Any) -> None:
+        try:
+            snapshot = engine.collect_once()
+        except TokenExpiredError as exc:
+            self.post_message(TokenExpired(str(exc)))
+            return
+        except OptuiError as exc:
+            self.post_message(CollectionFailed(str(exc), type(exc).__name__))
+            return
+        except Exception as exc:  # noqa: BLE001 - the screen must keep running
+            log.exception("collection cycle failed")
+            self.post_message(
+                CollectionFailed(f"collection failed: {exc} (details in the log)", "unexpected")
+            )
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(SnapshotCollected(snapshot))
+
+    @work(thread=True, exclusive=True, group="flow", exit_on_error=False,
+          description="query premium flow")
+    def _run_flow_query(self, store: Any, index: str, tf: str, start: datetime, end: datetime) -> None:
+        try:
+            rows = store.aggregate(
+                "premium_flow", list(FLOW_FIELDS), start, end, every=tf, tags={"index": index}
+            )
+        except OptuiError as exc:
+            self.post_message(FlowQueryFailed(index, tf, str(exc)))
+            return
+        except Exception as exc:  # noqa: BLE001
+            log.exception("premium flow query failed")
+            self.post_message(FlowQueryFailed(index, tf, f"{exc} (details in the log)"))
+            return
+        if not get_current_worker().is_cancelled:
+            self.post_message(FlowQueried(flow_series_from_rows(index, tf, rows)))
+
+    @work(thread=True, group="engine-close", exit_on_error=False, description="close engine")
+    def _close_engine(self, engine: Any) -> None:
+        _close_quietly(engine)
+
+    # ---- collection scheduling -----------------------------------------------------------
+
+    def _engine_ready(self) -> None:
+        self._paused = False
+        self._log("info", f"collecting from {getattr(self._engine, 'source_name', '?')} "
+                          f"every {self.settings.source.interval_s:g} s")
+        self.collect_now()
+
+    def collect_now(self) -> None:
+        """Start a cycle unless one is running: runs never overlap."""
+        if self._engine is None or self._collecting or not self._collect_enabled:
+            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        self._collecting = True
+        self._run_collect(self._engine)
+
+    def _schedule_next(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = None
+        if not self._paused and self._engine is not None and self._collect_enabled:
+            self._timer = self.set_timer(self.settings.source.interval_s, self.collect_now)
+
+    @on(EngineReady)
+    def _on_engine_ready(self, message: EngineReady) -> None:
+        self._engine = message.engine
+        self._owns_engine = True
+        self._failed = False
+        if message.store_description:
+            self._log("info", f"store: {message.store_description}")
+        self._engine_ready()
+
+    @on(EngineFailed)
+    def _on_engine_failed(self, message: EngineFailed) -> None:
+        self._failed = True
+        self._log("error", message.error)
+        self.notify(f"{message.error}\nFix the setting, then press r to retry.",
+                    title="Collection not started", severity="error", timeout=10)
+        self._refresh_header()
+
+    @on(SnapshotCollected)
+    def _on_snapshot(self, message: SnapshotCollected) -> None:
+        self._collecting = False
+        self._failed = False
+        self.show_snapshot(message.snapshot)
+        self._schedule_next()
+
+    @on(CollectionFailed)
+    def _on_collection_failed(self, message: CollectionFailed) -> None:
+        self._collecting = False
+        self._failed = True
+        self._log("error", message.error)
+        self.notify(message.error, title="Collection failed", severity="error", timeout=8)
+        self._refresh_header()
+        self._schedule_next()
+
+    @on(TokenExpired)
+    def _on_token_expired(self, message: TokenExpired) -> None:
+        self._collecting = False
+        self._paused = True
+        self._failed = True
+        self._log("error", f"Kite token rejected: {message.error}")
+        self._refresh_header()
+        try:
+            from optui.screens.kite_login import ReloginPrompt
+        except ImportError:
+            self.notify(
+                f"{message.error}\nLog in again (Production → 2 Kite Connect authentication), "
+                "then press r to resume.",
+                title="Kite login expired", severity="error", timeout=15,
+            )
+            return
+        self.app.push_screen(
+            ReloginPrompt(message.error, on_login=self._after_login), callback=self._after_prompt
+        )
+
+    def _after_prompt(self, log_in_now: bool | None) -> None:
+        if not log_in_now:
+            self.notify("Collection paused until you log in: press r to resume.",
+                        title="Kite login", severity="warning")
+
+    def _after_login(self, logged_in: bool | None) -> None:
+        if not logged_in:
+            self.notify("Not logged in: collection stays paused. Press r to retry.",
+                        title="Kite login", severity="warning")
+            return
+        # The token is read when the source is built, so a fresh login needs a fresh engine.
+        if self._owns_engine:
+            old, self._engine = self._engine, None
+            if old is not None:
+                self._close_engine(old)
+            self._build_engine()
+        else:
+            self._engine_ready()
+
+    @on(Worker.StateChanged)
+    def _on_worker_state(self, event: Worker.StateChanged) -> None:
+        # Workers catch their own errors; anything reaching here is a bug, reported not hidden.
+        if event.state != WorkerState.ERROR:
+            return
+        group = event.worker.group
+        if group == "collect":
+            self._collecting = False
+            self._schedule_next()
+        if not hasattr(self.app, "report_worker_state"):  # OptuiApp reports failed workers itself
+            log.error("worker %s failed: %s", event.worker.description, event.worker.error)
+            self.notify(f"{event.worker.description} failed: {event.worker.error}",
+                        severity="error", timeout=8)
+
+    # ---- flow ----------------------------------------------------------------------------
+
+    def query_flow(self) -> None:
+        """Re-query the store for the selected index and timeframe (in a thread worker)."""
+        store = getattr(self._engine, "store", None)
+        if store is None:
+            return
+        tf_s = timeframe_seconds(self.timeframe)
+        anchor = self._snapshot.timestamp if self._snapshot else self._clock()
+        end = anchor + timedelta(seconds=tf_s)
+        span = min(FLOW_BARS * tf_s, self.settings.flow.retention_days * 86400)
+        self.flow_queries += 1
+        self._run_flow_query(store, self.index, self.timeframe, end - timedelta(seconds=span), end)
+
+    @on(FlowQueried)
+    def _on_flow(self, message: FlowQueried) -> None:
+        series = message.series
+        if (series.index, series.timeframe) != (self.index, self.timeframe):
+            return  # an answer for a selection the user already moved away from
+        self.show_flow(series)
+
+    @on(FlowQueryFailed)
+    def _on_flow_failed(self, message: FlowQueryFailed) -> None:
+        self._log("error", f"flow {message.index} {message.timeframe}: {message.error}")
+        self.notify(f"Premium flow query failed: {message.error}", title="Store",
+                    severity="error", timeout=8)
+
+    # ---- rendering -----------------------------------------------------------------------
+
+    def show_snapshot(self, snapshot: Snapshot) -> None:
+        """Take a snapshot as the current one and update every panel in one batch."""
+        now = self._clock()
+        self._snapshot = snapshot
+        self._data_clock.received(snapshot, now)
+        buckets = buckets_of(snapshot, self.index)
+        if buckets and self.bucket not in buckets:
+            self.bucket = buckets[0]
+        self._health(snapshot, now)
+        self._render_all()
+        self.query_flow()
+
+    def show_flow(self, series: FlowSeries) -> None:
+        self._series = series
+        with self.app.batch_update():
+            self.query_one(FlowPanel).show_series(series)
+
+    def _render_all(self) -> None:
+        with self.app.batch_update():
+            self._refresh_header()
+            self.query_one(FlowPanel).show_selection(self.index, self.timeframe)
+            if self._series is not None and (self._series.index, self._series.timeframe) == (
+                self.index, self.timeframe
+            ):
+                self.query_one(FlowPanel).show_series(self._series)
+            snap = self._snapshot
+            if snap is None:
+                return
+            self.query_one(OverviewTable).show_snapshot(snap, self.index, self._index_keys())
+            legs = snap.indices[self.index].legs if self.index in snap.indices else []
+            self.query_one(ChainTable).show_legs(legs, self.index, self.bucket)
+            self.query_one(PositionsTable).show_legs(legs, self.settings.positions.top_n)
+            if self._wide:
+                self.query_one(ChainTable).border_title = (
+                    f"Chain · {self.index} · {self.bucket or '—'} (OI, volume in lakhs)"
+                )
+
+    def _refresh_header(self) -> None:
+        now = self._clock()
+        dc = self._data_clock
+        market_now = dc.market_now(now)
+        holiday = self._is_holiday(market_now)
+        selection = f"{self.index} · {self.bucket or '—'} · {self.timeframe}"
+        if self._paused:
+            selection = "PAUSED (r resumes) · " + selection
+        self.query_one(StatusHeader).show(
+            dc.badge, dc.age_s(now), dc.is_stale(now, self.settings.source.interval_s),
+            fmt_clock(market_now), session_state(market_now, holiday), selection,
+            failed=self._failed,
+        )
+
+    def _is_holiday(self, at: datetime) -> bool:
+        # Holidays are the source's knowledge (exchange calendar), never hard-coded here.
+        probe = getattr(getattr(self._engine, "source", None), "is_holiday", None)
+        if not callable(probe):
+            return False
+        try:
+            return bool(probe(at))
+        except Exception:  # noqa: BLE001 - a calendar failure must not break the header
+            return False
+
+    def _health(self, snapshot: Snapshot, now: datetime) -> None:
+        interval = self.settings.source.interval_s
+        if self._last_summary is None or (now - self._last_summary).total_seconds() >= SUMMARY_EVERY_S:
+            self._last_summary = now
+            self._log("info", f"collected {snapshot.leg_count} legs for {len(snapshot.indices)} "
+                              f"indices in {snapshot.duration_s:.2f} s "
+                              f"({snapshot.flagged_count} flagged)")
+        if snapshot.duration_s > interval:
+            self._log("warning", f"collection took {snapshot.duration_s:.1f} s, longer than the "
+                                 f"{interval:g} s interval: raise source.interval_s")
+        warnings = frozenset(snapshot.warnings)
+        for text in sorted(warnings - self._last_warnings):
+            self._log("warning", text)
+        self._last_warnings = warnings
+        if self._alerts is None:
+            self._alerts = FlowAlerts(self.settings.flow.threshold_cr, self.settings.alerts.cooldown_s)
+        for text in self._alerts.check(snapshot):
+            self._log("alert", text)
+        if self._wide:
+            self.query_one("#health").border_subtitle = (
+                f"last cycle {snapshot.duration_s:.2f} s · {snapshot.leg_count} legs"
+            )
+
+    def _log(self, level: str, text: str) -> None:
+        getattr(log, "info" if level in ("info", "alert") else level)(text)
+        self.query_one(HealthLog).add(self._data_clock.market_now(self._clock()), level, text)
+
+    # ---- actions -------------------------------------------------------------------------
+
+    def action_cycle_index(self, step: int) -> None:
+        self.index = cycle(self._index_keys(), self.index, step)
+        buckets = buckets_of(self._snapshot, self.index)
+        if buckets and self.bucket not in buckets:
+            self.bucket = buckets[0]
+        self._render_all()
+        self.query_flow()
+
+    def action_cycle_bucket(self, step: int) -> None:
+        buckets = buckets_of(self._snapshot, self.index)
+        if not buckets:
+            return
+        self.bucket = cycle(buckets, self.bucket, step)
+        self._render_all()
+
+    def action_cycle_timeframe(self, step: int) -> None:
+        self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)
+        self._render_all()
+        self.query_flow()
+
+    def action_collect_now(self) -> None:
+        if self._engine is None and not self._collecting:
+            self._failed = False
+            self._build_engine()
+            return
+        self._paused = False
+        self.collect_now()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_tab":
+            return not self._wide
+        if action == "back":
+            return len(self.app.screen_stack) > 1
+        return True

@@ -1,0 +1,114 @@
+"""Option legs of one index and bucket in the familiar chain layout: calls | strike | puts.
+
+Calls mirror puts around the strike column as on NSE's option chain, so the premiums sit next to
+the strike and open interest at the outer edges. OI and volume are in lakhs (the header says so).
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from optui.models import LegRecord
+from optui.widgets.format import (
+    buildup_short,
+    fmt_delta,
+    fmt_iv,
+    fmt_lakh,
+    fmt_price,
+    fmt_strike,
+    quality_mark,
+)
+from optui.widgets.keyed_table import Cell, KeyedTable
+
+# Per-side fields, from the strike outwards.
+SIDE_FIELDS: tuple[tuple[str, str], ...] = (
+    ("ltp", "LTP"),
+    ("iv", "IV %"),
+    ("delta", "Delta"),
+    ("oi", "OI (L)"),
+    ("oi_chg", "ΔOI (L)"),
+    ("vol", "Vol (L)"),
+    ("bu", "Bu"),
+    ("q", "Flag"),
+)
+COMPACT_FIELDS: tuple[str, ...] = ("ltp", "iv", "oi", "oi_chg", "bu")
+"""The fields kept when the chain must fit 80 columns."""
+
+_BUILDUP_STYLE = {"LB": "green", "SC": "green", "SB": "red", "LU": "red"}
+
+
+def chain_columns(compact: bool = False) -> list[tuple[str, str]]:
+    """Column keys and labels: calls reversed (outer to inner), strike, puts (inner to outer).
+
+    Labels carry no side prefix: the strike column splits calls (left) from puts (right).
+    """
+    fields = [f for f in SIDE_FIELDS if not compact or f[0] in COMPACT_FIELDS]
+    calls = [(f"c_{key}", label) for key, label in reversed(fields)]
+    puts = [(f"p_{key}", label) for key, label in fields]
+    return [*calls, ("strike", "Strike"), *puts]
+
+
+def _right(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+def leg_cells(leg: LegRecord | None, prefix: str) -> dict[str, Cell]:
+    """One side's cells for a strike (blank when that side was not quoted)."""
+    if leg is None:
+        return {f"{prefix}{key}": "" for key, _ in SIDE_FIELDS}
+    code = buildup_short(leg.buildup)
+    chg_style = "green" if leg.oi_change > 0 else "red" if leg.oi_change < 0 else ""
+    return {
+        f"{prefix}ltp": _right(fmt_price(leg.last_price), "bold"),
+        f"{prefix}iv": _right(fmt_iv(leg.iv)),
+        f"{prefix}delta": _right(fmt_delta(leg.delta)),
+        f"{prefix}oi": _right(fmt_lakh(leg.oi)),
+        f"{prefix}oi_chg": _right(fmt_lakh(leg.oi_change, signed=True), chg_style),
+        f"{prefix}vol": _right(fmt_lakh(leg.volume)),
+        f"{prefix}bu": Text(code, style=_BUILDUP_STYLE.get(code, "")),
+        f"{prefix}q": Text(quality_mark(leg.flags), style="yellow" if leg.flags else ""),
+    }
+
+
+def chain_rows(legs: list[LegRecord], index: str, bucket: str) -> dict[str, dict[str, Cell]]:
+    """Rows keyed by strike, ascending, for the legs of one index and bucket."""
+    calls: dict[float, LegRecord] = {}
+    puts: dict[float, LegRecord] = {}
+    atm = float("nan")
+    for leg in legs:
+        if leg.index != index or leg.bucket != bucket:
+            continue
+        (calls if leg.side == "CALL" else puts)[leg.strike] = leg
+        atm = leg.atm_strike
+    rows: dict[str, dict[str, Cell]] = {}
+    for strike in sorted(set(calls) | set(puts)):
+        is_atm = strike == atm
+        row = {
+            **leg_cells(calls.get(strike), "c_"),
+            "strike": Text(
+                fmt_strike(strike), style="bold reverse" if is_atm else "bold", justify="center"
+            ),
+            **leg_cells(puts.get(strike), "p_"),
+        }
+        rows[f"{strike:g}"] = row
+    return rows
+
+
+class ChainTable(KeyedTable):
+    """Strike rows updated in place; new strikes (the ATM moved) slot in by strike order."""
+
+    DEFAULT_CSS = """
+    ChainTable { height: auto; max-height: 100%; overflow-x: auto; }
+    """
+
+    def __init__(self, compact: bool = False, **kwargs: object) -> None:
+        self.compact = compact
+        self.selection: tuple[str, str] = ("", "")
+        super().__init__(chain_columns(compact), **kwargs)
+
+    def show_legs(self, legs: list[LegRecord], index: str, bucket: str) -> int:
+        """Show the chain for (index, bucket); a new selection clears first. Returns cells written."""
+        if (index, bucket) != self.selection:
+            self.clear_rows()
+            self.selection = (index, bucket)
+        return self.sync_rows(chain_rows(legs, index, bucket), sort_column="strike")

@@ -1,0 +1,114 @@
+"""The dashboard's view state without Textual: selection cycling, data age, market time, alerts.
+
+Kept apart from the screen so the rules a trader relies on (when data counts as stale, which
+clock the session state follows, when a flow alert fires) are plain functions that tests pin down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from optui.analytics.timeframes import TIMEFRAMES
+from optui.indices import BUCKETS
+from optui.models import Snapshot
+from optui.widgets.format import fmt_crore, source_badge
+
+
+def cycle(items: Sequence[str], current: str, step: int) -> str:
+    """The item `step` places after `current` (wrapping); the first item when current is absent."""
+    if not items:
+        return current
+    if current not in items:
+        return items[0]
+    return items[(list(items).index(current) + step) % len(items)]
+
+
+def buckets_of(snapshot: Snapshot | None, index: str) -> list[str]:
+    """Expiry buckets present for an index, in the standard order (monthly-only indices have 2)."""
+    if snapshot is None or index not in snapshot.indices:
+        return []
+    present = snapshot.indices[index].overview.buckets
+    names = [b for b in BUCKETS if b in present]
+    return names + [b for b in present if b not in names]
+
+
+@dataclass
+class DataClock:
+    """Tracks the newest snapshot's time against a clock, for the header's age and session.
+
+    Live (kite) data ages against the wall clock from the snapshot's own timestamp. Simulated and
+    replayed snapshots carry the market model's clock, which may run at another speed or another
+    day, so their age counts from when the screen received them and their market time advances
+    from the snapshot's timestamp.
+    """
+
+    source: str = ""
+    snapshot_at: datetime | None = None
+    received_at: datetime | None = None
+
+    def received(self, snapshot: Snapshot, now: datetime) -> None:
+        self.source = snapshot.source
+        self.snapshot_at = snapshot.timestamp
+        self.received_at = now
+
+    @property
+    def badge(self) -> str:
+        return source_badge(self.source) if self.source else "WAITING"
+
+    @property
+    def is_live(self) -> bool:
+        return self.source == "kite"
+
+    def age_s(self, now: datetime) -> float | None:
+        if self.snapshot_at is None or self.received_at is None:
+            return None
+        base = self.snapshot_at if self.is_live else self.received_at
+        return max((now - base).total_seconds(), 0.0)
+
+    def is_stale(self, now: datetime, interval_s: float) -> bool:
+        """Older than two collection intervals: a missed cycle, not just a slow one."""
+        age = self.age_s(now)
+        return age is not None and age > 2.0 * interval_s
+
+    def market_now(self, now: datetime) -> datetime:
+        if self.is_live or self.snapshot_at is None or self.received_at is None:
+            return now
+        return self.snapshot_at + (now - self.received_at)
+
+
+def timeframe_at(step: int, current: str) -> str:
+    return cycle(TIMEFRAMES, current, step)
+
+
+@dataclass
+class FlowAlerts:
+    """Alerts when one cycle's premium bought or sold for an index reaches the threshold.
+
+    One alert per index and side per cooldown, so a busy session does not flood the log.
+    """
+
+    threshold_cr: float
+    cooldown_s: float
+    _last: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def check(self, snapshot: Snapshot) -> list[str]:
+        out: list[str] = []
+        if self.threshold_cr <= 0:
+            return out
+        at = snapshot.timestamp
+        for key, idx in snapshot.indices.items():
+            flow = idx.overview.flow
+            for side, value in (("bought", flow.inflow_cr), ("sold", flow.outflow_cr)):
+                if not value >= self.threshold_cr:
+                    continue
+                last = self._last.get((key, side))
+                if last is not None and at - last < timedelta(seconds=self.cooldown_s):
+                    continue
+                self._last[(key, side)] = at
+                out.append(
+                    f"{key}: {fmt_crore(value)} of premium {side} in one cycle "
+                    f"(threshold {fmt_crore(self.threshold_cr)})"
+                )
+        return out

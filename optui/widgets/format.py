@@ -1,0 +1,163 @@
+"""Number, time and session formatting for the dashboard, so every panel reads the same units.
+
+Units are stated once here: ₹ crore with 2 decimals, IV in percent with 1 decimal, OI and volume
+in lakhs (1 lakh = 100,000) with 2 decimals, prices with 2 decimals and thousands separators,
+times in IST. NaN renders as an em dash so an unknown value never looks like a zero.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+
+from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, PRE_OPEN
+
+DASH = "—"
+LAKH = 100_000.0
+
+PRE_OPEN_STATE = "PRE-OPEN"
+OPEN_STATE = "OPEN"
+CLOSED_STATE = "CLOSED"
+HOLIDAY_STATE = "HOLIDAY"
+
+BUILDUP_SHORT: dict[str, str] = {
+    "long_buildup": "LB",
+    "short_buildup": "SB",
+    "short_covering": "SC",
+    "long_unwinding": "LU",
+}
+"""Two-letter codes for the chain's narrow buildup column."""
+
+BUILDUP_LONG: dict[str, str] = {
+    "long_buildup": "Long buildup",
+    "short_buildup": "Short buildup",
+    "short_covering": "Short covering",
+    "long_unwinding": "Long unwinding",
+}
+
+SOURCE_BADGES: dict[str, str] = {
+    "kite": "LIVE",
+    "sim": "SIMULATED",
+    "cached": "CACHED",
+    "cache": "CACHED",
+    "replay": "REPLAY",
+}
+"""Badge per Snapshot.source: the UI never shows simulated or cached data without saying so."""
+
+
+def finite(value: float | None) -> bool:
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def fmt_price(value: float | None) -> str:
+    """Index level or premium: 2 decimals with thousands separators."""
+    return f"{value:,.2f}" if finite(value) else DASH
+
+
+def fmt_strike(value: float | None) -> str:
+    """Strikes are whole numbers on every index except a rare half-step: drop '.00'."""
+    if not finite(value):
+        return DASH
+    assert value is not None
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+
+
+def fmt_signed(value: float | None, decimals: int = 2) -> str:
+    return f"{value:+,.{decimals}f}" if finite(value) else DASH
+
+
+def fmt_pct(value: float | None) -> str:
+    """A percent change, signed, 2 decimals."""
+    return f"{value:+.2f}%" if finite(value) else DASH
+
+
+def fmt_iv(value: float | None) -> str:
+    """Implied volatility already in percent (12.5 means 12.5 %), 1 decimal."""
+    return f"{value:.1f}" if finite(value) else DASH
+
+
+def fmt_ratio(value: float | None) -> str:
+    return f"{value:.2f}" if finite(value) else DASH
+
+
+def fmt_delta(value: float | None) -> str:
+    return f"{value:+.2f}" if finite(value) else DASH
+
+
+def fmt_lakh(value: float | None, signed: bool = False) -> str:
+    """A count (OI, volume) in lakhs, 2 decimals; signed for changes."""
+    if not finite(value):
+        return DASH
+    assert value is not None
+    return f"{value / LAKH:+,.2f}" if signed else f"{value / LAKH:,.2f}"
+
+
+def fmt_crore(value: float | None, signed: bool = False) -> str:
+    """Rupees already in crore, 2 decimals, with the ₹ sign."""
+    if not finite(value):
+        return DASH
+    assert value is not None
+    if signed:
+        sign = "+" if value >= 0 else "-"
+        return f"{sign}₹{abs(value):,.2f} cr"
+    return f"₹{value:,.2f} cr"
+
+
+def fmt_expiry(value: date | None) -> str:
+    return value.strftime("%d %b") if value else DASH
+
+
+def fmt_age(seconds: float | None) -> str:
+    """Data age for the header: '4s', '2m 05s', '3h 10m'."""
+    if not finite(seconds):
+        return DASH
+    assert seconds is not None
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+
+
+def fmt_clock(at: datetime) -> str:
+    """Wall time in IST for the header clock."""
+    return at.astimezone(IST).strftime("%a %d %b %H:%M:%S IST")
+
+
+def buildup_short(name: str) -> str:
+    return BUILDUP_SHORT.get(name, "")
+
+
+def buildup_long(name: str) -> str:
+    return BUILDUP_LONG.get(name, name.replace("_", " ") if name else DASH)
+
+
+def quality_mark(flags: str) -> str:
+    """Quality column: blank when clean, else the first flag (and '+N' when there are more)."""
+    if not flags:
+        return ""
+    names = [f for f in flags.split(",") if f]
+    return names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
+
+
+def source_badge(source: str) -> str:
+    return SOURCE_BADGES.get(source.lower(), source.upper() or "UNKNOWN")
+
+
+def session_state(at: datetime, holiday: bool = False) -> str:
+    """NSE/BSE session at an instant: pre-open 09:00-09:15, open 09:15-15:30 IST on weekdays.
+
+    Exchange holidays are not computable from the clock; the caller passes what the source says.
+    """
+    local = at.astimezone(IST)
+    if holiday:
+        return HOLIDAY_STATE
+    if local.weekday() >= 5:
+        return CLOSED_STATE
+    now = local.time()
+    if PRE_OPEN <= now < MARKET_OPEN:
+        return PRE_OPEN_STATE
+    if MARKET_OPEN <= now < MARKET_CLOSE:
+        return OPEN_STATE
+    return CLOSED_STATE

@@ -1,0 +1,96 @@
+"""The five-index overview: level, change, and the first expiry bucket's chain aggregates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+from optui.indices import BUCKETS, INDEX_KEYS
+from optui.models import BucketStats, OverviewRecord, Snapshot
+from optui.widgets.format import (
+    fmt_expiry,
+    fmt_iv,
+    fmt_pct,
+    fmt_price,
+    fmt_ratio,
+    fmt_signed,
+    fmt_strike,
+)
+from optui.widgets.keyed_table import Cell, KeyedTable
+
+OVERVIEW_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("index", "Index"),
+    ("ltp", "LTP"),
+    ("chg", "Chg"),
+    ("chg_pct", "Chg %"),
+    ("atm", "ATM"),
+    ("atm_iv", "ATM IV %"),
+    ("pcr", "PCR"),
+    ("max_pain", "Max pain"),
+    ("straddle", "Straddle"),
+    ("expiry", "Expiry"),
+)
+
+COMPACT_COLUMNS: tuple[str, ...] = ("index", "ltp", "chg_pct", "atm_iv", "pcr", "max_pain", "straddle")
+"""The columns kept when the overview must fit 80 columns."""
+
+
+def first_bucket(overview: OverviewRecord) -> BucketStats | None:
+    """The nearest expiry bucket present, in the standard bucket order."""
+    for name in BUCKETS:
+        if name in overview.buckets:
+            return overview.buckets[name]
+    return next(iter(overview.buckets.values()), None)
+
+
+def _signed_text(text: str, value: float) -> Text:
+    if value > 0:
+        return Text(text, style="green", justify="right")
+    if value < 0:
+        return Text(text, style="red", justify="right")
+    return Text(text, justify="right")
+
+
+def _right(text: str) -> Text:
+    return Text(text, justify="right")
+
+
+def overview_cells(overview: OverviewRecord, selected: bool = False) -> dict[str, Cell]:
+    """The row for one index; numbers right-aligned, changes coloured by sign."""
+    b = first_bucket(overview)
+    marker = "▶ " if selected else "  "
+    return {
+        "index": Text(marker + overview.symbol, style="bold" if selected else ""),
+        "ltp": _right(fmt_price(overview.last_price)),
+        "chg": _signed_text(fmt_signed(overview.net_change), overview.net_change),
+        "chg_pct": _signed_text(fmt_pct(overview.net_change_percent), overview.net_change_percent),
+        "atm": _right(fmt_strike(overview.atm_strike)),
+        "atm_iv": _right(fmt_iv(b.atm_iv if b else None)),
+        "pcr": _right(fmt_ratio(b.pcr_oi if b else None)),
+        "max_pain": _right(fmt_strike(b.max_pain if b else None)),
+        "straddle": _right(fmt_price(b.straddle if b else None)),
+        "expiry": fmt_expiry(b.expiry if b else None),
+    }
+
+
+class OverviewTable(KeyedTable):
+    """One row per index, keyed by index key, updated in place each cycle."""
+
+    DEFAULT_CSS = """
+    OverviewTable { height: auto; max-height: 8; }
+    """
+
+    def __init__(self, compact: bool = False, **kwargs: object) -> None:
+        self.compact = compact
+        columns = [c for c in OVERVIEW_COLUMNS if not compact or c[0] in COMPACT_COLUMNS]
+        super().__init__(columns, **kwargs)
+
+    def show_snapshot(
+        self, snapshot: Snapshot, selected: str = "", order: Sequence[str] = INDEX_KEYS
+    ) -> int:
+        """Show each index of the snapshot (configured order first); returns cells written."""
+        keys = [k for k in order if k in snapshot.indices]
+        keys += [k for k in snapshot.indices if k not in keys]
+        rows = {k: overview_cells(snapshot.indices[k].overview, k == selected) for k in keys}
+        return self.sync_rows(rows, sort_column="index")

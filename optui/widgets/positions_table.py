@@ -1,0 +1,70 @@
+"""Largest open-interest changes of the selected index with their buildup: where positions moved."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+
+from optui.models import LegRecord
+from optui.widgets.format import (
+    buildup_long,
+    fmt_lakh,
+    fmt_pct,
+    fmt_price,
+    fmt_strike,
+)
+from optui.widgets.keyed_table import Cell, KeyedTable
+
+POSITION_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("contract", "Contract"),
+    ("ltp", "LTP"),
+    ("oi_chg", "ΔOI (L)"),
+    ("oi_chg_pct", "ΔOI %"),
+    ("buildup", "Buildup"),
+)
+
+_STYLE = {
+    "long_buildup": "green",
+    "short_covering": "green",
+    "short_buildup": "red",
+    "long_unwinding": "red",
+}
+
+
+def top_oi_changes(legs: list[LegRecord], n: int) -> list[LegRecord]:
+    """The n legs with the largest |OI change| (vs the reference OI), largest first."""
+    movers = [leg for leg in legs if math.isfinite(leg.oi_change) and leg.oi_change != 0]
+    # Legs repeat across buckets that share an expiry; count each contract once.
+    unique: dict[tuple[object, float, str], LegRecord] = {}
+    for leg in movers:
+        unique.setdefault((leg.expiry, leg.strike, leg.side), leg)
+    return sorted(unique.values(), key=lambda leg: abs(leg.oi_change), reverse=True)[:n]
+
+
+def position_cells(rank: int, leg: LegRecord) -> dict[str, Cell]:
+    pct = leg.oi_change / leg.oi_open * 100.0 if leg.oi_open else float("nan")
+    side = "CE" if leg.side == "CALL" else "PE"
+    style = _STYLE.get(leg.buildup, "")
+    return {
+        "contract": f"{leg.expiry:%d%b} {fmt_strike(leg.strike)} {side}",
+        "ltp": Text(fmt_price(leg.last_price), justify="right"),
+        "oi_chg": Text(fmt_lakh(leg.oi_change, signed=True), style=style, justify="right"),
+        "oi_chg_pct": Text(fmt_pct(pct), justify="right"),
+        "buildup": Text(buildup_long(leg.buildup), style=style),
+    }
+
+
+class PositionsTable(KeyedTable):
+    """Rows keyed by rank (largest first), so a reshuffle rewrites cells rather than the table."""
+
+    DEFAULT_CSS = """
+    PositionsTable { height: 1fr; }
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(POSITION_COLUMNS, **kwargs)
+
+    def show_legs(self, legs: list[LegRecord], n: int = 10) -> int:
+        rows = {f"r{i}": position_cells(i, leg) for i, leg in enumerate(top_oi_changes(legs, n), 1)}
+        return self.sync_rows(rows)

@@ -1,0 +1,442 @@
+"""Dashboard: shown values match the snapshots, keys switch selection, failures keep it running."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from rich.text import Text
+from textual.app import App
+from textual.message import Message
+
+from optui.analytics.timeframes import TIMEFRAMES
+from optui.config import Settings
+from optui.errors import StoreError, TokenExpiredError
+from optui.models import Snapshot
+from optui.screens.dashboard import DashboardScreen
+from optui.storage.base import Row
+from optui.timeutil import IST
+from optui.ui_messages import FlowQueried, SnapshotCollected
+from optui.widgets.chain_table import ChainTable
+from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle
+from optui.widgets.flow_panel import FlowPanel, sentiment_of
+from optui.widgets.format import (
+    fmt_crore,
+    fmt_delta,
+    fmt_iv,
+    fmt_lakh,
+    fmt_pct,
+    fmt_price,
+    fmt_strike,
+    session_state,
+)
+from optui.widgets.health_log import HealthLog
+from optui.widgets.overview_table import OverviewTable, first_bucket
+from optui.widgets.positions_table import PositionsTable, top_oi_changes
+from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
+from optui.widgets.status_header import StatusHeader
+
+
+def plain(cell: object) -> str:
+    return cell.plain if isinstance(cell, Text) else str(cell)
+
+
+def sim_settings(tmp_path: Path, interval_s: float = 1.0) -> Settings:
+    s = Settings()
+    s.source.kind = "sim"
+    s.source.interval_s = interval_s
+    s.store.url = f"sqlite:///{tmp_path / 'x.db'}"
+    s.export.write_json = False
+    s.export.write_csv = False
+    s.export.out_dir = str(tmp_path / "out")
+    s.general.data_dir = str(tmp_path / "data")
+    s.general.log_dir = str(tmp_path / "logs")
+    s.source.instruments_cache_dir = str(tmp_path / "instruments")
+    return s
+
+
+class FakeStore:
+    """Answers flow queries from a fixed list of bars; can be told to fail."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.calls: list[tuple[str, str, dict[str, str]]] = []
+
+    def aggregate(self, measurement, fields, start, end, every, tags=None, fn="sum") -> list[Row]:
+        self.calls.append((measurement, every, dict(tags or {})))
+        if self.fail:
+            raise StoreError("cannot read data/optui.db: database is locked (close other writers)")
+        return [
+            Row(SAMPLE_TIME - timedelta(minutes=10), {}, {"inflow_cr": 3.0, "outflow_cr": 1.0}),
+            Row(SAMPLE_TIME - timedelta(minutes=5), {}, {"inflow_cr": 5.0, "outflow_cr": 2.5}),
+        ]
+
+    def describe(self) -> str:
+        return "fake store"
+
+    def close(self) -> None:
+        pass
+
+
+class FakeEngine:
+    """collect_once returns the hand-built snapshot, a minute later each call, or raises."""
+
+    source_name = "sim"
+
+    def __init__(self, raises: Exception | None = None, store: FakeStore | None = None) -> None:
+        self.raises = raises
+        self.store = store or FakeStore()
+        self.calls = 0
+        self.closed = False
+        self.lock = threading.Lock()
+
+    def collect_once(self) -> Snapshot:
+        with self.lock:
+            self.calls += 1
+            n = self.calls
+        if self.raises is not None:
+            raise self.raises
+        return replace(sample_snapshot(), timestamp=SAMPLE_TIME + timedelta(minutes=n - 1))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Host(App[None]):
+    """A bare app hosting only the dashboard, so tests need nothing from the menus."""
+
+    def __init__(self, screen: DashboardScreen) -> None:
+        super().__init__()
+        self.dash = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dash)
+
+
+def fixed_clock() -> datetime:
+    return SAMPLE_TIME + timedelta(seconds=5)
+
+
+def table_cell(table, row_key: str, col: str) -> str:
+    return plain(table.get_cell(row_key, col))
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+@pytest.mark.unit
+def test_formats_state_their_units() -> None:
+    assert fmt_crore(1234.5) == "₹1,234.50 cr"
+    assert fmt_crore(-2.345, signed=True) == "-₹2.35 cr"
+    assert fmt_iv(12.345) == "12.3"
+    assert fmt_lakh(1_250_000) == "12.50"
+    assert fmt_lakh(-41_250, signed=True) == "-0.41"
+    assert fmt_price(float("nan")) == "—"
+    assert fmt_strike(26000.0) == "26,000"
+    assert fmt_pct(0.5) == "+0.50%"
+    assert fmt_delta(-0.456) == "-0.46"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("hhmm", "weekday_date", "expected"),
+    [
+        ("08:59", "2026-11-26", "CLOSED"),
+        ("09:00", "2026-11-26", "PRE-OPEN"),
+        ("09:14", "2026-11-26", "PRE-OPEN"),
+        ("09:15", "2026-11-26", "OPEN"),
+        ("15:29", "2026-11-26", "OPEN"),
+        ("15:30", "2026-11-26", "CLOSED"),
+        ("11:00", "2026-11-28", "CLOSED"),  # Saturday
+    ],
+)
+def test_session_state_follows_ist(hhmm: str, weekday_date: str, expected: str) -> None:
+    at = datetime.fromisoformat(f"{weekday_date} {hhmm}").replace(tzinfo=IST)
+    assert session_state(at) == expected
+    assert session_state(at, holiday=True) == "HOLIDAY"
+
+
+@pytest.mark.unit
+def test_data_age_and_staleness() -> None:
+    live = DataClock()
+    live.received(replace(sample_snapshot(), source="kite"), SAMPLE_TIME + timedelta(seconds=3))
+    now = SAMPLE_TIME + timedelta(seconds=61)
+    assert live.badge == "LIVE"
+    assert live.age_s(now) == pytest.approx(61.0)  # from the snapshot's own timestamp
+    assert live.is_stale(now, interval_s=30.0)
+    assert not live.is_stale(now, interval_s=31.0)
+    sim = DataClock()
+    sim.received(sample_snapshot(), SAMPLE_TIME + timedelta(hours=9))  # sim clock is elsewhere
+    assert sim.badge == "SIMULATED"
+    assert sim.age_s(SAMPLE_TIME + timedelta(hours=9, seconds=4)) == pytest.approx(4.0)
+    assert sim.market_now(SAMPLE_TIME + timedelta(hours=9, seconds=4)) == SAMPLE_TIME + timedelta(
+        seconds=4
+    )
+
+
+@pytest.mark.unit
+def test_cycle_and_buckets() -> None:
+    assert cycle(TIMEFRAMES, "1w", 1) == "1m"
+    assert cycle(TIMEFRAMES, "1m", -1) == "1w"
+    assert cycle(["a", "b"], "zz", 1) == "a"
+    snap = sample_snapshot()
+    assert buckets_of(snap, "NIFTY") == ["this_week", "next_week", "this_month", "next_month"]
+    assert buckets_of(snap, "BANKNIFTY") == ["this_month", "next_month"]
+
+
+@pytest.mark.unit
+def test_flow_alert_threshold_and_cooldown() -> None:
+    alerts = FlowAlerts(threshold_cr=14.0, cooldown_s=300.0)
+    snap = sample_snapshot()  # inflow 12.5 + i: indices 2.. exceed 14 crore
+    first = alerts.check(snap)
+    assert first and all("bought" in a or "sold" in a for a in first)
+    assert not any(a.startswith("NIFTY:") for a in first)
+    assert alerts.check(replace(snap, timestamp=snap.timestamp + timedelta(seconds=60))) == []
+    later = replace(snap, timestamp=snap.timestamp + timedelta(seconds=301))
+    assert alerts.check(later) == first
+
+
+@pytest.mark.unit
+def test_top_oi_changes_counts_each_contract_once() -> None:
+    legs = sample_snapshot().indices["NIFTY"].legs
+    top = top_oi_changes(legs, 10)
+    assert len(top) <= 10
+    keys = [(leg.expiry, leg.strike, leg.side) for leg in top]
+    assert len(keys) == len(set(keys))
+    sizes = [abs(leg.oi_change) for leg in top]
+    assert sizes == sorted(sizes, reverse=True)
+
+
+@pytest.mark.unit
+def test_sentiment_uses_buying_pressure() -> None:
+    assert sentiment_of(0.0, 0.0) == "no flow"
+    assert "buying" in sentiment_of(7.0, 3.0)
+    assert "selling" in sentiment_of(3.0, 7.0)
+
+
+# ---------------------------------------------------------------- the screen
+
+
+def assert_tables_match(screen: DashboardScreen, snap: Snapshot) -> None:
+    overview = screen.query_one(OverviewTable)
+    for key, idx in snap.indices.items():
+        ov = idx.overview
+        b = first_bucket(ov)
+        assert b is not None
+        assert table_cell(overview, key, "ltp") == fmt_price(ov.last_price)
+        assert table_cell(overview, key, "chg_pct") == fmt_pct(ov.net_change_percent)
+        assert table_cell(overview, key, "atm_iv") == fmt_iv(b.atm_iv)
+        assert table_cell(overview, key, "pcr") == f"{b.pcr_oi:.2f}"
+        assert table_cell(overview, key, "max_pain") == fmt_strike(b.max_pain)
+        assert table_cell(overview, key, "straddle") == fmt_price(b.straddle)
+        if "atm" in overview.column_keys:
+            assert table_cell(overview, key, "atm") == fmt_strike(ov.atm_strike)
+            assert table_cell(overview, key, "expiry") == b.expiry.strftime("%d %b")
+    chain = screen.query_one(ChainTable)
+    legs = [
+        leg for leg in snap.indices[screen.index].legs
+        if leg.bucket == screen.bucket
+    ]
+    assert legs, "the selected bucket has legs"
+    assert len(chain.rows) == len({leg.strike for leg in legs})
+    for leg in legs:
+        prefix = "c_" if leg.side == "CALL" else "p_"
+        row = f"{leg.strike:g}"
+        assert table_cell(chain, row, f"{prefix}ltp") == fmt_price(leg.last_price)
+        assert table_cell(chain, row, f"{prefix}iv") == fmt_iv(leg.iv)
+        assert table_cell(chain, row, f"{prefix}oi") == fmt_lakh(leg.oi)
+        assert table_cell(chain, row, f"{prefix}oi_chg") == fmt_lakh(leg.oi_change, signed=True)
+        if f"{prefix}delta" in chain.column_keys:
+            assert table_cell(chain, row, f"{prefix}delta") == fmt_delta(leg.delta)
+            assert table_cell(chain, row, f"{prefix}vol") == fmt_lakh(leg.volume)
+
+
+@pytest.mark.mock
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
+async def test_values_shown_match_collected_snapshot(size: tuple[int, int]) -> None:
+    engine = FakeEngine()
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=size, message_hook=messages.append) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        collected = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
+        assert collected, "a snapshot was collected"
+        assert screen.index == "NIFTY" and screen.bucket == "this_week"
+        assert_tables_match(screen, collected[-1])
+        flows = [m for m in messages if isinstance(m, FlowQueried)]
+        assert flows and flows[-1].series.bars[-1].inflow_cr == 5.0
+        body = str(screen.query_one("#flow-body").render())
+        assert "₹5.00 cr" in body and "₹2.50 cr" in body and "+₹2.50 cr" in body
+        assert "Buy/Sell 2.00" in body
+
+
+@pytest.mark.mock
+async def test_index_and_bucket_keys_switch_the_chain() -> None:
+    engine = FakeEngine()
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        snap = screen._snapshot
+        assert snap is not None
+        await pilot.press("b")
+        assert screen.bucket == "next_week"
+        assert_tables_match(screen, snap)
+        await pilot.press("i")
+        assert screen.index == "BANKNIFTY"
+        assert screen.bucket == "this_month"  # monthly-only index: weekly bucket absent
+        await pilot.pause()
+        assert_tables_match(screen, snap)
+        assert plain(screen.query_one(OverviewTable).get_cell("BANKNIFTY", "index")).startswith("▶")
+        await pilot.press("B")
+        assert screen.bucket == "next_month"
+        await pilot.press("I")
+        assert screen.index == "NIFTY"
+        positions = screen.query_one(PositionsTable)
+        top = top_oi_changes(snap.indices["NIFTY"].legs, screen.settings.positions.top_n)
+        assert len(positions.rows) == len(top)
+        assert table_cell(positions, "r1", "oi_chg") == fmt_lakh(top[0].oi_change, signed=True)
+
+
+@pytest.mark.mock
+async def test_timeframe_keys_show_label_and_requery() -> None:
+    engine = FakeEngine()
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        start_tf = screen.timeframe
+        seen = []
+        for _ in TIMEFRAMES:
+            await pilot.press("t")
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+            seen.append(screen.timeframe)
+            title = str(screen.query_one("#flow-title").render())
+            assert screen.timeframe in title
+            assert f"[{screen.timeframe}]" in str(screen.query_one("#flow-tf").render())
+            assert engine.store.calls[-1][1] == screen.timeframe
+            assert engine.store.calls[-1][2] == {"index": "NIFTY"}
+        assert sorted(seen) == sorted(TIMEFRAMES) and seen[-1] == start_tf
+        await pilot.press("T")
+        assert screen.timeframe == cycle(TIMEFRAMES, start_tf, -1)
+        await app.workers.wait_for_complete()
+        assert engine.store.calls[-1][1] == screen.timeframe
+
+
+@pytest.mark.mock
+async def test_expired_token_pushes_relogin_prompt() -> None:
+    engine = FakeEngine(raises=TokenExpiredError("Kite rejected the access token (TokenException)"))
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        from optui.screens.kite_login import ReloginPrompt
+
+        assert isinstance(app.screen, ReloginPrompt)
+        assert engine.calls == 1
+        assert screen._paused and screen._timer is None  # no retry loop against a dead token
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+        assert "PAUSED" in str(screen.query_one(StatusHeader).query_one("#selection").render())
+
+
+@pytest.mark.mock
+async def test_store_failure_notifies_and_keeps_running() -> None:
+    engine = FakeEngine(store=FakeStore(fail=True))
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        notes = [n for n in app._notifications if n.severity == "error"]
+        assert any("database is locked" in n.message for n in notes)
+        assert screen._snapshot is not None  # the snapshot itself still shows
+        await pilot.press("t")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.is_running and screen.is_current
+
+
+@pytest.mark.mock
+async def test_collection_error_notifies_and_reschedules() -> None:
+    engine = FakeEngine(raises=StoreError("InfluxDB at 127.0.0.1:8086 is unreachable: start it"))
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert any("unreachable" in n.message for n in app._notifications)
+        assert screen._timer is not None  # the next run is scheduled, not abandoned
+        logged = [text for _, text in screen.query_one(HealthLog).entries]
+        assert any("unreachable" in t for t in logged)
+
+
+@pytest.mark.mock
+async def test_runs_never_overlap() -> None:
+    engine = FakeEngine()
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        screen._collecting = True  # as if a cycle were in flight
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        assert engine.calls == 1
+        screen._collecting = False
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        assert engine.calls == 2
+
+
+@pytest.mark.mock
+async def test_narrow_layout_uses_tabs_and_wide_does_not() -> None:
+    engine = FakeEngine()
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        from textual.widgets import TabbedContent
+
+        tabs = screen.query_one(TabbedContent)
+        await pilot.press("2")
+        assert tabs.active == "tab-flow"
+        assert screen.query_one(FlowPanel).display
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert not screen.query(TabbedContent)
+        assert_tables_match(screen, screen._snapshot)
+
+
+@pytest.mark.mock
+@pytest.mark.integration
+async def test_seeded_simulator_values_shown(tmp_path: Path) -> None:
+    pytest.importorskip("optui.collectors.engine")
+    settings = sim_settings(tmp_path, interval_s=3600.0)
+    screen = DashboardScreen(settings)
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
+        for _ in range(3):  # engine build, first cycle, flow query
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
+        if not snaps:
+            errors = [n.message for n in app._notifications]
+            pytest.fail(f"no snapshot collected: {errors}")
+        snap = snaps[-1]
+        assert snap.source == "sim"
+        assert str(screen.query_one("#badge").render()) == "SIMULATED"
+        assert_tables_match(screen, snap)
+        await pilot.press("i", "b")
+        await pilot.pause()
+        assert_tables_match(screen, snap)
