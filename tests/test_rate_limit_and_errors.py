@@ -30,12 +30,12 @@ def test_quote_calls_spaced_one_second_others_tenth() -> None:
     clock = FakeClock()
     limiter = RateLimiter(KITE_RATES, clock=clock, sleep=clock.sleep)
     assert limiter.acquire("quote") == 0
-    assert limiter.acquire("quote") == pytest.approx(1.0)
+    assert limiter.acquire("quote") == pytest.approx(1.05)
     assert limiter.acquire("default") == 0
-    assert limiter.acquire("default") == pytest.approx(0.1)
+    assert limiter.acquire("default") == pytest.approx(0.105)
     clock.t += 5
     assert limiter.acquire("quote") == 0
-    assert clock.slept == [pytest.approx(1.0), pytest.approx(0.1)]
+    assert clock.slept == [pytest.approx(1.05), pytest.approx(0.105)]
 
 
 @pytest.mark.parametrize(

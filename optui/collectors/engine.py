@@ -184,13 +184,12 @@ class CollectionEngine:
     def _persist(self, snap: Snapshot, stats: CycleStats) -> None:
         """Store, files and cache; a failing sink becomes a warning, never a lost snapshot."""
         if self.store is not None:
-            from optui.storage.records import FlowBarAccumulator, snapshot_points
+            from optui.storage.records import FlowBarAccumulator, write_snapshot
 
-            if self._flow_bars is None:
-                self._flow_bars = FlowBarAccumulator()
-            points = snapshot_points(snap) + self._flow_bars.add(snap)
             try:
-                stats.rows_written = self.store.write(points)
+                if self._flow_bars is None:
+                    self._flow_bars = FlowBarAccumulator(self.store)
+                stats.rows_written = write_snapshot(self.store, snap, self._flow_bars)
             except StoreError as exc:
                 snap.warnings.append(f"store: {exc}")
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
