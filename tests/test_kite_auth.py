@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,10 +29,8 @@ from optui.collectors.kite_auth import (
     token_status,
 )
 from optui.config import Settings, load_secrets, secrets_path
-from optui.errors import ConfigError
+from optui.errors import ConfigError, TokenExpiredError
 from optui.timeutil import IST, UTC
-
-pytestmark = pytest.mark.unit
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -38,6 +41,7 @@ def _get(url: str) -> tuple[int, str]:
         return err.code, err.read().decode()
 
 
+@pytest.mark.unit
 def test_login_url_uses_configured_page_and_key() -> None:
     settings = Settings()
     settings.kite.api_key = "abc123"
@@ -46,11 +50,13 @@ def test_login_url_uses_configured_page_and_key() -> None:
     assert login_url(settings, "k 2") == "http://127.0.0.1:9/connect/login?v=3&api_key=k+2"
 
 
+@pytest.mark.unit
 def test_login_url_without_key_names_the_fix() -> None:
     with pytest.raises(ConfigError, match="kite.api_key is not set"):
         login_url(Settings())
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text",
     [
@@ -61,10 +67,12 @@ def test_login_url_without_key_names_the_fix() -> None:
         "Tok123",
     ],
 )
+@pytest.mark.unit
 def test_parse_redirect_accepts_url_query_or_bare_token(text: str) -> None:
     assert parse_redirect(text) == "Tok123"
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -74,11 +82,13 @@ def test_parse_redirect_accepts_url_query_or_bare_token(text: str) -> None:
         ("not a token!", "not a request token"),
     ],
 )
+@pytest.mark.unit
 def test_parse_redirect_rejects_with_specific_message(text: str, message: str) -> None:
     with pytest.raises(LoginError, match=message):
         parse_redirect(text)
 
 
+@pytest.mark.unit
 def test_callback_server_captures_request_token() -> None:
     with CallbackServer("http://127.0.0.1:5000/success", port=0) as server:
         assert server.port != 0
@@ -90,6 +100,7 @@ def test_callback_server_captures_request_token() -> None:
     assert "ReqTok9" not in repr(result)
 
 
+@pytest.mark.unit
 def test_callback_without_token_is_an_error_result_and_server_keeps_serving() -> None:
     with CallbackServer("http://127.0.0.1:5000/success", port=0) as server:
         code, body = _get(f"{server.url}?status=cancelled")
@@ -103,11 +114,13 @@ def test_callback_without_token_is_an_error_result_and_server_keeps_serving() ->
     assert code2 == 200 and second is not None and second.request_token == "Second"
 
 
+@pytest.mark.unit
 def test_callback_wait_times_out_with_none() -> None:
     with CallbackServer("http://127.0.0.1:5000/success", port=0) as server:
         assert server.wait(0.01) is None
 
 
+@pytest.mark.unit
 def test_callback_port_in_use_is_a_login_error() -> None:
     with CallbackServer("http://127.0.0.1:5000/success", port=0) as first:
         busy = CallbackServer(f"http://127.0.0.1:{first.port}/success")
@@ -115,11 +128,13 @@ def test_callback_port_in_use_is_a_login_error() -> None:
             busy.start()
 
 
+@pytest.mark.unit
 def test_callback_server_refuses_https_redirect() -> None:
     with pytest.raises(LoginError, match="plain"):
         CallbackServer("https://127.0.0.1:5000/success")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("obtained", "expected"),
     [
@@ -133,10 +148,12 @@ def test_callback_server_refuses_https_redirect() -> None:
         (datetime(2026, 11, 24, 0, 40, tzinfo=UTC), datetime(2026, 11, 25, 6, 0, tzinfo=IST)),
     ],
 )
+@pytest.mark.unit
 def test_token_expiry_is_next_0600_ist(obtained: datetime, expected: datetime) -> None:
     assert token_expiry(obtained) == expected
 
 
+@pytest.mark.unit
 def test_token_expiry_needs_aware_time() -> None:
     with pytest.raises(ValueError):
         token_expiry(datetime(2026, 11, 24, 9, 0))
@@ -146,6 +163,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
+@pytest.mark.unit
 def test_store_access_token_is_private_and_status_tracks_expiry() -> None:
     obtained = datetime(2026, 11, 24, 8, 0, tzinfo=IST)
     store_access_token("AccessTok42", obtained)
@@ -162,6 +180,7 @@ def test_store_access_token_is_private_and_status_tracks_expiry() -> None:
     assert after.expired and "expired" in after.describe()
 
 
+@pytest.mark.unit
 def test_token_status_for_foreign_or_missing_token() -> None:
     assert not token_status(Settings(), {}).present
     store_access_token("Stored", datetime(2026, 11, 24, 8, 0, tzinfo=IST))
@@ -170,11 +189,13 @@ def test_token_status_for_foreign_or_missing_token() -> None:
     assert "unknown" in other.describe()
 
 
+@pytest.mark.unit
 def test_store_access_token_rejects_empty() -> None:
     with pytest.raises(LoginError, match="empty access token"):
         store_access_token("   ")
 
 
+@pytest.mark.unit
 def test_read_credentials_from_env_toml_and_json(tmp_path: Path) -> None:
     env = tmp_path / "kite.env"
     env.write_text("# my app\nexport KITE_API_KEY=key1\nKITE_API_SECRET='sec1'\n")
@@ -187,6 +208,7 @@ def test_read_credentials_from_env_toml_and_json(tmp_path: Path) -> None:
     assert read_credentials_file(js) == {"api_key": "key3", "access_token": "tok3"}
 
 
+@pytest.mark.unit
 def test_read_credentials_file_errors_are_specific(tmp_path: Path) -> None:
     with pytest.raises(LoginError, match="cannot read"):
         read_credentials_file(tmp_path / "missing.env")
@@ -194,3 +216,94 @@ def test_read_credentials_file_errors_are_specific(tmp_path: Path) -> None:
     empty.write_text("SOMETHING=else\n")
     with pytest.raises(LoginError, match="no api_key or api_secret"):
         read_credentials_file(empty)
+
+
+# ---------------------------------------------------------------- against the simulated Kite API
+
+@pytest.fixture
+def sim_server() -> Iterator[Any]:
+    server_mod = pytest.importorskip("optui.simulator.server")
+    from optui.simulator.exchange import SimulatedExchange
+
+    server = server_mod.serve(SimulatedExchange(seed=3), "127.0.0.1", 0)
+    yield server
+    server.close()
+
+
+def _sim_settings(server: Any) -> Settings:
+    settings = Settings()
+    settings.kite.root = server.url
+    settings.kite.api_key = "sim_key"
+    return settings
+
+
+@pytest.mark.integration
+def test_exchange_and_validate_against_simulator(sim_server: Any) -> None:
+    settings = _sim_settings(sim_server)
+    at = datetime(2026, 11, 24, 9, 5, tzinfo=IST)
+    session = kite_auth.exchange_request_token(settings, "sim_key", "any-secret", "ReqTok", now=at)
+    assert session.access_token == "sim_token"
+    assert session.user_name == "Simulated Trader" and session.user_id == "SIM001"
+    assert session.expires_at == datetime(2026, 11, 25, 6, 0, tzinfo=IST)
+    assert "sim_token" not in repr(session)
+    profile = kite_auth.validate_token(settings, "sim_key", session.access_token)
+    assert profile["user_id"] == "SIM001"
+    rows = kite_auth.check_permissions(settings, "sim_key", session.access_token)
+    assert [(name, ok) for name, ok, _ in rows] == [("profile", True), ("quote", True), ("ltp", True)]
+
+
+@pytest.mark.integration
+def test_simulator_rejections_become_clear_messages(sim_server: Any) -> None:
+    settings = _sim_settings(sim_server)
+    with pytest.raises(LoginError, match="Kite rejected the API key"):
+        kite_auth.exchange_request_token(settings, "wrong_key", "s", "ReqTok")
+    with pytest.raises(TokenExpiredError, match="log in again"):
+        kite_auth.validate_token(settings, "sim_key", "not_the_token")
+    sim_server.exchange.expire_token()
+    with pytest.raises(TokenExpiredError, match="06:00 IST"):
+        kite_auth.validate_token(settings, "sim_key", "sim_token")
+    with pytest.raises(ConfigError, match="API secret is not set"):
+        kite_auth.exchange_request_token(settings, "sim_key", "", "ReqTok")
+
+
+@pytest.mark.integration
+def test_unreachable_kite_is_a_network_message() -> None:
+    settings = Settings()
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        settings.kite.root = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with pytest.raises(LoginError, match="cannot reach Kite"):
+        kite_auth.exchange_request_token(settings, "key", "secret", "ReqTok")
+
+
+class _ChecksumRejecter(BaseHTTPRequestHandler):
+    """Answers /session/token as Kite does for a checksum made with the wrong API secret."""
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.dumps({"status": "error", "message": "Invalid `checksum`.",
+                           "error_type": "TokenException", "data": None}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+
+@pytest.mark.integration
+def test_wrong_api_secret_message() -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChecksumRejecter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        settings = Settings()
+        settings.kite.root = f"http://127.0.0.1:{server.server_address[1]}"
+        with pytest.raises(LoginError) as caught:
+            kite_auth.exchange_request_token(settings, "key", "wrong-secret", "ReqTok")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert str(caught.value) == kite_auth.SECRET_REJECTED
+    assert "wrong-secret" not in str(caught.value)

@@ -8,7 +8,9 @@ import socket
 import stat
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from textual.app import App
@@ -19,8 +21,6 @@ from optui.screens.form_sections import SECTIONS, WIZARD_ORDER, check_value
 from optui.screens.kite_login import KiteLoginScreen, ReloginPrompt, TokenPromptScreen
 from optui.screens.settings_form import SectionScreen, section_screen
 from optui.screens.wizard import WizardScreen
-
-pytestmark = pytest.mark.unit
 
 COMMENTED = """# my optui settings
 [positions]
@@ -60,6 +60,7 @@ async def _settle(app: App[None], pilot: object) -> None:
     await pilot.pause()  # type: ignore[attr-defined]
 
 
+@pytest.mark.unit
 def test_every_section_has_at_most_nine_fields_and_known_keys() -> None:
     settings = Settings()
     for name, (_, fields) in SECTIONS.items():
@@ -71,6 +72,7 @@ def test_every_section_has_at_most_nine_fields_and_known_keys() -> None:
     assert [len(SECTIONS[s][1]) for s in ("kite", "participants", "cash_flow", "positions")] == [7, 8, 7, 5]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("key", "raw", "message"),
     [
@@ -82,16 +84,19 @@ def test_every_section_has_at_most_nine_fields_and_known_keys() -> None:
         ("general.log_level", "LOUD", "choose one of"),
     ],
 )
+@pytest.mark.unit
 def test_check_value_names_the_problem(key: str, raw: str, message: str) -> None:
     problem = check_value(key, raw, Settings())
     assert problem is not None and message in problem
 
 
+@pytest.mark.unit
 def test_check_value_accepts_good_values() -> None:
     assert check_value("positions.intervals", "1m, 15m, 1h", Settings()) is None
     assert check_value("kite.redirect_url", "http://127.0.0.1:5000/success", Settings()) is None
 
 
+@pytest.mark.unit
 async def test_wizard_digit_opens_section_and_zero_returns(config_file: Path) -> None:
     app = FormApp(WizardScreen())
     async with app.run_test(size=(100, 30)) as pilot:
@@ -107,6 +112,7 @@ async def test_wizard_digit_opens_section_and_zero_returns(config_file: Path) ->
         assert not isinstance(app.screen, WizardScreen)
 
 
+@pytest.mark.unit
 async def test_wizard_ten_runs_every_section_in_order(config_file: Path) -> None:
     app = FormApp(WizardScreen())
     seen: list[str] = []
@@ -121,6 +127,7 @@ async def test_wizard_ten_runs_every_section_in_order(config_file: Path) -> None
     assert seen == WIZARD_ORDER
 
 
+@pytest.mark.unit
 async def test_wrong_type_shows_message_and_saves_nothing(config_file: Path) -> None:
     app = FormApp(section_screen("positions"))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -135,6 +142,7 @@ async def test_wrong_type_shows_message_and_saves_nothing(config_file: Path) -> 
     assert config_file.read_text(encoding="utf-8") == COMMENTED
 
 
+@pytest.mark.unit
 async def test_valid_value_is_saved_keeping_comments(config_file: Path) -> None:
     app = FormApp(section_screen("cash_flow"))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -150,6 +158,7 @@ async def test_valid_value_is_saved_keeping_comments(config_file: Path) -> None:
     assert load_settings().flow.retention_days == 120
 
 
+@pytest.mark.unit
 async def test_bad_interval_typed_in_form_keeps_file(config_file: Path) -> None:
     app = FormApp(section_screen("monitoring"))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -163,6 +172,7 @@ async def test_bad_interval_typed_in_form_keeps_file(config_file: Path) -> None:
     assert config_file.read_text(encoding="utf-8") == COMMENTED
 
 
+@pytest.mark.unit
 async def test_secret_is_masked_and_file_private(config_file: Path) -> None:
     app = FormApp(section_screen("kite"))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -179,6 +189,7 @@ async def test_secret_is_masked_and_file_private(config_file: Path) -> None:
     assert "supersecretvalue99" not in config_file.read_text(encoding="utf-8")
 
 
+@pytest.mark.unit
 async def test_import_credentials_from_file(config_file: Path, tmp_path: Path) -> None:
     creds = tmp_path / "kite.env"
     creds.write_text("KITE_API_KEY=abc123\nKITE_API_SECRET=s3cretvalue1234\n")
@@ -195,6 +206,7 @@ async def test_import_credentials_from_file(config_file: Path, tmp_path: Path) -
     assert load_secrets()["kite_api_secret"] == "s3cretvalue1234"
 
 
+@pytest.mark.unit
 async def test_kite_complete_reports_missing_pieces(config_file: Path) -> None:
     app = FormApp(section_screen("kite"))
     async with app.run_test(size=(120, 30)) as pilot:
@@ -205,6 +217,7 @@ async def test_kite_complete_reports_missing_pieces(config_file: Path) -> None:
         assert "failed" in text_of(app.screen, "#form-message")
 
 
+@pytest.mark.unit
 async def test_login_screen_without_api_key_names_the_fix(config_file: Path) -> None:
     app = FormApp(KiteLoginScreen(port=0, open_browser=False))
     async with app.run_test(size=(120, 30)) as pilot:
@@ -212,6 +225,7 @@ async def test_login_screen_without_api_key_names_the_fix(config_file: Path) -> 
         assert "kite.api_key is not set" in text_of(app.screen, "#login-status")
 
 
+@pytest.mark.unit
 async def test_login_screen_rejects_paste_without_token(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -227,6 +241,7 @@ async def test_login_screen_rejects_paste_without_token(
         await app.workers.wait_for_complete()
 
 
+@pytest.mark.unit
 async def test_previous_token_missing_is_explained(config_file: Path) -> None:
     app = FormApp(TokenPromptScreen(mode="previous"))
     async with app.run_test(size=(120, 30)) as pilot:
@@ -234,6 +249,7 @@ async def test_previous_token_missing_is_explained(config_file: Path) -> None:
         assert "no stored access token" in text_of(app.screen, "#token-status")
 
 
+@pytest.mark.unit
 async def test_relogin_prompt_opens_login_screen(config_file: Path) -> None:
     app = FormApp(ReloginPrompt("token expired"))
     async with app.run_test(size=(100, 30)) as pilot:
@@ -261,6 +277,7 @@ async def _until(pilot: object, check: object, rounds: int = 300) -> None:
     raise AssertionError("condition not reached")
 
 
+@pytest.mark.unit
 async def test_login_callback_without_then_with_token(
     config_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,3 +306,63 @@ def _http_status(url: str) -> int:
             return int(resp.status)
     except urllib.error.HTTPError as err:
         return int(err.code)
+
+
+@pytest.fixture
+def sim_kite(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The simulated Kite API on a free loopback port, with the app configured to use it."""
+    server_mod = pytest.importorskip("optui.simulator.server")
+    from optui.simulator.exchange import SimulatedExchange
+
+    server = server_mod.serve(SimulatedExchange(seed=5), "127.0.0.1", 0)
+    monkeypatch.setenv("OPTUI_KITE_API_KEY", "sim_key")
+    monkeypatch.setenv("OPTUI_KITE_ROOT", server.url)
+    monkeypatch.setenv("OPTUI_KITE_API_SECRET", "sim_secret")
+    yield server
+    server.close()
+
+
+@pytest.mark.integration
+async def test_login_end_to_end_with_simulated_kite(sim_kite: Any) -> None:
+    app = FormApp(KiteLoginScreen(port=0, open_browser=False))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await _until(pilot, lambda: getattr(screen, "listening_url", None))
+        url = screen.listening_url  # type: ignore[attr-defined]
+        code = await asyncio.to_thread(_http_status, f"{url}?status=success&request_token=RT9")
+        assert code == 200
+        await _until(pilot, lambda: screen.logged_in)  # type: ignore[attr-defined]
+        result = text_of(screen, "#login-result")
+        assert "Logged in as Simulated Trader (SIM001)" in result and "06:00:00 IST" in result
+        assert "sim_token" not in result
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+    assert load_secrets()["kite_access_token"] == "sim_token"
+    assert stat.S_IMODE(secrets_path().stat().st_mode) == 0o600
+
+
+@pytest.mark.integration
+async def test_token_prompts_with_simulated_kite(sim_kite: Any) -> None:
+    app = FormApp(TokenPromptScreen(mode="manual"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        app.screen.query_one("#token-input", Input).value = "wrong_token"
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert "log in again" in text_of(app.screen, "#token-status")
+        assert "kite_access_token" not in load_secrets()
+        app.screen.query_one("#token-input", Input).value = "sim_token"
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        status = text_of(app.screen, "#token-status")
+        assert "Token valid for Simulated Trader" in status and "0600" in status
+    assert load_secrets()["kite_access_token"] == "sim_token"
+    app = FormApp(TokenPromptScreen(mode="previous"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await _settle(app, pilot)
+        status = text_of(app.screen, "#token-status")
+        assert "Token valid for Simulated Trader" in status and "valid until about" in status
+    sim_kite.exchange.expire_token()
+    app = FormApp(TokenPromptScreen(mode="previous"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await _settle(app, pilot)
+        assert "expired" in text_of(app.screen, "#token-status")
