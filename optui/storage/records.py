@@ -1,0 +1,204 @@
+"""Snapshot to stored points: the `atm_options`, `index_overview` and `premium_flow` measurements.
+
+Why here: every backend stores the same shapes, and the measurement, tag and field names are the
+original collectors' (dashboards and queries keep working); legs also go through a column path
+because converting thousands of legs per cycle into objects first is the slow part of ingest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
+from optui.storage.base import Store, clean_fields, ns_to_time, time_to_ns
+from optui.storage.points import Point
+from optui.timeutil import UTC
+
+LEGS = "atm_options"
+OVERVIEW = "index_overview"
+FLOW = "premium_flow"
+
+LEG_TAGS: tuple[str, ...] = ("index", "bucket", "side", "expiry", "strike_offset")
+LEG_FIELDS: tuple[str, ...] = (
+    "atm_strike", "strike", "last_price", "average_price", "volume", "oi", "oi_open",
+    "oi_change", "iv", "days_to_expiry", "ohlc_open", "ohlc_high", "ohlc_low", "ohlc_close",
+    "net_change", "net_change_percent", "day_change", "day_change_percent", "bid", "ask",
+    "delta", "gamma", "theta", "vega", "oi_change_snapshot", "instrument_token",
+    "tradingsymbol", "buildup", "flags",
+)
+"""Fields of an `atm_options` point: every LegRecord field that is not a tag or the time."""
+
+FLOW_FIELDS: tuple[str, ...] = (
+    "inflow_cr", "outflow_cr", "ce_inflow_cr", "ce_outflow_cr", "pe_inflow_cr", "pe_outflow_cr",
+)
+_MINUTE_NS = 60_000_000_000
+
+
+def leg_tags(leg: LegRecord) -> dict[str, str]:
+    """The series identity of a leg (the `strike` is a field: the ATM moves, the series stays)."""
+    return {
+        "index": leg.index,
+        "bucket": leg.bucket,
+        "side": leg.side,
+        "expiry": leg.expiry.isoformat(),
+        "strike_offset": leg.strike_offset,
+    }
+
+
+def leg_fields(leg: LegRecord) -> dict[str, Any]:
+    """A leg's stored fields (NaN kept here; stores drop it)."""
+    return {name: getattr(leg, name) for name in LEG_FIELDS}
+
+
+def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
+    """The original overview fields plus per-bucket extras and this cycle's premium flow.
+
+    Extras per bucket: `{b}_pcr_volume`, `{b}_max_pain`, `{b}_skew`, `{b}_forward`,
+    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`; flow:
+    `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`.
+    """
+    out: dict[str, Any] = dict(ov.legacy_fields())
+    for name, b in ov.buckets.items():
+        out[f"{name}_pcr_volume"] = b.pcr_volume
+        out[f"{name}_max_pain"] = b.max_pain
+        out[f"{name}_skew"] = b.skew
+        out[f"{name}_forward"] = b.forward
+        out[f"{name}_atm_strike"] = b.atm_strike
+        out[f"{name}_ce_oi_change"] = b.ce_oi_change
+        out[f"{name}_pe_oi_change"] = b.pe_oi_change
+        out[f"{name}_strikes"] = b.strikes
+    out["flow_inflow_cr"] = ov.flow.inflow_cr
+    out["flow_outflow_cr"] = ov.flow.outflow_cr
+    out["flow_net_cr"] = ov.flow.net_cr
+    out["flow_bullish_cr"] = ov.flow.bullish_cr
+    return out
+
+
+def _utc(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("snapshot timestamps must be timezone-aware")
+    return at.astimezone(UTC)
+
+
+def snapshot_points(snapshot: Snapshot) -> list[Point]:
+    """Every leg and overview of a snapshot as points (flow bars come from FlowBarAccumulator)."""
+    points: list[Point] = []
+    for key, snap in snapshot.indices.items():
+        ov = snap.overview
+        points.append(
+            Point(OVERVIEW, {"index": key}, clean_fields(overview_fields(ov)), _utc(ov.timestamp))
+        )
+        for leg in snap.legs:
+            points.append(
+                Point(LEGS, leg_tags(leg), clean_fields(leg_fields(leg)), _utc(leg.timestamp))
+            )
+    return points
+
+
+@dataclass(slots=True)
+class ColumnBatch:
+    """Many points of one measurement in columns, for `Store.write_columns`."""
+
+    measurement: str
+    tags_list: list[dict[str, str]]
+    times_ns: list[int]
+    columns: dict[str, list[Any]]
+
+    def write_to(self, store: Store) -> int:
+        return store.write_columns(self.measurement, self.tags_list, self.times_ns, self.columns)
+
+    def extend(self, other: ColumnBatch) -> None:
+        """Append another batch of the same measurement and fields (to write in one call)."""
+        if other.measurement != self.measurement or other.columns.keys() != self.columns.keys():
+            raise ValueError("ColumnBatch.extend needs the same measurement and fields")
+        self.tags_list.extend(other.tags_list)
+        self.times_ns.extend(other.times_ns)
+        for name, col in other.columns.items():
+            self.columns[name].extend(col)
+
+    def __len__(self) -> int:
+        return len(self.times_ns)
+
+
+def leg_columns(snapshot: Snapshot) -> ColumnBatch:
+    """All legs of a snapshot as one column batch (the fast ingest path)."""
+    legs = [leg for snap in snapshot.indices.values() for leg in snap.legs]
+    times: list[int] = []
+    memo: dict[datetime, int] = {}
+    for leg in legs:
+        t = memo.get(leg.timestamp)
+        if t is None:
+            t = memo[leg.timestamp] = time_to_ns(leg.timestamp)
+        times.append(t)
+    columns = {name: [getattr(leg, name) for leg in legs] for name in LEG_FIELDS}
+    return ColumnBatch(LEGS, [leg_tags(leg) for leg in legs], times, columns)
+
+
+class FlowBarAccumulator:
+    """Running one-minute premium-flow bars per index.
+
+    A cycle's flow is *added* to its minute's bar and the bar is emitted with the running total,
+    so rewriting the same (index, minute) identity leaves the correct sum in the store. Minutes
+    older than `keep_minutes` are forgotten. With a `store`, the first touch of a minute starts
+    from the bar already stored, so a restart mid-minute does not lose that minute's flow.
+    """
+
+    def __init__(self, store: Store | None = None, keep_minutes: int = 5) -> None:
+        self.store = store
+        self.keep_minutes = max(1, keep_minutes)
+        self._bars: dict[tuple[str, int], dict[str, float]] = {}
+
+    def add(self, index: str, at: datetime, flow: FlowSummary) -> Point:
+        """Add one cycle's flow for `index` at instant `at`; return the minute bar to write."""
+        ns = time_to_ns(at)
+        minute = ns - ns % _MINUTE_NS
+        key = (index, minute)
+        bar = self._bars.get(key)
+        if bar is None:
+            bar = self._bars[key] = self._stored(index, minute)
+            self._forget(minute)
+        for name in FLOW_FIELDS:
+            value = float(getattr(flow, name))
+            if value == value:  # NaN adds nothing
+                bar[name] += value
+        return Point(FLOW, {"index": index}, dict(bar), ns_to_time(minute))
+
+    def points(self, snapshot: Snapshot) -> list[Point]:
+        """The bars of every index in a snapshot after adding this cycle's flow."""
+        return [
+            self.add(key, snap.overview.timestamp, snap.overview.flow)
+            for key, snap in snapshot.indices.items()
+        ]
+
+    def _stored(self, index: str, minute: int) -> dict[str, float]:
+        bar = dict.fromkeys(FLOW_FIELDS, 0.0)
+        if self.store is not None:
+            start = ns_to_time(minute)
+            rows = self.store.query(FLOW, start, start + timedelta(minutes=1), {"index": index})
+            if rows:
+                for name in FLOW_FIELDS:
+                    value = rows[-1].fields.get(name)
+                    if isinstance(value, int | float):
+                        bar[name] = float(value)
+        return bar
+
+    def _forget(self, newest: int) -> None:
+        horizon = newest - self.keep_minutes * _MINUTE_NS
+        for key in [k for k in self._bars if k[1] < horizon]:
+            del self._bars[key]
+
+
+def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None) -> int:
+    """Write a snapshot's legs (column path), overviews and, with `flow`, its minute bars."""
+    written = leg_columns(snapshot).write_to(store) if snapshot.leg_count else 0
+    points = [
+        Point(OVERVIEW, {"index": key}, clean_fields(overview_fields(s.overview)),
+              _utc(s.overview.timestamp))
+        for key, s in snapshot.indices.items()
+    ]
+    if flow is not None:
+        points.extend(flow.points(snapshot))
+    return written + (store.write(points) if points else 0)
+
