@@ -368,7 +368,7 @@ class InfluxStore(Store):
         if response.status_code >= 500:
             raise self.unreachable(f"HTTP {response.status_code}")
         merged: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
-        for raw in response.text.splitlines():
+        for raw in response.text.split("\n"):  # not splitlines(): U+0085 etc. may be in values
             if not raw.strip():
                 continue
             doc = json.loads(raw)

@@ -37,6 +37,8 @@ class UnrepresentableError(ValueError):
 def escape_measurement(name: str) -> str:
     """Escape commas and spaces in a measurement name."""
     _check_name(name, "measurement")
+    if name.startswith("#"):
+        raise UnrepresentableError(f"measurement {name!r} starts with '#' (a comment line)")
     return name.translate(_MEASUREMENT_ESC)
 
 
