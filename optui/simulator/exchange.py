@@ -13,6 +13,7 @@ from datetime import date, datetime
 
 import numpy as np
 
+from optui.errors import SourceError
 from optui.simulator.chain import (
     ChainDay,
     book_top,
@@ -40,7 +41,7 @@ KITE_TIME = "%Y-%m-%d %H:%M:%S"
 _EXCHANGES = ("NSE", "BSE", "NFO", "BFO")
 
 
-class KiteApiError(Exception):
+class KiteApiError(SourceError):
     """An error Kite would answer with: HTTP status, error_type and message."""
 
     def __init__(self, status: int, error_type: str, message: str) -> None:

@@ -1,0 +1,202 @@
+"""The simulated market is a model: smile-consistent prices, parity, growing volume, stable OI."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+from optui.analytics.black_scholes import black76_price
+from optui.simulator.chain import years_left
+from optui.simulator.exchange import SimulatedExchange
+from optui.simulator.market import DYNAMICS, RATE, session_point
+from optui.simulator.smile import smile_vol
+from optui.timeutil import IST
+
+pytestmark = [pytest.mark.unit, pytest.mark.mock]
+
+DAY = date(2026, 11, 17)
+MID_SESSION = datetime(2026, 11, 17, 11, 30, tzinfo=IST)
+
+
+class FakeClock:
+    """Real seconds elapsed, advanced by hand."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture(scope="module")
+def sim() -> SimulatedExchange:
+    return SimulatedExchange(seed=11, start=MID_SESSION, clock=lambda: 0.0)
+
+
+def _chain_keys(sim: SimulatedExchange, key: str, nth_expiry: int = 0) -> tuple[date, list]:
+    rows = [r for r in sim.instruments() if r.index_key == key and r.instrument_type in ("CE", "PE")]
+    expiry = sorted({r.expiry for r in rows})[nth_expiry]
+    return expiry, [r for r in rows if r.expiry == expiry]
+
+
+def _mid(q: dict) -> float:
+    return (q["depth"]["buy"][0]["price"] + q["depth"]["sell"][0]["price"]) / 2.0
+
+
+def test_same_seed_same_market_other_seed_other_market() -> None:
+    keys = ["NSE:NIFTY 50", "BSE:SENSEX", "NFO:NIFTY26N2426000CE"]
+    a = SimulatedExchange(seed=3, start=MID_SESSION, clock=lambda: 0.0)
+    b = SimulatedExchange(seed=3, start=MID_SESSION, clock=lambda: 0.0)
+    c = SimulatedExchange(seed=4, start=MID_SESSION, clock=lambda: 0.0)
+    keys[2] = next(r.key for r in a.instruments("NFO") if r.instrument_type == "CE")
+    assert a.quote(keys) == b.quote(keys)
+    assert a.instruments_csv() == b.instruments_csv()
+    assert a.ltp(keys[:1]) != c.ltp(keys[:1])
+
+
+def test_index_levels_are_realistic(sim: SimulatedExchange) -> None:
+    spots = {"NIFTY": "NSE:NIFTY 50", "BANKNIFTY": "NSE:NIFTY BANK",
+             "FINNIFTY": "NSE:NIFTY FIN SERVICE", "MIDCPNIFTY": "NSE:NIFTY MID SELECT",
+             "SENSEX": "BSE:SENSEX"}
+    quotes = sim.quote(list(spots.values()))
+    for key, symbol in spots.items():
+        q = quotes[symbol]
+        assert 0.85 < q["last_price"] / DYNAMICS[key].level < 1.15
+        assert q["ohlc"]["low"] <= q["last_price"] <= q["ohlc"]["high"]
+        assert q["net_change"] == pytest.approx(q["last_price"] - q["ohlc"]["close"], abs=0.011)
+
+
+def test_implied_vol_of_mid_lies_on_the_smile_and_parity_holds(sim: SimulatedExchange) -> None:
+    expiry, rows = _chain_keys(sim, "NIFTY", 1)
+    spot = sim.ltp(["NSE:NIFTY 50"])["NSE:NIFTY 50"]["last_price"]
+    near = [r for r in rows if abs(r.strike - spot) <= 600]
+    quotes = sim.quote([r.key for r in near])
+    day, second = session_point(sim.now())
+    t = float(years_left(expiry, float(second), day))
+    fwd = float(sim.market.forward(spot, t))
+    atm = sim.market.atm_vol("NIFTY", day)
+    checked = 0
+    for r in near:
+        price = _mid(quotes[r.key])
+        is_call = r.instrument_type == "CE"
+        if price < 5 or (r.strike < fwd) == is_call:  # out of the money: IV well determined
+            continue
+        iv = brentq(lambda v, r=r, c=is_call, p=price: float(
+            black76_price(fwd, r.strike, t, v, RATE, c)) - p, 1e-3, 3.0)
+        assert iv == pytest.approx(float(smile_vol(atm, r.strike, fwd, t)), abs=0.005)
+        checked += 1
+    assert checked >= 10
+    by_strike: dict[float, dict[str, float]] = {}
+    for r in near:
+        by_strike.setdefault(r.strike, {})[r.instrument_type] = _mid(quotes[r.key])
+    df = np.exp(-RATE * t)
+    for strike, pair in by_strike.items():
+        parity = pair["CE"] - pair["PE"] - df * (fwd - strike)
+        assert abs(parity) <= 0.25, (strike, parity)
+
+
+def test_smile_shape_puts_steeper_and_minimum_above_the_money() -> None:
+    t = 6 / 365
+    strikes = 24078.3 * np.exp(np.array([-0.3, 0.0, 0.05, 0.3]) * np.sqrt(t))
+    vols = smile_vol(0.101, strikes, 24078.3, t)
+    assert vols[0] == pytest.approx(0.153, abs=1e-3)
+    assert vols[1] == pytest.approx(0.101, abs=1e-3)
+    assert vols[0] > vols[3] > vols[1] >= vols[2]
+
+
+def test_volume_value_and_oi_evolve_consistently_through_the_day() -> None:
+    clock = FakeClock()
+    sim = SimulatedExchange(seed=5, speed=60.0, start=datetime(2026, 11, 17, 9, 15, tzinfo=IST),
+                            clock=clock)
+    _, rows = _chain_keys(sim, "NIFTY")
+    keys = [r.key for r in rows[::9]] + ["NFO:NIFTY26NOVFUT"]
+    previous = sim.quote(keys)
+    assert all(q["volume"] == 0 for q in previous.values())
+    grew = 0
+    for _ in range(40):
+        clock.t += 9.5  # 9.5 min 30 s of simulated time each step
+        current = sim.quote(keys)
+        for key in keys:
+            a, b = previous[key], current[key]
+            assert b["volume"] >= a["volume"]
+            assert b["volume"] % 65 == 0
+            traded_a = a["average_price"] * a["volume"]
+            traded_b = b["average_price"] * b["volume"]
+            assert traded_b >= traded_a - 0.01 * b["volume"]
+            assert b["oi_day_low"] <= b["oi"] <= b["oi_day_high"]
+            assert b["ohlc"]["low"] <= b["last_price"] <= b["ohlc"]["high"]
+            assert b["ohlc"]["close"] == a["ohlc"]["close"]
+            grew += b["volume"] > a["volume"]
+        previous = current
+    assert grew > len(keys) * 20
+    assert sim.now().time().strftime("%H:%M") == "15:35"
+
+
+def test_market_closed_freezes_at_close_and_next_day_opens_from_it() -> None:
+    clock = FakeClock()
+    sim = SimulatedExchange(seed=5, start=datetime(2026, 11, 18, 15, 30, tzinfo=IST), clock=clock)
+    _, rows = _chain_keys(sim, "NIFTY", 1)
+    keys = ["NSE:NIFTY 50"] + [r.key for r in rows[100:110]]
+    at_close = sim.quote(keys)
+    sim.set_time(datetime(2026, 11, 18, 20, 0, tzinfo=IST))
+    evening = sim.quote(keys)
+    for key in keys:
+        assert {k: v for k, v in evening[key].items() if k != "timestamp"} == \
+               {k: v for k, v in at_close[key].items() if k != "timestamp"}
+    sim.set_time(datetime(2026, 11, 19, 9, 15, tzinfo=IST))
+    opening = sim.quote(keys)
+    assert opening["NSE:NIFTY 50"]["ohlc"]["close"] == at_close["NSE:NIFTY 50"]["last_price"]
+    for key in keys[1:]:
+        # Open interest starts the day where it closed; day volume restarts.
+        assert opening[key]["oi"] == at_close[key]["oi"]
+        assert opening[key]["volume"] == 0
+
+
+def test_open_interest_shape_and_put_call_ratio(sim: SimulatedExchange) -> None:
+    options = [r for r in sim.instruments("NFO") if r.index_key == "NIFTY"
+               and r.instrument_type != "FUT"]
+    weekly = min(r.expiry for r in options if not r.monthly)
+    monthly = min(r.expiry for r in options if r.monthly)
+    for expiry, low, high in ((weekly, 0.5, 0.95), (monthly, 1.0, 1.6)):
+        rows = [r for r in options if r.expiry == expiry]
+        quotes = sim.quote([r.key for r in rows])
+        ce = sum(q["oi"] for k, q in quotes.items() if k.endswith("CE"))
+        pe = sum(q["oi"] for k, q in quotes.items() if k.endswith("PE"))
+        assert low < pe / ce < high, (expiry, pe / ce)
+        top = sorted(quotes, key=lambda k: quotes[k]["oi"], reverse=True)[:5]
+        strikes = [next(r.strike for r in rows if r.key == k) for k in top]
+        assert sum(1 for s in strikes if s % 100 == 0) >= 4
+
+
+def test_depth_has_five_sorted_levels_on_ticks(sim: SimulatedExchange) -> None:
+    _, rows = _chain_keys(sim, "BANKNIFTY")
+    quotes = sim.quote([r.key for r in rows[::3]])
+    one_sided = 0
+    for q in quotes.values():
+        buy = [lv["price"] for lv in q["depth"]["buy"] if lv["quantity"]]
+        sell = [lv["price"] for lv in q["depth"]["sell"] if lv["quantity"]]
+        assert len(q["depth"]["buy"]) == len(q["depth"]["sell"]) == 5
+        assert sell and sell == sorted(sell)
+        assert buy == sorted(buy, reverse=True)
+        if buy:
+            assert buy[0] < sell[0]
+        else:
+            one_sided += 1
+        for p in buy + sell + [q["last_price"]]:
+            assert round(p / 0.05, 6) == round(p / 0.05)
+        assert all(lv["quantity"] % 30 == 0 for lv in q["depth"]["buy"] + q["depth"]["sell"])
+    assert one_sided < len(quotes) / 2
+
+
+def test_clock_runs_at_speed_from_start() -> None:
+    clock = FakeClock()
+    start = datetime(2026, 11, 17, 10, 0, tzinfo=IST)
+    sim = SimulatedExchange(speed=30.0, start=start, clock=clock)
+    clock.t = 10.0
+    assert sim.now() == start + timedelta(minutes=5)
+    assert sim.now().utcoffset() == timedelta(hours=5, minutes=30)
+    with pytest.raises(ValueError, match="speed"):
+        SimulatedExchange(speed=0)
