@@ -11,6 +11,7 @@ import json
 import math
 import queue
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from datetime import date, datetime
@@ -257,13 +258,18 @@ class _RedisSubscription(Subscription):
     def get(self, timeout: float | None = None) -> Any | None:
         if self._closed:
             return None
-        with self._owner._errors("receive"):
-            # redis-py treats timeout=None as "wait forever" only with a positive block: cap it.
-            message = self._pubsub.get_message(timeout=3600.0 if timeout is None else timeout)
-        if message is None or message.get("type") != "message":
-            return None
-        data = message["data"]
-        return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+        # Subscribe confirmations come back as None: keep waiting until a message or the deadline.
+        wait = 3600.0 if timeout is None else timeout
+        deadline = time.monotonic() + wait
+        while True:
+            with self._owner._errors("receive"):
+                message = self._pubsub.get_message(timeout=max(0.0, wait))
+            if message is not None and message.get("type") == "message":
+                data = message["data"]
+                return json.loads(data.decode("utf-8") if isinstance(data, bytes) else data)
+            wait = deadline - time.monotonic()
+            if wait <= 0 or self._closed:
+                return None
 
     def close(self) -> None:
         if not self._closed:
