@@ -1,0 +1,135 @@
+"""The original collectors' files: a JSON file per leg and a daily 24-column CSV sidecar.
+
+Users' scripts and dashboards read these, so names, columns and order are the originals'.
+Layout under `out_dir` (usually `data/`):
+
+- `raw_snapshots/options/{bucket}/{INDEX}_{SIDE}_{bucket}_{expiry}_{YYYYmmdd_HHMMSS}.json` for
+  the ATM leg; the other offsets add `_{strike_offset}` before `.json` (the originals wrote all
+  five offsets to the ATM name, so four of five legs were overwritten every cycle).
+  The `YYYYmmdd_HHMMSS` stamp is the snapshot time in IST.
+- `raw_snapshots/options/options_{YYYYmmdd}.csv`: one row per leg, exactly
+  `optui.models.LEG_CSV_COLUMNS` in order, header written once per file, one file per IST day.
+
+Times inside both are ISO 8601 with the +05:30 offset (the originals' users read IST). NaN is
+`null` in JSON and an empty cell in CSV. Lines end with LF only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from optui.errors import StoreError
+from optui.models import LEG_CSV_COLUMNS, LegRecord, Snapshot
+from optui.timeutil import IST
+
+OPTIONS_DIR = Path("raw_snapshots") / "options"
+JSON_EXTRA_FIELDS: tuple[str, ...] = (
+    "tradingsymbol", "instrument_token", "bid", "ask", "delta", "gamma", "theta", "vega",
+    "oi_change_snapshot", "buildup", "flags",
+)
+"""Fields after the 24 legacy ones in each leg's JSON (additions; old readers ignore them)."""
+
+
+def ist_iso(at: datetime) -> str:
+    """An aware instant as ISO 8601 in IST, e.g. 2026-11-24T09:15:30+05:30."""
+    if at.tzinfo is None:
+        raise ValueError("legacy files need timezone-aware timestamps")
+    return at.astimezone(IST).isoformat(timespec="seconds")
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return ist_iso(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def legacy_values(leg: LegRecord) -> dict[str, Any]:
+    """A leg as the originals' record: the 24 columns in order, then the additions."""
+    out = {name: _clean(getattr(leg, name)) for name in LEG_CSV_COLUMNS}
+    out.update({name: _clean(getattr(leg, name)) for name in JSON_EXTRA_FIELDS})
+    return out
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV cell: empty for None/NaN/inf, ISO for times and dates, str() otherwise."""
+    value = _clean(value)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def csv_row(values: Mapping[str, Any]) -> list[str]:
+    """The 24 legacy cells, in order, from a mapping of legacy names (missing names are empty)."""
+    return [csv_cell(values.get(name)) for name in LEG_CSV_COLUMNS]
+
+
+def json_path(out_dir: Path, leg: LegRecord) -> Path:
+    """Where a leg's JSON file goes (see the module docstring for the naming rule)."""
+    stamp = leg.timestamp.astimezone(IST).strftime("%Y%m%d_%H%M%S")
+    suffix = "" if leg.strike_offset == "atm" else f"_{leg.strike_offset}"
+    name = (
+        f"{leg.index}_{leg.side}_{leg.bucket}_{leg.expiry.isoformat()}_{stamp}{suffix}.json"
+    )
+    return Path(out_dir) / OPTIONS_DIR / leg.bucket / name
+
+
+def csv_path(out_dir: Path, at: datetime) -> Path:
+    """The daily CSV sidecar for the IST date of `at`."""
+    return Path(out_dir) / OPTIONS_DIR / f"options_{at.astimezone(IST):%Y%m%d}.csv"
+
+
+def append_csv(path: Path, rows: Iterable[list[str]]) -> int:
+    """Append rows to a legacy CSV, writing the header first when the file is new or empty."""
+    rows = list(rows)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = not path.exists() or path.stat().st_size == 0
+    with path.open("a", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        if fresh:
+            writer.writerow(LEG_CSV_COLUMNS)
+        writer.writerows(rows)
+    return len(rows)
+
+
+def write_legacy_files(
+    snapshot: Snapshot, out_dir: str | Path, write_json: bool = True, write_csv: bool = True
+) -> tuple[int, int]:
+    """Write a snapshot's legs in the original layout; return (json_files, csv_rows)."""
+    out = Path(out_dir)
+    legs = [leg for snap in snapshot.indices.values() for leg in snap.legs]
+    json_count = csv_rows = 0
+    target = out
+    try:
+        if write_json:
+            for leg in legs:
+                target = json_path(out, leg)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                text = json.dumps(legacy_values(leg), indent=2, allow_nan=False)
+                target.write_text(text + "\n", encoding="utf-8", newline="\n")
+                json_count += 1
+        if write_csv and legs:
+            by_day: dict[Path, list[list[str]]] = {}
+            for leg in legs:
+                by_day.setdefault(csv_path(out, leg.timestamp), []).append(
+                    csv_row(legacy_values(leg))
+                )
+            for target, rows in by_day.items():
+                csv_rows += append_csv(target, rows)
+    except OSError as exc:
+        raise StoreError(
+            f"cannot write legacy file {target}: {exc.strerror or exc}; free disk space or set "
+            "export.out_dir to a writable directory (or turn off export.write_json/write_csv)"
+        ) from exc
+    return json_count, csv_rows
