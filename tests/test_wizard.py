@@ -218,6 +218,26 @@ async def test_kite_complete_reports_missing_pieces(config_file: Path) -> None:
 
 
 @pytest.mark.unit
+async def test_form_actions_open_login_and_token_screens(config_file: Path) -> None:
+    app = FormApp(section_screen("kite"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("5")
+        assert isinstance(app.screen, KiteLoginScreen)
+        await pilot.press("escape")
+        await app.workers.wait_for_complete()
+        assert isinstance(app.screen, SectionScreen)
+    app = FormApp(section_screen("security"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+        assert isinstance(app.screen, TokenPromptScreen) and app.screen.mode == "manual"
+        await pilot.press("escape")
+        await pilot.press("3")
+        await _settle(app, pilot)
+        assert isinstance(app.screen, TokenPromptScreen) and app.screen.mode == "previous"
+        assert "no stored access token" in text_of(app.screen, "#token-status")
+
+
+@pytest.mark.unit
 async def test_login_screen_without_api_key_names_the_fix(config_file: Path) -> None:
     app = FormApp(KiteLoginScreen(port=0, open_browser=False))
     async with app.run_test(size=(120, 30)) as pilot:

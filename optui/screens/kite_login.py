@@ -41,6 +41,11 @@ from optui.timeutil import fmt_ist
 
 log = logging.getLogger(__name__)
 
+ENV_TOKEN_WARNING = (
+    "\nOPTUI_KITE_ACCESS_TOKEN is set in the environment and overrides the stored token: "
+    "unset it so the new token is used."
+)
+
 
 class CallbackListening(Message):
     """The local callback server is up at `url`."""
@@ -234,6 +239,7 @@ class KiteLoginScreen(Screen[bool]):
             f"Logged in as {message.user_name or '?'} ({message.user_id or '?'}). Access token saved "
             f"to {secrets_path()} (mode 0600); it expires at "
             f"{fmt_ist(message.expires_at, with_date=True)}. Esc goes back."
+            + ENV_TOKEN_WARNING * bool(os.environ.get("OPTUI_KITE_ACCESS_TOKEN"))
         )
 
     @on(LoginFailed)
@@ -317,6 +323,8 @@ class TokenPromptScreen(Screen[bool]):
         self.valid = True
         who = f"{message.profile.get('user_name', '?')} ({message.profile.get('user_id', '?')})"
         saved = f" Saved to {secrets_path()} (mode 0600)." if self.mode == "manual" else ""
+        if self.mode == "manual" and os.environ.get("OPTUI_KITE_ACCESS_TOKEN"):
+            saved += ENV_TOKEN_WARNING
         self._say(f"Token valid for {who}.{saved} {message.status.describe()}. Esc goes back.")
 
     @on(TokenRejected)
