@@ -1,0 +1,300 @@
+"""The embedded SQLite store: round trips, replace semantics, IST buckets, WAL, errors."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from optui.analytics.timeframes import bucket_start_ns
+from optui.errors import ConfigError, StoreError
+from optui.storage.base import Row, open_store, time_to_ns
+from optui.storage.points import Point
+from optui.storage.sqlite_store import SQLiteStore
+from optui.timeutil import IST, UTC
+
+T0 = datetime(2026, 11, 24, 3, 45, tzinfo=UTC)  # 09:15 IST, a Tuesday
+
+
+def leg_point(at: datetime, offset: str = "atm", side: str = "CALL", price: float = 100.0,
+              index: str = "NIFTY") -> Point:
+    tags = {"index": index, "bucket": "this_week", "side": side, "expiry": "2026-11-25",
+            "strike_offset": offset}
+    return Point("atm_options", tags, {"last_price": price, "volume": 10, "flags": ""}, at)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SQLiteStore:
+    s = SQLiteStore(tmp_path / "db" / "optui.db")
+    yield s
+    s.close()
+
+
+@pytest.mark.unit
+def test_round_trip_keeps_types_tags_and_utc_time(store: SQLiteStore) -> None:
+    at = datetime(2026, 11, 24, 9, 15, 30, 123456, tzinfo=IST)
+    fields = {"f": 1.5, "i": 7, "b": True, "s": "x,y", "nan": math.nan}
+    assert store.write([Point("m", {"index": "NIFTY"}, fields, at)]) == 1
+    rows = store.query("m", at - timedelta(seconds=1), at + timedelta(seconds=1))
+    assert rows == [Row(at.astimezone(UTC), {"index": "NIFTY"}, {"f": 1.5, "i": 7, "b": True, "s": "x,y"})]
+    assert rows[0].time.tzinfo is not None and rows[0].time.utcoffset() == timedelta(0)
+    assert isinstance(rows[0].fields["i"], int) and isinstance(rows[0].fields["b"], bool)
+
+
+@pytest.mark.unit
+def test_same_identity_replaces_fields_and_keeps_the_others(store: SQLiteStore) -> None:
+    store.write([Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": 1.0, "outflow_cr": 2.0}, T0)])
+    store.write([Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": 3.5}, T0)])
+    # Tag order must not matter for identity.
+    store.write([Point("m2", {"b": "2", "a": "1"}, {"v": 1.0}, T0)])
+    store.write([Point("m2", {"a": "1", "b": "2"}, {"v": 9.0}, T0)])
+    rows = store.query("premium_flow", T0, T0 + timedelta(minutes=1))
+    assert [r.fields for r in rows] == [{"inflow_cr": 3.5, "outflow_cr": 2.0}]
+    assert [r.fields for r in store.query("m2", T0, T0 + timedelta(seconds=1))] == [{"v": 9.0}]
+
+
+@pytest.mark.unit
+def test_duplicates_within_one_batch_last_wins(store: SQLiteStore) -> None:
+    store.write([leg_point(T0, price=1.0), leg_point(T0, price=2.0), leg_point(T0, "atm_p1", price=5.0)])
+    rows = store.query("atm_options", T0, T0 + timedelta(seconds=1))
+    assert sorted((r.tags["strike_offset"], r.fields["last_price"]) for r in rows) == [
+        ("atm", 2.0), ("atm_p1", 5.0)]
+
+
+@pytest.mark.unit
+def test_merge_into_existing_frame_adds_series(store: SQLiteStore) -> None:
+    store.write([leg_point(T0, "atm")])
+    store.write([leg_point(T0, "atm_p1", price=7.0), leg_point(T0, "atm", price=8.0)])
+    rows = store.query("atm_options", T0, T0 + timedelta(seconds=1))
+    assert {(r.tags["strike_offset"], r.fields["last_price"]) for r in rows} == {
+        ("atm", 8.0), ("atm_p1", 7.0)}
+    assert all(r.fields["volume"] == 10 for r in rows)
+
+
+@pytest.mark.unit
+def test_range_is_half_open_and_ordered(store: SQLiteStore) -> None:
+    times = [T0 + timedelta(seconds=s) for s in (30, 0, 10, 20)]
+    store.write([leg_point(t, price=float(i)) for i, t in enumerate(times)])
+    rows = store.query("atm_options", T0, T0 + timedelta(seconds=20))
+    assert [r.time for r in rows] == [T0, T0 + timedelta(seconds=10)]
+    assert store.query("atm_options", T0 + timedelta(seconds=31), T0 + timedelta(minutes=1)) == []
+    assert len(store.query("atm_options", T0, T0 + timedelta(minutes=1), limit=3)) == 3
+
+
+@pytest.mark.unit
+def test_tag_filter_fields_selection_latest_and_tag_values(store: SQLiteStore) -> None:
+    pts = [leg_point(T0 + timedelta(seconds=i), side=side, index=idx, price=float(i))
+           for i, (side, idx) in enumerate([("CALL", "NIFTY"), ("PUT", "NIFTY"), ("CALL", "SENSEX")])]
+    store.write(pts)
+    end = T0 + timedelta(minutes=1)
+    puts = store.query("atm_options", T0, end, tags={"side": "PUT"})
+    assert [(r.tags["index"], r.fields["last_price"]) for r in puts] == [("NIFTY", 1.0)]
+    assert store.query("atm_options", T0, end, tags={"index": "BANKNIFTY"}) == []
+    only = store.query("atm_options", T0, end, fields=["last_price"])
+    assert all(r.fields.keys() == {"last_price"} for r in only) and len(only) == 3
+    assert store.query("atm_options", T0, end, fields=["no_such_field"]) == []
+    latest = store.latest("atm_options", {"index": "NIFTY"})
+    assert latest is not None and latest.tags["side"] == "PUT"
+    assert store.latest("atm_options", {"index": "FINNIFTY"}) is None
+    assert store.latest("nothing") is None
+    assert store.tag_values("atm_options", "index") == ["NIFTY", "SENSEX"]
+    assert store.tag_values("nothing", "index") == []
+
+
+@pytest.mark.unit
+def test_write_columns_accepts_numpy_and_matches_points(store: SQLiteStore) -> None:
+    tags = [{"index": "NIFTY"}, {"index": "SENSEX"}]
+    times = np.array([time_to_ns(T0)] * 2, dtype=np.int64)
+    n = store.write_columns("m", tags, times, {"v": np.array([1.0, np.nan]), "k": np.array([3, 4])})
+    assert n == 2
+    rows = store.query("m", T0, T0 + timedelta(seconds=1))
+    assert [(r.tags["index"], r.fields) for r in rows] == [
+        ("NIFTY", {"v": 1.0, "k": 3}), ("SENSEX", {"k": 4})]
+
+
+@pytest.mark.unit
+def test_text_fields_with_separator_and_none_survive(store: SQLiteStore) -> None:
+    odd = ["a\x1fb", None, "", "é,\"q\"\n"]
+    store.write_columns("m", [{"i": str(i)} for i in range(4)], [time_to_ns(T0)] * 4, {"s": odd})
+    rows = store.query("m", T0, T0 + timedelta(seconds=1))
+    assert [r.fields.get("s") for r in rows] == odd
+
+
+@pytest.mark.unit
+def test_numeric_field_given_text_names_the_field(store: SQLiteStore) -> None:
+    store.write([Point("m", {}, {"v": 1.0}, T0)])
+    with pytest.raises(StoreError, match="'v'"):
+        store.write([Point("m", {}, {"v": "oops"}, T0 + timedelta(seconds=1))])
+    assert len(store.query("m", T0, T0 + timedelta(minutes=1))) == 1
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("every", ["1m", "5m", "15m", "1h", "1d", "1w"])
+def test_aggregate_buckets_follow_ist_clock(store: SQLiteStore, every: str) -> None:
+    # 1-minute bars across an IST midnight and a Monday: 2026-11-29 (Sun) 23:50 IST onwards.
+    start = datetime(2026, 11, 29, 23, 50, tzinfo=IST)
+    bars = [Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": float(i)},
+                  start + timedelta(minutes=i)) for i in range(30)]
+    store.write(bars)
+    got = store.aggregate("premium_flow", ["inflow_cr"], start, start + timedelta(hours=1), every,
+                          tags={"index": "NIFTY"})
+    expect: dict[int, float] = {}
+    for p in bars:
+        b = int(bucket_start_ns(p.time_ns, every))
+        expect[b] = expect.get(b, 0.0) + float(p.fields["inflow_cr"])
+    assert [(time_to_ns(r.time), r.fields["inflow_cr"]) for r in got] == sorted(expect.items())
+    assert all(r.tags == {"index": "NIFTY"} for r in got)
+
+
+@pytest.mark.unit
+def test_aggregate_functions_and_absent_fields(store: SQLiteStore) -> None:
+    pts = [Point("m", {"s": "a"}, {"v": 1.0, "n": 2}, T0),
+           Point("m", {"s": "b"}, {"v": 5.0}, T0),
+           Point("m", {"s": "a"}, {"v": 3.0, "n": 4}, T0 + timedelta(seconds=30))]
+    store.write(pts)
+    end = T0 + timedelta(minutes=1)
+
+    def one(fn: str) -> dict:
+        rows = store.aggregate("m", ["v", "n", "missing"], T0, end, "1m", fn=fn)
+        assert len(rows) == 1
+        return rows[0].fields
+
+    assert one("sum") == {"v": 9.0, "n": 6}
+    assert one("mean") == {"v": 3.0, "n": 3.0}
+    assert one("max") == {"v": 5.0, "n": 4}
+    assert one("min") == {"v": 1.0, "n": 2}
+    assert one("last") == {"v": 3.0, "n": 4}
+    with pytest.raises(ValueError, match="fn"):
+        store.aggregate("m", ["v"], T0, end, "1m", fn="median")
+    with pytest.raises(ValueError, match="every"):
+        store.aggregate("m", ["v"], T0, end, "2m")
+
+
+@pytest.mark.property
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    minutes=st.lists(st.integers(min_value=0, max_value=60 * 24 * 9), min_size=1, max_size=40, unique=True),
+    values=st.lists(st.floats(min_value=-1e6, max_value=1e6, allow_nan=False), min_size=40, max_size=40),
+    every=st.sampled_from(["1m", "5m", "15m", "30m", "1h", "1d", "1w"]),
+)
+def test_aggregate_sums_equal_input_sums(tmp_path: Path, minutes: list[int], values: list[float],
+                                         every: str) -> None:
+    with SQLiteStore(":memory:") as s:
+        bars = [Point("premium_flow", {"index": "NIFTY"}, {"net": values[i]},
+                      T0 + timedelta(minutes=m)) for i, m in enumerate(minutes)]
+        s.write(bars)
+        rows = s.aggregate("premium_flow", ["net"], T0, T0 + timedelta(days=10), every)
+        expect: dict[int, float] = {}
+        for p in bars:
+            b = int(bucket_start_ns(p.time_ns, every))
+            expect[b] = expect.get(b, 0.0) + float(p.fields["net"])
+        assert [time_to_ns(r.time) for r in rows] == sorted(expect)
+        for r in rows:
+            assert r.fields["net"] == pytest.approx(expect[time_to_ns(r.time)], abs=1e-6)
+        assert sum(r.fields["net"] for r in rows) == pytest.approx(sum(values[: len(minutes)]), abs=1e-3)
+
+
+@pytest.mark.integration
+def test_wal_mode_and_reader_sees_committed_writes_while_writing(tmp_path: Path) -> None:
+    path = tmp_path / "w.db"
+    store = SQLiteStore(path)
+    try:
+        assert store.journal_mode == "wal"
+        assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        errors: list[BaseException] = []
+        seen: list[int] = []
+        stop = threading.Event()
+
+        def reader() -> None:
+            try:
+                while not stop.is_set():
+                    n = len(store.query("atm_options", T0, T0 + timedelta(days=1)))
+                    assert n % 5 == 0  # whole frames only: a write is atomic to readers
+                    seen.append(n)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=reader)
+        thread.start()
+        for i in range(60):
+            at = T0 + timedelta(seconds=i)
+            store.write([leg_point(at, off) for off in ("atm_m2", "atm_m1", "atm", "atm_p1", "atm_p2")])
+        stop.set()
+        thread.join()
+        assert not errors, errors
+        assert seen and seen == sorted(seen)
+        # A second store on the same file (another process, e.g. `optui export`) sees everything.
+        with SQLiteStore(path) as other:
+            assert len(other.query("atm_options", T0, T0 + timedelta(days=1))) == 300
+            assert other.tag_values("atm_options", "strike_offset")[0] == "atm"
+    finally:
+        store.close()
+
+
+@pytest.mark.unit
+def test_bad_paths_raise_store_error_naming_the_path(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match=r"file.*cannot create directory"):
+        SQLiteStore(blocker / "sub" / "x.db")
+    with pytest.raises(StoreError, match="is a directory"):
+        SQLiteStore(tmp_path)
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 512)
+    with pytest.raises(StoreError, match=r"junk\.db.*corrupt.*move it aside"):
+        SQLiteStore(junk)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(("message", "hint"), [
+    ("attempt to write a readonly database", "read-only: fix permissions"),
+    ("database or disk is full", "disk is full: free space"),
+    ("database disk image is malformed", "corrupt"),
+    ("database is locked", "locked by another process"),
+])
+def test_sqlite_failures_become_specific_store_errors(
+    store: SQLiteStore, monkeypatch: pytest.MonkeyPatch, message: str, hint: str
+) -> None:
+    # Root ignores file modes and disks rarely fill on cue, so inject the driver's own errors.
+    class Failing:
+        def __init__(self, real: sqlite3.Connection) -> None:
+            self.real = real
+
+        def execute(self, sql: str, *args: object) -> object:
+            if sql.startswith("BEGIN"):
+                raise sqlite3.OperationalError(message)
+            return self.real.execute(sql, *args)
+
+    monkeypatch.setattr(store, "_writer", Failing(store._writer))
+    with pytest.raises(StoreError) as info:
+        store.write([leg_point(T0)])
+    text = str(info.value)
+    assert hint in text and "optui.db" in text and "write to 'atm_options'" in text
+    monkeypatch.undo()
+    assert store.write([leg_point(T0)]) == 1  # the store still works afterwards
+
+
+@pytest.mark.unit
+def test_open_store_urls(tmp_path: Path) -> None:
+    s = open_store(f"sqlite:///{tmp_path}/a/b/c.db")
+    assert isinstance(s, SQLiteStore) and (tmp_path / "a" / "b" / "c.db").exists()
+    assert s.ping() and "SQLite" in s.describe() and "c.db" in s.describe()
+    s.close()
+    s.close()  # twice is fine
+    assert not s.ping()
+    with pytest.raises(StoreError, match="closed"):
+        s.query("m", T0, T0 + timedelta(seconds=1))
+    with pytest.raises(ConfigError, match=r"sqlite:///PATH.*influxdb://"):
+        open_store("postgres://x")
+    with pytest.raises(ConfigError, match="no path"):
+        open_store("sqlite:///")
+    mem = open_store("sqlite:///:memory:")
+    assert mem.write([leg_point(T0)]) == 1 and mem.latest("atm_options") is not None
+    mem.close()
