@@ -162,6 +162,8 @@ async def test_valid_value_is_saved_keeping_comments(config_file: Path) -> None:
 async def test_bad_interval_typed_in_form_keeps_file(config_file: Path) -> None:
     app = FormApp(section_screen("monitoring"))
     async with app.run_test(size=(100, 30)) as pilot:
+        assert text_of(app.screen, "#form-message") == ""
+        assert text_of(app.screen, "#value-1") == "30.0"
         await pilot.press("1")
         app.screen.query_one("#field-1", Input).value = ""
         await pilot.press(*"abc")

@@ -183,8 +183,8 @@ class SectionScreen(Screen[None]):
     def _check_as_typed(self, event: Input.Changed) -> None:
         n = self._index_of(event.input.id)
         fld = self.fields[n - 1] if 0 < n <= len(self.fields) else None
-        if fld is None or not fld.key or fld.is_action:
-            return
+        if fld is None or not fld.key or fld.is_action or not event.input.has_focus:
+            return  # programmatic refreshes are not typing
         problem = check_value(fld.key, event.value, current_settings(self.app))
         self._say(problem or f"{fld.key} = {event.value!r} looks right: Enter saves it", error=bool(problem))
 
