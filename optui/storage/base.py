@@ -175,9 +175,10 @@ def open_store(url: str, settings: Any = None) -> Store:
         raw = text[len("sqlite:///"):]
         if not raw:
             raise ConfigError("store.url 'sqlite:///' has no path: use sqlite:///data/optui.db")
+        batch = int(getattr(getattr(settings, "store", None), "batch_size", 5000) or 5000)
         if raw == ":memory:":
-            return SQLiteStore(":memory:")
-        return SQLiteStore(Path(raw).expanduser())
+            return SQLiteStore(":memory:", batch_size=batch)
+        return SQLiteStore(Path(raw).expanduser(), batch_size=batch)
     if text.startswith(("influxdb://", "influxdbs://")):
         from optui.storage.influx_store import InfluxStore
 

@@ -104,12 +104,16 @@ def append_csv(path: Path, rows: Iterable[list[str]]) -> int:
 
 
 def write_legacy_files(
-    snapshot: Snapshot, out_dir: str | Path, write_json: bool = True, write_csv: bool = True
+    snapshot: Snapshot, out_dir: str | Path, json_files: bool = True, csv_rows: bool = True
 ) -> tuple[int, int]:
-    """Write a snapshot's legs in the original layout; return (json_files, csv_rows)."""
+    """Write a snapshot's legs in the original layout; return (json files, CSV rows) written.
+
+    `json_files` / `csv_rows` switch each kind off (settings export.write_json / write_csv).
+    """
+    write_json, write_csv = json_files, csv_rows
     out = Path(out_dir)
     legs = [leg for snap in snapshot.indices.values() for leg in snap.legs]
-    json_count = csv_rows = 0
+    json_count = row_count = 0
     target = out
     try:
         if write_json:
@@ -126,10 +130,10 @@ def write_legacy_files(
                     csv_row(legacy_values(leg))
                 )
             for target, rows in by_day.items():
-                csv_rows += append_csv(target, rows)
+                row_count += append_csv(target, rows)
     except OSError as exc:
         raise StoreError(
             f"cannot write legacy file {target}: {exc.strerror or exc}; free disk space or set "
             "export.out_dir to a writable directory (or turn off export.write_json/write_csv)"
         ) from exc
-    return json_count, csv_rows
+    return json_count, row_count
