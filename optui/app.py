@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
+from textual.binding import Binding
 from textual.containers import Center, Middle
 from textual.events import Resize
 from textual.screen import ModalScreen
@@ -25,6 +26,9 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 
 class TooSmallScreen(ModalScreen[None]):
     """Covers the app while the terminal is under 80x24, instead of a broken layout."""
+
+    # A modal screen hides the app's bindings, so quitting is bound here too.
+    BINDINGS = [Binding("q", "app.quit", "Quit", id="too-small.quit")]
 
     def compose(self) -> ComposeResult:
         with Middle(), Center():
@@ -60,6 +64,7 @@ class OptuiApp(App[None]):
         self.start = start
         self.mouse = mouse
         self.log_file = configure_logging(settings)
+        self._started = False
         self.animation_level = "full" if settings.ui.animations else "none"
         if settings.ui.theme in self.available_themes:
             self.theme = settings.ui.theme
@@ -75,10 +80,12 @@ class OptuiApp(App[None]):
         self.push_screen(MainMenuScreen())
         if self.start == "dashboard":
             self.action_dashboard()
+        self._started = True
         self._check_size(self.size.width, self.size.height)
 
     def on_resize(self, event: Resize) -> None:
-        self._check_size(event.size.width, event.size.height)
+        if self._started:  # before on_mount the first screen is not there to cover yet
+            self._check_size(event.size.width, event.size.height)
 
     def _check_size(self, width: int, height: int) -> None:
         small = width < MIN_WIDTH or height < MIN_HEIGHT

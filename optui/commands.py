@@ -42,10 +42,6 @@ COMMANDS: tuple[Command, ...] = (
             "Tests, simulator and analysis configuration"),
     Command("menu-production", "", "open_menu('production')", "Production menu",
             "Kite login, checks and deployment files"),
-    Command("timeframe-next", "t", "", "Next timeframe", "Cash-flow panel: next timeframe (1m … 1w)",
-            scope="dashboard", palette=False),
-    Command("timeframe-prev", "T", "", "Previous timeframe", "Cash-flow panel: previous timeframe",
-            scope="dashboard", palette=False),
 )
 
 
@@ -62,10 +58,39 @@ def app_bindings() -> list[Binding]:
     ]
 
 
+_KEY_NAMES = {
+    "question_mark": "?", "escape": "Esc", "ctrl+p": "Ctrl+P", "f1": "F1",
+    "left_square_bracket": "[", "right_square_bracket": "]",
+}
+
+
 def display_keys(keys: str) -> str:
     """Key names as a user reads them."""
-    names = {"question_mark": "?", "escape": "Esc", "ctrl+p": "Ctrl+P", "f1": "F1"}
-    return " / ".join(names.get(k, k) for k in keys.split(",")) if keys else "palette"
+    return " / ".join(_KEY_NAMES.get(k, k) for k in keys.split(",")) if keys else "palette"
+
+
+def screen_commands(screen_type: type) -> list[Command]:
+    """A screen's own bindings as commands, so screens with their own keys join help and palette."""
+    out = []
+    registry_ids = {c.id for c in COMMANDS}
+    for binding in getattr(screen_type, "BINDINGS", []):
+        if not isinstance(binding, Binding) or not binding.description or binding.id in registry_ids:
+            continue
+        out.append(Command(
+            binding.id or f"{screen_type.__name__}.{binding.action}", binding.key, binding.action,
+            binding.description, binding.tooltip or binding.description, scope=screen_type.__name__,
+            show=binding.show,
+        ))
+    return out
+
+
+def dashboard_commands() -> list[Command]:
+    """The dashboard's keys, or none while its module cannot be imported."""
+    try:
+        from optui.screens.dashboard import DashboardScreen
+    except Exception:
+        return []
+    return screen_commands(DashboardScreen)
 
 
 class OptuiCommands(Provider):
@@ -74,7 +99,14 @@ class OptuiCommands(Provider):
     def _candidates(self) -> list[Command]:
         """App commands always; screen commands only when the screen below has the action."""
         out = []
-        for c in COMMANDS:
+        own = screen_commands(type(self.screen))
+        title = getattr(self.screen, "MENU_TITLE", "")
+        own += [
+            Command(f"item-{item.key}", item.key, f"pick('{item.key}')", f"{title}: {item.key} {item.label}",
+                    f"Menu item {item.key}", scope="menu")
+            for item in getattr(self.screen, "ITEMS", ())
+        ]
+        for c in (*COMMANDS, *own):
             if not (c.palette and c.action):
                 continue
             if c.scope != "app" and not hasattr(self.screen, f"action_{c.action.split('(')[0]}"):

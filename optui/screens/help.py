@@ -8,15 +8,18 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from optui.commands import COMMANDS, display_keys
+from optui.commands import COMMANDS, dashboard_commands, display_keys
 
-SCOPES = {"app": "Everywhere", "menu": "Menus", "dashboard": "Dashboard"}
+SCOPES = {"app": "Everywhere", "menu": "Menus", "DashboardScreen": "Dashboard"}
 
 
 class HelpScreen(ModalScreen[None]):
     """Lists the registry's commands; Escape closes it."""
 
-    BINDINGS = [Binding("escape,question_mark,f1", "close", "Close", id="help-close")]
+    BINDINGS = [
+        Binding("escape,question_mark,f1", "close", "Close", id="help-close"),
+        Binding("q", "app.quit", "Quit", id="help-quit"),  # a modal hides the app's bindings
+    ]
 
     def __init__(self, extra: list[tuple[str, str, str]] | None = None) -> None:
         super().__init__()
@@ -31,10 +34,16 @@ class HelpScreen(ModalScreen[None]):
     def on_mount(self) -> None:
         table = self.query_one("#help-table", DataTable)
         table.add_columns("Keys", "Command", "Where", "What it does")
-        for c in COMMANDS:
+        seen: set[str] = set()
+        for c in (*COMMANDS, *dashboard_commands()):
+            if c.id in seen:
+                continue
+            seen.add(c.id)
             table.add_row(display_keys(c.keys), c.title, SCOPES.get(c.scope, c.scope), c.help, key=c.id)
         for keys, title, where in self.extra:
-            table.add_row(keys, title, where, "", key=f"extra-{keys}-{title}")
+            if f"extra-{keys}" not in seen:
+                seen.add(f"extra-{keys}")
+                table.add_row(keys, title, where, "", key=f"extra-{keys}")
         table.focus()
 
     def action_close(self) -> None:

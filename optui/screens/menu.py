@@ -97,7 +97,7 @@ def _menu_bindings() -> list[Binding]:
         Binding(c.keys, c.action, c.title, show=c.show, id=c.id, tooltip=c.help)
         for c in by_scope("menu") if c.keys and c.id != "pick"
     ]
-    out += [Binding(str(d), f"pick('{d}')", f"Item {d}", show=False) for d in range(1, 10)]
+    out += [Binding(str(d), f"pick('{d}')", "", show=False) for d in range(1, 10)]
     return out
 
 
@@ -160,7 +160,7 @@ class MenuScreen(Screen):
             self.app.exit()
 
     def action_dashboard(self) -> None:
-        self.app.run_action("dashboard")
+        self.app.action_dashboard()  # type: ignore[attr-defined]
 
     @on(OptionList.OptionSelected, "#menu-items")
     def _selected(self, event: OptionList.OptionSelected) -> None:

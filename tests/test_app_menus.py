@@ -1,0 +1,310 @@
+"""Pilot tests of the app shell: every menu item reached by its digit, with its effect checked."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from textual.widgets import Log, ProgressBar, RichLog
+
+from optui.app import OptuiApp, TooSmallScreen
+from optui.config import Settings
+from optui.screens.menu import MenuScreen
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("OPTUI_CONFIG_FILE", str(tmp_path / "home" / "optui.toml"))
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    s.general.data_dir = str(tmp_path / "data")
+    s.general.log_dir = str(tmp_path / "logs")
+    s.store.url = f"sqlite:///{tmp_path / 'data' / 'optui.db'}"
+    s.store.spool_dir = str(tmp_path / "data" / "spool")
+    s.source.instruments_cache_dir = str(tmp_path / "data" / "instruments")
+    s.export.out_dir = str(tmp_path / "data")
+    yield s
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_optui", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+@pytest.fixture
+def fast_validation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulated cycle has its own tests; here it only has to be called."""
+    from optui.ops import checks
+
+    monkeypatch.setattr(checks, "simulated_cycle", lambda _s: checks.Check("Collection cycle", True, "stub"))
+
+
+def panel_text(screen: MenuScreen) -> str:
+    panel = screen.query_one("#results")
+    if isinstance(panel, Log):
+        return "\n".join(panel.lines)
+    assert isinstance(panel, RichLog)
+    return "\n".join("".join(seg.text for seg in strip) for strip in panel.lines)
+
+
+async def settle(app: OptuiApp, pilot) -> None:
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()
+
+
+async def open_menu(app: OptuiApp, pilot, digit: str, name: str) -> MenuScreen:
+    await pilot.press(digit)
+    await pilot.pause()
+    assert type(app.screen).__name__ == name
+    return app.screen  # type: ignore[return-value]
+
+
+async def test_main_menu_digits_and_back(settings: Settings) -> None:
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert type(app.screen).__name__ == "MainMenuScreen"
+        text = panel_text(app.screen)
+        assert "Source: sim" in text
+        for digit, name in (("1", "SetupMenuScreen"), ("2", "DevelopmentMenuScreen"), ("3", "ProductionMenuScreen")):
+            await open_menu(app, pilot, digit, name)
+            await pilot.press("escape" if digit != "2" else "0")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "MainMenuScreen"
+        # arrows + Enter reach the same items
+        await pilot.press("home", "down", "enter")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "DevelopmentMenuScreen"
+        await pilot.press("0")
+        await pilot.press("9")  # not an item: nothing happens
+        await pilot.pause()
+        assert type(app.screen).__name__ == "MainMenuScreen"
+        await pilot.press("0")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_setup_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_menu(app, pilot, "1", "SetupMenuScreen")
+        await pilot.press("1")
+        await settle(app, pilot)
+        text = panel_text(screen)
+        assert "Terminal size" in text and "100x40" in text and "PASS" in text
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert "package textual" in panel_text(screen) and "not configured" in panel_text(screen)
+        await pilot.press("3")
+        await settle(app, pilot)
+        assert (tmp_path / "data" / "spool").is_dir() and (tmp_path / "logs").is_dir()
+        await pilot.press("5")
+        await settle(app, pilot)
+        assert (tmp_path / "data" / "optui.db").exists()
+        rows = {c.name: c for c in screen.last_results[0].checks}
+        assert "embedded SQLite store is in use" in rows["InfluxDB"].detail
+        assert "Initialise services: 1/1 steps passed" in panel_text(screen)
+        await pilot.press("6")
+        await settle(app, pilot)
+        assert [c.name for c in screen.last_results[0].checks] == ["Configuration", "Store", "Collection cycle"]
+        await pilot.press("7")
+        await settle(app, pilot)
+        assert [r.title for r in screen.last_results] == [
+            "System requirements", "Prerequisites", "Data and log directories", "Initialise services",
+            "Validate installation",
+        ]
+        assert screen.query_one("#menu-progress", ProgressBar).progress == 5
+        assert "Complete setup: 5/5 steps passed" in panel_text(screen)
+        await pilot.press("4")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "WizardScreen"
+
+
+async def test_development_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n")
+    (project / "test_tiny.py").write_text("import pytest\n@pytest.mark.unit\ndef test_ok():\n    assert 1\n")
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        dev = await open_menu(app, pilot, "2", "DevelopmentMenuScreen")
+        tests = await open_menu(app, pilot, "1", "TestModeScreen")
+        tests.tests_dir = project
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert tests.last_summary is not None and tests.last_summary.counts == {"passed": 1}
+        log_text = panel_text(tests)
+        assert "-m unit" in log_text and "Summary: -m unit: 1 passed, 0 failed" in log_text
+        await pilot.press("escape")
+        await pilot.pause()
+        for digit, section in (("2", "participants"), ("3", "cash_flow"), ("4", "positions"),
+                               ("5", "simulator"), ("6", "fallback")):
+            await pilot.press(digit)
+            await pilot.pause()
+            assert app.screen is not dev, f"item {digit} did not open {section}"
+            assert getattr(app.screen, "section", section) == section
+            app.pop_screen()
+            await pilot.pause()
+        debug = await open_menu(app, pilot, "7", "DebugToolsScreen")
+        await pilot.press("1")
+        await settle(app, pilot)
+        config = tmp_path / "home" / "optui.toml"
+        assert 'log_level = "DEBUG"' in config.read_text()
+        assert logging.getLogger().level == logging.DEBUG
+        await pilot.press("2")
+        await settle(app, pilot)
+        assert 'log_level = "INFO"' in config.read_text()
+        await pilot.press("5")
+        await settle(app, pilot)
+        assert "menu Development" in panel_text(debug)  # the log file's own lines
+        await pilot.press("0")
+        await pilot.pause()
+        await pilot.press("8")
+        await settle(app, pilot)
+        assert [r.title for r in dev.last_results][-1] == "Validate installation"
+        assert "Complete development setup: 4/4 steps passed" in panel_text(dev)
+
+
+async def test_production_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        prod = await open_menu(app, pilot, "3", "ProductionMenuScreen")
+        await pilot.press("1")
+        await settle(app, pilot)
+        assert [r.title for r in prod.last_results] == ["System requirements", "Prerequisites", "Validate installation"]
+        for digit, expected in (("2", "KiteLoginScreen"), ("3", "TokenPromptScreen"), ("4", "TokenPromptScreen")):
+            await pilot.press(digit)
+            await pilot.pause()
+            assert type(app.screen).__name__ == expected
+            if digit != "2":
+                assert app.screen.mode == ("manual" if digit == "3" else "previous")
+            app.pop_screen()
+            await pilot.pause()
+        for digit, section in (("5", "analytics"), ("6", "participants"), ("7", "monitoring")):
+            await pilot.press(digit)
+            await pilot.pause()
+            assert app.screen is not prod and getattr(app.screen, "section", section) == section
+            app.pop_screen()
+            await pilot.pause()
+        await pilot.press("8")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "PathPrompt"
+        target = tmp_path / "deploy-here"
+        field = app.screen.query_one("#prompt-input")
+        field.value = str(target)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert (target / "optui-collect.service").exists() and (target / "docker-compose.yml").exists()
+        flat = " ".join(panel_text(prod).split())  # the panel wraps long lines
+        assert "Next steps:" in flat and "systemctl enable" in flat
+        await pilot.press("9")
+        await settle(app, pilot)
+        assert prod.last_results[-1].title == "Deployment files" and prod.last_results[-1].ok
+        assert (tmp_path / "data" / "deploy" / "docker-compose.yml").exists()
+
+
+async def test_help_lists_registry_commands(settings: Settings) -> None:
+    from optui.commands import COMMANDS
+
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        table = app.screen.query_one("#help-table")
+        keys = {row.value for row in table.rows}
+        assert {c.id for c in COMMANDS} <= keys
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("f1")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+
+
+async def test_command_palette_opens_a_menu(settings: Settings) -> None:
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Production menu")
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ProductionMenuScreen"
+
+
+async def test_small_terminal_shows_minimum_size_and_q_quits(settings: Settings) -> None:
+    app = OptuiApp(settings)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        message = str(app.screen.query_one("#too-small-message").render())
+        assert "60x20" in message and "80x24" in message
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert type(app.screen).__name__ == "MainMenuScreen"
+        await pilot.resize_terminal(70, 30)
+        await pilot.pause()
+        assert isinstance(app.screen, TooSmallScreen)
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_code == 0
+
+
+async def test_failed_worker_notifies_and_logs_trace(settings: Settings, tmp_path: Path) -> None:
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        screen = await open_menu(app, pilot, "1", "SetupMenuScreen")
+
+        def broken() -> list[object]:
+            raise ValueError("feed went sideways")
+
+        screen.run_task("Broken task", broken)
+        await settle(app, pilot)
+        messages = [n.message for n in app._notifications]
+        assert any("feed went sideways" in m and "optui.log" in m for m in messages), messages
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    log_text = (tmp_path / "logs" / "optui.log").read_text()
+    assert "Traceback" in log_text and "feed went sideways" in log_text
+
+
+async def test_d_opens_dashboard_from_a_menu(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    dashboard = pytest.importorskip("optui.screens.dashboard")
+    real = dashboard.DashboardScreen
+
+    class QuietDashboard(real):  # type: ignore[misc,valid-type]
+        """The dashboard without its collector: its own tests cover collection."""
+
+        def __init__(self) -> None:
+            super().__init__(collect=False)
+
+    monkeypatch.setattr(dashboard, "DashboardScreen", QuietDashboard)
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_menu(app, pilot, "2", "DevelopmentMenuScreen")
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, real)
+        await pilot.press("d")  # already there: no second copy
+        await pilot.pause()
+        assert sum(isinstance(s, real) for s in app.screen_stack) == 1
+
+
+async def test_missing_screen_module_is_a_notification(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optui.screens.kite_login", None)  # import now fails
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        prod = await open_menu(app, pilot, "3", "ProductionMenuScreen")
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.screen is prod
+        assert any("not available" in n.message for n in app._notifications)

@@ -1,0 +1,192 @@
+"""Setup, prerequisite, deployment and pytest-runner steps, without a screen."""
+
+from __future__ import annotations
+
+import configparser
+import io
+import os
+import socket
+import stat
+from pathlib import Path
+
+import pytest
+
+from optui.config import Settings
+from optui.ops import checks, run_setup_auto
+from optui.ops.deploy import COMPOSE_NAME, ENV_NAME, UNIT_NAME, write_deployment
+from optui.ops.logfile import configure_logging, tail
+from optui.ops.pytest_runner import parse_counts, pytest_command, run_pytest
+from optui.ops.steps import Step, run_step, steps_for
+
+
+def make_settings(root: Path) -> Settings:
+    s = Settings()
+    s.general.data_dir = str(root / "data")
+    s.general.log_dir = str(root / "logs")
+    s.store.url = f"sqlite:///{root / 'data' / 'optui.db'}"
+    s.store.spool_dir = str(root / "data" / "spool")
+    s.source.instruments_cache_dir = str(root / "data" / "instruments")
+    s.export.out_dir = str(root / "data")
+    return s
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.unit
+def test_system_requirements_flags_small_terminal_and_low_memory(tmp_path: Path) -> None:
+    rows = checks.system_requirements(
+        make_settings(tmp_path), terminal=(60, 20), colors=256,
+        meminfo={"MemTotal": 1_000_000, "MemAvailable": 100_000},
+    )
+    by = {r.name: r for r in rows}
+    assert by["Python"].ok is True
+    assert by["Memory"].ok is False and "97 MB available" in by["Memory"].detail
+    assert by["Terminal size"].ok is False and "60x20" in by["Terminal size"].detail
+    assert "80x24" in by["Terminal size"].detail and by["Terminal size"].fix
+    assert by["Disk"].ok is True and str(tmp_path) in by["Disk"].detail
+
+
+@pytest.mark.unit
+def test_meminfo_parser_reads_kilobytes(tmp_path: Path) -> None:
+    f = tmp_path / "meminfo"
+    f.write_text("MemTotal:       16318412 kB\nMemAvailable:    8000000 kB\nHugePages_Total:       0\n")
+    assert checks.read_meminfo(f) == {"MemTotal": 16318412, "MemAvailable": 8000000, "HugePages_Total": 0}
+    assert checks.read_meminfo(tmp_path / "missing") == {}
+
+
+@pytest.mark.unit
+def test_packages_report_versions_and_missing_install_command() -> None:
+    rows = checks.package_checks([("textual", "textual>=0.80"), ("no-such-pkg-xyz", "no-such-pkg-xyz>=1")])
+    assert rows[0].ok is True and rows[0].detail.split()[0][0].isdigit()
+    assert rows[1].ok is False and rows[1].fix == "pip install 'no-such-pkg-xyz>=1'"
+    names = {n for n, _ in checks.required_packages()}
+    assert {"textual", "kiteconnect", "numpy"} <= names
+
+
+@pytest.mark.unit
+def test_unreachable_services_fail_with_a_fix(tmp_path: Path) -> None:
+    s = make_settings(tmp_path)
+    port = closed_port()
+    s.store.url = f"influxdb://127.0.0.1:{port}"
+    s.cache.url = f"redis://:pw@127.0.0.1:{closed_port()}/0"
+    rows = {r.name: r for r in checks.service_checks(s, timeout=0.5)}
+    assert rows["InfluxDB"].ok is False and f"127.0.0.1:{port}" in rows["InfluxDB"].detail
+    assert "sqlite" in rows["InfluxDB"].fix
+    assert rows["Redis"].ok is False and "memory://" in rows["Redis"].fix
+    assert "pw" not in rows["Redis"].detail  # passwords never shown
+
+
+@pytest.mark.unit
+def test_embedded_defaults_are_explained(tmp_path: Path) -> None:
+    rows = {r.name: r for r in checks.initialise_services(make_settings(tmp_path))}
+    assert rows["Store"].ok is True and "SQLite" in rows["Store"].detail
+    assert rows["InfluxDB"].ok is None and "embedded" in rows["InfluxDB"].detail
+    assert rows["Redis"].ok is None
+    assert (tmp_path / "data" / "optui.db").exists()
+
+
+@pytest.mark.unit
+def test_create_directories_makes_them_writable(tmp_path: Path) -> None:
+    s = make_settings(tmp_path)
+    rows = checks.create_directories(s)
+    assert all(r.ok for r in rows)
+    assert (tmp_path / "data").is_dir() and (tmp_path / "logs").is_dir() and (tmp_path / "data" / "spool").is_dir()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s.general.log_dir = str(blocker / "logs")
+    bad = [r for r in checks.create_directories(s) if r.ok is False]
+    assert bad and bad[0].name == "logs dir"
+
+
+@pytest.mark.unit
+def test_step_error_becomes_failed_row(tmp_path: Path) -> None:
+    def boom(_: Settings) -> list[checks.Check]:
+        raise RuntimeError("disk on fire")
+
+    result = run_step(Step("Boom", boom), make_settings(tmp_path))
+    assert not result.ok and "disk on fire" in result.summary()
+
+
+@pytest.mark.unit
+def test_deployment_files(tmp_path: Path) -> None:
+    s = make_settings(tmp_path)
+    done = write_deployment(tmp_path / "deploy", s, user="trader")
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(tmp_path / "deploy" / UNIT_NAME)
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure"
+    assert service["ExecStart"].endswith("optui collect")
+    assert service["EnvironmentFile"] == str(tmp_path / "deploy" / ENV_NAME)
+    assert service["User"] == "trader"
+    env = tmp_path / "deploy" / ENV_NAME
+    assert stat.S_IMODE(env.stat().st_mode) == 0o600
+    compose = (tmp_path / "deploy" / COMPOSE_NAME).read_text()
+    for image in ("influxdb:2", "redis:7", "grafana/grafana"):
+        assert f"image: {image}" in compose
+    assert "DOCKER_INFLUXDB_INIT_BUCKET: options-data" in compose
+    assert "DOCKER_INFLUXDB_INIT_RETENTION" not in compose.replace("# No DOCKER_INFLUXDB_INIT_RETENTION", "")
+    assert any("systemctl enable" in step for step in done.next_steps)
+    # an existing secrets file is never overwritten
+    env.write_text("OPTUI_KITE_API_SECRET=keep\n")
+    again = write_deployment(tmp_path / "deploy", s)
+    assert env.read_text() == "OPTUI_KITE_API_SECRET=keep\n" and env in again.kept
+
+
+@pytest.mark.unit
+def test_run_setup_auto_reports_each_step_and_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    s = make_settings(tmp_path)
+    monkeypatch.setattr(checks, "simulated_cycle", lambda _s: checks.Check("Collection cycle", True, "ok"))
+    out = io.StringIO()
+    code = run_setup_auto("setup", s, out=out)
+    lines = out.getvalue().splitlines()
+    assert [ln.split("  ")[0] for ln in lines[:5]] == ["PASS"] * 5, out.getvalue()
+    assert code == 0 and lines[-1] == "5/5 steps passed"
+    s.cache.url = f"redis://127.0.0.1:{closed_port()}/0"
+    out = io.StringIO()
+    assert run_setup_auto("setup", s, out=out) == 1
+    assert "FAIL  Prerequisites" in out.getvalue() and "fix Redis" in out.getvalue()
+    assert run_setup_auto("nonsense", s, out=io.StringIO()) == 2
+    assert [st.title for st in steps_for("production")][-1] == "Deployment files"
+
+
+@pytest.mark.unit
+def test_parse_counts_reads_pytest_summary() -> None:
+    assert parse_counts("==== 3 passed, 1 failed, 2 skipped in 0.52s ====") == {"passed": 3, "failed": 1, "skipped": 2}
+    assert parse_counts("1 error in 0.1s") == {"errors": 1}
+    assert pytest_command("unit")[-2:] == ["-m", "unit"] and "-m" not in pytest_command("")[3:]
+
+
+@pytest.mark.unit
+def test_run_pytest_streams_lines_and_counts(tmp_path: Path) -> None:
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n")
+    (tmp_path / "test_x.py").write_text(
+        "import pytest\n@pytest.mark.unit\ndef test_a():\n    assert True\n"
+        "@pytest.mark.unit\ndef test_b():\n    assert False\ndef test_c():\n    pass\n"
+    )
+    lines: list[str] = []
+    summary = run_pytest("unit", lines.append, cwd=tmp_path)
+    assert summary.counts.get("passed") == 1 and summary.counts.get("failed") == 1
+    assert summary.returncode == 1 and "FAILED" in summary.line()
+    assert any("test_b" in ln for ln in lines)
+    empty = run_pytest("integration", [].append, cwd=tmp_path)
+    assert empty.returncode == 5 and "no tests" in empty.line()
+
+
+@pytest.mark.unit
+def test_log_file_and_tail(tmp_path: Path) -> None:
+    import logging
+
+    path = configure_logging(make_settings(tmp_path))
+    logging.getLogger("optui.test").warning("hello log")
+    for h in logging.getLogger().handlers:
+        h.flush()
+    assert path == tmp_path / "logs" / "optui.log"
+    assert tail(path, 5)[-1].endswith("hello log")
+    assert tail(tmp_path / "none.log") == []
+    assert os.access(path, os.R_OK)

@@ -1,0 +1,117 @@
+"""End to end: the installed `optui` driven in tmux, asserting on the captured screen at each step.
+
+Main menu → 2 Development → d dashboard → t cycles the timeframe → q quits with exit status 0.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+WIDTH, HEIGHT = 80, 24
+TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
+
+
+def app_command() -> list[str]:
+    """The console script once the CLI exists; until then the app started the same way by hand."""
+    script = Path(sys.executable).parent / "optui"
+    if script.exists() and importlib.util.find_spec("optui.cli") is not None:
+        return [str(script)]
+    code = "from optui.app import OptuiApp; from optui.config import load_settings; OptuiApp(load_settings()).run()"
+    return [sys.executable, "-c", code]
+
+
+class Tmux:
+    """A private tmux server (own socket) holding one session, so a user's tmux is never touched."""
+
+    def __init__(self, socket: str) -> None:
+        self.base = ["tmux", "-L", socket]
+
+    def __call__(self, *args: str) -> str:
+        done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
+        if done.returncode != 0:
+            raise AssertionError(f"tmux {' '.join(args)} failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def capture(self) -> str:
+        return self("capture-pane", "-p", "-t", "optui")
+
+    def pane(self, fmt: str) -> str:
+        return self("display-message", "-p", "-t", "optui", fmt).strip()
+
+    def wait_for(self, what: str, test: Callable[[str], bool], timeout: float = 30.0) -> str:
+        """Poll the screen until `test` holds, within a bounded time; fail showing the last screen."""
+        deadline = time.monotonic() + timeout
+        text = ""
+        while time.monotonic() < deadline:
+            text = self.capture()
+            assert "Traceback" not in text, f"traceback on screen:\n{text}"
+            if test(text):
+                return text
+            time.sleep(0.1)
+        raise AssertionError(f"screen never showed {what} within {timeout} s; last screen:\n{text}")
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    if shutil.which("tmux") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("tmux is not installed: CI must install it (apt-get install tmux) for this test")
+        pytest.skip("tmux is not installed")
+    server = Tmux(f"optui-e2e-{os.getpid()}-{tmp_path.name}")
+    env = {
+        "OPTUI_CONFIG_FILE": tmp_path / "optui.toml",
+        "OPTUI_SECRETS_FILE": tmp_path / "secrets.toml",
+        "OPTUI_GENERAL_DATA_DIR": tmp_path / "data",
+        "OPTUI_GENERAL_LOG_DIR": tmp_path / "logs",
+        "OPTUI_STORE_URL": f"sqlite:///{tmp_path / 'data' / 'optui.db'}",
+        "OPTUI_STORE_SPOOL_DIR": tmp_path / "data" / "spool",
+        "OPTUI_SOURCE_INSTRUMENTS_CACHE_DIR": tmp_path / "data" / "instruments",
+        "OPTUI_EXPORT_OUT_DIR": tmp_path / "data",
+        "OPTUI_SOURCE_KIND": "sim",
+        "OPTUI_FLOW_TIMEFRAME": "5m",
+    }
+    command = "env " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+    command += " " + " ".join(shlex.quote(part) for part in app_command())
+    server("new-session", "-d", "-s", "optui", "-x", str(WIDTH), "-y", str(HEIGHT), "-c", str(tmp_path), command)
+    server("set-option", "-t", "optui", "remain-on-exit", "on")
+    try:
+        yield server
+    finally:
+        subprocess.run([*server.base, "kill-server"], capture_output=True, timeout=10)
+
+
+def test_menu_to_dashboard_timeframes_and_quit(tmux: Tmux) -> None:
+    tmux.wait_for("the main menu", lambda s: "1  Setup (First Time)" in s and "3  Production" in s)
+    tmux("send-keys", "-t", "optui", "2")
+    screen = tmux.wait_for("the development menu", lambda s: "1  Test mode selection" in s)
+    assert "8  Complete development setup" in screen and "0  Back" in screen
+    if importlib.util.find_spec("optui.screens.dashboard") is None:
+        pytest.skip("the dashboard screen is not part of this tree yet")
+    tmux("send-keys", "-t", "optui", "d")
+    screen = tmux.wait_for("the dashboard", lambda s: "Timeframe" in s and "Test mode selection" not in s)
+    header = screen.splitlines()[0]
+    assert header.rstrip().endswith("5m"), header
+    for expected in ("15m", "30m", "1h"):
+        tmux("send-keys", "-t", "optui", "t")
+        tmux.wait_for(f"timeframe {expected}", lambda s, e=expected: s.splitlines()[0].rstrip().endswith(" " + e))
+    tmux("send-keys", "-t", "optui", "T")
+    tmux.wait_for("timeframe back to 30m", lambda s: s.splitlines()[0].rstrip().endswith(" 30m"))
+    tmux("send-keys", "-t", "optui", "q")
+    deadline = time.monotonic() + 60  # a collection cycle in flight finishes before exit
+    while tmux.pane("#{pane_dead}") != "1":
+        assert time.monotonic() < deadline, f"optui did not exit after q; screen:\n{tmux.capture()}"
+        time.sleep(0.1)
+    assert tmux.pane("#{pane_dead_status}") == "0"
+    assert "Traceback" not in tmux.capture()
