@@ -67,7 +67,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Store URL", key="store.url", help="sqlite:///data/optui.db or influxdb://HOST:8086"),
         F("Write batch size", key="store.batch_size"),
         F("Spool directory", key="store.spool_dir"),
-        F("InfluxDB URL (1.x/2.x API)", key="influxdb.url", hint="empty: from store.url"),
+        F("InfluxDB URL", key="influxdb.url", hint="empty: from store.url"),
         F("InfluxDB org", key="influxdb.org"),
         F("InfluxDB bucket", key="influxdb.bucket"),
         F("InfluxDB token", secret="influxdb_token", prompt="type the token (hidden)"),

@@ -99,6 +99,7 @@ class SectionScreen(Screen[None]):
         *[Binding(str(n), f"field({n})", f"field {n}", show=False) for n in range(1, 10)],
         Binding("0", "back", "Back", show=False),
         Binding("escape", "back", "Back"),
+        Binding("d", "app.dashboard", "Dashboard", show=False),
         Binding("down", "app.focus_next", "Next", show=False),
         Binding("up", "app.focus_previous", "Previous", show=False),
     ]

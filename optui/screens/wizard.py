@@ -46,6 +46,7 @@ class WizardScreen(Screen[None]):
     BINDINGS = [
         *[Binding(str(d), f"digit('{d}')", f"item {d}", show=False) for d in range(10)],
         Binding("a", "open('10')", "All in order"),
+        Binding("d", "app.dashboard", "Dashboard"),
         Binding("escape", "back", "Back"),
     ]
 
