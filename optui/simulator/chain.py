@@ -210,24 +210,27 @@ def empty_depth() -> dict[str, list[dict[str, float | int]]]:
     return {"buy": [dict(level) for _ in range(5)], "sell": [dict(level) for _ in range(5)]}
 
 
-def depth_levels(
-    seed: int, token: int, day: date, second: int, bid: float, ask: float, tick: float,
-    lot: int, liquidity: float, no_bids: bool,
-) -> dict[str, list[dict[str, float | int]]]:
-    """Five levels each side, a tick or more apart, sized in whole lots."""
-    step = max(round((ask - bid) / tick) // 4, 1) * tick if bid > 0 else tick
-    levels = np.arange(5)
-    qty_lots = 1 + np.floor(
-        hash_uniform(seed, 61, token, day.toordinal(), second, levels[:, None], np.arange(2))
-        * liquidity
-    ).astype(int)
-    out: dict[str, list[dict[str, float | int]]] = {"buy": [], "sell": []}
-    for j in levels:
-        for side, price in (("buy", bid - j * step), ("sell", ask + j * step)):
-            q = int(qty_lots[j, 0 if side == "buy" else 1])
-            if price <= 0 or (side == "buy" and no_bids):
-                out[side].append({"price": 0, "quantity": 0, "orders": 0})
-            else:
-                out[side].append({"price": round(float(price), 2), "quantity": q * lot,
-                                  "orders": max(1, q // 3)})
+def depth_book(
+    seed: int, tokens: np.ndarray, day: date, second: int, bid: np.ndarray, ask: np.ndarray,
+    tick: np.ndarray, lot: int, liquidity: np.ndarray, no_bids: np.ndarray,
+) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Five levels each side for many instruments: (price, quantity, orders) arrays (n, 5).
+
+    Levels sit a few ticks apart and hold whole lots; an empty level is all zeros, as in Kite.
+    """
+    spread_ticks = np.rint((ask - bid) / tick)
+    step = np.where(bid > 0, np.maximum(spread_ticks // 4, 1.0), 1.0) * tick
+    levels = np.arange(5)[None, :]
+    draws = hash_uniform(seed, 61, tokens[:, None, None], day.toordinal(), second,
+                         levels[:, :, None], np.arange(2)[None, None, :])
+    lots = 1.0 + np.floor(draws * liquidity[:, None, None])
+    out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for j, (name, price) in enumerate((("buy", bid[:, None] - levels * step[:, None]),
+                                        ("sell", ask[:, None] + levels * step[:, None]))):
+        empty = price <= 1e-9
+        if name == "buy":
+            empty = empty | no_bids[:, None]
+        qty = np.where(empty, 0, lots[:, :, j] * lot).astype(np.int64)
+        orders = np.where(empty, 0, np.maximum(1, lots[:, :, j] // 3)).astype(np.int64)
+        out[name] = (np.where(empty, 0.0, np.round(price, 2)), qty, orders)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import numpy as np
 
@@ -18,7 +18,7 @@ from optui.simulator.chain import (
     ChainDay,
     book_top,
     build_chain_day,
-    depth_levels,
+    depth_book,
     empty_depth,
     fair_prices,
     round_tick,
@@ -26,7 +26,9 @@ from optui.simulator.chain import (
 )
 from optui.simulator.instruments import Listing, build_listings, to_csv
 from optui.simulator.market import (
+    FIRST_DAY,
     INDEX_ORDER,
+    LAST_DAY,
     SESSION_SECONDS,
     MarketModel,
     hash_uniform,
@@ -101,6 +103,9 @@ class SimulatedExchange:
             at = datetime.now(IST)
         elif at.tzinfo is None:
             at = at.replace(tzinfo=IST)
+        if not FIRST_DAY <= at.astimezone(IST).date() <= LAST_DAY:
+            raise ValueError(f"simulated time {at:%Y-%m-%d} is outside the simulator's calendar: "
+                             f"choose a start between {FIRST_DAY} and {LAST_DAY}")
         with self._lock:
             self._start = at.astimezone(IST)
             self._t0 = self._clock()
@@ -109,7 +114,7 @@ class SimulatedExchange:
         """Simulated time, aware in IST: start + real elapsed x speed."""
         with self._lock:
             elapsed = (self._clock() - self._t0) * self.speed
-            return self._start + (np.timedelta64(int(elapsed * 1e6), "us")).item()
+            return self._start + timedelta(seconds=elapsed)
 
     # -- sessions ----------------------------------------------------------------------------
     def check_auth(self, api_key: str, access_token: str) -> None:
@@ -247,75 +252,84 @@ class SimulatedExchange:
             "depth": empty_depth(),
         }
 
-    def _derivative_quote(self, row: Listing, day: date, second: int, full: bool) -> dict:
-        chain = self._chain(row, day)
-        i = chain.row_of[row.instrument_token]
-        assert row.expiry is not None
+    def _derivative_quotes(self, rows: list[Listing], day: date, second: int,
+                           full: bool) -> list[dict]:
+        """Quotes of contracts sharing one index and expiry, computed together."""
+        first = rows[0]
+        assert first.expiry is not None
+        chain = self._chain(first, day)
+        idx = np.array([chain.row_of[r.instrument_token] for r in rows])
+        tokens = np.array([r.instrument_token for r in rows], dtype=np.int64)
+        tick = chain.tick[idx]
+        is_fut = chain.is_fut[idx]
         boundary, rest = divmod(second, 60)
-        minute = min(boundary, SESSION_SECONDS // 60 - 1)
-        spot = self.market.spot(row.index_key, day, second)
-        t = years_left(row.expiry, float(second), day)
-        is_fut = row.instrument_type == "FUT"
-        fair = float(fair_prices(self.market, row.index_key, day, np.float64(row.strike),
-                                 row.instrument_type == "CE", is_fut, spot, t))
-        bid, ask = (float(x) for x in book_top(np.float64(fair), row.tick_size, is_fut))
+        last_boundary = SESSION_SECONDS // 60
+        minute = min(boundary, last_boundary - 1)
+        spot = self.market.spot(first.index_key, day, second)
+        t = years_left(first.expiry, float(second), day)
+        fair = fair_prices(self.market, first.index_key, day, chain.strikes[idx],
+                           chain.is_call[idx], is_fut, spot, t)
+        bid, ask = book_top(fair, tick, is_fut)
         dayo = day.toordinal()
-        no_bids = (not is_fut and fair < 0.3
-                   and float(hash_uniform(self.seed, 62, row.instrument_token, dayo)) < 0.3)
-        if no_bids:
-            bid = 0.0
-        last = ask if (chain.side[i, minute] > 0 or bid <= 0) else bid
-        open_ = float(chain.trade[i, 0])
-        high = max(float(chain.high[i, minute]), last)
-        low = min(float(chain.low[i, minute]), last)
-        close = float(chain.prev_close[i])
-        ohlc = {"open": open_, "high": high, "low": low, "close": close}
-        out = {"instrument_token": row.instrument_token, "last_price": last, "ohlc": ohlc}
+        no_bids = ~is_fut & (fair < 0.3) & (hash_uniform(self.seed, 62, tokens, dayo) < 0.3)
+        bid = np.where(no_bids, 0.0, bid)
+        last = np.where((chain.side[idx, minute] > 0) | (bid <= 0), ask, bid)
+        open_ = chain.trade[idx, 0]
+        high = np.maximum(chain.high[idx, minute], last)
+        low = np.minimum(chain.low[idx, minute], last)
+        close = chain.prev_close[idx]
+        ohlcs = [{"open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
+                 for o, h, lo, c in zip(open_, high, low, close, strict=True)]
         if not full:
-            return out
-        lots_row = chain.lots[i]
-        if boundary >= SESSION_SECONDS // 60:
-            lots_now = float(lots_row[-1])
+            return [{"instrument_token": r.instrument_token, "last_price": float(p), "ohlc": o}
+                    for r, p, o in zip(rows, last, ohlcs, strict=True)]
+        lots = chain.lots[idx]
+        if boundary >= last_boundary:
+            lots_now = lots[:, -1]
         else:
-            lots_now = float(lots_row[boundary]
-                             + rest / 60.0 * (lots_row[boundary + 1] - lots_row[boundary]))
-        whole = float(np.floor(lots_now + 1e-9))
-        volume = int(whole) * chain.lot
-        value = float(np.interp(whole, lots_row, chain.value[i]))
-        average = round(value / volume, 2) if volume else 0.0
-        per_minute = float(lots_row[minute + 1] - lots_row[minute])
-        liquidity = float(np.clip(per_minute * 0.5, 3.0, 400.0))
-        depth = depth_levels(self.seed, row.instrument_token, day, second, bid, ask,
-                             row.tick_size, chain.lot, liquidity, no_bids)
-        depth_mult = 3.0 + 12.0 * float(hash_uniform(self.seed, 63, row.instrument_token, dayo,
-                                                     second))
-        buy_q = int(sum(level["quantity"] for level in depth["buy"]) * depth_mult)
-        sell_q = int(sum(level["quantity"] for level in depth["sell"]) * depth_mult)
-        last_qty = chain.lot * (1 + int(hash_uniform(self.seed, 64, row.instrument_token, dayo,
-                                                     second) * 5))
-        if is_fut:
-            lower, upper = round_tick(close * 0.9, row.tick_size), round_tick(close * 1.1,
-                                                                               row.tick_size)
-        else:
-            lower = row.tick_size
-            upper = round_tick(close + max(close, spot * 0.02), row.tick_size)
-        return {
-            "instrument_token": row.instrument_token,
-            "last_price": last,
-            "last_quantity": last_qty if volume else 0,
-            "buy_quantity": buy_q,
-            "sell_quantity": sell_q,
-            "volume": volume,
-            "average_price": average,
-            "oi": int(chain.oi[i, boundary]),
-            "oi_day_high": int(chain.oi_high[i, boundary]),
-            "oi_day_low": int(chain.oi_low[i, boundary]),
-            "net_change": round(last - close, 2),
-            "lower_circuit_limit": float(lower),
-            "upper_circuit_limit": float(upper),
-            "ohlc": ohlc,
-            "depth": depth,
-        }
+            lots_now = lots[:, boundary] + rest / 60.0 * (lots[:, boundary + 1] - lots[:, boundary])
+        whole = np.floor(lots_now + 1e-9)
+        volume = whole.astype(np.int64) * chain.lot
+        # Traded value is piecewise linear in lots traded: exact at the whole-lot count.
+        value = np.array([np.interp(w, lots[j], chain.value[idx[j]]) for j, w in
+                          enumerate(whole)])
+        average = np.where(volume > 0, np.round(value / np.maximum(volume, 1), 2), 0.0)
+        liquidity = np.clip((lots[:, minute + 1] - lots[:, minute]) * 0.5, 3.0, 400.0)
+        book = depth_book(self.seed, tokens, day, second, bid, ask, tick, chain.lot, liquidity,
+                          no_bids)
+        mult = 3.0 + 12.0 * hash_uniform(self.seed, 63, tokens, dayo, second)
+        buy_q = (book["buy"][1].sum(axis=1) * mult).astype(np.int64)
+        sell_q = (book["sell"][1].sum(axis=1) * mult).astype(np.int64)
+        last_qty = chain.lot * (1 + np.floor(hash_uniform(self.seed, 64, tokens, dayo, second)
+                                             * 5).astype(np.int64))
+        last_qty = np.where(volume > 0, last_qty, 0)
+        lower = np.where(is_fut, round_tick(close * 0.9, tick), tick)
+        upper = np.where(is_fut, round_tick(close * 1.1, tick),
+                         round_tick(close + np.maximum(close, spot * 0.02), tick))
+        oi, oi_high, oi_low = (a[idx, boundary] for a in (chain.oi, chain.oi_high, chain.oi_low))
+        out = []
+        for j, row in enumerate(rows):
+            depth = {side: [{"price": float(px), "quantity": int(q), "orders": int(n)}
+                            for px, q, n in zip(*(arr[j] for arr in book[side]), strict=True)]
+                     for side in ("buy", "sell")}
+            out.append({
+                "instrument_token": row.instrument_token,
+                "last_price": float(last[j]),
+                "last_quantity": int(last_qty[j]),
+                "buy_quantity": int(buy_q[j]),
+                "sell_quantity": int(sell_q[j]),
+                "volume": int(volume[j]),
+                "average_price": float(average[j]),
+                "oi": int(oi[j]),
+                "oi_day_high": int(oi_high[j]),
+                "oi_day_low": int(oi_low[j]),
+                "net_change": round(float(last[j] - close[j]), 2),
+                "lower_circuit_limit": float(lower[j]),
+                "upper_circuit_limit": float(upper[j]),
+                "ohlc": ohlcs[j],
+                "depth": depth,
+            })
+        return out
 
     def _answer(self, keys: Iterable[str], limit: int, route: str, full: bool) -> dict:
         found = self._resolve(keys, limit, route)
@@ -323,12 +337,20 @@ class SimulatedExchange:
         day, second = session_point(now)
         stamp = now.astimezone(IST).strftime(KITE_TIME)
         traded = self.market.session_time(day, second).strftime(KITE_TIME)
-        out: dict[str, dict] = {}
-        for key, row in found:
+        items: dict[int, dict] = {}
+        groups: dict[tuple[str, date], list[int]] = {}
+        for n, (_, row) in enumerate(found):
             if row.is_index:
-                item = self._index_quote(row, day, second, full)
+                items[n] = self._index_quote(row, day, second, full)
             else:
-                item = self._derivative_quote(row, day, second, full)
+                assert row.expiry is not None
+                groups.setdefault((row.index_key, row.expiry), []).append(n)
+        for members in groups.values():
+            quotes = self._derivative_quotes([found[n][1] for n in members], day, second, full)
+            items.update(zip(members, quotes, strict=True))
+        out: dict[str, dict] = {}
+        for n, (key, _) in enumerate(found):
+            item = items[n]
             if full:
                 item = {"instrument_token": item.pop("instrument_token"), "timestamp": stamp,
                         "last_trade_time": traded, **item}
