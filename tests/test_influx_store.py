@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from optui.config import Settings
 from optui.errors import StoreError
-from optui.storage.base import Row, open_store
+from optui.storage.base import Row, open_store, time_to_ns
 from optui.storage.influx_store import InfluxStore, bucket_offset_s
 from optui.storage.influx_v2 import aggregate_flux, flux_string, flux_time, query_flux
 from optui.storage.line_protocol import (
@@ -107,6 +107,22 @@ def test_points_without_storable_fields_are_dropped_and_counted() -> None:
         escape_key("line\nbreak")
 
 
+@pytest.mark.unit
+def test_columns_format_like_points() -> None:
+    from optui.storage.line_protocol import LineFormatter
+
+    tags = [{"index": "NIFTY"}, {"index": "BANK NIFTY"}, {"index": "NIFTY"}]
+    times = np.array([1, 2, 3], dtype=np.int64) * 1_000_000_000
+    cols = {"ltp": np.array([1.5, math.nan, 2.0]), "oi": np.array([10, 20, 30]), "x": [None, None, "s"]}
+    by_columns = LineFormatter().format_columns("m", tags, times, cols)
+    points = [
+        Point("m", tags[i], {k: c[i] for k, c in cols.items()}, datetime.fromtimestamp(i + 1, tz=UTC))
+        for i in range(3)
+    ]
+    assert by_columns.lines == format_points(points).lines
+    assert by_columns.lines[1] == "m,index=BANK\\ NIFTY oi=20i 2000000000"
+
+
 # -- round trips on the real server ---------------------------------------------------------
 
 
@@ -114,6 +130,13 @@ def test_points_without_storable_fields_are_dropped_and_counted() -> None:
 def test_write_query_latest_and_tags(store: InfluxStore) -> None:
     pts = _flow_points(days=1)
     assert store.write(pts) == len(pts)
+    assert store.write_columns(
+        "flow_columns", [{"index": "NIFTY"}] * 2, [time_to_ns(T0), time_to_ns(T0) + 60_000_000_000],
+        {"inflow_cr": np.array([1.0, math.nan]), "trades": np.array([3, 4])},
+    ) == 2
+    assert [r.fields for r in store.query("flow_columns", T0, T0 + timedelta(minutes=2))] == [
+        {"inflow_cr": 1.0, "trades": 3}, {"trades": 4}
+    ]
     rows = store.query("premium_flow", T0, T0 + timedelta(hours=1), tags={"index": "NIFTY"})
     assert [r.time for r in rows] == [(T0 + timedelta(minutes=i)).astimezone(UTC) for i in range(0, 60, 7)]
     assert rows[0].fields == {"inflow_cr": 1.5, "trades": 0}  # NaN outflow absent, int stays int
@@ -138,13 +161,27 @@ def test_same_identity_replaces_fields(store: InfluxStore) -> None:
     assert rows[0].fields == {"inflow_cr": 5.0, "outflow_cr": 2.0}  # rewritten field replaced
 
 
+@pytest.fixture(scope="module")
+def flow_pair(influx_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
+    """The same eight days of flow bars in InfluxDB and in SQLite (written once per module)."""
+    sqlite_mod = pytest.importorskip("optui.storage.sqlite_store")
+    influx = InfluxStore(
+        influx_server, database="optui_parity", spool_dir=tmp_path_factory.mktemp("spool")
+    )
+    influx.init_database()
+    sqlite_store = sqlite_mod.SQLiteStore(":memory:")
+    pts = _flow_points()
+    influx.write(pts)
+    sqlite_store.write(pts)
+    yield influx, sqlite_store
+    influx.close()
+    sqlite_store.close()
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("every", ["1m", "5m", "15m", "30m", "1h", "1d", "1w"])
-def test_aggregates_match_sqlite(store: InfluxStore, every: str, tmp_path: Path) -> None:
-    sqlite_store = pytest.importorskip("optui.storage.sqlite_store").SQLiteStore(":memory:")
-    pts = _flow_points()
-    store.write(pts)
-    sqlite_store.write(pts)
+def test_aggregates_match_sqlite(flow_pair: tuple[Any, Any], every: str) -> None:
+    store, sqlite_store = flow_pair
     start, end = T0 - timedelta(days=3), T0 + timedelta(days=12)
     fields = ["inflow_cr", "outflow_cr", "trades"]
     for fn in ("sum", "mean", "last", "max", "min"):
@@ -157,10 +194,19 @@ def test_aggregates_match_sqlite(store: InfluxStore, every: str, tmp_path: Path)
                 for name, value in w.fields.items():
                     assert type(g.fields[name]) is type(value), (fn, name)
                     assert g.fields[name] == pytest.approx(value, rel=1e-9), (fn, name, g.time)
-    assert store.query("premium_flow", start, end) == sqlite_store.query("premium_flow", start, end) or _key(
-        store.query("premium_flow", start, end)
-    ) == _key(sqlite_store.query("premium_flow", start, end))
-    sqlite_store.close()
+
+
+@pytest.mark.integration
+def test_raw_queries_match_sqlite(flow_pair: tuple[Any, Any]) -> None:
+    store, sqlite_store = flow_pair
+    start, end = T0 - timedelta(days=1), T0 + timedelta(days=12)
+    for tags in ({"index": "BANKNIFTY"}, None):
+        got = store.query("premium_flow", start, end, tags=tags)
+        assert len(got) == 8 * 54 * (1 if tags else 2)
+        assert _key(got) == _key(sqlite_store.query("premium_flow", start, end, tags=tags))
+    assert store.latest("premium_flow") == sqlite_store.latest("premium_flow") or (
+        store.latest("premium_flow").time == sqlite_store.latest("premium_flow").time
+    )
 
 
 @pytest.mark.integration

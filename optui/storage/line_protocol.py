@@ -153,6 +153,15 @@ class LineFormatter:
             key = self._keys[name] = escape_key(name, "field key") + "="
         return key
 
+    def _template(self, names: tuple[str, ...], types: tuple[type, ...]) -> str | None:
+        """A %-format string for a point of only float and int fields, else None."""
+        if not names or any(t is not float and t is not int for t in types):
+            return None
+        return ",".join(
+            self.field_key(n).replace("%", "%%") + ("%r" if t is float else "%di")
+            for n, t in zip(names, types, strict=True)
+        )
+
     def format_points(self, points: Iterable[Point]) -> LineBatch:
         """Lines for points, in the given order."""
         self._trim()
@@ -163,6 +172,7 @@ class LineFormatter:
         # Unsorted tag items as cache key: sorting happens once per distinct series, on a miss.
         prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
         field_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
+        templates: dict[tuple[tuple[str, ...], tuple[type, ...]], str | None] = {}
         for p in points:
             try:
                 m = p.measurement
@@ -175,7 +185,18 @@ class LineFormatter:
                 if ts is None:
                     ts = times[t] = time_ns(t)
                 fields = p.fields
-                names = tuple(fields)
+                values = tuple(fields.values())
+                # Fast path: all-numeric points become one C-level `template % values`.
+                shape = (tuple(fields), tuple(map(type, values)))
+                template = templates.get(shape, "")
+                if template == "":
+                    template = templates[shape] = self._template(*shape)
+                if template is not None:
+                    total = sum(values)
+                    if total - total == 0:  # no NaN or infinity among them
+                        append(f"{prefix} {template % values} {ts}")
+                        continue
+                names = shape[0]
                 keys = field_sets.get(names)
                 if keys is None:
                     keys = field_sets[names] = tuple(self.field_key(k) for k in names)
@@ -213,18 +234,19 @@ class LineFormatter:
             raise ValueError("format_columns: tags_list, times_ns and every column must match")
         self._trim()
         batch = LineBatch()
-        # Format each column once; tolist() turns numpy arrays into Python scalars in C.
-        keyed: list[tuple[str, list[Any]]] = []
-        for name, col in fields_columns.items():
-            values = col.tolist() if hasattr(col, "tolist") else list(col)
-            try:
-                keyed.append((self.field_key(name), values))
-            except UnrepresentableError as exc:
-                raise ValueError(f"format_columns: {exc}") from None
+        # tolist() turns numpy columns into Python scalars in C; zip(*) yields rows in C.
+        names = tuple(fields_columns)
+        try:
+            keys = [self.field_key(name) for name in names]
+        except UnrepresentableError as exc:
+            raise ValueError(f"format_columns: {exc}") from None
+        columns = [c.tolist() if hasattr(c, "tolist") else list(c) for c in fields_columns.values()]
+        times = times_ns.tolist() if hasattr(times_ns, "tolist") else list(times_ns)
         prefixes: dict[int, str | None] = {}
-        times = times_ns.tolist() if hasattr(times_ns, "tolist") else times_ns
-        lines = batch.lines
-        for i in range(n):
+        templates: dict[tuple[type, ...], str | None] = {}
+        append = batch.lines.append
+        rows = zip(*columns, strict=True) if columns else iter([()] * n)
+        for i, values in enumerate(rows):
             tags = tags_list[i]
             prefix = prefixes.get(id(tags), "")
             if prefix == "":
@@ -238,15 +260,24 @@ class LineFormatter:
             if prefix is None:
                 batch.dropped += 1
                 continue
+            types = tuple(map(type, values))
+            template = templates.get(types, "")
+            if template == "":
+                template = templates[types] = self._template(names, types)
+            if template is not None:
+                total = sum(values)
+                if total - total == 0:
+                    append(f"{prefix} {template % values} {int(times[i])}")
+                    continue
             parts = []
-            for key, values in keyed:
-                s = format_value(values[i])
-                if s is not None:
-                    parts.append(key + s)
+            for key, v in zip(keys, values, strict=True):
+                text = format_value(v)
+                if text is not None:
+                    parts.append(key + text)
             if not parts:
                 batch.drop(f"{measurement}: no storable fields")
                 continue
-            lines.append(f"{prefix} {','.join(parts)} {int(times[i])}")
+            append(f"{prefix} {','.join(parts)} {int(times[i])}")
         return batch
 
 

@@ -1,0 +1,126 @@
+"""Points per second into a real influxd: bulk formatter + batched POSTs vs per-point baseline.
+
+Formatting dominates an InfluxDB write from Python, so the store formats whole batches with
+cached series keys; this measures that against naive per-point formatting and one POST per
+point, in the same run on the same server. Needs influxd (apt-get install -y influxdb).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from servers import InfluxServer  # noqa: E402
+
+from optui.storage.influx_store import InfluxStore  # noqa: E402
+from optui.storage.line_protocol import LineFormatter  # noqa: E402
+from optui.storage.points import Point  # noqa: E402
+from optui.timeutil import IST  # noqa: E402
+
+N_POINTS = 200_000
+N_NAIVE_POSTS = 200
+T0 = datetime(2026, 8, 17, 9, 15, tzinfo=IST)
+LEG_FIELDS = ("strike", "last_price", "average_price", "volume", "oi", "oi_change", "iv",
+              "ohlc_open", "ohlc_high", "ohlc_low", "ohlc_close", "days_to_expiry")
+
+
+def leg_points(n: int) -> list[Point]:
+    """atm_options-shaped points: 5 indices x 4 buckets x 2 sides x 5 offsets per timestamp."""
+    keys = [
+        {"index": i, "bucket": b, "side": s, "expiry": "2026-08-18", "strike_offset": o}
+        for i in ("NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX")
+        for b in ("this_week", "next_week", "this_month", "next_month")
+        for s in ("CALL", "PUT")
+        for o in ("atm_m2", "atm_m1", "atm", "atm_p1", "atm_p2")
+    ]
+    pts = []
+    for k in range(n):
+        tags = dict(keys[k % len(keys)])
+        at = T0 + timedelta(seconds=30 * (k // len(keys)))
+        values = [24800.0 + k % 7, 101.25 + k % 13, 100.5, 12000 + k, 450000 + k, 1500, 0.1423,
+                  99.0, 120.5, 95.25, 100.0, 1.2345]
+        pts.append(Point("atm_options", tags, dict(zip(LEG_FIELDS, values, strict=True)), at))
+    return pts
+
+
+def naive_line(p: Point) -> str:
+    """Per-point formatting as a first version would write it (escaping on every call)."""
+    def esc(s: str) -> str:
+        return s.replace(",", "\\,").replace("=", "\\=").replace(" ", "\\ ")
+
+    tags = ",".join(f"{esc(k)}={esc(v)}" for k, v in sorted(p.tags.items()))
+    fields = []
+    for k, v in p.fields.items():
+        if isinstance(v, bool):
+            fields.append(f"{esc(k)}={'true' if v else 'false'}")
+        elif isinstance(v, int):
+            fields.append(f"{esc(k)}={v}i")
+        elif isinstance(v, float):
+            fields.append(f"{esc(k)}={v!r}")
+        else:
+            fields.append(f'{esc(k)}="{v}"')
+    return f"{esc(p.measurement)},{tags} {','.join(fields)} {p.time_ns}"
+
+
+def main() -> dict[str, Any]:
+    workdir = Path(tempfile.mkdtemp(prefix="optui-bench-influx-"))
+    server = InfluxServer(workdir / "influxd")
+    server.start()
+    results: dict[str, Any] = {}
+    try:
+        pts = leg_points(N_POINTS)
+
+        t = time.perf_counter()
+        lines = LineFormatter().format_points(pts).lines
+        bulk_fmt = N_POINTS / (time.perf_counter() - t)
+        t = time.perf_counter()
+        naive_lines = [naive_line(p) for p in pts]
+        naive_fmt = N_POINTS / (time.perf_counter() - t)
+        assert len(lines) == len(naive_lines) == N_POINTS
+
+        store = InfluxStore(server.url, database="bench", batch_size=5000, spool_dir=None)
+        store.init_database()
+        t = time.perf_counter()
+        written = store.write(pts)
+        bulk_write = written / (time.perf_counter() - t)
+        store.close()
+
+        with httpx.Client(base_url=server.url) as client:
+            t = time.perf_counter()
+            for p in pts[:N_NAIVE_POSTS]:
+                client.post("/write", params={"db": "bench", "precision": "ns"},
+                            content=naive_line(p).encode())
+            naive_write = N_NAIVE_POSTS / (time.perf_counter() - t)
+            count = client.get("/query", params={
+                "db": "bench", "q": "SELECT count(oi) FROM atm_options"}).json()
+        stored = count["results"][0]["series"][0]["values"][0][1]
+
+        results = {
+            "points": N_POINTS,
+            "format_bulk_points_per_s": round(bulk_fmt),
+            "format_naive_points_per_s": round(naive_fmt),
+            "format_speedup": round(bulk_fmt / naive_fmt, 2),
+            "write_bulk_points_per_s": round(bulk_write),
+            "write_naive_per_point_post_points_per_s": round(naive_write),
+            "write_speedup": round(bulk_write / naive_write, 1),
+            "points_stored": stored,
+        }
+        for name, value in results.items():
+            print(f"{name:42s} {value}")
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return results
+
+
+if __name__ == "__main__":
+    main()
