@@ -279,8 +279,31 @@ def setup(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: an unexpected failure prints one line; the trace goes to the log."""
+    try:
+        app(standalone_mode=True)
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - no traceback on a user's screen
+        import logging
+
+        logging.getLogger("optui").exception("unexpected error")
+        where = _log_hint()
+        typer.echo(f"error: unexpected {exc.__class__.__name__}: {exc} (details in {where})", err=True)
+        sys.exit(1)
+
+
+def _log_hint() -> str:
+    import logging
+
+    for handler in logging.getLogger().handlers:
+        name = getattr(handler, "baseFilename", None)
+        if name:
+            return name
+    return "the log file"
 
 
 if __name__ == "__main__":

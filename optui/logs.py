@@ -16,6 +16,18 @@ def log_file(settings: Settings) -> Path:
     return Path(settings.general.log_dir) / LOG_FILE
 
 
+class OneLineFormatter(logging.Formatter):
+    """The message without a traceback: traces belong in the log file, not on a user's terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info = record.exc_text = record.stack_info = None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
+
+
 def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
     """Rotating file log in the log directory; stderr gets warnings when asked (headless)."""
     root = logging.getLogger()
@@ -36,7 +48,7 @@ def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
     if to_stderr:
         err = logging.StreamHandler()
         err.setLevel(logging.WARNING)
-        err.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        err.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
         err._optui = True  # type: ignore[attr-defined]
         root.addHandler(err)
     # urllib3 logs full request URLs at DEBUG; Kite puts nothing secret in URLs, but keep it quiet.

@@ -203,8 +203,21 @@ class CollectionEngine:
             except OSError as exc:
                 snap.warnings.append(f"files: cannot write under {self.out_dir}: {exc.strerror}")
         if self.cache is not None:
+            from optui.storage.cache import SNAPSHOT_CHANNEL
+
+            summaries = {
+                key: {
+                    **idx.overview.legacy_fields(),
+                    "timestamp": snap.timestamp.isoformat(),
+                    "source": snap.source,
+                    "net_flow_cr": idx.overview.flow.net_cr,
+                    "legs": len(idx.legs),
+                }
+                for key, idx in snap.indices.items()
+            }
             try:
-                self.cache.put_snapshot(snap)
+                self.cache.set_snapshots(summaries)
+                self.cache.publish(SNAPSHOT_CHANNEL, {"timestamp": snap.timestamp.isoformat(), "source": snap.source, "indices": summaries})
             except StoreError as exc:
                 snap.warnings.append(f"cache: {exc}")
 
