@@ -79,6 +79,8 @@ class SimulatedExchange:
         access_token: str = "sim_token",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if int(seed) < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
         if not speed > 0:
             raise ValueError(f"speed must be positive (1 = real time), got {speed}")
         self.seed = int(seed)
@@ -196,7 +198,8 @@ class SimulatedExchange:
         return text
 
     # -- quotes ------------------------------------------------------------------------------
-    def _resolve(self, keys: Iterable[str], limit: int, route: str) -> list[tuple[str, Listing]]:
+    def _resolve(self, keys: Iterable[str], limit: int,
+                 route: str) -> tuple[_Listed, list[tuple[str, Listing]]]:
         keys = [str(k) for k in keys]
         if not keys:
             raise KiteApiError(400, "InputException", "No instruments given: pass i=EXCHANGE:SYMBOL")
@@ -219,15 +222,15 @@ class SimulatedExchange:
                 found.append((key, row))
         if not found:
             raise KiteApiError(400, "InputException", "No valid instruments in the request")
-        return found
+        return listed, found
 
-    def _chain(self, row: Listing, day: date) -> ChainDay:
+    def _chain(self, row: Listing, day: date, listed: _Listed) -> ChainDay:
         assert row.expiry is not None
         cache_key = (row.index_key, row.expiry, day)
         with self._lock:
             chain = self._chains.get(cache_key)
             if chain is None or row.instrument_token not in chain.row_of:
-                group = self._listing().groups[(row.index_key, row.expiry)]
+                group = listed.groups[(row.index_key, row.expiry)]
                 chain = build_chain_day(self.market, row.index_key, row.expiry, day, group)
                 if len(self._chains) > 48:
                     self._chains.clear()
@@ -252,12 +255,12 @@ class SimulatedExchange:
             "depth": empty_depth(),
         }
 
-    def _derivative_quotes(self, rows: list[Listing], day: date, second: int,
-                           full: bool) -> list[dict]:
+    def _derivative_quotes(self, rows: list[Listing], day: date, second: int, full: bool,
+                           listed: _Listed) -> list[dict]:
         """Quotes of contracts sharing one index and expiry, computed together."""
         first = rows[0]
         assert first.expiry is not None
-        chain = self._chain(first, day)
+        chain = self._chain(first, day, listed)
         idx = np.array([chain.row_of[r.instrument_token] for r in rows])
         tokens = np.array([r.instrument_token for r in rows], dtype=np.int64)
         tick = chain.tick[idx]
@@ -332,7 +335,7 @@ class SimulatedExchange:
         return out
 
     def _answer(self, keys: Iterable[str], limit: int, route: str, full: bool) -> dict:
-        found = self._resolve(keys, limit, route)
+        listed, found = self._resolve(keys, limit, route)
         now = self.now()
         day, second = session_point(now)
         stamp = now.astimezone(IST).strftime(KITE_TIME)
@@ -346,7 +349,8 @@ class SimulatedExchange:
                 assert row.expiry is not None
                 groups.setdefault((row.index_key, row.expiry), []).append(n)
         for members in groups.values():
-            quotes = self._derivative_quotes([found[n][1] for n in members], day, second, full)
+            quotes = self._derivative_quotes([found[n][1] for n in members], day, second, full,
+                                             listed)
             items.update(zip(members, quotes, strict=True))
         out: dict[str, dict] = {}
         for n, (key, _) in enumerate(found):
