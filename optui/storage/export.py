@@ -90,14 +90,21 @@ def export_rows(
                 count = _generic_csv(fh, store, measurement, start, end, tags)
         os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise StoreError(
             f"cannot write export file {out}: {exc.strerror or exc}; choose a writable path"
         ) from exc
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _discard(tmp)
         raise
     return count
+
+
+def _discard(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError:
+        pass  # nothing was created there
 
 
 def _generic_csv(

@@ -1,0 +1,116 @@
+"""`optui export csv|json`: legacy 24-column CSV for legs, JSON lines, ranges and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from optui.errors import ConfigError, StoreError
+from optui.models import LEG_CSV_COLUMNS, IndexSnapshot, LegRecord, OverviewRecord, Snapshot
+from optui.storage.export import export_rows
+from optui.storage.points import Point
+from optui.storage.records import write_snapshot
+from optui.storage.sqlite_store import SQLiteStore
+from optui.timeutil import IST, UTC
+
+AT = datetime(2026, 11, 24, 9, 20, 15, tzinfo=IST)
+
+
+def make_leg(at: datetime, index: str, side: str, iv: float = 12.5) -> LegRecord:
+    return LegRecord(
+        timestamp=at.astimezone(UTC), index=index, bucket="this_week", side=side,
+        expiry=date(2026, 11, 25), atm_strike=24100.0, strike=24150.0, strike_offset="atm_p1",
+        last_price=101.5, average_price=100.0, volume=1200, oi=50000.0, oi_open=45000.0,
+        oi_change=5000.0, iv=iv, days_to_expiry=1.25, ohlc_open=90.0, ohlc_high=110.0,
+        ohlc_low=85.0, ohlc_close=95.0, net_change=6.5, net_change_percent=6.84, day_change=11.5,
+        day_change_percent=12.78,
+    )
+
+
+def make_snapshot(at: datetime) -> Snapshot:
+    out: dict[str, IndexSnapshot] = {}
+    for index in ("NIFTY", "SENSEX"):
+        ov = OverviewRecord(at.astimezone(UTC), index, 24100.0, 24112.0, 24000.0, 24200.0,
+                            23950.0, 24050.0, 62.0, 0.26, 112.0, 0.47, 250.0, 1.04)
+        legs = [make_leg(at, index, "CALL"), make_leg(at, index, "PUT", iv=math.nan)]
+        out[index] = IndexSnapshot(index, ov, legs)
+    return Snapshot(at.astimezone(UTC), "sim", out)
+
+
+@pytest.fixture
+def store() -> SQLiteStore:
+    s = SQLiteStore(":memory:")
+    for i in range(3):  # three cycles a minute apart
+        write_snapshot(s, make_snapshot(AT + timedelta(minutes=i)))
+    write_snapshot(s, make_snapshot(AT + timedelta(days=2)))  # outside the range below
+    yield s
+    s.close()
+
+
+@pytest.mark.unit
+def test_csv_export_of_legs_uses_the_24_legacy_columns(store: SQLiteStore, tmp_path: Path) -> None:
+    out = tmp_path / "exports" / "legs.csv"
+    n = export_rows(store, "csv", AT, AT + timedelta(hours=1), out)
+    assert n == 12
+    raw = out.read_bytes()
+    assert b"\r" not in raw
+    rows = list(csv.reader(raw.decode().splitlines()))
+    assert tuple(rows[0]) == LEG_CSV_COLUMNS and len(rows) == 13
+    first = dict(zip(LEG_CSV_COLUMNS, rows[1], strict=True))
+    assert first["timestamp"] == "2026-11-24T09:20:15+05:30"
+    assert first["index"] in {"NIFTY", "SENSEX"} and first["strike_offset"] == "atm_p1"
+    assert first["strike"] == "24150.0" and first["expiry"] == "2026-11-25"
+    assert {r[LEG_CSV_COLUMNS.index("iv")] for r in rows[1:]} == {"12.5", ""}
+    assert not list(out.parent.glob(".*part"))
+
+
+@pytest.mark.unit
+def test_index_filter_and_json_lines(store: SQLiteStore, tmp_path: Path) -> None:
+    out = tmp_path / "nifty.jsonl"
+    n = export_rows(store, "json", AT, AT + timedelta(hours=1), out, index="NIFTY")
+    lines = out.read_text().splitlines()
+    assert n == len(lines) == 6
+    obj = json.loads(lines[0])
+    assert obj["measurement"] == "atm_options" and obj["tags"]["index"] == "NIFTY"
+    assert obj["timestamp"] == "2026-11-24T09:20:15+05:30" and obj["fields"]["strike"] == 24150.0
+    assert all("NaN" not in line for line in lines)
+
+
+@pytest.mark.unit
+def test_other_measurements_as_csv_and_json(store: SQLiteStore, tmp_path: Path) -> None:
+    store.write([Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": 1.5, "outflow_cr": 0.5},
+                       AT.replace(second=0))])
+    out = tmp_path / "flow.csv"
+    assert export_rows(store, "csv", AT - timedelta(minutes=1), AT + timedelta(hours=1), out,
+                       measurement="premium_flow") == 1
+    assert out.read_text().splitlines() == [
+        "timestamp,index,inflow_cr,outflow_cr", "2026-11-24T09:20:00+05:30,NIFTY,1.5,0.5"]
+    ov = tmp_path / "ov.jsonl"
+    assert export_rows(store, "json", AT, AT + timedelta(hours=1), ov,
+                       measurement="index_overview") == 6
+
+
+@pytest.mark.unit
+def test_bad_requests_say_what_to_do(store: SQLiteStore, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="use csv or json"):
+        export_rows(store, "xlsx", AT, AT + timedelta(hours=1), tmp_path / "x")
+    with pytest.raises(ConfigError, match="range is empty"):
+        export_rows(store, "csv", AT, AT, tmp_path / "x")
+    with pytest.raises(ConfigError, match="timezone"):
+        export_rows(store, "csv", datetime(2026, 11, 24), AT, tmp_path / "x")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match="blocker"):
+        export_rows(store, "csv", AT, AT + timedelta(hours=1), blocker / "out.csv")
+
+
+@pytest.mark.unit
+def test_empty_range_writes_header_only(store: SQLiteStore, tmp_path: Path) -> None:
+    out = tmp_path / "none.csv"
+    assert export_rows(store, "csv", AT - timedelta(days=9), AT - timedelta(days=8), out) == 0
+    assert out.read_text() == ",".join(LEG_CSV_COLUMNS) + "\n"
