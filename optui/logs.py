@@ -36,10 +36,11 @@ def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
         if getattr(handler, "_optui", False):
             root.removeHandler(handler)
     fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    path: Path | None = log_file(settings)
+    target = log_file(settings)
+    path: Path | None = target
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.handlers.RotatingFileHandler(target, maxBytes=10_000_000, backupCount=5, encoding="utf-8")
         file_handler.setFormatter(fmt)
         file_handler._optui = True  # type: ignore[attr-defined]
         root.addHandler(file_handler)

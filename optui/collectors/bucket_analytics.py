@@ -46,8 +46,8 @@ class BucketResult:
     missing: int  # quoted strikes the source returned no quote for
 
 
-def _arr(quotes: list[Quote | None], attr: str) -> np.ndarray:
-    return np.array([getattr(q, attr) if q is not None else NAN for q in quotes], dtype=float)
+def _arr(quotes: list[Quote], attr: str) -> np.ndarray:
+    return np.array([getattr(q, attr) for q in quotes], dtype=float)
 
 
 def _pct(change: float, base: float) -> float:
@@ -70,8 +70,8 @@ def analyse_bucket(
     both = np.array([c is not None and p is not None for c, p in zip(cq, pq, strict=True)], dtype=bool)
     missing = int((~both).sum())
     strikes = plan.strikes[both]
-    cq = [q for q, ok in zip(cq, both, strict=True) if ok]
-    pq = [q for q, ok in zip(pq, both, strict=True) if ok]
+    cq_ok: list[Quote] = [q for q, ok in zip(cq, both, strict=True) if ok and q is not None]
+    pq_ok: list[Quote] = [q for q, ok in zip(pq, both, strict=True) if ok and q is not None]
     ck = [k for k, ok in zip(ck, both, strict=True) if ok]
     pk = [k for k, ok in zip(pk, both, strict=True) if ok]
     n = strikes.size
@@ -79,7 +79,7 @@ def analyse_bucket(
     r, q_div = cfg.rate, cfg.dividend_yield
 
     # Both sides stacked: calls 0..n-1, puts n..2n-1.
-    allq = cq + pq
+    allq = cq_ok + pq_ok
     keys = ck + pk
     k2 = np.concatenate([strikes, strikes])
     is_call = np.concatenate([np.ones(n, bool), np.zeros(n, bool)])
@@ -156,10 +156,10 @@ def analyse_bucket(
     stamp = at.astimezone(UTC)
     legs: list[LegRecord] = []
     for strike, off in sorted(wanted.items()):
-        i = index_of.get(float(strike))
-        if i is None:
+        found = index_of.get(float(strike))
+        if found is None:
             continue
-        for j in (i, i + n):
+        for j in (found, found + n):
             quote = allq[j]
             legs.append(LegRecord(
                 timestamp=stamp, index=plan.index, bucket=plan.bucket,

@@ -10,8 +10,9 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +27,9 @@ from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
 from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snapshot
 from optui.timeutil import IST, UTC
+
+if TYPE_CHECKING:
+    from optui.storage.records import FlowBarAccumulator
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +70,9 @@ class CollectionEngine:
         self.state_dir = state_dir
         self.indices = list(settings.source.indices)
         self._catalogs: dict[str, IndexCatalog] = {}
-        self._catalog_day = None
+        self._catalog_day: date | None = None
         self._state: DayState | None = None
-        self._flow_bars = None
+        self._flow_bars: FlowBarAccumulator | None = None
         self.last = CycleStats()
 
     @property

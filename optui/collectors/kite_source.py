@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,7 +116,7 @@ class KiteSource(MarketSource):
                     out.extend(parsed.instruments)
                     continue
             rows: list[dict[str, Any]] = self._call(
-                "default", f"instrument dump {exchange}", lambda ex=exchange: self._kite.instruments(ex)
+                "default", f"instrument dump {exchange}", partial(self._kite.instruments, exchange)
             )
             parsed = instruments_from_kite_rows(rows)
             out.extend(parsed.instruments)

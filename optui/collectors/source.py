@@ -53,7 +53,7 @@ def _f(value: object) -> float:
 
 def _i(value: object) -> int:
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return 0
 
