@@ -50,6 +50,7 @@ _SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
 _EPS = np.finfo(float).eps
 _CHUNK = 1 << 14
 _DETERMINACY = 1e-15 / 1e-9
+_TINY_PRICE = 1e-290
 
 # Lookup-table domain: sqrt|x| uniform on [0, sqrt(_A_MAX)] (dense near the money, where s changes
 # fastest with x), v = 1/sqrt(1 + L) uniform on [0, _V_MAX] with L = -ln(beta e^{-x/2}).
@@ -197,7 +198,8 @@ def _solve_chunk(
     with np.errstate(all="ignore"):
         expired = ~(t > 0) | (t == np.inf)
         bad = ~((p > 0) & (f > 0) & (k > 0) & np.isfinite(p + f + k + r))
-        undisc = p * np.exp(r * t)
+        growth = np.exp(r * t)
+        undisc = p * growth
         x = np.log(f / k)
         root = np.sqrt(f * k)
         # Reduce to the out-of-the-money side by put-call parity: C - P = F - K (undiscounted).
@@ -209,9 +211,11 @@ def _solve_chunk(
         # Within rounding of the upper bound beta reaches e^{x/2}: no finite volatility.
         above |= ~(ln_beta < 0.5 * xn)
         below = ~(otm > 0)
+        # Time value near the subnormal range has lost its relative precision.
+        tiny = otm < _TINY_PRICE * growth
         status = np.select(
-            [expired, bad, below, above],
-            [IV_EXPIRED, IV_BAD_INPUT, IV_BELOW_INTRINSIC, IV_ABOVE_BOUND],
+            [expired, bad, below, above, tiny],
+            [IV_EXPIRED, IV_BAD_INPUT, IV_BELOW_INTRINSIC, IV_ABOVE_BOUND, IV_UNDETERMINED],
             IV_OK,
         ).astype(np.int8)
         good = status == IV_OK
@@ -223,7 +227,7 @@ def _solve_chunk(
         vol = s / sqrt_t
         # A 1e-15 relative price change must move the volatility by at most 1e-9, else the
         # price (typically deep in the money, time value lost to rounding) does not pin it down.
-        beta_otm = np.exp(ln_beta)
+        beta_otm = otm / root
         undetermined = undisc * _DETERMINACY > psi * beta_otm * root * sqrt_t
         status[good & ~conv] = IV_NO_CONVERGENCE
         status[good & conv & undetermined] = IV_UNDETERMINED
