@@ -61,6 +61,7 @@ class SimulatorServer(ThreadingHTTPServer):
         super().__init__((host, port), KiteHandler)
         self.exchange = exchange
         self.limiter = limiter or RateLimiter()
+        self._serving = False
 
     @property
     def port(self) -> int:
@@ -68,11 +69,20 @@ class SimulatorServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        return f"http://{self.server_address[0]}:{self.port}"
+        host = self.server_address[0]
+        return f"http://{host.decode() if isinstance(host, bytes) else host}:{self.port}"
+
+    def serve_forever(self, poll_interval: float = 0.5) -> None:
+        self._serving = True
+        try:
+            super().serve_forever(poll_interval)
+        finally:
+            self._serving = False
 
     def close(self) -> None:
         """Stop serving (if running) and release the socket."""
-        self.shutdown()
+        if self._serving:
+            self.shutdown()
         self.server_close()
 
 
@@ -190,6 +200,7 @@ def serve(exchange: SimulatedExchange, host: str = "127.0.0.1", port: int = 0,
     """Bind the exchange to host:port (0 = any free port); serve in a daemon thread by default."""
     server = SimulatorServer(exchange, host, port, limiter)
     if background:
+        server._serving = True  # close() before the thread starts must still stop it
         thread = threading.Thread(target=server.serve_forever, name="optui-sim-http", daemon=True)
         thread.start()
     return server
