@@ -29,12 +29,12 @@ _POLL_S = 0.05
 _STOP_TIMEOUT_S = 15.0
 
 
-def require_binary(name: str) -> str:
+def require_binary(name: str, hint: str = INSTALL_HINT) -> str:
     """Path of a server binary; pytest.fail under CI=true, pytest.skip otherwise, when absent."""
     path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
     if path:
         return path
-    message = f"{name} is not installed: {INSTALL_HINT}"
+    message = f"{name} is not installed: {hint}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
@@ -192,6 +192,48 @@ class RedisServer(Daemon):
             return False
 
 
+class VictoriaMetricsServer(Daemon):
+    """VictoriaMetrics: accepts line protocol on /api/v2/write, so the InfluxDB 2 client's write
+    path meets a real server (no InfluxDB 2 is installable here)."""
+
+    INSTALL = "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y victoria-metrics"
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        super().__init__(
+            [
+                require_binary("victoria-metrics", self.INSTALL),
+                f"-storageDataPath={workdir / 'data'}",
+                f"-httpListenAddr=127.0.0.1:{self.port}",
+                "-retentionPeriod=100y",
+                "-search.disableCache",
+                "-loggerLevel=ERROR",
+            ],
+            workdir,
+            "victoria-metrics.log",
+        )
+
+    def is_ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/health", timeout=0.5).text.strip() == "OK"
+        except httpx.HTTPError:
+            return False
+
+    def export(self, metric_regex: str) -> list[dict[str, object]]:
+        """Every stored sample of metrics matching the regex (flushed first)."""
+        import json
+
+        httpx.get(f"{self.url}/internal/force_flush", timeout=10.0)
+        response = httpx.post(
+            f"{self.url}/api/v1/export",
+            data={"match[]": f'{{__name__=~"{metric_regex}"}}'},
+            timeout=10.0,
+        )
+        return [json.loads(line) for line in response.text.splitlines() if line.strip()]
+
+
 def _port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
@@ -222,6 +264,19 @@ def redis_server() -> Iterator[str]:
     server.start()
     try:
         yield server.url
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def victoria_server() -> Iterator[VictoriaMetricsServer]:
+    """A running VictoriaMetrics (InfluxDB 2 write API stand-in) for the whole session."""
+    workdir = _session_dir("optui-victoria-")
+    server = VictoriaMetricsServer(workdir)
+    server.start()
+    try:
+        yield server
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

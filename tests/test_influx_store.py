@@ -407,6 +407,25 @@ def test_v2_writes_through_influxdb_client(tmp_path: Path) -> None:
         server.server_close()
 
 
+@pytest.mark.integration
+def test_v2_write_path_against_a_real_server(victoria_server: Any, tmp_path: Path) -> None:
+    # VictoriaMetrics accepts /api/v2/write: the influxdb-client write path meets a real server.
+    s = InfluxStore(victoria_server.url, org="desk", bucket="options-data", token="t0ken",
+                    spool_dir=tmp_path, version="v2.x", batch_size=50)
+    pts = _flow_points(days=1)
+    assert s.write(pts) == len(pts) == 108
+    assert s.spool_status().points == 0
+    series = {
+        (m["metric"]["__name__"], m["metric"]["index"]): dict(zip(m["timestamps"], m["values"], strict=True))
+        for m in victoria_server.export("premium_flow_.*")
+    }
+    for p in pts:
+        key = p.time_ns // 1_000_000  # VictoriaMetrics keeps milliseconds
+        assert series[("premium_flow_inflow_cr", p.tags["index"])][key] == p.fields["inflow_cr"]
+        assert series[("premium_flow_trades", p.tags["index"])][key] == p.fields["trades"]
+    s.close()
+
+
 @pytest.mark.unit
 def test_from_url_reads_settings_and_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("OPTUI_INFLUXDB_TOKEN", "tok-123456789")
