@@ -158,12 +158,15 @@ def simulate(
             _fail(f'--start {start!r}: use "YYYY-MM-DD HH:MM" (IST)')
     if not 0 < speed <= 10000:
         _fail(f"--speed {speed}: allowed above 0 up to 10000")
+    from optui.errors import OptuiError
     from optui.simulator.server import run_simulator
 
     try:
         run_simulator(host, port, seed, speed, start_at, api_key, access_token)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port")
+    except OptuiError as exc:
+        _fail(str(exc))
 
 
 class ExportKind(StrEnum):
