@@ -123,3 +123,16 @@ def test_restart_keeps_reference_oi(tmp_path: Path) -> None:
     for leg in common:
         assert leg.oi_open == ref1[leg.instrument_token]
     assert any(leg.oi != leg.oi_open for leg in common)
+
+
+def test_unconfigured_simulator_starts_at_an_open_session() -> None:
+    from datetime import datetime
+
+    from optui.collectors.sim_source import demo_start
+    from optui.timeutil import IST
+
+    # 24 Nov 2026 is an NSE holiday: the demo clock moves to Wednesday's open.
+    assert demo_start(datetime(2026, 11, 24, 11, 0, tzinfo=IST)) == datetime(2026, 11, 25, 9, 15, tzinfo=IST)
+    assert demo_start(datetime(2026, 11, 25, 16, 0, tzinfo=IST)) == datetime(2026, 11, 26, 9, 15, tzinfo=IST)
+    assert demo_start(datetime(2026, 11, 27, 8, 0, tzinfo=IST)) == datetime(2026, 11, 27, 9, 15, tzinfo=IST)
+    assert demo_start(datetime(2026, 11, 25, 10, 0, tzinfo=IST)) is None  # in session: real time

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from optui.collectors.instruments import parse_instruments_csv
 from optui.collectors.kite_source import OPTION_EXCHANGES
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
 from optui.errors import BadInputError
 from optui.models import Instrument
+from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, now_utc
+
+
+def demo_start(at: datetime | None = None) -> datetime | None:
+    """Where an unconfigured simulator starts its clock: now during a session, else the next open.
+
+    Outside market hours a real-time clock would show a frozen market; a newcomer should see
+    prices, volume and flow move, so the clock starts at the next session's 09:15 IST instead.
+    """
+    from optui.simulator.calendar import is_trading_day, trading_day_on_or_after
+
+    local = (at or now_utc()).astimezone(IST)
+    if is_trading_day(local.date()) and MARKET_OPEN <= local.time() < MARKET_CLOSE:
+        return None
+    day = local.date() if local.time() < MARKET_OPEN else local.date() + timedelta(days=1)
+    day = trading_day_on_or_after(day)
+    return datetime.combine(day, MARKET_OPEN, tzinfo=IST)
 
 
 class SimulatedSource(MarketSource):
@@ -21,7 +38,7 @@ class SimulatedSource(MarketSource):
     def __init__(self, seed: int = 7, speed: float = 1.0, start: datetime | None = None) -> None:
         from optui.simulator.exchange import SimulatedExchange
 
-        self.exchange = SimulatedExchange(seed=seed, speed=speed, start=start)
+        self.exchange = SimulatedExchange(seed=seed, speed=speed, start=start or demo_start())
 
     def instruments(self) -> list[Instrument]:
         out: list[Instrument] = []
