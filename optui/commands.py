@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
@@ -50,7 +50,7 @@ def by_scope(scope: str) -> list[Command]:
     return [c for c in COMMANDS if c.scope == scope]
 
 
-def app_bindings() -> list[Binding]:
+def app_bindings() -> list[BindingType]:
     """Bindings for the App (active on every screen)."""
     return [
         Binding(c.keys, c.action, c.title, show=c.show, id=c.id, tooltip=c.help)

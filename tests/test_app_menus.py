@@ -124,7 +124,10 @@ async def test_setup_items(settings: Settings, tmp_path: Path, fast_validation: 
         assert type(app.screen).__name__ == "WizardScreen"
 
 
-async def test_development_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
+async def test_development_items(
+    settings: Settings, tmp_path: Path, fast_validation: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the tiny suite needs no plugins
     project = tmp_path / "proj"
     project.mkdir()
     (project / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n")

@@ -163,7 +163,8 @@ def test_parse_counts_reads_pytest_summary() -> None:
 
 
 @pytest.mark.unit
-def test_run_pytest_streams_lines_and_counts(tmp_path: Path) -> None:
+def test_run_pytest_streams_lines_and_counts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # the tiny suite needs no plugins
     (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n")
     (tmp_path / "test_x.py").write_text(
         "import pytest\n@pytest.mark.unit\ndef test_a():\n    assert True\n"

@@ -318,11 +318,11 @@ def initialise_services(settings: Settings) -> list[Check]:
         try:
             from optui.storage.influx_store import InfluxStore
 
-            store = InfluxStore.from_url(url, settings)
+            influx = InfluxStore.from_url(url, settings)
             try:
-                result = store.init_database()
+                result = influx.init_database()
             finally:
-                store.close()
+                influx.close()
             detail = f"{influx_http_url(url)}: {result}" if isinstance(result, str) and result else (
                 f"{influx_http_url(url)}: {settings.influxdb.bucket} ready, infinite retention")
             checks.append(Check("InfluxDB", True, detail))

@@ -51,18 +51,19 @@ class TestModeScreen(MenuScreen):
     def compose_results(self) -> ComposeResult:
         yield Log(id="results", max_lines=5000, auto_scroll=True)
 
-    def action_pick(self, key: str) -> None:
-        if key not in TEST_MODES:
-            return
-        label, marker = TEST_MODES[key]
+    def run_item(self, item: MenuItem) -> None:
+        label, marker = TEST_MODES[item.key]
         self.show_heading(f"{label}")
         self._pytest_worker(marker)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="pytest", description="pytest")
     def _pytest_worker(self, marker: str) -> None:
         worker = get_current_worker()
-        summary = run_pytest(marker, lambda line: self.post_message(TestLineRead(line)),
-                             cwd=self.tests_dir, is_cancelled=lambda: worker.is_cancelled)
+
+        def on_line(line: str) -> None:
+            self.post_message(TestLineRead(line))
+
+        summary = run_pytest(marker, on_line, cwd=self.tests_dir, is_cancelled=lambda: worker.is_cancelled)
         self.post_message(TestRunFinished(summary))
 
     @on(TestLineRead)
@@ -87,17 +88,17 @@ class DebugToolsScreen(MenuScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        settings = self.app.settings
+        settings = self.settings
         self.show(f"Log file: {logfile.log_path(settings).absolute()}   level: {settings.general.log_level}")
 
-    def action_pick(self, key: str) -> None:
-        if key in ("1", "2", "3", "4"):
-            self.set_level(LOG_LEVELS[int(key) - 1])
-        elif key == "5":
+    def run_item(self, item: MenuItem) -> None:
+        if item.handler == "level":
+            self.set_level(LOG_LEVELS[int(item.key) - 1])
+        else:
             self.item_tail()
 
     def set_level(self, level: str) -> None:
-        settings = self.app.settings
+        settings = self.settings
         path = settings.path or config_path()
 
         def task() -> list[object]:
@@ -109,7 +110,7 @@ class DebugToolsScreen(MenuScreen):
         self.run_task("Log level", task)
 
     def item_tail(self) -> None:
-        path = logfile.log_path(self.app.settings)
+        path = logfile.log_path(self.settings)
 
         def task() -> list[object]:
             lines = logfile.tail(path, 200)

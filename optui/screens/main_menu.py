@@ -18,7 +18,7 @@ class MainMenuScreen(MenuScreen):
 
     def on_mount(self) -> None:
         super().on_mount()
-        settings = self.app.settings
+        settings = self.settings
         where = settings.path or "defaults (no configuration file yet: run 1 Setup → 4 wizard)"
         self.show(f"Configuration: {where}")
         self.show(f"Source: {settings.source.kind}   Store: {settings.store.url}   Cache: {settings.cache.url}")

@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.message import Message
 from textual.screen import ModalScreen, Screen
@@ -35,6 +35,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
 from optui.commands import by_scope
+from optui.config import Settings
 from optui.ops.checks import Check
 from optui.ops.steps import Step, StepResult, run_step
 
@@ -92,8 +93,8 @@ def check_table(title: str, rows: list[Check]) -> Table:
     return table
 
 
-def _menu_bindings() -> list[Binding]:
-    out = [
+def _menu_bindings() -> list[BindingType]:
+    out: list[BindingType] = [
         Binding(c.keys, c.action, c.title, show=c.show, id=c.id, tooltip=c.help)
         for c in by_scope("menu") if c.keys and c.id != "pick"
     ]
@@ -113,6 +114,11 @@ class MenuScreen(Screen):
         super().__init__()
         self.last_results: list[StepResult] = []
         """Results of the last step sequence, for callers and tests."""
+
+    @property
+    def settings(self) -> Settings:
+        """The running app's settings."""
+        return self.app.settings  # type: ignore[attr-defined, no-any-return]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -149,8 +155,16 @@ class MenuScreen(Screen):
             return
         menu = self.query_one("#menu-items", OptionList)
         menu.highlighted = self.ITEMS.index(item)
-        handler: Callable[[], object] = getattr(self, f"item_{item.handler}")
         log.info("menu %s: %s %s", self.MENU_TITLE, item.key, item.label)
+        try:
+            self.run_item(item)
+        except Exception as exc:  # an item must never take the app down or print a trace
+            log.exception("menu item %s failed", item.label)
+            self.notify(f"{item.label} failed: {exc}. Details in the log file.", severity="error")
+
+    def run_item(self, item: MenuItem) -> None:
+        """Run one item; subclasses with parameterised items override this."""
+        handler: Callable[[], object] = getattr(self, f"item_{item.handler}")
         handler()
 
     def action_back(self) -> None:
@@ -236,7 +250,7 @@ class MenuScreen(Screen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="menu-steps", description="menu steps")
     def _steps_worker(self, title: str, steps: list[Step]) -> None:
         worker = get_current_worker()
-        settings = self.app.settings
+        settings = self.settings
         results: list[StepResult] = []
         for index, step in enumerate(steps, 1):
             if worker.is_cancelled:

@@ -70,7 +70,7 @@ class ProductionMenuScreen(MenuScreen):
         self.open_section("monitoring", "Monitoring and alerting")
 
     def item_deploy(self) -> None:
-        default = str(default_deploy_dir(self.app.settings))
+        default = str(default_deploy_dir(self.settings))
         self.app.push_screen(PathPrompt("Write deployment files into which directory?", default),
                              self._deploy_into)
 
@@ -78,7 +78,7 @@ class ProductionMenuScreen(MenuScreen):
         if directory is None:
             self.show(Text("Deployment files: cancelled", style="dim"))
             return
-        settings = self.app.settings
+        settings = self.settings
 
         def task() -> list[object]:
             done = write_deployment(Path(directory), settings)
