@@ -118,6 +118,13 @@ class AlertSettings:
 
 
 @dataclass
+class ParticipantSettings:
+    enabled: bool = True
+    download_dir: str = "data/participants"  # NSE participant OI/volume and FII/DII cash files
+    history_days: int = 30  # trading days of history kept for week/month changes
+
+
+@dataclass
 class UISettings:
     mouse: bool = True
     animations: bool = False
@@ -138,6 +145,7 @@ class Settings:
     flow: FlowSettings = field(default_factory=FlowSettings)
     positions: PositionSettings = field(default_factory=PositionSettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    participants: ParticipantSettings = field(default_factory=ParticipantSettings)
     ui: UISettings = field(default_factory=UISettings)
     path: Path | None = None  # the TOML file these came from, if any
 
@@ -166,6 +174,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "positions.oi_change_pct": (0.0, 1e4),
     "positions.top_n": (1, 100),
     "alerts.cooldown_s": (0.0, 86400.0),
+    "participants.history_days": (1, 3650),
 }
 _INTERVALS = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
 
@@ -365,6 +374,25 @@ def mask(value: str) -> str:
     if not value:
         return "(not set)"
     return "****" + (value[-2:] if len(value) >= 12 else "")
+
+
+def check_value(key: str, raw: Any, settings: Settings | None = None) -> Any:
+    """Convert and validate `section.name = raw` against `settings` (defaults when None).
+
+    Returns the typed value; raises ConfigError naming the key, the value and what is allowed.
+    Nothing is saved: the wizard calls this as the user types.
+    """
+    import copy
+
+    section_name, _, name = key.partition(".")
+    trial = copy.deepcopy(settings) if settings is not None else Settings()
+    section = getattr(trial, section_name, None)
+    if section is None or not is_dataclass(section) or name not in {f.name for f in fields(section)}:
+        raise ConfigError(f"unknown setting {key}")
+    value = _coerce(key, raw, get_type_hints(type(section))[name], getattr(section, name))
+    setattr(section, name, value)
+    _validate(trial)
+    return value
 
 
 def set_value(key: str, raw: Any, path: Path | None = None) -> Settings:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from optui.config import load_secrets, load_settings, mask, save_secret, set_value
+from optui.config import check_value, load_secrets, load_settings, mask, save_secret, set_value
 from optui.errors import ConfigError
 
 pytestmark = pytest.mark.unit
@@ -68,3 +68,12 @@ def test_mask_never_reveals() -> None:
     assert mask("") == "(not set)"
     assert "abcdef" not in mask("abcdefghijklmnop")
     assert mask("short") == "****"
+
+
+def test_check_value_validates_without_saving(tmp_path: Path) -> None:
+    assert check_value("source.interval_s", "15") == 15.0
+    assert check_value("participants.history_days", "60") == 60
+    with pytest.raises(ConfigError, match="participants.history_days"):
+        check_value("participants.history_days", "0")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        check_value("source.nothing", "1")

@@ -6,7 +6,6 @@ blocking functions that the form runs in a thread worker and that return (ok, re
 
 from __future__ import annotations
 
-import copy
 import os
 import stat
 from collections.abc import Callable
@@ -204,13 +203,8 @@ def check_value(key: str, raw: str, settings: Settings) -> str | None:
         return f"{key} is empty: give a directory path"
     if key == "kite.api_key" and text and not text.isalnum():
         return f"kite.api_key = {text!r}: an API key has letters and digits only"
-    section_name, _, name = key.partition(".")
-    trial = copy.deepcopy(settings)
-    section = getattr(trial, section_name)
     try:
-        value = config._coerce(key, text, None, getattr(section, name))
-        setattr(section, name, value)
-        config._validate(trial)
+        config.check_value(key, text, settings)
     except ConfigError as exc:
         return str(exc)
     return None
