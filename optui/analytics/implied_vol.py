@@ -62,29 +62,28 @@ _NV = 513
 _FAST_STEP_OK = 2e-3
 
 
-def _ln_b(x: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """ln of the normalised OTM call price b(x, s) for x <= 0, and D = 2 b e^{(h^2+t^2)/2}."""
+def _householder_step(
+    x: np.ndarray, s: np.ndarray, ln_beta: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Third-order Householder step on f(s) = ln b(x, s) - ln beta: (ds, Newton step, b'/b).
+
+    b = exp(-(h^2 + t^2)/2) D / 2 with h = x/s, t = s/2 and D a difference of two erfcx values,
+    so ln b never underflows; b'/b = sqrt(2/pi)/D, and the higher derivatives over b' are
+    polynomials in h and s.
+    """
     h = x / s
     t = 0.5 * s
-    e1 = erfcx(-(h + t) * _SQRT1_2)
-    e2 = erfcx((t - h) * _SQRT1_2)
-    dd = e1 - e2
-    return -0.5 * (h * h + t * t) + np.log(0.5 * dd), dd
-
-
-def _householder_step(x: np.ndarray, s: np.ndarray, ln_beta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Third-order Householder step on f(s) = ln b(x, s) - ln beta: (ds, Newton step, b'/b)."""
-    lnb, dd = _ln_b(x, s)
-    f = lnb - ln_beta
+    dd = erfcx((h + t) * -_SQRT1_2) - erfcx((t - h) * _SQRT1_2)
+    hh = h * h
+    f = np.log(0.5 * dd) - 0.5 * (hh + t * t) - ln_beta
     psi = _SQRT_2_OVER_PI / dd  # b'/b
-    h = x / s
-    h2s = h * h / s
-    m = h2s - 0.25 * s  # b''/b'
+    h2s = hh / s
+    m = h2s - 0.5 * t  # b''/b'
     n = m * m - 3.0 * h2s / s - 0.25  # b'''/b'
     gam = m - psi
-    dlt = n - 3.0 * psi * m + 2.0 * psi * psi
+    dlt = n - psi * (3.0 * m - 2.0 * psi)
     nu = -f / psi
-    den = 1.0 + nu * (gam + dlt * nu / 6.0)
+    den = 1.0 + nu * (gam + dlt * nu * (1.0 / 6.0))
     ds = nu * (1.0 + 0.5 * gam * nu) / den
     # Far from the root the higher-order terms can flip or stall the step: fall back to Newton.
     ds = np.where((den > 0) & (ds * nu > 0), ds, nu)
@@ -163,8 +162,11 @@ def solve_normalised(x: np.ndarray, ln_beta: np.ndarray) -> tuple[np.ndarray, np
         a = -x
         v = 1.0 / np.sqrt(1.0 + (0.5 * x - ln_beta))
         inside = (a < _A_MAX) & (v < _V_MAX)
-        ia = np.sqrt(np.where(inside, a, 0.0)) * ((_NA - 1) / np.sqrt(_A_MAX))
-        iv = np.where(inside, v, 0.5) * ((_NV - 1) / _V_MAX)
+        if not inside.all():
+            a = np.where(inside, a, 0.0)
+            v = np.where(inside, v, 0.5)
+        ia = np.sqrt(a) * ((_NA - 1) / np.sqrt(_A_MAX))
+        iv = v * ((_NV - 1) / _V_MAX)
         i0 = ia.astype(np.intp)
         j0 = iv.astype(np.intp)
         fa = ia - i0
@@ -196,42 +198,54 @@ def _solve_chunk(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Volatility and status for one cache-sized slice of flat arrays."""
     with np.errstate(all="ignore"):
-        expired = ~(t > 0) | (t == np.inf)
-        bad = ~((p > 0) & (f > 0) & (k > 0) & np.isfinite(p + f + k + r))
         growth = np.exp(r * t)
         undisc = p * growth
         x = np.log(f / k)
         root = np.sqrt(f * k)
         # Reduce to the out-of-the-money side by put-call parity: C - P = F - K (undiscounted).
-        signed_intrinsic = np.where(call, f - k, k - f)
-        otm = undisc - np.maximum(signed_intrinsic, 0.0)
-        above = ~(undisc < np.where(call, f, k))
+        sign = call * 2.0 - 1.0
+        otm = undisc - np.maximum(sign * (f - k), 0.0)
         ln_beta = np.log(otm / root)
         xn = -np.abs(x)
-        # Within rounding of the upper bound beta reaches e^{x/2}: no finite volatility.
-        above |= ~(ln_beta < 0.5 * xn)
-        below = ~(otm > 0)
+        # ln beta < x/2 is the no-arbitrage bound (call < discounted F, put < discounted K) in
+        # normalised form; at the bound to rounding no finite volatility exists.
+        above = ~(ln_beta < 0.5 * xn)
         # Time value near the subnormal range has lost its relative precision.
         tiny = otm < _TINY_PRICE * growth
-        status = np.select(
-            [expired, bad, below, above, tiny],
-            [IV_EXPIRED, IV_BAD_INPUT, IV_BELOW_INTRINSIC, IV_ABOVE_BOUND, IV_UNDETERMINED],
-            IV_OK,
-        ).astype(np.int8)
+        expired = ~(t > 0) | (t == np.inf)
+        bad = ~((p > 0) & (f > 0) & (k > 0) & np.isfinite(p + f + k + r))
+        below = ~(otm > 0)
+        status = np.zeros(p.shape, dtype=np.int8)
+        # Lowest priority first so the most basic reason wins.
+        for mask, code in (
+            (tiny, IV_UNDETERMINED),
+            (above, IV_ABOVE_BOUND),
+            (below, IV_BELOW_INTRINSIC),
+            (bad, IV_BAD_INPUT),
+            (expired, IV_EXPIRED),
+        ):
+            if mask.any():
+                status[mask] = code
         good = status == IV_OK
-        if not good.all():
-            xn = np.where(good, xn, -0.1)
-            ln_beta = np.where(good, ln_beta, -5.0)
+        all_good = bool(good.all())
+        if not all_good:
+            # Harmless placeholders keep the unsolvable entries out of the way of the solve.
+            xn[~good] = -0.1
+            ln_beta[~good] = -5.0
         s, psi, conv = solve_normalised(xn, ln_beta)
         sqrt_t = np.sqrt(t)
         vol = s / sqrt_t
         # A 1e-15 relative price change must move the volatility by at most 1e-9, else the
         # price (typically deep in the money, time value lost to rounding) does not pin it down.
-        beta_otm = otm / root
-        undetermined = undisc * _DETERMINACY > psi * beta_otm * root * sqrt_t
-        status[good & ~conv] = IV_NO_CONVERGENCE
-        status[good & conv & undetermined] = IV_UNDETERMINED
-        vol[status != IV_OK] = np.nan
+        undetermined = undisc * _DETERMINACY > psi * otm * sqrt_t
+        all_conv = bool(conv.all())
+        any_undetermined = bool(undetermined.any())
+        if not all_conv:
+            status[good & ~conv] = IV_NO_CONVERGENCE
+        if any_undetermined:
+            status[good & conv & undetermined] = IV_UNDETERMINED
+        if not (all_good and all_conv and not any_undetermined):
+            vol[status != IV_OK] = np.nan
     return vol, status
 
 
