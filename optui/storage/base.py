@@ -35,6 +35,29 @@ class Row:
     fields: dict[str, FieldValue]
 
 
+class FrozenTags(dict[str, str]):
+    """An immutable, hashable tag dict: stores key a series by the object, skipping re-hashing.
+
+    Records reuse one instance per series across cycles, so the write path looks a series up
+    in one hash probe instead of building and hashing a tuple of its items for every point.
+    """
+
+    __slots__ = ("_hash",)
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        try:
+            return self._hash
+        except AttributeError:
+            self._hash: int = hash(tuple(sorted(self.items())))
+            return self._hash
+
+    def _frozen(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("FrozenTags cannot change: build a new one")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = _frozen  # type: ignore[assignment]
+    __ior__ = _frozen  # type: ignore[assignment]
+
+
 def time_to_ns(at: datetime) -> int:
     """Nanoseconds since the epoch for an aware datetime (microsecond precision)."""
     if at.tzinfo is None:

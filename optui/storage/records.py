@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
-from optui.storage.base import Store, clean_fields, ns_to_time, time_to_ns
+from optui.storage.base import FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
 from optui.storage.points import Point
 from optui.timeutil import UTC
 
@@ -102,7 +103,7 @@ class ColumnBatch:
     """Many points of one measurement in columns, for `Store.write_columns`."""
 
     measurement: str
-    tags_list: list[dict[str, str]]
+    tags_list: list[dict[str, str]]  # FrozenTags from leg_columns: extend, never mutate
     times_ns: list[int]
     columns: dict[str, list[Any]]
 
@@ -132,8 +133,29 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
         if t is None:
             t = memo[leg.timestamp] = time_to_ns(leg.timestamp)
         times.append(t)
-    columns = {name: [getattr(leg, name) for leg in legs] for name in LEG_FIELDS}
-    return ColumnBatch(LEGS, [leg_tags(leg) for leg in legs], times, columns)
+    # attrgetter + zip transposes in C: a Python getattr per field per leg is the slow part.
+    rows = list(map(_GET_FIELDS, legs))
+    columns = dict(zip(LEG_FIELDS, map(list, zip(*rows, strict=True)), strict=True)) if rows else {
+        name: [] for name in LEG_FIELDS}
+    cache = _TAGS_CACHE
+    if len(cache) > 50_000:  # expiries roll: drop old series now and then
+        cache.clear()
+    tags_list: list[dict[str, str]] = []
+    for ident in map(_GET_TAGS, legs):
+        tags = cache.get(ident)
+        if tags is None:
+            index, bucket, side, expiry, offset = ident
+            tags = cache[ident] = FrozenTags(index=index, bucket=bucket, side=side,
+                                             expiry=expiry.isoformat(), strike_offset=offset)
+        tags_list.append(tags)
+    return ColumnBatch(LEGS, tags_list, times, columns)
+
+
+_TAGS_CACHE: dict[tuple[Any, ...], FrozenTags] = {}  # one shared tag set per leg series
+
+
+_GET_FIELDS = attrgetter(*LEG_FIELDS)
+_GET_TAGS = attrgetter(*LEG_TAGS)
 
 
 class FlowBarAccumulator:

@@ -24,7 +24,15 @@ from typing import Any
 import numpy as np
 
 from optui.errors import StoreError
-from optui.storage.base import AGGREGATE_FNS, FieldValue, Row, Store, ns_to_time, time_to_ns
+from optui.storage.base import (
+    AGGREGATE_FNS,
+    FieldValue,
+    FrozenTags,
+    Row,
+    Store,
+    ns_to_time,
+    time_to_ns,
+)
 from optui.storage.points import Point
 
 _SCHEMA = """
@@ -66,7 +74,10 @@ class _Catalogue:
     def __init__(self) -> None:
         self.mids: dict[str, int] = {}
         self.series: dict[int, dict[tuple[tuple[str, str], ...], int]] = {}
-        self.fast: dict[int, dict[tuple[tuple[str, str], ...], int]] = {}  # unsorted items
+        self.fast: dict[int, dict[Any, int]] = {}  # unsorted items tuple -> series id
+        self.by_id: dict[int, dict[int, int]] = {}  # id(FrozenTags) -> series id
+        self.kept: list[Any] = []  # the FrozenTags whose ids are in by_id
+        self.layout_memo: dict[tuple[int, bytes, tuple[tuple[str, str], ...]], int] = {}
         self.tags: dict[int, dict[str, str]] = {}
         self.series_mid: dict[int, int] = {}
         self.layouts: dict[int, _Layout] = {}
@@ -116,6 +127,8 @@ def _kind_of(values: Sequence[Any]) -> str:
 
 
 def _plain(column: Any) -> list[Any]:
+    if isinstance(column, list):
+        return column
     tolist = getattr(column, "tolist", None)
     return tolist() if callable(tolist) else list(column)
 
@@ -367,12 +380,20 @@ class SQLiteStore(Store):
     ) -> list[int]:
         cat = self._cat
         fast = cat.fast.setdefault(mid, {})
-        out: list[int | None] = [fast.get(tuple(t.items())) for t in tags_list]
+        by_id = cat.by_id.setdefault(mid, {})
+        # FrozenTags are immutable and kept alive in `cat.kept`, so their id() cannot be reused:
+        # one C-level probe per point. Plain dicts take the slower items-tuple path below.
+        out: list[int | None] = list(map(by_id.get, map(id, tags_list)))
         if None not in out:
             return out  # type: ignore[return-value]
+        if len(cat.kept) > 100_000:
+            cat.kept.clear()
+            for ids in cat.by_id.values():
+                ids.clear()
         for i, tags in enumerate(tags_list):
             if out[i] is not None:
                 continue
+            frozen = tags.__class__ is FrozenTags
             quick = tuple(tags.items())
             sid = fast.get(quick)
             if sid is None:
@@ -387,6 +408,9 @@ class SQLiteStore(Store):
                     self._refresh_from(conn)
                     sid = cat.series[mid][key]
                 fast[quick] = sid
+            if frozen:
+                cat.kept.append(tags)
+                by_id[id(tags)] = sid
             out[i] = sid
         return out  # type: ignore[return-value]
 
@@ -466,6 +490,11 @@ class SQLiteStore(Store):
         strs: dict[str, list[Any]],
     ) -> tuple[int, bytes, str | None]:
         sid_bytes = np.ascontiguousarray(sids, dtype=np.int64).tobytes()
+        memo_key = (mid, sid_bytes, tuple(fields))
+        lid = self._cat.layout_memo.get(memo_key)
+        if lid is not None:
+            nums = np.ascontiguousarray(matrix, dtype=np.float64).tobytes()
+            return lid, nums, _pack_texts(strs)
         fields_json = json.dumps(fields, separators=(",", ":"))
         digest = hashlib.blake2b(
             sid_bytes + fields_json.encode() + str(mid).encode(), digest_size=16
@@ -478,6 +507,7 @@ class SQLiteStore(Store):
             )
             self._refresh_from(conn)
             lid = self._cat.by_digest[digest]
+        self._cat.layout_memo[memo_key] = lid
         nums = np.ascontiguousarray(matrix, dtype=np.float64).tobytes()
         return lid, nums, _pack_texts(strs)
 
