@@ -243,6 +243,14 @@ def test_compatibility_measurements_in_options_data(influx_server: str, tmp_path
 
 
 @pytest.mark.integration
+def test_first_write_creates_the_database(influx_server: str, tmp_path: Path) -> None:
+    s = InfluxStore(influx_server, database="created_on_first_write", spool_dir=tmp_path)
+    assert s.write([Point("index_overview", {"index": "SENSEX"}, {"last_price": 81234.5}, T0)]) == 1
+    assert s.latest("index_overview").fields == {"last_price": 81234.5}
+    s.close()
+
+
+@pytest.mark.integration
 def test_rejections_name_the_fix(store: InfluxStore) -> None:
     at = T0.astimezone(UTC)
     store.write([Point("premium_flow", {"index": "X"}, {"trades": 1}, at)])
@@ -291,12 +299,17 @@ def test_outage_spools_and_replays_every_point_once_in_order(influx_process: Any
     assert "spooled: 200 point(s)" in store.describe()
     # A restart of the writer process must not lose the spool.
     store.close()
-    store = InfluxStore(influx_process.url, batch_size=40, spool_dir=tmp_path / "spool")
+    store = InfluxStore(influx_process.url, batch_size=40, spool_dir=tmp_path / "spool", retry_after_s=0)
     influx_process.start()
     assert store.write(batch(3)) == 100  # replays the spool first, then writes this batch
     assert store.spool_status().points == 0
+    # A second outage, recovered by an explicit flush.
+    influx_process.stop()
+    assert store.write(batch(4)) == 100 and store.spool_status().points == 100
+    influx_process.start()
+    assert store.flush() == 100 and store.spool_status().points == 0
     rows = store.query("premium_flow", at, at + timedelta(hours=1))
-    assert [r.fields["seq"] for r in rows] == list(range(400))
+    assert [r.fields["seq"] for r in rows] == list(range(500))
     store.close()
 
 

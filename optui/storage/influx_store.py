@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -20,13 +21,17 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 
 from optui.errors import ConfigError, StoreError
-from optui.storage.base import AGGREGATE_FNS, Row, Store, ns_to_time, time_to_ns
+from optui.storage.base import AGGREGATE_FNS, Row, Store
 from optui.storage.influx_v2 import InfluxV2
+from optui.storage.influxql import InfluxQL
 from optui.storage.line_protocol import LineBatch, LineFormatter, log_dropped
 from optui.storage.points import Point
 from optui.storage.spool import Spool, SpoolStatus
 
 log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5.0
+"""After a failed write, later writes go straight to the spool this long (flush() always tries)."""
 
 _IST_MONDAY_S = 4 * 86400 - 19800  # 1970-01-05 00:00 IST (a Monday) in UTC epoch seconds
 
@@ -55,16 +60,6 @@ def check_aggregate(every: str, fn: str) -> int:
     return timeframe_seconds(every)
 
 
-def ident(name: str) -> str:
-    """An InfluxQL double-quoted identifier."""
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def literal(value: str) -> str:
-    """An InfluxQL single-quoted string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def token_hint(version: str) -> str:
     if version.startswith("1"):
         return "set OPTUI_INFLUXDB_TOKEN to USER:PASSWORD of an InfluxDB 1.x user"
@@ -86,6 +81,7 @@ class InfluxStore(Store):
         spool_dir: str | Path | None = "data/spool",
         version: str | None = None,
         timeout_s: float = 10.0,
+        retry_after_s: float = RETRY_AFTER_S,
     ) -> None:
         self.url = url.rstrip("/")
         self.database = database
@@ -93,13 +89,14 @@ class InfluxStore(Store):
         self.bucket = bucket
         self.batch_size = max(1, int(batch_size))
         self.timeout_s = timeout_s
+        self.retry_after_s = retry_after_s
         self._token = token or ""
         self._version = version  # "1.6.7", "v2.7.1", ... None until the server answered /ping
         self._lock = threading.RLock()
         self._formatter = LineFormatter()
         self._http: httpx.Client | None = None
         self._v2: InfluxV2 | None = None
-        self._field_types: dict[str, dict[str, str]] = {}
+        self._influxql: InfluxQL | None = None
         self._closed = False
         host = urlsplit(self.url).netloc.replace(":", "_") or "influxdb"
         target = _safe(database) if database == bucket else f"{_safe(database)}-{_safe(bucket)}"
@@ -109,9 +106,11 @@ class InfluxStore(Store):
             else None
         )
         self._spool_pending: bool | None = None  # unknown until first write
+        self._retry_at = 0.0  # monotonic time before which writes spool without trying the server
+        self._replayed = 0
 
     @property
-    def is_v2_hint(self) -> bool:
+    def _v2_known(self) -> bool:
         return bool(self._version) and not self._version.lstrip("v").startswith("1")
 
     @classmethod
@@ -198,7 +197,7 @@ class InfluxStore(Store):
 
     def describe(self) -> str:
         version = self._version or "version unknown"
-        where = f"bucket {self.bucket} (org {self.org})" if self.is_v2_hint else f"db {self.database}"
+        where = f"bucket {self.bucket} (org {self.org})" if self._v2_known else f"db {self.database}"
         text = f"InfluxDB {version} at {self.url}, {where}"
         if self._spool_pending and self.spool is not None:
             text += f"; spooled: {self.spool.status()}"
@@ -269,22 +268,24 @@ class InfluxStore(Store):
         lines = batch.lines
         size = self.batch_size
         chunks = [lines[i : i + size] for i in range(0, len(lines), size)]
+        if not chunks:
+            return 0
         if self._spool_pending is None:
             self._spool_pending = self.spool is not None and self.spool.status().points > 0
+        if self._spool_pending and time.monotonic() >= self._retry_at:
+            self.flush()  # older spooled points must land first
         accepted = 0
         for index, chunk in enumerate(chunks):
-            body = ("\n".join(chunk) + "\n").encode("utf-8")
-            if self._spool_pending:
-                self.flush()  # older spooled points must land first
             if not self._spool_pending:
                 try:
-                    self._send(body, len(chunk))
+                    self._send(("\n".join(chunk) + "\n").encode("utf-8"), len(chunk))
                     accepted += len(chunk)
                     continue
                 except Unavailable as exc:
                     if self.spool is None:
                         raise self.unreachable(str(exc)) from None
                     log.warning("InfluxDB %s unavailable (%s): spooling writes", self.url, exc)
+                    self._retry_at = time.monotonic() + self.retry_after_s
             assert self.spool is not None
             for rest in chunks[index:]:
                 self.spool.append(("\n".join(rest) + "\n").encode("utf-8"), len(rest))
@@ -294,21 +295,22 @@ class InfluxStore(Store):
         return accepted
 
     def flush(self) -> int:
-        """Replay spooled points in order; returns how many were written (0 while still down)."""
+        """Replay spooled points in order now; returns how many were written before any failure."""
         if self.spool is None:
             return 0
         with self._lock:
-            sent = 0
+            self._replayed = 0
             try:
-                sent = self.spool.replay(self._replay_one, self.batch_size)
+                self.spool.replay(self._replay_one, self.batch_size)
             except Unavailable as exc:
                 log.info("InfluxDB %s still unavailable (%s): points stay spooled", self.url, exc)
                 self._spool_pending = True
-                return sent
+                self._retry_at = time.monotonic() + self.retry_after_s
+                return self._replayed
             self._spool_pending = False
-            if sent:
-                log.info("InfluxDB %s: replayed %d spooled point(s)", self.url, sent)
-            return sent
+            if self._replayed:
+                log.info("InfluxDB %s: replayed %d spooled point(s)", self.url, self._replayed)
+            return self._replayed
 
     def _replay_one(self, body: bytes, points: int) -> None:
         try:
@@ -316,6 +318,7 @@ class InfluxStore(Store):
         except Rejected as exc:
             # A batch the server refuses would block the spool forever; what it could take is in.
             log.error("InfluxDB %s: dropped %d spooled point(s): %s", self.url, points, exc)
+        self._replayed += points
 
     def spool_status(self) -> SpoolStatus | None:
         """What is waiting in the spool (None when spooling is off)."""
@@ -331,103 +334,23 @@ class InfluxStore(Store):
             raise self.unreachable(str(exc)) from None
         if self._is_v2():
             return self._v2_client().ensure_bucket(version)
-        db = ident(self.database)
-        self._influxql(f"CREATE DATABASE {db}", write=True)
-        result = self._influxql(f"SHOW RETENTION POLICIES ON {db}")
-        default = next((v for _t, v in _values(result) if v.get("default")), None)
-        if default is not None and default.get("duration") not in ("0s", "0"):
-            name = str(default["name"])
-            self._influxql(f"ALTER RETENTION POLICY {ident(name)} ON {db} DURATION INF", write=True)
-            return (
-                f"InfluxDB {version}: database {self.database!r} ready; retention policy "
-                f"{name!r} changed from {default['duration']} to infinite"
-            )
-        name = default["name"] if default else "autogen"
-        return (
-            f"InfluxDB {version}: database {self.database!r} ready; retention policy "
-            f"{name!r} keeps data forever"
-        )
+        return self._v1().init_database(version)
 
     # -- reads ----------------------------------------------------------------------------------
 
-    def _influxql(self, q: str, write: bool = False) -> list[dict[str, Any]]:
-        """Run InfluxQL; returns series (name, tags, columns, values) merged across chunks."""
-        params = {"q": q, "db": self.database, "epoch": "ns", "chunked": "true"}
-        try:
-            if write:
-                response = self._client().post("/query", params=params)
-            else:
-                response = self._client().get("/query", params=params)
-        except httpx.TransportError as exc:
-            raise self.unreachable(str(exc)) from None
-        if response.status_code in (401, 403):
-            raise StoreError(
-                f"InfluxDB at {self.url} rejected the credentials (HTTP {response.status_code}): "
-                f"{token_hint(self._version or '1')}"
+    def _v1(self) -> InfluxQL:
+        if self._influxql is None:
+            self._influxql = InfluxQL(
+                self._client, self.url, self.database, self.unreachable,
+                lambda: token_hint(self._version or "1"),
             )
-        if response.status_code >= 500:
-            raise self.unreachable(f"HTTP {response.status_code}")
-        merged: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
-        for raw in response.text.split("\n"):  # not splitlines(): U+0085 etc. may be in values
-            if not raw.strip():
-                continue
-            doc = json.loads(raw)
-            if doc.get("error"):
-                raise StoreError(f"InfluxDB query failed: {doc['error']}")
-            for result in doc.get("results", []):
-                if result.get("error"):
-                    if "database not found" in result["error"]:
-                        return []
-                    raise StoreError(f"InfluxDB query failed: {result['error']}")
-                for series in result.get("series", []):
-                    key = (series.get("name", ""), tuple(sorted(series.get("tags", {}).items())))
-                    have = merged.get(key)
-                    if have is None:
-                        merged[key] = {**series, "values": list(series.get("values", []))}
-                    else:
-                        have["values"].extend(series.get("values", []))
-        if response.status_code >= 400 and not merged:
-            raise StoreError(f"InfluxDB query failed (HTTP {response.status_code})")
-        return list(merged.values())
+        return self._influxql
 
-    def _types(self, measurement: str, names: Sequence[str]) -> dict[str, str]:
-        """Field types (float/integer/string/boolean), refreshed when a new field shows up."""
-        known = self._field_types.get(measurement)
-        if known is None or any(n not in known for n in names):
-            known = {}
-            for series in self._influxql(f"SHOW FIELD KEYS FROM {ident(measurement)}"):
-                for key, kind in series.get("values", []):
-                    # A field written as float in one shard and integer in another reads as float.
-                    if known.get(key) != "float":
-                        known[key] = kind
-            self._field_types[measurement] = known
-        return known
-
-    def _where(self, start: datetime | None, end: datetime | None, tags: Mapping[str, str] | None) -> str:
-        terms = []
-        if start is not None:
-            terms.append(f"time >= {time_to_ns(start)}")
-        if end is not None:
-            terms.append(f"time < {time_to_ns(end)}")
-        terms += [f"{ident(k)} = {literal(str(v))}" for k, v in sorted((tags or {}).items())]
-        return (" WHERE " + " AND ".join(terms)) if terms else ""
-
-    def _rows(self, series_list: list[dict[str, Any]], measurement: str) -> list[Row]:
-        rows: list[Row] = []
-        columns_seen = {c for s in series_list for c in s.get("columns", [])[1:]}
-        types = self._types(measurement, sorted(columns_seen)) if columns_seen else {}
-        floats = {k for k, v in types.items() if v == "float"}
-        for series in series_list:
-            tags = {k: v for k, v in series.get("tags", {}).items() if v != ""}
-            columns = series["columns"]
-            for values in series.get("values", []):
-                fields = {}
-                for name, value in zip(columns[1:], values[1:], strict=True):
-                    if value is None:
-                        continue
-                    fields[name] = float(value) if name in floats else value
-                rows.append(Row(ns_to_time(values[0]), dict(tags), fields))
-        return rows
+    def _reader(self) -> InfluxQL | InfluxV2:
+        try:
+            return self._v2_client() if self._is_v2() else self._v1()
+        except Unavailable as exc:
+            raise self.unreachable(str(exc)) from None
 
     def query(
         self,
@@ -439,13 +362,7 @@ class InfluxStore(Store):
         limit: int | None = None,
     ) -> list[Row]:
         with self._lock:
-            if self._is_v2_safe():
-                rows = self._v2_client().query(measurement, start, end, tags, limit)
-            else:
-                q = f"SELECT * FROM {ident(measurement)}{self._where(start, end, tags)} GROUP BY *"
-                if limit is not None:
-                    q += f" LIMIT {int(limit)}"  # per series; merged and cut below
-                rows = self._rows(self._influxql(q), measurement)
+            rows = self._reader().query(measurement, start, end, tags, limit)
         rows.sort(key=lambda r: (r.time, sorted(r.tags.items())))
         if fields is not None:
             wanted = set(fields)
@@ -465,56 +382,18 @@ class InfluxStore(Store):
         every_s = check_aggregate(every, fn)
         if not fields:
             return []
-        offset_s = bucket_offset_s(every_s)
         with self._lock:
-            if self._is_v2_safe():
-                return self._v2_client().aggregate(
-                    measurement, fields, start, end, every_s, offset_s, tags, fn
-                )
-            select = ", ".join(f"{fn}({ident(f)}) AS {ident(f)}" for f in fields)
-            q = (
-                f"SELECT {select} FROM {ident(measurement)}{self._where(start, end, tags)} "
-                f"GROUP BY time({every_s}s, {offset_s}s) fill(none)"
+            return self._reader().aggregate(
+                measurement, fields, start, end, every_s, bucket_offset_s(every_s), tags, fn
             )
-            series_list = self._influxql(q)
-            types = self._types(measurement, []) if series_list else {}
-        rows = []
-        for series in series_list:
-            columns = series["columns"]
-            for values in series.get("values", []):
-                out: dict[str, Any] = {}
-                for name, value in zip(columns[1:], values[1:], strict=True):
-                    if value is None:
-                        continue
-                    if fn == "mean" or types.get(name) == "float":
-                        value = float(value)
-                    out[name] = value
-                if out:
-                    rows.append(Row(ns_to_time(values[0]), dict(tags or {}), out))
-        rows.sort(key=lambda r: r.time)
-        return rows
 
     def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
         with self._lock:
-            if self._is_v2_safe():
-                return self._v2_client().latest(measurement, tags)
-            q = f"SELECT * FROM {ident(measurement)}{self._where(None, None, tags)} GROUP BY * ORDER BY time DESC LIMIT 1"
-            rows = self._rows(self._influxql(q), measurement)
-        return max(rows, key=lambda r: r.time) if rows else None
+            return self._reader().latest(measurement, tags)
 
     def tag_values(self, measurement: str, tag: str) -> list[str]:
         with self._lock:
-            if self._is_v2_safe():
-                return self._v2_client().tag_values(measurement, tag)
-            q = f"SHOW TAG VALUES FROM {ident(measurement)} WITH KEY = {ident(tag)}"
-            values = {str(v["value"]) for _t, v in _values(self._influxql(q))}
-        return sorted(values)
-
-    def _is_v2_safe(self) -> bool:
-        try:
-            return self._is_v2()
-        except Unavailable as exc:
-            raise self.unreachable(str(exc)) from None
+            return self._reader().tag_values(measurement, tag)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -532,16 +411,6 @@ class InfluxStore(Store):
                 self._http.close()
             if self._v2 is not None:
                 self._v2.close()
-
-
-def _values(series_list: list[dict[str, Any]]) -> list[tuple[dict[str, str], dict[str, Any]]]:
-    """(tags, column -> value) for every value row of every series."""
-    out = []
-    for series in series_list:
-        columns = series.get("columns", [])
-        for values in series.get("values", []):
-            out.append((series.get("tags", {}), dict(zip(columns, values, strict=False))))
-    return out
 
 
 def _server_error(text: str) -> str:
