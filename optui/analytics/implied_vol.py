@@ -207,9 +207,9 @@ def _solve_chunk(
         otm = undisc - np.maximum(sign * (f - k), 0.0)
         ln_beta = np.log(otm / root)
         xn = -np.abs(x)
-        # ln beta < x/2 is the no-arbitrage bound (call < discounted F, put < discounted K) in
-        # normalised form; at the bound to rounding no finite volatility exists.
-        above = ~(ln_beta < 0.5 * xn)
+        # No-arbitrage bound: call < discounted F, put < discounted K, i.e. the OTM value below
+        # min(F, K); within rounding of the bound no finite volatility exists.
+        above = ~(otm < np.minimum(f, k) * (1.0 - 4.0 * _EPS)) | ~(ln_beta < 0.5 * xn)
         # Time value near the subnormal range has lost its relative precision.
         tiny = otm < _TINY_PRICE * growth
         expired = ~(t > 0) | (t == np.inf)
