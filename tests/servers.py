@@ -120,7 +120,7 @@ class Daemon:
 class InfluxServer(Daemon):
     """influxd 1.x with a minimal config and all state under `workdir`."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, auth: bool = False) -> None:
         self.port = port or free_port()
         self.rpc_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -135,11 +135,17 @@ class InfluxServer(Daemon):
             "[coordinator]\n  max-select-point = 0\n"
             f'[http]\n  bind-address = "127.0.0.1:{self.port}"\n  log-enabled = false\n'
             "  max-row-limit = 0\n"
+            f"  auth-enabled = {'true' if auth else 'false'}\n"
             "[monitor]\n  store-enabled = false\n"
             "[continuous_queries]\n  enabled = false\n",
             encoding="utf-8",
         )
         super().__init__([require_binary("influxd"), "-config", str(config)], workdir, "influxd.log")
+
+    def create_admin(self, user: str, password: str) -> None:
+        """Create the first (admin) user; allowed without credentials while none exist."""
+        q = f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+        httpx.post(f"{self.url}/query", params={"q": q}, timeout=10.0).raise_for_status()
 
     @property
     def store_url(self) -> str:
@@ -283,9 +289,13 @@ def victoria_server() -> Iterator[VictoriaMetricsServer]:
 
 
 @pytest.fixture
-def influx_process(tmp_path: Path) -> Iterator[InfluxServer]:
-    """A private influxd the test may stop and start (`.stop()`, `.start()`, `.restart()`)."""
-    server = InfluxServer(tmp_path / "influxd")
+def influx_process(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[InfluxServer]:
+    """A private influxd the test may stop and start (`.stop()`, `.start()`, `.restart()`).
+
+    Parametrize indirectly with {"auth": True} for a server that requires a user and password.
+    """
+    options = getattr(request, "param", None) or {}
+    server = InfluxServer(tmp_path / "influxd", auth=bool(options.get("auth")))
     server.start()
     try:
         yield server

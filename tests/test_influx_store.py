@@ -251,6 +251,24 @@ def test_first_write_creates_the_database(influx_server: str, tmp_path: Path) ->
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("influx_process", [{"auth": True}], indirect=True)
+def test_credentials_on_a_server_with_auth(influx_process: Any, tmp_path: Path) -> None:
+    influx_process.create_admin("optui", "pa55word")
+    good = InfluxStore(influx_process.url, token="optui:pa55word", spool_dir=tmp_path / "a")
+    good.init_database()
+    assert good.write([Point("index_overview", {"index": "NIFTY"}, {"last_price": 1.0}, T0)]) == 1
+    assert good.latest("index_overview") is not None
+    bad = InfluxStore(influx_process.url, token="optui:wrong", spool_dir=tmp_path / "b")
+    with pytest.raises(StoreError, match="rejected the credentials.*OPTUI_INFLUXDB_TOKEN") as info:
+        bad.write([Point("index_overview", {"index": "NIFTY"}, {"last_price": 2.0}, T0)])
+    assert "wrong" not in str(info.value) and bad.spool_status().points == 0
+    with pytest.raises(StoreError, match="OPTUI_INFLUXDB_TOKEN"):
+        bad.query("index_overview", T0, T0 + timedelta(days=1))
+    good.close()
+    bad.close()
+
+
+@pytest.mark.integration
 def test_rejections_name_the_fix(store: InfluxStore) -> None:
     at = T0.astimezone(UTC)
     store.write([Point("premium_flow", {"index": "X"}, {"trades": 1}, at)])

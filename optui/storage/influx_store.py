@@ -111,7 +111,7 @@ class InfluxStore(Store):
 
     @property
     def _v2_known(self) -> bool:
-        return bool(self._version) and not self._version.lstrip("v").startswith("1")
+        return self._version is not None and not self._version.lstrip("v").startswith("1")
 
     @classmethod
     def from_url(cls, url: str, settings: Any = None) -> InfluxStore:

@@ -94,7 +94,7 @@ class InfluxV2:
         self.org = org
         self.bucket = bucket
         self._client = InfluxDBClient(
-            url=url, token=token or None, org=org, timeout=int(timeout_s * 1000), retries=False
+            url=url, token=token, org=org, timeout=int(timeout_s * 1000), retries=False
         )
         self._write_api: Any = None
 

@@ -185,7 +185,7 @@ class LineFormatter:
                 if ts is None:
                     ts = times[t] = time_ns(t)
                 fields = p.fields
-                values = tuple(fields.values())
+                values: tuple[Any, ...] = tuple(fields.values())
                 # Fast path: all-numeric points become one C-level `template % values`.
                 shape = (tuple(fields), tuple(map(type, values)))
                 template = templates.get(shape, "")
@@ -201,6 +201,7 @@ class LineFormatter:
                 if keys is None:
                     keys = field_sets[names] = tuple(self.field_key(k) for k in names)
                 parts = []
+                v: Any
                 for key, v in zip(keys, fields.values()):  # noqa: B905 - same dict, same length
                     tv = type(v)
                     if tv is float:
