@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import chain
 from operator import attrgetter
 from typing import Any
+
+import numpy as np
 
 from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
 from optui.storage.base import FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
@@ -105,7 +108,7 @@ class ColumnBatch:
     measurement: str
     tags_list: list[dict[str, str]]  # FrozenTags from leg_columns: extend, never mutate
     times_ns: list[int]
-    columns: dict[str, list[Any]]
+    columns: dict[str, Any]  # name -> list or 1-D numpy array
 
     def write_to(self, store: Store) -> int:
         return store.write_columns(self.measurement, self.tags_list, self.times_ns, self.columns)
@@ -117,7 +120,11 @@ class ColumnBatch:
         self.tags_list.extend(other.tags_list)
         self.times_ns.extend(other.times_ns)
         for name, col in other.columns.items():
-            self.columns[name].extend(col)
+            mine = self.columns[name]
+            if isinstance(mine, np.ndarray) or isinstance(col, np.ndarray):
+                self.columns[name] = np.concatenate([np.asarray(mine), np.asarray(col)])
+            else:
+                mine.extend(col)
 
     def __len__(self) -> int:
         return len(self.times_ns)
@@ -134,9 +141,19 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
             t = memo[leg.timestamp] = time_to_ns(leg.timestamp)
         times.append(t)
     # attrgetter + zip transposes in C: a Python getattr per field per leg is the slow part.
-    rows = list(map(_GET_FIELDS, legs))
-    columns = dict(zip(LEG_FIELDS, map(list, zip(*rows, strict=True)), strict=True)) if rows else {
-        name: [] for name in LEG_FIELDS}
+    columns: dict[str, Any] = {}
+    # One C pass builds the float matrix: per-field Python loops are the slow part of ingest.
+    try:
+        flat = np.fromiter(chain.from_iterable(map(_GET_FLOATS, legs)), dtype=np.float64,
+                           count=len(legs) * len(_FLOAT_FIELDS))
+    except (TypeError, ValueError):  # a None somewhere: the slow path maps it to NaN
+        flat = np.array([_GET_FLOATS(leg) for leg in legs], dtype=np.float64)
+    matrix = flat.reshape(len(legs), len(_FLOAT_FIELDS))
+    for j, name in enumerate(_FLOAT_FIELDS):
+        columns[name] = matrix[:, j]
+    for name in _OTHER_FIELDS:
+        columns[name] = [getattr(leg, name) for leg in legs]
+    columns = {name: columns[name] for name in LEG_FIELDS}
     cache = _TAGS_CACHE
     if len(cache) > 50_000:  # expiries roll: drop old series now and then
         cache.clear()
@@ -154,7 +171,9 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
 _TAGS_CACHE: dict[tuple[Any, ...], FrozenTags] = {}  # one shared tag set per leg series
 
 
-_GET_FIELDS = attrgetter(*LEG_FIELDS)
+_OTHER_FIELDS = ("volume", "instrument_token", "tradingsymbol", "buildup", "flags")
+_FLOAT_FIELDS = tuple(f for f in LEG_FIELDS if f not in _OTHER_FIELDS)
+_GET_FLOATS = attrgetter(*_FLOAT_FIELDS)
 _GET_TAGS = attrgetter(*LEG_TAGS)
 
 

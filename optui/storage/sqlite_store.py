@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS frames (measurement_id INTEGER NOT NULL, time_ns INTE
 CREATE INDEX IF NOT EXISTS frames_by_layout ON frames (layout_id, time_ns);
 """
 _NUMERIC = ("float", "int", "bool")
+_DTYPE_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 _SEP = "\x1f"  # unit separator: joins a frame's text column when no value contains it
 
 
@@ -324,7 +325,15 @@ class SQLiteStore(Store):
         num_cols: list[np.ndarray] = []
         str_cols: dict[str, np.ndarray] = {}
         for name in sorted(fields_columns):
-            values = _plain(fields_columns[name])
+            given = fields_columns[name]
+            if isinstance(given, np.ndarray) and given.dtype.kind in "fiub":
+                # Numeric arrays go straight in: no per-value Python work.
+                kind = kinds.get(name) or _DTYPE_KINDS[given.dtype.kind]
+                if kind in _NUMERIC:
+                    fields.append((name, kind))
+                    num_cols.append(given.astype(np.float64, copy=False))
+                    continue
+            values = _plain(given)
             kind = kinds.get(name) or _kind_of(values)
             fields.append((name, kind))
             if kind in _NUMERIC:
