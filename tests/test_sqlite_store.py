@@ -298,3 +298,19 @@ def test_open_store_urls(tmp_path: Path) -> None:
     mem = open_store("sqlite:///:memory:")
     assert mem.write([leg_point(T0)]) == 1 and mem.latest("atm_options") is not None
     mem.close()
+
+
+@pytest.mark.unit
+def test_short_lived_threads_do_not_leak_connections(store: SQLiteStore) -> None:
+    store.write([leg_point(T0)])
+    counts: list[int] = []
+
+    def worker() -> None:
+        counts.append(len(store.query("atm_options", T0, T0 + timedelta(seconds=1))))
+
+    for _ in range(20):  # like UI thread workers: a new thread per query
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+    assert counts == [1] * 20
+    assert len(store._idle) <= 4

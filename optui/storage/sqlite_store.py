@@ -15,7 +15,8 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ CREATE TABLE IF NOT EXISTS frames (measurement_id INTEGER NOT NULL, time_ns INTE
 CREATE INDEX IF NOT EXISTS frames_by_layout ON frames (layout_id, time_ns);
 """
 _NUMERIC = ("float", "int", "bool")
+_IDLE_READERS = 4
 _DTYPE_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 _SEP = "\x1f"  # unit separator: joins a frame's text column when no value contains it
 
@@ -176,8 +178,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()  # the writer's, held for a whole transaction
         self._meta_lock = threading.RLock()  # short: guards the in-memory catalogue
         self._cat = _Catalogue()
-        self._local = threading.local()
-        self._readers: list[sqlite3.Connection] = []
+        self._idle: list[sqlite3.Connection] = []  # pooled reader connections
         self._closed = False
         self.journal_mode = "?"
         if not self._memory:
@@ -218,18 +219,36 @@ class SQLiteStore(Store):
             raise self._error(exc, "open") from exc
         return conn
 
-    def _reader(self) -> sqlite3.Connection:
+    @contextmanager
+    def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
+        """A reader connection from a small pool (WAL readers never wait for the writer).
+
+        Pooled rather than per thread: UI workers run on short-lived threads, and a connection
+        per thread would leak one file handle per worker.
+        """
         if self._closed:
             raise StoreError(f"SQLite store {self.path} is closed")
-        if self._memory:
-            return self._writer
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
+        try:
+            if self._memory:  # one connection only: take turns with the writer
+                with self._lock:
+                    self._refresh_from(self._writer)
+                    yield self._writer
+                return
             with self._meta_lock:
-                self._readers.append(conn)
-        return conn
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                self._refresh_from(conn)
+                yield conn
+            finally:
+                with self._meta_lock:
+                    if self._closed or len(self._idle) >= _IDLE_READERS:
+                        conn.close()
+                    else:
+                        self._idle.append(conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc, action) from exc
 
     def _error(self, exc: BaseException, action: str) -> StoreError:
         text = str(exc).lower()
@@ -253,12 +272,6 @@ class SQLiteStore(Store):
     def _refresh_from(self, conn: sqlite3.Connection) -> None:
         with self._meta_lock:
             self._cat.refresh(conn)
-
-    def _refresh(self) -> sqlite3.Connection:
-        """Pick up series and layouts another connection or process added; return the reader."""
-        conn = self._reader()
-        self._refresh_from(conn)
-        return conn
 
     # -- writes ---------------------------------------------------------------------------------
 
@@ -524,9 +537,8 @@ class SQLiteStore(Store):
 
     def _plan(
         self, measurement: str, tags: Mapping[str, str] | None, fields: Sequence[str] | None
-    ) -> tuple[sqlite3.Connection, int, dict[int, _View]] | None:
+    ) -> tuple[int, dict[int, _View]] | None:
         """The layouts holding matching series, each with the row positions and fields to read."""
-        conn = self._refresh()
         with self._meta_lock:
             cat = self._cat
             mid = cat.mids.get(measurement)
@@ -549,7 +561,7 @@ class SQLiteStore(Store):
             strs = [n for n in lay.strs if wanted is None or n in wanted]
             if nums or strs:
                 views[lay.id] = _View(lay, pos.tolist(), nums, strs)
-        return (conn, mid, views) if views else None
+        return (mid, views) if views else None
 
     def _rows(self, frame: tuple[int, int, bytes, str | None], views: dict[int, _View],
               require: bool) -> list[Row]:
@@ -594,18 +606,16 @@ class SQLiteStore(Store):
         fields: Sequence[str] | None = None,
         limit: int | None = None,
     ) -> list[Row]:
-        try:
+        out: list[Row] = []
+        with self._reading(f"query {measurement!r}") as conn:
             plan = self._plan(measurement, tags, fields)
             if plan is None:
                 return []
-            conn, mid, views = plan
-            out: list[Row] = []
+            mid, views = plan
             for frame in self._frames(conn, mid, views, start, end):
                 out.extend(self._rows(frame, views, require=fields is not None))
                 if limit is not None and len(out) >= limit:
-                    return out[: max(0, limit)]
-        except sqlite3.Error as exc:
-            raise self._error(exc, f"query {measurement!r}") from exc
+                    break
         return out if limit is None else out[: max(0, limit)]
 
     def aggregate(
@@ -628,30 +638,28 @@ class SQLiteStore(Store):
         slot = {n: i for i, n in enumerate(names)}
         buckets: dict[int, _Acc] = {}
         kinds: dict[str, str] = {}
-        try:
+        with self._reading(f"aggregate {measurement!r}") as conn:
             plan = self._plan(measurement, tags, names)
             if plan is None:
                 return []
-            conn, mid, views = plan
+            mid, views = plan
             frames = self._frames(conn, mid, views, start, end).fetchall()
-            starts = bucket_start_ns([f[0] for f in frames], every).tolist() if frames else []
-            for (_t, lid, nums, _strs), b in zip(frames, starts, strict=True):
-                view = views[lid]
-                if not view.nums:
-                    continue
-                lay = view.layout
-                mat = np.frombuffer(nums, dtype=np.float64).reshape(len(lay.sids), len(lay.nums))
-                cols = [j for j, _n, _k in view.nums]
-                where = [slot[n] for _j, n, _k in view.nums]
-                for _j, n, k in view.nums:
-                    kinds[n] = k
-                sub = mat[np.asarray(view.pos, dtype=np.intp)][:, cols]
-                acc = buckets.get(b)
-                if acc is None:
-                    acc = buckets[b] = _Acc(len(names))
-                acc.add(sub, where)
-        except sqlite3.Error as exc:
-            raise self._error(exc, f"aggregate {measurement!r}") from exc
+        starts = bucket_start_ns([f[0] for f in frames], every).tolist() if frames else []
+        for (_t, lid, nums, _strs), b in zip(frames, starts, strict=True):
+            view = views[lid]
+            if not view.nums:
+                continue
+            lay = view.layout
+            mat = np.frombuffer(nums, dtype=np.float64).reshape(len(lay.sids), len(lay.nums))
+            cols = [j for j, _n, _k in view.nums]
+            where = [slot[n] for _j, n, _k in view.nums]
+            for _j, n, k in view.nums:
+                kinds[n] = k
+            sub = mat[np.asarray(view.pos, dtype=np.intp)][:, cols]
+            acc = buckets.get(b)
+            if acc is None:
+                acc = buckets[b] = _Acc(len(names))
+            acc.add(sub, where)
         out: list[Row] = []
         for b in sorted(buckets):
             values = buckets[b].result(fn)
@@ -663,11 +671,11 @@ class SQLiteStore(Store):
         return out
 
     def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
-        try:
+        with self._reading(f"read latest {measurement!r}") as conn:
             plan = self._plan(measurement, tags, None)
             if plan is None:
                 return None
-            conn, mid, views = plan
+            mid, views = plan
             # One index seek per layout beats sorting every frame by time.
             newest = conn.execute(
                 "SELECT (SELECT max(time_ns) FROM frames WHERE layout_id = l.value) AS t "
@@ -681,16 +689,12 @@ class SQLiteStore(Store):
                 "WHERE measurement_id = ? AND time_ns = ?",
                 (mid, newest[0]),
             ).fetchone()
-        except sqlite3.Error as exc:
-            raise self._error(exc, f"read latest {measurement!r}") from exc
         rows = self._rows(frame, views, require=False)
         return rows[-1] if rows else None
 
     def tag_values(self, measurement: str, tag: str) -> list[str]:
-        try:
-            self._refresh()
-        except sqlite3.Error as exc:
-            raise self._error(exc, f"read tags of {measurement!r}") from exc
+        with self._reading(f"read tags of {measurement!r}"):
+            pass
         with self._meta_lock:
             mid = self._cat.mids.get(measurement)
             if mid is None:
@@ -700,7 +704,8 @@ class SQLiteStore(Store):
 
     def measurements(self) -> list[str]:
         """Names of the measurements stored so far."""
-        self._refresh()
+        with self._reading("list measurements"):
+            pass
         with self._meta_lock:
             return sorted(self._cat.mids)
 
@@ -708,7 +713,8 @@ class SQLiteStore(Store):
 
     def ping(self) -> bool:
         try:
-            self._reader().execute("SELECT 1").fetchone()
+            with self._reading("ping") as conn:
+                conn.execute("SELECT 1").fetchone()
         except (sqlite3.Error, StoreError):
             return False
         return True
@@ -723,9 +729,9 @@ class SQLiteStore(Store):
                 return
             self._closed = True
             with self._meta_lock:
-                for conn in self._readers:
+                for conn in self._idle:
                     conn.close()
-                self._readers.clear()
+                self._idle.clear()
             self._writer.close()
 
     def __repr__(self) -> str:
