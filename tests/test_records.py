@@ -144,3 +144,18 @@ def test_naive_timestamps_are_refused() -> None:
     naive = datetime(2026, 11, 24, 9, 20)
     with pytest.raises(ValueError, match="timezone-aware"):
         snapshot_points(make_snapshot(at=naive, legs=[]))
+
+
+@pytest.mark.unit
+def test_leg_tag_sets_are_shared_immutable_and_picklable() -> None:
+    import pickle
+
+    from optui.storage.base import FrozenTags
+
+    a = leg_columns(make_snapshot()).tags_list
+    b = leg_columns(make_snapshot(AT + timedelta(seconds=5))).tags_list
+    assert a[0] is b[0] and isinstance(a[0], FrozenTags)  # one object per series across cycles
+    with pytest.raises(TypeError, match="cannot change"):
+        a[0]["index"] = "SENSEX"  # type: ignore[index]
+    back = pickle.loads(pickle.dumps(a[0]))
+    assert back == a[0] and hash(back) == hash(a[0]) and dict(back) == dict(a[0])

@@ -51,6 +51,15 @@ class FrozenTags(dict[str, str]):
             self._hash: int = hash(tuple(sorted(self.items())))
             return self._hash
 
+    def __reduce__(self) -> tuple[type[FrozenTags], tuple[dict[str, str]]]:
+        return (FrozenTags, (dict(self),))  # pickle/copy rebuild without item assignment
+
+    def __copy__(self) -> FrozenTags:
+        return self
+
+    def __deepcopy__(self, memo: object) -> FrozenTags:
+        return self
+
     def _frozen(self, *args: object, **kwargs: object) -> None:
         raise TypeError("FrozenTags cannot change: build a new one")
 
