@@ -7,6 +7,7 @@ Also line-protocol escaping (unit and hypothesis round trips through the real se
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import threading
 from collections.abc import Iterator
@@ -388,6 +389,18 @@ def test_flux_text_for_reads() -> None:
     assert flux_string("${x}") == '"\\${x}"' and flux_time(start).endswith("Z")
 
 
+# What InfluxDB 2 answers to query_flux(): one table per series, fields pivoted into columns.
+_FLUX_CSV = (
+    "#datatype,string,long,dateTime:RFC3339,dateTime:RFC3339,dateTime:RFC3339,string,string,double,long\r\n"
+    "#group,false,false,true,true,false,true,true,false,false\r\n"
+    "#default,_result,,,,,,,,\r\n"
+    ",result,table,_start,_stop,_time,_measurement,index,inflow_cr,trades\r\n"
+    ",,0,2026-08-16T18:30:00Z,2026-08-17T18:30:00Z,2026-08-17T03:45:00Z,premium_flow,NIFTY,1.5,3\r\n"
+    ",,0,2026-08-16T18:30:00Z,2026-08-17T18:30:00Z,2026-08-17T03:46:00Z,premium_flow,NIFTY,,4\r\n"
+    "\r\n"
+)
+
+
 class _V2Endpoint(BaseHTTPRequestHandler):
     """Just enough of InfluxDB 2's HTTP API to receive writes and answer /ping."""
 
@@ -402,6 +415,14 @@ class _V2Endpoint(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         type(self).received.append((self.path, self.headers.get("Authorization", ""), body))
+        if self.path.startswith("/api/v2/query"):
+            payload = _FLUX_CSV.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/csv; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         self.send_response(type(self).status)
         payload = b'{"code":"unauthorized","message":"unauthorized access"}' if type(self).status == 401 else b""
         self.send_header("Content-Type", "application/json")
@@ -427,6 +448,13 @@ def test_v2_writes_through_influxdb_client(tmp_path: Path) -> None:
         assert path.startswith("/api/v2/write?") and "org=desk" in path and "bucket=options-data" in path
         assert "precision=ns" in path and auth == "Token s3cret-token"
         assert body.decode().count("\n") >= 9 and body.startswith(b"premium_flow,index=NIFTY ")
+        rows = s.query("premium_flow", T0, T0 + timedelta(days=1), tags={"index": "NIFTY"})
+        assert rows == [
+            Row(datetime(2026, 8, 17, 3, 45, tzinfo=UTC), {"index": "NIFTY"}, {"inflow_cr": 1.5, "trades": 3}),
+            Row(datetime(2026, 8, 17, 3, 46, tzinfo=UTC), {"index": "NIFTY"}, {"trades": 4}),
+        ]
+        flux = json.loads(_V2Endpoint.received[-1][2])["query"]
+        assert 'r["index"] == "NIFTY"' in flux and "pivot(" in flux
         _V2Endpoint.status = 401
         with pytest.raises(StoreError, match="OPTUI_INFLUXDB_TOKEN") as info:
             s.write(_flow_points(days=1)[:1])
