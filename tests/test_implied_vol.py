@@ -184,3 +184,18 @@ def test_bad_entries_do_not_disturb_good_ones() -> None:
     iv = implied_volatility_black76(prices, F, k, 0.05, R, True)
     assert iv[0] == pytest.approx(0.15, abs=1e-12) and iv[3] == pytest.approx(0.15, abs=1e-12)
     assert np.isnan(iv[1]) and np.isnan(iv[2])
+
+
+@pytest.mark.unit
+def test_threaded_solve_matches_single_thread() -> None:
+    rng = np.random.default_rng(11)
+    n = 300_000  # enough slices for the threaded path on any machine with 2+ cores
+    k = F * rng.uniform(0.7, 1.3, n)
+    t = rng.integers(1, 91, n) / 365
+    call = rng.random(n) < 0.5
+    price = black76_price(F, k, t, rng.uniform(0.05, 1.2, n), R, call)
+    price[::97] = np.nan
+    iv1, st1 = solve_black76(price, F, k, t, R, call, threads=1)
+    iv2, st2 = solve_black76(price, F, k, t, R, call)
+    np.testing.assert_array_equal(iv1, iv2)
+    np.testing.assert_array_equal(st1, st2)

@@ -14,6 +14,8 @@ nor lose their digits.  Options no volatility can reproduce get NaN and a status
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
 import numpy as np
@@ -49,6 +51,9 @@ _SQRT1_2 = np.sqrt(0.5)
 _SQRT_2_OVER_PI = np.sqrt(2.0 / np.pi)
 _EPS = np.finfo(float).eps
 _CHUNK = 1 << 14
+# Inputs of at least this many slices per thread are split across up to _MAX_THREADS threads.
+_SLICES_PER_THREAD = 8
+_MAX_THREADS = 4
 _DETERMINACY = 1e-15 / 1e-9
 _TINY_PRICE = 1e-290
 
@@ -256,8 +261,13 @@ def solve_black76(
     t_years: ArrayLike,
     rate: ArrayLike,
     is_call: ArrayLike,
+    threads: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Black-76 implied volatility and status code for every option (broadcast shapes)."""
+    """Black-76 implied volatility and status code for every option (broadcast shapes).
+
+    threads=None splits large inputs (>= 8 slices of 16,384 per thread) over the cores, up to 4;
+    threads=1 keeps everything on the calling thread.
+    """
     arrays = np.broadcast_arrays(
         _f(price), _f(forward), _f(strike), _f(t_years), _f(rate), np.asarray(is_call, dtype=bool)
     )
@@ -266,8 +276,22 @@ def solve_black76(
     n = flat[0].size
     vol = np.empty(n)
     status = np.empty(n, dtype=np.int8)
-    # Cache-sized slices: long chains of numpy temporaries run several times faster in L2.
-    for lo in range(0, n, _CHUNK):
+
+    def solve_slice(lo: int) -> None:
         sl = slice(lo, lo + _CHUNK)
         vol[sl], status[sl] = _solve_chunk(*(a[sl] for a in flat))
+
+    # Cache-sized slices: long chains of numpy temporaries run several times faster in L2.
+    starts = range(0, n, _CHUNK)
+    workers = min(_MAX_THREADS, os.cpu_count() or 1, len(starts) // _SLICES_PER_THREAD)
+    if threads is not None:
+        workers = min(workers, max(1, threads))
+    if workers > 1:
+        _table()  # build once before the threads share it
+        # numpy and scipy ufuncs release the GIL, so slices solve in parallel on several cores.
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(solve_slice, starts))
+    else:
+        for lo in starts:
+            solve_slice(lo)
     return vol.reshape(shape), status.reshape(shape)
