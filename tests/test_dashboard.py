@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from rich.text import Text
 from textual.app import App
 from textual.message import Message
 
@@ -34,6 +33,7 @@ from optui.widgets.format import (
     session_state,
 )
 from optui.widgets.health_log import HealthLog
+from optui.widgets.keyed_table import cell_text
 from optui.widgets.overview_table import OverviewTable, first_bucket
 from optui.widgets.positions_table import PositionsTable, top_oi_changes
 from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
@@ -41,7 +41,7 @@ from optui.widgets.status_header import StatusHeader
 
 
 def plain(cell: object) -> str:
-    return cell.plain if isinstance(cell, Text) else str(cell)
+    return cell_text(cell)  # type: ignore[arg-type]
 
 
 def sim_settings(tmp_path: Path, interval_s: float = 1.0) -> Settings:

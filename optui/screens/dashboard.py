@@ -445,16 +445,20 @@ class DashboardScreen(Screen):
         with self.app.batch_update():
             self.query_one(FlowPanel).show_series(series)
 
-    def _render_all(self) -> None:
+    def _render_all(self, tables: bool = True, flow: bool = True) -> None:
+        """Repaint from state; a timeframe change skips the tables, an index change needs them."""
         with self.app.batch_update():
             self._refresh_header()
-            self.query_one(FlowPanel).show_selection(self.index, self.timeframe)
-            if self._series is not None and (self._series.index, self._series.timeframe) == (
-                self.index, self.timeframe
-            ):
-                self.query_one(FlowPanel).show_series(self._series)
+            if flow:
+                panel = self.query_one(FlowPanel)
+                panel.show_selection(self.index, self.timeframe)
+                series = self._series
+                if series is not None and (series.index, series.timeframe) == (
+                    self.index, self.timeframe
+                ):
+                    panel.show_series(series)
             snap = self._snapshot
-            if snap is None:
+            if snap is None or not tables:
                 return
             self.query_one(OverviewTable).show_snapshot(snap, self.index, self._index_keys())
             legs = snap.indices[self.index].legs if self.index in snap.indices else []
@@ -531,11 +535,11 @@ class DashboardScreen(Screen):
         if not buckets:
             return
         self.bucket = cycle(buckets, self.bucket, step)
-        self._render_all()
+        self._render_all(flow=False)
 
     def action_cycle_timeframe(self, step: int) -> None:
         self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)
-        self._render_all()
+        self._render_all(tables=False)
         self.query_flow()
 
     def action_collect_now(self) -> None:

@@ -6,8 +6,6 @@ the strike and open interest at the outer edges. OI and volume are in lakhs (the
 
 from __future__ import annotations
 
-from rich.text import Text
-
 from optui.models import LegRecord
 from optui.widgets.format import (
     buildup_short,
@@ -21,15 +19,15 @@ from optui.widgets.format import (
 from optui.widgets.keyed_table import Cell, KeyedTable
 
 # Per-side fields, from the strike outwards.
-SIDE_FIELDS: tuple[tuple[str, str], ...] = (
-    ("ltp", "LTP"),
-    ("iv", "IV %"),
-    ("delta", "Delta"),
-    ("oi", "OI (L)"),
-    ("oi_chg", "ΔOI (L)"),
-    ("vol", "Vol (L)"),
-    ("bu", "Bu"),
-    ("q", "Flag"),
+SIDE_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("ltp", "LTP", "right"),
+    ("iv", "IV %", "right"),
+    ("delta", "Delta", "right"),
+    ("oi", "OI (L)", "right"),
+    ("oi_chg", "ΔOI (L)", "right"),
+    ("vol", "Vol (L)", "right"),
+    ("bu", "Bu", "left"),
+    ("q", "Flag", "left"),
 )
 COMPACT_FIELDS: tuple[str, ...] = ("ltp", "iv", "oi", "oi_chg", "bu")
 """The fields kept when the chain must fit 80 columns."""
@@ -37,36 +35,32 @@ COMPACT_FIELDS: tuple[str, ...] = ("ltp", "iv", "oi", "oi_chg", "bu")
 _BUILDUP_STYLE = {"LB": "green", "SC": "green", "SB": "red", "LU": "red"}
 
 
-def chain_columns(compact: bool = False) -> list[tuple[str, str]]:
+def chain_columns(compact: bool = False) -> list[tuple[str, str, str]]:
     """Column keys and labels: calls reversed (outer to inner), strike, puts (inner to outer).
 
     Labels carry no side prefix: the strike column splits calls (left) from puts (right).
     """
     fields = [f for f in SIDE_FIELDS if not compact or f[0] in COMPACT_FIELDS]
-    calls = [(f"c_{key}", label) for key, label in reversed(fields)]
-    puts = [(f"p_{key}", label) for key, label in fields]
-    return [*calls, ("strike", "Strike"), *puts]
-
-
-def _right(text: str, style: str = "") -> Text:
-    return Text(text, style=style, justify="right")
+    calls = [(f"c_{key}", label, justify) for key, label, justify in reversed(fields)]
+    puts = [(f"p_{key}", label, justify) for key, label, justify in fields]
+    return [*calls, ("strike", "Strike", "center"), *puts]
 
 
 def leg_cells(leg: LegRecord | None, prefix: str) -> dict[str, Cell]:
     """One side's cells for a strike (blank when that side was not quoted)."""
     if leg is None:
-        return {f"{prefix}{key}": "" for key, _ in SIDE_FIELDS}
+        return {f"{prefix}{key}": "" for key, _, _ in SIDE_FIELDS}
     code = buildup_short(leg.buildup)
     chg_style = "green" if leg.oi_change > 0 else "red" if leg.oi_change < 0 else ""
     return {
-        f"{prefix}ltp": _right(fmt_price(leg.last_price), "bold"),
-        f"{prefix}iv": _right(fmt_iv(leg.iv)),
-        f"{prefix}delta": _right(fmt_delta(leg.delta)),
-        f"{prefix}oi": _right(fmt_lakh(leg.oi)),
-        f"{prefix}oi_chg": _right(fmt_lakh(leg.oi_change, signed=True), chg_style),
-        f"{prefix}vol": _right(fmt_lakh(leg.volume)),
-        f"{prefix}bu": Text(code, style=_BUILDUP_STYLE.get(code, "")),
-        f"{prefix}q": Text(quality_mark(leg.flags), style="yellow" if leg.flags else ""),
+        f"{prefix}ltp": (fmt_price(leg.last_price), "bold"),
+        f"{prefix}iv": fmt_iv(leg.iv),
+        f"{prefix}delta": fmt_delta(leg.delta),
+        f"{prefix}oi": fmt_lakh(leg.oi),
+        f"{prefix}oi_chg": (fmt_lakh(leg.oi_change, signed=True), chg_style),
+        f"{prefix}vol": fmt_lakh(leg.volume),
+        f"{prefix}bu": (code, _BUILDUP_STYLE.get(code, "")),
+        f"{prefix}q": (quality_mark(leg.flags), "yellow" if leg.flags else ""),
     }
 
 
@@ -85,9 +79,7 @@ def chain_rows(legs: list[LegRecord], index: str, bucket: str) -> dict[str, dict
         is_atm = strike == atm
         row = {
             **leg_cells(calls.get(strike), "c_"),
-            "strike": Text(
-                fmt_strike(strike), style="bold reverse" if is_atm else "bold", justify="center"
-            ),
+            "strike": (fmt_strike(strike), "bold reverse" if is_atm else "bold"),
             **leg_cells(puts.get(strike), "p_"),
         }
         rows[f"{strike:g}"] = row

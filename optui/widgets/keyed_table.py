@@ -1,39 +1,75 @@
-"""A DataTable that syncs rows by key, touching only cells whose text changed.
+"""A keyed live table: rows added, updated cell by cell, or removed by key; each row's line cached.
 
-Rebuilding a table every tick makes it flicker, loses the cursor and rewrites the whole panel to
-the terminal; over SSH the bytes matter. Rows are added, updated cell by cell, or removed by key.
+Textual's DataTable re-renders every visible cell whenever any cell changes (its render caches
+are keyed on a global update counter), which at a full option chain costs hundreds of
+milliseconds per tick. Here each row keeps its rendered line until one of its cells changes, and
+only changed lines are refreshed, so a tick costs the rows that moved, on screen and on the wire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from rich.text import Text
-from textual.widgets import DataTable
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
-Cell = str | Text
+StyledCell = tuple[str, str]
+"""(text, Rich style string): cheap to build, compare and render, unlike a Rich Text per cell."""
+Cell = str | StyledCell
+
+_GAP = 2
+"""Spaces between columns."""
 
 
-def _plain(cell: Cell) -> tuple[str, str]:
-    """What a cell looks like, for change detection: its text and its style."""
-    if isinstance(cell, Text):
-        return cell.plain, str(cell.style) + "|".join(str(s.style) for s in cell.spans)
-    return cell, ""
+def cell_text(cell: Cell) -> str:
+    """The characters a cell shows."""
+    return cell if isinstance(cell, str) else cell[0]
 
 
-class KeyedTable(DataTable):
-    """DataTable with `sync_rows`: keyed in-place updates instead of clear-and-refill."""
+def _look(cell: Cell) -> StyledCell:
+    return (cell, "") if isinstance(cell, str) else cell
+
+
+class KeyedTable(ScrollView, can_focus=True):
+    """A header line and keyed rows; arrow keys and Page Up/Down scroll when focused."""
 
     DEFAULT_CSS = """
     KeyedTable { height: auto; max-height: 100%; }
+    KeyedTable > .keyed-table--header { text-style: bold; color: $text-accent; }
     """
+    COMPONENT_CLASSES = {"keyed-table--header"}
+    BINDINGS = [
+        Binding("up", "scroll_up", "Up", show=False),
+        Binding("down", "scroll_down", "Down", show=False),
+        Binding("left", "scroll_left", "Left", show=False),
+        Binding("right", "scroll_right", "Right", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "scroll_home", "Top", show=False),
+        Binding("end", "scroll_end", "Bottom", show=False),
+    ]
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: object) -> None:
-        super().__init__(zebra_stripes=True, cursor_type="row", **kwargs)  # type: ignore[arg-type]
-        self._column_keys = [key for key, _ in columns]
-        for key, label in columns:
-            self.add_column(label, key=key)
-        self._shown: dict[str, dict[str, tuple[str, str]]] = {}
+    def __init__(self, columns: Sequence[tuple[str, ...]], **kwargs: object) -> None:
+        """`columns`: (key, label) or (key, label, justify) with justify left, right or center."""
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._column_keys = [c[0] for c in columns]
+        self._labels = {c[0]: c[1] for c in columns}
+        self._justify = {c[0]: (c[2] if len(c) > 2 else "left") for c in columns}
+        self._widths = {c[0]: len(c[1]) for c in columns}
+        self._cells: dict[str, dict[str, StyledCell]] = {}
+        self._order: list[str] = []
+        self._position: dict[str, int] = {}
+        self._strips: dict[str, Strip] = {}
+        self._header: Strip | None = None
+        self._base_style: Style | None = None
+        self.lines_refreshed = 0
+        """Row lines marked for repaint so far (the benchmark reads it)."""
+
+    # ---- the keyed API ---------------------------------------------------------------
 
     @property
     def column_keys(self) -> list[str]:
@@ -41,48 +77,164 @@ class KeyedTable(DataTable):
 
     @property
     def row_keys(self) -> list[str]:
-        return list(self._shown)
+        return list(self._order)
+
+    @property
+    def rows(self) -> dict[str, dict[str, StyledCell]]:
+        return {key: dict(self._cells[key]) for key in self._order}
+
+    @property
+    def row_count(self) -> int:
+        return len(self._order)
+
+    def get_cell(self, row_key: str, column_key: str) -> StyledCell:
+        return self._cells[row_key][column_key]
+
+    def add_row(self, key: str, cells: Mapping[str, Cell], *, layout: bool = True) -> None:
+        """Append a row; `layout=False` defers the relayout to the caller (batch adds)."""
+        self._cells[key] = {col: _look(cells.get(col, "")) for col in self._column_keys}
+        self._position[key] = len(self._order)
+        self._order.append(key)
+        self._measure(self._cells[key])
+        if layout:
+            self._layout_changed()
+
+    def remove_row(self, key: str, *, layout: bool = True) -> None:
+        self._cells.pop(key, None)
+        self._strips.pop(key, None)
+        self._order.remove(key)
+        self._position = {k: i for i, k in enumerate(self._order)}
+        if layout:
+            self._layout_changed()
+
+    def update_cell(self, row_key: str, column_key: str, value: Cell) -> bool:
+        """Set one cell; returns whether it looked different (only then is its line repainted)."""
+        look = _look(value)
+        row = self._cells[row_key]
+        if row.get(column_key) == look:
+            return False
+        row[column_key] = look
+        self._strips.pop(row_key, None)
+        if self._measure({column_key: look}):
+            self._layout_changed()
+        else:
+            self._refresh_row(row_key)
+        return True
 
     def sync_rows(
-        self,
-        rows: Mapping[str, Mapping[str, Cell]],
-        sort_column: str | None = None,
+        self, rows: Mapping[str, Mapping[str, Cell]], sort_column: str | None = None
     ) -> int:
         """Make the table show `rows` (row key -> column key -> cell); return cells written.
 
-        Rows absent from `rows` are removed and new ones added. When rows were added and
-        `sort_column` (a column unique per row, such as the strike) is given, rows are put back in
-        the order of `rows`, so a new strike appears in its place rather than at the bottom.
+        Rows absent from `rows` are removed and new ones added; when rows were added the table
+        takes the order of `rows` (so a new strike appears in its place, not at the bottom).
+        `sort_column` is accepted for callers that name the ordering column.
         """
         written = 0
-        for key in [k for k in self._shown if k not in rows]:
-            self.remove_row(key)
-            del self._shown[key]
+        gone = [k for k in self._order if k not in rows]
+        for key in gone:
+            self.remove_row(key, layout=False)
         added = False
-        for key, all_cells in rows.items():
-            # Callers may pass more cells than a compact table has columns.
-            cells = {col: all_cells[col] for col in self._column_keys if col in all_cells}
-            shown = self._shown.get(key)
-            if shown is None:
-                values = [cells.get(col, "") for col in self._column_keys]
-                self.add_row(*values, key=key)
-                self._shown[key] = {col: _plain(cells.get(col, "")) for col in self._column_keys}
-                written += len(values)
+        for key, cells in rows.items():
+            if key not in self._cells:
+                self.add_row(key, cells, layout=False)
+                written += len(self._column_keys)
                 added = True
                 continue
-            for col, cell in cells.items():
-                look = _plain(cell)
-                if shown.get(col) != look:
-                    self.update_cell(key, col, cell)
-                    shown[col] = look
+            for col in self._column_keys:
+                if col in cells and self.update_cell(key, col, cells[col]):
                     written += 1
-        if added and sort_column is not None and len(rows) > 1:
-            rank = {self._shown[key][sort_column][0]: i for i, key in enumerate(rows)}
-            self.sort(sort_column, key=lambda cell: rank.get(_plain(cell)[0], len(rank)))
+        if added and list(rows) != self._order:
+            self._order = [k for k in rows if k in self._cells]
+            self._position = {k: i for i, k in enumerate(self._order)}
+        if added or gone:
+            self._layout_changed()
         return written
 
     def clear_rows(self) -> None:
         """Drop every row (selection changed to another index or bucket)."""
-        self.clear()
-        self._shown.clear()
+        self._cells.clear()
+        self._strips.clear()
+        self._order.clear()
+        self._position.clear()
+        self._layout_changed()
 
+    clear = clear_rows
+
+    # ---- rendering -------------------------------------------------------------------
+
+    def _measure(self, cells: Mapping[str, StyledCell]) -> bool:
+        """Widen columns for new cells; True when a width changed (every line must redraw).
+
+        Cells hold single-width characters only (digits, ₹, —, ▶), so len() is the cell width.
+        """
+        grew = False
+        widths = self._widths
+        for col, (text, _) in cells.items():
+            if len(text) > widths[col]:
+                widths[col] = len(text)
+                grew = True
+        return grew
+
+    @property
+    def _total_width(self) -> int:
+        return sum(self._widths.values()) + _GAP * len(self._widths) + 1
+
+    def _layout_changed(self) -> None:
+        self._strips.clear()
+        self._header = None
+        self.virtual_size = Size(self._total_width, len(self._order) + 1)
+        self.lines_refreshed += len(self._order) + 1
+        self.refresh()
+
+    def _refresh_row(self, key: str) -> None:
+        y = self._position[key] + 1 - int(self.scroll_offset.y)
+        if 1 <= y < self.size.height:
+            self.lines_refreshed += 1
+            self.refresh(Region(0, y, self.size.width, 1))
+
+    def _line(self, cells: Mapping[str, StyledCell], base: Style) -> Strip:
+        segments: list[Segment] = [Segment(" ", base)]
+        gap = Segment(" " * _GAP, base)
+        get_style = self.app.console.get_style
+        for col in self._column_keys:
+            text, style = cells.get(col, ("", ""))
+            width = self._widths[col]
+            justify = self._justify[col]
+            if justify == "right":
+                text = text.rjust(width)
+            elif justify == "center":
+                text = text.center(width)
+            else:
+                text = text.ljust(width)
+            segments.append(Segment(text, base + get_style(style) if style else base))
+            segments.append(gap)
+        return Strip(segments).simplify()
+
+    def render_line(self, y: int) -> Strip:
+        # rich_style walks the DOM for the background; it only changes with the CSS.
+        base = self._base_style
+        if base is None:
+            base = self._base_style = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        width = self.size.width
+        if y == 0:
+            if self._header is None:
+                style = base + self.get_component_rich_style("keyed-table--header")
+                self._header = self._line({c: (self._labels[c], "") for c in self._column_keys}, style)
+            strip = self._header
+        else:
+            index = y - 1 + int(scroll_y)
+            if index >= len(self._order):
+                return Strip.blank(width, base)
+            key = self._order[index]
+            strip = self._strips.get(key)
+            if strip is None:
+                strip = self._strips[key] = self._line(self._cells[key], base)
+        return strip.crop_extend(int(scroll_x), int(scroll_x) + width, base)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+        self._header = None
+        self._base_style = None

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.text import Text
-
 from optui.indices import BUCKETS, INDEX_KEYS
 from optui.models import BucketStats, OverviewRecord, Snapshot
 from optui.widgets.format import (
@@ -19,17 +17,17 @@ from optui.widgets.format import (
 )
 from optui.widgets.keyed_table import Cell, KeyedTable
 
-OVERVIEW_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("index", "Index"),
-    ("ltp", "LTP"),
-    ("chg", "Chg"),
-    ("chg_pct", "Chg %"),
-    ("atm", "ATM"),
-    ("atm_iv", "ATM IV %"),
-    ("pcr", "PCR"),
-    ("max_pain", "Max pain"),
-    ("straddle", "Straddle"),
-    ("expiry", "Expiry"),
+OVERVIEW_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("index", "Index", "left"),
+    ("ltp", "LTP", "right"),
+    ("chg", "Chg", "right"),
+    ("chg_pct", "Chg %", "right"),
+    ("atm", "ATM", "right"),
+    ("atm_iv", "ATM IV %", "right"),
+    ("pcr", "PCR", "right"),
+    ("max_pain", "Max pain", "right"),
+    ("straddle", "Straddle", "right"),
+    ("expiry", "Expiry", "left"),
 )
 
 COMPACT_COLUMNS: tuple[str, ...] = ("index", "ltp", "chg_pct", "atm_iv", "pcr", "max_pain", "straddle")
@@ -44,16 +42,8 @@ def first_bucket(overview: OverviewRecord) -> BucketStats | None:
     return next(iter(overview.buckets.values()), None)
 
 
-def _signed_text(text: str, value: float) -> Text:
-    if value > 0:
-        return Text(text, style="green", justify="right")
-    if value < 0:
-        return Text(text, style="red", justify="right")
-    return Text(text, justify="right")
-
-
-def _right(text: str) -> Text:
-    return Text(text, justify="right")
+def _signed(text: str, value: float) -> Cell:
+    return (text, "green" if value > 0 else "red" if value < 0 else "")
 
 
 def overview_cells(overview: OverviewRecord, selected: bool = False) -> dict[str, Cell]:
@@ -61,15 +51,15 @@ def overview_cells(overview: OverviewRecord, selected: bool = False) -> dict[str
     b = first_bucket(overview)
     marker = "▶ " if selected else "  "
     return {
-        "index": Text(marker + overview.symbol, style="bold" if selected else ""),
-        "ltp": _right(fmt_price(overview.last_price)),
-        "chg": _signed_text(fmt_signed(overview.net_change), overview.net_change),
-        "chg_pct": _signed_text(fmt_pct(overview.net_change_percent), overview.net_change_percent),
-        "atm": _right(fmt_strike(overview.atm_strike)),
-        "atm_iv": _right(fmt_iv(b.atm_iv if b else None)),
-        "pcr": _right(fmt_ratio(b.pcr_oi if b else None)),
-        "max_pain": _right(fmt_strike(b.max_pain if b else None)),
-        "straddle": _right(fmt_price(b.straddle if b else None)),
+        "index": (marker + overview.symbol, "bold" if selected else ""),
+        "ltp": fmt_price(overview.last_price),
+        "chg": _signed(fmt_signed(overview.net_change), overview.net_change),
+        "chg_pct": _signed(fmt_pct(overview.net_change_percent), overview.net_change_percent),
+        "atm": fmt_strike(overview.atm_strike),
+        "atm_iv": fmt_iv(b.atm_iv if b else None),
+        "pcr": fmt_ratio(b.pcr_oi if b else None),
+        "max_pain": fmt_strike(b.max_pain if b else None),
+        "straddle": fmt_price(b.straddle if b else None),
         "expiry": fmt_expiry(b.expiry if b else None),
     }
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-from rich.text import Text
-
 from optui.models import LegRecord
 from optui.widgets.format import (
     buildup_long,
@@ -16,12 +14,12 @@ from optui.widgets.format import (
 )
 from optui.widgets.keyed_table import Cell, KeyedTable
 
-POSITION_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("contract", "Contract"),
-    ("ltp", "LTP"),
-    ("oi_chg", "ΔOI (L)"),
-    ("oi_chg_pct", "ΔOI %"),
-    ("buildup", "Buildup"),
+POSITION_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("contract", "Contract", "left"),
+    ("ltp", "LTP", "right"),
+    ("oi_chg", "ΔOI (L)", "right"),
+    ("oi_chg_pct", "ΔOI %", "right"),
+    ("buildup", "Buildup", "left"),
 )
 
 _STYLE = {
@@ -48,10 +46,10 @@ def position_cells(rank: int, leg: LegRecord) -> dict[str, Cell]:
     style = _STYLE.get(leg.buildup, "")
     return {
         "contract": f"{leg.expiry:%d%b} {fmt_strike(leg.strike)} {side}",
-        "ltp": Text(fmt_price(leg.last_price), justify="right"),
-        "oi_chg": Text(fmt_lakh(leg.oi_change, signed=True), style=style, justify="right"),
-        "oi_chg_pct": Text(fmt_pct(pct), justify="right"),
-        "buildup": Text(buildup_long(leg.buildup), style=style),
+        "ltp": fmt_price(leg.last_price),
+        "oi_chg": (fmt_lakh(leg.oi_change, signed=True), style),
+        "oi_chg_pct": fmt_pct(pct),
+        "buildup": (buildup_long(leg.buildup), style),
     }
 
 

@@ -38,12 +38,14 @@ def _buckets(key: str) -> list[str]:
     return ["this_week", "next_week", "this_month", "next_month"]
 
 
-def _leg(key: str, bucket: str, side: str, atm: float, step: int, off: int, n: int) -> LegRecord:
+def _leg(
+    key: str, bucket: str, side: str, atm: float, step: int, off: int, n: int, tick: int
+) -> LegRecord:
     strike = atm + off * step
     intrinsic = max(atm - strike, 0) if side == "CALL" else max(strike - atm, 0)
-    price = round(intrinsic + 120.0 / (1 + abs(off)) + n, 2)
-    oi = 1_000_000.0 + 137_500.0 * (n % 7) + (250_000.0 if off == 0 else 0.0)
-    change = (n % 5 - 2) * 41_250.0
+    price = round(intrinsic + 120.0 / (1 + abs(off)) + n % 50 + 0.05 * tick, 2)
+    oi = 1_000_000.0 + 137_500.0 * (n % 7) + (250_000.0 if off == 0 else 0.0) + 75.0 * tick
+    change = (n % 5 - 2) * 41_250.0 + 75.0 * tick
     return LegRecord(
         timestamp=SAMPLE_TIME, index=key, bucket=bucket, side=side, expiry=_EXPIRIES[bucket],
         atm_strike=atm, strike=strike, strike_offset=offset_label(off), last_price=price,
@@ -59,8 +61,17 @@ def _leg(key: str, bucket: str, side: str, atm: float, step: int, off: int, n: i
     )
 
 
-def sample_snapshot(source: str = "sim", at: datetime = SAMPLE_TIME) -> Snapshot:
-    """Five indices, every bucket, legs at the base offsets; same output on every call."""
+def sample_snapshot(
+    source: str = "sim", at: datetime = SAMPLE_TIME, strikes_each_side: int = 2, tick: int = 0
+) -> Snapshot:
+    """Five indices, every bucket, legs at +-`strikes_each_side` strikes around the ATM.
+
+    The same arguments give the same snapshot; `tick` moves prices and OI a little, as one
+    collection cycle later would.
+    """
+    offsets = list(BASE_OFFSETS) if strikes_each_side == 2 else list(
+        range(-strikes_each_side, strikes_each_side + 1)
+    )
     snap = Snapshot(timestamp=at, source=source, duration_s=0.42,
                     warnings=["MIDCPNIFTY next_month: 2 strikes without a quote"])
     for i, (key, spot) in enumerate(_SPOTS.items()):
@@ -78,12 +89,12 @@ def sample_snapshot(source: str = "sim", at: datetime = SAMPLE_TIME) -> Snapshot
                 pcr_volume=0.9, max_pain=atm - step * (i % 3), skew=1.2, ce_oi=4.1e7,
                 pe_oi=3.6e7, ce_oi_change=2.1e6, pe_oi_change=-0.8e6, strikes=61,
             )
-            for off in BASE_OFFSETS:
+            for off in offsets:
                 for side in ("CALL", "PUT"):
                     n += 1
-                    legs.append(_leg(key, bucket, side, atm, step, off, n))
+                    legs.append(_leg(key, bucket, side, atm, step, off, n, tick))
         overview = OverviewRecord(
-            timestamp=at, symbol=key, atm_strike=atm, last_price=spot, open=close + 10,
+            timestamp=at, symbol=key, atm_strike=atm, last_price=round(spot + 0.35 * tick, 2), open=close + 10,
             high=spot + 80, low=spot - 95, close=close, net_change=round(spot - close, 2),
             net_change_percent=round((spot - close) / close * 100, 4), day_change=spot - close - 10,
             day_change_percent=0.1, day_width=175.0, day_width_percent=0.6, buckets=buckets,
