@@ -4,7 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh" test
 cd "$ROOT"
-apt_install redis-server influxdb tmux
+apt_install redis-server influxdb victoria-metrics tmux
 echo "ruff check"
 ruff check optui tests benchmarks
 echo "import contracts"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from servers import influx_process, influx_server, redis_server, victoria_server  # noqa: F401
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 if not FIXTURES.exists():  # CI clones main with shared/ beside it; a dev tree may differ
