@@ -84,9 +84,11 @@ def _bs_scalar(s: float, k: float, t: float, v: float, r: float, call: bool) -> 
 
 
 def brentq_iv(price: float, s: float, k: float, t: float, r: float, call: bool) -> float:
-    """The naive baseline: one scipy brentq per option on a pure-math BSM price, NaN if unbracketed."""
+    """The naive baseline: one brentq per option on a pure-math BSM price, NaN if unbracketed."""
     try:
-        return brentq(lambda v: _bs_scalar(s, k, t, v, r, call) - price, 1e-6, 20.0, xtol=1e-13, maxiter=200)
+        return brentq(
+            lambda v: _bs_scalar(s, k, t, v, r, call) - price, 1e-6, 20.0, xtol=1e-13, maxiter=200
+        )
     except (ValueError, RuntimeError, ZeroDivisionError, OverflowError):
         return math.nan
 
@@ -111,7 +113,9 @@ def main() -> dict[str, Any]:
     args = (price, o["spot"], o["strike"], o["t"], RATE, o["call"])
 
     warm = slice(0, 1000)
-    implied_volatility(price[warm], o["spot"][warm], o["strike"][warm], o["t"][warm], RATE, o["call"][warm])
+    implied_volatility(
+        price[warm], o["spot"][warm], o["strike"][warm], o["t"][warm], RATE, o["call"][warm]
+    )
     wall, cpu, iv = _timed(lambda: implied_volatility(*args), 5)
     forward = o["spot"] * np.exp(RATE * o["t"])
     one = (price, forward, o["strike"], o["t"], RATE, o["call"])
@@ -125,9 +129,17 @@ def main() -> dict[str, Any]:
 
     rng = np.random.default_rng(SEED + 1)
     sample = rng.choice(N, BRENTQ_SAMPLE, replace=False)
-    cols = [price[sample], o["spot"][sample], o["strike"][sample], o["t"][sample], o["call"][sample]]
+    cols = [
+        price[sample],
+        o["spot"][sample],
+        o["strike"][sample],
+        o["t"][sample],
+        o["call"][sample],
+    ]
     rows = list(zip(*(c.tolist() for c in cols), strict=True))
-    b_wall, b_cpu, b_iv = _timed(lambda: [brentq_iv(p, s, k, t, RATE, c) for p, s, k, t, c in rows], 1)
+    b_wall, b_cpu, b_iv = _timed(
+        lambda: [brentq_iv(p, s, k, t, RATE, c) for p, s, k, t, c in rows], 1
+    )
     b_iv = np.array(b_iv)
     b_err = np.abs(b_iv - o["vol"][sample])
     b_det = determined[sample]
@@ -159,30 +171,51 @@ def main() -> dict[str, Any]:
         "brentq_max_abs_vol_error_determined": float(np.nanmax(b_err[b_det])),
         "brentq_nan_on_determined": int(np.isnan(b_iv[b_det]).sum()),
         "status_counts": counts,
-        "status_of_first": int(iv_status(price[0], forward[0], o["strike"][0], o["t"][0], RATE, o["call"][0])),
+        "status_of_first": int(
+            iv_status(price[0], forward[0], o["strike"][0], o["t"][0], RATE, o["call"][0])
+        ),
     }
     ok_share = float((status == IV_OK).mean())
-    print(f"implied volatility, {N:,} BSM options (spot ~24,000, strikes 0.7-1.3x, 1-90 days, "
-          f"vols 5-120 %, calls and puts), rate {RATE}")
-    print(f"  vectorised solver (BSM entry point, default threads), full {N:,}: {wall:.3f} s wall "
-          f"(best of 5), {cpu:.3f} s CPU, {wall / N * 1e9:.0f} ns/option")
-    print(f"  brentq per option (pure-math BSM objective, xtol 1e-13), timed on a random sample of "
-          f"{BRENTQ_SAMPLE:,}: {per_option_us:.1f} us/option -> {extrapolated:.1f} s extrapolated "
-          f"to {N:,}")
-    print(f"  same solve on one thread (Black-76 entry point, threads=1): {wall_1:.3f} s wall, "
-          f"{cpu_1:.3f} s CPU -> {extrapolated / wall_1:.0f}x brentq")
-    print(f"  speed-up vs brentq: {ratio_wall:.0f}x wall, {ratio_cpu:.0f}x CPU time (goal >= 160x); "
-          f"the machine's load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    print(f"  'determined' = price > 1e-290 and {PRICE_PRECISION:g} * price / vega <= "
-          f"{VOL_TOLERANCE:g} (a {PRICE_PRECISION:g} relative price change moves vol by at most "
-          f"{VOL_TOLERANCE:g}); reference prices via erfcx, OTM part exact to rounding")
-    print(f"  determined: {determined.sum():,}; max |vol error| {max_err:.2e} (goal <= 1e-9); "
-          f"NaN there: {results['nan_on_determined']}")
-    print(f"  undetermined: {und.sum():,}; finite answers there: {results['finite_on_undetermined']}, "
-          f"of which off by > {VOL_TOLERANCE:g}: {results['wrong_finite_on_undetermined']} (goal 0)")
-    print(f"  brentq on the sample: max |vol error| on determined "
-          f"{results['brentq_max_abs_vol_error_determined']:.2e}, NaN on determined "
-          f"{results['brentq_nan_on_determined']}")
+    print(
+        f"implied volatility, {N:,} BSM options (spot ~24,000, strikes 0.7-1.3x, 1-90 days, "
+        f"vols 5-120 %, calls and puts), rate {RATE}"
+    )
+    print(
+        f"  vectorised solver (BSM entry point, default threads), full {N:,}: {wall:.3f} s wall "
+        f"(best of 5), {cpu:.3f} s CPU, {wall / N * 1e9:.0f} ns/option"
+    )
+    print(
+        f"  brentq per option (pure-math BSM objective, xtol 1e-13), timed on a random sample of "
+        f"{BRENTQ_SAMPLE:,}: {per_option_us:.1f} us/option -> {extrapolated:.1f} s extrapolated "
+        f"to {N:,}"
+    )
+    print(
+        f"  same solve on one thread (Black-76 entry point, threads=1): {wall_1:.3f} s wall, "
+        f"{cpu_1:.3f} s CPU -> {extrapolated / wall_1:.0f}x brentq"
+    )
+    print(
+        f"  speed-up vs brentq: {ratio_wall:.0f}x wall, {ratio_cpu:.0f}x CPU time (goal >= 160x); "
+        f"the machine's load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    print(
+        f"  'determined' = price > 1e-290 and {PRICE_PRECISION:g} * price / vega <= "
+        f"{VOL_TOLERANCE:g} (a {PRICE_PRECISION:g} relative price change moves vol by at most "
+        f"{VOL_TOLERANCE:g}); reference prices via erfcx, OTM part exact to rounding"
+    )
+    print(
+        f"  determined: {determined.sum():,}; max |vol error| {max_err:.2e} (goal <= 1e-9); "
+        f"NaN there: {results['nan_on_determined']}"
+    )
+    print(
+        f"  undetermined: {und.sum():,}; "
+        f"finite answers there: {results['finite_on_undetermined']}, "
+        f"of which off by > {VOL_TOLERANCE:g}: {results['wrong_finite_on_undetermined']} (goal 0)"
+    )
+    print(
+        f"  brentq on the sample: max |vol error| on determined "
+        f"{results['brentq_max_abs_vol_error_determined']:.2e}, NaN on determined "
+        f"{results['brentq_nan_on_determined']}"
+    )
     print(f"  status counts: {counts} (solved share {ok_share:.3f})")
     return results
 

@@ -1,4 +1,4 @@
-"""Black-Scholes-Merton and Black-76 prices and greeks: textbook values, parity, bounds, finite differences."""
+"""BSM and Black-76 prices and greeks: textbook values, parity, bounds, finite differences."""
 
 from __future__ import annotations
 
@@ -39,8 +39,14 @@ def test_textbook_call_and_greeks() -> None:
 
 @pytest.mark.unit
 def test_greeks_is_frozen_and_broadcasts() -> None:
-    g = black76_greeks(np.array([[24000.0], [24100.0]]), np.array([23900.0, 24000.0, 24100.0]),
-                       7 / 365, 0.12, 0.065, True)
+    g = black76_greeks(
+        np.array([[24000.0], [24100.0]]),
+        np.array([23900.0, 24000.0, 24100.0]),
+        7 / 365,
+        0.12,
+        0.065,
+        True,
+    )
     assert isinstance(g, Greeks)
     assert g.delta.shape == (2, 3) and g.vega.shape == (2, 3)
     with pytest.raises(AttributeError):
@@ -53,9 +59,14 @@ def test_greeks_is_frozen_and_broadcasts() -> None:
 @pytest.mark.parametrize(
     "args",
     [
-        (0.0, 100.0, 0.5, 0.2), (-1.0, 100.0, 0.5, 0.2), (100.0, 0.0, 0.5, 0.2),
-        (100.0, 100.0, 0.0, 0.2), (100.0, 100.0, -0.1, 0.2), (100.0, 100.0, 0.5, 0.0),
-        (100.0, 100.0, 0.5, math.nan), (math.nan, 100.0, 0.5, 0.2),
+        (0.0, 100.0, 0.5, 0.2),
+        (-1.0, 100.0, 0.5, 0.2),
+        (100.0, 0.0, 0.5, 0.2),
+        (100.0, 100.0, 0.0, 0.2),
+        (100.0, 100.0, -0.1, 0.2),
+        (100.0, 100.0, 0.5, 0.0),
+        (100.0, 100.0, 0.5, math.nan),
+        (math.nan, 100.0, 0.5, 0.2),
     ],
 )
 def test_invalid_inputs_give_nan_greeks(args: tuple[float, float, float, float]) -> None:
@@ -104,41 +115,66 @@ def _fd(fn, x: float, h: float) -> float:  # type: ignore[no-untyped-def]
 
 @pytest.mark.property
 @settings(max_examples=80, deadline=None)
-@given(spots, st.floats(0.85, 1.15), st.floats(7 / 365, 1.0), st.floats(0.08, 0.8), rates, yields,
-       st.booleans())
+@given(
+    spots,
+    st.floats(0.85, 1.15),
+    st.floats(7 / 365, 1.0),
+    st.floats(0.08, 0.8),
+    rates,
+    yields,
+    st.booleans(),
+)
 def test_bs_greeks_match_finite_differences(
     s: float, m: float, t: float, v: float, r: float, q: float, call: bool
 ) -> None:
     k = s * m
     g = bs_greeks(s, k, t, v, r, call, q)
     scale = s * 1e-7  # central differences of a price of order s are good to ~1e-7 relative
-    assert float(g.delta) == pytest.approx(_fd(lambda x: bs_price(x, k, t, v, r, call, q), s, s * 1e-6), abs=1e-6)
+    assert float(g.delta) == pytest.approx(
+        _fd(lambda x: bs_price(x, k, t, v, r, call, q), s, s * 1e-6), abs=1e-6
+    )
     assert float(g.gamma) == pytest.approx(
-        _fd(lambda x: bs_greeks(x, k, t, v, r, call, q).delta, s, s * 1e-5), rel=1e-4, abs=1e-9)
+        _fd(lambda x: bs_greeks(x, k, t, v, r, call, q).delta, s, s * 1e-5), rel=1e-4, abs=1e-9
+    )
     assert float(g.vega) == pytest.approx(
-        _fd(lambda x: bs_price(s, k, t, x, r, call, q), v, 1e-5) / 100.0, abs=scale)
+        _fd(lambda x: bs_price(s, k, t, x, r, call, q), v, 1e-5) / 100.0, abs=scale
+    )
     assert float(g.theta) == pytest.approx(
-        -_fd(lambda x: bs_price(s, k, x, v, r, call, q), t, 1e-6) / 365.0, abs=scale)
+        -_fd(lambda x: bs_price(s, k, x, v, r, call, q), t, 1e-6) / 365.0, abs=scale
+    )
     assert float(g.rho) == pytest.approx(
-        _fd(lambda x: bs_price(s, k, t, v, x, call, q), r, 1e-6) / 100.0, abs=scale)
+        _fd(lambda x: bs_price(s, k, t, v, x, call, q), r, 1e-6) / 100.0, abs=scale
+    )
 
 
 @pytest.mark.property
 @settings(max_examples=80, deadline=None)
-@given(spots, st.floats(0.85, 1.15), st.floats(7 / 365, 1.0), st.floats(0.08, 0.8), rates,
-       st.booleans())
+@given(
+    spots,
+    st.floats(0.85, 1.15),
+    st.floats(7 / 365, 1.0),
+    st.floats(0.08, 0.8),
+    rates,
+    st.booleans(),
+)
 def test_black76_greeks_match_finite_differences(
     f: float, m: float, t: float, v: float, r: float, call: bool
 ) -> None:
     k = f * m
     g = black76_greeks(f, k, t, v, r, call)
     scale = f * 1e-7
-    assert float(g.delta) == pytest.approx(_fd(lambda x: black76_price(x, k, t, v, r, call), f, f * 1e-6), abs=1e-6)
+    assert float(g.delta) == pytest.approx(
+        _fd(lambda x: black76_price(x, k, t, v, r, call), f, f * 1e-6), abs=1e-6
+    )
     assert float(g.gamma) == pytest.approx(
-        _fd(lambda x: black76_greeks(x, k, t, v, r, call).delta, f, f * 1e-5), rel=1e-4, abs=1e-9)
+        _fd(lambda x: black76_greeks(x, k, t, v, r, call).delta, f, f * 1e-5), rel=1e-4, abs=1e-9
+    )
     assert float(g.vega) == pytest.approx(
-        _fd(lambda x: black76_price(f, k, t, x, r, call), v, 1e-5) / 100.0, abs=scale)
+        _fd(lambda x: black76_price(f, k, t, x, r, call), v, 1e-5) / 100.0, abs=scale
+    )
     assert float(g.theta) == pytest.approx(
-        -_fd(lambda x: black76_price(f, k, x, v, r, call), t, 1e-6) / 365.0, abs=scale)
+        -_fd(lambda x: black76_price(f, k, x, v, r, call), t, 1e-6) / 365.0, abs=scale
+    )
     assert float(g.rho) == pytest.approx(
-        _fd(lambda x: black76_price(f, k, t, v, x, call), r, 1e-6) / 100.0, abs=scale)
+        _fd(lambda x: black76_price(f, k, t, v, x, call), r, 1e-6) / 100.0, abs=scale
+    )

@@ -43,8 +43,13 @@ def _determined(price: np.ndarray, vega: np.ndarray) -> np.ndarray:
 
 @pytest.mark.property
 @settings(max_examples=300, deadline=None)
-@given(st.floats(-1.5, 1.5), st.floats(0.5 / 365, 3.0), st.floats(0.01, 3.0), st.booleans(),
-       st.floats(0.0, 0.12))
+@given(
+    st.floats(-1.5, 1.5),
+    st.floats(0.5 / 365, 3.0),
+    st.floats(0.01, 3.0),
+    st.booleans(),
+    st.floats(0.0, 0.12),
+)
 def test_round_trip_recovers_vol(log_m: float, t: float, vol: float, call: bool, r: float) -> None:
     k = F * math.exp(log_m)
     price = float(black76_price(F, k, t, vol, r, call))
@@ -53,7 +58,9 @@ def test_round_trip_recovers_vol(log_m: float, t: float, vol: float, call: bool,
         assert np.isnan(iv) and status == IV_BAD_INPUT
         return
     if status == IV_OK:
-        assert float(black76_price(F, k, t, float(iv), r, call)) == pytest.approx(price, rel=1e-8, abs=1e-300)
+        assert float(black76_price(F, k, t, float(iv), r, call)) == pytest.approx(
+            price, rel=1e-8, abs=1e-300
+        )
     if _determined(np.array(price), _vega(np.array(F), np.array(k), np.array(t), np.array(vol), r)):
         assert status == IV_OK
         assert abs(float(iv) - vol) <= 1e-9
@@ -146,7 +153,9 @@ def test_nan_and_status_for_unsolvable_prices() -> None:
         (24_000.0, 24_000.0, math.nan, R, IV_EXPIRED),
     ],
 )
-def test_bad_inputs_never_raise(spot: float, strike: float, t: float, rate: float, expected: int) -> None:
+def test_bad_inputs_never_raise(
+    spot: float, strike: float, t: float, rate: float, expected: int
+) -> None:
     assert np.isnan(implied_volatility(300.0, spot, strike, t, rate, True))
     assert iv_status(300.0, spot, strike, t, rate, True) == expected
 

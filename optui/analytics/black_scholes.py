@@ -1,4 +1,4 @@
-"""Black-Scholes (spot) and Black-76 (forward) prices, greeks and implied volatility for index options.
+"""Black-Scholes (spot) and Black-76 (forward) prices, greeks and implied volatility for options.
 
 Everything is vectorised: scalars and numpy arrays broadcast together. Volatility and time are
 annual (0.12 = 12 %, years of 365 days); rates are continuously compounded decimals.
@@ -120,7 +120,13 @@ def _greek_inputs(
     d1 = (np.log(forward / k) + 0.5 * sd * sd) / sd
     d2 = d1 - sd
     df = np.exp(-rate * t_years)
-    valid = (forward > 0) & (k > 0) & (t_years > 0) & (v > 0) & np.isfinite(forward * k * v * rate * t_years)
+    valid = (
+        (forward > 0)
+        & (k > 0)
+        & (t_years > 0)
+        & (v > 0)
+        & np.isfinite(forward * k * v * rate * t_years)
+    )
     return k, v, sqrt_t, d1, d2, df, valid
 
 
@@ -149,7 +155,9 @@ def black76_greeks(
         vega = f * df * pdf * sqrt_t
         theta = r * price - f * df * pdf * v / (2.0 * sqrt_t)
         rho = -t * price
-    return _masked(valid, delta=delta, gamma=gamma, theta=theta / 365.0, vega=vega / 100.0, rho=rho / 100.0)
+    return _masked(
+        valid, delta=delta, gamma=gamma, theta=theta / 365.0, vega=vega / 100.0, rho=rho / 100.0
+    )
 
 
 def bs_greeks(
@@ -161,7 +169,7 @@ def bs_greeks(
     is_call: ArrayLike,
     dividend_yield: ArrayLike = 0.0,
 ) -> Greeks:
-    """Black-Scholes-Merton greeks on spot with a continuous dividend yield. Invalid inputs give NaN."""
+    """Black-Scholes-Merton greeks on spot with a continuous dividend yield; bad inputs give NaN."""
     s, t, r, q = _as_arrays(spot, t_years, rate, dividend_yield)
     call = np.asarray(is_call, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -181,7 +189,9 @@ def bs_greeks(
             decay + r * k * df * m2 - q * s * qf * m1,
         )
         rho = np.where(call, k * t * df * n2, -k * t * df * m2)
-    return _masked(valid, delta=delta, gamma=gamma, theta=theta / 365.0, vega=vega / 100.0, rho=rho / 100.0)
+    return _masked(
+        valid, delta=delta, gamma=gamma, theta=theta / 365.0, vega=vega / 100.0, rho=rho / 100.0
+    )
 
 
 def implied_volatility_black76(
@@ -205,7 +215,7 @@ def implied_volatility(
     is_call: ArrayLike,
     dividend_yield: ArrayLike = 0.0,
 ) -> np.ndarray:
-    """Black-Scholes-Merton implied volatility on spot; NaN where no volatility reproduces the price.
+    """Black-Scholes-Merton implied volatility on spot; NaN where no volatility fits the price.
 
     A BSM price on spot S with yield q is the Black-76 price on F = S e^{(r-q)T}, so this solves
     on that forward; iv_status(price, forward, ...) with the same forward says why a value is NaN.

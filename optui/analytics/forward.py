@@ -40,7 +40,9 @@ def synthetic_forward(
             f"(got {k.size}, {c.size}, {p.size})"
         )
     t = float(t_years)
-    growth = math.exp(float(rate) * t) if math.isfinite(t) and math.isfinite(float(rate)) else math.nan
+    growth = (
+        math.exp(float(rate) * t) if math.isfinite(t) and math.isfinite(float(rate)) else math.nan
+    )
     s = float(spot)
     fallback = s * growth if s > 0 and math.isfinite(s) else math.nan
     with np.errstate(invalid="ignore", over="ignore"):
