@@ -96,7 +96,7 @@ maybe = st.one_of(finite, st.just(float("nan")), st.just(0.0))
 
 
 @pytest.mark.property
-@settings(max_examples=300, deadline=None, database=None)
+@settings(max_examples=150, deadline=None, database=None)
 @given(
     st.lists(st.tuples(finite, finite, maybe, maybe, finite, finite, maybe), min_size=1,
              max_size=30)

@@ -19,6 +19,8 @@ NEUTRAL = ""
 
 BUILDUPS: tuple[str, ...] = (LONG_BUILDUP, SHORT_BUILDUP, SHORT_COVERING, LONG_UNWINDING)
 
+_LABELS = np.array((NEUTRAL, *BUILDUPS))
+
 BUILDUP_LABELS: dict[str, str] = {
     LONG_BUILDUP: "Long buildup",
     SHORT_BUILDUP: "Short buildup",
@@ -34,15 +36,12 @@ def classify_buildup(price_change: ArrayLike, oi_change: ArrayLike) -> np.ndarra
     dp, doi = np.broadcast_arrays(
         np.asarray(price_change, dtype=float), np.asarray(oi_change, dtype=float)
     )
-    # NaN compares False both ways, so it falls through to the neutral default.
-    conditions = [
-        (dp > 0) & (doi > 0),
-        (dp < 0) & (doi > 0),
-        (dp > 0) & (doi < 0),
-        (dp < 0) & (doi < 0),
-    ]
-    out = np.select(conditions, list(BUILDUPS), default=NEUTRAL)
-    return out.astype(f"<U{max(len(b) for b in BUILDUPS)}")
+    # Code 0 is neutral; 1..4 follow BUILDUPS: +1 when the price fell, +2 when OI fell.
+    # NaN compares False both ways, so it lands in neutral.
+    with np.errstate(invalid="ignore"):
+        moved = ((dp > 0) | (dp < 0)) & ((doi > 0) | (doi < 0))
+        code = np.where(moved, 1 + (dp < 0) + 2 * (doi < 0), 0)
+    return _LABELS[code]
 
 
 def oi_change(oi: ArrayLike, reference_oi: ArrayLike) -> np.ndarray:

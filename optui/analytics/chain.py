@@ -66,9 +66,15 @@ def _payout_rows(k: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
     valid = np.isfinite(k)
     c = np.where(valid, c, 0.0)
     p = np.where(valid, p, 0.0)
-    order = np.argsort(np.where(valid, k, np.inf), axis=1, kind="stable")
-    rows = np.arange(k.shape[0])[:, None]
-    ks, cs, ps = k[rows, order], c[rows, order], p[rows, order]
+    keys = np.where(valid, k, np.inf)
+    # Chains usually arrive sorted with padding at the end; only shuffled ones pay for a sort.
+    in_order = bool(np.all(keys[:, 1:] >= keys[:, :-1]))
+    if in_order:
+        ks, cs, ps = k, c, p
+    else:
+        order = np.argsort(keys, axis=1, kind="stable")
+        rows = np.arange(k.shape[0])[:, None]
+        ks, cs, ps = k[rows, order], c[rows, order], p[rows, order]
     # Distances from each row's lowest strike keep magnitudes small, so products lose less
     # precision and shifting every strike by a constant leaves the arithmetic unchanged.
     # Padding (NaN strikes, sorted last, with no OI) sits at distance 0 and adds nothing.
@@ -80,8 +86,11 @@ def _payout_rows(k: np.ndarray, c: np.ndarray, p: np.ndarray) -> np.ndarray:
     put_pay = (
         np.cumsum((ps * x)[:, ::-1], axis=1)[:, ::-1] - x * np.cumsum(ps[:, ::-1], axis=1)[:, ::-1]
     )
-    out = np.empty_like(k)
-    out[rows, order] = call_pay + put_pay
+    if in_order:
+        out = call_pay + put_pay
+    else:
+        out = np.empty_like(k)
+        out[rows, order] = call_pay + put_pay
     return np.where(valid, out, np.nan)
 
 

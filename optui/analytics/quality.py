@@ -40,11 +40,13 @@ DEFAULT_STALE_AFTER_S = 300.0
 DEFAULT_WIDE_SPREAD_PCT = 10.0
 
 # Joined names for every possible mask: turning masks into strings is then one array lookup.
+# Object dtype shares the 128 Python strings instead of copying 64-character cells per leg.
 _NAMES_BY_MASK = np.array(
     [
         ",".join(name for name, bit in FLAG_BITS.items() if m & bit)
         for m in range(1 << len(FLAG_BITS))
-    ]
+    ],
+    dtype=object,
 )
 
 
@@ -100,11 +102,13 @@ def quality_mask(
 
 
 def flag_names(mask: ArrayLike) -> np.ndarray:
-    """Comma-joined flag names for each mask, "" for 0."""
+    """Comma-joined flag names for each mask, "" for 0 (an object array of str)."""
     m = np.asarray(mask, dtype=np.int64)
     if np.any((m < 0) | (m >= _NAMES_BY_MASK.size)):
         raise ValueError(f"quality mask outside 0..{_NAMES_BY_MASK.size - 1}")
-    return _NAMES_BY_MASK[m]
+    names = _NAMES_BY_MASK[m]
+    # A 0-d mask indexes out a bare str; keep the array type the vectorised callers expect.
+    return names if isinstance(names, np.ndarray) else np.array(names, dtype=object)
 
 
 def parse_flags(text: str) -> int:
@@ -129,7 +133,10 @@ def quality_flags(
     stale_after_s: float = DEFAULT_STALE_AFTER_S,
     wide_spread_pct: float = DEFAULT_WIDE_SPREAD_PCT,
 ) -> np.ndarray:
-    """Comma-joined flag names per leg ("" when clean); see the module docstring for each check."""
+    """Comma-joined flag names per leg ("" when clean), an object array of str.
+
+    See the module docstring for each check.
+    """
     return flag_names(
         quality_mask(quote_age_s, bid, ask, last, intrinsic, tick, stale_after_s, wide_spread_pct)
     )
