@@ -110,8 +110,9 @@ def test_menu_to_dashboard_timeframes_and_quit(tmux: Tmux) -> None:
     tmux.wait_for("timeframe back to 30m", lambda s: s.splitlines()[0].rstrip().endswith(" 30m"))
     tmux("send-keys", "-t", "optui", "q")
     deadline = time.monotonic() + 60  # a collection cycle in flight finishes before exit
-    while tmux.pane("#{pane_dead}") != "1":
+    ended = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
+    while not (state := tmux.pane(ended)).startswith("1:") or state == "1::":
         assert time.monotonic() < deadline, f"optui did not exit after q; screen:\n{tmux.capture()}"
         time.sleep(0.1)
-    assert tmux.pane("#{pane_dead_status}") == "0"
+    assert state == "1:0:", f"optui ended with status:signal {state[2:]}"
     assert "Traceback" not in tmux.capture()

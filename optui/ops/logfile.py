@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-import logging.handlers
 from collections import deque
 from pathlib import Path
 
 from optui.config import Settings
 
 LOG_NAME = "optui.log"
-_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def log_path(settings: Settings) -> Path:
@@ -19,19 +17,16 @@ def log_path(settings: Settings) -> Path:
 
 
 def configure_logging(settings: Settings, level: str | None = None) -> Path:
-    """Send the root logger to a rotating log file only (a terminal handler would garble the screen)."""
-    path = log_path(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Send the root logger to the rotating log file only (a terminal handler would garble the screen)."""
+    from optui.logs import setup_logging
+
     root = logging.getLogger()
     for handler in list(root.handlers):
-        if getattr(handler, "_optui", False) or type(handler) is logging.StreamHandler:
+        if type(handler) is logging.StreamHandler:  # e.g. basicConfig's stderr handler
             root.removeHandler(handler)
-            handler.close()
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=5_000_000, backupCount=3, encoding="utf-8")
-    handler.setFormatter(logging.Formatter(_FORMAT))
-    handler._optui = True  # type: ignore[attr-defined]
-    root.addHandler(handler)
-    root.setLevel(level or settings.general.log_level)
+    path = setup_logging(settings, to_stderr=False) or log_path(settings)
+    if level:
+        root.setLevel(level)
     return path
 
 
