@@ -353,9 +353,10 @@ class SQLiteStore(Store):
                 try:
                     num_cols.append(np.asarray(values, dtype=np.float64))
                 except (TypeError, ValueError) as exc:
+                    bad = next((v for v in values if not isinstance(v, int | float | None)), None)
                     raise StoreError(
                         f"field {name!r} of {measurement!r} is numeric ({kind}) but got "
-                        f"{type(next(v for v in values if isinstance(v, str))).__name__} values: "
+                        f"{type(bad).__name__} values such as {str(bad)[:20]!r}: "
                         "write numbers, or use a new field name for text"
                     ) from exc
             else:
@@ -563,8 +564,7 @@ class SQLiteStore(Store):
                 views[lay.id] = _View(lay, pos.tolist(), nums, strs)
         return (mid, views) if views else None
 
-    def _rows(self, frame: tuple[int, int, bytes, str | None], views: dict[int, _View],
-              require: bool) -> list[Row]:
+    def _rows(self, frame: tuple[int, int, bytes, str | None], views: dict[int, _View]) -> list[Row]:
         t, lid, nums, strs = frame
         view = views[lid]
         lay = view.layout
@@ -584,7 +584,7 @@ class SQLiteStore(Store):
                 col = texts.get(name)
                 if col is not None and col[i] is not None:
                     fields[name] = col[i]
-            if fields or not require:
+            if fields:  # a point without any field does not exist (as in InfluxDB)
                 out.append(Row(when, dict(self._cat.tags[int(sids[i])]), fields))
         return out
 
@@ -613,7 +613,7 @@ class SQLiteStore(Store):
                 return []
             mid, views = plan
             for frame in self._frames(conn, mid, views, start, end):
-                out.extend(self._rows(frame, views, require=fields is not None))
+                out.extend(self._rows(frame, views))
                 if limit is not None and len(out) >= limit:
                     break
         return out if limit is None else out[: max(0, limit)]
@@ -689,7 +689,7 @@ class SQLiteStore(Store):
                 "WHERE measurement_id = ? AND time_ns = ?",
                 (mid, newest[0]),
             ).fetchone()
-        rows = self._rows(frame, views, require=False)
+        rows = self._rows(frame, views)
         return rows[-1] if rows else None
 
     def tag_values(self, measurement: str, tag: str) -> list[str]:
