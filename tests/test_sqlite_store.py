@@ -122,9 +122,13 @@ def test_write_columns_accepts_numpy_and_matches_points(store: SQLiteStore) -> N
 @pytest.mark.unit
 def test_text_fields_with_separator_and_none_survive(store: SQLiteStore) -> None:
     odd = ["a\x1fb", None, "", "é,\"q\"\n"]
-    store.write_columns("m", [{"i": str(i)} for i in range(4)], [time_to_ns(T0)] * 4, {"s": odd})
+    store.write_columns("m", [{"i": str(i)} for i in range(4)], [time_to_ns(T0)] * 4,
+                        {"s": odd, "n": [1, 2, 3, 4]})
     rows = store.query("m", T0, T0 + timedelta(seconds=1))
     assert [r.fields.get("s") for r in rows] == odd
+    # A point whose only field is missing does not exist, as in InfluxDB.
+    store.write_columns("m", [{"i": "9"}], [time_to_ns(T0)], {"s": [None]})
+    assert len(store.query("m", T0, T0 + timedelta(seconds=1))) == 4
 
 
 @pytest.mark.unit
