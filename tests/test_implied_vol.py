@@ -208,3 +208,25 @@ def test_threaded_solve_matches_single_thread() -> None:
     iv2, st2 = solve_black76(price, F, k, t, R, call)
     np.testing.assert_array_equal(iv1, iv2)
     np.testing.assert_array_equal(st1, st2)
+
+
+@pytest.mark.property
+@settings(max_examples=150, deadline=None)
+@given(
+    st.floats(0.75, 1.3),
+    st.integers(1, 90),
+    st.floats(0.05, 1.2),
+    st.floats(0.0, 0.03),
+)
+def test_bsm_call_and_put_give_the_same_vol(m: float, days: int, vol: float, q: float) -> None:
+    s, t = 24_000.0, days / 365
+    k = s * m
+    call = float(bs_price(s, k, t, vol, R, True, q))
+    put = float(bs_price(s, k, t, vol, R, False, q))
+    iv = implied_volatility(np.array([call, put]), s, k, t, R, np.array([True, False]), q)
+    # Each side recovers the vol wherever its own price determines it.
+    vegas = _vega(np.full(2, s * math.exp((R - q) * t)), np.full(2, k), np.full(2, t), vol, R)
+    det = _determined(np.array([call, put]), vegas)
+    assert np.all(np.abs(iv[det] - vol) <= 1e-9)
+    if det.all():
+        assert abs(iv[0] - iv[1]) <= 2e-9
