@@ -91,6 +91,34 @@ def test_leg_flow_is_vectorised() -> None:
     np.testing.assert_array_equal(outflow, [0.0, 49_000.0])
 
 
+# Late in the day: 5,000,000 units traded at a reported VWAP of 100.00 (true 99.9951); then 6,500
+# units trade at 110.5, above a mid of 110, and Kite reports VWAP 100.01 (true 100.0087).
+# Rounding makes the interval price (value change / volume change) 107.70: below the mid.
+LATE = {"prev_value": 100.00 * 5_000_000, "prev_volume": 5_000_000, "prev_mid": 110.0,
+        "value": 100.01 * 5_006_500, "volume": 5_006_500}
+
+
+@pytest.mark.unit
+def test_rounded_vwap_cannot_flip_a_buy_into_a_sell() -> None:
+    traded = 100.01 * 5_006_500 - 100.00 * 5_000_000
+    assert traded / 6_500 == pytest.approx(107.70, abs=0.01)
+    inflow, outflow = leg_flow(**LATE, prev_last=110.2, last=110.5)
+    assert (float(inflow), float(outflow)) == (pytest.approx(traded), 0.0)
+    # Trusting the rounded interval price exactly would call it selling.
+    inflow, outflow = leg_flow(**LATE, prev_last=110.2, last=110.5, average_price_step=0.0)
+    assert (float(inflow), float(outflow)) == (0.0, pytest.approx(traded))
+
+
+@pytest.mark.unit
+def test_unclear_interval_price_uses_last_price_then_tick_rule() -> None:
+    # Last trade below the mid: selling, though it is an uptick.
+    inflow, outflow = leg_flow(**LATE, prev_last=109.0, last=109.5)
+    assert float(inflow) == 0.0 and float(outflow) > 0
+    # Last trade at the mid: the tick rule (downtick from 110.2) decides.
+    inflow, outflow = leg_flow(**LATE, prev_last=110.2, last=110.0)
+    assert float(inflow) == 0.0 and float(outflow) > 0
+
+
 finite = st.floats(-1e9, 1e9, allow_nan=False)
 maybe = st.one_of(finite, st.just(float("nan")), st.just(0.0))
 
@@ -99,12 +127,13 @@ maybe = st.one_of(finite, st.just(float("nan")), st.just(0.0))
 @settings(max_examples=150, deadline=None, database=None)
 @given(
     st.lists(st.tuples(finite, finite, maybe, maybe, finite, finite, maybe), min_size=1,
-             max_size=30)
+             max_size=30),
+    st.sampled_from([0.0, 0.01, 0.05]),
 )
-def test_flow_is_conserved(rows) -> None:
+def test_flow_is_conserved(rows, step) -> None:
     cols = [np.array(c) for c in zip(*rows, strict=True)]
     prev_value, prev_volume, _, _, value, volume, _ = cols
-    inflow, outflow = leg_flow(*cols)
+    inflow, outflow = leg_flow(*cols, average_price_step=step)
     assert np.all(inflow >= 0) and np.all(outflow >= 0)
     assert np.all((inflow == 0) | (outflow == 0))  # each interval goes one way
     expected = np.where(volume > prev_volume, np.maximum(value - prev_value, 0.0), 0.0)

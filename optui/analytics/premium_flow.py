@@ -20,6 +20,9 @@ CRORE = 1e7
 # Relative tolerance under which the interval's trade price counts as equal to the mid.
 _MID_RTOL = 1e-9
 
+AVERAGE_PRICE_STEP = 0.01
+"""Kite reports average_price rounded to 0.01 rupee."""
+
 FlowTotals = FlowSummary
 """Flow totals are `optui.models.FlowSummary` (crore fields, net, pressure and bullish flow)."""
 
@@ -53,32 +56,50 @@ def leg_flow(
     value: ArrayLike,
     volume: ArrayLike,
     last: ArrayLike,
+    average_price_step: float = AVERAGE_PRICE_STEP,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rupees bought (inflow) and sold (outflow) per instrument between two quotes.
 
     `value` is average_price x volume. Only intervals where volume grew carry flow: a fall in
     volume means Kite reset its day counters, so the previous quote belongs to another trading
     day and differencing across it would invent a trade. A negative value change with positive
-    volume (Kite revising its VWAP) is clipped to 0. The interval's trade price is
-    value change / volume change: above the previous mid is inflow, below is outflow. At the mid,
-    or when the previous mid is unknown (NaN or 0), the tick rule decides from the last trade
-    price against the previous one: an uptick or zero tick is inflow, a downtick outflow (with no
-    previous trade price it counts as a zero tick). So inflow + outflow == max(value change, 0)
+    volume (Kite revising its VWAP) is clipped to 0. So inflow + outflow == max(value change, 0)
     wherever volume grew, and both are 0 elsewhere.
+
+    The direction, in order:
+    1. The interval's trade price (value change / volume change) above the previous mid is
+       inflow, below it outflow, when it is clear of the mid by more than its own uncertainty.
+       Kite rounds average_price to `average_price_step`, so each value is uncertain by half a
+       step times the day volume; over a small interval late in the day that can swamp the price
+       (half a paisa on 5 million units is 25,000 rupees), and the sign would be noise.
+    2. Otherwise (within that uncertainty, or within 1e-9 relative of the mid) the last trade
+       price against the previous mid decides the same way.
+    3. At the mid, or with no previous mid (NaN or 0), the tick rule: the last trade price (the
+       interval's price when there is none) against the previous last price; an uptick or zero
+       tick is inflow, a downtick outflow; with no previous last price it counts as a zero tick.
+    Pass average_price_step=0 to trust the interval's price exactly.
     """
     pv, pvol, pmid, plast, v, vol, lst = np.broadcast_arrays(
         _f(prev_value), _f(prev_volume), _f(prev_mid), _f(prev_last), _f(value), _f(volume),
         _f(last),
     )
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         dvol = vol - pvol
         traded = np.where(dvol > 0, np.maximum(v - pv, 0.0), 0.0)
         traded = np.where(np.isfinite(traded), traded, 0.0)
         price = (v - pv) / dvol
         has_mid = np.isfinite(pmid) & (pmid > 0)
-        above = has_mid & (price > pmid * (1 + _MID_RTOL))
-        below = has_mid & (price < pmid * (1 - _MID_RTOL))
-        tick_price = np.where(np.isfinite(lst) & (lst > 0), lst, price)
+        slack = np.maximum(
+            0.5 * average_price_step * (np.abs(vol) + np.abs(pvol)) / dvol,
+            _MID_RTOL * np.abs(pmid),
+        )
+        above = has_mid & (price > pmid + slack)
+        below = has_mid & (price < pmid - slack)
+        has_last = np.isfinite(lst) & (lst > 0)
+        undecided = ~above & ~below
+        above |= undecided & has_mid & has_last & (lst > pmid * (1 + _MID_RTOL))
+        below |= undecided & has_mid & has_last & (lst < pmid * (1 - _MID_RTOL))
+        tick_price = np.where(has_last, lst, price)
         downtick = np.isfinite(plast) & (plast > 0) & (tick_price < plast)
     buy = above | (~below & ~downtick)
     inflow = np.where(buy, traded, 0.0)
