@@ -114,3 +114,17 @@ def test_empty_range_writes_header_only(store: SQLiteStore, tmp_path: Path) -> N
     out = tmp_path / "none.csv"
     assert export_rows(store, "csv", AT - timedelta(days=9), AT - timedelta(days=8), out) == 0
     assert out.read_text() == ",".join(LEG_CSV_COLUMNS) + "\n"
+
+
+@pytest.mark.unit
+def test_export_matches_the_live_csv_sidecar_cell_for_cell(tmp_path: Path) -> None:
+    from optui.storage.legacy_files import write_legacy_files
+
+    snap = make_snapshot(AT)
+    with SQLiteStore(":memory:") as s:
+        write_snapshot(s, snap)
+        export_rows(s, "csv", AT, AT + timedelta(seconds=1), tmp_path / "export.csv")
+    write_legacy_files(snap, tmp_path / "live", json_files=False)
+    live = (tmp_path / "live" / "raw_snapshots" / "options" / "options_20261124.csv").read_text()
+    exported = (tmp_path / "export.csv").read_text()
+    assert sorted(exported.splitlines()) == sorted(live.splitlines())
