@@ -10,11 +10,11 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Center, Middle
 from textual.events import Resize
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
-from optui.commands import COMMANDS, OptuiCommands, app_bindings
+from optui.commands import COMMANDS, OptuiCommands, app_bindings, display_keys
 from optui.config import Settings
 from optui.errors import OptuiError
 from optui.ops.logfile import configure_logging
@@ -105,11 +105,13 @@ class OptuiApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         known = {k for c in COMMANDS for k in c.keys.split(",")}
+        # Textual's own screen keys (focus, copy) are not optui commands.
+        known |= {k for b in Screen.BINDINGS if isinstance(b, Binding) for k in b.key.split(",")}
         extra = []
         for key, active in self.active_bindings.items():
             binding = active.binding
-            if active.node is not self and key not in known and binding.description:
-                extra.append((binding.key_display or key, binding.description, "This screen"))
+            if active.node is self.screen and key not in known and binding.description:
+                extra.append((binding.key_display or display_keys(key), binding.description, "This screen"))
         self.push_screen(HelpScreen(extra))
 
     def action_dashboard(self) -> None:

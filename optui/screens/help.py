@@ -35,14 +35,16 @@ class HelpScreen(ModalScreen[None]):
         table = self.query_one("#help-table", DataTable)
         table.add_columns("Keys", "Command", "Where", "What it does")
         seen: set[str] = set()
+        shown_keys: set[str] = set()
         for c in (*COMMANDS, *dashboard_commands()):
             if c.id in seen:
                 continue
             seen.add(c.id)
+            shown_keys.update(display_keys(c.keys).split(" / "))
             table.add_row(display_keys(c.keys), c.title, SCOPES.get(c.scope, c.scope), c.help, key=c.id)
         for keys, title, where in self.extra:
-            if f"extra-{keys}" not in seen:
-                seen.add(f"extra-{keys}")
+            if keys not in shown_keys:
+                shown_keys.add(keys)
                 table.add_row(keys, title, where, "", key=f"extra-{keys}")
         table.focus()
 
