@@ -304,10 +304,14 @@ def chain_aggregates(
 
     NaN OI, volume and OI change count as 0 in totals and ratios; NaN IVs and prices are skipped.
     """
-    arrays = (call_ltp, put_ltp, call_oi, put_oi, call_volume, put_volume, call_iv, put_iv,
-              call_oi_change, put_oi_change)
-    flat = [np.asarray(a, dtype=float).ravel() for a in (strikes, *arrays)]
-    return chain_aggregates_batch(spot, *flat, step=step, skew_steps=skew_steps)[0]
+    def flat(values: ArrayLike) -> np.ndarray:
+        return np.asarray(values, dtype=float).ravel()
+
+    return chain_aggregates_batch(
+        spot, flat(strikes), flat(call_ltp), flat(put_ltp), flat(call_oi), flat(put_oi),
+        flat(call_volume), flat(put_volume), flat(call_iv), flat(put_iv), flat(call_oi_change),
+        flat(put_oi_change), step, skew_steps,
+    )[0]
 
 
 def pad_chains(chains: list[ArrayLike], fill: float = np.nan) -> np.ndarray:
