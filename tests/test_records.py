@@ -159,3 +159,17 @@ def test_leg_tag_sets_are_shared_immutable_and_picklable() -> None:
         a[0]["index"] = "SENSEX"  # type: ignore[index]
     back = pickle.loads(pickle.dumps(a[0]))
     assert back == a[0] and hash(back) == hash(a[0]) and dict(back) == dict(a[0])
+
+
+@pytest.mark.unit
+def test_flow_bars_keep_counting_when_the_store_cannot_be_read() -> None:
+    from optui.errors import StoreError
+
+    class DownStore:
+        def query(self, *args: object, **kwargs: object) -> list:
+            raise StoreError("InfluxDB at 127.0.0.1:8086 is unreachable")
+
+    acc = FlowBarAccumulator(DownStore())  # type: ignore[arg-type]
+    bar = acc.add("NIFTY", AT, FlowSummary(inflow_cr=2.0))
+    bar = acc.add("NIFTY", AT + timedelta(seconds=1), FlowSummary(inflow_cr=1.0))
+    assert bar.fields["inflow_cr"] == 3.0

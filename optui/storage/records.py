@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from optui.errors import OptuiError
 from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
 from optui.storage.base import FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
 from optui.storage.points import Point
@@ -217,7 +218,10 @@ class FlowBarAccumulator:
         bar = dict.fromkeys(FLOW_FIELDS, 0.0)
         if self.store is not None:
             start = ns_to_time(minute)
-            rows = self.store.query(FLOW, start, start + timedelta(minutes=1), {"index": index})
+            try:
+                rows = self.store.query(FLOW, start, start + timedelta(minutes=1), {"index": index})
+            except OptuiError:
+                rows = []  # store down (points are spooled): count from zero rather than stop
             if rows:
                 for name in FLOW_FIELDS:
                     value = rows[-1].fields.get(name)
