@@ -79,6 +79,11 @@ def ns_to_time(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
+def _as_list(column: Any) -> list[Any]:
+    tolist = getattr(column, "tolist", None)
+    return tolist() if callable(tolist) else list(column)
+
+
 def clean_fields(fields: Mapping[str, Any]) -> dict[str, FieldValue]:
     """Drop NaN and None values: InfluxDB cannot store NaN, so no backend does (absent = unknown)."""
     out: dict[str, FieldValue] = {}
@@ -112,14 +117,16 @@ class Store(ABC):
     ) -> int:
         """Bulk write of one measurement in columns (row i = tags_list[i], times_ns[i], column[i]).
 
-        The fast path for many points at once; backends may override it. This default builds
-        `Point`s and calls `write`.
+        The fast path for many points at once; columns may be lists or 1-D numpy arrays (NaN or
+        None = absent). Backends may override it; this default builds `Point`s and calls `write`.
         """
         n = len(times_ns)
         if len(tags_list) != n or any(len(col) != n for col in fields_columns.values()):
             raise ValueError("write_columns: tags_list, times_ns and every field column must match")
         names = list(fields_columns)
-        cols = [fields_columns[name] for name in names]
+        # numpy columns become Python scalars (np.int64 is not an int to most writers).
+        cols = [_as_list(fields_columns[name]) for name in names]
+        times_ns = _as_list(times_ns)
         points = [
             Point(
                 measurement,
