@@ -12,15 +12,11 @@ from datetime import datetime
 
 import numpy as np
 
-from optui.analytics.black_scholes import (
-    black76_greeks,
-    bs_greeks,
-    implied_volatility,
-    implied_volatility_black76,
-)
+from optui.analytics.black_scholes import black76_greeks
 from optui.analytics.buildup import classify_buildup
 from optui.analytics.chain import chain_aggregates
 from optui.analytics.forward import synthetic_forward
+from optui.analytics.implied_vol import IV_BAD_INPUT, IV_OK, solve_black76
 from optui.analytics.premium_flow import leg_flow
 from optui.analytics.quality import quality_flags
 from optui.collectors.chain_plan import BucketPlan
@@ -94,12 +90,10 @@ def analyse_bucket(
     tokens = np.array([q.instrument_token for q in allq], dtype=np.int64)
 
     forward = synthetic_forward(strikes, mid[:n], mid[n:], t, r, spot)
-    if cfg.iv_model == "black76":
-        iv = implied_volatility_black76(last, forward, k2, t, r, is_call)
-        g = black76_greeks(forward, k2, t, np.nan_to_num(iv, nan=0.0), r, is_call)
-    else:
-        iv = implied_volatility(last, spot, k2, t, r, is_call, q_div)
-        g = bs_greeks(spot, k2, t, np.nan_to_num(iv, nan=0.0), r, is_call, q_div)
+    # Black-Scholes on spot is Black-76 on the carry forward S*e^{(r-q)T}: one solver serves both.
+    model_fwd = forward if cfg.iv_model == "black76" else spot * math.exp((r - q_div) * t)
+    iv, iv_code = solve_black76(last, model_fwd, k2, t, r, is_call)
+    g = black76_greeks(model_fwd, k2, t, np.nan_to_num(iv, nan=0.0), r, is_call)
     has_iv = np.isfinite(iv)
     delta = np.where(has_iv, g.delta, NAN)
     gamma = np.where(has_iv, g.gamma, NAN)
@@ -131,6 +125,9 @@ def analyse_bucket(
     ])
     tick = plan.chain.calls[float(strikes[0])].tick_size if n else 0.05
     flags = quality_flags(age, bid, ask, last, intrinsic, tick or 0.05, cfg.stale_after_s, cfg.wide_spread_pct)
+    # A leg without an IV says why (no price, below intrinsic, undetermined...), never silently.
+    no_iv = (iv_code != IV_OK) & (iv_code != IV_BAD_INPUT)
+    flags = np.where(no_iv & (flags == ""), "no_iv", np.where(no_iv, np.char.add(flags.astype(str), ",no_iv"), flags))
 
     iv_pct = iv * 100.0
     agg = chain_aggregates(
