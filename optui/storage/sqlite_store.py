@@ -154,10 +154,10 @@ def _pack_texts(columns: Mapping[str, list[str | None]]) -> str | None:
 def _unpack_texts(text: str | None) -> dict[str, list[str | None]]:
     if not text:
         return {}
-    return {
-        name: value.split(_SEP) if isinstance(value, str) else value
-        for name, value in json.loads(text).items()
-    }
+    out: dict[str, list[str | None]] = {}
+    for name, value in json.loads(text).items():
+        out[name] = list(value.split(_SEP)) if isinstance(value, str) else value
+    return out
 
 
 def _decode(value: float, kind: str) -> FieldValue:
@@ -495,7 +495,9 @@ class SQLiteStore(Store):
         texts = _unpack_texts(strs)
         out: list[dict[str, Any]] = []
         for i, values in enumerate(mat.tolist()):
-            d = {n: v for n, v in zip(layout.nums, values, strict=True) if not math.isnan(v)}
+            d: dict[str, Any] = {
+                n: v for n, v in zip(layout.nums, values, strict=True) if not math.isnan(v)
+            }
             for n in layout.strs:
                 col = texts.get(n)
                 if col is not None and col[i] is not None:
@@ -582,8 +584,9 @@ class SQLiteStore(Store):
                     fields[name] = _decode(v, kind)
             for name in view.strs:
                 col = texts.get(name)
-                if col is not None and col[i] is not None:
-                    fields[name] = col[i]
+                text = None if col is None else col[i]
+                if text is not None:
+                    fields[name] = text
             if fields:  # a point without any field does not exist (as in InfluxDB)
                 out.append(Row(when, dict(self._cat.tags[int(sids[i])]), fields))
         return out
