@@ -205,6 +205,41 @@ def test_aggregate_sums_equal_input_sums(tmp_path: Path, minutes: list[int], val
         assert sum(r.fields["net"] for r in rows) == pytest.approx(sum(values[: len(minutes)]), abs=1e-3)
 
 
+@pytest.mark.property
+@settings(max_examples=40, deadline=None)
+@given(
+    points=st.lists(
+        st.tuples(st.integers(0, 600), st.sampled_from(["NIFTY", "SENSEX", "BANKNIFTY"]),
+                  st.one_of(st.none(), st.floats(-1e3, 1e3, allow_nan=False))),
+        min_size=1, max_size=50),
+    every=st.sampled_from(["5m", "15m", "1h", "1d"]),
+    fn=st.sampled_from(["sum", "mean", "max", "min", "last"]),
+)
+def test_every_function_matches_a_plain_recount(
+    points: list[tuple[int, str, float | None]], every: str, fn: str
+) -> None:
+    latest: dict[tuple[int, str], float | None] = {}
+    for minute, index, value in points:  # later writes of one identity replace earlier ones
+        key = (minute, index)
+        latest[key] = value if value is not None else latest.get(key)
+    with SQLiteStore(":memory:") as s:
+        s.write([Point("m", {"index": i}, {"v": v if v is not None else math.nan, "w": 1.0},
+                       T0 + timedelta(minutes=m)) for m, i, v in points])
+        rows = s.aggregate("m", ["v"], T0, T0 + timedelta(days=1), every, fn=fn)
+    series = sorted(latest.items())  # time order, ties by index name (= series id order here)
+    ids = {i: n for n, i in enumerate(dict.fromkeys(i for _m, i, _v in points))}
+    series.sort(key=lambda kv: (kv[0][0], ids[kv[0][1]]))
+    groups: dict[int, list[float]] = {}
+    for (minute, _index), value in series:
+        if value is not None:
+            b = int(bucket_start_ns(time_to_ns(T0 + timedelta(minutes=minute)), every))
+            groups.setdefault(b, []).append(value)
+    calc = {"sum": sum, "max": max, "min": min, "last": lambda v: v[-1],
+            "mean": lambda v: sum(v) / len(v)}[fn]
+    assert {time_to_ns(r.time): r.fields["v"] for r in rows} == pytest.approx(
+        {b: calc(v) for b, v in groups.items()})
+
+
 @pytest.mark.integration
 def test_wal_mode_and_reader_sees_committed_writes_while_writing(tmp_path: Path) -> None:
     path = tmp_path / "w.db"

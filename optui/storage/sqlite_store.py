@@ -638,39 +638,24 @@ class SQLiteStore(Store):
         if fn not in AGGREGATE_FNS:
             raise ValueError(f"aggregate fn={fn!r}: choose from {', '.join(AGGREGATE_FNS)}")
         names = list(dict.fromkeys(fields))
-        slot = {n: i for i, n in enumerate(names)}
-        buckets: dict[int, _Acc] = {}
-        kinds: dict[str, str] = {}
         with self._reading(f"aggregate {measurement!r}") as conn:
             plan = self._plan(measurement, tags, names)
             if plan is None:
                 return []
             mid, views = plan
             frames = self._frames(conn, mid, views, start, end).fetchall()
-        starts = bucket_start_ns([f[0] for f in frames], every).tolist() if frames else []
-        for (_t, lid, nums, _strs), b in zip(frames, starts, strict=True):
-            view = views[lid]
-            if not view.nums:
-                continue
-            lay = view.layout
-            mat = np.frombuffer(nums, dtype=np.float64).reshape(len(lay.sids), len(lay.nums))
-            cols = [j for j, _n, _k in view.nums]
-            where = [slot[n] for _j, n, _k in view.nums]
-            for _j, n, k in view.nums:
-                kinds[n] = k
-            sub = mat[np.asarray(view.pos, dtype=np.intp)][:, cols]
-            acc = buckets.get(b)
-            if acc is None:
-                acc = buckets[b] = _Acc(len(names))
-            acc.add(sub, where)
+        if not frames:
+            return []
+        kinds = {n: k for v in views.values() for _j, n, k in v.nums}
+        starts, values, counts = _roll_up(frames, views, names, every, fn, bucket_start_ns)
         out: list[Row] = []
-        for b in sorted(buckets):
-            values = buckets[b].result(fn)
+        for b, vals, cnts in zip(starts.tolist(), values.tolist(), counts.tolist(), strict=True):
             row: dict[str, FieldValue] = {}
-            for name, v in zip(names, values, strict=True):
-                if v is not None:
+            for name, v, n in zip(names, vals, cnts, strict=True):
+                if n > 0:
                     row[name] = int(v) if kinds.get(name) == "int" and fn != "mean" else v
-            out.append(Row(ns_to_time(b), dict(tags or {}), row))
+            if row:
+                out.append(Row(ns_to_time(b), dict(tags or {}), row))
         return out
 
     def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
@@ -751,37 +736,72 @@ class _View:
     strs: list[str]
 
 
-class _Acc:
-    """Per-bucket running sum, count, max, min and last of each field (NaN = absent)."""
+def _roll_up(
+    frames: list[tuple[int, int, bytes, str | None]],
+    views: dict[int, _View],
+    names: list[str],
+    every: str,
+    fn: str,
+    bucket_start_ns: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bucket starts, per-bucket values and counts (buckets x names), vectorised per layout.
 
-    def __init__(self, width: int) -> None:
-        self.sum = np.zeros(width)
-        self.count = np.zeros(width, dtype=np.int64)
-        self.max = np.full(width, -np.inf)
-        self.min = np.full(width, np.inf)
-        self.last = np.full(width, np.nan)
-
-    def add(self, sub: np.ndarray, where: list[int]) -> None:
+    Frames of one layout stack into a (frames x series x fields) array, so a week of minute
+    bars is a handful of numpy calls rather than thousands of small ones.
+    """
+    times = np.fromiter((f[0] for f in frames), dtype=np.int64, count=len(frames))
+    starts, frame_bucket = np.unique(np.asarray(bucket_start_ns(times, every)), return_inverse=True)
+    nb, k = len(starts), len(names)
+    slot = {n: i for i, n in enumerate(names)}
+    total = np.zeros((nb, k))
+    count = np.zeros((nb, k), dtype=np.int64)
+    best = np.full((nb, k), -np.inf if fn == "max" else np.inf)
+    last_keys: list[np.ndarray] = []
+    last_times: list[np.ndarray] = []
+    last_vals: list[np.ndarray] = []
+    layout_of = np.fromiter((f[1] for f in frames), dtype=np.int64, count=len(frames))
+    for lid, view in views.items():
+        if not view.nums:
+            continue
+        rows = np.flatnonzero(layout_of == lid)
+        if not len(rows):
+            continue
+        lay = view.layout
+        blob = b"".join(frames[r][2] for r in rows.tolist())
+        cube = np.frombuffer(blob, dtype=np.float64).reshape(len(rows), len(lay.sids), len(lay.nums))
+        cols = np.asarray([j for j, _n, _k in view.nums], dtype=np.intp)
+        where = np.asarray([slot[n] for _j, n, _k in view.nums], dtype=np.intp)
+        sub = cube[:, np.asarray(view.pos, dtype=np.intp)][:, :, cols]  # frames x series x fields
         valid = ~np.isnan(sub)
-        idx = np.asarray(where, dtype=np.intp)
-        self.sum[idx] += np.where(valid, sub, 0.0).sum(axis=0)
-        self.count[idx] += valid.sum(axis=0)
-        self.max[idx] = np.maximum(self.max[idx], np.where(valid, sub, -np.inf).max(axis=0))
-        self.min[idx] = np.minimum(self.min[idx], np.where(valid, sub, np.inf).min(axis=0))
-        for c, col in enumerate(idx.tolist()):
-            present = np.flatnonzero(valid[:, c])
-            if len(present):
-                self.last[col] = sub[present[-1], c]
-
-    def result(self, fn: str) -> list[float | None]:
-        if fn == "sum":
-            values = self.sum
-        elif fn == "mean":
-            values = self.sum / np.maximum(self.count, 1)
+        fb = frame_bucket[rows][:, None]
+        cells = (np.broadcast_to(fb, (len(rows), len(where))), np.broadcast_to(where, (len(rows), len(where))))
+        np.add.at(count, cells, valid.sum(axis=1))
+        if fn in ("sum", "mean"):
+            np.add.at(total, cells, np.where(valid, sub, 0.0).sum(axis=1))
         elif fn == "max":
-            values = self.max
+            np.maximum.at(best, cells, np.where(valid, sub, -np.inf).max(axis=1))
         elif fn == "min":
-            values = self.min
-        else:
-            values = self.last
-        return [float(v) if n > 0 else None for v, n in zip(values.tolist(), self.count.tolist(), strict=True)]
+            np.minimum.at(best, cells, np.where(valid, sub, np.inf).min(axis=1))
+        else:  # last: the last present value of each frame, then the latest frame per cell
+            has = valid.any(axis=1)
+            pos = valid.shape[1] - 1 - np.argmax(valid[:, ::-1, :], axis=1)
+            vals = np.take_along_axis(sub, pos[:, None, :], axis=1)[:, 0, :]
+            f_idx, c_idx = np.nonzero(has)
+            last_keys.append(frame_bucket[rows][f_idx] * k + where[c_idx])
+            last_times.append(times[rows][f_idx])
+            last_vals.append(vals[f_idx, c_idx])
+    if fn == "sum":
+        values = total
+    elif fn == "mean":
+        values = total / np.maximum(count, 1)
+    elif fn in ("max", "min"):
+        values = best
+    else:
+        values = np.full((nb, k), np.nan)
+        if last_keys:
+            keys, ts, vs = (np.concatenate(a) for a in (last_keys, last_times, last_vals))
+            order = np.lexsort((ts, keys))
+            keys, vs = keys[order], vs[order]
+            final = np.r_[keys[1:] != keys[:-1], True]  # the latest entry of each cell
+            values.reshape(-1)[keys[final]] = vs[final]
+    return starts, values, count
