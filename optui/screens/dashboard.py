@@ -464,10 +464,10 @@ class DashboardScreen(Screen):
             legs = snap.indices[self.index].legs if self.index in snap.indices else []
             self.query_one(ChainTable).show_legs(legs, self.index, self.bucket)
             self.query_one(PositionsTable).show_legs(legs, self.settings.positions.top_n)
-            if self._wide:
-                self.query_one(ChainTable).border_title = (
-                    f"Chain · {self.index} · {self.bucket or '—'} (OI, volume in lakhs)"
-                )
+            title = f"Chain · {self.index} · {self.bucket or '—'} (OI, volume in lakhs)"
+            chain = self.query_one(ChainTable)
+            if self._wide and chain.border_title != title:
+                chain.border_title = title
 
     def _refresh_header(self) -> None:
         now = self._clock()
@@ -495,14 +495,16 @@ class DashboardScreen(Screen):
 
     def _health(self, snapshot: Snapshot, now: datetime) -> None:
         interval = self.settings.source.interval_s
+        # A summary, and a slow-cycle warning, at most every few minutes: a log line per tick
+        # would scroll the panel (and repaint it over SSH) every second.
         if self._last_summary is None or (now - self._last_summary).total_seconds() >= SUMMARY_EVERY_S:
             self._last_summary = now
             self._log("info", f"collected {snapshot.leg_count} legs for {len(snapshot.indices)} "
                               f"indices in {snapshot.duration_s:.2f} s "
                               f"({snapshot.flagged_count} flagged)")
-        if snapshot.duration_s > interval:
-            self._log("warning", f"collection took {snapshot.duration_s:.1f} s, longer than the "
-                                 f"{interval:g} s interval: raise source.interval_s")
+            if snapshot.duration_s > interval:
+                self._log("warning", f"collection took {snapshot.duration_s:.1f} s, longer than "
+                                     f"the {interval:g} s interval: raise source.interval_s")
         warnings = frozenset(snapshot.warnings)
         for text in sorted(warnings - self._last_warnings):
             self._log("warning", text)

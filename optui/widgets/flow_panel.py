@@ -90,9 +90,9 @@ class FlowPanel(Vertical):
 
     DEFAULT_CSS = """
     FlowPanel { height: auto; min-height: 8; padding: 0 1; }
-    FlowPanel #flow-title { text-style: bold; width: 1fr; }
+    FlowPanel #flow-title { text-style: bold; width: 1fr; height: 1; }
     FlowPanel #flow-tf { height: 1; }
-    FlowPanel #flow-body { height: auto; }
+    FlowPanel #flow-body { height: 5; }
     FlowPanel Sparkline { height: 1; margin-top: 0; }
     """
 
@@ -101,6 +101,7 @@ class FlowPanel(Vertical):
         self.timeframe = timeframe
         self.index = ""
         self.series: FlowSeries | None = None
+        self._titled = False
 
     def compose(self) -> ComposeResult:
         yield Label("Premium flow", id="flow-title")
@@ -110,11 +111,19 @@ class FlowPanel(Vertical):
 
     def show_selection(self, index: str, timeframe: str) -> None:
         """Title and timeframe strip; the figures follow when the query answers."""
+        if (index, timeframe) == (self.index, self.timeframe) and self._titled:
+            return
+        self._titled = True
         self.index, self.timeframe = index, timeframe
-        self.query_one("#flow-title", Label).update(f"Premium flow · {index} · {timeframe}")
-        self.query_one("#flow-tf", Static).update(timeframe_strip(timeframe))
+        self.query_one("#flow-title", Label).update(
+            f"Premium flow · {index} · {timeframe}", layout=False
+        )
+        self.query_one("#flow-tf", Static).update(timeframe_strip(timeframe), layout=False)
 
     def show_series(self, series: FlowSeries) -> None:
+        """Show a query's bars; unchanged figures are not repainted (fixed height, no relayout)."""
+        if series == self.series:
+            return
         self.series = series
-        self.query_one("#flow-body", Static).update(flow_lines(series))
+        self.query_one("#flow-body", Static).update(flow_lines(series), layout=False)
         self.query_one("#flow-spark", Sparkline).data = [b.net_cr for b in series.bars]

@@ -121,8 +121,8 @@ def fmt_age(seconds: float | None) -> str:
 
 
 def fmt_clock(at: datetime) -> str:
-    """Wall time in IST for the header clock."""
-    return at.astimezone(IST).strftime("%a %d %b %H:%M:%S IST")
+    """Wall time in IST for the header clock: '26 Nov 11:30:00 IST'."""
+    return at.astimezone(IST).strftime("%d %b %H:%M:%S IST")
 
 
 def buildup_short(name: str) -> str:

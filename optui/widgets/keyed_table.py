@@ -118,7 +118,7 @@ class KeyedTable(ScrollView, can_focus=True):
         if self._measure({column_key: look}):
             self._layout_changed()
         else:
-            self._refresh_row(row_key)
+            self._refresh_cell(row_key, column_key)
         return True
 
     def sync_rows(
@@ -187,11 +187,19 @@ class KeyedTable(ScrollView, can_focus=True):
         self.lines_refreshed += len(self._order) + 1
         self.refresh()
 
-    def _refresh_row(self, key: str) -> None:
-        y = self._position[key] + 1 - int(self.scroll_offset.y)
-        if 1 <= y < self.size.height:
-            self.lines_refreshed += 1
-            self.refresh(Region(0, y, self.size.width, 1))
+    def _refresh_cell(self, key: str, column: str) -> None:
+        """Repaint one cell's span: over SSH only the characters that changed are sent."""
+        scroll_x, scroll_y = self.scroll_offset
+        y = self._position[key] + 1 - int(scroll_y)
+        if not 1 <= y < self.size.height:
+            return
+        x = 1
+        for col in self._column_keys:
+            if col == column:
+                break
+            x += self._widths[col] + _GAP
+        self.lines_refreshed += 1
+        self.refresh(Region(x - int(scroll_x), y, self._widths[column], 1))
 
     def _line(self, cells: Mapping[str, StyledCell], base: Style) -> Strip:
         segments: list[Segment] = [Segment(" ", base)]

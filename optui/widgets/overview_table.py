@@ -68,7 +68,7 @@ class OverviewTable(KeyedTable):
     """One row per index, keyed by index key, updated in place each cycle."""
 
     DEFAULT_CSS = """
-    OverviewTable { height: auto; max-height: 8; }
+    OverviewTable { height: auto; }
     """
 
     def __init__(self, compact: bool = False, **kwargs: object) -> None:

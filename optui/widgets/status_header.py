@@ -37,7 +37,10 @@ class StatusHeader(Horizontal):
         background: $panel;
     }
     StatusHeader Label { padding: 0 1; height: 1; }
-    StatusHeader #badge { text-style: bold; background: $primary; color: $text; }
+    StatusHeader #badge { text-style: bold; background: $primary; color: $text; width: 11; }
+    StatusHeader #age { width: 14; }
+    StatusHeader #clock { width: 21; }
+    StatusHeader #session { width: 10; }
     StatusHeader #badge.-live { background: $success; }
     StatusHeader #badge.-sim { background: $accent; }
     StatusHeader #badge.-cached, StatusHeader #badge.-replay { background: $secondary; }
@@ -49,8 +52,23 @@ class StatusHeader(Horizontal):
     StatusHeader #selection { width: 1fr; content-align-horizontal: right; color: $text-muted; }
     """
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: dict[str, str] = {}
+
+    def _set(self, name: str, text: str) -> Label:
+        """Update a label only when its text changed; fixed widths make a relayout unnecessary.
+
+        The clock ticks every second, and a relayout would repaint the whole screen over SSH.
+        """
+        label = self.query_one(f"#{name}", Label)
+        if self._shown.get(name) != text:
+            self._shown[name] = text
+            label.update(text, layout=name == "selection")
+        return label
+
     def compose(self) -> ComposeResult:
-        yield Label("CONNECTING", id="badge")
+        yield Label("WAITING", id="badge")
         yield Label("age —", id="age")
         yield Label("", id="clock")
         yield Label("", id="session")
@@ -67,18 +85,14 @@ class StatusHeader(Horizontal):
         failed: bool = False,
     ) -> None:
         """Set every field; classes carry the warning styles so the theme decides the colours."""
-        badge_label = self.query_one("#badge", Label)
-        badge_label.update(badge)
+        badge_label = self._set("badge", badge)
         for cls in _BADGE_CLASSES.values():
             badge_label.set_class(_BADGE_CLASSES.get(badge) == cls, cls)
-        age = self.query_one("#age", Label)
-        suffix = " STALE" if stale else ""
-        age.update(f"age {fmt_age(age_s)}{suffix}")
+        age = self._set("age", f"{'stale' if stale else 'age'} {fmt_age(age_s)}")
         age.set_class(stale and not failed, "-stale")
         age.set_class(failed, "-failed")
-        self.query_one("#clock", Label).update(clock_text)
-        session_label = self.query_one("#session", Label)
-        session_label.update(session)
+        self._set("clock", clock_text)
+        session_label = self._set("session", session)
         for cls in set(_SESSION_CLASSES.values()):
             session_label.set_class(_SESSION_CLASSES.get(session) == cls, cls)
-        self.query_one("#selection", Label).update(selection)
+        self._set("selection", selection)
