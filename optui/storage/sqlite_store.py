@@ -571,24 +571,28 @@ class SQLiteStore(Store):
         view = views[lid]
         lay = view.layout
         mat = np.frombuffer(nums, dtype=np.float64).reshape(len(lay.sids), len(lay.nums))
+        sub = mat[np.ix_(view.pos_arr, view.cols)]  # the wanted series x the wanted fields
+        clean = not np.isnan(sub).any()
         texts = _unpack_texts(strs) if view.strs else {}
+        text_cols = [(name, texts.get(name)) for name in view.strs]
         when = ns_to_time(t)
-        sids = lay.sids
+        tags = self._cat.tags
+        names = view.num_names
         out: list[Row] = []
-        for i in view.pos:
-            values = mat[i].tolist()
-            fields: dict[str, FieldValue] = {}
-            for j, name, kind in view.nums:
-                v = values[j]
-                if v == v:  # not NaN
-                    fields[name] = _decode(v, kind)
-            for name in view.strs:
-                col = texts.get(name)
+        for i, sid, values in zip(view.pos, view.sids, sub.tolist(), strict=True):
+            if clean:
+                fields: dict[str, FieldValue] = dict(zip(names, values, strict=True))
+            else:
+                fields = {n: v for n, v in zip(names, values, strict=True) if v == v}  # v == v: not NaN
+            for name, kind in view.casts:
+                if name in fields:
+                    fields[name] = _decode(fields[name], kind)  # type: ignore[arg-type]
+            for name, col in text_cols:
                 text = None if col is None else col[i]
                 if text is not None:
                     fields[name] = text
             if fields:  # a point without any field does not exist (as in InfluxDB)
-                out.append(Row(when, dict(self._cat.tags[int(sids[i])]), fields))
+                out.append(Row(when, dict(tags[sid]), fields))
         return out
 
     def _frames(self, conn: sqlite3.Connection, mid: int, views: dict[int, _View],
@@ -734,6 +738,18 @@ class _View:
     pos: list[int]
     nums: list[tuple[int, str, str]]
     strs: list[str]
+    pos_arr: np.ndarray = field(init=False)
+    cols: np.ndarray = field(init=False)
+    sids: list[int] = field(init=False)
+    num_names: list[str] = field(init=False)
+    casts: list[tuple[str, str]] = field(init=False)  # int and bool fields to convert back
+
+    def __post_init__(self) -> None:
+        self.pos_arr = np.asarray(self.pos, dtype=np.intp)
+        self.cols = np.asarray([j for j, _n, _k in self.nums], dtype=np.intp)
+        self.sids = [int(self.layout.sids[i]) for i in self.pos]
+        self.num_names = [n for _j, n, _k in self.nums]
+        self.casts = [(n, k) for _j, n, k in self.nums if k != "float"]
 
 
 def _roll_up(
