@@ -3,8 +3,9 @@
 Kite reports a day VWAP (`average_price`) and a day `volume`, so their product is the day's traded
 value and its change between two quotes is what traded in between. That interval's trade price
 (change in value over change in volume) is compared with the previous quote's mid, as in the
-Lee-Ready rule: at or above the mid the buyer crossed the spread (inflow), below it the seller did
-(outflow). Totals are in rupees crore, the unit Indian traders read flow in.
+Lee-Ready rule: above the mid the buyer crossed the spread (inflow), below it the seller did
+(outflow), and a tie goes to the tick rule. Totals are in rupees crore, the unit Indian traders
+read flow in.
 """
 
 from __future__ import annotations
