@@ -420,7 +420,6 @@ async def test_narrow_layout_uses_tabs_and_wide_does_not() -> None:
 @pytest.mark.mock
 @pytest.mark.integration
 async def test_seeded_simulator_values_shown(tmp_path: Path) -> None:
-    pytest.importorskip("optui.collectors.engine")
     settings = sim_settings(tmp_path, interval_s=3600.0)
     screen = DashboardScreen(settings)
     messages: list[Message] = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from optui.analytics.timeframes import TIMEFRAMES, timeframe_seconds
+from optui.analytics.timeframes import TIMEFRAMES
 from optui.config import Settings
 from optui.errors import OptuiError, TokenExpiredError
 from optui.indices import INDEX_KEYS
@@ -42,7 +42,7 @@ from optui.ui_messages import (
     flow_series_from_rows,
 )
 from optui.widgets.chain_table import ChainTable
-from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle
+from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle, flow_window
 from optui.widgets.flow_panel import FlowPanel
 from optui.widgets.format import fmt_clock, session_state
 from optui.widgets.health_log import HealthLog
@@ -55,10 +55,6 @@ log = logging.getLogger(__name__)
 
 WIDE_MIN_COLUMNS = 120
 """Narrower terminals get tabs instead of side-by-side panels."""
-FLOW_BARS = 40
-"""How many timeframe bars the flow query asks for (the sparkline's length)."""
-SUMMARY_EVERY_S = 300.0
-"""A collection summary line goes to the health log at most this often (warnings always do)."""
 
 TABS: tuple[tuple[str, str], ...] = (
     ("tab-chain", "1 Chain"),
@@ -138,8 +134,6 @@ class DashboardScreen(Screen):
         self._snapshot: Snapshot | None = None
         self._series: FlowSeries | None = None
         self._data_clock = DataClock()
-        self._last_summary: datetime | None = None
-        self._last_warnings: frozenset[str] = frozenset()
         self._alerts: FlowAlerts | None = None
         self.index = ""
         self.bucket = ""
@@ -406,12 +400,11 @@ class DashboardScreen(Screen):
         store = getattr(self._engine, "store", None)
         if store is None:
             return
-        tf_s = timeframe_seconds(self.timeframe)
+        # Stored flow bars carry the source's clock (the simulator's may be another day).
         anchor = self._snapshot.timestamp if self._snapshot else self._clock()
-        end = anchor + timedelta(seconds=tf_s)
-        span = min(FLOW_BARS * tf_s, self.settings.flow.retention_days * 86400)
+        start, end = flow_window(anchor, self.timeframe, self.settings.flow.retention_days)
         self.flow_queries += 1
-        self._run_flow_query(store, self.index, self.timeframe, end - timedelta(seconds=span), end)
+        self._run_flow_query(store, self.index, self.timeframe, start, end)
 
     @on(FlowQueried)
     def _on_flow(self, message: FlowQueried) -> None:
@@ -494,29 +487,14 @@ class DashboardScreen(Screen):
             return False
 
     def _health(self, snapshot: Snapshot, now: datetime) -> None:
-        interval = self.settings.source.interval_s
-        # A summary, and a slow-cycle warning, at most every few minutes: a log line per tick
-        # would scroll the panel (and repaint it over SSH) every second.
-        if self._last_summary is None or (now - self._last_summary).total_seconds() >= SUMMARY_EVERY_S:
-            self._last_summary = now
-            self._log("info", f"collected {snapshot.leg_count} legs for {len(snapshot.indices)} "
-                              f"indices in {snapshot.duration_s:.2f} s "
-                              f"({snapshot.flagged_count} flagged)")
-            if snapshot.duration_s > interval:
-                self._log("warning", f"collection took {snapshot.duration_s:.1f} s, longer than "
-                                     f"the {interval:g} s interval: raise source.interval_s")
-        warnings = frozenset(snapshot.warnings)
-        for text in sorted(warnings - self._last_warnings):
-            self._log("warning", text)
-        self._last_warnings = warnings
         if self._alerts is None:
             self._alerts = FlowAlerts(self.settings.flow.threshold_cr, self.settings.alerts.cooldown_s)
-        for text in self._alerts.check(snapshot):
-            self._log("alert", text)
-        if self._wide:
-            self.query_one("#health").border_subtitle = (
-                f"last cycle {snapshot.duration_s:.2f} s · {snapshot.leg_count} legs"
-            )
+        at = self._data_clock.market_now(now)
+        health = self.query_one(HealthLog)
+        for level, text in health.record_cycle(
+            snapshot, at, self.settings.source.interval_s, self._alerts.check(snapshot)
+        ):
+            getattr(log, "info" if level in ("info", "alert") else level)(text)
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)

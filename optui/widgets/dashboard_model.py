@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from optui.analytics.timeframes import TIMEFRAMES
+from optui.analytics.timeframes import timeframe_seconds
 from optui.indices import BUCKETS
 from optui.models import Snapshot
 from optui.widgets.format import fmt_crore, source_badge
@@ -78,8 +78,19 @@ class DataClock:
         return self.snapshot_at + (now - self.received_at)
 
 
-def timeframe_at(step: int, current: str) -> str:
-    return cycle(TIMEFRAMES, current, step)
+FLOW_BARS = 40
+"""How many timeframe bars a flow query asks for (the sparkline's length)."""
+
+
+def flow_window(anchor: datetime, timeframe: str, retention_days: int) -> tuple[datetime, datetime]:
+    """[start, end) covering the last FLOW_BARS buckets up to and including `anchor`'s bucket.
+
+    Never reaches further back than the retention, where there is nothing left to read.
+    """
+    tf_s = timeframe_seconds(timeframe)
+    end = anchor + timedelta(seconds=tf_s)
+    span = min(FLOW_BARS * tf_s, retention_days * 86400)
+    return end - timedelta(seconds=span), end
 
 
 @dataclass

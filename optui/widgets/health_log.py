@@ -7,9 +7,14 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
+from optui.models import Snapshot
 from optui.timeutil import IST
 
 _LEVEL_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red", "alert": "bold magenta"}
+
+
+SUMMARY_EVERY_S = 300.0
+"""A collection summary goes to the log at most this often; new warnings always do."""
 
 
 class HealthLog(RichLog):
@@ -22,6 +27,8 @@ class HealthLog(RichLog):
     def __init__(self, max_lines: int = 300, **kwargs: object) -> None:
         super().__init__(max_lines=max_lines, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
         self.entries: list[tuple[str, str]] = []
+        self._last_summary: datetime | None = None
+        self._last_warnings: frozenset[str] = frozenset()
 
     def add(self, at: datetime, level: str, text: str) -> None:
         """Append one line; `level` is info, warning, error or alert."""
@@ -29,3 +36,32 @@ class HealthLog(RichLog):
         del self.entries[: -self.max_lines if self.max_lines else 0]
         stamp = at.astimezone(IST).strftime("%H:%M:%S")
         self.write(Text.assemble((stamp + " ", "dim"), (text, _LEVEL_STYLE.get(level, ""))))
+
+    def record_cycle(
+        self, snapshot: Snapshot, at: datetime, interval_s: float, alerts: list[str]
+    ) -> list[tuple[str, str]]:
+        """Log what a collection cycle says about health; returns the lines written.
+
+        A summary (and a slow-cycle warning) at most every few minutes, warnings only when they
+        change, alerts always: a line per tick would scroll and repaint the panel every second.
+        """
+        lines: list[tuple[str, str]] = []
+        if self._last_summary is None or (at - self._last_summary).total_seconds() >= SUMMARY_EVERY_S:
+            self._last_summary = at
+            lines.append(("info", f"collected {snapshot.leg_count} legs for "
+                                  f"{len(snapshot.indices)} indices in {snapshot.duration_s:.2f} s "
+                                  f"({snapshot.flagged_count} flagged)"))
+            if snapshot.duration_s > interval_s:
+                lines.append(("warning", f"collection took {snapshot.duration_s:.1f} s, longer "
+                                         f"than the {interval_s:g} s interval: raise "
+                                         "source.interval_s"))
+        warnings = frozenset(snapshot.warnings)
+        lines += [("warning", text) for text in sorted(warnings - self._last_warnings)]
+        self._last_warnings = warnings
+        lines += [("alert", text) for text in alerts]
+        for level, text in lines:
+            self.add(at, level, text)
+        subtitle = f"last cycle {snapshot.duration_s:.2f} s · {snapshot.leg_count} legs"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+        return lines

@@ -108,18 +108,37 @@ class KeyedTable(ScrollView, can_focus=True):
             self._layout_changed()
 
     def update_cell(self, row_key: str, column_key: str, value: Cell) -> bool:
-        """Set one cell; returns whether it looked different (only then is its line repainted)."""
-        look = _look(value)
+        """Set one cell; returns whether it looked different (only then is it repainted)."""
+        changed = self._update_row(row_key, {column_key: value})
+        return bool(changed)
+
+    def _update_row(self, row_key: str, cells: Mapping[str, Cell]) -> int:
+        """Set cells of one row and repaint the span from the first to the last changed cell.
+
+        One refresh per row rather than per cell keeps a full-chain tick cheap on the event loop,
+        and the span still leaves unchanged columns off the wire.
+        """
         row = self._cells[row_key]
-        if row.get(column_key) == look:
-            return False
-        row[column_key] = look
+        first = last = -1
+        changed: dict[str, StyledCell] = {}
+        for i, col in enumerate(self._column_keys):
+            if col not in cells:
+                continue
+            look = _look(cells[col])
+            if row[col] != look:
+                row[col] = look
+                changed[col] = look
+                if first < 0:
+                    first = i
+                last = i
+        if not changed:
+            return 0
         self._strips.pop(row_key, None)
-        if self._measure({column_key: look}):
+        if self._measure(changed):
             self._layout_changed()
         else:
-            self._refresh_cell(row_key, column_key)
-        return True
+            self._refresh_span(row_key, first, last)
+        return len(changed)
 
     def sync_rows(
         self, rows: Mapping[str, Mapping[str, Cell]], sort_column: str | None = None
@@ -141,9 +160,7 @@ class KeyedTable(ScrollView, can_focus=True):
                 written += len(self._column_keys)
                 added = True
                 continue
-            for col in self._column_keys:
-                if col in cells and self.update_cell(key, col, cells[col]):
-                    written += 1
+            written += self._update_row(key, cells)
         if added and list(rows) != self._order:
             self._order = [k for k in rows if k in self._cells]
             self._position = {k: i for i, k in enumerate(self._order)}
@@ -187,19 +204,17 @@ class KeyedTable(ScrollView, can_focus=True):
         self.lines_refreshed += len(self._order) + 1
         self.refresh()
 
-    def _refresh_cell(self, key: str, column: str) -> None:
-        """Repaint one cell's span: over SSH only the characters that changed are sent."""
+    def _refresh_span(self, key: str, first: int, last: int) -> None:
+        """Repaint columns first..last of one row, if it is on screen."""
         scroll_x, scroll_y = self.scroll_offset
         y = self._position[key] + 1 - int(scroll_y)
         if not 1 <= y < self.size.height:
             return
-        x = 1
-        for col in self._column_keys:
-            if col == column:
-                break
-            x += self._widths[col] + _GAP
+        widths = [self._widths[c] + _GAP for c in self._column_keys]
+        x = 1 + sum(widths[:first])
+        width = sum(widths[first : last + 1])
         self.lines_refreshed += 1
-        self.refresh(Region(x - int(scroll_x), y, self._widths[column], 1))
+        self.refresh(Region(x - int(scroll_x), y, width, 1))
 
     def _line(self, cells: Mapping[str, StyledCell], base: Style) -> Strip:
         segments: list[Segment] = [Segment(" ", base)]
