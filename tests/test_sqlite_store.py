@@ -353,3 +353,33 @@ def test_short_lived_threads_do_not_leak_connections(store: SQLiteStore) -> None
         t.join()
     assert counts == [1] * 20
     assert len(store._idle) <= 4
+
+
+@pytest.mark.integration
+def test_wal_is_checkpointed_and_truncated_on_close(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    store = SQLiteStore(path)
+    for i in range(50):
+        store.write([leg_point(T0 + timedelta(seconds=i), off) for off in ("atm", "atm_p1")])
+    thread = store._checkpointer
+    assert thread is not None and thread.is_alive()
+    store.close()
+    assert not thread.is_alive()
+    wal = path.with_name("c.db-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    with SQLiteStore(path) as again:  # everything reached the main file
+        assert len(again.query("atm_options", T0, T0 + timedelta(minutes=5))) == 100
+
+
+@pytest.mark.unit
+def test_a_dropped_store_stops_its_checkpoint_thread(tmp_path: Path) -> None:
+    import gc
+
+    store = SQLiteStore(tmp_path / "d.db")
+    store.write([leg_point(T0)])
+    thread = store._checkpointer
+    assert thread is not None
+    del store
+    gc.collect()
+    thread.join(timeout=10)
+    assert not thread.is_alive()

@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ CREATE INDEX IF NOT EXISTS frames_by_layout ON frames (layout_id, time_ns);
 """
 _NUMERIC = ("float", "int", "bool")
 _IDLE_READERS = 4
+_WAL_CAP = 256 * 1024 * 1024  # bytes of WAL before the writer checkpoints itself
 _DTYPE_KINDS = {"f": "float", "i": "int", "u": "int", "b": "bool"}
 _SEP = "\x1f"  # unit separator: joins a frame's text column when no value contains it
 
@@ -136,6 +139,38 @@ def _plain(column: Any) -> list[Any]:
     return tolist() if callable(tolist) else list(column)
 
 
+def _halt(stop: threading.Event, committed: threading.Event) -> None:
+    stop.set()
+    committed.set()  # wake the loop now rather than at its next timeout
+
+
+def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Event) -> None:
+    """Checkpoint passively (never blocking readers or the writer) after commits, twice a
+    second at most, until `stop`; SQLiteStore.close() does the final full checkpoint.
+
+    Holds no reference to the store, so a store that is dropped without close() can still be
+    collected (its writer connection closes, and `stop` is set by its finaliser).
+    """
+    try:
+        conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
+    except sqlite3.Error:
+        return
+    try:
+        while not stop.is_set():
+            if not committed.wait(timeout=1.0):
+                continue
+            committed.clear()
+            if stop.is_set():
+                break
+            try:
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:
+                pass  # busy or failing disk: the next write reports it with a clear message
+            stop.wait(0.5)
+    finally:
+        conn.close()
+
+
 def _pack_texts(columns: Mapping[str, list[str | None]]) -> str | None:
     """Text columns as JSON; a column without None or separators is one joined string (fast)."""
     if not columns:
@@ -206,6 +241,22 @@ class SQLiteStore(Store):
         except sqlite3.Error as exc:
             self._writer.close()
             raise self._error(exc, "open") from exc
+        self._committed = threading.Event()
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+        if not self._memory and self.journal_mode == "wal":
+            # Copying the WAL into the database (and its fsync) happens on this thread instead
+            # of inside whichever write crosses the threshold, so ingest never stalls on it.
+            self._writer.execute("PRAGMA wal_autocheckpoint=0")
+            self._checkpointer = threading.Thread(
+                target=_checkpoint_loop,
+                args=(str(self.path), self._committed, self._stop),
+                name=f"sqlite-checkpoint {Path(self.path).name}",
+                daemon=True,
+            )
+            self._checkpointer.start()
+            weakref.finalize(self, _halt, self._stop, self._committed)
+            self._wal_path = f"{self.path}-wal"
 
     # -- connections and errors -------------------------------------------------------------
 
@@ -308,6 +359,8 @@ class SQLiteStore(Store):
                 try:
                     self._write_locked(conn, measurement, tags_list, times_ns, fields_columns)
                     conn.execute("COMMIT")
+                    self._committed.set()
+                    self._bound_wal(conn)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     with self._meta_lock:  # forget ids the rollback took back
@@ -397,6 +450,18 @@ class SQLiteStore(Store):
             "VALUES (?, ?, ?, ?, ?)",
             rows,
         )
+
+    def _bound_wal(self, conn: sqlite3.Connection) -> None:
+        """Under sustained writes passive checkpoints never catch up and the WAL would grow
+        without end; past _WAL_CAP bytes the writer checkpoints and restarts it itself."""
+        if self._checkpointer is None:
+            return
+        try:
+            size = os.stat(self._wal_path).st_size
+        except OSError:
+            return
+        if size > _WAL_CAP:
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
 
     def _series_ids(
         self, conn: sqlite3.Connection, mid: int, tags_list: Sequence[Mapping[str, str]]
@@ -720,10 +785,20 @@ class SQLiteStore(Store):
             if self._closed:
                 return
             self._closed = True
+            self._stop.set()
+            self._committed.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=30)
+        with self._lock:
             with self._meta_lock:
                 for conn in self._idle:
                     conn.close()
                 self._idle.clear()
+            if self._checkpointer is not None:
+                try:
+                    self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                except sqlite3.Error:
+                    pass  # the WAL stays beside the file and is replayed on next open
             self._writer.close()
 
     def __repr__(self) -> str:
@@ -814,8 +889,8 @@ def _roll_up(
         values = best
     else:
         values = np.full((nb, k), np.nan)
-        if last_keys:
-            keys, ts, vs = (np.concatenate(a) for a in (last_keys, last_times, last_vals))
+        keys, ts, vs = (np.concatenate(a) if a else np.empty(0) for a in (last_keys, last_times, last_vals))
+        if keys.size:
             order = np.lexsort((ts, keys))
             keys, vs = keys[order], vs[order]
             final = np.r_[keys[1:] != keys[:-1], True]  # the latest entry of each cell
