@@ -243,6 +243,7 @@ class SQLiteStore(Store):
             raise self._error(exc, "open") from exc
         self._committed = threading.Event()
         self._stop = threading.Event()
+        self._wrote = False
         self._checkpointer: threading.Thread | None = None
         if not self._memory and self.journal_mode == "wal":
             # Copying the WAL into the database (and its fsync) happens on this thread instead
@@ -359,6 +360,7 @@ class SQLiteStore(Store):
                 try:
                     self._write_locked(conn, measurement, tags_list, times_ns, fields_columns)
                     conn.execute("COMMIT")
+                    self._wrote = True
                     self._committed.set()
                     self._bound_wal(conn)
                 except BaseException:
@@ -794,8 +796,9 @@ class SQLiteStore(Store):
                 for conn in self._idle:
                     conn.close()
                 self._idle.clear()
-            if self._checkpointer is not None:
-                try:
+            if self._checkpointer is not None and self._wrote:
+                try:  # a reader-only store (the TUI beside a collector) never waits here
+                    self._writer.execute("PRAGMA busy_timeout=2000")
                     self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
                 except sqlite3.Error:
                     pass  # the WAL stays beside the file and is replayed on next open
