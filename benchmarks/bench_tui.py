@@ -17,6 +17,7 @@ Run: `python benchmarks/bench_tui.py` (about 50 s).
 from __future__ import annotations
 
 import asyncio
+import io
 import statistics
 import tempfile
 import time
@@ -26,6 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from textual import events
 from textual._compositor import CompositorUpdate
 from textual.app import App
@@ -63,12 +65,16 @@ class FrameMeter:
         self.watch: Callable[[], bool] | None = None
         self.hit: asyncio.Future[float] | None = None
         original = app._display
+        # What a truecolor terminal (the common case over SSH today) would be sent.
+        console = Console(
+            file=io.StringIO(), force_terminal=True, color_system="truecolor",
+            width=SIZE[0], height=SIZE[1], legacy_windows=False,
+        )
 
         def display(screen: Any, renderable: Any) -> None:
             original(screen, renderable)
             if renderable is None or app._batch_count:
                 return
-            console = app.console
             if isinstance(renderable, CompositorUpdate):
                 text = renderable.render_segments(console)
             else:

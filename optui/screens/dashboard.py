@@ -399,6 +399,8 @@ class DashboardScreen(Screen):
         """Re-query the store for the selected index and timeframe (in a thread worker)."""
         store = getattr(self._engine, "store", None)
         if store is None:
+            if self._engine is not None:
+                self.show_flow(FlowSeries(self.index, self.timeframe, []))
             return
         # Stored flow bars carry the source's clock (the simulator's may be another day).
         anchor = self._snapshot.timestamp if self._snapshot else self._clock()
@@ -457,10 +459,16 @@ class DashboardScreen(Screen):
             legs = snap.indices[self.index].legs if self.index in snap.indices else []
             self.query_one(ChainTable).show_legs(legs, self.index, self.bucket)
             self.query_one(PositionsTable).show_legs(legs, self.settings.positions.top_n)
-            title = f"Chain · {self.index} · {self.bucket or '—'} (OI, volume in lakhs)"
-            chain = self.query_one(ChainTable)
-            if self._wide and chain.border_title != title:
-                chain.border_title = title
+            if self._wide:
+                titles = {
+                    "#chain": f"Chain · {self.index} · {self.bucket or '—'} "
+                              "(calls | strike | puts; OI, volume in lakhs)",
+                    "#positions": f"Largest OI changes · {self.index}",
+                }
+                for selector, title in titles.items():
+                    widget = self.query_one(selector)
+                    if widget.border_title != title:
+                        widget.border_title = title
 
     def _refresh_header(self) -> None:
         now = self._clock()
