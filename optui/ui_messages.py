@@ -38,11 +38,16 @@ class EngineFailed(Message):
 
 
 class SnapshotCollected(Message):
-    """One collection cycle finished; `snapshot` is everything it produced."""
+    """One collection cycle finished; `snapshot` is everything it produced.
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    `views` optionally carries display rows the worker already formatted (plain data, no
+    widgets), keyed by what they show, so switching selection costs no formatting on the loop.
+    """
+
+    def __init__(self, snapshot: Snapshot, views: dict | None = None) -> None:
         super().__init__()
         self.snapshot = snapshot
+        self.views = views or {}
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotCollected)

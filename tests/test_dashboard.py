@@ -411,9 +411,12 @@ async def test_narrow_layout_uses_tabs_and_wide_does_not() -> None:
         await pilot.press("2")
         assert tabs.active == "tab-flow"
         assert screen.query_one(FlowPanel).display
+        logged = list(screen.query_one(HealthLog).entries)
+        assert logged
         await pilot.resize_terminal(160, 48)
         await pilot.pause()
         assert not screen.query(TabbedContent)
+        assert screen.query_one(HealthLog).entries == logged  # the log survives the relayout
         assert_tables_match(screen, screen._snapshot)
 
 

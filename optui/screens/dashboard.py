@@ -41,7 +41,7 @@ from optui.ui_messages import (
     TokenExpired,
     flow_series_from_rows,
 )
-from optui.widgets.chain_table import ChainTable
+from optui.widgets.chain_table import ChainTable, all_chain_rows, chain_rows
 from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle, flow_window
 from optui.widgets.flow_panel import FlowPanel
 from optui.widgets.format import fmt_clock, session_state
@@ -132,6 +132,7 @@ class DashboardScreen(Screen):
         self._failed = False
         self._timer: Timer | None = None
         self._snapshot: Snapshot | None = None
+        self._chain_rows: dict[tuple[str, str], Any] = {}
         self._series: FlowSeries | None = None
         self._data_clock = DataClock()
         self._alerts: FlowAlerts | None = None
@@ -201,7 +202,9 @@ class DashboardScreen(Screen):
     async def on_resize(self, event: events.Resize) -> None:
         wide = event.size.width >= WIDE_MIN_COLUMNS
         if wide != self._wide:
+            history = list(self.query_one(HealthLog).history)
             await self.recompose()
+            self.query_one(HealthLog).replay(history)
             self._titles()
             self._render_all()
 
@@ -258,8 +261,10 @@ class DashboardScreen(Screen):
                 CollectionFailed(f"collection failed: {exc} (details in the log)", "unexpected")
             )
             return
+        # Formatting every chain here, off the event loop, makes index and bucket keys instant.
+        views = {"chain_rows": all_chain_rows(snapshot)}
         if not get_current_worker().is_cancelled:
-            self.post_message(SnapshotCollected(snapshot))
+            self.post_message(SnapshotCollected(snapshot, views))
 
     @work(thread=True, exclusive=True, group="flow", exit_on_error=False,
           description="query premium flow")
@@ -328,7 +333,7 @@ class DashboardScreen(Screen):
     def _on_snapshot(self, message: SnapshotCollected) -> None:
         self._collecting = False
         self._failed = False
-        self.show_snapshot(message.snapshot)
+        self.show_snapshot(message.snapshot, message.views.get("chain_rows"))
         self._schedule_next()
 
     @on(CollectionFailed)
@@ -423,10 +428,17 @@ class DashboardScreen(Screen):
 
     # ---- rendering -----------------------------------------------------------------------
 
-    def show_snapshot(self, snapshot: Snapshot) -> None:
-        """Take a snapshot as the current one and update every panel in one batch."""
+    def show_snapshot(
+        self, snapshot: Snapshot, chain_rows: dict[tuple[str, str], Any] | None = None
+    ) -> None:
+        """Take a snapshot as the current one and update every panel in one batch.
+
+        `chain_rows` are the snapshot's chains already formatted (see all_chain_rows); without
+        them each chain is formatted when first shown.
+        """
         now = self._clock()
         self._snapshot = snapshot
+        self._chain_rows = dict(chain_rows or {})
         self._data_clock.received(snapshot, now)
         buckets = buckets_of(snapshot, self.index)
         if buckets and self.bucket not in buckets:
@@ -457,7 +469,11 @@ class DashboardScreen(Screen):
                 return
             self.query_one(OverviewTable).show_snapshot(snap, self.index, self._index_keys())
             legs = snap.indices[self.index].legs if self.index in snap.indices else []
-            self.query_one(ChainTable).show_legs(legs, self.index, self.bucket)
+            selection = (self.index, self.bucket)
+            rows = self._chain_rows.get(selection)
+            if rows is None:
+                rows = self._chain_rows[selection] = chain_rows(legs, *selection)
+            self.query_one(ChainTable).show_rows(rows, *selection)
             self.query_one(PositionsTable).show_legs(legs, self.settings.positions.top_n)
             if self._wide:
                 titles = {

@@ -6,7 +6,7 @@ the strike and open interest at the outer edges. OI and volume are in lakhs (the
 
 from __future__ import annotations
 
-from optui.models import LegRecord
+from optui.models import LegRecord, Snapshot
 from optui.widgets.format import (
     buildup_short,
     fmt_delta,
@@ -100,7 +100,23 @@ class ChainTable(KeyedTable):
 
     def show_legs(self, legs: list[LegRecord], index: str, bucket: str) -> int:
         """Show the chain for (index, bucket); a new selection clears first. Returns cells written."""
+        return self.show_rows(chain_rows(legs, index, bucket), index, bucket)
+
+    def show_rows(self, rows: dict[str, dict[str, Cell]], index: str, bucket: str) -> int:
+        """Show rows already built by `chain_rows` (e.g. formatted in a worker)."""
         if (index, bucket) != self.selection:
             self.clear_rows()
             self.selection = (index, bucket)
-        return self.sync_rows(chain_rows(legs, index, bucket), sort_column="strike")
+        return self.sync_rows(rows, sort_column="strike")
+
+
+def all_chain_rows(snapshot: Snapshot) -> dict[tuple[str, str], dict[str, dict[str, Cell]]]:
+    """Chain rows for every (index, bucket) of a snapshot; pure, so a worker thread can run it."""
+    out: dict[tuple[str, str], dict[str, dict[str, Cell]]] = {}
+    for key, idx in snapshot.indices.items():
+        by_bucket: dict[str, list[LegRecord]] = {}
+        for leg in idx.legs:
+            by_bucket.setdefault(leg.bucket, []).append(leg)
+        for bucket, legs in by_bucket.items():
+            out[(key, bucket)] = chain_rows(legs, key, bucket)
+    return out

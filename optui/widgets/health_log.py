@@ -27,15 +27,25 @@ class HealthLog(RichLog):
     def __init__(self, max_lines: int = 300, **kwargs: object) -> None:
         super().__init__(max_lines=max_lines, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
         self.entries: list[tuple[str, str]] = []
+        self.history: list[tuple[datetime, str, str]] = []
+        """(time, level, text) of every line still shown, to carry over a relayout."""
         self._last_summary: datetime | None = None
         self._last_warnings: frozenset[str] = frozenset()
 
     def add(self, at: datetime, level: str, text: str) -> None:
         """Append one line; `level` is info, warning, error or alert."""
         self.entries.append((level, text))
-        del self.entries[: -self.max_lines if self.max_lines else 0]
+        self.history.append((at, level, text))
+        keep = -self.max_lines if self.max_lines else 0
+        del self.entries[:keep]
+        del self.history[:keep]
         stamp = at.astimezone(IST).strftime("%H:%M:%S")
         self.write(Text.assemble((stamp + " ", "dim"), (text, _LEVEL_STYLE.get(level, ""))))
+
+    def replay(self, history: list[tuple[datetime, str, str]]) -> None:
+        """Show lines a previous log held (the layout switched between tabs and panels)."""
+        for at, level, text in history:
+            self.add(at, level, text)
 
     def record_cycle(
         self, snapshot: Snapshot, at: datetime, interval_s: float, alerts: list[str]

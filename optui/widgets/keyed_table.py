@@ -66,6 +66,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._strips: dict[str, Strip] = {}
         self._header: Strip | None = None
         self._base_style: Style | None = None
+        self._view: tuple[int, int] = (-1, -1)
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
 
@@ -216,10 +217,10 @@ class KeyedTable(ScrollView, can_focus=True):
         self.lines_refreshed += 1
         self.refresh(Region(x - int(scroll_x), y, width, 1))
 
-    def _line(self, cells: Mapping[str, StyledCell], base: Style) -> Strip:
-        segments: list[Segment] = [Segment(" ", base)]
-        gap = Segment(" " * _GAP, base)
-        get_style = self.app.console.get_style
+    def _line(self, cells: Mapping[str, StyledCell], base: Style) -> list[Segment]:
+        """One row's segments, neighbours with the same style merged (fewer escape codes)."""
+        parts: list[tuple[str, str]] = [(" ", "")]
+        gap = " " * _GAP
         for col in self._column_keys:
             text, style = cells.get(col, ("", ""))
             width = self._widths[col]
@@ -230,9 +231,16 @@ class KeyedTable(ScrollView, can_focus=True):
                 text = text.center(width)
             else:
                 text = text.ljust(width)
-            segments.append(Segment(text, base + get_style(style) if style else base))
-            segments.append(gap)
-        return Strip(segments).simplify()
+            if parts[-1][1] == style:
+                parts[-1] = (parts[-1][0] + text, style)
+            else:
+                parts.append((text, style))
+            if style:
+                parts.append((gap, ""))
+            else:
+                parts[-1] = (parts[-1][0] + gap, "")
+        get_style = self.app.console.get_style
+        return [Segment(text, base + get_style(style) if style else base) for text, style in parts]
 
     def render_line(self, y: int) -> Strip:
         # rich_style walks the DOM for the background; it only changes with the CSS.
@@ -241,20 +249,27 @@ class KeyedTable(ScrollView, can_focus=True):
             base = self._base_style = self.rich_style
         scroll_x, scroll_y = self.scroll_offset
         width = self.size.width
+        view = (int(scroll_x), width)
+        if view != self._view:
+            # Lines are cached cropped to the view: a horizontal scroll or resize redraws them.
+            self._view = view
+            self._strips.clear()
+            self._header = None
         if y == 0:
             if self._header is None:
                 style = base + self.get_component_rich_style("keyed-table--header")
-                self._header = self._line({c: (self._labels[c], "") for c in self._column_keys}, style)
-            strip = self._header
-        else:
-            index = y - 1 + int(scroll_y)
-            if index >= len(self._order):
-                return Strip.blank(width, base)
-            key = self._order[index]
-            strip = self._strips.get(key)
-            if strip is None:
-                strip = self._strips[key] = self._line(self._cells[key], base)
-        return strip.crop_extend(int(scroll_x), int(scroll_x) + width, base)
+                segments = self._line({c: (self._labels[c], "") for c in self._column_keys}, style)
+                self._header = Strip(segments).crop_extend(view[0], view[0] + width, base)
+            return self._header
+        index = y - 1 + int(scroll_y)
+        if index >= len(self._order):
+            return Strip.blank(width, base)
+        key = self._order[index]
+        strip = self._strips.get(key)
+        if strip is None:
+            segments = self._line(self._cells[key], base)
+            strip = self._strips[key] = Strip(segments).crop_extend(view[0], view[0] + width, base)
+        return strip
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
