@@ -96,6 +96,17 @@ def clean_fields(fields: Mapping[str, Any]) -> dict[str, FieldValue]:
     return out
 
 
+def check_aggregate(every: str, fn: str) -> int:
+    """Seconds in `every`, after checking `every` (a timeframe) and `fn` (in AGGREGATE_FNS)."""
+    from optui.analytics.timeframes import TIMEFRAMES, timeframe_seconds
+
+    if every not in TIMEFRAMES:
+        raise ValueError(f"aggregate every={every!r}: choose from {', '.join(TIMEFRAMES)}")
+    if fn not in AGGREGATE_FNS:
+        raise ValueError(f"aggregate fn={fn!r}: choose from {', '.join(AGGREGATE_FNS)}")
+    return timeframe_seconds(every)
+
+
 class Store(ABC):
     """A time-series store of `Point`s with InfluxDB semantics.
 
@@ -118,11 +129,20 @@ class Store(ABC):
         """Bulk write of one measurement in columns (row i = tags_list[i], times_ns[i], column[i]).
 
         The fast path for many points at once; columns may be lists or 1-D numpy arrays (NaN or
-        None = absent). Backends may override it; this default builds `Point`s and calls `write`.
+        None = absent). Returns how many were written; raises ValueError for unequal lengths.
         """
         n = len(times_ns)
         if len(tags_list) != n or any(len(col) != n for col in fields_columns.values()):
             raise ValueError("write_columns: tags_list, times_ns and every field column must match")
+        if n == 0:
+            return 0
+        return self._write_columns(measurement, tags_list, times_ns, fields_columns)
+
+    def _write_columns(self, measurement: str, tags_list: Sequence[dict[str, str]],
+                       times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
+        """`write_columns` of checked, non-empty columns; this default builds `Point`s for
+        `write`, backends with a faster path override it."""
+        n = len(times_ns)
         names = list(fields_columns)
         # numpy columns become Python scalars (np.int64 is not an int to most writers).
         cols = [_as_list(fields_columns[name]) for name in names]
@@ -138,7 +158,6 @@ class Store(ABC):
         ]
         return self.write(points)
 
-    @abstractmethod
     def query(
         self,
         measurement: str,
@@ -153,8 +172,15 @@ class Store(ABC):
         `fields` restricts the returned fields (rows carrying none of them are omitted);
         `limit` keeps the first N rows.
         """
+        rows = self._query(measurement, start, end, tags, fields, limit)
+        return rows if limit is None else rows[: max(0, limit)]
 
     @abstractmethod
+    def _query(self, measurement: str, start: datetime, end: datetime,
+               tags: Mapping[str, str] | None, fields: Sequence[str] | None,
+               limit: int | None) -> list[Row]:
+        """The backend's `query`: may stop early once it has `limit` rows, need not cut to it."""
+
     def aggregate(
         self,
         measurement: str,
@@ -172,6 +198,16 @@ class Store(ABC):
         `tags` are combined. `fn` is one of AGGREGATE_FNS; empty buckets are omitted; a field
         absent from a whole bucket is absent from its row. Row.tags is `tags` (or {}).
         """
+        check_aggregate(every, fn)
+        names = list(dict.fromkeys(fields))
+        if not names:
+            return []
+        return self._aggregate(measurement, names, start, end, every, tags, fn)
+
+    @abstractmethod
+    def _aggregate(self, measurement: str, names: list[str], start: datetime, end: datetime,
+                   every: str, tags: Mapping[str, str] | None, fn: str) -> list[Row]:
+        """The backend's `aggregate`, with `every` and `fn` checked and `names` distinct."""
 
     @abstractmethod
     def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:

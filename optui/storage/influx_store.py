@@ -21,7 +21,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 import httpx
 
 from optui.errors import ConfigError, StoreError
-from optui.storage.base import AGGREGATE_FNS, Row, Store
+from optui.storage.base import Row, Store
 from optui.storage.influx_v2 import InfluxV2
 from optui.storage.influxql import InfluxQL
 from optui.storage.line_protocol import LineBatch, LineFormatter, log_dropped
@@ -47,17 +47,6 @@ class Rejected(StoreError):
 def bucket_offset_s(every_s: int) -> int:
     """GROUP BY time() offset that puts bucket starts on the IST clock (midnight, Monday)."""
     return _IST_MONDAY_S % every_s
-
-
-def check_aggregate(every: str, fn: str) -> int:
-    """Seconds in `every`, after validating `every` and `fn` as every backend does."""
-    from optui.analytics.timeframes import TIMEFRAMES, timeframe_seconds
-
-    if every not in TIMEFRAMES:
-        raise ValueError(f"aggregate every={every!r}: choose from {', '.join(TIMEFRAMES)}")
-    if fn not in AGGREGATE_FNS:
-        raise ValueError(f"aggregate fn={fn!r}: choose from {', '.join(AGGREGATE_FNS)}")
-    return timeframe_seconds(every)
 
 
 def token_hint(version: str) -> str:
@@ -251,13 +240,8 @@ class InfluxStore(Store):
             batch = self._formatter.format_points(points)
             return self._write_batch(batch)
 
-    def write_columns(
-        self,
-        measurement: str,
-        tags_list: Sequence[dict[str, str]],
-        times_ns: Sequence[int],
-        fields_columns: Mapping[str, Sequence[Any]],
-    ) -> int:
+    def _write_columns(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
+                       times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
         with self._lock:
             batch = self._formatter.format_columns(measurement, tags_list, times_ns, fields_columns)
             return self._write_batch(batch)
@@ -352,39 +336,25 @@ class InfluxStore(Store):
         except Unavailable as exc:
             raise self.unreachable(str(exc)) from None
 
-    def query(
-        self,
-        measurement: str,
-        start: datetime,
-        end: datetime,
-        tags: Mapping[str, str] | None = None,
-        fields: Sequence[str] | None = None,
-        limit: int | None = None,
-    ) -> list[Row]:
+    def _query(self, measurement: str, start: datetime, end: datetime,
+               tags: Mapping[str, str] | None, fields: Sequence[str] | None,
+               limit: int | None) -> list[Row]:
         with self._lock:
             rows = self._reader().query(measurement, start, end, tags, limit)
         rows.sort(key=lambda r: (r.time, sorted(r.tags.items())))
         if fields is not None:
             wanted = set(fields)
             rows = [Row(r.time, r.tags, {k: v for k, v in r.fields.items() if k in wanted}) for r in rows]
-        return rows[:limit] if limit is not None else rows
+        return rows
 
-    def aggregate(
-        self,
-        measurement: str,
-        fields: Sequence[str],
-        start: datetime,
-        end: datetime,
-        every: str,
-        tags: Mapping[str, str] | None = None,
-        fn: str = "sum",
-    ) -> list[Row]:
-        every_s = check_aggregate(every, fn)
-        if not fields:
-            return []
+    def _aggregate(self, measurement: str, names: list[str], start: datetime, end: datetime,
+                   every: str, tags: Mapping[str, str] | None, fn: str) -> list[Row]:
+        from optui.analytics.timeframes import timeframe_seconds
+
+        every_s = timeframe_seconds(every)
         with self._lock:
             return self._reader().aggregate(
-                measurement, fields, start, end, every_s, bucket_offset_s(every_s), tags, fn
+                measurement, names, start, end, every_s, bucket_offset_s(every_s), tags, fn
             )
 
     def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
