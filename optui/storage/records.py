@@ -39,6 +39,12 @@ FLOW_FIELDS: tuple[str, ...] = (
     "inflow_cr", "outflow_cr", "ce_inflow_cr", "ce_outflow_cr", "pe_inflow_cr", "pe_outflow_cr",
 )
 _MINUTE_NS = 60_000_000_000
+# BucketStats and FlowSummary attributes stored beyond the legacy fields, under their own names.
+_BUCKET_EXTRAS = (
+    "pcr_volume", "max_pain", "skew", "forward", "atm_strike", "ce_oi_change", "pe_oi_change",
+    "strikes",
+)
+_FLOW_EXTRAS = ("inflow_cr", "outflow_cr", "net_cr", "bullish_cr")
 
 
 def leg_tags(leg: LegRecord) -> dict[str, str]:
@@ -66,18 +72,8 @@ def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
     """
     out: dict[str, Any] = dict(ov.legacy_fields())
     for name, b in ov.buckets.items():
-        out[f"{name}_pcr_volume"] = b.pcr_volume
-        out[f"{name}_max_pain"] = b.max_pain
-        out[f"{name}_skew"] = b.skew
-        out[f"{name}_forward"] = b.forward
-        out[f"{name}_atm_strike"] = b.atm_strike
-        out[f"{name}_ce_oi_change"] = b.ce_oi_change
-        out[f"{name}_pe_oi_change"] = b.pe_oi_change
-        out[f"{name}_strikes"] = b.strikes
-    out["flow_inflow_cr"] = ov.flow.inflow_cr
-    out["flow_outflow_cr"] = ov.flow.outflow_cr
-    out["flow_net_cr"] = ov.flow.net_cr
-    out["flow_bullish_cr"] = ov.flow.bullish_cr
+        out.update((f"{name}_{attr}", getattr(b, attr)) for attr in _BUCKET_EXTRAS)
+    out.update((f"flow_{attr}", getattr(ov.flow, attr)) for attr in _FLOW_EXTRAS)
     return out
 
 
@@ -87,14 +83,15 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
+def _overview_point(index: str, ov: OverviewRecord) -> Point:
+    return Point(OVERVIEW, {"index": index}, clean_fields(overview_fields(ov)), _utc(ov.timestamp))
+
+
 def snapshot_points(snapshot: Snapshot) -> list[Point]:
     """Every leg and overview of a snapshot as points (flow bars come from FlowBarAccumulator)."""
     points: list[Point] = []
     for key, snap in snapshot.indices.items():
-        ov = snap.overview
-        points.append(
-            Point(OVERVIEW, {"index": key}, clean_fields(overview_fields(ov)), _utc(ov.timestamp))
-        )
+        points.append(_overview_point(key, snap.overview))
         for leg in snap.legs:
             points.append(
                 Point(LEGS, leg_tags(leg), clean_fields(leg_fields(leg)), _utc(leg.timestamp))
@@ -141,8 +138,6 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
         if t is None:
             t = memo[leg.timestamp] = time_to_ns(leg.timestamp)
         times.append(t)
-    # attrgetter + zip transposes in C: a Python getattr per field per leg is the slow part.
-    columns: dict[str, Any] = {}
     # One C pass builds the float matrix: per-field Python loops are the slow part of ingest.
     try:
         flat = np.fromiter(chain.from_iterable(map(_GET_FLOATS, legs)), dtype=np.float64,
@@ -150,11 +145,11 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
     except (TypeError, ValueError):  # a None somewhere: the slow path maps it to NaN
         flat = np.array([_GET_FLOATS(leg) for leg in legs], dtype=np.float64)
     matrix = flat.reshape(len(legs), len(_FLOAT_FIELDS))
-    for j, name in enumerate(_FLOAT_FIELDS):
-        columns[name] = matrix[:, j]
-    for name in _OTHER_FIELDS:
-        columns[name] = [getattr(leg, name) for leg in legs]
-    columns = {name: columns[name] for name in LEG_FIELDS}
+    float_at = {name: j for j, name in enumerate(_FLOAT_FIELDS)}
+    columns: dict[str, Any] = {
+        name: matrix[:, float_at[name]] if name in float_at else [getattr(leg, name) for leg in legs]
+        for name in LEG_FIELDS
+    }
     cache = _TAGS_CACHE
     if len(cache) > 50_000:  # expiries roll: drop old series now and then
         cache.clear()
@@ -238,11 +233,7 @@ class FlowBarAccumulator:
 def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None) -> int:
     """Write a snapshot's legs (column path), overviews and, with `flow`, its minute bars."""
     written = leg_columns(snapshot).write_to(store) if snapshot.leg_count else 0
-    points = [
-        Point(OVERVIEW, {"index": key}, clean_fields(overview_fields(s.overview)),
-              _utc(s.overview.timestamp))
-        for key, s in snapshot.indices.items()
-    ]
+    points = [_overview_point(key, s.overview) for key, s in snapshot.indices.items()]
     if flow is not None:
         points.extend(flow.points(snapshot))
     return written + (store.write(points) if points else 0)
