@@ -59,13 +59,29 @@ def dumps(value: Any) -> str:
 class Subscription(ABC):
     """Messages published on one channel after subscribing, decoded from JSON."""
 
-    @abstractmethod
+    _closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def get(self, timeout: float | None = None) -> Any | None:
         """The next message, or None if none arrived within `timeout` seconds (or when closed)."""
+        return None if self._closed else self._receive(timeout)
 
-    @abstractmethod
     def close(self) -> None:
         """Stop receiving; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self._release()
+
+    @abstractmethod
+    def _receive(self, timeout: float | None) -> Any | None:
+        """`get` on an open subscription."""
+
+    @abstractmethod
+    def _release(self) -> None:
+        """Let go of the channel, once, after `closed` became true."""
 
     def __iter__(self) -> Iterator[Any]:
         """Messages until closed (blocking); wakes every second to notice a close."""
@@ -73,10 +89,6 @@ class Subscription(ABC):
             message = self.get(timeout=1.0)
             if message is not None:
                 yield message
-
-    @property
-    @abstractmethod
-    def closed(self) -> bool: ...
 
     def __enter__(self) -> Subscription:
         return self
@@ -147,26 +159,17 @@ class _MemorySubscription(Subscription):
         self._owner = owner
         self.channel = channel
         self.queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._closed = False
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def get(self, timeout: float | None = None) -> Any | None:
-        if self._closed:
-            return None
+    def _receive(self, timeout: float | None) -> Any | None:
         try:
             raw = self.queue.get(timeout=timeout)
         except queue.Empty:
             return None
         return None if raw is None else json.loads(raw)
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._owner._unsubscribe(self)
-            self.queue.put(None)  # wake a blocked get()
+    def _release(self) -> None:
+        self._owner._unsubscribe(self)
+        self.queue.put(None)  # wake a blocked get()
 
 
 class MemoryCache(Cache):
@@ -247,17 +250,10 @@ class _RedisSubscription(Subscription):
     def __init__(self, owner: RedisCache, channel: str) -> None:
         self._owner = owner
         self._pubsub = owner._client.pubsub(ignore_subscribe_messages=True)
-        self._closed = False
         with owner._errors("subscribe"):
             self._pubsub.subscribe(channel)
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def get(self, timeout: float | None = None) -> Any | None:
-        if self._closed:
-            return None
+    def _receive(self, timeout: float | None) -> Any | None:
         # Subscribe confirmations come back as None: keep waiting until a message or the deadline.
         wait = 3600.0 if timeout is None else timeout
         deadline = time.monotonic() + wait
@@ -271,13 +267,11 @@ class _RedisSubscription(Subscription):
             if wait <= 0 or self._closed:
                 return None
 
-    def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                self._pubsub.close()
-            except Exception:  # closing a dead connection must not raise
-                pass
+    def _release(self) -> None:
+        try:
+            self._pubsub.close()
+        except Exception:  # closing a dead connection must not raise
+            pass
 
 
 class RedisCache(Cache):
