@@ -442,3 +442,29 @@ async def test_seeded_simulator_values_shown(tmp_path: Path) -> None:
         await pilot.press("i", "b")
         await pilot.pause()
         assert_tables_match(screen, snap)
+
+
+@pytest.mark.unit
+async def test_keyed_table_updates_in_place_and_keeps_strike_order() -> None:
+    from optui.widgets.keyed_table import KeyedTable
+
+    class TableApp(App[None]):
+        def compose(self):
+            yield KeyedTable([("strike", "Strike", "right"), ("ltp", "LTP", "right")])
+
+    app = TableApp()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        rows = {k: {"strike": k, "ltp": "1.00"} for k in ("100", "200", "300")}
+        assert table.sync_rows(rows) == 6
+        await pilot.pause()
+        before = table.lines_refreshed
+        rows["200"] = {"strike": "200", "ltp": ("2.50", "green")}
+        assert table.sync_rows(rows) == 1  # one changed cell, one repaint
+        assert table.lines_refreshed == before + 1
+        assert table.sync_rows(rows) == 0  # nothing changed: nothing written
+        new = {k: {"strike": k, "ltp": "1.00"} for k in ("50", "100", "200", "300")}
+        table.sync_rows(new)
+        assert table.row_keys == ["50", "100", "200", "300"]  # a new strike slots in, in order
+        table.sync_rows({k: v for k, v in new.items() if k != "300"})
+        assert table.row_keys == ["50", "100", "200"]
