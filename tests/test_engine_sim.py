@@ -136,3 +136,15 @@ def test_unconfigured_simulator_starts_at_an_open_session() -> None:
     assert demo_start(datetime(2026, 11, 25, 16, 0, tzinfo=IST)) == datetime(2026, 11, 26, 9, 15, tzinfo=IST)
     assert demo_start(datetime(2026, 11, 27, 8, 0, tzinfo=IST)) == datetime(2026, 11, 27, 9, 15, tzinfo=IST)
     assert demo_start(datetime(2026, 11, 25, 10, 0, tzinfo=IST)) is None  # in session: real time
+
+
+def test_simulated_source_knows_holidays() -> None:
+    from datetime import datetime
+
+    from optui.collectors.sim_source import SimulatedSource
+    from optui.timeutil import IST
+
+    src = SimulatedSource(start=datetime(2026, 11, 25, 10, 0, tzinfo=IST))
+    assert src.is_holiday(datetime(2026, 11, 24, 10, 0, tzinfo=IST))
+    assert not src.is_holiday(datetime(2026, 11, 25, 10, 0, tzinfo=IST))
+    assert not src.is_holiday(datetime(2026, 11, 28, 10, 0, tzinfo=IST))  # Saturday: closed, not a holiday

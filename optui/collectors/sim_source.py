@@ -53,3 +53,10 @@ class SimulatedSource(MarketSource):
 
     def now(self) -> datetime:
         return self.exchange.now()
+
+    def is_holiday(self, at: datetime) -> bool:
+        """A weekday the simulator's exchange calendar closes (e.g. 24 Nov 2026)."""
+        from optui.simulator.calendar import is_trading_day
+
+        day = at.astimezone(IST).date()
+        return day.weekday() < 5 and not is_trading_day(day)

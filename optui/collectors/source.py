@@ -40,6 +40,10 @@ class MarketSource(ABC):
         """The source's current time (aware); the simulator runs its own clock."""
         return now_utc()
 
+    def is_holiday(self, at: datetime) -> bool:
+        """Whether `at` falls on an exchange holiday; Kite publishes no calendar, so unknown = False."""
+        return False
+
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release connections."""
 
