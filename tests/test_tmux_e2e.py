@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -20,7 +21,13 @@ import pytest
 pytestmark = pytest.mark.integration
 
 WIDTH, HEIGHT = 80, 24
-TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
+# Loaded by the app's interpreter: SIGUSR1 writes every thread's stack, explaining a hang at exit.
+DIAGNOSTICS = """
+import faulthandler, os, signal
+faulthandler.register(signal.SIGUSR1, file=open({dump!r}, "w"), all_threads=True)
+with open({dump!r} + ".pid", "w") as handle:
+    handle.write(str(os.getpid()))
+"""
 
 
 def app_command() -> list[str]:
@@ -37,6 +44,7 @@ class Tmux:
 
     def __init__(self, socket: str) -> None:
         self.base = ["tmux", "-L", socket]
+        self.dump = Path(os.devnull)
 
     def __call__(self, *args: str) -> str:
         done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
@@ -70,6 +78,10 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
             pytest.fail("tmux is not installed: CI must install it (apt-get install tmux) for this test")
         pytest.skip("tmux is not installed")
     server = Tmux(f"optui-e2e-{os.getpid()}-{tmp_path.name}")
+    server.dump = tmp_path / "threads.txt"
+    diagnostics = tmp_path / "diag"
+    diagnostics.mkdir()
+    (diagnostics / "sitecustomize.py").write_text(DIAGNOSTICS.format(dump=str(server.dump)))
     env = {
         "OPTUI_CONFIG_FILE": tmp_path / "optui.toml",
         "OPTUI_SECRETS_FILE": tmp_path / "secrets.toml",
@@ -81,6 +93,7 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
         "OPTUI_EXPORT_OUT_DIR": tmp_path / "data",
         "OPTUI_SOURCE_KIND": "sim",
         "OPTUI_FLOW_TIMEFRAME": "5m",
+        "PYTHONPATH": diagnostics,
     }
     command = "env " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
     command += " " + " ".join(shlex.quote(part) for part in app_command())
@@ -112,7 +125,19 @@ def test_menu_to_dashboard_timeframes_and_quit(tmux: Tmux) -> None:
     deadline = time.monotonic() + 60  # a collection cycle in flight finishes before exit
     ended = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
     while not (state := tmux.pane(ended)).startswith("1:") or state == "1::":
-        assert time.monotonic() < deadline, f"optui did not exit after q; screen:\n{tmux.capture()}"
+        if time.monotonic() > deadline:
+            pytest.fail(f"optui did not exit within 60 s of q; its threads:\n{thread_dump(tmux, tmux.dump)}")
         time.sleep(0.1)
     assert state == "1:0:", f"optui ended with status:signal {state[2:]}"
-    assert "Traceback" not in tmux.capture()
+
+
+def thread_dump(tmux: Tmux, dump: Path) -> str:
+    """Ask a hung app for every thread's stack (faulthandler on SIGUSR1, see DIAGNOSTICS)."""
+    pid = int(Path(f"{dump}.pid").read_text())  # the pane's process may be a shell around it
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (dump.exists() and dump.stat().st_size):
+        time.sleep(0.1)
+    text = dump.read_text() if dump.exists() else "(no dump written)"
+    os.kill(pid, signal.SIGKILL)
+    return text
