@@ -222,7 +222,7 @@ def test_read_credentials_file_errors_are_specific(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sim_server() -> Iterator[Any]:
-    server_mod = pytest.importorskip("optui.simulator.server")
+    from optui.simulator import server as server_mod
     from optui.simulator.exchange import SimulatedExchange
 
     server = server_mod.serve(SimulatedExchange(seed=3), "127.0.0.1", 0)

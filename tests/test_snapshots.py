@@ -76,7 +76,8 @@ def fixed_config_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.mark.mock
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_main_menu_snapshot(snap_compare, size, tmp_path, fixed_config_path) -> None:
-    app_module = pytest.importorskip("optui.app")
+    from optui import app as app_module
+
     app = app_module.OptuiApp(_menu_settings(tmp_path), start="main", mouse=False)
     assert snap_compare(app, terminal_size=size)
 
@@ -84,8 +85,8 @@ def test_main_menu_snapshot(snap_compare, size, tmp_path, fixed_config_path) -> 
 @pytest.mark.mock
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_wizard_snapshot(snap_compare, size, tmp_path, fixed_config_path) -> None:
-    app_module = pytest.importorskip("optui.app")
-    wizard = pytest.importorskip("optui.screens.wizard")
+    from optui import app as app_module
+    from optui.screens import wizard
     app = app_module.OptuiApp(_menu_settings(tmp_path), start="main", mouse=False)
 
     async def open_wizard(pilot: Pilot) -> None:

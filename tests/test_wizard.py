@@ -333,7 +333,7 @@ def _http_status(url: str) -> int:
 @pytest.fixture
 def sim_kite(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The simulated Kite API on a free loopback port, with the app configured to use it."""
-    server_mod = pytest.importorskip("optui.simulator.server")
+    from optui.simulator import server as server_mod
     from optui.simulator.exchange import SimulatedExchange
 
     server = server_mod.serve(SimulatedExchange(seed=5), "127.0.0.1", 0)
