@@ -53,6 +53,9 @@ CREATE INDEX IF NOT EXISTS frames_by_layout ON frames (layout_id, time_ns);
 _IDLE_READERS = 4
 _WAL_CAP = 256 * 1024 * 1024  # bytes of WAL before the writer checkpoints itself
 _FRAME_COLUMNS = "time_ns, layout_id, nums, strs"
+# Between passive checkpoints under sustained writes: short, so the WAL is mostly copied while
+# ingest runs (the final checkpoint in close() then has little left), long enough to batch fsyncs.
+_CHECKPOINT_PAUSE_S = 0.1
 
 
 
@@ -62,7 +65,7 @@ def _halt(stop: threading.Event, committed: threading.Event) -> None:
 
 
 def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Event) -> None:
-    """Checkpoint passively (never blocking readers or the writer) after commits, twice a
+    """Checkpoint passively (never blocking readers or the writer) after commits, ten times a
     second at most, until `stop`; SQLiteStore.close() does the final full checkpoint.
 
     Holds no reference to the store, so a store that is dropped without close() can still be
@@ -83,7 +86,7 @@ def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Even
                 conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
             except sqlite3.Error:
                 pass  # busy or failing disk: the next write reports it with a clear message
-            stop.wait(0.5)
+            stop.wait(_CHECKPOINT_PAUSE_S)
     finally:
         conn.close()
 
