@@ -13,15 +13,11 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
+from optui.analytics.premium_flow import sentiment
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.timeutil import IST
 from optui.ui_messages import FlowSeries
 from optui.widgets.format import fmt_crore, fmt_ratio
-
-try:  # the thresholds live with the flow maths when that module is present
-    from optui.analytics.premium_flow import sentiment as _sentiment
-except ImportError:  # pragma: no cover - older core
-    _sentiment = None
 
 BAR_WIDTH = 24
 
@@ -30,11 +26,7 @@ def sentiment_of(inflow_cr: float, outflow_cr: float) -> str:
     """Name the tilt of buying pressure (inflow share)."""
     total = inflow_cr + outflow_cr
     pressure = inflow_cr / total if total > 0 else float("nan")
-    if _sentiment is not None:
-        return _sentiment(pressure)
-    if not math.isfinite(pressure):
-        return "no flow"
-    return "buying" if pressure >= 0.55 else "selling" if pressure < 0.45 else "neutral"
+    return sentiment(pressure)
 
 
 def timeframe_strip(selected: str) -> Text:
