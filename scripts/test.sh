@@ -7,6 +7,8 @@ cd "$ROOT"
 apt_install redis-server influxdb victoria-metrics tmux
 echo "ruff check"
 ruff check optui tests benchmarks
+echo "mypy"
+mypy
 echo "import contracts"
 lint-imports
 echo "pytest"
