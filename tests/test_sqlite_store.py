@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import sqlite3
 import threading
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,8 +16,9 @@ from hypothesis import strategies as st
 
 from optui.analytics.timeframes import bucket_start_ns
 from optui.errors import ConfigError, StoreError
-from optui.storage.base import Row, open_store, time_to_ns
+from optui.storage.base import Row, Store, open_store, time_to_ns
 from optui.storage.points import Point
+from optui.storage.sqlite_frames import Layout, merge_frame, pack_texts, unpack_texts
 from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST, UTC
 
@@ -383,3 +385,93 @@ def test_a_dropped_store_stops_its_checkpoint_thread(tmp_path: Path) -> None:
     gc.collect()
     thread.join(timeout=10)
     assert not thread.is_alive()
+
+
+@pytest.mark.unit
+def test_base_store_checks_arguments_and_cuts_limits(store: SQLiteStore) -> None:
+    store.write([leg_point(T0 + timedelta(minutes=i), price=float(i + 1)) for i in range(3)])
+    end = T0 + timedelta(hours=1)
+    assert len(store.query("atm_options", T0, end, limit=2)) == 2
+    assert store.query("atm_options", T0, end, limit=0) == []
+    assert store.query("atm_options", T0, end, limit=-1) == []
+    rows = store.aggregate("atm_options", ["last_price", "last_price"], T0, end, "1h")
+    assert [r.fields for r in rows] == [{"last_price": 6.0}]  # a repeated field counts once
+    assert store.aggregate("atm_options", [], T0, end, "1h") == []
+    with pytest.raises(ValueError, match="every='2m'"):
+        store.aggregate("atm_options", ["last_price"], T0, end, "2m")
+    with pytest.raises(ValueError, match="fn='median'"):
+        store.aggregate("atm_options", ["last_price"], T0, end, "1h", fn="median")
+    with pytest.raises(ValueError, match="must match"):
+        store.write_columns("m", [{"i": "1"}], [1, 2], {"v": [1.0, 2.0]})
+    assert store.write_columns("m", [], [], {"v": []}) == 0
+
+
+class _ListStore(Store):
+    """The smallest Store: keeps written points, to test the base class's column path."""
+
+    def __init__(self) -> None:
+        self.points: list[Point] = []
+
+    def write(self, points: Sequence[Point]) -> int:
+        self.points.extend(points)
+        return len(points)
+
+    def _query(self, *args: object) -> list[Row]:
+        return []
+
+    def _aggregate(self, *args: object) -> list[Row]:
+        return []
+
+    def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
+        return None
+
+    def tag_values(self, measurement: str, tag: str) -> list[str]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+    def ping(self) -> bool:
+        return True
+
+    def describe(self) -> str:
+        return "list"
+
+
+@pytest.mark.unit
+def test_base_write_columns_builds_points_without_nan_or_numpy_scalars() -> None:
+    s = _ListStore()
+    times = np.array([time_to_ns(T0), time_to_ns(T0 + timedelta(seconds=1))], dtype=np.int64)
+    n = s.write_columns("m", [{"i": "0"}, {"i": "1"}], times,
+                        {"v": np.array([np.nan, 2.5]), "k": np.array([3, 4]), "s": ["a", None]})
+    assert n == 2
+    assert [(p.tags, p.fields, p.time) for p in s.points] == [
+        ({"i": "0"}, {"k": 3, "s": "a"}, T0),
+        ({"i": "1"}, {"v": 2.5, "k": 4}, T0 + timedelta(seconds=1)),
+    ]
+    assert type(s.points[0].fields["k"]) is int
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("column", [["a", "b"], ["a\x1fb", "c"], [None, "x"], ["", ""], ["é,\"q\"\n"]])
+def test_text_columns_pack_and_unpack_unchanged(column: list[str | None]) -> None:
+    assert unpack_texts(pack_texts({"t": column})) == {"t": column}
+    assert pack_texts({}) is None and unpack_texts(None) == {}
+
+
+@pytest.mark.unit
+def test_merge_frame_new_values_win_and_missing_ones_keep_the_old() -> None:
+    old_fields = [("a", "float"), ("s", "str")]
+    old_layout = Layout(1, 1, np.array([10, 20], dtype=np.int64), old_fields)
+    old_nums = np.array([[1.0], [2.0]]).tobytes()
+    old = (old_layout, old_nums, pack_texts({"s": ["x", "y"]}))
+    new_fields = [("a", "float"), ("b", "int")]
+    matrix = np.array([[np.nan, 7.0], [5.0, np.nan], [6.0, 8.0]])
+    sids, fields, mat, strs = merge_frame(
+        old, np.array([20, 30, 30]), np.array([0, 1, 2]), new_fields, matrix, {}
+    )
+    assert sids.tolist() == [10, 20, 30]
+    assert fields == [("a", "float"), ("b", "int"), ("s", "str")]
+    # Series 20 keeps a=2.0 (new a is NaN) and gains b; series 30's later duplicate wins.
+    assert np.array_equal(mat, np.array([[1.0, np.nan], [2.0, 7.0], [6.0, 8.0]]), equal_nan=True)
+    assert strs == {"s": ["x", "y", None]}
