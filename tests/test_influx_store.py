@@ -165,7 +165,7 @@ def test_same_identity_replaces_fields(store: InfluxStore) -> None:
 @pytest.fixture(scope="module")
 def flow_pair(influx_server: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, Any]]:
     """The same eight days of flow bars in InfluxDB and in SQLite (written once per module)."""
-    sqlite_mod = pytest.importorskip("optui.storage.sqlite_store")
+    from optui.storage import sqlite_store as sqlite_mod
     influx = InfluxStore(
         influx_server, database="optui_parity", spool_dir=tmp_path_factory.mktemp("spool")
     )
