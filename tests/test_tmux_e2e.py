@@ -45,6 +45,7 @@ class Tmux:
     def __init__(self, socket: str) -> None:
         self.base = ["tmux", "-L", socket]
         self.dump = Path(os.devnull)
+        self.status = Path(os.devnull)
 
     def __call__(self, *args: str) -> str:
         done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=10)
@@ -97,6 +98,9 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     }
     command = "env " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
     command += " " + " ".join(shlex.quote(part) for part in app_command())
+    # The shell records the exit status: tmux's own pane state can lag behind a finished process.
+    server.status = tmp_path / "exit-status"
+    command += f"; echo $? > {shlex.quote(str(server.status))}"
     server("new-session", "-d", "-s", "optui", "-x", str(WIDTH), "-y", str(HEIGHT), "-c", str(tmp_path), command)
     server("set-option", "-t", "optui", "remain-on-exit", "on")
     try:
@@ -123,12 +127,11 @@ def test_menu_to_dashboard_timeframes_and_quit(tmux: Tmux) -> None:
     tmux.wait_for("timeframe back to 30m", lambda s: s.splitlines()[0].rstrip().endswith(" 30m"))
     tmux("send-keys", "-t", "optui", "q")
     deadline = time.monotonic() + 60  # a collection cycle in flight finishes before exit
-    ended = "#{pane_dead}:#{pane_dead_status}:#{pane_dead_signal}"
-    while not (state := tmux.pane(ended)).startswith("1:") or state == "1::":
+    while not (tmux.status.exists() and tmux.status.read_text().strip()):
         if time.monotonic() > deadline:
             pytest.fail(f"optui did not exit within 60 s of q; its threads:\n{thread_dump(tmux, tmux.dump)}")
         time.sleep(0.1)
-    assert state == "1:0:", f"optui ended with status:signal {state[2:]}"
+    assert tmux.status.read_text().strip() == "0", "optui exited with a failure status"
 
 
 def thread_dump(tmux: Tmux, dump: Path) -> str:
@@ -139,5 +142,11 @@ def thread_dump(tmux: Tmux, dump: Path) -> str:
     while time.monotonic() < deadline and not (dump.exists() and dump.stat().st_size):
         time.sleep(0.1)
     text = dump.read_text() if dump.exists() else "(no dump written)"
+    tty = tmux.pane("#{pane_tty}")
+    ps = subprocess.run(["ps", "-t", tty, "-o", "pid,ppid,stat,etime,cmd"], capture_output=True, text=True)
+    try:
+        state = next(ln for ln in Path(f"/proc/{pid}/status").read_text().splitlines() if ln.startswith("State"))
+    except (OSError, StopIteration):
+        state = "State: gone"
     os.kill(pid, signal.SIGKILL)
-    return text
+    return f"app pid {pid} {state}\nprocesses on {tty}:\n{ps.stdout}\n{text}"
