@@ -191,3 +191,25 @@ def test_log_file_and_tail(tmp_path: Path) -> None:
     assert tail(path, 5)[-1].endswith("hello log")
     assert tail(tmp_path / "none.log") == []
     assert os.access(path, os.R_OK)
+
+
+@pytest.mark.integration
+def test_services_on_real_influxdb_and_redis(tmp_path: Path, influx_server: str, redis_server: str) -> None:
+    s = make_settings(tmp_path)
+    s.store.url = influx_server.replace("http://", "influxdb://")
+    s.cache.url = redis_server
+    reach = {r.name: r for r in checks.service_checks(s)}
+    assert reach["InfluxDB"].ok is True and "answers" in reach["InfluxDB"].detail
+    assert reach["Redis"].ok is True and "PONG" in reach["Redis"].detail
+    init = {r.name: r for r in checks.initialise_services(s)}
+    assert init["InfluxDB"].ok is True, init["InfluxDB"].detail
+    assert init["Redis"].ok is True
+    import httpx
+
+    shown = httpx.get(f"{influx_server}/query", params={"q": "SHOW DATABASES"}, timeout=5).json()
+    names = [row[0] for row in shown["results"][0]["series"][0]["values"]]
+    assert s.influxdb.database in names or s.influxdb.bucket in names
+    db = s.influxdb.database if s.influxdb.database in names else s.influxdb.bucket
+    policies = httpx.get(f"{influx_server}/query", params={"q": f'SHOW RETENTION POLICIES ON "{db}"'}, timeout=5).json()
+    durations = [row[1] for row in policies["results"][0]["series"][0]["values"]]
+    assert "0s" in durations  # infinite retention
