@@ -83,6 +83,9 @@ async def test_main_menu_digits_and_back(settings: Settings) -> None:
         await pilot.press("9")  # not an item: nothing happens
         await pilot.pause()
         assert type(app.screen).__name__ == "MainMenuScreen"
+        await pilot.press("escape")  # a stray Escape on the main menu does not exit
+        await pilot.pause()
+        assert app.is_running and type(app.screen).__name__ == "MainMenuScreen"
         await pilot.press("0")
         await pilot.pause()
     assert app.return_code == 0
@@ -279,7 +282,8 @@ async def test_failed_worker_notifies_and_logs_trace(settings: Settings, tmp_pat
 
 
 async def test_d_opens_dashboard_from_a_menu(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
-    dashboard = pytest.importorskip("optui.screens.dashboard")
+    from optui.screens import dashboard
+
     real = dashboard.DashboardScreen
 
     class QuietDashboard(real):  # type: ignore[misc,valid-type]

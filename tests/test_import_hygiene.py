@@ -47,8 +47,7 @@ def test_import_linter_contracts_hold() -> None:
     linter = Path(sys.executable).parent / "lint-imports"
     if not linter.exists():
         linter_path = shutil.which("lint-imports")
-        if linter_path is None:
-            pytest.skip("import-linter is not installed (pip install import-linter)")
+        assert linter_path is not None, "import-linter is missing: pip install -e '.[test]'"
         linter = Path(linter_path)
     done = subprocess.run([str(linter)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     hint = ""

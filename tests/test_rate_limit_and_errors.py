@@ -8,7 +8,13 @@ from kiteconnect import exceptions as kex
 
 from optui.collectors.kite_source import KiteSource, map_kite_error
 from optui.collectors.rate_limit import KITE_RATES, RateLimiter
-from optui.errors import BadInputError, ConfigError, NetworkError, RateLimitedError, TokenExpiredError
+from optui.errors import (
+    BadInputError,
+    ConfigError,
+    NetworkError,
+    RateLimitedError,
+    TokenExpiredError,
+)
 
 pytestmark = pytest.mark.unit
 

@@ -393,7 +393,10 @@ class DashboardScreen(Screen):
         if group == "collect":
             self._collecting = False
             self._schedule_next()
-        if not hasattr(self.app, "report_worker_state"):  # OptuiApp reports failed workers itself
+        report = getattr(self.app, "report_worker_state", None)
+        if report is not None:  # worker state changes do not bubble: hand it to the app's reporter
+            report(event)
+        else:
             log.error("worker %s failed: %s", event.worker.description, event.worker.error)
             self.notify(f"{event.worker.description} failed: {event.worker.error}",
                         severity="error", timeout=8)

@@ -37,6 +37,7 @@ from optui.collectors.kite_auth import (
 from optui.config import load_secrets, secrets_path
 from optui.errors import OptuiError
 from optui.screens.settings_form import current_settings
+from optui.screens.worker_reports import ReportsWorkers
 from optui.timeutil import fmt_ist
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ def display_available() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-class KiteLoginScreen(Screen[bool]):
+class KiteLoginScreen(ReportsWorkers, Screen[bool]):
     """Shows the login URL, listens for Kite's redirect and accepts a pasted redirect or token."""
 
     CSS_PATH = "wizard.tcss"
@@ -250,7 +251,7 @@ class KiteLoginScreen(Screen[bool]):
         self.dismiss(self.logged_in)
 
 
-class TokenPromptScreen(Screen[bool]):
+class TokenPromptScreen(ReportsWorkers, Screen[bool]):
     """`manual`: paste an access token, checked with a profile call before saving.
     `previous`: check the stored token with a profile call and show when it expires."""
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual.binding import Binding
+
 from optui.screens.menu import MenuItem, MenuScreen
 
 
@@ -10,6 +12,15 @@ class MainMenuScreen(MenuScreen):
 
     MENU_TITLE = "optui — Indian index options workstation"
     BACK_LABEL = "Exit"
+    # A stray Escape over SSH (or a terminal's Alt prefix) must not close the app: 0 or q exits.
+    BINDINGS = [
+        *(
+            Binding("0", b.action, "Exit", show=b.show, id=b.id, tooltip="Exit optui")
+            if isinstance(b, Binding) and b.action == "back" else b
+            for b in MenuScreen.BINDINGS
+        ),
+        Binding("escape", "stay", show=False),
+    ]
     ITEMS = (
         MenuItem("1", "Setup (First Time)", "setup"),
         MenuItem("2", "Development", "development"),
@@ -26,6 +37,9 @@ class MainMenuScreen(MenuScreen):
 
     def action_back(self) -> None:
         self.app.exit()
+
+    def action_stay(self) -> None:
+        self.notify("This is the main menu: press 0 or q to exit.", timeout=3)
 
     def item_setup(self) -> None:
         from optui.screens.setup_menu import SetupMenuScreen

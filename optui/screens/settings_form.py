@@ -30,6 +30,7 @@ from optui.config import (
 from optui.errors import ConfigError, OptuiError
 from optui.screens import form_sections
 from optui.screens.form_sections import SECTIONS, FormField, check_value
+from optui.screens.worker_reports import ReportsWorkers
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def shown_value(fld: FormField, settings: Settings, secrets: dict[str, str]) -> 
     return fld.hint
 
 
-class SectionScreen(Screen[None]):
+class SectionScreen(ReportsWorkers, Screen[None]):
     """A numbered form over one configuration section."""
 
     AUTO_FOCUS = None  # digits reach the screen until a field is chosen
