@@ -32,7 +32,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("palette", "ctrl+p", "command_palette", "Commands", "Search and run a command",
             show=False, palette=False),
     Command("dashboard", "d", "dashboard", "Dashboard", "Open the live dashboard", scope="menu"),
-    Command("back", "escape,0", "back", "Back", "Go back to the previous menu (Exit on the main menu)",
+    Command("back", "escape,0", "back", "Back", "Go back to the previous menu (0 exits on the main menu)",
             scope="menu"),
     Command("pick", "1-9", "pick", "Choose item", "Run the numbered menu item", scope="menu",
             show=False, palette=False),

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 
 IST = timezone(timedelta(hours=5, minutes=30), "IST")
-UTC = timezone.utc
 
 MARKET_OPEN = time(9, 15)
 MARKET_CLOSE = time(15, 30)
