@@ -40,7 +40,8 @@ class TooSmallScreen(ModalScreen[None]):
     def update_size(self, width: int, height: int) -> None:
         self.query_one("#too-small-message", Static).update(
             f"Terminal too small: {width}x{height}.\n"
-            f"optui needs at least {MIN_WIDTH}x{MIN_HEIGHT}: enlarge the window or reduce the font.\n"
+            f"optui needs at least {MIN_WIDTH}x{MIN_HEIGHT}.\n"
+            "Enlarge the window or reduce the font.\n"
             "q quits."
         )
 
