@@ -146,6 +146,7 @@ def simulate(
     start: Annotated[str | None, typer.Option(help='Simulated start, "YYYY-MM-DD HH:MM" IST.')] = None,
     api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "sim_key",
     access_token: Annotated[str, typer.Option(help="Access token the simulator accepts.")] = "sim_token",
+    api_secret: Annotated[str | None, typer.Option(help="Check /session/token checksums against this secret (default: accept any).")] = None,
 ) -> None:
     """Serve the simulated exchange over the Kite Connect REST API."""
     start_at = None
@@ -162,7 +163,7 @@ def simulate(
     from optui.simulator.server import run_simulator
 
     try:
-        run_simulator(host, port, seed, speed, start_at, api_key, access_token)
+        run_simulator(host, port, seed, speed, start_at, api_key, access_token, api_secret)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port")
     except OptuiError as exc:

@@ -6,12 +6,10 @@ import json
 import os
 import socket
 import stat
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -276,34 +274,19 @@ def test_unreachable_kite_is_a_network_message() -> None:
         kite_auth.exchange_request_token(settings, "key", "secret", "ReqTok")
 
 
-class _ChecksumRejecter(BaseHTTPRequestHandler):
-    """Answers /session/token as Kite does for a checksum made with the wrong API secret."""
-
-    def do_POST(self) -> None:  # noqa: N802
-        body = json.dumps({"status": "error", "message": "Invalid `checksum`.",
-                           "error_type": "TokenException", "data": None}).encode()
-        self.send_response(403)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return
-
-
 @pytest.mark.integration
-def test_wrong_api_secret_message() -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChecksumRejecter)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def test_api_secret_checked_by_checksum() -> None:
+    from optui.simulator import server as server_mod
+    from optui.simulator.exchange import SimulatedExchange
+
+    server = server_mod.serve(SimulatedExchange(seed=3, api_secret="right-secret"), "127.0.0.1", 0)
     try:
-        settings = Settings()
-        settings.kite.root = f"http://127.0.0.1:{server.server_address[1]}"
+        settings = _sim_settings(server)
         with pytest.raises(LoginError) as caught:
-            kite_auth.exchange_request_token(settings, "key", "wrong-secret", "ReqTok")
+            kite_auth.exchange_request_token(settings, "sim_key", "wrong-secret", "ReqTok")
+        session = kite_auth.exchange_request_token(settings, "sim_key", "right-secret", "ReqTok")
     finally:
-        server.shutdown()
-        server.server_close()
+        server.close()
     assert str(caught.value) == kite_auth.SECRET_REJECTED
     assert "wrong-secret" not in str(caught.value)
+    assert session.access_token == "sim_token"

@@ -6,6 +6,8 @@ thin wrapper and the app can also use this object directly as its embedded defau
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -78,6 +80,7 @@ class SimulatedExchange:
         api_key: str = "sim_key",
         access_token: str = "sim_token",
         clock: Callable[[], float] = time.monotonic,
+        api_secret: str | None = None,
     ) -> None:
         if int(seed) < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed}")
@@ -87,6 +90,8 @@ class SimulatedExchange:
         self.speed = float(speed)
         self.api_key = api_key
         self.access_token = access_token
+        # With a secret, /session/token checks Kite's checksum sha256(api_key + request_token + secret).
+        self.api_secret = api_secret
         self.market = MarketModel(self.seed)
         self._clock = clock
         self._lock = threading.RLock()
@@ -149,12 +154,21 @@ class SimulatedExchange:
         """GET /user/profile."""
         return self._user()
 
-    def generate_session(self, request_token: str, api_key: str | None = None) -> dict:
-        """POST /session/token: any request token buys the configured access token."""
+    def generate_session(self, request_token: str, api_key: str | None = None,
+                         checksum: str | None = None) -> dict:
+        """POST /session/token: any request token buys the configured access token.
+
+        When the exchange has an API secret, the checksum must be Kite's
+        sha256(api_key + request_token + api_secret), as the real endpoint demands.
+        """
         if not request_token:
             raise KiteApiError(400, "InputException", "Missing request_token")
         if api_key is not None and api_key != self.api_key:
             raise KiteApiError(403, "TokenException", "Invalid `api_key`.")
+        if self.api_secret is not None:
+            expected = hashlib.sha256(f"{self.api_key}{request_token}{self.api_secret}".encode()).hexdigest()
+            if not checksum or not hmac.compare_digest(checksum, expected):
+                raise KiteApiError(403, "TokenException", "Invalid `checksum`.")
         self._token_expired = False
         return {
             **self._user(),

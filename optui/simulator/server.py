@@ -145,8 +145,9 @@ class KiteHandler(BaseHTTPRequestHandler):
             if method == "POST":
                 api_key = (form.get("api_key") or [""])[0]
                 token = (form.get("request_token") or [""])[0]
+                checksum = (form.get("checksum") or [""])[0]
                 self._limit(api_key, "other")
-                self._ok(exchange.generate_session(token, api_key=api_key))
+                self._ok(exchange.generate_session(token, api_key=api_key, checksum=checksum))
                 return
             if method == "DELETE":
                 self._ok(True)
@@ -218,11 +219,12 @@ def parse_start(start: datetime | str | None) -> datetime | None:
 
 def run_simulator(host: str = "127.0.0.1", port: int = 8765, seed: int = 7, speed: float = 1.0,
                   start: datetime | str | None = None, api_key: str = "sim_key",
-                  access_token: str = "sim_token") -> None:
+                  access_token: str = "sim_token", api_secret: str | None = None) -> None:
     """Serve in the foreground until Ctrl-C or SIGTERM, after printing how to connect."""
     try:
         exchange = SimulatedExchange(seed=seed, speed=speed, start=parse_start(start),
-                                     api_key=api_key, access_token=access_token)
+                                     api_key=api_key, access_token=access_token,
+                                     api_secret=api_secret)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     server = serve(exchange, host, port, background=False)
