@@ -22,9 +22,10 @@ SESSION_MINUTES = 375
 RATE = 0.065
 DIV_YIELD = 0.012
 FIRST_DAY = date(2025, 1, 1)  # the clock may start anywhere from here ...
-LAST_DAY = date(2027, 12, 31)  # ... to here (the holiday table's years)
+# ... to here: past the holiday table's years only weekends close, so the demo keeps working.
+LAST_DAY = date(2035, 9, 30)
 SERIES_START = date(2024, 12, 2)
-SERIES_END = date(2028, 3, 31)
+SERIES_END = date(2035, 12, 31)
 ANCHOR = date(2026, 11, 2)  # closes sit near the configured levels around this day
 PHI = 0.985  # daily mean reversion of log levels (stationary spread about 6 %)
 
