@@ -105,7 +105,7 @@ class ChainTable(KeyedTable):
     def show_rows(self, rows: dict[str, dict[str, Cell]], index: str, bucket: str) -> int:
         """Show rows already built by `chain_rows` (e.g. formatted in a worker)."""
         if (index, bucket) != self.selection:
-            self.clear_rows()
+            self.clear_rows(layout=False)
             self.selection = (index, bucket)
         return self.sync_rows(rows, sort_column="strike")
 

@@ -105,12 +105,14 @@ class FlowPanel(Vertical):
         """Title and timeframe strip; the figures follow when the query answers."""
         if (index, timeframe) == (self.index, self.timeframe) and self._titled:
             return
+        strip_changed = timeframe != self.timeframe or not self._titled
         self._titled = True
         self.index, self.timeframe = index, timeframe
         self.query_one("#flow-title", Label).update(
             f"Premium flow · {index} · {timeframe}", layout=False
         )
-        self.query_one("#flow-tf", Static).update(timeframe_strip(timeframe), layout=False)
+        if strip_changed:  # an index key leaves the strip as it is: no repaint
+            self.query_one("#flow-tf", Static).update(timeframe_strip(timeframe), layout=False)
 
     def show_series(self, series: FlowSeries) -> None:
         """Show a query's bars; unchanged figures are not repainted (fixed height, no relayout)."""

@@ -67,6 +67,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._header: Strip | None = None
         self._base_style: Style | None = None
         self._view: tuple[int, int] = (-1, -1)
+        self._layout_pending = False
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
 
@@ -165,17 +166,25 @@ class KeyedTable(ScrollView, can_focus=True):
         if added and list(rows) != self._order:
             self._order = [k for k in rows if k in self._cells]
             self._position = {k: i for i, k in enumerate(self._order)}
-        if added or gone:
+        if added or gone or self._layout_pending:
+            self._layout_pending = False
             self._layout_changed()
         return written
 
-    def clear_rows(self) -> None:
-        """Drop every row (selection changed to another index or bucket)."""
+    def clear_rows(self, *, layout: bool = True) -> None:
+        """Drop every row (selection changed to another index or bucket).
+
+        `layout=False` leaves the sizing to the next `sync_rows`, so replacing a table's rows
+        costs one size change (often none) rather than shrinking to nothing and growing back.
+        """
         self._cells.clear()
         self._strips.clear()
         self._order.clear()
         self._position.clear()
-        self._layout_changed()
+        if layout:
+            self._layout_changed()
+        else:
+            self._layout_pending = True
 
     clear = clear_rows
 
@@ -199,11 +208,35 @@ class KeyedTable(ScrollView, can_focus=True):
         return sum(self._widths.values()) + _GAP * len(self._widths) + 1
 
     def _layout_changed(self) -> None:
+        self._layout_pending = False
         self._strips.clear()
         self._header = None
-        self.virtual_size = Size(self._total_width, len(self._order) + 1)
+        size = Size(self._total_width, len(self._order) + 1)
         self.lines_refreshed += len(self._order) + 1
-        self.refresh()
+        if size == self.virtual_size:
+            self.refresh()
+        elif self._same_box(size):
+            # Only the scroll range changed: a relayout would reflow and repaint the whole screen
+            # (tens of ms at a full chain) for a widget whose box stays where it is.
+            self.set_reactive(KeyedTable.virtual_size, size)
+            self._scroll_update(size)
+            self.refresh()
+        else:
+            self.virtual_size = size
+
+    def _same_box(self, size: Size) -> bool:
+        """Whether the widget keeps its size with content of `size`: then no relayout is needed.
+
+        True when the width is unchanged and the height does not follow the content, or follows
+        it but was clipped by max-height before and still is (the chain shows a window of rows).
+        """
+        if not self.is_mounted or not self.size or size.width != self.virtual_size.width:
+            return False
+        height = self.styles.height
+        if height is not None and not height.is_auto:
+            return True
+        shown = self.size.height + 1  # a horizontal scrollbar can take a line of the box
+        return self.virtual_size.height > shown and size.height > shown
 
     def _refresh_span(self, key: str, first: int, last: int) -> None:
         """Repaint columns first..last of one row, if it is on screen."""

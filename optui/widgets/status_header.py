@@ -64,7 +64,7 @@ class StatusHeader(Horizontal):
         label = self.query_one(f"#{name}", Label)
         if self._shown.get(name) != text:
             self._shown[name] = text
-            label.update(text, layout=name == "selection")
+            label.update(text, layout=False)
         return label
 
     def compose(self) -> ComposeResult:
