@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from optui.analytics.timeframes import TIMEFRAMES
 from optui.config import Settings
 from optui.errors import OptuiError, TokenExpiredError
 from optui.indices import INDEX_KEYS
-from optui.models import Snapshot
+from optui.models import LegRecord, Snapshot
 from optui.timeutil import now_utc
 from optui.ui_messages import (
     FLOW_FIELDS,
@@ -48,7 +49,7 @@ from optui.widgets.format import fmt_clock, session_state
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.participants_panel import ParticipantsPanel
-from optui.widgets.positions_table import PositionsTable
+from optui.widgets.positions_table import PositionsTable, top_oi_changes
 from optui.widgets.status_header import StatusHeader
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ def _default_engine_factory(settings: Settings) -> Any:
     from optui.collectors.engine import build_engine
 
     return build_engine(settings)
+
+
+def _yield_gil() -> None:
+    time.sleep(0)
 
 
 def _close_quietly(engine: Any) -> None:
@@ -133,6 +138,7 @@ class DashboardScreen(Screen):
         self._timer: Timer | None = None
         self._snapshot: Snapshot | None = None
         self._chain_rows: dict[tuple[str, str], Any] = {}
+        self._positions: dict[str, list[LegRecord]] = {}
         self._series: FlowSeries | None = None
         self._data_clock = DataClock()
         self._alerts: FlowAlerts | None = None
@@ -261,8 +267,13 @@ class DashboardScreen(Screen):
                 CollectionFailed(f"collection failed: {exc} (details in the log)", "unexpected")
             )
             return
-        # Formatting every chain here, off the event loop, makes index and bucket keys instant.
-        views = {"chain_rows": all_chain_rows(snapshot)}
+        # Formatting every chain and ranking every index's OI changes here, off the event loop,
+        # makes index and bucket keys cheap; sleep(0) between chains hands the GIL to key presses.
+        top_n = self.settings.positions.top_n
+        views = {
+            "chain_rows": all_chain_rows(snapshot, pause=_yield_gil),
+            "positions": {k: top_oi_changes(i.legs, top_n) for k, i in snapshot.indices.items()},
+        }
         if not get_current_worker().is_cancelled:
             self.post_message(SnapshotCollected(snapshot, views))
 
@@ -333,7 +344,8 @@ class DashboardScreen(Screen):
     def _on_snapshot(self, message: SnapshotCollected) -> None:
         self._collecting = False
         self._failed = False
-        self.show_snapshot(message.snapshot, message.views.get("chain_rows"))
+        views = message.views
+        self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
         self._schedule_next()
 
     @on(CollectionFailed)
@@ -432,16 +444,21 @@ class DashboardScreen(Screen):
     # ---- rendering -----------------------------------------------------------------------
 
     def show_snapshot(
-        self, snapshot: Snapshot, chain_rows: dict[tuple[str, str], Any] | None = None
+        self,
+        snapshot: Snapshot,
+        chain_rows: dict[tuple[str, str], Any] | None = None,
+        positions: dict[str, list[LegRecord]] | None = None,
     ) -> None:
         """Take a snapshot as the current one and update every panel in one batch.
 
-        `chain_rows` are the snapshot's chains already formatted (see all_chain_rows); without
-        them each chain is formatted when first shown.
+        `chain_rows` are the snapshot's chains already formatted (see all_chain_rows) and
+        `positions` each index's legs ranked by `top_oi_changes`; without them each is computed
+        when first shown.
         """
         now = self._clock()
         self._snapshot = snapshot
         self._chain_rows = dict(chain_rows or {})
+        self._positions = dict(positions or {})
         self._data_clock.received(snapshot, now)
         buckets = buckets_of(snapshot, self.index)
         if buckets and self.bucket not in buckets:
@@ -477,7 +494,11 @@ class DashboardScreen(Screen):
             if rows is None:
                 rows = self._chain_rows[selection] = chain_rows(legs, *selection)
             self.query_one(ChainTable).show_rows(rows, *selection)
-            self.query_one(PositionsTable).show_legs(legs, self.settings.positions.top_n)
+            top = self._positions.get(self.index)
+            if top is None:
+                top_n = self.settings.positions.top_n
+                top = self._positions[self.index] = top_oi_changes(legs, top_n)
+            self.query_one(PositionsTable).show_ranked(top)
             if self._wide:
                 titles = {
                     "#chain": f"Chain · {self.index} · {self.bucket or '—'} "

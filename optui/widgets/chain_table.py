@@ -6,6 +6,8 @@ the strike and open interest at the outer edges. OI and volume are in lakhs (the
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from optui.models import LegRecord, Snapshot
 from optui.widgets.format import (
     buildup_short,
@@ -47,18 +49,22 @@ def chain_columns(compact: bool = False) -> list[tuple[str, str, str]]:
 
 
 def leg_cells(leg: LegRecord | None, prefix: str) -> dict[str, Cell]:
-    """One side's cells for a strike (blank when that side was not quoted)."""
+    """One side's cells for a strike (blank when that side was not quoted).
+
+    Every cell is a (text, style) pair, the table's own form, so an unchanged row compares equal
+    to the shown one in a single dict comparison.
+    """
     if leg is None:
-        return {f"{prefix}{key}": "" for key, _, _ in SIDE_FIELDS}
+        return {f"{prefix}{key}": ("", "") for key, _, _ in SIDE_FIELDS}
     code = buildup_short(leg.buildup)
     chg_style = "green" if leg.oi_change > 0 else "red" if leg.oi_change < 0 else ""
     return {
         f"{prefix}ltp": (fmt_price(leg.last_price), "bold"),
-        f"{prefix}iv": fmt_iv(leg.iv),
-        f"{prefix}delta": fmt_delta(leg.delta),
-        f"{prefix}oi": fmt_lakh(leg.oi),
+        f"{prefix}iv": (fmt_iv(leg.iv), ""),
+        f"{prefix}delta": (fmt_delta(leg.delta), ""),
+        f"{prefix}oi": (fmt_lakh(leg.oi), ""),
         f"{prefix}oi_chg": (fmt_lakh(leg.oi_change, signed=True), chg_style),
-        f"{prefix}vol": fmt_lakh(leg.volume),
+        f"{prefix}vol": (fmt_lakh(leg.volume), ""),
         f"{prefix}bu": (code, _BUILDUP_STYLE.get(code, "")),
         f"{prefix}q": (quality_mark(leg.flags), "yellow" if leg.flags else ""),
     }
@@ -110,8 +116,14 @@ class ChainTable(KeyedTable):
         return self.sync_rows(rows, sort_column="strike")
 
 
-def all_chain_rows(snapshot: Snapshot) -> dict[tuple[str, str], dict[str, dict[str, Cell]]]:
-    """Chain rows for every (index, bucket) of a snapshot; pure, so a worker thread can run it."""
+def all_chain_rows(
+    snapshot: Snapshot, pause: Callable[[], object] | None = None
+) -> dict[tuple[str, str], dict[str, dict[str, Cell]]]:
+    """Chain rows for every (index, bucket) of a snapshot; pure, so a worker thread can run it.
+
+    `pause` runs between chains: a worker passes `time.sleep(0)` so a key press waiting for the
+    GIL gets it within one chain's formatting rather than after all of them.
+    """
     out: dict[tuple[str, str], dict[str, dict[str, Cell]]] = {}
     for key, idx in snapshot.indices.items():
         by_bucket: dict[str, list[LegRecord]] = {}
@@ -119,4 +131,6 @@ def all_chain_rows(snapshot: Snapshot) -> dict[tuple[str, str], dict[str, dict[s
             by_bucket.setdefault(leg.bucket, []).append(leg)
         for bucket, legs in by_bucket.items():
             out[(key, bucket)] = chain_rows(legs, key, bucket)
+            if pause is not None:
+                pause()
     return out

@@ -9,6 +9,7 @@ only changed lines are refreshed, so a tick costs the rows that moved, on screen
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from rich.segment import Segment
 from rich.style import Style
@@ -23,6 +24,18 @@ Cell = str | StyledCell
 
 _GAP = 2
 """Spaces between columns."""
+
+
+@dataclass
+class _Viewport:
+    """Rows top..bottom (exclusive) are on screen; regions to repaint gather here."""
+
+    top: int
+    bottom: int
+    scroll_x: int
+    regions: list[Region] = field(default_factory=list)
+    relayout: bool = False
+    """A column grew: every line must be redrawn at the new widths."""
 
 
 def cell_text(cell: Cell) -> str:
@@ -68,6 +81,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._base_style: Style | None = None
         self._view: tuple[int, int] = (-1, -1)
         self._layout_pending = False
+        self._column_starts: list[int] | None = None
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
 
@@ -111,36 +125,47 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def update_cell(self, row_key: str, column_key: str, value: Cell) -> bool:
         """Set one cell; returns whether it looked different (only then is it repainted)."""
-        changed = self._update_row(row_key, {column_key: value})
+        view = self._viewport()
+        changed = self._update_row(row_key, {column_key: value}, view)
+        self._flush(view)
         return bool(changed)
 
-    def _update_row(self, row_key: str, cells: Mapping[str, Cell]) -> int:
-        """Set cells of one row and repaint the span from the first to the last changed cell.
+    def _update_row(self, row_key: str, cells: Mapping[str, Cell], view: _Viewport) -> int:
+        """Set cells of one row and mark the span from the first to the last changed cell.
 
-        One refresh per row rather than per cell keeps a full-chain tick cheap on the event loop,
-        and the span still leaves unchanged columns off the wire.
+        One region per row rather than per cell keeps a full-chain tick cheap on the event loop,
+        and the span still leaves unchanged columns off the wire. Rows scrolled out of view only
+        store their cells: they are drawn when scrolled in.
         """
         row = self._cells[row_key]
+        if row == cells:  # the steady state for a row of styled cells, compared in C
+            return 0
         first = last = -1
-        changed: dict[str, StyledCell] = {}
+        changed = 0
+        grew = False
+        widths = self._widths
         for i, col in enumerate(self._column_keys):
-            if col not in cells:
+            value = cells.get(col)
+            if value is None:
                 continue
-            look = _look(cells[col])
+            look = value if isinstance(value, tuple) else (value, "")
             if row[col] != look:
                 row[col] = look
-                changed[col] = look
+                changed += 1
+                if len(look[0]) > widths[col]:
+                    widths[col] = len(look[0])
+                    grew = True
                 if first < 0:
                     first = i
                 last = i
         if not changed:
             return 0
         self._strips.pop(row_key, None)
-        if self._measure(changed):
-            self._layout_changed()
+        if grew:
+            view.relayout = True
         else:
-            self._refresh_span(row_key, first, last)
-        return len(changed)
+            self._mark_span(row_key, first, last, view)
+        return changed
 
     def sync_rows(
         self, rows: Mapping[str, Mapping[str, Cell]], sort_column: str | None = None
@@ -156,19 +181,21 @@ class KeyedTable(ScrollView, can_focus=True):
         for key in gone:
             self.remove_row(key, layout=False)
         added = False
+        view = self._viewport()
         for key, cells in rows.items():
             if key not in self._cells:
                 self.add_row(key, cells, layout=False)
                 written += len(self._column_keys)
                 added = True
                 continue
-            written += self._update_row(key, cells)
+            written += self._update_row(key, cells, view)
         if added and list(rows) != self._order:
             self._order = [k for k in rows if k in self._cells]
             self._position = {k: i for i, k in enumerate(self._order)}
-        if added or gone or self._layout_pending:
-            self._layout_pending = False
+        if added or gone or self._layout_pending or view.relayout:
             self._layout_changed()
+        else:
+            self._flush(view)
         return written
 
     def clear_rows(self, *, layout: bool = True) -> None:
@@ -209,6 +236,7 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def _layout_changed(self) -> None:
         self._layout_pending = False
+        self._column_starts = None
         self._strips.clear()
         self._header = None
         size = Size(self._total_width, len(self._order) + 1)
@@ -238,17 +266,34 @@ class KeyedTable(ScrollView, can_focus=True):
         shown = self.size.height + 1  # a horizontal scrollbar can take a line of the box
         return self.virtual_size.height > shown and size.height > shown
 
-    def _refresh_span(self, key: str, first: int, last: int) -> None:
-        """Repaint columns first..last of one row, if it is on screen."""
+    def _viewport(self) -> _Viewport:
+        """Which rows are on screen now, read once per update rather than once per row."""
         scroll_x, scroll_y = self.scroll_offset
-        y = self._position[key] + 1 - int(scroll_y)
-        if not 1 <= y < self.size.height:
+        top = int(scroll_y)
+        return _Viewport(top, top + max(0, self.size.height - 1), int(scroll_x))
+
+    def _mark_span(self, key: str, first: int, last: int, view: _Viewport) -> None:
+        """Queue a repaint of columns first..last of one row, if it is on screen."""
+        position = self._position[key]
+        if not view.top <= position < view.bottom:
             return
-        widths = [self._widths[c] + _GAP for c in self._column_keys]
-        x = 1 + sum(widths[:first])
-        width = sum(widths[first : last + 1])
+        starts = self._column_starts
+        if starts is None:
+            starts = [1]
+            for col in self._column_keys:
+                starts.append(starts[-1] + self._widths[col] + _GAP)
+            self._column_starts = starts
         self.lines_refreshed += 1
-        self.refresh(Region(x - int(scroll_x), y, width, 1))
+        view.regions.append(
+            Region(starts[first] - view.scroll_x, position + 1 - view.top,
+                   starts[last + 1] - starts[first], 1)
+        )
+
+    def _flush(self, view: _Viewport) -> None:
+        if view.relayout:
+            self._layout_changed()
+        elif view.regions:
+            self.refresh(*view.regions)
 
     def _line(self, cells: Mapping[str, StyledCell], base: Style) -> list[Segment]:
         """One row's segments, neighbours with the same style merged (fewer escape codes)."""

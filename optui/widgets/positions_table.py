@@ -64,5 +64,8 @@ class PositionsTable(KeyedTable):
         super().__init__(POSITION_COLUMNS, **kwargs)
 
     def show_legs(self, legs: list[LegRecord], n: int = 10) -> int:
-        rows = {f"r{i}": position_cells(i, leg) for i, leg in enumerate(top_oi_changes(legs, n), 1)}
-        return self.sync_rows(rows)
+        return self.show_ranked(top_oi_changes(legs, n))
+
+    def show_ranked(self, top: list[LegRecord]) -> int:
+        """Show legs already ranked by `top_oi_changes` (e.g. in the collection worker)."""
+        return self.sync_rows({f"r{i}": position_cells(i, leg) for i, leg in enumerate(top, 1)})
