@@ -250,6 +250,7 @@ class Snapshot:
     indices: dict[str, IndexSnapshot] = field(default_factory=dict)
     duration_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    label: str = ""  # badge: LIVE, SIMULATED (also Kite's API on loopback), CACHED, REPLAY
 
     @property
     def leg_count(self) -> int:

@@ -23,7 +23,7 @@ def sim_settings(tmp_path: Path, **source: object) -> Settings:
     s.store.url = f"sqlite:///{tmp_path / 'optui.db'}"
     s.export.out_dir = str(tmp_path / "out")
     s.simulator.start = "2026-11-25 11:00"  # a Wednesday session, NSE open
-    s.simulator.speed = 600.0  # ten simulated minutes per real second: volume moves between cycles
+    s.simulator.speed = 60.0  # a simulated minute per real second: volume moves between cycles
     for key, value in source.items():
         setattr(s.source, key, value)
     return s
@@ -148,3 +148,52 @@ def test_simulated_source_knows_holidays() -> None:
     assert src.is_holiday(datetime(2026, 11, 24, 10, 0, tzinfo=IST))
     assert not src.is_holiday(datetime(2026, 11, 25, 10, 0, tzinfo=IST))
     assert not src.is_holiday(datetime(2026, 11, 28, 10, 0, tzinfo=IST))  # Saturday: closed, not a holiday
+
+
+def test_flow_after_a_long_gap_is_not_attributed(tmp_path: Path) -> None:
+    eng = build_engine(sim_settings(tmp_path, indices=["NIFTY"]))
+    try:
+        eng.collect_once()
+        exchange = eng.source.exchange
+        exchange.set_time(exchange.now() + timedelta(hours=2))  # an outage of two hours
+        after_gap = eng.collect_once()
+        next_cycle = eng.collect_once()
+    finally:
+        eng.close()
+    gap_flow = after_gap.indices["NIFTY"].overview.flow
+    assert gap_flow.inflow_cr == 0 and gap_flow.outflow_cr == 0
+    flow = next_cycle.indices["NIFTY"].overview.flow
+    assert flow.inflow_cr + flow.outflow_cr > 0
+
+
+def test_buckets_sharing_an_expiry_agree(tmp_path: Path) -> None:
+    s = sim_settings(tmp_path, indices=["NIFTY"])
+    s.simulator.start = "2026-11-17 11:00"  # next week's expiry (23 Nov) is also the monthly
+    eng = build_engine(s)
+    try:
+        eng.collect_once()
+        exchange = eng.source.exchange
+        exchange.set_time(exchange.now() + timedelta(minutes=2))
+        snap = eng.collect_once()
+    finally:
+        eng.close()
+    buckets = snap.indices["NIFTY"].overview.buckets
+    assert buckets["next_week"].expiry == buckets["this_month"].expiry
+    legs = {(leg.bucket, leg.side, leg.strike): leg for leg in snap.indices["NIFTY"].legs}
+    shared = [(k[1], k[2]) for k in legs if k[0] == "next_week" and ("this_month", k[1], k[2]) in legs]
+    assert shared
+    assert any(legs[("next_week", side, k)].oi_change_snapshot != 0 for side, k in shared)
+    for side, k in shared:
+        assert legs[("next_week", side, k)].oi_change_snapshot == legs[("this_month", side, k)].oi_change_snapshot
+
+
+def test_simulated_data_kept_apart_from_live_history(tmp_path: Path) -> None:
+    from optui.collectors.engine import store_url_for
+
+    s = Settings()
+    s.general.data_dir = str(tmp_path / "data")
+    assert store_url_for(s, "sim") == f"sqlite:///{tmp_path / 'data' / 'sim' / 'optui.db'}"
+    assert store_url_for(s, "kite") == s.store.url
+    assert store_url_for(s, "sim", "sqlite:///x.db") == "sqlite:///x.db"
+    s.store.url = "influxdb://127.0.0.1:8086"
+    assert store_url_for(s, "sim") == "influxdb://127.0.0.1:8086"  # configured on purpose

@@ -54,7 +54,7 @@ def test_engine_over_kite_source(sim_server: SimulatorServer, tmp_path: Path) ->
         snap = engine.collect_once()
     finally:
         engine.close()
-    assert snap.source == "kite" and engine.source_label == "SIMULATED"
+    assert snap.source == "kite" and snap.label == "SIMULATED" and engine.source_label == "SIMULATED"
     assert set(snap.indices) == {"NIFTY", "SENSEX"}
     assert snap.indices["NIFTY"].overview.buckets["this_week"].atm_iv > 1.0
     assert snap.leg_count == (4 + len(snap.indices["SENSEX"].overview.buckets)) * 10

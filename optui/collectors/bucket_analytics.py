@@ -7,6 +7,7 @@ arrays, calls the vectorised functions once per bucket and builds typed records.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -58,8 +59,15 @@ def analyse_bucket(
     cfg: AnalyticsSettings,
     offsets: list[int],
     state: DayState,
+    prev_quotes: Mapping[int, PrevQuote] | None = None,
+    max_gap_s: float = float("inf"),
 ) -> BucketResult:
-    """Compute IV, greeks, flow, buildup, quality and aggregates for one bucket's quoted chain."""
+    """Compute IV, greeks, flow, buildup, quality and aggregates for one bucket's quoted chain.
+
+    `prev_quotes` is the previous cycle's view, frozen for the whole cycle: two buckets on one
+    expiry must both compare with the last cycle, not with each other. A previous quote older
+    than `max_gap_s` gives no flow (what traded during an outage cannot be classified).
+    """
     ck, pk = plan.call_keys(), plan.put_keys()
     cq = [quotes.get(k) for k in ck]
     pq = [quotes.get(k) for k in pk]
@@ -101,8 +109,11 @@ def analyse_bucket(
     vega = np.where(has_iv, g.vega, NAN)
 
     ref_oi = np.array([state.reference_oi(int(tok), float(o)) for tok, o in zip(tokens, oi, strict=True)])
-    prev = [state.prev.get(int(tok)) for tok in tokens]
+    view = state.prev if prev_quotes is None else prev_quotes
+    now_s = at.timestamp()
+    prev = [view.get(int(tok)) for tok in tokens]
     prev_oi = np.array([p.oi if p else o for p, o in zip(prev, oi, strict=True)])
+    prev = [p if p is not None and now_s - p.at_s <= max_gap_s else None for p in prev]
     oi_chg = oi - ref_oi
     buildup = classify_buildup(last - close, oi_chg)
 
@@ -115,7 +126,9 @@ def analyse_bucket(
         value, volume, last,
     )
     for i, tok in enumerate(tokens):
-        state.prev[int(tok)] = PrevQuote(float(value[i]), float(volume[i]), float(mid[i]), float(last[i]), float(oi[i]))
+        state.prev[int(tok)] = PrevQuote(
+            float(value[i]), float(volume[i]), float(mid[i]), float(last[i]), float(oi[i]), now_s
+        )
 
     disc = math.exp(-r * t)
     intrinsic = np.where(is_call, np.maximum(forward - k2, 0.0), np.maximum(k2 - forward, 0.0)) * disc

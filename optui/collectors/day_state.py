@@ -26,6 +26,7 @@ class PrevQuote:
     mid: float
     last: float
     oi: float
+    at_s: float = 0.0  # quote time, epoch seconds: flow across a long gap is not attributable
 
 
 @dataclass

@@ -22,7 +22,7 @@ from optui.collectors.chain_plan import BucketPlan, plan_index
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs, strike_spacing
 from optui.collectors.source import MarketSource
-from optui.config import Settings
+from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
 from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snapshot
@@ -74,6 +74,11 @@ class CollectionEngine:
         self._state: DayState | None = None
         self._flow_bars: FlowBarAccumulator | None = None
         self.last = CycleStats()
+
+    @property
+    def max_flow_gap_s(self) -> float:
+        """Older previous quotes give no flow: three intervals, at least three minutes."""
+        return max(3.0 * self.settings.source.interval_s, 180.0)
 
     @property
     def source_name(self) -> str:
@@ -129,9 +134,12 @@ class CollectionEngine:
         stats.quote_calls += math.ceil(len(unique) / 500)
         stats.instruments = len(unique) + len(spot_keys)
 
-        snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name)
+        snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
+        prev_view = dict(state.prev)
         for key, index_plans in plans.items():
-            snap.indices[key] = self._index_snapshot(key, spots[spot_keys[key]], index_plans, quotes, at, warnings)
+            snap.indices[key] = self._index_snapshot(
+                key, spots[spot_keys[key]], index_plans, quotes, at, warnings, prev_view
+            )
         state.save()
         snap.warnings = warnings
         self._persist(snap, stats)
@@ -148,6 +156,7 @@ class CollectionEngine:
         quotes: dict[str, Quote],
         at: datetime,
         warnings: list[str],
+        prev_view: dict,
     ) -> IndexSnapshot:
         spot = spot_q.last_price
         state = self._state
@@ -158,7 +167,10 @@ class CollectionEngine:
         for plan in plans:
             if plan.strikes.size == 0:
                 continue
-            res = analyse_bucket(plan, quotes, spot, at, self.settings.analytics, self.settings.source.offsets, state)
+            res = analyse_bucket(
+                plan, quotes, spot, at, self.settings.analytics, self.settings.source.offsets, state,
+                prev_view, max_gap_s=self.max_flow_gap_s,
+            )
             if res.missing:
                 warnings.append(f"{key} {plan.bucket}: {res.missing} strikes without a quote")
             legs.extend(res.legs)
@@ -204,8 +216,8 @@ class CollectionEngine:
                     snap, self.out_dir,
                     json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
                 )
-            except OSError as exc:
-                snap.warnings.append(f"files: cannot write under {self.out_dir}: {exc.strerror}")
+            except (OSError, StoreError) as exc:
+                snap.warnings.append(f"files: cannot write under {self.out_dir}: {exc}")
         if self.cache is not None:
             from optui.storage.cache import SNAPSHOT_CHANNEL
 
@@ -261,6 +273,18 @@ def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
     raise ConfigError(f"source {kind!r} is not known: use sim or kite")
 
 
+def store_url_for(settings: Settings, source_name: str, store_url: str | None = None) -> str:
+    """The store a source writes to: simulated points never mix into a live history.
+
+    An explicit URL wins; left at its default, the simulator's store is data/sim/optui.db.
+    """
+    if store_url:
+        return store_url
+    if source_name == "sim" and settings.store.url == StoreSettings().url:
+        return f"sqlite:///{Path(settings.general.data_dir) / 'sim' / 'optui.db'}"
+    return settings.store.url
+
+
 def build_engine(
     settings: Settings,
     source_kind: str | None = None,
@@ -271,8 +295,13 @@ def build_engine(
     from optui.storage.base import open_store
 
     source = make_source(settings, source_kind)
+    data_dir = Path(settings.general.data_dir)
+    url = store_url_for(settings, source.name, store_url)
+    files = out_dir if out_dir is not None else Path(settings.export.out_dir)
+    if source.name == "sim" and out_dir is None and files == Path(ExportSettings().out_dir):
+        files = data_dir / "sim"
     try:
-        store = open_store(store_url or settings.store.url, settings)
+        store = open_store(url, settings)
     except (StoreError, ConfigError):
         source.close()
         raise
@@ -281,12 +310,8 @@ def build_engine(
         from optui.storage.cache import open_cache
 
         cache = open_cache(settings.cache.url)
-    data_dir = Path(settings.general.data_dir)
     return CollectionEngine(
-        settings, source, store,
-        out_dir=out_dir if out_dir is not None else Path(settings.export.out_dir),
-        state_dir=data_dir / "state",
-        cache=cache,
+        settings, source, store, out_dir=files, state_dir=data_dir / "state" / source.name, cache=cache,
     )
 
 

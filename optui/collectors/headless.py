@@ -61,7 +61,8 @@ class Collector:
         signal.signal(signal.SIGTERM, handler)
 
     def run(self, once: bool = False) -> int:
-        """Exit code: 0 on a clean stop, 2 on a configuration or login problem."""
+        """Exit code: 0 on a clean stop, 2 on a configuration or login problem; with `once`, 1
+        when the cycle collected nothing or could not persist it (cron must see that)."""
         failures = 0
         while not self.stop_event.is_set():
             try:
@@ -70,11 +71,16 @@ class Collector:
                 self._print(status_line(snap, self.engine), "green" if not snap.warnings else "yellow")
                 for warning in snap.warnings[:5]:
                     self._print(f"  warning: {warning}", "yellow")
+                lost = [w for w in snap.warnings if w.startswith(("store:", "files:"))]
+                if once and (lost or not snap.indices):
+                    return 1
             except (TokenExpiredError, ConfigError) as exc:
                 self._print(f"error: {exc}", "red")
                 return 2
             except RateLimitedError as exc:
                 self._print(f"warning: {exc}", "yellow")
+                if once:
+                    return 1
             except SourceError as exc:
                 failures += 1
                 self._print(f"error: {exc} (attempt {failures}; retrying next cycle)", "red")

@@ -83,15 +83,18 @@ def _utc(at: datetime) -> datetime:
     return at.astimezone(UTC)
 
 
-def _overview_point(index: str, ov: OverviewRecord) -> Point:
-    return Point(OVERVIEW, {"index": index}, clean_fields(overview_fields(ov)), _utc(ov.timestamp))
+def _overview_point(index: str, ov: OverviewRecord, source: str = "") -> Point:
+    fields = overview_fields(ov)
+    if source:
+        fields["source"] = source  # a field, not a tag: existing series and queries stay as they were
+    return Point(OVERVIEW, {"index": index}, clean_fields(fields), _utc(ov.timestamp))
 
 
 def snapshot_points(snapshot: Snapshot) -> list[Point]:
     """Every leg and overview of a snapshot as points (flow bars come from FlowBarAccumulator)."""
     points: list[Point] = []
     for key, snap in snapshot.indices.items():
-        points.append(_overview_point(key, snap.overview))
+        points.append(_overview_point(key, snap.overview, snapshot.source))
         for leg in snap.legs:
             points.append(
                 Point(LEGS, leg_tags(leg), clean_fields(leg_fields(leg)), _utc(leg.timestamp))
@@ -233,7 +236,7 @@ class FlowBarAccumulator:
 def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None) -> int:
     """Write a snapshot's legs (column path), overviews and, with `flow`, its minute bars."""
     written = leg_columns(snapshot).write_to(store) if snapshot.leg_count else 0
-    points = [_overview_point(key, s.overview) for key, s in snapshot.indices.items()]
+    points = [_overview_point(key, s.overview, snapshot.source) for key, s in snapshot.indices.items()]
     if flow is not None:
         points.extend(flow.points(snapshot))
     return written + (store.write(points) if points else 0)

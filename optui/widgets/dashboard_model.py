@@ -45,21 +45,25 @@ class DataClock:
     """
 
     source: str = ""
+    label: str = ""  # the source's own badge: Kite's API on loopback is the simulator, not LIVE
     snapshot_at: datetime | None = None
     received_at: datetime | None = None
 
     def received(self, snapshot: Snapshot, now: datetime) -> None:
         self.source = snapshot.source
+        self.label = snapshot.label
         self.snapshot_at = snapshot.timestamp
         self.received_at = now
 
     @property
     def badge(self) -> str:
+        if self.label:
+            return self.label
         return source_badge(self.source) if self.source else "WAITING"
 
     @property
     def is_live(self) -> bool:
-        return self.source == "kite"
+        return self.badge == "LIVE"
 
     def age_s(self, now: datetime) -> float | None:
         if self.snapshot_at is None or self.received_at is None:
