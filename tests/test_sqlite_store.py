@@ -475,3 +475,28 @@ def test_merge_frame_new_values_win_and_missing_ones_keep_the_old() -> None:
     # Series 20 keeps a=2.0 (new a is NaN) and gains b; series 30's later duplicate wins.
     assert np.array_equal(mat, np.array([[1.0, np.nan], [2.0, 7.0], [6.0, 8.0]]), equal_nan=True)
     assert strs == {"s": ["x", "y", None]}
+
+
+@pytest.mark.chaos
+def test_full_disk_names_the_cause_and_the_store_recovers(tmp_path: Path) -> None:
+    from datetime import UTC, timedelta
+
+    from optui.errors import StoreError
+    from optui.storage.points import Point
+
+    t0 = datetime(2026, 11, 24, 4, 0, tzinfo=UTC)
+    store = SQLiteStore(tmp_path / "full.db")
+    try:
+        store.write([Point("atm_options", {"index": "NIFTY"}, {"x": 0.0}, t0)])
+        pages = store._writer.execute("PRAGMA page_count").fetchone()[0]
+        store._writer.execute(f"PRAGMA max_page_count={pages}")  # the disk is now full
+        big = [Point("atm_options", {"index": "BANKNIFTY", "k": str(j)}, {"x": float(j), "s": "y" * 3000},
+                     t0 + timedelta(seconds=1)) for j in range(40)]
+        with pytest.raises(StoreError, match="full"):
+            store.write(big)
+        store._writer.execute("PRAGMA max_page_count=1000000")  # space freed
+        store.write([Point("atm_options", {"index": "BANKNIFTY", "k": "1"}, {"x": 1.0}, t0 + timedelta(seconds=2))])
+        rows = store.query("atm_options", t0, t0 + timedelta(seconds=5))
+    finally:
+        store.close()
+    assert [(r.tags["index"], r.fields["x"]) for r in rows] == [("NIFTY", 0.0), ("BANKNIFTY", 1.0)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -38,6 +39,8 @@ from optui.storage.sqlite_frames import (
     plain,
     roll_up,
 )
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS measurements (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
@@ -243,14 +246,28 @@ class SQLiteStore(Store):
                     self._committed.set()
                     self._bound_wal(conn)
                 except BaseException:
-                    conn.execute("ROLLBACK")
-                    with self._meta_lock:  # forget ids the rollback took back
-                        self._cat = Catalogue()
-                        self._cat.refresh(conn)
+                    # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
+                    # would replace the real error with "no transaction is active".
+                    try:
+                        if conn.in_transaction:
+                            conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        log.warning("rollback after a failed write to %s failed", self.path, exc_info=True)
+                    finally:
+                        self._forget_uncommitted(conn)
                     raise
             except sqlite3.Error as exc:
                 raise self._error(exc, f"write to {measurement!r}") from exc
         return len(times_ns)
+
+    def _forget_uncommitted(self, conn: sqlite3.Connection) -> None:
+        """Drop catalogue ids a rolled-back write created; reload what the file really holds."""
+        with self._meta_lock:
+            self._cat = Catalogue()
+            try:
+                self._cat.refresh(conn)
+            except sqlite3.Error:
+                log.warning("catalogue reload of %s failed; it reloads on the next write", self.path)
 
     def _write_locked(
         self,
