@@ -262,11 +262,20 @@ def test_credentials_on_a_server_with_auth(influx_process: Any, tmp_path: Path) 
     bad = InfluxStore(influx_process.url, token="optui:wrong", spool_dir=tmp_path / "b")
     with pytest.raises(StoreError, match="rejected the credentials.*OPTUI_INFLUXDB_TOKEN") as info:
         bad.write([Point("index_overview", {"index": "NIFTY"}, {"last_price": 2.0}, T0)])
-    assert "wrong" not in str(info.value) and bad.spool_status().points == 0
+    # The point is good, only the token is wrong: it waits in the spool, nothing is lost.
+    assert "wrong" not in str(info.value) and bad.spool_status().points == 1
+    with pytest.raises(StoreError, match="rejected the credentials"):  # still refused, still kept
+        bad.write([Point("index_overview", {"index": "NIFTY"}, {"last_price": 3.0}, T0 + timedelta(seconds=1))])
+    assert bad.spool_status().points == 2
     with pytest.raises(StoreError, match="OPTUI_INFLUXDB_TOKEN"):
         bad.query("index_overview", T0, T0 + timedelta(days=1))
-    good.close()
     bad.close()
+    fixed = InfluxStore(influx_process.url, token="optui:pa55word", spool_dir=tmp_path / "b")
+    assert fixed.flush() == 2
+    rows = fixed.query("index_overview", T0, T0 + timedelta(days=1))
+    assert [r.fields["last_price"] for r in rows] == [2.0, 3.0]
+    good.close()
+    fixed.close()
 
 
 @pytest.mark.integration

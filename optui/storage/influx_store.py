@@ -44,6 +44,14 @@ class Rejected(StoreError):
     """The server refused the data itself (HTTP 400): retrying the same lines cannot succeed."""
 
 
+class TooLarge(Rejected):
+    """The server refused a batch for its size (HTTP 413): smaller batches can succeed."""
+
+
+class CredentialsRejected(StoreError):
+    """The server refused the credentials (401/403): the data is fine, keep it until fixed."""
+
+
 def bucket_offset_s(every_s: int) -> int:
     """GROUP BY time() offset that puts bucket starts on the IST clock (midnight, Monday)."""
     return _IST_MONDAY_S % every_s
@@ -95,6 +103,7 @@ class InfluxStore(Store):
             else None
         )
         self._spool_pending: bool | None = None  # unknown until first write
+        self._refused: CredentialsRejected | None = None  # credentials the server last refused
         self._retry_at = 0.0  # monotonic time before which writes spool without trying the server
         self._replayed = 0
 
@@ -220,7 +229,7 @@ class InfluxStore(Store):
             if status == 0 or status >= 500 or status == 429:
                 raise Unavailable(f"HTTP {status} {text[:200]}")
             if status in (401, 403):
-                raise StoreError(
+                raise CredentialsRejected(
                     f"InfluxDB at {self.url} rejected the credentials (HTTP {status}): "
                     f"{token_hint(self.version())}"
                 )
@@ -228,7 +237,7 @@ class InfluxStore(Store):
                 self.init_database()
                 continue
             if status == 413:
-                raise Rejected(
+                raise TooLarge(
                     f"InfluxDB refused a batch of {points} points as too large: "
                     "lower store.batch_size"
                 )
@@ -259,6 +268,7 @@ class InfluxStore(Store):
         if self._spool_pending and time.monotonic() >= self._retry_at:
             self.flush()  # older spooled points must land first
         accepted = 0
+        refused: CredentialsRejected | None = self._refused
         for index, chunk in enumerate(chunks):
             if not self._spool_pending:
                 try:
@@ -270,13 +280,24 @@ class InfluxStore(Store):
                         raise self.unreachable(str(exc)) from None
                     log.warning("InfluxDB %s unavailable (%s): spooling writes", self.url, exc)
                     self._retry_at = time.monotonic() + self.retry_after_s
+                except CredentialsRejected as exc:
+                    if self.spool is None:
+                        raise
+                    # Good data, wrong token: keep it until the credentials are fixed.
+                    refused = self._refused = exc
+                    self._retry_at = time.monotonic() + self.retry_after_s
             assert self.spool is not None
             for rest in chunks[index:]:
                 self.spool.append(("\n".join(rest) + "\n").encode("utf-8"), len(rest))
                 accepted += len(rest)
             self._spool_pending = True
             break
+        if refused is not None:
+            raise CredentialsRejected(f"{refused} (points kept in the spool: {self.spool_dir_hint()})")
         return accepted
+
+    def spool_dir_hint(self) -> str:
+        return str(self.spool.directory) if self.spool is not None else "no spool"
 
     def flush(self) -> int:
         """Replay spooled points in order now; returns how many were written before any failure."""
@@ -284,10 +305,13 @@ class InfluxStore(Store):
             return 0
         with self._lock:
             self._replayed = 0
+            self._refused = None
             try:
                 self.spool.replay(self._replay_one, self.batch_size)
-            except Unavailable as exc:
-                log.info("InfluxDB %s still unavailable (%s): points stay spooled", self.url, exc)
+            except (Unavailable, CredentialsRejected) as exc:
+                log.info("InfluxDB %s cannot take the spool yet (%s): points stay spooled", self.url, exc)
+                if isinstance(exc, CredentialsRejected):
+                    self._refused = exc
                 self._spool_pending = True
                 self._retry_at = time.monotonic() + self.retry_after_s
                 return self._replayed
@@ -299,6 +323,16 @@ class InfluxStore(Store):
     def _replay_one(self, body: bytes, points: int) -> None:
         try:
             self._send(body, points)
+        except TooLarge:
+            # Spooled under a larger batch size: send it in halves rather than drop it.
+            lines = body.decode("utf-8").splitlines()
+            if len(lines) < 2:
+                log.error("InfluxDB %s: dropped a spooled point too large to write", self.url)
+            else:
+                half = len(lines) // 2
+                for part in (lines[:half], lines[half:]):
+                    self._replay_one(("\n".join(part) + "\n").encode("utf-8"), len(part))
+                return
         except Rejected as exc:
             # A batch the server refuses would block the spool forever; what it could take is in.
             log.error("InfluxDB %s: dropped %d spooled point(s): %s", self.url, points, exc)
