@@ -231,6 +231,7 @@ def config_show(config: ConfigOpt = None) -> None:
         config_path,
         load_secrets,
         mask,
+        redact_url,
         secrets_path,
         settings_dict,
     )
@@ -240,6 +241,8 @@ def config_show(config: ConfigOpt = None) -> None:
     for section, values in settings_dict(settings).items():
         typer.echo(f"\n[{section}]")
         for key, value in values.items():
+            if isinstance(value, str) and "://" in value:
+                value = redact_url(value)
             typer.echo(f"{key} = {_toml_value(value)}")
     try:
         secrets = load_secrets()

@@ -369,6 +369,27 @@ def write_private(file: Path, text: str) -> None:
     os.replace(tmp, file)
 
 
+def redact_url(url: str) -> str:
+    """A URL fit to print: any password in it becomes ****; webhook paths (tokens) are hidden."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "****"
+    netloc = parts.netloc
+    if parts.password:
+        user = parts.username or ""
+        host = netloc.rsplit("@", 1)[1]
+        netloc = f"{user}:****@{host}"
+    path, query = parts.path, parts.query
+    if parts.scheme in ("http", "https") and (path.strip("/") or query):
+        path, query = "/****", ""  # webhook URLs carry their secret in the path or query
+    if (netloc, path, query) == (parts.netloc, parts.path, parts.query):
+        return url  # nothing secret: print it exactly (urlunsplit would fold sqlite:///)
+    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+
+
 def mask(value: str) -> str:
     """Show that a secret is set without showing it."""
     if not value:

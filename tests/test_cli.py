@@ -61,7 +61,9 @@ def test_invalid_config_names_key(tmp_path: Path) -> None:
 
 def test_config_show_masks_secrets(tmp_path: Path) -> None:
     secret = "tok_abcdefghijklmnop"
-    res = run("config", "show", env={"OPTUI_KITE_ACCESS_TOKEN": secret, "OPTUI_INFLUXDB_TOKEN": "influx-secret-value"}, cwd=tmp_path)
+    res = run("config", "show", env={"OPTUI_KITE_ACCESS_TOKEN": secret, "OPTUI_INFLUXDB_TOKEN": "influx-secret-value",
+                                     "OPTUI_STORE_URL": "influxdb://admin:S3cretPass@db.example:8086"}, cwd=tmp_path)
     assert res.returncode == 0
     assert secret not in res.stdout and "influx-secret-value" not in res.stdout
+    assert "S3cretPass" not in res.stdout and "influxdb://admin:****@db.example:8086" in res.stdout
     assert "kite_access_token" in res.stdout and "[source]" in res.stdout

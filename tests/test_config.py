@@ -77,3 +77,13 @@ def test_check_value_validates_without_saving(tmp_path: Path) -> None:
         check_value("participants.history_days", "0")
     with pytest.raises(ConfigError, match="unknown setting"):
         check_value("source.nothing", "1")
+
+
+def test_redact_url_hides_passwords_and_webhook_tokens() -> None:
+    from optui.config import redact_url
+
+    assert redact_url("influxdb://admin:S3cret@db:8086") == "influxdb://admin:****@db:8086"
+    assert redact_url("redis://:pw@127.0.0.1:6379/0") == "redis://:****@127.0.0.1:6379/0"
+    assert "T000/B000/XXXX" not in redact_url("https://hooks.slack.com/services/T000/B000/XXXX")
+    assert redact_url("sqlite:///data/optui.db") == "sqlite:///data/optui.db"
+    assert redact_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000"

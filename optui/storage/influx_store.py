@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
+from optui.config import redact_url
 from optui.errors import ConfigError, StoreError
 from optui.storage.base import Row, Store
 from optui.storage.influx_v2 import InfluxV2
@@ -119,16 +120,16 @@ class InfluxStore(Store):
         settings = settings if settings is not None else Settings()
         parts = urlsplit(url.strip())
         if parts.scheme not in ("influxdb", "influxdbs") or not parts.hostname:
-            raise ConfigError(f"store.url {url!r}: use influxdb://HOST:PORT (influxdbs:// for TLS)")
+            raise ConfigError(f"store.url {redact_url(url)!r}: use influxdb://HOST:PORT (influxdbs:// for TLS)")
         try:
             port = parts.port or 8086
         except ValueError:
-            raise ConfigError(f"store.url {url!r}: the port is not a number") from None
+            raise ConfigError(f"store.url {redact_url(url)!r}: the port is not a number") from None
         scheme = "https" if parts.scheme == "influxdbs" else "http"
         params = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         version = params.get("version")
         if version not in (None, "1", "2"):
-            raise ConfigError(f"store.url {url!r}: version must be 1 or 2")
+            raise ConfigError(f"store.url {redact_url(url)!r}: version must be 1 or 2")
         token = load_secrets().get("influxdb_token")
         if parts.password:
             token = f"{parts.username or ''}:{parts.password}"
