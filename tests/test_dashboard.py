@@ -19,7 +19,7 @@ from optui.screens.dashboard import DashboardScreen
 from optui.storage.base import Row
 from optui.timeutil import IST
 from optui.ui_messages import FlowQueried, SnapshotCollected
-from optui.widgets.chain_table import ChainTable
+from optui.widgets.chain_table import ChainTable, chain_rows
 from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle
 from optui.widgets.flow_panel import FlowPanel, sentiment_of
 from optui.widgets.format import (
@@ -468,3 +468,36 @@ async def test_keyed_table_updates_in_place_and_keeps_strike_order() -> None:
         assert table.row_keys == ["50", "100", "200", "300"]  # a new strike slots in, in order
         table.sync_rows({k: v for k, v in new.items() if k != "300"})
         assert table.row_keys == ["50", "100", "200"]
+
+
+@pytest.mark.unit
+async def test_chain_swapped_for_a_short_one_keeps_its_box_and_shows_its_rows() -> None:
+    class ChainApp(App[None]):
+        def compose(self):
+            yield ChainTable()
+
+    def rows(bucket: str, count: int) -> dict:
+        snap = sample_snapshot(strikes_each_side=count // 2)
+        return chain_rows(snap.indices["NIFTY"].legs, "NIFTY", bucket)
+
+    app = ChainApp()
+    async with app.run_test(size=(160, 20)) as pilot:
+        table = app.query_one(ChainTable)
+        long_chain = rows("this_week", 40)
+        assert len(long_chain) > 20
+        table.show_rows(long_chain, "NIFTY", "this_week")
+        await pilot.pause()
+        table.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        box, tall = table.outer_size, table.virtual_size.height
+        assert table.scroll_y > 0
+        short = rows("next_week", 4)
+        assert 0 < len(short) < 10
+        table.show_rows(short, "NIFTY", "next_week")
+        await pilot.pause()
+        # Same box and scroll height (no relayout), scrolled back so the short chain is in view.
+        assert table.outer_size == box and table.virtual_size.height == tall
+        assert table.scroll_y == 0 and table.max_scroll_y == 0
+        assert table.row_keys == list(short)
+        shown = "".join(seg.text for seg in table.render_line(1))
+        assert cell_text(short[table.row_keys[0]]["strike"]) in shown

@@ -93,7 +93,14 @@ def chain_rows(legs: list[LegRecord], index: str, bucket: str) -> dict[str, dict
 
 
 class ChainTable(KeyedTable):
-    """Strike rows updated in place; new strikes (the ATM moved) slot in by strike order."""
+    """Strike rows updated in place; new strikes (the ATM moved) slot in by strike order.
+
+    The panel keeps the height of the longest chain shown (KEEP_HEIGHT): with a full chain for
+    the nearest expiry only, flipping to a short chain would otherwise shrink the panel, move
+    every panel below it and relayout the whole screen on each key press.
+    """
+
+    KEEP_HEIGHT = True
 
     DEFAULT_CSS = """
     ChainTable { height: auto; max-height: 100%; overflow-x: auto; }

@@ -55,6 +55,9 @@ class KeyedTable(ScrollView, can_focus=True):
     KeyedTable > .keyed-table--header { text-style: bold; color: $text-accent; }
     """
     COMPONENT_CLASSES = {"keyed-table--header"}
+    KEEP_HEIGHT = False
+    """Keep the scroll height of the most rows shown so far, so the box never shrinks back:
+    swapping a long row set for a short one then costs no relayout of the screen around it."""
     BINDINGS = [
         Binding("up", "scroll_up", "Up", show=False),
         Binding("down", "scroll_down", "Down", show=False),
@@ -82,6 +85,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._base_style: Style | None = None
         self._view: tuple[int, int] = (-1, -1)
         self._layout_pending = False
+        self._tallest = 0
         self._column_starts: list[int] | None = None
         self._row_styles: dict[str, Style] = {}
         self.lines_refreshed = 0
@@ -246,8 +250,13 @@ class KeyedTable(ScrollView, can_focus=True):
         self._column_starts = None
         self._strips.clear()
         self._header = None
-        size = Size(self._total_width, len(self._order) + 1)
+        lines = len(self._order) + 1
+        if self.KEEP_HEIGHT:
+            self._tallest = lines = max(self._tallest, lines)
+        size = Size(self._total_width, lines)
         self.lines_refreshed += len(self._order) + 1
+        if self.scroll_y > self.max_scroll_y:  # fewer rows now: keep the last ones in view
+            self.scroll_y = self.max_scroll_y
         if size == self.virtual_size:
             self.refresh()
         elif self._same_box(size):
@@ -258,6 +267,12 @@ class KeyedTable(ScrollView, can_focus=True):
             self.refresh()
         else:
             self.virtual_size = size
+
+    @property
+    def max_scroll_y(self) -> int:
+        """Scrolling stops at the last row, not at the end of the kept height (KEEP_HEIGHT)."""
+        shown = self.container_size.height - self.scrollbar_size_horizontal
+        return max(0, len(self._order) + 1 - shown)
 
     def _same_box(self, size: Size) -> bool:
         """Whether the widget keeps its size with content of `size`: then no relayout is needed.
