@@ -218,11 +218,11 @@ class DashboardScreen(Screen):
         if self._timer is not None:
             self._timer.stop()
         self.workers.cancel_group(self, "collect")
+        self.workers.cancel_group(self, "engine")  # a build still running closes its own engine
         if self._owns_engine and self._engine is not None:
-            # Workers die with the screen, so close on a plain thread; bounded so quit stays quick.
-            closer = threading.Thread(target=_close_quietly, args=(self._engine,), daemon=True)
-            closer.start()
-            closer.join(timeout=2.0)
+            # Closing may flush a spool over the network: never on the event loop. A non-daemon
+            # thread lets the process finish the flush before it exits.
+            threading.Thread(target=_close_quietly, args=(self._engine,), name="optui-engine-close").start()
             self._engine = None
 
     def _titles(self) -> None:
@@ -246,6 +246,9 @@ class DashboardScreen(Screen):
         except Exception as exc:  # noqa: BLE001 - shown as a message, trace to the log
             log.exception("building the collection engine failed")
             self.post_message(EngineFailed(f"cannot start collection: {exc} (details in the log)"))
+            return
+        if get_current_worker().is_cancelled:  # the screen went away while the engine was built
+            _close_quietly(engine)
             return
         describe = getattr(getattr(engine, "store", None), "describe", None)
         self.post_message(EngineReady(engine, describe() if callable(describe) else ""))
@@ -325,6 +328,10 @@ class DashboardScreen(Screen):
 
     @on(EngineReady)
     def _on_engine_ready(self, message: EngineReady) -> None:
+        if self._engine is not None and self._engine is not message.engine:
+            # A second build finished (r pressed twice): keep one engine, close the other.
+            threading.Thread(target=_close_quietly, args=(message.engine,), name="optui-engine-close").start()
+            return
         self._engine = message.engine
         self._owns_engine = True
         self._failed = False
