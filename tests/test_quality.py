@@ -11,6 +11,7 @@ from optui.analytics.quality import (
     FLAG_BITS,
     NO_ASK,
     NO_BID,
+    NO_IV,
     NO_PRICE,
     STALE,
     WIDE_SPREAD,
@@ -89,13 +90,14 @@ def test_mask_and_names_round_trip() -> None:
     assert flag_names(mask).tolist() == ["stale,no_bid", ""]
     assert parse_flags("stale,no_bid") == STALE | NO_BID
     assert parse_flags("") == 0
-    every = STALE | NO_BID | NO_ASK | CROSSED | BELOW_INTRINSIC | WIDE_SPREAD | NO_PRICE
+    every = STALE | NO_BID | NO_ASK | CROSSED | BELOW_INTRINSIC | WIDE_SPREAD | NO_PRICE | NO_IV
     assert parse_flags(flag_names(every).item()) == every
-    assert len(set(FLAG_BITS.values())) == len(FLAG_BITS) == 7
+    assert parse_flags("no_iv") == NO_IV
+    assert len(set(FLAG_BITS.values())) == len(FLAG_BITS) == 8
     with pytest.raises(ValueError, match="unknown quality flag 'bogus'"):
         parse_flags("stale,bogus")
     with pytest.raises(ValueError, match="outside"):
-        flag_names(np.array([1 << 7]))
+        flag_names(np.array([1 << 8]))
 
 
 @pytest.mark.unit

@@ -24,6 +24,7 @@ CROSSED = 1 << 3
 BELOW_INTRINSIC = 1 << 4
 WIDE_SPREAD = 1 << 5
 NO_PRICE = 1 << 6
+NO_IV = 1 << 7  # set by the collector from the IV solver's status, not by quality_mask
 
 FLAG_BITS: dict[str, int] = {
     "stale": STALE,
@@ -33,6 +34,7 @@ FLAG_BITS: dict[str, int] = {
     "below_intrinsic": BELOW_INTRINSIC,
     "wide_spread": WIDE_SPREAD,
     "no_price": NO_PRICE,
+    "no_iv": NO_IV,
 }
 """Flag name to bit, in the order names appear in a joined string."""
 
@@ -40,7 +42,7 @@ DEFAULT_STALE_AFTER_S = 300.0
 DEFAULT_WIDE_SPREAD_PCT = 10.0
 
 # Joined names for every possible mask: turning masks into strings is then one array lookup.
-# Object dtype shares the 128 Python strings instead of copying 64-character cells per leg.
+# Object dtype shares the 256 Python strings instead of copying 64-character cells per leg.
 _NAMES_BY_MASK = np.array(
     [
         ",".join(name for name, bit in FLAG_BITS.items() if m & bit)

@@ -19,7 +19,7 @@ from optui.analytics.chain import chain_aggregates
 from optui.analytics.forward import synthetic_forward
 from optui.analytics.implied_vol import IV_BAD_INPUT, IV_OK, solve_black76
 from optui.analytics.premium_flow import leg_flow
-from optui.analytics.quality import quality_flags
+from optui.analytics.quality import NO_IV, flag_names, quality_mask
 from optui.collectors.chain_plan import BucketPlan
 from optui.collectors.day_state import DayState, PrevQuote
 from optui.config import AnalyticsSettings
@@ -137,10 +137,10 @@ def analyse_bucket(
         for q in allq
     ])
     tick = plan.chain.calls[float(strikes[0])].tick_size if n else 0.05
-    flags = quality_flags(age, bid, ask, last, intrinsic, tick or 0.05, cfg.stale_after_s, cfg.wide_spread_pct)
-    # A leg without an IV says why (no price, below intrinsic, undetermined...), never silently.
-    no_iv = (iv_code != IV_OK) & (iv_code != IV_BAD_INPUT)
-    flags = np.where(no_iv & (flags == ""), "no_iv", np.where(no_iv, np.char.add(flags.astype(str), ",no_iv"), flags))
+    mask = quality_mask(age, bid, ask, last, intrinsic, tick or 0.05, cfg.stale_after_s, cfg.wide_spread_pct)
+    # A leg without an IV is flagged (a missing price already says no_price), never silent.
+    mask |= np.where((iv_code != IV_OK) & (iv_code != IV_BAD_INPUT), NO_IV, 0)
+    flags = flag_names(mask)
 
     iv_pct = iv * 100.0
     agg = chain_aggregates(
