@@ -150,6 +150,10 @@ def simulate(
 ) -> None:
     """Serve the simulated exchange over the Kite Connect REST API."""
     start_at = None
+    if not start:
+        from optui.collectors.sim_source import demo_start
+
+        start_at = demo_start()  # outside market hours: the next session's open, so prices move
     if start:
         from optui.timeutil import IST
 
@@ -206,14 +210,14 @@ def export(
     start, end = _parse_when(from_, "--from"), _parse_when(to, "--to")
     if end <= start:
         _fail("--to must be after --from")
-    from optui.collectors.engine import store_url_for
+    from optui.collectors.engine import is_simulated, store_url_for
     from optui.errors import OptuiError
     from optui.storage.base import open_store
     from optui.storage.export import export_rows
 
     target = out or Path(settings.general.data_dir) / f"export_{start:%Y%m%d%H%M}_{end:%Y%m%d%H%M}.{kind.value}"
     try:
-        with open_store(store_url_for(settings, settings.source.kind, store), settings) as db:
+        with open_store(store_url_for(settings, is_simulated(settings), store), settings) as db:
             count = export_rows(db, kind.value, start, end, target, measurement=measurement, index=index.upper() if index else None)
     except OptuiError as exc:
         _fail(str(exc))

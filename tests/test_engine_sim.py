@@ -188,12 +188,15 @@ def test_buckets_sharing_an_expiry_agree(tmp_path: Path) -> None:
 
 
 def test_simulated_data_kept_apart_from_live_history(tmp_path: Path) -> None:
-    from optui.collectors.engine import store_url_for
+    from optui.collectors.engine import is_simulated, store_url_for
 
     s = Settings()
     s.general.data_dir = str(tmp_path / "data")
-    assert store_url_for(s, "sim") == f"sqlite:///{tmp_path / 'data' / 'sim' / 'optui.db'}"
-    assert store_url_for(s, "kite") == s.store.url
-    assert store_url_for(s, "sim", "sqlite:///x.db") == "sqlite:///x.db"
+    assert is_simulated(s, "sim") and not is_simulated(s, "kite")
+    s.kite.root = "http://127.0.0.1:8765"  # `optui simulate` behind the Kite client
+    assert is_simulated(s, "kite")
+    assert store_url_for(s, True) == f"sqlite:///{tmp_path / 'data' / 'sim' / 'optui.db'}"
+    assert store_url_for(s, False) == s.store.url
+    assert store_url_for(s, True, "sqlite:///x.db") == "sqlite:///x.db"
     s.store.url = "influxdb://127.0.0.1:8086"
-    assert store_url_for(s, "sim") == "influxdb://127.0.0.1:8086"  # configured on purpose
+    assert store_url_for(s, True) == "influxdb://127.0.0.1:8086"  # configured on purpose

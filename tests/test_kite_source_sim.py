@@ -12,7 +12,7 @@ from optui.collectors.engine import CollectionEngine
 from optui.collectors.kite_source import KiteSource
 from optui.collectors.rate_limit import RateLimiter
 from optui.config import Settings
-from optui.errors import RateLimitedError, TokenExpiredError
+from optui.errors import NetworkError, RateLimitedError, TokenExpiredError
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.server import SimulatorServer, serve
 from optui.storage.base import open_store
@@ -39,8 +39,14 @@ def test_instruments_through_official_client_cached_per_day(sim_server: Simulato
     assert any(s.startswith("BANKNIFTY26DEC") for s in symbols)  # monthly form
     cached = sorted(p.name for p in tmp_path.iterdir())
     assert len(cached) == 2 and all(n.startswith("instruments_") for n in cached)
-    again = KiteSource("sim_key", "sim_token", root="http://127.0.0.1:9", cache_dir=tmp_path).instruments()
-    assert len(again) == len(instruments)  # served from the day's cache, no request made
+    # The same API host on the same day is served from the cache, with no request made ...
+    again = KiteSource("sim_key", "sim_token", root=sim_server.url, cache_dir=tmp_path)
+    sim_server.close()
+    assert len(again.instruments()) == len(instruments)
+    # ... but another host (Zerodha's, say) never gets the simulator's dump.
+    other = KiteSource("sim_key", "sim_token", root="http://127.0.0.1:9", cache_dir=tmp_path)
+    with pytest.raises(NetworkError):
+        other.instruments()
 
 
 def test_engine_over_kite_source(sim_server: SimulatorServer, tmp_path: Path) -> None:

@@ -273,14 +273,22 @@ def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
     raise ConfigError(f"source {kind!r} is not known: use sim or kite")
 
 
-def store_url_for(settings: Settings, source_name: str, store_url: str | None = None) -> str:
+def is_simulated(settings: Settings, kind: str | None = None) -> bool:
+    """The built-in simulator, or Kite's API served by `optui simulate` on loopback."""
+    from optui.collectors.kite_source import is_loopback
+
+    kind = kind or settings.source.kind
+    return kind == "sim" or (kind == "kite" and is_loopback(settings.kite.root))
+
+
+def store_url_for(settings: Settings, simulated: bool, store_url: str | None = None) -> str:
     """The store a source writes to: simulated points never mix into a live history.
 
     An explicit URL wins; left at its default, the simulator's store is data/sim/optui.db.
     """
     if store_url:
         return store_url
-    if source_name == "sim" and settings.store.url == StoreSettings().url:
+    if simulated and settings.store.url == StoreSettings().url:
         return f"sqlite:///{Path(settings.general.data_dir) / 'sim' / 'optui.db'}"
     return settings.store.url
 
@@ -296,9 +304,10 @@ def build_engine(
 
     source = make_source(settings, source_kind)
     data_dir = Path(settings.general.data_dir)
-    url = store_url_for(settings, source.name, store_url)
+    simulated = source.label != "LIVE"
+    url = store_url_for(settings, simulated, store_url)
     files = out_dir if out_dir is not None else Path(settings.export.out_dir)
-    if source.name == "sim" and out_dir is None and files == Path(ExportSettings().out_dir):
+    if simulated and out_dir is None and files == Path(ExportSettings().out_dir):
         files = data_dir / "sim"
     try:
         store = open_store(url, settings)
@@ -311,7 +320,8 @@ def build_engine(
 
         cache = open_cache(settings.cache.url)
     return CollectionEngine(
-        settings, source, store, out_dir=files, state_dir=data_dir / "state" / source.name, cache=cache,
+        settings, source, store, out_dir=files,
+        state_dir=data_dir / "state" / ("sim" if simulated else source.name), cache=cache,
     )
 
 

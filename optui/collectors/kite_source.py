@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from functools import partial
@@ -60,6 +61,14 @@ def map_kite_error(exc: Exception, what: str) -> SourceError:
     return NetworkError(f"{what}: cannot reach Kite ({exc.__class__.__name__}); check the network and kite.root")
 
 
+def is_loopback(root: str) -> bool:
+    """Whether a Kite root points at this machine (`optui simulate`), not at Zerodha."""
+    from urllib.parse import urlsplit
+
+    host = urlsplit(root).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
 class KiteSource(MarketSource):
     """Reads instruments and quotes through `kiteconnect.KiteConnect` (sync; run it off the event loop)."""
 
@@ -85,7 +94,7 @@ class KiteSource(MarketSource):
         self._limiter = limiter or RateLimiter(KITE_RATES)
         self._cache_dir = cache_dir
         self.root = root
-        if root.startswith("http://127.") or root.startswith("http://localhost"):
+        if is_loopback(root):
             # A loopback root is our simulated exchange: the badge must not say LIVE.
             self.label = "SIMULATED"
 
@@ -102,7 +111,11 @@ class KiteSource(MarketSource):
     def _cache_file(self, exchange: str, day: date) -> Path | None:
         if self._cache_dir is None:
             return None
-        return self._cache_dir / f"instruments_{exchange}_{day.isoformat()}.csv"
+        # Keyed by the API host too: a dump from `optui simulate` must never stand in for Zerodha's.
+        from urllib.parse import urlsplit
+
+        host = re.sub(r"[^A-Za-z0-9.-]", "_", urlsplit(self.root).netloc) or "kite"
+        return self._cache_dir / f"instruments_{host}_{exchange}_{day.isoformat()}.csv"
 
     def instruments(self) -> list[Instrument]:
         """NFO and BFO dumps, cached on disk per trading day (the dump changes once a day)."""
