@@ -120,4 +120,6 @@ class FlowPanel(Vertical):
             return
         self.series = series
         self.query_one("#flow-body", Static).update(flow_lines(series), layout=False)
-        self.query_one("#flow-spark", Sparkline).data = [b.net_cr for b in series.bars]
+        # One bar is no trend: a lone value would fill the whole line as if it were a peak.
+        nets = [b.net_cr for b in series.bars]
+        self.query_one("#flow-spark", Sparkline).data = nets if len(nets) > 1 else []
