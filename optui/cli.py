@@ -43,10 +43,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML fil
 
 def _run_app(start: str, config: Path | None, no_mouse: bool) -> None:
     settings = _settings(config)
-    from optui.logs import setup_logging
-
-    setup_logging(settings, to_stderr=False)
-    from optui.app import OptuiApp
+    from optui.app import OptuiApp  # configures the log file itself
 
     OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse).run(mouse=not no_mouse and settings.ui.mouse)
 
@@ -155,12 +152,12 @@ def simulate(
 
         start_at = demo_start()  # outside market hours: the next session's open, so prices move
     if start:
-        from optui.timeutil import IST
+        from optui.timeutil import parse_ist_minute
 
         try:
-            start_at = datetime.strptime(start, "%Y-%m-%d %H:%M").replace(tzinfo=IST)
-        except ValueError:
-            _fail(f'--start {start!r}: use "YYYY-MM-DD HH:MM" (IST)')
+            start_at = parse_ist_minute(start)
+        except ValueError as exc:
+            _fail(f"--start {exc}")
     if not 0 < speed <= 10000:
         _fail(f"--speed {speed}: allowed above 0 up to 10000")
     from optui.errors import OptuiError

@@ -13,7 +13,7 @@ LOG_FILE = "optui.log"
 
 def log_file(settings: Settings) -> Path:
     """Where the log file lives."""
-    return Path(settings.general.log_dir) / LOG_FILE
+    return Path(settings.general.log_dir).expanduser() / LOG_FILE
 
 
 class OneLineFormatter(logging.Formatter):

@@ -51,6 +51,14 @@ def parse_kite_time(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)
 
 
+def parse_ist_minute(text: str) -> datetime:
+    """'YYYY-MM-DD HH:MM' read as IST (the simulator's start); ValueError names the form."""
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=IST)
+    except ValueError:
+        raise ValueError(f'{text!r}: use "YYYY-MM-DD HH:MM" (IST)') from None
+
+
 def fmt_ist(at: datetime, with_date: bool = False) -> str:
     """Format an aware instant in IST for the screen."""
     local = at.astimezone(IST)

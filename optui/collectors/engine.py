@@ -20,13 +20,13 @@ from optui.analytics.premium_flow import flow_totals
 from optui.collectors.bucket_analytics import analyse_bucket
 from optui.collectors.chain_plan import BucketPlan, plan_index
 from optui.collectors.day_state import DayState
-from optui.collectors.instruments import IndexCatalog, build_catalogs, strike_spacing
+from optui.collectors.instruments import IndexCatalog, build_catalogs
 from optui.collectors.source import MarketSource
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
 from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snapshot
-from optui.timeutil import IST, UTC
+from optui.timeutil import IST, UTC, parse_ist_minute
 
 if TYPE_CHECKING:
     from optui.storage.records import FlowBarAccumulator
@@ -184,7 +184,7 @@ class CollectionEngine:
         else:
             flow = FlowSummary()
         first = plans[0] if plans else None
-        step = strike_spacing(first.chain.strikes, spot, INDEX_SPECS[key].step) if first else INDEX_SPECS[key].step
+        step = first.spacing if first else INDEX_SPECS[key].step
         atm = float(round(spot / step) * step)
         close = spot_q.close
         overview = OverviewRecord(
@@ -255,11 +255,9 @@ def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
         start = None
         if settings.simulator.start:
             try:
-                start = datetime.strptime(settings.simulator.start, "%Y-%m-%d %H:%M").replace(tzinfo=IST)
-            except ValueError:
-                raise ConfigError(
-                    f"simulator.start = {settings.simulator.start!r}: use 'YYYY-MM-DD HH:MM' (IST)"
-                ) from None
+                start = parse_ist_minute(settings.simulator.start)
+            except ValueError as exc:
+                raise ConfigError(f"simulator.start = {exc}") from None
         return SimulatedSource(seed=settings.simulator.seed, speed=settings.simulator.speed, start=start)
     if kind == "kite":
         from optui.collectors.kite_source import KiteSource

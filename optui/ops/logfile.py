@@ -7,13 +7,7 @@ from collections import deque
 from pathlib import Path
 
 from optui.config import Settings
-
-LOG_NAME = "optui.log"
-
-
-def log_path(settings: Settings) -> Path:
-    """settings.general.log_dir/optui.log."""
-    return Path(settings.general.log_dir).expanduser() / LOG_NAME
+from optui.logs import log_file as log_path
 
 
 def configure_logging(settings: Settings, level: str | None = None) -> Path:

@@ -10,7 +10,6 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,6 +17,7 @@ from urllib.parse import urlsplit
 from optui import config
 from optui.config import Settings, load_secrets, mask, save_secret, secrets_path, set_value
 from optui.errors import ConfigError
+from optui.timeutil import parse_ist_minute
 
 
 @dataclass(frozen=True)
@@ -196,9 +196,9 @@ def check_value(key: str, raw: str, settings: Settings) -> str | None:
         return _url_problem(key, text, ("https", "http"), True)
     if key == "simulator.start" and text:
         try:
-            datetime.strptime(text, "%Y-%m-%d %H:%M")
-        except ValueError:
-            return f"simulator.start = {text!r}: use YYYY-MM-DD HH:MM (IST) or leave empty for now"
+            parse_ist_minute(text)
+        except ValueError as exc:
+            return f"simulator.start = {exc}, or leave empty for now"
     if key.endswith("_dir") and not text:
         return f"{key} is empty: give a directory path"
     if key == "kite.api_key" and text and not text.isalnum():

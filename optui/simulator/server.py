@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from optui.errors import ConfigError
 from optui.simulator.exchange import KiteApiError, SimulatedExchange
-from optui.timeutil import IST
+from optui.timeutil import parse_ist_minute
 
 # Requests per second per API key, by route group (Kite's published limits).
 RATE_LIMITS: dict[str, int] = {"quote": 1, "quote/ltp": 1, "quote/ohlc": 1, "other": 10}
@@ -212,9 +212,9 @@ def parse_start(start: datetime | str | None) -> datetime | None:
     if start is None or isinstance(start, datetime):
         return start
     try:
-        return datetime.strptime(start.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=IST)
-    except ValueError:
-        raise ConfigError(f'start {start!r}: use "YYYY-MM-DD HH:MM" (IST)') from None
+        return parse_ist_minute(start)
+    except ValueError as exc:
+        raise ConfigError(f"start {exc}") from None
 
 
 def run_simulator(host: str = "127.0.0.1", port: int = 8765, seed: int = 7, speed: float = 1.0,
