@@ -15,7 +15,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -249,43 +251,41 @@ def _session_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix))
 
 
-@pytest.fixture(scope="session")
-def influx_server() -> Iterator[str]:
-    """A running influxd 1.x for the whole session; yields its base URL http://127.0.0.1:PORT."""
-    workdir = _session_dir("optui-influxd-")
-    server = InfluxServer(workdir)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
+_S = TypeVar("_S", bound=Daemon)
 
 
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[str]:
-    """A running redis-server for the whole session; yields redis://127.0.0.1:PORT/0."""
-    workdir = _session_dir("optui-redis-")
-    server = RedisServer(workdir)
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def victoria_server() -> Iterator[VictoriaMetricsServer]:
-    """A running VictoriaMetrics (InfluxDB 2 write API stand-in) for the whole session."""
-    workdir = _session_dir("optui-victoria-")
-    server = VictoriaMetricsServer(workdir)
+@contextmanager
+def _running(kind: type[_S], prefix: str) -> Iterator[_S]:
+    """A server of `kind` in its own temporary directory, stopped and removed afterwards."""
+    workdir = _session_dir(prefix)
+    server = kind(workdir)
     server.start()
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def influx_server() -> Iterator[str]:
+    """A running influxd 1.x for the whole session; yields its base URL http://127.0.0.1:PORT."""
+    with _running(InfluxServer, "optui-influxd-") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[str]:
+    """A running redis-server for the whole session; yields redis://127.0.0.1:PORT/0."""
+    with _running(RedisServer, "optui-redis-") as server:
+        yield server.url
+
+
+@pytest.fixture(scope="session")
+def victoria_server() -> Iterator[VictoriaMetricsServer]:
+    """A running VictoriaMetrics (InfluxDB 2 write API stand-in) for the whole session."""
+    with _running(VictoriaMetricsServer, "optui-victoria-") as server:
+        yield server
 
 
 @pytest.fixture
