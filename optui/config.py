@@ -7,8 +7,10 @@ from the environment or from a secrets file written with mode 0600.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -122,6 +124,15 @@ class ParticipantSettings:
     enabled: bool = True
     download_dir: str = "data/participants"  # NSE participant OI/volume and FII/DII cash files
     history_days: int = 30  # trading days of history kept for week/month changes
+    url_template: str = (
+        "https://nsearchives.nseindia.com/content/nsccl/fao_participant_{kind}_{ddmmyyyy}.csv"
+    )
+    cash_url: str = "https://www.nseindia.com/api/fiidiiTradeReact"  # FII/DII provisional
+    capture_time: str = "08:00"  # IST, each trading day: store the previous day's files
+    retry_min: float = 10.0  # minutes between capture retries until the open
+    timeout_s: float = 15.0
+    holidays: list[str] = field(default_factory=list)  # YYYY-MM-DD added to the NSE table
+    special_sessions: list[str] = field(default_factory=list)  # weekend days that trade
 
 
 @dataclass
@@ -175,6 +186,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "positions.top_n": (1, 100),
     "alerts.cooldown_s": (0.0, 86400.0),
     "participants.history_days": (1, 3650),
+    "participants.retry_min": (1.0, 120.0),
+    "participants.timeout_s": (1.0, 300.0),
 }
 _INTERVALS = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
 
@@ -264,6 +277,16 @@ def _validate(settings: Settings) -> None:
     url = settings.store.url
     if not (url.startswith("sqlite:///") or url.startswith("influxdb://") or url.startswith("influxdbs://")):
         raise ConfigError(f"store.url = {url!r}: use sqlite:///PATH or influxdb://HOST:PORT")
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.participants.capture_time):
+        raise ConfigError(f"participants.capture_time = {settings.participants.capture_time!r}: "
+                          "use HH:MM (IST)")
+    for key in ("holidays", "special_sessions"):
+        for value in getattr(settings.participants, key):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise ConfigError(f"participants.{key}: {value!r} is not a date "
+                                  "(use YYYY-MM-DD)") from None
     cache = settings.cache.url
     if not (cache == "memory://" or cache.startswith("redis://")):
         raise ConfigError(f"cache.url = {cache!r}: use memory:// or redis://HOST:PORT/DB")

@@ -74,6 +74,7 @@ class CollectionEngine:
         self._state: DayState | None = None
         self._flow_bars: FlowBarAccumulator | None = None
         self.last = CycleStats()
+        self.premarket = None  # optui.collectors.premarket.PremarketCapture | None
 
     @property
     def max_flow_gap_s(self) -> float:
@@ -106,6 +107,8 @@ class CollectionEngine:
         """Run one cycle; raises SourceError subclasses when the source fails."""
         started = time.perf_counter()
         at = self.source.now()
+        if self.premarket is not None:
+            self._tick_premarket(at)
         warnings = self._ensure_catalogs(at)
         state = self._state
         assert state is not None
@@ -147,6 +150,14 @@ class CollectionEngine:
         stats.warnings = warnings
         self.last = stats
         return snap
+
+    def _tick_premarket(self, at: datetime) -> None:
+        """The 08:00 IST participant capture on the exchange clock; its failures become
+        CaptureFailed events and log lines, never a failed cycle."""
+        try:
+            self.premarket.tick(at)  # type: ignore[union-attr]
+        except Exception:  # noqa: BLE001 - the capture must never stop collection
+            log.exception("pre-market capture failed")
 
     def _index_snapshot(
         self,
@@ -317,10 +328,15 @@ def build_engine(
         from optui.storage.cache import open_cache
 
         cache = open_cache(settings.cache.url)
-    return CollectionEngine(
+    engine = CollectionEngine(
         settings, source, store, out_dir=files,
         state_dir=data_dir / "state" / ("sim" if simulated else source.name), cache=cache,
     )
+    if settings.participants.enabled:
+        from optui.collectors.premarket import build_premarket
+
+        engine.premarket = build_premarket(settings, store, offline=simulated)
+    return engine
 
 
 __all__ = ["CollectionEngine", "build_engine", "make_source", "SourceError"]
