@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -74,7 +74,7 @@ class CollectionEngine:
         self._state: DayState | None = None
         self._flow_bars: FlowBarAccumulator | None = None
         self.last = CycleStats()
-        self.premarket = None  # optui.collectors.premarket.PremarketCapture | None
+        self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
 
     @property
     def max_flow_gap_s(self) -> float:
@@ -155,7 +155,7 @@ class CollectionEngine:
         """The 08:00 IST participant capture on the exchange clock; its failures become
         CaptureFailed events and log lines, never a failed cycle."""
         try:
-            self.premarket.tick(at)  # type: ignore[union-attr]
+            self.premarket.tick(at)
         except Exception:  # noqa: BLE001 - the capture must never stop collection
             log.exception("pre-market capture failed")
 

@@ -184,8 +184,8 @@ def participants_day(store: Store, calendar: TradingCalendar,
     """Views for `trade_date` (default: the newest stored OI day), with changes against 1, 5 and
     21 trading days earlier by `calendar`, or None when that day's OI file is not stored.
 
-    Cash summaries use the cash figures stored for the same trade date and the 19 trading days
-    before it.
+    Cash summaries use the cash figures stored for the same trade date (with no `trade_date`:
+    the newest stored cash day, which may differ) and the 19 trading days before it.
     """
     day = trade_date or latest_trade_date(store, "oi")
     if day is None:
@@ -197,8 +197,13 @@ def participants_day(store: Store, calendar: TradingCalendar,
         return None
     views = participant_views(oi[day], {h: oi.get(d) for h, d in lags.items()})
     vol = load_participant_files(store, day, day, "vol").get(day)
-    window = calendar.last_n(day, 20)
-    stored_cash = load_cash(store, window[0], day)
+    cash_day = day
+    if trade_date is None:  # the newest figures of each source, each labelled with its date
+        newest = store.latest(CASH_MEASUREMENT)
+        if newest is not None:
+            cash_day = _trade_date(newest.time)
+    window = calendar.last_n(cash_day, 20)
+    stored_cash = load_cash(store, window[0], cash_day)
     cash: dict[str, CashSummary] = {}
     for category in ("FII", "DII"):
         summary = cash_summary([stored_cash.get(d, {}).get(category) for d in window])
