@@ -24,6 +24,7 @@ net, streak of consecutive buying or selling days, rolling 5- and 20-day sums.
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -159,8 +160,12 @@ def looks_like_html(text: str) -> bool:
     return head.startswith("<") or "<html" in head or "<!doctype" in head
 
 
+def _cells(line: str) -> list[str]:
+    return next(csv.reader([line]))
+
+
 def _cell_int(text: str) -> int | None:
-    cell = text.strip().strip('"').strip()
+    cell = text.strip().strip('"').strip().replace(",", "")
     if not re.fullmatch(r"-?\d+", cell):
         return None
     return int(cell)
@@ -201,12 +206,12 @@ def parse_participant_csv(text: str, source: str = "<text>") -> ParticipantFile:
             raise ParticipantFileError(source, title_no, f"title is a {kind} file but the file "
                                                          f"name says {named[0]}")
     body = numbered[1:]
-    if not body or _normalise(body[0][1].split(",")[0]) != "client type":
+    if not body or _normalise(_cells(body[0][1])[0]) != "client type":
         line_no = body[0][0] if body else title_no + 1
         raise ParticipantFileError(source, line_no, "expected the header line starting with "
                                                     "'Client Type'")
     header_no, header = body[0]
-    names = [_normalise(h) for h in header.split(",")]
+    names = [_normalise(h) for h in _cells(header)]
     index: dict[str, int] = {}
     for pos, name in enumerate(names[1:], start=1):
         if name in COLUMNS:
@@ -219,7 +224,12 @@ def parse_participant_csv(text: str, source: str = "<text>") -> ParticipantFile:
     rows: dict[str, ParticipantRow] = {}
     labels = {r.lower(): r for r in ROWS}
     for line_no, line in body[1:]:
-        cells = line.split(",")
+        cells = _cells(line)
+        while len(cells) > len(names) and not cells[-1].strip():
+            cells.pop()
+        if len(cells) != len(names):
+            raise ParticipantFileError(source, line_no, f"{len(cells)} cells where the header has "
+                                       f"{len(names)} (an unquoted thousands separator?)")
         label = labels.get(cells[0].strip().strip('"').strip().lower())
         if label is None:
             raise ParticipantFileError(source, line_no, f"unexpected row {cells[0].strip()!r}: "
