@@ -280,3 +280,33 @@ def test_cli_premarket_and_show_json(archive: Archive, tmp_path: Path) -> None:
     assert data["cash"]["FII"]["net_cr"] == 599.54
     out = runner.invoke(app, ["premarket", "--date", "2026-10-02", "--store", db, "-c", str(cfg)])
     assert out.exit_code == 2 and "not a trading day" in out.output
+
+
+def test_collect_cycle_runs_the_capture_on_the_simulator_clock(tmp_path: Path) -> None:
+    """`optui collect` and the app share CollectionEngine.collect_once, which ticks the capture
+    with the source's exchange time: a simulated 08:00 IST on Tuesday 18 Aug 2026 stores Monday's
+    files from the download folder (a simulated source never downloads)."""
+    from optui.collectors.engine import build_engine
+    from optui.config import load_settings
+
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    monday = date(2026, 8, 17)
+    for kind in ("oi", "vol"):
+        (downloads / file_name(kind, monday)).write_text(_retitled(kind, monday, monday))
+    settings = load_settings(environ={})
+    settings.general.data_dir = str(tmp_path / "data")
+    settings.simulator.start = "2026-08-18 08:00"
+    settings.participants.download_dir = str(downloads)
+    settings.source.indices = ["NIFTY"]
+    engine = build_engine(settings, "sim", f"sqlite:///{tmp_path / 'sim.db'}", tmp_path / "out")
+    try:
+        assert engine.premarket is not None and engine.premarket.archive_factory is None
+        snap = engine.collect_once()
+        assert snap.timestamp.astimezone(IST).time() < time(8, 1)
+        assert stored_parts(engine.store, monday) == {"oi", "vol"}
+        events = engine.premarket.events
+        assert len(events) == 1 and events[0].missing == ("cash",)
+        assert "downloads are off" in events[0].reasons[0]
+    finally:
+        engine.close()
