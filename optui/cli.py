@@ -387,6 +387,7 @@ def participants_show(
     if result is None:
         _fail(f"no participant OI stored for {day or 'any date'}: run `optui participants import PATH` "
               "or `optui participants backfill`", 1)
+        return
     if as_json:
         typer.echo(json.dumps(result.as_json(), indent=2))
         return

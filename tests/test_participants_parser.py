@@ -154,8 +154,8 @@ def _mutate(line_no: int, old: str, new: str) -> str:
     (_mutate(4, "50830", "50,830"), 4, "16 cells where the header has 15"),
     (_mutate(5, "25537", "n/a"), 5, "not a whole number"),
     (_mutate(3, "211638", "211650"), 0, "off TOTAL"),
-    ("\n".join(l for l in _read("fao_participant_oi_14082026.csv").splitlines()
-               if not l.startswith("DII")), 6, "missing row(s): DII"),
+    ("\n".join(row for row in _read("fao_participant_oi_14082026.csv").splitlines()
+               if not row.startswith("DII")), 6, "missing row(s): DII"),
     (_mutate(1, "Aug 14, 2026", "Aug 15, 2026"), 1, "disagrees with the file name"),
     (_mutate(2, "Future Index Long,", "Fut Idx Lng,"), 2, "missing column(s): future index long"),
     (_mutate(6, "Pro,", "Prop,"), 6, "unexpected row 'Prop'"),

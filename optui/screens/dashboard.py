@@ -48,7 +48,7 @@ from optui.widgets.flow_panel import FlowPanel
 from optui.widgets.format import fmt_clock, session_state
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
-from optui.widgets.participants_panel import ParticipantsPanel
+from optui.widgets.participants_panel import ParticipantsLoaded, ParticipantsPanel, load_view
 from optui.widgets.positions_table import PositionsTable, top_oi_changes
 from optui.widgets.status_header import StatusHeader
 
@@ -105,6 +105,8 @@ class DashboardScreen(Screen):
                 tooltip="Previous premium-flow timeframe"),
         Binding("r", "collect_now", "Collect now", id="dashboard.collect_now",
                 tooltip="Run a collection cycle now, or resume after a failure"),
+        Binding("p", "participants", "Participants", id="dashboard.participants",
+                tooltip="Participants table, FII/DII cash and history charts (end of day)"),
         Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the menu"),
         *(
             Binding(label[0], f"show_tab('{tab}')", label[2:], show=False,
@@ -142,6 +144,7 @@ class DashboardScreen(Screen):
         self._series: FlowSeries | None = None
         self._data_clock = DataClock()
         self._alerts: FlowAlerts | None = None
+        self._participants_seen: object | None = None
         self.index = ""
         self.bucket = ""
         self.timeframe = "5m"
@@ -180,7 +183,7 @@ class DashboardScreen(Screen):
             with Horizontal(id="dash-bottom"):
                 yield PositionsTable(id="positions", classes="panel")
                 yield HealthLog(id="health", classes="panel")
-                yield ParticipantsPanel(id="participants", classes="panel")
+                yield ParticipantsPanel(compact=True, id="participants", classes="panel")
         else:
             yield OverviewTable(compact=True, id="overview")
             with TabbedContent(id="dash-tabs"):
@@ -303,7 +306,50 @@ class DashboardScreen(Screen):
 
     # ---- collection scheduling -----------------------------------------------------------
 
+    # ---- participants (end-of-day files, read from the store) ----------------------------
+
+    @work(thread=True, exclusive=True, group="participants", exit_on_error=False,
+          description="read participant data")
+    def _load_participants(self, store: Any) -> None:
+        from optui.analytics.trading_calendar import TradingCalendar
+
+        message = load_view(store, TradingCalendar.from_settings(self.settings), "FII",
+                            "index_futures_net", 1)
+        if not get_current_worker().is_cancelled:
+            self.post_message(message)
+
+    def _refresh_participants(self) -> None:
+        """Reload the panel when the engine's pre-market capture stored something new."""
+        engine = self._engine
+        store = getattr(engine, "store", None)
+        if store is None:
+            return
+        result = getattr(getattr(engine, "premarket", None), "last_result", None)
+        if self._participants_seen is not None and result is self._participants_seen:
+            return
+        self._participants_seen = result
+        self._load_participants(store)
+
+    @on(ParticipantsLoaded)
+    def _on_participants_loaded(self, message: ParticipantsLoaded) -> None:
+        if message.error:
+            self._log("error", message.error)
+        self.query_one(ParticipantsPanel).show_day(message.day)
+
+    def action_participants(self) -> None:
+        store = getattr(self._engine, "store", None)
+        if store is None:
+            self.notify("Participant data is read from the store once collection has started.",
+                        title="Participants", severity="warning")
+            return
+        from optui.analytics.trading_calendar import TradingCalendar
+        from optui.screens.participants import ParticipantsScreen
+
+        self.app.push_screen(ParticipantsScreen(store, TradingCalendar.from_settings(self.settings)))
+
     def _engine_ready(self) -> None:
+        self._participants_seen = None
+        self._refresh_participants()
         self._paused = False
         self._log("info", f"collecting from {getattr(self._engine, 'source_name', '?')} "
                           f"every {self.settings.source.interval_s:g} s")
@@ -353,6 +399,7 @@ class DashboardScreen(Screen):
         self._failed = False
         views = message.views
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
+        self._refresh_participants()
         self._schedule_next()
 
     @on(CollectionFailed)
