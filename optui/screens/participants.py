@@ -31,7 +31,13 @@ CHART_METRICS: tuple[str, ...] = (
 
 
 class HistoryChart(PlotextPlot):
-    """One metric over trading days; missing days are left out of the line, not drawn as 0."""
+    """One metric over trading days; missing days are left out of the line, not drawn as 0.
+
+    `title_text` and `points` ((date, value) drawn) describe what is on screen.
+    """
+
+    title_text = ""
+    points: list[tuple[date, float | int]] = []
 
     def show(self, participant: str, metric: str,
              history: list[tuple[date, float | int | None]]) -> None:
@@ -41,7 +47,9 @@ class HistoryChart(PlotextPlot):
         points = [(d, v) for d, v in history if v is not None]
         unit = "% long" if metric.endswith("share") else "contracts"
         span = f"{history[0][0]:%d %b} – {history[-1][0]:%d %b %Y}" if history else ""
-        plt.title(f"{participant} {metric.replace('_', ' ')} ({unit}) · end of day · {span}")
+        self.title_text = f"{participant} {metric.replace('_', ' ')} ({unit}) · end of day · {span}"
+        self.points = points
+        plt.title(self.title_text)
         if points:
             plt.date_form("d/m/Y")
             plt.plot([f"{d:%d/%m/%Y}" for d, _ in points], [float(v) for _, v in points],

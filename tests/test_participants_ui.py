@@ -1,0 +1,90 @@
+"""The participants panel and screen on data imported from the real NSE files into SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import DataTable, Static
+
+from optui.collectors.participants_import import import_paths
+from optui.screens.participants import HistoryChart, ParticipantsScreen
+from optui.storage.base import Store, open_store
+from optui.widgets.participants_panel import EMPTY_TEXT, ParticipantsPanel
+
+pytestmark = pytest.mark.participants
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    s = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    import_paths(s, [FIXTURES])
+    yield s
+    s.close()
+
+
+class Host(App[None]):
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self.store = store
+
+    def on_mount(self) -> None:
+        self.push_screen(ParticipantsScreen(self.store))
+
+
+def _cell(table: DataTable, row: str, col: str) -> str:
+    return str(table.get_cell(row, col))
+
+
+async def test_screen_shows_table_cash_and_history(store: Store) -> None:
+    app = Host(store)
+    async with app.run_test(size=(140, 50)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ParticipantsScreen)
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if screen.loads:
+                break
+        panel = screen.query_one(ParticipantsPanel)
+        assert panel.day is not None
+        when = str(panel.query_one("#participants-when", Static).render())
+        assert "2026-08-18" in when and "end of day" in when
+        table = panel.query_one("#participants-table", DataTable)
+        assert [str(k.value) for k in table.rows] == ["FII", "DII", "Pro", "Client"]
+        assert _cell(table, "FII", "index_futures_net") == "-194,158"
+        assert _cell(table, "FII", "index_futures_net_change_1d") == "-12,571"
+        assert _cell(table, "Client", "options_bias") == "+993,038"
+        assert _cell(table, "DII", "index_futures_net_change_1w") == "—"
+        cash = panel.query_one("#cash-table", DataTable)
+        assert _cell(cash, "FII", "Net") == "+₹599.54 cr"
+        assert _cell(cash, "DII", "Streak") == "1 day buying"
+        assert "2026-09-18" in str(panel.query_one("#cash-when", Static).render())
+        chart = screen.query_one(HistoryChart)
+        loads = screen.loads
+        await pilot.press("m")
+        for _ in range(50):
+            await pilot.pause(0.05)
+            if screen.loads > loads:
+                break
+        assert screen.metric == "options_bias"
+        assert chart.title_text.startswith("FII options bias (contracts) · end of day")
+        # 20 trading days to 18 Aug; only 14, 17 and 18 Aug are stored, gaps stay gaps.
+        assert [(f"{d:%d}", v) for d, v in chart.points] == [
+            ("14", -773821), ("17", -730980), ("18", -842741)]
+
+
+async def test_panel_without_data_says_how_to_load_it() -> None:
+    class PanelHost(App[None]):
+        def compose(self):  # noqa: ANN202
+            yield ParticipantsPanel(compact=True)
+
+    app = PanelHost()
+    async with app.run_test(size=(60, 20)):
+        panel = app.query_one(ParticipantsPanel)
+        empty = panel.query_one("#participants-empty", Static)
+        assert empty.display and str(empty.render()) == EMPTY_TEXT
+        assert not panel.query_one("#participants-table").display
