@@ -126,7 +126,10 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Volume spike alert (%)", key="alerts.volume_spike_pct"),
         F("Alert cooldown (s)", key="alerts.cooldown_s"),
         F("Alert webhook URL", key="alerts.webhook_url", hint="empty: no webhook"),
-        F("Data directory", key="general.data_dir", help="NSE files go under DATA/participants"),
+        F("Download folder", key="participants.download_dir",
+          help="NSE participant CSVs and FII/DII JSON; imported before downloading"),
+        F("Capture time (IST)", key="participants.capture_time",
+          help="each trading day: store the previous day's files"),
         F("Complete: check", action="participants_check", button="Check", hint="directory, values"),
     ]),
     "cash_flow": ("Cash-flow tracking", [
@@ -373,7 +376,7 @@ def _view_log(settings: Settings) -> tuple[bool, str]:
 
 
 def _participants_check(settings: Settings) -> tuple[bool, str]:
-    target = Path(settings.general.data_dir) / "participants"
+    target = Path(settings.participants.download_dir).expanduser()
     problem = _writable(target)
     ok, review = _review(settings, "participants")
     return problem is None and ok, (problem or f"{target} ready for NSE participant files") + "\n" + review
