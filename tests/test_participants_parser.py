@@ -68,6 +68,10 @@ EXPECTED_WARNINGS = {
 }
 
 
+counts = st.integers(min_value=0, max_value=10**8)
+rows_strategy = st.fixed_dictionaries({f: counts for f in FIELDS})
+
+
 def _read(name: str) -> str:
     return (PART / name).read_text()
 
@@ -128,6 +132,36 @@ def test_oi_divergence_is_pro_minus_client_futures_long_share() -> None:
     assert round(expected, 1) == -37.7
 
 
+# Pro and Client volume share (% of all traded contracts), by hand from the volume files.
+EXPECTED_VOL_SHARE = {
+    "14082026": ((45075015 + 44927046) / 171078982, (35040747 + 35171845) / 171078982),
+    "17082026": ((74232918 + 74191054) / 274546902, (54535883 + 54596685) / 274546902),
+    "18082026": ((165715606 + 165662861) / 572376638, (106630357 + 106466359) / 572376638),
+}
+
+
+@pytest.mark.parametrize("day", sorted(EXPECTED_VOL_SHARE))
+def test_volume_share_on_every_fixture_day(day: str) -> None:
+    vol = parse_participant_csv(_read(f"fao_participant_vol_{day}.csv"),
+                                f"fao_participant_vol_{day}.csv")
+    pro, client = EXPECTED_VOL_SHARE[day]
+    pcv = pro_client_volume(vol)
+    assert (pcv.pro_share_pct, pcv.client_share_pct) == (
+        pytest.approx(100 * pro), pytest.approx(100 * client))
+    assert vol.warnings == ()
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(rows_strategy, min_size=5, max_size=5))
+def test_change_against_the_same_day_is_zero(rows: list[dict[str, int]]) -> None:
+    from optui.analytics.participants import ROWS, ParticipantFile, ParticipantRow
+
+    day = ParticipantFile(date(2026, 8, 18), "oi",
+                          {n: ParticipantRow(n, r) for n, r in zip(ROWS, rows, strict=True)})
+    for view in participant_views(day, {"1d": day, "1w": day, "1m": day}).values():
+        assert all(v == 0 for v in view.changes.values())
+
+
 def test_crlf_and_reordered_columns_parse_the_same() -> None:
     text = _read("fao_participant_oi_17082026.csv")
     lines = text.splitlines()
@@ -153,7 +187,8 @@ def _mutate(line_no: int, old: str, new: str) -> str:
 @pytest.mark.parametrize(("text", "line", "reason"), [
     (_mutate(4, "50830", "50,830"), 4, "16 cells where the header has 15"),
     (_mutate(5, "25537", "n/a"), 5, "not a whole number"),
-    (_mutate(3, "211638", "211650"), 0, "off TOTAL"),
+    (_mutate(3, "211638", "211650"), 7, "sums to +12 contracts off TOTAL 324285"),
+    (_mutate(4, "50830", '"50,830"'), 0, "parses: a quoted thousands separator is a number"),
     ("\n".join(row for row in _read("fao_participant_oi_14082026.csv").splitlines()
                if not row.startswith("DII")), 6, "missing row(s): DII"),
     (_mutate(1, "Aug 14, 2026", "Aug 15, 2026"), 1, "disagrees with the file name"),
@@ -162,6 +197,10 @@ def _mutate(line_no: int, old: str, new: str) -> str:
 ])
 def test_malformed_files_are_rejected_naming_line_and_reason(text: str, line: int,
                                                              reason: str) -> None:
+    if reason.startswith("parses"):
+        parsed = parse_participant_csv(text, "fao_participant_oi_14082026.csv")
+        assert parsed.rows["DII"]["future_index_long"] == 50830
+        return
     with pytest.raises(ParticipantFileError) as err:
         parse_participant_csv(text, "fao_participant_oi_14082026.csv")
     assert err.value.line == line
@@ -205,8 +244,6 @@ def test_streaks_and_rolling_sums() -> None:
 
 # ---- properties ---------------------------------------------------------------------------
 
-counts = st.integers(min_value=0, max_value=10**8)
-rows_strategy = st.fixed_dictionaries({f: counts for f in FIELDS})
 
 
 @settings(max_examples=60, deadline=None)

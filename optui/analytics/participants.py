@@ -222,6 +222,7 @@ def parse_participant_csv(text: str, source: str = "<text>") -> ParticipantFile:
     if missing:
         raise ParticipantFileError(source, header_no, "missing column(s): " + ", ".join(missing))
     rows: dict[str, ParticipantRow] = {}
+    row_lines: dict[str, int] = {}
     labels = {r.lower(): r for r in ROWS}
     for line_no, line in body[1:]:
         cells = _cells(line)
@@ -248,6 +249,7 @@ def parse_participant_csv(text: str, source: str = "<text>") -> ParticipantFile:
                 raise ParticipantFileError(source, line_no, f"{label} {fname} is negative")
             values[fname] = number
         rows[label] = ParticipantRow(label, values)
+        row_lines[label] = line_no
     absent = [r for r in ROWS if r not in rows]
     if absent:
         last = body[-1][0]
@@ -259,8 +261,8 @@ def parse_participant_csv(text: str, source: str = "<text>") -> ParticipantFile:
         if diff == 0:
             continue
         if abs(diff) > SUM_TOLERANCE:
-            raise ParticipantFileError(source, 0, f"participants' {fname} sums to {diff:+d} "
-                                       f"contracts off TOTAL {total[fname]}")
+            raise ParticipantFileError(source, row_lines["TOTAL"], f"participants' {fname} sums "
+                                       f"to {diff:+d} contracts off TOTAL {total[fname]}")
         warnings.append(f"{source}: participants' {fname} is {diff:+d} off TOTAL (NSE rounding)")
     return ParticipantFile(trade_date, kind, rows, tuple(warnings), source)
 
