@@ -25,7 +25,9 @@ from optui.collectors.nse_archive import (
     NseArchive,
 )
 from optui.collectors.premarket import (
+    CaptureEvent,
     CaptureFailed,
+    CaptureStored,
     PremarketCapture,
     cash_file_name,
     stored_parts,
@@ -164,7 +166,7 @@ def test_cash_for_another_day_is_not_published_yet(archive: Archive) -> None:
 # ---- the 08:00 IST scheduler --------------------------------------------------------------
 
 def _capture(store: Store, archive: Archive, calendar: TradingCalendar | None = None,
-             events: list[CaptureFailed] | None = None, folder: Path | None = None) -> PremarketCapture:
+             events: list[CaptureEvent] | None = None, folder: Path | None = None) -> PremarketCapture:
     return PremarketCapture(
         store, calendar or TradingCalendar(), archive_factory=archive.client,
         download_dir=folder, retry=timedelta(minutes=10),
@@ -175,7 +177,7 @@ def _capture(store: Store, archive: Archive, calendar: TradingCalendar | None = 
 def test_trading_day_at_0800_captures_the_previous_trading_day(store: Store, archive: Archive) -> None:
     archive.put_day(date(2026, 8, 17))
     archive.put_cash(date(2026, 8, 17))
-    events: list[CaptureFailed] = []
+    events: list[CaptureEvent] = []
     cap = _capture(store, archive, events=events)
     tuesday = date(2026, 8, 18)
     assert cap.tick(ist(tuesday, 7, 59)) is None  # before 08:00: nothing
@@ -185,7 +187,8 @@ def test_trading_day_at_0800_captures_the_previous_trading_day(store: Store, arc
     assert stored_parts(store, date(2026, 8, 17)) == {"oi", "vol", "cash"}
     hits = len(archive.hits)
     assert cap.tick(ist(tuesday, 8, 30)) is None and len(archive.hits) == hits  # done for today
-    assert events == []
+    assert len(events) == 1 and isinstance(events[0], CaptureStored)
+    assert events[0].complete and sorted(events[0].parts) == ["cash", "oi", "vol"]
 
 
 def test_holiday_captures_nothing(store: Store, archive: Archive) -> None:
@@ -211,10 +214,13 @@ def test_after_a_long_weekend_the_friday_is_captured(store: Store, archive: Arch
 def test_failures_retry_until_the_open_then_give_up(store: Store, archive: Archive) -> None:
     archive.put_day(date(2026, 8, 17))  # participant files published, cash endpoint blocked
     archive.routes["/api/fiidiiTradeReact"] = (403, b"Forbidden", "text/html")
-    events: list[CaptureFailed] = []
-    cap = _capture(store, archive, events=events)
+    seen: list[CaptureEvent] = []
+    cap = _capture(store, archive, events=seen)
     day = date(2026, 8, 18)
     first = cap.tick(ist(day, 8, 0))
+    stored = [e for e in seen if isinstance(e, CaptureStored)]
+    assert len(stored) == 1 and stored[0].parts == ("oi", "vol") and not stored[0].complete
+    events = [e for e in seen if isinstance(e, CaptureFailed)]
     assert first is not None and sorted(first.stored) == ["oi", "vol"] and "cash" in first.errors
     assert len(events) == 1 and events[0].missing == ("cash",) and not events[0].final
     assert events[0].severity == "warning" and "HTTP 403" in events[0].reasons[0]
@@ -224,6 +230,7 @@ def test_failures_retry_until_the_open_then_give_up(store: Store, archive: Archi
     while cap.tick(ist(day, 8 + minute // 60, minute % 60)) is not None:
         minute += 10
         assert minute < 120
+    events = [e for e in seen if isinstance(e, CaptureFailed)]
     # Retries at 08:10 ... 09:10; the 09:10 attempt is the last before the 09:15 open.
     assert [e.attempt for e in events] == list(range(1, 9))
     assert events[-1].final and events[-1].severity == "critical" and events[-1].next_retry_at is None
@@ -305,7 +312,7 @@ def test_collect_cycle_runs_the_capture_on_the_simulator_clock(tmp_path: Path) -
         snap = engine.collect_once()
         assert snap.timestamp.astimezone(IST).time() < time(8, 1)
         assert stored_parts(engine.store, monday) == {"oi", "vol"}
-        events = engine.premarket.events
+        events = [e for e in engine.premarket.events if isinstance(e, CaptureFailed)]
         assert len(events) == 1 and events[0].missing == ("cash",)
         assert "downloads are off" in events[0].reasons[0]
     finally:

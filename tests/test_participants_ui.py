@@ -88,3 +88,58 @@ async def test_panel_without_data_says_how_to_load_it() -> None:
         empty = panel.query_one("#participants-empty", Static)
         assert empty.display and str(empty.render()) == EMPTY_TEXT
         assert not panel.query_one("#participants-table").display
+
+
+class _Engine:
+    """A collection engine stand-in with a real store and a real pre-market capture."""
+
+    source_name = "sim"
+
+    def __init__(self, store: Store, capture: object) -> None:
+        self.store = store
+        self.premarket = capture
+
+    def collect_once(self):  # noqa: ANN201
+        from optui.widgets.sample_data import sample_snapshot
+
+        return sample_snapshot()
+
+    def close(self) -> None:
+        pass
+
+
+async def test_dashboard_panel_and_capture_events(store: Store, tmp_path: Path) -> None:
+    from datetime import date, datetime, time
+
+    from optui.analytics.trading_calendar import TradingCalendar
+    from optui.collectors.premarket import PremarketCapture
+    from optui.config import Settings
+    from optui.screens.dashboard import DashboardScreen
+    from optui.timeutil import IST
+    from optui.widgets.health_log import HealthLog
+
+    capture = PremarketCapture(store, TradingCalendar(), download_dir=tmp_path)
+    # 19 Aug: 18 Aug's files are stored but its cash is not in the (empty) folder.
+    capture.tick(datetime.combine(date(2026, 8, 19), time(8, 0), tzinfo=IST))
+    assert capture.event_count == 1
+
+    class DashHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(Settings(), engine=_Engine(store, capture)))
+
+    app = DashHost()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panel = app.screen.query_one(ParticipantsPanel)
+        assert panel.compact and panel.day is not None
+        table = panel.query_one("#participants-table", DataTable)
+        assert len(table.columns) == 3
+        assert _cell(table, "Client", "index_futures_net_change_1d") == "+13,205"
+        texts = [text for _, _, text in app.screen.query_one(HealthLog).history]
+        assert any("participant data for 2026-08-18 missing cash" in t for t in texts)
+        await pilot.press("p")
+        await pilot.pause()
+        assert isinstance(app.screen, ParticipantsScreen)

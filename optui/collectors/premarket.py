@@ -85,6 +85,26 @@ class CaptureFailed:
                 + "; ".join(self.reasons))
 
 
+@dataclass(frozen=True, slots=True)
+class CaptureStored:
+    """A capture stored new parts for `trade_date` (the alerts engine evaluates the FII/DII flow
+    and Pro-Client rules on it: read the day with participants_store.participants_day)."""
+
+    kind: ClassVar[str] = "participants_captured"
+    trade_date: date
+    session_date: date
+    at: datetime  # exchange time of the attempt, aware UTC
+    parts: tuple[str, ...]
+    complete: bool  # every part of PARTS is now stored
+
+    def message(self) -> str:
+        """One line for logs and screens."""
+        return f"participant data for {self.trade_date:%Y-%m-%d} stored: {', '.join(self.parts)}"
+
+
+CaptureEvent = CaptureFailed | CaptureStored
+
+
 @dataclass
 class CaptureResult:
     """One capture attempt: parts stored now, parts already stored, and errors by part."""
@@ -175,14 +195,15 @@ def capture_day(store: Store, trade_date: date, *, archive: object | None = None
 
 
 ArchiveFactory = Callable[[], object]
-Listener = Callable[[CaptureFailed], None]
+Listener = Callable[[CaptureEvent], None]
 
 
 class PremarketCapture:
     """The 08:00 IST capture, driven by `tick(now)` from every collection cycle.
 
     `archive_factory` returns a fresh NseArchive per attempt (None = local files only, e.g. for
-    a simulated source). Listeners receive each CaptureFailed; `events` keeps the last 50.
+    a simulated source). Listeners receive each CaptureStored (new parts stored) and each
+    CaptureFailed; `events` keeps the last 50 of both.
     """
 
     def __init__(self, store: Store, calendar: TradingCalendar, *,
@@ -198,12 +219,19 @@ class PremarketCapture:
         self.retry = retry
         self.open_at = open_at
         self.listeners: list[Listener] = list(listeners)
-        self.events: list[CaptureFailed] = []
+        self.events: list[CaptureEvent] = []
+        self.event_count = 0  # events ever emitted (the list keeps the last 50)
         self.last_result: CaptureResult | None = None
         self._session: date | None = None
         self._attempts = 0
         self._next_at: datetime | None = None
         self._finished = False
+
+    def events_since(self, seen: int) -> tuple[list[CaptureEvent], int]:
+        """Events emitted after the first `seen` ones (at most the last 50), and the new count:
+        a screen polling each cycle passes back the count it got."""
+        new = max(0, min(self.event_count - seen, len(self.events)))
+        return (self.events[len(self.events) - new:] if new else []), self.event_count
 
     def status(self) -> str:
         """One line: what the scheduler did or will do for the current session."""
@@ -260,12 +288,12 @@ class PremarketCapture:
         self.last_result = result
         for warning in result.warnings:
             log.info("pre-market capture: %s", warning)
+        if result.stored:
+            self._emit(CaptureStored(trade_date, session, now.astimezone(UTC),
+                                     tuple(result.stored), result.complete))
         if result.complete:
             self._finished = True
             self._next_at = None
-            if result.stored:
-                log.info("pre-market capture: stored %s for %s", ", ".join(result.stored),
-                         trade_date)
             return result
         open_at = datetime.combine(session, self.open_at, tzinfo=IST)
         next_at = now + self.retry
@@ -283,9 +311,13 @@ class PremarketCapture:
         self._emit(event)
         return result
 
-    def _emit(self, event: CaptureFailed) -> None:
-        (log.error if event.final else log.warning)("pre-market capture: %s", event.message())
+    def _emit(self, event: CaptureEvent) -> None:
+        if isinstance(event, CaptureStored):
+            log.info("pre-market capture: %s", event.message())
+        else:
+            (log.error if event.final else log.warning)("pre-market capture: %s", event.message())
         self.events.append(event)
+        self.event_count += 1
         del self.events[:-50]
         for listener in self.listeners:
             try:

@@ -145,6 +145,7 @@ class DashboardScreen(Screen):
         self._data_clock = DataClock()
         self._alerts: FlowAlerts | None = None
         self._participants_seen: object | None = None
+        self._capture_events_seen = 0
         self.index = ""
         self.bucket = ""
         self.timeframe = "5m"
@@ -324,7 +325,14 @@ class DashboardScreen(Screen):
         store = getattr(engine, "store", None)
         if store is None:
             return
-        result = getattr(getattr(engine, "premarket", None), "last_result", None)
+        premarket = getattr(engine, "premarket", None)
+        if premarket is not None:
+            events, self._capture_events_seen = premarket.events_since(self._capture_events_seen)
+            for event in events:
+                level = "info" if event.kind == "participants_captured" else (
+                    "error" if event.final else "warning")
+                self._log(level, event.message())
+        result = getattr(premarket, "last_result", None)
         if self._participants_seen is not None and result is self._participants_seen:
             return
         self._participants_seen = result
