@@ -123,7 +123,7 @@ class AlertSettings:
 class ParticipantSettings:
     enabled: bool = True
     download_dir: str = "data/participants"  # NSE participant OI/volume and FII/DII cash files
-    history_days: int = 30  # trading days of history kept for week/month changes
+    history_days: int = 30  # trading days the participants screen charts first
     url_template: str = (
         "https://nsearchives.nseindia.com/content/nsccl/fao_participant_{kind}_{ddmmyyyy}.csv"
     )

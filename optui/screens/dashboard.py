@@ -353,7 +353,8 @@ class DashboardScreen(Screen):
         from optui.analytics.trading_calendar import TradingCalendar
         from optui.screens.participants import ParticipantsScreen
 
-        self.app.push_screen(ParticipantsScreen(store, TradingCalendar.from_settings(self.settings)))
+        self.app.push_screen(ParticipantsScreen(store, TradingCalendar.from_settings(self.settings),
+                                                self.settings.participants.history_days))
 
     def _engine_ready(self) -> None:
         self._participants_seen = None

@@ -72,13 +72,16 @@ class ParticipantsScreen(Screen):
     ParticipantsScreen #participants-error { color: $error; }
     """
 
-    def __init__(self, store: Any, calendar: TradingCalendar | None = None) -> None:
+    def __init__(self, store: Any, calendar: TradingCalendar | None = None,
+                 days: int = HISTORY_DAYS[0]) -> None:
+        """`days`: the chart's first span in trading days (`participants.history_days`)."""
         super().__init__()
         self.store = store
         self.calendar = calendar or TradingCalendar()
         self.participant = "FII"
         self.metric = CHART_METRICS[0]
-        self.days = HISTORY_DAYS[0]
+        self.spans = tuple(sorted({days, *HISTORY_DAYS}))
+        self.days = days
         self.loads = 0
 
     def compose(self) -> ComposeResult:
@@ -117,5 +120,5 @@ class ParticipantsScreen(Screen):
         self.reload()
 
     def action_next_days(self) -> None:
-        self.days = HISTORY_DAYS[(HISTORY_DAYS.index(self.days) + 1) % len(HISTORY_DAYS)]
+        self.days = self.spans[(self.spans.index(self.days) + 1) % len(self.spans)]
         self.reload()
