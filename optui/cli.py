@@ -281,10 +281,13 @@ def _parse_day(text: str, name: str):  # noqa: ANN202 - datetime.date
 
 
 def _participants_store(settings, store: str | None):  # noqa: ANN001, ANN202 - Store
-    """The configured live store (participant data is exchange fact, never simulated)."""
+    """The configured live store (participant data is exchange fact, never simulated); logging
+    goes to the log file so a rejected file's details and any trace land there."""
     from optui.errors import OptuiError
+    from optui.logs import setup_logging
     from optui.storage.base import open_store
 
+    setup_logging(settings, to_stderr=False)
     try:
         return open_store(store or settings.store.url, settings)
     except OptuiError as exc:
@@ -385,8 +388,9 @@ def participants_show(
     except OptuiError as exc:
         _fail(str(exc))
     if result is None:
-        _fail(f"no participant OI stored for {day or 'any date'}: run `optui participants import PATH` "
-              "or `optui participants backfill`", 1)
+        why = "" if day is None or calendar.is_trading_day(day) else " (not a trading day)"
+        _fail(f"no participant OI stored for {day or 'any date'}{why}: run `optui participants "
+              "import PATH` or `optui participants backfill`", 1)
         return
     if as_json:
         typer.echo(json.dumps(result.as_json(), indent=2))
@@ -408,10 +412,8 @@ def premarket(
     settings = _settings(config)
     from optui.collectors.premarket import build_premarket
     from optui.errors import OptuiError
-    from optui.logs import setup_logging
     from optui.timeutil import IST, now_utc
 
-    setup_logging(settings, to_stderr=False)
     day = _parse_day(date_, "--date") if date_ else now_utc().astimezone(IST).date()
     try:
         with _participants_store(settings, store) as db:
