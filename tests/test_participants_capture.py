@@ -317,3 +317,17 @@ def test_collect_cycle_runs_the_capture_on_the_simulator_clock(tmp_path: Path) -
         assert "downloads are off" in events[0].reasons[0]
     finally:
         engine.close()
+
+
+def test_cli_import_of_an_html_page_stores_nothing(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPTUI_GENERAL_LOG_DIR", str(tmp_path / "logs"))
+    page = tmp_path / "fao_participant_oi_18082026.csv"
+    page.write_bytes(HTML)
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    out = CliRunner().invoke(app, ["participants", "import", str(page), "--store", db])
+    assert out.exit_code == 1
+    assert "fao_participant_oi_18082026.csv: this is an HTML page, not NSE's CSV" in out.output
+    assert "0 file(s) stored, 1 rejected" in out.output
+    out = CliRunner().invoke(app, ["participants", "show", "--store", db])
+    assert out.exit_code == 1 and "no participant OI stored" in out.output
