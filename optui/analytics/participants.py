@@ -320,7 +320,7 @@ def parse_cash_json(text: str, source: str = "<text>") -> list[CashFlow]:
         buy = _crore(entry.get("buyValue"), source, pos, "buyValue")
         sell = _crore(entry.get("sellValue"), source, pos, "sellValue")
         net = _crore(entry.get("netValue"), source, pos, "netValue")
-        if abs(buy - sell - net) > 0.015:
+        if abs(buy - sell - net) > 0.05:  # two-decimal rounding of each figure
             raise ParticipantFileError(source, pos, f"{category} net {net} is not buy {buy} "
                                                     f"- sell {sell}")
         if category in flows:
