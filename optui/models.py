@@ -160,6 +160,8 @@ class FlowSummary:
     ce_outflow_cr: float = 0.0
     pe_inflow_cr: float = 0.0
     pe_outflow_cr: float = 0.0
+    measured: bool = True
+    """False when no leg had a usable previous quote: the cycle's flow is unknown, not zero."""
 
     @property
     def net_cr(self) -> float:

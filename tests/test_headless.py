@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from optui.collectors.engine import CycleStats
 from optui.collectors.headless import Collector
+from optui.collectors.source import MarketSource
 from optui.errors import RateLimitedError, TokenExpiredError
 from optui.models import IndexSnapshot, OverviewRecord, Snapshot
 
@@ -16,20 +18,40 @@ pytestmark = pytest.mark.unit
 NOW = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
 
 
+class StubSource(MarketSource):
+    """A source whose exchange clock reads a fixed instant (a Wednesday 11:00 IST session)."""
+
+    def __init__(self, at: datetime = NOW) -> None:
+        self.at = at
+
+    def instruments(self) -> list:
+        return []
+
+    def quote_batch(self, keys: object) -> dict:
+        return {}
+
+    def now(self) -> datetime:
+        return self.at
+
+
 class StubEngine:
     """Stands in for the engine: returns a prepared snapshot or raises a prepared error."""
 
     source_label = "SIMULATED"
     indices = ["NIFTY"]
 
-    def __init__(self, result: Snapshot | Exception) -> None:
+    def __init__(self, result: Snapshot | Exception, source: MarketSource | None = None) -> None:
         self.result = result
-        self.last = type("Stats", (), {"rows_written": 0, "json_files": 0, "csv_rows": 0})()
+        self.source = source or StubSource()
+        self.cycles = 0
+        self.last = CycleStats()
 
     def collect_once(self) -> Snapshot:
+        self.cycles += 1
         if isinstance(self.result, Exception):
             raise self.result
         return self.result
+
 
 
 def snapshot(warnings: list[str]) -> Snapshot:

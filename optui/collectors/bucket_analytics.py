@@ -111,7 +111,9 @@ def analyse_bucket(
     ref_oi = np.array([state.reference_oi(int(tok), float(o)) for tok, o in zip(tokens, oi, strict=True)])
     view = state.prev if prev_quotes is None else prev_quotes
     now_s = at.timestamp()
-    prev = [view.get(int(tok)) for tok in tokens]
+    # A previous quote from the same or a later moment (a restart re-collecting earlier
+    # minutes) is no "previous": it gives neither flow nor a snapshot OI change.
+    prev = [p if p is not None and p.at_s < now_s else None for p in map(view.get, map(int, tokens))]
     prev_oi = np.array([p.oi if p else o for p, o in zip(prev, oi, strict=True)])
     prev = [p if p is not None and now_s - p.at_s <= max_gap_s else None for p in prev]
     oi_chg = oi - ref_oi

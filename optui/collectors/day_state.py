@@ -2,7 +2,7 @@
 
 Reference OI (for `oi_change`) is the previous trading day's last OI when a state file from an
 earlier day exists, else the first OI seen today. The state is a small JSON file per IST day so a
-restart mid-session keeps the same references.
+restart mid-session keeps the same references and the last quotes (flow across the restart).
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ class DayState:
             data = _read(today)
             state.oi_first = {int(k): float(v) for k, v in data.get("oi_first", {}).items()}
             state.iv_open = {str(k): float(v) for k, v in data.get("iv_open", {}).items()}
+            try:
+                state.prev = {int(k): PrevQuote(*map(float, v)) for k, v in data.get("prev", {}).items()}
+            except (TypeError, ValueError):
+                log.warning("ignoring unreadable previous quotes in %s", today)
         return state
 
     def reference_oi(self, token: int, oi: float) -> float:
@@ -78,6 +82,8 @@ class DayState:
             "oi_first": self.oi_first,
             "oi_last": {t: p.oi for t, p in self.prev.items()},
             "iv_open": self.iv_open,
+            # [value, volume, mid, last, oi, at_s]: a restart's first cycle still has flow.
+            "prev": {t: [p.value, p.volume, p.mid, p.last, p.oi, p.at_s] for t, p in self.prev.items()},
         }
         try:
             self.directory.mkdir(parents=True, exist_ok=True)

@@ -21,7 +21,7 @@ from optui.collectors.bucket_analytics import analyse_bucket
 from optui.collectors.chain_plan import BucketPlan, plan_index
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
-from optui.collectors.source import MarketSource
+from optui.collectors.source import MarketSource, exchange_time
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
@@ -47,7 +47,27 @@ class CycleStats:
     rows_written: int = 0
     json_files: int = 0
     csv_rows: int = 0
+    clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
     warnings: list[str] = field(default_factory=list)
+
+
+CLOCK_OFFSET_WARN_S = 5.0
+"""A local clock further than this from the exchange's is reported in health."""
+
+
+def describe_offset(offset_s: float) -> str:
+    """'local clock 2 min ahead of the exchange', coarsely rounded so the text stays stable."""
+    size = abs(offset_s)
+    if size < 120:
+        amount = f"{5 * round(size / 5):.0f} s"
+    elif size < 7200:
+        amount = f"{size / 60:.0f} min"
+    elif size < 172_800:
+        amount = f"{size / 3600:.0f} h"
+    else:
+        amount = f"{size / 86400:.0f} days"
+    side = "ahead of" if offset_s > 0 else "behind"
+    return f"local clock {amount} {side} the exchange's: times shown and stored follow the exchange"
 
 
 class CollectionEngine:
@@ -104,19 +124,26 @@ class CollectionEngine:
         return warnings
 
     def collect_once(self) -> Snapshot:
-        """Run one cycle; raises SourceError subclasses when the source fails."""
-        started = time.perf_counter()
-        at = self.source.now()
-        if self.premarket is not None:
-            self._tick_premarket(at)
-        warnings = self._ensure_catalogs(at)
-        state = self._state
-        assert state is not None
-        stats = CycleStats()
+        """Run one cycle; raises SourceError subclasses when the source fails.
 
+        The cycle's market moment is the exchange's: the newest timestamp on the index quotes
+        (whole seconds, so a rewrite of the same moment lands on the same stored rows), else the
+        source's clock. Expiry, buckets and the day's state all follow it.
+        """
+        started = time.perf_counter()
+        if self.premarket is not None:  # by the source's clock: before the open quotes are stale
+            self._tick_premarket(self.source.now())
+        stats = CycleStats()
         spot_keys = {k: INDEX_SPECS[k].spot_symbol for k in self.indices}
         spots = self.source.quotes(list(spot_keys.values()))
         stats.quote_calls += 1
+        at = exchange_time(spots.values()) or self.source.now().astimezone(UTC)
+        warnings = self._ensure_catalogs(at)
+        state = self._state
+        assert state is not None
+        stats.clock_offset_s = self.source.clock_offset_s
+        if stats.clock_offset_s is not None and abs(stats.clock_offset_s) > CLOCK_OFFSET_WARN_S:
+            warnings.append(describe_offset(stats.clock_offset_s))
 
         plans: dict[str, list[BucketPlan]] = {}
         keys: list[str] = []
@@ -192,8 +219,10 @@ class CollectionEngine:
         if seen:
             vals = np.array(list(seen.values()), dtype=float)
             flow = flow_totals(vals[:, 0], vals[:, 1], vals[:, 2].astype(bool))
+            # No leg with a usable previous quote (first cycle, or after a gap): unknown, not 0.
+            flow.measured = bool(np.isfinite(vals[:, :2]).any())
         else:
-            flow = FlowSummary()
+            flow = FlowSummary(measured=False)
         first = plans[0] if plans else None
         step = first.spacing if first else INDEX_SPECS[key].step
         atm = float(round(spot / step) * step)
@@ -257,11 +286,16 @@ class CollectionEngine:
                     log.debug("error while closing %r", part, exc_info=True)
 
 
-def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
-    """The configured source: the in-process simulator, or Kite (secrets from env / 0600 file)."""
+def make_source(settings: Settings, kind: str | None = None,
+                stored_until: datetime | None = None) -> MarketSource:
+    """The configured source: the in-process simulator, or Kite (secrets from env / 0600 file).
+
+    `stored_until` is the newest market moment the simulator's store holds: without a
+    configured `simulator.start` the simulated clock continues after it, never back over it.
+    """
     kind = kind or settings.source.kind
     if kind == "sim":
-        from optui.collectors.sim_source import SimulatedSource
+        from optui.collectors.sim_source import SimulatedSource, resume_start
 
         start = None
         if settings.simulator.start:
@@ -269,6 +303,8 @@ def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
                 start = parse_ist_minute(settings.simulator.start)
             except ValueError as exc:
                 raise ConfigError(f"simulator.start = {exc}") from None
+        else:
+            start = resume_start(stored_until)
         return SimulatedSource(seed=settings.simulator.seed, speed=settings.simulator.speed, start=start)
     if kind == "kite":
         from optui.collectors.kite_source import KiteSource
@@ -302,6 +338,18 @@ def store_url_for(settings: Settings, simulated: bool, store_url: str | None = N
     return settings.store.url
 
 
+def _stored_until(store) -> datetime | None:  # store: optui.storage.base.Store
+    """The newest market moment in a store's overview rows, or None (empty or unreadable)."""
+    from optui.storage.records import OVERVIEW
+
+    try:
+        row = store.latest(OVERVIEW)
+    except StoreError as exc:
+        log.warning("cannot read the newest stored moment: %s", exc)
+        return None
+    return row.time if row is not None else None
+
+
 def build_engine(
     settings: Settings,
     source_kind: str | None = None,
@@ -311,18 +359,20 @@ def build_engine(
     """Source, store, cache and output directory from the settings (overrides for the CLI)."""
     from optui.storage.base import open_store
 
-    source = make_source(settings, source_kind)
+    kind = source_kind or settings.source.kind
+    simulated = is_simulated(settings, kind)
     data_dir = Path(settings.general.data_dir)
-    simulated = source.label != "LIVE"
     url = store_url_for(settings, simulated, store_url)
+    store = open_store(url, settings)
+    try:
+        stored_until = _stored_until(store) if kind == "sim" else None
+        source = make_source(settings, kind, stored_until)
+    except BaseException:
+        store.close()
+        raise
     files = out_dir if out_dir is not None else Path(settings.export.out_dir)
     if simulated and out_dir is None and files == Path(ExportSettings().out_dir):
         files = data_dir / "sim"
-    try:
-        store = open_store(url, settings)
-    except (StoreError, ConfigError):
-        source.close()
-        raise
     cache = None
     if settings.cache.url != "memory://":
         from optui.storage.cache import open_cache

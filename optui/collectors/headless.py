@@ -7,9 +7,11 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import TextIO
 
-from optui.collectors.engine import CollectionEngine
+from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
+from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
 from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
 from optui.models import Snapshot
 from optui.timeutil import fmt_ist
@@ -29,6 +31,9 @@ def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
         f"duration={snap.duration_s:.2f}s",
         f"rows={stats.rows_written}",
     ]
+    offset = stats.clock_offset_s
+    if offset is not None and abs(offset) > CLOCK_OFFSET_WARN_S:
+        parts.append(f"clock_offset={offset:+.0f}s")
     if stats.json_files or stats.csv_rows:
         parts.append(f"files={stats.json_files}json/{stats.csv_rows}csv")
     if snap.warnings:
@@ -60,12 +65,56 @@ class Collector:
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
 
+    def _exchange_now(self) -> datetime:
+        return self.engine.source.now()
+
+    def _wait_exchange(self, until: datetime, chunk_s: float = 60.0) -> None:
+        """Sleep until the exchange clock reads `until` (or a stop), re-reading it every chunk."""
+        source = self.engine.source
+        while not self.stop_event.is_set():
+            left = (until - self._exchange_now()).total_seconds()
+            if left <= 0:
+                return
+            self.stop_event.wait(min(source.real_seconds(left), chunk_s))
+            source.sync_clock()
+
+    def _next_cycle_at(self, after: datetime) -> datetime:
+        """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""
+        step = max(self.interval, 1e-3)
+        epoch = after.timestamp()
+        return datetime.fromtimestamp((epoch // step + 1) * step, after.tzinfo)
+
+    def _market_closed(self, once: bool) -> bool:
+        """Outside the session: say so; without `once`, wait for the next pre-open.
+
+        Returns True when the caller should not collect now (closed and `once`, or stopped)."""
+        source = self.engine.source
+        now = self._exchange_now()
+        if in_collection_hours(now, source.is_holiday):
+            return False
+        opens = next_pre_open(now, source.is_holiday)
+        self._print(closed_message(now, opens) + ("" if once else "; waiting"), "yellow")
+        if once:
+            return True
+        self._wait_exchange(opens)
+        return self.stop_event.is_set()
+
     def run(self, once: bool = False) -> int:
         """Exit code: 0 on a clean stop, 2 on a configuration or login problem; with `once`, 1
-        when the cycle collected nothing or could not persist it (cron must see that)."""
+        when the cycle collected nothing or could not persist it (cron must see that).
+
+        Cycles follow the exchange clock: none outside the session (with `once` that is a clean
+        exit 0 without writing), and each on the next multiple of the interval.
+        """
         failures = 0
+        synced = False
         while not self.stop_event.is_set():
             try:
+                if not synced:  # a remote exchange's clock is read before deciding anything
+                    self.engine.source.sync_clock()
+                    synced = True
+                if self._market_closed(once):
+                    return 0
                 snap = self.engine.collect_once()
                 failures = 0
                 self._print(status_line(snap, self.engine), "green" if not snap.warnings else "yellow")
@@ -92,7 +141,9 @@ class Collector:
                     return 1
             if once:
                 break
-            # Back off on repeated failures, up to 5 minutes, so an outage does not hammer the API.
-            wait = self.interval if failures == 0 else min(self.interval * (2 ** min(failures, 4)), 300.0)
-            self.stop_event.wait(wait)
+            if failures == 0:
+                self._wait_exchange(self._next_cycle_at(self._exchange_now()))
+            else:
+                # Back off on repeated failures, up to 5 minutes, so an outage does not hammer the API.
+                self.stop_event.wait(min(self.interval * (2 ** min(failures, 4)), 300.0))
         return 0

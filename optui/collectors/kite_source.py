@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ from optui.collectors.instruments import (
     parse_instruments_csv,
 )
 from optui.collectors.rate_limit import KITE_RATES, RateLimiter
-from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
+from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, ExchangeClock, MarketSource
 from optui.errors import (
     BadInputError,
     ConfigError,
@@ -26,7 +27,7 @@ from optui.errors import (
     TokenExpiredError,
 )
 from optui.models import Instrument
-from optui.timeutil import IST, now_utc
+from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
 
@@ -94,12 +95,48 @@ class KiteSource(MarketSource):
         self._limiter = limiter or RateLimiter(KITE_RATES)
         self._cache_dir = cache_dir
         self.root = root
+        # Every answer's `Date` header is the server's clock: the exchange time "now" follows it.
+        self.clock = ExchangeClock()
+        self._kite.reqsession.hooks["response"].append(self._observe_date)
         if is_loopback(root):
             # A loopback root is our simulated exchange: the badge must not say LIVE.
             self.label = "SIMULATED"
 
     def __repr__(self) -> str:  # never show the token
         return f"KiteSource(root={self.root!r})"
+
+    def _observe_date(self, response: Any, *args: object, **kwargs: object) -> None:
+        """requests response hook: take the server's `Date` header as an exchange-clock reading."""
+        stamp = response.headers.get("Date") if response is not None else None
+        if not stamp:
+            return
+        try:
+            at = parsedate_to_datetime(stamp)
+        except (TypeError, ValueError, IndexError):
+            log.debug("unreadable Date header %r from %s", stamp, self.root)
+            return
+        if at.tzinfo is not None:
+            self.clock.observe(at)
+
+    def now(self) -> datetime:
+        """Kite's clock: the last answer's `Date` header carried forward (the machine's before any)."""
+        return self.clock.now()
+
+    @property
+    def clock_offset_s(self) -> float | None:
+        return self.clock.offset_s
+
+    def sync_clock(self) -> None:
+        """One cheap request (the profile) to re-read the server's clock.
+
+        A rejected token raises TokenExpiredError (nothing else can work either); other failures
+        are logged and leave the clock as it was."""
+        try:
+            self.profile()
+        except TokenExpiredError:
+            raise
+        except SourceError as exc:
+            log.debug("clock sync with %s failed: %s", self.root, exc)
 
     def _call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
         self._limiter.acquire(kind)
@@ -118,8 +155,10 @@ class KiteSource(MarketSource):
         return self._cache_dir / f"instruments_{host}_{exchange}_{day.isoformat()}.csv"
 
     def instruments(self) -> list[Instrument]:
-        """NFO and BFO dumps, cached on disk per trading day (the dump changes once a day)."""
-        today = now_utc().astimezone(IST).date()
+        """NFO and BFO dumps, cached on disk per exchange day (the dump changes once a day)."""
+        if self.clock.offset_s is None:
+            self.sync_clock()  # the cache is keyed by the exchange's day, not the machine's
+        today = self.now().astimezone(IST).date()
         out: list[Instrument] = []
         for exchange in OPTION_EXCHANGES:
             cache = self._cache_file(exchange, today)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from optui.models import Instrument, Quote
-from optui.timeutil import now_utc, parse_kite_time
+from optui.timeutil import IST, now_utc, parse_kite_time
 
 MAX_QUOTE_INSTRUMENTS = 500
 
@@ -37,12 +39,29 @@ class MarketSource(ABC):
         return out
 
     def now(self) -> datetime:
-        """The source's current time (aware); the simulator runs its own clock."""
+        """The exchange's current time (aware); the simulator runs its own clock."""
         return now_utc()
 
+    @property
+    def clock_offset_s(self) -> float | None:
+        """Seconds the local clock runs ahead of the exchange's (negative: behind); None when
+        the source's clock is not the real one (the in-process simulator) or not yet measured."""
+        return None
+
+    def real_seconds(self, exchange_seconds: float) -> float:
+        """Real seconds to wait for `exchange_seconds` to pass on the exchange clock."""
+        return exchange_seconds
+
+    def sync_clock(self) -> None:  # noqa: B027 - most sources need no round trip
+        """Re-measure the exchange clock (a cheap request); sources without a remote clock do nothing."""
+
     def is_holiday(self, at: datetime) -> bool:
-        """Whether `at` falls on an exchange holiday; Kite publishes no calendar, so unknown = False."""
-        return False
+        """Whether `at` falls on a weekday the exchanges close, from NSE's published holiday list
+        (Kite publishes no calendar; see optui.simulator.calendar for the years covered)."""
+        from optui.simulator.calendar import is_trading_day
+
+        day = at.astimezone(IST).date()
+        return day.weekday() < 5 and not is_trading_day(day)
 
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release connections."""
@@ -93,3 +112,54 @@ def quote_from_kite(data: dict) -> Quote:
         bid_quantity=_i(best_bid.get("quantity")),
         ask_quantity=_i(best_ask.get("quantity")),
     )
+
+
+def exchange_time(quotes: Iterable[Quote]) -> datetime | None:
+    """The newest exchange timestamp among quotes (aware), or None when none carries one.
+
+    Kite stamps each quote with the exchange's time in whole seconds; the index quotes tick
+    every second in a session, so their newest stamp is the market moment a cycle shows.
+    """
+    stamps = [q.timestamp for q in quotes if q.timestamp is not None]
+    return max(stamps).astimezone(UTC) if stamps else None
+
+
+class ExchangeClock:
+    """The exchange's time, from observations carried forward on the local monotonic clock.
+
+    Each observation is an exchange instant (a server's `Date` header, whole seconds, so the
+    middle of that second is taken). Between observations the clock advances with
+    `time.monotonic`, so a jump of the machine's wall clock never moves it. Before the first
+    observation it reads the machine's clock. Thread-safe.
+    """
+
+    def __init__(self, wall: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._wall = wall
+        self._mono = monotonic
+        self._lock = threading.Lock()
+        self._seen: tuple[datetime, float] | None = None
+        self._offset: float | None = None
+
+    def observe(self, at: datetime, resolution_s: float = 1.0) -> None:
+        """Record that the exchange's clock read `at` (aware, truncated to `resolution_s`) just now."""
+        if at.tzinfo is None:
+            raise ValueError("exchange times must be timezone-aware")
+        middle = at.astimezone(UTC) + timedelta(seconds=resolution_s / 2.0)
+        with self._lock:
+            self._seen = (middle, self._mono())
+            self._offset = self._wall() - middle.timestamp()
+
+    def now(self) -> datetime:
+        """The exchange's time now (aware UTC); the machine's clock until the first observation."""
+        with self._lock:
+            seen = self._seen
+            if seen is None:
+                return datetime.fromtimestamp(self._wall(), UTC)
+            return seen[0] + timedelta(seconds=self._mono() - seen[1])
+
+    @property
+    def offset_s(self) -> float | None:
+        """Local wall clock minus exchange time at the last observation, seconds; None before one."""
+        with self._lock:
+            return self._offset

@@ -96,6 +96,14 @@ class KiteHandler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Silent: a line per quote request would flood the terminal showing the URL."""
 
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The `Date` header reads the simulated clock, as Kite's reads the real one."""
+        from email.utils import formatdate
+
+        if timestamp is None:
+            timestamp = self.server.exchange.now().timestamp()
+        return formatdate(timestamp, usegmt=True)
+
     def do_GET(self) -> None:  # noqa: N802
         self._handle("GET")
 

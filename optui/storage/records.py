@@ -7,6 +7,7 @@ because converting thousands of legs per cycle into objects first is the slow pa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -44,7 +45,8 @@ _BUCKET_EXTRAS = (
     "pcr_volume", "max_pain", "skew", "forward", "atm_strike", "ce_oi_change", "pe_oi_change",
     "strikes",
 )
-_FLOW_EXTRAS = ("inflow_cr", "outflow_cr", "net_cr", "bullish_cr")
+_FLOW_EXTRAS = ("inflow_cr", "outflow_cr", "net_cr", "bullish_cr", "ce_inflow_cr",
+                "ce_outflow_cr", "pe_inflow_cr", "pe_outflow_cr")
 
 
 def leg_tags(leg: LegRecord) -> dict[str, str]:
@@ -67,13 +69,17 @@ def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
     """The original overview fields plus per-bucket extras and this cycle's premium flow.
 
     Extras per bucket: `{b}_pcr_volume`, `{b}_max_pain`, `{b}_skew`, `{b}_forward`,
-    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`; flow:
-    `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`.
+    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`; this cycle's flow:
+    `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`, `flow_ce_inflow_cr`,
+    `flow_ce_outflow_cr`, `flow_pe_inflow_cr`, `flow_pe_outflow_cr` (a minute's premium_flow
+    bar is the sum of these over its cycles).
     """
     out: dict[str, Any] = dict(ov.legacy_fields())
     for name, b in ov.buckets.items():
         out.update((f"{name}_{attr}", getattr(b, attr)) for attr in _BUCKET_EXTRAS)
-    out.update((f"flow_{attr}", getattr(ov.flow, attr)) for attr in _FLOW_EXTRAS)
+    measured = ov.flow.measured  # unknown flow is left out: a rewrite keeps what was measured
+    out.update((f"flow_{attr}", getattr(ov.flow, attr) if measured else math.nan)
+               for attr in _FLOW_EXTRAS)
     return out
 
 
@@ -177,55 +183,63 @@ _GET_TAGS = attrgetter(*LEG_TAGS)
 
 
 class FlowBarAccumulator:
-    """Running one-minute premium-flow bars per index.
+    """One-minute premium-flow bars per index, each the sum of its minute's cycles.
 
-    A cycle's flow is *added* to its minute's bar and the bar is emitted with the running total,
-    so rewriting the same (index, minute) identity leaves the correct sum in the store. Minutes
-    older than `keep_minutes` are forgotten. With a `store`, the first touch of a minute starts
-    from the bar already stored, so a restart mid-minute does not lose that minute's flow.
+    Each cycle's flow is kept under its market timestamp, so collecting the same moment again
+    (a restart over the same minutes, a second collector) replaces that cycle's share instead
+    of adding to it: a bar always equals one pass over its minute, and is written as a
+    replacement. On the first touch of a minute, with a `store`, the cycles already stored for
+    it (the `flow_*` fields of `index_overview`) are read back, so a restart mid-minute keeps
+    the earlier cycles. A cycle whose flow could not be measured (`FlowSummary.measured` False,
+    or a NaN field) keeps the stored value. Minutes
+    older than `keep_minutes` are forgotten.
     """
 
     def __init__(self, store: Store | None = None, keep_minutes: int = 5) -> None:
         self.store = store
         self.keep_minutes = max(1, keep_minutes)
-        self._bars: dict[tuple[str, int], dict[str, float]] = {}
+        self._bars: dict[tuple[str, int], dict[int, dict[str, float]]] = {}
 
     def add(self, index: str, at: datetime, flow: FlowSummary) -> Point:
-        """Add one cycle's flow for `index` at instant `at`; return the minute bar to write."""
+        """Record one cycle's flow for `index` at market instant `at`; return its minute's bar."""
         ns = time_to_ns(at)
         minute = ns - ns % _MINUTE_NS
         key = (index, minute)
-        bar = self._bars.get(key)
-        if bar is None:
-            bar = self._bars[key] = self._stored(index, minute)
+        cycles = self._bars.get(key)
+        if cycles is None:
+            cycles = self._bars[key] = self._stored(index, minute)
             self._forget(minute)
-        for name in FLOW_FIELDS:
-            value = float(getattr(flow, name))
-            if value == value:  # NaN adds nothing
-                bar[name] += value
-        return Point(FLOW, {"index": index}, dict(bar), ns_to_time(minute))
+        if flow.measured:
+            known = {name: float(getattr(flow, name)) for name in FLOW_FIELDS}
+            cycles[ns] = {**cycles.get(ns, {}), **{k: v for k, v in known.items() if v == v}}
+        else:
+            cycles.setdefault(ns, {})
+        bar = {name: math.fsum(c.get(name, 0.0) for c in cycles.values()) for name in FLOW_FIELDS}
+        return Point(FLOW, {"index": index}, bar, ns_to_time(minute))
 
     def points(self, snapshot: Snapshot) -> list[Point]:
-        """The bars of every index in a snapshot after adding this cycle's flow."""
+        """The bars of every index in a snapshot after recording this cycle's flow."""
         return [
             self.add(key, snap.overview.timestamp, snap.overview.flow)
             for key, snap in snapshot.indices.items()
         ]
 
-    def _stored(self, index: str, minute: int) -> dict[str, float]:
-        bar = dict.fromkeys(FLOW_FIELDS, 0.0)
-        if self.store is not None:
-            start = ns_to_time(minute)
-            try:
-                rows = self.store.query(FLOW, start, start + timedelta(minutes=1), {"index": index})
-            except OptuiError:
-                rows = []  # store down (points are spooled): count from zero rather than stop
-            if rows:
-                for name in FLOW_FIELDS:
-                    value = rows[-1].fields.get(name)
-                    if isinstance(value, int | float):
-                        bar[name] = float(value)
-        return bar
+    def _stored(self, index: str, minute: int) -> dict[int, dict[str, float]]:
+        cycles: dict[int, dict[str, float]] = {}
+        if self.store is None:
+            return cycles
+        start = ns_to_time(minute)
+        names = [f"flow_{name}" for name in FLOW_FIELDS]
+        try:
+            rows = self.store.query(OVERVIEW, start, start + timedelta(minutes=1), {"index": index},
+                                    fields=names)
+        except OptuiError:
+            rows = []  # store down (points are spooled): count this process's cycles only
+        for row in rows:
+            values = {name: float(value) for name, stored in zip(FLOW_FIELDS, names, strict=True)
+                      if isinstance(value := row.fields.get(stored), int | float)}
+            cycles[time_to_ns(row.time)] = values
+        return cycles
 
     def _forget(self, newest: int) -> None:
         horizon = newest - self.keep_minutes * _MINUTE_NS
