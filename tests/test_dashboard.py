@@ -165,9 +165,11 @@ def test_data_age_and_staleness() -> None:
     live.received(replace(sample_snapshot(), source="kite"), SAMPLE_TIME + timedelta(seconds=3))
     now = SAMPLE_TIME + timedelta(seconds=61)
     assert live.badge == "LIVE"
-    assert live.age_s(now) == pytest.approx(61.0)  # from the snapshot's own timestamp
-    assert live.is_stale(now, interval_s=30.0)
-    assert not live.is_stale(now, interval_s=31.0)
+    # From its arrival on the local clock: the machine's offset from the exchange never counts.
+    assert live.age_s(now) == pytest.approx(58.0)
+    assert live.is_stale(now, interval_s=28.0)
+    assert not live.is_stale(now, interval_s=29.0)
+    assert live.market_now(now) == SAMPLE_TIME + timedelta(seconds=58)
     sim = DataClock()
     sim.received(sample_snapshot(), SAMPLE_TIME + timedelta(hours=9))  # sim clock is elsewhere
     assert sim.badge == "SIMULATED"

@@ -45,12 +45,15 @@ class Collector:
     """Runs cycles every `interval` seconds until stopped; never overlaps cycles."""
 
     def __init__(self, engine: CollectionEngine, interval: float, out: TextIO = sys.stdout,
-                 printer: Callable[[str, str], None] | None = None) -> None:
+                 printer: Callable[[str, str], None] | None = None,
+                 sleep: Callable[[float], object] | None = None) -> None:
+        """`interval` is in exchange seconds; `sleep(real_seconds)` waits (default: until a stop)."""
         self.engine = engine
         self.interval = interval
         self.out = out
         self.stop_event = threading.Event()
         self._print = printer or self._plain
+        self._sleep = sleep or self.stop_event.wait
 
     def _plain(self, line: str, style: str = "") -> None:
         self.out.write(line + "\n")
@@ -75,7 +78,7 @@ class Collector:
             left = (until - self._exchange_now()).total_seconds()
             if left <= 0:
                 return
-            self.stop_event.wait(min(source.real_seconds(left), chunk_s))
+            self._sleep(min(source.real_seconds(left), chunk_s))
             source.sync_clock()
 
     def _next_cycle_at(self, after: datetime) -> datetime:
@@ -145,5 +148,5 @@ class Collector:
                 self._wait_exchange(self._next_cycle_at(self._exchange_now()))
             else:
                 # Back off on repeated failures, up to 5 minutes, so an outage does not hammer the API.
-                self.stop_event.wait(min(self.interval * (2 ** min(failures, 4)), 300.0))
+                self._sleep(min(self.interval * (2 ** min(failures, 4)), 300.0))
         return 0

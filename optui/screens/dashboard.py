@@ -486,7 +486,7 @@ class DashboardScreen(Screen):
                 self.show_flow(FlowSeries(self.index, self.timeframe, []))
             return
         # Stored flow bars carry the source's clock (the simulator's may be another day).
-        anchor = self._snapshot.timestamp if self._snapshot else self._clock()
+        anchor = self._snapshot.timestamp if self._snapshot else self._market_now()
         start, end = flow_window(anchor, self.timeframe, self.settings.flow.retention_days)
         self.flow_queries += 1
         self._run_flow_query(store, self.index, self.timeframe, start, end)
@@ -574,9 +574,9 @@ class DashboardScreen(Screen):
                         widget.border_title = title
 
     def _refresh_header(self) -> None:
-        now = self._clock()
         dc = self._data_clock
-        market_now = dc.market_now(now)
+        now = self._clock()
+        market_now = self._market_now(now)
         holiday = self._is_holiday(market_now)
         selection = f"{self.index} · {self.bucket or '—'} · {self.timeframe}"
         if self._paused:
@@ -600,7 +600,7 @@ class DashboardScreen(Screen):
     def _health(self, snapshot: Snapshot, now: datetime) -> None:
         if self._alerts is None:
             self._alerts = FlowAlerts(self.settings.flow.threshold_cr, self.settings.alerts.cooldown_s)
-        at = self._data_clock.market_now(now)
+        at = self._market_now(now)
         health = self.query_one(HealthLog)
         for level, text in health.record_cycle(
             snapshot, at, self.settings.source.interval_s, self._alerts.check(snapshot)
@@ -609,7 +609,20 @@ class DashboardScreen(Screen):
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)
-        self.query_one(HealthLog).add(self._data_clock.market_now(self._clock()), level, text)
+        self.query_one(HealthLog).add(self._market_now(), level, text)
+
+    def _market_now(self, now: datetime | None = None) -> datetime:
+        """The exchange's time, the one clock of the header and every health-log line: the newest
+        snapshot's carried forward, else the source's clock, else the local clock."""
+        now = now or self._clock()
+        fallback = None
+        source_now = getattr(getattr(self._engine, "source", None), "now", None)
+        if self._data_clock.snapshot_at is None and callable(source_now):
+            try:
+                fallback = source_now()
+            except Exception:  # noqa: BLE001 - a clock read must not break the screen
+                fallback = None
+        return self._data_clock.market_now(now, fallback)
 
     # ---- actions -------------------------------------------------------------------------
 

@@ -36,12 +36,13 @@ def buckets_of(snapshot: Snapshot | None, index: str) -> list[str]:
 
 @dataclass
 class DataClock:
-    """Tracks the newest snapshot's time against a clock, for the header's age and session.
+    """Tracks the newest snapshot's time against a local clock, for the header's age and session.
 
-    Live (kite) data ages against the wall clock from the snapshot's own timestamp. Simulated and
-    replayed snapshots carry the market model's clock, which may run at another speed or another
-    day, so their age counts from when the screen received them and their market time advances
-    from the snapshot's timestamp.
+    Every snapshot carries its source's exchange clock (Kite's quote timestamps, the simulator's
+    own clock, which may run at another speed or on another day). The market time advances from
+    the snapshot's timestamp by the local time elapsed since it arrived, and the age counts from
+    its arrival: local instants are only ever subtracted from local instants, so an offset
+    between the machine's clock and the exchange's never shows as stale data or a wrong session.
     """
 
     source: str = ""
@@ -66,19 +67,21 @@ class DataClock:
         return self.badge == "LIVE"
 
     def age_s(self, now: datetime) -> float | None:
+        """Local seconds since the newest snapshot arrived; None before the first."""
         if self.snapshot_at is None or self.received_at is None:
             return None
-        base = self.snapshot_at if self.is_live else self.received_at
-        return max((now - base).total_seconds(), 0.0)
+        return max((now - self.received_at).total_seconds(), 0.0)
 
     def is_stale(self, now: datetime, interval_s: float) -> bool:
         """Older than two collection intervals: a missed cycle, not just a slow one."""
         age = self.age_s(now)
         return age is not None and age > 2.0 * interval_s
 
-    def market_now(self, now: datetime) -> datetime:
-        if self.is_live or self.snapshot_at is None or self.received_at is None:
-            return now
+    def market_now(self, now: datetime, fallback: datetime | None = None) -> datetime:
+        """The exchange's time: the snapshot's plus the local time since; before the first
+        snapshot `fallback` (the source's clock), else `now`."""
+        if self.snapshot_at is None or self.received_at is None:
+            return fallback or now
         return self.snapshot_at + (now - self.received_at)
 
 
@@ -87,12 +90,13 @@ FLOW_BARS = 40
 
 
 def flow_window(anchor: datetime, timeframe: str, retention_days: int) -> tuple[datetime, datetime]:
-    """[start, end) covering the last FLOW_BARS buckets up to and including `anchor`'s bucket.
+    """[start, end) covering the last FLOW_BARS buckets up to `anchor`, the market moment shown.
 
+    Ends just after `anchor`: bars stored past it (another run's later minutes) are not "now".
     Never reaches further back than the retention, where there is nothing left to read.
     """
     tf_s = timeframe_seconds(timeframe)
-    end = anchor + timedelta(seconds=tf_s)
+    end = anchor + timedelta(microseconds=1)
     span = min(FLOW_BARS * tf_s, retention_days * 86400)
     return end - timedelta(seconds=span), end
 
