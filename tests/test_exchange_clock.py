@@ -363,9 +363,9 @@ def test_flow_window_ends_at_the_moment_shown() -> None:
 
 @pytest.mark.integration
 def test_flow_panel_after_restart_shows_the_current_bar(tmp_path: Path) -> None:
+    from optui.ui_messages import flow_series_from_rows
     from optui.widgets.dashboard_model import FLOW_BARS
     from optui.widgets.flow_panel import flow_lines
-    from optui.ui_messages import flow_series_from_rows
 
     store = SQLiteStore(tmp_path / "x.db")
     try:

@@ -18,7 +18,7 @@ import numpy as np
 
 from optui.errors import OptuiError
 from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
-from optui.storage.base import FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
+from optui.storage.base import FieldValue, FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
 from optui.storage.points import Point
 from optui.timeutil import UTC
 
@@ -214,7 +214,9 @@ class FlowBarAccumulator:
             cycles[ns] = {**cycles.get(ns, {}), **{k: v for k, v in known.items() if v == v}}
         else:
             cycles.setdefault(ns, {})
-        bar = {name: math.fsum(c.get(name, 0.0) for c in cycles.values()) for name in FLOW_FIELDS}
+        bar: dict[str, FieldValue] = {
+            name: math.fsum(c.get(name, 0.0) for c in cycles.values()) for name in FLOW_FIELDS
+        }
         return Point(FLOW, {"index": index}, bar, ns_to_time(minute))
 
     def points(self, snapshot: Snapshot) -> list[Point]:
