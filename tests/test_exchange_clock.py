@@ -306,12 +306,12 @@ def test_session_hours_by_the_exchange_calendar(at: str, open_: bool, next_open:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("closed_at", [
-    datetime(2026, 11, 27, 15, 45, tzinfo=IST),  # after the close
-    datetime(2026, 11, 28, 11, 0, tzinfo=IST),  # Saturday
-    datetime(2026, 11, 24, 11, 0, tzinfo=IST),  # NSE holiday
+@pytest.mark.parametrize(("closed_at", "why"), [
+    (datetime(2026, 11, 27, 15, 45, tzinfo=IST), "outside 09:00-15:30 IST"),  # after the close
+    (datetime(2026, 11, 28, 11, 0, tzinfo=IST), "weekend"),
+    (datetime(2026, 11, 24, 20, 0, tzinfo=IST), "exchange holiday"),  # NSE holiday, evening
 ])
-def test_once_outside_the_session_writes_nothing(closed_at: datetime, tmp_path: Path) -> None:
+def test_once_outside_the_session_writes_nothing(closed_at: datetime, why: str, tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "x.db")
     try:
         source = SimulatedSource(seed=7, start=closed_at, clock=lambda: 0.0)
@@ -324,6 +324,7 @@ def test_once_outside_the_session_writes_nothing(closed_at: datetime, tmp_path: 
         store.close()
     opens = next_pre_open(closed_at, source.is_holiday)
     assert len(lines) == 1 and lines[0].startswith("market closed")
+    assert f"({why})" in lines[0]
     assert f"next pre-open {opens:%a %d %b %Y} 09:00 IST" in lines[0]
 
 

@@ -41,6 +41,7 @@ def test_instruments_through_official_client_cached_per_day(sim_server: Simulato
     assert len(cached) == 2 and all(n.startswith("instruments_") for n in cached)
     # The same API host on the same day is served from the cache, with no request made ...
     again = KiteSource("sim_key", "sim_token", root=sim_server.url, cache_dir=tmp_path)
+    again.sync_clock()  # the dump's day is the exchange's (its Date header), not the machine's
     sim_server.close()
     assert len(again.instruments()) == len(instruments)
     # ... but another host (Zerodha's, say) never gets the simulator's dump.

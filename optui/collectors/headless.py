@@ -78,8 +78,10 @@ class Collector:
             left = (until - self._exchange_now()).total_seconds()
             if left <= 0:
                 return
-            self._sleep(min(source.real_seconds(left), chunk_s))
-            source.sync_clock()
+            wait = source.real_seconds(left)
+            self._sleep(min(wait, chunk_s))
+            if wait > chunk_s:  # a long wait (a closed market): re-read a remote clock
+                source.sync_clock()
 
     def _next_cycle_at(self, after: datetime) -> datetime:
         """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""
@@ -96,7 +98,7 @@ class Collector:
         if in_collection_hours(now, source.is_holiday):
             return False
         opens = next_pre_open(now, source.is_holiday)
-        self._print(closed_message(now, opens) + ("" if once else "; waiting"), "yellow")
+        self._print(closed_message(now, opens, source.is_holiday) + ("" if once else "; waiting"), "yellow")
         if once:
             return True
         self._wait_exchange(opens)

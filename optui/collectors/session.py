@@ -41,10 +41,14 @@ def next_pre_open(at: datetime, is_holiday: HolidayProbe) -> datetime:
     raise ValueError(f"no trading day within 30 days after {local:%Y-%m-%d}")
 
 
-def closed_message(at: datetime, opens: datetime) -> str:
-    """What the collector prints while the market is closed."""
+def closed_message(at: datetime, opens: datetime, is_holiday: HolidayProbe) -> str:
+    """What the collector prints while the market is closed: why, and the next pre-open."""
     local = at.astimezone(IST)
-    why = "a holiday" if local.weekday() < 5 and local.time() >= PRE_OPEN and local.time() <= MARKET_CLOSE \
-        else "the weekend" if local.weekday() >= 5 else "outside 09:00-15:30 IST"
+    if local.weekday() >= 5:
+        why = "weekend"
+    elif is_holiday(local):
+        why = "exchange holiday"
+    else:
+        why = "outside 09:00-15:30 IST"
     return (f"market closed at {local:%a %d %b %Y %H:%M:%S} IST ({why}): no quotes written; "
             f"next pre-open {opens.astimezone(IST):%a %d %b %Y %H:%M} IST")
