@@ -162,6 +162,8 @@ class FlowSummary:
     pe_outflow_cr: float = 0.0
     measured: bool = True
     """False when no leg had a usable previous quote: the cycle's flow is unknown, not zero."""
+    since: datetime | None = None
+    """The market moment of the previous quotes the flow is measured from (aware), if known."""
 
     @property
     def net_cr(self) -> float:

@@ -155,17 +155,37 @@ def test_restart_mid_minute_keeps_and_replaces_cycles(tmp_path: Path) -> None:
         split.close()
 
 
+@pytest.mark.integration
+def test_rerun_on_another_grid_leaves_one_runs_flow(tmp_path: Path) -> None:
+    mixed = SQLiteStore(tmp_path / "mixed.db")
+    alone = SQLiteStore(tmp_path / "alone.db")
+    try:
+        collect_run(mixed, tmp_path / "s1", 12, interval_s=5)  # 09:15:00 to 09:15:55
+        collect_run(mixed, tmp_path / "s1", 7, interval_s=10)  # the same minute every 10 s
+        collect_run(alone, tmp_path / "s2", 7, interval_s=10)
+        # Every 5 s cycle overlapped by a 10 s one is replaced: no rupee counted twice.
+        assert dump(mixed)[FLOW] == dump(alone)[FLOW]
+    finally:
+        mixed.close()
+        alone.close()
+
+
 @pytest.mark.unit
 def test_flow_bar_is_the_sum_of_its_cycles_and_a_rewrite_replaces() -> None:
     acc = FlowBarAccumulator()
     at = START.astimezone(UTC)
-    acc.add("NIFTY", at + timedelta(seconds=5), FlowSummary(inflow_cr=1.0, outflow_cr=2.0))
-    bar = acc.add("NIFTY", at + timedelta(seconds=10), FlowSummary(inflow_cr=3.0))
+    acc.add("NIFTY", at + timedelta(seconds=5), FlowSummary(inflow_cr=1.0, outflow_cr=2.0, since=at))
+    bar = acc.add("NIFTY", at + timedelta(seconds=10),
+                  FlowSummary(inflow_cr=3.0, since=at + timedelta(seconds=5)))
     assert bar.fields["inflow_cr"] == 4.0 and bar.fields["outflow_cr"] == 2.0
-    again = acc.add("NIFTY", at + timedelta(seconds=10), FlowSummary(inflow_cr=3.0))
+    again = acc.add("NIFTY", at + timedelta(seconds=10),
+                    FlowSummary(inflow_cr=3.0, since=at + timedelta(seconds=5)))
     assert again.fields == bar.fields  # the same moment twice: replaced, not added
     unknown = acc.add("NIFTY", at + timedelta(seconds=5), FlowSummary(measured=False))
     assert unknown.fields == bar.fields  # an unmeasured rewrite keeps what was measured
+    # One cycle over the same ten seconds replaces both shorter ones.
+    wide = acc.add("NIFTY", at + timedelta(seconds=10), FlowSummary(inflow_cr=5.0, since=at))
+    assert wide.fields["inflow_cr"] == 5.0 and wide.fields["outflow_cr"] == 0.0
 
 
 @pytest.mark.integration

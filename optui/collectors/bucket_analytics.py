@@ -37,7 +37,7 @@ class BucketResult:
     legs: list[LegRecord]
     stats: BucketStats
     tokens: np.ndarray
-    inflow: np.ndarray
+    inflow: np.ndarray  # rupees per leg since the previous quote; NaN where there was none
     outflow: np.ndarray
     is_call: np.ndarray
     missing: int  # quoted strikes the source returned no quote for
@@ -127,6 +127,10 @@ def analyse_bucket(
         np.array([p.last if p else NAN for p in prev]),
         value, volume, last,
     )
+    # Without a usable previous quote a leg's flow is unknown (NaN), not zero.
+    has_prev = np.array([p is not None for p in prev], dtype=bool)
+    inflow = np.where(has_prev, inflow, NAN)
+    outflow = np.where(has_prev, outflow, NAN)
     for i, tok in enumerate(tokens):
         state.prev[int(tok)] = PrevQuote(
             float(value[i]), float(volume[i]), float(mid[i]), float(last[i]), float(oi[i]), now_s

@@ -220,7 +220,12 @@ class CollectionEngine:
             vals = np.array(list(seen.values()), dtype=float)
             flow = flow_totals(vals[:, 0], vals[:, 1], vals[:, 2].astype(bool))
             # No leg with a usable previous quote (first cycle, or after a gap): unknown, not 0.
-            flow.measured = bool(np.isfinite(vals[:, :2]).any())
+            measured = np.isfinite(vals[:, :2]).any(axis=1)
+            flow.measured = bool(measured.any())
+            starts = [prev_view[t].at_s for t, ok in zip(seen, measured, strict=True)
+                      if ok and t in prev_view]
+            if starts:  # the flow covers the market time since the previous cycle's quotes
+                flow.since = datetime.fromtimestamp(max(starts), UTC)
         else:
             flow = FlowSummary(measured=False)
         first = plans[0] if plans else None

@@ -71,8 +71,8 @@ def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
     Extras per bucket: `{b}_pcr_volume`, `{b}_max_pain`, `{b}_skew`, `{b}_forward`,
     `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`; this cycle's flow:
     `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`, `flow_ce_inflow_cr`,
-    `flow_ce_outflow_cr`, `flow_pe_inflow_cr`, `flow_pe_outflow_cr` (a minute's premium_flow
-    bar is the sum of these over its cycles).
+    `flow_ce_outflow_cr`, `flow_pe_inflow_cr`, `flow_pe_outflow_cr` and `flow_since_s` (epoch
+    seconds the flow is measured from; a minute's premium_flow bar sums its cycles' flow).
     """
     out: dict[str, Any] = dict(ov.legacy_fields())
     for name, b in ov.buckets.items():
@@ -80,6 +80,8 @@ def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
     measured = ov.flow.measured  # unknown flow is left out: a rewrite keeps what was measured
     out.update((f"flow_{attr}", getattr(ov.flow, attr) if measured else math.nan)
                for attr in _FLOW_EXTRAS)
+    since = ov.flow.since
+    out["flow_since_s"] = since.timestamp() if measured and since is not None else math.nan
     return out
 
 
@@ -182,65 +184,109 @@ _GET_FLOATS = attrgetter(*_FLOAT_FIELDS)
 _GET_TAGS = attrgetter(*LEG_TAGS)
 
 
-class FlowBarAccumulator:
-    """One-minute premium-flow bars per index, each the sum of its minute's cycles.
+@dataclass(slots=True)
+class _Cycle:
+    """One cycle's flow inside a bar: it covers (since_ns, end_ns] of market time."""
 
-    Each cycle's flow is kept under its market timestamp, so collecting the same moment again
-    (a restart over the same minutes, a second collector) replaces that cycle's share instead
-    of adding to it: a bar always equals one pass over its minute, and is written as a
-    replacement. On the first touch of a minute, with a `store`, the cycles already stored for
-    it (the `flow_*` fields of `index_overview`) are read back, so a restart mid-minute keeps
-    the earlier cycles. A cycle whose flow could not be measured (`FlowSummary.measured` False,
-    or a NaN field) keeps the stored value. Minutes
-    older than `keep_minutes` are forgotten.
+    since_ns: int
+    values: dict[str, float]
+
+
+class FlowBarAccumulator:
+    """One-minute premium-flow bars per index, each the sum of the cycles that end in it.
+
+    A cycle's flow covers the market time since the previous quotes it was measured against
+    (`FlowSummary.since`) up to its own timestamp. Recording a cycle first drops every kept
+    cycle whose span overlaps it: collecting the same moments again (a restart over the same
+    minutes, a second collector) replaces what was there instead of adding to it, so a bar
+    always equals one pass over its minute and never counts a traded rupee twice. Bars are
+    written as replacements. On the first touch of a minute, with a `store`, the cycles already
+    stored for it (the `flow_*` fields of `index_overview`) are read back, so a restart
+    mid-minute keeps the earlier cycles. A cycle whose flow could not be measured
+    (`FlowSummary.measured` False, or a NaN field) keeps the stored value at its timestamp and
+    replaces nothing else. Minutes older than `keep_minutes` are forgotten.
     """
 
     def __init__(self, store: Store | None = None, keep_minutes: int = 5) -> None:
         self.store = store
         self.keep_minutes = max(1, keep_minutes)
-        self._bars: dict[tuple[str, int], dict[int, dict[str, float]]] = {}
+        self._bars: dict[tuple[str, int], dict[int, _Cycle]] = {}
+        self._touched: list[tuple[str, int]] = []
 
     def add(self, index: str, at: datetime, flow: FlowSummary) -> Point:
-        """Record one cycle's flow for `index` at market instant `at`; return its minute's bar."""
-        ns = time_to_ns(at)
-        minute = ns - ns % _MINUTE_NS
-        key = (index, minute)
-        cycles = self._bars.get(key)
-        if cycles is None:
-            cycles = self._bars[key] = self._stored(index, minute)
-            self._forget(minute)
+        """Record one cycle's flow for `index` at market instant `at`; return its minute's bar.
+
+        Earlier minutes whose cycles it replaced are re-emitted by `points` (see `touched`)."""
+        end = time_to_ns(at)
+        minute = end - end % _MINUTE_NS
+        since = end
+        if flow.measured and flow.since is not None:
+            since = min(time_to_ns(flow.since), end)
+        first = since - since % _MINUTE_NS
+        self._touched = []
+        for m in range(max(first, minute - self.keep_minutes * _MINUTE_NS), minute + 1, _MINUTE_NS):
+            cycles = self._cycles(index, m)
+            gone = [e for e, c in cycles.items() if e != end and c.since_ns < end and e > since]
+            for e in gone:
+                del cycles[e]
+            if gone and m != minute:
+                self._touched.append((index, m))
+        cycles = self._cycles(index, minute)
         if flow.measured:
             known = {name: float(getattr(flow, name)) for name in FLOW_FIELDS}
-            cycles[ns] = {**cycles.get(ns, {}), **{k: v for k, v in known.items() if v == v}}
+            old = cycles.get(end)
+            values = {**(old.values if old else {}), **{k: v for k, v in known.items() if v == v}}
+            cycles[end] = _Cycle(since, values)
         else:
-            cycles.setdefault(ns, {})
-        bar: dict[str, FieldValue] = {
-            name: math.fsum(c.get(name, 0.0) for c in cycles.values()) for name in FLOW_FIELDS
-        }
-        return Point(FLOW, {"index": index}, bar, ns_to_time(minute))
+            cycles.setdefault(end, _Cycle(end, {}))
+        self._forget(minute)
+        return self._bar(index, minute)
+
+    @property
+    def touched(self) -> list[Point]:
+        """Bars of earlier minutes the last `add` changed (a replaced cycle straddled them)."""
+        return [self._bar(index, m) for index, m in self._touched if (index, m) in self._bars]
 
     def points(self, snapshot: Snapshot) -> list[Point]:
         """The bars of every index in a snapshot after recording this cycle's flow."""
-        return [
-            self.add(key, snap.overview.timestamp, snap.overview.flow)
-            for key, snap in snapshot.indices.items()
-        ]
+        out: list[Point] = []
+        for key, snap in snapshot.indices.items():
+            bar = self.add(key, snap.overview.timestamp, snap.overview.flow)
+            out.extend(self.touched)
+            out.append(bar)
+        return out
 
-    def _stored(self, index: str, minute: int) -> dict[int, dict[str, float]]:
-        cycles: dict[int, dict[str, float]] = {}
+    def _bar(self, index: str, minute: int) -> Point:
+        cycles = self._bars[(index, minute)].values()
+        bar: dict[str, FieldValue] = {
+            name: math.fsum(c.values.get(name, 0.0) for c in cycles) for name in FLOW_FIELDS
+        }
+        return Point(FLOW, {"index": index}, bar, ns_to_time(minute))
+
+    def _cycles(self, index: str, minute: int) -> dict[int, _Cycle]:
+        cycles = self._bars.get((index, minute))
+        if cycles is None:
+            cycles = self._bars[(index, minute)] = self._stored(index, minute)
+        return cycles
+
+    def _stored(self, index: str, minute: int) -> dict[int, _Cycle]:
+        cycles: dict[int, _Cycle] = {}
         if self.store is None:
             return cycles
         start = ns_to_time(minute)
         names = [f"flow_{name}" for name in FLOW_FIELDS]
         try:
             rows = self.store.query(OVERVIEW, start, start + timedelta(minutes=1), {"index": index},
-                                    fields=names)
+                                    fields=[*names, "flow_since_s"])
         except OptuiError:
             rows = []  # store down (points are spooled): count this process's cycles only
         for row in rows:
+            end = time_to_ns(row.time)
             values = {name: float(value) for name, stored in zip(FLOW_FIELDS, names, strict=True)
                       if isinstance(value := row.fields.get(stored), int | float)}
-            cycles[time_to_ns(row.time)] = values
+            since_s = row.fields.get("flow_since_s")
+            since = round(float(since_s) * 1e9) if isinstance(since_s, int | float) else end
+            cycles[end] = _Cycle(min(since, end), values)
         return cycles
 
     def _forget(self, newest: int) -> None:
