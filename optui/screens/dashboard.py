@@ -379,7 +379,21 @@ class DashboardScreen(Screen):
             self._timer.stop()
         self._timer = None
         if not self._paused and self._engine is not None and self._collect_enabled:
-            self._timer = self.set_timer(self.settings.source.interval_s, self.collect_now)
+            self._timer = self.set_timer(self._next_delay(), self.collect_now)
+
+    def _next_delay(self) -> float:
+        """Real seconds to the next multiple of the interval on the source's exchange clock, so
+        cycles land on the same market moments as any other collector (at least 0.25 s)."""
+        interval = self.settings.source.interval_s
+        source: Any = getattr(self._engine, "source", None)
+        if source is None:
+            return interval
+        try:
+            now = source.now().timestamp()
+            left = (now // interval + 1) * interval - now
+            return max(0.25, min(float(source.real_seconds(left)), interval))
+        except Exception:  # noqa: BLE001 - an engine without a source clock: the plain interval
+            return interval
 
     @on(EngineReady)
     def _on_engine_ready(self, message: EngineReady) -> None:
