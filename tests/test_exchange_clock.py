@@ -400,3 +400,22 @@ def test_flow_panel_after_restart_shows_the_current_bar(tmp_path: Path) -> None:
     series = flow_series_from_rows("NIFTY", "5m", rows)
     assert 0 < len(series.bars) <= FLOW_BARS
     assert "bar from 09:15 IST" in flow_lines(series).plain
+
+
+@pytest.mark.unit
+def test_data_clock_is_one_exchange_clock_for_every_source() -> None:
+    from dataclasses import replace
+
+    from optui.widgets.dashboard_model import DataClock
+    from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
+
+    local = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)  # the machine's clock, days away
+    exchange_now = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)
+    for source in ("kite", "sim"):
+        clock = DataClock()
+        # Before the first snapshot the header and the health log read the source's clock.
+        assert clock.market_now(local, exchange_now) == exchange_now
+        clock.received(replace(sample_snapshot(), source=source), local)
+        later = local + timedelta(seconds=7)
+        assert clock.market_now(later, exchange_now) == SAMPLE_TIME + timedelta(seconds=7)
+        assert clock.age_s(later) == pytest.approx(7.0)  # never the machine's offset
