@@ -62,11 +62,11 @@ def _settings(interval_s: float = 5.0) -> Settings:
 
 
 def collect_run(store: Store | None, state_dir: Path, cycles: int, start: datetime = START,
-                interval_s: float = 5.0) -> tuple[list[Snapshot], list[str]]:
+                interval_s: float = 5.0, out_dir: Path | None = None) -> tuple[list[Snapshot], list[str]]:
     """`optui collect` over the in-process simulator on a hand-moved clock, for `cycles` cycles."""
     clock = FakeClock()
     source = SimulatedSource(seed=7, start=start, clock=clock)
-    engine = CollectionEngine(_settings(interval_s), source, store, state_dir=state_dir)
+    engine = CollectionEngine(_settings(interval_s), source, store, out_dir=out_dir, state_dir=state_dir)
     snaps: list[Snapshot] = []
     lines: list[str] = []
     collect = engine.collect_once
@@ -139,6 +139,20 @@ def test_two_identical_runs_store_what_one_run_stores(make_store: Callable[[], S
     minute = [s.indices["NIFTY"].overview.flow for s in first[:12]]
     assert bar["inflow_cr"] > 0
     assert bar["inflow_cr"] == pytest.approx(math.fsum(f.inflow_cr for f in minute if f.measured))
+
+
+@pytest.mark.integration
+def test_two_runs_leave_the_legacy_files_of_one(tmp_path: Path) -> None:
+    def files(root: Path) -> dict[str, str]:
+        return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+
+    collect_run(None, tmp_path / "s1", 4, out_dir=tmp_path / "once")
+    collect_run(None, tmp_path / "s2", 4, out_dir=tmp_path / "twice")
+    collect_run(None, tmp_path / "s2", 3, out_dir=tmp_path / "twice")  # a shorter rerun
+    once, twice = files(tmp_path / "once"), files(tmp_path / "twice")
+    assert twice == once
+    (csv_name,) = [n for n in once if n.endswith(".csv")]
+    assert len(once[csv_name].splitlines()) == 1 + 4 * 40  # header, then each leg and moment once
 
 
 @pytest.mark.integration

@@ -7,8 +7,9 @@ Layout under `out_dir` (usually `data/`):
   the ATM leg; the other offsets add `_{strike_offset}` before `.json` (the originals wrote all
   five offsets to the ATM name, so four of five legs were overwritten every cycle).
   The `YYYYmmdd_HHMMSS` stamp is the snapshot time in IST.
-- `raw_snapshots/options/options_{YYYYmmdd}.csv`: one row per leg, exactly
-  `optui.models.LEG_CSV_COLUMNS` in order, header written once per file, one file per IST day.
+- `raw_snapshots/options/options_{YYYYmmdd}.csv`: one row per leg and moment, exactly
+  `optui.models.LEG_CSV_COLUMNS` in order, header written once per file, one file per IST day;
+  collecting a moment again replaces its rows (as the JSON files are replaced).
 
 Times inside both are ISO 8601 with the +05:30 offset (the originals' users read IST). NaN is
 `null` in JSON and an empty cell in CSV. Lines end with LF only.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -90,11 +92,56 @@ def csv_path(out_dir: Path, at: datetime) -> Path:
     return Path(out_dir) / OPTIONS_DIR / f"options_{at.astimezone(IST):%Y%m%d}.csv"
 
 
+_KEY_COLUMNS = tuple(LEG_CSV_COLUMNS.index(n) for n in
+                     ("timestamp", "index", "bucket", "expiry", "side", "strike_offset"))
+"""A CSV row's identity: one leg series at one market moment."""
+
+
+def _last_timestamp(path: Path) -> str | None:
+    """The timestamp cell of a CSV file's last row (reads only the file's tail)."""
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        fh.seek(max(0, size - 8192))
+        tail = fh.read().decode("utf-8", errors="replace").splitlines()
+    for line in reversed(tail):
+        if line.strip():
+            cells = next(csv.reader([line]), [])
+            return cells[0] if cells and cells[0] != LEG_CSV_COLUMNS[0] else None
+    return None
+
+
+def _merge_csv(path: Path, rows: list[list[str]]) -> None:
+    """Rewrite a CSV with `rows` replacing those of the same leg and moment, in time order."""
+    with path.open(newline="", encoding="utf-8") as fh:
+        kept = list(csv.reader(fh))[1:]
+    merged = {tuple(r[i] for i in _KEY_COLUMNS): r for r in kept if len(r) == len(LEG_CSV_COLUMNS)}
+    merged.update((tuple(r[i] for i in _KEY_COLUMNS), r) for r in rows)
+    # ISO times with the same +05:30 offset sort as text in time order; the sort is stable.
+    ordered = sorted(merged.values(), key=lambda r: r[0])
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(LEG_CSV_COLUMNS)
+        writer.writerows(ordered)
+    os.replace(tmp, path)
+
+
 def append_csv(path: Path, rows: Iterable[list[str]]) -> int:
-    """Append rows to a legacy CSV, writing the header first when the file is new or empty."""
+    """Append rows to a legacy CSV, writing the header first when the file is new or empty.
+
+    Rows of a moment the file already reaches (a collector re-collecting earlier minutes) are
+    merged instead: each leg and moment appears once, the newest values win, rows stay in time
+    order. That rewrites the day's file, which only happens after such a restart.
+    """
     rows = list(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
     fresh = not path.exists() or path.stat().st_size == 0
+    if not fresh and rows:
+        last = _last_timestamp(path)
+        if last is not None and last >= min(r[0] for r in rows):
+            _merge_csv(path, rows)
+            return len(rows)
     with path.open("a", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         if fresh:
