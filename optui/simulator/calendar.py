@@ -1,8 +1,9 @@
 """NSE/BSE trading calendar for 2025-2027: holidays, trading days and expiry dates.
 
-The simulator lists contracts the way the exchanges do, so it needs their calendar; the app never
-reads this module (it takes expiries from the instrument dump). Dates outside the table are
-treated as trading days unless they fall on a weekend.
+The simulator lists contracts the way the exchanges do, so it needs their calendar. The app takes
+expiries from the instrument dump, never from here; it reads only the holidays, to know when the
+session is closed (Kite publishes no calendar). Dates outside the table are treated as trading
+days unless they fall on a weekend.
 """
 
 from __future__ import annotations
