@@ -26,6 +26,7 @@ from optui.collectors.session import in_collection_hours, next_pre_open
 from optui.collectors.sim_source import SimulatedSource, resume_start
 from optui.collectors.source import ExchangeClock
 from optui.config import Settings
+from optui.indices import INDEX_KEYS
 from optui.models import FlowSummary, Snapshot
 from optui.simulator.chain import fair_prices, years_left
 from optui.simulator.exchange import SimulatedExchange
@@ -261,12 +262,14 @@ def test_readme_recipe_kite_client_gives_the_in_process_snapshot(tmp_path: Path)
     server = serve(exchange, "127.0.0.1", 0)
     try:
         kite = KiteSource("sim_key", "sim_token", root=server.url, cache_dir=tmp_path / "instruments")
-        over_http = CollectionEngine(_settings(), kite, None, state_dir=tmp_path / "kite").collect_once()
+        every = _settings()
+        every.source.indices = list(INDEX_KEYS)
+        over_http = CollectionEngine(every, kite, None, state_dir=tmp_path / "kite").collect_once()
         assert kite.now().astimezone(IST).date() == RECIPE.date()  # the server's Date header
     finally:
         server.close()
     local_source = SimulatedSource(seed=7, start=RECIPE, clock=lambda: 0.0)
-    local = CollectionEngine(_settings(), local_source, None, state_dir=tmp_path / "sim").collect_once()
+    local = CollectionEngine(every, local_source, None, state_dir=tmp_path / "sim").collect_once()
 
     assert over_http.timestamp == RECIPE
     nifty = over_http.indices["NIFTY"]
@@ -288,8 +291,10 @@ def test_readme_recipe_kite_client_gives_the_in_process_snapshot(tmp_path: Path)
 
     # Field by field, the official client over HTTP and the in-process source agree.
     assert over_http.label == local.label == "SIMULATED"
-    _same(asdict(nifty.overview), asdict(local.indices["NIFTY"].overview))
-    _same([asdict(leg) for leg in nifty.legs], [asdict(leg) for leg in local.indices["NIFTY"].legs])
+    assert list(over_http.indices) == list(local.indices) == list(INDEX_KEYS)
+    for key, idx in over_http.indices.items():
+        _same(asdict(idx.overview), asdict(local.indices[key].overview), key)
+        _same([asdict(leg) for leg in idx.legs], [asdict(leg) for leg in local.indices[key].legs], key)
     assert [w for w in over_http.warnings if not w.startswith("local clock")] == local.warnings
 
 
