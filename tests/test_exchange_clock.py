@@ -317,6 +317,8 @@ def test_readme_recipe_from_the_command_line(tmp_path: Path, monkeypatch: pytest
         server.close()
     assert result.exit_code == 0, result.output
     assert "10:00:00 IST source=simulated indices=NIFTY legs=40" in result.output
+    # The machine's clock is days away from this exchange's: measured and shown, never used.
+    assert "clock_offset=" in result.output and "local clock" in result.output
     store = SQLiteStore(tmp_path / "x.db")
     try:
         row = store.latest(OVERVIEW, {"index": "NIFTY"})
