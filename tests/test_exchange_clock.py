@@ -11,7 +11,7 @@ import itertools
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +63,13 @@ def _settings(interval_s: float = 5.0) -> Settings:
 
 
 def collect_run(store: Store | None, state_dir: Path, cycles: int, start: datetime = START,
-                interval_s: float = 5.0, out_dir: Path | None = None) -> tuple[list[Snapshot], list[str]]:
+                interval_s: float = 5.0, out_dir: Path | None = None,
+                premarket: Any = None) -> tuple[list[Snapshot], list[str]]:
     """`optui collect` over the in-process simulator on a hand-moved clock, for `cycles` cycles."""
     clock = FakeClock()
     source = SimulatedSource(seed=7, start=start, clock=clock)
     engine = CollectionEngine(_settings(interval_s), source, store, out_dir=out_dir, state_dir=state_dir)
+    engine.premarket = premarket
     snaps: list[Snapshot] = []
     lines: list[str] = []
     collect = engine.collect_once
@@ -377,6 +379,25 @@ def test_collector_waits_for_the_next_pre_open(tmp_path: Path) -> None:
     assert "next pre-open Mon 30 Nov 2026 09:00 IST; waiting" in lines[0]
     monday = datetime(2026, 11, 30, 9, 0, tzinfo=IST)
     assert [s.timestamp for s in snaps] == [monday, monday + timedelta(seconds=5)]
+
+
+@pytest.mark.integration
+def test_closed_market_wait_wakes_for_the_premarket_capture(tmp_path: Path) -> None:
+    class Capture:
+        capture_at = time(8, 0)
+
+        def __init__(self) -> None:
+            self.ticks: list[datetime] = []
+
+        def tick(self, at: datetime) -> None:
+            self.ticks.append(at)
+
+    capture = Capture()
+    snaps, _ = collect_run(None, tmp_path / "state", 1, start=datetime(2026, 11, 27, 16, 0, tzinfo=IST),
+                           premarket=capture)
+    monday = datetime(2026, 11, 30, tzinfo=IST)
+    assert capture.ticks[0] == monday.replace(hour=8)  # woken at 08:00 IST, before the pre-open
+    assert snaps[0].timestamp == monday.replace(hour=9)
 
 
 @pytest.mark.unit

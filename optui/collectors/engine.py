@@ -178,6 +178,20 @@ class CollectionEngine:
         self.last = stats
         return snap
 
+    def premarket_due(self, after: datetime, before: datetime) -> datetime | None:
+        """The pre-market capture time on `before`'s IST date when it falls in [after, before)
+        (a closed-market wait wakes for it), else None; None without a capture."""
+        capture_at = getattr(self.premarket, "capture_at", None)
+        if capture_at is None:
+            return None
+        due = datetime.combine(before.astimezone(IST).date(), capture_at, tzinfo=IST)
+        return max(due, after) if due < before else None
+
+    def tick_premarket(self, at: datetime) -> None:
+        """Give the pre-market capture a chance to run at exchange time `at` (no quotes taken)."""
+        if self.premarket is not None:
+            self._tick_premarket(at)
+
     def _tick_premarket(self, at: datetime) -> None:
         """The 08:00 IST participant capture on the exchange clock; its failures become
         CaptureFailed events and log lines, never a failed cycle."""

@@ -101,6 +101,12 @@ class Collector:
         self._print(closed_message(now, opens, source.is_holiday) + ("" if once else "; waiting"), "yellow")
         if once:
             return True
+        due = getattr(self.engine, "premarket_due", None)
+        capture = due(now, opens) if callable(due) else None
+        if capture is not None:  # the pre-market capture (08:00 IST) runs before the session
+            self._wait_exchange(capture)
+            if not self.stop_event.is_set():
+                self.engine.tick_premarket(self._exchange_now())
         self._wait_exchange(opens)
         return self.stop_event.is_set()
 
