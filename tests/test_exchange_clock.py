@@ -344,8 +344,8 @@ def test_readme_recipe_from_the_command_line(tmp_path: Path, monkeypatch: pytest
 def test_session_hours_by_the_exchange_calendar(at: str, open_: bool, next_open: str) -> None:
     source = SimulatedSource(start=START)
     when = datetime.fromisoformat(at).replace(tzinfo=IST)
-    assert in_collection_hours(when, source.is_holiday) is open_
-    assert next_pre_open(when, source.is_holiday) == datetime.fromisoformat(next_open).replace(tzinfo=IST)
+    assert in_collection_hours(when, source.is_trading_day) is open_
+    assert next_pre_open(when, source.is_trading_day) == datetime.fromisoformat(next_open).replace(tzinfo=IST)
 
 
 @pytest.mark.integration
@@ -365,7 +365,7 @@ def test_once_outside_the_session_writes_nothing(closed_at: datetime, why: str, 
         assert store.measurements() == []
     finally:
         store.close()
-    opens = next_pre_open(closed_at, source.is_holiday)
+    opens = next_pre_open(closed_at, source.is_trading_day)
     assert len(lines) == 1 and lines[0].startswith("market closed")
     assert f"({why})" in lines[0]
     assert f"next pre-open {opens:%a %d %b %Y} 09:00 IST" in lines[0]
@@ -461,3 +461,23 @@ def test_data_clock_is_one_exchange_clock_for_every_source() -> None:
         later = local + timedelta(seconds=7)
         assert clock.market_now(later, exchange_now) == SAMPLE_TIME + timedelta(seconds=7)
         assert clock.age_s(later) == pytest.approx(7.0)  # never the machine's offset
+
+
+@pytest.mark.unit
+def test_configured_calendar_decides_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    from optui.collectors.engine import make_source
+
+    s = Settings()
+    s.kite.api_key = "key"
+    s.participants.special_sessions = ["2026-11-28"]  # a Saturday session
+    s.participants.holidays = ["2026-11-27"]  # and a Friday closed by circular
+    monkeypatch.setenv("OPTUI_KITE_ACCESS_TOKEN", "token")
+    kite = make_source(s, "kite")
+    try:
+        assert in_collection_hours(datetime(2026, 11, 28, 10, 0, tzinfo=IST), kite.is_trading_day)
+        assert not in_collection_hours(datetime(2026, 11, 27, 10, 0, tzinfo=IST), kite.is_trading_day)
+        assert kite.is_holiday(datetime(2026, 11, 27, 10, 0, tzinfo=IST))
+        assert next_pre_open(datetime(2026, 11, 26, 16, 0, tzinfo=IST), kite.is_trading_day) == datetime(
+            2026, 11, 28, 9, 0, tzinfo=IST)
+    finally:
+        kite.close()

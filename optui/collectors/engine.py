@@ -326,14 +326,17 @@ def make_source(settings: Settings, kind: str | None = None,
             start = resume_start(stored_until)
         return SimulatedSource(seed=settings.simulator.seed, speed=settings.simulator.speed, start=start)
     if kind == "kite":
+        from optui.analytics.trading_calendar import TradingCalendar
         from optui.collectors.kite_source import KiteSource
         from optui.config import load_secrets
 
         secrets = load_secrets()
-        return KiteSource(
+        kite = KiteSource(
             settings.kite.api_key, secrets.get("kite_access_token", ""), root=settings.kite.root,
             cache_dir=Path(settings.source.instruments_cache_dir),
         )
+        kite.calendar = TradingCalendar.from_settings(settings)  # configured holidays count
+        return kite
     raise ConfigError(f"source {kind!r} is not known: use sim or kite")
 
 

@@ -95,10 +95,10 @@ class Collector:
         Returns True when the caller should not collect now (closed and `once`, or stopped)."""
         source = self.engine.source
         now = self._exchange_now()
-        if in_collection_hours(now, source.is_holiday):
+        if in_collection_hours(now, source.is_trading_day):
             return False
-        opens = next_pre_open(now, source.is_holiday)
-        self._print(closed_message(now, opens, source.is_holiday) + ("" if once else "; waiting"), "yellow")
+        opens = next_pre_open(now, source.is_trading_day)
+        self._print(closed_message(now, opens, source.is_trading_day) + ("" if once else "; waiting"), "yellow")
         if once:
             return True
         due = getattr(self.engine, "premarket_due", None)

@@ -12,22 +12,17 @@ from datetime import datetime, timedelta
 
 from optui.timeutil import IST, MARKET_CLOSE, PRE_OPEN
 
-HolidayProbe = Callable[[datetime], bool]
-"""Whether an instant falls on an exchange holiday (a source's `is_holiday`)."""
+TradingDayProbe = Callable[[datetime], bool]
+"""Whether the exchange trades on the IST date of an instant (a source's `is_trading_day`)."""
 
 
-def is_trading_day(at: datetime, is_holiday: HolidayProbe) -> bool:
-    """A weekday that is not an exchange holiday, on the IST date of `at` (aware)."""
-    return at.astimezone(IST).weekday() < 5 and not is_holiday(at)
-
-
-def in_collection_hours(at: datetime, is_holiday: HolidayProbe) -> bool:
+def in_collection_hours(at: datetime, is_trading_day: TradingDayProbe) -> bool:
     """True from 09:00:00 (pre-open) to 15:30:00 IST inclusive on a trading day."""
     local = at.astimezone(IST)
-    return is_trading_day(local, is_holiday) and PRE_OPEN <= local.time() <= MARKET_CLOSE
+    return is_trading_day(local) and PRE_OPEN <= local.time() <= MARKET_CLOSE
 
 
-def next_pre_open(at: datetime, is_holiday: HolidayProbe) -> datetime:
+def next_pre_open(at: datetime, is_trading_day: TradingDayProbe) -> datetime:
     """The next 09:00 IST pre-open strictly after `at` on a trading day (aware, IST)."""
     local = at.astimezone(IST)
     day = local.date()
@@ -35,20 +30,20 @@ def next_pre_open(at: datetime, is_holiday: HolidayProbe) -> datetime:
         day += timedelta(days=1)
     for _ in range(30):  # no exchange closes for a month
         candidate = datetime.combine(day, PRE_OPEN, tzinfo=IST)
-        if is_trading_day(candidate, is_holiday):
+        if is_trading_day(candidate):
             return candidate
         day += timedelta(days=1)
     raise ValueError(f"no trading day within 30 days after {local:%Y-%m-%d}")
 
 
-def closed_message(at: datetime, opens: datetime, is_holiday: HolidayProbe) -> str:
+def closed_message(at: datetime, opens: datetime, is_trading_day: TradingDayProbe) -> str:
     """What the collector prints while the market is closed: why, and the next pre-open."""
     local = at.astimezone(IST)
-    if local.weekday() >= 5:
-        why = "weekend"
-    elif is_holiday(local):
-        why = "exchange holiday"
-    else:
+    if is_trading_day(local):
         why = "outside 09:00-15:30 IST"
+    elif local.weekday() >= 5:
+        why = "weekend"
+    else:
+        why = "exchange holiday"
     return (f"market closed at {local:%a %d %b %Y %H:%M:%S} IST ({why}): no quotes written; "
             f"next pre-open {opens.astimezone(IST):%a %d %b %Y %H:%M} IST")

@@ -85,10 +85,3 @@ class SimulatedSource(MarketSource):
     def real_seconds(self, exchange_seconds: float) -> float:
         """The simulated clock runs `speed` times real time."""
         return exchange_seconds / self.exchange.speed
-
-    def is_holiday(self, at: datetime) -> bool:
-        """A weekday the simulator's exchange calendar closes (e.g. 24 Nov 2026)."""
-        from optui.simulator.calendar import is_trading_day
-
-        day = at.astimezone(IST).date()
-        return day.weekday() < 5 and not is_trading_day(day)

@@ -7,9 +7,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from optui.models import Instrument, Quote
 from optui.timeutil import IST, now_utc, parse_kite_time
+
+if TYPE_CHECKING:
+    from optui.analytics.trading_calendar import TradingCalendar
 
 MAX_QUOTE_INSTRUMENTS = 500
 
@@ -55,13 +59,19 @@ class MarketSource(ABC):
     def sync_clock(self) -> None:  # noqa: B027 - most sources need no round trip
         """Re-measure the exchange clock (a cheap request); sources without a remote clock do nothing."""
 
-    def is_holiday(self, at: datetime) -> bool:
-        """Whether `at` falls on a weekday the exchanges close, from NSE's published holiday list
-        (Kite publishes no calendar; see optui.simulator.calendar for the years covered)."""
-        from optui.simulator.calendar import is_trading_day
+    calendar: TradingCalendar | None = None
+    """The exchange calendar; None means NSE's published table (build_engine sets the configured one)."""
 
-        day = at.astimezone(IST).date()
-        return day.weekday() < 5 and not is_trading_day(day)
+    def is_trading_day(self, at: datetime) -> bool:
+        """Whether the exchange trades on the IST date of `at` (holidays, special sessions)."""
+        from optui.analytics.trading_calendar import TradingCalendar
+
+        return (self.calendar or TradingCalendar()).is_trading_day(at.astimezone(IST).date())
+
+    def is_holiday(self, at: datetime) -> bool:
+        """Whether `at` falls on a weekday the exchange closes (Kite publishes no calendar:
+        NSE's published list, see optui.analytics.trading_calendar)."""
+        return at.astimezone(IST).weekday() < 5 and not self.is_trading_day(at)
 
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release connections."""
