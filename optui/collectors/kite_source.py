@@ -124,6 +124,7 @@ class KiteSource(MarketSource):
 
     @property
     def clock_offset_s(self) -> float | None:
+        """Local clock minus Kite's at the last answer, seconds; None before any answer."""
         return self.clock.offset_s
 
     def sync_clock(self) -> None:
