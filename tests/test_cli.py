@@ -67,3 +67,25 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert secret not in res.stdout and "influx-secret-value" not in res.stdout
     assert "S3cretPass" not in res.stdout and "influxdb://admin:****@db.example:8086" in res.stdout
     assert "kite_access_token" in res.stdout and "[source]" in res.stdout
+
+
+@pytest.mark.parametrize("content", [b"[source]\ninterval_s = 30\n# caf\xe9 \xff\xfe\n", b"[source\ninterval_s = 30\n"])
+def test_config_file_not_utf8_or_not_toml_is_one_line_naming_the_file(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "optui.toml"
+    bad.write_bytes(content)
+    for args in (("config", "show"), ("collect", "--once", "--source", "sim"), ()):  # () opens the app
+        res = run(*args, env={"OPTUI_CONFIG_FILE": str(bad)}, cwd=tmp_path)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+        assert str(bad) in res.stderr and ("UTF-8" in res.stderr or "TOML" in res.stderr)
+
+
+def test_secrets_file_not_utf8_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_bytes(b'kite_access_token = "\xff\xfeabc"\n')
+    res = run("collect", "--once", "--source", "kite", cwd=tmp_path,
+              env={"OPTUI_KITE_API_KEY": "abc", "OPTUI_SECRETS_FILE": str(secrets),
+                   "OPTUI_CONFIG_FILE": str(tmp_path / "none.toml")})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert str(secrets) in res.stderr and "not UTF-8" in res.stderr

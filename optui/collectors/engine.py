@@ -220,9 +220,12 @@ class CollectionEngine:
             except StoreError as exc:
                 snap.warnings.append(f"store: {exc}")
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
-            from optui.storage.legacy_files import write_legacy_files
+            from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
 
             try:
+                if self.store is not None and self.settings.export.write_csv and not getattr(self, "_files_reconciled", False):
+                    self._files_reconciled = True  # once per run: catch up after a crash
+                    reconcile_with_store(self.store, self.out_dir, snap.timestamp, self.settings.export.write_json)
                 stats.json_files, stats.csv_rows = write_legacy_files(
                     snap, self.out_dir,
                     json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
@@ -277,7 +280,7 @@ def make_source(settings: Settings, kind: str | None = None) -> MarketSource:
         secrets = load_secrets()
         return KiteSource(
             settings.kite.api_key, secrets.get("kite_access_token", ""), root=settings.kite.root,
-            cache_dir=Path(settings.source.instruments_cache_dir),
+            cache_dir=Path(settings.source.instruments_cache_dir), indices=settings.source.indices,
         )
     raise ConfigError(f"source {kind!r} is not known: use sim or kite")
 

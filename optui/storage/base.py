@@ -85,12 +85,12 @@ def _as_list(column: Any) -> list[Any]:
 
 
 def clean_fields(fields: Mapping[str, Any]) -> dict[str, FieldValue]:
-    """Drop NaN and None values: InfluxDB cannot store NaN, so no backend does (absent = unknown)."""
+    """Drop None, NaN and +-inf: InfluxDB cannot store them, so no backend does (absent = unknown)."""
     out: dict[str, FieldValue] = {}
     for name, value in fields.items():
         if value is None:
             continue
-        if isinstance(value, float) and math.isnan(value):
+        if isinstance(value, float) and not math.isfinite(value):
             continue
         out[name] = value
     return out

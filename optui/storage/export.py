@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -77,7 +78,7 @@ def export_rows(
                         "measurement": measurement,
                         "timestamp": ist_iso(row.time),
                         "tags": row.tags,
-                        "fields": row.fields,
+                        "fields": {k: _finite(v) for k, v in row.fields.items()},
                     }, allow_nan=False, separators=(",", ":")) + "\n")
                     count += 1
             elif measurement == LEGS:
@@ -98,6 +99,13 @@ def export_rows(
         _discard(tmp)
         raise
     return count
+
+
+def _finite(value: object) -> object:
+    """A field value for JSON: NaN and +-inf (kept by older SQLite files) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _discard(path: Path) -> None:
