@@ -219,6 +219,9 @@ class CollectionEngine:
                 stats.rows_written = write_snapshot(self.store, snap, self._flow_bars)
             except StoreError as exc:
                 snap.warnings.append(f"store: {exc}")
+            damage = getattr(self.store, "damage", None)  # SQLite's periodic quick_check
+            if damage:
+                snap.warnings.append(f"store: {damage}")
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
             from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
 

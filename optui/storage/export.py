@@ -20,7 +20,7 @@ from optui.errors import ConfigError, StoreError
 from optui.models import LEG_CSV_COLUMNS
 from optui.storage.base import Row, Store
 from optui.storage.legacy_files import csv_cell, csv_row, ist_iso
-from optui.storage.records import LEGS
+from optui.storage.records import LEG_FIELDS, LEGS
 
 EXPORT_KINDS: tuple[str, ...] = ("csv", "json")
 _CHUNK = timedelta(days=1)  # read a day at a time so a year's export stays small in memory
@@ -78,7 +78,7 @@ def export_rows(
                         "measurement": measurement,
                         "timestamp": ist_iso(row.time),
                         "tags": row.tags,
-                        "fields": {k: _finite(v) for k, v in row.fields.items()},
+                        "fields": _json_fields(row, measurement),
                     }, allow_nan=False, separators=(",", ":")) + "\n")
                     count += 1
             elif measurement == LEGS:
@@ -99,6 +99,14 @@ def export_rows(
         _discard(tmp)
         raise
     return count
+
+
+def _json_fields(row: Row, measurement: str) -> dict[str, object]:
+    """A row's fields for JSON: a leg lists every leg field, null where the value is missing."""
+    fields = {k: _finite(v) for k, v in row.fields.items()}
+    if measurement == LEGS:
+        return {**dict.fromkeys(LEG_FIELDS), **fields}
+    return fields
 
 
 def _finite(value: object) -> object:
