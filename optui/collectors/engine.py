@@ -219,9 +219,7 @@ class CollectionEngine:
                 stats.rows_written = write_snapshot(self.store, snap, self._flow_bars)
             except StoreError as exc:
                 snap.warnings.append(f"store: {exc}")
-            damage = getattr(self.store, "damage", None)  # SQLite's periodic quick_check
-            if damage:
-                snap.warnings.append(f"store: {damage}")
+            snap.warnings.extend(f"store: {notice}" for notice in self.store.take_notices())
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
             from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
 

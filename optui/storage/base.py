@@ -217,6 +217,11 @@ class Store(ABC):
     def tag_values(self, measurement: str, tag: str) -> list[str]:
         """Distinct values of one tag in a measurement, sorted."""
 
+    def take_notices(self) -> list[str]:
+        """Problems found since the last call that lost nothing but need the user (refused lines
+        set aside, file damage found by a check), one line each; empty by default."""
+        return []
+
     @abstractmethod
     def close(self) -> None:
         """Flush and release connections; safe to call twice."""

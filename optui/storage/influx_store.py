@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -42,7 +43,15 @@ class Unavailable(Exception):
 
 
 class Rejected(StoreError):
-    """The server refused the data itself (HTTP 400): retrying the same lines cannot succeed."""
+    """The server refused the data itself (HTTP 400): retrying the same lines cannot succeed.
+
+    `reason` is the server's message; InfluxDB 1.x writes every line it could take and says
+    "partial write" for the rest.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class TooLarge(Rejected):
@@ -107,6 +116,12 @@ class InfluxStore(Store):
         self._refused: CredentialsRejected | None = None  # credentials the server last refused
         self._retry_at = 0.0  # monotonic time before which writes spool without trying the server
         self._replayed = 0
+        self.rejected_total = 0
+        """Lines the server refused (set aside in `rejected_path`) since this store was opened."""
+        self._notices: list[str] = []
+        rejected_dir = self.spool.directory if self.spool is not None else Path("data") / "rejected"
+        self.rejected_path = rejected_dir / "rejected.lp"
+        """Where refused lines go: `# <UTC time> <server's reason>` then the lines, appended."""
 
     @property
     def _v2_known(self) -> bool:
@@ -242,7 +257,8 @@ class InfluxStore(Store):
                     f"InfluxDB refused a batch of {points} points as too large: "
                     "lower store.batch_size"
                 )
-            raise Rejected(f"InfluxDB rejected points (HTTP {status}): {_server_error(text)}")
+            reason = _server_error(text)
+            raise Rejected(f"InfluxDB rejected points (HTTP {status}): {reason}", reason)
         raise StoreError(f"InfluxDB at {self.url}: database {self.database!r} could not be created")
 
     def write(self, points: Sequence[Point]) -> int:
@@ -273,8 +289,7 @@ class InfluxStore(Store):
         for index, chunk in enumerate(chunks):
             if not self._spool_pending:
                 try:
-                    self._send(("\n".join(chunk) + "\n").encode("utf-8"), len(chunk))
-                    accepted += len(chunk)
+                    accepted += self._send_isolating(chunk)
                     continue
                 except Unavailable as exc:
                     if self.spool is None:
@@ -296,6 +311,57 @@ class InfluxStore(Store):
         if refused is not None:
             raise CredentialsRejected(f"{refused} (points kept in the spool: {self.spool_dir_hint()})")
         return accepted
+
+    def _send_isolating(self, lines: list[str]) -> int:
+        """Send lines; when the server refuses some, write every other line and set the refused
+        ones aside (`_set_aside`). Returns the lines written. Unavailable/CredentialsRejected pass.
+
+        InfluxDB 1.x answers a batch with a field type conflict or a point outside the retention
+        policy with 400 "partial write" after writing the rest; it does not say which lines, so
+        the batch is split in halves until each refused line stands alone (re-sending a line the
+        server already took replaces it with the same values).
+        """
+        try:
+            self._send(_body(lines), len(lines))
+            return len(lines)
+        except TooLarge as exc:
+            if len(lines) < 2:
+                self._set_aside(lines, str(exc))
+                return 0
+        except Rejected as exc:
+            if len(lines) == 1:
+                self._set_aside(lines, exc.reason)
+                return 0
+            suspects = _conflicting_lines(lines, exc.reason)
+            if suspects and len(suspects) < len(lines):
+                # The server named the field: set those lines aside at once, retry the others.
+                self._set_aside(suspects, exc.reason)
+                bad = set(suspects)
+                return self._send_isolating([ln for ln in lines if ln not in bad])
+        half = len(lines) // 2
+        return self._send_isolating(lines[:half]) + self._send_isolating(lines[half:])
+
+    def _set_aside(self, lines: list[str], reason: str) -> None:
+        """Append refused lines to `rejected_path` under a comment with the server's reason."""
+        from optui.timeutil import now_utc
+
+        self.rejected_total += len(lines)
+        note = f"InfluxDB refused {len(lines)} line(s): {reason}; set aside in {self.rejected_path}"
+        try:
+            self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.rejected_path, "a", encoding="utf-8") as handle:
+                handle.write(f"# {now_utc().isoformat(timespec='seconds')} {reason}\n")
+                handle.write("\n".join(lines) + "\n")
+        except OSError as exc:
+            note = f"InfluxDB refused {len(lines)} line(s): {reason}; cannot set them aside ({exc.strerror or exc})"
+        log.warning("%s", note)
+        self._notices.append(note)
+
+    def take_notices(self) -> list[str]:
+        """Refused lines since the last call, as one-line notices (then forgotten)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
 
     def spool_dir_hint(self) -> str:
         return str(self.spool.directory) if self.spool is not None else "no spool"
@@ -322,22 +388,8 @@ class InfluxStore(Store):
             return self._replayed
 
     def _replay_one(self, body: bytes, points: int) -> None:
-        try:
-            self._send(body, points)
-        except TooLarge:
-            # Spooled under a larger batch size: send it in halves rather than drop it.
-            lines = body.decode("utf-8").splitlines()
-            if len(lines) < 2:
-                log.error("InfluxDB %s: dropped a spooled point too large to write", self.url)
-            else:
-                half = len(lines) // 2
-                for part in (lines[:half], lines[half:]):
-                    self._replay_one(("\n".join(part) + "\n").encode("utf-8"), len(part))
-                return
-        except Rejected as exc:
-            # A batch the server refuses would block the spool forever; what it could take is in.
-            log.error("InfluxDB %s: dropped %d spooled point(s): %s", self.url, points, exc)
-        self._replayed += points
+        # Refused lines are set aside; what the server can take is in (never blocks the spool).
+        self._replayed += self._send_isolating(body.decode("utf-8").splitlines())
 
     def spool_status(self) -> SpoolStatus | None:
         """What is waiting in the spool (None when spooling is off)."""
@@ -416,6 +468,33 @@ class InfluxStore(Store):
                 self._http.close()
             if self._v2 is not None:
                 self._v2.close()
+
+
+def _body(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+_CONFLICT = re.compile(r'input field \\?"([^"\\]+)\\?" on measurement \\?"([^"\\]+)\\?" is type (\w+)')
+
+
+def _conflicting_lines(lines: list[str], reason: str) -> list[str]:
+    """The lines a 1.x "field type conflict" message points at (field, measurement and the type
+    sent are named); [] when the message names no field."""
+    match = _CONFLICT.search(reason)
+    if match is None:
+        return []
+    field, measurement, sent = match[1], match[2], match[3]
+    value = {"integer": r"-?\d+i", "float": r"-?[\d.]+(?:[eE][-+]?\d+)?", "string": r'"',
+             "boolean": r"(?:t|f|true|false|T|F|TRUE|FALSE)(?=[ ,])", "unsigned": r"\d+u"}.get(sent)
+    if value is None:
+        return []
+    pattern = re.compile(rf"(?:^|[ ,]){re.escape(field)}={value}")
+    out = []
+    for line in lines:
+        key, _, rest = line.partition(" ")
+        if key.split(",", 1)[0] == measurement and pattern.search(" " + rest.rsplit(" ", 1)[0]):
+            out.append(line)
+    return out
 
 
 def _server_error(text: str) -> str:

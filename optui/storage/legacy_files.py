@@ -149,28 +149,52 @@ def append_csv(path: Path, rows: Iterable[list[str]]) -> int:
     if fresh:
         writer.writerow(LEG_CSV_COLUMNS)
     writer.writerows(rows)
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        fh.write(buf.getvalue())
-        fh.flush()
-        os.fsync(fh.fileno())
+    data = memoryview(buf.getvalue().encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        while data:  # one write call in practice: a kill lands before or after it
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return len(rows)
+
+
+_TAIL = 8 << 20  # bytes read from a CSV's end to find its last cycle (a full chain is ~1 MB)
+
+
+def _last_cycle(path: Path) -> tuple[datetime | None, int]:
+    """The timestamp of the last whole row of a legacy CSV and the byte offset where that
+    cycle's rows begin; (None, size) when it has no rows."""
+    if not path.exists():
+        return None, 0
+    size = path.stat().st_size
+    base = max(0, size - _TAIL)
+    with open(path, "rb") as handle:
+        handle.seek(base)
+        data = handle.read()
+    last: datetime | None = None
+    start = size
+    end = len(data)
+    while end > 0:
+        begin = data.rfind(b"\n", 0, end - 1) + 1
+        if begin == 0 and base > 0:
+            break  # a fragment cut by the tail window
+        first = data[begin:end].split(b",", 1)[0].decode("utf-8", "replace")
+        try:
+            at = datetime.fromisoformat(first)
+        except ValueError:
+            break  # the header
+        if last is not None and at != last:
+            break
+        last, start = at, base + begin
+        end = begin
+    return last, start if last is not None else size
 
 
 def last_csv_time(path: Path) -> datetime | None:
     """The timestamp of the last whole row of a legacy CSV (None when it has no rows)."""
-    if not path.exists():
-        return None
-    size = path.stat().st_size
-    with open(path, "rb") as handle:
-        handle.seek(max(0, size - (1 << 16)))
-        lines = [ln for ln in handle.read().split(b"\n") if ln.strip()]
-    for line in reversed(lines):
-        first = line.split(b",", 1)[0].decode("utf-8", "replace")
-        try:
-            return datetime.fromisoformat(first)
-        except ValueError:
-            continue  # the header, or a fragment
-    return None
+    return _last_cycle(path)[0]
 
 
 def reconcile_with_store(store: Any, out_dir: str | Path, at: datetime, json_files: bool = True) -> int:
@@ -186,11 +210,23 @@ def reconcile_with_store(store: Any, out_dir: str | Path, at: datetime, json_fil
     path = csv_path(Path(out_dir), at)
     if path.exists():
         _cut_torn_line(path)
-    last = last_csv_time(path)
-    start = day_start if last is None else last + timedelta(microseconds=1)
+    last, cycle_start = _last_cycle(path)
+    start = day_start if last is None else last
     if start >= at:
         return 0
     rows = store.query(LEGS, start, at)
+    if last is not None:
+        # The CSV keeps whole seconds: a stored cycle at 09:20:15.4 is the CSV's 09:20:15.
+        in_last = [r for r in rows if r.time.replace(microsecond=0) == last]
+        rows = [r for r in rows if r.time.replace(microsecond=0) > last]
+        with open(path, "rb") as handle:
+            handle.seek(cycle_start)
+            had = handle.read().count(b"\n")
+        if len(in_last) > had:
+            # The crash cut the last cycle short: rewrite it whole from the store.
+            with open(path, "r+b") as handle:
+                handle.truncate(cycle_start)
+            rows = in_last + rows
     if not rows:
         return 0
     values = []

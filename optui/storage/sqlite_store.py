@@ -370,6 +370,11 @@ class SQLiteStore(Store):
         """The last `quick_check` damage report (with the recovery command), None while clean."""
         return self._damage[-1] if self._damage else None
 
+    def take_notices(self) -> list[str]:
+        """The damage report, every call while the file is damaged (it needs the user)."""
+        damage = self.damage
+        return [damage] if damage else []
+
     def check_integrity(self) -> str | None:
         """Run `PRAGMA quick_check` now (seconds on a large file); the report, or None when clean."""
         with self._reading("integrity check") as conn:
