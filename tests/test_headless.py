@@ -24,7 +24,7 @@ class StubEngine:
 
     def __init__(self, result: Snapshot | Exception) -> None:
         self.result = result
-        self.last = type("Stats", (), {"rows_written": 0, "json_files": 0, "csv_rows": 0})()
+        self.last = type("Stats", (), {"rows_written": 0, "rows_spooled": 0, "json_files": 0, "csv_rows": 0})()
 
     def collect_once(self) -> Snapshot:
         if isinstance(self.result, Exception):

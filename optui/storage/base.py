@@ -217,6 +217,14 @@ class Store(ABC):
     def tag_values(self, measurement: str, tag: str) -> list[str]:
         """Distinct values of one tag in a measurement, sorted."""
 
+    spooled_total: int = 0
+    """Points this store accepted into an on-disk spool (not yet in the database) since it was
+    opened; stores without a spool leave it 0."""
+
+    def pending(self) -> tuple[int, str]:
+        """Points waiting in the spool now and where they are kept; (0, "") without a spool."""
+        return 0, ""
+
     def take_notices(self) -> list[str]:
         """Problems found since the last call that lost nothing but need the user (refused lines
         set aside, file damage found by a check), one line each; empty by default."""

@@ -306,6 +306,7 @@ class InfluxStore(Store):
             for rest in chunks[index:]:
                 self.spool.append(("\n".join(rest) + "\n").encode("utf-8"), len(rest))
                 accepted += len(rest)
+                self.spooled_total += len(rest)
             self._spool_pending = True
             break
         if refused is not None:
@@ -390,6 +391,12 @@ class InfluxStore(Store):
     def _replay_one(self, body: bytes, points: int) -> None:
         # Refused lines are set aside; what the server can take is in (never blocks the spool).
         self._replayed += self._send_isolating(body.decode("utf-8").splitlines())
+
+    def pending(self) -> tuple[int, str]:
+        """Points waiting in the spool and its directory (read from disk: after close() too)."""
+        if self.spool is None:
+            return 0, ""
+        return self.spool.status().points, str(self.spool.directory)
 
     def spool_status(self) -> SpoolStatus | None:
         """What is waiting in the spool (None when spooling is off)."""
