@@ -9,8 +9,8 @@ from textual.message import Message
 from textual.widgets import Log
 from textual.worker import get_current_worker
 
-from optui.config import config_path, set_value
 from optui import logs
+from optui.config import config_path, set_value
 from optui.ops.pytest_runner import TEST_MODES, PytestSummary, project_root, run_pytest
 from optui.ops.steps import steps_for
 from optui.screens.menu import MenuItem, MenuScreen

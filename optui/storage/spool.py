@@ -168,6 +168,7 @@ class Spool:
     def _quarantine(self, segment: Path, rec: _Record, why: str) -> Path | None:
         """Copy a damaged region's bytes to quarantine/ (for inspection or a manual replay); warn."""
         target = self.directory / QUARANTINE_DIR / f"{segment.stem}-{rec.start:012d}.bad"
+        kept: Path | None = target
         try:
             with open(segment, "rb") as handle:
                 handle.seek(rec.start)
@@ -182,15 +183,15 @@ class Spool:
         except OSError as exc:
             log.warning("spool %s: cannot quarantine %d bytes at byte %d (%s)", segment,
                         rec.end - rec.start, rec.start, exc.strerror or exc)
-            target = None
+            kept = None
         self.skipped += 1
         self.quarantined += 1
         log.warning(
             "spool %s: %s at byte %d (%d bytes, about %d point(s)) set aside in %s; "
             "the records after it still replay", segment, why, rec.start, rec.end - rec.start,
-            rec.points, target or "(nowhere: see above)",
+            rec.points, kept or "(nowhere: see above)",
         )
-        return target
+        return kept
 
     def status(self) -> SpoolStatus:
         """Points, bytes and segments waiting (corrupt records not counted)."""
