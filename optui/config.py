@@ -274,7 +274,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"positions.intervals = {settings.positions.intervals!r}: allowed {', '.join(_INTERVALS)}"
         )
-    url = settings.store.url
+    url = settings.store.url = canonical_store_url(settings.store.url)
     if not (url.startswith("sqlite:///") or url.startswith("influxdb://") or url.startswith("influxdbs://")):
         raise ConfigError(f"store.url = {url!r}: use sqlite:///PATH or influxdb://HOST:PORT")
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.participants.capture_time):
@@ -318,6 +318,29 @@ def _env_overrides(environ: dict[str, str], settings: Settings) -> dict[str, dic
             if env_name in environ:
                 out.setdefault(f.name, {})[sub.name] = environ[env_name]
     return out
+
+
+def canonical_store_url(url: str) -> str:
+    """`influxdb1://HOST:PORT` and `influxdb2://HOST:PORT` (also `influxdb1s://`, `influxdb2s://`
+    for TLS) as `influxdb://HOST:PORT?version=1|2`; other URLs unchanged. Raises ConfigError when
+    the alias and a `version=` in the query disagree."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    alias = {"influxdb1": ("influxdb", "1"), "influxdb2": ("influxdb", "2"),
+             "influxdb1s": ("influxdbs", "1"), "influxdb2s": ("influxdbs", "2")}.get(scheme.lower())
+    if not sep or alias is None:
+        return text
+    base, version = alias
+    where, _, query = rest.partition("?")
+    from urllib.parse import parse_qsl, urlencode
+
+    params = parse_qsl(query, keep_blank_values=True)
+    given = [v for k, v in params if k == "version"]
+    right = f"{base}://{redact_url(f'{base}://{where}').split('://', 1)[1]}?version={version}"
+    if any(v != version for v in given):
+        raise ConfigError(f"store.url {redact_url(text)!r}: {scheme}:// means version {version}; use {right}")
+    params = [(k, v) for k, v in params if k != "version"] + [("version", version)]
+    return f"{base}://{where}?{urlencode(params)}"
 
 
 def read_text_file(file: Path, what: str) -> str:

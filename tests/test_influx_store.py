@@ -575,3 +575,25 @@ def test_from_url_reads_settings_and_token(monkeypatch: pytest.MonkeyPatch, tmp_
     with pytest.raises(Exception, match="influxdb://HOST:PORT"):
         InfluxStore.from_url("influxdb://", settings)
     s.close()
+
+
+@pytest.mark.unit
+def test_influxdb1_and_influxdb2_schemes_are_aliases(tmp_path: Path) -> None:
+    from optui.config import canonical_store_url
+    from optui.errors import ConfigError
+
+    assert canonical_store_url("influxdb1://db.example:8086") == "influxdb://db.example:8086?version=1"
+    assert canonical_store_url("influxdb2s://h:8086?bucket=b") == "influxdbs://h:8086?bucket=b&version=2"
+    assert canonical_store_url("influxdb://h:8086?version=2") == "influxdb://h:8086?version=2"
+    with pytest.raises(ConfigError, match=r"influxdb1:// means version 1; use influxdb://h:1\?version=1"):
+        canonical_store_url("influxdb1://h:1?version=2")
+    settings = Settings()
+    settings.store.spool_dir = str(tmp_path / "spool")
+    v1 = open_store("influxdb1://127.0.0.1:9?db=x", settings)
+    v2 = open_store("influxdb2://127.0.0.1:9?bucket=y", settings)
+    try:
+        assert isinstance(v1, InfluxStore) and v1.describe().startswith("InfluxDB 1.x") and v1.database == "x"
+        assert isinstance(v2, InfluxStore) and "bucket y" in v2.describe()
+    finally:
+        v1.close()
+        v2.close()

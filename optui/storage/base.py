@@ -256,7 +256,9 @@ def open_store(url: str, settings: Any = None) -> Store:
     absolute; parent directories are created. `settings` (optui.config.Settings) supplies the
     InfluxDB org, bucket and token source.
     """
-    text = (url or "").strip()
+    from optui.config import canonical_store_url
+
+    text = canonical_store_url(url or "")
     if text.startswith("sqlite:///"):
         from optui.storage.sqlite_store import SQLiteStore
 
@@ -273,5 +275,6 @@ def open_store(url: str, settings: Any = None) -> Store:
         return InfluxStore.from_url(text, settings)
     raise ConfigError(
         f"store.url {text!r} is not supported: use sqlite:///PATH (e.g. sqlite:///data/optui.db) "
-        "or influxdb://HOST:PORT (influxdbs:// for TLS)"
+        "or influxdb://HOST:PORT[?version=1|2] (influxdbs:// for TLS; influxdb1:// and "
+        "influxdb2:// are accepted as aliases)"
     )
