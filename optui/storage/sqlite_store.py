@@ -90,7 +90,7 @@ def _halt(stop: threading.Event, committed: threading.Event) -> None:
 
 
 def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Event,
-                     damage: list[str], check_every: float) -> None:
+                     damage: list[str], check_every: float, checking: threading.Event) -> None:
     """Checkpoint passively (never blocking readers or the writer) after commits, ten times a
     second at most, until `stop`; SQLiteStore.close() does the final full checkpoint. Every
     `check_every` seconds (first after a sixth of it, at most a minute) runs `quick_check` and
@@ -108,7 +108,11 @@ def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Even
         while not stop.is_set():
             if time.monotonic() >= next_check:
                 next_check = time.monotonic() + check_every
-                report = quick_check(conn, path)
+                checking.set()  # a read transaction: the writer's WAL warning names it
+                try:
+                    report = quick_check(conn, path)
+                finally:
+                    checking.clear()
                 if report and report not in damage:
                     damage.append(report)
                     log.error("%s", report)
@@ -135,6 +139,7 @@ class SQLiteStore(Store):
         self.wal_cap_bytes = wal_cap_bytes
         """WAL size past which each write tries a non-blocking checkpoint (and warns if pinned)."""
         self._damage: list[str] = []
+        self._checking = threading.Event()  # set while the periodic quick_check reads the file
         self._wal_pinned_since = self._wal_warned_at = 0.0
         self._wal_next_try = 0.0
         self._memory = str(path) == ":memory:"
@@ -181,7 +186,8 @@ class SQLiteStore(Store):
             self._writer.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = threading.Thread(
                 target=_checkpoint_loop,
-                args=(str(self.path), self._committed, self._stop, self._damage, quick_check_s),
+                args=(str(self.path), self._committed, self._stop, self._damage, quick_check_s,
+                      self._checking),
                 name=f"sqlite-checkpoint {Path(self.path).name}",
                 daemon=True,
             )
@@ -415,6 +421,8 @@ class SQLiteStore(Store):
             return
         self._wal_next_try = now + 1.0  # retry at most once a second while pinned
         self._wal_pinned_since = self._wal_pinned_since or now
+        if self._checking.is_set():
+            return  # our own integrity check holds the snapshot; it ends by itself
         if not self._wal_warned_at or now - self._wal_warned_at >= _PINNED_WARN_S:
             self._wal_warned_at = now
             log.warning(
