@@ -17,7 +17,7 @@ from textual.worker import Worker, WorkerState
 from optui.commands import COMMANDS, OptuiCommands, app_bindings, display_keys
 from optui.config import Settings
 from optui.errors import OptuiError
-from optui.ops.logfile import configure_logging
+from optui.logs import configure_logging
 
 log = logging.getLogger("optui.app")
 

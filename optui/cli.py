@@ -79,8 +79,9 @@ def collect(
     indices: Annotated[str | None, typer.Option(help="Comma list, e.g. NIFTY,BANKNIFTY (default: all five).")] = None,
     interval: Annotated[float | None, typer.Option(help="Seconds between cycles (default 30).")] = None,
     once: Annotated[bool, typer.Option("--once", help="Run one cycle and exit.")] = False,
-    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT.")] = None,
+    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT[?version=1|2] (influxdb1:// and influxdb2:// also work).")] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for the JSON-per-leg files and CSV sidecar.")] = None,
+    summary_json: Annotated[Path | None, typer.Option("--summary-json", help='On exit, write {"cycles": N, "points": M, "pending": P} here.')] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Collect headless: one status line per cycle; SIGINT/SIGTERM stop after the current write."""
@@ -100,7 +101,7 @@ def collect(
         settings.source.interval_s = interval
     setup_logging(settings, to_stderr=True)
     from optui.collectors.engine import build_engine
-    from optui.collectors.headless import Collector
+    from optui.collectors.headless import Collector, exit_report
 
     try:
         engine = build_engine(settings, source.value if source else None, store, out)
@@ -117,6 +118,10 @@ def collect(
         code = collector.run(once=once)
     finally:
         engine.close()
+    try:
+        exit_report(collector, summary_json)
+    except (OSError, OptuiError) as exc:
+        _fail(f"--summary-json {summary_json}: cannot write it ({getattr(exc, 'strerror', None) or exc})")
     raise typer.Exit(code)
 
 
@@ -199,7 +204,7 @@ def export(
     out: Annotated[Path | None, typer.Option(help="Output file (default: data/export_<from>_<to>.<kind>).")] = None,
     index: Annotated[str | None, typer.Option(help="Only this index.")] = None,
     measurement: Annotated[str, typer.Option(help="atm_options, index_overview or premium_flow.")] = "atm_options",
-    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT.")] = None,
+    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT[?version=1|2] (influxdb1:// and influxdb2:// also work).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Export stored records for a time range."""

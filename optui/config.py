@@ -274,7 +274,7 @@ def _validate(settings: Settings) -> None:
         raise ConfigError(
             f"positions.intervals = {settings.positions.intervals!r}: allowed {', '.join(_INTERVALS)}"
         )
-    url = settings.store.url
+    url = settings.store.url = canonical_store_url(settings.store.url)
     if not (url.startswith("sqlite:///") or url.startswith("influxdb://") or url.startswith("influxdbs://")):
         raise ConfigError(f"store.url = {url!r}: use sqlite:///PATH or influxdb://HOST:PORT")
     if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", settings.participants.capture_time):
@@ -320,18 +320,71 @@ def _env_overrides(environ: dict[str, str], settings: Settings) -> dict[str, dic
     return out
 
 
+def canonical_store_url(url: str) -> str:
+    """`influxdb1://HOST:PORT` and `influxdb2://HOST:PORT` (also `influxdb1s://`, `influxdb2s://`
+    for TLS) as `influxdb://HOST:PORT?version=1|2`; other URLs unchanged. Raises ConfigError when
+    the alias and a `version=` in the query disagree."""
+    text = url.strip()
+    scheme, sep, rest = text.partition("://")
+    alias = {"influxdb1": ("influxdb", "1"), "influxdb2": ("influxdb", "2"),
+             "influxdb1s": ("influxdbs", "1"), "influxdb2s": ("influxdbs", "2")}.get(scheme.lower())
+    if not sep or alias is None:
+        return text
+    base, version = alias
+    where, _, query = rest.partition("?")
+    from urllib.parse import parse_qsl, urlencode
+
+    params = parse_qsl(query, keep_blank_values=True)
+    given = [v for k, v in params if k == "version"]
+    right = f"{base}://{redact_url(f'{base}://{where}').split('://', 1)[1]}?version={version}"
+    if any(v != version for v in given):
+        raise ConfigError(f"store.url {redact_url(text)!r}: {scheme}:// means version {version}; use {right}")
+    params = [(k, v) for k, v in params if k != "version"] + [("version", version)]
+    return f"{base}://{where}?{urlencode(params)}"
+
+
+def read_text_file(file: Path, what: str) -> str:
+    """A UTF-8 text file's content; ConfigError (one line naming the file) when unreadable or not UTF-8."""
+    try:
+        return file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: {what} file is not UTF-8 text (bad byte at offset {exc.start}): "
+            "save it as UTF-8 or remove it"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read the {what} file ({exc.strerror or exc})") from None
+
+
+def read_toml(file: Path, what: str) -> dict[str, Any]:
+    """Parse a TOML file; ConfigError naming the file (and the line) when unreadable, not UTF-8 or not TOML."""
+    text = read_text_file(file, what)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: {what} file is not valid TOML ({exc}): fix the file or remove it") from None
+
+
+def _parse_tomlkit(file: Path, what: str) -> Any:
+    """The file as a tomlkit document (comments kept); empty when missing; ConfigError when unreadable."""
+    import tomlkit
+
+    if not file.exists():
+        return tomlkit.document()
+    text = read_text_file(file, what)
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{file}: {what} file is not valid TOML ({exc}): fix the file or remove it") from None
+
+
 def load_settings(path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Defaults, then the TOML file (if it exists), then OPTUI_SECTION_KEY environment variables."""
     environ = dict(os.environ if environ is None else environ)
     settings = Settings()
     file = path if path is not None else config_path()
     if file.exists():
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{file}: not valid TOML ({exc}): fix the file or remove it") from None
-        except OSError as exc:
-            raise ConfigError(f"{file}: cannot read ({exc.strerror})") from None
+        data = read_toml(file, "configuration")
         _apply(settings, data, str(file))
         settings.path = file
     _apply(settings, _env_overrides(environ, settings), "environment")
@@ -356,10 +409,7 @@ def load_secrets(environ: dict[str, str] | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     file = secrets_path()
     if file.exists():
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, OSError) as exc:
-            raise ConfigError(f"{file}: cannot read secrets ({exc}): fix or delete the file") from None
+        data = read_toml(file, "secrets")
         out.update({k: str(v) for k, v in data.items() if k in SECRET_ENV and v})
     for name, env_name in SECRET_ENV.items():
         if environ.get(env_name):
@@ -375,7 +425,7 @@ def save_secret(name: str, value: str) -> Path:
 
     file = secrets_path()
     file.parent.mkdir(parents=True, exist_ok=True)
-    doc = tomlkit.parse(file.read_text(encoding="utf-8")) if file.exists() else tomlkit.document()
+    doc = _parse_tomlkit(file, "secrets")
     doc[name] = value
     write_private(file, tomlkit.dumps(doc))
     return file
@@ -453,7 +503,7 @@ def set_value(key: str, raw: Any, path: Path | None = None) -> Settings:
     value = _coerce(key, raw, hints[name], getattr(section, name))
     setattr(section, name, value)
     _validate(current)
-    doc = tomlkit.parse(file.read_text(encoding="utf-8")) if file.exists() else tomlkit.document()
+    doc = _parse_tomlkit(file, "configuration")
     if section_name not in doc:
         doc[section_name] = tomlkit.table()
     doc[section_name][name] = value  # type: ignore[index]

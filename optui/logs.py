@@ -1,12 +1,20 @@
-"""Logging to a file (tracebacks go there, never to the screen) and optionally to stderr."""
+"""Logging, in one place: the rotating log file (tracebacks go there, never to the screen),
+warnings on stderr for the headless collector, and a tail reader for the app's log viewer.
+
+Log lines start with an ISO 8601 time in IST with its offset, e.g.
+`2026-11-24T09:15:30.123+05:30 WARNING optui.storage.spool: ...`.
+"""
 
 from __future__ import annotations
 
 import logging
 import logging.handlers
+from collections import deque
+from datetime import datetime
 from pathlib import Path
 
 from optui.config import Settings
+from optui.timeutil import IST
 
 LOG_FILE = "optui.log"
 
@@ -14,6 +22,13 @@ LOG_FILE = "optui.log"
 def log_file(settings: Settings) -> Path:
     """Where the log file lives."""
     return Path(settings.general.log_dir).expanduser() / LOG_FILE
+
+
+class ZonedFormatter(logging.Formatter):
+    """Times as ISO 8601 in IST with the +05:30 offset, so a line read anywhere is unambiguous."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 - logging's name
+        return datetime.fromtimestamp(record.created, IST).isoformat(timespec="milliseconds")
 
 
 class OneLineFormatter(logging.Formatter):
@@ -29,13 +44,17 @@ class OneLineFormatter(logging.Formatter):
 
 
 def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
-    """Rotating file log in the log directory; stderr gets warnings when asked (headless)."""
+    """Rotating file log in the log directory; stderr gets warnings when asked (headless).
+
+    Returns the log file, or None when its directory is not writable (then nothing is logged to
+    a file). Calling it again replaces the handlers it added before.
+    """
     root = logging.getLogger()
     root.setLevel(settings.general.log_level)
     for handler in list(root.handlers):
         if getattr(handler, "_optui", False):
             root.removeHandler(handler)
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     target = log_file(settings)
     path: Path | None = target
     try:
@@ -55,3 +74,30 @@ def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
     # urllib3 logs full request URLs at DEBUG; Kite puts nothing secret in URLs, but keep it quiet.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     return path
+
+
+def configure_logging(settings: Settings, level: str | None = None) -> Path:
+    """For the full-screen app: the root logger to the rotating log file only (a terminal
+    handler would garble the screen)."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if type(handler) is logging.StreamHandler:  # e.g. basicConfig's stderr handler
+            root.removeHandler(handler)
+    path = setup_logging(settings, to_stderr=False) or log_file(settings)
+    if level:
+        root.setLevel(level)
+    return path
+
+
+def set_level(level: str) -> None:
+    """Change the running process's log level (the saved setting applies at next start)."""
+    logging.getLogger().setLevel(level)
+
+
+def tail(path: Path, lines: int = 200) -> list[str]:
+    """The last `lines` lines of a text file; empty when it does not exist yet."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            return [line.rstrip("\n") for line in deque(handle, maxlen=lines)]
+    except FileNotFoundError:
+        return []

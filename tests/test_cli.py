@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,7 +32,7 @@ def test_collect_once_on_simulator_then_export(tmp_path: Path) -> None:
     lines = [ln for ln in res.stdout.splitlines() if " IST " in ln]
     assert len(lines) == 1
     line = lines[0]
-    for word in ("source=simulated", "indices=NIFTY,BANKNIFTY,FINNIFTY,MIDCPNIFTY,SENSEX", "legs=", "flagged=", "duration=", "rows="):
+    for word in ("source=simulated", "indices=NIFTY,BANKNIFTY,FINNIFTY,MIDCPNIFTY,SENSEX", "legs=", "flagged=", "duration=", "stored=", "spooled=0"):
         assert word in line
     legs = int(line.split("legs=")[1].split()[0])
     assert legs >= 5 * 2 * 5
@@ -67,3 +69,67 @@ def test_config_show_masks_secrets(tmp_path: Path) -> None:
     assert secret not in res.stdout and "influx-secret-value" not in res.stdout
     assert "S3cretPass" not in res.stdout and "influxdb://admin:****@db.example:8086" in res.stdout
     assert "kite_access_token" in res.stdout and "[source]" in res.stdout
+
+
+@pytest.mark.parametrize("content", [b"[source]\ninterval_s = 30\n# caf\xe9 \xff\xfe\n", b"[source\ninterval_s = 30\n"])
+def test_config_file_not_utf8_or_not_toml_is_one_line_naming_the_file(tmp_path: Path, content: bytes) -> None:
+    bad = tmp_path / "optui.toml"
+    bad.write_bytes(content)
+    for args in (("config", "show"), ("collect", "--once", "--source", "sim"), ()):  # () opens the app
+        res = run(*args, env={"OPTUI_CONFIG_FILE": str(bad)}, cwd=tmp_path)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+        assert str(bad) in res.stderr and ("UTF-8" in res.stderr or "TOML" in res.stderr)
+
+
+def test_secrets_file_not_utf8_is_one_line_naming_the_file(tmp_path: Path) -> None:
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_bytes(b'kite_access_token = "\xff\xfeabc"\n')
+    res = run("collect", "--once", "--source", "kite", cwd=tmp_path,
+              env={"OPTUI_KITE_API_KEY": "abc", "OPTUI_SECRETS_FILE": str(secrets),
+                   "OPTUI_CONFIG_FILE": str(tmp_path / "none.toml")})
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert str(secrets) in res.stderr and "not UTF-8" in res.stderr
+
+
+def test_outage_status_exit_report_summary_and_log(influx_process: Any, tmp_path: Path) -> None:
+    """InfluxDB down: the status line says spooled, exit says how many points wait and where,
+    --summary-json counts them; back up: the next run drains the spool, and the log (with zoned
+    times) has both."""
+    import re
+
+    env = {"OPTUI_CONFIG_FILE": str(tmp_path / "none.toml"), "OPTUI_STORE_SPOOL_DIR": str(tmp_path / "spool"),
+           "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs")}
+    args = ("collect", "--once", "--source", "sim", "--indices", "NIFTY", "--store", influx_process.store_url)
+    summary = tmp_path / "summary.json"
+    influx_process.stop()
+    res = run(*args, "--summary-json", str(summary), env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (line,) = [ln for ln in res.stdout.splitlines() if " IST " in ln]
+    spooled = int(line.split("spooled=")[1].split()[0])
+    assert spooled > 0 and "stored=0 " in line
+    assert f"{spooled} point(s) still spooled in {tmp_path / 'spool'}" in res.stdout + res.stderr
+    assert json.loads(summary.read_text()) == {"cycles": 1, "points": spooled, "pending": spooled}
+
+    influx_process.start()
+    res = run(*args, "--summary-json", str(summary), env=env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    (line,) = [ln for ln in res.stdout.splitlines() if " IST " in ln]
+    assert "spooled=0" in line and "still spooled" not in res.stdout + res.stderr
+    done = json.loads(summary.read_text())
+    assert done["cycles"] == 1 and done["pending"] == 0 and done["points"] > 0
+    log_text = (tmp_path / "logs" / "optui.log").read_text(encoding="utf-8")
+    assert "spooling writes" in log_text and f"replayed {spooled} spooled point(s)" in log_text
+    assert "still spooled" in log_text
+    stamps = re.findall(r"^(\S+) (?:INFO|WARNING|ERROR)", log_text, re.MULTILINE)
+    assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30", s) for s in stamps)
+
+
+def test_summary_json_on_a_plain_run(tmp_path: Path) -> None:
+    summary = tmp_path / "s.json"
+    res = run("collect", "--once", "--source", "sim", "--indices", "NIFTY", "--store", f"sqlite:///{tmp_path / 'a.db'}",
+              "--summary-json", str(summary), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    stored = int(res.stdout.split("stored=")[1].split()[0])
+    assert stored > 0 and json.loads(summary.read_text()) == {"cycles": 1, "points": stored, "pending": 0}

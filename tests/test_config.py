@@ -87,3 +87,22 @@ def test_redact_url_hides_passwords_and_webhook_tokens() -> None:
     assert "T000/B000/XXXX" not in redact_url("https://hooks.slack.com/services/T000/B000/XXXX")
     assert redact_url("sqlite:///data/optui.db") == "sqlite:///data/optui.db"
     assert redact_url("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+def test_unreadable_files_raise_config_error_naming_them(isolated_config: Path) -> None:
+    from optui.config import secrets_path
+
+    conf = isolated_config / "optui.toml"
+    conf.write_bytes(b"[ui]\ntheme = \"\xe9\"\n")
+    with pytest.raises(ConfigError, match=r"optui\.toml: configuration file is not UTF-8"):
+        load_settings(conf)
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        set_value("source.interval_s", "20", conf)
+    secrets_path().write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match=r"secrets\.toml: secrets file is not UTF-8"):
+        load_secrets()
+    with pytest.raises(ConfigError, match="secrets file"):
+        save_secret("kite_access_token", "x")
+    secrets_path().write_text("kite_access_token = \n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        save_secret("kite_access_token", "x")

@@ -128,3 +128,31 @@ def test_export_matches_the_live_csv_sidecar_cell_for_cell(tmp_path: Path) -> No
     live = (tmp_path / "live" / "raw_snapshots" / "options" / "options_20261124.csv").read_text()
     exported = (tmp_path / "export.csv").read_text()
     assert sorted(exported.splitlines()) == sorted(live.splitlines())
+
+
+@pytest.mark.integration
+def test_json_export_writes_null_for_missing_and_old_infinities(tmp_path: Path) -> None:
+    """A file written before +-inf was filtered (values stored raw) still exports, with null."""
+    import sqlite3
+
+    import numpy as np
+
+    path = tmp_path / "old.db"
+    with SQLiteStore(path) as s:
+        write_snapshot(s, make_snapshot(AT))
+    conn = sqlite3.connect(path)  # put +inf into every stored numeric cell of the first leg frame
+    mid = conn.execute("SELECT id FROM measurements WHERE name='atm_options'").fetchone()[0]
+    nums = conn.execute("SELECT nums FROM frames WHERE measurement_id=?", (mid,)).fetchone()[0]
+    matrix = np.frombuffer(nums, dtype=np.float64).copy()
+    matrix[0] = np.inf
+    conn.execute("UPDATE frames SET nums=? WHERE measurement_id=?", (matrix.tobytes(), mid))
+    conn.commit()
+    conn.close()
+    with SQLiteStore(path) as s:
+        out = tmp_path / "legs.jsonl"
+        assert export_rows(s, "json", AT, AT + timedelta(hours=1), out) == 4
+    objs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert "Infinity" not in out.read_text() and "NaN" not in out.read_text()
+    assert sum(v is None for o in objs for v in o["fields"].values()) >= 3  # NaN ivs and the +inf
+    assert all(o["fields"]["iv"] in (12.5, None) for o in objs)
+    assert {o["fields"]["iv"] for o in objs if o["tags"]["side"] == "PUT"} == {None}

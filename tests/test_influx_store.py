@@ -282,9 +282,78 @@ def test_credentials_on_a_server_with_auth(influx_process: Any, tmp_path: Path) 
 def test_rejections_name_the_fix(store: InfluxStore) -> None:
     at = T0.astimezone(UTC)
     store.write([Point("premium_flow", {"index": "X"}, {"trades": 1}, at)])
-    with pytest.raises(StoreError, match="field type conflict.*keep each field's type"):
-        store.write([Point("premium_flow", {"index": "X"}, {"trades": "many"}, at + timedelta(seconds=1))])
+    assert store.write([Point("premium_flow", {"index": "X"}, {"trades": "many"}, at + timedelta(seconds=1))]) == 0
+    (notice,) = store.take_notices()
+    assert "field type conflict" in notice and "keep each field's type" in notice
+    assert str(store.rejected_path) in notice
     assert store.spool_status() is not None and store.spool_status().points == 0  # not spooled
+
+
+def _count(store: InfluxStore, measurement: str) -> int:
+    return len(store.query(measurement, T0 - timedelta(days=400), T0 + timedelta(days=1)))
+
+
+def _cycle(at: datetime, oi_int_for: str = "") -> list[Point]:
+    """One cycle: 140 legs (oi a float), an overview per index and premium flow per index."""
+    pts = []
+    for n in range(140):
+        index = ("NIFTY", "BANKNIFTY")[n % 2]
+        offset = f"atm_p{n // 2}"
+        oi: float | int = 1000 + n if offset == oi_int_for and index == "NIFTY" else 1000.0 + n
+        pts.append(Point("atm_options", {"index": index, "strike_offset": offset},
+                         {"oi": oi, "last_price": 10.0 + n}, at))
+    for index in ("NIFTY", "BANKNIFTY"):
+        pts.append(Point("index_overview", {"index": index}, {"spot": 24000.0}, at))
+        pts.append(Point("premium_flow", {"index": index}, {"inflow_cr": 1.5}, at))
+    return pts
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("batch_size", [5000, 50])
+def test_field_type_conflict_writes_every_other_line(influx_server: str, tmp_path: Path, batch_size: int) -> None:
+    """`oi` was first stored as a float; one leg sends it as an integer. Everything else lands
+    (legs, overview and premium flow, every chunk), the one line is set aside with the reason."""
+    store = InfluxStore(influx_server, database=f"optui_test_{next(_db_counter)}",
+                        spool_dir=tmp_path / "spool", batch_size=batch_size)
+    store.init_database()
+    try:
+        first = T0.astimezone(UTC)
+        assert store.write(_cycle(first)) == 144
+        second = first + timedelta(seconds=30)
+        assert store.write(_cycle(second, oi_int_for="atm_p10")) == 143
+        assert _count(store, "atm_options") == 140 + 139
+        assert _count(store, "index_overview") == 4 and _count(store, "premium_flow") == 4
+        (notice,) = store.take_notices()
+        assert "refused 1 line" in notice and "field type conflict" in notice
+        text = store.rejected_path.read_text(encoding="utf-8").splitlines()
+        assert text[0].startswith("# ") and "field type conflict" in text[0]
+        assert text[1].startswith("atm_options,index=NIFTY,strike_offset=atm_p10 ") and "oi=1020i" in text[1]
+        assert len(text) == 2 and store.rejected_total == 1
+        assert store.spool_status().points == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.integration
+def test_points_outside_retention_are_set_aside_and_the_rest_written(influx_server: str, tmp_path: Path) -> None:
+    name = f"optui_test_{next(_db_counter)}"
+    httpx.post(f"{influx_server}/query", data={"q": f'CREATE DATABASE "{name}" WITH DURATION 1h'}).raise_for_status()
+    store = InfluxStore(influx_server, database=name, spool_dir=tmp_path / "spool", batch_size=64)
+    try:
+        now = datetime.now(UTC).replace(microsecond=0)  # retention is judged on the server's clock
+        old = now - timedelta(days=3)
+        pts = [Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": float(i)}, now - timedelta(seconds=i))
+               for i in range(300)]
+        pts[7] = Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": -1.0}, old)
+        pts[150] = Point("premium_flow", {"index": "NIFTY"}, {"inflow_cr": -2.0}, old - timedelta(seconds=1))
+        assert store.write(pts) == 298
+        rows = store.query("premium_flow", now - timedelta(hours=1), now + timedelta(seconds=1))
+        assert len(rows) == 298
+        lines = store.rejected_path.read_text(encoding="utf-8").splitlines()
+        assert sum(not ln.startswith("#") for ln in lines) == 2 and "retention" in lines[0]
+        assert "".join(store.take_notices()).count("refused 1 line") == 2
+    finally:
+        store.close()
 
 
 @pytest.mark.unit
@@ -506,3 +575,25 @@ def test_from_url_reads_settings_and_token(monkeypatch: pytest.MonkeyPatch, tmp_
     with pytest.raises(Exception, match="influxdb://HOST:PORT"):
         InfluxStore.from_url("influxdb://", settings)
     s.close()
+
+
+@pytest.mark.unit
+def test_influxdb1_and_influxdb2_schemes_are_aliases(tmp_path: Path) -> None:
+    from optui.config import canonical_store_url
+    from optui.errors import ConfigError
+
+    assert canonical_store_url("influxdb1://db.example:8086") == "influxdb://db.example:8086?version=1"
+    assert canonical_store_url("influxdb2s://h:8086?bucket=b") == "influxdbs://h:8086?bucket=b&version=2"
+    assert canonical_store_url("influxdb://h:8086?version=2") == "influxdb://h:8086?version=2"
+    with pytest.raises(ConfigError, match=r"influxdb1:// means version 1; use influxdb://h:1\?version=1"):
+        canonical_store_url("influxdb1://h:1?version=2")
+    settings = Settings()
+    settings.store.spool_dir = str(tmp_path / "spool")
+    v1 = open_store("influxdb1://127.0.0.1:9?db=x", settings)
+    v2 = open_store("influxdb2://127.0.0.1:9?bucket=y", settings)
+    try:
+        assert isinstance(v1, InfluxStore) and v1.describe().startswith("InfluxDB 1.x") and v1.database == "x"
+        assert isinstance(v2, InfluxStore) and "bucket y" in v2.describe()
+    finally:
+        v1.close()
+        v2.close()

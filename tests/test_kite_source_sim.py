@@ -81,3 +81,54 @@ def test_server_rate_limit_surfaces_as_rate_limited(sim_server: SimulatorServer)
     src.quotes(["NSE:NIFTY 50"])
     with pytest.raises(RateLimitedError):
         src.quotes(["NSE:NIFTY BANK"])
+
+
+def _cache_files(tmp_path: Path) -> dict[str, Path]:
+    return {ex: p for p in tmp_path.glob("instruments_*.csv") for ex in ("NFO", "BFO") if f"_{ex}_" in p.name}
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not_utf8"])
+def test_damaged_instrument_cache_is_fetched_again(sim_server: SimulatorServer, tmp_path: Path, damage: str) -> None:
+    settings = Settings()
+    settings.source.chain_strikes = 10
+    first = KiteSource("sim_key", "sim_token", root=sim_server.url, cache_dir=tmp_path)
+    listed = first.instruments()
+    nfo = _cache_files(tmp_path)["NFO"]
+    assert not list(tmp_path.glob("*.tmp"))  # written through a temporary file, renamed into place
+    data = nfo.read_bytes()
+    if damage == "truncated":
+        # Cut after NIFTY's rows: BANKNIFTY, FINNIFTY and MIDCPNIFTY would have "no options listed".
+        cut = data.index(b",BANKNIFTY,")
+        nfo.write_bytes(data[: data.rindex(b"\n", 0, cut) + 1])
+    else:
+        nfo.write_bytes(data[:200] + b"\xff\xfe" + data[200:])
+    src = KiteSource("sim_key", "sim_token", root=sim_server.url, cache_dir=tmp_path)
+    store = open_store(f"sqlite:///{tmp_path / 'k.db'}")
+    engine = CollectionEngine(settings, src, store)
+    try:
+        snap = engine.collect_once()
+    finally:
+        engine.close()
+    assert len(src.instruments()) == len(listed)
+    assert set(snap.indices) == {"NIFTY", "BANKNIFTY", "FINNIFTY", "MIDCPNIFTY", "SENSEX"}
+    assert not any("no options listed" in w for w in snap.warnings)
+    # 4 buckets of the four weekly/monthly NSE indices and SENSEX, 5 offsets, 2 sides each.
+    assert snap.leg_count == sum(len(s.overview.buckets) for s in snap.indices.values()) * 10
+    assert snap.leg_count >= 140
+    assert nfo.read_bytes() == data  # the cache was rewritten whole
+
+
+def test_instrument_cache_check_names_the_problem(tmp_path: Path) -> None:
+    from optui.collectors.instrument_cache import read_instrument_cache, write_instrument_cache
+    from optui.models import Instrument
+
+    rows = [Instrument(i, i, f"NIFTY26D01{20000 + i}{t}", "NIFTY", 0.0, datetime(2026, 12, 1).date(),
+                       20000.0 + i, 0.05, 65, t, "NFO-OPT", "NFO") for i in range(3) for t in ("CE", "PE")]
+    path = tmp_path / "c.csv"
+    write_instrument_cache(path, rows)
+    assert read_instrument_cache(path, ["NIFTY"])[0] == rows
+    got, why = read_instrument_cache(path, ["NIFTY", "BANKNIFTY"])
+    assert got is None and "BANKNIFTY" in why
+    path.write_text(path.read_text().replace("rows=6", "rows=7"))
+    got, why = read_instrument_cache(path, ["NIFTY"])
+    assert got is None and "6 readable rows of 7" in why

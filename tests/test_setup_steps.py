@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from optui.config import Settings
+from optui.logs import configure_logging, tail
 from optui.ops import checks, run_setup_auto
 from optui.ops.deploy import COMPOSE_NAME, ENV_NAME, UNIT_NAME, write_deployment
-from optui.ops.logfile import configure_logging, tail
 from optui.ops.pytest_runner import parse_counts, pytest_command, run_pytest
 from optui.ops.steps import Step, run_step, steps_for
 

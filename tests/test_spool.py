@@ -113,8 +113,10 @@ def test_corrupt_record_in_the_middle_is_skipped(tmp_path: Path, caplog: pytest.
     with caplog.at_level(logging.WARNING, logger="optui.storage.spool"):
         assert spool.replay(sink) == 4
     assert _values(sink.lines) == [0, 1, 4, 5]
-    assert "corrupt record" in caplog.text
+    assert "corrupt record" in caplog.text and "quarantine" in caplog.text
     assert spool.skipped == 1
+    (kept,) = (tmp_path / "quarantine").iterdir()
+    assert b"v=9i" in kept.read_bytes() and b"v=3i" in kept.read_bytes()  # the damaged batch, as it was
 
 
 @pytest.mark.unit
@@ -136,3 +138,80 @@ def test_unwritable_directory_names_the_setting(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(StoreError, match="store.spool_dir"):
         Spool(blocker / "spool").append(_batch(0, 1), 1)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("where", ["payload", "length", "length_past_end", "points"])
+def test_one_changed_digit_costs_one_record_the_rest_replays(tmp_path: Path, where: str) -> None:
+    spool = Spool(tmp_path)
+    spool.append(_batch(0, 140), 140)
+    spool.append(_batch(140, 140), 140)
+    spool.append(_batch(280, 140), 140)
+    segment = next(tmp_path.glob("*.spool"))
+    data = bytearray(segment.read_bytes())
+    second = data.index(b"#optui-spool1 ", 1)
+    header_end = data.index(b"\n", second)
+    fields = data[second:header_end].split(b" ")  # magic, points, length, crc
+    if where == "payload":
+        at = data.index(b"v=200i", second)
+        data[at + 2] = ord("7")
+    elif where == "length":
+        fields[2] = str(int(fields[2]) - 10).encode()
+    elif where == "length_past_end":
+        fields[2] = b"9" + fields[2]
+    else:
+        fields[1] = b"999"
+    if where != "payload":
+        data[second:header_end] = b" ".join(fields)
+    segment.write_bytes(bytes(data))
+    sink = _Sink()
+    sent = spool.replay(sink)
+    if where == "points":  # the payload and its checksum are intact: nothing is lost
+        assert _values(sink.lines) == list(range(420)) and sent == 420
+        return
+    assert _values(sink.lines) == list(range(140)) + list(range(280, 420)) and sent == 280
+    (kept,) = (tmp_path / "quarantine").iterdir()
+    assert b"v=141i" in kept.read_bytes()
+    assert list(tmp_path.glob("*.spool")) == []
+
+
+_FILL_SCRIPT = """
+import resource, signal, sys
+from optui.errors import StoreError
+from optui.storage.spool import Spool
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (int(sys.argv[2]), resource.RLIM_INFINITY))
+spool = Spool(sys.argv[1], segment_bytes=1 << 30)
+acked = 0
+for k in range(100):
+    body = "".join(f"m,s=a v={i}i {i}\\n" for i in range(k * 50, k * 50 + 50)).encode()
+    try:
+        spool.append(body, 50)
+    except StoreError as exc:
+        print(acked, exc, file=sys.stderr)
+        break
+    acked += 50
+print(acked)
+"""
+
+
+@pytest.mark.integration
+def test_full_disk_leaves_no_torn_segment(tmp_path: Path) -> None:
+    """A real write limit (RLIMIT_FSIZE: writes past it fail as on a full disk) mid-append."""
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _FILL_SCRIPT, str(tmp_path), "20000"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    acked = int(res.stdout.strip())
+    assert 0 < acked < 5000 and "free disk space" in res.stderr
+    (segment,) = tmp_path.glob("*.spool")
+    assert segment.stat().st_size <= 20000
+    reopened = Spool(tmp_path)  # after the disk has room again
+    assert len(reopened) == acked
+    sink = _Sink()
+    assert reopened.replay(sink) == acked
+    assert _values(sink.lines) == list(range(acked))
+    assert reopened.skipped == 0 and not (tmp_path / "quarantine").exists()
+    assert list(tmp_path.glob("*.spool")) == [] and list(tmp_path.glob("*.done")) == []

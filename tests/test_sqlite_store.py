@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import sqlite3
 import threading
@@ -500,3 +501,94 @@ def test_full_disk_names_the_cause_and_the_store_recovers(tmp_path: Path) -> Non
     finally:
         store.close()
     assert [(r.tags["index"], r.fields["x"]) for r in rows] == [("NIFTY", 0.0), ("BANKNIFTY", 1.0)]
+
+
+@pytest.mark.unit
+def test_nan_and_infinities_are_never_stored(store: SQLiteStore) -> None:
+    bad = [float("inf"), float("-inf"), float("nan")]
+    store.write([Point("atm_options", {"index": "NIFTY", "side": s}, {"iv": v, "oi": 5.0}, T0)
+                 for s, v in zip(("A", "B", "C"), bad, strict=True)])
+    tags = [{"index": "NIFTY", "side": s} for s in ("D", "E")]
+    store.write_columns("atm_options", tags, [time_to_ns(T0)] * 2,
+                        {"iv": np.array([np.inf, 12.5]), "oi": np.array([1.0, -np.inf])})
+    rows = {r.tags["side"]: r.fields for r in store.query("atm_options", T0, T0 + timedelta(seconds=1))}
+    assert rows == {"A": {"oi": 5.0}, "B": {"oi": 5.0}, "C": {"oi": 5.0}, "D": {"oi": 1.0}, "E": {"iv": 12.5}}
+
+
+_PIN_READER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN")
+conn.execute("SELECT count(*) FROM frames").fetchone()
+print("pinned", flush=True)
+sys.stdin.readline()
+conn.execute("COMMIT")
+conn.close()
+"""
+
+
+@pytest.mark.integration
+def test_reader_pinning_the_wal_never_stalls_the_writer(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A second process holds a read transaction: writes go on past the WAL cap, with a warning;
+    once it lets go, the next write checkpoints and truncates the WAL."""
+    import subprocess
+    import sys
+
+    path = tmp_path / "w.db"
+    cap = 256 * 1024
+    store = SQLiteStore(path, wal_cap_bytes=cap)
+    wal = Path(f"{path}-wal")
+    try:
+        store.write([leg_point(T0)])
+        reader = subprocess.Popen([sys.executable, "-c", _PIN_READER, str(path)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        try:
+            assert reader.stdout is not None and reader.stdout.readline().strip() == "pinned"
+            with caplog.at_level(logging.WARNING, logger="optui.storage.sqlite_store"):
+                for i in range(1, 400):
+                    store.write([leg_point(T0 + timedelta(seconds=i), f"atm_p{k}", price=float(i))
+                                 for k in range(40)])
+            assert wal.stat().st_size > 4 * cap  # it could not be checkpointed while pinned
+            assert "long read transaction" in caplog.text
+            assert caplog.text.count("long read transaction") == 1  # warned once, not per write
+        finally:
+            assert reader.stdin is not None
+            reader.stdin.write("\n")
+            reader.stdin.flush()
+            reader.wait(timeout=30)
+        store._wal_next_try = 0.0  # the once-a-second retry pacing is not under test here
+        with caplog.at_level(logging.WARNING, logger="optui.storage.sqlite_store"):
+            store.write([leg_point(T0 + timedelta(minutes=30))])
+        assert wal.stat().st_size < cap
+        assert "let go" in caplog.text
+        assert len(store.query("atm_options", T0, T0 + timedelta(hours=1))) == 1 + 399 * 40 + 1
+    finally:
+        store.close()
+
+
+@pytest.mark.integration
+def test_quick_check_reports_damage_open_does_not_see(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    with SQLiteStore(path) as store:
+        for i in range(200):
+            store.write([leg_point(T0 + timedelta(seconds=i), f"atm_p{k}", price=float(i)) for k in range(30)])
+    page = 16384
+    size = path.stat().st_size
+    with open(path, "r+b") as handle:  # smash the headers of data pages far from the schema
+        for n in range(size // page // 2, size // page):
+            handle.seek(n * page)
+            handle.write(b"\xff" * 12)
+    store = SQLiteStore(path, quick_check_s=0.3)  # opens fine: only page 1 and the catalogue are read
+    try:
+        assert store.damage is None or "damaged" in store.damage
+        report = store.check_integrity()
+        assert report is not None and "damaged" in report and ".recover" in report and str(path) in report
+        thread_report = None
+        for _ in range(200):  # the periodic check in the checkpoint thread finds it too
+            thread_report = store.damage
+            if thread_report:
+                break
+            threading.Event().wait(0.05)
+        assert thread_report is not None and ".recover" in thread_report
+    finally:
+        store.close()

@@ -44,7 +44,8 @@ class CycleStats:
 
     quote_calls: int = 0
     instruments: int = 0
-    rows_written: int = 0
+    rows_written: int = 0  # accepted by the store: written, or kept in its spool
+    rows_spooled: int = 0  # of rows_written, kept in the spool while the database is unreachable
     json_files: int = 0
     csv_rows: int = 0
     clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
@@ -261,16 +262,25 @@ class CollectionEngine:
         if self.store is not None:
             from optui.storage.records import FlowBarAccumulator, write_snapshot
 
+            spooled_before = self.store.spooled_total
             try:
                 if self._flow_bars is None:
                     self._flow_bars = FlowBarAccumulator(self.store)
                 stats.rows_written = write_snapshot(self.store, snap, self._flow_bars)
             except StoreError as exc:
                 snap.warnings.append(f"store: {exc}")
+            stats.rows_spooled = self.store.spooled_total - spooled_before
+            snap.warnings.extend(f"store: {notice}" for notice in self.store.take_notices())
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
-            from optui.storage.legacy_files import write_legacy_files
+            from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
 
             try:
+                if self.store is not None and self.settings.export.write_csv and not getattr(self, "_files_reconciled", False):
+                    try:  # once per run: catch up with the store after a crash
+                        reconcile_with_store(self.store, self.out_dir, snap.timestamp, self.settings.export.write_json)
+                        self._files_reconciled = True
+                    except StoreError as exc:  # the store is down: try again next cycle
+                        log.warning("legacy files not yet checked against the store: %s", exc)
                 stats.json_files, stats.csv_rows = write_legacy_files(
                     snap, self.out_dir,
                     json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
@@ -333,7 +343,7 @@ def make_source(settings: Settings, kind: str | None = None,
         secrets = load_secrets()
         kite = KiteSource(
             settings.kite.api_key, secrets.get("kite_access_token", ""), root=settings.kite.root,
-            cache_dir=Path(settings.source.instruments_cache_dir),
+            cache_dir=Path(settings.source.instruments_cache_dir), indices=settings.source.indices,
         )
         kite.calendar = TradingCalendar.from_settings(settings)  # configured holidays count
         return kite

@@ -11,11 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from optui.collectors.instruments import (
-    instruments_from_kite_rows,
-    instruments_to_csv,
-    parse_instruments_csv,
-)
+from optui.collectors.instrument_cache import read_instrument_cache, write_instrument_cache
+from optui.collectors.instruments import instruments_from_kite_rows
 from optui.collectors.rate_limit import KITE_RATES, RateLimiter
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, ExchangeClock, MarketSource
 from optui.errors import (
@@ -26,6 +23,7 @@ from optui.errors import (
     SourceError,
     TokenExpiredError,
 )
+from optui.indices import INDEX_SPECS
 from optui.models import Instrument
 from optui.timeutil import IST
 
@@ -84,6 +82,7 @@ class KiteSource(MarketSource):
         cache_dir: Path | None = None,
         limiter: RateLimiter | None = None,
         timeout: float = 7.0,
+        indices: Sequence[str] | None = None,
     ) -> None:
         if not api_key:
             raise ConfigError("kite.api_key is not set: run the configuration wizard (Kite credentials) or set OPTUI_KITE_API_KEY")
@@ -94,6 +93,7 @@ class KiteSource(MarketSource):
         self._kite = KiteConnect(api_key, access_token=access_token, root=root.rstrip("/"), timeout=timeout)
         self._limiter = limiter or RateLimiter(KITE_RATES)
         self._cache_dir = cache_dir
+        self._indices = tuple(indices) if indices else tuple(INDEX_SPECS)
         self.root = root
         # Every answer's `Date` header is the server's clock: the exchange time "now" follows it.
         self.clock = ExchangeClock()
@@ -156,26 +156,37 @@ class KiteSource(MarketSource):
         return self._cache_dir / f"instruments_{host}_{exchange}_{day.isoformat()}.csv"
 
     def instruments(self) -> list[Instrument]:
-        """NFO and BFO dumps, cached on disk per exchange day (the dump changes once a day)."""
+        """NFO and BFO dumps, cached on disk per exchange day (the dump changes once a day).
+
+        A cache file is used only when it passes `check_instrument_cache` (complete, UTF-8, every
+        configured index of that exchange listed); otherwise the dump is fetched again and the
+        cache rewritten atomically.
+        """
         if self.clock.offset_s is None:
             self.sync_clock()  # the cache is keyed by the exchange's day, not the machine's
         today = self.now().astimezone(IST).date()
         out: list[Instrument] = []
         for exchange in OPTION_EXCHANGES:
             cache = self._cache_file(exchange, today)
+            wanted = [k for k in self._indices if INDEX_SPECS[k].options_exchange == exchange]
             if cache is not None and cache.exists():
-                parsed = parse_instruments_csv(cache.read_text(encoding="utf-8"), str(cache))
-                if parsed.instruments:
-                    out.extend(parsed.instruments)
+                cached, problem = read_instrument_cache(cache, wanted)
+                if cached is not None:
+                    out.extend(cached)
                     continue
+                log.warning("instrument cache %s is not usable (%s): fetching the %s dump again",
+                            cache, problem, exchange)
             rows: list[dict[str, Any]] = self._call(
                 "default", f"instrument dump {exchange}", partial(self._kite.instruments, exchange)
             )
             parsed = instruments_from_kite_rows(rows)
             out.extend(parsed.instruments)
             if cache is not None and parsed.instruments:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                cache.write_text(instruments_to_csv(parsed.instruments), encoding="utf-8")
+                try:
+                    write_instrument_cache(cache, parsed.instruments)
+                except OSError as exc:
+                    log.warning("cannot write instrument cache %s (%s): the dump is fetched again next start",
+                                cache, exc.strerror or exc)
         return out
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:

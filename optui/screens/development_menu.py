@@ -9,8 +9,8 @@ from textual.message import Message
 from textual.widgets import Log
 from textual.worker import get_current_worker
 
+from optui import logs
 from optui.config import config_path, set_value
-from optui.ops import logfile
 from optui.ops.pytest_runner import TEST_MODES, PytestSummary, project_root, run_pytest
 from optui.ops.steps import steps_for
 from optui.screens.menu import MenuItem, MenuScreen
@@ -89,7 +89,7 @@ class DebugToolsScreen(MenuScreen):
     def on_mount(self) -> None:
         super().on_mount()
         settings = self.settings
-        self.show(f"Log file: {logfile.log_path(settings).absolute()}   level: {settings.general.log_level}")
+        self.show(f"Log file: {logs.log_file(settings).absolute()}   level: {settings.general.log_level}")
 
     def run_item(self, item: MenuItem) -> None:
         if item.handler == "level":
@@ -104,16 +104,16 @@ class DebugToolsScreen(MenuScreen):
         def task() -> list[object]:
             set_value("general.log_level", level, path)
             settings.general.log_level = level
-            logfile.set_level(level)
+            logs.set_level(level)
             return [f"Log level {level} saved to {path} and applied now."]
 
         self.run_task("Log level", task)
 
     def item_tail(self) -> None:
-        path = logfile.log_path(self.settings)
+        path = logs.log_file(self.settings)
 
         def task() -> list[object]:
-            lines = logfile.tail(path, 200)
+            lines = logs.tail(path, 200)
             if not lines:
                 return [Text(f"{path} is empty or does not exist yet.", style="dim")]
             return [Text(line) for line in lines]

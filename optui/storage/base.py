@@ -85,12 +85,12 @@ def _as_list(column: Any) -> list[Any]:
 
 
 def clean_fields(fields: Mapping[str, Any]) -> dict[str, FieldValue]:
-    """Drop NaN and None values: InfluxDB cannot store NaN, so no backend does (absent = unknown)."""
+    """Drop None, NaN and +-inf: InfluxDB cannot store them, so no backend does (absent = unknown)."""
     out: dict[str, FieldValue] = {}
     for name, value in fields.items():
         if value is None:
             continue
-        if isinstance(value, float) and math.isnan(value):
+        if isinstance(value, float) and not math.isfinite(value):
             continue
         out[name] = value
     return out
@@ -217,6 +217,19 @@ class Store(ABC):
     def tag_values(self, measurement: str, tag: str) -> list[str]:
         """Distinct values of one tag in a measurement, sorted."""
 
+    spooled_total: int = 0
+    """Points this store accepted into an on-disk spool (not yet in the database) since it was
+    opened; stores without a spool leave it 0."""
+
+    def pending(self) -> tuple[int, str]:
+        """Points waiting in the spool now and where they are kept; (0, "") without a spool."""
+        return 0, ""
+
+    def take_notices(self) -> list[str]:
+        """Problems found since the last call that lost nothing but need the user (refused lines
+        set aside, file damage found by a check), one line each; empty by default."""
+        return []
+
     @abstractmethod
     def close(self) -> None:
         """Flush and release connections; safe to call twice."""
@@ -243,7 +256,9 @@ def open_store(url: str, settings: Any = None) -> Store:
     absolute; parent directories are created. `settings` (optui.config.Settings) supplies the
     InfluxDB org, bucket and token source.
     """
-    text = (url or "").strip()
+    from optui.config import canonical_store_url
+
+    text = canonical_store_url(url or "")
     if text.startswith("sqlite:///"):
         from optui.storage.sqlite_store import SQLiteStore
 
@@ -260,5 +275,6 @@ def open_store(url: str, settings: Any = None) -> Store:
         return InfluxStore.from_url(text, settings)
     raise ConfigError(
         f"store.url {text!r} is not supported: use sqlite:///PATH (e.g. sqlite:///data/optui.db) "
-        "or influxdb://HOST:PORT (influxdbs:// for TLS)"
+        "or influxdb://HOST:PORT[?version=1|2] (influxdbs:// for TLS; influxdb1:// and "
+        "influxdb2:// are accepted as aliases)"
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from optui.errors import ConfigError, StoreError
 from optui.models import LEG_CSV_COLUMNS
 from optui.storage.base import Row, Store
 from optui.storage.legacy_files import csv_cell, csv_row, ist_iso
-from optui.storage.records import LEGS
+from optui.storage.records import LEG_FIELDS, LEGS
 
 EXPORT_KINDS: tuple[str, ...] = ("csv", "json")
 _CHUNK = timedelta(days=1)  # read a day at a time so a year's export stays small in memory
@@ -77,7 +78,7 @@ def export_rows(
                         "measurement": measurement,
                         "timestamp": ist_iso(row.time),
                         "tags": row.tags,
-                        "fields": row.fields,
+                        "fields": _json_fields(row, measurement),
                     }, allow_nan=False, separators=(",", ":")) + "\n")
                     count += 1
             elif measurement == LEGS:
@@ -98,6 +99,21 @@ def export_rows(
         _discard(tmp)
         raise
     return count
+
+
+def _json_fields(row: Row, measurement: str) -> dict[str, object]:
+    """A row's fields for JSON: a leg lists every leg field, null where the value is missing."""
+    fields = {k: _finite(v) for k, v in row.fields.items()}
+    if measurement == LEGS:
+        return {**dict.fromkeys(LEG_FIELDS), **fields}
+    return fields
+
+
+def _finite(value: object) -> object:
+    """A field value for JSON: NaN and +-inf (kept by older SQLite files) become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _discard(path: Path) -> None:

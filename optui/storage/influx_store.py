@@ -8,11 +8,14 @@ StoreError naming the fix. The version is read from /ping's X-Influxdb-Version h
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5.0
 """After a failed write, later writes go straight to the spool this long (flush() always tries)."""
 
+_MAX_BODY = 8 << 20  # bytes of line protocol per POST at most (a batch is split to stay under)
 _IST_MONDAY_S = 4 * 86400 - 19800  # 1970-01-05 00:00 IST (a Monday) in UTC epoch seconds
 
 
@@ -42,7 +46,15 @@ class Unavailable(Exception):
 
 
 class Rejected(StoreError):
-    """The server refused the data itself (HTTP 400): retrying the same lines cannot succeed."""
+    """The server refused the data itself (HTTP 400): retrying the same lines cannot succeed.
+
+    `reason` is the server's message; InfluxDB 1.x writes every line it could take and says
+    "partial write" for the rest.
+    """
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class TooLarge(Rejected):
@@ -107,6 +119,13 @@ class InfluxStore(Store):
         self._refused: CredentialsRejected | None = None  # credentials the server last refused
         self._retry_at = 0.0  # monotonic time before which writes spool without trying the server
         self._replayed = 0
+        self._pool: ThreadPoolExecutor | None = None  # sends one chunk while the next is formatted
+        self.rejected_total = 0
+        """Lines the server refused (set aside in `rejected_path`) since this store was opened."""
+        self._notices: list[str] = []
+        rejected_dir = self.spool.directory if self.spool is not None else Path("data") / "rejected"
+        self.rejected_path = rejected_dir / "rejected.lp"
+        """Where refused lines go: `# <UTC time> <server's reason>` then the lines, appended."""
 
     @property
     def _v2_known(self) -> bool:
@@ -242,60 +261,158 @@ class InfluxStore(Store):
                     f"InfluxDB refused a batch of {points} points as too large: "
                     "lower store.batch_size"
                 )
-            raise Rejected(f"InfluxDB rejected points (HTTP {status}): {_server_error(text)}")
+            reason = _server_error(text)
+            raise Rejected(f"InfluxDB rejected points (HTTP {status}): {reason}", reason)
         raise StoreError(f"InfluxDB at {self.url}: database {self.database!r} could not be created")
 
     def write(self, points: Sequence[Point]) -> int:
         with self._lock:
-            batch = self._formatter.format_points(points)
-            return self._write_batch(batch)
+            pts = points if isinstance(points, list) else list(points)
+            size = self.batch_size
+            fmt = self._formatter.format_points
+            return self._write_chunks(fmt(pts[i : i + size]) for i in range(0, len(pts), size))
 
     def _write_columns(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
                        times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
         with self._lock:
-            batch = self._formatter.format_columns(measurement, tags_list, times_ns, fields_columns)
-            return self._write_batch(batch)
+            size = self.batch_size
+            fmt = self._formatter.format_columns
+            return self._write_chunks(
+                fmt(measurement, tags_list[i : i + size], times_ns[i : i + size],
+                    {name: column[i : i + size] for name, column in fields_columns.items()})
+                for i in range(0, len(times_ns), size)
+            )
 
-    def _write_batch(self, batch: LineBatch) -> int:
-        """Send lines in batch_size chunks; spool what the server cannot take. Returns accepted."""
-        log_dropped(batch, f"InfluxDB {self.url}")
-        lines = batch.lines
-        size = self.batch_size
-        chunks = [lines[i : i + size] for i in range(0, len(lines), size)]
-        if not chunks:
+    def _sender(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+        return self._pool
+
+    def _write_chunks(self, batches: Iterator[LineBatch]) -> int:
+        """Send formatted chunks in order, formatting the next while the last is in flight;
+        spool what the server cannot take. Returns the points accepted (written or spooled).
+
+        Formatting is the client's cost and the POST the server's, so overlapping them brings a
+        write close to the rate of posting ready-made lines.
+        """
+        dropped = LineBatch()
+        chunks = self._chunks(batches, dropped)
+        first = next(chunks, None)
+        if first is None:
+            log_dropped(dropped, f"InfluxDB {self.url}")
             return 0
         if self._spool_pending is None:
             self._spool_pending = self.spool is not None and self.spool.status().points > 0
         if self._spool_pending and time.monotonic() >= self._retry_at:
             self.flush()  # older spooled points must land first
         accepted = 0
-        refused: CredentialsRejected | None = self._refused
-        for index, chunk in enumerate(chunks):
-            if not self._spool_pending:
-                try:
-                    self._send(("\n".join(chunk) + "\n").encode("utf-8"), len(chunk))
-                    accepted += len(chunk)
-                    continue
-                except Unavailable as exc:
-                    if self.spool is None:
-                        raise self.unreachable(str(exc)) from None
-                    log.warning("InfluxDB %s unavailable (%s): spooling writes", self.url, exc)
-                    self._retry_at = time.monotonic() + self.retry_after_s
-                except CredentialsRejected as exc:
-                    if self.spool is None:
-                        raise
-                    # Good data, wrong token: keep it until the credentials are fixed.
-                    refused = self._refused = exc
-                    self._retry_at = time.monotonic() + self.retry_after_s
-            assert self.spool is not None
-            for rest in chunks[index:]:
-                self.spool.append(("\n".join(rest) + "\n").encode("utf-8"), len(rest))
-                accepted += len(rest)
-            self._spool_pending = True
-            break
-        if refused is not None:
-            raise CredentialsRejected(f"{refused} (points kept in the spool: {self.spool_dir_hint()})")
+        in_flight: tuple[list[str], Future[int]] | None = None
+        for chunk in itertools.chain([first], chunks):  # next() formats while a POST is in flight
+            if in_flight is not None:
+                accepted += self._settle(*in_flight)
+                in_flight = None
+            if self._spool_pending:
+                accepted += self._spool_chunk(chunk)
+            elif first is chunk and len(chunk) < self.batch_size:
+                accepted += self._settle(chunk, None)  # a single small write: no thread hop
+            else:
+                in_flight = (chunk, self._sender().submit(self._send_isolating, chunk))
+        if in_flight is not None:
+            accepted += self._settle(*in_flight)
+        log_dropped(dropped, f"InfluxDB {self.url}")
+        if self._refused is not None:
+            raise CredentialsRejected(f"{self._refused} (points kept in the spool: {self.spool_dir_hint()})")
         return accepted
+
+    def _chunks(self, batches: Iterator[LineBatch], dropped: LineBatch) -> Iterator[list[str]]:
+        """Non-empty line lists of at most batch_size lines and _MAX_BODY bytes; drops are
+        gathered into `dropped` (logged once per write)."""
+        for batch in batches:
+            dropped.dropped += batch.dropped
+            dropped.reasons.extend(batch.reasons[: 5 - len(dropped.reasons)])
+            lines = batch.lines
+            if not lines:
+                continue
+            if sum(map(len, lines)) + len(lines) > _MAX_BODY and len(lines) > 1:
+                half = len(lines) // 2
+                yield from self._chunks(iter([LineBatch(lines[:half]), LineBatch(lines[half:])]), dropped)
+                continue
+            yield lines
+
+    def _settle(self, chunk: list[str], sent: Future[int] | None) -> int:
+        """The outcome of sending `chunk` (sent on this thread when `sent` is None): lines
+        written, or the chunk spooled when the server is unavailable or refuses the credentials."""
+        try:
+            return self._send_isolating(chunk) if sent is None else sent.result()
+        except Unavailable as exc:
+            if self.spool is None:
+                raise self.unreachable(str(exc)) from None
+            log.warning("InfluxDB %s unavailable (%s): spooling writes", self.url, exc)
+        except CredentialsRejected as exc:
+            if self.spool is None:
+                raise
+            # Good data, wrong token: keep it until the credentials are fixed.
+            self._refused = exc
+        self._retry_at = time.monotonic() + self.retry_after_s
+        return self._spool_chunk(chunk)
+
+    def _spool_chunk(self, chunk: list[str]) -> int:
+        assert self.spool is not None
+        self.spool.append(_body(chunk), len(chunk))
+        self._spool_pending = True
+        self.spooled_total += len(chunk)
+        return len(chunk)
+
+    def _send_isolating(self, lines: list[str]) -> int:
+        """Send lines; when the server refuses some, write every other line and set the refused
+        ones aside (`_set_aside`). Returns the lines written. Unavailable/CredentialsRejected pass.
+
+        InfluxDB 1.x answers a batch with a field type conflict or a point outside the retention
+        policy with 400 "partial write" after writing the rest; it does not say which lines, so
+        the batch is split in halves until each refused line stands alone (re-sending a line the
+        server already took replaces it with the same values).
+        """
+        try:
+            self._send(_body(lines), len(lines))
+            return len(lines)
+        except TooLarge as exc:
+            if len(lines) < 2:
+                self._set_aside(lines, str(exc))
+                return 0
+        except Rejected as exc:
+            if len(lines) == 1:
+                self._set_aside(lines, exc.reason)
+                return 0
+            suspects = _conflicting_lines(lines, exc.reason)
+            if suspects and len(suspects) < len(lines):
+                # The server named the field: set those lines aside at once, retry the others.
+                self._set_aside(suspects, exc.reason)
+                bad = set(suspects)
+                return self._send_isolating([ln for ln in lines if ln not in bad])
+        half = len(lines) // 2
+        return self._send_isolating(lines[:half]) + self._send_isolating(lines[half:])
+
+    def _set_aside(self, lines: list[str], reason: str) -> None:
+        """Append refused lines to `rejected_path` under a comment with the server's reason."""
+        from optui.timeutil import now_utc
+
+        self.rejected_total += len(lines)
+        note = f"InfluxDB refused {len(lines)} line(s): {reason}; set aside in {self.rejected_path}"
+        try:
+            self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.rejected_path, "a", encoding="utf-8") as handle:
+                handle.write(f"# {now_utc().isoformat(timespec='seconds')} {reason}\n")
+                handle.write("\n".join(lines) + "\n")
+        except OSError as exc:
+            note = f"InfluxDB refused {len(lines)} line(s): {reason}; cannot set them aside ({exc.strerror or exc})"
+        log.warning("%s", note)
+        self._notices.append(note)
+
+    def take_notices(self) -> list[str]:
+        """Refused lines since the last call, as one-line notices (then forgotten)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
 
     def spool_dir_hint(self) -> str:
         return str(self.spool.directory) if self.spool is not None else "no spool"
@@ -322,22 +439,14 @@ class InfluxStore(Store):
             return self._replayed
 
     def _replay_one(self, body: bytes, points: int) -> None:
-        try:
-            self._send(body, points)
-        except TooLarge:
-            # Spooled under a larger batch size: send it in halves rather than drop it.
-            lines = body.decode("utf-8").splitlines()
-            if len(lines) < 2:
-                log.error("InfluxDB %s: dropped a spooled point too large to write", self.url)
-            else:
-                half = len(lines) // 2
-                for part in (lines[:half], lines[half:]):
-                    self._replay_one(("\n".join(part) + "\n").encode("utf-8"), len(part))
-                return
-        except Rejected as exc:
-            # A batch the server refuses would block the spool forever; what it could take is in.
-            log.error("InfluxDB %s: dropped %d spooled point(s): %s", self.url, points, exc)
-        self._replayed += points
+        # Refused lines are set aside; what the server can take is in (never blocks the spool).
+        self._replayed += self._send_isolating(body.decode("utf-8").splitlines())
+
+    def pending(self) -> tuple[int, str]:
+        """Points waiting in the spool and its directory (read from disk: after close() too)."""
+        if self.spool is None:
+            return 0, ""
+        return self.spool.status().points, str(self.spool.directory)
 
     def spool_status(self) -> SpoolStatus | None:
         """What is waiting in the spool (None when spooling is off)."""
@@ -412,10 +521,39 @@ class InfluxStore(Store):
                 except StoreError as exc:
                     log.warning("InfluxDB %s: spool not flushed on close: %s", self.url, exc)
             self._closed = True
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
             if self._http is not None:
                 self._http.close()
             if self._v2 is not None:
                 self._v2.close()
+
+
+def _body(lines: list[str]) -> bytes:
+    return ("\n".join(lines) + "\n").encode("utf-8")
+
+
+_CONFLICT = re.compile(r'input field \\?"([^"\\]+)\\?" on measurement \\?"([^"\\]+)\\?" is type (\w+)')
+
+
+def _conflicting_lines(lines: list[str], reason: str) -> list[str]:
+    """The lines a 1.x "field type conflict" message points at (field, measurement and the type
+    sent are named); [] when the message names no field."""
+    match = _CONFLICT.search(reason)
+    if match is None:
+        return []
+    field, measurement, sent = match[1], match[2], match[3]
+    value = {"integer": r"-?\d+i", "float": r"-?[\d.]+(?:[eE][-+]?\d+)?", "string": r'"',
+             "boolean": r"(?:t|f|true|false|T|F|TRUE|FALSE)(?=[ ,])", "unsigned": r"\d+u"}.get(sent)
+    if value is None:
+        return []
+    pattern = re.compile(rf"(?:^|[ ,]){re.escape(field)}={value}")
+    out = []
+    for line in lines:
+        key, _, rest = line.partition(" ")
+        if key.split(",", 1)[0] == measurement and pattern.search(" " + rest.rsplit(" ", 1)[0]):
+            out.append(line)
+    return out
 
 
 def _server_error(text: str) -> str:

@@ -13,12 +13,19 @@ Layout under `out_dir` (usually `data/`):
 
 Times inside both are ISO 8601 with the +05:30 offset (the originals' users read IST). NaN is
 `null` in JSON and an empty cell in CSV. Lines end with LF only.
+
+Crash safety: each JSON file is written to a temporary name, fsync'd and renamed, so a reader
+never sees a partial file. CSV rows are appended in one write and fsync'd; after a crash,
+`reconcile_with_store` cuts a torn last line and appends the cycles the store holds but the CSV
+lacks (the store is written first), so files and store agree again.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -29,6 +36,8 @@ from typing import Any
 from optui.errors import StoreError
 from optui.models import LEG_CSV_COLUMNS, LegRecord, Snapshot
 from optui.timeutil import IST
+
+log = logging.getLogger(__name__)
 
 OPTIONS_DIR = Path("raw_snapshots") / "options"
 JSON_EXTRA_FIELDS: tuple[str, ...] = (
@@ -127,27 +136,171 @@ def _merge_csv(path: Path, rows: list[list[str]]) -> None:
     os.replace(tmp, path)
 
 
-def append_csv(path: Path, rows: Iterable[list[str]]) -> int:
-    """Append rows to a legacy CSV, writing the header first when the file is new or empty.
+def write_atomic(path: Path, text: str, durable: bool = False) -> None:
+    """Write a whole text file via a temporary file and a rename: readers see old or new, never half.
 
-    Rows of a moment the file already reaches (a collector re-collecting earlier minutes) are
-    merged instead: each leg and moment appears once, the newest values win, rows stay in time
-    order. That rewrites the day's file, which only happens after such a restart.
+    A killed process leaves the old file or the new one; `durable` adds an fsync before the
+    rename, for a power loss too (costs a disk flush per file).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _cut_torn_line(path: Path) -> int:
+    """Cut a last line left without its newline by a crash; return the file's size after."""
+    size = path.stat().st_size
+    if size == 0:
+        return 0
+    with open(path, "r+b") as handle:
+        handle.seek(-1, os.SEEK_END)
+        if handle.read(1) == b"\n":
+            return size
+        block = min(size, 1 << 16)
+        handle.seek(size - block)
+        tail = handle.read(block)
+        keep = size - block + tail.rfind(b"\n") + 1 if b"\n" in tail else 0
+        handle.truncate(keep)
+        os.fsync(handle.fileno())
+    log.warning("legacy CSV %s: cut a torn last line (%d bytes) left by an interrupted write", path, size - keep)
+    return keep
+
+
+def append_csv(path: Path, rows: Iterable[list[str]]) -> int:
+    """Append rows to a legacy CSV in one write (fsync'd), header first when the file is new or empty.
+
+    A torn last line left by a crash is cut first. Rows of a moment the file already reaches (a
+    collector re-collecting earlier minutes) are merged instead: each leg and moment appears once,
+    the newest values win, rows stay in time order, and the day's file is replaced atomically.
     """
     rows = list(rows)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = not path.exists() or path.stat().st_size == 0
+    fresh = not path.exists() or _cut_torn_line(path) == 0
     if not fresh and rows:
         last = _last_timestamp(path)
         if last is not None and last >= min(r[0] for r in rows):
             _merge_csv(path, rows)
             return len(rows)
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        if fresh:
-            writer.writerow(LEG_CSV_COLUMNS)
-        writer.writerows(rows)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if fresh:
+        writer.writerow(LEG_CSV_COLUMNS)
+    writer.writerows(rows)
+    data = memoryview(buf.getvalue().encode("utf-8"))
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        while data:  # one write call in practice: a kill lands before or after it
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return len(rows)
+
+
+_TAIL = 8 << 20  # bytes read from a CSV's end to find its last cycle (a full chain is ~1 MB)
+
+
+def _last_cycle(path: Path) -> tuple[datetime | None, int]:
+    """The timestamp of the last whole row of a legacy CSV and the byte offset where that
+    cycle's rows begin; (None, size) when it has no rows."""
+    if not path.exists():
+        return None, 0
+    size = path.stat().st_size
+    base = max(0, size - _TAIL)
+    with open(path, "rb") as handle:
+        handle.seek(base)
+        data = handle.read()
+    last: datetime | None = None
+    start = size
+    end = len(data)
+    while end > 0:
+        begin = data.rfind(b"\n", 0, end - 1) + 1
+        if begin == 0 and base > 0:
+            break  # a fragment cut by the tail window
+        first = data[begin:end].split(b",", 1)[0].decode("utf-8", "replace")
+        try:
+            at = datetime.fromisoformat(first)
+        except ValueError:
+            break  # the header
+        if last is not None and at != last:
+            break
+        last, start = at, base + begin
+        end = begin
+    return last, start if last is not None else size
+
+
+def last_csv_time(path: Path) -> datetime | None:
+    """The timestamp of the last whole row of a legacy CSV (None when it has no rows)."""
+    return _last_cycle(path)[0]
+
+
+def reconcile_with_store(store: Any, out_dir: str | Path, at: datetime, json_files: bool = True) -> int:
+    """Bring the legacy files of `at`'s IST day up to the store after a crash; return rows added.
+
+    The store is written before the files, so a crash between the two leaves stored cycles
+    missing from the CSV (and their JSON files). Those legs are read back from the store
+    (`Store.query` of `atm_options`) and appended; a torn last CSV line is cut first.
+    """
+    from optui.storage.records import LEGS
+
+    day_start = at.astimezone(IST).replace(hour=0, minute=0, second=0, microsecond=0)
+    path = csv_path(Path(out_dir), at)
+    if path.exists():
+        _cut_torn_line(path)
+    last, cycle_start = _last_cycle(path)
+    start = day_start if last is None else last
+    if start >= at:
+        return 0
+    rows = store.query(LEGS, start, at)
+    if last is not None:
+        # The CSV keeps whole seconds: a stored cycle at 09:20:15.4 is the CSV's 09:20:15.
+        in_last = [r for r in rows if r.time.replace(microsecond=0) == last]
+        rows = [r for r in rows if r.time.replace(microsecond=0) > last]
+        with open(path, "rb") as handle:
+            handle.seek(cycle_start)
+            had = handle.read().count(b"\n")
+        if len(in_last) > had:
+            # The crash cut the last cycle short: rewrite it whole from the store.
+            with open(path, "r+b") as handle:
+                handle.truncate(cycle_start)
+            rows = in_last + rows
+    if not rows:
+        return 0
+    values = []
+    for row in rows:
+        v: dict[str, Any] = {name: None for name in (*LEG_CSV_COLUMNS, *JSON_EXTRA_FIELDS)}
+        v.update(row.fields)
+        v.update(row.tags)
+        v["timestamp"] = row.time
+        values.append(v)
+    append_csv(path, (csv_row(v) for v in values))
+    if json_files:
+        for v in values:
+            target = _json_path_of(Path(out_dir), v)
+            if target is not None and not target.exists():
+                write_atomic(target, json.dumps({k: _clean(x) for k, x in v.items()}, indent=2, allow_nan=False) + "\n")
+    log.warning("legacy files %s: added %d stored leg row(s) missing after an interrupted run", path, len(rows))
+    return len(rows)
+
+
+def _json_path_of(out_dir: Path, v: dict[str, Any]) -> Path | None:
+    try:
+        stamp = v["timestamp"].astimezone(IST).strftime("%Y%m%d_%H%M%S")
+        offset = v["strike_offset"]
+        suffix = "" if offset == "atm" else f"_{offset}"
+        name = f"{v['index']}_{v['side']}_{v['bucket']}_{v['expiry']}_{stamp}{suffix}.json"
+        return out_dir / OPTIONS_DIR / str(v["bucket"]) / name
+    except (KeyError, AttributeError, TypeError):
+        return None
 
 
 def write_legacy_files(
@@ -166,9 +319,8 @@ def write_legacy_files(
         if write_json:
             for leg in legs:
                 target = json_path(out, leg)
-                target.parent.mkdir(parents=True, exist_ok=True)
                 text = json.dumps(legacy_values(leg), indent=2, allow_nan=False)
-                target.write_text(text + "\n", encoding="utf-8", newline="\n")
+                write_atomic(target, text + "\n")
                 json_count += 1
         if write_csv and legs:
             by_day: dict[Path, list[list[str]]] = {}

@@ -2,8 +2,10 @@
 
 Nothing collected may be lost to an outage or a restart: each batch is appended as a checksummed
 record and fsync'd before the write returns, records are replayed oldest first, and a segment is
-deleted only after every record in it was confirmed written. A torn or corrupt record (a crash in
-mid-append, a damaged disk block) is skipped with a warning instead of blocking the queue.
+deleted only after every record in it was confirmed written. A corrupt record (a damaged disk
+block, a changed byte) is moved to `quarantine/` for inspection with a warning, and the records
+after it still replay; a torn tail (a crash or a full disk in mid-append, never acknowledged) is
+cut off. An append that fails (disk full) leaves the segment as it was before the append.
 Replaying a record twice after a crash is harmless: InfluxDB replaces a point of the same identity.
 """
 
@@ -28,6 +30,16 @@ _HEADER = re.compile(rb"#optui-spool1 (\d+) (\d+) ([0-9a-f]{8})\n")
 _SUFFIX = ".spool"
 _DONE = ".done"
 _MAX_HEADER = 64
+QUARANTINE_DIR = "quarantine"
+"""Subdirectory of the spool holding damaged records' bytes (`<segment>-<byte offset>.bad`)."""
+
+
+def _next_header(data: bytes, start: int) -> int:
+    """Offset of the next record header at or after `start` (at a line start), else len(data)."""
+    if start <= 0 and data.startswith(_MAGIC):
+        return 0
+    nxt = data.find(b"\n" + _MAGIC, max(start - 1, 0))
+    return len(data) if nxt < 0 else nxt + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +73,8 @@ class Spool:
         self.segment_bytes = segment_bytes
         self.skipped = 0
         """Corrupt records skipped so far (each logged as a warning)."""
+        self.quarantined = 0
+        """Damaged regions copied to `quarantine/` so far."""
         self._verified: dict[Path, int] = {}  # segment -> size known to end on a record boundary
 
     # -- locking and files ----------------------------------------------------------------------
@@ -113,7 +127,11 @@ class Spool:
     # -- reading --------------------------------------------------------------------------------
 
     def _records(self, segment: Path, offset: int, with_payload: bool) -> Iterator[_Record]:
-        """Records from `offset`; a torn tail ends the iteration, a bad record is yielded as None."""
+        """Records from `offset`; a damaged or torn region is yielded with payload None.
+
+        A damaged region runs from the bad header to the next record header (so one changed
+        byte costs one record, never the rest of the segment).
+        """
         try:
             data = segment.read_bytes()
         except FileNotFoundError:
@@ -124,21 +142,56 @@ class Spool:
             match = _HEADER.match(data, pos, min(size, pos + _MAX_HEADER))
             if match is None:
                 # Lost framing: resynchronise on the next record header, if any.
-                nxt = data.find(b"\n" + _MAGIC, pos)
-                end = size if nxt < 0 else nxt + 1
+                end = _next_header(data, pos + 1)
                 yield _Record(pos, end, 0, None)
                 pos = end
                 continue
             points, length, crc = int(match[1]), int(match[2]), match[3].decode()
             body_start = match.end()
             end = body_start + length
-            if end > size:
-                yield _Record(pos, size, points, None)  # torn tail: never acknowledged
-                return
+            if end > size:  # damaged length digit, or a torn tail
+                nxt = _next_header(data, body_start)
+                yield _Record(pos, nxt, points, None)
+                pos = nxt
+                continue
             payload = data[body_start:end]
-            ok = f"{zlib.crc32(payload):08x}" == crc
-            yield _Record(pos, end, points, payload if ok and with_payload else (b"" if ok else None))
+            if f"{zlib.crc32(payload):08x}" == crc:
+                points = payload.count(b"\n")  # the body is the truth, not a header digit
+                yield _Record(pos, end, points, payload if with_payload else b"")
+                pos = end
+                continue
+            if end < size and _HEADER.match(data, end, min(size, end + _MAX_HEADER)) is None:
+                end = _next_header(data, body_start)  # the length was damaged: resynchronise
+            yield _Record(pos, end, points, None)
             pos = end
+
+    def _quarantine(self, segment: Path, rec: _Record, why: str) -> Path | None:
+        """Copy a damaged region's bytes to quarantine/ (for inspection or a manual replay); warn."""
+        target = self.directory / QUARANTINE_DIR / f"{segment.stem}-{rec.start:012d}.bad"
+        kept: Path | None = target
+        try:
+            with open(segment, "rb") as handle:
+                handle.seek(rec.start)
+                data = handle.read(rec.end - rec.start)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(".tmp")
+            with open(tmp, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            log.warning("spool %s: cannot quarantine %d bytes at byte %d (%s)", segment,
+                        rec.end - rec.start, rec.start, exc.strerror or exc)
+            kept = None
+        self.skipped += 1
+        self.quarantined += 1
+        log.warning(
+            "spool %s: %s at byte %d (%d bytes, about %d point(s)) set aside in %s; "
+            "the records after it still replay", segment, why, rec.start, rec.end - rec.start,
+            rec.points, kept or "(nowhere: see above)",
+        )
+        return kept
 
     def status(self) -> SpoolStatus:
         """Points, bytes and segments waiting (corrupt records not counted)."""
@@ -175,11 +228,16 @@ class Spool:
                 if target is None:
                     seq = int(segments[-1].stem) + 1 if segments else 1
                     target = self.directory / f"{seq:012d}{_SUFFIX}"
-                with open(target, "ab") as handle:
-                    handle.write(header + body)
-                    handle.flush()
-                    os.fsync(handle.fileno())
-                    self._verified = {target: handle.tell()}
+                before = target.stat().st_size if target.exists() else 0
+                try:
+                    with open(target, "ab") as handle:
+                        handle.write(header + body)
+                        handle.flush()
+                        os.fsync(handle.fileno())
+                        self._verified = {target: handle.tell()}
+                except OSError:
+                    self._undo_append(target, before, new)
+                    raise
                 if new:
                     self._fsync_dir()
         except OSError as exc:
@@ -187,6 +245,20 @@ class Spool:
                 f"cannot spool {points} point(s) to {self.directory} ({exc.strerror}): "
                 "free disk space or set store.spool_dir to a writable directory"
             ) from None
+
+    def _undo_append(self, target: Path, before: int, new: bool) -> None:
+        """After a failed append (disk full), cut the segment back to its last whole record."""
+        self._verified = {}
+        try:
+            if new and before == 0:
+                target.unlink(missing_ok=True)
+            else:
+                with open(target, "r+b") as handle:
+                    handle.truncate(before)
+                    os.fsync(handle.fileno())
+                self._verified = {target: before}
+        except OSError as exc:  # the next append or replay cuts the torn tail instead
+            log.warning("spool %s: cannot cut a failed append back (%s)", target, exc.strerror or exc)
 
     def _truncate_torn_tail(self, segment: Path) -> None:
         """Cut a half-written last record so the next append starts on a record boundary."""
@@ -197,10 +269,10 @@ class Spool:
         for rec in self._records(segment, 0, with_payload=False):
             if rec.payload is None and rec.end == size and _is_torn(segment, rec):
                 log.warning(
-                    "spool %s: skipping a torn record at byte %d (%d bytes) left by an "
-                    "interrupted write", segment, rec.start, size - rec.start,
+                    "spool %s: cutting a torn record at byte %d (%d bytes) left by an "
+                    "interrupted write (never acknowledged)", segment, rec.start, size - rec.start,
                 )
-                self.skipped += 1
+                self._quarantine(segment, rec, "torn record")
                 with open(segment, "r+b") as handle:
                     handle.truncate(good)
                     os.fsync(handle.fileno())
@@ -213,7 +285,8 @@ class Spool:
         """Send waiting records oldest first, grouped up to `max_points` lines per call.
 
         `send(body, points)` must raise on failure; the failed group and everything after it stay
-        spooled. Returns the number of points confirmed. Corrupt records are skipped and logged.
+        spooled. Returns the number of points confirmed. Corrupt records are quarantined (see
+        `_quarantine`); the records after them are sent.
         """
         sent = 0
         with self._locked():
@@ -224,11 +297,8 @@ class Spool:
                 group_end = offset
                 for rec in self._records(segment, offset, with_payload=True):
                     if rec.payload is None:
-                        log.warning(
-                            "spool %s: skipping a corrupt record at byte %d (%d point(s) lost)",
-                            segment, rec.start, rec.points,
-                        )
-                        self.skipped += 1
+                        torn = rec.end == segment.stat().st_size and _is_torn(segment, rec)
+                        self._quarantine(segment, rec, "torn record" if torn else "corrupt record")
                         if not group:
                             offset = group_end = rec.end
                             self._set_done(segment, offset)

@@ -204,6 +204,9 @@ def field_columns(
                 "write numbers, or use a new field name for text"
             ) from exc
     matrix = np.column_stack(num_cols) if num_cols else np.empty((rows, 0))
+    if matrix.size and not np.isfinite(matrix).all():
+        # +-inf is never stored (InfluxDB cannot hold it either): like NaN, it becomes "absent".
+        matrix = np.where(np.isfinite(matrix), matrix, np.nan)
     return fields, matrix, str_cols
 
 

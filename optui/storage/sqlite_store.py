@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -59,6 +60,27 @@ _FRAME_COLUMNS = "time_ns, layout_id, nums, strs"
 # Between passive checkpoints under sustained writes: short, so the WAL is mostly copied while
 # ingest runs (the final checkpoint in close() then has little left), long enough to batch fsyncs.
 _CHECKPOINT_PAUSE_S = 0.1
+_QUICK_CHECK_S = 6 * 3600.0  # between integrity checks of a running store (first: a minute after open)
+_PINNED_WARN_S = 300.0  # repeat the pinned-reader warning at most this often
+
+
+def recovery_hint(path: str | Path) -> str:
+    """The command that salvages a damaged SQLite store into a new file."""
+    return (f"stop optui, run `sqlite3 {path} .recover | sqlite3 {path}.recovered`, then move "
+            f"{path} aside and rename the .recovered file to it (or point store.url at it)")
+
+
+def quick_check(conn: sqlite3.Connection, path: str | Path) -> str | None:
+    """Run `PRAGMA quick_check` (b-tree pages, the damage `open` does not read); None when clean,
+    else a one-line report naming the recovery command."""
+    try:
+        rows = conn.execute("PRAGMA quick_check(5)").fetchall()
+    except sqlite3.DatabaseError as exc:
+        rows = [(str(exc),)]
+    problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
+    if not problems:
+        return None
+    return f"SQLite store {path} is damaged ({'; '.join(problems)[:240]}): {recovery_hint(path)}"
 
 
 
@@ -67,9 +89,12 @@ def _halt(stop: threading.Event, committed: threading.Event) -> None:
     committed.set()  # wake the loop now rather than at its next timeout
 
 
-def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Event) -> None:
+def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Event,
+                     damage: list[str], check_every: float, checking: threading.Event) -> None:
     """Checkpoint passively (never blocking readers or the writer) after commits, ten times a
-    second at most, until `stop`; SQLiteStore.close() does the final full checkpoint.
+    second at most, until `stop`; SQLiteStore.close() does the final full checkpoint. Every
+    `check_every` seconds (first after a sixth of it, at most a minute) runs `quick_check` and
+    puts a damage report into `damage` (logged as an error).
 
     Holds no reference to the store, so a store that is dropped without close() can still be
     collected (its writer connection closes, and `stop` is set by its finaliser).
@@ -78,9 +103,20 @@ def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Even
         conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
     except sqlite3.Error:
         return
+    next_check = time.monotonic() + min(check_every / 6, 60.0)
     try:
         while not stop.is_set():
-            if not committed.wait(timeout=1.0):
+            if time.monotonic() >= next_check:
+                next_check = time.monotonic() + check_every
+                checking.set()  # a read transaction: the writer's WAL warning names it
+                try:
+                    report = quick_check(conn, path)
+                finally:
+                    checking.clear()
+                if report and report not in damage:
+                    damage.append(report)
+                    log.error("%s", report)
+            if not committed.wait(timeout=min(1.0, max(0.01, next_check - time.monotonic()))):
                 continue
             committed.clear()
             if stop.is_set():
@@ -98,7 +134,14 @@ def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Even
 class SQLiteStore(Store):
     """A `Store` in one SQLite file (WAL): one writer thread and any number of reader threads."""
 
-    def __init__(self, path: str | Path, batch_size: int = 5000) -> None:
+    def __init__(self, path: str | Path, batch_size: int = 5000, wal_cap_bytes: int = _WAL_CAP,
+                 quick_check_s: float = _QUICK_CHECK_S) -> None:
+        self.wal_cap_bytes = wal_cap_bytes
+        """WAL size past which each write tries a non-blocking checkpoint (and warns if pinned)."""
+        self._damage: list[str] = []
+        self._checking = threading.Event()  # set while the periodic quick_check reads the file
+        self._wal_pinned_since = self._wal_warned_at = 0.0
+        self._wal_next_try = 0.0
         self._memory = str(path) == ":memory:"
         self.path: Path | str = ":memory:" if self._memory else Path(path)
         self.batch_size = max(1, int(batch_size))
@@ -143,7 +186,8 @@ class SQLiteStore(Store):
             self._writer.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = threading.Thread(
                 target=_checkpoint_loop,
-                args=(str(self.path), self._committed, self._stop),
+                args=(str(self.path), self._committed, self._stop, self._damage, quick_check_s,
+                      self._checking),
                 name=f"sqlite-checkpoint {Path(self.path).name}",
                 daemon=True,
             )
@@ -327,17 +371,66 @@ class SQLiteStore(Store):
             rows,
         )
 
+    @property
+    def damage(self) -> str | None:
+        """The last `quick_check` damage report (with the recovery command), None while clean."""
+        return self._damage[-1] if self._damage else None
+
+    def take_notices(self) -> list[str]:
+        """The damage report, every call while the file is damaged (it needs the user)."""
+        damage = self.damage
+        return [damage] if damage else []
+
+    def check_integrity(self) -> str | None:
+        """Run `PRAGMA quick_check` now (seconds on a large file); the report, or None when clean."""
+        with self._reading("integrity check") as conn:
+            report = quick_check(conn, self.path)
+        if report and report not in self._damage:
+            self._damage.append(report)
+            log.error("%s", report)
+        return report
+
     def _bound_wal(self, conn: sqlite3.Connection) -> None:
         """Under sustained writes passive checkpoints never catch up and the WAL would grow
-        without end; past _WAL_CAP bytes the writer checkpoints and restarts it itself."""
+        without end; past `wal_cap_bytes` the writer checkpoints and truncates it itself.
+
+        Never waits: a reader holding an old snapshot (a long query, a backup tool in another
+        process) makes the checkpoint stop short instead of stalling every write for the busy
+        timeout. The WAL then grows; that is warned about, and it is truncated on the first
+        write after the reader lets go.
+        """
         if self._checkpointer is None:
             return
         try:
             size = os.stat(self._wal_path).st_size
         except OSError:
             return
-        if size > _WAL_CAP:
-            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+        now = time.monotonic()
+        if size <= self.wal_cap_bytes or now < self._wal_next_try:
+            return
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute("PRAGMA busy_timeout=30000")
+        if not busy and copied >= frames:
+            if self._wal_pinned_since:
+                log.warning("SQLite store %s: the reader let go; the WAL (%.1f MB) was checkpointed "
+                            "and truncated", self.path, size / 1e6)
+                self._wal_pinned_since = self._wal_warned_at = 0.0
+            return
+        self._wal_next_try = now + 1.0  # retry at most once a second while pinned
+        self._wal_pinned_since = self._wal_pinned_since or now
+        if self._checking.is_set():
+            return  # our own integrity check holds the snapshot; it ends by itself
+        if not self._wal_warned_at or now - self._wal_warned_at >= _PINNED_WARN_S:
+            self._wal_warned_at = now
+            log.warning(
+                "SQLite store %s: another connection holds a long read transaction (a query or a "
+                "backup tool), so the WAL %s (%.1f MB) cannot be checkpointed; writes go on and the "
+                "WAL shrinks when that reader ends: end it if it is stuck",
+                self.path, self._wal_path, size / 1e6,
+            )
 
     def _series_ids(
         self, conn: sqlite3.Connection, mid: int, tags_list: Sequence[Mapping[str, str]]
