@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from optui.analytics.premium_flow import flow_totals
-from optui.collectors.bucket_analytics import analyse_bucket
-from optui.collectors.chain_plan import BucketPlan, plan_index
+from optui.analytics.chain import atm_strike
+from optui.collectors.bucket_analytics import analyse_bucket, session_open
+from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.day_state import DayState
-from optui.collectors.instruments import IndexCatalog, build_catalogs
-from optui.collectors.source import MarketSource
+from optui.collectors.instruments import IndexCatalog, build_catalogs, strike_spacing
+from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
@@ -115,33 +116,51 @@ class CollectionEngine:
         stats = CycleStats()
 
         spot_keys = {k: INDEX_SPECS[k].spot_symbol for k in self.indices}
-        spots = self.source.quotes(list(spot_keys.values()))
-        stats.quote_calls += 1
-
+        each_side = self.settings.source.chain_strikes
+        src = self.settings.source
         plans: dict[str, list[BucketPlan]] = {}
-        keys: list[str] = []
-        for key in self.indices:
-            spot_q = spots.get(spot_keys[key])
+        quotes: dict[str, Quote] = {}
+        if each_side <= 0:
+            # Whole chains do not depend on spot: spots and chains go out together.
+            for key in self.indices:
+                plans[key] = plan_index(
+                    self._catalogs[key], float("nan"), at, 0, src.offsets, src.full_chain_expiries
+                )
+            groups = [list(spot_keys.values())] + [
+                plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps
+            ]
+        else:
+            spots = self.source.quotes(list(spot_keys.values()))
+            stats.quote_calls += 1
+            quotes.update(spots)
+            for key in self.indices:
+                spot_q = spots.get(spot_keys[key])
+                if spot_q is not None and math.isfinite(spot_q.last_price) and spot_q.last_price > 0:
+                    plans[key] = plan_index(
+                        self._catalogs[key], spot_q.last_price, at, each_side, src.offsets,
+                        src.full_chain_expiries,
+                    )
+            groups = [plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps]
+        batches = quote_batches(groups, MAX_QUOTE_INSTRUMENTS)
+        for batch in batches:
+            quotes.update(self.source.quotes(batch))
+        stats.quote_calls += len(batches)
+        stats.instruments = sum(len(b) for b in batches) + (len(spot_keys) if each_side > 0 else 0)
+        for key in list(plans):
+            spot_q = quotes.get(spot_keys[key])
             if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
                 warnings.append(f"{key}: no spot quote for {spot_keys[key]}")
+                del plans[key]
                 continue
-            plans[key] = plan_index(
-                self._catalogs[key], spot_q.last_price, at, self.settings.source.chain_strikes,
-                self.settings.source.offsets, self.settings.source.full_chain_expiries,
-            )
+            step = INDEX_SPECS[key].step
             for plan in plans[key]:
-                keys.extend(plan.call_keys())
-                keys.extend(plan.put_keys())
-        unique = list(dict.fromkeys(keys))
-        quotes = self.source.quotes(unique) if unique else {}
-        stats.quote_calls += math.ceil(len(unique) / 500)
-        stats.instruments = len(unique) + len(spot_keys)
+                plan.spacing = strike_spacing(plan.chain.strikes, spot_q.last_price, step)
 
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
         for key, index_plans in plans.items():
             snap.indices[key] = self._index_snapshot(
-                key, spots[spot_keys[key]], index_plans, quotes, at, warnings, prev_view
+                key, quotes[spot_keys[key]], index_plans, quotes, at, warnings, prev_view
             )
         state.save()
         snap.warnings = warnings
@@ -183,7 +202,10 @@ class CollectionEngine:
                 prev_view, max_gap_s=self.max_flow_gap_s,
             )
             if res.missing:
-                warnings.append(f"{key} {plan.bucket}: {res.missing} strikes without a quote")
+                warnings.append(
+                    f"{key} {plan.bucket}: {res.missing} of {plan.strikes.size} strikes without "
+                    "a quote on both sides"
+                )
             legs.extend(res.legs)
             buckets[plan.bucket] = res.stats
             # An expiry can sit in two buckets (this_week is also this_month): count its flow once.
@@ -195,15 +217,23 @@ class CollectionEngine:
         else:
             flow = FlowSummary()
         first = plans[0] if plans else None
-        step = first.spacing if first else INDEX_SPECS[key].step
-        atm = float(round(spot / step) * step)
+        # The listed strike nearest spot, as every bucket's ATM is: never the quotes that arrived.
+        if first is not None and first.chain.strikes.size:
+            atm = atm_strike(spot, first.chain.strikes)
+        else:
+            step = INDEX_SPECS[key].step
+            atm = float(round(spot / step) * step)
         close = spot_q.close
+        # Nothing anchors the day before 09:15 IST; an ohlc of 0 (no trade yet) arrives as NaN.
+        opened = session_open(at)
+        day_open = spot_q.open if opened else float("nan")
+        day_width = spot_q.high - spot_q.low if opened else float("nan")
         overview = OverviewRecord(
             timestamp=at.astimezone(UTC), symbol=key, atm_strike=atm, last_price=spot,
             open=spot_q.open, high=spot_q.high, low=spot_q.low, close=close,
             net_change=spot - close, net_change_percent=_pct(spot - close, close),
-            day_change=spot - spot_q.open, day_change_percent=_pct(spot - spot_q.open, spot_q.open),
-            day_width=spot_q.high - spot_q.low, day_width_percent=_pct(spot_q.high - spot_q.low, close),
+            day_change=spot - day_open, day_change_percent=_pct(spot - day_open, day_open),
+            day_width=day_width, day_width_percent=_pct(day_width, close),
             buckets=buckets, flow=flow,
         )
         return IndexSnapshot(key, overview, legs)

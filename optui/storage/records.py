@@ -42,7 +42,7 @@ _MINUTE_NS = 60_000_000_000
 # BucketStats and FlowSummary attributes stored beyond the legacy fields, under their own names.
 _BUCKET_EXTRAS = (
     "pcr_volume", "max_pain", "skew", "forward", "atm_strike", "ce_oi_change", "pe_oi_change",
-    "strikes",
+    "strikes", "listed_strikes", "oi_coverage", "flags",
 )
 _FLOW_EXTRAS = ("inflow_cr", "outflow_cr", "net_cr", "bullish_cr")
 
@@ -67,7 +67,8 @@ def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
     """The original overview fields plus per-bucket extras and this cycle's premium flow.
 
     Extras per bucket: `{b}_pcr_volume`, `{b}_max_pain`, `{b}_skew`, `{b}_forward`,
-    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`; flow:
+    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`,
+    `{b}_listed_strikes`, `{b}_oi_coverage` (0..1 of the chain's OI), `{b}_flags`; flow:
     `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`.
     """
     out: dict[str, Any] = dict(ov.legacy_fields())
