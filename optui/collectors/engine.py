@@ -95,6 +95,7 @@ class CollectionEngine:
         warnings: list[str] = []
         if self._catalog_day != day:
             instruments = self.source.instruments()
+            warnings.extend(self.source.dump_warnings)
             self._catalogs = build_catalogs(instruments, self.indices)
             self._catalog_day = day
             for key, cat in self._catalogs.items():

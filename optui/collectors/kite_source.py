@@ -121,6 +121,7 @@ class KiteSource(MarketSource):
         """NFO and BFO dumps, cached on disk per trading day (the dump changes once a day)."""
         today = now_utc().astimezone(IST).date()
         out: list[Instrument] = []
+        notes: list[str] = []
         for exchange in OPTION_EXCHANGES:
             cache = self._cache_file(exchange, today)
             if cache is not None and cache.exists():
@@ -131,11 +132,14 @@ class KiteSource(MarketSource):
             rows: list[dict[str, Any]] = self._call(
                 "default", f"instrument dump {exchange}", partial(self._kite.instruments, exchange)
             )
-            parsed = instruments_from_kite_rows(rows)
+            parsed = instruments_from_kite_rows(rows, f"{exchange} instrument dump")
+            if parsed.skipped:
+                notes.append(f"{exchange} instrument dump: {parsed.warning}")
             out.extend(parsed.instruments)
             if cache is not None and parsed.instruments:
                 cache.parent.mkdir(parents=True, exist_ok=True)
                 cache.write_text(instruments_to_csv(parsed.instruments), encoding="utf-8")
+        self.dump_warnings = notes
         return out
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:

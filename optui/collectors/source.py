@@ -17,6 +17,8 @@ class MarketSource(ABC):
 
     name: str = "source"
     label: str = "SOURCE"  # badge shown in the UI: LIVE, SIMULATED, REPLAY
+    # What the last instruments() call skipped, one line per dump ("NFO dump: skipped 3 ...").
+    dump_warnings: list[str] = []  # noqa: RUF012 - replaced, never mutated, by instruments()
 
     @abstractmethod
     def instruments(self) -> list[Instrument]:

@@ -35,8 +35,10 @@ from optui.simulator.market import (
     MarketModel,
     hash_uniform,
     listing_day,
+    session_open,
     session_point,
 )
+from optui.simulator import calendar as cal
 from optui.timeutil import IST
 
 QUOTE_LIMIT = 500
@@ -96,6 +98,8 @@ class SimulatedExchange:
         self._clock = clock
         self._lock = threading.RLock()
         self._token_expired = False
+        # Instruments left out of quote answers, as Kite omits those it cannot price.
+        self.unpriced: set[int] = set()
         self._listed: dict[date, _Listed] = {}
         self._chains: dict[tuple[str, date, date], ChainDay] = {}
         self.set_time(start)
@@ -212,6 +216,30 @@ class SimulatedExchange:
         return text
 
     # -- quotes ------------------------------------------------------------------------------
+    def omit(self, keys: Iterable[str], omitted: bool = True) -> None:
+        """Leave these instruments ('EXCHANGE:SYMBOL' or token) out of quote answers, or back in.
+
+        Kite drops an instrument it cannot price from a /quote answer without an error; this
+        reproduces that for tests and demos.
+        """
+        listed = self._listing()
+        for key in keys:
+            row = listed.by_key.get(key) or listed.by_token.get(str(key))
+            if row is None:
+                raise ValueError(f"{key!r} is not listed on {listing_day(self.now())}")
+            with self._lock:
+                (self.unpriced.add if omitted else self.unpriced.discard)(row.instrument_token)
+
+    @staticmethod
+    def _before_first_trade(item: dict) -> None:
+        """Kite's quote of a trading day before its first trade: ohlc 0 but the previous close.
+
+        Prices are the previous session's last; the day's volume and VWAP start from 0.
+        """
+        item["ohlc"] = {"open": 0.0, "high": 0.0, "low": 0.0, "close": float(item["last_price"])}
+        if "volume" in item:
+            item.update(volume=0, average_price=0.0, last_quantity=0, net_change=0.0)
+
     def _resolve(self, keys: Iterable[str], limit: int,
                  route: str) -> tuple[_Listed, list[tuple[str, Listing]]]:
         keys = [str(k) for k in keys]
@@ -350,8 +378,11 @@ class SimulatedExchange:
 
     def _answer(self, keys: Iterable[str], limit: int, route: str, full: bool) -> dict:
         listed, found = self._resolve(keys, limit, route)
+        found = [(key, row) for key, row in found if row.instrument_token not in self.unpriced]
         now = self.now()
         day, second = session_point(now)
+        local = now.astimezone(IST)
+        pre_open = cal.is_trading_day(local.date()) and local < session_open(local.date())
         stamp = now.astimezone(IST).strftime(KITE_TIME)
         traded = self.market.session_time(day, second).strftime(KITE_TIME)
         items: dict[int, dict] = {}
@@ -369,6 +400,8 @@ class SimulatedExchange:
         out: dict[str, dict] = {}
         for n, (key, _) in enumerate(found):
             item = items[n]
+            if pre_open:
+                self._before_first_trade(item)
             if full:
                 item = {"instrument_token": item.pop("instrument_token"), "timestamp": stamp,
                         "last_trade_time": traded, **item}
