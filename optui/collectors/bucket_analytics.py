@@ -82,18 +82,20 @@ def _last_known_oi(token: int, prev: Mapping[int, PrevQuote], state: DayState) -
     return state.oi_prev_close.get(token, NAN)
 
 
-def oi_coverage(quoted_oi: float, unquoted_known_oi: float, unquoted: int) -> float:
+def oi_coverage(quoted_oi: np.ndarray, unquoted_oi: np.ndarray) -> float:
     """Share of a chain's open interest the aggregates include, 0..1.
 
-    `quoted_oi` is the OI of instruments quoted this cycle; `unquoted_known_oi` the last known OI
-    of listed instruments that did not quote. 1.0 when nothing is missing; an instrument never
-    seen has no known OI, so with such gaps the share is an upper bound (the `partial_chain`
-    flag still says the chain is incomplete). NaN when no OI is known at all.
+    `quoted_oi` holds the OI of the instruments quoted this cycle; `unquoted_oi` the last known
+    OI of each listed instrument that did not quote (NaN when never seen, then estimated as the
+    mean OI of the quoted instruments). 1.0 when nothing is missing; NaN when no OI is known.
     """
-    if unquoted == 0:
+    if unquoted_oi.size == 0:
         return 1.0
-    total = quoted_oi + unquoted_known_oi
-    return quoted_oi / total if total > 0 else NAN
+    quoted = quoted_oi[np.isfinite(quoted_oi)]
+    mean = float(quoted.mean()) if quoted.size else NAN
+    missing = np.where(np.isfinite(unquoted_oi), unquoted_oi, mean)
+    total = float(quoted.sum() + missing.sum())
+    return float(quoted.sum()) / total if total > 0 else NAN
 
 
 def analyse_bucket(
@@ -209,13 +211,11 @@ def analyse_bucket(
 
     # Coverage: quoted OI against the last known OI of every listed instrument that did not quote.
     listed = plan.chain.strikes
-    quoted_oi = float(np.nansum(np.where(has_quote, oi, NAN)))
     unquoted_tokens = [int(tok) for tok, ok in zip(tokens, has_quote, strict=True) if not ok]
-    outside = listed[~np.isin(listed, strikes)]
-    for k in outside:
+    for k in listed[~np.isin(listed, strikes)]:
         unquoted_tokens += [plan.chain.calls[float(k)].instrument_token, plan.chain.puts[float(k)].instrument_token]
-    known = [_last_known_oi(tok, view, state) for tok in unquoted_tokens]
-    coverage = oi_coverage(quoted_oi, float(np.nansum(known)) if known else 0.0, len(unquoted_tokens))
+    known = np.array([_last_known_oi(tok, view, state) for tok in unquoted_tokens], dtype=float)
+    coverage = oi_coverage(oi[has_quote], known)
     bucket_flags = [
         name for name, bad in (
             ("no_price", not atm_priced),

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from optui.analytics.premium_flow import flow_totals
 from optui.analytics.chain import atm_strike
+from optui.analytics.premium_flow import flow_totals
 from optui.collectors.bucket_analytics import analyse_bucket, session_open
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.day_state import DayState

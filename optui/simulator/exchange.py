@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from optui.errors import SourceError
+from optui.simulator import calendar as cal
 from optui.simulator.chain import (
     ChainDay,
     book_top,
@@ -38,7 +39,6 @@ from optui.simulator.market import (
     session_open,
     session_point,
 )
-from optui.simulator import calendar as cal
 from optui.timeutil import IST
 
 QUOTE_LIMIT = 500
