@@ -67,6 +67,8 @@ def test_iv_recovers_simulator_smile_and_parity(engine) -> None:
 
 def test_second_cycle_has_flow_and_store_rows(engine, tmp_path: Path) -> None:
     first = engine.collect_once()
+    # A minute later on the simulated clock, however long the first cycle took on this machine.
+    engine.source.exchange.set_time(first.timestamp + timedelta(minutes=1))
     second = engine.collect_once()
     assert second.timestamp > first.timestamp
     flow = second.indices["NIFTY"].overview.flow

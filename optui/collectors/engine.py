@@ -204,8 +204,8 @@ class CollectionEngine:
             )
             if res.missing:
                 warnings.append(
-                    f"{key} {plan.bucket}: {res.missing} of {plan.strikes.size} strikes without "
-                    "a quote on both sides"
+                    f"{key} {plan.bucket}: {res.missing} of {plan.strikes.size} strikes missing "
+                    "a call or put quote"
                 )
             legs.extend(res.legs)
             buckets[plan.bucket] = res.stats
