@@ -309,6 +309,32 @@ def test_analyse_bucket_keeps_atm_when_a_quote_is_missing() -> None:
     assert res.missing == 1 and len(res.tokens) == 9  # flow only from instruments that quoted
 
 
+def test_untraded_atm_leg_after_the_open_anchors_nothing() -> None:
+    strikes = np.array([26_050.0, 26_100.0, 26_150.0])
+    calls = {k: _inst(100 + i, k, "CE") for i, k in enumerate(strikes)}
+    puts = {k: _inst(200 + i, k, "PE") for i, k in enumerate(strikes)}
+    plan = BucketPlan("NIFTY", "this_week", ExpiryChain(date(2026, 12, 1), strikes, calls, puts),
+                      strikes, 50.0, False)
+    quotes = {}
+    for k in strikes:
+        quotes[calls[k].key] = quote_from_kite(_kite_quote(calls[k].instrument_token, 150.0 - (k - 26_100) / 2, 1000))
+        quotes[puts[k].key] = quote_from_kite(_kite_quote(puts[k].instrument_token, 150.0 + (k - 26_100) / 2, 1000))
+    untraded = _kite_quote(puts[26_100.0].instrument_token, 150.0, 1000)
+    untraded.update(volume=0, last_trade_time="2026-11-24 15:29:59",
+                    ohlc={"open": 0, "high": 0, "low": 0, "close": 150.0})
+    quotes[puts[26_100.0].key] = quote_from_kite(untraded)
+    at = datetime(2026, 11, 25, 9, 30, tzinfo=IST)
+    state = DayState(at.date())
+    res = analyse_bucket(plan, quotes, 26_100.0, at, AnalyticsSettings(), [0], state)
+    assert res.stats.flags == "not_traded" and math.isfinite(res.stats.straddle)
+    assert math.isfinite(res.stats.atm_iv) and math.isnan(res.stats.iv_open)
+    assert state.iv_open == {}
+    call, put = res.legs
+    assert put.side == "PUT" and math.isnan(put.day_change) and math.isnan(put.ohlc_open)
+    assert put.net_change == 0.0 and put.last_price == 150.0
+    assert call.day_change == 0.0  # traded today at its open price
+
+
 def test_oi_coverage_weighs_last_known_oi() -> None:
     assert oi_coverage(np.array([400.0, 500.0]), np.array([100.0])) == pytest.approx(0.9)
     assert oi_coverage(np.array([400.0, 500.0]), np.array([])) == 1.0

@@ -323,11 +323,6 @@ class SimulatedExchange:
         high = np.maximum(chain.high[idx, minute], last)
         low = np.minimum(chain.low[idx, minute], last)
         close = chain.prev_close[idx]
-        ohlcs = [{"open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
-                 for o, h, lo, c in zip(open_, high, low, close, strict=True)]
-        if not full:
-            return [{"instrument_token": r.instrument_token, "last_price": float(p), "ohlc": o}
-                    for r, p, o in zip(rows, last, ohlcs, strict=True)]
         lots = chain.lots[idx]
         if boundary >= last_boundary:
             lots_now = lots[:, -1]
@@ -335,6 +330,14 @@ class SimulatedExchange:
             lots_now = lots[:, boundary] + rest / 60.0 * (lots[:, boundary + 1] - lots[:, boundary])
         whole = np.floor(lots_now + 1e-9)
         volume = whole.astype(np.int64) * chain.lot
+        # Before its first trade of the day a contract's open, high and low are 0, as on Kite.
+        untraded = volume <= 0
+        open_, high, low = (np.where(untraded, 0.0, a) for a in (open_, high, low))
+        ohlcs = [{"open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
+                 for o, h, lo, c in zip(open_, high, low, close, strict=True)]
+        if not full:
+            return [{"instrument_token": r.instrument_token, "last_price": float(p), "ohlc": o}
+                    for r, p, o in zip(rows, last, ohlcs, strict=True)]
         # Traded value is piecewise linear in lots traded: exact at the whole-lot count.
         value = np.array([np.interp(w, lots[j], chain.value[idx[j]]) for j, w in
                           enumerate(whole)])
