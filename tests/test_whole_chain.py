@@ -172,6 +172,7 @@ def kite_server() -> Iterator[SimulatorServer]:
 def test_missing_atm_quote_through_kiteconnect(kite_server: SimulatorServer, tmp_path: Path) -> None:
     kite_server.exchange.omit(["NFO:NIFTY26D0126100CE"])
     settings = settings_for(tmp_path, ["NIFTY"])
+    settings.source.interval_s = 1.0
     src = KiteSource("sim_key", "sim_token", root=kite_server.url)
     eng = CollectionEngine(settings, src, open_store(f"sqlite:///{tmp_path / 'k.db'}"))
     try:
@@ -179,8 +180,10 @@ def test_missing_atm_quote_through_kiteconnect(kite_server: SimulatorServer, tmp
     finally:
         eng.close()
     check_missing_atm_call(snap)
-    # Spot plus NIFTY's four whole chains: two quote calls of at most 500.
+    # Spot plus NIFTY's four whole chains: two quote calls of at most 500 ...
     assert eng.last.quote_calls == 2 and 500 < eng.last.instruments <= 1000
+    # ... which at Kite's 1 call/s cannot fit a 1 s interval: the trader is told.
+    assert any(w.startswith("2 quote calls") and "1 s interval" in w for w in snap.warnings)
 
 
 def test_pre_open_quotes_anchor_nothing(tmp_path: Path) -> None:

@@ -147,6 +147,14 @@ class CollectionEngine:
             quotes.update(self.source.quotes(batch))
         stats.quote_calls += len(batches)
         stats.instruments = sum(len(b) for b in batches) + (len(spot_keys) if each_side > 0 else 0)
+        # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
+        if self.source.name == "kite" and stats.quote_calls > src.interval_s:
+            warnings.append(
+                f"{stats.quote_calls} quote calls ({stats.instruments} instruments) take about "
+                f"{stats.quote_calls} s at Kite's 1 call/s, longer than the {src.interval_s:g} s "
+                "interval: raise source.interval_s, collect fewer indices, or set "
+                "source.chain_strikes to quote a window"
+            )
         for key in list(plans):
             spot_q = quotes.get(spot_keys[key])
             if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
