@@ -174,6 +174,7 @@ def test_missing_atm_quote_through_kiteconnect(kite_server: SimulatorServer, tmp
     settings = settings_for(tmp_path, ["NIFTY"])
     settings.source.interval_s = 1.0
     src = KiteSource("sim_key", "sim_token", root=kite_server.url)
+    src.now = kite_server.exchange.now  # type: ignore[method-assign]  # the exchange's clock
     eng = CollectionEngine(settings, src, open_store(f"sqlite:///{tmp_path / 'k.db'}"))
     try:
         snap = eng.collect_once()
@@ -237,6 +238,7 @@ def test_pre_open_through_kiteconnect(tmp_path: Path) -> None:
     server = serve(exchange, "127.0.0.1", 0)
     try:
         src = KiteSource("sim_key", "sim_token", root=server.url)
+        src.now = exchange.now  # type: ignore[method-assign]  # the exchange's clock
         raw = src.quote_batch(["NSE:NIFTY 50"])["NSE:NIFTY 50"]
         assert raw["ohlc"]["open"] == raw["ohlc"]["high"] == raw["ohlc"]["low"] == 0
         settings = settings_for(tmp_path, ["NIFTY"])

@@ -42,7 +42,7 @@ FLAG_BITS: dict[str, int] = {
 
 BUCKET_FLAGS: dict[str, str] = {
     "no_price": "an ATM leg has no price this cycle: straddle and ATM IV are empty or one-sided",
-    "not_traded": "an ATM leg has not traded today: ATM IV and straddle use old prices",
+    "not_traded": "an ATM or skew-wing leg has not traded today: ATM IV, straddle or skew use old prices",
     "partial_chain": "some listed instruments did not quote: PCR, max pain and OI totals are partial",
 }
 """Flags of an expiry bucket's figures (`BucketStats.flags`), with what each means to a trader."""

@@ -208,6 +208,11 @@ def analyse_bucket(
     with np.errstate(invalid="ignore"):
         atm_priced = bool(atm_legs.size) and bool(np.all(np.isfinite(last[atm_legs]) & (last[atm_legs] > 0)))
     atm_traded = bool(atm_legs.size) and bool(np.all(traded[atm_legs]))
+    # The skew's wings: the put `skew_steps` strikes below ATM, the call as far above.
+    wing = cfg.skew_steps * plan.spacing
+    wings = np.concatenate([n + np.flatnonzero(np.isclose(strikes, atm - wing)),
+                            np.flatnonzero(np.isclose(strikes, atm + wing))])
+    wings_traded = bool(np.all(traded[wings] | ~has_quote[wings]))
 
     # Coverage: quoted OI against the last known OI of every listed instrument that did not quote.
     listed = plan.chain.strikes
@@ -219,7 +224,7 @@ def analyse_bucket(
     bucket_flags = [
         name for name, bad in (
             ("no_price", not atm_priced),
-            ("not_traded", atm_priced and not atm_traded),
+            ("not_traded", (atm_priced and not atm_traded) or not wings_traded),
             ("partial_chain", bool(unquoted_tokens)),
         ) if bad
     ]
