@@ -101,12 +101,13 @@ def test_aggregates_cover_every_listed_strike(engine: CollectionEngine) -> None:
     bank = snap.indices["BANKNIFTY"].overview.buckets["this_month"]
     assert bank.max_pain == 61_000 and round(bank.pcr_oi, 3) == 1.436
     assert round(snap.indices["NIFTY"].overview.buckets["next_week"].pcr_oi, 3) == 0.689
-    # Every instrument of both indices' chains plus the spots, packed into full 500-key calls.
-    assert engine.last.instruments == 2 + sum(
+    # The spots' call, then every instrument of both indices' chains in full 500-key calls.
+    chains = sum(
         2 * b.listed_strikes for key in ("NIFTY", "BANKNIFTY")
         for b in {s.expiry: s for s in snap.indices[key].overview.buckets.values()}.values()
     )
-    assert engine.last.quote_calls == math.ceil(engine.last.instruments / 500) == 3
+    assert engine.last.instruments == 2 + chains
+    assert engine.last.quote_calls == 1 + math.ceil(chains / 500) == 4
 
 
 def test_coverage_and_flags_are_stored_in_the_overview(engine: CollectionEngine) -> None:
@@ -181,10 +182,10 @@ def test_missing_atm_quote_through_kiteconnect(kite_server: SimulatorServer, tmp
     finally:
         eng.close()
     check_missing_atm_call(snap)
-    # Spot plus NIFTY's four whole chains: two quote calls of at most 500 ...
-    assert eng.last.quote_calls == 2 and 500 < eng.last.instruments <= 1000
+    # The spot, then NIFTY's whole chains in two quote calls of at most 500 ...
+    assert eng.last.quote_calls == 3 and 500 < eng.last.instruments - 1 <= 1000
     # ... which at Kite's 1 call/s cannot fit a 1 s interval: the trader is told.
-    assert any(w.startswith("2 quote calls") and "1 s interval" in w for w in snap.warnings)
+    assert any(w.startswith("3 quote calls") and "1 s interval" in w for w in snap.warnings)
 
 
 def test_pre_open_quotes_anchor_nothing(tmp_path: Path) -> None:

@@ -60,7 +60,7 @@ def plan_index(
     """Plan the buckets of one index: the whole chain of each, or `each_side` strikes around spot.
 
     `each_side` <= 0 quotes every listed strike; a window always covers the recorded offsets.
-    The strike spacing is measured near `spot` (the index's configured step when spot is NaN).
+    The strike spacing is measured near `spot`.
     """
     spec = INDEX_SPECS[catalog.index]
     expiries = catalog.expiries(at)

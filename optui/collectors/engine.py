@@ -21,7 +21,7 @@ from optui.analytics.premium_flow import flow_totals
 from optui.collectors.bucket_analytics import analyse_bucket, session_open
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.day_state import DayState
-from optui.collectors.instruments import IndexCatalog, build_catalogs, strike_spacing
+from optui.collectors.instruments import IndexCatalog, build_catalogs
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
@@ -117,36 +117,28 @@ class CollectionEngine:
         stats = CycleStats()
 
         spot_keys = {k: INDEX_SPECS[k].spot_symbol for k in self.indices}
-        each_side = self.settings.source.chain_strikes
+        spots = self.source.quotes(list(spot_keys.values()))
+        stats.quote_calls += 1
+
         src = self.settings.source
         plans: dict[str, list[BucketPlan]] = {}
-        quotes: dict[str, Quote] = {}
-        if each_side <= 0:
-            # Whole chains do not depend on spot: spots and chains go out together.
-            for key in self.indices:
-                plans[key] = plan_index(
-                    self._catalogs[key], float("nan"), at, 0, src.offsets, src.full_chain_expiries
-                )
-            groups = [list(spot_keys.values())] + [
-                plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps
-            ]
-        else:
-            spots = self.source.quotes(list(spot_keys.values()))
-            stats.quote_calls += 1
-            quotes.update(spots)
-            for key in self.indices:
-                spot_q = spots.get(spot_keys[key])
-                if spot_q is not None and math.isfinite(spot_q.last_price) and spot_q.last_price > 0:
-                    plans[key] = plan_index(
-                        self._catalogs[key], spot_q.last_price, at, each_side, src.offsets,
-                        src.full_chain_expiries,
-                    )
-            groups = [plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps]
+        for key in self.indices:
+            spot_q = spots.get(spot_keys[key])
+            if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
+                warnings.append(f"{key}: no spot quote for {spot_keys[key]}")
+                continue
+            plans[key] = plan_index(
+                self._catalogs[key], spot_q.last_price, at, src.chain_strikes, src.offsets,
+                src.full_chain_expiries,
+            )
+        # Whole chains, packed so that each expiry is quoted in one call wherever it fits.
+        groups = [plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps]
         batches = quote_batches(groups, MAX_QUOTE_INSTRUMENTS)
+        quotes: dict[str, Quote] = {}
         for batch in batches:
             quotes.update(self.source.quotes(batch))
         stats.quote_calls += len(batches)
-        stats.instruments = sum(len(b) for b in batches) + (len(spot_keys) if each_side > 0 else 0)
+        stats.instruments = sum(len(b) for b in batches) + len(spot_keys)
         # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
         if self.source.name == "kite" and stats.quote_calls > src.interval_s:
             warnings.append(
@@ -155,21 +147,12 @@ class CollectionEngine:
                 "interval: raise source.interval_s, collect fewer indices, or set "
                 "source.chain_strikes to quote a window"
             )
-        for key in list(plans):
-            spot_q = quotes.get(spot_keys[key])
-            if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
-                warnings.append(f"{key}: no spot quote for {spot_keys[key]}")
-                del plans[key]
-                continue
-            step = INDEX_SPECS[key].step
-            for plan in plans[key]:
-                plan.spacing = strike_spacing(plan.chain.strikes, spot_q.last_price, step)
 
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
         for key, index_plans in plans.items():
             snap.indices[key] = self._index_snapshot(
-                key, quotes[spot_keys[key]], index_plans, quotes, at, warnings, prev_view
+                key, spots[spot_keys[key]], index_plans, quotes, at, warnings, prev_view
             )
         state.save()
         snap.warnings = warnings
