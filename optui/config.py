@@ -31,7 +31,7 @@ class SourceSettings:
     indices: list[str] = field(default_factory=lambda: list(INDEX_KEYS))
     interval_s: float = 30.0
     offsets: list[int] = field(default_factory=lambda: [-2, -1, 0, 1, 2])
-    chain_strikes: int = 30  # strikes each side of ATM quoted for PCR, max pain and flow
+    chain_strikes: int = 0  # 0: every listed strike quoted for PCR, max pain, OI and flow; N: N each side of ATM
     full_chain_expiries: int = 0  # > 0: legs for every listed strike of the first N expiries
     instruments_cache_dir: str = "data/instruments"
 
@@ -170,7 +170,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
 }
 _RANGES: dict[str, tuple[float, float]] = {
     "source.interval_s": (1.0, 3600.0),
-    "source.chain_strikes": (2, 200),
+    "source.chain_strikes": (0, 200),
     "source.full_chain_expiries": (0, 20),
     "analytics.rate": (-0.05, 0.5),
     "analytics.dividend_yield": (0.0, 0.5),

@@ -46,10 +46,10 @@ class Quote:
     oi_day_high: float
     oi_day_low: float
     net_change: float
-    open: float
+    open: float  # NaN before the day's first trade (Kite sends 0)
     high: float
     low: float
-    close: float  # previous session's close
+    close: float  # previous session's close, NaN when there is none
     bid: float  # best bid, 0 when the book side is empty
     ask: float  # best offer, 0 when the book side is empty
     bid_quantity: int = 0
@@ -125,7 +125,13 @@ class LegRecord:
 
 @dataclass(slots=True)
 class BucketStats:
-    """Chain aggregates for one index and expiry bucket."""
+    """Chain aggregates for one index and expiry bucket.
+
+    PCR, max pain and the OI totals cover every listed strike of the expiry that quoted this
+    cycle; `oi_coverage` says how much of the chain's open interest that is (1.0 when every
+    listed instrument quoted) and `flags` says which figures rest on incomplete or untraded
+    legs. The ATM strike is the listed strike nearest spot, whatever quotes arrived.
+    """
 
     bucket: str
     expiry: date
@@ -143,10 +149,14 @@ class BucketStats:
     pe_oi: float
     ce_oi_change: float
     pe_oi_change: float
-    strikes: int  # strikes quoted for the aggregates
+    strikes: int  # listed strikes whose call and put both quoted this cycle
+    listed_strikes: int = 0  # strikes the instrument dump lists for the expiry
+    oi_coverage: float = float("nan")  # share of the chain's OI the aggregates include, 0..1
+    flags: str = ""  # comma list of BUCKET_FLAGS (optui.analytics.quality), "" when whole
 
     @property
     def iv_day_change(self) -> float:
+        """ATM IV minus the day's opening ATM IV, volatility points; NaN before the anchor."""
         return self.atm_iv - self.iv_open
 
 

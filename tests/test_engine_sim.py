@@ -66,7 +66,13 @@ def test_iv_recovers_simulator_smile_and_parity(engine) -> None:
 
 
 def test_second_cycle_has_flow_and_store_rows(engine, tmp_path: Path) -> None:
+    # Cycles a simulated minute apart, however long a cycle takes on this machine: the clock
+    # barely moves during a cycle, then steps.
+    exchange = engine.source.exchange
+    exchange.speed = 0.01
+    exchange.set_time(exchange.now())
     first = engine.collect_once()
+    exchange.set_time(first.timestamp + timedelta(minutes=1))
     second = engine.collect_once()
     assert second.timestamp > first.timestamp
     flow = second.indices["NIFTY"].overview.flow
@@ -153,10 +159,13 @@ def test_simulated_source_knows_holidays() -> None:
 def test_flow_after_a_long_gap_is_not_attributed(tmp_path: Path) -> None:
     eng = build_engine(sim_settings(tmp_path, indices=["NIFTY"]))
     try:
-        eng.collect_once()
         exchange = eng.source.exchange
+        exchange.speed = 0.01  # the clock steps between cycles, whatever a cycle's duration
+        exchange.set_time(exchange.now())
+        eng.collect_once()
         exchange.set_time(exchange.now() + timedelta(hours=2))  # an outage of two hours
         after_gap = eng.collect_once()
+        exchange.set_time(exchange.now() + timedelta(minutes=1))
         next_cycle = eng.collect_once()
     finally:
         eng.close()

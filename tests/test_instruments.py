@@ -101,3 +101,64 @@ def test_strike_spacing_near_the_money() -> None:
     assert strike_spacing(strikes, 24010, fallback=100) == 50
     assert strike_spacing(strikes, 28000, fallback=50) == 100
     assert strike_spacing(np.array([24000.0]), 24000, fallback=50) == 50
+
+
+LOCAL_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def test_options_without_expiry_are_malformed_rows(caplog: pytest.LogCaptureFixture) -> None:
+    # Real dump rows with the expiry of NIFTY's four 13 Oct option rows blanked.
+    text = (LOCAL_FIXTURES / "kite/instruments_no_expiry_2026-10-02.csv").read_text()
+    res = parse_instruments_csv(text, "NFO dump")
+    assert res.skipped == res.no_expiry == 4
+    assert "NIFTY26O13" not in " ".join(i.tradingsymbol for i in res.instruments)
+    assert "NIFTY 50" in {i.tradingsymbol for i in res.instruments}  # an index row has no expiry
+    assert res.warning.startswith("skipped 4 malformed instrument rows (4 options or futures without an expiry")
+    assert "CE row without an expiry" in res.first_error
+    warned = [r.message for r in caplog.records if "malformed" in r.message]
+    assert warned == [f"NFO dump: {res.warning}"]  # one warning for the dump, naming how many
+    cats = build_catalogs(res.instruments, ["NIFTY"])
+    assert list(cats["NIFTY"].chains) == [date(2026, 10, 6)]
+
+
+def test_options_without_expiry_through_the_official_parser(caplog: pytest.LogCaptureFixture) -> None:
+    from kiteconnect import KiteConnect
+
+    from optui.collectors.instruments import instruments_from_kite_rows
+
+    text = (LOCAL_FIXTURES / "kite/instruments_no_expiry_2026-10-02.csv").read_text()
+    dump = "\n".join(ln for ln in text.splitlines() if not ln.startswith("#"))
+    rows = KiteConnect("key")._parse_instruments(dump.encode())  # pykiteconnect leaves "" expiries
+    res = instruments_from_kite_rows(rows, "NFO instrument dump")
+    assert res.skipped == res.no_expiry == 4 and len(res.instruments) == len(rows) - 4
+    assert sum("skipped 4 malformed" in r.message for r in caplog.records) == 1
+
+
+def test_collector_reports_dump_rows_without_expiry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optui.collectors.engine import CollectionEngine
+    from optui.collectors.sim_source import SimulatedSource
+    from optui.config import Settings
+
+    src = SimulatedSource(seed=7, speed=0.01, start=datetime(2026, 11, 25, 11, 0, tzinfo=IST))
+    dump = src.exchange.instruments_csv
+
+    def blank_weekly(exchange: str | None = None) -> str:
+        lines = dump(exchange).splitlines()
+        return "\n".join(ln.replace(",2026-12-01,", ",,") for ln in lines) + "\n"
+
+    monkeypatch.setattr(src.exchange, "instruments_csv", blank_weekly)
+    blanked = sum(",2026-12-01," in ln for ln in dump("NFO").splitlines())
+    settings = Settings()
+    settings.source.indices = ["NIFTY"]
+    eng = CollectionEngine(settings, src)
+    try:
+        snap = eng.collect_once()
+    finally:
+        eng.close()
+    notes = [w for w in snap.warnings if "malformed" in w]
+    assert notes == [
+        f"simulated NFO dump: skipped {blanked} malformed instrument rows ({blanked} options or "
+        f"futures without an expiry; first: {notes[0].split('first: ', 1)[1]}"
+    ]
+    assert blanked > 200  # the whole weekly chain, warned about, not silently gone
+    assert snap.indices["NIFTY"].overview.buckets["this_week"].expiry == date(2026, 12, 8)

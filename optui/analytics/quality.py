@@ -10,6 +10,8 @@ exports; `quality_flags` gives the comma-joined names, "" for a clean quote. Che
   no live market allows for long (usually an old trade after the index moved).
 - `wide_spread`: (ask - bid) / mid above `wide_spread_pct` percent.
 - `no_price`: no last price (0 or NaN); below_intrinsic is then not judged.
+
+`BUCKET_FLAGS` name the faults of a whole expiry's figures rather than of one leg.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ FLAG_BITS: dict[str, int] = {
     "no_iv": NO_IV,
 }
 """Flag name to bit, in the order names appear in a joined string."""
+
+BUCKET_FLAGS: dict[str, str] = {
+    "no_price": "an ATM leg has no price this cycle: straddle and ATM IV are empty or one-sided",
+    "not_traded": "an ATM or skew-wing leg has not traded today: ATM IV, straddle or skew use old prices",
+    "partial_chain": "some listed instruments did not quote: PCR, max pain and OI totals are partial",
+}
+"""Flags of an expiry bucket's figures (`BucketStats.flags`), with what each means to a trader."""
 
 DEFAULT_STALE_AFTER_S = 300.0
 DEFAULT_WIDE_SPREAD_PCT = 10.0

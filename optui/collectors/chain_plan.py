@@ -1,4 +1,10 @@
-"""Which strikes to quote each cycle: a window of the chain around the money per expiry bucket."""
+"""Which strikes to quote each cycle: every listed strike of each expiry bucket, or a window.
+
+PCR, max pain and OI totals describe an expiry's whole chain, so by default every listed strike
+is quoted (BANKNIFTY's monthly is some 214 instruments, far under one quote call's 500). A
+positive `each_side` limits quoting to that many strikes either side of the money, for sources
+with a tight request budget; the aggregates then report how much of the chain's OI they cover.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ class BucketPlan:
     index: str
     bucket: str
     chain: ExpiryChain
-    strikes: np.ndarray  # quoted strikes, ascending
+    strikes: np.ndarray  # quoted strikes, ascending (every listed strike unless windowed)
     spacing: float
     full_chain: bool  # record a leg for every quoted strike, not only the offsets
 
@@ -51,7 +57,11 @@ def plan_index(
     offsets: list[int],
     full_chain_expiries: int,
 ) -> list[BucketPlan]:
-    """Plan the buckets of one index; the window always covers the recorded offsets."""
+    """Plan the buckets of one index: the whole chain of each, or `each_side` strikes around spot.
+
+    `each_side` <= 0 quotes every listed strike; a window always covers the recorded offsets.
+    The strike spacing is measured near `spot`.
+    """
     spec = INDEX_SPECS[catalog.index]
     expiries = catalog.expiries(at)
     buckets = expiry_buckets(expiries, catalog.future_expiries)
@@ -61,9 +71,37 @@ def plan_index(
     for bucket, expiry in buckets.items():
         chain = catalog.chains[expiry]
         spacing = strike_spacing(chain.strikes, spot, spec.step)
-        if expiry in full:
+        if expiry in full or each_side <= 0:
             strikes = chain.strikes
         else:
             strikes = window(chain.strikes, spot, max(each_side, reach))
         plans.append(BucketPlan(catalog.index, bucket, chain, strikes, spacing, expiry in full))
     return plans
+
+
+def quote_batches(groups: list[list[str]], limit: int) -> list[list[str]]:
+    """Pack groups of quote keys (one expiry's chain each) into calls of at most `limit` keys.
+
+    First-fit decreasing, so an expiry's chain is quoted in one call (one market moment) whenever
+    it fits; a group larger than `limit` is split into full calls first. Keys keep their order
+    within a group; duplicates across groups are quoted once.
+    """
+    seen: set[str] = set()
+    pieces: list[list[str]] = []
+    for group in groups:
+        fresh = [k for k in dict.fromkeys(group) if k not in seen]
+        seen.update(fresh)
+        while len(fresh) > limit:
+            pieces.append(fresh[:limit])
+            fresh = fresh[limit:]
+        if fresh:
+            pieces.append(fresh)
+    batches: list[list[str]] = []
+    for piece in sorted(pieces, key=len, reverse=True):
+        for batch in batches:
+            if len(batch) + len(piece) <= limit:
+                batch.extend(piece)
+                break
+        else:
+            batches.append(list(piece))
+    return batches

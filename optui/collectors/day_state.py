@@ -38,7 +38,7 @@ class DayState:
     prev: dict[int, PrevQuote] = field(default_factory=dict)
     oi_first: dict[int, float] = field(default_factory=dict)
     oi_prev_close: dict[int, float] = field(default_factory=dict)
-    iv_open: dict[str, float] = field(default_factory=dict)
+    iv_open: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (iv, at_s)
 
     @classmethod
     def load(cls, day: date, directory: Path | None) -> DayState:
@@ -55,7 +55,7 @@ class DayState:
         if today.exists():
             data = _read(today)
             state.oi_first = {int(k): float(v) for k, v in data.get("oi_first", {}).items()}
-            state.iv_open = {str(k): float(v) for k, v in data.get("iv_open", {}).items()}
+            state.iv_open = {str(k): _iv_anchor(v) for k, v in data.get("iv_open", {}).items()}
             try:
                 state.prev = {int(k): PrevQuote(*map(float, v)) for k, v in data.get("prev", {}).items()}
             except (TypeError, ValueError):
@@ -68,11 +68,19 @@ class DayState:
             return self.oi_prev_close[token]
         return self.oi_first.setdefault(token, oi)
 
-    def first_iv(self, key: str, iv: float) -> float:
-        """The day's first finite IV for `key` (index/bucket), remembered."""
-        if key not in self.iv_open and iv == iv:  # NaN != NaN
-            self.iv_open[key] = iv
-        return self.iv_open.get(key, float("nan"))
+    def first_iv(self, key: str, iv: float, at_s: float) -> float:
+        """The day's first finite IV for `key` (index/bucket/expiry) as seen at `at_s` (epoch s).
+
+        The anchor is the IV of the earliest moment that gave one: re-collecting an earlier moment
+        (a restart over the same minutes) moves it earlier, and a moment before the anchor has no
+        opening IV yet (NaN), so a rerun stores what the first run stored.
+        """
+        held = self.iv_open.get(key)
+        if iv == iv and (held is None or at_s < held[1]):  # NaN != NaN
+            held = self.iv_open[key] = (iv, at_s)
+        if held is None or at_s < held[1]:
+            return float("nan")
+        return held[0]
 
     def save(self) -> None:
         """Write today's references atomically; failures are logged, never fatal."""
@@ -93,6 +101,13 @@ class DayState:
             os.replace(tmp, target)
         except OSError as exc:
             log.warning("cannot save collector state in %s: %s", self.directory, exc)
+
+
+def _iv_anchor(value: object) -> tuple[float, float]:
+    """A stored opening IV: `[iv, at_s]`, or a bare IV from older state files (valid all day)."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return float(value), float("-inf")  # type: ignore[arg-type]
 
 
 def _read(path: Path) -> dict:

@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optui.analytics.chain import atm_strike
 from optui.analytics.premium_flow import flow_totals
-from optui.collectors.bucket_analytics import analyse_bucket
-from optui.collectors.chain_plan import BucketPlan, plan_index
+from optui.collectors.bucket_analytics import analyse_bucket, session_open
+from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
-from optui.collectors.source import MarketSource, exchange_time
+from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
@@ -115,6 +116,7 @@ class CollectionEngine:
         warnings: list[str] = []
         if self._catalog_day != day:
             instruments = self.source.instruments()
+            warnings.extend(self.source.dump_warnings)
             self._catalogs = build_catalogs(instruments, self.indices)
             self._catalog_day = day
             for key, cat in self._catalogs.items():
@@ -146,24 +148,33 @@ class CollectionEngine:
         if stats.clock_offset_s is not None and abs(stats.clock_offset_s) > CLOCK_OFFSET_WARN_S:
             warnings.append(describe_offset(stats.clock_offset_s))
 
+        src = self.settings.source
         plans: dict[str, list[BucketPlan]] = {}
-        keys: list[str] = []
         for key in self.indices:
             spot_q = spots.get(spot_keys[key])
             if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
                 warnings.append(f"{key}: no spot quote for {spot_keys[key]}")
                 continue
             plans[key] = plan_index(
-                self._catalogs[key], spot_q.last_price, at, self.settings.source.chain_strikes,
-                self.settings.source.offsets, self.settings.source.full_chain_expiries,
+                self._catalogs[key], spot_q.last_price, at, src.chain_strikes, src.offsets,
+                src.full_chain_expiries,
             )
-            for plan in plans[key]:
-                keys.extend(plan.call_keys())
-                keys.extend(plan.put_keys())
-        unique = list(dict.fromkeys(keys))
-        quotes = self.source.quotes(unique) if unique else {}
-        stats.quote_calls += math.ceil(len(unique) / 500)
-        stats.instruments = len(unique) + len(spot_keys)
+        # Whole chains, packed so that each expiry is quoted in one call wherever it fits.
+        groups = [plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps]
+        batches = quote_batches(groups, MAX_QUOTE_INSTRUMENTS)
+        quotes: dict[str, Quote] = {}
+        for batch in batches:
+            quotes.update(self.source.quotes(batch))
+        stats.quote_calls += len(batches)
+        stats.instruments = sum(len(b) for b in batches) + len(spot_keys)
+        # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
+        if self.source.name == "kite" and stats.quote_calls > src.interval_s:
+            warnings.append(
+                f"{stats.quote_calls} quote calls ({stats.instruments} instruments) take about "
+                f"{stats.quote_calls} s at Kite's 1 call/s, longer than the {src.interval_s:g} s "
+                "interval: raise source.interval_s, collect fewer indices, or set "
+                "source.chain_strikes to quote a window"
+            )
 
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
@@ -225,7 +236,10 @@ class CollectionEngine:
                 prev_view, max_gap_s=self.max_flow_gap_s,
             )
             if res.missing:
-                warnings.append(f"{key} {plan.bucket}: {res.missing} strikes without a quote")
+                warnings.append(
+                    f"{key} {plan.bucket}: {res.missing} of {plan.strikes.size} strikes missing "
+                    "a call or put quote"
+                )
             legs.extend(res.legs)
             buckets[plan.bucket] = res.stats
             # An expiry can sit in two buckets (this_week is also this_month): count its flow once.
@@ -244,15 +258,23 @@ class CollectionEngine:
         else:
             flow = FlowSummary(measured=False)
         first = plans[0] if plans else None
-        step = first.spacing if first else INDEX_SPECS[key].step
-        atm = float(round(spot / step) * step)
+        # The listed strike nearest spot, as every bucket's ATM is: never the quotes that arrived.
+        if first is not None and first.chain.strikes.size:
+            atm = atm_strike(spot, first.chain.strikes)
+        else:
+            step = INDEX_SPECS[key].step
+            atm = float(round(spot / step) * step)
         close = spot_q.close
+        # Nothing anchors the day before 09:15 IST; an ohlc of 0 (no trade yet) arrives as NaN.
+        opened = session_open(at)
+        day_open = spot_q.open if opened else float("nan")
+        day_width = spot_q.high - spot_q.low if opened else float("nan")
         overview = OverviewRecord(
             timestamp=at.astimezone(UTC), symbol=key, atm_strike=atm, last_price=spot,
             open=spot_q.open, high=spot_q.high, low=spot_q.low, close=close,
             net_change=spot - close, net_change_percent=_pct(spot - close, close),
-            day_change=spot - spot_q.open, day_change_percent=_pct(spot - spot_q.open, spot_q.open),
-            day_width=spot_q.high - spot_q.low, day_width_percent=_pct(spot_q.high - spot_q.low, close),
+            day_change=spot - day_open, day_change_percent=_pct(spot - day_open, day_open),
+            day_width=day_width, day_width_percent=_pct(day_width, close),
             buckets=buckets, flow=flow,
         )
         return IndexSnapshot(key, overview, legs)

@@ -30,6 +30,28 @@ class ParseResult:
     instruments: list[Instrument]
     skipped: int = 0
     first_error: str = ""
+    no_expiry: int = 0  # of the skipped: options and futures listed without an expiry
+
+    @property
+    def warning(self) -> str:
+        """One line naming how many rows were skipped and why ("" when none were)."""
+        if not self.skipped:
+            return ""
+        detail = f"{self.no_expiry} options or futures without an expiry; " if self.no_expiry else ""
+        return f"skipped {self.skipped} malformed instrument rows ({detail}first: {self.first_error})"
+
+
+class MissingExpiryError(ValueError):
+    """An option or future row of the dump has no expiry: it cannot be placed in any chain."""
+
+
+# Derivative rows need an expiry; an index or equity row has none.
+_DATED_TYPES = frozenset({"CE", "PE", "FUT"})
+
+
+def _check_expiry(instrument_type: str, expiry: date | None) -> None:
+    if expiry is None and instrument_type in _DATED_TYPES:
+        raise MissingExpiryError(f"{instrument_type} row without an expiry")
 
 
 def _num(text: str) -> float:
@@ -44,6 +66,7 @@ def _int(text: str) -> int:
 def _row_to_instrument(row: dict[str, str]) -> Instrument:
     expiry_text = (row.get("expiry") or "").strip()
     expiry = date.fromisoformat(expiry_text[:10]) if expiry_text else None
+    _check_expiry(row["instrument_type"].strip(), expiry)
     return Instrument(
         instrument_token=_int(row["instrument_token"]),
         exchange_token=_int(row["exchange_token"]),
@@ -71,21 +94,23 @@ def parse_instruments_csv(text: str, source: str = "instrument dump") -> ParseRe
     if missing:
         return ParseResult([], len(lines) - 1, f"{source}: missing columns {', '.join(missing)}")
     reader.fieldnames = header
-    out: list[Instrument] = []
-    skipped = 0
-    first_error = ""
+    result = ParseResult([])
     for number, row in enumerate(reader, start=2):
         try:
             if None in row or any(row.get(c) is None for c in INSTRUMENT_COLUMNS):
                 raise ValueError("wrong number of columns")
-            out.append(_row_to_instrument(row))
+            result.instruments.append(_row_to_instrument(row))
         except (ValueError, KeyError) as exc:
-            skipped += 1
-            if not first_error:
-                first_error = f"{source} line {number}: {exc}"
-    if skipped:
-        log.warning("skipped %d malformed instrument rows (first: %s)", skipped, first_error)
-    return ParseResult(out, skipped, first_error)
+            _skip(result, f"{source} line {number}: {exc}", exc)
+    if result.skipped:
+        log.warning("%s: %s", source, result.warning)
+    return result
+
+
+def _skip(result: ParseResult, where: str, exc: Exception) -> None:
+    result.skipped += 1
+    result.no_expiry += isinstance(exc, MissingExpiryError)
+    result.first_error = result.first_error or where
 
 
 def instruments_to_csv(instruments: Iterable[Instrument]) -> str:
@@ -102,11 +127,12 @@ def instruments_to_csv(instruments: Iterable[Instrument]) -> str:
     return buf.getvalue()
 
 
-def instruments_from_kite_rows(rows: Iterable[dict]) -> ParseResult:
-    """Convert the dicts `KiteConnect.instruments()` returns (dates already parsed)."""
-    out: list[Instrument] = []
-    skipped = 0
-    first_error = ""
+def instruments_from_kite_rows(rows: Iterable[dict], source: str = "instrument dump") -> ParseResult:
+    """Convert the dicts `KiteConnect.instruments()` returns (dates already parsed).
+
+    pykiteconnect leaves an empty expiry as "": on an option or future that is a malformed row.
+    """
+    result = ParseResult([])
     for row in rows:
         try:
             expiry = row.get("expiry")
@@ -114,7 +140,8 @@ def instruments_from_kite_rows(rows: Iterable[dict]) -> ParseResult:
                 expiry = expiry.date()
             elif isinstance(expiry, str):
                 expiry = date.fromisoformat(expiry[:10]) if expiry else None
-            out.append(Instrument(
+            _check_expiry(str(row["instrument_type"]), expiry or None)
+            result.instruments.append(Instrument(
                 instrument_token=int(row["instrument_token"]),
                 exchange_token=int(row["exchange_token"]),
                 tradingsymbol=str(row["tradingsymbol"]),
@@ -129,11 +156,10 @@ def instruments_from_kite_rows(rows: Iterable[dict]) -> ParseResult:
                 exchange=str(row["exchange"]),
             ))
         except (KeyError, TypeError, ValueError) as exc:
-            skipped += 1
-            first_error = first_error or f"row {row!r:.80}: {exc}"
-    if skipped:
-        log.warning("skipped %d malformed instrument rows (first: %s)", skipped, first_error)
-    return ParseResult(out, skipped, first_error)
+            _skip(result, f"row {row!r:.80}: {exc}", exc)
+    if result.skipped:
+        log.warning("%s: %s", source, result.warning)
+    return result
 
 
 @dataclass(slots=True)

@@ -166,6 +166,7 @@ class KiteSource(MarketSource):
             self.sync_clock()  # the cache is keyed by the exchange's day, not the machine's
         today = self.now().astimezone(IST).date()
         out: list[Instrument] = []
+        notes: list[str] = []
         for exchange in OPTION_EXCHANGES:
             cache = self._cache_file(exchange, today)
             wanted = [k for k in self._indices if INDEX_SPECS[k].options_exchange == exchange]
@@ -179,7 +180,9 @@ class KiteSource(MarketSource):
             rows: list[dict[str, Any]] = self._call(
                 "default", f"instrument dump {exchange}", partial(self._kite.instruments, exchange)
             )
-            parsed = instruments_from_kite_rows(rows)
+            parsed = instruments_from_kite_rows(rows, f"{exchange} instrument dump")
+            if parsed.skipped:
+                notes.append(f"{exchange} instrument dump: {parsed.warning}")
             out.extend(parsed.instruments)
             if cache is not None and parsed.instruments:
                 try:
@@ -187,6 +190,7 @@ class KiteSource(MarketSource):
                 except OSError as exc:
                     log.warning("cannot write instrument cache %s (%s): the dump is fetched again next start",
                                 cache, exc.strerror or exc)
+        self.dump_warnings = notes
         return out
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:

@@ -69,8 +69,14 @@ class SimulatedSource(MarketSource):
 
     def instruments(self) -> list[Instrument]:
         out: list[Instrument] = []
+        notes: list[str] = []
         for exchange in OPTION_EXCHANGES:
-            out.extend(parse_instruments_csv(self.exchange.instruments_csv(exchange), f"simulated {exchange} dump").instruments)
+            what = f"simulated {exchange} dump"
+            parsed = parse_instruments_csv(self.exchange.instruments_csv(exchange), what)
+            if parsed.skipped:
+                notes.append(f"{what}: {parsed.warning}")
+            out.extend(parsed.instruments)
+        self.dump_warnings = notes
         return out
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:

@@ -23,6 +23,8 @@ class MarketSource(ABC):
 
     name: str = "source"
     label: str = "SOURCE"  # badge shown in the UI: LIVE, SIMULATED, REPLAY
+    # What the last instruments() call skipped, one line per dump ("NFO dump: skipped 3 ...").
+    dump_warnings: list[str] = []  # noqa: RUF012 - replaced, never mutated, by instruments()
 
     @abstractmethod
     def instruments(self) -> list[Instrument]:
@@ -91,8 +93,19 @@ def _i(value: object) -> int:
         return 0
 
 
+def _ohlc(value: object) -> float:
+    """An ohlc price; Kite's 0 means "no trade yet today" (or no previous close): NaN."""
+    price = _f(value)
+    return price if price > 0 else float("nan")
+
+
 def quote_from_kite(data: dict) -> Quote:
-    """Convert one instrument of Kite's /quote `data` into a Quote; missing numbers become NaN/0."""
+    """Convert one instrument of Kite's /quote `data` into a Quote; missing numbers become NaN/0.
+
+    Before an instrument's first trade of the day Kite sends ohlc open, high and low of 0, and
+    a newly listed contract has a close of 0: those become NaN, so nothing derived from them
+    (day change, day range, net change) is computed from zero.
+    """
     ohlc = data.get("ohlc") or {}
     depth = data.get("depth") or {}
     buys = depth.get("buy") or []
@@ -113,10 +126,10 @@ def quote_from_kite(data: dict) -> Quote:
         oi_day_high=_f(data.get("oi_day_high", 0)),
         oi_day_low=_f(data.get("oi_day_low", 0)),
         net_change=_f(data.get("net_change", 0)),
-        open=_f(ohlc.get("open")),
-        high=_f(ohlc.get("high")),
-        low=_f(ohlc.get("low")),
-        close=_f(ohlc.get("close")),
+        open=_ohlc(ohlc.get("open")),
+        high=_ohlc(ohlc.get("high")),
+        low=_ohlc(ohlc.get("low")),
+        close=_ohlc(ohlc.get("close")),
         bid=_f(best_bid.get("price", 0)) or 0.0,
         ask=_f(best_ask.get("price", 0)) or 0.0,
         bid_quantity=_i(best_bid.get("quantity")),

@@ -87,7 +87,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Indices", key="source.indices", help="comma separated: NIFTY, BANKNIFTY, ..."),
         F("Collection interval (s)", key="source.interval_s"),
         F("Strike offsets", key="source.offsets", help="comma separated integers, e.g. -2,-1,0,1,2"),
-        F("Chain strikes each side", key="source.chain_strikes"),
+        F("Chain strikes each side", key="source.chain_strikes", help="0: every listed strike"),
         F("Full-chain expiries", key="source.full_chain_expiries", help="0: offsets only"),
         F("Kite API root", key="kite.root"),
         F("Kite redirect URL", key="kite.redirect_url",
@@ -96,7 +96,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
     ]),
     "performance": ("Performance", [
         F("Collection interval (s)", key="source.interval_s"),
-        F("Chain strikes each side", key="source.chain_strikes"),
+        F("Chain strikes each side", key="source.chain_strikes", help="0: every listed strike"),
         F("Full-chain expiries", key="source.full_chain_expiries"),
         F("Write batch size", key="store.batch_size"),
         F("Animations", key="ui.animations", help="true or false (off suits SSH)"),

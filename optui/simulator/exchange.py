@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 import numpy as np
 
 from optui.errors import SourceError
+from optui.simulator import calendar as cal
 from optui.simulator.chain import (
     ChainDay,
     book_top,
@@ -35,6 +36,7 @@ from optui.simulator.market import (
     MarketModel,
     hash_uniform,
     listing_day,
+    session_open,
     session_point,
 )
 from optui.timeutil import IST
@@ -96,6 +98,8 @@ class SimulatedExchange:
         self._clock = clock
         self._lock = threading.RLock()
         self._token_expired = False
+        # Instruments left out of quote answers, as Kite omits those it cannot price.
+        self.unpriced: set[int] = set()
         self._listed: dict[date, _Listed] = {}
         self._chains: dict[tuple[str, date, date], ChainDay] = {}
         self.set_time(start)
@@ -212,6 +216,30 @@ class SimulatedExchange:
         return text
 
     # -- quotes ------------------------------------------------------------------------------
+    def omit(self, keys: Iterable[str], omitted: bool = True) -> None:
+        """Leave these instruments ('EXCHANGE:SYMBOL' or token) out of quote answers, or back in.
+
+        Kite drops an instrument it cannot price from a /quote answer without an error; this
+        reproduces that for tests and demos.
+        """
+        listed = self._listing()
+        for key in keys:
+            row = listed.by_key.get(key) or listed.by_token.get(str(key))
+            if row is None:
+                raise ValueError(f"{key!r} is not listed on {listing_day(self.now())}")
+            with self._lock:
+                (self.unpriced.add if omitted else self.unpriced.discard)(row.instrument_token)
+
+    @staticmethod
+    def _before_first_trade(item: dict) -> None:
+        """Kite's quote of a trading day before its first trade: ohlc 0 but the previous close.
+
+        Prices are the previous session's last; the day's volume and VWAP start from 0.
+        """
+        item["ohlc"] = {"open": 0.0, "high": 0.0, "low": 0.0, "close": float(item["last_price"])}
+        if "volume" in item:
+            item.update(volume=0, average_price=0.0, last_quantity=0, net_change=0.0)
+
     def _resolve(self, keys: Iterable[str], limit: int,
                  route: str) -> tuple[_Listed, list[tuple[str, Listing]]]:
         keys = [str(k) for k in keys]
@@ -295,11 +323,6 @@ class SimulatedExchange:
         high = np.maximum(chain.high[idx, minute], last)
         low = np.minimum(chain.low[idx, minute], last)
         close = chain.prev_close[idx]
-        ohlcs = [{"open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
-                 for o, h, lo, c in zip(open_, high, low, close, strict=True)]
-        if not full:
-            return [{"instrument_token": r.instrument_token, "last_price": float(p), "ohlc": o}
-                    for r, p, o in zip(rows, last, ohlcs, strict=True)]
         lots = chain.lots[idx]
         if boundary >= last_boundary:
             lots_now = lots[:, -1]
@@ -307,6 +330,14 @@ class SimulatedExchange:
             lots_now = lots[:, boundary] + rest / 60.0 * (lots[:, boundary + 1] - lots[:, boundary])
         whole = np.floor(lots_now + 1e-9)
         volume = whole.astype(np.int64) * chain.lot
+        # Before its first trade of the day a contract's open, high and low are 0, as on Kite.
+        untraded = volume <= 0
+        open_, high, low = (np.where(untraded, 0.0, a) for a in (open_, high, low))
+        ohlcs = [{"open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
+                 for o, h, lo, c in zip(open_, high, low, close, strict=True)]
+        if not full:
+            return [{"instrument_token": r.instrument_token, "last_price": float(p), "ohlc": o}
+                    for r, p, o in zip(rows, last, ohlcs, strict=True)]
         # Traded value is piecewise linear in lots traded: exact at the whole-lot count.
         value = np.array([np.interp(w, lots[j], chain.value[idx[j]]) for j, w in
                           enumerate(whole)])
@@ -350,8 +381,11 @@ class SimulatedExchange:
 
     def _answer(self, keys: Iterable[str], limit: int, route: str, full: bool) -> dict:
         listed, found = self._resolve(keys, limit, route)
+        found = [(key, row) for key, row in found if row.instrument_token not in self.unpriced]
         now = self.now()
         day, second = session_point(now)
+        local = now.astimezone(IST)
+        pre_open = cal.is_trading_day(local.date()) and local < session_open(local.date())
         stamp = now.astimezone(IST).strftime(KITE_TIME)
         traded = self.market.session_time(day, second).strftime(KITE_TIME)
         items: dict[int, dict] = {}
@@ -369,6 +403,8 @@ class SimulatedExchange:
         out: dict[str, dict] = {}
         for n, (key, _) in enumerate(found):
             item = items[n]
+            if pre_open:
+                self._before_first_trade(item)
             if full:
                 item = {"instrument_token": item.pop("instrument_token"), "timestamp": stamp,
                         "last_trade_time": traded, **item}

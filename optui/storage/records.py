@@ -43,7 +43,7 @@ _MINUTE_NS = 60_000_000_000
 # BucketStats and FlowSummary attributes stored beyond the legacy fields, under their own names.
 _BUCKET_EXTRAS = (
     "pcr_volume", "max_pain", "skew", "forward", "atm_strike", "ce_oi_change", "pe_oi_change",
-    "strikes",
+    "strikes", "listed_strikes", "oi_coverage", "flags",
 )
 _FLOW_EXTRAS = ("inflow_cr", "outflow_cr", "net_cr", "bullish_cr", "ce_inflow_cr",
                 "ce_outflow_cr", "pe_inflow_cr", "pe_outflow_cr")
@@ -69,10 +69,12 @@ def overview_fields(ov: OverviewRecord) -> dict[str, Any]:
     """The original overview fields plus per-bucket extras and this cycle's premium flow.
 
     Extras per bucket: `{b}_pcr_volume`, `{b}_max_pain`, `{b}_skew`, `{b}_forward`,
-    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`; this cycle's flow:
-    `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`, `flow_ce_inflow_cr`,
-    `flow_ce_outflow_cr`, `flow_pe_inflow_cr`, `flow_pe_outflow_cr` and `flow_since_s` (epoch
-    seconds the flow is measured from; a minute's premium_flow bar sums its cycles' flow).
+    `{b}_atm_strike`, `{b}_ce_oi_change`, `{b}_pe_oi_change`, `{b}_strikes`,
+    `{b}_listed_strikes`, `{b}_oi_coverage` (0..1 of the chain's OI), `{b}_flags`; this cycle's
+    flow: `flow_inflow_cr`, `flow_outflow_cr`, `flow_net_cr`, `flow_bullish_cr`,
+    `flow_ce_inflow_cr`, `flow_ce_outflow_cr`, `flow_pe_inflow_cr`, `flow_pe_outflow_cr` and
+    `flow_since_s` (epoch seconds the flow is measured from; a minute's premium_flow bar sums its
+    cycles' flow).
     """
     out: dict[str, Any] = dict(ov.legacy_fields())
     for name, b in ov.buckets.items():
