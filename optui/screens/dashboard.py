@@ -134,6 +134,9 @@ class DashboardScreen(Screen):
         self._clock = clock or now_utc
         self._collect_enabled = collect
         self._wide = True
+        self._relayout = False
+        """The panels are being replaced (wide <-> tabs): widgets are not to be touched."""
+        self._pending_health: list[tuple[datetime, str, str]] = []
         self._collecting = False
         self._paused = False
         self._failed = False
@@ -210,13 +213,33 @@ class DashboardScreen(Screen):
             self._build_engine()
 
     async def on_resize(self, event: events.Resize) -> None:
-        wide = event.size.width >= WIDE_MIN_COLUMNS
-        if wide != self._wide:
-            history = list(self.query_one(HealthLog).history)
-            await self.recompose()
-            self.query_one(HealthLog).replay(history)
-            self._titles()
-            self._render_all()
+        await self._fit_layout()
+
+    async def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # A cover (too small, help) does not pass resizes on: the terminal may have changed.
+        await self._fit_layout()
+
+    async def _fit_layout(self) -> None:
+        """Switch between side-by-side panels and tabs until the layout fits the current width.
+
+        Resizes can arrive while a recompose is in flight (a resize storm): one switch runs at a
+        time, then checks the width again; panels are not touched while they are being replaced.
+        """
+        if self._relayout:
+            return
+        self._relayout = True
+        try:
+            while (self.app.size.width >= WIDE_MIN_COLUMNS) != self._wide:
+                history = list(self.query_one(HealthLog).history)
+                await self.recompose()
+                self.query_one(HealthLog).replay(history)
+                self._titles()
+        finally:
+            self._relayout = False
+        pending, self._pending_health = self._pending_health, []
+        for at, level, text in pending:
+            self.query_one(HealthLog).add(at, level, text)
+        self._render_all()
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -546,11 +569,15 @@ class DashboardScreen(Screen):
 
     def show_flow(self, series: FlowSeries) -> None:
         self._series = series
+        if self._relayout:
+            return  # shown by the repaint that ends the relayout
         with self.app.batch_update():
             self.query_one(FlowPanel).show_series(series)
 
     def _render_all(self, tables: bool = True, flow: bool = True) -> None:
         """Repaint from state; a timeframe change skips the tables, an index change needs them."""
+        if self._relayout:
+            return  # the relayout repaints everything when it ends
         with self.app.batch_update():
             self._refresh_header()
             if flow:
@@ -588,6 +615,8 @@ class DashboardScreen(Screen):
                         widget.border_title = title
 
     def _refresh_header(self) -> None:
+        if self._relayout:
+            return
         dc = self._data_clock
         now = self._clock()
         market_now = self._market_now(now)
@@ -615,15 +644,25 @@ class DashboardScreen(Screen):
         if self._alerts is None:
             self._alerts = FlowAlerts(self.settings.flow.threshold_cr, self.settings.alerts.cooldown_s)
         at = self._market_now(now)
+        alerts = self._alerts.check(snapshot)
+        if self._relayout:  # the panel is being replaced: keep the alerts for it
+            self._pending_health.extend((at, "alert", text) for text in alerts)
+            for text in alerts:
+                log.info(text)
+            return
         health = self.query_one(HealthLog)
         for level, text in health.record_cycle(
-            snapshot, at, self.settings.source.interval_s, self._alerts.check(snapshot)
+            snapshot, at, self.settings.source.interval_s, alerts
         ):
             getattr(log, "info" if level in ("info", "alert") else level)(text)
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)
-        self.query_one(HealthLog).add(self._market_now(), level, text)
+        at = self._market_now()
+        if self._relayout:
+            self._pending_health.append((at, level, text))
+            return
+        self.query_one(HealthLog).add(at, level, text)
 
     def _market_now(self, now: datetime | None = None) -> datetime:
         """The exchange's time, the one clock of the header and every health-log line: the newest
