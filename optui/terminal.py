@@ -84,7 +84,7 @@ class HangupAwareDriver(LinuxDriver):
         super().__init__(*args, **kwargs)
         self._gone_lock = threading.Lock()
         self._gone_reason = ""
-        self._file = _TerminalOutput(self._file, self._terminal_gone)  # type: ignore[assignment]
+        self._file = _TerminalOutput(self._file, self._terminal_gone)  # type: ignore[assignment,arg-type]
 
     @property
     def terminal_gone(self) -> str:
