@@ -675,7 +675,10 @@ class DashboardScreen(Screen):
         now = self._clock()
         market_now = self._market_now(now)
         holiday = self._is_holiday(market_now)
-        selection = f"{self.index} · {self.bucket or '—'}{self._expiry_label()} · {self.timeframe}"
+        if self._wide:
+            selection = f"{self.index} · {self.bucket or '—'}{self._expiry_label()} · {self.timeframe}"
+        else:  # 24 columns are left at 80: the expiry date says more than the bucket's name
+            selection = f"{self.index}{self._expiry_label() or ' ' + (self.bucket or '—')} {self.timeframe}"
         if self._paused:
             selection = "PAUSED (r resumes) · " + selection
         self.query_one(StatusHeader).show(

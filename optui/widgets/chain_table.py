@@ -39,8 +39,9 @@ SIDE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("bu", "Bu", "left"),
     ("q", "Flag", "left"),
 )
-COMPACT_FIELDS: tuple[str, ...] = ("ltp", "chg", "oi", "oi_chg", "bu")
-"""The fields kept when the chain must fit 80 columns: enough to check each buildup label."""
+COMPACT_FIELDS: tuple[str, ...] = ("ltp", "chg", "oi_chg", "bu")
+"""The fields kept when the chain must fit 80 columns: enough to check each buildup label
+(price change and OI change); OI itself needs the wide layout."""
 
 _BUILDUP_STYLE = {"LB": "green", "SC": "green", "SB": "red", "LU": "red"}
 _UNIT_LABEL = {"lakh": "L", "lots": "lots"}

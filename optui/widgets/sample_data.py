@@ -61,6 +61,10 @@ def _leg(
     )
 
 
+_LOTS = {"NIFTY": 75, "BANKNIFTY": 35, "FINNIFTY": 65, "MIDCPNIFTY": 140, "SENSEX": 20}
+"""Lot sizes as NSE and BSE set them for late 2025 contracts."""
+
+
 def sample_snapshot(
     source: str = "sim", at: datetime = SAMPLE_TIME, strikes_each_side: int = 2, tick: int = 0
 ) -> Snapshot:
@@ -101,5 +105,7 @@ def sample_snapshot(
             flow=FlowSummary(inflow_cr=12.5 + i, outflow_cr=10.25 + 2 * i, ce_inflow_cr=7.0,
                              ce_outflow_cr=5.0, pe_inflow_cr=5.5 + i, pe_outflow_cr=5.25 + 2 * i),
         )
-        snap.indices[key] = IndexSnapshot(key, overview, legs)
+        snap.indices[key] = IndexSnapshot(
+            key, overview, legs, {bucket: _LOTS[key] for bucket in buckets}
+        )
     return snap
