@@ -6,7 +6,8 @@ EIO, on every read and write. Textual's LinuxDriver (8.x) keeps selecting on suc
 spins at full CPU (Textualize/textual PR #6690), and its writer thread dies on the first failed
 write, after which the 31st queued write blocks the app forever. This driver treats end-of-file
 or an I/O error on the terminal as the user having left: it posts `TerminalClosed` once, drops
-further output instead of blocking, and lets the app exit cleanly.
+further output instead of blocking, and lets the app exit cleanly. It also reads the size from
+the terminal rather than from COLUMNS/LINES, so resizes are followed whatever the environment.
 """
 
 from __future__ import annotations
@@ -99,6 +100,23 @@ class HangupAwareDriver(LinuxDriver):
             self._gone_reason = reason
         log.warning("the terminal went away (%s): optui exits", reason)
         self._app.post_message(TerminalClosed(reason))
+
+    def _get_terminal_size(self) -> tuple[int, int]:
+        """The terminal's own size, asked of the terminal itself.
+
+        LinuxDriver uses shutil.get_terminal_size, which prefers the COLUMNS and LINES
+        environment variables: when a shell or a parent process exported them, every resize
+        would report that fixed size and the app would never follow the terminal.
+        """
+        output = self._file
+        for fd in (self.fileno, output.fileno() if output is not None else self.fileno):
+            try:
+                size = os.get_terminal_size(fd)
+            except (OSError, ValueError):
+                continue
+            if size.columns > 0 and size.lines > 0:
+                return size.columns, size.lines
+        return super()._get_terminal_size()
 
     def run_input_thread(self) -> None:
         """Read keys until the app stops or the terminal reads end-of-file / fails.
