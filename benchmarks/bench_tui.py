@@ -101,6 +101,7 @@ def bench_settings(tmp: Path) -> Settings:
     s.source.kind = "sim"
     s.source.interval_s = 1.0
     s.source.full_chain_expiries = 1  # every listed strike of the nearest expiry
+    s.ui.chain_strikes = 100  # and the chain panel shows them all: the worst case to draw
     s.store.url = f"sqlite:///{tmp / 'bench.db'}"
     s.export.write_json = False
     s.export.write_csv = False

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, ClassVar
 
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Center, Middle
+from textual.driver import Driver
 from textual.events import Resize
-from textual.screen import ModalScreen, Screen
+from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
 
@@ -18,21 +19,26 @@ from optui.commands import COMMANDS, OptuiCommands, app_bindings, display_keys
 from optui.config import Settings
 from optui.errors import OptuiError
 from optui.logs import configure_logging
+from optui.terminal import HangupAwareDriver, TerminalClosed
 
 log = logging.getLogger("optui.app")
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 
 
-class TooSmallScreen(ModalScreen[None]):
-    """Covers the app while the terminal is under 80x24, instead of a broken layout."""
+class TooSmallScreen(Screen[None]):
+    """Covers the app while the terminal is under 80x24, instead of a broken layout.
 
-    # A modal screen hides the app's bindings, so quitting is bound here too.
+    An opaque screen, not a modal one: the screens under a modal are laid out at the terminal's
+    size too, and Textual's widgets fail at widths near zero (an OptionList at 3 columns raises
+    ValueError). Under this cover nothing but one wrapping line of text is laid out, which works
+    down to 1x1; the screens below are laid out again at the new size when it is lifted.
+    """
+
     BINDINGS = [Binding("q", "app.quit", "Quit", id="too-small.quit")]
 
     def compose(self) -> ComposeResult:
-        with Middle(), Center():
-            yield Static(id="too-small-message")
+        yield Static(id="too-small-message")
 
     def on_mount(self) -> None:
         self.update_size(self.app.size.width, self.app.size.height)
@@ -73,6 +79,39 @@ class OptuiApp(App[None]):
     def run(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("mouse", self.mouse)
         return super().run(*args, **kwargs)
+
+    def get_driver_class(self) -> type[Driver]:
+        """On POSIX terminals, a driver that exits when the terminal goes away (see optui.terminal)."""
+        driver = super().get_driver_class()
+        if driver.__name__ == "LinuxDriver" and not os.environ.get("TEXTUAL_DRIVER"):
+            return HangupAwareDriver
+        return driver
+
+    @property
+    def _background_screens(self) -> list[Screen]:
+        # Textual lays out the screen under the top one at every resize (it may show through);
+        # under the opaque too-small cover nothing shows through, and laying the screen out at a
+        # few columns is what crashes its widgets. Lifting the cover lays it out at the new size.
+        if isinstance(self.screen_stack[-1] if self.screen_stack else None, TooSmallScreen):
+            return []
+        return super()._background_screens
+
+    @on(TerminalClosed)
+    def _on_terminal_closed(self, message: TerminalClosed) -> None:
+        # Nobody is there to read a message or answer a prompt: leave, and say why in the log.
+        log.info("exiting: %s", message.reason)
+        self.exit()
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual prints a traceback into the terminal and exits; the trace belongs in the log,
+        # and the exit status must say the app failed (cli.py passes return_code on).
+        log.critical("optui stopped on an unexpected error", exc_info=error)
+        super()._handle_exception(error)
+
+    def _fatal_error(self) -> None:
+        self.panic(
+            f"optui stopped on an unexpected error; the details are in {self.log_file}",
+        )
 
     def on_mount(self) -> None:
         from optui.screens.main_menu import MainMenuScreen

@@ -45,7 +45,10 @@ def _run_app(start: str, config: Path | None, no_mouse: bool) -> None:
     settings = _settings(config)
     from optui.app import OptuiApp  # configures the log file itself
 
-    OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse).run(mouse=not no_mouse and settings.ui.mouse)
+    app = OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse)
+    app.run(mouse=not no_mouse and settings.ui.mouse)
+    if app.return_code:  # an unexpected crash: logged by the app, and a failure for the shell
+        raise typer.Exit(app.return_code)
 
 
 @app.callback(invoke_without_command=True)

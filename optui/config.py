@@ -140,6 +140,8 @@ class UISettings:
     mouse: bool = True
     animations: bool = False
     theme: str = "textual-dark"
+    chain_strikes: int = 10  # strikes each side of the ATM in the dashboard's chain
+    oi_unit: str = "lakh"  # OI, OI change and volume in the chain: lakh (units / 100,000) | lots
 
 
 @dataclass
@@ -167,6 +169,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "source.kind": ("sim", "kite"),
     "analytics.iv_model": ("black76", "black_scholes"),
     "flow.timeframe": ("1m", "5m", "15m", "30m", "1h", "1d", "1w"),
+    "ui.oi_unit": ("lakh", "lots"),
 }
 _RANGES: dict[str, tuple[float, float]] = {
     "source.interval_s": (1.0, 3600.0),
@@ -188,6 +191,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "participants.history_days": (1, 3650),
     "participants.retry_min": (1.0, 120.0),
     "participants.timeout_s": (1.0, 300.0),
+    "ui.chain_strikes": (1, 100),
 }
 _INTERVALS = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
 

@@ -253,6 +253,8 @@ class IndexSnapshot:
     index: str
     overview: OverviewRecord
     legs: list[LegRecord] = field(default_factory=list)
+    lot_sizes: dict[str, int] = field(default_factory=dict)
+    """Contract lot size per expiry bucket, from the instrument dump; absent when unknown."""
 
 
 @dataclass(slots=True)

@@ -15,26 +15,28 @@ from optui.analytics.timeframes import TIMEFRAMES
 from optui.config import Settings
 from optui.errors import StoreError, TokenExpiredError
 from optui.models import Snapshot
-from optui.screens.dashboard import DashboardScreen
+from optui.screens.dashboard import DashboardScreen, chain_settings
 from optui.storage.base import Row
 from optui.timeutil import IST
 from optui.ui_messages import FlowQueried, SnapshotCollected
-from optui.widgets.chain_table import ChainTable, chain_rows
-from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle
+from optui.widgets.chain_table import ChainTable, chain_columns, chain_rows
+from optui.widgets.dashboard_model import DataClock, FlowAlerts, StrikeWindow, buckets_of, cycle
 from optui.widgets.flow_panel import FlowPanel, sentiment_of
 from optui.widgets.format import (
+    fmt_count,
     fmt_crore,
     fmt_delta,
     fmt_iv,
     fmt_lakh,
     fmt_pct,
     fmt_price,
+    fmt_signed,
     fmt_strike,
     session_state,
 )
 from optui.widgets.health_log import HealthLog
 from optui.widgets.keyed_table import cell_text
-from optui.widgets.overview_table import OverviewTable, first_bucket
+from optui.widgets.overview_table import OverviewTable, bucket_stats
 from optui.widgets.positions_table import PositionsTable, top_oi_changes
 from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
 from optui.widgets.status_header import StatusHeader
@@ -226,8 +228,10 @@ def assert_tables_match(screen: DashboardScreen, snap: Snapshot) -> None:
     overview = screen.query_one(OverviewTable)
     for key, idx in snap.indices.items():
         ov = idx.overview
-        b = first_bucket(ov)
+        b = bucket_stats(ov, screen.bucket)
         assert b is not None
+        if screen.bucket in ov.buckets:
+            assert b is ov.buckets[screen.bucket]
         assert table_cell(overview, key, "ltp") == fmt_price(ov.last_price)
         assert table_cell(overview, key, "chg_pct") == fmt_pct(ov.net_change_percent)
         assert table_cell(overview, key, "atm_iv") == fmt_iv(b.atm_iv)
@@ -235,7 +239,7 @@ def assert_tables_match(screen: DashboardScreen, snap: Snapshot) -> None:
         assert table_cell(overview, key, "max_pain") == fmt_strike(b.max_pain)
         assert table_cell(overview, key, "straddle") == fmt_price(b.straddle)
         if "atm" in overview.column_keys:
-            assert table_cell(overview, key, "atm") == fmt_strike(ov.atm_strike)
+            assert table_cell(overview, key, "atm") == fmt_strike(b.atm_strike)
             assert table_cell(overview, key, "expiry") == b.expiry.strftime("%d %b")
     chain = screen.query_one(ChainTable)
     legs = [
@@ -248,10 +252,11 @@ def assert_tables_match(screen: DashboardScreen, snap: Snapshot) -> None:
         prefix = "c_" if leg.side == "CALL" else "p_"
         row = f"{leg.strike:g}"
         assert table_cell(chain, row, f"{prefix}ltp") == fmt_price(leg.last_price)
-        assert table_cell(chain, row, f"{prefix}iv") == fmt_iv(leg.iv)
-        assert table_cell(chain, row, f"{prefix}oi") == fmt_lakh(leg.oi)
+        assert table_cell(chain, row, f"{prefix}chg") == fmt_signed(leg.net_change)
         assert table_cell(chain, row, f"{prefix}oi_chg") == fmt_lakh(leg.oi_change, signed=True)
         if f"{prefix}delta" in chain.column_keys:
+            assert table_cell(chain, row, f"{prefix}iv") == fmt_iv(leg.iv)
+            assert table_cell(chain, row, f"{prefix}oi") == fmt_lakh(leg.oi)
             assert table_cell(chain, row, f"{prefix}delta") == fmt_delta(leg.delta)
             assert table_cell(chain, row, f"{prefix}vol") == fmt_lakh(leg.volume)
 
@@ -503,3 +508,162 @@ async def test_chain_swapped_for_a_short_one_keeps_its_box_and_shows_its_rows() 
         assert table.row_keys == list(short)
         shown = "".join(seg.text for seg in table.render_line(1))
         assert cell_text(short[table.row_keys[0]]["strike"]) in shown
+
+
+# ---------------------------------------------------------------- what the trader selected
+
+
+@pytest.mark.mock
+async def test_overview_follows_the_selected_bucket() -> None:
+    screen = DashboardScreen(Settings(), engine=FakeEngine(), clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        snap = screen._snapshot
+        assert snap is not None
+        await pilot.press("b", "b")
+        await pilot.pause()
+        assert (screen.index, screen.bucket) == ("NIFTY", "this_month")
+        overview = screen.query_one(OverviewTable)
+        month = snap.indices["NIFTY"].overview.buckets["this_month"]
+        week = snap.indices["NIFTY"].overview.buckets["this_week"]
+        assert table_cell(overview, "NIFTY", "atm_iv") == fmt_iv(month.atm_iv) == "12.6"
+        assert table_cell(overview, "NIFTY", "pcr") == f"{month.pcr_oi:.2f}" == "0.82"
+        assert table_cell(overview, "NIFTY", "straddle") == fmt_price(month.straddle) == "300.00"
+        assert table_cell(overview, "NIFTY", "expiry") == month.expiry.strftime("%d %b")
+        assert fmt_price(week.straddle) != fmt_price(month.straddle)
+        assert "this_month" in str(screen.query_one("#overview").border_title)
+        assert_tables_match(screen, snap)
+
+
+@pytest.mark.mock
+@pytest.mark.integration
+async def test_simulator_overview_follows_this_month(tmp_path: Path) -> None:
+    """NIFTY this_month selected: the overview shows the monthly's IV, PCR and straddle."""
+    settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.source.indices = ["NIFTY"]
+    screen = DashboardScreen(settings)
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
+        for _ in range(3):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
+        assert snaps, [n.message for n in app._notifications]
+        snap = snaps[-1]
+        while screen.bucket != "this_month":
+            await pilot.press("b")
+        await pilot.pause()
+        buckets = snap.indices["NIFTY"].overview.buckets
+        month, week = buckets["this_month"], buckets["this_week"]
+        assert month.expiry != week.expiry
+        overview = screen.query_one(OverviewTable)
+        assert table_cell(overview, "NIFTY", "atm_iv") == fmt_iv(month.atm_iv)
+        assert table_cell(overview, "NIFTY", "pcr") == f"{month.pcr_oi:.2f}"
+        assert table_cell(overview, "NIFTY", "straddle") == fmt_price(month.straddle)
+        assert table_cell(overview, "NIFTY", "straddle") != fmt_price(week.straddle)
+        # The chain: the monthly expiry in its title, 21 strikes around the ATM by default.
+        chain = screen.query_one(ChainTable)
+        title = str(screen.query_one("#chain").border_title)
+        assert month.expiry.strftime("%d %b %Y") in title and "this_month" in title
+        strikes = [float(k) for k in chain.row_keys]
+        assert len(strikes) == 21
+        assert strikes[10] == month.atm_strike
+
+
+@pytest.mark.unit
+def test_strike_window_has_hysteresis() -> None:
+    strikes = [float(s) for s in range(25_000, 27_001, 50)]
+    window = StrikeWindow(each_side=10)
+    sel = ("NIFTY", "this_week")
+    lo, hi = window.select(sel, strikes, 26_000.0)
+    assert hi - lo == 21 and strikes[lo + 10] == 26_000.0
+    # Spot on the midpoint: the ATM flips to 26,050 and back; the window stays put.
+    for atm in (26_050.0, 26_000.0, 26_050.0, 26_000.0):
+        assert window.select(sel, strikes, atm) == (lo, hi)
+    # Two strikes away: the window recentres there.
+    lo2, hi2 = window.select(sel, strikes, 26_100.0)
+    assert strikes[lo2 + 10] == 26_100.0
+    # Each selection has its own centre; at the chain's edge the window is cut, not shifted.
+    assert window.select(("NIFTY", "next_week"), strikes, 25_000.0) == (0, 11)
+
+
+@pytest.mark.unit
+def test_counts_never_hide_a_real_change() -> None:
+    assert fmt_count(0) == "0"
+    assert fmt_count(0, signed=True) == "0"
+    assert fmt_count(-75, signed=True) == "-0.001"  # one NIFTY lot, not "-0.00"
+    assert fmt_count(75, signed=True) == "+0.001"
+    assert fmt_count(-41_250, signed=True) == "-0.41"
+    assert fmt_count(1_250_000) == "12.50"
+    assert fmt_count(-75, 75, signed=True) == "-1"
+    assert fmt_count(1_250_025, 75) == "16,667"
+    assert fmt_count(float("nan"), 75) == "—"
+
+
+@pytest.mark.unit
+def test_dashboard_engine_records_the_chain_window() -> None:
+    s = Settings()
+    widened = chain_settings(s)
+    assert widened.source.offsets == list(range(-10, 11))
+    assert s.source.offsets == [-2, -1, 0, 1, 2]  # the user's settings are not changed
+    s.ui.chain_strikes = 1
+    assert chain_settings(s) is s  # the recorded offsets already cover it
+
+
+@pytest.mark.mock
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
+async def test_chain_window_opens_on_the_atm_and_stays_put(size: tuple[int, int]) -> None:
+    settings = Settings()
+    screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=size) as pilot:
+        snap = sample_snapshot(strikes_each_side=15)
+        screen.show_snapshot(snap)
+        await pilot.pause()
+        await pilot.pause()
+        chain = screen.query_one(ChainTable)
+        stats = snap.indices["NIFTY"].overview.buckets["this_week"]
+        atm_key = f"{stats.atm_strike:g}"
+        keys = chain.row_keys
+        assert len(keys) == 21 and keys[10] == atm_key
+        # Opened scrolled so the ATM row is on screen, near the middle of the visible rows.
+        visible = chain.scrollable_content_region.height - 1
+        top = int(chain.scroll_y)
+        assert top <= 10 < top + visible
+        if visible < 21:
+            assert abs((10 - top) - (visible - 1) // 2) <= 1
+        # The ATM flips one strike up (spot at the midpoint): the same rows stay.
+        flipped = sample_snapshot(strikes_each_side=15, tick=1)
+        step = 50.0
+        for b in flipped.indices["NIFTY"].overview.buckets.values():
+            b.atm_strike += step
+        screen.show_snapshot(flipped)
+        await pilot.pause()
+        assert chain.row_keys == keys
+        assert int(chain.scroll_y) == top
+
+
+@pytest.mark.mock
+async def test_chain_in_lots_names_its_unit() -> None:
+    settings = Settings()
+    settings.ui.oi_unit = "lots"
+    screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        snap = sample_snapshot()
+        screen.show_snapshot(snap)
+        await pilot.pause()
+        chain = screen.query_one(ChainTable)
+        assert "lots of 75" in str(screen.query_one("#chain").border_title)
+        labels = dict(zip(chain.column_keys, [c[1] for c in chain_columns(False, "lots")], strict=True))
+        assert labels["c_oi"] == "OI (lots)" and labels["p_oi_chg"] == "ΔOI (lots)"
+        for leg in snap.indices["NIFTY"].legs:
+            if leg.bucket != "this_week":
+                continue
+            prefix = "c_" if leg.side == "CALL" else "p_"
+            row = f"{leg.strike:g}"
+            assert table_cell(chain, row, f"{prefix}oi") == fmt_count(leg.oi, 75)
+            assert table_cell(chain, row, f"{prefix}oi_chg") == fmt_count(leg.oi_change, 75, signed=True)

@@ -148,3 +148,84 @@ def thread_dump(tmux: Tmux, dump: Path) -> str:
         state = "State: gone"
     os.kill(pid, signal.SIGKILL)
     return f"app pid {pid} {state}\nprocesses on {tty}:\n{ps.stdout}\n{text}"
+
+
+def _exit_status(tmux: Tmux, within_s: float) -> str:
+    """The app's exit status once the shell recorded it, or "" if it is still running."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if tmux.status.exists() and tmux.status.read_text().strip():
+            return tmux.status.read_text().strip()
+        time.sleep(0.1)
+    return ""
+
+
+def test_tiny_terminal_keeps_the_app_alive_and_it_recovers(tmux: Tmux) -> None:
+    """3x5 on the main menu once ended the app; so did resize storms on the dashboard."""
+    tmux.wait_for("the main menu", lambda s: "1  Setup (First Time)" in s)
+    for width, height in ((3, 5), (1, 1), (80, 1), (3, 5)):
+        tmux("resize-window", "-t", "optui", "-x", str(width), "-y", str(height))
+        time.sleep(0.3)
+    tmux("resize-window", "-t", "optui", "-x", "100", "-y", "30")
+    tmux.wait_for("the main menu at 100 columns", lambda s: "1  Setup (First Time)" in s
+                  and max(len(line.rstrip()) for line in s.splitlines()) > 90)
+    assert _exit_status(tmux, 0.5) == "", "optui exited after being resized"
+    # The dashboard through a storm of resizes across its wide/tabbed switch and the cover.
+    tmux("send-keys", "-t", "optui", "d")
+    tmux.wait_for("the dashboard", lambda s: "Timeframe" in s and "Setup (First Time)" not in s)
+    for _ in range(3):
+        for width, height in ((160, 48), (3, 5), (100, 30), (130, 40), (1, 1), (81, 24), (200, 50)):
+            tmux("resize-window", "-t", "optui", "-x", str(width), "-y", str(height))
+    tmux("resize-window", "-t", "optui", "-x", "160", "-y", "48")
+    screen = tmux.wait_for("the wide dashboard", lambda s: "Alerts and health" in s and "Timeframe" in s)
+    assert len(screen.splitlines()[0].rstrip()) > 120, "the dashboard did not follow the terminal to 160 columns"
+    assert _exit_status(tmux, 0.5) == "", "optui exited during a resize storm"
+    tmux("send-keys", "-t", "optui", "q")
+    assert _exit_status(tmux, 60) == "0"
+
+
+def test_closed_terminal_ends_the_app_even_with_sighup_ignored(tmp_path: Path) -> None:
+    """As under nohup: SIGHUP ignored, the terminal closed; the app must notice and exit."""
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed: install it (apt-get install tmux) for this test")
+    server = Tmux(f"optui-hup-{os.getpid()}-{tmp_path.name}")
+    pid_file = tmp_path / "app.pid"
+    code = (
+        "import os, signal; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid())); "
+        "from optui.app import OptuiApp; from optui.config import load_settings; "
+        "OptuiApp(load_settings()).run()"
+    )
+    env = {
+        "OPTUI_CONFIG_FILE": tmp_path / "optui.toml",
+        "OPTUI_SECRETS_FILE": tmp_path / "secrets.toml",
+        "OPTUI_GENERAL_DATA_DIR": tmp_path / "data",
+        "OPTUI_GENERAL_LOG_DIR": tmp_path / "logs",
+        "OPTUI_STORE_URL": f"sqlite:///{tmp_path / 'data' / 'optui.db'}",
+    }
+    command = "env " + " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+    command += f" {shlex.quote(sys.executable)} -c {shlex.quote(code)}"
+    server("new-session", "-d", "-s", "optui", "-x", "100", "-y", "30", "-c", str(tmp_path), command)
+    try:
+        server.wait_for("the main menu", lambda s: "1  Setup (First Time)" in s)
+        pid = int(pid_file.read_text())
+    finally:
+        subprocess.run([*server.base, "kill-server"], capture_output=True, timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        pytest.fail("optui kept running after its terminal closed (SIGHUP ignored)")
+    log_text = (tmp_path / "logs" / "optui.log").read_text()
+    assert "the terminal went away" in log_text
+
+
+def _alive(pid: int) -> bool:
+    """Whether the process runs (a zombie awaiting its reaper counts as ended)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return False
+    state = next((ln for ln in status if ln.startswith("State")), "")
+    return bool(state) and "zombie" not in state

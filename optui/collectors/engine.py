@@ -277,7 +277,8 @@ class CollectionEngine:
             day_width=day_width, day_width_percent=_pct(day_width, close),
             buckets=buckets, flow=flow,
         )
-        return IndexSnapshot(key, overview, legs)
+        lots = {p.bucket: p.chain.lot_size for p in plans if p.chain.lot_size > 0}
+        return IndexSnapshot(key, overview, legs, lots)
 
     def _persist(self, snap: Snapshot, stats: CycleStats) -> None:
         """Store, files and cache; a failing sink becomes a warning, never a lost snapshot."""

@@ -7,6 +7,7 @@ Below 120 columns the panels become tabs so the screen still works at 80x24 over
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -42,10 +43,17 @@ from optui.ui_messages import (
     TokenExpired,
     flow_series_from_rows,
 )
-from optui.widgets.chain_table import ChainTable, all_chain_rows, chain_rows
-from optui.widgets.dashboard_model import DataClock, FlowAlerts, buckets_of, cycle, flow_window
+from optui.widgets.chain_table import ChainTable, all_chain_rows, chain_rows, count_divisor
+from optui.widgets.dashboard_model import (
+    DataClock,
+    FlowAlerts,
+    StrikeWindow,
+    buckets_of,
+    cycle,
+    flow_window,
+)
 from optui.widgets.flow_panel import FlowPanel
-from optui.widgets.format import fmt_clock, session_state
+from optui.widgets.format import fmt_clock, fmt_expiry, session_state
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.participants_panel import ParticipantsLoaded, ParticipantsPanel, load_view
@@ -68,10 +76,25 @@ TABS: tuple[tuple[str, str], ...] = (
 EngineFactory = Callable[[Settings], Any]
 
 
+def chain_settings(settings: Settings) -> Settings:
+    """Settings whose recorded legs cover the dashboard's chain window (ui.chain_strikes).
+
+    The collector records legs only at `source.offsets` (ATM +-2 by default); the chain shows
+    `ui.chain_strikes` each side, so the dashboard's engine records those strikes too.
+    """
+    each = settings.ui.chain_strikes
+    wanted = sorted(set(settings.source.offsets) | set(range(-each, each + 1)))
+    if wanted == sorted(settings.source.offsets):
+        return settings
+    widened = copy.deepcopy(settings)
+    widened.source.offsets = wanted
+    return widened
+
+
 def _default_engine_factory(settings: Settings) -> Any:
     from optui.collectors.engine import build_engine
 
-    return build_engine(settings)
+    return build_engine(chain_settings(settings))
 
 
 def _yield_gil() -> None:
@@ -134,6 +157,9 @@ class DashboardScreen(Screen):
         self._clock = clock or now_utc
         self._collect_enabled = collect
         self._wide = True
+        self._relayout = False
+        """The panels are being replaced (wide <-> tabs): widgets are not to be touched."""
+        self._pending_health: list[tuple[datetime, str, str]] = []
         self._collecting = False
         self._paused = False
         self._failed = False
@@ -146,6 +172,7 @@ class DashboardScreen(Screen):
         self._alerts: FlowAlerts | None = None
         self._participants_seen: object | None = None
         self._capture_events_seen = 0
+        self._window: StrikeWindow | None = None
         self.index = ""
         self.bucket = ""
         self.timeframe = "5m"
@@ -180,7 +207,7 @@ class DashboardScreen(Screen):
             with Horizontal(id="dash-top"):
                 yield OverviewTable(id="overview", classes="panel")
                 yield FlowPanel(self.timeframe, id="flow", classes="panel")
-            yield ChainTable(id="chain", classes="panel")
+            yield ChainTable(oi_unit=self.settings.ui.oi_unit, id="chain", classes="panel")
             with Horizontal(id="dash-bottom"):
                 yield PositionsTable(id="positions", classes="panel")
                 yield HealthLog(id="health", classes="panel")
@@ -189,7 +216,7 @@ class DashboardScreen(Screen):
             yield OverviewTable(compact=True, id="overview")
             with TabbedContent(id="dash-tabs"):
                 with TabPane(TABS[0][1][2:], id=TABS[0][0]):
-                    yield ChainTable(compact=True, id="chain")
+                    yield ChainTable(compact=True, oi_unit=self.settings.ui.oi_unit, id="chain")
                 with TabPane(TABS[1][1][2:], id=TABS[1][0]):
                     yield FlowPanel(self.timeframe, id="flow")
                 with TabPane(TABS[2][1][2:], id=TABS[2][0]):
@@ -210,13 +237,33 @@ class DashboardScreen(Screen):
             self._build_engine()
 
     async def on_resize(self, event: events.Resize) -> None:
-        wide = event.size.width >= WIDE_MIN_COLUMNS
-        if wide != self._wide:
-            history = list(self.query_one(HealthLog).history)
-            await self.recompose()
-            self.query_one(HealthLog).replay(history)
-            self._titles()
-            self._render_all()
+        await self._fit_layout()
+
+    async def on_screen_resume(self, event: events.ScreenResume) -> None:
+        # A cover (too small, help) does not pass resizes on: the terminal may have changed.
+        await self._fit_layout()
+
+    async def _fit_layout(self) -> None:
+        """Switch between side-by-side panels and tabs until the layout fits the current width.
+
+        Resizes can arrive while a recompose is in flight (a resize storm): one switch runs at a
+        time, then checks the width again; panels are not touched while they are being replaced.
+        """
+        if self._relayout:
+            return
+        self._relayout = True
+        try:
+            while (self.app.size.width >= WIDE_MIN_COLUMNS) != self._wide:
+                history = list(self.query_one(HealthLog).history)
+                await self.recompose()
+                self.query_one(HealthLog).replay(history)
+                self._titles()
+        finally:
+            self._relayout = False
+        pending, self._pending_health = self._pending_health, []
+        for at, level, text in pending:
+            self.query_one(HealthLog).add(at, level, text)
+        self._render_all()
 
     def on_unmount(self) -> None:
         if self._timer is not None:
@@ -278,7 +325,7 @@ class DashboardScreen(Screen):
         # makes index and bucket keys cheap; sleep(0) between chains hands the GIL to key presses.
         top_n = self.settings.positions.top_n
         views = {
-            "chain_rows": all_chain_rows(snapshot, pause=_yield_gil),
+            "chain_rows": all_chain_rows(snapshot, pause=_yield_gil, oi_unit=self.settings.ui.oi_unit),
             "positions": {k: top_oi_changes(i.legs, top_n) for k, i in snapshot.indices.items()},
         }
         if not get_current_worker().is_cancelled:
@@ -546,11 +593,15 @@ class DashboardScreen(Screen):
 
     def show_flow(self, series: FlowSeries) -> None:
         self._series = series
+        if self._relayout:
+            return  # shown by the repaint that ends the relayout
         with self.app.batch_update():
             self.query_one(FlowPanel).show_series(series)
 
     def _render_all(self, tables: bool = True, flow: bool = True) -> None:
         """Repaint from state; a timeframe change skips the tables, an index change needs them."""
+        if self._relayout:
+            return  # the relayout repaints everything when it ends
         with self.app.batch_update():
             self._refresh_header()
             if flow:
@@ -564,13 +615,21 @@ class DashboardScreen(Screen):
             snap = self._snapshot
             if snap is None or not tables:
                 return
-            self.query_one(OverviewTable).show_snapshot(snap, self.index, self._index_keys())
-            legs = snap.indices[self.index].legs if self.index in snap.indices else []
+            self.query_one(OverviewTable).show_snapshot(
+                snap, self.index, self._index_keys(), self.bucket
+            )
+            idx = snap.indices.get(self.index)
+            legs = idx.legs if idx is not None else []
             selection = (self.index, self.bucket)
             rows = self._chain_rows.get(selection)
             if rows is None:
-                rows = self._chain_rows[selection] = chain_rows(legs, *selection)
-            self.query_one(ChainTable).show_rows(rows, *selection)
+                lot = idx.lot_sizes.get(self.bucket, 0) if idx is not None else 0
+                per = count_divisor(self.settings.ui.oi_unit, lot)
+                rows = self._chain_rows[selection] = chain_rows(legs, *selection, per)
+            stats = idx.overview.buckets.get(self.bucket) if idx is not None else None
+            atm = stats.atm_strike if stats is not None else float("nan")
+            shown, atm_key = self._chain_window(selection, rows, atm)
+            self.query_one(ChainTable).show_rows(shown, *selection, atm_key=atm_key)
             top = self._positions.get(self.index)
             if top is None:
                 top_n = self.settings.positions.top_n
@@ -578,8 +637,8 @@ class DashboardScreen(Screen):
             self.query_one(PositionsTable).show_ranked(top)
             if self._wide:
                 titles = {
-                    "#chain": f"Chain · {self.index} · {self.bucket or '—'} "
-                              "(calls | strike | puts; OI, volume in lakhs)",
+                    "#overview": f"Indices · {self.bucket or '—'} (or the nearest expiry)",
+                    "#chain": self._chain_title(idx, stats, len(shown)),
                     "#positions": f"Largest OI changes · {self.index}",
                 }
                 for selector, title in titles.items():
@@ -587,12 +646,39 @@ class DashboardScreen(Screen):
                     if widget.border_title != title:
                         widget.border_title = title
 
+    def _chain_window(
+        self, selection: tuple[str, str], rows: dict[str, Any], atm: float
+    ) -> tuple[dict[str, Any], str]:
+        """The rows of the strike window around the ATM (with hysteresis), and the ATM's key."""
+        if self._window is None:
+            self._window = StrikeWindow(self.settings.ui.chain_strikes)
+        keys = list(rows)
+        strikes = [float(k) for k in keys]
+        lo, hi = self._window.select(selection, strikes, atm)
+        atm_key = f"{atm:g}" if atm == atm else ""
+        return {k: rows[k] for k in keys[lo:hi]}, atm_key
+
+    def _chain_title(self, idx: Any, stats: Any, strikes: int) -> str:
+        expiry = fmt_expiry(stats.expiry) + f" {stats.expiry.year}" if stats is not None else "—"
+        if self.settings.ui.oi_unit == "lots":
+            lot = idx.lot_sizes.get(self.bucket, 0) if idx is not None else 0
+            units = f"lots of {lot}" if lot else "lots (lot size unknown)"
+        else:
+            units = "lakh (1 L = 100,000 units)"
+        return (f"Chain · {self.index} · {self.bucket or '—'} · expiry {expiry} · "
+                f"{strikes} strikes (calls | strike | puts; OI, volume in {units})")
+
     def _refresh_header(self) -> None:
+        if self._relayout:
+            return
         dc = self._data_clock
         now = self._clock()
         market_now = self._market_now(now)
         holiday = self._is_holiday(market_now)
-        selection = f"{self.index} · {self.bucket or '—'} · {self.timeframe}"
+        if self._wide:
+            selection = f"{self.index} · {self.bucket or '—'}{self._expiry_label()} · {self.timeframe}"
+        else:  # 24 columns are left at 80: the expiry date says more than the bucket's name
+            selection = f"{self.index}{self._expiry_label() or ' ' + (self.bucket or '—')} {self.timeframe}"
         if self._paused:
             selection = "PAUSED (r resumes) · " + selection
         self.query_one(StatusHeader).show(
@@ -600,6 +686,13 @@ class DashboardScreen(Screen):
             fmt_clock(market_now), session_state(market_now, holiday), selection,
             failed=self._failed,
         )
+
+    def _expiry_label(self) -> str:
+        """' 30 Dec' for the selected bucket's expiry, or '' before the first snapshot."""
+        snap = self._snapshot
+        idx = snap.indices.get(self.index) if snap is not None else None
+        stats = idx.overview.buckets.get(self.bucket) if idx is not None else None
+        return f" {fmt_expiry(stats.expiry)}" if stats is not None else ""
 
     def _is_holiday(self, at: datetime) -> bool:
         # Holidays are the source's knowledge (exchange calendar), never hard-coded here.
@@ -615,15 +708,25 @@ class DashboardScreen(Screen):
         if self._alerts is None:
             self._alerts = FlowAlerts(self.settings.flow.threshold_cr, self.settings.alerts.cooldown_s)
         at = self._market_now(now)
+        alerts = self._alerts.check(snapshot)
+        if self._relayout:  # the panel is being replaced: keep the alerts for it
+            self._pending_health.extend((at, "alert", text) for text in alerts)
+            for text in alerts:
+                log.info(text)
+            return
         health = self.query_one(HealthLog)
         for level, text in health.record_cycle(
-            snapshot, at, self.settings.source.interval_s, self._alerts.check(snapshot)
+            snapshot, at, self.settings.source.interval_s, alerts
         ):
             getattr(log, "info" if level in ("info", "alert") else level)(text)
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)
-        self.query_one(HealthLog).add(self._market_now(), level, text)
+        at = self._market_now()
+        if self._relayout:
+            self._pending_health.append((at, level, text))
+            return
+        self.query_one(HealthLog).add(at, level, text)
 
     def _market_now(self, now: datetime | None = None) -> datetime:
         """The exchange's time, the one clock of the header and every health-log line: the newest

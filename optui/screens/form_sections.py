@@ -101,6 +101,8 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Write batch size", key="store.batch_size"),
         F("Animations", key="ui.animations", help="true or false (off suits SSH)"),
         F("Mouse", key="ui.mouse", help="true or false"),
+        F("Dashboard chain strikes each side", key="ui.chain_strikes", help="1 to 100 (default 10)"),
+        F("Chain OI unit", key="ui.oi_unit", help="lakh (units / 100,000) or lots"),
         _REVIEW,
     ]),
     "analytics": ("Options analytics", [

@@ -38,6 +38,7 @@ from optui.commands import by_scope
 from optui.config import Settings
 from optui.ops.checks import Check
 from optui.ops.steps import Step, StepResult, run_step
+from optui.widgets.menu_list import MenuList
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class MenuScreen(Screen):
             yield Static(self.MENU_TITLE, id="menu-title", classes="menu-title")
             options = [Option(f"{i.key}  {i.label}", id=f"item-{i.key}") for i in self.ITEMS]
             options.append(Option(f"0  {self.BACK_LABEL}", id="item-0"))
-            yield OptionList(*options, id="menu-items")
+            yield MenuList(*options, id="menu-items")
             yield ProgressBar(id="menu-progress", show_eta=False)
             yield from self.compose_results()
         yield Footer()

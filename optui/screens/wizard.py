@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 from optui.config import config_path
 from optui.screens.form_sections import SECTIONS, WIZARD_ORDER
 from optui.screens.settings_form import section_screen
+from optui.widgets.menu_list import MenuList
 
 ALL_ITEM = "10"
 SECOND_DIGIT_WAIT_S = 0.8  # how long "1" waits for a "0" before opening item 1
@@ -61,7 +62,7 @@ class WizardScreen(Screen[None]):
         yield Static(HELP, id="wizard-help")
         options = [Option(f"{key:>2}  {label}", id=f"wizard-{key}") for key, label in ITEMS]
         options.append(Option(" 0  Back", id="wizard-0"))
-        yield OptionList(*options, id="wizard-items")
+        yield MenuList(*options, id="wizard-items")
         yield Static("", id="wizard-status")
         yield Footer()
 

@@ -1,7 +1,9 @@
 """Option legs of one index and bucket in the familiar chain layout: calls | strike | puts.
 
 Calls mirror puts around the strike column as on NSE's option chain, so the premiums sit next to
-the strike and open interest at the outer edges. OI and volume are in lakhs (the header says so).
+the strike and open interest at the outer edges. OI, OI change and volume are in lakh units or
+in lots (the `ui.oi_unit` setting; the column labels say which). Next to each LTP is its change
+against the previous close, so each buildup label (price and OI direction) can be checked.
 """
 
 from __future__ import annotations
@@ -10,68 +12,107 @@ from collections.abc import Callable
 
 from optui.models import LegRecord, Snapshot
 from optui.widgets.format import (
+    LAKH,
     buildup_short,
+    fmt_count,
     fmt_delta,
     fmt_iv,
-    fmt_lakh,
     fmt_price,
+    fmt_signed,
     fmt_strike,
     quality_mark,
 )
 from optui.widgets.keyed_table import Cell, KeyedTable
 
-# Per-side fields, from the strike outwards.
+OI_UNITS: tuple[str, ...] = ("lakh", "lots")
+"""How the chain counts OI, OI change and volume (the `ui.oi_unit` setting)."""
+
+# Per-side fields, from the strike outwards; "{u}" is the count unit's short label.
 SIDE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("ltp", "LTP", "right"),
+    ("chg", "Chg", "right"),
     ("iv", "IV %", "right"),
     ("delta", "Delta", "right"),
-    ("oi", "OI (L)", "right"),
-    ("oi_chg", "ΔOI (L)", "right"),
-    ("vol", "Vol (L)", "right"),
+    ("oi", "OI ({u})", "right"),
+    ("oi_chg", "ΔOI ({u})", "right"),
+    ("vol", "Vol ({u})", "right"),
     ("bu", "Bu", "left"),
     ("q", "Flag", "left"),
 )
-COMPACT_FIELDS: tuple[str, ...] = ("ltp", "iv", "oi", "oi_chg", "bu")
-"""The fields kept when the chain must fit 80 columns."""
+COMPACT_FIELDS: tuple[str, ...] = ("ltp", "chg", "oi_chg", "bu")
+"""The fields kept when the chain must fit 80 columns: enough to check each buildup label
+(price change and OI change); OI itself needs the wide layout."""
 
 _BUILDUP_STYLE = {"LB": "green", "SC": "green", "SB": "red", "LU": "red"}
+_UNIT_LABEL = {"lakh": "L", "lots": "lots"}
 
 
-def chain_columns(compact: bool = False) -> list[tuple[str, str, str]]:
+def chain_columns(compact: bool = False, oi_unit: str = "lakh") -> list[tuple[str, str, str]]:
     """Column keys and labels: calls reversed (outer to inner), strike, puts (inner to outer).
 
     Labels carry no side prefix: the strike column splits calls (left) from puts (right).
     """
-    fields = [f for f in SIDE_FIELDS if not compact or f[0] in COMPACT_FIELDS]
+    unit = _UNIT_LABEL.get(oi_unit, "L")
+    fields = [
+        (key, label.format(u=unit), justify)
+        for key, label, justify in SIDE_FIELDS
+        if not compact or key in COMPACT_FIELDS
+    ]
     calls = [(f"c_{key}", label, justify) for key, label, justify in reversed(fields)]
     puts = [(f"p_{key}", label, justify) for key, label, justify in fields]
     return [*calls, ("strike", "Strike", "center"), *puts]
 
 
-def leg_cells(leg: LegRecord | None, prefix: str) -> dict[str, Cell]:
+def count_divisor(oi_unit: str, lot_size: int) -> float:
+    """What a count is divided by for display: a lakh, or the lot size in "lots" mode.
+
+    Without a known lot size, "lots" cannot be shown truthfully: NaN says so (cells show —).
+    """
+    if oi_unit == "lots":
+        return float(lot_size) if lot_size > 0 else float("nan")
+    return LAKH
+
+
+def _sign_style(value: float) -> str:
+    return "green" if value > 0 else "red" if value < 0 else ""
+
+
+def leg_cells(leg: LegRecord | None, prefix: str, per: float = LAKH) -> dict[str, Cell]:
     """One side's cells for a strike (blank when that side was not quoted).
 
-    Every cell is a (text, style) pair, the table's own form, so an unchanged row compares equal
-    to the shown one in a single dict comparison.
+    `per` divides OI, OI change and volume (see count_divisor; NaN shows —). Every cell is a
+    (text, style) pair, the table's own form, so an unchanged row compares equal to the shown
+    one in a single dict comparison.
     """
     if leg is None:
         return {f"{prefix}{key}": ("", "") for key, _, _ in SIDE_FIELDS}
     code = buildup_short(leg.buildup)
-    chg_style = "green" if leg.oi_change > 0 else "red" if leg.oi_change < 0 else ""
+    # Change against the previous close; with no close (a new strike) there is nothing to compare.
+    price_chg = leg.net_change if leg.ohlc_close > 0 else float("nan")
+    known = per == per  # NaN when lots were asked for but the lot size is unknown
     return {
         f"{prefix}ltp": (fmt_price(leg.last_price), "bold"),
+        f"{prefix}chg": (fmt_signed(price_chg), _sign_style(price_chg)),
         f"{prefix}iv": (fmt_iv(leg.iv), ""),
         f"{prefix}delta": (fmt_delta(leg.delta), ""),
-        f"{prefix}oi": (fmt_lakh(leg.oi), ""),
-        f"{prefix}oi_chg": (fmt_lakh(leg.oi_change, signed=True), chg_style),
-        f"{prefix}vol": (fmt_lakh(leg.volume), ""),
+        f"{prefix}oi": (fmt_count(leg.oi if known else None, per), ""),
+        f"{prefix}oi_chg": (
+            fmt_count(leg.oi_change if known else None, per, signed=True),
+            _sign_style(leg.oi_change),
+        ),
+        f"{prefix}vol": (fmt_count(leg.volume if known else None, per), ""),
         f"{prefix}bu": (code, _BUILDUP_STYLE.get(code, "")),
         f"{prefix}q": (quality_mark(leg.flags), "yellow" if leg.flags else ""),
     }
 
 
-def chain_rows(legs: list[LegRecord], index: str, bucket: str) -> dict[str, dict[str, Cell]]:
-    """Rows keyed by strike, ascending, for the legs of one index and bucket."""
+def chain_rows(
+    legs: list[LegRecord], index: str, bucket: str, per: float = LAKH
+) -> dict[str, dict[str, Cell]]:
+    """Rows keyed by strike, ascending, for the legs of one index and bucket.
+
+    `per` divides the counts (see count_divisor).
+    """
     calls: dict[float, LegRecord] = {}
     puts: dict[float, LegRecord] = {}
     atm = float("nan")
@@ -84,9 +125,9 @@ def chain_rows(legs: list[LegRecord], index: str, bucket: str) -> dict[str, dict
     for strike in sorted(set(calls) | set(puts)):
         is_atm = strike == atm
         row = {
-            **leg_cells(calls.get(strike), "c_"),
+            **leg_cells(calls.get(strike), "c_", per),
             "strike": (fmt_strike(strike), "bold reverse" if is_atm else "bold"),
-            **leg_cells(puts.get(strike), "p_"),
+            **leg_cells(puts.get(strike), "p_", per),
         }
         rows[f"{strike:g}"] = row
     return rows
@@ -97,7 +138,8 @@ class ChainTable(KeyedTable):
 
     The panel keeps the height of the longest chain shown (KEEP_HEIGHT): with a full chain for
     the nearest expiry only, flipping to a short chain would otherwise shrink the panel, move
-    every panel below it and relayout the whole screen on each key press.
+    every panel below it and relayout the whole screen on each key press. A newly selected chain
+    opens scrolled so its ATM row sits mid-panel; after that the user's scrolling is kept.
     """
 
     KEEP_HEIGHT = True
@@ -106,30 +148,49 @@ class ChainTable(KeyedTable):
     ChainTable { height: auto; max-height: 100%; overflow-x: auto; }
     """
 
-    def __init__(self, compact: bool = False, **kwargs: object) -> None:
+    def __init__(self, compact: bool = False, oi_unit: str = "lakh", **kwargs: object) -> None:
         self.compact = compact
+        self.oi_unit = oi_unit
         self.selection: tuple[str, str] = ("", "")
-        super().__init__(chain_columns(compact), **kwargs)
+        super().__init__(chain_columns(compact, oi_unit), **kwargs)
 
     def show_legs(self, legs: list[LegRecord], index: str, bucket: str) -> int:
         """Show the chain for (index, bucket); a new selection clears first. Returns cells written."""
         return self.show_rows(chain_rows(legs, index, bucket), index, bucket)
 
-    def show_rows(self, rows: dict[str, dict[str, Cell]], index: str, bucket: str) -> int:
-        """Show rows already built by `chain_rows` (e.g. formatted in a worker)."""
-        if (index, bucket) != self.selection:
+    def show_rows(
+        self, rows: dict[str, dict[str, Cell]], index: str, bucket: str, atm_key: str = ""
+    ) -> int:
+        """Show rows already built by `chain_rows` (e.g. formatted in a worker).
+
+        A new (index, bucket) replaces the rows and scrolls to `atm_key`'s row once laid out.
+        """
+        opened = (index, bucket) != self.selection
+        if opened:
             self.clear_rows(layout=False)
             self.selection = (index, bucket)
-        return self.sync_rows(rows, sort_column="strike")
+        written = self.sync_rows(rows, sort_column="strike")
+        if opened and atm_key in rows:
+            self.call_after_refresh(self.scroll_to_row, atm_key)
+        return written
+
+    def scroll_to_row(self, key: str) -> None:
+        """Scroll so the row `key` sits in the middle of the visible rows (under the header)."""
+        if key not in self.row_keys:
+            return
+        visible = max(1, self.scrollable_content_region.height - 1)
+        position = self.row_keys.index(key)
+        self.scroll_to(y=max(0, position - (visible - 1) // 2), animate=False, immediate=True)
 
 
 def all_chain_rows(
-    snapshot: Snapshot, pause: Callable[[], object] | None = None
+    snapshot: Snapshot, pause: Callable[[], object] | None = None, oi_unit: str = "lakh"
 ) -> dict[tuple[str, str], dict[str, dict[str, Cell]]]:
     """Chain rows for every (index, bucket) of a snapshot; pure, so a worker thread can run it.
 
     `pause` runs between chains: a worker passes `time.sleep(0)` so a key press waiting for the
-    GIL gets it within one chain's formatting rather than after all of them.
+    GIL gets it within one chain's formatting rather than after all of them. `oi_unit` is
+    "lakh" or "lots" (each bucket's own lot size).
     """
     out: dict[tuple[str, str], dict[str, dict[str, Cell]]] = {}
     for key, idx in snapshot.indices.items():
@@ -137,7 +198,8 @@ def all_chain_rows(
         for leg in idx.legs:
             by_bucket.setdefault(leg.bucket, []).append(leg)
         for bucket, legs in by_bucket.items():
-            out[(key, bucket)] = chain_rows(legs, key, bucket)
+            per = count_divisor(oi_unit, idx.lot_sizes.get(bucket, 0))
+            out[(key, bucket)] = chain_rows(legs, key, bucket, per)
             if pause is not None:
                 pause()
     return out

@@ -6,6 +6,7 @@ clock the session state follows, when a flow alert fires) are plain functions th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -32,6 +33,41 @@ def buckets_of(snapshot: Snapshot | None, index: str) -> list[str]:
     present = snapshot.indices[index].overview.buckets
     names = [b for b in BUCKETS if b in present]
     return names + [b for b in present if b not in names]
+
+
+def nearest_index(values: Sequence[float], target: float) -> int:
+    """Position of the value nearest `target` in ascending `values` (the middle when unknown)."""
+    if not values:
+        return 0
+    if not math.isfinite(target):
+        return len(values) // 2
+    return min(range(len(values)), key=lambda i: abs(values[i] - target))
+
+
+@dataclass
+class StrikeWindow:
+    """Which strikes the chain shows: `each_side` strikes either side of a centre near the ATM.
+
+    The centre follows the ATM with hysteresis: it moves only when the ATM is two or more strikes
+    away from it. Spot hovering at the midpoint between two strikes flips the ATM back and forth
+    every cycle; the window then stays put instead of adding and dropping a row each time. The
+    ATM row itself is still marked wherever it is.
+    """
+
+    each_side: int = 10
+    _centres: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def select(self, selection: tuple[str, str], strikes: Sequence[float], atm: float) -> tuple[int, int]:
+        """[lo, hi) positions of the shown strikes among ascending `strikes`."""
+        if not strikes:
+            return 0, 0
+        atm_i = nearest_index(strikes, atm)
+        centre = self._centres.get(selection)
+        centre_i = nearest_index(strikes, centre) if centre is not None else None
+        if centre_i is None or strikes[centre_i] != centre or abs(atm_i - centre_i) >= 2:
+            centre_i = atm_i
+        self._centres[selection] = strikes[centre_i]
+        return max(0, centre_i - self.each_side), min(len(strikes), centre_i + self.each_side + 1)
 
 
 @dataclass

@@ -84,12 +84,28 @@ def fmt_delta(value: float | None) -> str:
     return f"{value:+.2f}" if finite(value) else DASH
 
 
-def fmt_lakh(value: float | None, signed: bool = False) -> str:
-    """A count (OI, volume) in lakhs, 2 decimals; signed for changes."""
+def fmt_count(value: float | None, per: float = LAKH, signed: bool = False) -> str:
+    """A count (OI, volume, their changes) in units of `per`: LAKH (100,000) or a lot size.
+
+    Lakhs get 2 decimals and lots none, but a count that is not zero never reads as zero: it
+    gets the decimals it needs (up to 5), so a change of one 75-unit lot is "+0.001" lakh, not
+    "+0.00" or "-0.00". A real zero reads "0". Signed for changes.
+    """
     if not finite(value):
         return DASH
     assert value is not None
-    return f"{value / LAKH:+,.2f}" if signed else f"{value / LAKH:,.2f}"
+    if value == 0:
+        return "0"
+    x = value / per
+    decimals = 2 if per == LAKH else 0
+    while decimals < 5 and round(abs(x), decimals) == 0:
+        decimals += 1
+    return f"{x:+,.{decimals}f}" if signed else f"{x:,.{decimals}f}"
+
+
+def fmt_lakh(value: float | None, signed: bool = False) -> str:
+    """A count (OI, volume) in lakhs, 2 decimals (more for a small non-zero); signed for changes."""
+    return fmt_count(value, LAKH, signed)
 
 
 def fmt_crore(value: float | None, signed: bool = False) -> str:

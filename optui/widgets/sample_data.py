@@ -29,7 +29,6 @@ _EXPIRIES = {
     "this_month": date(2026, 12, 29), "next_month": date(2027, 1, 25),
 }
 _MONTHLY_ONLY = ("BANKNIFTY", "FINNIFTY", "MIDCPNIFTY")
-_BUILDUPS = ("long_buildup", "short_buildup", "short_covering", "long_unwinding", "")
 
 
 def _buckets(key: str) -> list[str]:
@@ -46,19 +45,33 @@ def _leg(
     price = round(intrinsic + 120.0 / (1 + abs(off)) + n % 50 + 0.05 * tick, 2)
     oi = 1_000_000.0 + 137_500.0 * (n % 7) + (250_000.0 if off == 0 else 0.0) + 75.0 * tick
     change = (n % 5 - 2) * 41_250.0 + 75.0 * tick
+    # Price change against the previous close alternates in sign, and the buildup label follows
+    # from the signs of price and OI change as the collector derives it.
+    price_chg = 2.0 if n % 3 else -1.5
+    if change == 0:
+        buildup = ""
+    elif change > 0:
+        buildup = "long_buildup" if price_chg > 0 else "short_buildup"
+    else:
+        buildup = "short_covering" if price_chg > 0 else "long_unwinding"
     return LegRecord(
         timestamp=SAMPLE_TIME, index=key, bucket=bucket, side=side, expiry=_EXPIRIES[bucket],
         atm_strike=atm, strike=strike, strike_offset=offset_label(off), last_price=price,
         average_price=price * 0.98, volume=2_500_000 + 120_000 * n, oi=oi, oi_open=oi - change,
         oi_change=change, iv=11.5 + abs(off) * 0.6 + (0.8 if side == "PUT" else 0.0),
         days_to_expiry=(_EXPIRIES[bucket] - SAMPLE_TIME.astimezone(IST).date()).days + 0.17,
-        ohlc_open=price - 3, ohlc_high=price + 9, ohlc_low=price - 11, ohlc_close=price - 2,
-        net_change=2.0, net_change_percent=1.5, day_change=3.0, day_change_percent=2.1,
+        ohlc_open=price - 3, ohlc_high=price + 9, ohlc_low=price - 11, ohlc_close=price - price_chg,
+        net_change=price_chg, net_change_percent=round(price_chg / (price - price_chg) * 100, 2),
+        day_change=3.0, day_change_percent=2.1,
         tradingsymbol=f"{key}{int(strike)}{'CE' if side == 'CALL' else 'PE'}",
         delta=(0.5 - 0.1 * off) if side == "CALL" else (-0.5 - 0.1 * off),
-        buildup=_BUILDUPS[n % len(_BUILDUPS)],
+        buildup=buildup,
         flags="wide_spread" if n % 11 == 3 else "",
     )
+
+
+_LOTS = {"NIFTY": 75, "BANKNIFTY": 35, "FINNIFTY": 65, "MIDCPNIFTY": 140, "SENSEX": 20}
+"""Lot sizes as NSE and BSE set them for late 2025 contracts."""
 
 
 def sample_snapshot(
@@ -101,5 +114,7 @@ def sample_snapshot(
             flow=FlowSummary(inflow_cr=12.5 + i, outflow_cr=10.25 + 2 * i, ce_inflow_cr=7.0,
                              ce_outflow_cr=5.0, pe_inflow_cr=5.5 + i, pe_outflow_cr=5.25 + 2 * i),
         )
-        snap.indices[key] = IndexSnapshot(key, overview, legs)
+        snap.indices[key] = IndexSnapshot(
+            key, overview, legs, {bucket: _LOTS[key] for bucket in buckets}
+        )
     return snap

@@ -1,0 +1,113 @@
+"""The app survives any terminal size, recovers when it grows, and a crash is logged and fails.
+
+The sizes are the ones that crashed it: 3x5 on the main menu (an OptionList laid out at zero
+width under the too-small cover), and resize storms across the dashboard's wide/tabbed switch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from textual.widgets import TabbedContent
+
+from optui.app import OptuiApp, TooSmallScreen
+from optui.config import Settings
+from optui.screens.dashboard import DashboardScreen
+from optui.widgets.overview_table import OverviewTable
+from optui.widgets.sample_data import sample_snapshot
+
+pytestmark = pytest.mark.chaos
+
+TINY = [(3, 5), (1, 1), (80, 1), (1, 40), (79, 23), (2, 2)]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Settings]:
+    monkeypatch.setenv("OPTUI_CONFIG_FILE", str(tmp_path / "home" / "optui.toml"))
+    monkeypatch.chdir(tmp_path)
+    s = Settings()
+    s.general.data_dir = str(tmp_path / "data")
+    s.general.log_dir = str(tmp_path / "logs")
+    s.store.url = f"sqlite:///{tmp_path / 'data' / 'optui.db'}"
+    yield s
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, "_optui", False)]:
+        root.removeHandler(handler)
+        handler.close()
+
+
+async def test_main_menu_survives_tiny_sizes_and_recovers(settings: Settings) -> None:
+    app = OptuiApp(settings, mouse=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        for width, height in TINY:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            assert isinstance(app.screen, TooSmallScreen), (width, height)
+            assert app.is_running and app.return_code is None, (width, height)
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert type(app.screen).__name__ == "MainMenuScreen"
+        # The menu was laid out again at the new size: its options are on screen.
+        assert app.screen.query_one("OptionList").size.width > 0
+        assert app.is_running and app.return_code is None
+
+
+class QuietDashboard(DashboardScreen):
+    """The dashboard on sample data, without a collector."""
+
+    def __init__(self) -> None:
+        super().__init__(collect=False)
+
+
+async def test_dashboard_survives_a_resize_storm(settings: Settings) -> None:
+    app = OptuiApp(settings, mouse=False)
+    storm = [(160, 48), (3, 5), (100, 30), (1, 1), (130, 40), (80, 24), (200, 60), (81, 24),
+             (119, 30), (120, 30), (2, 2), (90, 30)]
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        dash = QuietDashboard()
+        await app.push_screen(dash)
+        dash.show_snapshot(sample_snapshot())
+        await pilot.pause()
+        for _ in range(3):
+            for i, (width, height) in enumerate(storm):
+                await pilot.resize_terminal(width, height)
+                if i % 2:
+                    dash.show_snapshot(sample_snapshot())  # a cycle lands mid-storm
+                if i % 3 == 0:
+                    await pilot.pause()
+        await pilot.pause()
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
+        assert app.screen is dash
+        # 90 columns: the tabbed layout, with the overview showing every index.
+        assert dash.query(TabbedContent)
+        assert dash.query_one(OverviewTable).row_count == 5
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        await pilot.pause()
+        assert not dash.query(TabbedContent)
+        assert dash.query_one(OverviewTable).row_count == 5
+
+
+async def test_unexpected_error_is_logged_and_fails_the_exit_status(
+    settings: Settings, tmp_path: Path
+) -> None:
+    def crash() -> None:
+        raise RuntimeError("layout went sideways")
+
+    app = OptuiApp(settings, mouse=False)
+    with pytest.raises(RuntimeError, match="layout went sideways"):
+        async with app.run_test(size=(100, 30)) as pilot:
+            await pilot.pause()
+            app.call_later(crash)  # raised inside the app's own message loop
+            await pilot.pause()
+            await pilot.pause()
+    assert app.return_code == 1
+    log_text = (tmp_path / "logs" / "optui.log").read_text()
+    assert "optui stopped on an unexpected error" in log_text
+    assert "Traceback" in log_text and "layout went sideways" in log_text
