@@ -12,7 +12,15 @@ from optui.analytics.black_scholes import black76_price
 from optui.simulator.chain import years_left
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.market import DYNAMICS, RATE, session_point
-from optui.simulator.smile import smile_vol
+from optui.simulator.smile import (
+    MONTHLY_TABLE,
+    MONTHLY_YEARS,
+    SMILE_X,
+    WEEKLY_TABLE,
+    WEEKLY_YEARS,
+    smile_ratio,
+    smile_vol,
+)
 from optui.timeutil import IST
 
 pytestmark = [pytest.mark.unit, pytest.mark.mock]
@@ -77,7 +85,7 @@ def test_implied_vol_of_mid_lies_on_the_smile_and_parity_holds(sim: SimulatedExc
     day, second = session_point(sim.now())
     t = float(years_left(expiry, float(second), day))
     fwd = float(sim.market.forward(spot, t))
-    atm = sim.market.atm_vol("NIFTY", day)
+    atm = float(sim.market.atm_vol_at("NIFTY", day, second))
     checked = 0
     for r in near:
         price = _mid(quotes[r.key])
@@ -100,11 +108,27 @@ def test_implied_vol_of_mid_lies_on_the_smile_and_parity_holds(sim: SimulatedExc
 
 def test_smile_shape_puts_steeper_and_minimum_above_the_money() -> None:
     t = 6 / 365
-    strikes = 24078.3 * np.exp(np.array([-0.3, 0.0, 0.05, 0.3]) * np.sqrt(t))
+    strikes = 24078.3 * np.exp(np.array([-0.3, 0.0, 0.3]) * np.sqrt(t))
     vols = smile_vol(0.101, strikes, 24078.3, t)
     assert vols[0] == pytest.approx(0.153, abs=1e-3)
     assert vols[1] == pytest.approx(0.101, abs=1e-3)
-    assert vols[0] > vols[3] > vols[1] >= vols[2]
+    assert vols[0] > vols[2] > vols[1]
+    x = np.linspace(-0.3, 0.3, 601)
+    for years, low, high in ((WEEKLY_YEARS, 0.005, 0.05), (MONTHLY_YEARS, 0.05, 0.15)):
+        ratio = smile_ratio(x, years)
+        assert low < x[np.argmin(ratio)] < high  # the minimum sits slightly above the money
+        assert (np.diff(ratio, 2) > 0).all()  # curved everywhere: no flat stretch at the money
+
+
+def test_smile_follows_the_market_table() -> None:
+    # MARKET.md's NIFTY smile of 19 Aug 2026 (ATM 10.1 %), vol points by standardised moneyness.
+    for years, table, tolerance in ((WEEKLY_YEARS, WEEKLY_TABLE, 0.55),
+                                    (MONTHLY_YEARS, MONTHLY_TABLE, 0.15)):
+        model = 10.1 * smile_ratio(SMILE_X, years)
+        assert np.abs(model - table).max() <= tolerance, (years, model.round(2))
+    # The weekly gives up half a point at x = -0.1 for a curved bottom; the rest stay close.
+    weekly = 10.1 * smile_ratio(SMILE_X, WEEKLY_YEARS)
+    assert np.abs(np.delete(weekly - WEEKLY_TABLE, 2)).max() <= 0.3
 
 
 def test_volume_value_and_oi_evolve_consistently_through_the_day() -> None:
