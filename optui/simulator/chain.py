@@ -35,7 +35,11 @@ from optui.timeutil import SECONDS_PER_YEAR, expiry_datetime
 MIN_YEARS = 60.0 / SECONDS_PER_YEAR
 # Relative change of the put-call ratio by OI per daily standard deviation of the index's move
 # since the previous close (writers sell puts into a rally, calls into a fall).
-PCR_BETA = 0.2
+PCR_BETA = 0.15
+# Open interest by strike: writers sit out of the money, about OI_CENTRE standard deviations of
+# the move to expiry (MARKET.md, 19 Aug 2026: the 6-day weekly's largest call OI 1.8 % and 3.8 %
+# above spot, largest put OI 0.3 %, 2.4 % and 4.5 % below).
+OI_CENTRE = 1.4
 _MINUTES = np.arange(SESSION_MINUTES + 1)
 # Intraday activity: busy open, quiet middle, busy close; mean 1 over the session.
 _U = 1.0 + 1.5 * np.exp(-_MINUTES[:-1] / 30.0) + 1.0 * np.exp(-(373 - _MINUTES[:-1]) / 25.0)
@@ -131,7 +135,7 @@ def _oi_lots(
     z = np.log(np.where(is_fut, fwd, strikes) / fwd) / sd
     sign = np.where(is_call, 1.0, -1.0)
     width = 1.3
-    weight = np.exp(-0.5 * ((z - 0.7 * sign) / width) ** 2)
+    weight = np.exp(-0.5 * ((z - OI_CENTRE * sign) / width) ** 2)
     step = contract.near_step
     rounded = np.where(strikes % (10 * step) == 0, 3.0, np.where(strikes % (2 * step) == 0, 1.6,
                                                                    1.0))
