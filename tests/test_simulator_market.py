@@ -308,3 +308,25 @@ def test_far_strikes_lose_their_value_at_expiry() -> None:
         vols = smile_vol(atm, strikes, 26000.0, t)
         prices = np.asarray(black76_price(26000.0, strikes, t, vols, RATE, np.array([False, True])))
         assert (prices < 0.05).all(), (atm, prices)
+
+
+def test_weekly_oi_and_volume_by_strike_look_like_the_market() -> None:
+    # MARKET.md (6-day weekly): largest call OI at round strikes above spot, largest put OI at
+    # round strikes below, multiples of 500 first; about 20 M call and 18.5 M put lots traded a
+    # day; PCR by OI 0.70.
+    sim = SimulatedExchange(start=datetime(2026, 11, 25, 15, 30, tzinfo=IST), clock=lambda: 0.0)
+    spot = sim.ltp(["NSE:NIFTY 50"])["NSE:NIFTY 50"]["last_price"]
+    expiry, rows = _chain_keys(sim, "NIFTY")
+    assert expiry == date(2026, 12, 1)
+    quotes = sim.quote([r.key for r in rows])
+    by_oi = {side: sorted((r for r in rows if r.instrument_type == side),
+                          key=lambda r: -quotes[r.key]["oi"]) for side in ("CE", "PE")}
+    assert [r.strike for r in by_oi["CE"][:2]] == [27000.0, 26500.0]
+    assert [r.strike for r in by_oi["PE"][:2]] == [26000.0, 25500.0]
+    assert all(r.strike > spot for r in by_oi["CE"][:2])
+    assert all(r.strike < spot for r in by_oi["PE"][:2])
+    lots = {side: sum(quotes[r.key]["volume"] for r in by_oi[side]) / 65 for side in by_oi}
+    assert 15e6 < lots["CE"] < 25e6
+    assert 0.85 < lots["PE"] / lots["CE"] < 1.0
+    oi = {side: sum(quotes[r.key]["oi"] for r in by_oi[side]) for side in by_oi}
+    assert oi["PE"] / oi["CE"] == pytest.approx(0.673, abs=0.005)
