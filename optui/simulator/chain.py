@@ -22,6 +22,7 @@ from optui.simulator.market import (
     DYNAMICS,
     RATE,
     SESSION_MINUTES,
+    SESSION_SECONDS,
     MarketModel,
     hash_normal,
     hash_uniform,
@@ -32,6 +33,13 @@ from optui.simulator.smile import smile_vol
 from optui.timeutil import SECONDS_PER_YEAR, expiry_datetime
 
 MIN_YEARS = 60.0 / SECONDS_PER_YEAR
+# Relative change of the put-call ratio by OI per daily standard deviation of the index's move
+# since the previous close (writers sell puts into a rally, calls into a fall).
+PCR_BETA = 0.15
+# Open interest by strike: writers sit out of the money, about OI_CENTRE standard deviations of
+# the move to expiry (MARKET.md, 19 Aug 2026: the 6-day weekly's largest call OI 1.8 % and 3.8 %
+# above spot, largest put OI 0.3 %, 2.4 % and 4.5 % below).
+OI_CENTRE = 1.4
 _MINUTES = np.arange(SESSION_MINUTES + 1)
 # Intraday activity: busy open, quiet middle, busy close; mean 1 over the session.
 _U = 1.0 + 1.5 * np.exp(-_MINUTES[:-1] / 30.0) + 1.0 * np.exp(-(373 - _MINUTES[:-1]) / 25.0)
@@ -91,32 +99,43 @@ class ChainDay:
 def fair_prices(
     model: MarketModel, key: str, day: date, rows_strike: np.ndarray, is_call: np.ndarray,
     is_fut: np.ndarray, spot: np.ndarray | float, t_years: np.ndarray,
+    seconds: np.ndarray | float,
 ) -> np.ndarray:
-    """Model prices: Black-76 on the smile for options, the carry forward for futures."""
+    """Model prices: Black-76 on the smile for options, the carry forward for futures.
+
+    `seconds` (into the session of `day`, broadcast like `spot`) picks the ATM vol of that moment.
+    """
     forward = model.forward(spot, t_years)
-    atm = model.atm_vol(key, day)
+    atm = model.atm_vol_at(key, day, seconds)
     strikes = np.where(is_fut, forward, rows_strike)
     vol = smile_vol(atm, strikes, forward, t_years)
     opt = black76_price(forward, strikes, t_years, vol, RATE, is_call)
     return np.where(is_fut, forward, opt)
 
 
-def _oi_close_lots(
+def _oi_lots(
     model: MarketModel, key: str, expiry: date, day: date, tokens: np.ndarray,
     strikes: np.ndarray, is_call: np.ndarray, is_fut: np.ndarray, monthly: bool,
+    spot: np.ndarray | float, seconds: np.ndarray | float,
 ) -> np.ndarray:
-    """Open interest (lots) at the close of `day`: piled at round strikes, OTM-heavy."""
+    """Open interest (lots) that positions settle at with the index at `spot`, `seconds` into
+    the session of `day`: piled at round strikes, OTM-heavy, centred on the money of that moment.
+
+    Rows follow `tokens`; `spot` and `seconds` broadcast against them (a column of rows against
+    a row of minutes gives a (rows, minutes) array). Writers add puts as the index rises above
+    the previous close and calls as it falls, so the put-call ratio follows the day's move
+    (PCR_BETA per daily standard deviation).
+    """
     contract, dyn = CONTRACTS[key], DYNAMICS[key]
     dte = max((expiry - day).days, 0)
-    spot = model.close(key, day)
-    t = max((expiry_datetime(expiry) - session_close(day)).total_seconds() / SECONDS_PER_YEAR,
-            5.0 / 365.0)
-    fwd = float(model.forward(spot, t))
+    left = (expiry_datetime(expiry) - session_open(day)).total_seconds() - np.asarray(seconds)
+    t = np.maximum(left / SECONDS_PER_YEAR, 5.0 / 365.0)
+    fwd = model.forward(spot, t)
     sd = model.atm_vol(key, day) * np.sqrt(t)
     z = np.log(np.where(is_fut, fwd, strikes) / fwd) / sd
     sign = np.where(is_call, 1.0, -1.0)
     width = 1.3
-    weight = np.exp(-0.5 * ((z - 0.7 * sign) / width) ** 2)
+    weight = np.exp(-0.5 * ((z - OI_CENTRE * sign) / width) ** 2)
     step = contract.near_step
     rounded = np.where(strikes % (10 * step) == 0, 3.0, np.where(strikes % (2 * step) == 0, 1.6,
                                                                    1.0))
@@ -127,7 +146,9 @@ def _oi_close_lots(
     norm = np.sqrt(2.0 * np.pi) * width * per_strike * 1.44
     total = dyn.call_oi * (0.25 + 0.75 * np.exp(-dte / 12.0))
     pcr = 1.3 if monthly else 0.7
-    lots = total * np.where(is_call, 1.0, pcr) * weight * rounded * noise / norm
+    move = np.log(spot / model.previous_close(key, day)) / dyn.daily_vol
+    tilt = np.exp(0.5 * PCR_BETA * np.clip(move, -4.0, 4.0) * -sign)
+    lots = total * np.where(is_call, 1.0, pcr) * tilt * weight * rounded * noise / norm
     fut_lots = dyn.future_oi * np.exp(-dte / 45.0) * noise
     return np.rint(np.where(is_fut, fut_lots, lots))
 
@@ -150,7 +171,7 @@ def build_chain_day(
     seconds = _MINUTES * 60.0
     t_m = years_left(expiry, seconds, day)
     fair = fair_prices(model, key, day, strikes[:, None], is_call[:, None], is_fut[:, None],
-                       spot_m[None, :], t_m[None, :])[:, :-1]
+                       spot_m[None, :], t_m[None, :], seconds[None, :])[:, :-1]
     tok = tokens[:, None]
     minute = _MINUTES[None, :-1]
     dayo = day.toordinal()
@@ -177,22 +198,26 @@ def build_chain_day(
     per_min = rate * np.where(is_fut[:, None], 1.0, weight) * _U[None, :] / SESSION_MINUTES * noise
     lots = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min, axis=1)), axis=1)
     value = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min * lot * trade, axis=1)), axis=1)
-    # OI: from yesterday's close towards today's close as the day's trading happens.
+    # OI: from yesterday's close as the day's trading happens, towards what positions would
+    # settle at with the index where it is now; at the close that is today's closing OI.
     prev_day = cal.previous_trading_day(day)
-    oi_open = _oi_close_lots(model, key, expiry, prev_day, tokens, strikes, is_call, is_fut,
-                             monthly)
-    oi_close = _oi_close_lots(model, key, expiry, day, tokens, strikes, is_call, is_fut, monthly)
+    oi_open = _oi_lots(model, key, expiry, prev_day, tokens, strikes, is_call, is_fut, monthly,
+                       model.close(key, prev_day), float(SESSION_SECONDS))
+    oi_target = _oi_lots(model, key, expiry, day, tokens[:, None], strikes[:, None],
+                         is_call[:, None], is_fut[:, None], monthly, spot_m[None, :],
+                         seconds[None, :])
     done = lots / np.maximum(lots[:, -1:], 1e-12)
-    wiggle = 0.04 * np.maximum(oi_open, oi_close)[:, None] * np.sqrt(done * (1.0 - done))
+    wiggle = 0.04 * np.maximum(oi_open[:, None], oi_target) * np.sqrt(done * (1.0 - done))
     wiggle = wiggle * hash_normal(model.seed, 53, tok, dayo)
-    oi_lots = np.maximum(np.rint(oi_open[:, None] + (oi_close - oi_open)[:, None] * done + wiggle),
-                         0.0)
+    oi_lots = np.maximum(np.rint(oi_open[:, None] + (oi_target - oi_open[:, None]) * done
+                                 + wiggle), 0.0)
     oi = (oi_lots * lot).astype(np.int64)
     # Previous session's closing price.
     t_prev = np.maximum((expiry_datetime(expiry) - session_close(prev_day)).total_seconds()
                         / SECONDS_PER_YEAR, MIN_YEARS)
     prev_fair = fair_prices(model, key, prev_day, strikes, is_call, is_fut,
-                            model.close(key, prev_day), np.full(n, t_prev))
+                            model.close(key, prev_day), np.full(n, t_prev),
+                            float(SESSION_SECONDS))
     prev_close = np.maximum(round_tick(prev_fair, tick), tick)
     return ChainDay(
         day=day, expiry=expiry, row_of={int(t): i for i, t in enumerate(tokens)},

@@ -313,7 +313,7 @@ class SimulatedExchange:
         spot = self.market.spot(first.index_key, day, second)
         t = years_left(first.expiry, float(second), day)
         fair = fair_prices(self.market, first.index_key, day, chain.strikes[idx],
-                           chain.is_call[idx], is_fut, spot, t)
+                           chain.is_call[idx], is_fut, spot, t, float(second))
         bid, ask = book_top(fair, tick, is_fut)
         dayo = day.toordinal()
         no_bids = ~is_fut & (fair < 0.3) & (hash_uniform(self.seed, 62, tokens, dayo) < 0.3)

@@ -36,7 +36,7 @@ class IndexDynamics:
 
     level: float
     daily_vol: float
-    atm_vol: float
+    atm_vol: float  # usual ATM implied volatility; NIFTY's sets the market's vol level
     beta: float  # loading on the common market factor
     call_volume: float  # call lots per day summed over strikes, 6 days before expiry
     call_oi: float  # call open interest in lots summed over strikes, at expiry
@@ -44,13 +44,22 @@ class IndexDynamics:
     future_oi: float  # front-month future open interest in lots
 
 
+# ATM vols (MARKET.md): BANKNIFTY typically 1-4 points above NIFTY, MIDCPNIFTY higher still,
+# FINNIFTY between them, SENSEX close to NIFTY. Each index's vol is NIFTY's times its usual
+# ratio, moved day to day by at most IV_SPREAD_NOISE either way, so the order holds every day.
 DYNAMICS: dict[str, IndexDynamics] = {
     "NIFTY": IndexDynamics(26_000.0, 0.0075, 0.105, 0.95, 20e6, 3.0e6, 150e3, 250e3),
-    "BANKNIFTY": IndexDynamics(59_000.0, 0.0085, 0.115, 0.85, 20e6, 0.8e6, 50e3, 90e3),
-    "FINNIFTY": IndexDynamics(27_500.0, 0.0080, 0.110, 0.85, 1.5e6, 0.1e6, 5e3, 10e3),
-    "MIDCPNIFTY": IndexDynamics(13_500.0, 0.0100, 0.140, 0.75, 2.0e6, 0.2e6, 8e3, 15e3),
-    "SENSEX": IndexDynamics(85_000.0, 0.0072, 0.100, 0.97, 12e6, 2.0e6, 10e3, 20e3),
+    "BANKNIFTY": IndexDynamics(59_000.0, 0.0085, 0.132, 0.85, 20e6, 0.8e6, 50e3, 90e3),
+    "FINNIFTY": IndexDynamics(27_500.0, 0.0080, 0.119, 0.85, 1.5e6, 0.1e6, 5e3, 10e3),
+    "MIDCPNIFTY": IndexDynamics(13_500.0, 0.0100, 0.158, 0.75, 2.0e6, 0.2e6, 8e3, 15e3),
+    "SENSEX": IndexDynamics(85_000.0, 0.0072, 0.108, 0.97, 12e6, 2.0e6, 10e3, 20e3),
 }
+IV_SPREAD_NOISE = 0.045  # relative day-to-day noise of an index's vol against NIFTY's, at most
+# Intraday ATM vol (MARKET.md: drifts a few tenths of a point through a session): it rises as
+# the index falls (VOL_SPOT_BETA x the log move since the open) plus a market-wide random walk
+# whose standard deviation over a whole session is INTRADAY_VOL_NOISE (relative).
+VOL_SPOT_BETA = 3.0
+INTRADAY_VOL_NOISE = 0.025
 INDEX_ORDER: tuple[str, ...] = tuple(DYNAMICS)
 
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -119,6 +128,7 @@ class MarketModel:
         self.seed = int(seed)
         self._lock = threading.Lock()
         self._paths: dict[tuple[str, date], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._vol_paths: dict[tuple[str, date], np.ndarray] = {}
         days: list[date] = []
         day = cal.trading_day_on_or_after(SERIES_START)
         while day <= SERIES_END:
@@ -132,6 +142,7 @@ class MarketModel:
         anchor = self._day_index[cal.trading_day_on_or_before(ANCHOR)]
         self._closes: dict[str, np.ndarray] = {}
         self._atm: dict[str, np.ndarray] = {}
+        market_vol = np.ones(len(days))
         for i, key in enumerate(INDEX_ORDER):
             dyn = DYNAMICS[key]
             eps = dyn.daily_vol * (
@@ -143,9 +154,13 @@ class MarketModel:
             for j in range(anchor - 1, -1, -1):
                 x[j] = PHI * x[j + 1] + eps[j]
             self._closes[key] = np.round(dyn.level * np.exp(x), 2)
-            # Volatility rises as the index falls below its usual level, plus day-to-day noise.
-            self._atm[key] = dyn.atm_vol * np.clip(np.exp(0.06 * vol_shocks[:, i] - 2.0 * x),
-                                                   0.6, 2.0)
+            if key == "NIFTY":
+                # The market's vol rises as NIFTY falls below its usual level, plus daily noise.
+                market_vol = np.clip(np.exp(0.06 * vol_shocks[:, i] - 2.0 * x), 0.6, 2.0)
+        for i, key in enumerate(INDEX_ORDER):
+            spread = 1.0 if key == "NIFTY" else np.exp(
+                IV_SPREAD_NOISE / 2.5 * np.clip(vol_shocks[:, i], -2.5, 2.5))
+            self._atm[key] = DYNAMICS[key].atm_vol * market_vol * spread
 
     def _index_of(self, day: date) -> int:
         try:
@@ -165,8 +180,37 @@ class MarketModel:
         return float(self._closes[key][self._index_of(day) - 1])
 
     def atm_vol(self, key: str, day: date) -> float:
-        """At-the-money volatility on trading day `day`."""
+        """At-the-money volatility at the open of trading day `day` (annual, 0.105 = 10.5 %)."""
         return float(self._atm[key][self._index_of(day)])
+
+    def atm_vol_path(self, key: str, day: date) -> np.ndarray:
+        """Per-second ATM volatility through the session of `day` (SESSION_SECONDS + 1 values).
+
+        Starts at `atm_vol(key, day)`; moves against the index (VOL_SPOT_BETA) and with a
+        market-wide random walk on the minute grid, interpolated linearly between minutes.
+        """
+        cache_key = (key, day)
+        with self._lock:
+            hit = self._vol_paths.get(cache_key)
+        if hit is not None:
+            return hit
+        path = self.spot_path(key, day)[0]
+        walk_rng = np.random.default_rng([self.seed, 23, day.toordinal()])
+        steps = walk_rng.standard_normal(SESSION_MINUTES) * (
+            INTRADAY_VOL_NOISE / np.sqrt(SESSION_MINUTES))
+        walk = np.interp(np.arange(SESSION_SECONDS + 1) / 60.0, np.arange(SESSION_MINUTES + 1),
+                         np.concatenate(([0.0], np.cumsum(steps))))
+        vols = self.atm_vol(key, day) * np.exp(walk - VOL_SPOT_BETA * np.log(path / path[0]))
+        with self._lock:
+            if len(self._vol_paths) > 64:
+                self._vol_paths.clear()
+            self._vol_paths[cache_key] = vols
+        return vols
+
+    def atm_vol_at(self, key: str, day: date, second: np.ndarray | float) -> np.ndarray:
+        """ATM volatility `second` seconds into the session of `day` (whole seconds, any shape)."""
+        idx = np.clip(np.asarray(second), 0, SESSION_SECONDS).astype(np.int64)
+        return self.atm_vol_path(key, day)[idx]
 
     def spot_path(self, key: str, day: date) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-second spot of the session (SESSION_SECONDS + 1 values), running high, low."""
