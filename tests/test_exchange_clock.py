@@ -287,7 +287,8 @@ def test_readme_recipe_kite_client_gives_the_in_process_snapshot(tmp_path: Path)
     spot = market.spot("NIFTY", day, second)
     t = float(years_left(week.expiry, float(second), day))
     k = np.array([week.atm_strike])
-    price = fair_prices(market, "NIFTY", day, k, np.array([True]), np.array([False]), spot, np.array([t]))
+    price = fair_prices(market, "NIFTY", day, k, np.array([True]), np.array([False]), spot, np.array([t]),
+                        float(second))
     model_iv, _ = solve_black76(price, market.forward(spot, t), k, t, RATE, np.array([True]))
     assert week.atm_iv == pytest.approx(float(model_iv[0]) * 100.0, abs=0.5)
 
