@@ -312,7 +312,9 @@ class PremarketCapture:
         return result
 
     def _emit(self, event: CaptureEvent) -> None:
-        if isinstance(event, CaptureStored):
+        if isinstance(event, CaptureStored) or self.archive_factory is None:
+            # Offline (a simulated market): files absent from the download folder are expected,
+            # so the event reaches the health log without an error on the collector's terminal.
             log.info("pre-market capture: %s", event.message())
         else:
             (log.error if event.final else log.warning)("pre-market capture: %s", event.message())
