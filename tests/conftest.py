@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from servers import influx_process, influx_server, redis_server, victoria_server  # noqa: F401
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-if not FIXTURES.exists():  # CI clones main with shared/ beside it; a dev tree may differ
-    FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real files kept in the repository
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +23,6 @@ def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    """The real exchange and Kite files in shared/fixtures."""
-    assert FIXTURES.exists(), f"shared fixtures not found at {FIXTURES}"
+    """The real exchange and Kite files in tests/fixtures (sources in its README)."""
+    assert FIXTURES.is_dir(), f"test fixtures not found at {FIXTURES}"
     return FIXTURES
