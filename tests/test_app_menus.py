@@ -35,10 +35,10 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 def fast_validation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulated cycle has its own tests; here it only has to be called."""
+    """The collection cycle has its own tests; here it only has to be called."""
     from optui.ops import checks
 
-    monkeypatch.setattr(checks, "simulated_cycle", lambda _s: checks.Check("Collection cycle", True, "stub"))
+    monkeypatch.setattr(checks, "collection_cycle", lambda _s: checks.Check("Collection cycle", True, "stub"))
 
 
 def panel_text(screen: MenuScreen) -> str:
@@ -118,10 +118,10 @@ async def test_setup_items(settings: Settings, tmp_path: Path, fast_validation: 
         await settle(app, pilot)
         assert [r.title for r in screen.last_results] == [
             "System requirements", "Prerequisites", "Data and log directories", "Initialise services",
-            "Validate installation",
+            "Source and login", "Validate installation",
         ]
-        assert screen.query_one("#menu-progress", ProgressBar).progress == 5
-        assert "Complete setup: 5/5 steps passed" in panel_text(screen)
+        assert screen.query_one("#menu-progress", ProgressBar).progress == 6
+        assert "Complete setup: 6/6 steps passed" in panel_text(screen)
         await pilot.press("4")
         await pilot.pause()
         assert type(app.screen).__name__ == "WizardScreen"
@@ -172,7 +172,7 @@ async def test_development_items(
         await pilot.press("8")
         await settle(app, pilot)
         assert [r.title for r in dev.last_results][-1] == "Validate installation"
-        assert "Complete development setup: 4/4 steps passed" in panel_text(dev)
+        assert "Complete development setup: 5/5 steps passed" in panel_text(dev)
 
 
 async def test_production_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
@@ -181,7 +181,8 @@ async def test_production_items(settings: Settings, tmp_path: Path, fast_validat
         prod = await open_menu(app, pilot, "3", "ProductionMenuScreen")
         await pilot.press("1")
         await settle(app, pilot)
-        assert [r.title for r in prod.last_results] == ["System requirements", "Prerequisites", "Validate installation"]
+        assert [r.title for r in prod.last_results] == [
+            "System requirements", "Prerequisites", "Source and login", "Validate installation"]
         for digit, expected in (("2", "KiteLoginScreen"), ("3", "TokenPromptScreen"), ("4", "TokenPromptScreen")):
             await pilot.press(digit)
             await pilot.pause()
@@ -211,6 +212,24 @@ async def test_production_items(settings: Settings, tmp_path: Path, fast_validat
         await settle(app, pilot)
         assert prod.last_results[-1].title == "Deployment files" and prod.last_results[-1].ok
         assert (tmp_path / "data" / "deploy" / "docker-compose.yml").exists()
+
+
+async def test_production_checks_use_the_configured_kite_source(settings: Settings) -> None:
+    settings.source.kind = "kite"
+    settings.kite.api_key = "abc123"
+    settings.kite.root = "http://127.0.0.1:9"
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        prod = await open_menu(app, pilot, "3", "ProductionMenuScreen")
+        await pilot.press("1")
+        await settle(app, pilot)
+        by_title = {r.title: r for r in prod.last_results}
+        login = by_title["Source and login"].checks
+        assert [(c.name, c.ok) for c in login] == [("Kite login", False)]
+        assert "no access token stored" in login[0].detail
+        cycle = {c.name: c for c in by_title["Validate installation"].checks}["Collection cycle"]
+        assert cycle.ok is False and cycle.detail.startswith("Kite cycle (http://127.0.0.1:9) failed")
+        assert "All system checks: 2/4 steps passed" in panel_text(prod)
 
 
 async def test_help_lists_registry_commands(settings: Settings) -> None:

@@ -186,3 +186,13 @@ def test_a_missing_config_file_is_an_error_naming_it(tmp_path: Path) -> None:
                                       "config/optui.example.toml there, or leave out -c to use the default file")
         assert res.stdout == ""  # nothing ran on defaults
     assert not (tmp_path / "data").exists()
+
+
+def test_setup_auto_production_checks_the_configured_kite_source(tmp_path: Path) -> None:
+    conf = tmp_path / "optui.toml"
+    conf.write_text('[source]\nkind = "kite"\nindices = ["NIFTY"]\n\n[kite]\napi_key = "abc123"\nroot = "http://127.0.0.1:9"\n')
+    res = run("setup", "--mode", "production", "--auto", env={"OPTUI_CONFIG_FILE": str(conf)}, cwd=tmp_path)
+    assert res.returncode == 1, res.stdout
+    assert "FAIL  Source and login: Kite login: no access token stored" in res.stdout
+    assert "FAIL  Validate installation" in res.stdout and "simulated cycle" not in res.stdout
+    assert res.stdout.splitlines()[-1] == "5/7 steps passed"
