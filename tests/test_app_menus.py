@@ -175,6 +175,71 @@ async def test_development_items(
         assert "Complete development setup: 5/5 steps passed" in panel_text(dev)
 
 
+async def test_second_test_run_is_refused_while_one_is_going(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    project = tmp_path / "proj"
+    project.mkdir()
+    started, release = tmp_path / "started", tmp_path / "release"
+    (project / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n    mock: m\n")
+    (project / "test_wait.py").write_text(
+        "import pathlib, time, pytest\n@pytest.mark.unit\n@pytest.mark.mock\ndef test_wait():\n"
+        f"    pathlib.Path({str(started)!r}).write_text('yes')\n"
+        f"    for _ in range(6000):\n        if pathlib.Path({str(release)!r}).exists(): break\n"
+        "        time.sleep(0.01)\n"
+    )
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_menu(app, pilot, "2", "DevelopmentMenuScreen")
+        tests = await open_menu(app, pilot, "1", "TestModeScreen")
+        tests.tests_dir = project
+        await pilot.press("1")
+        for _ in range(6000):
+            if started.exists():
+                break
+            await pilot.pause(0.01)
+        await pilot.press("7")  # while -m unit runs
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith("Mock data tests not started: Unit tests is still going") for m in messages), messages
+        release.write_text("go")
+        await settle(app, pilot)
+        log_text = panel_text(tests)
+        assert log_text.count("$ -m pytest") == 1 and "-m mock" not in log_text
+        assert tests.last_summary is not None and tests.last_summary.counts == {"passed": 1}
+        assert tests.running is None
+        await pilot.press("7")  # free again: this one runs
+        await settle(app, pilot)
+        assert "Summary: -m mock: 1 passed" in panel_text(tests)
+
+
+async def test_main_menu_shows_the_file_the_wizard_just_wrote(settings: Settings, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    config = tmp_path / "home" / "optui.toml"
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        main = app.screen
+        assert "Configuration: defaults (no configuration file yet" in panel_text(main)
+        await open_menu(app, pilot, "1", "SetupMenuScreen")
+        await open_menu(app, pilot, "4", "WizardScreen")
+        await pilot.press("4")  # Logging
+        await pilot.pause()
+        app.screen.query_one("#field-1", Input).focus()
+        app.screen.query_one("#field-1", Input).value = "WARNING"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert config.is_file()
+        for _ in range(3):  # form → wizard → setup menu → main menu
+            await pilot.press("escape")
+            await pilot.pause()
+        assert app.screen is main
+        text = panel_text(main).replace("\n", "")  # the panel wraps the long path
+        assert f"Configuration: {config}" in text and "defaults (no configuration file" not in text
+        assert text.count("Configuration:") == 1
+
+
 async def test_production_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
     app = OptuiApp(settings)
     async with app.run_test(size=(100, 40)) as pilot:

@@ -274,3 +274,58 @@ def test_kite_login_and_cycle_checked_through_the_official_client(
     assert cycle.ok is True, cycle.detail
     assert cycle.detail.startswith(f"Kite cycle ({kite_sim}): 1 indices, ")
     assert not (tmp_path / "data" / "sim").exists()  # the trial cycle wrote nothing beside real data
+
+
+@pytest.mark.unit
+def test_run_pytest_passes_the_environment_unchanged_and_runs_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from optui.ops import pytest_runner
+
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("OPTUI_RUNNER_PROBE", "from-the-parent")
+    started, release = tmp_path / "started", tmp_path / "release"
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n")
+    (tmp_path / "test_env.py").write_text(
+        "import os, pathlib, time\n"
+        "def test_env():\n"
+        "    assert 'NO_COLOR' not in os.environ\n"  # the README's command adds no NO_COLOR
+        "    assert os.environ['OPTUI_RUNNER_PROBE'] == 'from-the-parent'\n"
+        f"    pathlib.Path({str(started)!r}).write_text('yes')\n"
+        f"    for _ in range(6000):\n        if pathlib.Path({str(release)!r}).exists(): break\n"
+        "        time.sleep(0.01)\n"
+        f"    assert pathlib.Path({str(release)!r}).exists()\n"
+    )
+    first: list[pytest_runner.PytestSummary] = []
+    runner = threading.Thread(target=lambda: first.append(pytest_runner.run_pytest("", [].append, cwd=tmp_path)))
+    runner.start()
+    try:
+        for _ in range(6000):  # bounded wait for the first run's test to begin
+            if started.exists():
+                break
+            runner.join(0.01)
+        assert started.exists() and pytest_runner.is_running()
+        said: list[str] = []
+        second = pytest_runner.run_pytest("", said.append, cwd=tmp_path)
+        assert second.refused and second.returncode is None
+        assert second.line() == "all tests: not started, another test run is going"
+        assert said == ["A test run is already going: wait for it to finish (or leave its screen to stop it)."]
+    finally:
+        release.write_text("go")
+        runner.join(120)
+    assert first[0].returncode == 0 and first[0].counts == {"passed": 1}, first[0]
+    assert not pytest_runner.is_running()
+
+
+@pytest.mark.unit
+def test_run_pytest_cancel_stops_a_silent_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    started = tmp_path / "started"
+    (tmp_path / "test_slow.py").write_text(
+        "import pathlib, time\ndef test_slow():\n"
+        f"    pathlib.Path({str(started)!r}).write_text('yes')\n    time.sleep(600)\n")
+    summary = run_pytest("", [].append, cwd=tmp_path, is_cancelled=started.exists)
+    assert summary.cancelled and summary.line() == "all tests: cancelled"
+    assert summary.returncode not in (None, 0)  # Ctrl-C: pytest reports an interrupted run

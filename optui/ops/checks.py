@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from optui.config import Settings, load_settings
+from optui.config import Settings, load_settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -252,25 +252,16 @@ def service_checks(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[C
     if settings.cache.url.startswith("redis://"):
         try:
             version = ping_redis(settings.cache.url, timeout)
-            checks.append(Check("Redis", True, f"{_redacted(settings.cache.url)} answers PONG ({version})"))
+            checks.append(Check("Redis", True, f"{redact_url(settings.cache.url)} answers PONG ({version})"))
         except Exception as exc:
             checks.append(Check(
-                "Redis", False, f"{_redacted(settings.cache.url)} not reachable: {_one_line(exc)}",
+                "Redis", False, f"{redact_url(settings.cache.url)} not reachable: {_one_line(exc)}",
                 "start it (apt-get install redis-server, or docker compose up -d redis) or use "
                 "cache.url = memory://",
             ))
     else:
         checks.append(Check("Redis", None, "not configured: in-process cache in use"))
     return checks
-
-
-def _redacted(url: str) -> str:
-    """A URL without its password, for screens and logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return parts._replace(netloc=netloc).geturl()
-    return url
 
 
 def prerequisites(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[Check]:
@@ -345,9 +336,9 @@ def initialise_services(settings: Settings) -> list[Check]:
     if settings.cache.url.startswith("redis://"):
         try:
             version = ping_redis(settings.cache.url)
-            checks.append(Check("Redis", True, f"{_redacted(settings.cache.url)} PONG ({version})"))
+            checks.append(Check("Redis", True, f"{redact_url(settings.cache.url)} PONG ({version})"))
         except Exception as exc:
-            checks.append(Check("Redis", False, f"{_redacted(settings.cache.url)}: {_one_line(exc)}",
+            checks.append(Check("Redis", False, f"{redact_url(settings.cache.url)}: {_one_line(exc)}",
                                 "start Redis or set cache.url = memory://"))
     else:
         checks.append(Check("Redis", None, "not configured: the in-process cache is in use"))

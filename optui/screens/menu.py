@@ -81,7 +81,11 @@ class StepsFinished(Message):
 
 
 def check_table(title: str, rows: list[Check]) -> Table:
-    """A pass/fail table whose status column reads without colour (NO_COLOR)."""
+    """A pass/fail table whose status column reads without colour (NO_COLOR).
+
+    Cells are Text, not markup: details and fixes carry paths and instructions such as
+    `set [store] url = ...` that must show literally.
+    """
     table = Table(title=title, title_justify="left", expand=True, show_lines=False)
     table.add_column("Status", no_wrap=True, width=6)
     table.add_column("Check", no_wrap=True)
@@ -89,7 +93,7 @@ def check_table(title: str, rows: list[Check]) -> Table:
     table.add_column("How to fix", ratio=2)
     styles = {True: "bold green", False: "bold red", None: "dim"}
     for row in rows:
-        table.add_row(Text(row.status, style=styles[row.ok]), row.name, row.detail, row.fix)
+        table.add_row(Text(row.status, style=styles[row.ok]), Text(row.name), Text(row.detail), Text(row.fix))
     return table
 
 
@@ -295,7 +299,7 @@ class PathPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
-            yield Label(self.prompt)
+            yield Label(self.prompt, markup=False)
             yield Input(value=self.default, id="prompt-input")
             yield Button("Write", id="prompt-ok", variant="primary")
 
