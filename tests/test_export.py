@@ -181,3 +181,5 @@ def test_an_existing_file_is_replaced_only_when_asked(store: SQLiteStore, tmp_pa
     assert export_rows(store, "csv", AT, AT + timedelta(hours=1), out, overwrite=True) == 12
     assert out.read_text().startswith(",".join(LEG_CSV_COLUMNS))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["legs.csv"]  # no .part left behind
+    with pytest.raises(ConfigError, match="is a directory: give --out a file name"):
+        export_rows(store, "csv", AT, AT + timedelta(hours=1), tmp_path, overwrite=True)

@@ -49,8 +49,9 @@ def _legacy_values(row: Row) -> dict[str, object]:
 def check_export_request(measurement: str, index: str | None, out: Path, overwrite: bool = False) -> str | None:
     """Validate what an export asks for before any work; returns the index key (upper case) or None.
 
-    Raises ConfigError listing the known measurements or indices for an unknown one, and when
-    `out` exists and `overwrite` is False (an export never replaces a file unasked).
+    Raises ConfigError listing the known measurements or indices for an unknown one, when `out`
+    is a directory, and when `out` exists and `overwrite` is False (an export never replaces a
+    file unasked).
     """
     if measurement not in EXPORT_MEASUREMENTS:
         raise ConfigError(
@@ -61,6 +62,8 @@ def check_export_request(measurement: str, index: str | None, out: Path, overwri
         key = index.strip().upper()
         if key not in INDEX_KEYS:
             raise ConfigError(f"index {index!r} is not known: choose one of {', '.join(INDEX_KEYS)}")
+    if Path(out).is_dir():
+        raise ConfigError(f"{out} is a directory: give --out a file name, e.g. {Path(out) / 'export.csv'}")
     if not overwrite and Path(out).exists():
         raise ConfigError(f"{out} already exists: choose another --out, or add --force to replace it")
     return key
