@@ -240,6 +240,39 @@ async def test_main_menu_shows_the_file_the_wizard_just_wrote(settings: Settings
         assert text.count("Configuration:") == 1
 
 
+async def test_menu_results_a_save_made_stale_are_cleared(
+    settings: Settings, tmp_path: Path, fast_validation: None
+) -> None:
+    from textual.widgets import Input
+
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        setup = await open_menu(app, pilot, "1", "SetupMenuScreen")
+        await pilot.press("6")
+        await settle(app, pilot)
+        assert "Validate installation: 1/1 steps passed" in panel_text(setup)
+        await open_menu(app, pilot, "4", "WizardScreen")
+        await pilot.press("escape")  # nothing saved: the results stay
+        await pilot.pause()
+        assert app.screen is setup and "Validate installation: 1/1 steps passed" in panel_text(setup)
+        await open_menu(app, pilot, "4", "WizardScreen")
+        await pilot.press("4")  # Logging
+        await pilot.pause()
+        box = app.screen.query_one("#field-1", Input)
+        box.focus()
+        box.value = "ERROR"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is setup
+        text = " ".join(panel_text(setup).split())
+        assert "Validate installation" not in text and setup.last_results == []
+        assert "Settings were saved since the results shown here, so they were cleared" in text
+
+
 async def test_production_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
     app = OptuiApp(settings)
     async with app.run_test(size=(100, 40)) as pilot:

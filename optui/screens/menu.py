@@ -35,7 +35,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
 from optui.commands import by_scope
-from optui.config import Settings
+from optui.config import Settings, settings_dict
 from optui.ops.checks import Check
 from optui.ops.steps import Step, StepResult, run_step
 
@@ -118,6 +118,7 @@ class MenuScreen(Screen):
         super().__init__()
         self.last_results: list[StepResult] = []
         """Results of the last step sequence, for callers and tests."""
+        self._results_made_with: dict[str, object] | None = None  # the settings the panel's results used
 
     @property
     def settings(self) -> Settings:
@@ -142,6 +143,24 @@ class MenuScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#menu-progress").display = False
         self.query_one("#menu-items", OptionList).focus()
+
+    def _settings_state(self) -> dict[str, object]:
+        settings = self.settings
+        return {"path": settings.path, **settings_dict(settings)}
+
+    def _results_shown(self) -> None:
+        """Remember which settings the results now in the panel were made with."""
+        self._results_made_with = self._settings_state()
+
+    def on_screen_resume(self) -> None:
+        """Coming back (from the wizard, say): results made with settings since changed are cleared."""
+        if self._results_made_with is None or self._results_made_with == self._settings_state():
+            return
+        self._results_made_with = None
+        self.last_results = []
+        self.results.clear()
+        self.show(Text("Settings were saved since the results shown here, so they were cleared: "
+                       "run the item again.", style="dim"))
 
     # ------------------------------------------------------------------ keys
 
@@ -219,6 +238,7 @@ class MenuScreen(Screen):
         self.show_heading(event.title)
         for item in event.output:
             self.show(item)
+        self._results_shown()
 
     def push_named(self, loader: Callable[[], Screen], what: str) -> None:
         """Push another helper's screen; a missing or broken module becomes a notification."""
@@ -278,6 +298,7 @@ class MenuScreen(Screen):
         self.show(Text(line, style="bold green" if not failed else "bold red"))
         self.notify(line, severity="information" if not failed else "warning")
         self.last_results = event.results
+        self._results_shown()
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
