@@ -11,6 +11,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.driver import Driver
 from textual.events import Resize
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState
@@ -75,6 +76,12 @@ class OptuiApp(App[None]):
         self.animation_level = "full" if settings.ui.animations else "none"
         if settings.ui.theme in self.available_themes:
             self.theme = settings.ui.theme
+
+    def notify(self, message: str, *, title: str = "", severity: SeverityLevel = "information",
+               timeout: float | None = None, markup: bool = False) -> None:
+        """Notifications show their text literally, never as markup: they carry error messages,
+        paths and values (`[store]`, `[::1]`) that markup would eat or reject."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("mouse", self.mouse)

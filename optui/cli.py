@@ -28,12 +28,30 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+_GLOBAL_OPTIONS: dict[str, object] = {}
+"""Options given before the subcommand (`optui -c FILE collect`), set by the main callback."""
+
+
+def _root_param(name: str) -> object:
+    """A global option's value, or None when it was not given before the subcommand."""
+    return _GLOBAL_OPTIONS.get(name)
+
+
 def _settings(config: Path | None = None):  # noqa: ANN202 - Settings, imported lazily
-    from optui.config import load_settings
+    """Settings from the file given with -c (before or after the subcommand), else the default file.
+
+    A file given with -c must exist: it becomes $OPTUI_CONFIG_FILE for this process, so the
+    secrets beside it, the wizard's saves and child processes all use it too.
+    """
+    from optui.config import load_settings, use_config_file
     from optui.errors import ConfigError
 
+    given = _root_param("config")
+    if isinstance(given, Path) and config is not None and given.expanduser().absolute() != config.expanduser().absolute():
+        _fail(f"two configuration files given ({given} before the command, {config} after it): give one -c")
+    chosen = config if config is not None else given if isinstance(given, Path) else None
     try:
-        return load_settings(config)
+        return load_settings(use_config_file(chosen) if chosen is not None else None)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -43,6 +61,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML fil
 
 def _run_app(start: str, config: Path | None, no_mouse: bool) -> None:
     settings = _settings(config)
+    no_mouse = no_mouse or bool(_root_param("no_mouse"))  # `optui --no-mouse dashboard` too
     from optui.app import OptuiApp  # configures the log file itself
 
     app = OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse)
@@ -58,6 +77,8 @@ def main_callback(
     no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Do not capture the mouse (plain terminal selection over SSH).")] = False,
 ) -> None:
     """With no command, open the full-screen app at the main menu."""
+    _GLOBAL_OPTIONS.clear()
+    _GLOBAL_OPTIONS.update(config=config, no_mouse=no_mouse)
     if ctx.invoked_subcommand is None:
         _run_app("main", config, no_mouse)
 
@@ -144,16 +165,20 @@ def _printer():  # noqa: ANN202
 
 @app.command()
 def simulate(
-    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8765,
-    seed: Annotated[int, typer.Option(help="Random seed: same seed, same market.")] = 7,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 1.0,
-    start: Annotated[str | None, typer.Option(help='Simulated start, "YYYY-MM-DD HH:MM" IST.')] = None,
-    api_key: Annotated[str, typer.Option(help="API key the simulator accepts.")] = "sim_key",
-    access_token: Annotated[str, typer.Option(help="Access token the simulator accepts.")] = "sim_token",
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: simulator.host, loopback).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: simulator.port, 8765).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed: same seed, same market (default: simulator.seed).")] = None,
+    speed: Annotated[float | None, typer.Option(help="Simulated seconds per real second (default: simulator.speed).")] = None,
+    start: Annotated[str | None, typer.Option(help='Simulated start, "YYYY-MM-DD HH:MM" IST (default: simulator.start, else the next open session).')] = None,
+    api_key: Annotated[str | None, typer.Option(help="API key the simulator accepts (default: simulator.api_key).")] = None,
+    access_token: Annotated[str | None, typer.Option(help="Access token the simulator accepts (default: simulator.access_token).")] = None,
     api_secret: Annotated[str | None, typer.Option(help="Check /session/token checksums against this secret (default: accept any).")] = None,
+    config: ConfigOpt = None,
 ) -> None:
-    """Serve the simulated exchange over the Kite Connect REST API."""
+    """Serve the simulated exchange over the Kite Connect REST API ([simulator] settings as defaults)."""
+    sim = _settings(config).simulator
+    start_name = "--start" if start is not None else "simulator.start ="
+    start = start if start is not None else sim.start or None
     start_at = None
     if not start:
         from optui.collectors.sim_source import demo_start
@@ -165,14 +190,18 @@ def simulate(
         try:
             start_at = parse_ist_minute(start)
         except ValueError as exc:
-            _fail(f"--start {exc}")
+            _fail(f"{start_name} {exc}")
+    speed = sim.speed if speed is None else speed
     if not 0 < speed <= 10000:
         _fail(f"--speed {speed}: allowed above 0 up to 10000")
+    host = host or sim.host
+    port = sim.port if port is None else port
     from optui.errors import OptuiError
     from optui.simulator.server import run_simulator
 
     try:
-        run_simulator(host, port, seed, speed, start_at, api_key, access_token, api_secret)
+        run_simulator(host, port, sim.seed if seed is None else seed, speed, start_at,
+                      api_key or sim.api_key, access_token or sim.access_token, api_secret)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port")
     except OptuiError as exc:
@@ -184,16 +213,25 @@ class ExportKind(StrEnum):
     json = "json"
 
 
-def _parse_when(text: str, name: str) -> datetime:
+def _parse_when(text: str, name: str, whole_day_end: bool = False) -> datetime:
+    """A CLI time in IST; with `whole_day_end` a bare date means the end of that day (next midnight)."""
+    from datetime import timedelta
+
     from optui.timeutil import IST
 
-    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"):
+    try:
+        day = datetime.strptime(text.strip(), "%Y-%m-%d").replace(tzinfo=IST)
+    except ValueError:
+        pass
+    else:
+        return day + timedelta(days=1) if whole_day_end else day
+    for fmt in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"):
         try:
-            return datetime.strptime(text, fmt).replace(tzinfo=IST)
+            return datetime.strptime(text.strip(), fmt).replace(tzinfo=IST)
         except ValueError:
             continue
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text.strip())
     except ValueError:
         _fail(f'{name} {text!r}: use "YYYY-MM-DD", "YYYY-MM-DD HH:MM" (IST) or ISO 8601')
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=IST)
@@ -203,27 +241,31 @@ def _parse_when(text: str, name: str) -> datetime:
 def export(
     kind: Annotated[ExportKind, typer.Argument(help="csv (the original 24 columns) or json (lines).")],
     from_: Annotated[str, typer.Option("--from", help='Start, "YYYY-MM-DD[ HH:MM]" IST.')],
-    to: Annotated[str, typer.Option("--to", help='End (exclusive), "YYYY-MM-DD[ HH:MM]" IST.')],
+    to: Annotated[str, typer.Option("--to", help='End, IST: a date includes that whole day ("--from D --to D" is day D); a time is exclusive.')],
     out: Annotated[Path | None, typer.Option(help="Output file (default: data/export_<from>_<to>.<kind>).")] = None,
-    index: Annotated[str | None, typer.Option(help="Only this index.")] = None,
+    index: Annotated[str | None, typer.Option(help="Only this index (NIFTY, BANKNIFTY, FINNIFTY, MIDCPNIFTY, SENSEX).")] = None,
     measurement: Annotated[str, typer.Option(help="atm_options, index_overview or premium_flow.")] = "atm_options",
     store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT[?version=1|2] (influxdb1:// and influxdb2:// also work).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output file if it exists.")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Export stored records for a time range."""
+    """Export stored records for a time range; an existing file is kept unless --force."""
     settings = _settings(config)
-    start, end = _parse_when(from_, "--from"), _parse_when(to, "--to")
+    start, end = _parse_when(from_, "--from"), _parse_when(to, "--to", whole_day_end=True)
     if end <= start:
-        _fail("--to must be after --from")
+        _fail(f"--to {to} is before --from {from_}: give an end after the start")
     from optui.collectors.engine import is_simulated, store_url_for
     from optui.errors import OptuiError
     from optui.storage.base import open_store
-    from optui.storage.export import export_rows
+    from optui.storage.export import check_export_request, export_rows
 
     target = out or Path(settings.general.data_dir) / f"export_{start:%Y%m%d%H%M}_{end:%Y%m%d%H%M}.{kind.value}"
     try:
+        # Before opening the store: a typo or an existing file fails fast and touches nothing.
+        check_export_request(measurement, index, target, overwrite=force)
         with open_store(store_url_for(settings, is_simulated(settings), store), settings) as db:
-            count = export_rows(db, kind.value, start, end, target, measurement=measurement, index=index.upper() if index else None)
+            count = export_rows(db, kind.value, start, end, target, measurement=measurement,
+                                index=index, overwrite=force)
     except OptuiError as exc:
         _fail(str(exc))
     except OSError as exc:

@@ -214,6 +214,27 @@ def config_path() -> Path:
     return base / "optui" / "optui.toml"
 
 
+def use_config_file(path: Path) -> Path:
+    """Make an explicitly chosen file (`optui -c FILE`) the configuration for this process.
+
+    Sets $OPTUI_CONFIG_FILE so that everything reading or writing the configuration (the wizard,
+    the secrets file beside it, child processes) uses the same file. Returns the absolute path;
+    raises ConfigError naming the file when it does not exist or is not a regular file: a file
+    the user named is never silently replaced by defaults.
+    """
+    file = path.expanduser()
+    if not file.exists():
+        raise ConfigError(
+            f"configuration file {file} does not exist: check the path, copy "
+            "config/optui.example.toml there, or leave out -c to use the default file"
+        )
+    if not file.is_file():
+        raise ConfigError(f"configuration file {file} is not a regular file: give the path of a TOML file")
+    file = file.absolute()
+    os.environ["OPTUI_CONFIG_FILE"] = str(file)
+    return file
+
+
 def secrets_path() -> Path:
     """The 0600 file holding secrets not given in the environment."""
     env = os.environ.get("OPTUI_SECRETS_FILE")

@@ -7,9 +7,7 @@ from pathlib import Path
 import pytest
 from servers import influx_process, influx_server, redis_server, victoria_server  # noqa: F401
 
-FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-if not FIXTURES.exists():  # CI clones main with shared/ beside it; a dev tree may differ
-    FIXTURES = Path("/work/shared/fixtures")
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real files kept in the repository
 
 
 @pytest.fixture(autouse=True)
@@ -20,11 +18,13 @@ def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("OPTUI_SECRETS_FILE", str(home / "secrets.toml"))
     for name in ("OPTUI_KITE_API_SECRET", "OPTUI_KITE_ACCESS_TOKEN", "OPTUI_INFLUXDB_TOKEN"):
         monkeypatch.delenv(name, raising=False)
+    # A user's NO_COLOR turns every Textual app monochrome; tests that want it set it themselves.
+    monkeypatch.delenv("NO_COLOR", raising=False)
     return home
 
 
 @pytest.fixture
 def fixtures_dir() -> Path:
-    """The real exchange and Kite files in shared/fixtures."""
-    assert FIXTURES.exists(), f"shared fixtures not found at {FIXTURES}"
+    """The real exchange and Kite files in tests/fixtures (sources in its README)."""
+    assert FIXTURES.is_dir(), f"test fixtures not found at {FIXTURES}"
     return FIXTURES

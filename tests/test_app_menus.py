@@ -35,10 +35,10 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 @pytest.fixture
 def fast_validation(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The simulated cycle has its own tests; here it only has to be called."""
+    """The collection cycle has its own tests; here it only has to be called."""
     from optui.ops import checks
 
-    monkeypatch.setattr(checks, "simulated_cycle", lambda _s: checks.Check("Collection cycle", True, "stub"))
+    monkeypatch.setattr(checks, "collection_cycle", lambda _s: checks.Check("Collection cycle", True, "stub"))
 
 
 def panel_text(screen: MenuScreen) -> str:
@@ -118,10 +118,10 @@ async def test_setup_items(settings: Settings, tmp_path: Path, fast_validation: 
         await settle(app, pilot)
         assert [r.title for r in screen.last_results] == [
             "System requirements", "Prerequisites", "Data and log directories", "Initialise services",
-            "Validate installation",
+            "Source and login", "Validate installation",
         ]
-        assert screen.query_one("#menu-progress", ProgressBar).progress == 5
-        assert "Complete setup: 5/5 steps passed" in panel_text(screen)
+        assert screen.query_one("#menu-progress", ProgressBar).progress == 6
+        assert "Complete setup: 6/6 steps passed" in panel_text(screen)
         await pilot.press("4")
         await pilot.pause()
         assert type(app.screen).__name__ == "WizardScreen"
@@ -172,7 +172,105 @@ async def test_development_items(
         await pilot.press("8")
         await settle(app, pilot)
         assert [r.title for r in dev.last_results][-1] == "Validate installation"
-        assert "Complete development setup: 4/4 steps passed" in panel_text(dev)
+        assert "Complete development setup: 5/5 steps passed" in panel_text(dev)
+
+
+async def test_second_test_run_is_refused_while_one_is_going(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    project = tmp_path / "proj"
+    project.mkdir()
+    started, release = tmp_path / "started", tmp_path / "release"
+    (project / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n    mock: m\n")
+    (project / "test_wait.py").write_text(
+        "import pathlib, time, pytest\n@pytest.mark.unit\n@pytest.mark.mock\ndef test_wait():\n"
+        f"    pathlib.Path({str(started)!r}).write_text('yes')\n"
+        f"    for _ in range(6000):\n        if pathlib.Path({str(release)!r}).exists(): break\n"
+        "        time.sleep(0.01)\n"
+    )
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await open_menu(app, pilot, "2", "DevelopmentMenuScreen")
+        tests = await open_menu(app, pilot, "1", "TestModeScreen")
+        tests.tests_dir = project
+        await pilot.press("1")
+        for _ in range(6000):
+            if started.exists():
+                break
+            await pilot.pause(0.01)
+        await pilot.press("7")  # while -m unit runs
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any(m.startswith("Mock data tests not started: Unit tests is still going") for m in messages), messages
+        release.write_text("go")
+        await settle(app, pilot)
+        log_text = panel_text(tests)
+        assert log_text.count("$ -m pytest") == 1 and "-m mock" not in log_text
+        assert tests.last_summary is not None and tests.last_summary.counts == {"passed": 1}
+        assert tests.running is None
+        await pilot.press("7")  # free again: this one runs
+        await settle(app, pilot)
+        assert "Summary: -m mock: 1 passed" in panel_text(tests)
+
+
+async def test_main_menu_shows_the_file_the_wizard_just_wrote(settings: Settings, tmp_path: Path) -> None:
+    from textual.widgets import Input
+
+    config = tmp_path / "home" / "optui.toml"
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        main = app.screen
+        assert "Configuration: defaults (no configuration file yet" in panel_text(main)
+        await open_menu(app, pilot, "1", "SetupMenuScreen")
+        await open_menu(app, pilot, "4", "WizardScreen")
+        await pilot.press("4")  # Logging
+        await pilot.pause()
+        app.screen.query_one("#field-1", Input).focus()
+        app.screen.query_one("#field-1", Input).value = "WARNING"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert config.is_file()
+        for _ in range(3):  # form → wizard → setup menu → main menu
+            await pilot.press("escape")
+            await pilot.pause()
+        assert app.screen is main
+        text = panel_text(main).replace("\n", "")  # the panel wraps the long path
+        assert f"Configuration: {config}" in text and "defaults (no configuration file" not in text
+        assert text.count("Configuration:") == 1
+
+
+async def test_menu_results_a_save_made_stale_are_cleared(
+    settings: Settings, tmp_path: Path, fast_validation: None
+) -> None:
+    from textual.widgets import Input
+
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        setup = await open_menu(app, pilot, "1", "SetupMenuScreen")
+        await pilot.press("6")
+        await settle(app, pilot)
+        assert "Validate installation: 1/1 steps passed" in panel_text(setup)
+        await open_menu(app, pilot, "4", "WizardScreen")
+        await pilot.press("escape")  # nothing saved: the results stay
+        await pilot.pause()
+        assert app.screen is setup and "Validate installation: 1/1 steps passed" in panel_text(setup)
+        await open_menu(app, pilot, "4", "WizardScreen")
+        await pilot.press("4")  # Logging
+        await pilot.pause()
+        box = app.screen.query_one("#field-1", Input)
+        box.focus()
+        box.value = "ERROR"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is setup
+        text = " ".join(panel_text(setup).split())
+        assert "Validate installation" not in text and setup.last_results == []
+        assert "Settings were saved since the results shown here, so they were cleared" in text
 
 
 async def test_production_items(settings: Settings, tmp_path: Path, fast_validation: None) -> None:
@@ -181,7 +279,8 @@ async def test_production_items(settings: Settings, tmp_path: Path, fast_validat
         prod = await open_menu(app, pilot, "3", "ProductionMenuScreen")
         await pilot.press("1")
         await settle(app, pilot)
-        assert [r.title for r in prod.last_results] == ["System requirements", "Prerequisites", "Validate installation"]
+        assert [r.title for r in prod.last_results] == [
+            "System requirements", "Prerequisites", "Source and login", "Validate installation"]
         for digit, expected in (("2", "KiteLoginScreen"), ("3", "TokenPromptScreen"), ("4", "TokenPromptScreen")):
             await pilot.press(digit)
             await pilot.pause()
@@ -211,6 +310,24 @@ async def test_production_items(settings: Settings, tmp_path: Path, fast_validat
         await settle(app, pilot)
         assert prod.last_results[-1].title == "Deployment files" and prod.last_results[-1].ok
         assert (tmp_path / "data" / "deploy" / "docker-compose.yml").exists()
+
+
+async def test_production_checks_use_the_configured_kite_source(settings: Settings) -> None:
+    settings.source.kind = "kite"
+    settings.kite.api_key = "abc123"
+    settings.kite.root = "http://127.0.0.1:9"
+    app = OptuiApp(settings)
+    async with app.run_test(size=(100, 40)) as pilot:
+        prod = await open_menu(app, pilot, "3", "ProductionMenuScreen")
+        await pilot.press("1")
+        await settle(app, pilot)
+        by_title = {r.title: r for r in prod.last_results}
+        login = by_title["Source and login"].checks
+        assert [(c.name, c.ok) for c in login] == [("Kite login", False)]
+        assert "no access token stored" in login[0].detail
+        cycle = {c.name: c for c in by_title["Validate installation"].checks}["Collection cycle"]
+        assert cycle.ok is False and cycle.detail.startswith("Kite cycle (http://127.0.0.1:9) failed")
+        assert "All system checks: 2/4 steps passed" in panel_text(prod)
 
 
 async def test_help_lists_registry_commands(settings: Settings) -> None:

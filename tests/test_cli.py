@@ -40,11 +40,29 @@ def test_collect_once_on_simulator_then_export(tmp_path: Path) -> None:
     assert "Traceback" not in res.stderr
 
     target = tmp_path / "legs.csv"
-    exp = run("export", "csv", "--from", "2026-11-25", "--to", "2026-11-26", "--store", f"sqlite:///{db}", "--out", str(target), cwd=tmp_path)
+    # --to on the same day as --from is that whole IST day
+    exp = run("export", "csv", "--from", "2026-11-25", "--to", "2026-11-25", "--store", f"sqlite:///{db}", "--out", str(target), cwd=tmp_path)
     assert exp.returncode == 0, exp.stderr
     with target.open(newline="") as handle:
         rows = list(csv.reader(handle))
     assert tuple(rows[0]) == LEG_CSV_COLUMNS and len(rows) - 1 == legs
+
+    # an existing file is never replaced without --force
+    target.write_text("kept\n")
+    again = run("export", "csv", "--from", "2026-11-25", "--to", "2026-11-25", "--store", f"sqlite:///{db}", "--out", str(target), cwd=tmp_path)
+    assert again.returncode == 2 and f"{target} already exists" in again.stderr and "--force" in again.stderr
+    assert target.read_text() == "kept\n"
+    forced = run("export", "csv", "--from", "2026-11-25", "--to", "2026-11-25", "--force", "--store", f"sqlite:///{db}", "--out", str(target), cwd=tmp_path)
+    assert forced.returncode == 0, forced.stderr
+    assert f"exported {legs} rows" in forced.stdout and target.read_text().startswith("timestamp,")
+
+    # unknown index or measurement: one line listing the known ones, nothing written
+    for flag, value, known in (("--index", "NIFTI", "NIFTY, BANKNIFTY, FINNIFTY, MIDCPNIFTY, SENSEX"),
+                               ("--measurement", "flows", "atm_options, index_overview, premium_flow")):
+        bad = run("export", "json", "--from", "2026-11-25", "--to", "2026-11-25", flag, value, "--store", f"sqlite:///{db}",
+                  "--out", str(tmp_path / "bad.json"), cwd=tmp_path)
+        assert bad.returncode == 2 and repr(value) in bad.stderr and known in bad.stderr, bad.stderr
+        assert "Traceback" not in bad.stderr and not (tmp_path / "bad.json").exists()
 
 
 def test_bad_indices_and_missing_login_exit_with_one_line(tmp_path: Path) -> None:
@@ -133,3 +151,48 @@ def test_summary_json_on_a_plain_run(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     stored = int(res.stdout.split("stored=")[1].split()[0])
     assert stored > 0 and json.loads(summary.read_text()) == {"cycles": 1, "points": stored, "pending": 0}
+
+
+def test_config_option_before_or_after_the_command_is_used(tmp_path: Path) -> None:
+    conf = tmp_path / "mine.toml"
+    conf.write_text('[source]\nindices = ["BANKNIFTY"]\n\n[general]\ndata_dir = "mydata"\n')
+    db = tmp_path / "c.db"
+    for args in (("-c", str(conf), "collect", "--once"), ("collect", "-c", str(conf), "--once"),
+                 ("--config", str(conf), "collect", "--once")):
+        res = run(*args, "--source", "sim", "--store", f"sqlite:///{db}", "--out", str(tmp_path / "o"), cwd=tmp_path)
+        assert res.returncode == 0, res.stderr
+        assert "indices=BANKNIFTY " in res.stdout, (args, res.stdout)
+    for args in (("-c", str(conf), "config", "show"), ("config", "show", "-c", str(conf))):
+        show = run(*args, env={"OPTUI_SECRETS_FILE": ""}, cwd=tmp_path)
+        assert show.returncode == 0, show.stderr
+        assert show.stdout.splitlines()[0] == f"# configuration file: {conf} (found)"
+        assert 'data_dir = "mydata"' in show.stdout and 'indices = ["BANKNIFTY"]' in show.stdout
+        # the secrets beside the chosen file, not the default file's
+        assert f"# secrets (environment or {tmp_path / 'secrets.toml'}, mode 0600)" in show.stdout
+    other = tmp_path / "other.toml"
+    other.write_text("")
+    both = run("-c", str(conf), "config", "show", "-c", str(other), cwd=tmp_path)
+    assert both.returncode == 2 and str(conf) in both.stderr and str(other) in both.stderr
+
+
+def test_a_missing_config_file_is_an_error_naming_it(tmp_path: Path) -> None:
+    nope = tmp_path / "nope.toml"
+    for args in (("collect", "-c", str(nope), "--once"), ("-c", str(nope), "collect", "--once"),
+                 ("config", "show", "-c", str(nope)), ("-c", str(nope), "config", "show"),
+                 ("-c", str(nope), "setup", "--auto"), ("-c", str(nope), "simulate")):
+        res = run(*args, cwd=tmp_path)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert res.stderr.strip() == (f"error: configuration file {nope} does not exist: check the path, copy "
+                                      "config/optui.example.toml there, or leave out -c to use the default file")
+        assert res.stdout == ""  # nothing ran on defaults
+    assert not (tmp_path / "data").exists()
+
+
+def test_setup_auto_production_checks_the_configured_kite_source(tmp_path: Path) -> None:
+    conf = tmp_path / "optui.toml"
+    conf.write_text('[source]\nkind = "kite"\nindices = ["NIFTY"]\n\n[kite]\napi_key = "abc123"\nroot = "http://127.0.0.1:9"\n')
+    res = run("setup", "--mode", "production", "--auto", env={"OPTUI_CONFIG_FILE": str(conf)}, cwd=tmp_path)
+    assert res.returncode == 1, res.stdout
+    assert "FAIL  Source and login: Kite login: no access token stored" in res.stdout
+    assert "FAIL  Validate installation" in res.stdout and "simulated cycle" not in res.stdout
+    assert res.stdout.splitlines()[-1] == "5/7 steps passed"

@@ -156,3 +156,30 @@ def test_json_export_writes_null_for_missing_and_old_infinities(tmp_path: Path) 
     assert sum(v is None for o in objs for v in o["fields"].values()) >= 3  # NaN ivs and the +inf
     assert all(o["fields"]["iv"] in (12.5, None) for o in objs)
     assert {o["fields"]["iv"] for o in objs if o["tags"]["side"] == "PUT"} == {None}
+
+
+@pytest.mark.unit
+def test_unknown_index_or_measurement_lists_the_known_ones(store: SQLiteStore, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="index 'NIFTYY' is not known: choose one of NIFTY, BANKNIFTY, "
+                                          "FINNIFTY, MIDCPNIFTY, SENSEX"):
+        export_rows(store, "csv", AT, AT + timedelta(hours=1), tmp_path / "a.csv", index="NIFTYY")
+    with pytest.raises(ConfigError, match="measurement 'atm_option' is not known: choose one of "
+                                          "atm_options, index_overview, premium_flow"):
+        export_rows(store, "json", AT, AT + timedelta(hours=1), tmp_path / "a.json", measurement="atm_option")
+    assert not list(tmp_path.iterdir())  # nothing written for a request that was refused
+    # an index in any case is the same index
+    assert export_rows(store, "json", AT, AT + timedelta(hours=1), tmp_path / "n.json", index="nifty") == 6
+
+
+@pytest.mark.unit
+def test_an_existing_file_is_replaced_only_when_asked(store: SQLiteStore, tmp_path: Path) -> None:
+    out = tmp_path / "legs.csv"
+    out.write_text("my notes\n")
+    with pytest.raises(ConfigError, match="legs.csv already exists: .*--force"):
+        export_rows(store, "csv", AT, AT + timedelta(hours=1), out)
+    assert out.read_text() == "my notes\n"
+    assert export_rows(store, "csv", AT, AT + timedelta(hours=1), out, overwrite=True) == 12
+    assert out.read_text().startswith(",".join(LEG_CSV_COLUMNS))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["legs.csv"]  # no .part left behind
+    with pytest.raises(ConfigError, match="is a directory: give --out a file name"):
+        export_rows(store, "csv", AT, AT + timedelta(hours=1), tmp_path, overwrite=True)

@@ -25,6 +25,8 @@ from optui.timeutil import IST
 pytestmark = pytest.mark.participants
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The NSE folders only: tests/fixtures also holds Kite files, which are not participant data.
+NSE_FILES = [FIXTURES / "nse_participant", FIXTURES / "nse_fiidii_cash"]
 _db = itertools.count()
 
 
@@ -43,7 +45,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 
 def test_import_folder_then_views_match_hand_values(store: Store) -> None:
-    report = import_paths(store, [FIXTURES])
+    report = import_paths(store, NSE_FILES)
     assert report.rejected == []
     assert sorted((k, d) for k, d, _ in report.stored) == [
         ("cash", date(2026, 9, 18)),
@@ -100,7 +102,7 @@ def test_rejected_file_stores_nothing(store: Store, tmp_path: Path) -> None:
 
 
 def test_metric_and_cash_history_by_trading_days(store: Store) -> None:
-    import_paths(store, [FIXTURES])
+    import_paths(store, NSE_FILES)
     cal = TradingCalendar()
     series = metric_history(store, cal, "Client", "options_bias", date(2026, 8, 18), 4)
     assert series == [(date(2026, 8, 13), None), (date(2026, 8, 14), 740271),

@@ -17,12 +17,14 @@ from optui.widgets.participants_panel import EMPTY_TEXT, ParticipantsPanel
 pytestmark = pytest.mark.participants
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+# The NSE folders only: tests/fixtures also holds Kite files, which are not participant data.
+NSE_FILES = [FIXTURES / "nse_participant", FIXTURES / "nse_fiidii_cash"]
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     s = open_store(f"sqlite:///{tmp_path / 'p.db'}")
-    import_paths(s, [FIXTURES])
+    import_paths(s, NSE_FILES)
     yield s
     s.close()
 

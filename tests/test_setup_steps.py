@@ -7,6 +7,7 @@ import io
 import os
 import socket
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -141,12 +142,13 @@ def test_deployment_files(tmp_path: Path) -> None:
 def test_run_setup_auto_reports_each_step_and_exit_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     s = make_settings(tmp_path)
-    monkeypatch.setattr(checks, "simulated_cycle", lambda _s: checks.Check("Collection cycle", True, "ok"))
+    monkeypatch.setattr(checks, "collection_cycle", lambda _s: checks.Check("Collection cycle", True, "ok"))
     out = io.StringIO()
     code = run_setup_auto("setup", s, out=out)
     lines = out.getvalue().splitlines()
-    assert [ln.split("  ")[0] for ln in lines[:5]] == ["PASS"] * 5, out.getvalue()
-    assert code == 0 and lines[-1] == "5/5 steps passed"
+    assert [ln.split("  ")[0] for ln in lines[:6]] == ["PASS"] * 6, out.getvalue()
+    assert code == 0 and lines[-1] == "6/6 steps passed"
+    assert "PASS  Source and login: Source: source.kind = sim: the built-in simulated exchange" in out.getvalue()
     s.cache.url = f"redis://127.0.0.1:{closed_port()}/0"
     out = io.StringIO()
     assert run_setup_auto("setup", s, out=out) == 1
@@ -213,3 +215,117 @@ def test_services_on_real_influxdb_and_redis(tmp_path: Path, influx_server: str,
     policies = httpx.get(f"{influx_server}/query", params={"q": f'SHOW RETENTION POLICIES ON "{db}"'}, timeout=5).json()
     durations = [row[1] for row in policies["results"][0]["series"][0]["values"]]
     assert "0s" in durations  # infinite retention
+
+
+def kite_settings(root: Path, kite_root: str = "http://127.0.0.1:9") -> Settings:
+    s = make_settings(root)
+    s.source.kind = "kite"
+    s.source.indices = ["NIFTY"]
+    s.kite.api_key = "sim_key"
+    s.kite.root = kite_root
+    return s
+
+
+@pytest.mark.unit
+def test_production_auto_with_kite_and_no_token_fails_the_login_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    code = run_setup_auto("production", kite_settings(tmp_path), out=out)
+    text = out.getvalue()
+    assert code == 1, text
+    assert ("FAIL  Source and login: Kite login: no access token stored: log in (Kite Connect "
+            "authentication)") in text
+    assert "fix Kite login: log in: optui → 3 Production → 2 Kite Connect authentication" in text
+    # the collection check uses the configured source, never a simulated cycle in its place
+    assert "FAIL  Validate installation: Collection cycle: Kite cycle (http://127.0.0.1:9) failed:" in text
+    assert "simulated cycle" not in text
+    assert text.splitlines()[-1] == "5/7 steps passed"
+
+
+@pytest.fixture
+def kite_sim() -> Iterator[str]:
+    from datetime import datetime
+
+    from optui.simulator.exchange import SimulatedExchange
+    from optui.simulator.server import serve
+    from optui.timeutil import IST
+
+    server = serve(SimulatedExchange(seed=3, start=datetime(2026, 11, 25, 11, 0, tzinfo=IST)), "127.0.0.1", 0)
+    yield server.url
+    server.close()
+
+
+@pytest.mark.integration
+def test_kite_login_and_cycle_checked_through_the_official_client(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kite_sim: str
+) -> None:
+    s = kite_settings(tmp_path, kite_sim)
+    monkeypatch.setenv("OPTUI_KITE_ACCESS_TOKEN", "not_the_token")
+    login = checks.source_login(s)
+    assert [(r.name, r.ok) for r in login] == [("Kite login", False)]
+    assert "Kite access token is invalid or expired" in login[0].detail and login[0].fix
+    monkeypatch.setenv("OPTUI_KITE_ACCESS_TOKEN", "sim_token")
+    login = checks.source_login(s)
+    assert [(r.name, r.ok) for r in login] == [("Kite login", True)]
+    assert login[0].detail.startswith(f"{kite_sim} accepts the access token")
+    cycle = checks.collection_cycle(s)
+    assert cycle.ok is True, cycle.detail
+    assert cycle.detail.startswith(f"Kite cycle ({kite_sim}): 1 indices, ")
+    assert not (tmp_path / "data" / "sim").exists()  # the trial cycle wrote nothing beside real data
+
+
+@pytest.mark.unit
+def test_run_pytest_passes_the_environment_unchanged_and_runs_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from optui.ops import pytest_runner
+
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("OPTUI_RUNNER_PROBE", "from-the-parent")
+    started, release = tmp_path / "started", tmp_path / "release"
+    (tmp_path / "pytest.ini").write_text("[pytest]\nmarkers =\n    unit: u\n")
+    (tmp_path / "test_env.py").write_text(
+        "import os, pathlib, time\n"
+        "def test_env():\n"
+        "    assert 'NO_COLOR' not in os.environ\n"  # the README's command adds no NO_COLOR
+        "    assert os.environ['OPTUI_RUNNER_PROBE'] == 'from-the-parent'\n"
+        f"    pathlib.Path({str(started)!r}).write_text('yes')\n"
+        f"    for _ in range(6000):\n        if pathlib.Path({str(release)!r}).exists(): break\n"
+        "        time.sleep(0.01)\n"
+        f"    assert pathlib.Path({str(release)!r}).exists()\n"
+    )
+    first: list[pytest_runner.PytestSummary] = []
+    runner = threading.Thread(target=lambda: first.append(pytest_runner.run_pytest("", [].append, cwd=tmp_path)))
+    runner.start()
+    try:
+        for _ in range(6000):  # bounded wait for the first run's test to begin
+            if started.exists():
+                break
+            runner.join(0.01)
+        assert started.exists() and pytest_runner.is_running()
+        said: list[str] = []
+        second = pytest_runner.run_pytest("", said.append, cwd=tmp_path)
+        assert second.refused and second.returncode is None
+        assert second.line() == "all tests: not started, another test run is going"
+        assert said == ["A test run is already going: wait for it to finish (or leave its screen to stop it)."]
+    finally:
+        release.write_text("go")
+        runner.join(120)
+    assert first[0].returncode == 0 and first[0].counts == {"passed": 1}, first[0]
+    assert not pytest_runner.is_running()
+
+
+@pytest.mark.unit
+def test_run_pytest_cancel_stops_a_silent_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    started = tmp_path / "started"
+    (tmp_path / "test_slow.py").write_text(
+        "import pathlib, time\ndef test_slow():\n"
+        f"    pathlib.Path({str(started)!r}).write_text('yes')\n    time.sleep(600)\n")
+    summary = run_pytest("", [].append, cwd=tmp_path, is_cancelled=started.exists)
+    assert summary.cancelled and summary.line() == "all tests: cancelled"
+    assert summary.returncode not in (None, 0)  # Ctrl-C: pytest reports an interrupted run

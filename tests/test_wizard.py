@@ -388,3 +388,107 @@ async def test_token_prompts_with_simulated_kite(sim_kite: Any) -> None:
     async with app.run_test(size=(120, 30)) as pilot:
         await _settle(app, pilot)
         assert "expired" in text_of(app.screen, "#token-status")
+
+
+def _closed_port() -> int:
+    return _free_port()  # nothing listens there once the probe socket is closed
+
+
+@pytest.mark.unit
+async def test_enter_ends_the_edit_so_a_digit_picks_a_field_and_stale_results_clear(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = f"http://127.0.0.1:{_closed_port()}"
+    monkeypatch.setenv("OPTUI_KITE_ROOT", root)
+    app = FormApp(section_screen("kite"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        screen = app.screen
+        await pilot.press("1", *"abc123", "enter")
+        await _settle(app, pilot)
+        assert screen.focused is None and "saved kite.api_key = abc123" in text_of(screen, "#form-message")
+        await pilot.press("4")  # picks field 4 (Test connection); types into nothing
+        await _settle(app, pilot)
+        assert screen.query_one("#field-1", Input).value == "abc123"
+        assert load_settings().kite.api_key == "abc123"
+        assert f"cannot reach {root}" in text_of(screen, "#form-result")
+        # a later save makes that test result stale: it is cleared
+        await pilot.press("1")
+        screen.query_one("#field-1", Input).value = ""
+        await pilot.press(*"def456", "enter")
+        await _settle(app, pilot)
+        assert text_of(screen, "#form-result") == ""
+        assert "saved kite.api_key = def456" in text_of(screen, "#form-message")
+        # a result that was computed before the latest save is not shown either
+        from optui.screens.settings_form import ActionFinished
+
+        screen.post_message(ActionFinished(4, True, "connected as someone", saves=screen.saves - 1))
+        await pilot.pause()
+        assert text_of(screen, "#form-result") == ""
+        assert "settings changed while it ran" in text_of(screen, "#form-message")
+    assert load_settings().kite.api_key == "def456"
+
+
+@pytest.mark.unit
+async def test_a_rejected_value_keeps_the_field_for_correction(config_file: Path) -> None:
+    app = FormApp(section_screen("cash_flow"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("2")
+        box = app.screen.query_one("#field-2", Input)
+        box.value = ""
+        await pilot.press(*"-5", "enter")
+        await _settle(app, pilot)
+        assert box.has_focus and "out of range" in text_of(app.screen, "#form-message")
+        await pilot.press("backspace", "backspace", *"30", "enter")
+        await _settle(app, pilot)
+        assert app.screen.focused is None and load_settings().flow.retention_days == 30
+
+
+@pytest.mark.unit
+async def test_brackets_in_values_and_messages_show_literally(config_file: Path) -> None:
+    app = FormApp(section_screen("simulator"))
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("4")
+        app.screen.query_one("#field-4", Input).value = ""
+        await pilot.press(*"[::1]", "enter")
+        await _settle(app, pilot)
+        assert text_of(app.screen, "#value-4") == "[::1]"
+        assert text_of(app.screen, "#form-message") == "saved simulator.host = [::1]"
+    assert load_settings().simulator.host == "[::1]"
+
+
+@pytest.mark.unit
+def test_check_tables_show_instructions_literally() -> None:
+    from rich.console import Console
+
+    from optui.ops.checks import Check
+    from optui.screens.menu import check_table
+
+    console = Console(width=200, record=True, color_system=None)
+    console.print(check_table("Deployment", [
+        Check("next 2", None, 'Point optui at InfluxDB: in optui.toml set [store] url = "influxdb://127.0.0.1:8086"',
+              "[bold]not markup[/bold]")]))
+    text = console.export_text()
+    assert 'set [store] url = "influxdb://127.0.0.1:8086"' in text and "[bold]not markup[/bold]" in text
+
+
+@pytest.mark.unit
+async def test_cache_url_password_never_reaches_the_screen(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = _closed_port()
+    monkeypatch.setenv("OPTUI_CACHE_URL", f"redis://:s3cretpw@127.0.0.1:{port}/0")
+    app = FormApp(section_screen("fallback"))
+    async with app.run_test(size=(140, 30)) as pilot:
+        screen = app.screen
+        assert text_of(screen, "#value-3") == f"redis://:****@127.0.0.1:{port}/0"
+        assert screen.query_one("#field-3", Input).value == ""  # nothing to reveal by editing
+        await pilot.press("3", "enter")  # an empty Enter keeps the current URL
+        await _settle(app, pilot)
+        assert "cache.url kept" in text_of(screen, "#form-message")
+        await pilot.press("5")  # Run health checks now
+        await _settle(app, pilot)
+        result = text_of(screen, "#form-result")
+        assert f"FAIL  cache redis://:****@127.0.0.1:{port}/0" in result
+        shown = " ".join(str(w.render()) for w in screen.query(Static))
+        assert "s3cretpw" not in shown and "s3cretpw" not in str(screen.query_one("#field-3", Input).value)
+    assert "cache" not in config_file.read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from optui.config import Settings, load_settings
+from optui.config import Settings, load_settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -252,25 +252,16 @@ def service_checks(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[C
     if settings.cache.url.startswith("redis://"):
         try:
             version = ping_redis(settings.cache.url, timeout)
-            checks.append(Check("Redis", True, f"{_redacted(settings.cache.url)} answers PONG ({version})"))
+            checks.append(Check("Redis", True, f"{redact_url(settings.cache.url)} answers PONG ({version})"))
         except Exception as exc:
             checks.append(Check(
-                "Redis", False, f"{_redacted(settings.cache.url)} not reachable: {_one_line(exc)}",
+                "Redis", False, f"{redact_url(settings.cache.url)} not reachable: {_one_line(exc)}",
                 "start it (apt-get install redis-server, or docker compose up -d redis) or use "
                 "cache.url = memory://",
             ))
     else:
         checks.append(Check("Redis", None, "not configured: in-process cache in use"))
     return checks
-
-
-def _redacted(url: str) -> str:
-    """A URL without its password, for screens and logs."""
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = f"{parts.username or ''}:****@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-        return parts._replace(netloc=netloc).geturl()
-    return url
 
 
 def prerequisites(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[Check]:
@@ -345,17 +336,46 @@ def initialise_services(settings: Settings) -> list[Check]:
     if settings.cache.url.startswith("redis://"):
         try:
             version = ping_redis(settings.cache.url)
-            checks.append(Check("Redis", True, f"{_redacted(settings.cache.url)} PONG ({version})"))
+            checks.append(Check("Redis", True, f"{redact_url(settings.cache.url)} PONG ({version})"))
         except Exception as exc:
-            checks.append(Check("Redis", False, f"{_redacted(settings.cache.url)}: {_one_line(exc)}",
+            checks.append(Check("Redis", False, f"{redact_url(settings.cache.url)}: {_one_line(exc)}",
                                 "start Redis or set cache.url = memory://"))
     else:
         checks.append(Check("Redis", None, "not configured: the in-process cache is in use"))
     return checks
 
 
+def source_login(settings: Settings) -> list[Check]:
+    """Whether the configured source can be used: the simulator needs nothing; Kite needs the API
+    key, a stored access token that has not expired, and Kite accepting it (`profile()`)."""
+    if settings.source.kind != "kite":
+        return [Check("Source", None, "source.kind = sim: the built-in simulated exchange, no login needed")]
+    from optui.collectors.kite_auth import token_status, validate_token
+    from optui.config import load_secrets
+    from optui.errors import ConfigError, OptuiError
+
+    login_fix = "log in: optui → 3 Production → 2 Kite Connect authentication (or 3: paste a token)"
+    where = settings.kite.root
+    if not settings.kite.api_key.strip():
+        return [Check("Kite login", False, "kite.api_key is not set",
+                      "enter it in the wizard (1 Setup → 4 → 1 Kite credentials) or set OPTUI_KITE_API_KEY")]
+    try:
+        secrets = load_secrets()
+    except ConfigError as exc:
+        return [Check("Kite login", False, str(exc), "fix or delete the secrets file, then log in again")]
+    status = token_status(settings, secrets)
+    if not status.present or status.expired:
+        return [Check("Kite login", False, status.describe(), login_fix)]
+    try:
+        profile = validate_token(settings, settings.kite.api_key, secrets["kite_access_token"])
+    except OptuiError as exc:
+        return [Check("Kite login", False, f"{where}: {exc}", login_fix)]
+    who = f"{profile.get('user_name') or '?'} ({profile.get('user_id') or '?'})"
+    return [Check("Kite login", True, f"{where} accepts the access token: {who}; {status.describe()}")]
+
+
 def validate_installation(settings: Settings) -> list[Check]:
-    """The configuration loads, the store opens and answers, and a simulated cycle completes."""
+    """The configuration loads, the store opens and answers, and a cycle of the configured source completes."""
     checks = []
     try:
         loaded = load_settings(settings.path) if settings.path else load_settings()
@@ -372,36 +392,44 @@ def validate_installation(settings: Settings) -> list[Check]:
                                 "" if ok else "start the server or fix store.url"))
     except Exception as exc:
         checks.append(Check("Store", False, _one_line(exc), "fix store.url or start the server"))
-    checks.append(simulated_cycle(settings))
+    checks.append(collection_cycle(settings))
     return checks
 
 
-def simulated_cycle(settings: Settings) -> Check:
-    """One collection cycle on the simulator into a throwaway directory, so real data stays clean."""
+def collection_cycle(settings: Settings) -> Check:
+    """One collection cycle from the configured source (source.kind) into a throwaway directory.
+
+    The store, files and state go to a temporary directory so real data stays clean; a Kite
+    source keeps its instrument cache (one dump a day). Failing to reach or log in to the
+    configured source fails this check: it never falls back to the simulator.
+    """
+    kind = settings.source.kind
+    what = "simulated cycle" if kind == "sim" else f"Kite cycle ({settings.kite.root})"
     with tempfile.TemporaryDirectory(prefix="optui-validate-") as tmp:
         trial = copy.deepcopy(settings)
         trial.general.data_dir = tmp
         trial.export.out_dir = tmp
-        trial.source.instruments_cache_dir = str(Path(tmp) / "instruments")
+        if kind == "sim":
+            trial.source.instruments_cache_dir = str(Path(tmp) / "instruments")
         trial.store.url = f"sqlite:///{Path(tmp) / 'validate.db'}"
         trial.store.spool_dir = str(Path(tmp) / "spool")
         trial.cache.url = "memory://"
-        trial.source.kind = "sim"
         try:
             from optui.collectors.engine import build_engine
 
-            engine = build_engine(trial, source_kind="sim")
+            engine = build_engine(trial)
             try:
                 snap = engine.collect_once()
             finally:
                 engine.close()
             return Check("Collection cycle", True,
-                         f"simulated cycle: {len(snap.indices)} indices, {snap.leg_count} legs "
+                         f"{what}: {len(snap.indices)} indices, {snap.leg_count} legs "
                          f"in {snap.duration_s:.2f} s")
         except Exception as exc:
-            log.exception("simulated validation cycle failed")
-            return Check("Collection cycle", False, f"simulated cycle failed: {_one_line(exc)}",
-                         "see the log file for the trace")
+            log.warning("validation %s failed", what, exc_info=True)
+            fix = ("log in (optui → 3 Production → 2) and check kite.root" if kind == "kite"
+                   else "see the log file for the trace")
+            return Check("Collection cycle", False, f"{what} failed: {_one_line(exc)}", fix)
 
 
 StepFn = Callable[[Settings], list[Check]]

@@ -70,17 +70,21 @@ SYSTEM = Step("System requirements", checks.system_requirements)
 PREREQUISITES = Step("Prerequisites", checks.prerequisites)
 DIRECTORIES = Step("Data and log directories", checks.create_directories)
 SERVICES = Step("Initialise services", checks.initialise_services)
+SOURCE = Step("Source and login", checks.source_login)
 VALIDATE = Step("Validate installation", checks.validate_installation)
 
 
 def steps_for(mode: str) -> list[Step]:
-    """The steps of one mode's complete setup."""
+    """The steps of one mode's complete setup (the menus swap in a terminal-aware first step).
+
+    Every mode checks the configured source (SOURCE) before a collection cycle from it (VALIDATE).
+    """
     if mode == "setup":
-        return [SYSTEM, PREREQUISITES, DIRECTORIES, SERVICES, VALIDATE]
+        return [SYSTEM, PREREQUISITES, DIRECTORIES, SERVICES, SOURCE, VALIDATE]
     if mode == "development":
-        return [SYSTEM, PREREQUISITES, DIRECTORIES, VALIDATE]
+        return [SYSTEM, PREREQUISITES, DIRECTORIES, SOURCE, VALIDATE]
     if mode == "production":
-        return [SYSTEM, PREREQUISITES, DIRECTORIES, SERVICES, VALIDATE, deployment_step()]
+        return [SYSTEM, PREREQUISITES, DIRECTORIES, SERVICES, SOURCE, VALIDATE, deployment_step()]
     raise ValueError(f"unknown setup mode {mode!r}: use {', '.join(MODES)}")
 
 

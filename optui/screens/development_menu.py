@@ -11,7 +11,7 @@ from textual.worker import get_current_worker
 
 from optui import logs
 from optui.config import config_path, set_value
-from optui.ops.pytest_runner import TEST_MODES, PytestSummary, project_root, run_pytest
+from optui.ops.pytest_runner import TEST_MODES, PytestSummary, is_running, project_root, run_pytest
 from optui.ops.steps import steps_for
 from optui.screens.menu import MenuItem, MenuScreen
 from optui.screens.setup_menu import system_step
@@ -36,7 +36,11 @@ class TestRunFinished(Message):
 
 
 class TestModeScreen(MenuScreen):
-    """Pick a marker; pytest runs in a subprocess and its output streams into the log panel."""
+    """Pick a marker; pytest runs in a subprocess and its output streams into the log panel.
+
+    One run at a time: a digit pressed while a run is going is refused with a notice, so two
+    runs never mix their output. Leaving the screen stops the run.
+    """
 
     MENU_TITLE = "Development › Test mode selection"
     ITEMS = tuple(MenuItem(key, f"{label} ({'-m ' + m if m else 'no marker filter'})", "tests")
@@ -45,6 +49,8 @@ class TestModeScreen(MenuScreen):
     def __init__(self) -> None:
         super().__init__()
         self.last_summary: PytestSummary | None = None
+        self.running: str | None = None
+        """The label of the run going on this screen, if any."""
         self.tests_dir = project_root()
         """Where pytest runs; tests point this elsewhere."""
 
@@ -53,18 +59,27 @@ class TestModeScreen(MenuScreen):
 
     def run_item(self, item: MenuItem) -> None:
         label, marker = TEST_MODES[item.key]
+        if self.running is not None or is_running():
+            going = self.running or "another screen's run"
+            self.notify(f"{label} not started: {going} is still going. Wait for its summary, "
+                        "or press Esc to stop it.", severity="warning")
+            return
+        self.running = label
         self.show_heading(f"{label}")
         self._pytest_worker(marker)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="pytest", description="pytest")
+    @work(thread=True, exit_on_error=False, group="pytest", description="pytest")
     def _pytest_worker(self, marker: str) -> None:
         worker = get_current_worker()
 
         def on_line(line: str) -> None:
             self.post_message(TestLineRead(line))
 
-        summary = run_pytest(marker, on_line, cwd=self.tests_dir, is_cancelled=lambda: worker.is_cancelled)
-        self.post_message(TestRunFinished(summary))
+        summary = PytestSummary(marker)
+        try:
+            summary = run_pytest(marker, on_line, cwd=self.tests_dir, is_cancelled=lambda: worker.is_cancelled)
+        finally:
+            self.post_message(TestRunFinished(summary))  # the screen is free for the next run
 
     @on(TestLineRead)
     def _line(self, event: TestLineRead) -> None:
@@ -72,6 +87,7 @@ class TestModeScreen(MenuScreen):
 
     @on(TestRunFinished)
     def _finished(self, event: TestRunFinished) -> None:
+        self.running = None
         self.last_summary = event.summary
         line = f"Summary: {event.summary.line()}"
         self.query_one("#results", Log).write_line(line)

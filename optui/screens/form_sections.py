@@ -336,9 +336,10 @@ def _health(settings: Settings) -> tuple[bool, str]:
             import redis
 
             redis.Redis.from_url(settings.cache.url, socket_timeout=3).ping()
-            lines.append(f"PASS  cache {settings.cache.url} answers")
+            lines.append(f"PASS  cache {config.redact_url(settings.cache.url)} answers")
         except Exception as exc:  # noqa: BLE001
-            lines.append(f"FAIL  cache {settings.cache.url} ({exc.__class__.__name__}): start Redis or use memory://")
+            lines.append(f"FAIL  cache {config.redact_url(settings.cache.url)} ({exc.__class__.__name__}): "
+                         "start Redis or use memory://")
     else:
         lines.append("PASS  cache in memory")
     for name in ("data_dir", "log_dir"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -41,11 +42,13 @@ class HelpScreen(ModalScreen[None]):
                 continue
             seen.add(c.id)
             shown_keys.update(display_keys(c.keys).split(" / "))
-            table.add_row(display_keys(c.keys), c.title, SCOPES.get(c.scope, c.scope), c.help, key=c.id)
+            # Text cells: a DataTable reads plain strings as markup ("[" is a key here).
+            table.add_row(*map(Text, (display_keys(c.keys), c.title, SCOPES.get(c.scope, c.scope), c.help)),
+                          key=c.id)
         for keys, title, where in self.extra:
             if keys not in shown_keys:
                 shown_keys.add(keys)
-                table.add_row(keys, title, where, "", key=f"extra-{keys}")
+                table.add_row(*map(Text, (keys, title, where, "")), key=f"extra-{keys}")
         table.focus()
 
     def action_close(self) -> None:

@@ -120,12 +120,13 @@ class KiteLoginScreen(ReportsWorkers, Screen[bool]):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("Kite Connect login", id="login-title", classes="form-title")
-        yield Static("", id="login-url")
-        yield Static("", id="login-how")
+        # markup=False: URLs, paths and Kite's messages show literally (brackets included).
+        yield Static("", id="login-url", markup=False)
+        yield Static("", id="login-how", markup=False)
         yield Input(placeholder="paste the redirect URL or the request_token, then Enter",
                     id="login-paste")
-        yield Static("", id="login-status")
-        yield Static("", id="login-result")
+        yield Static("", id="login-status", markup=False)
+        yield Static("", id="login-result", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -272,7 +273,7 @@ class TokenPromptScreen(ReportsWorkers, Screen[bool]):
         if self.mode == "manual":
             yield Input(placeholder="paste the access token (hidden), then Enter", password=True,
                         id="token-input")
-        yield Static("", id="token-status")
+        yield Static("", id="token-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -353,7 +354,7 @@ class ReloginPrompt(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical(id="relogin-box"):
             yield Static("Kite login needed", classes="form-title")
-            yield Static(self.problem, id="relogin-problem")
+            yield Static(self.problem, id="relogin-problem", markup=False)
             yield Static("Collection pauses until a new token is stored.")
             with Horizontal(id="relogin-buttons"):
                 yield Button("Log in now (Enter)", id="relogin-yes", variant="primary", compact=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.binding import Binding
 
+from optui.config import config_path, redact_url
 from optui.screens.menu import MenuItem, MenuScreen
 
 
@@ -27,12 +28,16 @@ class MainMenuScreen(MenuScreen):
         MenuItem("3", "Production", "production"),
     )
 
-    def on_mount(self) -> None:
-        super().on_mount()
+    def on_screen_resume(self) -> None:
+        """Show the configuration in use each time the menu comes back (the wizard may have written it)."""
         settings = self.settings
-        where = settings.path or "defaults (no configuration file yet: run 1 Setup → 4 wizard)"
-        self.show(f"Configuration: {where}")
-        self.show(f"Source: {settings.source.kind}   Store: {settings.store.url}   Cache: {settings.cache.url}")
+        where = settings.path
+        if where is None and config_path().is_file():
+            where = config_path()  # written since these settings were loaded
+        self.results.clear()
+        self.show(f"Configuration: {where or 'defaults (no configuration file yet: run 1 Setup → 4 wizard)'}")
+        self.show(f"Source: {settings.source.kind}   Store: {redact_url(settings.store.url)}   "
+                  f"Cache: {redact_url(settings.cache.url)}")
         self.show("Press a digit to choose, d for the dashboard, ? for help, q to quit.")
 
     def action_back(self) -> None:

@@ -35,7 +35,7 @@ from textual.widgets.option_list import Option
 from textual.worker import Worker, get_current_worker
 
 from optui.commands import by_scope
-from optui.config import Settings
+from optui.config import Settings, settings_dict
 from optui.ops.checks import Check
 from optui.ops.steps import Step, StepResult, run_step
 from optui.widgets.menu_list import MenuList
@@ -82,7 +82,11 @@ class StepsFinished(Message):
 
 
 def check_table(title: str, rows: list[Check]) -> Table:
-    """A pass/fail table whose status column reads without colour (NO_COLOR)."""
+    """A pass/fail table whose status column reads without colour (NO_COLOR).
+
+    Cells are Text, not markup: details and fixes carry paths and instructions such as
+    `set [store] url = ...` that must show literally.
+    """
     table = Table(title=title, title_justify="left", expand=True, show_lines=False)
     table.add_column("Status", no_wrap=True, width=6)
     table.add_column("Check", no_wrap=True)
@@ -90,7 +94,7 @@ def check_table(title: str, rows: list[Check]) -> Table:
     table.add_column("How to fix", ratio=2)
     styles = {True: "bold green", False: "bold red", None: "dim"}
     for row in rows:
-        table.add_row(Text(row.status, style=styles[row.ok]), row.name, row.detail, row.fix)
+        table.add_row(Text(row.status, style=styles[row.ok]), Text(row.name), Text(row.detail), Text(row.fix))
     return table
 
 
@@ -115,6 +119,7 @@ class MenuScreen(Screen):
         super().__init__()
         self.last_results: list[StepResult] = []
         """Results of the last step sequence, for callers and tests."""
+        self._results_made_with: dict[str, object] | None = None  # the settings the panel's results used
 
     @property
     def settings(self) -> Settings:
@@ -139,6 +144,24 @@ class MenuScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#menu-progress").display = False
         self.query_one("#menu-items", OptionList).focus()
+
+    def _settings_state(self) -> dict[str, object]:
+        settings = self.settings
+        return {"path": settings.path, **settings_dict(settings)}
+
+    def _results_shown(self) -> None:
+        """Remember which settings the results now in the panel were made with."""
+        self._results_made_with = self._settings_state()
+
+    def on_screen_resume(self) -> None:
+        """Coming back (from the wizard, say): results made with settings since changed are cleared."""
+        if self._results_made_with is None or self._results_made_with == self._settings_state():
+            return
+        self._results_made_with = None
+        self.last_results = []
+        self.results.clear()
+        self.show(Text("Settings were saved since the results shown here, so they were cleared: "
+                       "run the item again.", style="dim"))
 
     # ------------------------------------------------------------------ keys
 
@@ -216,6 +239,7 @@ class MenuScreen(Screen):
         self.show_heading(event.title)
         for item in event.output:
             self.show(item)
+        self._results_shown()
 
     def push_named(self, loader: Callable[[], Screen], what: str) -> None:
         """Push another helper's screen; a missing or broken module becomes a notification."""
@@ -275,6 +299,7 @@ class MenuScreen(Screen):
         self.show(Text(line, style="bold green" if not failed else "bold red"))
         self.notify(line, severity="information" if not failed else "warning")
         self.last_results = event.results
+        self._results_shown()
 
     @on(Worker.StateChanged)
     def _worker_state(self, event: Worker.StateChanged) -> None:
@@ -296,7 +321,7 @@ class PathPrompt(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box"):
-            yield Label(self.prompt)
+            yield Label(self.prompt, markup=False)
             yield Input(value=self.default, id="prompt-input")
             yield Button("Write", id="prompt-ok", variant="primary")
 

@@ -7,14 +7,7 @@ from pathlib import Path
 from rich.text import Text
 
 from optui.ops.deploy import write_deployment
-from optui.ops.steps import (
-    DIRECTORIES,
-    PREREQUISITES,
-    SERVICES,
-    VALIDATE,
-    default_deploy_dir,
-    deployment_step,
-)
+from optui.ops.steps import PREREQUISITES, SOURCE, VALIDATE, default_deploy_dir, steps_for
 from optui.screens.menu import MenuItem, MenuScreen, PathPrompt
 from optui.screens.setup_menu import system_step
 
@@ -36,7 +29,8 @@ class ProductionMenuScreen(MenuScreen):
     )
 
     def item_checks(self) -> None:
-        self.run_steps("All system checks", [system_step(self.app), PREREQUISITES, VALIDATE])
+        # The configured source is checked as it will be used: Kite's login, then a cycle from it.
+        self.run_steps("All system checks", [system_step(self.app), PREREQUISITES, SOURCE, VALIDATE])
 
     def item_kite_login(self) -> None:
         def load():
@@ -92,5 +86,4 @@ class ProductionMenuScreen(MenuScreen):
         self.run_task("Deployment files", task)
 
     def item_complete(self) -> None:
-        steps = [system_step(self.app), PREREQUISITES, DIRECTORIES, SERVICES, VALIDATE, deployment_step()]
-        self.run_steps("Complete production setup", steps)
+        self.run_steps("Complete production setup", [system_step(self.app), *steps_for("production")[1:]])

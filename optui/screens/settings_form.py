@@ -24,6 +24,7 @@ from optui.config import (
     load_secrets,
     load_settings,
     mask,
+    redact_url,
     save_secret,
     set_value,
 )
@@ -35,6 +36,7 @@ from optui.screens.worker_reports import ReportsWorkers
 log = logging.getLogger(__name__)
 
 HELP = "digit: pick field · Enter: save or run · ↑↓ move · Esc: leave field / back"
+KEEP_SECRET_URL = "set (it holds a secret, not shown): type a whole new URL to replace it"
 
 
 class FieldSaved(Message):
@@ -56,9 +58,10 @@ class FieldRejected(Message):
 class ActionFinished(Message):
     """A form action (test, import, review) finished with a report to show."""
 
-    def __init__(self, index: int, ok: bool, text: str) -> None:
+    def __init__(self, index: int, ok: bool, text: str, saves: int = 0) -> None:
         super().__init__()
         self.index, self.ok, self.text = index, ok, text
+        self.saves = saves  # the screen's save count when the action started
 
 
 def current_settings(app: Any) -> Settings:
@@ -79,7 +82,8 @@ def refresh_app_settings(app: Any) -> Settings | None:
 
 
 def shown_value(fld: FormField, settings: Settings, secrets: dict[str, str]) -> str:
-    """What the screen shows for a field: the setting, a masked secret, or the action's hint."""
+    """What the screen shows for a field: the setting (URLs without their passwords), a masked
+    secret, or the action's hint."""
     if fld.secret:
         return mask(secrets.get(fld.secret, ""))
     if fld.key:
@@ -87,8 +91,23 @@ def shown_value(fld: FormField, settings: Settings, secrets: dict[str, str]) -> 
         value = getattr(getattr(settings, section), name)
         if isinstance(value, list):
             return ", ".join(str(v) for v in value)
+        if isinstance(value, str) and "://" in value:
+            return redact_url(value)
         return str(value) if value != "" else "(empty)"
     return fld.hint
+
+
+def editable_value(fld: FormField, settings: Settings) -> str | None:
+    """The text to put in a setting's input box, or None when it holds a secret (a URL's
+    password, a webhook's token) that must not be shown: the box is then left empty."""
+    section, _, name = fld.key.partition(".")
+    value = getattr(getattr(settings, section), name)
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    text = str(value)
+    if "://" in text and redact_url(text) != text:
+        return None
+    return text
 
 
 class SectionScreen(ReportsWorkers, Screen[None]):
@@ -111,15 +130,18 @@ class SectionScreen(ReportsWorkers, Screen[None]):
         super().__init__(name=f"section-{section}")
         self.section = section
         self.title_text, self.fields = SECTIONS[section]
+        self.saves = 0
+        """Saves made on this screen; an action's result from before the latest save is stale."""
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"{self.title_text}  ·  file: {config_path()}", id="form-title")
+        # markup=False throughout: values, paths and help such as "[store] url" show literally.
+        yield Static(f"{self.title_text}  ·  file: {config_path()}", id="form-title", markup=False)
         yield Static(HELP, id="form-help")
         with VerticalScroll(id="form-fields"):
             for n, fld in enumerate(self.fields, start=1):
                 with Horizontal(classes="form-row", id=f"row-{n}"):
-                    yield Label(f"{n}  {fld.label}", classes="form-label")
+                    yield Label(f"{n}  {fld.label}", classes="form-label", markup=False)
                     if fld.is_action and not fld.prompt:
                         yield Button(fld.button or "Run", id=f"field-{n}", compact=True)
                     else:
@@ -129,9 +151,9 @@ class SectionScreen(ReportsWorkers, Screen[None]):
                             id=f"field-{n}",
                             compact=True,
                         )
-                    yield Static("", classes="form-value", id=f"value-{n}")
-        yield Static("", id="form-message")
-        yield Static("", id="form-result")
+                    yield Static("", classes="form-value", id=f"value-{n}", markup=False)
+        yield Static("", id="form-message", markup=False)
+        yield Static("", id="form-result", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -151,7 +173,10 @@ class SectionScreen(ReportsWorkers, Screen[None]):
             if fld.key and not fld.is_action:
                 box = self.query_one(f"#field-{n}", Input)
                 if not box.has_focus:
-                    box.value = shown_value(fld, settings, secrets).replace("(empty)", "")
+                    text = editable_value(fld, settings)
+                    box.value = text or ""
+                    if text is None:
+                        box.placeholder = KEEP_SECRET_URL
 
     def _say(self, text: str, error: bool = False) -> None:
         box = self.query_one("#form-message", Static)
@@ -194,16 +219,24 @@ class SectionScreen(ReportsWorkers, Screen[None]):
     def _submit(self, event: Input.Submitted) -> None:
         n = self._index_of(event.input.id)
         fld = self.fields[n - 1]
+        if not fld.is_action and not fld.secret:
+            settings = current_settings(self.app)
+            if not event.value.strip() and editable_value(fld, settings) is None:
+                self.set_focus(None)
+                self._say(f"{fld.key} kept: it holds a secret that is not shown; type a whole new URL to replace it")
+                return
+            problem = check_value(fld.key, event.value, settings)
+            if problem:
+                self._say(problem, error=True)
+                return  # stay in the field to correct it
+        # Enter ends the edit: the next digit picks a field instead of typing into this one.
+        self.set_focus(None)
         if fld.is_action:
             self.run_action_field(n, event.value)
         elif fld.secret:
             self._save_secret(n, fld.secret, event.value)
             event.input.value = ""
         else:
-            problem = check_value(fld.key, event.value, current_settings(self.app))
-            if problem:
-                self._say(problem, error=True)
-                return
             self._save_setting(n, fld.key, event.value)
 
     @on(Button.Pressed)
@@ -244,10 +277,16 @@ class SectionScreen(ReportsWorkers, Screen[None]):
             self.app.push_screen(screen, lambda _result: self._refresh_values())
             return
         self._say(f"{fld.label}: running…")
-        self._run_action(n, fld.action, text)
+        self._show_result("", ok=True)
+        self._run_action(n, fld.action, text, self.saves)
+
+    def _show_result(self, text: str, ok: bool) -> None:
+        result = self.query_one("#form-result", Static)
+        result.update(text)
+        result.set_class(not ok, "error")
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="form-action")
-    def _run_action(self, n: int, action: str, text: str | None) -> None:
+    def _run_action(self, n: int, action: str, text: str | None, saves: int = 0) -> None:
         try:
             settings = load_settings()
             ok, report = form_sections.run_action(action, settings, self.section, text)
@@ -256,27 +295,37 @@ class SectionScreen(ReportsWorkers, Screen[None]):
         except Exception as exc:  # noqa: BLE001 - shown as one line; the trace goes to the log
             log.exception("form action %s failed", action)
             ok, report = False, f"{action} failed ({exc.__class__.__name__}): see the log file"
-        self.post_message(ActionFinished(n, ok, report))
+        self.post_message(ActionFinished(n, ok, report, saves))
 
     @on(FieldSaved)
     def _saved(self, message: FieldSaved) -> None:
+        self.saves += 1
         refresh_app_settings(self.app)
         self._refresh_values()
-        self._say(f"saved {message.key} = {message.shown}")
+        self._show_result("", ok=True)  # a test or check from before this save no longer holds
+        shown = redact_url(message.shown) if "://" in message.shown else message.shown
+        self._say(f"saved {message.key} = {shown}")
 
     @on(FieldRejected)
     def _rejected(self, message: FieldRejected) -> None:
         self._say(message.problem, error=True)
+        if self.focused is None and 0 < message.index <= len(self.fields):
+            box = self.query_one(f"#field-{message.index}")
+            if isinstance(box, Input):
+                box.focus()  # back into the field to correct it
 
     @on(ActionFinished)
     def _action_done(self, message: ActionFinished) -> None:
         refresh_app_settings(self.app)
         self._refresh_values()
         label = self.fields[message.index - 1].label
+        if message.saves != self.saves:
+            self._say(f"{label}: settings changed while it ran, so its result no longer holds: run it again",
+                      error=True)
+            self._show_result("", ok=True)
+            return
         self._say(f"{label}: {'done' if message.ok else 'failed'}", error=not message.ok)
-        result = self.query_one("#form-result", Static)
-        result.update(message.text)
-        result.set_class(not message.ok, "error")
+        self._show_result(message.text, message.ok)
 
 
 def section_screen(section: str) -> Screen[None]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from optui.ops import checks
-from optui.ops.steps import DIRECTORIES, PREREQUISITES, SERVICES, VALIDATE, Step
+from optui.ops.steps import DIRECTORIES, PREREQUISITES, SERVICES, VALIDATE, Step, steps_for
 from optui.screens.menu import MenuItem, MenuScreen
 
 
@@ -52,4 +52,4 @@ class SetupMenuScreen(MenuScreen):
         self.run_steps("Validate installation", [VALIDATE])
 
     def item_all(self) -> None:
-        self.run_steps("Complete setup", [system_step(self.app), PREREQUISITES, DIRECTORIES, SERVICES, VALIDATE])
+        self.run_steps("Complete setup", [system_step(self.app), *steps_for("setup")[1:]])

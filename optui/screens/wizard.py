@@ -58,12 +58,12 @@ class WizardScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"Configuration wizard  ·  file: {config_path()}", id="wizard-title")
+        yield Static(f"Configuration wizard  ·  file: {config_path()}", id="wizard-title", markup=False)
         yield Static(HELP, id="wizard-help")
         options = [Option(f"{key:>2}  {label}", id=f"wizard-{key}") for key, label in ITEMS]
         options.append(Option(" 0  Back", id="wizard-0"))
         yield MenuList(*options, id="wizard-items")
-        yield Static("", id="wizard-status")
+        yield Static("", id="wizard-status", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:

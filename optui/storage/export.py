@@ -17,12 +17,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from optui.errors import ConfigError, StoreError
+from optui.indices import INDEX_KEYS
 from optui.models import LEG_CSV_COLUMNS
 from optui.storage.base import Row, Store
 from optui.storage.legacy_files import csv_cell, csv_row, ist_iso
-from optui.storage.records import LEG_FIELDS, LEGS
+from optui.storage.records import FLOW, LEG_FIELDS, LEGS, OVERVIEW
 
 EXPORT_KINDS: tuple[str, ...] = ("csv", "json")
+EXPORT_MEASUREMENTS: tuple[str, ...] = (LEGS, OVERVIEW, FLOW)
+"""The measurements optui writes, so the ones an export can read."""
 _CHUNK = timedelta(days=1)  # read a day at a time so a year's export stays small in memory
 
 
@@ -43,6 +46,29 @@ def _legacy_values(row: Row) -> dict[str, object]:
     return values
 
 
+def check_export_request(measurement: str, index: str | None, out: Path, overwrite: bool = False) -> str | None:
+    """Validate what an export asks for before any work; returns the index key (upper case) or None.
+
+    Raises ConfigError listing the known measurements or indices for an unknown one, when `out`
+    is a directory, and when `out` exists and `overwrite` is False (an export never replaces a
+    file unasked).
+    """
+    if measurement not in EXPORT_MEASUREMENTS:
+        raise ConfigError(
+            f"measurement {measurement!r} is not known: choose one of {', '.join(EXPORT_MEASUREMENTS)}"
+        )
+    key = None
+    if index is not None:
+        key = index.strip().upper()
+        if key not in INDEX_KEYS:
+            raise ConfigError(f"index {index!r} is not known: choose one of {', '.join(INDEX_KEYS)}")
+    if Path(out).is_dir():
+        raise ConfigError(f"{out} is a directory: give --out a file name, e.g. {Path(out) / 'export.csv'}")
+    if not overwrite and Path(out).exists():
+        raise ConfigError(f"{out} already exists: choose another --out, or add --force to replace it")
+    return key
+
+
 def export_rows(
     store: Store,
     kind: str,
@@ -51,21 +77,25 @@ def export_rows(
     out: Path,
     measurement: str = LEGS,
     index: str | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Write rows with start <= time < end to `out`; return how many rows were written.
 
-    The file is written beside `out` and renamed into place, so a failed export never leaves a
-    half file under the requested name.
+    `measurement` is one of EXPORT_MEASUREMENTS and `index` (any case) one of the index keys,
+    else ConfigError lists the known ones. An existing `out` is replaced only with `overwrite`
+    (else ConfigError). The file is written beside `out` and moved into place, so a failed
+    export never leaves a half file under the requested name.
     """
     kind = kind.strip().lower()
     if kind not in EXPORT_KINDS:
         raise ConfigError(f"export format {kind!r} is not supported: use csv or json")
+    out = Path(out)
+    index = check_export_request(measurement, index, out, overwrite)
     if start.tzinfo is None or end.tzinfo is None:
         raise ConfigError("export --from/--to need a timezone (e.g. 2026-11-24T09:15+05:30)")
     if end <= start:
         raise ConfigError(f"export range is empty: --to {ist_iso(end)} is not after --from {ist_iso(start)}")
     tags = {"index": index} if index else None
-    out = Path(out)
     tmp = out.with_name(f".{out.name}.part")
     count = 0
     try:
@@ -89,7 +119,7 @@ def export_rows(
                     count += 1
             else:
                 count = _generic_csv(fh, store, measurement, start, end, tags)
-        os.replace(tmp, out)
+        _move_into_place(tmp, out, overwrite)
     except OSError as exc:
         _discard(tmp)
         raise StoreError(
@@ -99,6 +129,24 @@ def export_rows(
         _discard(tmp)
         raise
     return count
+
+
+def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename `tmp` to `out`; without `overwrite`, refuse (ConfigError) if `out` exists by now."""
+    if overwrite:
+        os.replace(tmp, out)
+        return
+    appeared = ConfigError(f"{out} appeared while exporting: choose another --out, or add --force to replace it")
+    try:
+        os.link(tmp, out)  # fails if out exists: no window in which another file is clobbered
+    except FileExistsError:
+        raise appeared from None
+    except OSError:
+        if out.exists():  # a filesystem without hard links: check, then rename
+            raise appeared from None
+        os.replace(tmp, out)
+        return
+    tmp.unlink()
 
 
 def _json_fields(row: Row, measurement: str) -> dict[str, object]:
