@@ -411,6 +411,18 @@ class SimulatedExchange:
             out[key] = item
         return out
 
+    def stream_quotes(self, tokens: Iterable[int]) -> dict[int, dict]:
+        """Full quotes of the listed tokens at the simulated now, by token, for the ticker.
+
+        The same values GET /quote gives at the same simulated moment; unknown tokens are left
+        out; no per-request instrument limit (the ticker limits per connection instead).
+        """
+        listed = self._listing()
+        keys = [str(int(t)) for t in tokens if str(int(t)) in listed.by_token]
+        if not keys:
+            return {}
+        return {int(k): v for k, v in self._answer(keys, len(keys), "ticker", full=True).items()}
+
     def quote(self, keys: Iterable[str]) -> dict:
         """GET /quote: full quotes keyed as requested; unknown instruments are left out."""
         return self._answer(keys, QUOTE_LIMIT, "/quote", full=True)

@@ -1,8 +1,9 @@
-"""The simulated exchange over HTTP, speaking the Kite Connect REST API.
+"""The simulated exchange over HTTP, speaking the Kite Connect REST API and its WebSocket ticker.
 
 Same routes, JSON envelope, Content-Types, header checks, error types, status codes and rate
 limits as api.kite.trade, so the official `kiteconnect` client pointed at it with
-`root="http://127.0.0.1:PORT"` works unchanged in tests and demos.
+`root="http://127.0.0.1:PORT"` works unchanged in tests and demos. The same port serves the
+ticker (optui.simulator.ticker) to `KiteTicker(..., root="ws://127.0.0.1:PORT")`.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from optui.errors import ConfigError
 from optui.simulator.exchange import KiteApiError, SimulatedExchange
+from optui.simulator.ticker import TICK_INTERVAL_S, TickerSession
+from optui.simulator.ticker import accept as accept_ticker
 from optui.timeutil import parse_ist_minute
 
 # Requests per second per API key, by route group (Kite's published limits).
@@ -62,6 +65,9 @@ class SimulatorServer(ThreadingHTTPServer):
         self.exchange = exchange
         self.limiter = limiter or RateLimiter()
         self._serving = False
+        self.tick_interval = TICK_INTERVAL_S
+        self.ticker_sessions: set[TickerSession] = set()
+        self._sessions_lock = threading.Lock()
 
     @property
     def port(self) -> int:
@@ -79,10 +85,17 @@ class SimulatorServer(ThreadingHTTPServer):
         finally:
             self._serving = False
 
+    def sessions(self) -> list[TickerSession]:
+        """The open ticker connections."""
+        with self._sessions_lock:
+            return list(self.ticker_sessions)
+
     def close(self) -> None:
-        """Stop serving (if running) and release the socket."""
+        """Stop serving (if running), close ticker connections and release the socket."""
         if self._serving:
             self.shutdown()
+        for session in self.sessions():
+            session.close()
         self.server_close()
 
 
@@ -105,7 +118,26 @@ class KiteHandler(BaseHTTPRequestHandler):
         return formatdate(timestamp, usegmt=True)
 
     def do_GET(self) -> None:  # noqa: N802
+        if (self.headers.get("Upgrade") or "").lower() == "websocket":
+            self._ticker()
+            return
         self._handle("GET")
+
+    def _ticker(self) -> None:
+        """Serve Kite's WebSocket ticker on this connection until it closes."""
+        self.close_connection = True
+        conn = accept_ticker(self.server.exchange, self.connection, self.path,
+                             self.headers.items())
+        if conn is None:
+            return
+        session = TickerSession(self.server.exchange, conn, self.server.tick_interval)
+        with self.server._sessions_lock:
+            self.server.ticker_sessions.add(session)
+        try:
+            session.run()
+        finally:
+            with self.server._sessions_lock:
+                self.server.ticker_sessions.discard(session)
 
     def do_POST(self) -> None:  # noqa: N802
         self._handle("POST")
@@ -239,7 +271,9 @@ def run_simulator(host: str = "127.0.0.1", port: int = 8765, seed: int = 7, spee
     token_hint = "sim_token" if access_token == "sim_token" else "<your --access-token>"
     print(f"Simulated Kite Connect at {server.url} (seed {seed}, speed {speed}x, "
           f"clock {exchange.now():%Y-%m-%d %H:%M} IST): "
-          f'KiteConnect("{api_key}", access_token="{token_hint}", root="{server.url}")',
+          f'KiteConnect("{api_key}", access_token="{token_hint}", root="{server.url}"); '
+          f'ticker KiteTicker("{api_key}", "{token_hint}", '
+          f'root="{server.url.replace("http://", "ws://", 1)}")',
           flush=True)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
