@@ -49,6 +49,16 @@ def _f(values: ArrayLike) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
+def prevailing_mid(bid: ArrayLike, ask: ArrayLike, last: ArrayLike) -> np.ndarray:
+    """The mid a trade is judged against: (bid + ask) / 2 with both sides quoted, else the last price.
+
+    Used by both the REST quote path and the ticker path, so the two classify flow alike.
+    """
+    b, a, lst = np.broadcast_arrays(_f(bid), _f(ask), _f(last))
+    with np.errstate(invalid="ignore"):
+        return np.where((b > 0) & (a > 0), (b + a) / 2.0, lst)
+
+
 def leg_flow(
     prev_value: ArrayLike,
     prev_volume: ArrayLike,

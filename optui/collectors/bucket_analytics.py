@@ -18,7 +18,7 @@ from optui.analytics.buildup import classify_buildup
 from optui.analytics.chain import chain_aggregates
 from optui.analytics.forward import synthetic_forward
 from optui.analytics.implied_vol import IV_BAD_INPUT, IV_OK, solve_black76
-from optui.analytics.premium_flow import leg_flow
+from optui.analytics.premium_flow import leg_flow, prevailing_mid
 from optui.analytics.quality import NO_IV, flag_names, quality_mask
 from optui.collectors.chain_plan import BucketPlan
 from optui.collectors.day_state import DayState, PrevQuote
@@ -136,7 +136,7 @@ def analyse_bucket(
     last = _arr(allq, "last_price")
     bid = _arr(allq, "bid", 0.0)
     ask = _arr(allq, "ask", 0.0)
-    mid = np.where((bid > 0) & (ask > 0), (bid + ask) / 2.0, last)
+    mid = prevailing_mid(bid, ask, last)
     volume = _arr(allq, "volume")
     avg = _arr(allq, "average_price")
     oi = _arr(allq, "oi")

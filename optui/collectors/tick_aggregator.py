@@ -1,0 +1,224 @@
+"""Per-instrument state from ticker ticks: last quote, premium flow per trade, OI buildup, snapshots.
+
+Memory is bounded by the instruments it was built for: fixed state arrays, one slot per token;
+ticks of any other token are counted (`unknown_ticks`) and dropped. All updates are vectorised
+over a TickBatch; a batch holding several ticks of one instrument is applied in rounds, each
+round at most one tick per instrument, in frame order.
+
+Premium flow uses exactly the REST path's definition (optui.analytics.premium_flow): between two
+full-mode ticks of an instrument, the traded value (average_price x volume) that changed is
+classified by `leg_flow` against the previous tick's prevailing mid (`prevailing_mid`: the middle
+of the best bid and ask, the last price when one side is empty). Quote and ltp ticks carry no
+depth, so they update the displayed quote but not the flow reference: flow is always measured
+full tick to full tick. A previous full tick older than `max_gap_s` (exchange time) gives no
+flow, and `forget_flow_reference()` (after a disconnection) makes the next tick a fresh start:
+what traded while nothing was seen is not classified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from optui.analytics.buildup import classify_buildup
+from optui.analytics.premium_flow import leg_flow, prevailing_mid
+from optui.tick_packets import MODE_FULL, MODE_LTP, TickBatch
+
+DEFAULT_SNAPSHOT_S = 1.0
+"""Default snapshot cadence, seconds of exchange time."""
+
+
+@dataclass(frozen=True, slots=True)
+class TickSnapshot:
+    """Per-instrument state at one exchange time, arrays aligned with `instrument_token`.
+
+    Prices in rupees; `inflow`/`outflow` are rupees since the aggregator started,
+    `interval_inflow`/`interval_outflow` since the previous snapshot; `oi_change` is OI minus the
+    reference OI (previous close's when given, else the first seen); `buildup` holds
+    optui.analytics.buildup codes; `seen` is False for instruments with no tick yet (their values
+    are NaN/0). `ticks` counts ticks applied per instrument.
+    """
+
+    at: datetime
+    instrument_token: np.ndarray
+    last_price: np.ndarray
+    volume: np.ndarray
+    average_price: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    mid: np.ndarray
+    oi: np.ndarray
+    oi_change: np.ndarray
+    buildup: np.ndarray
+    close: np.ndarray
+    inflow: np.ndarray
+    outflow: np.ndarray
+    interval_inflow: np.ndarray
+    interval_outflow: np.ndarray
+    ticks: np.ndarray
+    seen: np.ndarray
+    unknown_ticks: int
+
+
+class TickAggregator:
+    """Fold TickBatches into per-instrument state; emit a snapshot every `snapshot_every_s`.
+
+    `tokens`: the instruments tracked (duplicates ignored). `reference_oi`: previous close OI by
+    token, for OI change and buildup (else the first OI seen is the reference). `max_gap_s`: a
+    previous full tick older than this (exchange seconds) gives no flow, as on the REST path.
+    """
+
+    def __init__(self, tokens: ArrayLike, reference_oi: Mapping[int, float] | None = None,
+                 snapshot_every_s: float = DEFAULT_SNAPSHOT_S,
+                 max_gap_s: float = float("inf")) -> None:
+        if not snapshot_every_s > 0:
+            raise ValueError(f"snapshot cadence must be positive seconds, got {snapshot_every_s}")
+        self.tokens = np.unique(np.asarray(tokens, dtype=np.int64))
+        n = self.tokens.size
+        self.snapshot_every_s = float(snapshot_every_s)
+        self.max_gap_s = float(max_gap_s)
+        nan = np.full(n, np.nan)
+        self.last_price = nan.copy()
+        self.volume = np.zeros(n)
+        self.average_price = nan.copy()
+        self.bid = nan.copy()
+        self.ask = nan.copy()
+        self.oi = nan.copy()
+        self.close = nan.copy()
+        ref = reference_oi or {}
+        self.reference_oi = np.array([float(ref.get(int(t), np.nan)) for t in self.tokens])
+        # Flow reference: the previous full tick's value, volume, mid, last and time.
+        self.ref_value = nan.copy()
+        self.ref_volume = nan.copy()
+        self.ref_mid = nan.copy()
+        self.ref_last = nan.copy()
+        self.ref_at = nan.copy()
+        self.inflow = np.zeros(n)
+        self.outflow = np.zeros(n)
+        self._snap_inflow = np.zeros(n)
+        self._snap_outflow = np.zeros(n)
+        self.ticks = np.zeros(n, dtype=np.int64)
+        self.unknown_ticks = 0
+        self.exchange_time = 0.0
+        self._next_snapshot = -np.inf
+
+    def slots(self, tokens: ArrayLike) -> np.ndarray:
+        """Slot of each token (-1 for an instrument not tracked)."""
+        tok = np.asarray(tokens, dtype=np.int64)
+        if self.tokens.size == 0:
+            return np.full(tok.shape, -1, dtype=np.int64)
+        pos = np.searchsorted(self.tokens, tok)
+        pos = np.minimum(pos, self.tokens.size - 1)
+        return np.where(self.tokens[pos] == tok, pos, -1)
+
+    def forget_flow_reference(self) -> None:
+        """Start flow afresh on every instrument's next full tick (after a gap in the stream)."""
+        self.ref_value[:] = np.nan
+        self.ref_volume[:] = np.nan
+        self.ref_mid[:] = np.nan
+        self.ref_last[:] = np.nan
+        self.ref_at[:] = np.nan
+
+    def add(self, batch: TickBatch) -> TickSnapshot | None:
+        """Apply a batch; return a snapshot when the exchange clock crossed the next cadence mark."""
+        if len(batch):
+            slot = self.slots(batch.instrument_token)
+            known = slot >= 0
+            self.unknown_ticks += int((~known).sum())
+            rows = np.flatnonzero(known)
+            slot = slot[rows]
+            if rows.size:
+                # Occurrence rank of each tick among the ticks of its instrument, in frame order.
+                order = np.argsort(slot, kind="stable")
+                ss = slot[order]
+                first = np.r_[True, ss[1:] != ss[:-1]]
+                starts = np.maximum.accumulate(np.where(first, np.arange(ss.size), 0))
+                rank = np.empty(ss.size, dtype=np.int64)
+                rank[order] = np.arange(ss.size) - starts
+                for r in range(int(rank.max()) + 1):
+                    sel = rank == r
+                    self._apply(batch, rows[sel], slot[sel])
+            stamps = batch.exchange_timestamp
+            if stamps.size and stamps.max() > self.exchange_time:
+                self.exchange_time = float(stamps.max())
+        if self.exchange_time >= self._next_snapshot and self.exchange_time > 0:
+            snap = self.snapshot()
+            step = self.snapshot_every_s
+            self._next_snapshot = (np.floor(self.exchange_time / step) + 1) * step
+            return snap
+        return None
+
+    def _apply(self, b: TickBatch, rows: np.ndarray, slot: np.ndarray) -> None:
+        """Apply ticks `rows` of `b` to distinct instrument `slot`s."""
+        mode = b.mode[rows]
+        self.last_price[slot] = b.last_price[rows]
+        self.ticks[slot] += 1
+        q = mode != MODE_LTP
+        qs, qr = slot[q], rows[q]
+        self.volume[qs] = b.volume[qr]
+        self.average_price[qs] = b.average_price[qr]
+        self.close[qs] = b.close[qr]
+        f = mode == MODE_FULL
+        fs, fr = slot[f], rows[f]
+        if fs.size == 0:
+            return
+        bid, ask, last = b.bid[fr], b.ask[fr], b.last_price[fr]
+        self.bid[fs] = bid
+        self.ask[fs] = ask
+        oi = b.oi[fr].astype(float)
+        self.oi[fs] = oi
+        unset = np.isnan(self.reference_oi[fs])
+        self.reference_oi[fs[unset]] = oi[unset]
+        value = b.average_price[fr] * b.volume[fr]
+        volume = b.volume[fr].astype(float)
+        at = b.exchange_timestamp[fr].astype(float)
+        mid = prevailing_mid(bid, ask, last)
+        fresh = (at - self.ref_at[fs]) <= self.max_gap_s
+        nan = np.nan
+        inflow, outflow = leg_flow(
+            np.where(fresh, self.ref_value[fs], nan), np.where(fresh, self.ref_volume[fs], nan),
+            np.where(fresh, self.ref_mid[fs], nan), np.where(fresh, self.ref_last[fs], nan),
+            value, volume, last,
+        )
+        self.inflow[fs] += inflow
+        self.outflow[fs] += outflow
+        self.ref_value[fs] = value
+        self.ref_volume[fs] = volume
+        self.ref_mid[fs] = mid
+        self.ref_last[fs] = last
+        self.ref_at[fs] = at
+
+    def snapshot(self) -> TickSnapshot:
+        """The state now (copies), stamped with the latest exchange timestamp seen (UTC)."""
+        oi_change = self.oi - self.reference_oi
+        with np.errstate(invalid="ignore"):
+            buildup = classify_buildup(self.last_price - self.close, oi_change)
+        interval_in = self.inflow - self._snap_inflow
+        interval_out = self.outflow - self._snap_outflow
+        self._snap_inflow = self.inflow.copy()
+        self._snap_outflow = self.outflow.copy()
+        return TickSnapshot(
+            at=datetime.fromtimestamp(self.exchange_time, tz=UTC),
+            instrument_token=self.tokens.copy(),
+            last_price=self.last_price.copy(),
+            volume=self.volume.copy(),
+            average_price=self.average_price.copy(),
+            bid=self.bid.copy(),
+            ask=self.ask.copy(),
+            mid=prevailing_mid(self.bid, self.ask, self.last_price),
+            oi=self.oi.copy(),
+            oi_change=oi_change,
+            buildup=buildup,
+            close=self.close.copy(),
+            inflow=self.inflow.copy(),
+            outflow=self.outflow.copy(),
+            interval_inflow=interval_in,
+            interval_outflow=interval_out,
+            ticks=self.ticks.copy(),
+            seen=self.ticks > 0,
+            unknown_ticks=self.unknown_ticks,
+        )
