@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
