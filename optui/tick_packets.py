@@ -167,7 +167,7 @@ def _packet_runs(buf: np.ndarray) -> list[tuple[int, int, int]]:
         raise FrameError(f"frame of {size} byte(s) is shorter than its packet count")
     count = int(buf[0]) << 8 | int(buf[1])
     runs: list[tuple[int, int, int]] = []
-    pos, done = 2, 0
+    pos, done, window = 2, 0, count
     while done < count:
         if pos + 2 > size:
             raise FrameError(f"frame truncated after {done} of {count} packets")
@@ -176,22 +176,22 @@ def _packet_runs(buf: np.ndarray) -> list[tuple[int, int, int]]:
         if length == 0 or pos + stride > size:
             raise FrameError(f"packet {done + 1} of {count} claims {length} bytes; "
                              f"{size - pos - 2} remain")
-        # How many packets from here share this length: check the prefixes a run would have,
-        # in growing windows so a frame of alternating lengths costs no more than one per packet.
-        n, window = 1, 8
+        # How many packets from here share this length: check the prefixes such a run would
+        # have, first for everything left (frames are grouped by layout), then in windows sized
+        # by the last run, so alternating layouts cost about one check per packet.
+        n = 1
         while done + n < count:
             want = min(window, count - done - n, (size - pos) // stride - n)
             if want <= 0:
                 break
             starts = pos + stride * np.arange(n, n + want)
-            lens = (buf[starts].astype(np.int32) << 8) | buf[starts + 1]
-            same = lens == length
-            if same.all():
-                n += want
-                window *= 4
-                continue
-            n += int(np.argmin(same))
-            break
+            same = ((buf[starts].astype(np.int32) << 8) | buf[starts + 1]) == length
+            run = want if same.all() else int(np.argmin(same))
+            n += run
+            if run < want:
+                break
+            window *= 4
+        window = max(16, 4 * n)
         runs.append((pos, length, n))
         pos += stride * n
         done += n
@@ -209,42 +209,39 @@ def parse_frame(frame: bytes | bytearray | memoryview) -> TickBatch:
     if buf.size <= 1:
         return TickBatch.empty()
     runs = _packet_runs(buf)
-    parts = []
-    skipped = 0
+    total = sum(n for _, length, n in runs if length in _FRAMED)
+    out = TickBatch.empty(total)
+    k = 0
     for offset, length, n in runs:
         framed = _FRAMED.get(length)
         if framed is None:
-            skipped += n
+            out.skipped_packets += n
             continue
         recs = np.ndarray((n,), dtype=framed, buffer=buf, offset=offset)["packet"]
-        parts.append(_batch(recs, length))
-    out = TickBatch.concat(parts)
-    out.skipped_packets = skipped
+        _fill(out, slice(k, k + n), recs, length)
+        k += n
     return out
 
 
-def _batch(recs: np.ndarray, length: int) -> TickBatch:
-    """Decode n records of one packet layout."""
-    n = recs.size
-    out = TickBatch.empty(n)
+def _fill(out: TickBatch, rows: slice, recs: np.ndarray, length: int) -> None:
+    """Decode records of one packet layout into rows of `out`."""
     token = recs["instrument_token"].astype(np.int64)
-    out.instrument_token = token
-    out.tradable = (token & 0xFF) != SEGMENT_INDICES
+    out.instrument_token[rows] = token
+    out.tradable[rows] = (token & 0xFF) != SEGMENT_INDICES
     div = divisor(token)
-    out.mode[:] = {8: MODE_LTP, 28: MODE_QUOTE, 44: MODE_QUOTE}.get(length, MODE_FULL)
+    out.mode[rows] = {8: MODE_LTP, 28: MODE_QUOTE, 44: MODE_QUOTE}.get(length, MODE_FULL)
     names = recs.dtype.names or ()
     for name in _FLOAT_FIELDS:
         if name in names:
-            setattr(out, name, recs[name] / div)
+            np.divide(recs[name], div, out=getattr(out, name)[rows])
     for name in _INT_FIELDS:
         if name in names:
-            setattr(out, name, recs[name].astype(np.int64))
+            getattr(out, name)[rows] = recs[name]
     if "depth" in names:
         depth = recs["depth"]
-        out.depth_price = depth["price"] / div[:, None, None]
-        out.depth_quantity = depth["quantity"].astype(np.int64)
-        out.depth_orders = depth["orders"].astype(np.int64)
-    return out
+        np.divide(depth["price"], div[:, None, None], out=out.depth_price[rows])
+        out.depth_quantity[rows] = depth["quantity"]
+        out.depth_orders[rows] = depth["orders"]
 
 
 def _paise(values: np.ndarray, div: np.ndarray) -> np.ndarray:

@@ -28,6 +28,8 @@ from optui.analytics.buildup import classify_buildup
 from optui.analytics.premium_flow import leg_flow, prevailing_mid
 from optui.tick_packets import MODE_FULL, MODE_LTP, TickBatch
 
+_RECENT_ORDERS = 8  # token orders remembered: a few per connection (modes, re-subscriptions)
+
 DEFAULT_SNAPSHOT_S = 1.0
 """Default snapshot cadence, seconds of exchange time."""
 
@@ -105,15 +107,25 @@ class TickAggregator:
         self.unknown_ticks = 0
         self.exchange_time = 0.0
         self._next_snapshot = -np.inf
+        self._recent: list[tuple[np.ndarray, np.ndarray]] = []
 
     def slots(self, tokens: ArrayLike) -> np.ndarray:
-        """Slot of each token (-1 for an instrument not tracked)."""
+        """Slot of each token (-1 for an instrument not tracked).
+
+        A connection sends its instruments in the same order frame after frame, so the lookups
+        of the last few token sequences are kept and reused when a frame repeats one.
+        """
         tok = np.asarray(tokens, dtype=np.int64)
+        for seen, slots in self._recent:
+            if seen.size == tok.size and np.array_equal(seen, tok):
+                return slots
         if self.tokens.size == 0:
             return np.full(tok.shape, -1, dtype=np.int64)
         pos = np.searchsorted(self.tokens, tok)
         pos = np.minimum(pos, self.tokens.size - 1)
-        return np.where(self.tokens[pos] == tok, pos, -1)
+        slots = np.where(self.tokens[pos] == tok, pos, -1)
+        self._recent = [(tok.copy(), slots), *self._recent[:_RECENT_ORDERS - 1]]
+        return slots
 
     def forget_flow_reference(self) -> None:
         """Start flow afresh on every instrument's next full tick (after a gap in the stream)."""
@@ -128,10 +140,14 @@ class TickAggregator:
         if len(batch):
             slot = self.slots(batch.instrument_token)
             known = slot >= 0
-            self.unknown_ticks += int((~known).sum())
-            rows = np.flatnonzero(known)
-            slot = slot[rows]
-            if rows.size:
+            unknown = slot.size - int(np.count_nonzero(known))
+            self.unknown_ticks += unknown
+            rows = np.flatnonzero(known) if unknown else np.arange(slot.size)
+            slot = slot[rows] if unknown else slot
+            once = rows.size == 0 or np.bincount(slot, minlength=1).max() <= 1
+            if once:
+                self._apply(batch, rows, slot)
+            elif rows.size:
                 # Occurrence rank of each tick among the ticks of its instrument, in frame order.
                 order = np.argsort(slot, kind="stable")
                 ss = slot[order]
@@ -177,13 +193,11 @@ class TickAggregator:
         volume = b.volume[fr].astype(float)
         at = b.exchange_timestamp[fr].astype(float)
         mid = prevailing_mid(bid, ask, last)
-        fresh = (at - self.ref_at[fs]) <= self.max_gap_s
-        nan = np.nan
-        inflow, outflow = leg_flow(
-            np.where(fresh, self.ref_value[fs], nan), np.where(fresh, self.ref_volume[fs], nan),
-            np.where(fresh, self.ref_mid[fs], nan), np.where(fresh, self.ref_last[fs], nan),
-            value, volume, last,
-        )
+        refs = (self.ref_value[fs], self.ref_volume[fs], self.ref_mid[fs], self.ref_last[fs])
+        if np.isfinite(self.max_gap_s):
+            stale = ~((at - self.ref_at[fs]) <= self.max_gap_s)
+            refs = tuple(np.where(stale, np.nan, r) for r in refs)  # type: ignore[assignment]
+        inflow, outflow = leg_flow(*refs, value, volume, last)
         self.inflow[fs] += inflow
         self.outflow[fs] += outflow
         self.ref_value[fs] = value
