@@ -143,7 +143,7 @@ class TickBatch:
         if len(batches) == 1:
             return batches[0]
         names = [f for f in cls.__slots__ if f != "skipped_packets"]  # type: ignore[attr-defined]
-        out = cls(*(np.concatenate([getattr(b, n) for b in batches]) for n in names))
+        out = cls(*(np.concatenate([getattr(b, n) for b in batches]) for n in names))  # type: ignore[arg-type]
         out.skipped_packets = sum(b.skipped_packets for b in batches)
         return out
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 import pytest
@@ -112,7 +112,7 @@ def _rest_flow(kite: KiteConnect, keys: dict[int, str], moments: list[float],
     for t in moments:
         clock.t = t
         raw = kite.quote(list(keys.values()))
-        for key, data in raw.items():
+        for data in raw.values():
             q = quote_from_kite(data)
             tok = q.instrument_token
             mid = float(prevailing_mid(q.bid, q.ask, q.last_price))
