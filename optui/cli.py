@@ -175,7 +175,7 @@ def simulate(
     api_secret: Annotated[str | None, typer.Option(help="Check /session/token checksums against this secret (default: accept any).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Serve the simulated exchange over the Kite Connect REST API ([simulator] settings as defaults)."""
+    """Serve the simulated exchange over the Kite Connect REST API and WebSocket ticker on one port ([simulator] settings as defaults)."""
     sim = _settings(config).simulator
     start_name = "--start" if start is not None else "simulator.start ="
     start = start if start is not None else sim.start or None

@@ -16,7 +16,7 @@ from websockets.sync.client import connect
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.server import SimulatorServer, serve
 from optui.simulator.ticker import MAX_INSTRUMENTS
-from optui.tick_packets import HEARTBEAT, parse_frame
+from optui.tick_packets import HEARTBEAT, MODE_FULL, MODE_QUOTE, parse_frame
 from optui.timeutil import IST
 
 pytestmark = [pytest.mark.integration, pytest.mark.mock]
@@ -110,20 +110,22 @@ def test_bad_access_token_is_refused_with_403(server: SimulatorServer, tokens: l
     assert errors and "403 - Forbidden" in errors[0][1]
 
 
-def _recv_frame(ws: object, want: int) -> bytes:
-    """The next binary frame with `want` packets (heartbeats and notices skipped)."""
-    for _ in range(50):
+def _recv_frame(ws: object, want: int, mode: int) -> bytes:
+    """The next binary frame of `want` packets all in `mode` (earlier frames may still carry the
+    mode a subscribe set before the mode message arrived)."""
+    for _ in range(100):
         msg = ws.recv(timeout=10)  # type: ignore[attr-defined]
         if isinstance(msg, bytes) and len(msg) > 1 and int.from_bytes(msg[:2], "big") == want:
-            return msg
-    raise AssertionError("no frame of the expected size")
+            if set(parse_frame(msg).mode.tolist()) == {mode}:
+                return msg
+    raise AssertionError("no frame of the expected size and mode")
 
 
 def test_frames_use_kite_packet_lengths(server: SimulatorServer, tokens: list[int]) -> None:
     with connect(_ws_root(server) + "/?api_key=sim_key&access_token=sim_token") as ws:
         ws.send(json.dumps({"a": "subscribe", "v": tokens}))
         ws.send(json.dumps({"a": "mode", "v": ["full", tokens]}))
-        frame = _recv_frame(ws, len(tokens))
+        frame = _recv_frame(ws, len(tokens), MODE_FULL)
         lengths, pos = [], 2
         for _ in range(len(tokens)):
             n = int.from_bytes(frame[pos:pos + 2], "big")
@@ -132,8 +134,8 @@ def test_frames_use_kite_packet_lengths(server: SimulatorServer, tokens: list[in
         assert pos == len(frame)
         assert sorted(set(lengths)) == [(False, 184), (True, 32)]
         ws.send(json.dumps({"a": "mode", "v": ["quote", tokens]}))
-        batch = parse_frame(_recv_frame(ws, len(tokens)))
-        assert set(batch.mode.tolist()) == {1}
+        batch = parse_frame(_recv_frame(ws, len(tokens), MODE_QUOTE))
+        assert len(batch) == len(tokens) and not batch.tradable[0]
 
 
 def test_text_errors_heartbeat_and_instrument_limit(server: SimulatorServer) -> None:

@@ -62,11 +62,14 @@ def test_flow_per_trade_in_frame_order_with_duplicates_and_strangers() -> None:
 
 @pytest.mark.unit
 def test_flow_reference_forgotten_after_a_gap() -> None:
-    agg = TickAggregator([11])
-    agg.add(_ticks([(11, MODE_FULL, 10.0, 100, 10.0, 9.0, 11.0, 0, 1)]))
-    agg.forget_flow_reference()
-    snap = agg.add(_ticks([(11, MODE_FULL, 12.0, 500, 11.0, 11.0, 13.0, 0, 60)]))
+    agg = TickAggregator([11, 22])
+    agg.add(_ticks([(11, MODE_FULL, 10.0, 100, 10.0, 9.0, 11.0, 0, 1),
+                    (22, MODE_FULL, 10.0, 100, 10.0, 9.0, 11.0, 0, 1)]))
+    agg.forget_flow_reference([11])  # the connection carrying 11 was down
+    snap = agg.add(_ticks([(11, MODE_FULL, 12.0, 500, 11.0, 11.0, 13.0, 0, 60),
+                           (22, MODE_FULL, 12.0, 500, 11.0, 11.0, 13.0, 0, 60)]))
     assert snap is not None and snap.inflow[0] == 0.0 and snap.outflow[0] == 0.0
+    assert snap.inflow[1] == pytest.approx(500 * 11.0 - 100 * 10.0)
     stale = TickAggregator([11], max_gap_s=30)
     stale.add(_ticks([(11, MODE_FULL, 10.0, 100, 10.0, 9.0, 11.0, 0, 1)]))
     snap = stale.add(_ticks([(11, MODE_FULL, 12.0, 500, 11.0, 11.0, 13.0, 0, 60)]))

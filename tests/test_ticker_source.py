@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+import socket
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from kiteconnect import KiteConnect
 
 from optui.collectors.ticker_source import (
     FrameSkipped,
@@ -99,6 +104,14 @@ class Recorder:
         return [e for e in self.events if isinstance(e, kind)]
 
 
+def _latest_modes(batches: list[tuple[int, TickBatch]]) -> dict[int, int]:
+    """Token -> mode of its latest tick."""
+    out: dict[int, int] = {}
+    for _, b in batches:
+        out.update(zip(b.instrument_token.tolist(), b.mode.tolist(), strict=True))
+    return out
+
+
 async def _until(cond: Callable[[], bool], what: str, limit_s: float = 30.0) -> None:
     for _ in range(int(limit_s / 0.02)):
         if cond():
@@ -121,6 +134,7 @@ async def test_server_killed_and_restarted_mid_stream(exchange: SimulatedExchang
                                                      server: SimulatorServer) -> None:
     legs = _legs(exchange, 6)
     modes = {t: ("full" if i % 2 == 0 else "quote") for i, t in enumerate(legs)}
+    expected = {t: (2 if m == "full" else 1) for t, m in modes.items()}
     rec = Recorder()
     source = _source(server, modes, rec)
     runner = asyncio.create_task(source.run())
@@ -142,8 +156,8 @@ async def test_server_killed_and_restarted_mid_stream(exchange: SimulatedExchang
         restarted.tick_interval = 0.1
         try:
             await _until(lambda: len(rec.of(TickerGap)) == 3, "gaps after reconnect")
-            await _until(lambda: {int(t) for _, b in rec.batches[n_before:]
-                                  for t in b.instrument_token} == set(legs), "resubscribed")
+            await _until(lambda: _latest_modes(rec.batches[n_before:]) == expected,
+                         "resubscribed in the same modes")
         finally:
             await source.stop()
             await runner
@@ -164,10 +178,6 @@ async def test_server_killed_and_restarted_mid_stream(exchange: SimulatedExchang
     retries = rec.of(TickerDisconnected)
     assert len(retries) > 3  # the closed port refused some attempts before the restart
     assert all(0 < e.retry_in_s <= 0.5 for e in retries)
-    # After the restart every instrument is back in its mode.
-    after = TickBatch.concat([b for _, b in rec.batches[n_before:]])
-    back = {int(t): int(m) for t, m in zip(after.instrument_token, after.mode, strict=True)}
-    assert back == {t: (2 if m == "full" else 1) for t, m in modes.items()}
 
 
 @pytest.mark.integration
@@ -218,3 +228,59 @@ async def test_refused_token_stops_without_retrying(exchange: SimulatedExchange,
     assert rec.of(TickerAuthFailed) == [TickerAuthFailed(0, 403)]
     assert not rec.batches and not rec.of(TickerDisconnected)
     assert "stale" not in repr(source)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _simulate(port: int, start: str) -> subprocess.Popen[str]:
+    """`optui simulate` in its own process, returned once it serves."""
+    optui = Path(sys.executable).with_name("optui")
+    proc = subprocess.Popen([str(optui), "simulate", "--port", str(port), "--start", start],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "Simulated Kite Connect at" in line and f'root="ws://127.0.0.1:{port}"' in line, line
+    return proc
+
+
+@pytest.mark.integration
+@pytest.mark.mock
+@pytest.mark.chaos
+async def test_optui_simulate_process_killed_and_restarted(tmp_path: Path) -> None:
+    """`optui simulate` serves REST and the ticker on one port; kill -9 it mid-stream, restart it
+    a simulated minute later: the source reconnects, resubscribes and records the gap."""
+    port = _free_port()
+    proc = _simulate(port, "2026-11-17 11:00")
+    try:
+        kite = KiteConnect("sim_key", access_token="sim_token", root=f"http://127.0.0.1:{port}")
+        rows = [r for r in kite.instruments("NFO") if r["name"] == "NIFTY"
+                and r["instrument_type"] == "CE"]
+        token = int(rows[0]["instrument_token"])
+        rec = Recorder()
+        source = TickerSource("sim_key", "sim_token", {token: "full"}, rec.ticks, rec.event,
+                              root=f"ws://127.0.0.1:{port}", backoff_base_s=0.1,
+                              backoff_max_s=0.5, seed=1)
+        runner = asyncio.create_task(source.run())
+        await _until(lambda: len(rec.batches) >= 2, "ticks from the simulator process")
+        proc.kill()
+        proc.wait(timeout=30)
+        await _until(lambda: bool(rec.of(TickerDisconnected)), "the drop noticed")
+        proc = _simulate(port, "2026-11-17 11:01")
+        await _until(lambda: bool(rec.of(TickerGap)), "the gap recorded")
+        n = len(rec.batches)
+        await _until(lambda: len(rec.batches) > n, "ticks after the restart")
+        await source.stop()
+        await runner
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    (gap,) = rec.of(TickerGap)
+    assert gap.start is not None and gap.end is not None
+    assert gap.start.astimezone(IST).strftime("%H:%M") == "11:00"
+    assert gap.end.astimezone(IST).strftime("%H:%M") == "11:01"
+    assert rec.batches[-1][1].instrument_token.tolist() == [token]
+    assert [e.reconnect for e in rec.of(TickerConnected)] == [False, True]

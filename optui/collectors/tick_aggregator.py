@@ -127,13 +127,18 @@ class TickAggregator:
         self._recent = [(tok.copy(), slots), *self._recent[:_RECENT_ORDERS - 1]]
         return slots
 
-    def forget_flow_reference(self) -> None:
-        """Start flow afresh on every instrument's next full tick (after a gap in the stream)."""
-        self.ref_value[:] = np.nan
-        self.ref_volume[:] = np.nan
-        self.ref_mid[:] = np.nan
-        self.ref_last[:] = np.nan
-        self.ref_at[:] = np.nan
+    def forget_flow_reference(self, tokens: ArrayLike | None = None) -> None:
+        """Start flow afresh on the next full tick of `tokens` (all when None), after a gap.
+
+        Call it on a TickerGap with the instruments of the connection that was down.
+        """
+        if tokens is None:
+            rows: np.ndarray | slice = slice(None)
+        else:
+            found = self.slots(tokens)
+            rows = found[found >= 0]
+        for ref in (self.ref_value, self.ref_volume, self.ref_mid, self.ref_last, self.ref_at):
+            ref[rows] = np.nan
 
     def add(self, batch: TickBatch) -> TickSnapshot | None:
         """Apply a batch; return a snapshot when the exchange clock crossed the next cadence mark."""

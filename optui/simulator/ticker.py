@@ -22,6 +22,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from datetime import datetime
+from functools import lru_cache
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
@@ -49,6 +50,7 @@ TICK_INTERVAL_S = 1.0
 _KITE_TIME = "%Y-%m-%d %H:%M:%S"
 
 
+@lru_cache(maxsize=64)
 def _unix(stamp: str | None) -> int:
     if not stamp:
         return 0
