@@ -143,7 +143,6 @@ async def test_server_killed_and_restarted_mid_stream(exchange: SimulatedExchang
         got = {int(t) for _, b in rec.batches for t in b.instrument_token}
         assert got == set(legs)
         assert len(rec.of(TickerConnected)) == 3  # six instruments spread over three connections
-        before = max(int(b.exchange_timestamp.max()) for _, b in rec.batches)
         port = server.port
         # The exchange dies: connections cut without a closing handshake, port closed.
         for session in server.sessions():
@@ -152,6 +151,7 @@ async def test_server_killed_and_restarted_mid_stream(exchange: SimulatedExchang
         await _until(lambda: len(rec.of(TickerDisconnected)) >= 3, "disconnects")
         await asyncio.sleep(0.5)  # down long enough for several failed attempts
         n_before = len(rec.batches)
+        before = max(int(b.exchange_timestamp.max()) for _, b in rec.batches)
         restarted = serve(exchange, "127.0.0.1", port)
         restarted.tick_interval = 0.1
         try:
@@ -187,7 +187,7 @@ async def test_bad_frames_errors_unknown_tokens_and_a_stall(exchange: SimulatedE
                                                             server: SimulatorServer) -> None:
     legs = _legs(exchange, 1)  # one instrument: one connection
     rec = Recorder()
-    source = _source(server, dict.fromkeys(legs, "full"), rec, stall_after_s=0.6)
+    source = _source(server, dict.fromkeys(legs, "full"), rec, stall_after_s=1.5)
     runner = asyncio.create_task(source.run())
     try:
         await _until(lambda: len(rec.batches) >= 2, "ticks")
