@@ -14,7 +14,7 @@ from kiteconnect import KiteConnect
 from websockets.sync.client import connect
 
 from optui.simulator.exchange import SimulatedExchange
-from optui.simulator.server import SimulatorServer, serve
+from optui.simulator.server import RateLimiter, SimulatorServer, serve
 from optui.simulator.ticker import MAX_INSTRUMENTS
 from optui.tick_packets import HEARTBEAT, MODE_FULL, MODE_QUOTE, parse_frame
 from optui.timeutil import IST
@@ -33,7 +33,8 @@ def exchange() -> SimulatedExchange:
 
 @pytest.fixture(scope="module")
 def server(exchange: SimulatedExchange) -> Iterator[SimulatorServer]:
-    srv = serve(exchange, "127.0.0.1", 0)
+    # Quotes here check ticks, not Kite's one-quote-a-second limit (tested elsewhere).
+    srv = serve(exchange, "127.0.0.1", 0, limiter=RateLimiter(limits={"other": 10**6}))
     srv.tick_interval = 0.2
     yield srv
     srv.close()
