@@ -220,6 +220,29 @@ async def test_bad_frames_errors_unknown_tokens_and_a_stall(exchange: SimulatedE
 
 @pytest.mark.integration
 @pytest.mark.mock
+async def test_update_moves_subscriptions_on_the_open_connection(
+        exchange: SimulatedExchange, server: SimulatorServer) -> None:
+    first, second = _legs(exchange, 2)
+    rec = Recorder()
+    source = _source(server, {first: "full"}, rec)
+    runner = asyncio.create_task(source.run())
+    try:
+        await _until(lambda: bool(rec.batches), "ticks")
+        # The ATM moved: the first leg leaves, the second arrives in quote mode on shard 0.
+        await source.update({second: "quote"})
+        n = len(rec.batches)
+        # Frames already on the wire may still carry the first leg; then only the second.
+        await _until(lambda: len(rec.batches) > n + 3 and all(
+            _latest_modes([b]) == {second: 1} for b in rec.batches[-3:]),
+            "only the new subscription streaming")
+        assert source.stats[0].connects == 1 and len(server.sessions()) == 1
+    finally:
+        await source.stop()
+        await runner
+
+
+@pytest.mark.integration
+@pytest.mark.mock
 async def test_refused_token_stops_without_retrying(exchange: SimulatedExchange,
                                                     server: SimulatorServer) -> None:
     rec = Recorder()

@@ -355,7 +355,10 @@ class TickerSource:
                 shard.down_since = None
             if now_ex is not None:
                 shard.last_exchange_time = now_ex
-            self.on_ticks(shard.index, batch)
+            try:
+                self.on_ticks(shard.index, batch)
+            except Exception:  # a consumer's bug must not stop the stream; its trace is logged
+                log.exception("tick consumer failed on shard %d", shard.index)
 
     def _parse(self, shard: _Shard, frame: bytes) -> TickBatch | None:
         shard.stats.frames += 1
