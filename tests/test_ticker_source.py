@@ -25,6 +25,7 @@ from optui.collectors.ticker_source import (
     TickerSource,
     TickerStalled,
     backoff_delay,
+    health_line,
     plan_shards,
 )
 from optui.simulator.exchange import SimulatedExchange
@@ -173,6 +174,8 @@ async def test_server_killed_and_restarted_mid_stream(exchange: SimulatedExchang
             assert gap.start.timestamp() <= before < gap.end.timestamp()
         assert gap.down_s > 0 and gap.instruments == 2
     assert any(g.start is not None and g.end is not None for g in gaps)
+    line = health_line(next(g for g in gaps if g.start is not None))
+    assert line.startswith("ticker connection ") and "flow in the gap not classified" in line
     reconnects = [e for e in rec.of(TickerConnected) if e.reconnect]
     assert len(reconnects) == 3
     retries = rec.of(TickerDisconnected)
@@ -205,6 +208,7 @@ async def test_bad_frames_errors_unknown_tokens_and_a_stall(exchange: SimulatedE
         assert source.stats[shard].malformed_frames == 1
         (skipped,) = rec.of(FrameSkipped)
         assert "claims 184 bytes" in skipped.reason
+        assert health_line(skipped).endswith("; 1 so far")
         assert rec.of(TickerError)[0].message == "Invalid instrument token"
         assert all(999_999 * 256 + 2 not in b.instrument_token for _, b in rec.batches)
         # The exchange goes silent without closing: no ticks, no heartbeats.
@@ -213,6 +217,8 @@ async def test_bad_frames_errors_unknown_tokens_and_a_stall(exchange: SimulatedE
         n = len(rec.batches)
         await _until(lambda: len(rec.batches) > n and bool(rec.of(TickerGap)), "resumed")
         assert source.stats[shard].stalls == 1 and source.stats[shard].connects == 2
+        assert health_line(rec.of(TickerStalled)[0]) == (
+            "ticker connection 1 stalled: no data or heartbeat for 1.5 s; reconnecting")
     finally:
         await source.stop()
         await runner
@@ -251,6 +257,8 @@ async def test_refused_token_stops_without_retrying(exchange: SimulatedExchange,
     assert rec.of(TickerAuthFailed) == [TickerAuthFailed(0, 403)]
     assert not rec.batches and not rec.of(TickerDisconnected)
     assert "stale" not in repr(source)
+    assert health_line(rec.of(TickerAuthFailed)[0]) == (
+        "ticker connection 1: access token refused (HTTP 403); streaming stopped until a new login")
 
 
 def _free_port() -> int:

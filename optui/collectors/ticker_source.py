@@ -39,6 +39,7 @@ import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from optui.tick_packets import MODE_NAMES, FrameError, TickBatch, parse_frame
+from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,34 @@ class TickerAuthFailed:
 
 TickerEvent = (TickerConnected | TickerDisconnected | TickerGap | TickerStalled | FrameSkipped
                | TickerError | TickerMessage | TickerAuthFailed)
+
+
+def health_line(event: TickerEvent) -> str:
+    """One line for the health log naming what happened and what was done about it (IST times)."""
+    conn = f"ticker connection {event.shard + 1}"
+
+    def ist(at: datetime | None) -> str:
+        return "?" if at is None else at.astimezone(IST).strftime("%H:%M:%S")
+
+    if isinstance(event, TickerConnected):
+        verb = "reconnected" if event.reconnect else "connected"
+        return f"{conn} {verb}: {event.instruments} instruments subscribed"
+    if isinstance(event, TickerDisconnected):
+        return f"{conn} lost ({event.reason}): reconnecting in {event.retry_in_s:.1f} s"
+    if isinstance(event, TickerGap):
+        return (f"{conn}: no ticks {ist(event.start)}-{ist(event.end)} IST for "
+                f"{event.instruments} instruments (down {event.down_s:.1f} s); flow in the gap "
+                "not classified")
+    if isinstance(event, TickerStalled):
+        return f"{conn} stalled: no data or heartbeat for {event.silent_s:g} s; reconnecting"
+    if isinstance(event, FrameSkipped):
+        return f"{conn}: bad binary frame skipped ({event.reason}); {event.skipped_total} so far"
+    if isinstance(event, TickerError):
+        return f"{conn}: exchange error: {event.message}"
+    if isinstance(event, TickerMessage):
+        return f"{conn}: exchange message: {event.message}"
+    return (f"{conn}: access token refused (HTTP {event.status}); streaming stopped until a new "
+            "login")
 
 
 @dataclass(slots=True)
