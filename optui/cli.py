@@ -138,6 +138,8 @@ def collect(
         f"optui collect: source={engine.source_label.lower()} indices={','.join(engine.indices)} "
         f"interval={settings.source.interval_s:g}s store={engine.store.describe()}", "bold",
     )
+    if engine.alerts is not None:
+        printer(f"alerts: {engine.alerts.describe()}", "")
     try:
         code = collector.run(once=once)
     finally:

@@ -102,7 +102,6 @@ class FlowSettings:
 @dataclass
 class PositionSettings:
     intervals: list[str] = field(default_factory=lambda: ["1m", "5m", "15m", "30m", "1h"])
-    oi_change_pct: float = 50.0
     top_n: int = 10
 
 
@@ -117,6 +116,17 @@ class AlertSettings:
     oi_change_window_min: int = 15
     cooldown_s: float = 300.0
     webhook_url: str = ""
+    oi_change_daily_avg_pct: float = 100.0
+    pcr_shift: float = 0.2
+    max_pain_shift_steps: float = 2.0
+    buildup_flip: bool = True
+    severities: list[str] = field(default_factory=list)  # ["rule=critical", ...]
+    cooldowns: list[str] = field(default_factory=list)  # ["rule=SECONDS", ...]
+    bell: bool = False
+    webhook_format: str = "auto"  # auto | json | slack | telegram
+    telegram_chat_id: str = ""
+    webhook_min_severity: str = "warning"
+    webhook_retries: int = 3
 
 
 @dataclass
@@ -170,6 +180,8 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "analytics.iv_model": ("black76", "black_scholes"),
     "flow.timeframe": ("1m", "5m", "15m", "30m", "1h", "1d", "1w"),
     "ui.oi_unit": ("lakh", "lots"),
+    "alerts.webhook_format": ("auto", "json", "slack", "telegram"),
+    "alerts.webhook_min_severity": ("info", "warning", "critical"),
 }
 _RANGES: dict[str, tuple[float, float]] = {
     "source.interval_s": (1.0, 3600.0),
@@ -185,9 +197,19 @@ _RANGES: dict[str, tuple[float, float]] = {
     "store.batch_size": (1, 1_000_000),
     "flow.threshold_cr": (0.0, 1e6),
     "flow.retention_days": (1, 36500),
-    "positions.oi_change_pct": (0.0, 1e4),
     "positions.top_n": (1, 100),
+    "alerts.fii_flow_cr": (0.0, 1e6),
+    "alerts.dii_flow_cr": (0.0, 1e6),
+    "alerts.pro_client_divergence_pct": (0.0, 100.0),
+    "alerts.volume_spike_pct": (0.0, 1e5),
+    "alerts.single_flow_cr": (0.0, 1e6),
+    "alerts.oi_change_pct": (0.0, 1e4),
+    "alerts.oi_change_window_min": (1, 375),
+    "alerts.oi_change_daily_avg_pct": (0.0, 1e5),
+    "alerts.pcr_shift": (0.0, 100.0),
+    "alerts.max_pain_shift_steps": (0.0, 1000.0),
     "alerts.cooldown_s": (0.0, 86400.0),
+    "alerts.webhook_retries": (0, 10),
     "participants.history_days": (1, 3650),
     "participants.retry_min": (1.0, 120.0),
     "participants.timeout_s": (1.0, 300.0),
@@ -315,6 +337,14 @@ def _validate(settings: Settings) -> None:
     cache = settings.cache.url
     if not (cache == "memory://" or cache.startswith("redis://")):
         raise ConfigError(f"cache.url = {cache!r}: use memory:// or redis://HOST:PORT/DB")
+    from optui.alerts.model import parse_overrides
+
+    parse_overrides("alerts.severities", settings.alerts.severities, "severity")
+    parse_overrides("alerts.cooldowns", settings.alerts.cooldowns, "seconds")
+
+
+# Keys that moved: a file still using the old name keeps working (the new name wins if both).
+_MOVED = {"positions.oi_change_pct": "alerts.oi_change_pct"}
 
 
 def _apply(settings: Settings, data: dict[str, Any], origin: str) -> None:
@@ -327,9 +357,14 @@ def _apply(settings: Settings, data: dict[str, Any], origin: str) -> None:
         hints = get_type_hints(type(section))
         names = {f.name for f in fields(section)}
         for name, raw in values.items():
+            key = f"{section_name}.{name}"
+            if key in _MOVED:
+                new_section, new_name = _MOVED[key].split(".")
+                if new_name not in data.get(new_section, {}):
+                    _apply(settings, {new_section: {new_name: raw}}, origin)
+                continue
             if name not in names:
                 raise ConfigError(f"{origin}: unknown key {section_name}.{name}")
-            key = f"{section_name}.{name}"
             setattr(section, name, _coerce(key, raw, hints[name], getattr(section, name)))
 
 

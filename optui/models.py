@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optui.alerts.model import Alert
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +271,7 @@ class Snapshot:
     duration_s: float = 0.0
     warnings: list[str] = field(default_factory=list)
     label: str = ""  # badge: LIVE, SIMULATED (also Kite's API on loopback), CACHED, REPLAY
+    alerts: list[Alert] = field(default_factory=list)  # raised by this cycle (optui.alerts)
 
     @property
     def leg_count(self) -> int:

@@ -30,6 +30,7 @@ from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snap
 from optui.timeutil import IST, UTC, parse_ist_minute
 
 if TYPE_CHECKING:
+    from optui.alerts import AlertEngine
     from optui.storage.records import FlowBarAccumulator
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class CollectionEngine:
         self._flow_bars: FlowBarAccumulator | None = None
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
+        self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
 
     @property
     def max_flow_gap_s(self) -> float:
@@ -185,6 +187,9 @@ class CollectionEngine:
         state.save()
         snap.warnings = warnings
         self._persist(snap, stats)
+        if self.alerts is not None:
+            snap.alerts = self.alerts.on_snapshot(snap)
+            snap.warnings += self.alerts.warnings
         snap.duration_s = time.perf_counter() - started
         stats.warnings = warnings
         self.last = stats
@@ -330,7 +335,7 @@ class CollectionEngine:
                 snap.warnings.append(f"cache: {exc}")
 
     def close(self) -> None:
-        for part in (self.source, self.store, self.cache):
+        for part in (self.alerts, self.source, self.store, self.cache):
             if part is not None:
                 try:
                     part.close()
@@ -441,6 +446,13 @@ def build_engine(
         from optui.collectors.premarket import build_premarket
 
         engine.premarket = build_premarket(settings, store, offline=simulated)
+    from optui.alerts import AlertEngine
+
+    try:
+        engine.alerts = AlertEngine.from_settings(settings, store)
+    except ConfigError:
+        engine.close()
+        raise
     return engine
 
 

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from optui.alerts.model import Alert
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
 from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
@@ -42,7 +43,17 @@ def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
         parts.append(f"files={stats.json_files}json/{stats.csv_rows}csv")
     if snap.warnings:
         parts.append(f"warnings={len(snap.warnings)}")
+    if snap.alerts:
+        parts.append(f"alerts={len(snap.alerts)}")
     return " ".join(parts)
+
+
+_ALERT_STYLE = {"info": "cyan", "warning": "magenta", "critical": "bold red"}
+
+
+def alert_line(alert: Alert) -> str:
+    """One printed line per alert: IST time, severity, rule and message."""
+    return f"  alert {fmt_ist(alert.at)} {alert.severity.upper()} {alert.rule}: {alert.message}"
 
 
 class Collector:
@@ -141,6 +152,8 @@ class Collector:
                     self._print(f"  warning: {warning}", "yellow")
                 for warning in snap.warnings:
                     log.warning("cycle %s: %s", fmt_ist(snap.timestamp), warning)
+                for alert in snap.alerts:
+                    self._print(alert_line(alert), _ALERT_STYLE.get(alert.severity, ""))
                 lost = [w for w in snap.warnings if w.startswith(("store:", "files:"))]
                 if once and (lost or not snap.indices):
                     return 1

@@ -1,0 +1,183 @@
+"""The alerts engine: rules over every snapshot and capture, cooldowns, and where alerts go.
+
+One `AlertEngine` per collection feed (the app's dashboard and `optui collect` build it the same
+way, through optui.collectors.engine.build_engine). Each alert that passes its cooldown is logged,
+written to the store (measurement `alerts`), queued for webhooks, and kept in `recent` for the
+screen. Cooldowns count exchange time (the snapshot's timestamp, the capture's clock), so a
+simulated day at any speed behaves like a real one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from optui.alerts.market_rules import MarketRules, _alert
+from optui.alerts.model import Alert, AlertCounts, ParticipantFigures, parse_overrides
+from optui.alerts.participant_rules import participant_alerts
+from optui.alerts.thresholds import Thresholds
+from optui.alerts.webhooks import WebhookDispatcher, WebhookTarget, detect_format
+from optui.errors import ConfigError, StoreError
+from optui.models import Snapshot
+
+log = logging.getLogger(__name__)
+
+MEASUREMENT = "alerts"
+"""Store measurement: tags rule, severity, subject (and index when there is one); fields message,
+value, threshold, unit."""
+
+RECENT_KEPT = 500
+
+
+class Cooldowns:
+    """Lets an alert through at most once per cooldown per (rule, subject), by exchange time.
+
+    An alert is let through when no earlier one of its key passed, or the last that passed is at
+    least the rule's cooldown older. A time earlier than the last pass (a replay or a restarted
+    simulated day) starts the key afresh.
+    """
+
+    def __init__(self, default_s: float, per_rule: dict[str, float] | None = None) -> None:
+        self.default_s = default_s
+        self.per_rule = dict(per_rule or {})
+        self._last: dict[tuple[str, str], datetime] = {}
+
+    def cooldown_s(self, rule: str) -> float:
+        return self.per_rule.get(rule, self.default_s)
+
+    def allow(self, alert: Alert) -> bool:
+        last = self._last.get(alert.key)
+        if last is not None:
+            elapsed = alert.at - last
+            if timedelta(0) <= elapsed < timedelta(seconds=self.cooldown_s(alert.rule)):
+                return False
+        self._last[alert.key] = alert.at
+        return True
+
+
+class AlertEngine:
+    """Evaluates every rule, applies cooldowns and severities, and sends alerts on.
+
+    `store` (optui.storage.base.Store) and `webhooks` are optional; the engine never raises for
+    a failing sink: a store failure becomes a returned warning, webhooks run in their own thread.
+    """
+
+    def __init__(self, thresholds: Thresholds | None = None, *, cooldown_s: float = 300.0,
+                 cooldowns: dict[str, float] | None = None, severities: dict[str, str] | None = None,
+                 store: Any = None, webhooks: WebhookDispatcher | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self.cooldowns = Cooldowns(cooldown_s, cooldowns)
+        self.severities = dict(severities or {})
+        self.store = store
+        self.webhooks = webhooks
+        self.market = MarketRules(self.thresholds)
+        self.recent: deque[Alert] = deque(maxlen=RECENT_KEPT)
+        self.counts = AlertCounts()
+        self.last: list[Alert] = []
+        """Alerts raised by the latest call (a snapshot or a capture)."""
+        self.warnings: list[str] = []
+        """Problems of the latest call (a store write that failed)."""
+
+    @classmethod
+    def from_settings(cls, settings: Any, store: Any = None) -> AlertEngine:
+        """From optui.config.Settings: thresholds, cooldowns, severities and webhooks."""
+        a = settings.alerts
+        webhooks = None
+        if a.webhook_url.strip():
+            fmt = detect_format(a.webhook_url.strip(), a.webhook_format)
+            if fmt == "telegram" and not a.telegram_chat_id.strip():
+                raise ConfigError("alerts.webhook_url is a Telegram bot URL but alerts.telegram_chat_id "
+                                  "is empty: set the chat id the bot posts to")
+            target = WebhookTarget(a.webhook_url.strip(), fmt, a.telegram_chat_id.strip(),
+                                   a.webhook_min_severity)
+            webhooks = WebhookDispatcher([target], retries=a.webhook_retries)
+            log.info("alerts go to the %s", target.shown)
+        return cls(
+            Thresholds.from_settings(a), cooldown_s=a.cooldown_s,
+            cooldowns=parse_overrides("alerts.cooldowns", a.cooldowns, "seconds"),
+            severities=parse_overrides("alerts.severities", a.severities, "severity"),
+            store=store, webhooks=webhooks,
+        )
+
+    def describe(self) -> str:
+        """One line for status output: thresholds that are on, cooldown, webhook (redacted)."""
+        t = self.thresholds
+        on = [name for name, value in (
+            ("premium_flow", t.single_flow_cr), ("volume_spike", t.volume_spike_pct),
+            ("oi_change", t.oi_change_pct), ("oi_change_daily", t.oi_change_daily_avg_pct),
+            ("pcr_shift", t.pcr_shift), ("max_pain_shift", t.max_pain_shift_steps),
+            ("buildup_flip", float(t.buildup_flip)), ("fii_flow", t.fii_flow_cr),
+            ("dii_flow", t.dii_flow_cr), ("pro_client_divergence", t.pro_client_divergence_pct),
+        ) if value > 0]
+        hooks = ", ".join(x.shown for x in self.webhooks.targets) if self.webhooks else "no webhook"
+        return (f"{len(on)} rules on, window {t.window_min:g} min, cooldown "
+                f"{self.cooldowns.default_s:g} s, {hooks}")
+
+    # ---- feeds ---------------------------------------------------------------------------
+
+    def on_snapshot(self, snap: Snapshot) -> list[Alert]:
+        """Evaluate the market rules on one collection cycle; returns the alerts raised."""
+        return self._raise(self.market.evaluate(snap))
+
+    def on_participants(self, figures: ParticipantFigures, at: datetime) -> list[Alert]:
+        """Evaluate the participant rules on one trade date's end-of-day figures, captured at
+        exchange time `at`; returns the alerts raised."""
+        return self._raise(participant_alerts(figures, at, self.thresholds))
+
+    def on_capture_failed(self, at: datetime, reason: str, trade_date: date | None = None) -> list[Alert]:
+        """A pre-market capture failed at exchange time `at`: one alert per cooldown per day."""
+        subject = f"capture {trade_date.isoformat()}" if trade_date else "capture"
+        what = f" of {trade_date.isoformat()}" if trade_date else ""
+        return self._raise([_alert(at, "capture_failed", subject,
+                                   f"pre-market capture{what} failed: {reason}")])
+
+    # ---- sinks ---------------------------------------------------------------------------
+
+    def _raise(self, candidates: list[Alert]) -> list[Alert]:
+        self.warnings = []
+        out: list[Alert] = []
+        for alert in candidates:
+            severity = self.severities.get(alert.rule, alert.severity)
+            if severity != alert.severity:
+                alert = Alert(alert.at, alert.rule, severity, alert.subject, alert.message,
+                              alert.index, alert.value, alert.threshold, alert.unit)
+            if not self.cooldowns.allow(alert):
+                self.counts.suppressed[alert.rule] = self.counts.suppressed.get(alert.rule, 0) + 1
+                continue
+            self.counts.raised[alert.rule] = self.counts.raised.get(alert.rule, 0) + 1
+            out.append(alert)
+        for alert in out:
+            log.info("ALERT %s %s: %s", alert.severity.upper(), alert.rule, alert.message)
+            self.recent.append(alert)
+            if self.webhooks is not None:
+                self.webhooks.submit(alert)
+        if out and self.store is not None:
+            self._store(out)
+        self.last = out
+        return out
+
+    def _store(self, alerts: list[Alert]) -> None:
+        from optui.storage.base import clean_fields
+        from optui.storage.points import Point
+
+        points = []
+        for a in alerts:
+            tags = {"rule": a.rule, "severity": a.severity, "subject": a.subject}
+            if a.index:
+                tags["index"] = a.index
+            fields = clean_fields({"message": a.message, "value": float(a.value),
+                                   "threshold": float(a.threshold), "unit": a.unit})
+            points.append(Point(MEASUREMENT, tags, fields, a.at))
+        try:
+            self.store.write(points)
+        except StoreError as exc:
+            text = f"alerts: cannot store {len(points)} alert(s): {exc}"
+            log.warning(text)
+            self.warnings.append(text)
+
+    def close(self) -> None:
+        """Post what the webhook queue holds (a few seconds at most) and stop its thread."""
+        if self.webhooks is not None:
+            self.webhooks.close()

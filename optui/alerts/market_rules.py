@@ -1,0 +1,301 @@
+"""Rules over collection snapshots: premium flow, volume spikes, OI changes, PCR, max pain, buildup.
+
+`MarketRules` keeps the little history the windowed rules need (per leg and per index, inside
+one IST trading day) and turns each snapshot into candidate alerts; the engine then applies
+cooldowns. Every time here is the snapshot's exchange timestamp, never the machine clock.
+
+Definitions (thresholds in optui.alerts.thresholds.Thresholds, window W = oi_change_window_min):
+- premium_flow: one cycle's premium bought (or sold) for an index, `FlowSummary.inflow_cr`
+  (`outflow_cr`), at or above `single_flow_cr`.
+- volume_spike: an index's option volume traded per minute since the previous snapshot (legs
+  quoted in both, each instrument once) compared with the mean per-minute rate of the previous
+  snapshots within W; fires when the rate is above that mean by `volume_spike_pct` percent
+  (200 % = three times the mean). Needs three earlier rates.
+- oi_change: a leg's OI now versus its OI at the latest snapshot at least W earlier (and no more
+  than 1.5 W earlier); fires when |change| / earlier OI ≥ `oi_change_pct` percent.
+- oi_change_daily: the same window change compared with the leg's average absolute OI change
+  per W over the day before that window (sum of |OI steps| × W / time covered, at least W);
+  fires when |change| is above that average by `oi_change_daily_avg_pct` percent.
+- pcr_shift / max_pain_shift: the nearest expiry's PCR (OI) and max pain now versus the same
+  expiry at least W earlier; PCR by `pcr_shift` (absolute), max pain by `max_pain_shift_steps`
+  strike steps (the chain's spacing).
+- buildup_flip: the ATM call or put of the nearest expiry (same strike) changes from one
+  buildup kind to another (long buildup, short buildup, short covering, long unwinding).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from optui.alerts.model import RULES, Alert
+from optui.alerts.thresholds import Thresholds
+from optui.indices import BUCKETS, INDEX_SPECS
+from optui.models import IndexSnapshot, LegRecord, Snapshot
+from optui.timeutil import IST
+
+LegKey = tuple[str, date, str, float]  # index, expiry, CALL/PUT, strike
+
+_SIDE = {"CALL": "CE", "PUT": "PE"}
+
+
+def fmt_cr(value: float) -> str:
+    """₹ crore with thousands separators: 1234.5 -> '₹1,234.5 cr'."""
+    return f"₹{value:,.1f} cr"
+
+
+def _strike(value: float) -> str:
+    return f"{value:g}"
+
+
+def _leg_subject(key: LegKey) -> str:
+    index, expiry, side, strike = key
+    return f"{index} {expiry.isoformat()} {_SIDE.get(side, side)} {_strike(strike)}"
+
+
+def _alert(at: datetime, rule: str, subject: str, message: str, *, index: str = "",
+           value: float = math.nan, threshold: float = math.nan, unit: str = "") -> Alert:
+    return Alert(at=at, rule=rule, severity=RULES[rule].severity, subject=subject, message=message,
+                 index=index, value=value, threshold=threshold, unit=unit)
+
+
+@dataclass(slots=True)
+class _LegHistory:
+    """(time, OI, cumulative |OI steps| since the day's first sample) of one leg, oldest first."""
+
+    samples: deque[tuple[datetime, float, float]] = field(default_factory=deque)
+    first_at: datetime | None = None
+    cum_abs: float = 0.0
+    volume: int = -1
+    volume_at: datetime | None = None
+    buildup: str = ""
+
+
+@dataclass(slots=True)
+class _IndexHistory:
+    rates: deque[tuple[datetime, float]] = field(default_factory=deque)  # volume per minute
+    chain: deque[tuple[datetime, date, float, float]] = field(default_factory=deque)  # expiry, pcr, max pain
+
+
+def _reference(samples: deque, at: datetime, window_s: float) -> tuple | None:
+    """The newest sample at least `window_s` before `at`, if it is no older than 1.5 windows.
+
+    Drops samples older than that reference, keeping the deque short.
+    """
+    while len(samples) >= 2 and (at - samples[1][0]).total_seconds() >= window_s:
+        samples.popleft()
+    if not samples:
+        return None
+    age = (at - samples[0][0]).total_seconds()
+    if age < window_s or age > 1.5 * window_s:
+        return None
+    return samples[0]
+
+
+def nearest_bucket(idx: IndexSnapshot) -> str | None:
+    """The first standard expiry bucket present for an index (this_week before next_week ...)."""
+    present = idx.overview.buckets
+    for name in BUCKETS:
+        if name in present:
+            return name
+    return next(iter(present), None)
+
+
+def strike_step(legs: list[LegRecord], index: str) -> float:
+    """The chain's strike spacing from quoted strikes (smallest gap), else the index default."""
+    strikes = sorted({leg.strike for leg in legs})
+    gaps = [b - a for a, b in zip(strikes, strikes[1:], strict=False) if b - a > 0]
+    if gaps:
+        return min(gaps)
+    spec = INDEX_SPECS.get(index)
+    return float(spec.step) if spec else 1.0
+
+
+class MarketRules:
+    """Evaluates the market rules over successive snapshots (one instance per feed)."""
+
+    def __init__(self, thresholds: Thresholds) -> None:
+        self.t = thresholds
+        self._day: date | None = None
+        self._legs: dict[LegKey, _LegHistory] = {}
+        self._indices: dict[str, _IndexHistory] = {}
+
+    def evaluate(self, snap: Snapshot) -> list[Alert]:
+        """Candidate alerts for one snapshot (before cooldowns), in rule order."""
+        at = snap.timestamp
+        day = at.astimezone(IST).date()
+        if day != self._day:  # a new trading day: intraday history starts again
+            self._day = day
+            self._legs.clear()
+            self._indices.clear()
+        out: list[Alert] = []
+        for key, idx in snap.indices.items():
+            out += self._premium_flow(at, key, idx)
+            out += self._legs_and_volume(at, key, idx)
+            out += self._chain_shifts(at, key, idx)
+            out += self._buildup_flips(at, key, idx)
+        return out
+
+    # ---- rules -------------------------------------------------------------------------
+
+    def _premium_flow(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+        limit = self.t.single_flow_cr
+        if limit <= 0:
+            return []
+        out = []
+        flow = idx.overview.flow
+        for side, value in (("bought", flow.inflow_cr), ("sold", flow.outflow_cr)):
+            if value >= limit:
+                out.append(_alert(
+                    at, "premium_flow", f"{key} {side}",
+                    f"{key}: {fmt_cr(value)} of option premium {side} in one cycle "
+                    f"(threshold {fmt_cr(limit)})",
+                    index=key, value=value, threshold=limit, unit="cr"))
+        return out
+
+    def _legs_and_volume(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+        t = self.t
+        w = t.window_s
+        out: list[Alert] = []
+        seen: set[LegKey] = set()
+        traded = 0.0
+        minutes = 0.0
+        for leg in idx.legs:
+            lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
+            if lk in seen:  # an expiry in two buckets (this_week is also this_month): once
+                continue
+            seen.add(lk)
+            h = self._legs.get(lk)
+            if h is None:
+                h = self._legs[lk] = _LegHistory(first_at=at)
+            # volume traded since this leg's previous snapshot
+            if h.volume_at is not None and leg.volume >= h.volume >= 0 and at > h.volume_at:
+                traded += leg.volume - h.volume
+                minutes = max(minutes, (at - h.volume_at).total_seconds() / 60.0)
+            h.volume, h.volume_at = leg.volume, at
+            oi = leg.oi
+            if not math.isfinite(oi):
+                continue
+            if h.samples and h.samples[-1][0] >= at:
+                continue  # the same moment again: nothing new
+            if h.samples:
+                h.cum_abs += abs(oi - h.samples[-1][1])
+            h.samples.append((at, oi, h.cum_abs))
+            ref = _reference(h.samples, at, w) if w > 0 else None
+            if ref is None:
+                continue
+            ref_at, ref_oi, ref_cum = ref
+            change = oi - ref_oi
+            subject = _leg_subject(lk)
+            minutes_w = f"{t.window_min:g} min"
+            if t.oi_change_pct > 0 and ref_oi > 0:
+                pct = change / ref_oi * 100.0
+                if abs(pct) >= t.oi_change_pct:
+                    out.append(_alert(
+                        at, "oi_change", subject,
+                        f"{subject}: OI {'up' if pct > 0 else 'down'} {abs(pct):.0f} % in "
+                        f"{minutes_w} ({ref_oi:,.0f} → {oi:,.0f}; threshold {t.oi_change_pct:g} %)",
+                        index=key, value=pct, threshold=t.oi_change_pct, unit="%"))
+            covered = (ref_at - h.first_at).total_seconds() if h.first_at else 0.0
+            if t.oi_change_daily_avg_pct > 0 and covered >= w and ref_cum > 0:
+                avg = ref_cum * w / covered
+                excess = (abs(change) / avg - 1.0) * 100.0
+                if excess >= t.oi_change_daily_avg_pct:
+                    out.append(_alert(
+                        at, "oi_change_daily", subject,
+                        f"{subject}: OI changed {change:+,.0f} in {minutes_w}, {excess:.0f} % above "
+                        f"the day's average of {avg:,.0f} per {minutes_w} "
+                        f"(threshold {t.oi_change_daily_avg_pct:g} %)",
+                        index=key, value=excess, threshold=t.oi_change_daily_avg_pct, unit="%"))
+        out += self._volume_spike(at, key, traded, minutes)
+        return out
+
+    def _volume_spike(self, at: datetime, key: str, traded: float, minutes: float) -> list[Alert]:
+        t = self.t
+        if minutes <= 0:
+            return []
+        rate = traded / minutes
+        hist = self._indices.setdefault(key, _IndexHistory())
+        rates = hist.rates
+        while rates and (at - rates[0][0]).total_seconds() > t.window_s:
+            rates.popleft()
+        out: list[Alert] = []
+        if t.volume_spike_pct > 0 and len(rates) >= 3:
+            mean = sum(r for _, r in rates) / len(rates)
+            if mean > 0:
+                excess = (rate / mean - 1.0) * 100.0
+                if excess >= t.volume_spike_pct:
+                    out.append(_alert(
+                        at, "volume_spike", key,
+                        f"{key}: option volume {rate:,.0f} per minute, {excess:.0f} % above the "
+                        f"{t.window_min:g}-minute average of {mean:,.0f} "
+                        f"(threshold {t.volume_spike_pct:g} %)",
+                        index=key, value=excess, threshold=t.volume_spike_pct, unit="%"))
+        rates.append((at, rate))
+        return out
+
+    def _chain_shifts(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+        t = self.t
+        bucket = nearest_bucket(idx)
+        if bucket is None:
+            return []
+        stats = idx.overview.buckets[bucket]
+        hist = self._indices.setdefault(key, _IndexHistory())
+        chain = hist.chain
+        if chain and chain[-1][1] != stats.expiry:
+            chain.clear()  # the nearest expiry rolled: compare like with like
+        if chain and chain[-1][0] >= at:
+            return []
+        chain.append((at, stats.expiry, stats.pcr_oi, stats.max_pain))
+        ref = _reference(chain, at, t.window_s) if t.window_s > 0 else None
+        if ref is None:
+            return []
+        _, expiry, pcr_then, pain_then = ref
+        out: list[Alert] = []
+        subject = f"{key} {expiry.isoformat()}"
+        window = f"{t.window_min:g} min"
+        d_pcr = stats.pcr_oi - pcr_then
+        if t.pcr_shift > 0 and math.isfinite(d_pcr) and abs(d_pcr) >= t.pcr_shift:
+            out.append(_alert(
+                at, "pcr_shift", subject,
+                f"{key} {bucket}: PCR (OI) {pcr_then:.2f} → {stats.pcr_oi:.2f} in {window} "
+                f"(threshold {t.pcr_shift:g})",
+                index=key, value=d_pcr, threshold=t.pcr_shift))
+        d_pain = stats.max_pain - pain_then
+        step = strike_step([leg for leg in idx.legs if leg.expiry == expiry], key)
+        limit = t.max_pain_shift_steps * step
+        if t.max_pain_shift_steps > 0 and math.isfinite(d_pain) and abs(d_pain) >= limit - 1e-9:
+            out.append(_alert(
+                at, "max_pain_shift", subject,
+                f"{key} {bucket}: max pain {_strike(pain_then)} → {_strike(stats.max_pain)} in "
+                f"{window} ({d_pain / step:+.0f} strikes; threshold {t.max_pain_shift_steps:g})",
+                index=key, value=d_pain, threshold=limit, unit="points"))
+        return out
+
+    def _buildup_flips(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+        if not self.t.buildup_flip:
+            return []
+        bucket = nearest_bucket(idx)
+        if bucket is None:
+            return []
+        out: list[Alert] = []
+        atm = idx.overview.buckets[bucket].atm_strike
+        for leg in idx.legs:
+            if leg.bucket != bucket or leg.strike != atm:
+                continue
+            lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
+            h = self._legs.get(lk)
+            if h is None:
+                h = self._legs[lk] = _LegHistory(first_at=at)
+            before, now = h.buildup, leg.buildup
+            if now:
+                h.buildup = now
+            if before and now and before != now:
+                subject = _leg_subject(lk)
+                out.append(_alert(
+                    at, "buildup_flip", subject,
+                    f"{subject} (ATM): {before.replace('_', ' ')} → {now.replace('_', ' ')}",
+                    index=key))
+        return out
