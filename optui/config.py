@@ -94,7 +94,6 @@ class ExportSettings:
 
 @dataclass
 class FlowSettings:
-    threshold_cr: float = 100.0
     retention_days: int = 90
     timeframe: str = "5m"
 
@@ -195,7 +194,6 @@ _RANGES: dict[str, tuple[float, float]] = {
     "simulator.speed": (0.01, 10000.0),
     "simulator.port": (1, 65535),
     "store.batch_size": (1, 1_000_000),
-    "flow.threshold_cr": (0.0, 1e6),
     "flow.retention_days": (1, 36500),
     "positions.top_n": (1, 100),
     "alerts.fii_flow_cr": (0.0, 1e6),
@@ -344,7 +342,7 @@ def _validate(settings: Settings) -> None:
 
 
 # Keys that moved: a file still using the old name keeps working (the new name wins if both).
-_MOVED = {"positions.oi_change_pct": "alerts.oi_change_pct"}
+_MOVED = {"positions.oi_change_pct": "alerts.oi_change_pct", "flow.threshold_cr": "alerts.single_flow_cr"}
 
 
 def _apply(settings: Settings, data: dict[str, Any], origin: str) -> None:

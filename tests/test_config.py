@@ -48,13 +48,13 @@ def test_invalid_values_name_key_value_and_allowed(tmp_path: Path, text: str, wo
 
 def test_set_value_keeps_comments_and_validates(tmp_path: Path) -> None:
     f = tmp_path / "optui.toml"
-    f.write_text("# my notes\n[flow]\n# keep me\nthreshold_cr = 100.0\n")
-    set_value("flow.threshold_cr", "250", f)
+    f.write_text("# my notes\n[flow]\n# keep me\nretention_days = 90\n")
+    set_value("flow.retention_days", "250", f)
     text = f.read_text()
-    assert "# my notes" in text and "# keep me" in text and "threshold_cr = 250.0" in text
+    assert "# my notes" in text and "# keep me" in text and "retention_days = 250" in text
     with pytest.raises(ConfigError, match="flow.retention_days"):
         set_value("flow.retention_days", "0", f)
-    assert "retention_days" not in f.read_text()
+    assert f.read_text() == text  # a rejected value leaves the file as it was
 
 
 def test_secret_file_is_private_and_env_wins(isolated_config: Path) -> None:
@@ -106,3 +106,29 @@ def test_unreadable_files_raise_config_error_naming_them(isolated_config: Path) 
     secrets_path().write_text("kite_access_token = \n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         save_secret("kite_access_token", "x")
+
+
+def test_moved_keys_keep_old_files_working(tmp_path: Path) -> None:
+    f = tmp_path / "optui.toml"
+    f.write_text("[flow]\nthreshold_cr = 250.0\n[positions]\noi_change_pct = 35\n")
+    s = load_settings(f, environ={})
+    assert s.alerts.single_flow_cr == 250.0 and s.alerts.oi_change_pct == 35.0
+    f.write_text("[flow]\nthreshold_cr = 250.0\n[alerts]\nsingle_flow_cr = 900\n")
+    assert load_settings(f, environ={}).alerts.single_flow_cr == 900.0  # the new name wins
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({"OPTUI_ALERTS_SEVERITIES": "oi_change=urgent"}, ["alerts.severities", "urgent", "critical"]),
+        ({"OPTUI_ALERTS_COOLDOWNS": "nosuchrule=60"}, ["alerts.cooldowns", "nosuchrule", "pcr_shift"]),
+        ({"OPTUI_ALERTS_COOLDOWNS": "pcr_shift=-5"}, ["alerts.cooldowns", "pcr_shift=-5", "seconds"]),
+        ({"OPTUI_ALERTS_WEBHOOK_FORMAT": "teams"}, ["alerts.webhook_format", "teams", "telegram"]),
+        ({"OPTUI_ALERTS_OI_CHANGE_WINDOW_MIN": "0"}, ["alerts.oi_change_window_min", "0"]),
+    ],
+)
+def test_alert_settings_are_checked(tmp_path: Path, env: dict[str, str], words: list[str]) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(tmp_path / "none.toml", environ=env)
+    for word in words:
+        assert word in str(err.value)

@@ -11,6 +11,8 @@ import pytest
 from textual.app import App
 from textual.message import Message
 
+from optui.alerts import AlertEngine, Thresholds
+from optui.alerts.model import Alert
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.config import Settings
 from optui.errors import StoreError, TokenExpiredError
@@ -19,8 +21,16 @@ from optui.screens.dashboard import DashboardScreen, chain_settings
 from optui.storage.base import Row
 from optui.timeutil import IST
 from optui.ui_messages import FlowQueried, SnapshotCollected
+from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable, chain_columns, chain_rows
-from optui.widgets.dashboard_model import DataClock, FlowAlerts, StrikeWindow, buckets_of, cycle
+from optui.widgets.dashboard_model import (
+    DataClock,
+    StrikeWindow,
+    buckets_of,
+    cycle,
+    notifications,
+    visible_alerts,
+)
 from optui.widgets.flow_panel import FlowPanel, sentiment_of
 from optui.widgets.format import (
     fmt_count,
@@ -191,16 +201,71 @@ def test_cycle_and_buckets() -> None:
     assert buckets_of(snap, "BANKNIFTY") == ["this_month", "next_month"]
 
 
+def three_alerts(at: datetime) -> list[Alert]:
+    return [
+        Alert(at, "pcr_shift", "info", "NIFTY 2026-11-27", "NIFTY this_week: PCR (OI) 0.90 → 1.20"),
+        Alert(at, "premium_flow", "warning", "BANKNIFTY bought", "BANKNIFTY: ₹1,200.0 cr bought"),
+        Alert(at, "capture_failed", "critical", "capture", "pre-market capture failed: HTTP 403"),
+    ]
+
+
 @pytest.mark.unit
-def test_flow_alert_threshold_and_cooldown() -> None:
-    alerts = FlowAlerts(threshold_cr=14.0, cooldown_s=300.0)
+def test_alert_filter_and_toasts() -> None:
+    alerts = three_alerts(SAMPLE_TIME)
+    assert [a.rule for a in visible_alerts(alerts, "info")] == ["pcr_shift", "premium_flow", "capture_failed"]
+    assert [a.rule for a in visible_alerts(alerts, "warning")] == ["premium_flow", "capture_failed"]
+    assert [a.rule for a in visible_alerts(alerts, "critical")] == ["capture_failed"]
+    toasts = notifications(alerts * 2)
+    assert len(toasts) == 4 and toasts[0][2] == "error" and toasts[-1][0] == "and 3 more: see the alerts panel"
+
+
+@pytest.mark.unit
+def test_flow_alerts_come_from_the_core_engine() -> None:
+    engine = AlertEngine(Thresholds(single_flow_cr=14.0), cooldown_s=300.0)
     snap = sample_snapshot()  # inflow 12.5 + i: indices 2.. exceed 14 crore
-    first = alerts.check(snap)
-    assert first and all("bought" in a or "sold" in a for a in first)
-    assert not any(a.startswith("NIFTY:") for a in first)
-    assert alerts.check(replace(snap, timestamp=snap.timestamp + timedelta(seconds=60))) == []
-    later = replace(snap, timestamp=snap.timestamp + timedelta(seconds=301))
-    assert alerts.check(later) == first
+    first = engine.on_snapshot(snap)
+    assert first and all(a.rule == "premium_flow" for a in first)
+    assert not any(a.index == "NIFTY" for a in first)
+    assert engine.on_snapshot(replace(snap, timestamp=snap.timestamp + timedelta(seconds=60))) == []
+    later = engine.on_snapshot(replace(snap, timestamp=snap.timestamp + timedelta(seconds=301)))
+    assert [a.message for a in later] == [a.message for a in first]
+
+
+class AlertingEngine(FakeEngine):
+    """Each snapshot carries three alerts of each severity, as the core's engine attaches them."""
+
+    def collect_once(self) -> Snapshot:
+        snap = super().collect_once()
+        snap.alerts = three_alerts(snap.timestamp)
+        return snap
+
+
+@pytest.mark.mock
+async def test_alerts_panel_shows_core_alerts_filters_and_rings() -> None:
+    settings = Settings()
+    settings.alerts.bell = True
+    screen = DashboardScreen(settings, engine=AlertingEngine(), clock=fixed_clock)
+    app = Host(screen)
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        panel = screen.query_one(AlertsPanel)
+        assert [a.rule for a in panel.shown] == ["pcr_shift", "premium_flow", "capture_failed"]
+        assert bells == [1]
+        titles = [n.title for n in app._notifications]
+        assert "Alert · capture failed" in titles and "Alert · premium flow" in titles
+        await pilot.press("a")
+        assert [a.severity for a in panel.shown] == ["warning", "critical"]
+        await pilot.press("a")
+        assert [a.severity for a in panel.shown] == ["critical"]
+        await pilot.resize_terminal(160, 48)  # the wide layout keeps the alerts and the filter
+        await pilot.pause()
+        panel = screen.query_one(AlertsPanel)
+        assert panel.min_severity == "critical" and len(panel.alerts) == 3
+        await pilot.press("a")
+        assert len(panel.shown) == 3
 
 
 @pytest.mark.unit

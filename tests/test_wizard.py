@@ -69,7 +69,7 @@ def test_every_section_has_at_most_nine_fields_and_known_keys() -> None:
             if fld.key:
                 section, _, key = fld.key.partition(".")
                 assert hasattr(getattr(settings, section), key), fld.key
-    assert [len(SECTIONS[s][1]) for s in ("kite", "participants", "cash_flow", "positions")] == [7, 9, 7, 5]
+    assert [len(SECTIONS[s][1]) for s in ("kite", "participants", "cash_flow", "positions")] == [7, 7, 6, 5]
 
 
 @pytest.mark.unit
@@ -146,12 +146,12 @@ async def test_wrong_type_shows_message_and_saves_nothing(config_file: Path) -> 
 async def test_valid_value_is_saved_keeping_comments(config_file: Path) -> None:
     app = FormApp(section_screen("cash_flow"))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("2")
-        app.screen.query_one("#field-2", Input).value = ""
+        await pilot.press("1")
+        app.screen.query_one("#field-1", Input).value = ""
         await pilot.press(*"120", "enter")
         await _settle(app, pilot)
         assert "saved flow.retention_days" in text_of(app.screen, "#form-message")
-        assert text_of(app.screen, "#value-2") == "120"
+        assert text_of(app.screen, "#value-1") == "120"
         assert app.settings.flow.retention_days == 120  # type: ignore[attr-defined]
     text = config_file.read_text(encoding="utf-8")
     assert "# watched intervals for OI changes" in text and "# crore" in text

@@ -43,14 +43,17 @@ from optui.ui_messages import (
     TokenExpired,
     flow_series_from_rows,
 )
+from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable, all_chain_rows, chain_rows, count_divisor
 from optui.widgets.dashboard_model import (
+    ALERT_FILTER_LABELS,
     DataClock,
-    FlowAlerts,
     StrikeWindow,
     buckets_of,
     cycle,
     flow_window,
+    next_alert_filter,
+    notifications,
 )
 from optui.widgets.flow_panel import FlowPanel
 from optui.widgets.format import fmt_clock, fmt_expiry, session_state
@@ -71,6 +74,7 @@ TABS: tuple[tuple[str, str], ...] = (
     ("tab-positions", "3 Positions"),
     ("tab-health", "4 Health"),
     ("tab-participants", "5 Participants"),
+    ("tab-alerts", "6 Alerts"),
 )
 
 EngineFactory = Callable[[Settings], Any]
@@ -130,6 +134,8 @@ class DashboardScreen(Screen):
                 tooltip="Run a collection cycle now, or resume after a failure"),
         Binding("p", "participants", "Participants", id="dashboard.participants",
                 tooltip="Participants table, FII/DII cash and history charts (end of day)"),
+        Binding("a", "cycle_alert_filter", "Alerts filter", id="dashboard.alert_filter",
+                tooltip="Alerts shown: all, warning and critical, critical only"),
         Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the menu"),
         *(
             Binding(label[0], f"show_tab('{tab}')", label[2:], show=False,
@@ -160,6 +166,7 @@ class DashboardScreen(Screen):
         self._relayout = False
         """The panels are being replaced (wide <-> tabs): widgets are not to be touched."""
         self._pending_health: list[tuple[datetime, str, str]] = []
+        self._pending_alerts: list[Any] = []
         self._collecting = False
         self._paused = False
         self._failed = False
@@ -169,7 +176,6 @@ class DashboardScreen(Screen):
         self._positions: dict[str, list[LegRecord]] = {}
         self._series: FlowSeries | None = None
         self._data_clock = DataClock()
-        self._alerts: FlowAlerts | None = None
         self._participants_seen: object | None = None
         self._capture_events_seen = 0
         self._window: StrikeWindow | None = None
@@ -210,7 +216,9 @@ class DashboardScreen(Screen):
             yield ChainTable(oi_unit=self.settings.ui.oi_unit, id="chain", classes="panel")
             with Horizontal(id="dash-bottom"):
                 yield PositionsTable(id="positions", classes="panel")
-                yield HealthLog(id="health", classes="panel")
+                with Vertical(id="dash-events"):
+                    yield AlertsPanel(id="alerts", classes="panel")
+                    yield HealthLog(id="health", classes="panel")
                 yield ParticipantsPanel(compact=True, id="participants", classes="panel")
         else:
             yield OverviewTable(compact=True, id="overview")
@@ -225,6 +233,8 @@ class DashboardScreen(Screen):
                     yield HealthLog(id="health")
                 with TabPane(TABS[4][1][2:], id=TABS[4][0]):
                     yield Vertical(ParticipantsPanel(id="participants"))
+                with TabPane(TABS[5][1][2:], id=TABS[5][0]):
+                    yield AlertsPanel(id="alerts")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -248,6 +258,7 @@ class DashboardScreen(Screen):
 
         Resizes can arrive while a recompose is in flight (a resize storm): one switch runs at a
         time, then checks the width again; panels are not touched while they are being replaced.
+        The health log and the alerts panel (with its filter) carry over.
         """
         if self._relayout:
             return
@@ -255,14 +266,22 @@ class DashboardScreen(Screen):
         try:
             while (self.app.size.width >= WIDE_MIN_COLUMNS) != self._wide:
                 history = list(self.query_one(HealthLog).history)
+                old = self.query_one(AlertsPanel)
+                alerts, min_severity = list(old.alerts), old.min_severity
                 await self.recompose()
                 self.query_one(HealthLog).replay(history)
+                panel = self.query_one(AlertsPanel)
+                panel.min_severity = min_severity
+                panel.add_alerts(alerts)
                 self._titles()
         finally:
             self._relayout = False
         pending, self._pending_health = self._pending_health, []
         for at, level, text in pending:
             self.query_one(HealthLog).add(at, level, text)
+        raised, self._pending_alerts = self._pending_alerts, []
+        if raised:
+            self.show_alerts(raised)
         self._render_all()
 
     def on_unmount(self) -> None:
@@ -281,7 +300,8 @@ class DashboardScreen(Screen):
             return
         self.query_one("#overview").border_title = "Indices"
         self.query_one("#positions").border_title = "Largest OI changes"
-        self.query_one("#health").border_title = "Alerts and health"
+        self.query_one("#health").border_title = "Health"
+        self.query_one("#alerts").border_title = "Alerts"
         self.query_one("#participants").border_title = "Participants"
 
     # ---- workers: they call blocking code and post messages, nothing else ----------------
@@ -705,20 +725,25 @@ class DashboardScreen(Screen):
             return False
 
     def _health(self, snapshot: Snapshot, now: datetime) -> None:
-        if self._alerts is None:
-            self._alerts = FlowAlerts(self.settings.flow.threshold_cr, self.settings.alerts.cooldown_s)
         at = self._market_now(now)
-        alerts = self._alerts.check(snapshot)
-        if self._relayout:  # the panel is being replaced: keep the alerts for it
-            self._pending_health.extend((at, "alert", text) for text in alerts)
-            for text in alerts:
-                log.info(text)
+        alerts = list(snapshot.alerts)  # raised by the core's alerts engine, which logs them
+        if self._relayout:  # the panels are being replaced: keep the alerts for the new ones
+            self._pending_alerts.extend(alerts)
             return
         health = self.query_one(HealthLog)
-        for level, text in health.record_cycle(
-            snapshot, at, self.settings.source.interval_s, alerts
-        ):
-            getattr(log, "info" if level in ("info", "alert") else level)(text)
+        # Alerts have their own panel: health shows the rest.
+        for level, text in health.record_cycle(snapshot, at, self.settings.source.interval_s, []):
+            getattr(log, level)(text)
+        if alerts:
+            self.show_alerts(alerts)
+
+    def show_alerts(self, alerts: list[Any]) -> None:
+        """Alerts the core raised: the alerts panel, a few toasts, the bell when enabled."""
+        self.query_one(AlertsPanel).add_alerts(alerts)
+        for message, title, severity in notifications(alerts):
+            self.notify(message, title=title, severity=severity, timeout=8)  # type: ignore[arg-type]
+        if self.settings.alerts.bell:
+            self.app.bell()
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)
@@ -770,6 +795,11 @@ class DashboardScreen(Screen):
             return
         self._paused = False
         self.collect_now()
+
+    def action_cycle_alert_filter(self) -> None:
+        panel = self.query_one(AlertsPanel)
+        panel.set_min_severity(next_alert_filter(panel.min_severity))
+        self.notify(f"Alerts shown: {ALERT_FILTER_LABELS[panel.min_severity]}", title="Alerts", timeout=3)
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -125,9 +125,8 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("FII flow alert (₹ cr)", key="alerts.fii_flow_cr"),
         F("DII flow alert (₹ cr)", key="alerts.dii_flow_cr"),
         F("Pro-Client divergence (%)", key="alerts.pro_client_divergence_pct"),
-        F("Volume spike alert (%)", key="alerts.volume_spike_pct"),
-        F("Alert cooldown (s)", key="alerts.cooldown_s"),
-        F("Alert webhook URL", key="alerts.webhook_url", hint="empty: no webhook"),
+        F("All alert rules, bell and webhooks", action="alerts_section", button="Open",
+          hint="thresholds, cooldowns, webhook"),
         F("Download folder", key="participants.download_dir",
           help="NSE participant CSVs and FII/DII JSON; imported before downloading"),
         F("Capture time (IST)", key="participants.capture_time",
@@ -135,7 +134,6 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Complete: check", action="participants_check", button="Check", hint="directory, values"),
     ]),
     "cash_flow": ("Cash-flow tracking", [
-        F("Flow threshold (₹ cr)", key="flow.threshold_cr", help="default ₹100 crore"),
         F("Retention (days)", key="flow.retention_days", help="default 90 days"),
         F("Default timeframe", key="flow.timeframe", help="1m 5m 15m 30m 1h 1d 1w"),
         F("Single flow alert (₹ cr)", key="alerts.single_flow_cr"),
@@ -145,10 +143,35 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
     ]),
     "positions": ("Position monitoring", [
         F("Intervals", key="positions.intervals", help="comma separated from 1m 5m 15m 30m 1h 1d 1w"),
-        F("OI change alert (%)", key="positions.oi_change_pct"),
+        F("OI change alert (%)", key="alerts.oi_change_pct"),
         F("OI change window (min)", key="alerts.oi_change_window_min"),
         F("Rows shown (top N)", key="positions.top_n"),
         _REVIEW,
+    ]),
+    "alerts": ("Alert rules", [
+        F("Premium flow in one cycle (₹ cr)", key="alerts.single_flow_cr", help="0 turns a rule off"),
+        F("Volume spike above average (%)", key="alerts.volume_spike_pct"),
+        F("OI change in the window (%)", key="alerts.oi_change_pct"),
+        F("Window (min)", key="alerts.oi_change_window_min",
+          help="for the OI, volume, PCR and max-pain rules"),
+        F("OI change above daily average (%)", key="alerts.oi_change_daily_avg_pct"),
+        F("PCR shift in the window", key="alerts.pcr_shift"),
+        F("Max-pain shift (strike steps)", key="alerts.max_pain_shift_steps"),
+        F("ATM buildup flips", key="alerts.buildup_flip", help="true or false"),
+        F("Cooldowns, severities, bell, webhook", action="alert_delivery_section", button="Open",
+          hint="where alerts go"),
+    ]),
+    "alert_delivery": ("Alert delivery", [
+        F("Cooldown (s)", key="alerts.cooldown_s"),
+        F("Cooldowns per rule", key="alerts.cooldowns", help="e.g. pcr_shift=900, buildup_flip=600"),
+        F("Severities per rule", key="alerts.severities", help="e.g. oi_change=critical"),
+        F("Terminal bell", key="alerts.bell", help="true or false"),
+        F("Webhook URL", key="alerts.webhook_url", hint="empty: no webhook",
+          help="Slack incoming webhook, https://api.telegram.org/bot<TOKEN>/sendMessage, or any JSON endpoint"),
+        F("Webhook format", key="alerts.webhook_format", help="auto, json, slack or telegram"),
+        F("Telegram chat id", key="alerts.telegram_chat_id"),
+        F("Least severity posted", key="alerts.webhook_min_severity", help="info, warning or critical"),
+        F("Send a test alert", action="alerts_test", button="Send", hint="to the webhook"),
     ]),
     "simulator": ("Simulated market", [
         F("Seed", key="simulator.seed"),
@@ -218,8 +241,11 @@ def check_value(key: str, raw: str, settings: Settings) -> str | None:
 def screen_for_action(action: str) -> Any:
     """The screen an action opens instead of running in the background, if any."""
     from optui.screens.kite_login import KiteLoginScreen, TokenPromptScreen
+    from optui.screens.settings_form import section_screen
 
     makers: dict[str, Callable[[], Any]] = {
+        "alerts_section": lambda: section_screen("alerts"),
+        "alert_delivery_section": lambda: section_screen("alert_delivery"),
         "kite_login": KiteLoginScreen,
         "token_manual": lambda: TokenPromptScreen(mode="manual"),
         "token_previous": lambda: TokenPromptScreen(mode="previous"),
@@ -385,11 +411,34 @@ def _participants_check(settings: Settings) -> tuple[bool, str]:
     return problem is None and ok, (problem or f"{target} ready for NSE participant files") + "\n" + review
 
 
+def _alerts_test(settings: Settings) -> tuple[bool, str]:
+    from datetime import UTC, datetime
+
+    from optui.alerts.model import Alert
+    from optui.alerts.webhooks import WebhookDispatcher, WebhookTarget, detect_format
+
+    url = settings.alerts.webhook_url.strip()
+    if not url:
+        return False, "alerts.webhook_url is empty: set it first"
+    target = WebhookTarget(url, detect_format(url, settings.alerts.webhook_format),
+                           settings.alerts.telegram_chat_id.strip(), "info")
+    hooks = WebhookDispatcher([target], retries=0)
+    try:
+        hooks.submit(Alert(datetime.now(UTC), "premium_flow", "info", "test",
+                           "optui test alert: the webhook works"))
+        hooks.flush(15.0)
+    finally:
+        hooks.close()
+    ok = hooks.sent == 1
+    return ok, (f"posted a test alert to the {target.shown}" if ok else
+                f"could not post to the {target.shown}: see the log for the reason")
+
+
 def run_action(action: str, settings: Settings, section: str, text: str | None) -> tuple[bool, str]:
     """Run one form action (blocking: call it from a thread worker); (ok, report to show)."""
     simple: dict[str, Callable[[Settings], tuple[bool, str]]] = {
         "store_test": _store_test, "health": _health, "secret_files": _secret_files,
-        "view_log": _view_log, "participants_check": _participants_check,
+        "view_log": _view_log, "participants_check": _participants_check, "alerts_test": _alerts_test,
     }
     with_text: dict[str, Callable[[Settings, str | None], tuple[bool, str]]] = {
         "kite_import": _kite_import, "kite_test": _kite_test,

@@ -81,6 +81,10 @@ def refresh_app_settings(app: Any) -> Settings | None:
     return fresh
 
 
+REDACTED_KEYS = frozenset({"alerts.webhook_url"})
+"""Settings whose value carries a secret (a token in a URL): shown and echoed redacted."""
+
+
 def shown_value(fld: FormField, settings: Settings, secrets: dict[str, str]) -> str:
     """What the screen shows for a field: the setting (URLs without their passwords), a masked
     secret, or the action's hint."""
@@ -213,7 +217,8 @@ class SectionScreen(ReportsWorkers, Screen[None]):
         if fld is None or not fld.key or fld.is_action or not event.input.has_focus:
             return  # programmatic refreshes are not typing
         problem = check_value(fld.key, event.value, current_settings(self.app))
-        self._say(problem or f"{fld.key} = {event.value!r} looks right: Enter saves it", error=bool(problem))
+        shown = redact_url(event.value) if fld.key in REDACTED_KEYS else event.value
+        self._say(problem or f"{fld.key} = {shown!r} looks right: Enter saves it", error=bool(problem))
 
     @on(Input.Submitted)
     def _submit(self, event: Input.Submitted) -> None:
@@ -254,7 +259,7 @@ class SectionScreen(ReportsWorkers, Screen[None]):
             self.post_message(FieldRejected(n, key, f"cannot write {config_path()} ({exc.strerror})"))
             return
         log.info("setting %s saved", key)
-        self.post_message(FieldSaved(n, key, raw.strip()))
+        self.post_message(FieldSaved(n, key, redact_url(raw.strip()) if key in REDACTED_KEYS else raw.strip()))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="form-save")
     def _save_secret(self, n: int, name: str, raw: str) -> None:

@@ -1,20 +1,22 @@
-"""The dashboard's view state without Textual: selection cycling, data age, market time, alerts.
+"""The dashboard's view state without Textual: selection cycling, data age, market time, alert filter.
 
 Kept apart from the screen so the rules a trader relies on (when data counts as stale, which
-clock the session state follows, when a flow alert fires) are plain functions that tests pin down.
+clock the session state follows, which alerts a severity filter shows) are plain functions that
+tests pin down. Alerts themselves are raised by the core (optui.alerts), never here.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from optui.alerts.model import SEVERITIES, Alert, severity_rank
 from optui.analytics.timeframes import timeframe_seconds
 from optui.indices import BUCKETS
 from optui.models import Snapshot
-from optui.widgets.format import fmt_crore, source_badge
+from optui.widgets.format import source_badge
 
 
 def cycle(items: Sequence[str], current: str, step: int) -> str:
@@ -137,33 +139,37 @@ def flow_window(anchor: datetime, timeframe: str, retention_days: int) -> tuple[
     return end - timedelta(seconds=span), end
 
 
-@dataclass
-class FlowAlerts:
-    """Alerts when one cycle's premium bought or sold for an index reaches the threshold.
+ALERT_FILTER_LABELS: dict[str, str] = {
+    "info": "all", "warning": "warning and critical", "critical": "critical only",
+}
+"""What the alerts panel's severity filter shows, by least severity."""
 
-    One alert per index and side per cooldown, so a busy session does not flood the log.
-    """
 
-    threshold_cr: float
-    cooldown_s: float
-    _last: dict[tuple[str, str], datetime] = field(default_factory=dict)
+def visible_alerts(alerts: Iterable[Alert], min_severity: str) -> list[Alert]:
+    """The alerts at `min_severity` or above, in their order."""
+    floor = severity_rank(min_severity)
+    return [a for a in alerts if severity_rank(a.severity) >= floor]
 
-    def check(self, snapshot: Snapshot) -> list[str]:
-        out: list[str] = []
-        if self.threshold_cr <= 0:
-            return out
-        at = snapshot.timestamp
-        for key, idx in snapshot.indices.items():
-            flow = idx.overview.flow
-            for side, value in (("bought", flow.inflow_cr), ("sold", flow.outflow_cr)):
-                if not value >= self.threshold_cr:
-                    continue
-                last = self._last.get((key, side))
-                if last is not None and at - last < timedelta(seconds=self.cooldown_s):
-                    continue
-                self._last[(key, side)] = at
-                out.append(
-                    f"{key}: {fmt_crore(value)} of premium {side} in one cycle "
-                    f"(threshold {fmt_crore(self.threshold_cr)})"
-                )
-        return out
+
+def next_alert_filter(current: str) -> str:
+    """The severity filter after `current`: all → warning and above → critical only → all."""
+    return cycle(SEVERITIES, current, 1)
+
+
+NOTIFY_SEVERITY = {"info": "information", "warning": "warning", "critical": "error"}
+"""Textual notification severity for an alert severity."""
+
+NOTIFY_MAX = 3
+"""At most this many toasts per cycle; the rest are summed up in one."""
+
+
+def notifications(alerts: Sequence[Alert]) -> list[tuple[str, str, str]]:
+    """(message, title, Textual severity) toasts for one cycle's alerts, most severe first."""
+    ranked = sorted(alerts, key=lambda a: -severity_rank(a.severity))
+    out = [(a.message, f"Alert · {a.rule.replace('_', ' ')}", NOTIFY_SEVERITY.get(a.severity, "information"))
+           for a in ranked[:NOTIFY_MAX]]
+    rest = ranked[NOTIFY_MAX:]
+    if rest:
+        worst = NOTIFY_SEVERITY.get(rest[0].severity, "information")
+        out.append((f"and {len(rest)} more: see the alerts panel", "Alerts", worst))
+    return out
