@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from optui.alerts.market_rules import MarketRules, _alert
-from optui.alerts.model import Alert, AlertCounts, ParticipantFigures, parse_overrides
+from optui.alerts.model import SEVERITIES, Alert, AlertCounts, ParticipantFigures, parse_overrides
 from optui.alerts.participant_rules import participant_alerts
 from optui.alerts.thresholds import Thresholds
 from optui.alerts.webhooks import WebhookDispatcher, WebhookTarget, detect_format
@@ -79,6 +80,8 @@ class AlertEngine:
         """Alerts raised by the latest call (a snapshot or a capture)."""
         self.warnings: list[str] = []
         """Problems of the latest call (a store write that failed)."""
+        self._pending: list[Alert] = []  # raised by captures since the last snapshot
+        self._eod_raised: set[tuple[str, str]] = set()  # (rule, trade date): once per day's figures
 
     @classmethod
     def from_settings(cls, settings: Any, store: Any = None) -> AlertEngine:
@@ -118,20 +121,43 @@ class AlertEngine:
     # ---- feeds ---------------------------------------------------------------------------
 
     def on_snapshot(self, snap: Snapshot) -> list[Alert]:
-        """Evaluate the market rules on one collection cycle; returns the alerts raised."""
-        return self._raise(self.market.evaluate(snap))
+        """Evaluate the market rules on one collection cycle; returns the alerts raised, after
+        those that captures raised since the previous snapshot (so the screen shows them too)."""
+        pending, self._pending = self._pending, []
+        return pending + self._raise(self.market.evaluate(snap))
 
     def on_participants(self, figures: ParticipantFigures, at: datetime) -> list[Alert]:
         """Evaluate the participant rules on one trade date's end-of-day figures, captured at
         exchange time `at`; returns the alerts raised."""
-        return self._raise(participant_alerts(figures, at, self.thresholds))
+        fresh = [a for a in participant_alerts(figures, at, self.thresholds)
+                 if a.key not in self._eod_raised]
+        raised = self._captured(fresh)
+        self._eod_raised.update(a.key for a in raised)
+        return raised
 
-    def on_capture_failed(self, at: datetime, reason: str, trade_date: date | None = None) -> list[Alert]:
-        """A pre-market capture failed at exchange time `at`: one alert per cooldown per day."""
+    def on_capture_failed(self, at: datetime, reason: str, trade_date: date | None = None,
+                          severity: str | None = None) -> list[Alert]:
+        """A pre-market capture failed at exchange time `at`: one alert per cooldown per trade
+        date. `severity` (e.g. warning while retries remain) replaces the rule's default unless
+        alerts.severities sets one."""
         subject = f"capture {trade_date.isoformat()}" if trade_date else "capture"
         what = f" of {trade_date.isoformat()}" if trade_date else ""
-        return self._raise([_alert(at, "capture_failed", subject,
-                                   f"pre-market capture{what} failed: {reason}")])
+        alert = _alert(at, "capture_failed", subject, f"pre-market capture{what} failed: {reason}")
+        if severity in SEVERITIES:
+            alert = replace(alert, severity=severity)
+        return self._captured([alert])
+
+    def on_capture_event(self, event: Any) -> None:
+        """Listener for the pre-market scheduler's failure events: anything with `at` (aware),
+        `trade_date`, `severity` and `message()` (optui.collectors.premarket.CaptureFailed)."""
+        self.on_capture_failed(event.at, event.message(), getattr(event, "trade_date", None),
+                               getattr(event, "severity", None))
+
+    def _captured(self, candidates: list[Alert]) -> list[Alert]:
+        raised = self._raise(candidates)
+        self._pending += raised
+        del self._pending[:-RECENT_KEPT]
+        return raised
 
     # ---- sinks ---------------------------------------------------------------------------
 
@@ -141,8 +167,7 @@ class AlertEngine:
         for alert in candidates:
             severity = self.severities.get(alert.rule, alert.severity)
             if severity != alert.severity:
-                alert = Alert(alert.at, alert.rule, severity, alert.subject, alert.message,
-                              alert.index, alert.value, alert.threshold, alert.unit)
+                alert = replace(alert, severity=severity)
             if not self.cooldowns.allow(alert):
                 self.counts.suppressed[alert.rule] = self.counts.suppressed.get(alert.rule, 0) + 1
                 continue

@@ -257,7 +257,7 @@ class MarketRules:
         subject = f"{key} {expiry.isoformat()}"
         window = f"{t.window_min:g} min"
         d_pcr = stats.pcr_oi - pcr_then
-        if t.pcr_shift > 0 and math.isfinite(d_pcr) and abs(d_pcr) >= t.pcr_shift:
+        if t.pcr_shift > 0 and math.isfinite(d_pcr) and abs(d_pcr) >= t.pcr_shift - 1e-9:
             out.append(_alert(
                 at, "pcr_shift", subject,
                 f"{key} {bucket}: PCR (OI) {pcr_then:.2f} → {stats.pcr_oi:.2f} in {window} "

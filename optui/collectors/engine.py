@@ -453,6 +453,9 @@ def build_engine(
     except ConfigError:
         engine.close()
         raise
+    premarket = getattr(engine, "premarket", None)  # the 08:00 IST capture, when built
+    if premarket is not None:
+        premarket.listeners.append(engine.alerts.on_capture_event)
     return engine
 
 
