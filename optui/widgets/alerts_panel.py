@@ -27,6 +27,9 @@ class AlertsPanel(RichLog):
         self.alerts: deque[Alert] = deque(maxlen=max_alerts)
         self.min_severity = "info"
 
+    def on_mount(self) -> None:
+        self._subtitle()
+
     def add_alerts(self, alerts: Iterable[Alert]) -> None:
         """Keep the alerts and show those the filter lets through."""
         new = list(alerts)
