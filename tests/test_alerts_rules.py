@@ -293,6 +293,10 @@ def test_engine_reads_every_alert_setting() -> None:
     a.webhook_url, a.webhook_format = "https://api.telegram.org/bot123:ABC/sendMessage", "auto"
     with pytest.raises(ConfigError, match="telegram_chat_id"):
         AlertEngine.from_settings(s)
+    a.webhook_url = "ftp://files.example.org/hook/TOKEN"
+    with pytest.raises(ConfigError, match="not an http") as err:
+        AlertEngine.from_settings(s)
+    assert "TOKEN" not in str(err.value)
 
 
 @pytest.mark.unit

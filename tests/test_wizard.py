@@ -432,8 +432,8 @@ async def test_enter_ends_the_edit_so_a_digit_picks_a_field_and_stale_results_cl
 async def test_a_rejected_value_keeps_the_field_for_correction(config_file: Path) -> None:
     app = FormApp(section_screen("cash_flow"))
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("2")
-        box = app.screen.query_one("#field-2", Input)
+        await pilot.press("1")
+        box = app.screen.query_one("#field-1", Input)
         box.value = ""
         await pilot.press(*"-5", "enter")
         await _settle(app, pilot)
@@ -492,3 +492,59 @@ async def test_cache_url_password_never_reaches_the_screen(
         shown = " ".join(str(w.render()) for w in screen.query(Static))
         assert "s3cretpw" not in shown and "s3cretpw" not in str(screen.query_one("#field-3", Input).value)
     assert "cache" not in config_file.read_text(encoding="utf-8")
+
+
+@pytest.mark.unit
+def test_every_alert_setting_is_in_the_participant_and_alert_forms() -> None:
+    from dataclasses import fields as dc_fields
+
+    from optui.config import AlertSettings
+
+    offered = {f.key for s in ("participants", "alerts", "alert_delivery") for f in SECTIONS[s][1] if f.key}
+    assert {f"alerts.{f.name}" for f in dc_fields(AlertSettings)} <= offered
+
+
+@pytest.mark.unit
+async def test_alert_forms_open_from_the_participant_form(config_file: Path) -> None:
+    app = FormApp(section_screen("participants"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("4")  # All alert rules, bell and webhooks
+        await _settle(app, pilot)
+        assert isinstance(app.screen, SectionScreen) and app.screen.section == "alerts"
+        await pilot.press("9")  # Cooldowns, severities, bell, webhook
+        await _settle(app, pilot)
+        assert isinstance(app.screen, SectionScreen) and app.screen.section == "alert_delivery"
+
+
+@pytest.mark.unit
+async def test_webhook_url_is_shown_redacted_and_kept(config_file: Path) -> None:
+    url = "https://hooks.slack.com/services/T0/B0/SECRETXYZ"
+    config_file.write_text(f'[alerts]\nwebhook_url = "{url}"\n', encoding="utf-8")
+    app = FormApp(section_screen("alert_delivery"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert text_of(app.screen, "#value-5") == "https://hooks.slack.com/****"
+        assert app.screen.query_one("#field-5", Input).value == ""  # the token is not put in the box
+        await pilot.press("5", "enter")  # an empty Enter keeps the real URL
+        await _settle(app, pilot)
+        assert "alerts.webhook_url kept" in text_of(app.screen, "#form-message")
+        await pilot.press("5")
+        await pilot.press(*"https://hooks.slack.com/services/T1/B1/NEWSECRET", "enter")
+        await _settle(app, pilot)
+        message = text_of(app.screen, "#form-message")
+        assert "saved alerts.webhook_url" in message and "NEWSECRET" not in message
+    assert load_settings().alerts.webhook_url == "https://hooks.slack.com/services/T1/B1/NEWSECRET"
+
+
+@pytest.mark.integration
+def test_send_a_test_alert_reaches_the_webhook() -> None:
+    from webhook_server import webhook_server
+
+    from optui.screens.form_sections import run_action
+
+    with webhook_server() as server:
+        settings = Settings()
+        settings.alerts.webhook_url = server.url("/hook/SECRET")
+        ok, report = run_action("alerts_test", settings, "monitoring", None)
+        assert ok and "SECRET" not in report and "/****" in report
+        [got] = server.received
+        assert got.path == "/hook/SECRET" and "optui test alert: the webhook works" in got.body["text"]

@@ -14,6 +14,7 @@ from collections import deque
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from optui.alerts.market_rules import MarketRules, _alert
 from optui.alerts.model import SEVERITIES, Alert, AlertCounts, ParticipantFigures, parse_overrides
@@ -89,6 +90,10 @@ class AlertEngine:
         a = settings.alerts
         webhooks = None
         if a.webhook_url.strip():
+            parts = urlsplit(a.webhook_url.strip())
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ConfigError(f"alerts.webhook_url is not an http(s) URL (scheme {parts.scheme!r}): "
+                                  "give the webhook's https://HOST/PATH, or leave it empty")
             fmt = detect_format(a.webhook_url.strip(), a.webhook_format)
             if fmt == "telegram" and not a.telegram_chat_id.strip():
                 raise ConfigError("alerts.webhook_url is a Telegram bot URL but alerts.telegram_chat_id "

@@ -60,6 +60,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("OI change window (min)", key="alerts.oi_change_window_min"),
         F("Alert cooldown (s)", key="alerts.cooldown_s"),
         F("Alert webhook URL", key="alerts.webhook_url", hint="empty: no webhook"),
+        F("Send a test alert", action="alerts_test", button="Send", hint="to the webhook"),
         F("Run health checks now", action="health", button="Run", hint="store, cache, token, dirs"),
     ]),
     "database": ("Database", [
@@ -171,7 +172,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Webhook format", key="alerts.webhook_format", help="auto, json, slack or telegram"),
         F("Telegram chat id", key="alerts.telegram_chat_id"),
         F("Least severity posted", key="alerts.webhook_min_severity", help="info, warning or critical"),
-        F("Send a test alert", action="alerts_test", button="Send", hint="to the webhook"),
+        F("Webhook retries", key="alerts.webhook_retries", help="further attempts after a failed post"),
     ]),
     "simulator": ("Simulated market", [
         F("Seed", key="simulator.seed"),
