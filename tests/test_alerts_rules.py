@@ -52,9 +52,10 @@ def leg(at: datetime, spec: LegSpec) -> LegRecord:
 
 
 def snap(at: datetime, legs: list[LegSpec] | None = None, *, pcr: float = 1.0,
-         max_pain: float = 24500.0, inflow: float = 0.0, outflow: float = 0.0) -> Snapshot:
+         max_pain: float = 24500.0, inflow: float = 0.0, outflow: float = 0.0,
+         ce_oi: float = 1.0, pe_oi: float = 1.0) -> Snapshot:
     stats = BucketStats("this_week", EXPIRY, 5.0, 24500.0, 24500.0, 12.0, 12.0, 200.0, pcr, pcr,
-                        max_pain, 0.0, 1.0, 1.0, 0.0, 0.0, 5)
+                        max_pain, 0.0, ce_oi, pe_oi, 0.0, 0.0, 5)
     ov = OverviewRecord(at, "NIFTY", 24500.0, 24510.0, 24400.0, 24600.0, 24380.0, 24450.0, 60.0,
                         0.25, 110.0, 0.45, 220.0, 0.9, {"this_week": stats},
                         FlowSummary(inflow_cr=inflow, outflow_cr=outflow))
@@ -112,16 +113,33 @@ def test_oi_change_needs_a_reference_inside_the_window() -> None:
 
 
 @pytest.mark.unit
-def test_oi_change_against_the_daily_average() -> None:
+def test_small_legs_are_left_out_of_the_oi_change_rule() -> None:
+    engine = only(oi_change_pct=50.0)
+    # 10,000 is 0.5 % of the expiry's 2,000,000 call OI: below the 1 % floor
+    engine.on_snapshot(snap(minutes(0), [LegSpec(oi=10_000)], ce_oi=2_000_000))
+    assert engine.on_snapshot(snap(minutes(15), [LegSpec(oi=20_000)], ce_oi=2_000_000)) == []
+    engine = only(oi_change_pct=50.0)  # at 1 % it counts
+    engine.on_snapshot(snap(minutes(0), [LegSpec(oi=20_000)], ce_oi=2_000_000))
+    assert len(engine.on_snapshot(snap(minutes(15), [LegSpec(oi=40_000)], ce_oi=2_000_000))) == 1
+
+
+@pytest.mark.unit
+def test_total_oi_change_against_the_daily_average() -> None:
     engine = only(oi_change_daily_avg_pct=100.0)
-    assert engine.on_snapshot(snap(minutes(0), [LegSpec(oi=1000)])) == []
-    assert engine.on_snapshot(snap(minutes(15), [LegSpec(oi=1100)])) == []
-    # vs 10:15 (1,100): change 100 = the average 100 per window (10:00-10:15): 0 % above
-    assert engine.on_snapshot(snap(minutes(30), [LegSpec(oi=1200)])) == []
-    # vs 10:30 (1,200): change 300; the day before 10:30 moved 200 in 30 min = 100 per window
-    raised = engine.on_snapshot(snap(minutes(45), [LegSpec(oi=1500)]))
-    assert [(a.rule, round(a.value, 6), a.severity) for a in raised] == [("oi_change_daily", 200.0, "info")]
-    assert "changed +300 in 15 min, 200 % above the day's average of 100 per 15 min" in raised[0].message
+    # call OI moves 100 per 15 minutes from 10:00 to 10:45; puts stay flat
+    for n, ce in ((0, 1000), (15, 1100), (30, 1200), (45, 1300)):
+        assert engine.on_snapshot(snap(minutes(n), ce_oi=ce, pe_oi=500)) == []
+    # 11:00 vs 10:45 (1,300): change 300; 10:00-10:45 moved 300 in 45 min = 100 per window
+    raised = engine.on_snapshot(snap(minutes(60), ce_oi=1600, pe_oi=500))
+    assert [(a.rule, a.subject, round(a.value, 6), a.severity) for a in raised] == [
+        ("oi_change_daily", "NIFTY 2026-12-01 CE", 200.0, "info")]
+    assert raised[0].message == ("NIFTY this_week CE: total OI changed +300 in 15 min, 200 % above the "
+                                 "day's average of 100 per 15 min (threshold 100 %)")
+    # with less than three windows of history there is no average to compare with
+    engine = only(oi_change_daily_avg_pct=100.0)
+    for n, ce in ((0, 1000), (15, 1100), (30, 1200)):
+        engine.on_snapshot(snap(minutes(n), ce_oi=ce, pe_oi=500))
+    assert engine.on_snapshot(snap(minutes(45), ce_oi=2000, pe_oi=500)) == []
 
 
 @pytest.mark.unit

@@ -12,10 +12,13 @@ Definitions (thresholds in optui.alerts.thresholds.Thresholds, window W = oi_cha
   snapshots within W; fires when the rate is above that mean by `volume_spike_pct` percent
   (200 % = three times the mean). Needs three earlier rates.
 - oi_change: a leg's OI now versus its OI at the latest snapshot at least W earlier (and no more
-  than 1.5 W earlier); fires when |change| / earlier OI ≥ `oi_change_pct` percent.
-- oi_change_daily: the same window change compared with the leg's average absolute OI change
-  per W over the day before that window (sum of |OI steps| × W / time covered, at least W);
-  fires when |change| is above that average by `oi_change_daily_avg_pct` percent.
+  than 1.5 W earlier); fires when |change| / earlier OI ≥ `oi_change_pct` percent. Legs whose
+  earlier OI is below MIN_OI_SHARE of their expiry's total OI on that side (BucketStats.ce_oi or
+  pe_oi) are left out: a far strike going from 40 to 80 contracts is not a position change.
+- oi_change_daily: the nearest expiry's total call (put) OI, the chain's `ce_oi` (`pe_oi`), over
+  the window, compared with its average absolute change per W over the day before that window
+  (sum of |OI steps| × W / time covered, at least DAILY_MIN_WINDOWS windows); fires when |change|
+  is above that average by `oi_change_daily_avg_pct` percent.
 - pcr_shift / max_pain_shift: the nearest expiry's PCR (OI) and max pain now versus the same
   expiry at least W earlier; PCR by `pcr_shift` (absolute), max pain by `max_pain_shift_steps`
   strike steps (the chain's spacing).
@@ -27,8 +30,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TypeVar
 
 from optui.alerts.model import RULES, Alert
 from optui.alerts.thresholds import Thresholds
@@ -39,6 +44,13 @@ from optui.timeutil import IST
 LegKey = tuple[str, date, str, float]  # index, expiry, CALL/PUT, strike
 
 _SIDE = {"CALL": "CE", "PUT": "PE"}
+_S = TypeVar("_S")
+
+MIN_OI_SHARE = 0.01
+"""A leg's OI must be at least this share of its expiry's same-side total for the OI change rule."""
+
+DAILY_MIN_WINDOWS = 3
+"""The day's average OI change needs at least this many windows of history to mean anything."""
 
 
 def fmt_cr(value: float) -> str:
@@ -63,35 +75,63 @@ def _alert(at: datetime, rule: str, subject: str, message: str, *, index: str = 
 
 @dataclass(slots=True)
 class _LegHistory:
-    """(time, OI, cumulative |OI steps| since the day's first sample) of one leg, oldest first."""
+    """(time, OI) samples of one leg within the window, oldest first, and its last volume and buildup."""
 
-    samples: deque[tuple[datetime, float, float]] = field(default_factory=deque)
-    first_at: datetime | None = None
-    cum_abs: float = 0.0
+    samples: deque[tuple[datetime, float]] = field(default_factory=deque)
     volume: int = -1
     volume_at: datetime | None = None
     buildup: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class _ChainSample:
+    """The nearest expiry's aggregates at one snapshot, with cumulative |OI steps| per side."""
+
+    at: datetime
+    expiry: date
+    pcr: float
+    max_pain: float
+    ce_oi: float
+    pe_oi: float
+    ce_cum: float
+    pe_cum: float
+
+
 @dataclass(slots=True)
 class _IndexHistory:
     rates: deque[tuple[datetime, float]] = field(default_factory=deque)  # volume per minute
-    chain: deque[tuple[datetime, date, float, float]] = field(default_factory=deque)  # expiry, pcr, max pain
+    chain: deque[_ChainSample] = field(default_factory=deque)
+    chain_first_at: datetime | None = None
 
 
-def _reference(samples: deque, at: datetime, window_s: float) -> tuple | None:
+def _reference(samples: deque[_S], at: datetime, window_s: float,
+               time_of: Callable[[_S], datetime]) -> _S | None:
     """The newest sample at least `window_s` before `at`, if it is no older than 1.5 windows.
 
     Drops samples older than that reference, keeping the deque short.
     """
-    while len(samples) >= 2 and (at - samples[1][0]).total_seconds() >= window_s:
+    while len(samples) >= 2 and (at - time_of(samples[1])).total_seconds() >= window_s:
         samples.popleft()
     if not samples:
         return None
-    age = (at - samples[0][0]).total_seconds()
+    age = (at - time_of(samples[0])).total_seconds()
     if age < window_s or age > 1.5 * window_s:
         return None
     return samples[0]
+
+
+def _leg_time(sample: tuple[datetime, float]) -> datetime:
+    return sample[0]
+
+
+def _chain_time(sample: _ChainSample) -> datetime:
+    return sample.at
+
+
+def _step(now: float, before: float) -> float:
+    """|now − before|, 0 when either is unknown."""
+    d = now - before
+    return abs(d) if math.isfinite(d) else 0.0
 
 
 def nearest_bucket(idx: IndexSnapshot) -> str | None:
@@ -169,7 +209,7 @@ class MarketRules:
             seen.add(lk)
             h = self._legs.get(lk)
             if h is None:
-                h = self._legs[lk] = _LegHistory(first_at=at)
+                h = self._legs[lk] = _LegHistory()
             # volume traded since this leg's previous snapshot
             if h.volume_at is not None and leg.volume >= h.volume >= 0 and at > h.volume_at:
                 traded += leg.volume - h.volume
@@ -180,35 +220,24 @@ class MarketRules:
                 continue
             if h.samples and h.samples[-1][0] >= at:
                 continue  # the same moment again: nothing new
-            if h.samples:
-                h.cum_abs += abs(oi - h.samples[-1][1])
-            h.samples.append((at, oi, h.cum_abs))
-            ref = _reference(h.samples, at, w) if w > 0 else None
-            if ref is None:
+            h.samples.append((at, oi))
+            ref = _reference(h.samples, at, w, _leg_time) if w > 0 else None
+            if ref is None or t.oi_change_pct <= 0:
                 continue
-            ref_at, ref_oi, ref_cum = ref
+            ref_oi = ref[1]
+            stats = idx.overview.buckets.get(leg.bucket)
+            side_total = (stats.ce_oi if leg.side == "CALL" else stats.pe_oi) if stats else 0.0
+            if not ref_oi > 0 or (math.isfinite(side_total) and ref_oi < MIN_OI_SHARE * side_total):
+                continue
             change = oi - ref_oi
-            subject = _leg_subject(lk)
-            minutes_w = f"{t.window_min:g} min"
-            if t.oi_change_pct > 0 and ref_oi > 0:
-                pct = change / ref_oi * 100.0
-                if abs(pct) >= t.oi_change_pct:
-                    out.append(_alert(
-                        at, "oi_change", subject,
-                        f"{subject}: OI {'up' if pct > 0 else 'down'} {abs(pct):.0f} % in "
-                        f"{minutes_w} ({ref_oi:,.0f} → {oi:,.0f}; threshold {t.oi_change_pct:g} %)",
-                        index=key, value=pct, threshold=t.oi_change_pct, unit="%"))
-            covered = (ref_at - h.first_at).total_seconds() if h.first_at else 0.0
-            if t.oi_change_daily_avg_pct > 0 and covered >= w and ref_cum > 0:
-                avg = ref_cum * w / covered
-                excess = (abs(change) / avg - 1.0) * 100.0
-                if excess >= t.oi_change_daily_avg_pct:
-                    out.append(_alert(
-                        at, "oi_change_daily", subject,
-                        f"{subject}: OI changed {change:+,.0f} in {minutes_w}, {excess:.0f} % above "
-                        f"the day's average of {avg:,.0f} per {minutes_w} "
-                        f"(threshold {t.oi_change_daily_avg_pct:g} %)",
-                        index=key, value=excess, threshold=t.oi_change_daily_avg_pct, unit="%"))
+            pct = change / ref_oi * 100.0
+            if abs(pct) >= t.oi_change_pct:
+                subject = _leg_subject(lk)
+                out.append(_alert(
+                    at, "oi_change", subject,
+                    f"{subject}: OI {'up' if pct > 0 else 'down'} {abs(pct):.0f} % in "
+                    f"{t.window_min:g} min ({ref_oi:,.0f} → {oi:,.0f}; threshold {t.oi_change_pct:g} %)",
+                    index=key, value=pct, threshold=t.oi_change_pct, unit="%"))
         out += self._volume_spike(at, key, traded, minutes)
         return out
 
@@ -244,15 +273,24 @@ class MarketRules:
         stats = idx.overview.buckets[bucket]
         hist = self._indices.setdefault(key, _IndexHistory())
         chain = hist.chain
-        if chain and chain[-1][1] != stats.expiry:
+        if chain and chain[-1].expiry != stats.expiry:
             chain.clear()  # the nearest expiry rolled: compare like with like
-        if chain and chain[-1][0] >= at:
+            hist.chain_first_at = None
+        if chain and chain[-1].at >= at:
             return []
-        chain.append((at, stats.expiry, stats.pcr_oi, stats.max_pain))
-        ref = _reference(chain, at, t.window_s) if t.window_s > 0 else None
+        last = chain[-1] if chain else None
+        ce_cum = pe_cum = 0.0
+        if last is not None:
+            ce_cum = last.ce_cum + _step(stats.ce_oi, last.ce_oi)
+            pe_cum = last.pe_cum + _step(stats.pe_oi, last.pe_oi)
+        if hist.chain_first_at is None:
+            hist.chain_first_at = at
+        chain.append(_ChainSample(at, stats.expiry, stats.pcr_oi, stats.max_pain, stats.ce_oi,
+                                  stats.pe_oi, ce_cum, pe_cum))
+        ref = _reference(chain, at, t.window_s, _chain_time) if t.window_s > 0 else None
         if ref is None:
             return []
-        _, expiry, pcr_then, pain_then = ref
+        expiry, pcr_then, pain_then = ref.expiry, ref.pcr, ref.max_pain
         out: list[Alert] = []
         subject = f"{key} {expiry.isoformat()}"
         window = f"{t.window_min:g} min"
@@ -263,6 +301,7 @@ class MarketRules:
                 f"{key} {bucket}: PCR (OI) {pcr_then:.2f} → {stats.pcr_oi:.2f} in {window} "
                 f"(threshold {t.pcr_shift:g})",
                 index=key, value=d_pcr, threshold=t.pcr_shift))
+        out += self._daily_oi(at, key, bucket, stats.ce_oi, stats.pe_oi, ref, hist.chain_first_at)
         d_pain = stats.max_pain - pain_then
         step = strike_step([leg for leg in idx.legs if leg.expiry == expiry], key)
         limit = t.max_pain_shift_steps * step
@@ -272,6 +311,30 @@ class MarketRules:
                 f"{key} {bucket}: max pain {_strike(pain_then)} → {_strike(stats.max_pain)} in "
                 f"{window} ({d_pain / step:+.0f} strikes; threshold {t.max_pain_shift_steps:g})",
                 index=key, value=d_pain, threshold=limit, unit="points"))
+        return out
+
+    def _daily_oi(self, at: datetime, key: str, bucket: str, ce_oi: float, pe_oi: float,
+                  ref: _ChainSample, first_at: datetime | None) -> list[Alert]:
+        t = self.t
+        covered = (ref.at - first_at).total_seconds() if first_at else 0.0
+        if t.oi_change_daily_avg_pct <= 0 or covered < DAILY_MIN_WINDOWS * t.window_s:
+            return []
+        out: list[Alert] = []
+        window = f"{t.window_min:g} min"
+        for side, now, then, cum in (("CE", ce_oi, ref.ce_oi, ref.ce_cum), ("PE", pe_oi, ref.pe_oi, ref.pe_cum)):
+            change = now - then
+            avg = cum * t.window_s / covered
+            if not (math.isfinite(change) and avg > 0):
+                continue
+            excess = (abs(change) / avg - 1.0) * 100.0
+            if excess >= t.oi_change_daily_avg_pct - 1e-9:
+                subject = f"{key} {ref.expiry.isoformat()} {side}"
+                out.append(_alert(
+                    at, "oi_change_daily", subject,
+                    f"{key} {bucket} {side}: total OI changed {change:+,.0f} in {window}, {excess:.0f} % "
+                    f"above the day's average of {avg:,.0f} per {window} "
+                    f"(threshold {t.oi_change_daily_avg_pct:g} %)",
+                    index=key, value=excess, threshold=t.oi_change_daily_avg_pct, unit="%"))
         return out
 
     def _buildup_flips(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
@@ -288,7 +351,7 @@ class MarketRules:
             lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
             h = self._legs.get(lk)
             if h is None:
-                h = self._legs[lk] = _LegHistory(first_at=at)
+                h = self._legs[lk] = _LegHistory()
             before, now = h.buildup, leg.buildup
             if now:
                 h.buildup = now

@@ -50,8 +50,8 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec("oi_change", "warning",
                  "a leg's OI changed by alerts.oi_change_pct over alerts.oi_change_window_min"),
         RuleSpec("oi_change_daily", "info",
-                 "a leg's OI change over the window above its day's average window change by "
-                 "alerts.oi_change_daily_avg_pct"),
+                 "the nearest expiry's total call or put OI change over the window, above the "
+                 "day's average window change by alerts.oi_change_daily_avg_pct"),
         RuleSpec("pcr_shift", "info", "nearest-expiry PCR (OI) moved by alerts.pcr_shift over the window"),
         RuleSpec("max_pain_shift", "info",
                  "nearest-expiry max pain moved by alerts.max_pain_shift_steps strikes over the window"),

@@ -199,7 +199,7 @@ class WebhookDispatcher:
             if retry_after is None or attempt == self.retries:
                 self.failed += 1
                 log.warning("alert %s/%s not posted to %s: %s%s", alert.rule, alert.subject, target.shown,
-                            problem, "" if retry_after is None else f" after {attempt + 1} attempts")
+                            problem, "" if retry_after is None else f" after {attempt + 1} attempt{'s' if attempt else ''}")
                 return
             log.info("alert %s/%s: %s from %s, retrying", alert.rule, alert.subject, problem, target.shown)
             if self._stop.wait(min(max(retry_after, wait), 60.0)):
