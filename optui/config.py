@@ -357,6 +357,9 @@ def _apply(settings: Settings, data: dict[str, Any], origin: str) -> None:
         for name, raw in values.items():
             key = f"{section_name}.{name}"
             if key in _MOVED:
+                import logging
+
+                logging.getLogger(__name__).warning("%s: %s is now %s: rename it there", origin, key, _MOVED[key])
                 new_section, new_name = _MOVED[key].split(".")
                 if new_name not in data.get(new_section, {}):
                     _apply(settings, {new_section: {new_name: raw}}, origin)

@@ -108,11 +108,12 @@ def test_unreadable_files_raise_config_error_naming_them(isolated_config: Path) 
         save_secret("kite_access_token", "x")
 
 
-def test_moved_keys_keep_old_files_working(tmp_path: Path) -> None:
+def test_moved_keys_keep_old_files_working(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     f = tmp_path / "optui.toml"
     f.write_text("[flow]\nthreshold_cr = 250.0\n[positions]\noi_change_pct = 35\n")
     s = load_settings(f, environ={})
     assert s.alerts.single_flow_cr == 250.0 and s.alerts.oi_change_pct == 35.0
+    assert "flow.threshold_cr is now alerts.single_flow_cr" in caplog.text
     f.write_text("[flow]\nthreshold_cr = 250.0\n[alerts]\nsingle_flow_cr = 900\n")
     assert load_settings(f, environ={}).alerts.single_flow_cr == 900.0  # the new name wins
 
