@@ -366,3 +366,23 @@ def test_alerts_stored_in_influxdb(influx_server: str, tmp_path: Path) -> None:
         _feed_and_check(store)
     finally:
         store.close()
+
+
+@pytest.mark.integration
+def test_collection_keeps_its_cycle_when_a_rule_fails(tmp_path: Path) -> None:
+    from optui.collectors.engine import build_engine
+
+    s = Settings()
+    s.general.data_dir = str(tmp_path / "data")
+    s.simulator.start = "2026-11-25 11:00"
+    s.source.indices = ["NIFTY"]
+    s.export.write_json = s.export.write_csv = False
+    engine = build_engine(s, store_url=f"sqlite:///{tmp_path / 'x.db'}")
+    try:
+        assert engine.alerts is not None
+        engine.alerts.market.evaluate = None  # type: ignore[assignment,method-assign]  # calling it raises
+        snap = engine.collect_once()
+        assert snap.leg_count > 0 and snap.alerts == []
+        assert "alerts: the rules failed on this cycle (details in the log)" in snap.warnings
+    finally:
+        engine.close()

@@ -188,8 +188,12 @@ class CollectionEngine:
         snap.warnings = warnings
         self._persist(snap, stats)
         if self.alerts is not None:
-            snap.alerts = self.alerts.on_snapshot(snap)
-            snap.warnings += self.alerts.warnings
+            try:
+                snap.alerts = self.alerts.on_snapshot(snap)
+                snap.warnings += self.alerts.warnings
+            except Exception:  # noqa: BLE001 - a rule's fault must not cost the collected cycle
+                log.exception("alert rules failed")
+                snap.warnings.append("alerts: the rules failed on this cycle (details in the log)")
         snap.duration_s = time.perf_counter() - started
         stats.warnings = warnings
         self.last = stats
