@@ -386,3 +386,51 @@ def test_collection_keeps_its_cycle_when_a_rule_fails(tmp_path: Path) -> None:
         assert "alerts: the rules failed on this cycle (details in the log)" in snap.warnings
     finally:
         engine.close()
+
+
+PARTICIPANT_FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.mark.integration
+@pytest.mark.participants
+def test_pre_market_capture_feeds_the_participant_rules(tmp_path: Path) -> None:
+    """A simulated 08:00 IST on Monday 21 Sep 2026 captures Friday's files from the download
+    folder; the stored cash figures (FII/FPI net +599.54, DII net +1,019.69 ₹ crore) raise the
+    FII and DII flow alerts, which the next snapshot carries to the screen."""
+    from optui.analytics.participants import parse_participant_csv, pro_client_volume
+    from optui.collectors.engine import build_engine
+
+    friday, src = date(2026, 9, 18), date(2026, 8, 18)
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    for kind in ("oi", "vol"):
+        name = f"fao_participant_{kind}_{src:%d%m%Y}.csv"
+        text = (PARTICIPANT_FIXTURES / "nse_participant" / name).read_text()
+        text = text.replace(f"as on {src:%b} {src.day}, {src.year}", f"as on {friday:%b} {friday.day}, {friday.year}")
+        (downloads / f"fao_participant_{kind}_{friday:%d%m%Y}.csv").write_text(text)
+    cash = PARTICIPANT_FIXTURES / "nse_fiidii_cash" / "fii_dii_cash_18-Sep-2026.json"
+    (downloads / cash.name).write_text(cash.read_text())
+    vol_path = downloads / f"fao_participant_vol_{friday:%d%m%Y}.csv"
+    divergence = pro_client_volume(parse_participant_csv(vol_path.read_text(), vol_path.name)).divergence_pct
+
+    s = Settings()
+    s.general.data_dir = str(tmp_path / "data")
+    s.simulator.start = "2026-09-21 08:00"
+    s.participants.download_dir = str(downloads)
+    s.source.indices = ["NIFTY"]
+    s.export.write_json = s.export.write_csv = False
+    engine = build_engine(s, "sim", f"sqlite:///{tmp_path / 'sim.db'}")
+    try:
+        raised = engine.collect_once().alerts
+        eod = [(a.rule, a.subject, a.value) for a in raised if a.rule != "buildup_flip"]
+        expected = [("fii_flow", "2026-09-18", 599.54), ("dii_flow", "2026-09-18", 1019.69)]
+        if divergence is not None and abs(divergence) >= 20.0:
+            expected.append(("pro_client_divergence", "2026-09-18", divergence))
+        assert eod == expected
+        later = engine.collect_once().alerts  # the same day's figures do not alert again
+        assert not [a for a in later if a.rule in ("fii_flow", "dii_flow", "pro_client_divergence")]
+        stored = engine.store.query(MEASUREMENT, datetime(2026, 9, 20, tzinfo=UTC),
+                                    datetime(2026, 9, 22, tzinfo=UTC), tags={"rule": "fii_flow"})
+        assert [r.fields["value"] for r in stored] == [599.54]
+    finally:
+        engine.close()

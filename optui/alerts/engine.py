@@ -21,7 +21,7 @@ from optui.alerts.model import SEVERITIES, Alert, AlertCounts, ParticipantFigure
 from optui.alerts.participant_rules import participant_alerts
 from optui.alerts.thresholds import Thresholds
 from optui.alerts.webhooks import WebhookDispatcher, WebhookTarget, detect_format
-from optui.errors import ConfigError, StoreError
+from optui.errors import ConfigError, OptuiError, StoreError
 from optui.models import Snapshot
 
 log = logging.getLogger(__name__)
@@ -153,8 +153,22 @@ class AlertEngine:
         return self._captured([alert])
 
     def on_capture_event(self, event: Any) -> None:
-        """Listener for the pre-market scheduler's failure events: anything with `at` (aware),
-        `trade_date`, `severity` and `message()` (optui.collectors.premarket.CaptureFailed)."""
+        """Listener for the pre-market scheduler (optui.collectors.premarket): a CaptureStored
+        (`kind` "participants_captured") evaluates the participant rules on the figures stored
+        for its trade date; a CaptureFailed (anything else with `at`, `trade_date`, `severity` and
+        `message()`) raises a capture_failed alert."""
+        if getattr(event, "kind", "") == "participants_captured":
+            if self.store is None:
+                return
+            from optui.alerts.participant_feed import stored_figures
+
+            try:
+                figures = stored_figures(self.store, event.trade_date)
+            except (OptuiError, ValueError) as exc:
+                log.warning("alerts: cannot read the participant figures of %s: %s", event.trade_date, exc)
+                return
+            self.on_participants(figures, event.at)
+            return
         self.on_capture_failed(event.at, event.message(), getattr(event, "trade_date", None),
                                getattr(event, "severity", None))
 
