@@ -47,16 +47,16 @@ def test_collect_raises_alerts_once_per_cooldown_and_posts_them(tmp_path: Path, 
         )
         try:
             # two rounds of "bought" and "sold": the second only after a cooldown of market time
-            posts = server.wait_for(4, timeout=120)
+            posts = server.wait_for(4, timeout=120, which=lambda r: "option premium" in str(r.body))
         finally:
             proc.send_signal(signal.SIGTERM)
             out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    flow_posts = [p for p in posts if "premium" in str(p.body)]
+    flow_posts = [p for p in posts if "option premium" in str(p.body)]
     assert len(flow_posts) >= 4, (out, err)
     assert all(p.path == path for p in posts)
     if fmt == "telegram":
-        assert all(p.body["chat_id"] == "-100200300" and "option premium" in p.body["text"] for p in posts)
+        assert all(p.body["chat_id"] == "-100200300" and p.body["text"].startswith("optui [") for p in posts)
     elif fmt == "slack":
         assert all(set(p.body) == {"text"} and p.body["text"].startswith("*optui ") for p in posts)
     else:

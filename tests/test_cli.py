@@ -29,7 +29,7 @@ def test_collect_once_on_simulator_then_export(tmp_path: Path) -> None:
     out = tmp_path / "out"
     res = run("collect", "--once", "--source", "sim", "--store", f"sqlite:///{db}", "--out", str(out), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    lines = [ln for ln in res.stdout.splitlines() if " IST " in ln]
+    lines = [ln for ln in res.stdout.splitlines() if " IST source=" in ln]  # status lines only
     assert len(lines) == 1
     line = lines[0]
     for word in ("source=simulated", "indices=NIFTY,BANKNIFTY,FINNIFTY,MIDCPNIFTY,SENSEX", "legs=", "flagged=", "duration=", "stored=", "spooled=0"):

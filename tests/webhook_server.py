@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,14 +34,15 @@ class WebhookServer:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def wait_for(self, n: int, timeout: float = 60.0) -> list[Received]:
-        """Block until n posts arrived (or timeout); returns what arrived."""
+    def wait_for(self, n: int, timeout: float = 60.0,
+                 which: Callable[[Received], bool] = lambda _r: True) -> list[Received]:
+        """Block until n posts that `which` accepts arrived (or timeout); returns all that arrived."""
         done = threading.Event()
 
         def poll() -> None:
             while not done.is_set():
                 with self.lock:
-                    if len(self.received) >= n:
+                    if sum(1 for r in self.received if which(r)) >= n:
                         done.set()
                         return
                 self.arrived.wait(0.05)

@@ -54,8 +54,8 @@ DAILY_MIN_WINDOWS = 3
 
 
 def fmt_cr(value: float) -> str:
-    """₹ crore with thousands separators: 1234.5 -> '₹1,234.5 cr'."""
-    return f"₹{value:,.1f} cr"
+    """₹ crore with thousands separators: 1234.5 -> '₹1,234.5 cr'; below 1, two decimals."""
+    return f"₹{value:,.2f} cr" if abs(value) < 1 else f"₹{value:,.1f} cr"
 
 
 def _strike(value: float) -> str:
