@@ -124,7 +124,7 @@ def test_outage_status_exit_report_summary_and_log(influx_process: Any, tmp_path
     influx_process.stop()
     res = run(*args, "--summary-json", str(summary), env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    (line,) = [ln for ln in res.stdout.splitlines() if " IST " in ln]
+    (line,) = [ln for ln in res.stdout.splitlines() if " IST source=" in ln]
     spooled = int(line.split("spooled=")[1].split()[0])
     assert spooled > 0 and "stored=0 " in line
     assert f"{spooled} point(s) still spooled in {tmp_path / 'spool'}" in res.stdout + res.stderr
@@ -133,7 +133,7 @@ def test_outage_status_exit_report_summary_and_log(influx_process: Any, tmp_path
     influx_process.start()
     res = run(*args, "--summary-json", str(summary), env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    (line,) = [ln for ln in res.stdout.splitlines() if " IST " in ln]
+    (line,) = [ln for ln in res.stdout.splitlines() if " IST source=" in ln]
     assert "spooled=0" in line and "still spooled" not in res.stdout + res.stderr
     done = json.loads(summary.read_text())
     assert done["cycles"] == 1 and done["pending"] == 0 and done["points"] > 0
