@@ -177,7 +177,8 @@ def test_tiny_terminal_keeps_the_app_alive_and_it_recovers(tmux: Tmux) -> None:
         for width, height in ((160, 48), (3, 5), (100, 30), (130, 40), (1, 1), (81, 24), (200, 50)):
             tmux("resize-window", "-t", "optui", "-x", str(width), "-y", str(height))
     tmux("resize-window", "-t", "optui", "-x", "160", "-y", "48")
-    screen = tmux.wait_for("the wide dashboard", lambda s: "Alerts and health" in s and "Timeframe" in s)
+    screen = tmux.wait_for("the wide dashboard", lambda s: "╭─ Alerts " in s and "╭─ Health " in s
+                          and "Timeframe" in s)
     assert len(screen.splitlines()[0].rstrip()) > 120, "the dashboard did not follow the terminal to 160 columns"
     assert _exit_status(tmux, 0.5) == "", "optui exited during a resize storm"
     tmux("send-keys", "-t", "optui", "q")

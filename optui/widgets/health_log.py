@@ -1,4 +1,4 @@
-"""Alerts and health log: collection timings, source warnings and errors, newest last, bounded."""
+"""Health log: collection timings, source warnings and errors, newest last, bounded (alerts have their own panel)."""
 
 from __future__ import annotations
 
