@@ -459,7 +459,17 @@ def build_engine(
         raise
     premarket = getattr(engine, "premarket", None)  # the 08:00 IST capture, when built
     if premarket is not None:
-        premarket.listeners.append(engine.alerts.on_capture_event)
+        alerts = engine.alerts
+        if premarket.archive_factory is None:
+            # Offline (a simulated market) nothing is downloaded: files missing from the download
+            # folder are expected and stay in the health log; files that are there still alert.
+            def on_event(event: Any) -> None:
+                if getattr(event, "kind", "") == "participants_captured":
+                    alerts.on_capture_event(event)
+
+            premarket.listeners.append(on_event)
+        else:
+            premarket.listeners.append(alerts.on_capture_event)
     return engine
 
 
