@@ -22,6 +22,10 @@ app = typer.Typer(
 config_app = typer.Typer(help="Show the effective configuration.", add_completion=False, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 
+from optui.cli_iv import iv_app  # noqa: E402 - typer sub-app; its commands import lazily
+
+app.add_typer(iv_app, name="iv")
+
 
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"error: {message}", err=True)

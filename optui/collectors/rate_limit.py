@@ -36,4 +36,4 @@ class RateLimiter:
 
 
 # A 5 % margin under the published limits: the exchange measures arrival times, which jitter.
-KITE_RATES = {"quote": 1.0 / 1.05, "default": 10.0 / 1.05}
+KITE_RATES = {"quote": 1.0 / 1.05, "historical": 3.0 / 1.05, "default": 10.0 / 1.05}

@@ -437,3 +437,29 @@ class SimulatedExchange:
             key: {"instrument_token": v["instrument_token"], "last_price": v["last_price"]}
             for key, v in self._answer(keys, LTP_LIMIT, "/quote/ltp", full=False).items()
         }
+
+    def historical(self, instrument_token: str, interval: str, start: str, end: str,
+                   continuous: bool = False, oi: bool = False) -> dict:
+        """GET /instruments/historical/{token}/{interval}: `{"candles": [...]}` (see
+        optui.simulator.historical); an unlisted token or a refused request is an InputException."""
+        from optui.simulator.historical import (
+            INTERVALS,
+            HistoricalError,
+            day_candles,
+            last_completed_session,
+            parse_kite_date,
+        )
+
+        if interval not in INTERVALS:
+            raise KiteApiError(400, "InputException",
+                               f"invalid interval {interval!r}: the simulator serves 'day' candles")
+        row = self._listing().by_token.get(str(instrument_token))
+        if row is None:
+            raise KiteApiError(400, "InputException", f"invalid token {instrument_token!r}")
+        try:
+            first, last = parse_kite_date(start), parse_kite_date(end)
+            candles = day_candles(self.market, row, first, last, last_completed_session(self.now()),
+                                  continuous, oi)
+        except HistoricalError as exc:
+            raise KiteApiError(400, "InputException", str(exc)) from None
+        return {"candles": candles}

@@ -26,7 +26,8 @@ from optui.simulator.ticker import accept as accept_ticker
 from optui.timeutil import parse_ist_minute
 
 # Requests per second per API key, by route group (Kite's published limits).
-RATE_LIMITS: dict[str, int] = {"quote": 1, "quote/ltp": 1, "quote/ohlc": 1, "other": 10}
+RATE_LIMITS: dict[str, int] = {"quote": 1, "quote/ltp": 1, "quote/ohlc": 1, "historical": 3,
+                               "other": 10}
 
 
 class RateLimiter:
@@ -193,7 +194,8 @@ class KiteHandler(BaseHTTPRequestHandler):
                 self._ok(True)
                 return
         is_dump = path == "/instruments" or (path.startswith("/instruments/")
-                                             and path.count("/") == 2)
+                                             and path.count("/") == 2
+                                             and not path.startswith("/instruments/historical"))
         # The dump is public on Kite; a token sent with it is still checked.
         api_key = "" if is_dump and "Authorization" not in self.headers else self._authorise()
         if method != "GET":
@@ -215,6 +217,12 @@ class KiteHandler(BaseHTTPRequestHandler):
                 self._ok(exchange.ltp(keys))
             else:
                 self._ok(exchange.ohlc(keys))
+        elif path.startswith("/instruments/historical/") and path.count("/") == 4:
+            self._limit(api_key, "historical")
+            token, interval = path.split("/")[3:5]
+            arg = {name: (query.get(name) or [""])[0] for name in ("from", "to", "continuous", "oi")}
+            self._ok(exchange.historical(token, interval, arg["from"], arg["to"],
+                                         arg["continuous"] == "1", arg["oi"] == "1"))
         else:
             raise KiteApiError(404, "GeneralException", f"Route not found: {path}")
 

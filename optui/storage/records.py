@@ -19,6 +19,7 @@ import numpy as np
 from optui.errors import OptuiError
 from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
 from optui.storage.base import FieldValue, FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
+from optui.storage.iv_history import iv_daily_points
 from optui.storage.points import Point
 from optui.timeutil import UTC
 
@@ -298,9 +299,11 @@ class FlowBarAccumulator:
 
 
 def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None) -> int:
-    """Write a snapshot's legs (column path), overviews and, with `flow`, its minute bars."""
+    """Write a snapshot's legs (column path), overviews, the day's `iv_daily` close so far and,
+    with `flow`, its minute bars."""
     written = leg_columns(snapshot).write_to(store) if snapshot.leg_count else 0
     points = [_overview_point(key, s.overview, snapshot.source) for key, s in snapshot.indices.items()]
+    points.extend(iv_daily_points(snapshot))  # the day's running ATM IV close (iv_daily)
     if flow is not None:
         points.extend(flow.points(snapshot))
     return written + (store.write(points) if points else 0)
