@@ -136,6 +136,8 @@ class DashboardScreen(Screen):
                 tooltip="Participants table, FII/DII cash and history charts (end of day)"),
         Binding("a", "cycle_alert_filter", "Alerts filter", id="dashboard.alert_filter",
                 tooltip="Alerts shown: all, warning and critical, critical only"),
+        Binding("g", "charts", "Charts", id="dashboard.charts",
+                tooltip="Charts: OI, smile, IV and straddle, flow, gamma exposure"),
         Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the menu"),
         *(
             Binding(label[0], f"show_tab('{tab}')", label[2:], show=False,
@@ -422,6 +424,13 @@ class DashboardScreen(Screen):
 
         self.app.push_screen(ParticipantsScreen(store, TradingCalendar.from_settings(self.settings),
                                                 self.settings.participants.history_days))
+
+    def action_charts(self) -> None:
+        from optui.screens.charts import ChartsScreen
+
+        store = getattr(self._engine, "store", None)
+        self.app.push_screen(ChartsScreen(store, self._snapshot, self.index, self.bucket,
+                                          self.timeframe))
 
     def _engine_ready(self) -> None:
         self._participants_seen = None

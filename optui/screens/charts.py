@@ -1,0 +1,153 @@
+"""Charts of the selected index and expiry: OI by strike, IV smile vs the previous close, ATM IV
+and straddle through the day, straddle vs its VWAP, premium flow bars and gamma exposure.
+
+The store is read in a thread worker (optui.widgets.charts.data); the snapshot is the
+dashboard's latest. Below 120x36 the screen shows one chart at a time in its compact form
+(`v` steps through them). Keys: i index, b expiry, v next chart, r reload, escape back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid
+from textual.events import Resize
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from optui.models import Snapshot
+from optui.widgets.charts.data import ChartData, load_chart_data
+from optui.widgets.charts.plots import (
+    ChartPlot,
+    DayChart,
+    FlowChart,
+    GexChart,
+    OiChart,
+    SmileChart,
+    StraddleVwapChart,
+)
+from optui.widgets.dashboard_model import buckets_of, cycle
+
+CHARTS: tuple[tuple[str, type[ChartPlot]], ...] = (
+    ("chart-oi", OiChart), ("chart-smile", SmileChart), ("chart-day", DayChart),
+    ("chart-vwap", StraddleVwapChart), ("chart-flow", FlowChart), ("chart-gex", GexChart),
+)
+COMPACT_BELOW = (120, 36)
+"""Terminal columns and rows below which one compact chart is shown at a time."""
+
+
+class ChartsLoaded(Message):
+    """ChartData for the selection, read in a worker."""
+
+    def __init__(self, data: ChartData) -> None:
+        super().__init__()
+        self.data = data
+
+
+class ChartsScreen(Screen):
+    """Six charts of one index and expiry bucket from the latest snapshot and the store."""
+
+    BINDINGS = [
+        Binding("i", "cycle_index", "Index", id="charts.index"),
+        Binding("b", "cycle_bucket", "Expiry", id="charts.bucket"),
+        Binding("v", "next_chart", "Next chart", id="charts.next"),
+        Binding("r", "reload", "Reload", id="charts.reload"),
+        Binding("escape", "app.pop_screen", "Back", id="charts.back"),
+    ]
+
+    DEFAULT_CSS = """
+    ChartsScreen #charts-grid { grid-size: 3 2; height: 1fr; }
+    ChartsScreen.compact #charts-grid { grid-size: 1 1; }
+    ChartsScreen.compact ChartPlot { display: none; }
+    ChartsScreen.compact ChartPlot.current { display: block; }
+    ChartsScreen ChartPlot { height: 1fr; min-height: 8; }
+    ChartsScreen #charts-status { height: 1; color: $text-muted; }
+    """
+
+    def __init__(self, store: Any, snapshot: Snapshot | None, index: str, bucket: str,
+                 timeframe: str = "5m") -> None:
+        super().__init__()
+        self.store = store
+        self.snapshot = snapshot
+        self.index = index
+        self.bucket = bucket
+        self.timeframe = timeframe
+        self.current = 0
+        self.data: ChartData | None = None
+        self.loads = 0
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="charts-status")
+        with Grid(id="charts-grid"):
+            for chart_id, kind in CHARTS:
+                yield kind(id=chart_id)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._layout(self.app.size.width, self.app.size.height)
+        self.reload()
+
+    def on_resize(self, event: Resize) -> None:
+        self._layout(event.size.width, event.size.height)
+
+    def _layout(self, width: int, height: int) -> None:
+        compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
+        self.set_class(compact, "compact")
+        for n, chart in enumerate(self.query(ChartPlot)):
+            chart.set_class(n == self.current, "current")
+            if chart.compact != compact:
+                chart.compact = compact
+                if self.data is not None:
+                    chart.show(self.data)
+
+    def reload(self) -> None:
+        """Read the store for the selection in a worker; the charts redraw when it answers."""
+        self.query_one("#charts-status", Static).update(
+            f"{self.index} {self.bucket} · loading …")
+        self._load(self.index, self.bucket)
+
+    @work(thread=True, exclusive=True, group="charts", exit_on_error=False,
+          description="read chart data")
+    def _load(self, index: str, bucket: str) -> None:
+        self.post_message(ChartsLoaded(load_chart_data(self.store, self.snapshot, index, bucket,
+                                                       self.timeframe)))
+
+    @on(ChartsLoaded)
+    def _on_loaded(self, message: ChartsLoaded) -> None:
+        data = message.data
+        if (data.index, data.bucket) != (self.index, self.bucket):
+            return
+        self.data = data
+        self.loads += 1
+        for chart in self.query(ChartPlot):
+            chart.show(data)
+        at = f"{data.at:%d %b %H:%M:%S} IST" if data.at else "no snapshot yet"
+        problems = f" · {'; '.join(data.problems)}" if data.problems else ""
+        self.query_one("#charts-status", Static).update(
+            f"{data.index} {data.bucket} · {at} · spot {data.spot:,.2f}{problems}")
+
+    def action_cycle_index(self) -> None:
+        keys = list(self.snapshot.indices) if self.snapshot else []
+        if keys:
+            self.index = cycle(keys, self.index, 1)
+            buckets = buckets_of(self.snapshot, self.index)
+            if buckets and self.bucket not in buckets:
+                self.bucket = buckets[0]
+            self.reload()
+
+    def action_cycle_bucket(self) -> None:
+        buckets = buckets_of(self.snapshot, self.index)
+        if buckets:
+            self.bucket = cycle(buckets, self.bucket, 1)
+            self.reload()
+
+    def action_next_chart(self) -> None:
+        self.current = (self.current + 1) % len(CHARTS)
+        self._layout(self.app.size.width, self.app.size.height)
+
+    def action_reload(self) -> None:
+        self.reload()

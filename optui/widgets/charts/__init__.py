@@ -1,0 +1,1 @@
+"""Terminal charts of one index and expiry (textual-plotext): OI, smile, day series, flow, GEX."""

@@ -1,0 +1,242 @@
+"""What the charts screen draws, assembled from the latest snapshot and the store.
+
+No Textual here: `load_chart_data` runs in a thread worker and its result is handed to the
+widgets, which keep what they were given (`ChartData`) so tests can check values, not pixels.
+Times are the exchange's (the snapshot's); a store failure leaves that part empty and is named
+in `ChartData.problems`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from optui.analytics.exposure import GexProfile, gex_profile, running_vwap
+from optui.analytics.vol_history import IvStanding, iv_standing, realised_vol
+from optui.errors import OptuiError
+from optui.models import LegRecord, Snapshot
+from optui.storage.iv_history import day_time, iv_history
+from optui.storage.records import FLOW, FLOW_FIELDS, LEGS, OVERVIEW
+from optui.timeutil import IST
+from optui.ui_messages import FlowSeries, flow_series_from_rows
+
+
+@dataclass
+class Smile:
+    """IV (percent) by strike: the out-of-the-money side (puts below the forward, calls above)."""
+
+    strikes: list[float] = field(default_factory=list)
+    ivs: list[float] = field(default_factory=list)
+
+
+@dataclass
+class ChartData:
+    """Everything one charts screen shows for (index, bucket) at the snapshot's moment."""
+
+    index: str
+    bucket: str
+    at: datetime | None = None
+    spot: float = math.nan
+    atm_strike: float = math.nan
+    strikes: list[float] = field(default_factory=list)  # OI window around the money
+    ce_oi: list[float] = field(default_factory=list)  # units
+    pe_oi: list[float] = field(default_factory=list)
+    ce_oi_change: list[float] = field(default_factory=list)
+    pe_oi_change: list[float] = field(default_factory=list)
+    smile: Smile = field(default_factory=Smile)
+    prev_smile: Smile = field(default_factory=Smile)
+    prev_smile_day: date | None = None
+    times: list[datetime] = field(default_factory=list)  # day series, IST
+    atm_iv: list[float] = field(default_factory=list)
+    straddle: list[float] = field(default_factory=list)
+    vwap_times: list[datetime] = field(default_factory=list)
+    vwap_straddle: list[float] = field(default_factory=list)
+    straddle_vwap: list[float] = field(default_factory=list)
+    flow: FlowSeries | None = None
+    gex: GexProfile | None = None
+    standing: IvStanding | None = None
+    current_iv: float = math.nan
+    rv20: float = math.nan
+    history_days: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def oi_window(legs: list[LegRecord], atm: float, each_side: int) -> tuple[list[float], ...]:
+    """(strikes, CE OI, PE OI, CE OI change, PE OI change) for `each_side` strikes either side
+    of `atm`, strikes ascending; a side missing at a strike is NaN."""
+    by: dict[float, dict[str, LegRecord]] = {}
+    for leg in legs:
+        by.setdefault(leg.strike, {})[leg.side] = leg
+    strikes = sorted(by)
+    if not strikes:
+        return [], [], [], [], []
+    centre = int(np.argmin(np.abs(np.asarray(strikes) - atm)))
+    window = strikes[max(0, centre - each_side): centre + each_side + 1]
+
+    def col(side: str, name: str) -> list[float]:
+        return [float(getattr(by[k][side], name)) if side in by[k] else math.nan for k in window]
+
+    return (window, col("CALL", "oi"), col("PUT", "oi"), col("CALL", "oi_change"),
+            col("PUT", "oi_change"))
+
+
+def otm_smile(strikes: list[float], sides: list[str], ivs: list[float], forward: float) -> Smile:
+    """The smile from the out-of-the-money leg of each strike (puts below `forward`, calls at or
+    above); NaN IVs are dropped."""
+    pick: dict[float, float] = {}
+    for k, side, iv in zip(strikes, sides, ivs, strict=True):
+        want = "PUT" if k < forward else "CALL"
+        if side == want and math.isfinite(iv):
+            pick[k] = iv
+    ordered = sorted(pick)
+    return Smile(ordered, [pick[k] for k in ordered])
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+
+
+def load_chart_data(store: Any, snapshot: Snapshot | None, index: str, bucket: str,
+                    timeframe: str = "5m", each_side: int = 10) -> ChartData:
+    """Assemble ChartData for (index, bucket) from `snapshot` and `store` (either may be None)."""
+    data = ChartData(index, bucket)
+    idx = snapshot.indices.get(index) if snapshot is not None else None
+    if idx is None or snapshot is None:
+        return data
+    ov = idx.overview
+    stats = ov.buckets.get(bucket)
+    data.at = ov.timestamp
+    data.spot = ov.last_price
+    legs = [leg for leg in idx.legs if leg.bucket == bucket]
+    if stats is not None:
+        data.atm_strike = stats.atm_strike
+        data.current_iv = stats.atm_iv
+        (data.strikes, data.ce_oi, data.pe_oi, data.ce_oi_change,
+         data.pe_oi_change) = oi_window(legs, stats.atm_strike, each_side)
+        data.smile = otm_smile([lg.strike for lg in legs], [lg.side for lg in legs],
+                               [lg.iv for lg in legs], stats.forward)
+    if legs:
+        data.gex = gex_profile(
+            [lg.strike for lg in legs], [lg.side == "CALL" for lg in legs],
+            [lg.gamma for lg in legs], [lg.oi for lg in legs], [lg.iv for lg in legs],
+            [lg.days_to_expiry / 365.0 for lg in legs], ov.last_price,
+        )
+    if store is None:
+        return data
+    day = ov.timestamp.astimezone(IST).date()
+    parts = (
+        ("IV history", lambda: _history(store, data, day)),
+        ("day series", lambda: _day_series(store, data, day)),
+        ("straddle VWAP", lambda: _straddle_vwap(store, data, day)),
+        ("premium flow", lambda: _flow(store, data, timeframe)),
+    )
+    for name, load in parts:
+        try:
+            load()
+        except OptuiError as exc:
+            data.problems.append(f"{name}: {exc}")
+    return data
+
+
+def _history(store: Any, data: ChartData, day: date) -> None:
+    closes = iv_history(store, data.index, data.bucket, day, days=400)
+    ivs = [c.atm_iv for c in closes]
+    data.history_days = sum(1 for v in ivs if math.isfinite(v))
+    data.standing = iv_standing(data.current_iv, ivs)
+    spots = [c.spot for c in closes]
+    if math.isfinite(data.spot):
+        spots.append(data.spot)  # today's close so far
+    data.rv20 = realised_vol(spots)
+    last = next((c for c in reversed(closes) if math.isfinite(c.atm_iv)), None)
+    if last is None:
+        return
+    rows = store.query("iv_daily", day_time(last.day), day_time(last.day + timedelta(days=1)),
+                       {"index": data.index, "bucket": data.bucket}, fields=["at_s", "origin"])
+    at_s = _num(rows[-1].fields.get("at_s")) if rows else math.nan
+    if not rows or rows[-1].fields.get("origin") != "collect" or not math.isfinite(at_s):
+        return  # a backfilled day has no stored chain to draw a smile from
+    at = datetime.fromtimestamp(at_s, IST)
+    legs = store.query(LEGS, at - timedelta(seconds=1), at + timedelta(seconds=1),
+                       {"index": data.index, "bucket": data.bucket},
+                       fields=["strike", "iv"])
+    if not legs:
+        return
+    newest = max(r.time for r in legs)
+    legs = [r for r in legs if r.time == newest]
+    fwd = _prev_forward(store, data, newest)
+    data.prev_smile = otm_smile([_num(r.fields.get("strike")) for r in legs],
+                                [r.tags.get("side", "") for r in legs],
+                                [_num(r.fields.get("iv")) for r in legs], fwd)
+    data.prev_smile_day = last.day
+
+
+def _prev_forward(store: Any, data: ChartData, at: datetime) -> float:
+    rows = store.query(OVERVIEW, at, at + timedelta(seconds=1), {"index": data.index},
+                       fields=[f"{data.bucket}_forward", "last_price"])
+    if not rows:
+        return data.atm_strike
+    fwd = _num(rows[-1].fields.get(f"{data.bucket}_forward"))
+    return fwd if math.isfinite(fwd) else _num(rows[-1].fields.get("last_price"))
+
+
+def _day_series(store: Any, data: ChartData, day: date) -> None:
+    assert data.at is not None
+    iv_f, tp_f = f"{data.bucket}_atm_iv", f"{data.bucket}_TP"
+    rows = store.query(OVERVIEW, day_time(day), data.at + timedelta(microseconds=1),
+                       {"index": data.index}, fields=[iv_f, tp_f])
+    for r in rows:
+        data.times.append(r.time.astimezone(IST))
+        data.atm_iv.append(_num(r.fields.get(iv_f)))
+        data.straddle.append(_num(r.fields.get(tp_f)))
+
+
+def straddle_volumes(strikes: list[float], volumes: list[float]) -> list[float]:
+    """Volume traded between consecutive samples of the ATM straddle (call + put day volume):
+    the increase while the ATM strike stays, NaN at the first sample and when the ATM strike
+    changed (another contract's day volume is no increment)."""
+    out: list[float] = []
+    for i, (k, v) in enumerate(zip(strikes, volumes, strict=True)):
+        if i == 0 or k != strikes[i - 1] or not math.isfinite(v + volumes[i - 1]):
+            out.append(math.nan)
+        else:
+            out.append(max(v - volumes[i - 1], 0.0))
+    return out
+
+
+def _straddle_vwap(store: Any, data: ChartData, day: date) -> None:
+    assert data.at is not None
+    rows = store.query(LEGS, day_time(day), data.at + timedelta(microseconds=1),
+                       {"index": data.index, "bucket": data.bucket, "strike_offset": "atm"},
+                       fields=["strike", "last_price", "volume"])
+    at: dict[datetime, dict[str, tuple[float, float, float]]] = {}
+    for r in rows:
+        at.setdefault(r.time, {})[r.tags.get("side", "")] = (
+            _num(r.fields.get("strike")), _num(r.fields.get("last_price")),
+            _num(r.fields.get("volume")))
+    times, strikes, prices, volumes = [], [], [], []
+    for t in sorted(at):
+        legs = at[t]
+        if "CALL" not in legs or "PUT" not in legs or legs["CALL"][0] != legs["PUT"][0]:
+            continue
+        times.append(t.astimezone(IST))
+        strikes.append(legs["CALL"][0])
+        prices.append(legs["CALL"][1] + legs["PUT"][1])
+        volumes.append(legs["CALL"][2] + legs["PUT"][2])
+    data.vwap_times = times
+    data.vwap_straddle = prices
+    data.straddle_vwap = [float(v) for v in running_vwap(prices, straddle_volumes(strikes, volumes))]
+
+
+def _flow(store: Any, data: ChartData, timeframe: str) -> None:
+    from optui.analytics.timeframes import timeframe_seconds
+
+    assert data.at is not None
+    end = data.at + timedelta(microseconds=1)
+    start = end - timedelta(seconds=40 * timeframe_seconds(timeframe))
+    rows = store.aggregate(FLOW, list(FLOW_FIELDS), start, end, every=timeframe,
+                           tags={"index": data.index})
+    data.flow = flow_series_from_rows(data.index, timeframe, rows)

@@ -1,0 +1,176 @@
+"""The chart widgets: each draws one part of a `ChartData` with textual-plotext and keeps the
+values it was given in `shown` (what the chart plots, for tests and the screen reader)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from textual_plotext import PlotextPlot
+
+from optui.analytics.exposure import SIGN_CONVENTION
+from optui.widgets.charts.data import ChartData
+
+
+def _finite(xs: list[Any], ys: list[float]) -> tuple[list[Any], list[float]]:
+    pairs = [(x, y) for x, y in zip(xs, ys, strict=True) if math.isfinite(y)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def _hm(times: list[Any]) -> list[str]:
+    return [f"{t:%H:%M}" for t in times]
+
+
+class ChartPlot(PlotextPlot):
+    """A plot that redraws from ChartData; `compact` draws fewer series for small terminals."""
+
+    title_text = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.shown: dict[str, Any] = {}
+        self.compact = False
+
+    def show(self, data: ChartData) -> None:
+        """Redraw from `data`."""
+        plt = self.plt
+        plt.clear_data()
+        plt.clear_figure()
+        self.shown = {}
+        self.draw(plt, data)
+        plt.title(self.title_text)
+        self.refresh()
+
+    def draw(self, plt: Any, data: ChartData) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class OiChart(ChartPlot):
+    """Call and put OI (lakh units) by strike around the money; OI change in the full form."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        self.title_text = f"{data.index} {data.bucket} OI by strike (lakh units), ATM {data.atm_strike:g}"
+        labels = [f"{k:g}" for k in data.strikes]
+        ce = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.ce_oi]
+        pe = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.pe_oi]
+        self.shown = {"strikes": list(data.strikes), "ce_oi": data.ce_oi, "pe_oi": data.pe_oi}
+        if not labels:
+            return
+        if self.compact:
+            plt.multiple_bar(labels, [ce, pe], labels=["CE", "PE"], color=["red", "green"])
+            return
+        ce_chg = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.ce_oi_change]
+        pe_chg = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.pe_oi_change]
+        self.shown.update(ce_oi_change=data.ce_oi_change, pe_oi_change=data.pe_oi_change)
+        plt.multiple_bar(labels, [ce, pe, ce_chg, pe_chg],
+                         labels=["CE OI", "PE OI", "CE chg", "PE chg"],
+                         color=["red", "green", "orange", "cyan"])
+
+
+class SmileChart(ChartPlot):
+    """The selected expiry's IV smile (OTM legs) with the previous close's smile overlaid."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        prev = f" vs close {data.prev_smile_day:%d %b}" if data.prev_smile_day else " (no stored close)"
+        self.title_text = f"IV smile % {data.index} {data.bucket}{prev}"
+        self.shown = {"strikes": data.smile.strikes, "ivs": data.smile.ivs,
+                      "prev_strikes": data.prev_smile.strikes, "prev_ivs": data.prev_smile.ivs}
+        if data.smile.strikes:
+            plt.plot(data.smile.strikes, data.smile.ivs, label="now", marker="braille")
+        if data.prev_smile.strikes:
+            plt.plot(data.prev_smile.strikes, data.prev_smile.ivs, label="prev close",
+                     marker="braille", color="gray")
+        if math.isfinite(data.spot):
+            plt.vline(data.spot, "yellow")
+
+
+class DayChart(ChartPlot):
+    """ATM IV and ATM straddle through the day (store), IV rank/percentile and RV20 in the title."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        standing = data.standing.label() if data.standing else "IVR – IVP –"
+        rv = f"RV20 {data.rv20:.1f}" if math.isfinite(data.rv20) else "RV20 –"
+        iv = f"ATM IV {data.current_iv:.2f}" if math.isfinite(data.current_iv) else "ATM IV –"
+        self.title_text = f"{iv} · {standing} · {rv} · straddle (right)"
+        xs, ivs = _finite(_hm(data.times), data.atm_iv)
+        xs2, tps = _finite(_hm(data.times), data.straddle)
+        self.shown = {"times": xs, "atm_iv": ivs, "straddle": tps}
+        plt.date_form("H:M")
+        if ivs:
+            plt.plot(xs, ivs, label="ATM IV %", marker="braille")
+        if tps and not self.compact:
+            plt.plot(xs2, tps, label="straddle ₹", marker="braille", yside="right", color="yellow")
+
+
+class StraddleVwapChart(ChartPlot):
+    """The ATM straddle's premium through the day against its own running VWAP."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        last = data.vwap_straddle[-1] if data.vwap_straddle else math.nan
+        vwap = data.straddle_vwap[-1] if data.straddle_vwap else math.nan
+        side = ("above" if last > vwap else "below") if math.isfinite(last + vwap) else "–"
+        self.title_text = (f"ATM straddle ₹{last:.1f} vs VWAP ₹{vwap:.1f} ({side})"
+                           if math.isfinite(last) else "ATM straddle vs VWAP: no data yet")
+        xs, ps = _finite(_hm(data.vwap_times), data.vwap_straddle)
+        xv, vs = _finite(_hm(data.vwap_times), data.straddle_vwap)
+        self.shown = {"times": xs, "straddle": ps, "vwap": vs}
+        plt.date_form("H:M")
+        if ps:
+            plt.plot(xs, ps, label="straddle", marker="braille")
+        if vs:
+            plt.plot(xv, vs, label="VWAP", marker="braille", color="yellow")
+
+
+class FlowChart(ChartPlot):
+    """Net premium flow (₹ crore) per timeframe bar; CE and PE net beside it in the full form."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        series = data.flow
+        tf = series.timeframe if series else ""
+        self.title_text = f"Premium flow net ₹ cr per {tf} bar"
+        bars = series.bars if series else []
+        labels = [f"{b.start.astimezone(_ist()):%H:%M}" for b in bars]
+        net = [b.net_cr for b in bars]
+        self.shown = {"starts": [b.start for b in bars], "net_cr": net}
+        if not bars:
+            return
+        if self.compact:
+            plt.bar(labels, net, color="cyan")
+        else:
+            plt.multiple_bar(labels, [net, [b.ce_net_cr for b in bars], [b.pe_net_cr for b in bars]],
+                             labels=["net", "CE net", "PE net"], color=["cyan", "red", "green"])
+
+
+class GexChart(ChartPlot):
+    """Gamma exposure by strike (₹ crore per 1 % move), total and flip level in the title."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        gex = data.gex
+        if gex is None or gex.strikes.size == 0:
+            self.title_text = "GEX: no legs with gamma yet"
+            return
+        flip = f"{gex.flip:,.0f}" if math.isfinite(gex.flip) else "none in range"
+        self.title_text = (f"GEX ₹ cr/1% · total {gex.total_cr:+,.1f} · flip {flip} · "
+                           f"{SIGN_CONVENTION}")
+        lo, hi = _around(gex.strikes.tolist(), data.spot, 8 if self.compact else 15)
+        ks = [f"{k:g}" for k in gex.strikes[lo:hi]]
+        calls, puts = gex.call_cr[lo:hi].tolist(), gex.put_cr[lo:hi].tolist()
+        self.shown = {"strikes": gex.strikes[lo:hi].tolist(), "call_cr": calls, "put_cr": puts,
+                      "total_cr": gex.total_cr, "flip": gex.flip}
+        if self.compact:
+            plt.bar(ks, gex.net_cr[lo:hi].tolist(), color="cyan")
+        else:
+            plt.multiple_bar(ks, [calls, puts], labels=["call +", "put −"], color=["red", "green"])
+
+
+def _around(strikes: list[float], spot: float, each_side: int) -> tuple[int, int]:
+    if not strikes or not math.isfinite(spot):
+        return 0, len(strikes)
+    centre = min(range(len(strikes)), key=lambda i: abs(strikes[i] - spot))
+    return max(0, centre - each_side), centre + each_side + 1
+
+
+def _ist() -> Any:
+    from optui.timeutil import IST
+
+    return IST
