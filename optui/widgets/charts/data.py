@@ -42,6 +42,7 @@ class ChartData:
     at: datetime | None = None
     spot: float = math.nan
     atm_strike: float = math.nan
+    expiry: str = ""  # ISO date of the bucket's contract
     strikes: list[float] = field(default_factory=list)  # OI window around the money
     ce_oi: list[float] = field(default_factory=list)  # units
     pe_oi: list[float] = field(default_factory=list)
@@ -115,6 +116,7 @@ def load_chart_data(store: Any, snapshot: Snapshot | None, index: str, bucket: s
     if stats is not None:
         data.atm_strike = stats.atm_strike
         data.current_iv = stats.atm_iv
+        data.expiry = stats.expiry.isoformat()
         (data.strikes, data.ce_oi, data.pe_oi, data.ce_oi_change,
          data.pe_oi_change) = oi_window(legs, stats.atm_strike, each_side)
         data.smile = otm_smile([lg.strike for lg in legs], [lg.side for lg in legs],
@@ -160,13 +162,16 @@ def _history(store: Any, data: ChartData, day: date) -> None:
     if not rows or rows[-1].fields.get("origin") != "collect" or not math.isfinite(at_s):
         return  # a backfilled day has no stored chain to draw a smile from
     at = datetime.fromtimestamp(at_s, IST)
+    if not data.expiry:
+        return
+    # The same contract, whichever bucket it sat in at that close (next week becomes this week).
     legs = store.query(LEGS, at - timedelta(seconds=1), at + timedelta(seconds=1),
-                       {"index": data.index, "bucket": data.bucket},
-                       fields=["strike", "iv"])
+                       {"index": data.index, "expiry": data.expiry}, fields=["strike", "iv"])
     if not legs:
         return
     newest = max(r.time for r in legs)
-    legs = [r for r in legs if r.time == newest]
+    legs = list({(r.fields.get("strike"), r.tags.get("side")): r
+                 for r in legs if r.time == newest}.values())
     fwd = _prev_forward(store, data, newest)
     data.prev_smile = otm_smile([_num(r.fields.get("strike")) for r in legs],
                                 [r.tags.get("side", "") for r in legs],

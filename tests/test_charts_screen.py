@@ -1,0 +1,146 @@
+"""The charts screen in a Textual pilot on a seeded simulated session: the values each chart
+was given, checked against the snapshot and the store (not pixels)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pytest
+from textual.app import App
+
+from optui.analytics.exposure import SIGN_CONVENTION, gex_by_strike
+from optui.collectors.engine import build_engine
+from optui.commands import dashboard_commands
+from optui.config import Settings
+from optui.models import Snapshot
+from optui.screens.charts import ChartsScreen
+from optui.widgets.charts.plots import (
+    DayChart,
+    FlowChart,
+    GexChart,
+    OiChart,
+    SmileChart,
+    StraddleVwapChart,
+)
+
+pytestmark = [pytest.mark.integration]
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory: pytest.TempPathFactory):
+    tmp: Path = tmp_path_factory.mktemp("charts")
+    s = Settings()
+    s.general.data_dir = str(tmp / "data")
+    s.store.url = f"sqlite:///{tmp / 'optui.db'}"
+    s.export.write_json = s.export.write_csv = False
+    s.simulator.start = "2026-11-24 15:29"
+    s.simulator.speed = 0.01
+    s.source.indices = ["NIFTY"]
+    s.source.full_chain_expiries = 2
+    eng = build_engine(s)
+    ex = eng.source.exchange
+    snaps: list[Snapshot] = []
+    for at in ("2026-11-24T15:29", "2026-11-25T11:00", "2026-11-25T11:01", "2026-11-25T11:02",
+               "2026-11-25T11:03"):
+        ex.set_time(datetime.fromisoformat(f"{at}:00+05:30"))
+        snaps.append(eng.collect_once())
+    yield eng, snaps
+    eng.close()
+
+
+class Host(App[None]):
+    def __init__(self, screen: ChartsScreen) -> None:
+        super().__init__()
+        self.charts = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.charts)
+
+
+async def _loaded(pilot, screen: ChartsScreen, loads: int = 0) -> None:
+    for _ in range(200):
+        await pilot.pause(0.05)
+        if screen.loads > loads:
+            return
+    raise AssertionError("the charts never loaded")
+
+
+async def test_charts_show_the_session(session) -> None:
+    eng, snaps = session
+    snap = snaps[-1]
+    idx = snap.indices["NIFTY"]
+    stats = idx.overview.buckets["this_week"]
+    screen = ChartsScreen(eng.store, snap, "NIFTY", "this_week", "1m")
+    app = Host(screen)
+    async with app.run_test(size=(180, 50)) as pilot:
+        await _loaded(pilot, screen)
+        assert not screen.has_class("compact")
+        legs = [lg for lg in idx.legs if lg.bucket == "this_week"]
+        by = {(lg.strike, lg.side): lg for lg in legs}
+
+        oi = screen.query_one(OiChart).shown
+        assert stats.atm_strike in oi["strikes"] and len(oi["strikes"]) == 21
+        i = oi["strikes"].index(stats.atm_strike)
+        assert oi["ce_oi"][i] == by[(stats.atm_strike, "CALL")].oi
+        assert oi["pe_oi_change"][i] == by[(stats.atm_strike, "PUT")].oi_change
+
+        smile = screen.query_one(SmileChart)
+        assert "close 24 Nov" in smile.title_text
+        k = next(k for k in smile.shown["strikes"] if k > stats.forward)
+        assert smile.shown["ivs"][smile.shown["strikes"].index(k)] == by[(k, "CALL")].iv
+        assert len(smile.shown["prev_ivs"]) > 20  # yesterday's 15:29 chain of the same expiry
+        assert smile.shown["prev_ivs"] != smile.shown["ivs"][:len(smile.shown["prev_ivs"])]
+
+        day = screen.query_one(DayChart).shown
+        today = [s.indices["NIFTY"].overview.buckets["this_week"] for s in snaps[1:]]
+        assert day["atm_iv"] == pytest.approx([b.atm_iv for b in today])
+        assert day["straddle"] == pytest.approx([b.straddle for b in today])
+        assert day["times"] == ["11:00", "11:01", "11:02", "11:03"]
+        assert "(1 d)" in screen.query_one(DayChart).title_text  # one stored close behind it
+
+        vwap = screen.query_one(StraddleVwapChart).shown
+        assert vwap["straddle"][-1] == pytest.approx(
+            by[(stats.atm_strike, "CALL")].last_price + by[(stats.atm_strike, "PUT")].last_price)
+        assert len(vwap["vwap"]) == 3  # no volume increment before the second sample
+        lo, hi = min(vwap["straddle"]), max(vwap["straddle"])
+        assert all(lo <= v <= hi for v in vwap["vwap"])
+
+        flow = screen.query_one(FlowChart).shown
+        assert flow["net_cr"] and all(math.isfinite(v) for v in flow["net_cr"])
+        stored = [s.indices["NIFTY"].overview.flow.net_cr for s in snaps[2:]]
+        assert sum(flow["net_cr"]) == pytest.approx(sum(stored), abs=1e-6)
+
+        gex = screen.query_one(GexChart)
+        _, calls, puts = gex_by_strike([lg.strike for lg in legs], [lg.side == "CALL" for lg in legs],
+                                       [lg.gamma for lg in legs], [lg.oi for lg in legs],
+                                       idx.overview.last_price)
+        assert gex.shown["total_cr"] == pytest.approx(float(np.sum(calls) + np.sum(puts)))
+        assert SIGN_CONVENTION in gex.title_text
+        assert all(v >= 0 for v in gex.shown["call_cr"]) and all(v <= 0 for v in gex.shown["put_cr"])
+
+
+async def test_compact_at_80x24_shows_one_chart_at_a_time(session) -> None:
+    eng, snaps = session
+    screen = ChartsScreen(eng.store, snaps[-1], "NIFTY", "this_week")
+    app = Host(screen)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _loaded(pilot, screen)
+        assert screen.has_class("compact")
+        shown = [c for c in screen.query(".current")]
+        assert [c.id for c in shown] == ["chart-oi"] and shown[0].compact
+        assert set(shown[0].shown) == {"strikes", "ce_oi", "pe_oi"}  # no OI change series
+        await pilot.press("v")
+        assert [c.id for c in screen.query(".current")] == ["chart-smile"]
+        loads = screen.loads
+        await pilot.press("b")
+        await _loaded(pilot, screen, loads)
+        assert screen.bucket == "next_week" and screen.data is not None
+        assert screen.data.bucket == "next_week"
+
+
+def test_dashboard_key_opens_charts() -> None:
+    keys = {c.id: c.keys for c in dashboard_commands()}
+    assert keys["dashboard.charts"] == "g"
