@@ -144,3 +144,19 @@ async def test_compact_at_80x24_shows_one_chart_at_a_time(session) -> None:
 def test_dashboard_key_opens_charts() -> None:
     keys = {c.id: c.keys for c in dashboard_commands()}
     assert keys["dashboard.charts"] == "g"
+
+
+def test_overview_shows_iv_rank_percentile_and_rv(session) -> None:
+    from optui.storage.iv_history import iv_history
+    from optui.widgets.overview_table import overview_cells
+
+    eng, snaps = session
+    ov = snaps[-1].indices["NIFTY"].overview
+    closes = iv_history(eng.store, "NIFTY", "this_week", ov.timestamp.date())
+    assert len(closes) == 1  # yesterday's collected close only
+    hist = ([c.atm_iv for c in closes] * 5, [c.spot for c in closes] * 5)
+    cell = overview_cells(ov, bucket="this_week", history=hist)["atm_iv"]
+    text = cell[0] if isinstance(cell, tuple) else cell
+    assert "(5 d)" in text and "IVP" in text and "RV20 –" in text  # 5 closes: no 20-day RV
+    assert overview_cells(ov, bucket="this_week")["atm_iv"] == cell.__class__(
+        overview_cells(ov, bucket="this_week")["atm_iv"])  # without history: unchanged cell

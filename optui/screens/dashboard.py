@@ -30,7 +30,7 @@ from optui.config import Settings
 from optui.errors import OptuiError, TokenExpiredError
 from optui.indices import INDEX_KEYS
 from optui.models import LegRecord, Snapshot
-from optui.timeutil import now_utc
+from optui.timeutil import IST, now_utc
 from optui.ui_messages import (
     FLOW_FIELDS,
     CollectionFailed,
@@ -136,7 +136,7 @@ class DashboardScreen(Screen):
                 tooltip="Participants table, FII/DII cash and history charts (end of day)"),
         Binding("a", "cycle_alert_filter", "Alerts filter", id="dashboard.alert_filter",
                 tooltip="Alerts shown: all, warning and critical, critical only"),
-        Binding("g", "charts", "Charts", id="dashboard.charts",
+        Binding("g", "charts", "Charts", show=False, id="dashboard.charts",
                 tooltip="Charts: OI, smile, IV and straddle, flow, gamma exposure"),
         Binding("escape", "back", "Back", id="dashboard.back", tooltip="Back to the menu"),
         *(
@@ -425,6 +425,47 @@ class DashboardScreen(Screen):
         self.app.push_screen(ParticipantsScreen(store, TradingCalendar.from_settings(self.settings),
                                                 self.settings.participants.history_days))
 
+    def _want_iv_history(self, snapshot: Snapshot) -> None:
+        """Read the stored daily IV closes once per day and bucket (worker), for the overview."""
+        store = getattr(self._engine, "store", None)
+        if store is None:
+            return
+        from optui.widgets.overview_table import bucket_stats
+
+        day = snapshot.timestamp.astimezone(IST).date()
+        wanted = []
+        for key, idx in snapshot.indices.items():
+            b = bucket_stats(idx.overview, self.bucket)
+            if b is not None:
+                wanted.append((key, b.bucket))
+        ask = (day, tuple(wanted))
+        if ask != getattr(self, "_iv_history_asked", None):
+            self._iv_history_asked = ask
+            self._load_iv_history(store, day, wanted)
+
+    @work(thread=True, exclusive=True, group="iv-history", exit_on_error=False,
+          description="read IV history")
+    def _load_iv_history(self, store: Any, day: Any, wanted: list[tuple[str, str]]) -> None:
+        from optui.storage.iv_history import iv_history
+
+        out = {}
+        for key, bucket in wanted:
+            try:
+                closes = iv_history(store, key, bucket, day)
+            except OptuiError as exc:
+                log.warning("IV history of %s %s not read: %s", key, bucket, exc)
+                continue
+            except Exception:  # noqa: BLE001 - the overview shows IV without its history
+                log.warning("IV history of %s %s not read", key, bucket, exc_info=True)
+                continue
+            if any(c.atm_iv == c.atm_iv for c in closes):  # no stored close: plain ATM IV
+                out[(key, bucket)] = ([c.atm_iv for c in closes], [c.spot for c in closes])
+        self.app.call_from_thread(self._show_iv_history, out)
+
+    def _show_iv_history(self, history: dict) -> None:
+        self.query_one(OverviewTable).iv_history = history
+        self._render_all(flow=False)
+
     def action_charts(self) -> None:
         from optui.screens.charts import ChartsScreen
 
@@ -610,6 +651,7 @@ class DashboardScreen(Screen):
         """
         now = self._clock()
         self._snapshot = snapshot
+        self._want_iv_history(snapshot)
         self._chain_rows = dict(chain_rows or {})
         self._positions = dict(positions or {})
         self._data_clock.received(snapshot, now)

@@ -56,12 +56,29 @@ def bucket_stats(overview: OverviewRecord, bucket: str = "") -> BucketStats | No
     return overview.buckets.get(bucket) or first_bucket(overview)
 
 
+IvHistory = tuple[list[float], list[float]]
+"""Stored daily closes before today, oldest first: (ATM IV percent, index level)."""
+
+
+def iv_context(atm_iv: float, last_price: float, history: IvHistory) -> str:
+    """'IVR 30 IVP 40 (41 d) RV20 11.2': where ATM IV sits in its stored closes (over one year,
+    or over the days stored, said as such) and 20-day close-to-close realised volatility."""
+    from optui.analytics.vol_history import iv_standing, realised_vol
+
+    ivs, spots = history
+    rv = realised_vol([*spots, last_price])
+    rv_text = f"RV20 {rv:.1f}" if rv == rv else "RV20 –"
+    return f"{iv_standing(atm_iv, ivs).label()} {rv_text}"
+
+
 def overview_cells(
-    overview: OverviewRecord, selected: bool = False, bucket: str = ""
+    overview: OverviewRecord, selected: bool = False, bucket: str = "",
+    history: IvHistory | None = None,
 ) -> dict[str, Cell]:
     """The row for one index at `bucket` (see bucket_stats); changes coloured by sign.
 
-    The ATM is the bucket's own (its straddle's strike) when known, else the index's.
+    The ATM is the bucket's own (its straddle's strike) when known, else the index's. With
+    `history` the ATM IV cell adds IV rank, IV percentile and RV20 (see iv_context).
     """
     b = bucket_stats(overview, bucket)
     marker = "▶ " if selected else "  "
@@ -72,7 +89,8 @@ def overview_cells(
         "chg": _signed(fmt_signed(overview.net_change), overview.net_change),
         "chg_pct": _signed(fmt_pct(overview.net_change_percent), overview.net_change_percent),
         "atm": fmt_strike(atm),
-        "atm_iv": fmt_iv(b.atm_iv if b else None),
+        "atm_iv": fmt_iv(b.atm_iv if b else None) + (
+            f" {iv_context(b.atm_iv, overview.last_price, history)}" if b and history else ""),
         "pcr": fmt_ratio(b.pcr_oi if b else None),
         "max_pain": fmt_strike(b.max_pain if b else None),
         "straddle": fmt_price(b.straddle if b else None),
@@ -89,6 +107,8 @@ class OverviewTable(KeyedTable):
 
     def __init__(self, compact: bool = False, **kwargs: object) -> None:
         self.compact = compact
+        self.iv_history: dict[tuple[str, str], IvHistory] = {}
+        """(index, bucket) -> stored closes before today; shown in the full table only."""
         columns = [c for c in OVERVIEW_COLUMNS if not compact or c[0] in COMPACT_COLUMNS]
         super().__init__(columns, **kwargs)
 
@@ -103,7 +123,10 @@ class OverviewTable(KeyedTable):
         bucket; returns cells written."""
         keys = [k for k in order if k in snapshot.indices]
         keys += [k for k in snapshot.indices if k not in keys]
-        rows = {
-            k: overview_cells(snapshot.indices[k].overview, k == selected, bucket) for k in keys
-        }
+        rows = {}
+        for k in keys:
+            ov = snapshot.indices[k].overview
+            b = bucket_stats(ov, bucket)
+            history = None if self.compact or b is None else self.iv_history.get((k, b.bucket))
+            rows[k] = overview_cells(ov, k == selected, bucket, history)
         return self.sync_rows(rows, sort_column="index")
