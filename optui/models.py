@@ -259,6 +259,9 @@ class IndexSnapshot:
     legs: list[LegRecord] = field(default_factory=list)
     lot_sizes: dict[str, int] = field(default_factory=dict)
     """Contract lot size per expiry bucket, from the instrument dump; absent when unknown."""
+    strike_flow: dict[tuple[str, float], tuple[float, float]] = field(default_factory=dict)
+    """This cycle's premium flow near the money: (expiry ISO, strike) -> (CE net, PE net),
+    rupees crore (optui.collectors.strike_flow)."""
 
 
 @dataclass(slots=True)

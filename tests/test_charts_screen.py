@@ -20,6 +20,7 @@ from optui.screens.charts import ChartsScreen
 from optui.widgets.charts.plots import (
     DayChart,
     FlowChart,
+    FlowHeatmap,
     GexChart,
     OiChart,
     SmileChart,
@@ -113,6 +114,14 @@ async def test_charts_show_the_session(session) -> None:
         stored = [s.indices["NIFTY"].overview.flow.net_cr for s in snaps[2:]]
         assert sum(flow["net_cr"]) == pytest.approx(sum(stored), abs=1e-6)
 
+        heat = screen.query_one(FlowHeatmap).shown
+        expiry = stats.expiry.isoformat()
+        want = sum(ce + pe for s in snaps[2:]
+                   for (e, _), (ce, pe) in s.indices["NIFTY"].strike_flow.items() if e == expiry)
+        assert want != 0 and sum(map(sum, heat["net_cr"])) == pytest.approx(want, abs=1e-9)
+        assert len(heat["times"]) == 3 and heat["strikes"] == sorted(heat["strikes"])
+        assert len(heat["strikes"]) <= 31  # 15 strikes either side of the money at most
+
         gex = screen.query_one(GexChart)
         _, calls, puts = gex_by_strike([lg.strike for lg in legs], [lg.side == "CALL" for lg in legs],
                                        [lg.gamma for lg in legs], [lg.oi for lg in legs],
@@ -160,3 +169,15 @@ def test_overview_shows_iv_rank_percentile_and_rv(session) -> None:
     assert "(5 d)" in text and "IVP" in text and "RV20 –" in text  # 5 closes: no 20-day RV
     assert overview_cells(ov, bucket="this_week")["atm_iv"] == cell.__class__(
         overview_cells(ov, bucket="this_week")["atm_iv"])  # without history: unchanged cell
+
+
+def test_heat_matrix_sums_minutes_into_bars() -> None:
+    from optui.timeutil import IST
+    from optui.widgets.charts.data import heat_matrix
+
+    t0 = datetime(2026, 11, 25, 11, 0, tzinfo=IST)
+    rows = [(t0, 100.0, 1.0), (t0.replace(minute=3), 100.0, 2.0), (t0.replace(minute=5), 150.0, -4.0)]
+    strikes, times, matrix = heat_matrix(rows, 300)
+    assert strikes == [100.0, 150.0]
+    assert [f"{t:%H:%M}" for t in times] == ["11:00", "11:05"]
+    assert matrix == [[3.0, 0.0], [0.0, -4.0]]

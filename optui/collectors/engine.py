@@ -23,10 +23,13 @@ from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
+from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
+from optui.collectors.strike_flow import strike_flow
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
 from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snapshot
+from optui.storage.strike_flow import StrikeFlowBars
 from optui.timeutil import IST, UTC, parse_ist_minute
 
 if TYPE_CHECKING:
@@ -96,6 +99,7 @@ class CollectionEngine:
         self._catalog_day: date | None = None
         self._state: DayState | None = None
         self._flow_bars: FlowBarAccumulator | None = None
+        self._strike_bars = StrikeFlowBars()
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
@@ -237,6 +241,7 @@ class CollectionEngine:
         legs = []
         buckets = {}
         seen: dict[int, tuple[float, float, bool]] = {}
+        strike_flows: dict[tuple[str, float], tuple[float, float]] = {}
         for plan in plans:
             if plan.strikes.size == 0:
                 continue
@@ -251,6 +256,9 @@ class CollectionEngine:
                 )
             legs.extend(res.legs)
             buckets[plan.bucket] = res.stats
+            if len({e for e, _ in strike_flows} | {plan.expiry.isoformat()}) <= STRIKE_EXPIRIES:
+                strike_flows.update(((plan.expiry.isoformat(), k), v)
+                                    for k, v in strike_flow(plan, res).items())
             # An expiry can sit in two buckets (this_week is also this_month): count its flow once.
             for tok, i_, o_, c_ in zip(res.tokens, res.inflow, res.outflow, res.is_call, strict=True):
                 seen.setdefault(int(tok), (float(i_), float(o_), bool(c_)))
@@ -287,7 +295,7 @@ class CollectionEngine:
             buckets=buckets, flow=flow,
         )
         lots = {p.bucket: p.chain.lot_size for p in plans if p.chain.lot_size > 0}
-        return IndexSnapshot(key, overview, legs, lots)
+        return IndexSnapshot(key, overview, legs, lots, strike_flows)
 
     def _persist(self, snap: Snapshot, stats: CycleStats) -> None:
         """Store, files and cache; a failing sink becomes a warning, never a lost snapshot."""
@@ -299,6 +307,9 @@ class CollectionEngine:
                 if self._flow_bars is None:
                     self._flow_bars = FlowBarAccumulator(self.store)
                 stats.rows_written = write_snapshot(self.store, snap, self._flow_bars)
+                strike_points = self._strike_bars.points(snap)
+                if strike_points:
+                    stats.rows_written += self.store.write(strike_points)
             except StoreError as exc:
                 snap.warnings.append(f"store: {exc}")
             stats.rows_spooled = self.store.spooled_total - spooled_before

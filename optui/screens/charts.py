@@ -1,5 +1,6 @@
 """Charts of the selected index and expiry: OI by strike, IV smile vs the previous close, ATM IV
-and straddle through the day, straddle vs its VWAP, premium flow bars and gamma exposure.
+and straddle through the day, straddle vs its VWAP, premium flow bars, premium flow by strike
+and time (heatmap) and gamma exposure.
 
 The store is read in a thread worker (optui.widgets.charts.data); the snapshot is the
 dashboard's latest. Below 120x36 the screen shows one chart at a time in its compact form
@@ -25,6 +26,7 @@ from optui.widgets.charts.plots import (
     ChartPlot,
     DayChart,
     FlowChart,
+    FlowHeatmap,
     GexChart,
     OiChart,
     SmileChart,
@@ -34,7 +36,8 @@ from optui.widgets.dashboard_model import buckets_of, cycle
 
 CHARTS: tuple[tuple[str, type[ChartPlot]], ...] = (
     ("chart-oi", OiChart), ("chart-smile", SmileChart), ("chart-day", DayChart),
-    ("chart-vwap", StraddleVwapChart), ("chart-flow", FlowChart), ("chart-gex", GexChart),
+    ("chart-vwap", StraddleVwapChart), ("chart-flow", FlowChart), ("chart-heat", FlowHeatmap),
+    ("chart-gex", GexChart),
 )
 COMPACT_BELOW = (120, 36)
 """Terminal columns and rows below which one compact chart is shown at a time."""
@@ -49,7 +52,7 @@ class ChartsLoaded(Message):
 
 
 class ChartsScreen(Screen):
-    """Six charts of one index and expiry bucket from the latest snapshot and the store."""
+    """Seven charts of one index and expiry bucket from the latest snapshot and the store."""
 
     BINDINGS = [
         Binding("i", "cycle_index", "Index", id="charts.index"),
@@ -60,8 +63,10 @@ class ChartsScreen(Screen):
     ]
 
     DEFAULT_CSS = """
-    ChartsScreen #charts-grid { grid-size: 3 2; height: 1fr; }
+    ChartsScreen #charts-grid { grid-size: 4 2; height: 1fr; }
+    ChartsScreen #chart-heat { column-span: 2; }
     ChartsScreen.compact #charts-grid { grid-size: 1 1; }
+    ChartsScreen.compact #chart-heat { column-span: 1; }
     ChartsScreen.compact ChartPlot { display: none; }
     ChartsScreen.compact ChartPlot.current { display: block; }
     ChartsScreen ChartPlot { height: 1fr; min-height: 8; }

@@ -58,6 +58,9 @@ class ChartData:
     vwap_straddle: list[float] = field(default_factory=list)
     straddle_vwap: list[float] = field(default_factory=list)
     flow: FlowSeries | None = None
+    heat_strikes: list[float] = field(default_factory=list)  # ascending
+    heat_times: list[datetime] = field(default_factory=list)  # bar starts, IST
+    heat_net_cr: list[list[float]] = field(default_factory=list)  # [strike][time], CE + PE net
     gex: GexProfile | None = None
     standing: IvStanding | None = None
     current_iv: float = math.nan
@@ -135,6 +138,7 @@ def load_chart_data(store: Any, snapshot: Snapshot | None, index: str, bucket: s
         ("day series", lambda: _day_series(store, data, day)),
         ("straddle VWAP", lambda: _straddle_vwap(store, data, day)),
         ("premium flow", lambda: _flow(store, data, timeframe)),
+        ("flow by strike", lambda: _heatmap(store, data, day, timeframe)),
     )
     for name, load in parts:
         try:
@@ -245,3 +249,40 @@ def _flow(store: Any, data: ChartData, timeframe: str) -> None:
     rows = store.aggregate(FLOW, list(FLOW_FIELDS), start, end, every=timeframe,
                            tags={"index": data.index})
     data.flow = flow_series_from_rows(data.index, timeframe, rows)
+
+
+def heat_matrix(rows: list[tuple[datetime, float, float]], every_s: int,
+                bars: int = 40) -> tuple[list[float], list[datetime], list[list[float]]]:
+    """(strikes ascending, bar starts, net[strike][bar]) from (minute, strike, net crore) rows:
+    minutes summed into `every_s` bars (epoch-aligned; 1d bars are not offered), the last `bars`
+    bars kept; a strike with no flow in a bar is 0."""
+    sums: dict[tuple[int, float], float] = {}
+    for at, strike, net in rows:
+        start = int(at.timestamp()) // every_s * every_s
+        sums[(start, strike)] = sums.get((start, strike), 0.0) + net
+    starts = sorted({s for s, _ in sums})[-bars:]
+    strikes = sorted({k for _, k in sums})
+    matrix = [[sums.get((s, k), 0.0) for s in starts] for k in strikes]
+    return strikes, [datetime.fromtimestamp(s, IST) for s in starts], matrix
+
+
+def _heatmap(store: Any, data: ChartData, day: date, timeframe: str) -> None:
+    from optui.analytics.timeframes import timeframe_seconds
+    from optui.storage.strike_flow import STRIKE_FLOW
+
+    assert data.at is not None
+    if not data.expiry:
+        return
+    every = min(timeframe_seconds(timeframe), 3600)
+    rows = store.query(STRIKE_FLOW, day_time(day), data.at + timedelta(microseconds=1),
+                       {"index": data.index, "expiry": data.expiry})
+    flat = []
+    for r in rows:
+        try:
+            strike = float(r.tags.get("strike", ""))
+        except ValueError:
+            continue
+        net = _num(r.fields.get("ce_net_cr")) + _num(r.fields.get("pe_net_cr"))
+        if math.isfinite(net):
+            flat.append((r.time, strike, net))
+    data.heat_strikes, data.heat_times, data.heat_net_cr = heat_matrix(flat, every)

@@ -174,3 +174,37 @@ def _ist() -> Any:
     from optui.timeutil import IST
 
     return IST
+
+
+def flow_colour(value: float, scale: float) -> tuple[int, int, int]:
+    """RGB for a net flow: green when bought, red when sold, brighter with size (0 = dark)."""
+    if scale <= 0 or not math.isfinite(value):
+        return (30, 30, 30)
+    level = int(40 + 215 * min(abs(value) / scale, 1.0))
+    return (0, level, 0) if value > 0 else (level, 0, 0) if value < 0 else (30, 30, 30)
+
+
+class FlowHeatmap(ChartPlot):
+    """Net premium flow (CE + PE, ₹ crore) by strike (rows, highest on top) and time bar
+    (columns): green bought, red sold, brightness by size."""
+
+    def draw(self, plt: Any, data: ChartData) -> None:
+        self.title_text = f"Flow by strike × time, {data.expiry or '–'}: green bought, red sold"
+        strikes, times, net = data.heat_strikes, data.heat_times, data.heat_net_cr
+        if self.compact and strikes:
+            lo, hi = _around(strikes, data.spot, 6)
+            strikes, net = strikes[lo:hi], net[lo:hi]
+            times, net = times[-20:], [row[-20:] for row in net]
+        self.shown = {"strikes": list(strikes), "times": list(times), "net_cr": net}
+        if not strikes or not times:
+            return
+        scale = max((abs(v) for row in net for v in row), default=0.0)
+        matrix = [[flow_colour(v, scale) for v in row] for row in reversed(net)]
+        plt.matrix_plot(matrix)
+        plt.xlabel("")
+        plt.ylabel("")
+        step = max(1, len(times) // 6)
+        plt.xticks(list(range(0, len(times), step)), [f"{t:%H:%M}" for t in times[::step]])
+        rstep = max(1, len(strikes) // 8)
+        rows = list(range(len(strikes)))[::rstep]
+        plt.yticks(rows, [f"{strikes[len(strikes) - 1 - r]:g}" for r in rows])
