@@ -83,7 +83,7 @@ async def test_charts_show_the_session(session) -> None:
         by = {(lg.strike, lg.side): lg for lg in legs}
 
         oi = screen.query_one(OiChart).shown
-        assert stats.atm_strike in oi["strikes"] and len(oi["strikes"]) == 21
+        assert stats.atm_strike in oi["strikes"] and len(oi["strikes"]) == 11  # ATM +- 5
         i = oi["strikes"].index(stats.atm_strike)
         assert oi["ce_oi"][i] == by[(stats.atm_strike, "CALL")].oi
         assert oi["pe_oi_change"][i] == by[(stats.atm_strike, "PUT")].oi_change
@@ -138,11 +138,14 @@ async def test_compact_at_80x24_shows_one_chart_at_a_time(session) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await _loaded(pilot, screen)
         assert screen.has_class("compact")
-        shown = [c for c in screen.query(".current")]
-        assert [c.id for c in shown] == ["chart-oi"] and shown[0].compact
-        assert set(shown[0].shown) == {"strikes", "ce_oi", "pe_oi"}  # no OI change series
+        shown = [c for c in screen.query(".cell.current")]
+        assert [c.id for c in shown] == ["cell-chart-oi"]
+        oi = screen.query_one(OiChart)
+        assert oi.compact and set(oi.shown) == {"strikes", "ce_oi", "pe_oi"}  # no OI change
+        assert len(oi.shown["strikes"]) == 21  # the whole width: ATM +- 10
+        assert "OI by strike" in str(shown[0].query_one(".caption").render())
         await pilot.press("v")
-        assert [c.id for c in screen.query(".current")] == ["chart-smile"]
+        assert [c.id for c in screen.query(".cell.current")] == ["cell-chart-smile"]
         loads = screen.loads
         await pilot.press("b")
         await _loaded(pilot, screen, loads)

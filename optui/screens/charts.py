@@ -14,13 +14,14 @@ from typing import Any
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid
+from textual.containers import Grid, Vertical
 from textual.events import Resize
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from optui.models import Snapshot
+from optui.timeutil import IST
 from optui.widgets.charts.data import ChartData, load_chart_data
 from optui.widgets.charts.plots import (
     ChartPlot,
@@ -64,12 +65,13 @@ class ChartsScreen(Screen):
 
     DEFAULT_CSS = """
     ChartsScreen #charts-grid { grid-size: 4 2; height: 1fr; }
-    ChartsScreen #chart-heat { column-span: 2; }
+    ChartsScreen #cell-chart-heat { column-span: 2; }
     ChartsScreen.compact #charts-grid { grid-size: 1 1; }
-    ChartsScreen.compact #chart-heat { column-span: 1; }
-    ChartsScreen.compact ChartPlot { display: none; }
-    ChartsScreen.compact ChartPlot.current { display: block; }
-    ChartsScreen ChartPlot { height: 1fr; min-height: 8; }
+    ChartsScreen.compact #cell-chart-heat { column-span: 1; }
+    ChartsScreen.compact .cell { display: none; }
+    ChartsScreen.compact .cell.current { display: block; }
+    ChartsScreen .caption { height: auto; max-height: 3; text-style: bold; }
+    ChartsScreen ChartPlot { height: 1fr; min-height: 6; }
     ChartsScreen #charts-status { height: 1; color: $text-muted; }
     """
 
@@ -89,7 +91,9 @@ class ChartsScreen(Screen):
         yield Static("", id="charts-status")
         with Grid(id="charts-grid"):
             for chart_id, kind in CHARTS:
-                yield kind(id=chart_id)
+                with Vertical(classes="cell", id=f"cell-{chart_id}"):
+                    yield Static("", classes="caption")
+                    yield kind(id=chart_id)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -102,12 +106,21 @@ class ChartsScreen(Screen):
     def _layout(self, width: int, height: int) -> None:
         compact = width < COMPACT_BELOW[0] or height < COMPACT_BELOW[1]
         self.set_class(compact, "compact")
-        for n, chart in enumerate(self.query(ChartPlot)):
-            chart.set_class(n == self.current, "current")
+        for n, cell in enumerate(self.query(".cell")):
+            cell.set_class(n == self.current, "current")
+            chart = cell.query_one(ChartPlot)
             if chart.compact != compact:
                 chart.compact = compact
                 if self.data is not None:
-                    chart.show(self.data)
+                    self._draw(chart, self.data)
+
+    def _draw(self, chart: ChartPlot, data: ChartData) -> None:
+        """Redraw one chart and its caption (titles live in the caption: it wraps, a plot's
+        own title is dropped when wider than the plot)."""
+        chart.show(data)
+        parent = chart.parent
+        if parent is not None:
+            parent.query_one(".caption", Static).update(chart.title_text)
 
     def reload(self) -> None:
         """Read the store for the selection in a worker; the charts redraw when it answers."""
@@ -129,8 +142,8 @@ class ChartsScreen(Screen):
         self.data = data
         self.loads += 1
         for chart in self.query(ChartPlot):
-            chart.show(data)
-        at = f"{data.at:%d %b %H:%M:%S} IST" if data.at else "no snapshot yet"
+            self._draw(chart, data)
+        at = f"{data.at.astimezone(IST):%d %b %H:%M:%S} IST" if data.at else "no snapshot yet"
         problems = f" · {'; '.join(data.problems)}" if data.problems else ""
         self.query_one("#charts-status", Static).update(
             f"{data.index} {data.bucket} · {at} · spot {data.spot:,.2f}{problems}")

@@ -22,7 +22,9 @@ def _hm(times: list[Any]) -> list[str]:
 
 
 class ChartPlot(PlotextPlot):
-    """A plot that redraws from ChartData; `compact` draws fewer series for small terminals."""
+    """A plot that redraws from ChartData; `compact` draws fewer series for small terminals.
+
+    `title_text` is the chart's caption (the screen shows it above the plot, where it wraps)."""
 
     title_text = ""
 
@@ -38,7 +40,6 @@ class ChartPlot(PlotextPlot):
         plt.clear_figure()
         self.shown = {}
         self.draw(plt, data)
-        plt.title(self.title_text)
         self.refresh()
 
     def draw(self, plt: Any, data: ChartData) -> None:  # pragma: no cover - overridden
@@ -50,18 +51,22 @@ class OiChart(ChartPlot):
 
     def draw(self, plt: Any, data: ChartData) -> None:
         self.title_text = f"{data.index} {data.bucket} OI by strike (lakh units), ATM {data.atm_strike:g}"
-        labels = [f"{k:g}" for k in data.strikes]
-        ce = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.ce_oi]
-        pe = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.pe_oi]
-        self.shown = {"strikes": list(data.strikes), "ce_oi": data.ce_oi, "pe_oi": data.pe_oi}
+        lo, hi = _around(data.strikes, data.atm_strike, 10 if self.compact else 5)
+        strikes = data.strikes[lo:hi]
+        labels = [f"{k:g}" for k in strikes]
+        ce = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.ce_oi[lo:hi]]
+        pe = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.pe_oi[lo:hi]]
+        self.shown = {"strikes": list(strikes), "ce_oi": data.ce_oi[lo:hi],
+                      "pe_oi": data.pe_oi[lo:hi]}
         if not labels:
             return
         if self.compact:
             plt.multiple_bar(labels, [ce, pe], labels=["CE", "PE"], color=["red", "green"])
             return
-        ce_chg = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.ce_oi_change]
-        pe_chg = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.pe_oi_change]
-        self.shown.update(ce_oi_change=data.ce_oi_change, pe_oi_change=data.pe_oi_change)
+        ce_chg = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.ce_oi_change[lo:hi]]
+        pe_chg = [v / 1e5 if math.isfinite(v) else 0.0 for v in data.pe_oi_change[lo:hi]]
+        self.shown.update(ce_oi_change=data.ce_oi_change[lo:hi],
+                          pe_oi_change=data.pe_oi_change[lo:hi])
         plt.multiple_bar(labels, [ce, pe, ce_chg, pe_chg],
                          labels=["CE OI", "PE OI", "CE chg", "PE chg"],
                          color=["red", "green", "orange", "cyan"])
