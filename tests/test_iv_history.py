@@ -114,3 +114,30 @@ def test_backfill_through_kiteconnect_keeps_collected_days(sim_kite) -> None:
     # Close to the simulator's own ATM volatility of that day (percent).
     assert abs(hist[day].atm_iv - 100 * ex.market.atm_vol("NIFTY", day)) < 2.5
     assert all(math.isfinite(h.spot) for h in hist.values())
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "influx"])
+def test_iv_daily_same_on_both_backends(backend: str, request: pytest.FixtureRequest,
+                                        tmp_path: Path) -> None:
+    from optui.storage.influx_store import InfluxStore
+    from optui.storage.iv_history import iv_point
+
+    if backend == "influx":
+        url = request.getfixturevalue("influx_server")
+        store = InfluxStore(url, database="optui_iv_daily", spool_dir=tmp_path / "spool")
+        store.init_database()
+    else:
+        store = SQLiteStore(tmp_path / "iv.db")
+    with store:
+        day = date(2026, 8, 17)
+        store.write([iv_point("NIFTY", "this_week", day, {"atm_iv": 11.0, "spot": 24000.0,
+                                                          "origin": "collect"})])
+        # The same day again replaces it (identity: index, bucket, 00:00 IST of the day).
+        store.write([iv_point("NIFTY", "this_week", day, {"atm_iv": 12.5, "spot": 24100.0,
+                                                          "origin": "collect"}),
+                     iv_point("NIFTY", "this_week", day + timedelta(days=1),
+                              {"spot": 24200.0, "origin": "backfill"})])
+        closes = iv_history(store, "NIFTY", "this_week", day + timedelta(days=2))
+    assert [(c.day, c.spot, c.origin) for c in closes] == [
+        (day, 24100.0, "collect"), (day + timedelta(days=1), 24200.0, "backfill")]
+    assert closes[0].atm_iv == 12.5 and math.isnan(closes[1].atm_iv)
