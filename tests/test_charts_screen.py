@@ -184,3 +184,18 @@ def test_heat_matrix_sums_minutes_into_bars() -> None:
     assert strikes == [100.0, 150.0]
     assert [f"{t:%H:%M}" for t in times] == ["11:00", "11:05"]
     assert matrix == [[3.0, 0.0], [0.0, -4.0]]
+
+
+async def test_charts_follow_the_newest_snapshot_and_start_empty(session) -> None:
+    eng, snaps = session
+    current: list[Snapshot | None] = [None]
+    screen = ChartsScreen(eng.store, lambda: current[0], "NIFTY", "this_week", refresh_s=0.05)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _loaded(pilot, screen)
+        assert screen.data is not None and screen.data.at is None
+        assert "no snapshot yet" in str(screen.query_one("#charts-status").render())
+        current[0] = snaps[-1]  # the dashboard collected: the screen redraws on its own
+        await _loaded(pilot, screen, screen.loads)
+        assert screen.data.at == snaps[-1].indices["NIFTY"].overview.timestamp
+        assert screen.query_one(OiChart).shown["strikes"]

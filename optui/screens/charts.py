@@ -9,6 +9,7 @@ dashboard's latest. Below 120x36 the screen shows one chart at a time in its com
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from textual import on, work
@@ -75,11 +76,16 @@ class ChartsScreen(Screen):
     ChartsScreen #charts-status { height: 1; color: $text-muted; }
     """
 
-    def __init__(self, store: Any, snapshot: Snapshot | None, index: str, bucket: str,
-                 timeframe: str = "5m") -> None:
+    def __init__(self, store: Any, snapshot: Snapshot | None | Callable[[], Snapshot | None],
+                 index: str, bucket: str, timeframe: str = "5m",
+                 refresh_s: float = 5.0) -> None:
+        """`snapshot`: the snapshot to draw, or a callable giving the newest one (the dashboard's,
+        which keeps collecting underneath); a newer snapshot is drawn within `refresh_s`."""
         super().__init__()
         self.store = store
-        self.snapshot = snapshot
+        self._snapshot_of = snapshot if callable(snapshot) else (lambda: snapshot)
+        self.refresh_s = refresh_s
+        self._drawn_at: Any = None
         self.index = index
         self.bucket = bucket
         self.timeframe = timeframe
@@ -96,9 +102,20 @@ class ChartsScreen(Screen):
                     yield kind(id=chart_id)
         yield Footer()
 
+    @property
+    def snapshot(self) -> Snapshot | None:
+        """The newest snapshot available to the screen."""
+        return self._snapshot_of()
+
     def on_mount(self) -> None:
         self._layout(self.app.size.width, self.app.size.height)
         self.reload()
+        self.set_interval(self.refresh_s, self._follow)
+
+    def _follow(self) -> None:
+        snap = self.snapshot
+        if snap is not None and snap.timestamp != self._drawn_at:
+            self.reload()
 
     def on_resize(self, event: Resize) -> None:
         self._layout(event.size.width, event.size.height)
@@ -126,12 +143,14 @@ class ChartsScreen(Screen):
         """Read the store for the selection in a worker; the charts redraw when it answers."""
         self.query_one("#charts-status", Static).update(
             f"{self.index} {self.bucket} · loading …")
-        self._load(self.index, self.bucket)
+        snap = self.snapshot
+        self._drawn_at = snap.timestamp if snap is not None else None
+        self._load(snap, self.index, self.bucket)
 
     @work(thread=True, exclusive=True, group="charts", exit_on_error=False,
           description="read chart data")
-    def _load(self, index: str, bucket: str) -> None:
-        self.post_message(ChartsLoaded(load_chart_data(self.store, self.snapshot, index, bucket,
+    def _load(self, snapshot: Snapshot | None, index: str, bucket: str) -> None:
+        self.post_message(ChartsLoaded(load_chart_data(self.store, snapshot, index, bucket,
                                                        self.timeframe)))
 
     @on(ChartsLoaded)
@@ -145,8 +164,9 @@ class ChartsScreen(Screen):
             self._draw(chart, data)
         at = f"{data.at.astimezone(IST):%d %b %H:%M:%S} IST" if data.at else "no snapshot yet"
         problems = f" · {'; '.join(data.problems)}" if data.problems else ""
+        spot = f"spot {data.spot:,.2f}" if data.spot == data.spot else "no quotes yet"
         self.query_one("#charts-status", Static).update(
-            f"{data.index} {data.bucket} · {at} · spot {data.spot:,.2f}{problems}")
+            f"{data.index} {data.bucket} · {at} · {spot}{problems}")
 
     def action_cycle_index(self) -> None:
         keys = list(self.snapshot.indices) if self.snapshot else []

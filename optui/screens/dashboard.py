@@ -470,7 +470,7 @@ class DashboardScreen(Screen):
         from optui.screens.charts import ChartsScreen
 
         store = getattr(self._engine, "store", None)
-        self.app.push_screen(ChartsScreen(store, self._snapshot, self.index, self.bucket,
+        self.app.push_screen(ChartsScreen(store, lambda: self._snapshot, self.index, self.bucket,
                                           self.timeframe))
 
     def _engine_ready(self) -> None:
