@@ -141,3 +141,20 @@ def test_iv_daily_same_on_both_backends(backend: str, request: pytest.FixtureReq
     assert [(c.day, c.spot, c.origin) for c in closes] == [
         (day, 24100.0, "collect"), (day + timedelta(days=1), 24200.0, "backfill")]
     assert closes[0].atm_iv == 12.5 and math.isnan(closes[1].atm_iv)
+
+
+def test_no_close_from_a_holiday_or_outside_the_session() -> None:
+    from optui.models import BucketStats, IndexSnapshot, OverviewRecord, Snapshot
+    from optui.storage.iv_history import iv_daily_points
+
+    def snap(at: str) -> Snapshot:
+        t = datetime.fromisoformat(at)
+        b = BucketStats("this_week", date(2026, 12, 1), 6.0, 26000.0, 26000.0, 11.0, 11.0, 300.0,
+                        1.0, 1.0, 26000.0, 0.5, 1.0, 1.0, 0.0, 0.0, 50)
+        ov = OverviewRecord(t, "NIFTY", 26000.0, 26000.0, *([math.nan] * 10), buckets={"this_week": b})
+        return Snapshot(t, "sim", {"NIFTY": IndexSnapshot("NIFTY", ov)})
+
+    assert len(iv_daily_points(snap("2026-11-25T15:30:00+05:30"))) == 1
+    assert iv_daily_points(snap("2026-11-25T15:30:01+05:30")) == []
+    assert iv_daily_points(snap("2026-11-25T09:14:00+05:30")) == []
+    assert iv_daily_points(snap("2026-11-28T11:00:00+05:30")) == []  # a Saturday

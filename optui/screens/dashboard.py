@@ -833,6 +833,8 @@ class DashboardScreen(Screen):
             return
         self.bucket = cycle(buckets, self.bucket, step)
         self._render_all(flow=False)
+        if self._snapshot is not None:
+            self._want_iv_history(self._snapshot)
 
     def action_cycle_timeframe(self, step: int) -> None:
         self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)

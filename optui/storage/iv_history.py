@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from optui.analytics.trading_calendar import TradingCalendar
 from optui.models import Snapshot
 from optui.storage.base import Store, clean_fields
 from optui.storage.points import Point
 from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, UTC
 
 IV_DAILY = "iv_daily"
+_NSE = TradingCalendar()
 
 
 def day_time(day: date) -> datetime:
@@ -41,16 +43,17 @@ def iv_point(index: str, bucket: str, day: date, fields: dict[str, Any]) -> Poin
     return Point(IV_DAILY, {"index": index, "bucket": bucket}, clean_fields(fields), day_time(day))
 
 
-def iv_daily_points(snapshot: Snapshot) -> list[Point]:
+def iv_daily_points(snapshot: Snapshot, calendar: TradingCalendar | None = None) -> list[Point]:
     """The day's running close of every index and bucket with a finite ATM IV, when the
-    snapshot's exchange time is in session; nothing outside it (a post-close cycle's quotes
-    must not replace the close)."""
+    snapshot's exchange time is in session on a trading day (`calendar`, default NSE's);
+    nothing otherwise (a post-close or holiday cycle's quotes must not become a close)."""
+    cal = calendar or _NSE
     out: list[Point] = []
     for key, snap in snapshot.indices.items():
         ov = snap.overview
-        if not in_session(ov.timestamp):
-            continue
         day = ov.timestamp.astimezone(IST).date()
+        if not in_session(ov.timestamp) or not cal.is_trading_day(day):
+            continue
         for name, b in ov.buckets.items():
             if not math.isfinite(b.atm_iv):
                 continue
