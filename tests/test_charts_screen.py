@@ -199,3 +199,45 @@ async def test_charts_follow_the_newest_snapshot_and_start_empty(session) -> Non
         await _loaded(pilot, screen, screen.loads)
         assert screen.data.at == snaps[-1].indices["NIFTY"].overview.timestamp
         assert screen.query_one(OiChart).shown["strikes"]
+
+
+async def test_dashboard_overview_iv_standing_and_g_opens_charts(tmp_path: Path) -> None:
+    from datetime import date, timedelta
+
+    from test_dashboard import Host as DashHost
+    from test_dashboard import sim_settings, table_cell
+
+    from optui.analytics.trading_calendar import TradingCalendar
+    from optui.screens.dashboard import DashboardScreen
+    from optui.storage.base import open_store
+    from optui.storage.iv_history import iv_point
+    from optui.widgets.overview_table import OverviewTable
+
+    settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.simulator.start = "2026-11-25 11:00"
+    settings.source.indices = ["NIFTY"]
+    days = TradingCalendar().last_n(date(2026, 11, 24), 25)
+    with open_store(settings.store.url) as store:
+        store.write([iv_point("NIFTY", b, d, {"atm_iv": 5.0 + n, "spot": 26000.0 + 10 * n,
+                                              "origin": "collect"})
+                     for n, d in enumerate(days)
+                     for b in ("this_week", "next_week", "this_month", "next_month")])
+    screen = DashboardScreen(settings)
+    app = DashHost(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(4):
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert screen._snapshot is not None
+        iv = screen._snapshot.indices["NIFTY"].overview.buckets[screen.bucket].atm_iv
+        cell = table_cell(screen.query_one(OverviewTable), "NIFTY", "atm_iv")
+        below = sum(1 for n in range(25) if 5.0 + n < iv)
+        assert f"IVP {below / 25 * 100:.0f} (25 d)" in cell and "RV20 " in cell, cell
+        assert days[0] < date(2026, 11, 24) - timedelta(days=30)
+        await pilot.press("g")
+        await pilot.pause()
+        charts = app.screen
+        assert isinstance(charts, ChartsScreen) and charts.index == "NIFTY"
+        await _loaded(pilot, charts)
+        assert charts.data is not None and charts.data.history_days == 25
+        assert f"IVP {below / 25 * 100:.0f} (25 d)" in charts.query_one(DayChart).title_text
