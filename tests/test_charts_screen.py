@@ -37,14 +37,14 @@ def session(tmp_path_factory: pytest.TempPathFactory):
     s.general.data_dir = str(tmp / "data")
     s.store.url = f"sqlite:///{tmp / 'optui.db'}"
     s.export.write_json = s.export.write_csv = False
-    s.simulator.start = "2026-11-24 15:29"
+    s.simulator.start = "2026-11-23 15:29"
     s.simulator.speed = 0.01
     s.source.indices = ["NIFTY"]
     s.source.full_chain_expiries = 2
     eng = build_engine(s)
     ex = eng.source.exchange
     snaps: list[Snapshot] = []
-    for at in ("2026-11-24T15:29", "2026-11-25T11:00", "2026-11-25T11:01", "2026-11-25T11:02",
+    for at in ("2026-11-23T15:29", "2026-11-25T11:00", "2026-11-25T11:01", "2026-11-25T11:02",
                "2026-11-25T11:03"):
         ex.set_time(datetime.fromisoformat(f"{at}:00+05:30"))
         snaps.append(eng.collect_once())
@@ -89,7 +89,7 @@ async def test_charts_show_the_session(session) -> None:
         assert oi["pe_oi_change"][i] == by[(stats.atm_strike, "PUT")].oi_change
 
         smile = screen.query_one(SmileChart)
-        assert "close 24 Nov" in smile.title_text
+        assert "close 23 Nov" in smile.title_text  # 24 Nov is a holiday
         k = next(k for k in smile.shown["strikes"] if k > stats.forward)
         assert smile.shown["ivs"][smile.shown["strikes"].index(k)] == by[(k, "CALL")].iv
         assert len(smile.shown["prev_ivs"]) > 20  # yesterday's 15:29 chain of the same expiry
