@@ -15,7 +15,7 @@ from optui.collectors.iv_backfill import atm_iv_from_closes, backfill_iv
 from optui.config import Settings
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.server import RateLimiter, serve
-from optui.storage.iv_history import IV_DAILY, day_time, iv_history
+from optui.storage.iv_history import IV_DAILY, day_time, iv_history, iv_point
 from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST
 
@@ -91,8 +91,8 @@ def test_backfill_through_kiteconnect_keeps_collected_days(sim_kite) -> None:
     ex, kite = sim_kite
     store = SQLiteStore(":memory:")
     collected = date(2026, 8, 14)
-    store.write([__import__("optui.storage.iv_history", fromlist=["iv_point"]).iv_point(
-        "NIFTY", "this_week", collected, {"atm_iv": 42.0, "spot": 1.0, "origin": "collect"})])
+    store.write([iv_point("NIFTY", "this_week", collected,
+                          {"atm_iv": 42.0, "spot": 1.0, "origin": "collect"})])
     report = backfill_iv(kite, store, ["NIFTY"], date(2026, 8, 10), date(2026, 8, 18), 0.065)
     text = "\n".join(report.lines())
     assert not report.problems, text
@@ -120,7 +120,6 @@ def test_backfill_through_kiteconnect_keeps_collected_days(sim_kite) -> None:
 def test_iv_daily_same_on_both_backends(backend: str, request: pytest.FixtureRequest,
                                         tmp_path: Path) -> None:
     from optui.storage.influx_store import InfluxStore
-    from optui.storage.iv_history import iv_point
 
     if backend == "influx":
         url = request.getfixturevalue("influx_server")

@@ -155,8 +155,8 @@ class GexChart(ChartPlot):
             self.title_text = "GEX: no legs with gamma yet"
             return
         flip = f"{gex.flip:,.0f}" if math.isfinite(gex.flip) else "none in range"
-        self.title_text = (f"GEX ₹ cr/1% · total {gex.total_cr:+,.1f} · flip {flip} · "
-                           f"{SIGN_CONVENTION}")
+        self.title_text = (f"GEX {data.expiry} ₹ cr per 1% · total {gex.total_cr:+,.1f} · "
+                           f"flip {flip} · {SIGN_CONVENTION}")
         lo, hi = _around(gex.strikes.tolist(), data.spot, 8 if self.compact else 15)
         ks = [f"{k:g}" for k in gex.strikes[lo:hi]]
         calls, puts = gex.call_cr[lo:hi].tolist(), gex.put_cr[lo:hi].tolist()
