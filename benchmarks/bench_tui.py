@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import io
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -38,6 +39,9 @@ from optui.timeutil import now_utc
 from optui.widgets.chain_table import ChainTable
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.positions_table import PositionsTable
+
+# The hand-built sample snapshot is a test fixture (tests/sample_data.py).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 SIZE = (160, 48)
 PRESSES = 40
@@ -121,7 +125,7 @@ class SampleEngine:
         self.tick = 0
 
     def collect_once(self) -> Any:
-        from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
+        from sample_data import SAMPLE_TIME, sample_snapshot
 
         self.tick += 1
         time.sleep(0.05)  # a cycle's work off the event loop

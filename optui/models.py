@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -264,6 +265,64 @@ class IndexSnapshot:
     rupees crore (optui.collectors.strike_flow)."""
 
 
+class WarningKind(StrEnum):
+    """What a snapshot warning is about; consumers decide by kind, never by the text."""
+
+    DUMP_MALFORMED = "dump_malformed"  # rows of an instrument dump skipped as unreadable
+    NO_OPTIONS = "no_options"  # the instrument dump lists no options for an index
+    NO_SPOT = "no_spot"  # an index's spot quote is missing: the index is not collected
+    MISSING_QUOTES = "missing_quotes"  # strikes of a chain without a call or put quote
+    CLOCK_OFFSET = "clock_offset"  # the local clock is off the exchange's
+    QUOTE_PACE = "quote_pace"  # quote calls at Kite's 1 call/s take longer than the interval
+    STORE = "store"  # the store did not take the cycle, or reported a notice
+    FILES = "files"  # the original-format JSON/CSV files could not be written
+    CACHE = "cache"  # the cache (Redis) did not take the cycle's summaries
+    ALERT_RULE = "alert_rule"  # the alert rules failed on this cycle
+    ALERT_STORE = "alert_store"  # raised alerts could not be stored
+
+
+LOSS_KINDS: frozenset[WarningKind] = frozenset({WarningKind.STORE, WarningKind.FILES})
+"""Kinds that mean the cycle was not persisted in full (a one-shot collect then exits 1)."""
+
+
+class SnapshotWarning(str):
+    """One warning of a collection cycle: its `kind`, `subject` (an index, "NIFTY this_week",
+    or the sink: "store", "files", "cache", "alerts"; empty when about the whole cycle) and
+    `message`.
+
+    The value is the text shown in status lines and the health log: "subject: message", or the
+    message alone without a subject. A `str`, so it prints, logs, compares and serialises as
+    that text.
+    """
+
+    kind: WarningKind
+    subject: str
+    message: str
+
+    def __new__(cls, kind: WarningKind, subject: str, message: str) -> SnapshotWarning:
+        self = super().__new__(cls, f"{subject}: {message}" if subject else message)
+        self.kind = WarningKind(kind)
+        self.subject = subject
+        self.message = message
+        return self
+
+    def __getnewargs__(self) -> tuple[WarningKind, str, str]:  # type: ignore[override]
+        return (self.kind, self.subject, self.message)
+
+    def __repr__(self) -> str:
+        return f"SnapshotWarning({self.kind.value}, {self.subject!r}, {self.message!r})"
+
+    def as_dict(self) -> dict[str, str]:
+        """{"kind", "subject", "message"} for JSON (a feed's channel, a summary file)."""
+        return {"kind": self.kind.value, "subject": self.subject, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, str]) -> SnapshotWarning:
+        """The inverse of `as_dict`; raises ValueError for an unknown kind, KeyError for a
+        missing key."""
+        return cls(WarningKind(data["kind"]), data["subject"], data["message"])
+
+
 @dataclass(slots=True)
 class Snapshot:
     """One collection cycle over all configured indices; says which source made it."""
@@ -272,7 +331,7 @@ class Snapshot:
     source: str  # kite, sim, replay
     indices: dict[str, IndexSnapshot] = field(default_factory=dict)
     duration_s: float = 0.0
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[SnapshotWarning] = field(default_factory=list)
     label: str = ""  # badge: LIVE, SIMULATED (also Kite's API on loopback), CACHED, REPLAY
     alerts: list[Alert] = field(default_factory=list)  # raised by this cycle (optui.alerts)
 

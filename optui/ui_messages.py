@@ -7,13 +7,10 @@ terminal never works through a backlog of stale snapshots.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime
-
 from textual.message import Message
 
+from optui.analytics.premium_flow import FlowSeries
 from optui.models import Snapshot
-from optui.storage.base import Row
 
 
 class EngineReady(Message):
@@ -70,50 +67,6 @@ class TokenExpired(Message):
         self.error = error
 
 
-@dataclass(frozen=True, slots=True)
-class FlowBar:
-    """One timeframe bucket of premium flow for one index, rupees crore."""
-
-    start: datetime
-    inflow_cr: float
-    outflow_cr: float
-    ce_net_cr: float = 0.0
-    pe_net_cr: float = 0.0
-
-    @property
-    def net_cr(self) -> float:
-        return self.inflow_cr - self.outflow_cr
-
-
-@dataclass(frozen=True, slots=True)
-class FlowSeries:
-    """The answer to one flow query: bars oldest first."""
-
-    index: str
-    timeframe: str
-    bars: list[FlowBar] = field(default_factory=list)
-
-
-def flow_series_from_rows(index: str, timeframe: str, rows: list[Row]) -> FlowSeries:
-    """Turn `Store.aggregate` rows of measurement premium_flow into a FlowSeries."""
-
-    def num(row: Row, name: str) -> float:
-        value = row.fields.get(name, 0.0)
-        return float(value) if isinstance(value, (int, float)) else 0.0
-
-    bars = [
-        FlowBar(
-            start=row.time,
-            inflow_cr=num(row, "inflow_cr"),
-            outflow_cr=num(row, "outflow_cr"),
-            ce_net_cr=num(row, "ce_inflow_cr") - num(row, "ce_outflow_cr"),
-            pe_net_cr=num(row, "pe_inflow_cr") - num(row, "pe_outflow_cr"),
-        )
-        for row in rows
-    ]
-    return FlowSeries(index, timeframe, bars)
-
-
 class FlowQueried(Message):
     """The store answered a premium-flow query for one index and timeframe."""
 
@@ -134,8 +87,3 @@ class FlowQueryFailed(Message):
         self.timeframe = timeframe
         self.error = error
 
-
-FLOW_FIELDS: tuple[str, ...] = (
-    "inflow_cr", "outflow_cr", "ce_inflow_cr", "ce_outflow_cr", "pe_inflow_cr", "pe_outflow_cr",
-)
-"""Fields of the premium_flow measurement the dashboard reads."""

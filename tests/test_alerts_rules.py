@@ -384,6 +384,7 @@ def test_collection_keeps_its_cycle_when_a_rule_fails(tmp_path: Path) -> None:
         snap = engine.collect_once()
         assert snap.leg_count > 0 and snap.alerts == []
         assert "alerts: the rules failed on this cycle (details in the log)" in snap.warnings
+        assert [w.kind.value for w in snap.warnings if w.subject == "alerts"] == ["alert_rule"]
     finally:
         engine.close()
 

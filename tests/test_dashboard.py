@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sample_data import SAMPLE_TIME, sample_snapshot
 from textual.app import App
 from textual.message import Message
 
 from optui.alerts import AlertEngine, Thresholds
 from optui.alerts.model import Alert
+from optui.analytics.premium_flow import sentiment_of
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.config import Settings
 from optui.errors import StoreError, TokenExpiredError
@@ -31,7 +33,7 @@ from optui.widgets.dashboard_model import (
     notifications,
     visible_alerts,
 )
-from optui.widgets.flow_panel import FlowPanel, sentiment_of
+from optui.widgets.flow_panel import FlowPanel
 from optui.widgets.format import (
     fmt_count,
     fmt_crore,
@@ -48,7 +50,6 @@ from optui.widgets.health_log import HealthLog
 from optui.widgets.keyed_table import cell_text
 from optui.widgets.overview_table import OverviewTable, bucket_stats
 from optui.widgets.positions_table import PositionsTable, top_oi_changes
-from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
 from optui.widgets.status_header import StatusHeader
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from optui.analytics.implied_vol import solve_black76
+from optui.analytics.premium_flow import FLOW_BARS, flow_window
 from optui.collectors.engine import CollectionEngine, build_engine
 from optui.collectors.headless import Collector
 from optui.collectors.kite_source import KiteSource
@@ -36,7 +37,6 @@ from optui.storage.base import Store
 from optui.storage.records import FLOW, LEGS, OVERVIEW, FlowBarAccumulator
 from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST, UTC
-from optui.widgets.dashboard_model import flow_window
 
 START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
 RECIPE = datetime(2026, 11, 23, 10, 0, tzinfo=IST)  # the README's `optui simulate --start`
@@ -429,8 +429,7 @@ def test_flow_window_ends_at_the_moment_shown() -> None:
 
 @pytest.mark.integration
 def test_flow_panel_after_restart_shows_the_current_bar(tmp_path: Path) -> None:
-    from optui.ui_messages import flow_series_from_rows
-    from optui.widgets.dashboard_model import FLOW_BARS
+    from optui.storage.flow_queries import flow_series_from_rows
     from optui.widgets.flow_panel import flow_lines
 
     store = SQLiteStore(tmp_path / "x.db")
@@ -451,8 +450,9 @@ def test_flow_panel_after_restart_shows_the_current_bar(tmp_path: Path) -> None:
 def test_data_clock_is_one_exchange_clock_for_every_source() -> None:
     from dataclasses import replace
 
+    from sample_data import SAMPLE_TIME, sample_snapshot
+
     from optui.widgets.dashboard_model import DataClock
-    from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
 
     local = datetime(2026, 11, 29, 20, 0, tzinfo=UTC)  # the machine's clock, days away
     exchange_now = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)

@@ -11,7 +11,7 @@ from optui.collectors.engine import CycleStats
 from optui.collectors.headless import Collector
 from optui.collectors.source import MarketSource
 from optui.errors import RateLimitedError, TokenExpiredError
-from optui.models import IndexSnapshot, OverviewRecord, Snapshot
+from optui.models import IndexSnapshot, OverviewRecord, Snapshot, SnapshotWarning, WarningKind
 
 pytestmark = pytest.mark.unit
 
@@ -54,7 +54,7 @@ class StubEngine:
 
 
 
-def snapshot(warnings: list[str]) -> Snapshot:
+def snapshot(warnings: list[SnapshotWarning]) -> Snapshot:
     ov = OverviewRecord(NOW, "NIFTY", 26000, 26010, 26000, 26050, 25950, 25990, 20, 0.08, 10, 0.04, 100, 0.38)
     return Snapshot(NOW, "sim", {"NIFTY": IndexSnapshot("NIFTY", ov)}, warnings=warnings)
 
@@ -63,9 +63,9 @@ def snapshot(warnings: list[str]) -> Snapshot:
     ("result", "code"),
     [
         (snapshot([]), 0),
-        (snapshot(["NIFTY this_week: 2 strikes without a quote"]), 0),
-        (snapshot(["store: database or disk is full"]), 1),
-        (snapshot(["files: cannot write under /x"]), 1),
+        (snapshot([SnapshotWarning(WarningKind.MISSING_QUOTES, "NIFTY this_week", "2 strikes without a quote")]), 0),
+        (snapshot([SnapshotWarning(WarningKind.STORE, "store", "database or disk is full")]), 1),
+        (snapshot([SnapshotWarning(WarningKind.FILES, "files", "cannot write under /x")]), 1),
         (RateLimitedError("quote: Kite rate limit hit"), 1),
         (TokenExpiredError("quote: log in again"), 2),
     ],

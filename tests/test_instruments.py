@@ -16,6 +16,7 @@ from optui.collectors.instruments import (
     strike_spacing,
 )
 from optui.indices import INDEX_KEYS
+from optui.models import WarningKind
 from optui.timeutil import IST
 
 pytestmark = pytest.mark.unit
@@ -160,5 +161,6 @@ def test_collector_reports_dump_rows_without_expiry(tmp_path: Path, monkeypatch:
         f"simulated NFO dump: skipped {blanked} malformed instrument rows ({blanked} options or "
         f"futures without an expiry; first: {notes[0].split('first: ', 1)[1]}"
     ]
+    assert notes[0].kind is WarningKind.DUMP_MALFORMED
     assert blanked > 200  # the whole weekly chain, warned about, not silently gone
     assert snap.indices["NIFTY"].overview.buckets["this_week"].expiry == date(2026, 12, 8)

@@ -102,7 +102,7 @@ class _Engine:
         self.premarket = capture
 
     def collect_once(self):  # noqa: ANN201
-        from optui.widgets.sample_data import sample_snapshot
+        from sample_data import sample_snapshot
 
         return sample_snapshot()
 

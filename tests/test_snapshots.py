@@ -10,13 +10,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sample_data import SAMPLE_TIME, sample_snapshot
 from textual.app import App
 from textual.pilot import Pilot
 
+from optui.analytics.premium_flow import FlowBar, FlowSeries
 from optui.config import Settings
 from optui.screens.dashboard import DashboardScreen
-from optui.ui_messages import FlowBar, FlowSeries
-from optui.widgets.sample_data import SAMPLE_TIME, sample_snapshot
 
 SIZES = [(80, 24), (160, 48)]
 

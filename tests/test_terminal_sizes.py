@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sample_data import sample_snapshot
 from textual.widgets import TabbedContent
 
 from optui.app import OptuiApp, TooSmallScreen
 from optui.config import Settings
 from optui.screens.dashboard import DashboardScreen
 from optui.widgets.overview_table import OverviewTable
-from optui.widgets.sample_data import sample_snapshot
 
 pytestmark = pytest.mark.chaos
 

@@ -24,7 +24,7 @@ from optui.collectors.instruments import ExpiryChain
 from optui.collectors.kite_source import KiteSource
 from optui.collectors.source import quote_from_kite
 from optui.config import AnalyticsSettings, Settings
-from optui.models import Instrument, Snapshot
+from optui.models import Instrument, Snapshot, WarningKind
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.server import SimulatorServer, serve
 from optui.storage.base import open_store
@@ -160,6 +160,8 @@ def check_missing_atm_call(snap: Snapshot) -> None:
     # Other expiries quoted whole: their straddles stand.
     assert math.isfinite(nifty.overview.buckets["next_week"].straddle)
     assert "NIFTY this_week: 1 of 121 strikes missing a call or put quote" in snap.warnings
+    assert [w.kind for w in snap.warnings if w.subject == "NIFTY this_week"] == [
+        WarningKind.MISSING_QUOTES]
 
 
 def test_missing_atm_quote_does_not_move_the_atm(tmp_path: Path) -> None:
@@ -204,6 +206,7 @@ def test_missing_atm_quote_through_kiteconnect(kite_server: SimulatorServer, tmp
     assert eng.last.quote_calls == 3 and 500 < eng.last.instruments - 1 <= 1000
     # ... which at Kite's 1 call/s cannot fit a 1 s interval: the trader is told.
     assert any(w.startswith("3 quote calls") and "1 s interval" in w for w in snap.warnings)
+    assert [w.kind for w in snap.warnings if "1 call/s" in w] == [WarningKind.QUOTE_PACE]
 
 
 def test_pre_open_quotes_anchor_nothing(tmp_path: Path) -> None:

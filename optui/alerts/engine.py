@@ -22,7 +22,7 @@ from optui.alerts.participant_rules import participant_alerts
 from optui.alerts.thresholds import Thresholds
 from optui.alerts.webhooks import WebhookDispatcher, WebhookTarget, detect_format
 from optui.errors import ConfigError, OptuiError, StoreError
-from optui.models import Snapshot
+from optui.models import Snapshot, SnapshotWarning, WarningKind
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class AlertEngine:
         self.counts = AlertCounts()
         self.last: list[Alert] = []
         """Alerts raised by the latest call (a snapshot or a capture)."""
-        self.warnings: list[str] = []
+        self.warnings: list[SnapshotWarning] = []
         """Problems of the latest call (a store write that failed)."""
         self._pending: list[Alert] = []  # raised by captures since the last snapshot
         self._eod_raised: set[tuple[str, str]] = set()  # (rule, trade date): once per day's figures
@@ -217,9 +217,10 @@ class AlertEngine:
         try:
             self.store.write(points)
         except StoreError as exc:
-            text = f"alerts: cannot store {len(points)} alert(s): {exc}"
-            log.warning(text)
-            self.warnings.append(text)
+            warning = SnapshotWarning(WarningKind.ALERT_STORE, "alerts",
+                                      f"cannot store {len(points)} alert(s): {exc}")
+            log.warning("%s", warning)
+            self.warnings.append(warning)
 
     def close(self) -> None:
         """Post what the webhook queue holds (a few seconds at most) and stop its thread."""

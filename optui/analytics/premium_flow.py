@@ -6,13 +6,21 @@ value and its change between two quotes is what traded in between. That interval
 Lee-Ready rule: above the mid the buyer crossed the spread (inflow), below it the seller did
 (outflow), and a tie goes to the tick rule. Totals are in rupees crore, the unit Indian traders
 read flow in.
+
+Also the history side: a `FlowSeries` of timeframe bars (what a store query answers, see
+optui.storage.flow_queries) and the window of bars a view asks for.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
 import numpy as np
 from numpy.typing import ArrayLike
 
+from optui.analytics.timeframes import timeframe_seconds
 from optui.models import FlowSummary
 
 CRORE = 1e7
@@ -149,3 +157,65 @@ def sentiment(buying_pressure: float) -> str:
         if buying_pressure >= bound:
             return name
     return STRONG_SELLING
+
+
+def sentiment_of(inflow_cr: float, outflow_cr: float) -> str:
+    """`sentiment` of the buying pressure inflow / (inflow + outflow); 'no flow' when both are 0."""
+    total = inflow_cr + outflow_cr
+    return sentiment(inflow_cr / total if total > 0 else math.nan)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowBar:
+    """One timeframe bucket of premium flow for one index, rupees crore; `start` is aware (UTC)."""
+
+    start: datetime
+    inflow_cr: float
+    outflow_cr: float
+    ce_net_cr: float = 0.0
+    pe_net_cr: float = 0.0
+
+    @property
+    def net_cr(self) -> float:
+        return self.inflow_cr - self.outflow_cr
+
+    @property
+    def buy_sell_ratio(self) -> float:
+        """Inflow over outflow (1.0 is balanced); NaN when nothing was sold."""
+        return self.inflow_cr / self.outflow_cr if self.outflow_cr > 0 else math.nan
+
+    @property
+    def sentiment(self) -> str:
+        """The bar's tilt, named by `sentiment_of`."""
+        return sentiment_of(self.inflow_cr, self.outflow_cr)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowSeries:
+    """The answer to one flow query: one index's bars at one timeframe, oldest first."""
+
+    index: str
+    timeframe: str
+    bars: list[FlowBar] = field(default_factory=list)
+
+    @property
+    def net_cr(self) -> float:
+        """Net flow over every bar of the series, rupees crore."""
+        return sum(b.net_cr for b in self.bars)
+
+
+FLOW_BARS = 40
+"""How many timeframe bars a flow query asks for (the dashboard sparkline's length)."""
+
+
+def flow_window(anchor: datetime, timeframe: str, retention_days: int) -> tuple[datetime, datetime]:
+    """[start, end) covering the last FLOW_BARS buckets up to `anchor`, the market moment shown.
+
+    Ends just after `anchor`: bars stored past it (another run's later minutes) are not "now".
+    Never reaches further back than the retention, where there is nothing left to read. Raises
+    ValueError for an unknown timeframe.
+    """
+    tf_s = timeframe_seconds(timeframe)
+    end = anchor + timedelta(microseconds=1)
+    span = min(FLOW_BARS * tf_s, retention_days * 86400)
+    return end - timedelta(seconds=span), end

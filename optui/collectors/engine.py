@@ -28,7 +28,15 @@ from optui.collectors.strike_flow import strike_flow
 from optui.config import ExportSettings, Settings, StoreSettings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
-from optui.models import FlowSummary, IndexSnapshot, OverviewRecord, Quote, Snapshot
+from optui.models import (
+    FlowSummary,
+    IndexSnapshot,
+    OverviewRecord,
+    Quote,
+    Snapshot,
+    SnapshotWarning,
+    WarningKind,
+)
 from optui.storage.strike_flow import StrikeFlowBars
 from optui.timeutil import IST, UTC, parse_ist_minute
 
@@ -54,7 +62,7 @@ class CycleStats:
     json_files: int = 0
     csv_rows: int = 0
     clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[SnapshotWarning] = field(default_factory=list)
 
 
 CLOCK_OFFSET_WARN_S = 5.0
@@ -117,9 +125,9 @@ class CollectionEngine:
     def source_label(self) -> str:
         return self.source.label
 
-    def _ensure_catalogs(self, at: datetime) -> list[str]:
+    def _ensure_catalogs(self, at: datetime) -> list[SnapshotWarning]:
         day = at.astimezone(IST).date()
-        warnings: list[str] = []
+        warnings: list[SnapshotWarning] = []
         if self._catalog_day != day:
             instruments = self.source.instruments()
             warnings.extend(self.source.dump_warnings)
@@ -127,7 +135,7 @@ class CollectionEngine:
             self._catalog_day = day
             for key, cat in self._catalogs.items():
                 if not cat.chains:
-                    warnings.append(f"{key}: no options listed in the instrument dump")
+                    warnings.append(SnapshotWarning(WarningKind.NO_OPTIONS, key, "no options listed in the instrument dump"))
         if self._state is None or self._state.day != day:
             self._state = DayState.load(day, self.state_dir)
         return warnings
@@ -152,14 +160,14 @@ class CollectionEngine:
         assert state is not None
         stats.clock_offset_s = self.source.clock_offset_s
         if stats.clock_offset_s is not None and abs(stats.clock_offset_s) > CLOCK_OFFSET_WARN_S:
-            warnings.append(describe_offset(stats.clock_offset_s))
+            warnings.append(SnapshotWarning(WarningKind.CLOCK_OFFSET, "", describe_offset(stats.clock_offset_s)))
 
         src = self.settings.source
         plans: dict[str, list[BucketPlan]] = {}
         for key in self.indices:
             spot_q = spots.get(spot_keys[key])
             if spot_q is None or not math.isfinite(spot_q.last_price) or spot_q.last_price <= 0:
-                warnings.append(f"{key}: no spot quote for {spot_keys[key]}")
+                warnings.append(SnapshotWarning(WarningKind.NO_SPOT, key, f"no spot quote for {spot_keys[key]}"))
                 continue
             plans[key] = plan_index(
                 self._catalogs[key], spot_q.last_price, at, src.chain_strikes, src.offsets,
@@ -175,12 +183,13 @@ class CollectionEngine:
         stats.instruments = sum(len(b) for b in batches) + len(spot_keys)
         # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
         if self.source.name == "kite" and stats.quote_calls > src.interval_s:
-            warnings.append(
+            warnings.append(SnapshotWarning(
+                WarningKind.QUOTE_PACE, "",
                 f"{stats.quote_calls} quote calls ({stats.instruments} instruments) take about "
                 f"{stats.quote_calls} s at Kite's 1 call/s, longer than the {src.interval_s:g} s "
                 "interval: raise source.interval_s, collect fewer indices, or set "
                 "source.chain_strikes to quote a window"
-            )
+            ))
 
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
@@ -197,7 +206,8 @@ class CollectionEngine:
                 snap.warnings += self.alerts.warnings
             except Exception:  # noqa: BLE001 - a rule's fault must not cost the collected cycle
                 log.exception("alert rules failed")
-                snap.warnings.append("alerts: the rules failed on this cycle (details in the log)")
+                snap.warnings.append(SnapshotWarning(WarningKind.ALERT_RULE, "alerts",
+                                                     "the rules failed on this cycle (details in the log)"))
         snap.duration_s = time.perf_counter() - started
         stats.warnings = warnings
         self.last = stats
@@ -232,7 +242,7 @@ class CollectionEngine:
         plans: list[BucketPlan],
         quotes: dict[str, Quote],
         at: datetime,
-        warnings: list[str],
+        warnings: list[SnapshotWarning],
         prev_view: dict,
     ) -> IndexSnapshot:
         spot = spot_q.last_price
@@ -250,10 +260,10 @@ class CollectionEngine:
                 prev_view, max_gap_s=self.max_flow_gap_s,
             )
             if res.missing:
-                warnings.append(
-                    f"{key} {plan.bucket}: {res.missing} of {plan.strikes.size} strikes missing "
-                    "a call or put quote"
-                )
+                warnings.append(SnapshotWarning(
+                    WarningKind.MISSING_QUOTES, f"{key} {plan.bucket}",
+                    f"{res.missing} of {plan.strikes.size} strikes missing a call or put quote"
+                ))
             legs.extend(res.legs)
             buckets[plan.bucket] = res.stats
             if len({e for e, _ in strike_flows} | {plan.expiry.isoformat()}) <= STRIKE_EXPIRIES:
@@ -311,9 +321,10 @@ class CollectionEngine:
                 if strike_points:
                     stats.rows_written += self.store.write(strike_points)
             except StoreError as exc:
-                snap.warnings.append(f"store: {exc}")
+                snap.warnings.append(SnapshotWarning(WarningKind.STORE, "store", str(exc)))
             stats.rows_spooled = self.store.spooled_total - spooled_before
-            snap.warnings.extend(f"store: {notice}" for notice in self.store.take_notices())
+            snap.warnings.extend(SnapshotWarning(WarningKind.STORE, "store", notice)
+                                 for notice in self.store.take_notices())
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
             from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
 
@@ -329,7 +340,7 @@ class CollectionEngine:
                     json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
                 )
             except (OSError, StoreError) as exc:
-                snap.warnings.append(f"files: cannot write under {self.out_dir}: {exc}")
+                snap.warnings.append(SnapshotWarning(WarningKind.FILES, "files", f"cannot write under {self.out_dir}: {exc}"))
         if self.cache is not None:
             from optui.storage.cache import SNAPSHOT_CHANNEL
 
@@ -347,7 +358,7 @@ class CollectionEngine:
                 self.cache.set_snapshots(summaries)
                 self.cache.publish(SNAPSHOT_CHANNEL, {"timestamp": snap.timestamp.isoformat(), "source": snap.source, "indices": summaries})
             except StoreError as exc:
-                snap.warnings.append(f"cache: {exc}")
+                snap.warnings.append(SnapshotWarning(WarningKind.CACHE, "cache", str(exc)))
 
     def close(self) -> None:
         for part in (self.alerts, self.source, self.store, self.cache):

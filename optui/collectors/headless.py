@@ -16,7 +16,7 @@ from optui.alerts.model import Alert
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
 from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
-from optui.models import Snapshot
+from optui.models import LOSS_KINDS, Snapshot
 from optui.timeutil import fmt_ist
 
 log = logging.getLogger(__name__)
@@ -154,7 +154,7 @@ class Collector:
                     log.warning("cycle %s: %s", fmt_ist(snap.timestamp), warning)
                 for alert in snap.alerts:
                     self._print(alert_line(alert), _ALERT_STYLE.get(alert.severity, ""))
-                lost = [w for w in snap.warnings if w.startswith(("store:", "files:"))]
+                lost = [w for w in snap.warnings if w.kind in LOSS_KINDS]
                 if once and (lost or not snap.indices):
                     return 1
             except (TokenExpiredError, ConfigError) as exc:

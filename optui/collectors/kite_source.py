@@ -24,7 +24,7 @@ from optui.errors import (
     TokenExpiredError,
 )
 from optui.indices import INDEX_SPECS
-from optui.models import Instrument
+from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class KiteSource(MarketSource):
             self.sync_clock()  # the cache is keyed by the exchange's day, not the machine's
         today = self.now().astimezone(IST).date()
         out: list[Instrument] = []
-        notes: list[str] = []
+        notes: list[SnapshotWarning] = []
         for exchange in OPTION_EXCHANGES:
             cache = self._cache_file(exchange, today)
             wanted = [k for k in self._indices if INDEX_SPECS[k].options_exchange == exchange]
@@ -182,7 +182,8 @@ class KiteSource(MarketSource):
             )
             parsed = instruments_from_kite_rows(rows, f"{exchange} instrument dump")
             if parsed.skipped:
-                notes.append(f"{exchange} instrument dump: {parsed.warning}")
+                notes.append(SnapshotWarning(WarningKind.DUMP_MALFORMED, f"{exchange} instrument dump",
+                                             parsed.warning))
             out.extend(parsed.instruments)
             if cache is not None and parsed.instruments:
                 try:

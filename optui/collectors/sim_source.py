@@ -10,7 +10,7 @@ from optui.collectors.instruments import parse_instruments_csv
 from optui.collectors.kite_source import OPTION_EXCHANGES
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
 from optui.errors import BadInputError
-from optui.models import Instrument
+from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, now_utc
 
 
@@ -69,12 +69,12 @@ class SimulatedSource(MarketSource):
 
     def instruments(self) -> list[Instrument]:
         out: list[Instrument] = []
-        notes: list[str] = []
+        notes: list[SnapshotWarning] = []
         for exchange in OPTION_EXCHANGES:
             what = f"simulated {exchange} dump"
             parsed = parse_instruments_csv(self.exchange.instruments_csv(exchange), what)
             if parsed.skipped:
-                notes.append(f"{what}: {parsed.warning}")
+                notes.append(SnapshotWarning(WarningKind.DUMP_MALFORMED, what, parsed.warning))
             out.extend(parsed.instruments)
         self.dump_warnings = notes
         return out

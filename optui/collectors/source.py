@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from optui.models import Instrument, Quote
+from optui.models import Instrument, Quote, SnapshotWarning
 from optui.timeutil import IST, now_utc, parse_kite_time
 
 if TYPE_CHECKING:
@@ -24,7 +24,7 @@ class MarketSource(ABC):
     name: str = "source"
     label: str = "SOURCE"  # badge shown in the UI: LIVE, SIMULATED, REPLAY
     # What the last instruments() call skipped, one line per dump ("NFO dump: skipped 3 ...").
-    dump_warnings: list[str] = []  # noqa: RUF012 - replaced, never mutated, by instruments()
+    dump_warnings: list[SnapshotWarning] = []  # noqa: RUF012 - replaced, never mutated, by instruments()
 
     @abstractmethod
     def instruments(self) -> list[Instrument]:

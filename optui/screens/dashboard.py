@@ -25,23 +25,22 @@ from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.config import Settings
 from optui.errors import OptuiError, TokenExpiredError
 from optui.indices import INDEX_KEYS
 from optui.models import LegRecord, Snapshot
+from optui.storage.flow_queries import FLOW_FIELDS, flow_series_from_rows
 from optui.timeutil import IST, now_utc
 from optui.ui_messages import (
-    FLOW_FIELDS,
     CollectionFailed,
     EngineFailed,
     EngineReady,
     FlowQueried,
     FlowQueryFailed,
-    FlowSeries,
     SnapshotCollected,
     TokenExpired,
-    flow_series_from_rows,
 )
 from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable, all_chain_rows, chain_rows, count_divisor
@@ -51,7 +50,6 @@ from optui.widgets.dashboard_model import (
     StrikeWindow,
     buckets_of,
     cycle,
-    flow_window,
     next_alert_filter,
     notifications,
 )

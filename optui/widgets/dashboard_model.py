@@ -10,10 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from optui.alerts.model import SEVERITIES, Alert, severity_rank
-from optui.analytics.timeframes import timeframe_seconds
 from optui.indices import BUCKETS
 from optui.models import Snapshot
 from optui.widgets.format import source_badge
@@ -121,22 +120,6 @@ class DataClock:
         if self.snapshot_at is None or self.received_at is None:
             return fallback or now
         return self.snapshot_at + (now - self.received_at)
-
-
-FLOW_BARS = 40
-"""How many timeframe bars a flow query asks for (the sparkline's length)."""
-
-
-def flow_window(anchor: datetime, timeframe: str, retention_days: int) -> tuple[datetime, datetime]:
-    """[start, end) covering the last FLOW_BARS buckets up to `anchor`, the market moment shown.
-
-    Ends just after `anchor`: bars stored past it (another run's later minutes) are not "now".
-    Never reaches further back than the retention, where there is nothing left to read.
-    """
-    tf_s = timeframe_seconds(timeframe)
-    end = anchor + timedelta(microseconds=1)
-    span = min(FLOW_BARS * tf_s, retention_days * 86400)
-    return end - timedelta(seconds=span), end
 
 
 ALERT_FILTER_LABELS: dict[str, str] = {

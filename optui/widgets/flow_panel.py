@@ -13,20 +13,12 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Sparkline, Static
 
-from optui.analytics.premium_flow import sentiment
+from optui.analytics.premium_flow import FlowSeries
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.timeutil import IST
-from optui.ui_messages import FlowSeries
 from optui.widgets.format import fmt_crore, fmt_ratio
 
 BAR_WIDTH = 24
-
-
-def sentiment_of(inflow_cr: float, outflow_cr: float) -> str:
-    """Name the tilt of buying pressure (inflow share)."""
-    total = inflow_cr + outflow_cr
-    pressure = inflow_cr / total if total > 0 else float("nan")
-    return sentiment(pressure)
 
 
 def timeframe_strip(selected: str) -> Text:
@@ -59,11 +51,9 @@ def flow_lines(series: FlowSeries | None) -> Text:
         )
     last = series.bars[-1]
     scale = max(last.inflow_cr, last.outflow_cr)
-    pressure = last.inflow_cr / last.outflow_cr if last.outflow_cr > 0 else float("nan")
-    mood = sentiment_of(last.inflow_cr, last.outflow_cr)
+    mood = last.sentiment
     mood_style = "green" if "buying" in mood else "red" if "selling" in mood else ""
     net_style = "green" if last.net_cr > 0 else "red" if last.net_cr < 0 else ""
-    window_net = sum(b.net_cr for b in series.bars)
     start = last.start.astimezone(IST)
     stamp = start.strftime("%d %b") if series.timeframe in ("1d", "1w") else start.strftime("%H:%M")
     return Text.assemble(
@@ -71,9 +61,9 @@ def flow_lines(series: FlowSeries | None) -> Text:
         "Buy  ", bar(last.inflow_cr, scale, "green"), f" {fmt_crore(last.inflow_cr)}\n",
         "Sell ", bar(last.outflow_cr, scale, "red"), f" {fmt_crore(last.outflow_cr)}\n",
         "Net ", (fmt_crore(last.net_cr, signed=True), f"bold {net_style}"),
-        f"   Buy/Sell {fmt_ratio(pressure)}   ", ("Sentiment ", ""), (mood, f"bold {mood_style}"),
+        f"   Buy/Sell {fmt_ratio(last.buy_sell_ratio)}   ", ("Sentiment ", ""), (mood, f"bold {mood_style}"),
         "\n",
-        (f"{len(series.bars)} bars net {fmt_crore(window_net, signed=True)}", "dim"),
+        (f"{len(series.bars)} bars net {fmt_crore(series.net_cr, signed=True)}", "dim"),
     )
 
 

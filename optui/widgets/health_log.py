@@ -7,7 +7,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
-from optui.models import Snapshot
+from optui.models import Snapshot, SnapshotWarning
 from optui.timeutil import IST
 
 _LEVEL_STYLE = {"info": "dim", "warning": "yellow", "error": "bold red", "alert": "bold magenta"}
@@ -30,7 +30,7 @@ class HealthLog(RichLog):
         self.history: list[tuple[datetime, str, str]] = []
         """(time, level, text) of every line still shown, to carry over a relayout."""
         self._last_summary: datetime | None = None
-        self._last_warnings: frozenset[str] = frozenset()
+        self._last_warnings: frozenset[SnapshotWarning] = frozenset()
 
     def add(self, at: datetime, level: str, text: str) -> None:
         """Append one line; `level` is info, warning, error or alert."""
@@ -66,7 +66,7 @@ class HealthLog(RichLog):
                                          f"than the {interval_s:g} s interval: raise "
                                          "source.interval_s"))
         warnings = frozenset(snapshot.warnings)
-        lines += [("warning", text) for text in sorted(warnings - self._last_warnings)]
+        lines += [("warning", str(w)) for w in sorted(warnings - self._last_warnings)]
         self._last_warnings = warnings
         lines += [("alert", text) for text in alerts]
         for level, text in lines:

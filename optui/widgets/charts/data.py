@@ -16,13 +16,14 @@ from typing import Any
 import numpy as np
 
 from optui.analytics.exposure import GexProfile, gex_profile, running_vwap
+from optui.analytics.premium_flow import FLOW_BARS, FlowSeries
 from optui.analytics.vol_history import IvStanding, iv_standing, realised_vol
 from optui.errors import OptuiError
 from optui.models import LegRecord, Snapshot
+from optui.storage.flow_queries import query_flow_series
 from optui.storage.iv_history import day_time, iv_history
-from optui.storage.records import FLOW, FLOW_FIELDS, LEGS, OVERVIEW
+from optui.storage.records import LEGS, OVERVIEW
 from optui.timeutil import IST
-from optui.ui_messages import FlowSeries, flow_series_from_rows
 
 
 @dataclass
@@ -245,10 +246,8 @@ def _flow(store: Any, data: ChartData, timeframe: str) -> None:
 
     assert data.at is not None
     end = data.at + timedelta(microseconds=1)
-    start = end - timedelta(seconds=40 * timeframe_seconds(timeframe))
-    rows = store.aggregate(FLOW, list(FLOW_FIELDS), start, end, every=timeframe,
-                           tags={"index": data.index})
-    data.flow = flow_series_from_rows(data.index, timeframe, rows)
+    start = end - timedelta(seconds=FLOW_BARS * timeframe_seconds(timeframe))
+    data.flow = query_flow_series(store, data.index, timeframe, start, end)
 
 
 def heat_matrix(rows: list[tuple[datetime, float, float]], every_s: int,

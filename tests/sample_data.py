@@ -1,4 +1,4 @@
-"""A deterministic, hand-built Snapshot of all five indices, for screenshots, previews and tests.
+"""A deterministic, hand-built Snapshot of all five indices, for snapshot tests and benchmarks.
 
 Fixed times and values (no clock, no randomness), so a rendered dashboard is byte-for-byte stable
 and every number on screen can be traced back to a field here.
@@ -16,6 +16,8 @@ from optui.models import (
     LegRecord,
     OverviewRecord,
     Snapshot,
+    SnapshotWarning,
+    WarningKind,
 )
 from optui.timeutil import IST, UTC
 
@@ -86,7 +88,8 @@ def sample_snapshot(
         range(-strikes_each_side, strikes_each_side + 1)
     )
     snap = Snapshot(timestamp=at, source=source, duration_s=0.42,
-                    warnings=["MIDCPNIFTY next_month: 2 strikes without a quote"])
+                    warnings=[SnapshotWarning(WarningKind.MISSING_QUOTES, "MIDCPNIFTY next_month",
+                                              "2 strikes without a quote")])
     for i, (key, spot) in enumerate(_SPOTS.items()):
         step = INDEX_SPECS[key].step
         atm = float(round(spot / step) * step)
