@@ -82,6 +82,49 @@ def test_unreachable_services_fail_with_a_fix(tmp_path: Path) -> None:
 
 
 @pytest.mark.unit
+def test_health_checks_name_each_failure_and_never_show_a_password(tmp_path: Path) -> None:
+    s = make_settings(tmp_path)
+    port = closed_port()
+    s.cache.url = f"redis://:pw@127.0.0.1:{port}/0"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s.general.log_dir = str(blocker / "logs")
+    rows = {r.name: r for r in checks.health_checks(s, timeout=0.5)}
+    assert list(rows) == ["store", "cache", "general.data_dir", "general.log_dir"]
+    assert rows["store"].ok is True and "SQLite" in rows["store"].detail
+    assert rows["cache"].ok is False and f"redis://:****@127.0.0.1:{port}/0" in rows["cache"].detail
+    assert "pw@" not in rows["cache"].detail and "memory://" in rows["cache"].fix
+    assert rows["general.data_dir"].ok is True and (tmp_path / "data").is_dir()
+    assert rows["general.log_dir"].ok is False and str(blocker / "logs") in rows["general.log_dir"].detail
+    s.source.kind = "kite"
+    token = checks.health_checks(s, timeout=0.5)[-1]
+    assert token.name == "Kite token" and token.ok is False
+
+
+@pytest.mark.unit
+def test_form_actions_report_the_ops_checks(tmp_path: Path) -> None:
+    from optui.screens.form_sections import run_action
+
+    s = make_settings(tmp_path)
+    ok, report = run_action("store_test", s, "database", None)
+    assert ok and report.startswith("PASS  store SQLite ")
+    ok, report = run_action("health", s, "monitoring", None)
+    assert ok and report.splitlines()[1] == "PASS  cache in memory"
+    assert f"PASS  general.log_dir {tmp_path / 'logs'} writable" in report
+    ok, report = run_action("view_log", s, "logging", None)
+    assert ok and report == f"no log file in {tmp_path / 'logs'} yet"
+    configure_logging(s)
+    import logging
+
+    logging.getLogger("optui.test").warning("seen in the viewer")
+    for h in logging.getLogger().handlers:
+        h.flush()
+    ok, report = run_action("view_log", s, "logging", None)
+    assert report.splitlines()[0].startswith(str(tmp_path / "logs" / "optui.log"))
+    assert report.splitlines()[-1].endswith("seen in the viewer")
+
+
+@pytest.mark.unit
 def test_embedded_defaults_are_explained(tmp_path: Path) -> None:
     rows = {r.name: r for r in checks.initialise_services(make_settings(tmp_path))}
     assert rows["Store"].ok is True and "SQLite" in rows["Store"].detail

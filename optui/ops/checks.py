@@ -226,6 +226,45 @@ def ping_redis(url: str, timeout: float = NET_TIMEOUT_S) -> str:
         client.close()
 
 
+REDIS_FIX = ("start it (apt-get install redis-server, or docker compose up -d redis) or use "
+             "cache.url = memory://")
+
+
+def redis_check(url: str, timeout: float = NET_TIMEOUT_S) -> Check:
+    """Whether the Redis at `url` answers PING, as a "Redis" row (the URL's password redacted)."""
+    try:
+        version = ping_redis(url, timeout)
+    except Exception as exc:
+        return Check("Redis", False, f"{redact_url(url)} not reachable: {_one_line(exc)}", REDIS_FIX)
+    return Check("Redis", True, f"{redact_url(url)} answers PONG ({version})")
+
+
+def store_check(settings: Settings) -> Check:
+    """Open the configured store (store.url) and ping it, as a "Store" row naming where it is."""
+    try:
+        from optui.storage.base import open_store
+
+        with open_store(settings.store.url, settings) as store:
+            ok = store.ping()
+            return Check("Store", ok, f"{store.describe()} {'answers' if ok else 'does not answer'}",
+                         "" if ok else "start the server or fix store.url")
+    except Exception as exc:
+        return Check("Store", False, _one_line(exc), "fix store.url or start the server")
+
+
+def writable_problem(path: Path) -> OSError | None:
+    """Create `path` (and parents) and write and remove a probe file in it; the OSError that
+    stopped it, or None when the directory is usable."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".optui-write-test"
+        probe.write_text("ok", encoding="ascii")
+        probe.unlink()
+    except OSError as exc:
+        return exc
+    return None
+
+
 def influx_url(settings: Settings) -> str:
     """The InfluxDB URL in use: the store URL when it is InfluxDB, else [influxdb] url, else ''."""
     if settings.store.url.startswith(("influxdb://", "influxdbs://")):
@@ -250,18 +289,49 @@ def service_checks(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[C
     else:
         checks.append(Check("InfluxDB", None, f"not configured: embedded store {settings.store.url}"))
     if settings.cache.url.startswith("redis://"):
-        try:
-            version = ping_redis(settings.cache.url, timeout)
-            checks.append(Check("Redis", True, f"{redact_url(settings.cache.url)} answers PONG ({version})"))
-        except Exception as exc:
-            checks.append(Check(
-                "Redis", False, f"{redact_url(settings.cache.url)} not reachable: {_one_line(exc)}",
-                "start it (apt-get install redis-server, or docker compose up -d redis) or use "
-                "cache.url = memory://",
-            ))
+        checks.append(redis_check(settings.cache.url, timeout))
     else:
         checks.append(Check("Redis", None, "not configured: in-process cache in use"))
     return checks
+
+
+def directory_check(name: str, path: Path) -> Check:
+    """Whether the directory of setting `name` can be created and written, as a row named `name`."""
+    problem = writable_problem(path)
+    if problem is None:
+        return Check(name, True, f"{path} writable")
+    return Check(name, False, f"{path} is not writable ({problem.strerror})",
+                 "fix its permissions or choose another")
+
+
+def health_checks(settings: Settings, timeout: float = 3.0) -> list[Check]:
+    """What the running setup needs now: the store answers, the cache answers (Redis), the data
+    and log directories are writable and, with source.kind = kite, the stored token is valid.
+
+    Rows are named by what they check ("store", "cache", "general.data_dir", "general.log_dir",
+    "Kite token"); a check that raises becomes a failed row, never hides the others.
+    """
+    from dataclasses import replace
+
+    rows = [replace(store_check(settings), name="store")]
+    if settings.cache.url.startswith("redis://"):
+        rows.append(replace(redis_check(settings.cache.url, timeout), name="cache"))
+    else:
+        rows.append(Check("cache", True, "in memory"))
+    for name in ("data_dir", "log_dir"):
+        rows.append(directory_check(f"general.{name}", Path(getattr(settings.general, name)).expanduser()))
+    if settings.source.kind == "kite":
+        try:
+            from optui.collectors.kite_auth import token_status
+            from optui.config import load_secrets
+
+            status = token_status(settings, load_secrets())
+            ok = status.present and not status.expired
+            rows.append(Check("Kite token", ok, status.describe(),
+                              "" if ok else "log in again (Kite Connect authentication)"))
+        except Exception as exc:
+            rows.append(Check("Kite token", False, _one_line(exc), "fix or delete the secrets file"))
+    return rows
 
 
 def prerequisites(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[Check]:
@@ -289,14 +359,11 @@ def create_directories(settings: Settings) -> list[Check]:
             continue
         seen.add(path.absolute())
         existed = path.is_dir()
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".optui-write-test"
-            probe.write_text("ok", encoding="ascii")
-            probe.unlink()
+        problem = writable_problem(path)
+        if problem is None:
             checks.append(Check(f"{label} dir", True, f"{path.absolute()} ({'exists' if existed else 'created'})"))
-        except OSError as exc:
-            checks.append(Check(f"{label} dir", False, f"{path}: {exc.strerror}",
+        else:
+            checks.append(Check(f"{label} dir", False, f"{path}: {problem.strerror}",
                                 "choose a writable directory in the configuration"))
     return checks
 
@@ -334,12 +401,7 @@ def initialise_services(settings: Settings) -> list[Check]:
                                 "check store.url and that its directory is writable"))
         checks.append(Check("InfluxDB", None, "not configured: the embedded SQLite store is in use"))
     if settings.cache.url.startswith("redis://"):
-        try:
-            version = ping_redis(settings.cache.url)
-            checks.append(Check("Redis", True, f"{redact_url(settings.cache.url)} PONG ({version})"))
-        except Exception as exc:
-            checks.append(Check("Redis", False, f"{redact_url(settings.cache.url)}: {_one_line(exc)}",
-                                "start Redis or set cache.url = memory://"))
+        checks.append(redis_check(settings.cache.url))
     else:
         checks.append(Check("Redis", None, "not configured: the in-process cache is in use"))
     return checks
@@ -383,15 +445,7 @@ def validate_installation(settings: Settings) -> list[Check]:
         checks.append(Check("Configuration", True, f"loads from {where}"))
     except Exception as exc:
         checks.append(Check("Configuration", False, _one_line(exc), "fix the file or rerun the wizard"))
-    try:
-        from optui.storage.base import open_store
-
-        with open_store(settings.store.url, settings) as store:
-            ok = store.ping()
-            checks.append(Check("Store", ok, f"{store.describe()} {'answers' if ok else 'does not answer'}",
-                                "" if ok else "start the server or fix store.url"))
-    except Exception as exc:
-        checks.append(Check("Store", False, _one_line(exc), "fix store.url or start the server"))
+    checks.append(store_check(settings))
     checks.append(collection_cycle(settings))
     return checks
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from optui import config
 from optui.config import Settings, load_secrets, mask, save_secret, secrets_path, set_value
 from optui.errors import ConfigError
+from optui.logs import log_file, tail
+from optui.ops import checks
 from optui.timeutil import parse_ist_minute
 
 
@@ -327,55 +329,19 @@ def _review(settings: Settings, section: str) -> tuple[bool, str]:
     return True, "configuration valid\n" + "\n".join(lines)
 
 
+def _report(rows: list[checks.Check]) -> tuple[bool, str]:
+    """Check rows as the form shows them: 'PASS  name detail', a failure followed by its fix."""
+    lines = [f"{c.status}  {c.name} {c.detail}" + (f": {c.fix}" if c.ok is False and c.fix else "")
+             for c in rows]
+    return checks.passed(rows), "\n".join(lines)
+
+
 def _store_test(settings: Settings) -> tuple[bool, str]:
-    from optui.storage.base import open_store
-
-    store = open_store(settings.store.url, settings)
-    try:
-        ok = store.ping()
-        return ok, f"{store.describe()}: {'reachable' if ok else 'not answering: start it or fix store.url'}"
-    finally:
-        store.close()
-
-
-def _writable(path: Path) -> str | None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".optui-write-test"
-        probe.write_text("ok", encoding="utf-8")
-        probe.unlink()
-    except OSError as exc:
-        return f"{path} is not writable ({exc.strerror}): fix its permissions or choose another"
-    return None
+    return _report([replace(checks.store_check(settings), name="store")])
 
 
 def _health(settings: Settings) -> tuple[bool, str]:
-    from optui.collectors.kite_auth import token_status
-
-    lines: list[str] = []
-    try:
-        ok, text = _store_test(settings)
-        lines.append(f"{'PASS' if ok else 'FAIL'}  {text}")
-    except Exception as exc:  # noqa: BLE001 - one failed check must not hide the others
-        lines.append(f"FAIL  store: {exc}")
-    if settings.cache.url.startswith("redis://"):
-        try:
-            import redis
-
-            redis.Redis.from_url(settings.cache.url, socket_timeout=3).ping()
-            lines.append(f"PASS  cache {config.redact_url(settings.cache.url)} answers")
-        except Exception as exc:  # noqa: BLE001
-            lines.append(f"FAIL  cache {config.redact_url(settings.cache.url)} ({exc.__class__.__name__}): "
-                         "start Redis or use memory://")
-    else:
-        lines.append("PASS  cache in memory")
-    for name in ("data_dir", "log_dir"):
-        problem = _writable(Path(getattr(settings.general, name)))
-        lines.append(f"FAIL  {problem}" if problem else f"PASS  general.{name} writable")
-    if settings.source.kind == "kite":
-        status = token_status(settings, load_secrets())
-        lines.append(f"{'PASS' if status.present and not status.expired else 'FAIL'}  {status.describe()}")
-    return all(line.startswith("PASS") for line in lines), "\n".join(lines)
+    return _report(checks.health_checks(settings))
 
 
 def _secret_files(settings: Settings) -> tuple[bool, str]:
@@ -398,18 +364,19 @@ def _secret_files(settings: Settings) -> tuple[bool, str]:
 
 
 def _view_log(settings: Settings) -> tuple[bool, str]:
-    logs = sorted(Path(settings.general.log_dir).glob("*.log"), key=lambda p: p.stat().st_mtime)
-    if not logs:
-        return True, f"no log files in {settings.general.log_dir} yet"
-    lines = logs[-1].read_text(encoding="utf-8", errors="replace").splitlines()[-15:]
-    return True, f"{logs[-1]} (last {len(lines)} lines)\n" + "\n".join(lines)
+    path = log_file(settings)
+    lines = tail(path, 15)
+    if not lines and not path.exists():
+        return True, f"no log file in {path.parent} yet"
+    return True, f"{path} (last {len(lines)} lines)\n" + "\n".join(lines)
 
 
 def _participants_check(settings: Settings) -> tuple[bool, str]:
     target = Path(settings.participants.download_dir).expanduser()
-    problem = _writable(target)
+    row = checks.directory_check("participants.download_dir", target)
     ok, review = _review(settings, "participants")
-    return problem is None and ok, (problem or f"{target} ready for NSE participant files") + "\n" + review
+    shown = f"{target} ready for NSE participant files" if row.ok else f"{row.detail}: {row.fix}"
+    return bool(row.ok) and ok, shown + "\n" + review
 
 
 def _alerts_test(settings: Settings) -> tuple[bool, str]:
