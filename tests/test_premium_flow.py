@@ -187,3 +187,48 @@ def test_flow_totals_of_nothing() -> None:
 )
 def test_sentiment_thresholds(pressure: float, expected: str) -> None:
     assert sentiment(pressure) == expected
+
+
+def test_flow_bar_ratio_sentiment_and_series_net() -> None:
+    from datetime import UTC, datetime
+
+    from optui.analytics.premium_flow import FlowBar, FlowSeries, sentiment_of
+
+    at = datetime(2026, 11, 26, 6, 0, tzinfo=UTC)
+    bought = FlowBar(at, inflow_cr=7.0, outflow_cr=3.0)
+    assert bought.net_cr == 4.0 and bought.buy_sell_ratio == pytest.approx(7.0 / 3.0)
+    assert bought.sentiment == sentiment(0.7) == STRONG_BUYING == sentiment_of(7.0, 3.0)
+    nothing_sold = FlowBar(at, inflow_cr=2.0, outflow_cr=0.0)
+    assert math.isnan(nothing_sold.buy_sell_ratio) and nothing_sold.sentiment == STRONG_BUYING
+    assert FlowBar(at, 0.0, 0.0).sentiment == NO_FLOW
+    assert FlowSeries("NIFTY", "5m", [bought, FlowBar(at, 1.0, 6.0)]).net_cr == -1.0
+    assert FlowSeries("NIFTY", "5m").net_cr == 0
+
+
+@pytest.mark.integration
+def test_query_flow_series_sums_minute_bars_from_the_store(tmp_path) -> None:
+    from datetime import datetime, timedelta
+
+    from optui.analytics.premium_flow import flow_window
+    from optui.storage.base import open_store
+    from optui.storage.flow_queries import query_flow_series
+    from optui.storage.points import Point
+    from optui.storage.records import FLOW
+    from optui.timeutil import IST
+
+    t0 = datetime(2026, 11, 26, 11, 30, tzinfo=IST)  # a 5-minute bucket start on the IST clock
+    bars = [Point(FLOW, {"index": idx}, {"inflow_cr": 1.0 + m, "outflow_cr": 0.5,
+                                         "ce_inflow_cr": 1.0, "ce_outflow_cr": 0.25,
+                                         "pe_inflow_cr": float(m), "pe_outflow_cr": 0.25},
+                  t0 + timedelta(minutes=m))
+            for m in range(7) for idx in ("NIFTY", "BANKNIFTY")]
+    with open_store(f"sqlite:///{tmp_path / 'flow.db'}") as store:
+        store.write(bars)
+        start, end = flow_window(t0 + timedelta(minutes=6), "5m", 90)
+        series = query_flow_series(store, "NIFTY", "5m", start, end)
+    assert (series.index, series.timeframe) == ("NIFTY", "5m")
+    assert [b.start for b in series.bars] == [t0, t0 + timedelta(minutes=5)]
+    first, second = series.bars
+    assert first.inflow_cr == pytest.approx(1 + 2 + 3 + 4 + 5) and first.outflow_cr == 2.5
+    assert first.ce_net_cr == pytest.approx(5 * 0.75) and first.pe_net_cr == pytest.approx(10 - 1.25)
+    assert second.inflow_cr == pytest.approx(6 + 7) and series.net_cr == pytest.approx(28 - 3.5)
