@@ -1,7 +1,8 @@
 """What each configuration section's form holds, how a typed value is checked, and the form actions.
 
 Kept apart from the screen so the fields can be read (and tested) as data; actions are plain
-blocking functions that the form runs in a thread worker and that return (ok, report).
+blocking functions that the form runs in a thread worker and that return (ok, report). Store,
+Redis and directory checks are optui.ops.checks' (shared with `optui setup`), shown as its rows.
 """
 
 from __future__ import annotations
