@@ -155,6 +155,48 @@ def collect(
     raise typer.Exit(code)
 
 
+@app.command()
+def replay(
+    date: Annotated[str, typer.Option("--date", help="The recorded day to play, YYYY-MM-DD.")],
+    speed: Annotated[float | None, typer.Option(help="Replayed seconds per real second (default: as fast as possible).")] = None,
+    from_: Annotated[str | None, typer.Option("--from", help="Start at HH:MM IST (default: the first record).")] = None,
+    store: Annotated[str | None, typer.Option(help="Store to write (default: data/replay, data/sim/replay for simulated days).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Directory for the JSON-per-leg files and CSV sidecar.")] = None,
+    source: Annotated[SourceKind | None, typer.Option(help="Whose recording: sim (simulated) or kite (default: source.kind).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Play a recorded day headless through the collector's analytics and writers (source=replay)."""
+    settings = _settings(config)
+    from optui.errors import OptuiError
+    from optui.logs import setup_logging
+
+    day = _parse_day(date, "--date")
+    if speed is not None and not 0 < speed <= 100000:
+        _fail(f"--speed {speed}: allowed above 0 up to 100000")
+    setup_logging(settings, to_stderr=True)
+    from optui.collectors.replay import plan_replay, replay_collector
+
+    printer = _printer()
+    try:
+        plan = plan_replay(settings, day, source.value if source else None, store, out)
+        collector, state = replay_collector(settings, plan, day, speed, from_, printer)
+    except OptuiError as exc:
+        _fail(str(exc))
+    engine = collector.engine
+    collector.install_signal_handlers()
+    printer(
+        f"optui replay: {plan.recording} source={engine.source_label.lower()} "
+        f"speed={'max' if speed is None else f'{speed:g}x'} store={engine.store.describe()}", "bold",
+    )
+    try:
+        code = collector.run()
+    finally:
+        engine.close()
+        state.cleanup()
+    printer(f"replay done: {collector.cycles} cycle(s), {collector.points} point(s)", "bold")
+    raise typer.Exit(code)
+
+
 def _printer():  # noqa: ANN202
     """Rich colours on a terminal, plain lines otherwise (logs, systemd, pipes)."""
     if sys.stdout.isatty():

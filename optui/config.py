@@ -145,6 +145,12 @@ class ParticipantSettings:
 
 
 @dataclass
+class RecordSettings:
+    enabled: bool = True  # record every collection's answers for `optui replay`
+    dir: str = ""  # empty: data_dir/recordings (live) and data_dir/sim/recordings (simulated)
+
+
+@dataclass
 class UISettings:
     mouse: bool = True
     animations: bool = False
@@ -169,6 +175,7 @@ class Settings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
     participants: ParticipantSettings = field(default_factory=ParticipantSettings)
     ui: UISettings = field(default_factory=UISettings)
+    record: RecordSettings = field(default_factory=RecordSettings)
     path: Path | None = None  # the TOML file these came from, if any
 
 

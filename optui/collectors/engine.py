@@ -156,6 +156,7 @@ class CollectionEngine:
         stats.quote_calls += 1
         at = exchange_time(spots.values()) or self.source.now().astimezone(UTC)
         warnings = self._ensure_catalogs(at)
+        warnings.extend(getattr(self.source, "take_notices", list)())  # recording/replay health
         state = self._state
         assert state is not None
         stats.clock_offset_s = self.source.clock_offset_s
@@ -453,6 +454,9 @@ def build_engine(
     try:
         stored_until = _stored_until(store) if kind == "sim" else None
         source = make_source(settings, kind, stored_until)
+        from optui.collectors.recording import with_recording
+
+        source = with_recording(settings, source, simulated)
     except BaseException:
         store.close()
         raise

@@ -1,0 +1,82 @@
+"""`optui replay`: a recorded day through the very collection engine and writers of `optui collect`.
+
+A replay writes to its own store and files by default (``data/replay`` for live recordings,
+``data/sim/replay`` for simulated ones), never over the live history, and starts from a fresh
+day state in a temporary directory, so what it stores depends on the recording alone.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from optui.collectors.engine import CollectionEngine, is_simulated
+from optui.collectors.headless import Collector
+from optui.collectors.recording import day_path, recorded_days, recordings_dir
+from optui.collectors.replay_source import ReplaySource, replay_start
+from optui.config import Settings, StoreSettings
+from optui.errors import ConfigError
+
+
+@dataclass
+class ReplayPlan:
+    """Where a replay reads and writes."""
+
+    recording: Path
+    store_url: str
+    out_dir: Path
+
+
+def plan_replay(settings: Settings, day: date, source_kind: str | None = None,
+                store_url: str | None = None, out_dir: Path | None = None) -> ReplayPlan:
+    """The recording of `day` for the source kind (sim or kite; default source.kind) and the
+    store and files the replay writes. Raises ConfigError naming the recorded days when the
+    day has no recording."""
+    simulated = is_simulated(settings, source_kind)
+    data_dir = Path(settings.general.data_dir)
+    directory = recordings_dir(data_dir, simulated, settings.record.dir)
+    path = day_path(directory, day)
+    if not path.exists():
+        days = recorded_days(directory)
+        have = ", ".join(d.isoformat() for d in days[-5:]) or "none yet"
+        raise ConfigError(f"no recording of {day.isoformat()} in {directory} (recorded days: {have})")
+    root = data_dir / "sim" / "replay" if simulated else data_dir / "replay"
+    if store_url is None:
+        store_url = (f"sqlite:///{root / 'optui.db'}" if settings.store.url == StoreSettings().url
+                     or simulated else settings.store.url)
+    return ReplayPlan(path, store_url, out_dir if out_dir is not None else root)
+
+
+def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: float | None,
+                     start_hhmm: str | None = None,
+                     printer: Callable[[str, str], None] | None = None) -> tuple[Collector, tempfile.TemporaryDirectory]:
+    """A Collector over a ReplaySource of the plan's recording, stopping when the recording ends.
+
+    The engine is `optui collect`'s (same analytics, store and file writers), without the
+    live cache and the pre-market capture. The caller closes the engine and the returned
+    temporary state directory.
+    """
+    from optui.storage.base import open_store
+
+    source = ReplaySource(plan.recording, speed=speed, start=replay_start(day, start_hhmm),
+                          lookahead_s=max(min(0.9 * settings.source.interval_s, 60.0), 1.0))
+    store = open_store(plan.store_url, settings)
+    state = tempfile.TemporaryDirectory(prefix="optui-replay-")
+    engine = CollectionEngine(settings, source, store, out_dir=plan.out_dir, state_dir=Path(state.name))
+    holder: list[Collector] = []
+
+    def sleep(real_seconds: float) -> None:
+        collector = holder[0]
+        if speed is None:
+            source.advance(real_seconds)
+        else:
+            collector.stop_event.wait(real_seconds)
+        if source.finished:
+            collector.stop_event.set()
+
+    collector = Collector(engine, settings.source.interval_s, printer=printer, sleep=sleep)
+    holder.append(collector)
+    return collector, state

@@ -1,0 +1,203 @@
+"""A recorded day played back as a market source: the replayed clock, the recorded answers.
+
+The clock starts at `--from` (or the day's first record) and runs `speed` times real time, or,
+with no speed, only when the collector waits (as fast as the machine allows). A quote call at
+replay time t is answered from the recorded answers asked for at or before t (the newest
+recorded quote of each key). A cycle's later calls are recorded a little after its first one
+(Kite serves one call a second), so a call whose exact key list is the next recorded call for
+those keys within `lookahead_s` is answered from that call: the replay asks what the live run
+asked and gets what it got.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from optui.collectors.recording import (
+    INSTRUMENTS,
+    META,
+    QUOTES,
+    ReadHealth,
+    Record,
+    _us,
+    day_path,
+    instruments_from_record,
+    read_day,
+)
+from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
+from optui.errors import BadInputError, ConfigError
+from optui.models import Instrument
+from optui.timeutil import IST, UTC
+
+log = logging.getLogger(__name__)
+
+SEEK_BACK = timedelta(hours=1)
+"""Reading starts this far before `--from`: the longest collection interval, so every key a
+collector quoted has its newest answer before the start moment."""
+
+
+class ReplaySource(MarketSource):
+    """MarketSource over one recorded day file. Raises ConfigError when the file is missing
+    or holds no quotes."""
+
+    label = "REPLAY"
+
+    def __init__(self, path: Path, speed: float | None = None, start: datetime | None = None,
+                 lookahead_s: float = 25.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        if not path.exists():
+            raise ConfigError(f"no recording {path}: record a day with `optui collect` first "
+                              "(record.enabled = true)")
+        if speed is not None and not speed > 0:
+            raise ConfigError(f"--speed {speed}: must be above 0")
+        self.path = path
+        self.speed = speed
+        self.lookahead_us = int(lookahead_s * 1e6)
+        self.health = ReadHealth()
+        self._mono = monotonic
+        self.name = "replay"
+        self._instruments: list[Instrument] = []
+        self._latest: dict[str, dict] = {}
+        self._pending: list[Record] = []  # read ahead, not yet applied, in file order
+        self._reported = 0
+        first = self._scan_head()
+        begin = start.astimezone(UTC) if start is not None else first
+        self._records: Iterator[Record] = read_day(path, begin - SEEK_BACK, self.health)
+        self._done = False
+        self._t0_us = _us(begin)
+        self._mono0 = monotonic()
+        self._virtual_us = self._t0_us
+        self.last_us = self._t0_us
+
+    def _scan_head(self) -> datetime:
+        """The source name, the first instrument dump and the first quote time of the day."""
+        head = ReadHealth()
+        first: datetime | None = None
+        for rec in read_day(self.path, None, head):
+            if rec.kind == META and self.name == "replay":
+                meta = rec.json()
+                self.name = str(meta.get("source") or "replay")
+            elif rec.kind == INSTRUMENTS and not self._instruments:
+                self._instruments, self.dump_warnings = instruments_from_record(rec.json())
+            elif rec.kind == QUOTES:
+                first = rec.at
+            if first is not None and self._instruments:
+                break
+        if first is None:
+            raise ConfigError(f"recording {self.path.name} holds no quotes to replay")
+        return first
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        """The replayed clock (aware UTC)."""
+        if self.speed is None:
+            us = self._virtual_us
+        else:
+            us = self._t0_us + int((self._mono() - self._mono0) * self.speed * 1e6)
+        return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+    def advance(self, exchange_seconds: float) -> None:
+        """As fast as possible: the collector's wait moves the replayed clock by that much."""
+        if self.speed is None:
+            self._virtual_us += max(int(exchange_seconds * 1e6), 0)
+
+    def real_seconds(self, exchange_seconds: float) -> float:
+        return exchange_seconds / self.speed if self.speed else exchange_seconds
+
+    @property
+    def finished(self) -> bool:
+        """The clock has passed the last recorded answer (and the file is read to its end)."""
+        self._fill(_us(self.now()) + self.lookahead_us)
+        return self._done and not self._pending and _us(self.now()) > self.last_us
+
+    # -- the answers ---------------------------------------------------------------------------
+
+    def _fill(self, until_us: int) -> None:
+        """Read ahead records up to `until_us` into the pending list."""
+        while not self._done and (not self._pending or self._pending[-1].at_us <= until_us):
+            try:
+                rec = next(self._records)
+            except StopIteration:
+                self._done = True
+                break
+            except OSError as exc:
+                self._done = True
+                self.health.notes.append(f"replay {self.path.name}: cannot read on ({exc})")
+                break
+            self.last_us = max(self.last_us, rec.at_us)
+            self._pending.append(rec)
+
+    def _apply(self, rec: Record) -> None:
+        if rec.kind == QUOTES:
+            try:
+                data = rec.json().get("data") or {}
+            except ValueError:
+                self.health.bad_frames += 1
+                return
+            self._latest.update(data)
+        elif rec.kind == INSTRUMENTS:
+            try:
+                self._instruments, self.dump_warnings = instruments_from_record(rec.json())
+            except (ValueError, TypeError):
+                self.health.bad_frames += 1
+
+    def _catch_up(self, at_us: int, keys: Sequence[str] | None = None) -> None:
+        """Apply every answer asked for at or before `at_us`; with `keys`, also the next
+        recorded call for exactly those keys within the look-ahead, and all before it."""
+        self._fill(at_us + self.lookahead_us)
+        cut = 0
+        while cut < len(self._pending) and self._pending[cut].at_us <= at_us:
+            cut += 1
+        if keys is not None:
+            wanted = list(keys)
+            for i in range(cut, len(self._pending)):
+                rec = self._pending[i]
+                if rec.at_us > at_us + self.lookahead_us:
+                    break
+                if rec.kind == QUOTES:
+                    try:
+                        if rec.json().get("keys") == wanted:
+                            cut = i + 1
+                            break
+                    except ValueError:
+                        continue
+        for rec in self._pending[:cut]:
+            self._apply(rec)
+        del self._pending[:cut]
+
+    def instruments(self) -> list[Instrument]:
+        self._catch_up(_us(self.now()))
+        return list(self._instruments)
+
+    def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
+        if len(keys) > MAX_QUOTE_INSTRUMENTS:
+            raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
+        self._catch_up(_us(self.now()), keys)
+        return {k: self._latest[k] for k in keys if k in self._latest}
+
+    def take_notices(self) -> list[str]:
+        """Health lines not yet reported (a cut file, skipped frames), each said once."""
+        lines = self.health.messages(self.path)
+        new, self._reported = lines[self._reported :], len(lines)
+        return new
+
+
+def replay_path(directory: Path, day: date) -> Path:
+    """The recording of `day` under a recordings directory."""
+    return day_path(directory, day)
+
+
+def replay_start(day: date, hhmm: str | None) -> datetime | None:
+    """`--from HH:MM` on the replayed day (IST), or None (from the first record)."""
+    if not hhmm:
+        return None
+    try:
+        parsed = datetime.strptime(hhmm.strip(), "%H:%M").time()
+    except ValueError:
+        raise ConfigError(f"--from {hhmm!r}: use HH:MM (IST)") from None
+    return datetime.combine(day, parsed, tzinfo=IST)

@@ -1,0 +1,277 @@
+"""Record and replay: a recorded simulated day replays into an empty store value for value;
+cut and corrupt recordings are read as far as they go and say so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from optui.collectors.engine import CollectionEngine
+from optui.collectors.headless import Collector
+from optui.collectors.recording import (
+    QUOTES,
+    TICKS,
+    DayWriter,
+    ReadHealth,
+    Recorder,
+    RecordingSource,
+    day_path,
+    frame_offsets,
+    index_path,
+    read_day,
+    recordings_dir,
+)
+from optui.collectors.replay import ReplayPlan, plan_replay, replay_collector
+from optui.collectors.replay_source import ReplaySource
+from optui.collectors.sim_source import SimulatedSource
+from optui.config import Settings
+from optui.models import Snapshot
+from optui.storage.records import FLOW, LEGS, OVERVIEW
+from optui.storage.sqlite_store import SQLiteStore
+from optui.timeutil import IST, UTC
+
+from .test_exchange_clock import START, FakeClock, dump
+
+INDICES = ["NIFTY", "SENSEX"]  # an NFO and a BFO chain
+
+
+def _settings(interval_s: float = 5.0) -> Settings:
+    s = Settings()
+    s.source.indices = list(INDICES)
+    s.source.interval_s = interval_s
+    s.participants.enabled = False
+    return s
+
+
+def record_run(directory: Path, store_path: Path, state_dir: Path, cycles: int,
+               interval_s: float = 5.0) -> tuple[list[Snapshot], list[str], Recorder]:
+    """`optui collect`'s Collector on the simulator (seed 7, fixed start) with recording on."""
+    clock = FakeClock()
+    sim = SimulatedSource(seed=7, start=START, clock=clock)
+    recorder = Recorder(directory, sim.name, sim.label, flusher=False)
+    source = RecordingSource(sim, recorder)
+    store = SQLiteStore(store_path)
+    engine = CollectionEngine(_settings(interval_s), source, store, state_dir=state_dir)
+    snaps: list[Snapshot] = []
+    lines: list[str] = []
+    collect = engine.collect_once
+
+    def counted() -> Snapshot:
+        snaps.append(collect())
+        if len(snaps) >= cycles:
+            collector.stop_event.set()
+        return snaps[-1]
+
+    engine.collect_once = counted  # type: ignore[method-assign]
+    collector = Collector(engine, interval_s, printer=lambda line, style="": lines.append(line),
+                          sleep=clock.advance)
+    assert collector.run() == 0
+    engine.close()
+    return snaps, lines, recorder
+
+
+def _strip(line: str) -> str:
+    """A status line without the parts that differ between runs (duration, source)."""
+    return " ".join(p for p in line.split() if not p.startswith(("duration=", "source=")))
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("recorded")
+    directory = recordings_dir(root, simulated=True)
+    snaps, lines, recorder = record_run(directory, root / "live.db", root / "state", cycles=14)
+    return {"root": root, "dir": directory, "snaps": snaps, "lines": lines,
+            "path": day_path(directory, START.date()), "records": recorder.records}
+
+
+@pytest.mark.integration
+def test_replay_into_an_empty_store_reproduces_the_live_run(recorded: dict[str, Any],
+                                                             tmp_path: Path) -> None:
+    path = recorded["path"]
+    assert path.exists() and index_path(path).exists()
+    settings = _settings()
+    plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'replay.db'}", tmp_path / "files")
+    lines: list[str] = []
+    collector, state = replay_collector(settings, plan, START.date(), speed=None,
+                                        printer=lambda line, style="": lines.append(line))
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    live, replayed = SQLiteStore(recorded["root"] / "live.db"), SQLiteStore(tmp_path / "replay.db")
+    one, two = dump(live), dump(replayed)
+    live.close()
+    replayed.close()
+    cycles = len(recorded["snaps"])
+    assert len(one[OVERVIEW]) == cycles * len(INDICES)
+    assert len(one[FLOW]) == 2 * len(INDICES)  # the 09:15 and 09:16 bars
+    for measurement in (LEGS, OVERVIEW, FLOW):
+        assert two[measurement] == one[measurement], measurement
+    # The same status lines, cycle for cycle, with REPLAY as the source.
+    assert collector.cycles == cycles
+    status = [line for line in lines if "legs=" in line]
+    assert [_strip(line) for line in status] == [_strip(line) for line in recorded["lines"]
+                                                 if "legs=" in line]
+    assert all(" source=replay " in line for line in status)
+    assert recorded["lines"][0].split()[2] == "source=simulated"
+
+
+@pytest.mark.integration
+def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    target = recordings_dir(data, simulated=True)
+    target.mkdir(parents=True)
+    (target / recorded["path"].name).write_bytes(recorded["path"].read_bytes())
+    config = tmp_path / "optui.toml"
+    config.write_text(f'[general]\ndata_dir = "{data}"\nlog_dir = "{tmp_path / "logs"}"\n'
+                      '[source]\nkind = "sim"\nindices = ["NIFTY", "SENSEX"]\ninterval_s = 5.0\n'
+                      '[participants]\nenabled = false\n')
+    env = {**os.environ, "OPTUI_CONFIG_FILE": str(config)}
+    run = subprocess.run(
+        [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat(),
+         "--from", "09:15:30", "--source", "sim"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 2 and "--from '09:15:30': use HH:MM (IST)" in run.stderr
+    run = subprocess.run(
+        [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat(),
+         "--source", "sim"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    status = [line for line in run.stdout.splitlines() if "legs=" in line]
+    assert len(status) == len(recorded["snaps"])
+    assert status[0].startswith("09:15:00 IST source=replay indices=NIFTY,SENSEX")
+    replayed = SQLiteStore(data / "sim" / "replay" / "optui.db")
+    live = SQLiteStore(recorded["root"] / "live.db")
+    try:
+        one, two = dump(live), dump(replayed)
+    finally:
+        live.close()
+        replayed.close()
+    for measurement in (LEGS, OVERVIEW, FLOW):
+        assert two[measurement] == one[measurement], measurement
+    # A day never recorded is named with the days that are.
+    run = subprocess.run(
+        [sys.executable, "-m", "optui.cli", "replay", "--date", "2026-11-26", "--source", "sim"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 2
+    assert f"no recording of 2026-11-26 in {target} (recorded days: 2026-11-25)" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+@pytest.mark.integration
+def test_replay_from_a_time_starts_there_with_the_recorded_quotes(recorded: dict[str, Any],
+                                                                  tmp_path: Path) -> None:
+    settings = _settings()
+    plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
+    lines: list[str] = []
+    collector, state = replay_collector(settings, plan, START.date(), speed=None,
+                                        start_hhmm="09:16",
+                                        printer=lambda line, style="": lines.append(line))
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    status = [line for line in lines if "legs=" in line]
+    assert [line.split()[0] for line in status] == ["09:16:00", "09:16:05"]
+    replayed = SQLiteStore(tmp_path / "r.db")
+    live = SQLiteStore(recorded["root"] / "live.db")
+    try:
+        one, two = dump(live), dump(replayed)
+    finally:
+        live.close()
+        replayed.close()
+    # The legs (quotes and analytics of the moment) are the live run's at those moments.
+    later = [row for row in one[LEGS] if row[0] >= START.astimezone(UTC) + timedelta(minutes=1)]
+    assert two[LEGS] == later
+
+
+def _copy(src: Path, dst_dir: Path) -> Path:
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    dst = dst_dir / src.name
+    dst.write_bytes(src.read_bytes())
+    index_path(dst).write_bytes(index_path(src).read_bytes())
+    return dst
+
+
+@pytest.mark.unit
+def test_a_recording_cut_mid_write_is_read_up_to_the_cut(recorded: dict[str, Any],
+                                                         tmp_path: Path) -> None:
+    full = list(read_day(recorded["path"]))
+    assert len(full) == recorded["records"] + 1  # and the session's meta record
+    path = _copy(recorded["path"], tmp_path)
+    size = path.stat().st_size
+    last_frame = frame_offsets(path)[-1][0]
+    with open(path, "r+b") as fh:  # a killed recorder: the last frame stops mid-block
+        fh.truncate(last_frame + (size - last_frame) // 2)
+    health = ReadHealth()
+    cut = list(read_day(path, None, health))
+    assert health.cut and health.bad_frames == 0
+    assert 0 < len(cut) < len(full)
+    assert [r.payload for r in cut] == [r.payload for r in full[: len(cut)]]
+    source = ReplaySource(path)
+    source._fill(2**62)
+    notes = source.take_notices()
+    assert len(notes) == 1 and "file cut mid-write" in notes[0] and "read up to the cut" in notes[0]
+    assert source.take_notices() == []  # said once
+    # The next session of the same day keeps what the cut frame held and appends after it.
+    recorder = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
+    recorder.record_ticks(START.replace(hour=15), b"\x00\x01")
+    recorder.close()
+    health = ReadHealth()
+    whole = list(read_day(path, None, health))
+    assert not health.cut and health.bad_frames == 0
+    assert [r.payload for r in whole[: len(cut)]] == [r.payload for r in cut]
+    assert whole[-1].kind == TICKS and whole[-1].payload == b"\x00\x01"
+    assert any("cut mid-write" in n for n in recorder.take_notices())
+
+
+@pytest.mark.unit
+def test_corrupt_frames_and_unknown_records_are_skipped_and_counted(tmp_path: Path) -> None:
+    path = tmp_path / "2026-11-25.optrec.zst"
+    writer = DayWriter(path)
+    base = int(START.timestamp() * 1e6)
+    for minute in range(3):  # three frames of a minute each
+        writer.write(QUOTES, base + minute * 60_000_000, b'{"keys":[],"data":{}}')
+        writer.write(99, base + minute * 60_000_000 + 1, b"from a later version")
+    writer.close()
+    frames = frame_offsets(path)
+    assert len(frames) == 3
+    data = bytearray(path.read_bytes())
+    middle = frames[1][0]
+    data[middle + 8 : middle + 14] = b"\xff" * 6  # the second frame's block is garbage
+    path.write_bytes(bytes(data))
+    health = ReadHealth()
+    records = list(read_day(path, None, health))
+    assert [r.at_us for r in records] == [base, base + 120_000_000]
+    assert health.bad_frames == 1 and health.unknown == 2 and not health.cut
+    lines = health.messages(path)
+    assert "1 corrupt frame(s) skipped" in lines[0] and "2 record(s) of an unknown kind" in lines[1]
+    # Seeking by time starts at the frame holding that moment.
+    later = list(read_day(path, START + timedelta(minutes=2, seconds=5)))
+    assert [r.at_us for r in later] == [base + 120_000_000]
+
+
+@pytest.mark.unit
+def test_recordings_are_kept_apart_by_source(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path)
+    assert recordings_dir(tmp_path, simulated=True) == tmp_path / "sim" / "recordings"
+    assert recordings_dir(tmp_path, simulated=False) == tmp_path / "recordings"
+    sim_dir = recordings_dir(tmp_path, simulated=True)
+    sim_dir.mkdir(parents=True)
+    day_path(sim_dir, START.date()).write_bytes(b"")
+    plan = plan_replay(settings, START.date(), "sim")
+    assert plan.store_url == f"sqlite:///{tmp_path / 'sim' / 'replay' / 'optui.db'}"
+    assert plan.out_dir == tmp_path / "sim" / "replay"
+    with pytest.raises(Exception, match="no recording of 2026-11-25 in .*recordings"):
+        plan_replay(settings, START.date(), "kite")
+    assert START.astimezone(IST).date() == START.date()
