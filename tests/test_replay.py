@@ -313,3 +313,55 @@ def test_recordings_are_kept_apart_by_source(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no recording of 2026-11-25 in .*recordings"):
         plan_replay(settings, START.date(), "kite")
     assert START.astimezone(IST).date() == START.date()
+
+
+def _quote(ts: str, price: float) -> dict:
+    return {"instrument_token": 1, "timestamp": ts, "last_price": price}
+
+
+@pytest.mark.unit
+def test_a_replayed_call_gets_the_answer_the_live_run_got(tmp_path: Path) -> None:
+    """Kite answers one call a second: a live cycle's chain call is asked after its spot call;
+    the replay's cycle asks at the cycle's moment and still gets that cycle's chain."""
+    recorder = Recorder(tmp_path, "kite", "LIVE", flusher=False)
+    spot, chain = ["NSE:NIFTY 50"], ["NFO:A", "NFO:B"]
+    for cycle in range(3):
+        at = START + timedelta(seconds=30 * cycle)
+        recorder.record_quotes(at + timedelta(seconds=0.2), spot,
+                               {spot[0]: _quote(f"{at:%Y-%m-%d %H:%M:%S}", 100.0 + cycle)})
+        recorder.record_quotes(at + timedelta(seconds=1.3), chain,
+                               {k: _quote(f"{at:%Y-%m-%d %H:%M:%S}", 10.0 + cycle) for k in chain})
+    recorder.close()
+    source = ReplaySource(day_path(tmp_path, START.date()), lookahead_s=27.0)
+    assert source.name == "kite" and source.label == "REPLAY"
+    assert source.now() == START.astimezone(UTC) + timedelta(seconds=0.2)
+    source.advance(-0.2)  # a collector's cycle lands on the whole 30 s mark
+    for cycle in range(3):
+        assert source.quote_batch(spot)[spot[0]]["last_price"] == 100.0 + cycle
+        assert source.quote_batch(chain)["NFO:B"]["last_price"] == 10.0 + cycle
+        assert not source.finished
+        source.advance(30.0)
+    assert source.finished
+    # At a set speed the replayed clock runs that many times real time.
+    ticks = iter([0.0, 0.0, 2.0])
+    fast = ReplaySource(day_path(tmp_path, START.date()), speed=60.0, monotonic=lambda: next(ticks))
+    assert fast.now() == START.astimezone(UTC) + timedelta(seconds=0.2)
+    assert fast.now() == START.astimezone(UTC) + timedelta(seconds=120.2)
+    assert fast.real_seconds(60.0) == 1.0
+
+
+@pytest.mark.unit
+def test_a_second_process_on_the_same_day_is_not_recorded_over_the_first(tmp_path: Path) -> None:
+    first = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
+    first.record_ticks(START, b"one")
+    first.flush()
+    second = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
+    second.record_ticks(START, b"two")
+    assert second.failed
+    assert second.take_notices() == ["recording 2026-11-25.optrec.zst: another optui process is "
+                                     "recording this day; this session is not recorded"]
+    first.record_ticks(START, b"three")
+    first.close()
+    second.close()
+    assert [r.payload for r in read_day(day_path(tmp_path, START.date())) if r.kind == TICKS] == \
+        [b"one", b"three"]

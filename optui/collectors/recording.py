@@ -22,6 +22,7 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
 from __future__ import annotations
 
 import bisect
+import fcntl
 import json
 import logging
 import struct
@@ -104,6 +105,10 @@ def encode_json(obj: object) -> bytes:
 # Writing
 
 
+class RecordingBusy(OSError):
+    """Another process holds the day file (a dashboard and `optui collect` on one source)."""
+
+
 class DayWriter:
     """Appends records to one day file: frames of at most `FRAME_SPAN_S` recorded seconds,
     a block flushed to the file at least every `FLUSH_S` real second. Not thread-safe on its
@@ -113,8 +118,15 @@ class DayWriter:
         self.path = path
         self.notes: list[str] = []
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.notes.extend(repair_tail(path))
         self._fh: BinaryIO = open(path, "ab")  # noqa: SIM115 - held open for the session
+        try:  # one writer per day file: a second process would interleave its frames
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            raise RecordingBusy(f"recording {path.name}: another optui process is recording "
+                                "this day; this session is not recorded") from None
+        self.notes.extend(repair_tail(path))
+        self._fh.seek(0, 2)
         self._idx = open(index_path(path), "a", encoding="ascii")  # noqa: SIM115
         self._cctx = zstandard.ZstdCompressor(level=LEVEL)
         self._cobj: Any = None
@@ -201,7 +213,8 @@ class Recorder:
                         self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
-        text = f"recording stopped: cannot write under {self.directory} ({exc.strerror or exc})"
+        text = (str(exc) if isinstance(exc, RecordingBusy) else
+                f"recording stopped: cannot write under {self.directory} ({exc.strerror or exc})")
         log.error("%s", text)
         self._notes.append(text)
         self.failed = True
@@ -397,6 +410,7 @@ def frame_offsets(path: Path) -> list[tuple[int, int]]:
     try:
         lines = index_path(path).read_text(encoding="ascii").split("\n")
         rows = [(int(a), int(b)) for a, b in (line.split() for line in lines if line.strip())]
+        rows = [(o, t) for o, t in rows if o < size]  # a frame begun as the process was killed
         if rows and rows[0][0] == 0 and all(o < size for o, _ in rows) and \
                 all(a[0] < b[0] for a, b in zip(rows, rows[1:], strict=False)):
             return rows

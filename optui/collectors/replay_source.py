@@ -83,7 +83,7 @@ class ReplaySource(MarketSource):
                 self.name = str(meta.get("source") or "replay")
             elif rec.kind == INSTRUMENTS and not self._instruments:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
-            elif rec.kind == QUOTES:
+            elif rec.kind == QUOTES and first is None:
                 first = rec.at
             if first is not None and self._instruments:
                 break
