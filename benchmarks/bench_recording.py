@@ -1,0 +1,157 @@
+"""Session recording and replay at full chain on the simulated exchange.
+
+Figures (the issue's goals):
+- recording's CPU per cycle, as a share of one core at the collection interval (goal <= 5 %);
+- bytes of a recorded day, extrapolated from the recorded cycles to a 09:15-15:30 session
+  (goal <= 200 MB), at the default 30 s interval and at Kite's fastest REST cadence (one
+  500-instrument call a second);
+- replay at 60x: the replayed engine's cycle (same analytics, SQLite store, JSON/CSV files) must
+  take less than interval / 60 of real time to keep up.
+
+Full chain: every listed strike of the two nearest expiries of all five indices (legs for all),
+every expiry quoted for the chain aggregates. Run: `python benchmarks/bench_recording.py`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from optui.collectors.engine import CollectionEngine
+from optui.collectors.recording import Recorder, RecordingSource, day_path
+from optui.collectors.replay_source import ReplaySource
+from optui.collectors.sim_source import SimulatedSource
+from optui.config import Settings
+from optui.indices import INDEX_KEYS
+from optui.storage.sqlite_store import SQLiteStore
+from optui.timeutil import IST
+
+START = datetime(2026, 11, 25, 9, 20, tzinfo=IST)
+SESSION_S = 6 * 3600 + 15 * 60  # 09:15 to 15:30
+CYCLES = 8
+INTERVAL_S = 30.0
+CPU_GOAL = 0.05
+BYTES_GOAL = 200e6
+SPEED = 60.0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class TimedRecorder(Recorder):
+    """A Recorder that adds up the CPU time (this thread) its calls take."""
+
+    cpu_s = 0.0
+
+    def record_quotes(self, at, keys, data) -> None:  # noqa: ANN001 - as Recorder's
+        t0 = time.thread_time()
+        super().record_quotes(at, keys, data)
+        self.cpu_s += time.thread_time() - t0
+
+    def record_instruments(self, at, instruments, warnings) -> None:  # noqa: ANN001
+        t0 = time.thread_time()
+        super().record_instruments(at, instruments, warnings)
+        self.cpu_s += time.thread_time() - t0
+
+    def flush(self) -> None:
+        t0 = time.thread_time()
+        super().flush()
+        self.cpu_s += time.thread_time() - t0
+
+
+def full_chain_settings() -> Settings:
+    s = Settings()
+    s.source.indices = list(INDEX_KEYS)
+    s.source.interval_s = INTERVAL_S
+    s.source.chain_strikes = 0
+    s.source.full_chain_expiries = 2
+    s.participants.enabled = False
+    return s
+
+
+def main() -> None:
+    settings = full_chain_settings()
+    with tempfile.TemporaryDirectory(prefix="optui-bench-rec-") as tmp:
+        root = Path(tmp)
+        clock = Clock()
+        sim = SimulatedSource(seed=7, start=START, clock=clock)
+        recorder = TimedRecorder(root / "rec", sim.name, sim.label, flusher=False)
+        engine = CollectionEngine(settings, RecordingSource(sim, recorder), None, state_dir=root / "s")
+        cycle_s, per_cycle_cpu, instruments, calls = [], [], 0, 0
+        for _ in range(CYCLES):
+            before = recorder.cpu_s
+            t0 = time.perf_counter()
+            engine.collect_once()
+            recorder.flush()  # the flusher thread's work, once per cycle
+            cycle_s.append(time.perf_counter() - t0)
+            per_cycle_cpu.append(recorder.cpu_s - before)
+            instruments, calls = engine.last.instruments, engine.last.quote_calls
+            clock.t += INTERVAL_S
+        first_cpu = per_cycle_cpu[0]  # includes the day's instrument dump
+        steady = statistics.median(per_cycle_cpu[1:])
+        recorder.close()
+        path = day_path(root / "rec", START.date())
+        size = path.stat().st_size
+        per_cycle_bytes = size / CYCLES
+        print(f"full chain: {instruments} instruments in {calls} quote calls per cycle; "
+              f"collection cycle {statistics.median(cycle_s) * 1000:.0f} ms (median, with recording)")
+        print(f"recording CPU per cycle: {steady * 1000:.1f} ms (first cycle with the instrument dump "
+              f"{first_cpu * 1000:.0f} ms)")
+        for interval, what in ((INTERVAL_S, "default interval"), (calls, "Kite's fastest REST cadence")):
+            share = steady / interval
+            day = per_cycle_bytes * SESSION_S / interval
+            print(f"  every {interval:g} s ({what}): {share * 100:.2f} % of a core "
+                  f"(goal <= {CPU_GOAL * 100:.0f} %: {'ok' if share <= CPU_GOAL else 'MISSED'}); "
+                  f"a day {day / 1e6:.0f} MB (goal <= {BYTES_GOAL / 1e6:.0f} MB: "
+                  f"{'ok' if day <= BYTES_GOAL else 'MISSED'})")
+        print(f"  file: {size / 1e6:.2f} MB for {CYCLES} cycles ({per_cycle_bytes / 1e3:.0f} KB a cycle)")
+
+        # Replay at 60x through the same engine: the replay source's own work, then whole cycles
+        # (analytics, SQLite store, and the JSON/CSV files too). The replayed clock moves one
+        # interval a cycle; a cycle must take under interval / 60 of real time to keep up.
+        budget = INTERVAL_S / SPEED
+        for label, legs, files in (("full-chain legs, store", 2, False),
+                                   ("full-chain legs, store + JSON/CSV", 2, True),
+                                   ("default legs, store + JSON/CSV", 0, True)):
+            replay = ReplaySource(path, speed=None)
+            own = [0.0]
+            batch = replay.quote_batch
+
+            def timed(keys, batch=batch, own=own):  # noqa: ANN001, ANN202
+                t0 = time.thread_time()
+                out = batch(keys)
+                own[0] += time.thread_time() - t0
+                return out
+
+            replay.quote_batch = timed  # type: ignore[method-assign]
+            settings.export.write_json = settings.export.write_csv = files
+            settings.source.full_chain_expiries = legs
+            store = SQLiteStore(root / f"replay-{label}.db")
+            engine2 = CollectionEngine(settings, replay, store, out_dir=root / f"files-{label}",
+                                       state_dir=root / f"s-{label}")
+            wall, cpu, source_s = [], [], []
+            for _ in range(CYCLES):
+                own[0] = 0.0
+                t0, c0 = time.perf_counter(), time.thread_time()
+                engine2.collect_once()
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)
+                source_s.append(own[0])
+                replay.advance(INTERVAL_S)
+            engine2.close()
+            need = statistics.median(cpu[1:])
+            print(f"replay at {SPEED:g}x ({label}): cycle CPU {need * 1000:.0f} ms median "
+                  f"(wall {statistics.median(wall[1:]) * 1000:.0f} ms on this shared machine), "
+                  f"of which reading the recording {statistics.median(source_s[1:]) * 1000:.0f} ms; "
+                  f"budget {budget * 1000:.0f} ms: {'keeps up' if need <= budget else 'FALLS BEHIND'}")
+
+if __name__ == "__main__":
+    main()
