@@ -3,6 +3,7 @@ cut and corrupt recordings are read as far as they go and say so."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,10 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
+from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.recording import (
+    FRAME_SPAN_S,
     QUOTES,
     TICKS,
     DayWriter,
@@ -22,6 +27,7 @@ from optui.collectors.recording import (
     Recorder,
     RecordingSource,
     day_path,
+    encode_json,
     frame_offsets,
     index_path,
     read_day,
@@ -277,9 +283,10 @@ def test_corrupt_frames_and_unknown_records_are_skipped_and_counted(tmp_path: Pa
     path = tmp_path / "2026-11-25.optrec.zst"
     writer = DayWriter(path)
     base = int(START.timestamp() * 1e6)
-    for minute in range(3):  # three frames of a minute each
-        writer.write(QUOTES, base + minute * 60_000_000, b'{"keys":[],"data":{}}')
-        writer.write(99, base + minute * 60_000_000 + 1, b"from a later version")
+    span = int(FRAME_SPAN_S * 1e6)
+    for frame in range(3):  # three frames
+        writer.write(QUOTES, base + frame * span, b'{"keys":[],"data":{}}')
+        writer.write(99, base + frame * span + 1, b"from a later version")
     writer.close()
     frames = frame_offsets(path)
     assert len(frames) == 3
@@ -289,13 +296,13 @@ def test_corrupt_frames_and_unknown_records_are_skipped_and_counted(tmp_path: Pa
     path.write_bytes(bytes(data))
     health = ReadHealth()
     records = list(read_day(path, None, health))
-    assert [r.at_us for r in records] == [base, base + 120_000_000]
+    assert [r.at_us for r in records] == [base, base + 2 * span]
     assert health.bad_frames == 1 and health.unknown == 2 and not health.cut
     lines = health.messages(path)
     assert "1 corrupt frame(s) skipped" in lines[0] and "2 record(s) of an unknown kind" in lines[1]
     # Seeking by time starts at the frame holding that moment.
-    later = list(read_day(path, START + timedelta(minutes=2, seconds=5)))
-    assert [r.at_us for r in later] == [base + 120_000_000]
+    later = list(read_day(path, START + timedelta(seconds=2 * FRAME_SPAN_S + 5)))
+    assert [r.at_us for r in later] == [base + 2 * span]
 
 
 @pytest.mark.unit
@@ -365,3 +372,18 @@ def test_a_second_process_on_the_same_day_is_not_recorded_over_the_first(tmp_pat
     second.close()
     assert [r.payload for r in read_day(day_path(tmp_path, START.date())) if r.kind == TICKS] == \
         [b"one", b"three"]
+
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
+                    st.floats(allow_nan=False), st.text(max_size=5))
+_key = st.text(alphabet="abcdefgh_/#", min_size=1, max_size=4)
+_value = st.recursive(_scalar, lambda inner: st.one_of(
+    st.lists(inner, max_size=3), st.dictionaries(_key, inner, max_size=3)), max_leaves=12)
+
+
+@pytest.mark.property
+@given(st.dictionaries(st.text(max_size=6), st.dictionaries(_key, _value, max_size=5), max_size=5))
+def test_the_columnar_quote_form_gives_back_the_answer_exactly(data: dict) -> None:
+    back = decode_quotes(json.loads(encode_json(encode_quotes(data))))
+    assert back == data
+    assert json.dumps(back) == json.dumps(data)  # key order and int/float kinds too

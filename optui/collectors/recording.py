@@ -11,9 +11,11 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   the payload. The time is the source's clock (the exchange's) when the answer was asked for;
   for raw ticks it is the receive time.
 - Kinds: `META` (JSON: format version, source name and label, written once per session),
-  `INSTRUMENTS` (JSON: the instrument dump rows and the dump warnings), `QUOTES` (JSON: the
-  requested keys and Kite's ``data`` object as the source returned it), `TICKS` (a raw binary
-  WebSocket frame as received). Unknown kinds are skipped and counted by the reader.
+  `INSTRUMENTS` (JSON: the instrument dump rows and the dump warnings), `QUOTE_COLUMNS` (JSON:
+  the requested keys and Kite's ``data`` object as the source returned it, in the exact
+  columnar form of `optui.collectors.quote_columns`), `QUOTES` (the same answer as plain
+  ``{"keys", "data"}`` JSON; read, not written), `TICKS` (a raw binary WebSocket frame as
+  received). Unknown kinds are skipped and counted by the reader.
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
   of its first record, one ``offset time_us`` line per frame) for seeking by time. The index is
   a help, never the truth: a missing or short index is rebuilt by scanning frame headers.
@@ -36,6 +38,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
+from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.source import MarketSource
 from optui.models import Instrument
 from optui.timeutil import IST
@@ -54,8 +57,10 @@ LEVEL = 9
 """Zstandard level: about 270 KB per full-chain cycle of Kite JSON at 45 ms of CPU, against
 350 KB at level 3 (benchmarks/bench_recording.py)."""
 
-META, INSTRUMENTS, QUOTES, TICKS = 1, 2, 3, 4
-KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks"}
+META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS = 1, 2, 3, 4, 5
+KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
+              QUOTE_COLUMNS: "quote columns"}
+QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS)
 _HEADER = struct.Struct("<BqI")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_PAYLOAD = 256 * 1024 * 1024
@@ -256,7 +261,7 @@ class Recorder:
 
     def record_quotes(self, at: datetime, keys: Sequence[str], data: dict[str, dict]) -> None:
         """One quote call: the keys asked for and Kite's answer, at the source's clock `at`."""
-        self._write(QUOTES, at, encode_json({"keys": list(keys), "data": data}))
+        self._write(QUOTE_COLUMNS, at, encode_json({"keys": list(keys), **encode_quotes(data)}))
 
     def record_ticks(self, at: datetime, payload: bytes) -> None:
         """One raw binary WebSocket frame from Kite's ticker, as received at `at`."""
@@ -372,13 +377,27 @@ class Record:
     kind: int
     at_us: int
     payload: bytes
+    _body: Any = field(default=None, repr=False, compare=False)
 
     @property
     def at(self) -> datetime:
         return _from_us(self.at_us)
 
     def json(self) -> Any:
-        return json.loads(self.payload)
+        """The decoded JSON payload (decoded once). Raises ValueError when it is not JSON."""
+        if self._body is None:
+            self._body = json.loads(self.payload)
+        return self._body
+
+    def quotes(self) -> tuple[list[str], dict[str, dict]]:
+        """A quote record's requested keys and answer. Raises ValueError (also for a
+        malformed columnar payload) when the payload does not decode."""
+        body = self.json()
+        try:
+            data = decode_quotes(body) if self.kind == QUOTE_COLUMNS else body.get("data") or {}
+            return list(body["keys"]), data
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"malformed quote record: {exc!r}") from None
 
 
 @dataclass

@@ -20,7 +20,7 @@ from pathlib import Path
 from optui.collectors.recording import (
     INSTRUMENTS,
     META,
-    QUOTES,
+    QUOTE_KINDS,
     ReadHealth,
     Record,
     _us,
@@ -83,7 +83,7 @@ class ReplaySource(MarketSource):
                 self.name = str(meta.get("source") or "replay")
             elif rec.kind == INSTRUMENTS and not self._instruments:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
-            elif rec.kind == QUOTES and first is None:
+            elif rec.kind in QUOTE_KINDS and first is None:
                 first = rec.at
             if first is not None and self._instruments:
                 break
@@ -133,9 +133,9 @@ class ReplaySource(MarketSource):
             self._pending.append(rec)
 
     def _apply(self, rec: Record) -> None:
-        if rec.kind == QUOTES:
+        if rec.kind in QUOTE_KINDS:
             try:
-                data = rec.json().get("data") or {}
+                _, data = rec.quotes()
             except ValueError:
                 self.health.bad_frames += 1
                 return
@@ -159,7 +159,7 @@ class ReplaySource(MarketSource):
                 rec = self._pending[i]
                 if rec.at_us > at_us + self.lookahead_us:
                     break
-                if rec.kind == QUOTES:
+                if rec.kind in QUOTE_KINDS:
                     try:
                         if rec.json().get("keys") == wanted:
                             cut = i + 1
