@@ -20,6 +20,7 @@ included.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 
@@ -69,30 +70,37 @@ def encode_quotes(data: dict[str, dict]) -> dict[str, Any]:
     return {"order": list(data), "groups": list(groups.values()), "raw": raw}
 
 
-def _build(paths: list[list[str]], values: list[Any]) -> dict:
-    root: dict = {}
-    for tokens, value in zip(paths, values, strict=True):
-        node: Any = root
-        last = len(tokens) - 1
-        for depth, token in enumerate(tokens):
-            if depth == last:
-                if token.startswith("#"):
-                    node.append(value)
-                else:
-                    node[token] = value
-                break
-            child_is_list = tokens[depth + 1].startswith("#")
-            if token.startswith("#"):
-                index = int(token[1:])
-                if index == len(node):
-                    node.append([] if child_is_list else {})
-                node = node[index]
-            else:
-                child = node.get(token)
-                if child is None:
-                    child = node[token] = [] if child_is_list else {}
-                node = child
-    return root
+def _shape_builder(paths: list[str]) -> Callable[[Sequence[Any]], dict]:
+    """A function building one quote dict from its leaf values, for one shape of leaf paths:
+    the nested literal is compiled once per shape (keys appear only as repr'd string literals),
+    so a row costs one expression. Raises ValueError for paths no quote could have given."""
+    root: dict[str, Any] = {}
+    for i, path in enumerate(paths):
+        node = root
+        tokens = path.split("/")
+        for token in tokens[:-1]:
+            child = node.setdefault(token, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"path {path!r} runs through a leaf")
+            node = child
+        if tokens[-1] in node:
+            raise ValueError(f"path {path!r} given twice")
+        node[tokens[-1]] = i
+
+    def emit(node: dict[str, Any]) -> str:
+        parts = []
+        listed = all(k.startswith("#") for k in node)
+        if listed and [k for k in node] != [f"#{n}" for n in range(len(node))]:
+            raise ValueError("list positions out of order")
+        for key, child in node.items():
+            text = f"v[{child}]" if isinstance(child, int) else emit(child)
+            parts.append(text if listed else f"{key!r}:{text}")
+        return ("[" if listed else "{") + ",".join(parts) + ("]" if listed else "}")
+
+    if any(k.startswith("#") for k in root):
+        raise ValueError("a quote is a dict, not a list")
+    code = compile(f"lambda v: {emit(root)}", "<quote shape>", "eval")
+    return eval(code, {"__builtins__": {}})  # noqa: S307 - literal built from repr'd keys only
 
 
 def decode_quotes(payload: dict[str, Any]) -> dict[str, dict]:
@@ -100,9 +108,12 @@ def decode_quotes(payload: dict[str, Any]) -> dict[str, dict]:
     TypeError on a malformed payload."""
     out: dict[str, dict] = {}
     for group in payload["groups"]:
-        paths = [p.split("/") for p in group["paths"]]
-        cols = group["cols"]
-        for i, key in enumerate(group["rows"]):
-            out[key] = _build(paths, [col[i] for col in cols])
+        build = _shape_builder([str(p) for p in group["paths"]])
+        rows = group["rows"]
+        values = list(zip(*group["cols"], strict=True)) if group["cols"] else [()] * len(rows)
+        if len(values) != len(rows):
+            raise ValueError("columns and rows differ in length")
+        for key, row in zip(rows, values, strict=True):
+            out[key] = build(row)
     out.update(payload.get("raw") or {})
     return {key: out[key] for key in payload["order"]}
