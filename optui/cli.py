@@ -167,6 +167,8 @@ def replay(
 ) -> None:
     """Play a recorded day headless through the collector's analytics and writers (source=replay)."""
     settings = _settings(config)
+    import logging
+
     from optui.errors import OptuiError
     from optui.logs import setup_logging
 
@@ -191,6 +193,9 @@ def replay(
     try:
         code = collector.run()
     finally:
+        for note in getattr(engine.source, "take_notices", list)():  # after the last cycle
+            logging.getLogger("optui.replay").warning("%s", note)
+            printer(f"  warning: {note}", "yellow")
         engine.close()
         state.cleanup()
     printer(f"replay done: {collector.cycles} cycle(s), {collector.points} point(s)", "bold")

@@ -5,8 +5,12 @@ with no speed, only when the collector waits (as fast as the machine allows). A 
 replay time t is answered from the recorded answers asked for at or before t (the newest
 recorded quote of each key). A cycle's later calls are recorded a little after its first one
 (Kite serves one call a second), so a call whose exact key list is the next recorded call for
-those keys within `lookahead_s` is answered from that call: the replay asks what the live run
-asked and gets what it got.
+those keys within `lookahead_s` is answered from that call, and the replayed clock moves on to
+the moment the live run asked it: the replay asks what the live run asked, gets what it got,
+and its next cycle falls where the live run's did. A call the live run did not make at that
+moment is answered by its next call when that is the next one recorded (the live run's cycle
+fell later); when the live cycle never made it (it failed, or the file is cut there), the call
+fails with NetworkError, as the live cycle did, and nothing stale is stored.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from optui.collectors.recording import (
     read_day,
 )
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
-from optui.errors import BadInputError, ConfigError
+from optui.errors import BadInputError, ConfigError, NetworkError
 from optui.models import Instrument
 from optui.timeutil import IST, UTC
 
@@ -62,15 +66,19 @@ class ReplaySource(MarketSource):
         self.name = "replay"
         self._instruments: list[Instrument] = []
         self._latest: dict[str, dict] = {}
+        self._fresh: set[tuple[str, ...]] = set()  # key lists recorded and not yet answered
+        self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
         self._reported = 0
         first = self._scan_head()
-        begin = start.astimezone(UTC) if start is not None else first
+        # A start before the recording begins waits for nothing: the replay starts with it.
+        begin = max(start.astimezone(UTC), first) if start is not None else first
         self._records: Iterator[Record] = read_day(path, begin - SEEK_BACK, self.health)
         self._done = False
         self._t0_us = _us(begin)
         self._mono0 = monotonic()
         self._virtual_us = self._t0_us
+        self._skew_us = 0  # at a set speed: how far answers taken ahead moved the clock on
         self.last_us = self._t0_us
 
     def _scan_head(self) -> datetime:
@@ -98,7 +106,7 @@ class ReplaySource(MarketSource):
         if self.speed is None:
             us = self._virtual_us
         else:
-            us = self._t0_us + int((self._mono() - self._mono0) * self.speed * 1e6)
+            us = self._t0_us + self._skew_us + int((self._mono() - self._mono0) * self.speed * 1e6)
         return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
 
     def advance(self, exchange_seconds: float) -> None:
@@ -117,29 +125,74 @@ class ReplaySource(MarketSource):
 
     # -- the answers ---------------------------------------------------------------------------
 
+    def _read_one(self) -> bool:
+        """Read the next record into the pending list; False at the end of the file."""
+        if self._done:
+            return False
+        try:
+            rec = next(self._records)
+        except StopIteration:
+            self._done = True
+            return False
+        except OSError as exc:
+            self._done = True
+            self.health.notes.append(f"replay {self.path.name}: cannot read on ({exc})")
+            return False
+        self.last_us = max(self.last_us, rec.at_us)
+        self._pending.append(rec)
+        return True
+
     def _fill(self, until_us: int) -> None:
         """Read ahead records up to `until_us` into the pending list."""
-        while not self._done and (not self._pending or self._pending[-1].at_us <= until_us):
-            try:
-                rec = next(self._records)
-            except StopIteration:
-                self._done = True
-                break
-            except OSError as exc:
-                self._done = True
-                self.health.notes.append(f"replay {self.path.name}: cannot read on ({exc})")
-                break
-            self.last_us = max(self.last_us, rec.at_us)
-            self._pending.append(rec)
+        while (not self._pending or self._pending[-1].at_us <= until_us) and self._read_one():
+            pass
+
+    @staticmethod
+    def _keys_of(rec: Record) -> tuple[str, ...] | None:
+        if rec.kind not in QUOTE_KINDS:
+            return None
+        try:
+            return tuple(rec.json().get("keys") or ())
+        except (ValueError, AttributeError):
+            return None
+
+    def _next_call(self, wanted: tuple[str, ...], start: int, until_us: int) -> int | None:
+        """Position in the pending list of the next recorded call for exactly `wanted`,
+        asked no later than `until_us`, reading ahead as needed."""
+        i = start
+        while True:
+            if i >= len(self._pending) and not self._read_one():
+                return None
+            rec = self._pending[i]
+            if rec.at_us > until_us:
+                return None
+            if self._keys_of(rec) == wanted:
+                return i
+            i += 1
+
+    def _first_call(self, start: int, until_us: int) -> int | None:
+        """Position of the next recorded quote call, whatever its keys, up to `until_us`."""
+        i = start
+        while True:
+            if i >= len(self._pending) and not self._read_one():
+                return None
+            rec = self._pending[i]
+            if rec.at_us > until_us:
+                return None
+            if rec.kind in QUOTE_KINDS:
+                return i
+            i += 1
 
     def _apply(self, rec: Record) -> None:
         if rec.kind in QUOTE_KINDS:
             try:
-                _, data = rec.quotes()
+                keys, data = rec.quotes()
             except ValueError:
                 self.health.bad_frames += 1
                 return
             self._latest.update(data)
+            self._fresh.add(tuple(keys))
+            self._asked.add(tuple(keys))
         elif rec.kind == INSTRUMENTS:
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
@@ -147,27 +200,40 @@ class ReplaySource(MarketSource):
                 self.health.bad_frames += 1
 
     def _catch_up(self, at_us: int, keys: Sequence[str] | None = None) -> None:
-        """Apply every answer asked for at or before `at_us`; with `keys`, also the next
-        recorded call for exactly those keys within the look-ahead, and all before it."""
+        """Apply every answer asked for at or before `at_us`. With `keys`: also the next
+        recorded call for exactly those keys within the look-ahead (and all before it); and
+        when the live run made no call for them since the last one answered (it did not
+        collect at this moment), its next call for them, wherever it is within an hour. An
+        answer taken ahead moves the replayed clock to when the live run asked it."""
         self._fill(at_us + self.lookahead_us)
         cut = 0
         while cut < len(self._pending) and self._pending[cut].at_us <= at_us:
             cut += 1
         if keys is not None:
-            wanted = list(keys)
-            for i in range(cut, len(self._pending)):
-                rec = self._pending[i]
-                if rec.at_us > at_us + self.lookahead_us:
-                    break
-                if rec.kind in QUOTE_KINDS:
-                    try:
-                        if rec.json().get("keys") == wanted:
-                            cut = i + 1
-                            break
-                    except ValueError:
-                        continue
+            wanted = tuple(keys)
+            found = self._next_call(wanted, cut, at_us + self.lookahead_us)
+            fresh = wanted in self._fresh or any(
+                self._keys_of(rec) == wanted for rec in self._pending[:cut])
+            if found is None and not fresh and wanted in self._asked:
+                found = self._first_call(cut, at_us + int(SEEK_BACK.total_seconds() * 1e6))
+                if found is None or self._keys_of(self._pending[found]) != wanted:
+                    raise NetworkError(
+                        f"replay: the recording holds no answer for this call of {len(wanted)} "
+                        f"instruments at {datetime.fromtimestamp(at_us / 1e6, IST):%H:%M:%S} IST "
+                        "(the recorded cycle did not complete"
+                        + (", the file is cut there)" if self.health.cut else ")"))
+            if found is not None:
+                cut = found + 1
         for rec in self._pending[:cut]:
             self._apply(rec)
+        if cut and self._pending[cut - 1].at_us > at_us:
+            # The live run asked for it later (its cycle took that long): the replayed clock
+            # moves on to that moment, so the next cycle falls where the live run's did.
+            ahead = self._pending[cut - 1].at_us - at_us
+            if self.speed is None:
+                self._virtual_us += ahead
+            else:
+                self._skew_us += ahead
         del self._pending[:cut]
 
     def instruments(self) -> list[Instrument]:
@@ -178,6 +244,7 @@ class ReplaySource(MarketSource):
         if len(keys) > MAX_QUOTE_INSTRUMENTS:
             raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
         self._catch_up(_us(self.now()), keys)
+        self._fresh.discard(tuple(keys))  # each recorded call answers one replayed call
         return {k: self._latest[k] for k in keys if k in self._latest}
 
     def take_notices(self) -> list[str]:
