@@ -156,7 +156,6 @@ class CollectionEngine:
         stats.quote_calls += 1
         at = exchange_time(spots.values()) or self.source.now().astimezone(UTC)
         warnings = self._ensure_catalogs(at)
-        warnings.extend(getattr(self.source, "take_notices", list)())  # recording/replay health
         state = self._state
         assert state is not None
         stats.clock_offset_s = self.source.clock_offset_s
@@ -192,6 +191,7 @@ class CollectionEngine:
                 "source.chain_strikes to quote a window"
             ))
 
+        warnings.extend(getattr(self.source, "take_notices", list)())  # recording/replay health
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
         for key, index_plans in plans.items():
