@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from optui.alerts import AlertEngine
+from optui.alerts.engine import MEASUREMENT as ALERTS
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
 from optui.collectors.quote_columns import decode_quotes, encode_quotes
@@ -65,7 +67,7 @@ def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     lo, hi = START - timedelta(days=3), START + timedelta(days=3)
     return {
         m: sorted((r.time, sorted(r.tags.items()), sorted(r.fields.items())) for r in store.query(m, lo, hi))
-        for m in (LEGS, OVERVIEW, FLOW)
+        for m in (LEGS, OVERVIEW, FLOW, ALERTS)
     }
 
 DAY_STATE_FIELDS = {"oi_open", "oi_change", "oi_change_snapshot", "buildup"}
@@ -90,6 +92,7 @@ def record_run(directory: Path, store_path: Path, out_dir: Path, state_dir: Path
     store = SQLiteStore(store_path)
     engine = CollectionEngine(_settings(interval_s), source, store, out_dir=out_dir,
                               state_dir=state_dir)
+    engine.alerts = AlertEngine.from_settings(_settings(interval_s), store)  # as build_engine
     snaps: list[Snapshot] = []
     lines: list[str] = []
     collect = engine.collect_once
@@ -145,7 +148,7 @@ def test_replay_into_an_empty_store_reproduces_the_live_run(recorded: dict[str, 
     cycles = len(recorded["snaps"])
     assert len(one[OVERVIEW]) == cycles * len(INDICES)
     assert len(one[FLOW]) == 2 * len(INDICES)  # the 09:15 and 09:16 bars
-    for measurement in (LEGS, OVERVIEW, FLOW):
+    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
         assert two[measurement] == one[measurement], measurement
     # The same status lines, cycle for cycle, with REPLAY as the source.
     assert collector.cycles == cycles

@@ -7,6 +7,7 @@ day state in a temporary directory, so what it stores depends on the recording a
 
 from __future__ import annotations
 
+import copy
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,8 +56,8 @@ def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: flo
                      printer: Callable[[str, str], None] | None = None) -> tuple[Collector, tempfile.TemporaryDirectory]:
     """A Collector over a ReplaySource of the plan's recording, stopping when the recording ends.
 
-    The engine is `optui collect`'s (same analytics, store and file writers), without the
-    live cache and the pre-market capture. The caller closes the engine and the returned
+    The engine is `optui collect`'s (same analytics, alert rules, store and file writers),
+    without the live cache, the pre-market capture and alert webhooks. The caller closes the engine and the returned
     temporary state directory.
     """
     from optui.storage.base import open_store
@@ -66,6 +67,12 @@ def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: flo
     store = open_store(plan.store_url, settings)
     state = tempfile.TemporaryDirectory(prefix="optui-replay-")
     engine = CollectionEngine(settings, source, store, out_dir=plan.out_dir, state_dir=Path(state.name))
+    # The same alert rules, stored and printed as the live run's, never posted again to a webhook.
+    from optui.alerts import AlertEngine
+
+    quiet = copy.deepcopy(settings)
+    quiet.alerts.webhook_url = ""
+    engine.alerts = AlertEngine.from_settings(quiet, store)
     holder: list[Collector] = []
 
     def sleep(real_seconds: float) -> None:
