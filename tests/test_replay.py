@@ -381,8 +381,13 @@ def test_a_second_process_on_the_same_day_is_not_recorded_over_the_first(tmp_pat
 _scalar = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12),
                     st.floats(allow_nan=False), st.text(max_size=5))
 _key = st.text(alphabet="abcdefgh_/#", min_size=1, max_size=4)
-_value = st.recursive(_scalar, lambda inner: st.one_of(
-    st.lists(inner, max_size=3), st.dictionaries(_key, inner, max_size=3)), max_leaves=12)
+
+
+def _nested(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.lists(inner, max_size=3) | st.dictionaries(_key, inner, max_size=3)
+
+
+_value = st.recursive(_scalar, _nested, max_leaves=12)
 
 
 @pytest.mark.property

@@ -211,12 +211,14 @@ class ReplaySource(MarketSource):
             cut += 1
         if keys is not None:
             wanted = tuple(keys)
-            found = self._next_call(wanted, cut, at_us + self.lookahead_us)
             fresh = wanted in self._fresh or any(
                 self._keys_of(rec) == wanted for rec in self._pending[:cut])
-            if found is None and not fresh and wanted in self._asked:
-                found = self._first_call(cut, at_us + int(SEEK_BACK.total_seconds() * 1e6))
-                if found is None or self._keys_of(self._pending[found]) != wanted:
+            found = None if fresh else self._next_call(wanted, cut, at_us + self.lookahead_us)
+            if found is None and not fresh:
+                nxt = self._first_call(cut, at_us + int(SEEK_BACK.total_seconds() * 1e6))
+                if nxt is not None and self._keys_of(self._pending[nxt]) == wanted:
+                    found = nxt
+                elif wanted in self._asked:
                     raise NetworkError(
                         f"replay: the recording holds no answer for this call of {len(wanted)} "
                         f"instruments at {datetime.fromtimestamp(at_us / 1e6, IST):%H:%M:%S} IST "
