@@ -22,6 +22,7 @@ from optui.collectors.headless import Collector
 from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.recording import (
     FRAME_SPAN_S,
+    META,
     QUOTE_COLUMNS,
     QUOTES,
     TICKS,
@@ -35,6 +36,7 @@ from optui.collectors.recording import (
     index_path,
     read_day,
     recordings_dir,
+    with_recording,
 )
 from optui.collectors.replay import ReplayPlan, plan_replay, replay_collector
 from optui.collectors.replay_source import ReplaySource
@@ -199,6 +201,20 @@ def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any]
         replayed.close()
     for measurement in (LEGS, OVERVIEW, FLOW):
         assert two[measurement] == one[measurement], measurement
+    # At a set speed the replay runs on the real clock, here 20 times faster than the market.
+    run = subprocess.run(
+        [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat(),
+         "--source", "sim", "--speed", "20", "--store", f"sqlite:///{tmp_path / 'speed.db'}"],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "speed=20x" in run.stdout.splitlines()[0]
+    assert any(line.startswith("09:15:00 IST source=replay") for line in run.stdout.splitlines())
+    fast = SQLiteStore(tmp_path / "speed.db")
+    try:
+        fast_times = {row[0] for row in dump(fast)[OVERVIEW]}
+    finally:
+        fast.close()
+    assert fast_times and fast_times <= {row[0] for row in one[OVERVIEW]}
     # A day never recorded is named with the days that are.
     run = subprocess.run(
         [sys.executable, "-m", "optui.cli", "replay", "--date", "2026-11-26", "--source", "sim"],
@@ -307,6 +323,22 @@ def test_corrupt_frames_and_unknown_records_are_skipped_and_counted(tmp_path: Pa
     # Seeking by time starts at the frame holding that moment.
     later = list(read_day(path, START + timedelta(seconds=2 * FRAME_SPAN_S + 5)))
     assert [r.at_us for r in later] == [base + 2 * span]
+
+
+@pytest.mark.unit
+def test_recording_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path)
+    sim = SimulatedSource(seed=7, start=START, clock=FakeClock())
+    wrapped = with_recording(settings, sim, simulated=True)
+    assert isinstance(wrapped, RecordingSource) and wrapped.label == "SIMULATED"
+    wrapped.quote_batch(["NSE:NIFTY 50"])
+    wrapped.close()
+    recorded = list(read_day(day_path(tmp_path / "sim" / "recordings", START.date())))
+    assert [r.kind for r in recorded] == [META, QUOTE_COLUMNS]
+    assert recorded[1].quotes()[0] == ["NSE:NIFTY 50"]
+    settings.record.enabled = False
+    assert with_recording(settings, sim, simulated=True) is sim
 
 
 @pytest.mark.unit
