@@ -70,7 +70,10 @@ class ReplaySource(MarketSource):
         self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
         self._reported = 0
-        first = self._scan_head()
+        try:
+            first = self._scan_head()
+        except OSError as exc:
+            raise ConfigError(f"cannot read the recording {path}: {exc.strerror or exc}") from None
         # A start before the recording begins waits for nothing: the replay starts with it.
         begin = max(start.astimezone(UTC), first) if start is not None else first
         self._records: Iterator[Record] = read_day(path, begin - SEEK_BACK, self.health)
@@ -87,10 +90,15 @@ class ReplaySource(MarketSource):
         first: datetime | None = None
         for rec in read_day(self.path, None, head):
             if rec.kind == META and self.name == "replay":
-                meta = rec.json()
-                self.name = str(meta.get("source") or "replay")
+                try:
+                    self.name = str(rec.json().get("source") or "replay")
+                except (ValueError, AttributeError):
+                    head.bad_frames += 1
             elif rec.kind == INSTRUMENTS and not self._instruments:
-                self._instruments, self.dump_warnings = instruments_from_record(rec.json())
+                try:
+                    self._instruments, self.dump_warnings = instruments_from_record(rec.json())
+                except (ValueError, TypeError, AttributeError):
+                    head.bad_frames += 1
             elif rec.kind in QUOTE_KINDS and first is None:
                 first = rec.at
             if first is not None and self._instruments:
@@ -196,7 +204,7 @@ class ReplaySource(MarketSource):
         elif rec.kind == INSTRUMENTS:
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, AttributeError):
                 self.health.bad_frames += 1
 
     def _catch_up(self, at_us: int, keys: Sequence[str] | None = None) -> None:
