@@ -279,6 +279,8 @@ class WarningKind(StrEnum):
     CACHE = "cache"  # the cache (Redis) did not take the cycle's summaries
     ALERT_RULE = "alert_rule"  # the alert rules failed on this cycle
     ALERT_STORE = "alert_store"  # raised alerts could not be stored
+    RECORDING = "recording"  # the session recording: a repaired cut file, a write failure
+    REPLAY = "replay"  # a replayed recording: cut mid-write, corrupt frames skipped
 
 
 LOSS_KINDS: frozenset[WarningKind] = frozenset({WarningKind.STORE, WarningKind.FILES})

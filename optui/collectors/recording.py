@@ -40,7 +40,7 @@ import zstandard
 
 from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.source import MarketSource
-from optui.models import Instrument
+from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ class Recorder:
         self._lock = threading.Lock()
         self._writer: DayWriter | None = None
         self._day: date | None = None
-        self._notes: list[str] = []
+        self._notes: list[SnapshotWarning] = []
         self.failed = False
         self.records = 0
         self._stop = threading.Event()
@@ -224,7 +224,7 @@ class Recorder:
         text = (str(exc) if isinstance(exc, RecordingBusy) else
                 f"recording stopped: cannot write under {self.directory} ({exc.strerror or exc})")
         log.error("%s", text)
-        self._notes.append(text)
+        self._notes.append(SnapshotWarning(WarningKind.RECORDING, "", text))
         self.failed = True
         writer, self._writer = self._writer, None
         if writer is not None:
@@ -244,7 +244,8 @@ class Recorder:
                         self._writer.close()
                     self._writer = DayWriter(day_path(self.directory, day), self._mono)
                     self._day = day
-                    self._notes.extend(self._writer.notes)
+                    self._notes.extend(SnapshotWarning(WarningKind.RECORDING, "", note)
+                                       for note in self._writer.notes)
                     meta = {"format": FORMAT_VERSION, "source": self.source_name,
                             "label": self.source_label}
                     self._writer.write(META, _us(at), encode_json(meta))
@@ -254,10 +255,12 @@ class Recorder:
                 self._fail(exc)
 
     def record_instruments(self, at: datetime, instruments: Sequence[Instrument],
-                           warnings: Sequence[str]) -> None:
+                           warnings: Sequence[SnapshotWarning | str]) -> None:
         """One instrument dump (once per day) with the warnings the source gave with it."""
         rows = [asdict(i) for i in instruments]
-        self._write(INSTRUMENTS, at, encode_json({"rows": rows, "warnings": list(warnings)}))
+        notes = [{"kind": w.kind.value, "subject": w.subject, "message": w.message}
+                 if isinstance(w, SnapshotWarning) else str(w) for w in warnings]
+        self._write(INSTRUMENTS, at, encode_json({"rows": rows, "warnings": notes}))
 
     def record_quotes(self, at: datetime, keys: Sequence[str], data: dict[str, dict]) -> None:
         """One quote call: the keys asked for and Kite's answer, at the source's clock `at`."""
@@ -267,7 +270,7 @@ class Recorder:
         """One raw binary WebSocket frame from Kite's ticker, as received at `at`."""
         self._write(TICKS, at, bytes(payload))
 
-    def take_notices(self) -> list[str]:
+    def take_notices(self) -> list[SnapshotWarning]:
         """Health lines since the last call (a repaired cut file, a write failure)."""
         with self._lock:
             notes, self._notes = self._notes, []
@@ -314,7 +317,7 @@ class RecordingSource(MarketSource):
         return getattr(self.inner, attr)
 
     @property
-    def dump_warnings(self) -> list[str]:  # type: ignore[override]
+    def dump_warnings(self) -> list[SnapshotWarning]:  # type: ignore[override]
         return self.inner.dump_warnings
 
     @property
@@ -355,7 +358,7 @@ class RecordingSource(MarketSource):
     def is_holiday(self, at: datetime) -> bool:
         return self.inner.is_holiday(at)
 
-    def take_notices(self) -> list[str]:
+    def take_notices(self) -> list[SnapshotWarning]:
         """The recorder's health lines (the engine adds them to the cycle's warnings)."""
         return self.recorder.take_notices()
 
@@ -572,13 +575,20 @@ def recorded_days(directory: Path) -> list[date]:
     return sorted(out)
 
 
-def instruments_from_record(payload: dict) -> tuple[list[Instrument], list[str]]:
-    """The Instrument rows and dump warnings of an INSTRUMENTS record."""
+def instruments_from_record(payload: dict) -> tuple[list[Instrument], list[SnapshotWarning]]:
+    """The Instrument rows and dump warnings of an INSTRUMENTS record. Raises ValueError,
+    TypeError or KeyError on a malformed payload."""
     rows = []
     for row in payload.get("rows", []):
         expiry = row.get("expiry")
         rows.append(Instrument(**{**row, "expiry": date.fromisoformat(expiry) if expiry else None}))
-    return rows, [str(w) for w in payload.get("warnings", [])]
+    notes = []
+    for w in payload.get("warnings", []):
+        if isinstance(w, dict):
+            notes.append(SnapshotWarning(WarningKind(w["kind"]), str(w["subject"]), str(w["message"])))
+        else:
+            notes.append(SnapshotWarning(WarningKind.DUMP_MALFORMED, "", str(w)))
+    return rows, notes
 
 
 def with_recording(settings: Any, source: MarketSource, simulated: bool) -> MarketSource:

@@ -34,7 +34,7 @@ from optui.collectors.recording import (
 )
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
 from optui.errors import BadInputError, ConfigError, NetworkError
-from optui.models import Instrument
+from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST, UTC
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class ReplaySource(MarketSource):
             elif rec.kind == INSTRUMENTS and not self._instruments:
                 try:
                     self._instruments, self.dump_warnings = instruments_from_record(rec.json())
-                except (ValueError, TypeError, AttributeError):
+                except (ValueError, TypeError, AttributeError, KeyError):
                     head.bad_frames += 1
             elif rec.kind in QUOTE_KINDS and first is None:
                 first = rec.at
@@ -204,7 +204,7 @@ class ReplaySource(MarketSource):
         elif rec.kind == INSTRUMENTS:
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
-            except (ValueError, TypeError, AttributeError):
+            except (ValueError, TypeError, AttributeError, KeyError):
                 self.health.bad_frames += 1
 
     def _catch_up(self, at_us: int, keys: Sequence[str] | None = None) -> None:
@@ -257,11 +257,11 @@ class ReplaySource(MarketSource):
         self._fresh.discard(tuple(keys))  # each recorded call answers one replayed call
         return {k: self._latest[k] for k in keys if k in self._latest}
 
-    def take_notices(self) -> list[str]:
+    def take_notices(self) -> list[SnapshotWarning]:
         """Health lines not yet reported (a cut file, skipped frames), each said once."""
         lines = self.health.messages(self.path)
         new, self._reported = lines[self._reported :], len(lines)
-        return new
+        return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
 
 
 def replay_path(directory: Path, day: date) -> Path:
