@@ -42,7 +42,7 @@ from optui.collectors.replay import ReplayPlan, plan_replay, replay_collector
 from optui.collectors.replay_source import ReplaySource
 from optui.collectors.sim_source import SimulatedSource
 from optui.config import Settings
-from optui.models import Snapshot
+from optui.models import Snapshot, WarningKind
 from optui.storage.base import Store
 from optui.storage.records import FLOW, LEGS, OVERVIEW
 from optui.storage.sqlite_store import SQLiteStore
@@ -285,6 +285,7 @@ def test_a_recording_cut_mid_write_is_read_up_to_the_cut(recorded: dict[str, Any
     source._fill(2**62)
     notes = source.take_notices()
     assert len(notes) == 1 and "file cut mid-write" in notes[0] and "read up to the cut" in notes[0]
+    assert notes[0].kind is WarningKind.REPLAY
     assert source.take_notices() == []  # said once
     # The next session of the same day keeps what the cut frame held and appends after it.
     recorder = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
@@ -401,7 +402,9 @@ def test_a_second_process_on_the_same_day_is_not_recorded_over_the_first(tmp_pat
     second = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
     second.record_ticks(START, b"two")
     assert second.failed
-    assert second.take_notices() == ["recording 2026-11-25.optrec.zst: another optui process is "
+    notes = second.take_notices()
+    assert [n.kind for n in notes] == [WarningKind.RECORDING]
+    assert notes == ["recording 2026-11-25.optrec.zst: another optui process is "
                                      "recording this day; this session is not recorded"]
     first.record_ticks(START, b"three")
     first.close()
