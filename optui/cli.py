@@ -558,6 +558,65 @@ def setup(
     raise typer.Exit(run_setup_auto(mode.value, settings))
 
 
+@app.command()
+def backup(
+    dest: Annotated[Path, typer.Argument(help="New or empty directory to write the backup into.")],
+    store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT (default: the configured store).")] = None,
+    influx_rpc: Annotated[str | None, typer.Option("--influx-rpc", help="InfluxDB 1.x RPC address for influxd backup (default: the store's host, port 8088).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Back up the store (online, while collecting), the configuration without secrets, the day-state and recordings."""
+    settings = _settings(config)
+    from optui.collectors.engine import is_simulated, store_url_for
+    from optui.config import redact_url
+    from optui.logs import setup_logging
+    from optui.storage.backup import BackupError
+    from optui.storage.backup import backup as run_backup
+
+    setup_logging(settings, to_stderr=False)
+    url = store_url_for(settings, is_simulated(settings), store)
+    typer.echo(f"backing up {redact_url(url)} into {dest} ...")
+    try:
+        report = run_backup(settings, dest, url, influx_rpc=influx_rpc)
+    except BackupError as exc:
+        _fail(str(exc), 1)
+    total = sum(report.files.values())
+    typer.echo(f"store: {report.store}, copied in {report.store_seconds:.1f} s")
+    typer.echo(f"wrote {len(report.files)} file(s), {total / 1e6:,.1f} MB, with SHA-256 checksums in {report.dest / 'manifest.json'}")
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+
+
+@app.command()
+def restore(
+    src: Annotated[Path, typer.Argument(help="A directory `optui backup` wrote.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty store and directories (each kept beside as *.before-restore-*).")] = False,
+    store: Annotated[str | None, typer.Option(help="Restore into this store (default: the configured store).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Verify a backup's checksums, then restore its store, day-state, recordings and configuration."""
+    settings = _settings(config)
+    from optui.collectors.engine import is_simulated, store_url_for
+    from optui.config import config_path
+    from optui.logs import setup_logging
+    from optui.storage.backup import BackupError
+    from optui.storage.backup import restore as run_restore
+
+    setup_logging(settings, to_stderr=False)
+    url = store_url_for(settings, is_simulated(settings), store)
+    try:
+        report = run_restore(settings, src, url, force=force, config_target=config or settings.path or config_path())
+    except BackupError as exc:
+        _fail(str(exc), 1)
+    typer.echo(f"checksums of {src} verified")
+    for what, where in report.restored:
+        typer.echo(f"restored {what} -> {where}")
+    for aside in report.kept_aside:
+        typer.echo(f"kept the replaced {aside.name} beside it: {aside} (delete it when satisfied)")
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+
+
 def main() -> None:
     """Console-script entry point: an unexpected failure prints one line; the trace goes to the log."""
     try:
