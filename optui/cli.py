@@ -592,6 +592,7 @@ def restore(
     src: Annotated[Path, typer.Argument(help="A directory `optui backup` wrote.")],
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty store and directories (each kept beside as *.before-restore-*).")] = False,
     store: Annotated[str | None, typer.Option(help="Restore into this store (default: the configured store).")] = None,
+    influx_rpc: Annotated[str | None, typer.Option("--influx-rpc", help="InfluxDB 1.x RPC address for influxd restore (default: the store's host, port 8088).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Verify a backup's checksums, then restore its store, day-state, recordings and configuration."""
@@ -605,7 +606,8 @@ def restore(
     setup_logging(settings, to_stderr=False)
     url = store_url_for(settings, is_simulated(settings), store)
     try:
-        report = run_restore(settings, src, url, force=force, config_target=config or settings.path or config_path())
+        report = run_restore(settings, src, url, force=force, config_target=config or settings.path or config_path(),
+                             influx_rpc=influx_rpc)
     except BackupError as exc:
         _fail(str(exc), 1)
     typer.echo(f"checksums of {src} verified")

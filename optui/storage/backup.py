@@ -335,12 +335,14 @@ def _finish(work: Path, dest: Path, manifest: dict[str, Any]) -> dict[str, int]:
 
 def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_PAGES,
            pause_s: float = 0.0, influx_rpc: str | None = None,
-           influx_binary: str | None = None) -> BackupReport:
+           influx_binary: str | None = None,
+           progress: Callable[[int, int], None] | None = None) -> BackupReport:
     """Write a backup of the store `store_url`, the configuration (secrets removed), the
     day-state and recordings into the new or empty directory `dest`.
 
     SQLite stores are copied online (see `copy_sqlite`); InfluxDB stores through the server's own
-    portable backup (optui.storage.influx_backup). Nothing is left at `dest` when it fails.
+    portable backup (optui.storage.influx_backup). `progress(remaining_pages, total_pages)` is
+    called after each step of a SQLite copy. Nothing is left at `dest` when it fails.
     Raises BackupError with a message naming the problem and the fix.
     """
     from optui import __version__
@@ -370,7 +372,8 @@ def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_
         if db_path is not None:
             (work / "store").mkdir()
             target = work / "store" / db_path.name
-            summary = copy_sqlite(db_path, target, step_pages=step_pages, pause_s=pause_s)
+            summary = copy_sqlite(db_path, target, step_pages=step_pages, pause_s=pause_s,
+                                  progress=progress)
             manifest["store"] = {"kind": "sqlite", "file": f"store/{db_path.name}",
                                  "measurements": summary}
             report.store = f"SQLite {db_path} ({len(summary)} measurement(s))"
@@ -572,7 +575,7 @@ def _restore_tree(source: Path, target: Path, force: bool, report: RestoreReport
 
 
 def restore(settings: Any, src: Path, store_url: str, force: bool = False,
-            config_target: Path | None = None) -> RestoreReport:
+            config_target: Path | None = None, influx_rpc: str | None = None) -> RestoreReport:
     """Put a backup back: verify every checksum first, then the store (SQLite; InfluxDB backups
     go through the server's restore), the day-state and recordings directories, and the
     configuration when none exists at `config_target`.
@@ -609,7 +612,7 @@ def restore(settings: Any, src: Path, store_url: str, force: bool = False,
     elif str(info.get("kind", "")).startswith("influxdb"):
         from optui.storage.influx_backup import influx_restore
 
-        report.notes.append(influx_restore(settings, src, info, store_url))
+        report.notes.append(influx_restore(settings, src, info, store_url, rpc=influx_rpc))
     else:
         raise BackupError(f"{src / MANIFEST}: unknown store kind {info.get('kind')!r}")
     for name, path in targets.items():

@@ -118,6 +118,9 @@ def influx_restore(settings: Any, src: Path, info: dict[str, Any], store_url: st
     restore under another name with influxd's -newdb). 2.x: said, not run (it needs the operator
     token). Raises BackupError with the command to run by hand."""
     directory = src / str(info.get("dir", "influx"))
+    if not store_url.startswith(("influxdb://", "influxdbs://")):
+        raise BackupError(f"this backup holds an InfluxDB database; store {store_url!r} is not "
+                          "InfluxDB: give --store influxdb://HOST:PORT")
     if info.get("kind") == "influxdb-1":
         database = str(info["database"])
         address = _rpc_address(store_url, rpc)
