@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,23 @@ def _server(settings: Any, store_url: str) -> tuple[Any, str]:
 
 def _rpc_address(store_url: str, rpc: str | None) -> str:
     return rpc or f"{urlsplit(store_url).hostname}:{RPC_PORT}"
+
+
+def _probe(address: str, manual: str) -> None:
+    """Fail fast when nothing listens on the RPC address (influxd itself retries for minutes)."""
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5.0):
+            pass
+    except ValueError:
+        raise BackupError(f"InfluxDB RPC address {address!r}: use HOST:PORT") from None
+    except OSError as exc:
+        raise BackupError(
+            f"nothing answers on InfluxDB's RPC address {address} ({exc.strerror or exc}): the "
+            "backup service listens on influxd's top-level bind-address (127.0.0.1:8088 by "
+            "default, so only on the server itself); give --influx-rpc HOST:PORT or run on the "
+            f"server: {manual}"
+        ) from None
 
 
 def _run(argv: list[str], env: dict[str, str] | None, what: str, manual: str) -> None:
@@ -81,6 +99,7 @@ def influx_backup(settings: Any, store_url: str, target: Path, rpc: str | None =
                 raise BackupError(f"influxd is not installed here, so the InfluxDB {version} "
                                   f"database cannot be backed up from this machine; on the "
                                   f"server run: {manual} (then copy DIR next to this backup)")
+            _probe(address, manual)
             _run([tool, "backup", "-portable", "-host", address, "-db", store.database,
                   str(target)], None, "influxd backup", manual)
             return {"kind": "influxdb-1", "database": store.database, "rpc": address,
@@ -128,6 +147,7 @@ def influx_restore(settings: Any, src: Path, info: dict[str, Any], store_url: st
         tool = _tool("influxd", binary)
         if tool is None:
             raise BackupError(f"influxd is not installed here; on the server run: {manual}")
+        _probe(address, manual)
         _run([tool, "restore", "-portable", "-host", address, "-db", database, str(directory)],
              None, "influxd restore", manual + " (a database of that name must not exist: drop "
              "it first or add -newdb NAME)")
