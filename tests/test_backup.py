@@ -141,6 +141,7 @@ def test_backup_while_a_collector_writes_restores_the_same_answers(
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     assert report.files["manifest.json"] > 0
+    assert any("being written while it was copied" in note for note in report.notes)
 
     target = tmp_path / "restored" / "optui.db"
     restored = restore(settings_in(tmp_path / "restored"), tmp_path / "bk", f"sqlite:///{target}")

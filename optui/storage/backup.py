@@ -237,15 +237,16 @@ def store_summary(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
 
 def copy_sqlite(source: Path, target: Path, step_pages: int = STEP_PAGES,
                 pause_s: float = 0.0,
-                progress: Callable[[int, int], None] | None = None) -> dict[str, dict[str, Any]]:
+                progress: Callable[[int, int], None] | None = None,
+                ) -> tuple[dict[str, dict[str, Any]], bool]:
     """Copy the store at `source` into the new file `target` as one consistent snapshot.
 
     One read transaction is held on the source for the whole copy, so writers (this process or
     another; WAL mode) go on committing and the copy never restarts; `step_pages` pages are copied
     per step, with `pause_s` between steps, and `progress(remaining, total)` called after each.
     The copy is switched to journal mode DELETE (one file), checked with `PRAGMA quick_check`, and
-    its per-measurement summary returned. Raises BackupError (unreadable source, no space,
-    damaged copy).
+    its per-measurement summary returned with whether another connection committed during the
+    copy (`PRAGMA data_version`). Raises BackupError (unreadable source, no space, damaged copy).
     """
     src = _open_source(source)
     try:
@@ -260,8 +261,10 @@ def copy_sqlite(source: Path, target: Path, step_pages: int = STEP_PAGES,
                 if pause_s > 0:
                     time.sleep(pause_s)
 
+            version = src.execute("PRAGMA data_version").fetchone()[0]
             src.backup(dst, pages=max(1, step_pages), progress=step)
             src.execute("COMMIT")
+            written_meanwhile = src.execute("PRAGMA data_version").fetchone()[0] != version
             dst.execute("PRAGMA journal_mode=DELETE").fetchone()
             problems = [str(r[0]) for r in dst.execute("PRAGMA quick_check(5)").fetchall()
                         if str(r[0]) != "ok"]
@@ -278,7 +281,7 @@ def copy_sqlite(source: Path, target: Path, step_pages: int = STEP_PAGES,
 
         raise BackupError(f"the copy of {source} fails SQLite's quick_check ({'; '.join(problems)}"
                           f"): the store itself is damaged; {recovery_hint(source)}")
-    return summary
+    return summary, written_meanwhile
 
 
 # -- backup -------------------------------------------------------------------------------------
@@ -372,11 +375,18 @@ def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_
         if db_path is not None:
             (work / "store").mkdir()
             target = work / "store" / db_path.name
-            summary = copy_sqlite(db_path, target, step_pages=step_pages, pause_s=pause_s,
-                                  progress=progress)
+            summary, written = copy_sqlite(db_path, target, step_pages=step_pages,
+                                           pause_s=pause_s, progress=progress)
+            newest = max((m["last"] for m in summary.values()), default="")
             manifest["store"] = {"kind": "sqlite", "file": f"store/{db_path.name}",
-                                 "measurements": summary}
-            report.store = f"SQLite {db_path} ({len(summary)} measurement(s))"
+                                 "measurements": summary, "newest": newest}
+            report.store = (f"SQLite {db_path} ({len(summary)} measurement(s), newest moment "
+                            f"{newest or 'none'})")
+            if written:
+                report.notes.append(
+                    "the store was being written while it was copied (a running collector): the "
+                    "backup is the consistent state of the moment the copy began; later cycles "
+                    "are in the next backup")
         else:
             from optui.storage.influx_backup import influx_backup
 
