@@ -400,8 +400,12 @@ def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_
             _copy_tree(path, work / "dirs" / name)
             manifest["dirs"][name] = {"path": f"dirs/{name}", "source": str(path)}
         report.files = _finish(work, dest, manifest)
-    except BackupError:
+    except BackupError as exc:
         shutil.rmtree(work, ignore_errors=True)
+        text = str(exc)
+        if str(work) in text:  # name the directory the user gave, not the one written first
+            raise BackupError(text.replace(str(work / "store"), str(dest))
+                              .replace(str(work), str(dest))) from exc
         raise
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
