@@ -138,11 +138,13 @@ def sqlite_path(url: str) -> Path | None:
 
 def backup_dirs(settings: Any) -> dict[str, Path]:
     """The optional directories a backup carries, by name: `state` (the collectors' day-state,
-    data_dir/state) and recordings (data_dir/recordings, and any `*dir` setting of a section
-    whose name mentions `record`, or any setting named `record*_dir`). Missing ones are skipped
-    by the backup."""
+    data_dir/state) and recordings (data_dir/recordings, data_dir/sim/recordings, and any
+    non-empty `*dir` setting of a section whose name mentions `record`, such as `record.dir`, or
+    any setting named `record*_dir`). Missing ones are skipped by the backup; a recording being
+    appended to is copied up to its last complete write."""
     data_dir = Path(settings.general.data_dir).expanduser()
-    out: dict[str, Path] = {"state": data_dir / "state", "recordings": data_dir / "recordings"}
+    out: dict[str, Path] = {"state": data_dir / "state", "recordings": data_dir / "recordings",
+                            "sim_recordings": data_dir / "sim" / "recordings"}
     for section_field in fields(settings):
         section = getattr(settings, section_field.name)
         if not is_dataclass(section):
