@@ -601,7 +601,7 @@ def restore(
     from optui.config import config_path
     from optui.logs import setup_logging
     from optui.storage.backup import BackupError
-    from optui.storage.backup import restore as run_restore
+    from optui.storage.restore import restore as run_restore
 
     setup_logging(settings, to_stderr=False)
     url = store_url_for(settings, is_simulated(settings), store)

@@ -21,16 +21,10 @@ from servers import InfluxServer
 
 from optui.config import Settings, load_settings
 from optui.storage import backup as backup_mod
-from optui.storage.backup import (
-    BackupError,
-    backup,
-    config_without_secrets,
-    restore,
-    sha256_file,
-    verify,
-)
+from optui.storage.backup import BackupError, backup, config_without_secrets, sha256_file
 from optui.storage.base import Store, open_store
 from optui.storage.points import Point
+from optui.storage.restore import restore, verify
 from optui.storage.sqlite_store import SQLiteStore
 
 OPTUI = str(Path(sys.executable).with_name("optui"))
@@ -391,3 +385,31 @@ def test_cli_messages_have_no_traceback(tmp_path: Path) -> None:
     assert res.returncode == 1 and "not a directory" in res.stderr
     for r in (res,):
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.unit
+def test_a_record_section_directory_is_carried(tmp_path: Path) -> None:
+    from dataclasses import dataclass, field
+
+    from optui.config import GeneralSettings
+    from optui.storage.backup import backup_dirs
+
+    @dataclass
+    class Record:
+        enabled: bool = True
+        dir: str = str(tmp_path / "elsewhere" / "rec")
+
+    @dataclass
+    class WithRecord:
+        general: GeneralSettings = field(default_factory=GeneralSettings)
+        record: Record = field(default_factory=Record)
+
+    s = WithRecord()
+    s.general.data_dir = str(tmp_path / "data")
+    dirs = backup_dirs(s)
+    assert dirs["record.dir"] == tmp_path / "elsewhere" / "rec"
+    assert dirs["state"] == tmp_path / "data" / "state"
+    assert dirs["recordings"] == tmp_path / "data" / "recordings"
+    assert dirs["sim_recordings"] == tmp_path / "data" / "sim" / "recordings"
+    s.record.dir = str(tmp_path / "data" / "recordings")  # the same directory once
+    assert sorted(backup_dirs(s)) == ["recordings", "sim_recordings", "state"]

@@ -15,9 +15,9 @@ snapshot cannot change under the copy (so it never restarts however often a coll
 another process commits), and copying in steps of `step_pages` pages lets other work run between
 steps. Secrets (secrets.toml, tokens, passwords) are never copied.
 
-`restore` verifies every checksum before it touches anything, refuses to replace a non-empty
-store without `force`, and swaps each file or directory in with a rename, keeping what it
-replaced beside it.
+optui.storage.restore verifies every checksum before it touches anything, refuses to replace a
+non-empty store without `force`, and swaps each file or directory in with a rename, keeping what
+it replaced beside it.
 """
 
 from __future__ import annotations
@@ -66,15 +66,6 @@ class BackupReport:
     files: dict[str, int] = field(default_factory=dict)
     store: str = ""
     store_seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class RestoreReport:
-    """What a restore put back: (what, where) pairs, what it set aside, and notes."""
-
-    restored: list[tuple[str, Path]] = field(default_factory=list)
-    kept_aside: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -141,7 +132,7 @@ def backup_dirs(settings: Any) -> dict[str, Path]:
     data_dir/state) and recordings (data_dir/recordings, data_dir/sim/recordings, and any
     non-empty `*dir` setting of a section whose name mentions `record`, such as `record.dir`, or
     any setting named `record*_dir`). Missing ones are skipped by the backup; a recording being
-    appended to is copied up to its last complete write."""
+    appended to is copied as it stands at that moment."""
     data_dir = Path(settings.general.data_dir).expanduser()
     out: dict[str, Path] = {"state": data_dir / "state", "recordings": data_dir / "recordings",
                             "sim_recordings": data_dir / "sim" / "recordings"}
@@ -448,217 +439,3 @@ def _backup_config(settings: Any, work: Path, report: BackupReport) -> dict[str,
     if removed:
         report.notes.append(f"left out of the configuration copy: {', '.join(removed)}")
     return {"path": "config/optui.toml", "source": str(path), "removed": removed}
-
-
-# -- verify and restore -------------------------------------------------------------------------
-
-
-def read_manifest(src: Path) -> dict[str, Any]:
-    """The manifest of the backup at `src`; BackupError when it is missing or not an optui backup."""
-    path = src / MANIFEST
-    if not src.is_dir():
-        raise BackupError(f"{src} is not a directory: give the directory `optui backup` wrote")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise BackupError(f"{src} has no {MANIFEST}: it is not an optui backup (or it is "
-                          "incomplete)") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BackupError(f"{path} cannot be read ({exc}): the backup is damaged") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != BACKUP_FORMAT:
-        raise BackupError(f"{path} is not an optui backup manifest")
-    if int(manifest.get("version", 0)) > BACKUP_VERSION:
-        raise BackupError(f"{src} is a version {manifest.get('version')} backup; this optui reads "
-                          f"version {BACKUP_VERSION}: upgrade optui to restore it")
-    return manifest
-
-
-def verify(src: Path) -> dict[str, Any]:
-    """Check every file the manifest lists (present, same size, same SHA-256); the manifest.
-
-    Raises BackupError naming the first file that is missing or differs."""
-    manifest = read_manifest(src)
-    entries = manifest.get("files")
-    if not isinstance(entries, list) or not entries:
-        raise BackupError(f"{src / MANIFEST} lists no files: the backup is damaged")
-    for entry in entries:
-        rel = str(entry.get("path", ""))
-        path = (src / rel).resolve()
-        if not rel or src.resolve() not in path.parents:
-            raise BackupError(f"{src / MANIFEST} names a file outside the backup ({rel!r}): refused")
-        if not path.is_file():
-            raise BackupError(f"backup file {rel} is missing from {src}: the backup is incomplete; "
-                              "nothing was restored")
-        size = path.stat().st_size
-        if size != entry.get("size") or sha256_file(path) != entry.get("sha256"):
-            raise BackupError(f"backup file {rel} in {src} does not match its checksum (corrupted "
-                              f"or changed since the backup): nothing was restored")
-    return manifest
-
-
-def _is_empty_store(path: Path) -> bool:
-    """No file, an empty file, or an optui store holding no frames."""
-    if not path.exists() or path.stat().st_size == 0:
-        return True
-    try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-        try:
-            return conn.execute("SELECT 1 FROM frames LIMIT 1").fetchone() is None
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return False  # unreadable or not ours: never treated as empty
-
-
-def _stamp() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _copy_verified(source: Path, target: Path, sha256: str) -> None:
-    """Copy `source` to `target` (0600) and check the copy's SHA-256."""
-    shutil.copyfile(source, target)
-    _private(target)
-    if sha256_file(target) != sha256:
-        raise BackupError(f"the copy of {source} at {target} does not match its checksum: the "
-                          "disk may be failing; nothing was replaced")
-
-
-def _restore_store(src: Path, manifest: dict[str, Any], target: Path, force: bool,
-                   report: RestoreReport) -> None:
-    info = manifest["store"]
-    sums = {e["path"]: e["sha256"] for e in manifest["files"]}
-    if not force:
-        _refuse_store(target)
-    if target.exists() and force:
-        _checkpoint(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staged = target.with_name(f".{target.name}.restore-{os.getpid()}")
-    try:
-        _copy_verified(src / info["file"], staged, sums[info["file"]])
-    except BaseException:
-        staged.unlink(missing_ok=True)
-        raise
-    if target.exists():
-        aside = target.with_name(f"{target.name}.before-restore-{_stamp()}")
-        os.replace(target, aside)
-        report.kept_aside.append(aside)
-    for suffix in ("-wal", "-shm", "-journal"):  # a stale WAL would be replayed into the new file
-        Path(f"{target}{suffix}").unlink(missing_ok=True)
-    os.replace(staged, target)
-    counts = ", ".join(f"{name} {m['frames']:,} moments {m['first'][:16]}..{m['last'][:16]}"
-                       for name, m in info.get("measurements", {}).items())
-    report.restored.append((f"SQLite store ({counts or 'empty'})", target))
-
-
-def _checkpoint(path: Path) -> None:
-    """Fold a store's WAL into its file, so the file set aside is complete by itself."""
-    try:
-        conn = sqlite3.connect(str(path), timeout=5.0)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            conn.close()
-    except sqlite3.Error as exc:
-        raise BackupError(f"cannot take over the store {path} ({exc}): stop `optui collect` and "
-                          "the app using it, then restore again") from exc
-
-
-def _refuse_store(target: Path) -> None:
-    if not _is_empty_store(target):
-        raise BackupError(f"the store {target} is not empty: restore over it with --force (it is "
-                          "kept beside as a .before-restore file) or point --store at a new file")
-
-
-def _refuse_dir(target: Path, what: str) -> None:
-    if target.is_dir() and any(target.iterdir()):
-        raise BackupError(f"{target} ({what}) is not empty: restore over it with --force (it is "
-                          "kept beside as a .before-restore directory)")
-
-
-def _restore_tree(source: Path, target: Path, force: bool, report: RestoreReport, what: str) -> None:
-    if not force:
-        _refuse_dir(target, what)
-    staged = target.with_name(f".{target.name}.restore-{os.getpid()}")
-    shutil.rmtree(staged, ignore_errors=True)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(source, staged)
-    if target.exists():
-        aside = target.with_name(f"{target.name}.before-restore-{_stamp()}")
-        os.replace(target, aside)
-        report.kept_aside.append(aside)
-    os.replace(staged, target)
-    report.restored.append((what, target))
-
-
-def restore(settings: Any, src: Path, store_url: str, force: bool = False,
-            config_target: Path | None = None, influx_rpc: str | None = None) -> RestoreReport:
-    """Put a backup back: verify every checksum first, then the store (SQLite; InfluxDB backups
-    go through the server's restore), the day-state and recordings directories, and the
-    configuration when none exists at `config_target`.
-
-    Refuses (BackupError, nothing changed) a damaged backup, or a non-empty store or directory
-    without `force`; with `force` what is replaced is kept beside it (`*.before-restore-STAMP`).
-    """
-    src = src.expanduser()
-    manifest = verify(src)
-    report = RestoreReport()
-    info = manifest.get("store") or {}
-    dirs_now = backup_dirs(settings)
-    dirs = manifest.get("dirs") or {}
-    targets = {name: dirs_now.get(name) or Path(d["source"]) for name, d in dirs.items()}
-    target: Path | None = None
-    if info.get("kind") == "sqlite":
-        target = sqlite_path(store_url)
-        if target is None:
-            raise BackupError(f"this backup holds a SQLite store; store {store_url!r} is not "
-                              "sqlite:///PATH: give --store sqlite:///PATH")
-        # Every refusal before the first change.
-        if not force:
-            _refuse_store(target)
-    if not force:
-        for name, path in targets.items():
-            _refuse_dir(path, name)
-    if target is not None:
-        needed = _tree_size(src / info["file"]) + sum(_tree_size(src / d["path"]) for d in dirs.values())
-        check_space(target.parent, needed)
-        try:
-            _restore_store(src, manifest, target, force, report)
-        except OSError as exc:
-            raise _restore_failed(target, exc) from exc
-    elif str(info.get("kind", "")).startswith("influxdb"):
-        from optui.storage.influx_backup import influx_restore
-
-        report.notes.append(influx_restore(settings, src, info, store_url, rpc=influx_rpc))
-    else:
-        raise BackupError(f"{src / MANIFEST}: unknown store kind {info.get('kind')!r}")
-    for name, path in targets.items():
-        try:
-            _restore_tree(src / dirs[name]["path"], path, force, report, name)
-        except OSError as exc:
-            raise _restore_failed(path, exc) from exc
-    _restore_config(src, manifest, config_target, report)
-    return report
-
-
-def _restore_failed(target: Path, exc: OSError) -> BackupError:
-    if _is_full(exc):
-        return _no_space(target.parent, exc)
-    return BackupError(f"restoring {target} failed: {exc.strerror or exc}; what was there is kept "
-                       "(a .before-restore copy if it was moved)")
-
-
-def _restore_config(src: Path, manifest: dict[str, Any], target: Path | None,
-                    report: RestoreReport) -> None:
-    entry = manifest.get("config")
-    if not entry:
-        return
-    copy = src / entry["path"]
-    if target is None or target.exists():
-        where = f"{target} exists" if target is not None else "no configuration path"
-        report.notes.append(f"configuration not restored ({where}): the backed-up one is "
-                            f"{copy}; secrets were never in it")
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(copy, target)
-    _private(target)
-    report.restored.append(("configuration (without secrets)", target))
