@@ -24,7 +24,7 @@ from optui.storage import backup as backup_mod
 from optui.storage.backup import BackupError, backup, config_without_secrets, sha256_file
 from optui.storage.base import Store, open_store
 from optui.storage.points import Point
-from optui.storage.restore import restore, verify
+from optui.storage.restore import open_elsewhere, restore, verify
 from optui.storage.sqlite_store import SQLiteStore
 
 OPTUI = str(Path(sys.executable).with_name("optui"))
@@ -413,3 +413,30 @@ def test_a_record_section_directory_is_carried(tmp_path: Path) -> None:
     assert dirs["sim_recordings"] == tmp_path / "data" / "sim" / "recordings"
     s.record.dir = str(tmp_path / "data" / "recordings")  # the same directory once
     assert sorted(backup_dirs(s)) == ["recordings", "sim_recordings", "state"]
+
+
+@pytest.mark.integration
+@pytest.mark.mock
+def test_restore_refuses_a_store_a_running_collector_has_open(
+        tmp_path: Path, collector: tuple[Path, subprocess.Popen[str]]) -> None:
+    db, proc = collector
+    source = _small_store(tmp_path / "a")
+    backup(settings_in(tmp_path / "a"), tmp_path / "bk", f"sqlite:///{source}")
+    wait_for(lambda: frames(db) >= 1, "a collected cycle")
+    assert open_elsewhere(db) == proc.pid
+    with pytest.raises(BackupError, match=rf"open in another process \(pid {proc.pid}\).*stop"):
+        restore(settings_in(tmp_path / "b"), tmp_path / "bk", f"sqlite:///{db}", force=True)
+    assert not list(tmp_path.glob("live.db.before-restore-*"))
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    assert open_elsewhere(db) is None
+
+
+@pytest.mark.unit
+def test_influxdb_2_without_its_cli_says_what_to_run(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path / "none.toml", environ={})
+    url = "influxdb://127.0.0.1:1?version=2"  # version given: no server is asked
+    with pytest.raises(BackupError, match=r"on the server run: INFLUX_TOKEN=\.\.\. influx backup DIR "
+                       r"--host http://127.0.0.1:1 --org optui --bucket options-data"):
+        backup(settings, tmp_path / "bk", url, influx_binary=str(tmp_path / "no-influx"))
+    assert not (tmp_path / "bk").exists()

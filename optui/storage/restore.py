@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -83,6 +84,44 @@ def verify(src: Path) -> dict[str, Any]:
             raise BackupError(f"backup file {rel} in {src} does not match its checksum (corrupted "
                               f"or changed since the backup): nothing was restored")
     return manifest
+
+
+_SHM_DMS_BYTE = 128  # SQLite's WAL-index "dead man switch": every open connection read-locks it
+
+
+def open_elsewhere(path: Path) -> int | None:
+    """The PID of a process that has the SQLite store at `path` open (WAL mode), else None.
+
+    Asks the kernel who holds the POSIX read lock every WAL connection keeps on byte 128 of the
+    `-shm` file (https://www.sqlite.org/walformat.html#locks), without taking any lock. Closing
+    the descriptor drops this process's own POSIX locks on that file, so call it only where this
+    process has no connection to the store (a restore).
+    """
+    import fcntl
+    import struct
+
+    layout = "hhqqi4x"  # struct flock on 64-bit Linux: type, whence, start, len, pid
+    if sys.platform != "linux" or struct.calcsize("P") != 8:
+        return None
+    try:
+        fd = os.open(f"{path}-shm", os.O_RDONLY)
+    except OSError:
+        return None  # no WAL index: nobody has it open in WAL mode
+    try:
+        probe = struct.pack(layout, fcntl.F_WRLCK, os.SEEK_SET, _SHM_DMS_BYTE, 1, 0)
+        kind, _whence, _start, _len, pid = struct.unpack(layout, fcntl.fcntl(fd, fcntl.F_GETLK, probe))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return None if kind == fcntl.F_UNLCK else int(pid)
+
+
+def _refuse_open(target: Path) -> None:
+    pid = open_elsewhere(target)
+    if pid is not None:
+        raise BackupError(f"the store {target} is open in another process (pid {pid}): stop "
+                          "`optui collect` and the app using it, then restore again")
 
 
 def _is_empty_store(path: Path) -> bool:
@@ -202,6 +241,7 @@ def restore(settings: Any, src: Path, store_url: str, force: bool = False,
             raise BackupError(f"this backup holds a SQLite store; store {store_url!r} is not "
                               "sqlite:///PATH: give --store sqlite:///PATH")
         # Every refusal before the first change.
+        _refuse_open(target)
         if not force:
             _refuse_store(target)
     if not force:
