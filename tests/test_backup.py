@@ -280,6 +280,8 @@ def test_refusals_before_any_change(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         backup(s, tmp_path / "bk2", "sqlite:///:memory:")
     assert not (tmp_path / "bk2").exists()
     assert not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
+    with pytest.raises(BackupError, match=r"inside .*state \(state\), which the backup copies"):
+        backup(s, tmp_path / "a" / "data" / "state" / "bk", f"sqlite:///{db}")
 
     class Usage:
         free = 1000
@@ -440,3 +442,18 @@ def test_influxdb_2_without_its_cli_says_what_to_run(tmp_path: Path) -> None:
                        r"--host http://127.0.0.1:1 --org optui --bucket options-data"):
         backup(settings, tmp_path / "bk", url, influx_binary=str(tmp_path / "no-influx"))
     assert not (tmp_path / "bk").exists()
+
+
+@pytest.mark.unit
+def test_a_rollback_journal_store_is_copied_too(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (v)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
+    conn.commit()
+    conn.close()
+    report = backup(settings_in(tmp_path), tmp_path / "bk", f"sqlite:///{db}", step_pages=1)
+    assert report.store.startswith("SQLite")
+    copy = sqlite3.connect(tmp_path / "bk" / "store" / "old.db")
+    assert copy.execute("SELECT count(*), sum(v) FROM t").fetchone() == (1000, 499500)
+    copy.close()

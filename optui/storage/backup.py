@@ -234,8 +234,9 @@ def copy_sqlite(source: Path, target: Path, step_pages: int = STEP_PAGES,
                 ) -> tuple[dict[str, dict[str, Any]], bool]:
     """Copy the store at `source` into the new file `target` as one consistent snapshot.
 
-    One read transaction is held on the source for the whole copy, so writers (this process or
-    another; WAL mode) go on committing and the copy never restarts; `step_pages` pages are copied
+    In WAL mode one read transaction is held on the source for the whole copy, so writers (this
+    process or another) go on committing and the copy never restarts (a store in rollback-journal
+    mode is read a step at a time, and a write between steps restarts the copy); `step_pages` pages are copied
     per step, with `pause_s` between steps, and `progress(remaining, total)` called after each.
     The copy is switched to journal mode DELETE (one file), checked with `PRAGMA quick_check`, and
     its per-measurement summary returned with whether another connection committed during the
@@ -245,8 +246,13 @@ def copy_sqlite(source: Path, target: Path, step_pages: int = STEP_PAGES,
     try:
         dst = sqlite3.connect(str(target), isolation_level=None)
         try:
-            src.execute("BEGIN")
-            summary = store_summary(src)  # also opens the read transaction's snapshot
+            # WAL: one read transaction for the whole copy (a WAL reader never blocks the
+            # writer). Rollback journal (a file SQLite could not switch to WAL): a read lock
+            # blocks writers, so it is taken per step and a write in between restarts the copy.
+            wal = str(src.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+            if wal:
+                src.execute("BEGIN")
+            summary = store_summary(src)  # in WAL mode, opens the read transaction's snapshot
 
             def step(_status: int, remaining: int, total: int) -> None:
                 if progress is not None:
@@ -256,7 +262,8 @@ def copy_sqlite(source: Path, target: Path, step_pages: int = STEP_PAGES,
 
             version = src.execute("PRAGMA data_version").fetchone()[0]
             src.backup(dst, pages=max(1, step_pages), progress=step)
-            src.execute("COMMIT")
+            if wal:
+                src.execute("COMMIT")
             written_meanwhile = src.execute("PRAGMA data_version").fetchone()[0] != version
             dst.execute("PRAGMA journal_mode=DELETE").fetchone()
             problems = [str(r[0]) for r in dst.execute("PRAGMA quick_check(5)").fetchall()
@@ -356,6 +363,10 @@ def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_
         raise BackupError(f"store {redact_url(store_url)!r} has nothing on disk to back up: "
                           "use a sqlite:///PATH or influxdb://HOST:PORT store")
     dirs = {name: p for name, p in backup_dirs(settings).items() if p.is_dir()}
+    for name, path in dirs.items():
+        if dest.resolve() == path.resolve() or path.resolve() in dest.resolve().parents:
+            raise BackupError(f"{dest} is inside {path} ({name}), which the backup copies: "
+                              "choose a directory outside it")
     needed = sum(_tree_size(p) for p in dirs.values())
     if db_path is not None:
         _open_source(db_path).close()  # a clear message before anything is created
