@@ -411,6 +411,9 @@ def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_
             raise BackupError(text.replace(str(work / "store"), str(dest))
                               .replace(str(work), str(dest))) from exc
         raise
+    except OptuiError as exc:  # the configuration file became unreadable since it was loaded
+        shutil.rmtree(work, ignore_errors=True)
+        raise BackupError(str(exc)) from exc
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         if _is_full(exc):
