@@ -174,6 +174,9 @@ def test_cli_backup_and_restore_of_a_collected_store_answer_the_same(tmp_path: P
         assert res.returncode == 0, res.stderr
     state = sorted(p.relative_to(home) for p in (home / "data" / "state").rglob("*.json"))
     assert state
+    recordings = sorted(p.relative_to(home) for p in (home / "data" / "sim" / "recordings").rglob("*")
+                        if p.is_file())
+    assert recordings  # the collector records every cycle by default
 
     res = run("backup", str(tmp_path / "bk"), cwd=home, env=env)
     assert res.returncode == 0, res.stderr
@@ -203,7 +206,8 @@ def test_cli_backup_and_restore_of_a_collected_store_answer_the_same(tmp_path: P
     assert res.returncode == 0, res.stderr
     assert "checksums of" in res.stdout and "restored SQLite store" in res.stdout
     assert "restored state" in res.stdout and "restored configuration" in res.stdout
-    for rel in state:
+    assert "restored sim_recordings" in res.stdout
+    for rel in state + recordings:
         assert (new / rel).read_bytes() == (home / rel).read_bytes()
     restored_config = (new / "optui.toml").read_text()
     assert "tok_secret" not in restored_config and "api_key" not in restored_config
