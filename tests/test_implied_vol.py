@@ -58,9 +58,10 @@ def test_round_trip_recovers_vol(log_m: float, t: float, vol: float, call: bool,
         assert np.isnan(iv) and status == IV_BAD_INPUT
         return
     if status == IV_OK:
-        assert float(black76_price(F, k, t, float(iv), r, call)) == pytest.approx(
-            price, rel=1e-8, abs=1e-300
-        )
+        # Reprices to 1e-8, or recovers the vol itself to 1e-12: deep in the tail (prices near
+        # 1e-285) a vol off by 1e-13 already moves the price by 1e-8 of itself.
+        repriced = float(black76_price(F, k, t, float(iv), r, call))
+        assert repriced == pytest.approx(price, rel=1e-8, abs=1e-300) or abs(float(iv) - vol) <= 1e-12
     if _determined(np.array(price), _vega(np.array(F), np.array(k), np.array(t), np.array(vol), r)):
         assert status == IV_OK
         assert abs(float(iv) - vol) <= 1e-9
