@@ -136,7 +136,12 @@ def collect(
     except (ConfigError, OptuiError) as exc:
         _fail(str(exc))
     printer = _printer()
-    collector = Collector(engine, settings.source.interval_s, printer=printer)
+    collector = Collector(engine, settings.source.interval_s, printer=printer,
+                          slow_share=settings.source.slow_cycle_share)
+    from optui.collectors.health import HEALTH_FILE
+
+    if engine.state_dir is not None:  # beside the day state: a simulated run never mixes in
+        collector.supervisor.health_file = engine.state_dir / HEALTH_FILE
     collector.install_signal_handlers()
     printer(
         f"optui collect: source={engine.source_label.lower()} indices={','.join(engine.indices)} "
@@ -226,6 +231,7 @@ def simulate(
     api_key: Annotated[str | None, typer.Option(help="API key the simulator accepts (default: simulator.api_key).")] = None,
     access_token: Annotated[str | None, typer.Option(help="Access token the simulator accepts (default: simulator.access_token).")] = None,
     api_secret: Annotated[str | None, typer.Option(help="Check /session/token checksums against this secret (default: accept any).")] = None,
+    faults: Annotated[str, typer.Option(help='Inject faults at rates, e.g. "429=0.05,5xx=0.05,timeout=0.02,token=0.01,malformed=0.02,slow=0.05,truncated=0.02,rotate=500".')] = "",
     config: ConfigOpt = None,
 ) -> None:
     """Serve the simulated exchange over the Kite Connect REST API and WebSocket ticker on one port ([simulator] settings as defaults)."""
@@ -254,7 +260,8 @@ def simulate(
 
     try:
         run_simulator(host, port, sim.seed if seed is None else seed, speed, start_at,
-                      api_key or sim.api_key, access_token or sim.access_token, api_secret)
+                      api_key or sim.api_key, access_token or sim.access_token, api_secret,
+                      faults)
     except OSError as exc:
         _fail(f"cannot listen on {host}:{port} ({exc.strerror}): choose another --port")
     except OptuiError as exc:
@@ -540,6 +547,15 @@ class Mode(StrEnum):
     setup = "setup"
     development = "development"
     production = "production"
+
+
+@app.command()
+def doctor(config: ConfigOpt = None) -> None:
+    """Print the collector's current health, check each configured service and the Kite token."""
+    settings = _settings(config)
+    from optui.ops.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(settings, sys.stdout))
 
 
 @app.command()

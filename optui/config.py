@@ -34,6 +34,8 @@ class SourceSettings:
     chain_strikes: int = 0  # 0: every listed strike quoted for PCR, max pain, OI and flow; N: N each side of ATM
     full_chain_expiries: int = 0  # > 0: legs for every listed strike of the first N expiries
     instruments_cache_dir: str = "data/instruments"
+    slow_cycle_share: float = 0.8  # a cycle longer than this share of the interval is flagged
+    simulated_fallback: bool = False  # while the live source fails, show simulated data (never stored)
 
 
 @dataclass

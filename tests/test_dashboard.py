@@ -454,6 +454,27 @@ async def test_collection_error_notifies_and_reschedules() -> None:
 
 
 @pytest.mark.mock
+async def test_source_failure_logs_the_health_event_with_the_cached_age() -> None:
+    from optui.errors import NetworkError
+
+    engine = FakeEngine()
+    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        engine.raises = NetworkError("quote: cannot reach Kite (ConnectTimeout)")
+        await pilot.press("r")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        logged = [(level, text) for level, text in screen.query_one(HealthLog).entries]
+        assert screen._snapshot is not None  # the last good snapshot stays on the panels
+    failed = [text for level, text in logged if level == "error" and "cannot reach Kite" in text]
+    assert failed and "showing the last good snapshot, 0s old (cached)" in failed[-1]
+    assert "retrying every interval" in failed[-1]
+
+
+@pytest.mark.mock
 async def test_runs_never_overlap() -> None:
     engine = FakeEngine()
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)

@@ -111,6 +111,9 @@ class CollectionEngine:
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
+        if store is not None and hasattr(store, "write_budget_s"):
+            # Store writes get half an interval; a hung server's writes spool (InfluxStore._submit).
+            store.write_budget_s = max(0.25, 0.5 * source.real_seconds(settings.source.interval_s))
 
     @property
     def max_flow_gap_s(self) -> float:

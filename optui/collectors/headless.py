@@ -15,7 +15,8 @@ from typing import TextIO
 from optui.alerts.model import Alert
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
-from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
+from optui.collectors.supervisor import CycleSupervisor, simulated_fallback
+from optui.errors import TokenExpiredError
 from optui.models import LOSS_KINDS, Snapshot
 from optui.timeutil import fmt_ist
 
@@ -61,8 +62,9 @@ class Collector:
 
     def __init__(self, engine: CollectionEngine, interval: float, out: TextIO = sys.stdout,
                  printer: Callable[[str, str], None] | None = None,
-                 sleep: Callable[[float], object] | None = None) -> None:
-        """`interval` is in exchange seconds; `sleep(real_seconds)` waits (default: until a stop)."""
+                 sleep: Callable[[float], object] | None = None, slow_share: float = 0.8) -> None:
+        """`interval` is in exchange seconds; `sleep(real_seconds)` waits (default: until a stop);
+        a cycle over `slow_share` of the interval is flagged slow."""
         self.engine = engine
         self.interval = interval
         self.out = out
@@ -71,6 +73,11 @@ class Collector:
         self.points = 0  # points the store accepted (stored or spooled)
         self._print = printer or self._plain
         self._sleep = sleep or self.stop_event.wait
+        self.supervisor = CycleSupervisor(engine, interval, slow_share=slow_share)
+        settings = getattr(engine, "settings", None)
+        if settings is not None and settings.source.simulated_fallback and engine.source_label == "LIVE":
+            self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
+        self._slot: datetime | None = None  # the exchange time of the cycle slot last waited for
 
     def _plain(self, line: str, style: str = "") -> None:
         self.out.write(line + "\n")
@@ -98,7 +105,10 @@ class Collector:
             wait = source.real_seconds(left)
             self._sleep(min(wait, chunk_s))
             if wait > chunk_s:  # a long wait (a closed market): re-read a remote clock
-                source.sync_clock()
+                try:
+                    source.sync_clock()
+                except TokenExpiredError as exc:  # the 06:00 IST expiry during the night
+                    log.warning("clock sync during the wait: %s", exc)
 
     def _next_cycle_at(self, after: datetime) -> datetime:
         """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""
@@ -134,20 +144,24 @@ class Collector:
         Cycles follow the exchange clock: none outside the session (with `once` that is a clean
         exit 0 without writing), and each on the next multiple of the interval.
         """
-        failures = 0
-        synced = False
+        supervisor = self.supervisor
         while not self.stop_event.is_set():
-            try:
-                if not synced:  # a remote exchange's clock is read before deciding anything
-                    self.engine.source.sync_clock()
-                    synced = True
-                if self._market_closed(once):
-                    return 0
-                snap = self.engine.collect_once()
-                failures = 0
+            supervisor.sync()  # a remote exchange's clock is read before deciding anything
+            if self._market_closed(once):
+                return 0
+            supervisor.record_health = not once  # a cron run's cadence shows in its own rows
+            outcome = supervisor.attempt(pause_on_token=not once)
+            self.points += outcome.health_points
+            if outcome.fatal:
+                log.error("collect stopped: %s", outcome.fatal)
+                self._print(f"error: {outcome.fatal}", "red")
+                return outcome.code
+            snap = outcome.snapshot
+            if snap is not None:
                 self.cycles += 1
                 self.points += self.engine.last.rows_written
-                self._print(status_line(snap, self.engine), "green" if not snap.warnings else "yellow")
+                line = status_line(snap, self.engine) + (" slow" if outcome.slow else "")
+                self._print(line, "green" if not snap.warnings and not outcome.slow else "yellow")
                 for warning in snap.warnings[:5]:
                     self._print(f"  warning: {warning}", "yellow")
                 for warning in snap.warnings:
@@ -157,33 +171,18 @@ class Collector:
                 lost = [w for w in snap.warnings if w.kind in LOSS_KINDS]
                 if once and (lost or not snap.indices):
                     return 1
-            except (TokenExpiredError, ConfigError) as exc:
-                log.error("collect stopped: %s", exc)
-                self._print(f"error: {exc}", "red")
-                return 2
-            except RateLimitedError as exc:
-                log.warning("%s", exc)
-                self._print(f"warning: {exc}", "yellow")
-                if once:
-                    return 1
-            except SourceError as exc:
-                failures += 1
-                log.error("source error (attempt %d): %s", failures, exc)
-                self._print(f"error: {exc} (attempt {failures}; retrying next cycle)", "red")
-                if once:
-                    return 1
-            except OptuiError as exc:
-                log.error("%s", exc)
-                self._print(f"error: {exc}", "red")
+            else:
+                self._print(outcome.gap_line(self._exchange_now()), "red")
                 if once:
                     return 1
             if once:
                 break
-            if failures == 0:
-                self._wait_exchange(self._next_cycle_at(self._exchange_now()))
-            else:
-                # Back off on repeated failures, up to 5 minutes, so an outage does not hammer the API.
-                self._sleep(min(self.interval * (2 ** min(failures, 4)), 300.0))
+            # A fixed period on the exchange clock, whatever the cycle took or however it failed;
+            # never the slot just run again (a new clock reading can step back below it).
+            now = self._exchange_now()
+            slot = self._next_cycle_at(now if self._slot is None else max(now, self._slot))
+            self._slot = slot
+            self._wait_exchange(slot)
         return 0
 
 

@@ -199,6 +199,18 @@ class KiteSource(MarketSource):
             raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
         return self._call("quote", "quote", lambda: self._kite.quote(list(keys)))
 
+    accepts_token = True
+
+    def set_access_token(self, token: str) -> None:
+        """Use a new access token (a re-login stored it) without rebuilding the client."""
+        if not token:
+            raise ValueError("empty access token")
+        self._kite.set_access_token(token)
+
+    def probe(self) -> None:
+        """The profile call: cheap (not counted against the quote limit) and checks the token."""
+        self.profile()
+
     def profile(self) -> dict:
         """The logged-in user's profile (validates the token)."""
         return self._call("default", "profile", self._kite.profile)

@@ -78,6 +78,16 @@ class MarketSource(ABC):
     def close(self) -> None:  # noqa: B027 - most sources hold nothing to release
         """Release connections."""
 
+    accepts_token: bool = False
+    """Whether `set_access_token` can resume the source after its token was rejected."""
+
+    def set_access_token(self, token: str) -> None:
+        """Use a new access token from now on (Kite); sources without a login raise ValueError."""
+        raise ValueError(f"{self.name} takes no access token")
+
+    def probe(self) -> None:  # noqa: B027 - a local source always answers
+        """One cheap request that raises SourceError while the source is down (a backoff probe)."""
+
 
 def _f(value: object) -> float:
     try:

@@ -34,8 +34,16 @@ def optui_executable() -> Path:
     return Path(sys.executable).absolute().parent / "optui"
 
 
+CONFIG_EXIT = 2
+"""`optui collect`'s exit status for a configuration or login problem: restarting cannot fix it."""
+
+
 def systemd_unit(settings: Settings, env_file: Path, workdir: Path, config: Path, user: str) -> str:
-    """A unit that restarts the headless collector on failure and stops it with SIGTERM."""
+    """A unit that restarts the headless collector on a crash and stops it with SIGTERM.
+
+    The Kite access token is never in the unit's environment: the collector reads it from the
+    secrets file, which a morning re-login rewrites, and resumes on its own (an environment token
+    would override the new one). A configuration or login exit (status 2) is not restarted."""
     return f"""[Unit]
 Description=optui headless option-chain collector
 After=network-online.target
@@ -45,13 +53,20 @@ Wants=network-online.target
 Type=simple
 User={user}
 WorkingDirectory={workdir}
-# Secrets (OPTUI_KITE_API_SECRET, OPTUI_KITE_ACCESS_TOKEN, OPTUI_INFLUXDB_TOKEN) live here, mode 0600.
+# Secrets (OPTUI_KITE_API_SECRET, OPTUI_INFLUXDB_TOKEN) live here, mode 0600.
 EnvironmentFile={env_file}
+# The access token is read from the secrets file (a re-login rewrites it; the collector picks
+# it up without a restart): an environment token would hide the new one.
+UnsetEnvironment=OPTUI_KITE_ACCESS_TOKEN
 Environment=OPTUI_CONFIG_FILE={config}
 Environment=PYTHONUNBUFFERED=1
 ExecStart={optui_executable()} collect
 Restart=on-failure
 RestartSec=10
+# Exit {CONFIG_EXIT} is a configuration or login problem: restarting every 10 s cannot fix it.
+RestartPreventExitStatus={CONFIG_EXIT}
+StartLimitIntervalSec=600
+StartLimitBurst=10
 # SIGTERM lets the collector flush its spool before exiting.
 KillSignal=SIGTERM
 TimeoutStopSec=30
@@ -65,8 +80,9 @@ WantedBy=multi-user.target
 def env_template() -> str:
     """The EnvironmentFile skeleton: names only, the operator fills in the values."""
     return """# optui secrets for systemd and docker compose. Keep this file mode 0600.
+# The Kite access token does not belong here: log in (optui, Production 2) and it is stored in
+# the secrets file, where the running collector picks it up.
 OPTUI_KITE_API_SECRET=
-OPTUI_KITE_ACCESS_TOKEN=
 OPTUI_INFLUXDB_TOKEN=
 INFLUXDB_ADMIN_PASSWORD=
 GRAFANA_ADMIN_PASSWORD=
@@ -90,7 +106,7 @@ services:
       DOCKER_INFLUXDB_INIT_PASSWORD: ${{INFLUXDB_ADMIN_PASSWORD:?set INFLUXDB_ADMIN_PASSWORD in {ENV_NAME}}}
       DOCKER_INFLUXDB_INIT_ORG: {org}
       DOCKER_INFLUXDB_INIT_BUCKET: {bucket}
-      # No DOCKER_INFLUXDB_INIT_RETENTION: the bucket keeps data forever.
+      # No DOCKER_INFLUXDB_INIT_RETENTION: the bucket keeps data forever (infinite retention).
       DOCKER_INFLUXDB_INIT_ADMIN_TOKEN: ${{OPTUI_INFLUXDB_TOKEN:?set OPTUI_INFLUXDB_TOKEN in {ENV_NAME}}}
     volumes:
       - influxdb-data:/var/lib/influxdb2
@@ -98,7 +114,8 @@ services:
   redis:
     image: redis:7
     restart: unless-stopped
-    command: ["redis-server", "--appendonly", "yes"]
+    # AOF on, fsync every second: a restart loses at most a second of cached snapshots.
+    command: ["redis-server", "--appendonly", "yes", "--appendfsync", "everysec"]
     ports:
       - "127.0.0.1:6379:6379"
     volumes:
@@ -112,8 +129,13 @@ services:
       - "127.0.0.1:3000:3000"
     environment:
       GF_SECURITY_ADMIN_PASSWORD: ${{GRAFANA_ADMIN_PASSWORD:?set GRAFANA_ADMIN_PASSWORD in {ENV_NAME}}}
+      OPTUI_INFLUXDB_TOKEN: ${{OPTUI_INFLUXDB_TOKEN:?set OPTUI_INFLUXDB_TOKEN in {ENV_NAME}}}
     volumes:
       - grafana-data:/var/lib/grafana
+      # Datasource and dashboards (index overview, ATM IV and straddle, premium flow,
+      # participants, alerts, collector health), written by optui.ops.grafana.
+      - ./grafana/provisioning:/etc/grafana/provisioning:ro
+      - ./grafana/dashboards:/var/lib/grafana/dashboards:ro
 volumes:
   influxdb-data:
   influxdb-config:
@@ -137,6 +159,9 @@ def write_deployment(directory: Path, settings: Settings, user: str | None = Non
     compose = directory / COMPOSE_NAME
     compose.write_text(docker_compose(settings), encoding="utf-8")
     out.written.append(compose)
+    from optui.ops.grafana import write_grafana
+
+    out.written.extend(write_grafana(directory / "grafana", settings.influxdb.org, settings.influxdb.bucket))
     if env_file.exists():
         out.kept.append(env_file)  # may already hold secrets
     else:
@@ -152,7 +177,9 @@ def write_deployment(directory: Path, settings: Settings, user: str | None = Non
         f"Install the collector: sudo cp {unit} /etc/systemd/system/ && sudo systemctl daemon-reload "
         f"&& sudo systemctl enable --now {UNIT_NAME}",
         f"Watch it: journalctl -u {UNIT_NAME} -f ; Grafana at http://127.0.0.1:3000 (user admin).",
-        "Log in to Kite every morning (tokens expire around 06:00 IST): optui, Production 2.",
+        "Log in to Kite every morning (tokens expire around 06:00 IST): optui, Production 2. "
+        "The running collector pauses when the token expires and resumes on its own once the "
+        "new one is stored: no restart. Check it any time with: optui doctor",
     ]
     steps = directory / NEXT_STEPS_NAME
     steps.write_text("\n".join(f"{i}. {s}" for i, s in enumerate(out.next_steps, 1)) + "\n", encoding="utf-8")

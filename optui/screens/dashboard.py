@@ -27,6 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.analytics.timeframes import TIMEFRAMES
+from optui.collectors.health import HealthEvent, Severity, source_down_event
 from optui.config import Settings
 from optui.errors import OptuiError, TokenExpiredError
 from optui.indices import INDEX_KEYS
@@ -544,7 +545,8 @@ class DashboardScreen(Screen):
     def _on_collection_failed(self, message: CollectionFailed) -> None:
         self._collecting = False
         self._failed = True
-        self._log("error", message.error)
+        self._log_event(source_down_event(message.error, self._data_clock.age_s(self._clock()),
+                                          self._market_now()))
         self.notify(message.error, title="Collection failed", severity="error", timeout=8)
         self._refresh_header()
         self._schedule_next()
@@ -793,6 +795,10 @@ class DashboardScreen(Screen):
             self.notify(message, title=title, severity=severity, timeout=8)  # type: ignore[arg-type]
         if self.settings.alerts.bell:
             self.app.bell()
+
+    def _log_event(self, event: HealthEvent) -> None:
+        log.log(logging.ERROR if event.severity is Severity.ERROR else logging.WARNING, "%s", event.line())
+        self.query_one(HealthLog).add_event(event, self._market_now())
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)

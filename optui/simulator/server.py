@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from optui.errors import ConfigError
 from optui.simulator.exchange import KiteApiError, SimulatedExchange
+from optui.simulator.faults import FaultPlan, rotated_token
 from optui.simulator.ticker import TICK_INTERVAL_S, TickerSession
 from optui.simulator.ticker import accept as accept_ticker
 from optui.timeutil import parse_ist_minute
@@ -61,14 +62,23 @@ class SimulatorServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, exchange: SimulatedExchange, host: str, port: int,
-                 limiter: RateLimiter | None = None) -> None:
+                 limiter: RateLimiter | None = None, faults: FaultPlan | None = None) -> None:
         super().__init__((host, port), KiteHandler)
         self.exchange = exchange
         self.limiter = limiter or RateLimiter()
+        self.faults = faults
+        self.base_token = exchange.access_token
         self._serving = False
         self.tick_interval = TICK_INTERVAL_S
         self.ticker_sessions: set[TickerSession] = set()
         self._sessions_lock = threading.Lock()
+
+    def rotate_token(self) -> str:
+        """Accept only the next rotated access token from now on; returns it."""
+        assert self.faults is not None
+        token = rotated_token(self.base_token, self.faults.rotations)
+        self.exchange.access_token = token
+        return token
 
     @property
     def port(self) -> int:
@@ -146,11 +156,17 @@ class KiteHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:  # noqa: N802
         self._handle("DELETE")
 
+    _truncate = False
+
     def _send(self, status: int, body: bytes, content_type: str) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self._truncate:  # an injected fault: half the promised body, then hang up
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(body)
 
     def _json(self, status: int, payload: dict) -> None:
@@ -160,13 +176,48 @@ class KiteHandler(BaseHTTPRequestHandler):
         self._json(err.status, {"status": "error", "message": err.message, "data": None,
                                 "error_type": err.error_type})
 
+    def _inject(self, fault: str) -> bool:
+        """Apply an injected fault (optui.simulator.faults); True when the request is answered."""
+        plan = self.server.faults
+        assert plan is not None
+        if fault == "429":
+            raise KiteApiError(429, "NetworkException", "Too many requests")
+        if fault == "5xx":
+            status = (500, 502, 503)[plan.counts["5xx"] % 3]
+            kind = "GeneralException" if status == 500 else "NetworkException"
+            raise KiteApiError(status, kind, f"Simulated upstream failure (HTTP {status})")
+        if fault == "token":
+            raise KiteApiError(403, "TokenException", "Token is invalid or has expired.")
+        if fault == "malformed":
+            self._send(200, b'{"status": "success", "data": {"NSE:', "application/json")
+            return True
+        if fault == "timeout":  # hold the request past the client's timeout, then drop it
+            time.sleep(plan.timeout_s)
+            self.close_connection = True
+            return True
+        if fault == "slow":
+            time.sleep(plan.slow_s)
+        elif fault == "truncated":
+            self._truncate = True
+        return False
+
     def _handle(self, method: str) -> None:
+        self._truncate = False
+        plan = self.server.faults
+        fault = plan.pick() if plan is not None and not self.path.startswith("/session/") else None
         try:
-            self._route(method)
-        except KiteApiError as err:
-            self._error(err)
-        except Exception as exc:  # a bug must still answer like Kite, not drop the socket
-            self._error(KiteApiError(500, "GeneralException", f"Simulator error: {exc}"))
+            try:
+                if fault is not None and self._inject(fault):
+                    return
+                self._route(method)
+            except KiteApiError as err:
+                self._error(err)
+            except (BrokenPipeError, ConnectionResetError):
+                raise
+            except Exception as exc:  # a bug must still answer like Kite, not drop the socket
+                self._error(KiteApiError(500, "GeneralException", f"Simulator error: {exc}"))
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (its timeout)
+            self.close_connection = True
 
     def _form(self) -> dict[str, list[str]]:
         length = int(self.headers.get("Content-Length") or 0)
@@ -234,6 +285,9 @@ class KiteHandler(BaseHTTPRequestHandler):
             raise KiteApiError(403, "TokenException",
                                "Missing Authorization header: send 'token api_key:access_token'")
         self.server.exchange.check_auth(api_key, token)
+        plan = self.server.faults
+        if plan is not None and plan.authorised():
+            self.server.rotate_token()
         return api_key
 
     def _limit(self, api_key: str, group: str) -> None:
@@ -245,9 +299,11 @@ class KiteHandler(BaseHTTPRequestHandler):
 
 
 def serve(exchange: SimulatedExchange, host: str = "127.0.0.1", port: int = 0,
-          limiter: RateLimiter | None = None, background: bool = True) -> SimulatorServer:
-    """Bind the exchange to host:port (0 = any free port); serve in a daemon thread by default."""
-    server = SimulatorServer(exchange, host, port, limiter)
+          limiter: RateLimiter | None = None, background: bool = True,
+          faults: FaultPlan | None = None) -> SimulatorServer:
+    """Bind the exchange to host:port (0 = any free port); serve in a daemon thread by default;
+    `faults` injects failures into answers (optui.simulator.faults)."""
+    server = SimulatorServer(exchange, host, port, limiter, faults)
     if background:
         server._serving = True  # close() before the thread starts must still stop it
         thread = threading.Thread(target=server.serve_forever, name="optui-sim-http", daemon=True)
@@ -267,15 +323,19 @@ def parse_start(start: datetime | str | None) -> datetime | None:
 
 def run_simulator(host: str = "127.0.0.1", port: int = 8765, seed: int = 7, speed: float = 1.0,
                   start: datetime | str | None = None, api_key: str = "sim_key",
-                  access_token: str = "sim_token", api_secret: str | None = None) -> None:
-    """Serve in the foreground until Ctrl-C or SIGTERM, after printing how to connect."""
+                  access_token: str = "sim_token", api_secret: str | None = None,
+                  faults: str = "") -> None:
+    """Serve in the foreground until Ctrl-C or SIGTERM, after printing how to connect.
+
+    `faults` is a FaultPlan spec ("429=0.05,5xx=0.05,rotate=500"); ConfigError when invalid."""
+    plan = FaultPlan.parse(faults, seed=seed) if faults else None
     try:
         exchange = SimulatedExchange(seed=seed, speed=speed, start=parse_start(start),
                                      api_key=api_key, access_token=access_token,
                                      api_secret=api_secret)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    server = serve(exchange, host, port, background=False)
+    server = serve(exchange, host, port, background=False, faults=plan)
     token_hint = "sim_token" if access_token == "sim_token" else "<your --access-token>"
     print(f"Simulated Kite Connect at {server.url} (seed {seed}, speed {speed}x, "
           f"clock {exchange.now():%Y-%m-%d %H:%M} IST): "
@@ -283,6 +343,11 @@ def run_simulator(host: str = "127.0.0.1", port: int = 8765, seed: int = 7, spee
           f'ticker KiteTicker("{api_key}", "{token_hint}", '
           f'root="{server.url.replace("http://", "ws://", 1)}")',
           flush=True)
+    if plan is not None:
+        rates = ", ".join(f"{k} {v:.0%}" for k, v in plan.rates.items()) or "none"
+        rotate = (f"; the access token rotates every {plan.rotate_after} authorised requests to "
+                  f"{access_token}_r1, _r2, ..." if plan.rotate_after else "")
+        print(f"Injecting faults: {rates}{rotate}", flush=True)
 
     def _stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -14,8 +14,9 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,16 @@ class InfluxStore(Store):
         rejected_dir = self.spool.directory if self.spool is not None else Path("data") / "rejected"
         self.rejected_path = rejected_dir / "rejected.lp"
         """Where refused lines go: `# <UTC time> <server's reason>` then the lines, appended."""
+        self.write_budget_s: float | None = None
+        """Seconds a caller waits for a write (None: until it is done). A write still running
+        then finishes (or spools) on the writer thread, and writes arriving meanwhile go straight
+        to the spool, so a hung server (SIGSTOP, a stalled disk) never stalls collection."""
+        self.over_budget = 0
+        """Writes that outlived the budget, and batches spooled because one was still running."""
+        self._fmt_lock = threading.Lock()
+        self._spool_formatter = LineFormatter()  # formats for the spool while a write hangs
+        self._writer: ThreadPoolExecutor | None = None
+        self._inflight: Future[int] | None = None
 
     @property
     def _v2_known(self) -> bool:
@@ -266,14 +277,57 @@ class InfluxStore(Store):
         raise StoreError(f"InfluxDB at {self.url}: database {self.database!r} could not be created")
 
     def write(self, points: Sequence[Point]) -> int:
+        pts = points if isinstance(points, list) else list(points)
+        return self._budgeted(lambda: self._write_points_now(pts), len(pts),
+                              lambda f: f.format_points(pts))
+
+    def _write_columns(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
+                       times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
+        return self._budgeted(
+            lambda: self._write_columns_now(measurement, tags_list, times_ns, fields_columns),
+            len(times_ns), lambda f: f.format_columns(measurement, tags_list, times_ns, fields_columns))
+
+    def _budgeted(self, write: Callable[[], int], points: int,
+                  fmt: Callable[[LineFormatter], LineBatch]) -> int:
+        """Run `write` within `write_budget_s` (see there); returns the points stored or spooled."""
+        budget = self.write_budget_s
+        if budget is None or self.spool is None:
+            return write()
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            self.over_budget += 1
+            with self._fmt_lock:
+                batch = fmt(self._spool_formatter)
+            return self._spool_batch(batch)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="optui-influx-budget")
+        future = self._writer.submit(write)
+        self._inflight = future
+        try:
+            return future.result(timeout=budget)
+        except FutureTimeout:
+            self.over_budget += 1
+            log.warning("InfluxDB %s: a write of %d point(s) outlived its %.1fs budget: it finishes "
+                        "or spools in the background, later writes spool", self.url, points, budget)
+            return points
+
+    def _spool_batch(self, batch: LineBatch) -> int:
+        """Append a formatted batch to the spool without touching the server (no store lock:
+        the spool holds its own file lock)."""
+        log_dropped(batch, f"InfluxDB {self.url}")
+        lines = batch.lines
+        for start in range(0, len(lines), self.batch_size):
+            self._spool_chunk(lines[start : start + self.batch_size])
+        return len(lines)
+
+    def _write_points_now(self, pts: list[Point]) -> int:
         with self._lock:
-            pts = points if isinstance(points, list) else list(points)
             size = self.batch_size
             fmt = self._formatter.format_points
             return self._write_chunks(fmt(pts[i : i + size]) for i in range(0, len(pts), size))
 
-    def _write_columns(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
-                       times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
+    def _write_columns_now(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
+                           times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
         with self._lock:
             size = self.batch_size
             fmt = self._formatter.format_columns
@@ -512,6 +566,9 @@ class InfluxStore(Store):
     # -- lifecycle ------------------------------------------------------------------------------
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)  # a write in flight finishes or spools first
+            self._writer = None
         with self._lock:
             if self._closed:
                 return

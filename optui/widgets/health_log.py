@@ -7,6 +7,7 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import RichLog
 
+from optui.collectors.health import HealthEvent
 from optui.models import Snapshot, SnapshotWarning
 from optui.timeutil import IST
 
@@ -41,6 +42,12 @@ class HealthLog(RichLog):
         del self.history[:keep]
         stamp = at.astimezone(IST).strftime("%H:%M:%S")
         self.write(Text.assemble((stamp + " ", "dim"), (text, _LEVEL_STYLE.get(level, ""))))
+
+    def add_event(self, event: HealthEvent, at: datetime) -> str:
+        """Show one health-model event (optui.collectors.health) with its fix; returns the line."""
+        text = event.message + (f" → {event.action}" if event.action else "")
+        self.add(event.at or at, event.severity.value, text)
+        return text
 
     def replay(self, history: list[tuple[datetime, str, str]]) -> None:
         """Show lines a previous log held (the layout switched between tabs and panels)."""

@@ -1,0 +1,100 @@
+"""The health model, the secrets-file watch and `optui doctor`'s reading of a collector's health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from optui.collectors.health import (
+    HEALTH_FILE,
+    EventKind,
+    HealthEvent,
+    HealthLog,
+    Severity,
+    Status,
+    health_document,
+    read_health_file,
+    write_health_file,
+)
+from optui.collectors.token_watch import SecretsWatch
+from optui.config import Settings, write_private
+from optui.ops.doctor import collector_checks
+
+pytestmark = pytest.mark.unit
+
+AT = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+
+
+def test_repeats_are_logged_once_and_a_recovery_resolves_its_faults() -> None:
+    health = HealthLog()
+    down = HealthEvent(EventKind.SOURCE_DOWN, Severity.ERROR, "quote: cannot reach Kite", "retry", at=AT)
+    assert health.raise_(down) is True
+    assert health.raise_(down) is False  # the same fault again: no second line
+    health.raise_(HealthEvent(EventKind.SLOW_CYCLE, Severity.WARNING, "slow", at=AT))
+    assert health.worst is Severity.ERROR
+    assert [e.kind for e in health.open_faults()] == [EventKind.SOURCE_DOWN, EventKind.SLOW_CYCLE]
+    health.raise_(HealthEvent(EventKind.SOURCE_BACK, Severity.INFO, "back", at=AT + timedelta(seconds=5)))
+    assert [e.kind for e in health.open_faults()] == [EventKind.SLOW_CYCLE]
+    resolved = [e for e in health.recent() if e.status is Status.RESOLVED]
+    assert [e.kind for e in resolved] == [EventKind.SOURCE_DOWN]
+    assert resolved[0].line() == "ERROR source_down: quote: cannot reach Kite -> retry (resolved)"
+    assert health.resolve(EventKind.SLOW_CYCLE) is not None and health.worst is None
+
+
+def test_log_is_bounded() -> None:
+    health = HealthLog(keep=5)
+    for n in range(20):
+        health.raise_(HealthEvent(EventKind.CHECK, Severity.INFO, f"n{n}"))
+    assert [e.message for e in health.recent(10)] == [f"n{n}" for n in range(15, 20)]
+
+
+def test_secrets_watch_sees_a_new_token_not_a_rewrite_of_the_same(tmp_path: Path) -> None:
+    file = tmp_path / "secrets.toml"
+    write_private(file, 'kite_access_token = "old"\n')
+    watch = SecretsWatch(file)
+    write_private(file, 'kite_access_token = "old"\n')  # same bytes, new mtime
+    assert watch.changed() is False
+    write_private(file, 'kite_access_token = "new"\n')
+    assert watch.changed() is True and watch.token() == "new"
+    assert watch.changed() is False
+    file.write_bytes(b"\xff\xfe not toml")
+    assert watch.changed() is True and watch.token() == ""
+    assert "new" not in repr(watch)
+
+
+def test_doctor_reads_open_faults_with_their_fix(tmp_path: Path) -> None:
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path)
+    settings.source.interval_s = 30.0
+    health = HealthLog()
+    health.raise_(HealthEvent(EventKind.TOKEN_REJECTED, Severity.ERROR, "quote: token rejected",
+                              "log in again", at=AT))
+    path = tmp_path / "state" / "sim" / HEALTH_FILE
+    write_health_file(path, health_document(health, AT, "sim", 12, 3, 45.0))
+    assert read_health_file(path)["gaps"] == 3  # type: ignore[index]
+    rows = collector_checks(settings, AT + timedelta(seconds=20))
+    assert rows[0].ok is False and "12 attempts, 3 gaps" in rows[0].detail
+    assert "cached data 45s old" in rows[0].detail and "09:30:00 IST" in rows[0].detail
+    assert rows[1].ok is False and rows[1].fix == "log in again" and "token_rejected" in rows[1].name
+    stale = collector_checks(settings, AT + timedelta(minutes=10))
+    assert "not running?" in stale[0].detail and "systemctl status" in stale[0].fix
+    path.unlink()
+    assert "has not run here" in collector_checks(settings, AT)[0].detail
+
+
+def test_doctor_counts_spooled_points_without_creating_a_spool(tmp_path: Path) -> None:
+    from optui.ops.doctor import spool_checks
+    from optui.storage.influx_store import InfluxStore
+
+    settings = Settings()
+    settings.store.url = "influxdb://127.0.0.1:9"
+    settings.store.spool_dir = str(tmp_path / "spool")
+    assert [c.ok for c in spool_checks(settings)] == [True]
+    assert not (tmp_path / "spool").exists()
+    store = InfluxStore.from_url(settings.store.url, settings)
+    assert store.spool is not None
+    store.spool.append(b"m f=1 1\nm f=2 2\n", 2)
+    rows = spool_checks(settings)
+    assert rows[0].ok is None and rows[0].detail.startswith("2 point(s) waiting in ")
