@@ -352,6 +352,16 @@ class RecordingSource(MarketSource):
     def sync_clock(self) -> None:
         self.inner.sync_clock()
 
+    @property
+    def accepts_token(self) -> bool:  # type: ignore[override]
+        return self.inner.accepts_token
+
+    def set_access_token(self, token: str) -> None:
+        self.inner.set_access_token(token)
+
+    def probe(self) -> None:
+        self.inner.probe()
+
     def is_trading_day(self, at: datetime) -> bool:
         return self.inner.is_trading_day(at)
 
