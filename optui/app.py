@@ -71,6 +71,8 @@ class OptuiApp(App[None]):
         self.settings = settings
         self.start = start
         self.mouse = mouse
+        self.attach: str | None = None
+        """redis://HOST:PORT/DB: the dashboard follows that collector's channel only."""
         self.log_file = configure_logging(settings)
         self._started = False
         self.animation_level = "full" if settings.ui.animations else "none"
@@ -167,7 +169,7 @@ class OptuiApp(App[None]):
 
             if isinstance(self.screen, DashboardScreen):
                 return
-            self.push_screen(DashboardScreen())
+            self.push_screen(DashboardScreen(attach=self.attach))
         except Exception as exc:
             log.exception("cannot open the dashboard")
             self.notify(f"The dashboard cannot open: {exc}. Details in {self.log_file}",

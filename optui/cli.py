@@ -63,12 +63,13 @@ def _settings(config: Path | None = None):  # noqa: ANN202 - Settings, imported 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML file (default: $OPTUI_CONFIG_FILE, ./optui.toml, ~/.config/optui/optui.toml).")]
 
 
-def _run_app(start: str, config: Path | None, no_mouse: bool) -> None:
+def _run_app(start: str, config: Path | None, no_mouse: bool, attach: str | None = None) -> None:
     settings = _settings(config)
     no_mouse = no_mouse or bool(_root_param("no_mouse"))  # `optui --no-mouse dashboard` too
     from optui.app import OptuiApp  # configures the log file itself
 
     app = OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse)
+    app.attach = attach
     app.run(mouse=not no_mouse and settings.ui.mouse)
     if app.return_code:  # an unexpected crash: logged by the app, and a failure for the shell
         raise typer.Exit(app.return_code)
@@ -91,9 +92,12 @@ def main_callback(
 def dashboard(
     config: ConfigOpt = None,
     no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Do not capture the mouse.")] = False,
+    attach: Annotated[str | None, typer.Option("--attach", help="Watch a collector running elsewhere: redis://[:PASSWORD@]HOST:PORT/DB of its cache.")] = None,
 ) -> None:
-    """Open the live dashboard directly."""
-    _run_app("dashboard", config, no_mouse)
+    """Open the live dashboard directly (collecting here, or following a running collector)."""
+    if attach is not None and not attach.startswith(("redis://", "rediss://")):
+        _fail(f"--attach {attach!r}: give the collector's cache as redis://HOST:PORT/DB")
+    _run_app("dashboard", config, no_mouse, attach=attach)
 
 
 class SourceKind(StrEnum):
@@ -128,16 +132,20 @@ def collect(
             _fail(f"--interval {interval}: allowed 1 to 3600 seconds")
         settings.source.interval_s = interval
     setup_logging(settings, to_stderr=True)
-    from optui.collectors.engine import build_engine
     from optui.collectors.headless import Collector, exit_report
+    from optui.feed.local import LocalFeed
 
+    # One collector per store and source: a second one is refused, naming the holder.
+    feed = LocalFeed.from_settings(settings, source.value if source else None, store, out)
     try:
-        engine = build_engine(settings, source.value if source else None, store, out)
+        feed.start()
     except (ConfigError, OptuiError) as exc:
         _fail(str(exc))
+    engine = feed.engine
+    assert engine is not None
     printer = _printer()
     collector = Collector(engine, settings.source.interval_s, printer=printer,
-                          slow_share=settings.source.slow_cycle_share)
+                          slow_share=settings.source.slow_cycle_share, feed=feed)
     from optui.collectors.health import HEALTH_FILE
 
     if engine.state_dir is not None:  # beside the day state: a simulated run never mixes in
@@ -152,7 +160,7 @@ def collect(
     try:
         code = collector.run(once=once)
     finally:
-        engine.close()
+        feed.close()
     try:
         exit_report(collector, summary_json)
     except (OSError, OptuiError) as exc:

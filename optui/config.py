@@ -85,6 +85,7 @@ class InfluxSettings:
 @dataclass
 class CacheSettings:
     url: str = "memory://"  # or redis://127.0.0.1:6379/0
+    lease_s: float = 30.0  # a collector's lease on its store in Redis; expires this long after a crash
 
 
 @dataclass

@@ -346,8 +346,6 @@ class CollectionEngine:
             except (OSError, StoreError) as exc:
                 snap.warnings.append(SnapshotWarning(WarningKind.FILES, "files", f"cannot write under {self.out_dir}: {exc}"))
         if self.cache is not None:
-            from optui.storage.cache import SNAPSHOT_CHANNEL
-
             summaries = {
                 key: {
                     **idx.overview.legacy_fields(),
@@ -358,9 +356,8 @@ class CollectionEngine:
                 }
                 for key, idx in snap.indices.items()
             }
-            try:
+            try:  # the whole cycle is published by the feed (optui.feed.local), alerts included
                 self.cache.set_snapshots(summaries)
-                self.cache.publish(SNAPSHOT_CHANNEL, {"timestamp": snap.timestamp.isoformat(), "source": snap.source, "indices": summaries})
             except StoreError as exc:
                 snap.warnings.append(SnapshotWarning(WarningKind.CACHE, "cache", str(exc)))
 

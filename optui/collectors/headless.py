@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from optui.alerts.model import Alert
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
@@ -19,6 +19,9 @@ from optui.collectors.supervisor import CycleSupervisor, simulated_fallback
 from optui.errors import TokenExpiredError
 from optui.models import LOSS_KINDS, Snapshot
 from optui.timeutil import fmt_ist
+
+if TYPE_CHECKING:
+    from optui.feed.local import LocalFeed
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +60,27 @@ def alert_line(alert: Alert) -> str:
     return f"  alert {fmt_ist(alert.at)} {alert.severity.upper()} {alert.rule}: {alert.message}"
 
 
+def next_cycle_at(after: datetime, interval_s: float) -> datetime:
+    """The next multiple of the interval on the exchange clock after `after` (cycles land on
+    :00, :05 ... whoever collects), in `after`'s zone."""
+    step = max(interval_s, 1e-3)
+    return datetime.fromtimestamp((after.timestamp() // step + 1) * step, after.tzinfo)
+
+
 class Collector:
     """Runs cycles every `interval` seconds until stopped; never overlaps cycles."""
 
     def __init__(self, engine: CollectionEngine, interval: float, out: TextIO = sys.stdout,
                  printer: Callable[[str, str], None] | None = None,
-                 sleep: Callable[[float], object] | None = None, slow_share: float = 0.8) -> None:
+                 sleep: Callable[[float], object] | None = None, slow_share: float = 0.8,
+                 feed: LocalFeed | None = None) -> None:
         """`interval` is in exchange seconds; `sleep(real_seconds)` waits (default: until a stop);
-        a cycle over `slow_share` of the interval is flagged slow."""
+        a cycle over `slow_share` of the interval is flagged slow. Cycles come from `feed`
+        (default: a LocalFeed over `engine`), which publishes them to attached consumers."""
+        from optui.feed.local import LocalFeed
+
         self.engine = engine
+        self.feed = feed or LocalFeed(engine, interval_s=interval)
         self.interval = interval
         self.out = out
         self.stop_event = threading.Event()
@@ -74,6 +89,7 @@ class Collector:
         self._print = printer or self._plain
         self._sleep = sleep or self.stop_event.wait
         self.supervisor = CycleSupervisor(engine, interval, slow_share=slow_share)
+        self.supervisor.collect = lambda: self.feed.next_cycle().snapshot  # published, alerts too
         settings = getattr(engine, "settings", None)
         if settings is not None and settings.source.simulated_fallback and engine.source_label == "LIVE":
             self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
@@ -112,9 +128,7 @@ class Collector:
 
     def _next_cycle_at(self, after: datetime) -> datetime:
         """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""
-        step = max(self.interval, 1e-3)
-        epoch = after.timestamp()
-        return datetime.fromtimestamp((epoch // step + 1) * step, after.tzinfo)
+        return next_cycle_at(after, self.interval)
 
     def _market_closed(self, once: bool) -> bool:
         """Outside the session: say so; without `once`, wait for the next pre-open.

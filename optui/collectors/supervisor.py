@@ -19,6 +19,7 @@ fatal. Textual-free: the headless collector and the app's feed wrap the same obj
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -110,6 +111,8 @@ class CycleSupervisor:
         self.health_file: Path | None = None
         """Where each attempt's health summary is written for `optui doctor` (None: nowhere)."""
         self._synced = False
+        self.collect: Callable[[], Snapshot] = engine.collect_once
+        """Runs one cycle: the engine's, or a feed's that also publishes it (optui.feed)."""
 
     @property
     def source(self):  # noqa: ANN201 - MarketSource
@@ -237,7 +240,7 @@ class CycleSupervisor:
                 self._synced = True
             if self.failures >= PROBE_AFTER_FAILURES:
                 self.source.probe()
-            snap = self.engine.collect_once()
+            snap = self.collect()
         except TokenExpiredError as exc:
             self.failures = 0
             if not pause_on_token or not self.source.accepts_token:

@@ -1,0 +1,185 @@
+"""Feeds that follow a collector running elsewhere: over Redis pub/sub, or through the latest-cycle
+file a collector on this machine writes when no Redis cache is configured."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from optui.errors import ConfigError, StoreError
+from optui.feed.codec import PAYLOAD_VERSION, snapshot_from_payload
+from optui.feed.local import CYCLE_KEY
+from optui.feed.model import Feed, FeedCycle, HealthEvent
+
+log = logging.getLogger(__name__)
+
+
+def cycle_from_payload(payload: Any) -> FeedCycle:
+    """A FeedCycle from what `cycle_payload` published; raises ValueError naming what is wrong."""
+    if not isinstance(payload, dict):
+        raise ValueError("not a collector cycle")
+    version = payload.get("version")
+    if version != PAYLOAD_VERSION:
+        raise ValueError(f"payload version {version!r}, this optui reads {PAYLOAD_VERSION}: "
+                         "run the same optui version on both sides")
+    try:
+        snapshot = snapshot_from_payload(payload["snapshot"])
+        health = [HealthEvent(datetime.fromisoformat(e["at"]), str(e["level"]), str(e["kind"]),
+                              str(e["text"])) for e in payload.get("health", [])]
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed collector cycle: {exc}") from None
+    return FeedCycle(snapshot, health, bool(payload.get("participants_changed")), str(payload.get("host", "")))
+
+
+class _AttachedFeed(Feed):
+    """Shared by the attached feeds: an optional store for history, read-only."""
+
+    def __init__(self, store_url: str | None = None, settings: Any = None) -> None:
+        self._store_url = store_url
+        self._settings = settings
+        self._store: Any = None
+
+    @property
+    def store(self) -> Any:
+        return self._store
+
+    def _open_store(self) -> str:
+        if not self._store_url:
+            return "no store: premium-flow history is not shown"
+        from optui.storage.base import open_store
+
+        try:
+            self._store = open_store(self._store_url, self._settings)
+        except (ConfigError, StoreError) as exc:
+            log.warning("attached feed without history: %s", exc)
+            return f"history unavailable ({exc})"
+        return f"history from {self._store.describe()}"
+
+    def _close_store(self) -> None:
+        if self._store is not None:
+            try:
+                self._store.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing the store failed", exc_info=True)
+            self._store = None
+
+    def _accept(self, payload: Any) -> FeedCycle | None:
+        try:
+            cycle = cycle_from_payload(payload)
+        except ValueError as exc:
+            log.warning("ignored a published cycle: %s", exc)
+            return None
+        if cycle.host:
+            self.attached_to = cycle.host
+        return cycle
+
+
+class RedisFeed(_AttachedFeed):
+    """Follows a collector's Redis channel (optui.storage.cache.SNAPSHOT_CHANNEL).
+
+    `start()` subscribes and takes the newest published cycle (CYCLE_KEY) as the first one, so
+    the screen fills at once; `next_cycle` then waits for the next publication. History (premium
+    flow bars) comes from `store_url` when given. Nothing is collected, computed or stored here:
+    alerts arrive as the collector raised them.
+    """
+
+    def __init__(self, cache_url: str, store_url: str | None = None, settings: Any = None,
+                 host: str = "") -> None:
+        super().__init__(store_url, settings)
+        if not cache_url.startswith(("redis://", "rediss://")):
+            raise ConfigError(f"--attach {cache_url!r}: give redis://HOST:PORT/DB")
+        self.cache_url = cache_url
+        self.attached_to = host
+        self._cache: Any = None
+        self._sub: Any = None
+        self._first: FeedCycle | None = None
+
+    def start(self) -> str:
+        """Connect and subscribe; raises StoreError when Redis does not answer."""
+        from optui.storage.cache import SNAPSHOT_CHANNEL, RedisCache
+
+        self._cache = RedisCache(self.cache_url)
+        if not self._cache.ping():
+            where = self._cache.where
+            self._cache.close()
+            self._cache = None
+            from optui.storage.cache import unreachable
+
+            raise unreachable(where, "no answer to PING")
+        self._sub = self._cache.subscribe(SNAPSHOT_CHANNEL)
+        latest = self._cache.get(CYCLE_KEY)
+        self._first = self._accept(latest) if latest is not None else None
+        history = self._open_store()
+        host = self.attached_to or "a collector"
+        return f"attached to {host} over {self._cache.describe()}; {history}"
+
+    def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
+        """The newest published cycle not yet returned; None after `timeout_s` without one.
+        Raises StoreError when Redis goes away."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        if self._sub is None:
+            return None
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            payload = self._sub.get(timeout=left)
+            if payload is None:
+                return None
+            cycle = self._accept(payload)
+            if cycle is not None:
+                return cycle
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+
+    def close(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+        self._close_store()
+
+
+class FileFeed(_AttachedFeed):
+    """Follows the latest-cycle file a collector on this machine rewrites every cycle (written
+    atomically, so a read never sees half a cycle); polls its modification time."""
+
+    def __init__(self, path: Path, store_url: str | None = None, settings: Any = None,
+                 host: str = "", poll_s: float = 0.25) -> None:
+        super().__init__(store_url, settings)
+        self.path = path
+        self.attached_to = host
+        self.poll_s = poll_s
+        self._seen: int | None = None
+
+    def start(self) -> str:
+        history = self._open_store()
+        return f"attached to {self.attached_to or 'a collector'} through {self.path}; {history}"
+
+    def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while True:
+            try:
+                stamp = self.path.stat().st_mtime_ns
+                if stamp != self._seen:
+                    self._seen = stamp
+                    cycle = self._accept(json.loads(self.path.read_text(encoding="utf-8")))
+                    if cycle is not None:
+                        return cycle
+            except FileNotFoundError:
+                pass
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read %s: %s", self.path, exc)
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(self.poll_s)
+
+    def close(self) -> None:
+        self._close_store()

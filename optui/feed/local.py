@@ -1,0 +1,225 @@
+"""The local feed: runs the collector here (engine, exchange-clock schedule, lock) and publishes
+each cycle for any attached consumer."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optui.feed.codec import PAYLOAD_VERSION, snapshot_payload
+from optui.feed.model import Feed, FeedCycle, HealthEvent
+
+if TYPE_CHECKING:
+    from optui.collectors.engine import CollectionEngine
+    from optui.config import Settings
+    from optui.feed.lock import CollectorLock
+
+log = logging.getLogger(__name__)
+
+CYCLE_KEY = "optui:cycle:latest"
+"""Cache key of the newest published cycle, so a consumer that attaches shows it at once."""
+
+
+def cycle_payload(cycle: FeedCycle) -> dict[str, Any]:
+    """What a collector publishes per cycle (Redis channel, latest key, latest file)."""
+    return {
+        "version": PAYLOAD_VERSION,
+        "host": cycle.host,
+        "snapshot": snapshot_payload(cycle.snapshot),
+        "health": [
+            {"at": e.at.isoformat(), "level": e.level, "kind": e.kind, "text": e.text} for e in cycle.health
+        ],
+        "participants_changed": cycle.participants_changed,
+    }
+
+
+class LocalFeed(Feed):
+    """Collects here: one `engine.collect_once()` per `next_cycle()`, due on the collector's
+    exchange-clock schedule (`delay_s`).
+
+    Give an `engine` (already built), or a `factory` that builds one in `start()` (blocking).
+    With `lock` set, `start()` first takes the collector lock of the store and source and raises
+    CollectorRunning when another collector holds it. Each cycle is published on the cache's
+    channel (and under CYCLE_KEY), and, without a Redis cache, to `latest_file` for a consumer on
+    this machine.
+    """
+
+    def __init__(self, engine: CollectionEngine | None = None, *,
+                 factory: Callable[[], CollectionEngine] | None = None,
+                 interval_s: float | None = None, lock: CollectorLock | None = None,
+                 latest_file: Path | None = None) -> None:
+        if engine is None and factory is None:
+            raise ValueError("LocalFeed needs an engine or a factory")
+        self.engine = engine
+        self._factory = factory
+        self._interval_s = interval_s
+        self.lock = lock
+        self.latest_file = latest_file
+        self.host = socket.gethostname()
+        self._capture_events_seen = 0
+        self._participants_seen: object | None = None
+        self._pending: list[HealthEvent] = []
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings, source_kind: str | None = None,
+                      store_url: str | None = None, out_dir: Path | None = None,
+                      lock: bool = True) -> LocalFeed:
+        """A feed that builds its engine from the settings (see build_engine) and, with `lock`,
+        holds the collector lock of the store and source while it runs."""
+        from optui.collectors.engine import build_engine, is_simulated, store_url_for
+        from optui.feed.lock import CollectorLock, lock_path
+
+        kind = source_kind or settings.source.kind
+        url = store_url_for(settings, is_simulated(settings, kind), store_url)
+        data_dir = Path(settings.general.data_dir)
+        held = CollectorLock(url, kind, data_dir, settings.cache.url, settings.cache.lease_s) if lock else None
+        latest = None
+        if held is not None and not held.cache_url:
+            latest = lock_path(url, kind, data_dir).with_suffix(".latest.json")
+        return cls(factory=lambda: build_engine(settings, kind, store_url, out_dir),
+                   interval_s=settings.source.interval_s, lock=held, latest_file=latest)
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Take the lock (CollectorRunning when held), build the engine (ConfigError,
+        StoreError); returns 'collecting from sim every 30 s'."""
+        if self.lock is not None and self.lock._fd is None:
+            self.lock.acquire()
+        if self.engine is None:
+            assert self._factory is not None
+            try:
+                self.engine = self._factory()
+            except BaseException:
+                if self.lock is not None:
+                    self.lock.release()
+                raise
+        store = self.store
+        where = f" into {store.describe()}" if store is not None else ""
+        return f"collecting from {self.engine.source_name} every {self.interval_s:g} s{where}"
+
+    @property
+    def interval_s(self) -> float:
+        if self._interval_s is not None:
+            return self._interval_s
+        settings = getattr(self.engine, "settings", None)
+        return float(settings.source.interval_s) if settings is not None else 30.0
+
+    @property
+    def store(self) -> Any:
+        return getattr(self.engine, "store", None)
+
+    def close(self) -> None:
+        """Close the engine (its store may flush a spool) and release the lock."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.engine is not None:
+            try:
+                self.engine.close()
+            except Exception:  # noqa: BLE001 - closing must never hide the real error
+                log.debug("closing the engine failed", exc_info=True)
+        if self.lock is not None:
+            self.lock.release()
+
+    # ---- cycles --------------------------------------------------------------------------
+
+    def next_cycle(self, timeout_s: float | None = None) -> FeedCycle:
+        """Collect one cycle now and publish it; raises what `collect_once` raises."""
+        engine = self.engine
+        if engine is None:
+            raise RuntimeError("LocalFeed.next_cycle before start()")
+        snapshot = engine.collect_once()
+        cycle = FeedCycle(snapshot, self._health(snapshot.timestamp), self._participants_changed(),
+                          self.host)
+        if self.lock is not None and self.lock.lost:
+            cycle.snapshot.warnings.append(
+                "lock: another collector took this store's lease: two collectors may be writing it")
+        self._publish(cycle)
+        return cycle
+
+    def _health(self, at: datetime) -> list[HealthEvent]:
+        """The pre-market capture's events since the previous cycle."""
+        events, self._pending = self._pending, []
+        premarket = getattr(self.engine, "premarket", None)
+        if premarket is None:
+            return events
+        captured, self._capture_events_seen = premarket.events_since(self._capture_events_seen)
+        for event in captured:
+            kind = getattr(event, "kind", "capture")
+            level = "info" if kind == "participants_captured" else (
+                "error" if getattr(event, "final", False) else "warning")
+            events.append(HealthEvent(getattr(event, "at", at), level, kind, event.message()))
+        return events
+
+    def _participants_changed(self) -> bool:
+        premarket = getattr(self.engine, "premarket", None)
+        result = getattr(premarket, "last_result", None)
+        if result is self._participants_seen:
+            return False
+        self._participants_seen = result
+        return True
+
+    def _publish(self, cycle: FeedCycle) -> None:
+        """The cycle to attached consumers; a failure is a warning on the snapshot."""
+        cache = getattr(self.engine, "cache", None)
+        if cache is None and self.latest_file is None:
+            return
+        payload = cycle_payload(cycle)
+        if cache is not None:
+            from optui.errors import StoreError
+            from optui.storage.cache import SNAPSHOT_CHANNEL
+
+            try:
+                cache.set(CYCLE_KEY, payload)
+                cache.publish(SNAPSHOT_CHANNEL, payload)
+            except StoreError as exc:
+                cycle.snapshot.warnings.append(f"cache: {exc}")
+        if self.latest_file is not None:
+            from optui.storage.cache import dumps
+            from optui.storage.legacy_files import write_atomic
+
+            try:
+                write_atomic(self.latest_file, dumps(payload))
+            except OSError as exc:
+                log.warning("cannot write %s: %s", self.latest_file, exc)
+
+    # ---- schedule ------------------------------------------------------------------------
+
+    def exchange_now(self) -> datetime | None:
+        source = getattr(self.engine, "source", None)
+        try:
+            return source.now() if source is not None else None
+        except Exception:  # noqa: BLE001 - a clock read must not break a consumer
+            return None
+
+    def delay_s(self) -> float:
+        """Real seconds to the next multiple of the interval on the exchange clock (the
+        collector's schedule, see optui.collectors.headless.next_cycle_at), at least 0.25 s."""
+        from optui.collectors.headless import next_cycle_at
+
+        source = getattr(self.engine, "source", None)
+        now = self.exchange_now()
+        if source is None or now is None:
+            return self.interval_s
+        due = next_cycle_at(now, self.interval_s)
+        try:
+            left = float(source.real_seconds((due - now).total_seconds()))
+        except Exception:  # noqa: BLE001 - a source without a clock: the plain interval
+            return self.interval_s
+        return max(0.25, min(left, self.interval_s))
+
+    def is_holiday(self, at: datetime) -> bool:
+        probe = getattr(getattr(self.engine, "source", None), "is_holiday", None)
+        try:
+            return bool(probe(at)) if callable(probe) else False
+        except Exception:  # noqa: BLE001 - a calendar failure must not break a consumer
+            return False
+
+
+__all__ = ["CYCLE_KEY", "LocalFeed", "cycle_payload"]

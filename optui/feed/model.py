@@ -1,0 +1,108 @@
+"""What a feed yields each cycle, and the one interface every feed implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from optui.alerts.model import Alert
+from optui.models import Snapshot
+from optui.storage.base import Row
+
+HEALTH_LEVELS: tuple[str, ...] = ("info", "warning", "error")
+"""Severity of a health event, least to most urgent."""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    """Something about the collector itself (not the market) the user should see.
+
+    `at` is the exchange time (aware UTC) it happened; `level` one of HEALTH_LEVELS; `kind` a
+    short stable name (participants_captured, capture_failed, collector_attached ...).
+    """
+
+    at: datetime
+    level: str
+    kind: str
+    text: str
+
+
+@dataclass(slots=True)
+class FeedCycle:
+    """One collection cycle as every consumer receives it.
+
+    `snapshot` carries the market data, its `warnings` and the `alerts` the collector's alerts
+    engine raised (raised once, by the collector that owns the engine; consumers only read them).
+    `health` are the collector's own events since the previous cycle; `participants_changed` says
+    new end-of-day participant data was stored; `host` names the machine that collected it.
+    """
+
+    snapshot: Snapshot
+    health: list[HealthEvent] = field(default_factory=list)
+    participants_changed: bool = False
+    host: str = ""
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.snapshot.warnings
+
+    @property
+    def alerts(self) -> list[Alert]:
+        return self.snapshot.alerts
+
+
+class Feed(ABC):
+    """A stream of collection cycles: run here (LocalFeed) or followed from a collector that runs
+    elsewhere (RedisFeed, FileFeed).
+
+    Lifecycle: `start()` once (blocking: builds the engine or connects; raises OptuiError with a
+    one-line fix), then `next_cycle()` repeatedly, `close()` at the end. Every method blocks, so
+    a screen calls them from a thread worker.
+    """
+
+    attached_to: str = ""
+    """The host of the collector this feed follows; "" when it collects itself."""
+
+    @abstractmethod
+    def start(self) -> str:
+        """Get ready for the first cycle; returns one line describing where the data comes from."""
+
+    @abstractmethod
+    def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
+        """The next cycle: a local feed collects one now, an attached feed waits for the
+        collector's next one (None when none arrived within `timeout_s`). Raises SourceError
+        subclasses (TokenExpiredError, RateLimitedError), StoreError or ConfigError."""
+
+    def delay_s(self) -> float:
+        """Real seconds until the next cycle is due; 0 for a feed that waits on its own."""
+        return 0.0
+
+    @property
+    def store(self) -> Any:
+        """The store holding this feed's history (optui.storage.base.Store), or None."""
+        return None
+
+    def flow_rows(self, index: str, timeframe: str, start: datetime, end: datetime) -> list[Row]:
+        """Premium-flow bars of `index` summed per `timeframe` in [start, end) from the store;
+        [] when the feed has no store. Raises StoreError."""
+        from optui.storage.records import FLOW_FIELDS
+
+        store = self.store
+        if store is None:
+            return []
+        return list(store.aggregate("premium_flow", list(FLOW_FIELDS), start, end,
+                                    every=timeframe, tags={"index": index}))
+
+    def exchange_now(self) -> datetime | None:
+        """The exchange clock when the feed knows it without a cycle, else None."""
+        return None
+
+    def is_holiday(self, at: datetime) -> bool:
+        """True when `at` falls on an exchange holiday, as far as the feed knows."""
+        return False
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release everything (engine, lock, subscription); safe to call twice."""
