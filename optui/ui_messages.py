@@ -10,24 +10,36 @@ from __future__ import annotations
 from textual.message import Message
 
 from optui.analytics.premium_flow import FlowSeries
+from optui.feed.model import Feed, FeedCycle
 from optui.models import Snapshot
 
 
-class EngineReady(Message):
-    """The collection engine was built and is ready for its first cycle.
+class FeedStarted(Message):
+    """The feed of cycles is ready: `description` says where the data comes from.
 
-    `engine` is an optui.collectors.engine.CollectionEngine (or anything with its collect_once,
-    store, source_name and close); the screen that receives it owns it from then on.
+    `feed` is an optui.feed.Feed; the screen that receives it owns it from then on.
     """
 
-    def __init__(self, engine: object, store_description: str = "") -> None:
+    def __init__(self, feed: Feed, description: str = "") -> None:
         super().__init__()
-        self.engine = engine
-        self.store_description = store_description
+        self.feed = feed
+        self.description = description
+
+
+class IvHistoryLoaded(Message):
+    """Stored daily ATM IV closes for the overview: (index, bucket) -> (IV closes, spot closes)."""
+
+    def __init__(self, history: dict[tuple[str, str], tuple[list[float], list[float]]]) -> None:
+        super().__init__()
+        self.history = history
+
+
+class CycleAwaited(Message):
+    """An attached feed's wait ended without a new cycle: wait again."""
 
 
 class EngineFailed(Message):
-    """The engine could not be built (bad configuration, unreachable store)."""
+    """The feed could not start (bad configuration, unreachable store or Redis)."""
 
     def __init__(self, error: str) -> None:
         super().__init__()
@@ -35,16 +47,18 @@ class EngineFailed(Message):
 
 
 class SnapshotCollected(Message):
-    """One collection cycle finished; `snapshot` is everything it produced.
+    """One collection cycle arrived from the feed; `snapshot` is its market data.
 
     `views` optionally carries display rows the worker already formatted (plain data, no
     widgets), keyed by what they show, so switching selection costs no formatting on the loop.
     """
 
-    def __init__(self, snapshot: Snapshot, views: dict | None = None) -> None:
+    def __init__(self, snapshot: Snapshot, views: dict | None = None, cycle: FeedCycle | None = None) -> None:
         super().__init__()
         self.snapshot = snapshot
         self.views = views or {}
+        self.cycle = cycle
+        """The feed's whole cycle (health events, participants news, host), when known."""
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotCollected)

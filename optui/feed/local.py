@@ -103,6 +103,9 @@ class LocalFeed(Feed):
         where = f" into {store.describe()}" if store is not None else ""
         return f"collecting from {self.engine.source_name} every {self.interval_s:g} s{where}"
 
+    def start_blocks(self) -> bool:
+        return self.engine is None or (self.lock is not None and self.lock._fd is None)
+
     @property
     def interval_s(self) -> float:
         if self._interval_s is not None:

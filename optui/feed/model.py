@@ -75,6 +75,11 @@ class Feed(ABC):
         collector's next one (None when none arrived within `timeout_s`). Raises SourceError
         subclasses (TokenExpiredError, RateLimitedError), StoreError or ConfigError."""
 
+    def start_blocks(self) -> bool:
+        """False when `start()` returns at once (nothing to build or connect), so a screen may
+        call it on its event loop."""
+        return True
+
     def delay_s(self) -> float:
         """Real seconds until the next cycle is due; 0 for a feed that waits on its own."""
         return 0.0

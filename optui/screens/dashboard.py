@@ -1,7 +1,9 @@
-"""The live dashboard: collection runs in thread workers, panels update in place from messages.
+"""The live dashboard: a feed of collection cycles (optui.feed) drives panels updated in place.
 
-Workers only call the blocking engine and post typed messages; the handlers here own all state
-and update widgets by key inside one `batch_update`, so a tick costs the cells that changed.
+The feed collects here (LocalFeed) or follows a collector that already runs on the store or on
+another machine (RedisFeed, FileFeed). One thread worker calls the blocking feed and posts typed
+messages; the handlers here own all state and update widgets by key inside one `batch_update`,
+so a tick costs the cells that changed.
 Below 120 columns the panels become tabs so the screen still works at 80x24 over SSH.
 """
 
@@ -13,13 +15,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from textual import events, on, work
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -30,16 +34,19 @@ from optui.analytics.timeframes import TIMEFRAMES
 from optui.collectors.health import HealthEvent, Severity, source_down_event
 from optui.config import Settings
 from optui.errors import OptuiError, TokenExpiredError
+from optui.feed.model import Feed
 from optui.indices import INDEX_KEYS
 from optui.models import LegRecord, Snapshot
-from optui.storage.flow_queries import FLOW_FIELDS, flow_series_from_rows
+from optui.storage.flow_queries import flow_series_from_rows
 from optui.timeutil import IST, now_utc
 from optui.ui_messages import (
     CollectionFailed,
+    CycleAwaited,
     EngineFailed,
-    EngineReady,
+    FeedStarted,
     FlowQueried,
     FlowQueryFailed,
+    IvHistoryLoaded,
     SnapshotCollected,
     TokenExpired,
 )
@@ -77,6 +84,17 @@ TABS: tuple[tuple[str, str], ...] = (
 )
 
 EngineFactory = Callable[[Settings], Any]
+"""Builds a CollectionEngine from settings (tests and benchmarks give their own)."""
+
+_JOBS = {
+    "start": "start the feed",
+    "collect": "collect one snapshot",
+    "flow": "query premium flow",
+    "participants": "read participant data",
+    "iv_history": "read IV history",
+    "close": "close the feed",
+}
+"""The worker's jobs and their descriptions (shown when one fails)."""
 
 
 def chain_settings(settings: Settings) -> Settings:
@@ -94,21 +112,20 @@ def chain_settings(settings: Settings) -> Settings:
     return widened
 
 
-def _default_engine_factory(settings: Settings) -> Any:
-    from optui.collectors.engine import build_engine
-
-    return build_engine(chain_settings(settings))
-
-
 def _yield_gil() -> None:
     time.sleep(0)
 
 
-def _close_quietly(engine: Any) -> None:
+def _close_quietly(feed: Feed) -> None:
     try:
-        engine.close()
+        feed.close()
     except Exception:  # noqa: BLE001 - closing must never take the app down
-        log.debug("closing the engine failed", exc_info=True)
+        log.debug("closing the feed failed", exc_info=True)
+
+
+ATTACHED_WAIT_S = 1.0
+"""An attached feed's worker waits this long for the collector's next cycle, then looks again
+(so the screen can go away without a blocked thread)."""
 
 
 class DashboardScreen(Screen):
@@ -149,8 +166,10 @@ class DashboardScreen(Screen):
         self,
         settings: Settings | None = None,
         *,
+        feed: Feed | None = None,
         engine: Any = None,
         engine_factory: EngineFactory | None = None,
+        attach: str | None = None,
         clock: Callable[[], datetime] | None = None,
         collect: bool = True,
         name: str | None = None,
@@ -158,9 +177,16 @@ class DashboardScreen(Screen):
     ) -> None:
         super().__init__(name=name, id=id)
         self._settings = settings
+        # `feed` (any Feed), or `engine` (a built CollectionEngine, collected by a LocalFeed), or
+        # a feed chosen in a worker: `engine_factory`'s engine, else optui.feed.open_feed
+        # (`attach`: that Redis channel only; a collector running on the store: attach to it).
+        self._feed: Feed | None = feed
         self._engine = engine
-        self._owns_engine = engine is None
-        self._engine_factory = engine_factory or _default_engine_factory
+        self._owns_feed = feed is None and engine is None
+        self._engine_factory = engine_factory
+        self._attach_url = attach
+        self._attached_to = ""
+        self._started = False
         self._clock = clock or now_utc
         self._collect_enabled = collect
         self._wide = True
@@ -196,8 +222,9 @@ class DashboardScreen(Screen):
         return self._settings
 
     @property
-    def engine(self) -> Any:
-        return self._engine
+    def feed(self) -> Feed | None:
+        """The feed of cycles, once chosen."""
+        return self._feed
 
     def _index_keys(self) -> list[str]:
         configured = [k for k in self.settings.source.indices if k in INDEX_KEYS]
@@ -242,10 +269,14 @@ class DashboardScreen(Screen):
         self._titles()
         self._render_all()
         self.set_interval(1.0, self._refresh_header, name="dashboard-clock")
-        if self._engine is not None:
-            self._engine_ready()
+        if self._feed is None and self._engine is not None:
+            from optui.feed.local import LocalFeed
+
+            self._feed = LocalFeed(self._engine, interval_s=self.settings.source.interval_s)
+        if self._feed is not None and not self._feed.start_blocks():
+            self._on_feed_started(FeedStarted(self._feed, self._feed.start()))
         elif self._collect_enabled:
-            self._build_engine()
+            self._start_feed()
 
     async def on_resize(self, event: events.Resize) -> None:
         await self._fit_layout()
@@ -289,12 +320,12 @@ class DashboardScreen(Screen):
         if self._timer is not None:
             self._timer.stop()
         self.workers.cancel_group(self, "collect")
-        self.workers.cancel_group(self, "engine")  # a build still running closes its own engine
-        if self._owns_engine and self._engine is not None:
+        self.workers.cancel_group(self, "feed")  # a start still running closes its own feed
+        if self._owns_feed and self._feed is not None:
             # Closing may flush a spool over the network: never on the event loop. A non-daemon
             # thread lets the process finish the flush before it exits.
-            threading.Thread(target=_close_quietly, args=(self._engine,), name="optui-engine-close").start()
-            self._engine = None
+            threading.Thread(target=_close_quietly, args=(self._feed,), name="optui-feed-close").start()
+            self._feed = None
 
     def _titles(self) -> None:
         if not self._wide:
@@ -307,41 +338,73 @@ class DashboardScreen(Screen):
 
     # ---- workers: they call blocking code and post messages, nothing else ----------------
 
-    @work(thread=True, exclusive=True, group="engine", exit_on_error=False,
-          description="build the collection engine")
-    def _build_engine(self) -> None:
-        try:
-            engine = self._engine_factory(self.settings)
-        except OptuiError as exc:
-            self.post_message(EngineFailed(str(exc)))
-            return
-        except Exception as exc:  # noqa: BLE001 - shown as a message, trace to the log
-            log.exception("building the collection engine failed")
-            self.post_message(EngineFailed(f"cannot start collection: {exc} (details in the log)"))
-            return
-        if get_current_worker().is_cancelled:  # the screen went away while the engine was built
-            _close_quietly(engine)
-            return
-        describe = getattr(getattr(engine, "store", None), "describe", None)
-        self.post_message(EngineReady(engine, describe() if callable(describe) else ""))
+    def _run(self, job: str, *args: Any) -> None:
+        """Run `job` in the thread worker; jobs of one kind never overlap (exclusive groups)."""
+        self.run_worker(partial(self._feed_work, job, *args), thread=True, exclusive=True,
+                        group="feed" if job == "start" else job, exit_on_error=False,
+                        description=_JOBS[job])
 
-    @work(thread=True, exclusive=True, group="collect", exit_on_error=False,
-          description="collect one snapshot")
-    def _run_collect(self, engine: Any) -> None:
+    def _start_feed(self) -> None:
+        self._run("start")
+
+    def _feed_work(self, job: str, *args: Any) -> None:
+        """The worker: calls the blocking feed and posts one typed message, nothing else."""
+        worker = get_current_worker()
+        if job == "start":
+            message: Message = self._start_work()
+        elif job == "collect":
+            message = self._collect_work(*args)
+        elif job == "flow":
+            message = self._flow_work(*args)
+        elif job == "iv_history":
+            message = self._iv_history_work(*args)
+        elif job == "participants":
+            from optui.analytics.trading_calendar import TradingCalendar
+
+            message = load_view(args[0], TradingCalendar.from_settings(self.settings), "FII",
+                                "index_futures_net", 1)
+        else:  # close
+            _close_quietly(args[0])
+            return
+        if not worker.is_cancelled:
+            self.post_message(message)
+        elif job == "start" and isinstance(message, FeedStarted):  # the screen went away
+            _close_quietly(message.feed)
+
+    def _start_work(self) -> Message:
         try:
-            snapshot = engine.collect_once()
-        except TokenExpiredError as exc:
-            self.post_message(TokenExpired(str(exc)))
-            return
+            feed = self._feed or self._make_feed()
+            return FeedStarted(feed, feed.start())
         except OptuiError as exc:
-            self.post_message(CollectionFailed(str(exc), type(exc).__name__))
-            return
+            return EngineFailed(str(exc))
+        except Exception as exc:  # noqa: BLE001 - shown as a message, trace to the log
+            log.exception("starting the feed failed")
+            return EngineFailed(f"cannot start collection: {exc} (details in the log)")
+
+    def _make_feed(self) -> Feed:
+        settings = self.settings
+        if self._engine_factory is not None:
+            from optui.feed.local import LocalFeed
+
+            factory = self._engine_factory
+            return LocalFeed(factory=lambda: factory(settings), interval_s=settings.source.interval_s)
+        from optui.feed import open_feed
+
+        return open_feed(settings, self._attach_url, factory_settings=chain_settings(settings))
+
+    def _collect_work(self, feed: Feed) -> Message:
+        try:
+            cycle = feed.next_cycle(timeout_s=ATTACHED_WAIT_S)
+        except TokenExpiredError as exc:
+            return TokenExpired(str(exc))
+        except OptuiError as exc:
+            return CollectionFailed(str(exc), type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - the screen must keep running
             log.exception("collection cycle failed")
-            self.post_message(
-                CollectionFailed(f"collection failed: {exc} (details in the log)", "unexpected")
-            )
-            return
+            return CollectionFailed(f"collection failed: {exc} (details in the log)", "unexpected")
+        if cycle is None:
+            return CycleAwaited()
+        snapshot = cycle.snapshot
         # Formatting every chain and ranking every index's OI changes here, off the event loop,
         # makes index and bucket keys cheap; sleep(0) between chains hands the GIL to key presses.
         top_n = self.settings.positions.top_n
@@ -349,62 +412,27 @@ class DashboardScreen(Screen):
             "chain_rows": all_chain_rows(snapshot, pause=_yield_gil, oi_unit=self.settings.ui.oi_unit),
             "positions": {k: top_oi_changes(i.legs, top_n) for k, i in snapshot.indices.items()},
         }
-        if not get_current_worker().is_cancelled:
-            self.post_message(SnapshotCollected(snapshot, views))
+        return SnapshotCollected(snapshot, views, cycle)
 
-    @work(thread=True, exclusive=True, group="flow", exit_on_error=False,
-          description="query premium flow")
-    def _run_flow_query(self, store: Any, index: str, tf: str, start: datetime, end: datetime) -> None:
+    def _flow_work(self, feed: Feed, index: str, tf: str, start: datetime, end: datetime) -> Message:
         try:
-            rows = store.aggregate(
-                "premium_flow", list(FLOW_FIELDS), start, end, every=tf, tags={"index": index}
-            )
+            rows = feed.flow_rows(index, tf, start, end)
         except OptuiError as exc:
-            self.post_message(FlowQueryFailed(index, tf, str(exc)))
-            return
+            return FlowQueryFailed(index, tf, str(exc))
         except Exception as exc:  # noqa: BLE001
             log.exception("premium flow query failed")
-            self.post_message(FlowQueryFailed(index, tf, f"{exc} (details in the log)"))
-            return
-        if not get_current_worker().is_cancelled:
-            self.post_message(FlowQueried(flow_series_from_rows(index, tf, rows)))
-
-    @work(thread=True, group="engine-close", exit_on_error=False, description="close engine")
-    def _close_engine(self, engine: Any) -> None:
-        _close_quietly(engine)
+            return FlowQueryFailed(index, tf, f"{exc} (details in the log)")
+        return FlowQueried(flow_series_from_rows(index, tf, rows))
 
     # ---- collection scheduling -----------------------------------------------------------
 
     # ---- participants (end-of-day files, read from the store) ----------------------------
 
-    @work(thread=True, exclusive=True, group="participants", exit_on_error=False,
-          description="read participant data")
-    def _load_participants(self, store: Any) -> None:
-        from optui.analytics.trading_calendar import TradingCalendar
-
-        message = load_view(store, TradingCalendar.from_settings(self.settings), "FII",
-                            "index_futures_net", 1)
-        if not get_current_worker().is_cancelled:
-            self.post_message(message)
-
-    def _refresh_participants(self) -> None:
-        """Reload the panel when the engine's pre-market capture stored something new."""
-        engine = self._engine
-        store = getattr(engine, "store", None)
-        if store is None:
-            return
-        premarket = getattr(engine, "premarket", None)
-        if premarket is not None:
-            events, self._capture_events_seen = premarket.events_since(self._capture_events_seen)
-            for event in events:
-                level = "info" if event.kind == "participants_captured" else (
-                    "error" if event.final else "warning")
-                self._log(level, event.message())
-        result = getattr(premarket, "last_result", None)
-        if self._participants_seen is not None and result is self._participants_seen:
-            return
-        self._participants_seen = result
-        self._load_participants(store)
+    def _refresh_participants(self, changed: bool = True) -> None:
+        """Reload the panel when the feed says new end-of-day participant data was stored."""
+        store = self._feed.store if self._feed is not None else None
+        if store is not None and changed:
+            self._run("participants", store)
 
     @on(ParticipantsLoaded)
     def _on_participants_loaded(self, message: ParticipantsLoaded) -> None:
@@ -413,7 +441,7 @@ class DashboardScreen(Screen):
         self.query_one(ParticipantsPanel).show_day(message.day)
 
     def action_participants(self) -> None:
-        store = getattr(self._engine, "store", None)
+        store = self._feed.store if self._feed is not None else None
         if store is None:
             self.notify("Participant data is read from the store once collection has started.",
                         title="Participants", severity="warning")
@@ -426,7 +454,7 @@ class DashboardScreen(Screen):
 
     def _want_iv_history(self, snapshot: Snapshot) -> None:
         """Read the stored daily IV closes once per day and bucket (worker), for the overview."""
-        store = getattr(self._engine, "store", None)
+        store = self._feed.store if self._feed is not None else None
         if store is None:
             return
         from optui.widgets.overview_table import bucket_stats
@@ -440,11 +468,10 @@ class DashboardScreen(Screen):
         ask = (day, tuple(wanted))
         if ask != getattr(self, "_iv_history_asked", None):
             self._iv_history_asked = ask
-            self._load_iv_history(store, day, wanted)
+            self._run("iv_history", store, day, wanted)
 
-    @work(thread=True, exclusive=True, group="iv-history", exit_on_error=False,
-          description="read IV history")
-    def _load_iv_history(self, store: Any, day: Any, wanted: list[tuple[str, str]]) -> None:
+    @staticmethod
+    def _iv_history_work(store: Any, day: Any, wanted: list[tuple[str, str]]) -> Message:
         from optui.storage.iv_history import iv_history
 
         out = {}
@@ -459,70 +486,57 @@ class DashboardScreen(Screen):
                 continue
             if any(c.atm_iv == c.atm_iv for c in closes):  # no stored close: plain ATM IV
                 out[(key, bucket)] = ([c.atm_iv for c in closes], [c.spot for c in closes])
-        self.app.call_from_thread(self._show_iv_history, out)
+        return IvHistoryLoaded(out)
 
-    def _show_iv_history(self, history: dict) -> None:
-        self.query_one(OverviewTable).iv_history = history
+    @on(IvHistoryLoaded)
+    def _show_iv_history(self, message: IvHistoryLoaded) -> None:
+        self.query_one(OverviewTable).iv_history = message.history
         self._render_all(flow=False)
 
     def action_charts(self) -> None:
         from optui.screens.charts import ChartsScreen
 
-        store = getattr(self._engine, "store", None)
+        store = self._feed.store if self._feed is not None else None
         self.app.push_screen(ChartsScreen(store, lambda: self._snapshot, self.index, self.bucket,
                                           self.timeframe))
 
-    def _engine_ready(self) -> None:
-        self._participants_seen = None
-        self._refresh_participants()
-        self._paused = False
-        self._log("info", f"collecting from {getattr(self._engine, 'source_name', '?')} "
-                          f"every {self.settings.source.interval_s:g} s")
-        self.collect_now()
-
     def collect_now(self) -> None:
         """Start a cycle unless one is running: runs never overlap."""
-        if self._engine is None or self._collecting or not self._collect_enabled:
+        if self._feed is None or not self._started or self._collecting or not self._collect_enabled:
             return
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
         self._collecting = True
-        self._run_collect(self._engine)
+        self._run("collect", self._feed)
 
     def _schedule_next(self) -> None:
         if self._timer is not None:
             self._timer.stop()
         self._timer = None
-        if not self._paused and self._engine is not None and self._collect_enabled:
-            self._timer = self.set_timer(self._next_delay(), self.collect_now)
+        if not self._paused and self._feed is not None and self._collect_enabled:
+            # On the collector's exchange-clock schedule; an attached feed waits in the worker.
+            self._timer = self.set_timer(max(0.05, self._feed.delay_s()), self.collect_now)
 
-    def _next_delay(self) -> float:
-        """Real seconds to the next multiple of the interval on the source's exchange clock, so
-        cycles land on the same market moments as any other collector (at least 0.25 s)."""
-        interval = self.settings.source.interval_s
-        source: Any = getattr(self._engine, "source", None)
-        if source is None:
-            return interval
-        try:
-            now = source.now().timestamp()
-            left = (now // interval + 1) * interval - now
-            return max(0.25, min(float(source.real_seconds(left)), interval))
-        except Exception:  # noqa: BLE001 - an engine without a source clock: the plain interval
-            return interval
-
-    @on(EngineReady)
-    def _on_engine_ready(self, message: EngineReady) -> None:
-        if self._engine is not None and self._engine is not message.engine:
-            # A second build finished (r pressed twice): keep one engine, close the other.
-            threading.Thread(target=_close_quietly, args=(message.engine,), name="optui-engine-close").start()
+    @on(FeedStarted)
+    def _on_feed_started(self, message: FeedStarted) -> None:
+        if self._feed is not None and self._feed is not message.feed:
+            # A second start finished (r pressed twice): keep one feed, close the other.
+            threading.Thread(target=_close_quietly, args=(message.feed,), name="optui-feed-close").start()
             return
-        self._engine = message.engine
-        self._owns_engine = True
+        self._feed = message.feed
+        self._started = True
         self._failed = False
-        if message.store_description:
-            self._log("info", f"store: {message.store_description}")
-        self._engine_ready()
+        self._paused = False
+        self._attached_to = message.feed.attached_to
+        self._log("info", message.description)
+        self._refresh_participants()
+        self.collect_now()
+
+    @on(CycleAwaited)
+    def _on_cycle_awaited(self, message: CycleAwaited) -> None:
+        self._collecting = False
+        self._schedule_next()
 
     @on(EngineFailed)
     def _on_engine_failed(self, message: EngineFailed) -> None:
@@ -537,8 +551,14 @@ class DashboardScreen(Screen):
         self._collecting = False
         self._failed = False
         views = message.views
+        cycle = message.cycle
+        if cycle is not None:
+            if cycle.host and self._feed is not None and self._feed.attached_to:
+                self._attached_to = cycle.host
+            for event in cycle.health:
+                self._log(event.level, event.text)
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
-        self._refresh_participants()
+        self._refresh_participants(cycle is None or cycle.participants_changed)
         self._schedule_next()
 
     @on(CollectionFailed)
@@ -581,14 +601,16 @@ class DashboardScreen(Screen):
             self.notify("Not logged in: collection stays paused. Press r to retry.",
                         title="Kite login", severity="warning")
             return
-        # The token is read when the source is built, so a fresh login needs a fresh engine.
-        if self._owns_engine:
-            old, self._engine = self._engine, None
+        # The token is read when the source is built, so a fresh login needs a fresh feed.
+        if self._owns_feed:
+            old, self._feed = self._feed, None
+            self._started = False
             if old is not None:
-                self._close_engine(old)
-            self._build_engine()
+                self._run("close", old)
+            self._start_feed()
         else:
-            self._engine_ready()
+            self._paused = False
+            self.collect_now()
 
     @on(Worker.StateChanged)
     def _on_worker_state(self, event: Worker.StateChanged) -> None:
@@ -611,16 +633,17 @@ class DashboardScreen(Screen):
 
     def query_flow(self) -> None:
         """Re-query the store for the selected index and timeframe (in a thread worker)."""
-        store = getattr(self._engine, "store", None)
-        if store is None:
-            if self._engine is not None:
-                self.show_flow(FlowSeries(self.index, self.timeframe, []))
+        feed = self._feed
+        if feed is None or not self._started:
+            return
+        if feed.store is None:
+            self.show_flow(FlowSeries(self.index, self.timeframe, []))
             return
         # Stored flow bars carry the source's clock (the simulator's may be another day).
         anchor = self._snapshot.timestamp if self._snapshot else self._market_now()
         start, end = flow_window(anchor, self.timeframe, self.settings.flow.retention_days)
         self.flow_queries += 1
-        self._run_flow_query(store, self.index, self.timeframe, start, end)
+        self._run("flow", feed, self.index, self.timeframe, start, end)
 
     @on(FlowQueried)
     def _on_flow(self, message: FlowQueried) -> None:
@@ -752,6 +775,8 @@ class DashboardScreen(Screen):
             selection = f"{self.index}{self._expiry_label() or ' ' + (self.bucket or '—')} {self.timeframe}"
         if self._paused:
             selection = "PAUSED (r resumes) · " + selection
+        if self._attached_to:
+            selection = f"attached to {self._attached_to} · " + selection
         self.query_one(StatusHeader).show(
             dc.badge, dc.age_s(now), dc.is_stale(now, self.settings.source.interval_s),
             fmt_clock(market_now), session_state(market_now, holiday), selection,
@@ -767,13 +792,7 @@ class DashboardScreen(Screen):
 
     def _is_holiday(self, at: datetime) -> bool:
         # Holidays are the source's knowledge (exchange calendar), never hard-coded here.
-        probe = getattr(getattr(self._engine, "source", None), "is_holiday", None)
-        if not callable(probe):
-            return False
-        try:
-            return bool(probe(at))
-        except Exception:  # noqa: BLE001 - a calendar failure must not break the header
-            return False
+        return self._feed.is_holiday(at) if self._feed is not None else False
 
     def _health(self, snapshot: Snapshot, now: datetime) -> None:
         at = self._market_now(now)
@@ -813,12 +832,8 @@ class DashboardScreen(Screen):
         snapshot's carried forward, else the source's clock, else the local clock."""
         now = now or self._clock()
         fallback = None
-        source_now = getattr(getattr(self._engine, "source", None), "now", None)
-        if self._data_clock.snapshot_at is None and callable(source_now):
-            try:
-                fallback = source_now()
-            except Exception:  # noqa: BLE001 - a clock read must not break the screen
-                fallback = None
+        if self._data_clock.snapshot_at is None and self._feed is not None:
+            fallback = self._feed.exchange_now()
         return self._data_clock.market_now(now, fallback)
 
     # ---- actions -------------------------------------------------------------------------
@@ -846,9 +861,9 @@ class DashboardScreen(Screen):
         self.query_flow()
 
     def action_collect_now(self) -> None:
-        if self._engine is None and not self._collecting:
+        if not self._started and not self._collecting:
             self._failed = False
-            self._build_engine()
+            self._start_feed()
             return
         self._paused = False
         self.collect_now()
