@@ -1,0 +1,314 @@
+"""One feed for `optui collect` and the dashboard, one collector per store: real `optui collect`
+processes, a real redis-server, the dashboard under Textual's pilot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+from test_dashboard import Host, assert_tables_match, sim_settings
+from textual.message import Message
+
+from optui.alerts import MEASUREMENT
+from optui.collectors.engine import build_engine
+from optui.collectors.headless import Collector
+from optui.config import Settings
+from optui.feed import open_feed
+from optui.feed.attached import RedisFeed, cycle_from_payload
+from optui.feed.codec import encode, snapshot_from_payload, snapshot_payload
+from optui.feed.local import LocalFeed, cycle_payload
+from optui.feed.lock import LEASE_PREFIX, CollectorLock, CollectorRunning, store_key
+from optui.feed.model import FeedCycle
+from optui.screens.dashboard import DashboardScreen
+from optui.storage.base import open_store
+from optui.storage.cache import dumps
+from optui.ui_messages import SnapshotCollected
+from optui.widgets.status_header import StatusHeader
+
+OPTUI = str(Path(sys.executable).with_name("optui"))
+HOST = socket.gethostname()
+START = "2026-11-25 11:00"  # a Wednesday session: the simulator trades at once
+
+
+def collect_env(tmp_path: Path, cache_url: str = "memory://", **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OPTUI_SIMULATOR_START": START, "OPTUI_SIMULATOR_SEED": "7", "OPTUI_SIMULATOR_SPEED": "60",
+        "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"), "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data"),
+        "OPTUI_EXPORT_WRITE_JSON": "false", "OPTUI_EXPORT_WRITE_CSV": "false",
+        "OPTUI_CACHE_URL": cache_url, "OPTUI_PARTICIPANTS_ENABLED": "false",
+        **extra,
+    }
+
+
+class Collect:
+    """A running `optui collect` whose stdout lines are gathered by a thread."""
+
+    def __init__(self, tmp_path: Path, db: Path, cache_url: str = "memory://", *args: str, **env: str) -> None:
+        self.proc = subprocess.Popen(
+            [OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "1",
+             "--store", f"sqlite:///{db}", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=collect_env(tmp_path, cache_url, **env), cwd=tmp_path,
+        )
+        self.lines: list[str] = []
+        self.cycled = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+            if " IST source=" in line:
+                self.cycled.set()
+
+    def wait_cycle(self) -> None:
+        assert self.cycled.wait(120), "\n".join(self.lines)
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(60)
+        self._reader.join(10)
+        return code
+
+
+def run_collect(tmp_path: Path, db: Path, cache_url: str = "memory://", *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "1",
+         "--store", f"sqlite:///{db}", *args],
+        capture_output=True, text=True, env=collect_env(tmp_path, cache_url), cwd=tmp_path, timeout=120,
+    )
+
+
+# ---------------------------------------------------------------- codec and lock, in process
+
+
+@pytest.mark.integration
+def test_a_published_cycle_decodes_to_the_collected_snapshot(tmp_path: Path) -> None:
+    settings = sim_settings(tmp_path)
+    settings.simulator.start = START
+    settings.alerts.single_flow_cr = 0.01
+    engine = build_engine(settings)
+    try:
+        feed = LocalFeed(engine)
+        feed.start()
+        feed.next_cycle()
+        cycle = feed.next_cycle()  # the second cycle has premium flow, so alerts
+    finally:
+        engine.close()
+    snap = cycle.snapshot
+    assert snap.alerts and snap.leg_count > 0
+    wire = json.loads(dumps(cycle_payload(cycle)))
+    back = cycle_from_payload(wire)
+    assert encode(back.snapshot) == json.loads(dumps(snapshot_payload(snap)))
+    assert back.snapshot.indices["NIFTY"].overview.last_price == snap.indices["NIFTY"].overview.last_price
+    assert back.snapshot.timestamp == snap.timestamp and back.snapshot.timestamp.tzinfo is not None
+    assert [a.message for a in back.alerts] == [a.message for a in snap.alerts]
+    leg = back.snapshot.indices["NIFTY"].legs[0]
+    assert isinstance(leg.expiry, type(snap.indices["NIFTY"].legs[0].expiry))
+    assert back.host == HOST
+
+
+@pytest.mark.unit
+def test_a_payload_of_another_version_is_refused_with_the_fix() -> None:
+    with pytest.raises(ValueError, match="same optui version"):
+        cycle_from_payload({"version": 99, "snapshot": {}})
+    with pytest.raises(ValueError, match="malformed"):
+        cycle_from_payload({"version": 1})
+
+
+@pytest.mark.unit
+def test_lock_file_refuses_a_second_holder_and_frees_on_release(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    first = CollectorLock(url, "sim", tmp_path).acquire()
+    with pytest.raises(CollectorRunning) as refused:
+        CollectorLock(url, "sim", tmp_path).acquire()
+    assert f"pid {os.getpid()} on {HOST}" in str(refused.value) and " IST" in str(refused.value)
+    CollectorLock(url, "kite", tmp_path).acquire().release()  # another source: its own lock
+    first.release()
+    CollectorLock(url, "sim", tmp_path).acquire().release()
+
+
+@pytest.mark.unit
+def test_collect_and_the_dashboard_read_the_same_feed_type(tmp_path: Path) -> None:
+    settings = sim_settings(tmp_path)
+    engine = build_engine(settings)
+    try:
+        assert type(Collector(engine, 1.0).feed) is LocalFeed
+    finally:
+        engine.close()
+    assert type(open_feed(settings)) is LocalFeed  # no collector runs on this store
+
+
+# ---------------------------------------------------------------- real collectors
+
+
+@pytest.mark.integration
+def test_a_second_collector_on_the_same_store_is_refused_naming_the_holder(tmp_path: Path) -> None:
+    db = tmp_path / "optui.db"
+    first = Collect(tmp_path, db)
+    try:
+        first.wait_cycle()
+        second = run_collect(tmp_path, db, "memory://", "--once")
+        other_store = run_collect(tmp_path, tmp_path / "other.db", "memory://", "--once")
+    finally:
+        assert first.stop() == 0
+    assert second.returncode == 2, second.stdout + second.stderr
+    message = second.stderr + second.stdout
+    assert f"pid {first.proc.pid} on {HOST}, since 20" in message and " IST" in message
+    assert "Traceback" not in message
+    assert other_store.returncode == 0, other_store.stderr  # another store: not refused
+    after = run_collect(tmp_path, db, "memory://", "--once")  # the holder stopped: the lock is free
+    assert after.returncode == 0, after.stderr
+
+
+@pytest.mark.integration
+def test_the_lease_of_a_killed_collector_expires_and_lets_the_next_one_in(tmp_path: Path, redis_server: str) -> None:
+    db = tmp_path / "optui.db"
+    client = redis.Redis.from_url(redis_server)
+    key = LEASE_PREFIX + store_key(f"sqlite:///{db}", "sim")
+    first = Collect(tmp_path, db, redis_server, OPTUI_CACHE_LEASE_S="3")
+    try:
+        first.wait_cycle()
+        assert json.loads(client.get(key))["pid"] == first.proc.pid
+    finally:
+        first.stop(signal.SIGKILL)
+    # The kernel freed the lock file; the lease in Redis still names the dead holder.
+    refused = run_collect(tmp_path, db, redis_server, "--once")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"pid {first.proc.pid} on {HOST}" in refused.stderr + refused.stdout
+    assert "redis lease" in refused.stderr + refused.stdout
+    while client.exists(key):  # until the lease expires (3 s after the last renewal)
+        time.sleep(0.2)
+    admitted = run_collect(tmp_path, db, redis_server, "--once")
+    assert admitted.returncode == 0, admitted.stdout + admitted.stderr
+    assert not client.exists(key)  # released on a clean exit
+    client.close()
+
+
+@pytest.fixture
+def collector_on_redis(tmp_path: Path, redis_server: str) -> Iterator[tuple[Collect, Path]]:
+    redis.Redis.from_url(redis_server).flushdb()
+    db = tmp_path / "optui.db"
+    proc = Collect(tmp_path, db, redis_server, OPTUI_ALERTS_SINGLE_FLOW_CR="0.01")
+    try:
+        proc.wait_cycle()
+        yield proc, db
+    finally:
+        assert proc.stop() == 0, "\n".join(proc.lines)
+
+
+def _stored_price(db: Path, at: datetime) -> float:
+    with open_store(f"sqlite:///{db}") as store:
+        rows = store.query("index_overview", at, at, tags={"index": "NIFTY"})
+        if not rows:
+            rows = [r for r in store.query("index_overview", datetime(2026, 11, 24, tzinfo=UTC),
+                                           datetime(2026, 11, 27, tzinfo=UTC)) if r.time == at]
+    assert rows, f"no stored overview at {at}"
+    return float(rows[0].fields["last_price"])
+
+
+async def _attached_dashboard(screen: DashboardScreen, want: int = 2) -> list[SnapshotCollected]:
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
+        for _ in range(600):
+            got = [m for m in messages if isinstance(m, SnapshotCollected)]
+            if len(got) >= want:
+                break
+            await pilot.pause(0.1)
+        await pilot.pause(0.2)
+        got = [m for m in messages if isinstance(m, SnapshotCollected)]
+        assert len(got) >= want, [n.message for n in app._notifications]
+        snap = screen._snapshot
+        assert snap is not None
+        assert_tables_match(screen, snap)
+        header = str(screen.query_one(StatusHeader).query_one("#selection").render())
+        assert f"attached to {HOST}" in header
+        assert isinstance(screen.feed, RedisFeed)
+        await pilot.press("escape")
+    return got
+
+
+@pytest.mark.integration
+async def test_the_dashboard_attaches_to_a_running_collector_and_shows_its_values(
+    tmp_path: Path, redis_server: str, collector_on_redis: tuple[Collect, Path]
+) -> None:
+    proc, db = collector_on_redis
+    settings = sim_settings(tmp_path)
+    settings.store.url = f"sqlite:///{db}"
+    settings.cache.url = redis_server
+    screen = DashboardScreen(settings)
+    got = await _attached_dashboard(screen)
+    for message in got:
+        snap = message.snapshot
+        assert snap.source == "sim"
+        assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)
+    # the app did not collect: every cycle the store holds was printed by the one collector
+    with open_store(f"sqlite:///{db}") as store:
+        times = {r.time for r in store.query("index_overview", datetime(2026, 11, 24, tzinfo=UTC),
+                                             datetime(2026, 11, 27, tzinfo=UTC))}
+    printed = [ln for ln in proc.lines if " IST source=" in ln]
+    assert len(times) <= len(printed) + 1
+
+
+@pytest.mark.integration
+async def test_dashboard_attach_url_follows_only_the_remote_channel(
+    tmp_path: Path, redis_server: str, collector_on_redis: tuple[Collect, Path]
+) -> None:
+    _, db = collector_on_redis
+    elsewhere = Settings()  # a laptop: its own (empty) settings, no store of the collector's
+    elsewhere.general.data_dir = str(tmp_path / "laptop")
+    elsewhere.general.log_dir = str(tmp_path / "laptop-logs")
+    screen = DashboardScreen(elsewhere, attach=redis_server)
+    got = await _attached_dashboard(screen)
+    for message in got:
+        snap = message.snapshot
+        assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)
+    assert not (tmp_path / "laptop" / "sim").exists()  # nothing was collected or stored here
+
+
+@pytest.mark.integration
+def test_alerts_are_raised_once_and_every_consumer_reads_the_same(
+    redis_server: str, collector_on_redis: tuple[Collect, Path]
+) -> None:
+    proc, db = collector_on_redis
+    feeds = [RedisFeed(redis_server), RedisFeed(redis_server)]
+    seen: list[dict[datetime, list[str]]] = [{}, {}]
+    try:
+        for feed in feeds:
+            feed.start()
+        for _ in range(400):
+            for feed, got in zip(feeds, seen, strict=True):
+                cycle: FeedCycle | None = feed.next_cycle(timeout_s=0.05)
+                if cycle is not None:
+                    got[cycle.snapshot.timestamp] = sorted(a.message for a in cycle.alerts)
+            common = set(seen[0]) & set(seen[1])
+            if sum(1 for t in common if seen[0][t]) >= 2:
+                break
+    finally:
+        for feed in feeds:
+            feed.close()
+    common = sorted(set(seen[0]) & set(seen[1]))
+    with_alerts = [t for t in common if seen[0][t]]
+    assert len(with_alerts) >= 2, seen
+    for at in common:
+        assert seen[0][at] == seen[1][at]
+    with open_store(f"sqlite:///{db}") as store:
+        rows = store.query(MEASUREMENT, datetime(2026, 11, 24, tzinfo=UTC), datetime(2026, 11, 27, tzinfo=UTC))
+    for at in with_alerts:
+        stored = [r for r in rows if r.time == at]
+        assert len(stored) == len(seen[0][at]), (at, stored, seen[0][at])
