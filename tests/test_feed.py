@@ -25,8 +25,8 @@ from optui.collectors.engine import build_engine
 from optui.collectors.headless import Collector
 from optui.config import Settings
 from optui.feed import open_feed
-from optui.feed.attached import RedisFeed, cycle_from_payload
-from optui.feed.codec import encode, snapshot_from_payload, snapshot_payload
+from optui.feed.attached import FileFeed, RedisFeed, cycle_from_payload
+from optui.feed.codec import encode, snapshot_payload
 from optui.feed.local import LocalFeed, cycle_payload
 from optui.feed.lock import LEASE_PREFIX, CollectorLock, CollectorRunning, store_key
 from optui.feed.model import FeedCycle
@@ -221,7 +221,7 @@ def _stored_price(db: Path, at: datetime) -> float:
     return float(rows[0].fields["last_price"])
 
 
-async def _attached_dashboard(screen: DashboardScreen, want: int = 2) -> list[SnapshotCollected]:
+async def _attached_dashboard(screen: DashboardScreen, feed_type: type = RedisFeed, want: int = 2) -> list[SnapshotCollected]:
     messages: list[Message] = []
     app = Host(screen)
     async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
@@ -238,7 +238,7 @@ async def _attached_dashboard(screen: DashboardScreen, want: int = 2) -> list[Sn
         assert_tables_match(screen, snap)
         header = str(screen.query_one(StatusHeader).query_one("#selection").render())
         assert f"attached to {HOST}" in header
-        assert isinstance(screen.feed, RedisFeed)
+        assert isinstance(screen.feed, feed_type)
         await pilot.press("escape")
     return got
 
@@ -312,3 +312,20 @@ def test_alerts_are_raised_once_and_every_consumer_reads_the_same(
     for at in with_alerts:
         stored = [r for r in rows if r.time == at]
         assert len(stored) == len(seen[0][at]), (at, stored, seen[0][at])
+
+
+@pytest.mark.integration
+async def test_without_a_cache_the_dashboard_follows_the_collector_on_this_machine(tmp_path: Path) -> None:
+    db = tmp_path / "optui.db"
+    proc = Collect(tmp_path, db)
+    try:
+        proc.wait_cycle()
+        settings = sim_settings(tmp_path)
+        settings.store.url = f"sqlite:///{db}"
+        screen = DashboardScreen(settings)
+        got = await _attached_dashboard(screen, FileFeed)
+    finally:
+        assert proc.stop() == 0
+    for message in got:
+        snap = message.snapshot
+        assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)

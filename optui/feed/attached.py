@@ -50,10 +50,16 @@ class _AttachedFeed(Feed):
     def _open_store(self) -> str:
         if not self._store_url:
             return "no store: premium-flow history is not shown"
+        import copy
+
+        from optui.config import Settings
         from optui.storage.base import open_store
 
+        # Read-only: the collector owns its spool; this copy never replays or writes it.
+        settings = copy.deepcopy(self._settings) if self._settings is not None else Settings()
+        settings.store.spool_dir = None
         try:
-            self._store = open_store(self._store_url, self._settings)
+            self._store = open_store(self._store_url, settings)
         except (ConfigError, StoreError) as exc:
             log.warning("attached feed without history: %s", exc)
             return f"history unavailable ({exc})"
@@ -97,34 +103,73 @@ class RedisFeed(_AttachedFeed):
         self._cache: Any = None
         self._sub: Any = None
         self._first: FeedCycle | None = None
+        self._seen: datetime | None = None
+        self._retry_s = 0.0
+        self.retry_after_s = 5.0
+        """After Redis failed, the next attempt comes this many real seconds later."""
+
+    def _connect(self) -> None:
+        """Subscribe, then take the newest published cycle as the next one (a cycle published
+        while disconnected is not lost from view). Raises StoreError when Redis does not answer."""
+        from optui.storage.cache import SNAPSHOT_CHANNEL, RedisCache, unreachable
+
+        cache = RedisCache(self.cache_url)
+        if not cache.ping():
+            cache.close()
+            raise unreachable(cache.where, "no answer to PING")
+        try:
+            self._sub = cache.subscribe(SNAPSHOT_CHANNEL)
+            latest = cache.get(CYCLE_KEY)
+        except BaseException:
+            cache.close()
+            raise
+        self._cache = cache
+        self._first = self._accept(latest) if latest is not None else None
+
+    def _disconnect(self) -> None:
+        if self._sub is not None:
+            self._sub.close()
+            self._sub = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
     def start(self) -> str:
         """Connect and subscribe; raises StoreError when Redis does not answer."""
-        from optui.storage.cache import SNAPSHOT_CHANNEL, RedisCache
-
-        self._cache = RedisCache(self.cache_url)
-        if not self._cache.ping():
-            where = self._cache.where
-            self._cache.close()
-            self._cache = None
-            from optui.storage.cache import unreachable
-
-            raise unreachable(where, "no answer to PING")
-        self._sub = self._cache.subscribe(SNAPSHOT_CHANNEL)
-        latest = self._cache.get(CYCLE_KEY)
-        self._first = self._accept(latest) if latest is not None else None
+        self._connect()
         history = self._open_store()
         host = self.attached_to or "a collector"
         return f"attached to {host} over {self._cache.describe()}; {history}"
 
+    def delay_s(self) -> float:
+        """0 while Redis answers; `retry_after_s` after it failed."""
+        retry, self._retry_s = self._retry_s, 0.0
+        return retry
+
     def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
         """The newest published cycle not yet returned; None after `timeout_s` without one.
-        Raises StoreError when Redis goes away."""
+        Raises StoreError when Redis goes away (the next call reconnects)."""
+        from optui.errors import StoreError
+
+        try:
+            if self._sub is None:
+                self._connect()
+            cycle = self._receive(timeout_s)
+        except StoreError:
+            self._disconnect()
+            self._retry_s = self.retry_after_s
+            raise
+        if cycle is not None:
+            at = cycle.snapshot.timestamp
+            if self._seen is not None and at <= self._seen:
+                return None  # the latest key re-read after a reconnect: already shown
+            self._seen = at
+        return cycle
+
+    def _receive(self, timeout_s: float | None) -> FeedCycle | None:
         if self._first is not None:
             first, self._first = self._first, None
             return first
-        if self._sub is None:
-            return None
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -138,12 +183,7 @@ class RedisFeed(_AttachedFeed):
                 return None
 
     def close(self) -> None:
-        if self._sub is not None:
-            self._sub.close()
-            self._sub = None
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        self._disconnect()
         self._close_store()
 
 

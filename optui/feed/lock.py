@@ -229,9 +229,10 @@ class CollectorLock:
                 raise CollectorRunning(Holder.from_json(raw) if raw else None, self.store,
                                        f"redis lease {self.key}")
         except redis.RedisError as exc:
-            self._client.close()
-            self._client = None
-            raise unreachable(redact(self.cache_url), str(exc)) from None
+            # Redis down at start must not stop collection (the store side holds up without
+            # it): the lock file guards this machine and the lease is taken once Redis answers.
+            log.warning("%s: collecting without the lease until Redis answers",
+                        unreachable(redact(self.cache_url), str(exc)))
         except BaseException:
             self._client.close()
             self._client = None
@@ -244,12 +245,16 @@ class CollectorLock:
         import redis
 
         every = self.lease_ms / 3000.0
+        down = False
         while not self._stop.wait(every):
             try:
                 kept = self._client.eval(_RENEW, 1, self.key, self._value, self.lease_ms)
             except redis.RedisError as exc:
-                log.warning("cannot renew the collector lease %s: %s", self.key, exc)
+                if not down:  # once per outage
+                    log.warning("cannot renew the collector lease %s: %s", self.key, exc)
+                down = True
                 continue
+            down = False
             if not kept:
                 # Gone (expired while Redis was away): take it again unless another holds it.
                 try:
