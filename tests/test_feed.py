@@ -180,18 +180,18 @@ def test_the_lease_of_a_killed_collector_expires_and_lets_the_next_one_in(tmp_pa
     db = tmp_path / "optui.db"
     client = redis.Redis.from_url(redis_server)
     key = LEASE_PREFIX + store_key(f"sqlite:///{db}", "sim")
-    first = Collect(tmp_path, db, redis_server, OPTUI_CACHE_LEASE_S="3")
+    first = Collect(tmp_path, db, redis_server, OPTUI_CACHE_LEASE_S="10")
     try:
         first.wait_cycle()
         assert json.loads(client.get(key))["pid"] == first.proc.pid
     finally:
         first.stop(signal.SIGKILL)
-    # The kernel freed the lock file; the lease in Redis still names the dead holder.
-    refused = run_collect(tmp_path, db, redis_server, "--once")
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert f"pid {first.proc.pid} on {HOST}" in refused.stderr + refused.stdout
-    assert "redis lease" in refused.stderr + refused.stdout
-    while client.exists(key):  # until the lease expires (3 s after the last renewal)
+    # The kernel freed the lock file; the lease in Redis (renewed every 3.3 s) still names the
+    # dead holder, so the next collector is refused.
+    with pytest.raises(CollectorRunning) as refused:
+        CollectorLock(f"sqlite:///{db}", "sim", tmp_path / "data", redis_server, 10.0).acquire()
+    assert f"pid {first.proc.pid} on {HOST}" in str(refused.value) and "redis lease" in str(refused.value)
+    while client.exists(key):  # until the lease expires (10 s after the last renewal)
         time.sleep(0.2)
     admitted = run_collect(tmp_path, db, redis_server, "--once")
     assert admitted.returncode == 0, admitted.stdout + admitted.stderr
@@ -329,3 +329,22 @@ async def test_without_a_cache_the_dashboard_follows_the_collector_on_this_machi
     for message in got:
         snap = message.snapshot
         assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)
+
+
+@pytest.mark.integration
+async def test_a_dashboard_that_collects_holds_the_store_against_optui_collect(tmp_path: Path) -> None:
+    settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.simulator.start = START
+    screen = DashboardScreen(settings)
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
+        for _ in range(3):  # feed start, first cycle, flow query
+            await app.workers.wait_for_complete()
+            await pilot.pause()
+        assert any(isinstance(m, SnapshotCollected) for m in messages)
+        assert type(screen.feed) is LocalFeed
+        refused = run_collect(tmp_path, tmp_path / "x.db", "memory://", "--once")
+        await pilot.press("escape")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"pid {os.getpid()} on {HOST}" in refused.stderr
