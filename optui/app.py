@@ -169,7 +169,7 @@ class OptuiApp(App[None]):
 
             if isinstance(self.screen, DashboardScreen):
                 return
-            self.push_screen(DashboardScreen(attach=self.attach))
+            self.push_screen(DashboardScreen(attach=self.attach) if self.attach else DashboardScreen())
         except Exception as exc:
             log.exception("cannot open the dashboard")
             self.notify(f"The dashboard cannot open: {exc}. Details in {self.log_file}",

@@ -12,6 +12,7 @@ import dataclasses
 import math
 import types
 import typing
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
@@ -25,18 +26,32 @@ PAYLOAD_VERSION = 1
 """Bumped when a field changes meaning; a reader refuses payloads of another version."""
 
 
+@cache
+def _field_names(cls: Any) -> tuple[str, ...] | None:
+    """The fields of a dataclass type, or None for any other type."""
+    if dataclasses.is_dataclass(cls):
+        return tuple(f.name for f in dataclasses.fields(cls))
+    return None
+
+
 def encode(value: Any) -> Any:
     """A dataclass tree as JSON-ready values (ISO times, NaN/Inf as None)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, float):
+    kind = type(value)
+    if kind is float:
         return value if math.isfinite(value) else None
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    names = _field_names(kind)  # type: ignore[arg-type]
+    if names is not None:
+        return {name: encode(getattr(value, name)) for name in names}
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):
         return {str(k): encode(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if hasattr(value, "item"):  # numpy scalars
         return encode(value.item())
     return value
@@ -51,40 +66,52 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls, globalns=namespace)
 
 
-def decode(kind: Any, value: Any) -> Any:
-    """`value` (from `encode`) as an instance of the type `kind`; raises ValueError or TypeError
-    when the value does not fit the type."""
+def _float(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+@cache
+def _converter(kind: Any) -> Callable[[Any], Any]:
+    """A function turning an encoded value into `kind`, built once per type."""
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(kind) if a is not type(None)]
-        if value is None:
-            return float("nan") if float in args else None
-        return decode(args[0], value)
+        inner = _converter(args[0])
+        if float in args:
+            return _float
+        return lambda v: None if v is None else inner(v)
     if kind is float:
-        return float("nan") if value is None else float(value)
-    if kind is int:
-        return int(value)
-    if kind is str:
-        return str(value)
-    if kind is bool:
-        return bool(value)
+        return _float
+    if kind in (int, str, bool):
+        return kind  # type: ignore[no-any-return]
     if kind is datetime:
-        return datetime.fromisoformat(value)
+        return datetime.fromisoformat
     if kind is date:
-        return date.fromisoformat(value)
+        return date.fromisoformat
     if origin is list:
-        (item,) = typing.get_args(kind)
-        return [decode(item, v) for v in value]
+        item = _converter(typing.get_args(kind)[0])
+        return lambda v: [item(x) for x in v]
     if origin is dict:
-        _, item = typing.get_args(kind)
-        return {k: decode(item, v) for k, v in value.items()}
+        item = _converter(typing.get_args(kind)[1])
+        return lambda v: {k: item(x) for k, x in v.items()}
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = _hints(kind)
-        names = {f.name for f in dataclasses.fields(kind) if f.init}
-        return kind(**{k: decode(hints[k], v) for k, v in value.items() if k in names})
+        fields = {f.name: _converter(hints[f.name]) for f in dataclasses.fields(kind) if f.init}
+        cls = kind
+
+        def build(v: dict[str, Any]) -> Any:
+            return cls(**{k: fields[k](x) for k, x in v.items() if k in fields})
+
+        return build
     if kind is Any or kind is object:
-        return value
+        return lambda v: v
     raise TypeError(f"cannot decode a {kind!r}")
+
+
+def decode(kind: Any, value: Any) -> Any:
+    """`value` (from `encode`) as an instance of the type `kind`; raises ValueError, TypeError or
+    AttributeError when the value does not fit the type."""
+    return _converter(kind)(value)
 
 
 def snapshot_payload(snapshot: Snapshot) -> dict[str, Any]:
@@ -95,7 +122,10 @@ def snapshot_payload(snapshot: Snapshot) -> dict[str, Any]:
 def snapshot_from_payload(payload: dict[str, Any]) -> Snapshot:
     """The Snapshot that `snapshot_payload` encoded; raises ValueError/TypeError/KeyError when
     the payload is not one."""
-    snap = decode(Snapshot, payload)
+    try:
+        snap = decode(Snapshot, payload)
+    except AttributeError as exc:  # a list or number where an object belongs
+        raise TypeError(str(exc)) from None
     if not isinstance(snap, Snapshot):  # pragma: no cover - decode returns the kind it is given
         raise TypeError("not a snapshot")
     return snap

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,65 @@ def cycle_payload(cycle: FeedCycle) -> dict[str, Any]:
     }
 
 
+class _Publisher:
+    """One thread publishing the newest cycle: to the cache (channel and CYCLE_KEY) and the
+    latest-cycle file. A cycle still waiting when a newer one arrives is replaced (consumers
+    want the newest; every cycle is in the store). Failures go to the log."""
+
+    def __init__(self, cache: Any, latest_file: Path | None) -> None:
+        self.cache = cache
+        self.latest_file = latest_file
+        self._next: FeedCycle | None = None
+        self._cond = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="optui-publish", daemon=True)
+        self._thread.start()
+
+    def offer(self, cycle: FeedCycle) -> None:
+        with self._cond:
+            self._next = cycle
+            self._cond.notify()
+
+    def close(self) -> None:
+        """Publish what is waiting, then stop."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join(timeout=30.0)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while self._next is None and not self._closing:
+                    self._cond.wait()
+                cycle, self._next = self._next, None
+                if cycle is None:
+                    return
+            try:
+                self._send(cycle)
+            except Exception:  # noqa: BLE001 - publishing must never stop the publisher
+                log.exception("publishing a cycle failed")
+
+    def _send(self, cycle: FeedCycle) -> None:
+        from optui.errors import StoreError
+        from optui.storage.cache import SNAPSHOT_CHANNEL, dumps
+
+        payload = cycle_payload(cycle)
+        if self.cache is not None:
+            try:
+                self.cache.set(CYCLE_KEY, payload)
+                self.cache.publish(SNAPSHOT_CHANNEL, payload)
+            except StoreError as exc:
+                log.warning("cycle of %s not published: %s", cycle.snapshot.timestamp.isoformat(), exc)
+        if self.latest_file is not None:
+            from optui.storage.legacy_files import write_atomic
+
+            try:
+                write_atomic(self.latest_file, dumps(payload))
+            except OSError as exc:
+                log.warning("cannot write %s: %s", self.latest_file, exc)
+
+
 class LocalFeed(Feed):
     """Collects here: one `engine.collect_once()` per `next_cycle()`, due on the collector's
     exchange-clock schedule (`delay_s`).
@@ -63,6 +123,7 @@ class LocalFeed(Feed):
         self._capture_events_seen = 0
         self._participants_seen: object | None = None
         self._pending: list[HealthEvent] = []
+        self._publisher: _Publisher | None = None
         self._closed = False
 
     @classmethod
@@ -122,6 +183,8 @@ class LocalFeed(Feed):
         if self._closed:
             return
         self._closed = True
+        if self._publisher is not None:  # the last cycle reaches consumers before the cache closes
+            self._publisher.close()
         if self.engine is not None:
             try:
                 self.engine.close()
@@ -169,28 +232,14 @@ class LocalFeed(Feed):
         return True
 
     def _publish(self, cycle: FeedCycle) -> None:
-        """The cycle to attached consumers; a failure is a warning on the snapshot."""
+        """Hand the cycle to the publisher thread (encoding a full chain costs tens of ms: never
+        on the collection path)."""
         cache = getattr(self.engine, "cache", None)
         if cache is None and self.latest_file is None:
             return
-        payload = cycle_payload(cycle)
-        if cache is not None:
-            from optui.errors import StoreError
-            from optui.storage.cache import SNAPSHOT_CHANNEL
-
-            try:
-                cache.set(CYCLE_KEY, payload)
-                cache.publish(SNAPSHOT_CHANNEL, payload)
-            except StoreError as exc:
-                cycle.snapshot.warnings.append(f"cache: {exc}")
-        if self.latest_file is not None:
-            from optui.storage.cache import dumps
-            from optui.storage.legacy_files import write_atomic
-
-            try:
-                write_atomic(self.latest_file, dumps(payload))
-            except OSError as exc:
-                log.warning("cannot write %s: %s", self.latest_file, exc)
+        if self._publisher is None:
+            self._publisher = _Publisher(cache, self.latest_file)
+        self._publisher.offer(cycle)
 
     # ---- schedule ------------------------------------------------------------------------
 
