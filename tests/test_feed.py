@@ -135,10 +135,18 @@ def test_lock_file_refuses_a_second_holder_and_frees_on_release(tmp_path: Path) 
     url = f"sqlite:///{tmp_path / 'x.db'}"
     first = CollectorLock(url, "sim", tmp_path).acquire()
     with pytest.raises(CollectorRunning) as refused:
-        CollectorLock(url, "sim", tmp_path).acquire()
+        CollectorLock(url, "sim", tmp_path, self_wait_s=0.0).acquire()
     assert f"pid {os.getpid()} on {HOST}" in str(refused.value) and " IST" in str(refused.value)
     CollectorLock(url, "kite", tmp_path).acquire().release()  # another source: its own lock
     first.release()
+    CollectorLock(url, "sim", tmp_path).acquire().release()
+
+
+@pytest.mark.unit
+def test_a_new_feed_waits_for_this_process_previous_one_to_close(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    closing = CollectorLock(url, "sim", tmp_path).acquire()
+    threading.Timer(0.3, closing.release).start()  # a dashboard's old feed, closing in a thread
     CollectorLock(url, "sim", tmp_path).acquire().release()
 
 

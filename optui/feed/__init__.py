@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 def open_feed(settings: Settings, attach: str | None = None, *, factory_settings: Settings | None = None) -> Feed:
-    """The dashboard's feed: `attach` (redis://HOST:PORT/DB) follows that channel only; else a
+    """The dashboard's feed: `attach` (redis://HOST:PORT/DB) follows that channel only (premium-flow
+    history from the configured store when it is InfluxDB, none from a SQLite file); else a
     collector running on the configured store and source is followed (over the Redis cache when
     one is configured, else through its latest-cycle file); else a LocalFeed collects here,
     holding the lock. `factory_settings` are the settings the local engine is built from
@@ -29,12 +30,14 @@ def open_feed(settings: Settings, attach: str | None = None, *, factory_settings
     from optui.feed.lock import lock_path, running_collector
 
     if attach:
-        return RedisFeed(attach)
+        # A SQLite file here is not the remote collector's store; a network store may be.
+        history = settings.store.url if not settings.store.url.startswith("sqlite:") else None
+        return RedisFeed(attach, history, settings)
     kind = settings.source.kind
     url = store_url_for(settings, is_simulated(settings, kind))
     data_dir = Path(settings.general.data_dir)
     holder = running_collector(url, kind, data_dir, settings.cache.url)
-    if holder is not None:
+    if holder is not None and not holder.is_this_process():
         if settings.cache.url.startswith(("redis://", "rediss://")):
             return RedisFeed(settings.cache.url, url, settings, host=holder.host)
         latest = lock_path(url, kind, data_dir).with_suffix(".latest.json")

@@ -18,6 +18,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 LEASE_PREFIX = "optui:collector:"
 """Redis key prefix of a collector's lease (optui:collector:<store key>)."""
+
+SELF_RELEASE_WAIT_S = 15.0
+"""How long a new lock waits for this same process's previous holder (a closing dashboard feed,
+which may be flushing a spool) before giving up."""
 
 _RENEW = (
     "if redis.call('get', KEYS[1]) == ARGV[1] then "
@@ -54,6 +59,9 @@ class Holder:
     def describe(self) -> str:
         """'pid 4242 on box, since 2026-11-29 14:02:11 IST'."""
         return f"pid {self.pid} on {self.host}, since {fmt_ist(self.since, with_date=True)}"
+
+    def is_this_process(self) -> bool:
+        return self.pid == os.getpid() and self.host == socket.gethostname()
 
     def as_json(self) -> str:
         data = asdict(self)
@@ -159,12 +167,14 @@ def read_lease(cache_url: str, store_url: str, source: str) -> Holder | None:
 class CollectorLock:
     """Held by the one collector of a store and source; `acquire()` or CollectorRunning.
 
-    `cache_url` (redis://...) adds the Redis lease; `lease_s` is its length in seconds.
+    `cache_url` (redis://...) adds the Redis lease; `lease_s` is its length in seconds;
+    `self_wait_s` how long to wait when this same process holds the lock (a closing feed).
     """
 
     def __init__(self, store_url: str, source: str, data_dir: Path, cache_url: str = "",
-                 lease_s: float = 30.0) -> None:
+                 lease_s: float = 30.0, self_wait_s: float = SELF_RELEASE_WAIT_S) -> None:
         self.store = redact(store_url)
+        self.self_wait_s = self_wait_s
         self.source = source
         self.path = lock_path(store_url, source, data_dir)
         self.key = LEASE_PREFIX + store_key(store_url, source)
@@ -196,12 +206,18 @@ class CollectorLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise OptuiError(f"cannot create the collector lock {self.path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            with os.fdopen(fd, "rb") as handle:
-                holder = Holder.from_json(handle.read())
-            raise CollectorRunning(holder, self.store, str(self.path)) from None
+        deadline = time.monotonic() + self.self_wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = Holder.from_json(os.pread(fd, 4096, 0))
+                if holder is not None and holder.is_this_process() and time.monotonic() < deadline:
+                    time.sleep(0.1)  # this process's previous feed is still closing
+                    continue
+                os.close(fd)
+                raise CollectorRunning(holder, self.store, str(self.path)) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, self.holder.as_json().encode() + b"\n", 0)
         self._fd = fd

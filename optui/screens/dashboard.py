@@ -187,6 +187,7 @@ class DashboardScreen(Screen):
         self._attach_url = attach
         self._attached_to = ""
         self._started = False
+        self._starting = False
         self._clock = clock or now_utc
         self._collect_enabled = collect
         self._wide = True
@@ -345,6 +346,9 @@ class DashboardScreen(Screen):
                         description=_JOBS[job])
 
     def _start_feed(self) -> None:
+        if self._starting:  # one start at a time: a second would meet the first one's lock
+            return
+        self._starting = True
         self._run("start")
 
     def _feed_work(self, job: str, *args: Any) -> None:
@@ -520,6 +524,7 @@ class DashboardScreen(Screen):
 
     @on(FeedStarted)
     def _on_feed_started(self, message: FeedStarted) -> None:
+        self._starting = False
         if self._feed is not None and self._feed is not message.feed:
             # A second start finished (r pressed twice): keep one feed, close the other.
             threading.Thread(target=_close_quietly, args=(message.feed,), name="optui-feed-close").start()
@@ -540,6 +545,7 @@ class DashboardScreen(Screen):
 
     @on(EngineFailed)
     def _on_engine_failed(self, message: EngineFailed) -> None:
+        self._starting = False
         self._failed = True
         self._log("error", message.error)
         self.notify(f"{message.error}\nFix the setting, then press r to retry.",
@@ -621,6 +627,8 @@ class DashboardScreen(Screen):
         if group == "collect":
             self._collecting = False
             self._schedule_next()
+        elif group == "feed":
+            self._starting = False
         report = getattr(self.app, "report_worker_state", None)
         if report is not None:  # worker state changes do not bubble: hand it to the app's reporter
             report(event)
