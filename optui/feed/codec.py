@@ -1,7 +1,8 @@
 """Snapshots as JSON and back, so a collector's cycle reaches another process whole.
 
 The encoding is the dataclasses' own fields (optui.models, optui.alerts.model): datetimes and
-dates in ISO 8601, NaN and ±Inf as null (JSON has neither) and back to NaN for float fields.
+dates in ISO 8601, NaN and ±Inf as null (JSON has neither) and back to NaN for float fields,
+tuples as lists, and a dict whose keys are not strings as a list of [key, value] pairs.
 Decoding follows the field types, so a payload from a newer collector with extra fields still
 decodes (unknown keys are dropped) and a missing field takes its default.
 """
@@ -47,7 +48,9 @@ def encode(value: Any) -> Any:
     if isinstance(value, (datetime, date)):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): encode(v) for k, v in value.items()}
+        if all(type(k) is str for k in value):
+            return {k: encode(v) for k, v in value.items()}
+        return [[encode(k), encode(v)] for k, v in value.items()]  # tuple or number keys: pairs
     if isinstance(value, (list, tuple)):
         return [encode(v) for v in value]
     if isinstance(value, float):
@@ -92,8 +95,18 @@ def _converter(kind: Any) -> Callable[[Any], Any]:
         item = _converter(typing.get_args(kind)[0])
         return lambda v: [item(x) for x in v]
     if origin is dict:
-        item = _converter(typing.get_args(kind)[1])
-        return lambda v: {k: item(x) for k, x in v.items()}
+        key_of, item = (_converter(a) for a in typing.get_args(kind))
+        return lambda v: (
+            {k: item(x) for k, x in v.items()} if isinstance(v, dict)
+            else {key_of(k): item(x) for k, x in v}
+        )
+    if origin is tuple:
+        members = typing.get_args(kind)
+        if len(members) == 2 and members[1] is Ellipsis:
+            each = _converter(members[0])
+            return lambda v: tuple(each(x) for x in v)
+        parts = [_converter(a) for a in members]
+        return lambda v: tuple(c(x) for c, x in zip(parts, v, strict=True))
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         hints = _hints(kind)
         fields = {f.name: _converter(hints[f.name]) for f in dataclasses.fields(kind) if f.init}
