@@ -212,10 +212,10 @@ class LocalFeed(Feed):
     def _health(self, at: datetime) -> list[HealthEvent]:
         """The pre-market capture's events since the previous cycle."""
         events, self._pending = self._pending, []
-        premarket = getattr(self.engine, "premarket", None)
-        if premarket is None:
+        since = getattr(getattr(self.engine, "premarket", None), "events_since", None)
+        if not callable(since):
             return events
-        captured, self._capture_events_seen = premarket.events_since(self._capture_events_seen)
+        captured, self._capture_events_seen = since(self._capture_events_seen)
         for event in captured:
             kind = getattr(event, "kind", "capture")
             level = "info" if kind == "participants_captured" else (
