@@ -30,6 +30,7 @@ from optui.feed.codec import encode, snapshot_payload
 from optui.feed.local import LocalFeed, cycle_payload
 from optui.feed.lock import LEASE_PREFIX, CollectorLock, CollectorRunning, store_key
 from optui.feed.model import FeedCycle
+from optui.models import SnapshotWarning, WarningKind
 from optui.screens.dashboard import DashboardScreen
 from optui.storage.base import open_store
 from optui.storage.cache import dumps
@@ -111,6 +112,7 @@ def test_a_published_cycle_decodes_to_the_collected_snapshot(tmp_path: Path) -> 
         engine.close()
     snap = cycle.snapshot
     assert snap.alerts and snap.leg_count > 0
+    snap.warnings.append(SnapshotWarning(WarningKind.CACHE, "cache", "Redis at redis://h:1/0 is not reachable"))
     wire = json.loads(dumps(cycle_payload(cycle)))
     back = cycle_from_payload(wire)
     assert encode(back.snapshot) == json.loads(dumps(snapshot_payload(snap)))
@@ -120,6 +122,9 @@ def test_a_published_cycle_decodes_to_the_collected_snapshot(tmp_path: Path) -> 
     leg = back.snapshot.indices["NIFTY"].legs[0]
     assert isinstance(leg.expiry, type(snap.indices["NIFTY"].legs[0].expiry))
     assert back.host == HOST
+    assert back.warnings[-1].kind is WarningKind.CACHE and back.warnings == snap.warnings
+    assert any(back.snapshot.indices["NIFTY"].strike_flow)  # keyed by (expiry, strike)
+    assert back.snapshot.indices["NIFTY"].strike_flow == snap.indices["NIFTY"].strike_flow
 
 
 @pytest.mark.unit

@@ -1,7 +1,7 @@
 """Snapshots as JSON and back, so a collector's cycle reaches another process whole.
 
 The encoding is the dataclasses' own fields (optui.models, optui.alerts.model): datetimes and
-dates in ISO 8601, NaN and ±Inf as null (JSON has neither) and back to NaN for float fields,
+dates in ISO 8601, typed warnings as {"kind", "subject", "message"}, NaN and ±Inf as null (JSON has neither) and back to NaN for float fields,
 tuples as lists, and a dict whose keys are not strings as a list of [key, value] pairs.
 Decoding follows the field types, so a payload from a newer collector with extra fields still
 decodes (unknown keys are dropped) and a missing field takes its default.
@@ -19,7 +19,7 @@ from functools import cache
 from typing import Any, TypeVar
 
 from optui.alerts.model import Alert
-from optui.models import Snapshot
+from optui.models import Snapshot, SnapshotWarning
 
 T = TypeVar("T")
 
@@ -42,6 +42,8 @@ def encode(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if kind is str or kind is int or kind is bool or value is None:
         return value
+    if kind is SnapshotWarning:
+        return value.as_dict()
     names = _field_names(kind)  # type: ignore[arg-type]
     if names is not None:
         return {name: encode(getattr(value, name)) for name in names}
@@ -87,6 +89,8 @@ def _converter(kind: Any) -> Callable[[Any], Any]:
         return _float
     if kind in (int, str, bool):
         return kind  # type: ignore[no-any-return]
+    if kind is SnapshotWarning:
+        return SnapshotWarning.from_dict
     if kind is datetime:
         return datetime.fromisoformat
     if kind is date:

@@ -204,8 +204,11 @@ class LocalFeed(Feed):
         cycle = FeedCycle(snapshot, self._health(snapshot.timestamp), self._participants_changed(),
                           self.host)
         if self.lock is not None and self.lock.lost:
-            cycle.snapshot.warnings.append(
-                "lock: another collector took this store's lease: two collectors may be writing it")
+            from optui.models import SnapshotWarning, WarningKind
+
+            cycle.snapshot.warnings.append(SnapshotWarning(
+                WarningKind.STORE, "lock",
+                "another collector took this store's lease: two collectors may be writing it"))
         self._publish(cycle)
         return cycle
 

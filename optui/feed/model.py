@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from optui.alerts.model import Alert
-from optui.models import Snapshot
-from optui.storage.base import Row
+from optui.analytics.premium_flow import FlowSeries
+from optui.models import Snapshot, SnapshotWarning
 
 HEALTH_LEVELS: tuple[str, ...] = ("info", "warning", "error")
 """Severity of a health event, least to most urgent."""
@@ -45,7 +45,7 @@ class FeedCycle:
     host: str = ""
 
     @property
-    def warnings(self) -> list[str]:
+    def warnings(self) -> list[SnapshotWarning]:
         return self.snapshot.warnings
 
     @property
@@ -89,16 +89,15 @@ class Feed(ABC):
         """The store holding this feed's history (optui.storage.base.Store), or None."""
         return None
 
-    def flow_rows(self, index: str, timeframe: str, start: datetime, end: datetime) -> list[Row]:
-        """Premium-flow bars of `index` summed per `timeframe` in [start, end) from the store;
-        [] when the feed has no store. Raises StoreError."""
-        from optui.storage.records import FLOW_FIELDS
-
+    def flow_series(self, index: str, timeframe: str, start: datetime, end: datetime) -> FlowSeries:
+        """Premium flow of `index` summed into `timeframe` bars over [start, end) from the
+        feed's store; an empty series when the feed has no store. Raises StoreError."""
         store = self.store
         if store is None:
-            return []
-        return list(store.aggregate("premium_flow", list(FLOW_FIELDS), start, end,
-                                    every=timeframe, tags={"index": index}))
+            return FlowSeries(index, timeframe, [])
+        from optui.storage.flow_queries import query_flow_series
+
+        return query_flow_series(store, index, timeframe, start, end)
 
     def exchange_now(self) -> datetime | None:
         """The exchange clock when the feed knows it without a cycle, else None."""

@@ -37,7 +37,6 @@ from optui.errors import OptuiError, TokenExpiredError
 from optui.feed.model import Feed
 from optui.indices import INDEX_KEYS
 from optui.models import LegRecord, Snapshot
-from optui.storage.flow_queries import flow_series_from_rows
 from optui.timeutil import IST, now_utc
 from optui.ui_messages import (
     CollectionFailed,
@@ -420,13 +419,13 @@ class DashboardScreen(Screen):
 
     def _flow_work(self, feed: Feed, index: str, tf: str, start: datetime, end: datetime) -> Message:
         try:
-            rows = feed.flow_rows(index, tf, start, end)
+            series = feed.flow_series(index, tf, start, end)
         except OptuiError as exc:
             return FlowQueryFailed(index, tf, str(exc))
         except Exception as exc:  # noqa: BLE001
             log.exception("premium flow query failed")
             return FlowQueryFailed(index, tf, f"{exc} (details in the log)")
-        return FlowQueried(flow_series_from_rows(index, tf, rows))
+        return FlowQueried(series)
 
     # ---- collection scheduling -----------------------------------------------------------
 
