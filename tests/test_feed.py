@@ -361,3 +361,11 @@ async def test_a_dashboard_that_collects_holds_the_store_against_optui_collect(t
         await pilot.press("escape")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert f"pid {os.getpid()} on {HOST}" in refused.stderr
+
+
+@pytest.mark.unit
+def test_dashboard_attach_takes_only_a_redis_url(tmp_path: Path) -> None:
+    done = subprocess.run([OPTUI, "dashboard", "--attach", "http://10.0.0.5:6379/0"], capture_output=True,
+                          text=True, env=collect_env(tmp_path), cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert "redis://HOST:PORT/DB" in done.stderr and "Traceback" not in done.stderr + done.stdout
