@@ -1,7 +1,8 @@
 """What a collector remembers between cycles: previous quotes, reference OI, the day's first IV.
 
-Reference OI (for `oi_change`) is the previous trading day's last OI when a state file from an
-earlier day exists, else the first OI seen today. The state is a small JSON file per IST day so a
+Reference OI (for `oi_change`) is the previous trading day's closing OI: the stored 08:00 IST
+capture (optui.collectors.closing_oi) for every leg it holds, else the last OI of the previous
+trading day's state file, else the first OI seen today. The state is a small JSON file per IST day so a
 restart mid-session keeps the same references and the last quotes (flow across the restart).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -41,16 +43,26 @@ class DayState:
     iv_open: dict[str, tuple[float, float]] = field(default_factory=dict)  # key -> (iv, at_s)
 
     @classmethod
-    def load(cls, day: date, directory: Path | None) -> DayState:
-        """Today's state (after a restart) and the previous day's last OI as references."""
+    def load(cls, day: date, directory: Path | None, *, previous_day: date | None = None,
+             closing_oi: Callable[[], dict[int, float]] | None = None) -> DayState:
+        """Today's state (after a restart) and the previous close's OI as references.
+
+        `previous_day` (the trading day before `day`) limits the state file read for `oi_last`
+        to that day's: an older file's last OI is not the previous close. `closing_oi` reads the
+        stored closing OI by instrument token (called once here); it wins over `oi_last`.
+        """
         state = cls(day, directory)
+        if closing_oi is not None:
+            state.oi_prev_close = dict(closing_oi())
         if directory is None or not directory.exists():
             return state
         files = sorted(directory.glob("state_*.json"))
-        earlier = [f for f in files if f.stem[6:] < day.isoformat()]
+        earlier = [f for f in files if f.stem[6:] < day.isoformat()
+                   and (previous_day is None or f.stem[6:] >= previous_day.isoformat())]
         if earlier:
             data = _read(earlier[-1])
-            state.oi_prev_close = {int(k): float(v) for k, v in data.get("oi_last", {}).items()}
+            last = {int(k): float(v) for k, v in data.get("oi_last", {}).items()}
+            state.oi_prev_close = {**last, **state.oi_prev_close}
         today = directory / f"state_{day.isoformat()}.json"
         if today.exists():
             data = _read(today)

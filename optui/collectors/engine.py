@@ -130,6 +130,13 @@ class CollectionEngine:
 
     def _ensure_catalogs(self, at: datetime) -> list[SnapshotWarning]:
         day = at.astimezone(IST).date()
+        warnings = self._ensure_listing(at)
+        if self._state is None or self._state.day != day:
+            self._state = self._load_day(day, at)
+        return warnings
+
+    def _ensure_listing(self, at: datetime) -> list[SnapshotWarning]:
+        day = at.astimezone(IST).date()
         warnings: list[SnapshotWarning] = []
         if self._catalog_day != day:
             instruments = self.source.instruments()
@@ -139,9 +146,70 @@ class CollectionEngine:
             for key, cat in self._catalogs.items():
                 if not cat.chains:
                     warnings.append(SnapshotWarning(WarningKind.NO_OPTIONS, key, "no options listed in the instrument dump"))
-        if self._state is None or self._state.day != day:
-            self._state = DayState.load(day, self.state_dir)
         return warnings
+
+    def _load_day(self, day: date, at: datetime) -> DayState:
+        """The day's state, OI change anchored on the previous close: captured now when the day
+        starts before the open and the store holds no closes of the previous trading day."""
+        previous = self._calendar().previous(day)
+        closes = self._stored_closes(previous)
+        if self.store is not None and not closes:
+            result = self.capture_closes(at)
+            if result is not None and result.complete:
+                closes = self._stored_closes(previous)
+        return DayState.load(day, self.state_dir, previous_day=previous,
+                             closing_oi=lambda: closes)
+
+    def _calendar(self) -> Any:  # optui.analytics.trading_calendar.TradingCalendar
+        from optui.analytics.trading_calendar import TradingCalendar
+
+        if getattr(self, "_trading_calendar", None) is None:
+            self._trading_calendar = TradingCalendar.from_settings(self.settings)
+        return self._trading_calendar
+
+    def _stored_closes(self, trade_date: date) -> dict[int, float]:
+        from optui.collectors.closing_oi import load_closing_oi
+
+        try:
+            return load_closing_oi(self.store, trade_date) if self.store is not None else {}
+        except StoreError as exc:
+            log.warning("cannot read the stored closing OI of %s: %s", trade_date, exc)
+            return {}
+
+    def capture_closes(self, at: datetime) -> Any:  # optui.collectors.closing_oi.ClosesResult | None
+        """Store the previous trading day's index closes and the tracked options' closing OI
+        from quotes taken at exchange time `at`; None (nothing taken) unless `at` is before the
+        open of a trading day and a store is set. A rejected capture becomes a CaptureFailed
+        event of the pre-market capture (or a log line without one); nothing is raised."""
+        from optui.collectors.closing_oi import capture_closes
+        from optui.collectors.premarket import CaptureFailed, CaptureStored
+        from optui.timeutil import MARKET_OPEN
+
+        local = at.astimezone(IST)
+        day = local.date()
+        cal = self._calendar()
+        if self.store is None or not cal.is_trading_day(day) or local.time() >= MARKET_OPEN:
+            return None
+        self._ensure_listing(at)
+        src = self.settings.source
+        result = capture_closes(self.source, self.store, self._catalogs, self.indices,
+                                cal.previous(day), at, each_side=src.chain_strikes,
+                                offsets=src.offsets, full_chain_expiries=src.full_chain_expiries)
+        premarket = self.premarket
+        self._closes_attempts = getattr(self, "_closes_attempts", 0) + 1
+        if result.complete:
+            if self._state is not None and self._state.day == day:  # loaded before the capture
+                self._state.oi_prev_close.update(self._stored_closes(result.trade_date))
+            event: Any = CaptureStored(result.trade_date, day, at.astimezone(UTC), ("closes",), True)
+        else:
+            event = CaptureFailed(result.trade_date, day, at.astimezone(UTC), self._closes_attempts,
+                                  ("closes",), tuple(f"closes: {e}" for e in result.errors),
+                                  None, True)
+        if premarket is not None:
+            premarket._emit(event)
+        else:
+            (log.info if result.complete else log.warning)("closing capture: %s", event.message())
+        return result
 
     def collect_once(self) -> Snapshot:
         """Run one cycle; raises SourceError subclasses when the source fails.
@@ -236,8 +304,23 @@ class CollectionEngine:
         CaptureFailed events and log lines, never a failed cycle."""
         try:
             self.premarket.tick(at)
+            local = at.astimezone(IST)
+            if local.time() >= self.premarket.capture_at and self._closes_due(local):
+                result = self.capture_closes(at)
+                if result is not None and result.complete:
+                    self._closes_day = local.date()
+                else:
+                    self._closes_next = at + self.premarket.retry
         except Exception:  # noqa: BLE001 - the capture must never stop collection
             log.exception("pre-market capture failed")
+
+    def _closes_due(self, local: datetime) -> bool:
+        """The closes of the day before `local` are not yet captured and no retry is pending."""
+        if getattr(self, "_closes_day", None) == local.date():
+            return False
+        following = getattr(self, "_closes_next", None)
+        return (following is None or following.astimezone(IST).date() != local.date()
+                or local >= following)
 
     def _index_snapshot(
         self,
