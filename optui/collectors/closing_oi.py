@@ -64,8 +64,8 @@ def capture_closes(source: MarketSource, store: Store, catalogs: Mapping[str, In
     previous session's close and OI), validate, and store them for `trade_date`.
 
     Valid: each index's close > 0, every option's OI a non-negative integer, at least one
-    option per index. Anything invalid stores nothing and is named in `errors`; quote failures
-    (SourceError) are reported there too, never raised.
+    option per index. Anything invalid stores nothing and is named in `errors`; quote and store
+    failures (SourceError, StoreError) are reported there too, never raised.
     """
     result = ClosesResult(trade_date)
     spot_keys = {k: INDEX_SPECS[k].spot_symbol for k in indices}
@@ -113,7 +113,11 @@ def capture_closes(source: MarketSource, store: Store, catalogs: Mapping[str, In
             result.errors.append(f"{key}: no option quote with a closing OI")
     if result.errors:
         return result
-    store.write(points + options)
+    try:
+        store.write(points + options)
+    except OptuiError as exc:  # StoreError: the database refused the rows
+        result.errors.append(f"cannot store the closes: {exc}")
+        return result
     result.indices, result.options = len(points), len(options)
     return result
 
