@@ -80,7 +80,7 @@ class CaptureFailed:
         """One line for logs and screens."""
         retry = ("no retry before the open" if self.next_retry_at is None
                  else f"retry at {self.next_retry_at.astimezone(IST):%H:%M} IST")
-        return (f"participant data for {self.trade_date:%Y-%m-%d} missing "
+        return (f"{_what(self.missing)} for {self.trade_date:%Y-%m-%d} missing "
                 f"{', '.join(self.missing)} after attempt {self.attempt} ({retry}): "
                 + "; ".join(self.reasons))
 
@@ -99,7 +99,12 @@ class CaptureStored:
 
     def message(self) -> str:
         """One line for logs and screens."""
-        return f"participant data for {self.trade_date:%Y-%m-%d} stored: {', '.join(self.parts)}"
+        return f"{_what(self.parts)} for {self.trade_date:%Y-%m-%d} stored: {', '.join(self.parts)}"
+
+
+def _what(parts: tuple[str, ...]) -> str:
+    """What a capture event is about: the previous session's closes, or NSE's participant data."""
+    return "closing OI and index closes" if parts and set(parts) == {"closes"} else "participant data"
 
 
 CaptureEvent = CaptureFailed | CaptureStored
