@@ -164,9 +164,9 @@ class ReplaySource(MarketSource):
         except (ValueError, AttributeError):
             return None
 
-    def _next_call(self, wanted: tuple[str, ...], start: int, until_us: int) -> int | None:
-        """Position in the pending list of the next recorded call for exactly `wanted`,
-        asked no later than `until_us`, reading ahead as needed."""
+    def _scan(self, start: int, until_us: int, match: Callable[[Record], bool]) -> int | None:
+        """Position in the pending list of the next record that `match`es, recorded no later
+        than `until_us`, reading ahead as needed; None past `until_us` or the end."""
         i = start
         while True:
             if i >= len(self._pending) and not self._read_one():
@@ -174,22 +174,17 @@ class ReplaySource(MarketSource):
             rec = self._pending[i]
             if rec.at_us > until_us:
                 return None
-            if self._keys_of(rec) == wanted:
+            if match(rec):
                 return i
             i += 1
 
+    def _next_call(self, wanted: tuple[str, ...], start: int, until_us: int) -> int | None:
+        """The next recorded call for exactly `wanted`, asked no later than `until_us`."""
+        return self._scan(start, until_us, lambda rec: self._keys_of(rec) == wanted)
+
     def _first_call(self, start: int, until_us: int) -> int | None:
-        """Position of the next recorded quote call, whatever its keys, up to `until_us`."""
-        i = start
-        while True:
-            if i >= len(self._pending) and not self._read_one():
-                return None
-            rec = self._pending[i]
-            if rec.at_us > until_us:
-                return None
-            if rec.kind in QUOTE_KINDS:
-                return i
-            i += 1
+        """The next recorded quote call, whatever its keys, up to `until_us`."""
+        return self._scan(start, until_us, lambda rec: rec.kind in QUOTE_KINDS)
 
     def _apply(self, rec: Record) -> None:
         if rec.kind in QUOTE_KINDS:
