@@ -129,6 +129,10 @@ class OptuiApp(App[None]):
         self.push_screen(MainMenuScreen())
         if self.start == "dashboard":
             self.action_dashboard()
+        elif self.start == "login":  # `optui login`: the Kite login, then the main menu
+            from optui.screens.kite_login import KiteLoginScreen
+
+            self.push_screen(KiteLoginScreen())
         self._started = True
         self._check_size(self.size.width, self.size.height)
 

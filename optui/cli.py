@@ -100,6 +100,15 @@ def dashboard(
     _run_app("dashboard", config, no_mouse, attach=attach)
 
 
+@app.command()
+def login(
+    config: ConfigOpt = None,
+    no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Do not capture the mouse.")] = False,
+) -> None:
+    """Log in to Kite Connect and store the day's access token (a running collector picks it up)."""
+    _run_app("login", config, no_mouse)
+
+
 class SourceKind(StrEnum):
     sim = "sim"
     kite = "kite"

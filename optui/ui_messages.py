@@ -10,7 +10,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from optui.analytics.premium_flow import FlowSeries
-from optui.feed.model import Feed, FeedCycle
+from optui.feed.model import Feed, FeedCycle, HealthEvent
 from optui.models import Snapshot
 
 
@@ -35,7 +35,12 @@ class IvHistoryLoaded(Message):
 
 
 class CycleAwaited(Message):
-    """An attached feed's wait ended without a new cycle: wait again."""
+    """An attached feed's wait ended without a new cycle: wait again. `health` carries the
+    collector's events when it published a gap (optui.collectors.health.HealthEvent)."""
+
+    def __init__(self, health: list[HealthEvent] | None = None) -> None:
+        super().__init__()
+        self.health = list(health or [])
 
 
 class EngineFailed(Message):

@@ -26,7 +26,7 @@ from optui.collectors.headless import Collector
 from optui.config import Settings
 from optui.feed import open_feed
 from optui.feed.attached import FileFeed, RedisFeed, cycle_from_payload
-from optui.feed.codec import encode, snapshot_payload
+from optui.feed.codec import PAYLOAD_VERSION, encode, snapshot_payload
 from optui.feed.local import LocalFeed, cycle_payload
 from optui.feed.lock import LEASE_PREFIX, CollectorLock, CollectorRunning, store_key
 from optui.feed.model import FeedCycle
@@ -135,7 +135,7 @@ def test_a_payload_of_another_version_is_refused_with_the_fix() -> None:
     with pytest.raises(ValueError, match="same optui version"):
         cycle_from_payload({"version": 99, "snapshot": {}})
     with pytest.raises(ValueError, match="malformed"):
-        cycle_from_payload({"version": 1})
+        cycle_from_payload({"version": PAYLOAD_VERSION})
 
 
 @pytest.mark.unit

@@ -15,13 +15,14 @@ from typing import TYPE_CHECKING, TextIO
 from optui.alerts.model import Alert
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
-from optui.collectors.supervisor import CycleSupervisor, simulated_fallback
+from optui.collectors.supervisor import TOKEN_ACTION, CycleSupervisor, Outcome, simulated_fallback
 from optui.errors import TokenExpiredError
 from optui.models import LOSS_KINDS, Snapshot
 from optui.timeutil import fmt_ist
 
 if TYPE_CHECKING:
     from optui.feed.local import LocalFeed
+    from optui.feed.model import FeedCycle
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,32 @@ class Collector:
         self.points = 0  # points the store accepted (stored or spooled)
         self._print = printer or self._plain
         self._sleep = sleep or self.stop_event.wait
-        self.supervisor = CycleSupervisor(engine, interval, slow_share=slow_share)
-        self.supervisor.collect = lambda: self.feed.next_cycle().snapshot  # published, alerts too
+        # One health log: the feed's (its cycles carry the events to attached consumers).
+        self.supervisor = CycleSupervisor(engine, interval, health=self.feed.health, slow_share=slow_share)
+        self.feed.slow_share = None  # the supervisor flags slow cycles
+        self._cycle: FeedCycle | None = None
+        self.supervisor.collect = self._collect
         settings = getattr(engine, "settings", None)
         if settings is not None and settings.source.simulated_fallback and engine.source_label == "LIVE":
             self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
         self._slot: datetime | None = None  # the exchange time of the cycle slot last waited for
+
+    def _collect(self) -> Snapshot:
+        """One cycle from the feed, published after the supervisor judged it (see `_publish`)."""
+        self._cycle = self.feed.next_cycle(publish=False)
+        assert self._cycle.snapshot is not None  # a local feed's cycles always carry one
+        return self._cycle.snapshot
+
+    def _publish(self, outcome: Outcome) -> None:
+        """Publish the attempt: the collected cycle, or a gap with the events that say why."""
+        cycle, self._cycle = self._cycle, None
+        try:
+            if outcome.snapshot is not None and cycle is not None:
+                self.feed.publish(cycle)
+            else:
+                self.feed.publish_gap(outcome.gap)
+        except Exception:  # noqa: BLE001 - publishing never stops collection
+            log.exception("publishing the cycle failed")
 
     def _plain(self, line: str, style: str = "") -> None:
         self.out.write(line + "\n")
@@ -160,12 +181,26 @@ class Collector:
         """
         supervisor = self.supervisor
         while not self.stop_event.is_set():
-            supervisor.sync()  # a remote exchange's clock is read before deciding anything
+            was_paused = supervisor.paused
+            # A remote exchange's clock is read before deciding anything; a missing or rejected
+            # token pauses the source now (with --once it ends the run: nothing to wait for).
+            failed = supervisor.sync(pause_on_token=not once)
+            if failed is not None:
+                log.error("collect stopped: %s", failed.fatal)
+                self._print(f"error: {failed.fatal}", "red")
+                return failed.code
+            if supervisor.paused and not was_paused:
+                self._print(f"{fmt_ist(self._exchange_now())} paused: {supervisor.pause_reason()}; "
+                            f"{TOKEN_ACTION}", "red")
+                supervisor.write_health()  # doctor and attached consumers see it now
+                self._publish(Outcome(gap=f"source paused: {supervisor.pause_reason()}"))
             if self._market_closed(once):
                 return 0
             supervisor.record_health = not once  # a cron run's cadence shows in its own rows
             outcome = supervisor.attempt(pause_on_token=not once)
             self.points += outcome.health_points
+            if not outcome.fatal:
+                self._publish(outcome)
             if outcome.fatal:
                 log.error("collect stopped: %s", outcome.fatal)
                 self._print(f"error: {outcome.fatal}", "red")

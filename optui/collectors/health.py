@@ -1,8 +1,11 @@
 """The collector's health: typed events (kind, severity, recovery action, status) and their log.
 
-One model drives the app's health panel, the headless status lines and `optui doctor`: each fault
-the collector meets becomes a `HealthEvent` that says what happened, how bad it is, what fixes it
-and whether it is still open. Textual-free; thread-safe.
+One model drives the app's health panel, the headless status lines, the collector's health file
+and `optui doctor`: each fault the collector meets becomes a `HealthEvent` that says what
+happened, how bad it is, what fixes it and whether it is still open. Feed cycles carry them
+(optui.feed.model.FeedCycle.health), so a dashboard attached to a collector elsewhere sees the
+same events. One dict shape (`HealthEvent.as_dict`) serves the feed payload and the health file.
+Textual-free; thread-safe.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 
 class Severity(Enum):
@@ -23,6 +27,11 @@ class Severity(Enum):
     INFO = "info"
     WARNING = "warning"
     ERROR = "error"
+
+    @classmethod
+    def _missing_(cls, value: object) -> Severity:
+        """A severity this build does not know (a newer collector's) reads as a warning."""
+        return cls.WARNING
 
 
 class EventKind(Enum):
@@ -39,6 +48,14 @@ class EventKind(Enum):
     CACHED = "cached"
     CONFIG = "config"
     CHECK = "check"
+    PARTICIPANTS_CAPTURED = "participants_captured"
+    PARTICIPANTS_CAPTURE_FAILED = "participants_capture_failed"
+    OTHER = "other"
+
+    @classmethod
+    def _missing_(cls, value: object) -> EventKind:
+        """A kind this build does not know (a newer collector's) reads as OTHER, never an error."""
+        return cls.OTHER
 
 
 class Status(Enum):
@@ -60,6 +77,34 @@ class HealthEvent:
     status: Status = Status.OPEN
     source: str = ""
 
+    @property
+    def level(self) -> str:
+        """The severity's name: info, warning or error."""
+        return self.severity.value
+
+    def text(self) -> str:
+        """'<message> → <action> (resolved)' for a health panel (its time and level shown apart)."""
+        text = self.message + (f" → {self.action}" if self.action else "")
+        return text + (" (resolved)" if self.status is Status.RESOLVED else "")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: {"kind", "severity", "message", "action", "status", "at" (ISO or None),
+        "source"}; the one shape of the feed payload and the health file."""
+        return {"kind": self.kind.value, "severity": self.severity.value, "message": self.message,
+                "action": self.action, "status": self.status.value,
+                "at": self.at.isoformat() if self.at is not None else None, "source": self.source}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HealthEvent:
+        """The event `as_dict` wrote; unknown kinds read as OTHER, missing fields take their
+        defaults. Raises ValueError (bad time) or TypeError/AttributeError (not a dict)."""
+        at = data.get("at")
+        return cls(EventKind(str(data.get("kind", "other"))), Severity(str(data.get("severity", "warning"))),
+                   str(data.get("message", "")), str(data.get("action") or ""),
+                   datetime.fromisoformat(at) if at else None,
+                   Status.RESOLVED if data.get("status") == "resolved" else Status.OPEN,
+                   str(data.get("source") or ""))
+
     def line(self) -> str:
         """'ERROR token_rejected: <message> -> <action>' for logs and status lines."""
         text = f"{self.severity.value.upper()} {self.kind.value}: {self.message}"
@@ -74,6 +119,7 @@ class HealthEvent:
 _RESOLVES: dict[EventKind, tuple[EventKind, ...]] = {
     EventKind.TOKEN_RESTORED: (EventKind.TOKEN_REJECTED,),
     EventKind.SOURCE_BACK: (EventKind.SOURCE_DOWN, EventKind.RATE_LIMITED, EventKind.CACHED),
+    EventKind.PARTICIPANTS_CAPTURED: (EventKind.PARTICIPANTS_CAPTURE_FAILED,),
 }
 
 
@@ -85,6 +131,8 @@ class HealthLog:
     events: deque[HealthEvent] = field(default_factory=deque)
     _open: dict[EventKind, HealthEvent] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    appended: int = 0
+    """Events appended so far (a cursor for `since`)."""
 
     def raise_(self, event: HealthEvent) -> bool:
         """Record `event`; a recovery resolves the faults it closes. Returns False when the same
@@ -116,8 +164,16 @@ class HealthLog:
 
     def _append(self, event: HealthEvent) -> None:
         self.events.append(event)
+        self.appended += 1
         while len(self.events) > self.keep:
             self.events.popleft()
+
+    def since(self, cursor: int) -> tuple[list[HealthEvent], int]:
+        """Events appended after `cursor` (an earlier `appended`), oldest first, and the new
+        cursor; events that fell out of the bounded log meanwhile are not returned."""
+        with self._lock:
+            new = min(self.appended - cursor, len(self.events))
+            return (list(self.events)[len(self.events) - new:] if new > 0 else []), self.appended
 
     def open_faults(self) -> list[HealthEvent]:
         """Faults still open, worst first."""
@@ -150,16 +206,11 @@ def health_document(health: HealthLog, at: datetime, source: str, cycles: int, g
                     cached_age_s: float | None) -> dict:
     """A JSON-ready summary: when (exchange time, UTC ISO), counters, open faults, recent events."""
 
-    def event(e: HealthEvent) -> dict:
-        return {"kind": e.kind.value, "severity": e.severity.value, "message": e.message,
-                "action": e.action, "status": e.status.value,
-                "at": e.at.isoformat() if e.at is not None else None}
-
     return {
         "at": at.isoformat(), "source": source, "cycles": cycles, "gaps": gaps,
         "cached_age_s": cached_age_s,
-        "open": [event(e) for e in health.open_faults()],
-        "recent": [event(e) for e in health.recent(20)],
+        "open": [e.as_dict() for e in health.open_faults()],
+        "recent": [e.as_dict() for e in health.recent(20)],
     }
 
 
@@ -187,3 +238,30 @@ def source_down_event(error: str, cached_age_s: float | None, at: datetime) -> H
         message += f"; showing the last good snapshot, {cached_age_s:.0f}s old (cached)"
     return HealthEvent(EventKind.SOURCE_DOWN, Severity.ERROR, message,
                        "retrying every interval; the panels keep the cached data meanwhile", at=at)
+
+
+def slow_cycle_event(duration_s: float, interval_s: float, budget_s: float, share: float,
+                     at: datetime, source: str = "") -> HealthEvent | None:
+    """SLOW_CYCLE when a cycle took longer than `budget_s` real seconds (`share` of the
+    `interval_s` exchange-second interval, converted to real time by the source), else None."""
+    if interval_s <= 0 or duration_s <= budget_s:
+        return None
+    return HealthEvent(EventKind.SLOW_CYCLE, Severity.WARNING,
+                       f"cycle took {duration_s:.1f}s, over {share:.0%} of the {interval_s:g}s interval",
+                       "quote fewer strikes (source.chain_strikes) or raise source.interval_s",
+                       at=at, source=source)
+
+
+def capture_event(event: Any, at: datetime) -> HealthEvent:
+    """A pre-market capture event (optui.collectors.premarket CaptureStored / CaptureFailed) as
+    a health event: stored is INFO, a failed attempt WARNING while retries remain, ERROR once final."""
+    kind = EventKind(str(getattr(event, "kind", "other")))
+    if kind is EventKind.PARTICIPANTS_CAPTURED:
+        severity, action = Severity.INFO, ""
+    elif getattr(event, "final", False):
+        closes_only = set(getattr(event, "missing", ())) == {"closes"}
+        severity = Severity.ERROR
+        action = "" if closes_only else "import NSE's files: optui participants import PATH"
+    else:
+        severity, action = Severity.WARNING, "retried before the open"
+    return HealthEvent(kind, severity, event.message(), action, at=getattr(event, "at", None) or at)

@@ -40,6 +40,10 @@ TOKEN_FIX = (
 )
 
 
+LOGIN_FIX = "log in: `optui login` (or in the app, optui → 3 Production → 2 Kite Connect authentication)"
+NO_TOKEN = "no Kite access token is stored"
+
+
 def map_kite_error(exc: Exception, what: str) -> SourceError:
     """Turn a kiteconnect or requests exception into our typed error with a message naming the fix."""
     from kiteconnect import exceptions as kex
@@ -69,7 +73,13 @@ def is_loopback(root: str) -> bool:
 
 
 class KiteSource(MarketSource):
-    """Reads instruments and quotes through `kiteconnect.KiteConnect` (sync; run it off the event loop)."""
+    """Reads instruments and quotes through `kiteconnect.KiteConnect` (sync; run it off the event loop).
+
+    Built without an access token it is pending: every call raises TokenExpiredError naming the
+    login (no request is sent; the clock reads the machine's until Kite first answers) until
+    `set_access_token` gives it one, so a collector started before the morning login waits for
+    it instead of exiting. A missing API key is a ConfigError.
+    """
 
     name = "kite"
     label = "LIVE"
@@ -86,11 +96,10 @@ class KiteSource(MarketSource):
     ) -> None:
         if not api_key:
             raise ConfigError("kite.api_key is not set: run the configuration wizard (Kite credentials) or set OPTUI_KITE_API_KEY")
-        if not access_token:
-            raise ConfigError("no Kite access token: log in (optui → 3 Production → 2) or set OPTUI_KITE_ACCESS_TOKEN")
         from kiteconnect import KiteConnect
 
-        self._kite = KiteConnect(api_key, access_token=access_token, root=root.rstrip("/"), timeout=timeout)
+        self._kite = KiteConnect(api_key, access_token=access_token or None, root=root.rstrip("/"), timeout=timeout)
+        self._has_token = bool(access_token)
         self._limiter = limiter or RateLimiter(KITE_RATES)
         self._cache_dir = cache_dir
         self._indices = tuple(indices) if indices else tuple(INDEX_SPECS)
@@ -139,7 +148,14 @@ class KiteSource(MarketSource):
         except SourceError as exc:
             log.debug("clock sync with %s failed: %s", self.root, exc)
 
+    @property
+    def has_token(self) -> bool:
+        """False while pending: built without an access token and none given since."""
+        return self._has_token
+
     def _call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
+        if not self._has_token:
+            raise TokenExpiredError(f"{what}: {NO_TOKEN}: {LOGIN_FIX}")
         self._limiter.acquire(kind)
         try:
             return fn()
@@ -206,6 +222,7 @@ class KiteSource(MarketSource):
         if not token:
             raise ValueError("empty access token")
         self._kite.set_access_token(token)
+        self._has_token = True
 
     def probe(self) -> None:
         """The profile call: cheap (not counted against the quote limit) and checks the token."""

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from optui.collectors.health import EventKind, HealthEvent, HealthLog, Severity
+from optui.collectors.health import EventKind, HealthEvent, HealthLog, Severity, slow_cycle_event
 from optui.collectors.token_watch import SecretsWatch
 from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
 from optui.models import Snapshot
@@ -36,8 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TOKEN_ACTION = (
-    "log in again (optui → 3 Production → 2 Kite Connect authentication, or `optui setup`): "
-    "the collector resumes on its own once the new token is stored"
+    "log in again (`optui login`, or in the app optui → 3 Production → 2 Kite Connect "
+    "authentication): the collector resumes on its own once the new token is stored"
 )
 HEALTH_MEASUREMENT = "collector_health"
 FALLBACK_LABEL = "SIMULATED FALLBACK"
@@ -122,7 +122,11 @@ class CycleSupervisor:
         return self.source.now()
 
     def _event(self, kind: EventKind, severity: Severity, message: str, action: str = "") -> None:
-        event = HealthEvent(kind, severity, message, action, at=self._now(), source=self.source.name)
+        self._raise(HealthEvent(kind, severity, message, action, at=self._now(), source=self.source.name))
+
+    def _raise(self, event: HealthEvent) -> None:
+        """Record `event`; a new one goes to the log at its severity (a repeat does not)."""
+        severity = event.severity
         if self.health.raise_(event):
             level = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING,
                      Severity.ERROR: logging.ERROR}[severity]
@@ -158,13 +162,18 @@ class CycleSupervisor:
         if not self.paused:
             self.watch().mark()
         self.paused = True
-        self._event(EventKind.TOKEN_REJECTED, Severity.ERROR, str(exc), TOKEN_ACTION)
+        pending = not getattr(self.source, "has_token", True)
+        self._event(EventKind.TOKEN_REJECTED, Severity.ERROR,
+                    self.pause_reason() if pending else str(exc), TOKEN_ACTION)
 
     def _try_resume(self) -> bool:
         """While paused: take a new token from the secrets file when one was stored, else probe
         whether the current one is accepted again (a rejection that was not an expiry)."""
         watch = self.watch()
-        token = watch.token() if watch.changed() else ""
+        pending = not getattr(self.source, "has_token", True)  # never had one: any stored token
+        token = watch.token() if watch.changed() or pending else ""
+        if pending and not token:
+            return False
         if token:
             self.source.set_access_token(token)
             message = "a new access token was stored: collection resumes"
@@ -178,16 +187,29 @@ class CycleSupervisor:
         self._event(EventKind.TOKEN_RESTORED, Severity.INFO, message)
         return True
 
-    def sync(self) -> None:
-        """Read a remote exchange's clock once (before the first session decision); a failure is
-        left for the next attempt to report."""
+    def pause_reason(self) -> str:
+        """Why the source is paused, for a gap line: no token stored, or the token rejected."""
+        if not getattr(self.source, "has_token", True):
+            return "no Kite access token is stored"
+        return "the Kite access token was rejected"
+
+    def sync(self, pause_on_token: bool = True) -> Outcome | None:
+        """Read a remote exchange's clock once (before the first session decision). A rejected
+        or missing token pauses the source at once (the fault is raised now, not at the first
+        cycle of the session); without `pause_on_token` it is a fatal outcome (exit 2). Other
+        failures are left for the next attempt to report. Returns the fatal outcome or None."""
         if self._synced:
-            return
+            return None
         try:
             self.source.sync_clock()
             self._synced = True
+        except TokenExpiredError as exc:
+            if not pause_on_token or not self.source.accepts_token:
+                return Outcome(fatal=str(exc), code=2)
+            self._pause(exc)
         except OptuiError as exc:
             log.warning("exchange clock not read yet: %s", exc)
+        return None
 
     def attempt(self, pause_on_token: bool = True) -> Outcome:
         """One cycle (or, paused or backing off, the cheap check that decides whether to run one);
@@ -197,19 +219,24 @@ class CycleSupervisor:
             self.record(outcome)
         return outcome
 
+    def write_health(self, cached_age_s: float | None = None) -> None:
+        """Rewrite the health file (when set) with the log as it stands; a failure is logged."""
+        if self.health_file is None:
+            return
+        from optui.collectors.health import health_document, write_health_file
+
+        doc = health_document(self.health, self._now(), self.source.name, self.cycles,
+                              self.gaps, cached_age_s)
+        try:
+            write_health_file(self.health_file, doc)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.health_file, exc)
+
     def record(self, outcome: Outcome) -> None:
         """Store one `collector_health` point (tag `source`; fields `stored`, `gap` 0/1,
         `duration_s`, `open_faults`, `cached_age_s`) at the exchange time: the Grafana collector
         health dashboard reads it. A store failure is logged, never raised."""
-        if self.health_file is not None:
-            from optui.collectors.health import health_document, write_health_file
-
-            doc = health_document(self.health, self._now(), self.source.name, self.cycles,
-                                  self.gaps, outcome.cached_age_s)
-            try:
-                write_health_file(self.health_file, doc)
-            except OSError as exc:
-                log.warning("cannot write %s: %s", self.health_file, exc)
+        self.write_health(outcome.cached_age_s)
         store = getattr(self.engine, "store", None)
         if store is None or not self.record_health:
             return
@@ -234,7 +261,7 @@ class CycleSupervisor:
         self.cycles += 1
         try:
             if self.paused and not self._try_resume():
-                return self._gap("source paused: the Kite access token was rejected; " + TOKEN_ACTION)
+                return self._gap(f"source paused: {self.pause_reason()}; {TOKEN_ACTION}")
             if not self._synced:  # a remote exchange's clock is read before deciding anything
                 self.source.sync_clock()
                 self._synced = True
@@ -269,12 +296,11 @@ class CycleSupervisor:
         self.last_good = snap
         out = Outcome(snapshot=snap)
         budget = self.source.real_seconds(self.interval_s) * self.slow_share
-        if self.interval_s > 0 and snap.duration_s > budget:
+        slow = slow_cycle_event(snap.duration_s, self.interval_s, budget, self.slow_share,
+                                self._now(), self.source.name)
+        if slow is not None:
             out.slow = True
-            self._event(EventKind.SLOW_CYCLE, Severity.WARNING,
-                        f"cycle took {snap.duration_s:.1f}s, over {self.slow_share:.0%} of the "
-                        f"{self.interval_s:g}s interval",
-                        "quote fewer strikes (source.chain_strikes) or raise source.interval_s")
+            self._raise(slow)
         else:
             self.health.resolve(EventKind.SLOW_CYCLE, snap.timestamp)
         return out

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from optui.errors import ConfigError, StoreError
-from optui.feed.codec import PAYLOAD_VERSION, snapshot_from_payload
+from optui.feed.codec import PAYLOAD_VERSION, health_from_payload, snapshot_from_payload
 from optui.feed.local import CYCLE_KEY
-from optui.feed.model import Feed, FeedCycle, HealthEvent
+from optui.feed.model import Feed, FeedCycle
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,16 @@ def cycle_from_payload(payload: Any) -> FeedCycle:
         raise ValueError(f"payload version {version!r}, this optui reads {PAYLOAD_VERSION}: "
                          "run the same optui version on both sides")
     try:
-        snapshot = snapshot_from_payload(payload["snapshot"])
-        health = [HealthEvent(datetime.fromisoformat(e["at"]), str(e["level"]), str(e["kind"]),
-                              str(e["text"])) for e in payload.get("health", [])]
+        raw = payload["snapshot"]
+        snapshot = snapshot_from_payload(raw) if raw is not None else None
+        health = health_from_payload(payload.get("health", []))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed collector cycle: {exc}") from None
-    return FeedCycle(snapshot, health, bool(payload.get("participants_changed")), str(payload.get("host", "")))
+    gap = str(payload.get("gap") or "")
+    if snapshot is None and not gap:
+        raise ValueError("malformed collector cycle: neither a snapshot nor a gap")
+    return FeedCycle(snapshot, health, bool(payload.get("participants_changed")),
+                     str(payload.get("host", "")), gap)
 
 
 class _AttachedFeed(Feed):
@@ -159,7 +163,7 @@ class RedisFeed(_AttachedFeed):
             self._disconnect()
             self._retry_s = self.retry_after_s
             raise
-        if cycle is not None:
+        if cycle is not None and cycle.snapshot is not None:
             at = cycle.snapshot.timestamp
             if self._seen is not None and at <= self._seen:
                 return None  # the latest key re-read after a reconnect: already shown

@@ -1,7 +1,8 @@
 """Snapshots as JSON and back, so a collector's cycle reaches another process whole.
 
 The encoding is the dataclasses' own fields (optui.models, optui.alerts.model): datetimes and
-dates in ISO 8601, typed warnings as {"kind", "subject", "message"}, NaN and ±Inf as null (JSON has neither) and back to NaN for float fields,
+dates in ISO 8601, typed warnings as {"kind", "subject", "message"}, health events as
+optui.collectors.health.HealthEvent.as_dict (the health file's shape too), NaN and ±Inf as null (JSON has neither) and back to NaN for float fields,
 tuples as lists, and a dict whose keys are not strings as a list of [key, value] pairs.
 Decoding follows the field types, so a payload from a newer collector with extra fields still
 decodes (unknown keys are dropped) and a missing field takes its default.
@@ -19,11 +20,12 @@ from functools import cache
 from typing import Any, TypeVar
 
 from optui.alerts.model import Alert
+from optui.collectors.health import HealthEvent
 from optui.models import Snapshot, SnapshotWarning
 
 T = TypeVar("T")
 
-PAYLOAD_VERSION = 1
+PAYLOAD_VERSION = 2
 """Bumped when a field changes meaning; a reader refuses payloads of another version."""
 
 
@@ -42,7 +44,7 @@ def encode(value: Any) -> Any:
         return value if math.isfinite(value) else None
     if kind is str or kind is int or kind is bool or value is None:
         return value
-    if kind is SnapshotWarning:
+    if kind is SnapshotWarning or kind is HealthEvent:
         return value.as_dict()
     names = _field_names(kind)  # type: ignore[arg-type]
     if names is not None:
@@ -91,6 +93,8 @@ def _converter(kind: Any) -> Callable[[Any], Any]:
         return kind  # type: ignore[no-any-return]
     if kind is SnapshotWarning:
         return SnapshotWarning.from_dict
+    if kind is HealthEvent:
+        return HealthEvent.from_dict
     if kind is datetime:
         return datetime.fromisoformat
     if kind is date:
@@ -131,6 +135,22 @@ def decode(kind: Any, value: Any) -> Any:
     return _converter(kind)(value)
 
 
+def health_payload(events: list[HealthEvent]) -> list[dict[str, Any]]:
+    """Health events as JSON-ready dicts (HealthEvent.as_dict)."""
+    return [encode(e) for e in events]
+
+
+def health_from_payload(payload: Any) -> list[HealthEvent]:
+    """The events `health_payload` encoded; raises ValueError/TypeError when it is not a list of
+    events (an unknown kind or severity from a newer collector still decodes)."""
+    if not isinstance(payload, list):
+        raise TypeError("health is not a list")
+    try:
+        return list(decode(list[HealthEvent], payload))
+    except AttributeError as exc:  # a list or number where an event belongs
+        raise TypeError(str(exc)) from None
+
+
 def snapshot_payload(snapshot: Snapshot) -> dict[str, Any]:
     """The whole snapshot (legs, buckets, flow, warnings, alerts) as JSON-ready values."""
     return encode(snapshot)
@@ -148,4 +168,5 @@ def snapshot_from_payload(payload: dict[str, Any]) -> Snapshot:
     return snap
 
 
-__all__ = ["PAYLOAD_VERSION", "Alert", "decode", "encode", "snapshot_from_payload", "snapshot_payload"]
+__all__ = ["PAYLOAD_VERSION", "Alert", "decode", "encode", "health_from_payload", "health_payload",
+           "snapshot_from_payload", "snapshot_payload"]

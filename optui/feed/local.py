@@ -11,8 +11,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from optui.feed.codec import PAYLOAD_VERSION, snapshot_payload
-from optui.feed.model import Feed, FeedCycle, HealthEvent
+from optui.collectors.health import HealthEvent, HealthLog, capture_event, slow_cycle_event
+from optui.feed.codec import PAYLOAD_VERSION, health_payload, snapshot_payload
+from optui.feed.model import Feed, FeedCycle
 
 if TYPE_CHECKING:
     from optui.collectors.engine import CollectionEngine
@@ -26,14 +27,14 @@ CYCLE_KEY = "optui:cycle:latest"
 
 
 def cycle_payload(cycle: FeedCycle) -> dict[str, Any]:
-    """What a collector publishes per cycle (Redis channel, latest key, latest file)."""
+    """What a collector publishes per cycle (Redis channel, latest key, latest file): version,
+    host, snapshot (None for a gap), gap, health (HealthEvent.as_dict each), participants_changed."""
     return {
         "version": PAYLOAD_VERSION,
         "host": cycle.host,
-        "snapshot": snapshot_payload(cycle.snapshot),
-        "health": [
-            {"at": e.at.isoformat(), "level": e.level, "kind": e.kind, "text": e.text} for e in cycle.health
-        ],
+        "snapshot": snapshot_payload(cycle.snapshot) if cycle.snapshot is not None else None,
+        "gap": cycle.gap,
+        "health": health_payload(cycle.health),
         "participants_changed": cycle.participants_changed,
     }
 
@@ -84,10 +85,12 @@ class _Publisher:
         payload = cycle_payload(cycle)
         if self.cache is not None:
             try:
-                self.cache.set(CYCLE_KEY, payload)
+                if cycle.snapshot is not None:  # the latest key keeps the last collected cycle
+                    self.cache.set(CYCLE_KEY, payload)
                 self.cache.publish(SNAPSHOT_CHANNEL, payload)
             except StoreError as exc:
-                log.warning("cycle of %s not published: %s", cycle.snapshot.timestamp.isoformat(), exc)
+                what = cycle.snapshot.timestamp.isoformat() if cycle.snapshot is not None else "a gap"
+                log.warning("cycle of %s not published: %s", what, exc)
         if self.latest_file is not None:
             from optui.storage.legacy_files import write_atomic
 
@@ -106,12 +109,17 @@ class LocalFeed(Feed):
     CollectorRunning when another collector holds it. Each cycle is published on the cache's
     channel (and under CYCLE_KEY), and, without a Redis cache, to `latest_file` for a consumer on
     this machine.
+
+    `health` is the collector's health log: pre-market capture events and, with `slow_share`
+    set, slow cycles are raised into it here; a supervisor (optui.collectors.supervisor) shares
+    it for the faults it meets. Each published cycle carries the events appended since the
+    previous publication.
     """
 
     def __init__(self, engine: CollectionEngine | None = None, *,
                  factory: Callable[[], CollectionEngine] | None = None,
                  interval_s: float | None = None, lock: CollectorLock | None = None,
-                 latest_file: Path | None = None) -> None:
+                 latest_file: Path | None = None, slow_share: float | None = None) -> None:
         if engine is None and factory is None:
             raise ValueError("LocalFeed needs an engine or a factory")
         self.engine = engine
@@ -122,7 +130,10 @@ class LocalFeed(Feed):
         self.host = socket.gethostname()
         self._capture_events_seen = 0
         self._participants_seen: object | None = None
-        self._pending: list[HealthEvent] = []
+        self.health = HealthLog()
+        self._health_seen = 0
+        self.slow_share = slow_share
+        """Flag a cycle slower than this share of the interval (None: a supervisor does)."""
         self._publisher: _Publisher | None = None
         self._closed = False
 
@@ -143,7 +154,8 @@ class LocalFeed(Feed):
         if held is not None and not held.cache_url:
             latest = lock_path(url, kind, data_dir).with_suffix(".latest.json")
         return cls(factory=lambda: build_engine(settings, kind, store_url, out_dir),
-                   interval_s=settings.source.interval_s, lock=held, latest_file=latest)
+                   interval_s=settings.source.interval_s, lock=held, latest_file=latest,
+                   slow_share=settings.source.slow_cycle_share)
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -195,35 +207,64 @@ class LocalFeed(Feed):
 
     # ---- cycles --------------------------------------------------------------------------
 
-    def next_cycle(self, timeout_s: float | None = None) -> FeedCycle:
-        """Collect one cycle now and publish it; raises what `collect_once` raises."""
+    def next_cycle(self, timeout_s: float | None = None, *, publish: bool = True) -> FeedCycle:
+        """Collect one cycle now and (with `publish`) publish it; raises what `collect_once`
+        raises. A caller that publishes later (`publish`) lets its own events ride along."""
         engine = self.engine
         if engine is None:
             raise RuntimeError("LocalFeed.next_cycle before start()")
         snapshot = engine.collect_once()
-        cycle = FeedCycle(snapshot, self._health(snapshot.timestamp), self._participants_changed(),
-                          self.host)
+        cycle = FeedCycle(snapshot, [], self._participants_changed(), self.host)
         if self.lock is not None and self.lock.lost:
             from optui.models import SnapshotWarning, WarningKind
 
-            cycle.snapshot.warnings.append(SnapshotWarning(
+            snapshot.warnings.append(SnapshotWarning(
                 WarningKind.STORE, "lock",
                 "another collector took this store's lease: two collectors may be writing it"))
+        if self.slow_share is not None:
+            self._flag_slow(snapshot.duration_s, snapshot.timestamp)
+        if publish:
+            self.publish(cycle)
+        return cycle
+
+    def publish(self, cycle: FeedCycle) -> FeedCycle:
+        """Give `cycle` the health events appended since the previous publication and hand it
+        to consumers; a gap cycle (snapshot None) goes to the channel and latest file only."""
+        snapshot = cycle.snapshot
+        at = snapshot.timestamp if snapshot is not None else self.exchange_now()
+        cycle.health = self._health(at)
         self._publish(cycle)
         return cycle
 
-    def _health(self, at: datetime) -> list[HealthEvent]:
-        """The pre-market capture's events since the previous cycle."""
-        events, self._pending = self._pending, []
+    def publish_gap(self, reason: str) -> FeedCycle:
+        """Publish a cycle that collected nothing: `reason` and the health events that say why."""
+        return self.publish(FeedCycle(None, host=self.host, gap=reason))
+
+    def _flag_slow(self, duration_s: float, at: datetime) -> None:
+        from optui.collectors.health import EventKind
+
+        source = getattr(self.engine, "source", None)
+        interval = self.interval_s
+        try:
+            budget = float(source.real_seconds(interval)) if source is not None else interval
+        except Exception:  # noqa: BLE001 - a source without a clock: exchange seconds
+            budget = interval
+        share = self.slow_share if self.slow_share is not None else 1.0
+        event = slow_cycle_event(duration_s, interval, budget * share, share, at,
+                                 getattr(source, "name", ""))
+        if event is None:
+            self.health.resolve(EventKind.SLOW_CYCLE, at)
+        elif self.health.raise_(event):
+            log.warning("%s", event.line())
+
+    def _health(self, at: datetime | None) -> list[HealthEvent]:
+        """The health events since the previous publication, the pre-market capture's included."""
         since = getattr(getattr(self.engine, "premarket", None), "events_since", None)
-        if not callable(since):
-            return events
-        captured, self._capture_events_seen = since(self._capture_events_seen)
-        for event in captured:
-            kind = getattr(event, "kind", "capture")
-            level = "info" if kind == "participants_captured" else (
-                "error" if getattr(event, "final", False) else "warning")
-            events.append(HealthEvent(getattr(event, "at", at), level, kind, event.message()))
+        if callable(since) and at is not None:
+            captured, self._capture_events_seen = since(self._capture_events_seen)
+            for event in captured:
+                self.health.raise_(capture_event(event, at))
+        events, self._health_seen = self.health.since(self._health_seen)
         return events
 
     def _participants_changed(self) -> bool:

@@ -9,24 +9,10 @@ from typing import Any
 
 from optui.alerts.model import Alert
 from optui.analytics.premium_flow import FlowSeries
+from optui.collectors.health import HealthEvent
 from optui.models import Snapshot, SnapshotWarning
 
-HEALTH_LEVELS: tuple[str, ...] = ("info", "warning", "error")
-"""Severity of a health event, least to most urgent."""
-
-
-@dataclass(frozen=True, slots=True)
-class HealthEvent:
-    """Something about the collector itself (not the market) the user should see.
-
-    `at` is the exchange time (aware UTC) it happened; `level` one of HEALTH_LEVELS; `kind` a
-    short stable name (participants_captured, capture_failed, collector_attached ...).
-    """
-
-    at: datetime
-    level: str
-    kind: str
-    text: str
+__all__ = ["Feed", "FeedCycle", "HealthEvent"]
 
 
 @dataclass(slots=True)
@@ -34,23 +20,26 @@ class FeedCycle:
     """One collection cycle as every consumer receives it.
 
     `snapshot` carries the market data, its `warnings` and the `alerts` the collector's alerts
-    engine raised (raised once, by the collector that owns the engine; consumers only read them).
-    `health` are the collector's own events since the previous cycle; `participants_changed` says
-    new end-of-day participant data was stored; `host` names the machine that collected it.
+    engine raised (raised once, by the collector that owns the engine; consumers only read them);
+    it is None for a gap, a cycle the collector could not collect (`gap` says why, `health` the
+    fault and its fix). `health` are the collector's own events (optui.collectors.health) since
+    the previous cycle it published; `participants_changed` says new end-of-day participant data
+    was stored; `host` names the machine that collected it.
     """
 
-    snapshot: Snapshot
+    snapshot: Snapshot | None
     health: list[HealthEvent] = field(default_factory=list)
     participants_changed: bool = False
     host: str = ""
+    gap: str = ""
 
     @property
     def warnings(self) -> list[SnapshotWarning]:
-        return self.snapshot.warnings
+        return self.snapshot.warnings if self.snapshot is not None else []
 
     @property
     def alerts(self) -> list[Alert]:
-        return self.snapshot.alerts
+        return self.snapshot.alerts if self.snapshot is not None else []
 
 
 class Feed(ABC):
@@ -72,7 +61,8 @@ class Feed(ABC):
     @abstractmethod
     def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
         """The next cycle: a local feed collects one now, an attached feed waits for the
-        collector's next one (None when none arrived within `timeout_s`). Raises SourceError
+        collector's next one (None when none arrived within `timeout_s`; a gap cycle, snapshot
+        None, when the collector could not collect and says why in `health`). Raises SourceError
         subclasses (TokenExpiredError, RateLimitedError), StoreError or ConfigError."""
 
     def start_blocks(self) -> bool:

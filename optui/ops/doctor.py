@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from optui.collectors.health import HealthEvent, Severity
 from optui.config import Settings, load_secrets
 from optui.errors import OptuiError
 from optui.ops.checks import NET_TIMEOUT_S, Check, passed, service_checks
@@ -50,15 +51,28 @@ def collector_checks(settings: Settings, now: datetime) -> list[Check]:
     if doc.get("cached_age_s") is not None:
         detail += f"; showing cached data {float(doc['cached_age_s']):.0f}s old"
     stale = age > STALE_AFTER_INTERVALS * settings.source.interval_s
-    opened = doc.get("open") or []
+    opened = health_events(doc.get("open"))
     rows = [Check("Collector", False if stale else not opened, detail + ("; not running?" if stale else ""),
                   "check: systemctl status optui-collect (or journalctl -u optui-collect)" if stale else "")]
     for event in opened:
-        severity = str(event.get("severity", "error"))
-        ok = False if severity == "error" else None  # a warning informs, an error fails
-        rows.append(Check(f"  {severity} {event.get('kind', '?')}", ok,
-                          str(event.get("message", "")), str(event.get("action", ""))))
+        ok = False if event.severity is Severity.ERROR else None  # a warning informs, an error fails
+        since = f" (since {event.at.astimezone(IST):%H:%M:%S} IST)" if event.at is not None else ""
+        rows.append(Check(f"  {event.level} {event.kind.value}", ok, event.message + since, event.action))
     return rows
+
+
+def health_events(entries: object) -> list[HealthEvent]:
+    """The typed events of a health file's "open" or "recent" list (HealthEvent.as_dict each);
+    entries that are not events are skipped."""
+    if not isinstance(entries, list):
+        return []
+    events = []
+    for entry in entries:
+        try:
+            events.append(HealthEvent.from_dict(entry))
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return events
 
 
 def spool_checks(settings: Settings) -> list[Check]:

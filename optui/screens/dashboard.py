@@ -408,6 +408,8 @@ class DashboardScreen(Screen):
         if cycle is None:
             return CycleAwaited()
         snapshot = cycle.snapshot
+        if snapshot is None:  # a gap: the collector's health events say why
+            return CycleAwaited(cycle.health)
         # Formatting every chain and ranking every index's OI changes here, off the event loop,
         # makes index and bucket keys cheap; sleep(0) between chains hands the GIL to key presses.
         top_n = self.settings.positions.top_n
@@ -540,6 +542,8 @@ class DashboardScreen(Screen):
     @on(CycleAwaited)
     def _on_cycle_awaited(self, message: CycleAwaited) -> None:
         self._collecting = False
+        for event in message.health:
+            self._log(event.level, event.text())
         self._schedule_next()
 
     @on(EngineFailed)
@@ -561,7 +565,7 @@ class DashboardScreen(Screen):
             if cycle.host and self._feed is not None and self._feed.attached_to:
                 self._attached_to = cycle.host
             for event in cycle.health:
-                self._log(event.level, event.text)
+                self._log(event.level, event.text())
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
         self._refresh_participants(cycle is None or cycle.participants_changed)
         self._schedule_next()

@@ -45,8 +45,8 @@ class HealthLog(RichLog):
 
     def add_event(self, event: HealthEvent, at: datetime) -> str:
         """Show one health-model event (optui.collectors.health) with its fix; returns the line."""
-        text = event.message + (f" → {event.action}" if event.action else "")
-        self.add(event.at or at, event.severity.value, text)
+        text = event.text()
+        self.add(event.at or at, event.level, text)
         return text
 
     def replay(self, history: list[tuple[datetime, str, str]]) -> None:
@@ -68,10 +68,7 @@ class HealthLog(RichLog):
             lines.append(("info", f"collected {snapshot.leg_count} legs for "
                                   f"{len(snapshot.indices)} indices in {snapshot.duration_s:.2f} s "
                                   f"({snapshot.flagged_count} flagged)"))
-            if snapshot.duration_s > interval_s:
-                lines.append(("warning", f"collection took {snapshot.duration_s:.1f} s, longer "
-                                         f"than the {interval_s:g} s interval: raise "
-                                         "source.interval_s"))
+            # Slow cycles are health events (SLOW_CYCLE, source.slow_cycle_share), shown as such.
         warnings = frozenset(snapshot.warnings)
         lines += [("warning", str(w)) for w in sorted(warnings - self._last_warnings)]
         self._last_warnings = warnings
