@@ -152,6 +152,11 @@ def collect(
         _fail(str(exc))
     engine = feed.engine
     assert engine is not None
+    if once and not getattr(engine.source, "has_token", True):  # a one-shot has nothing to wait for
+        from optui.collectors.kite_source import LOGIN_FIX, NO_TOKEN
+
+        feed.close()
+        _fail(f"{NO_TOKEN}: {LOGIN_FIX}; then run optui collect --once again")
     printer = _printer()
     collector = Collector(engine, settings.source.interval_s, printer=printer,
                           slow_share=settings.source.slow_cycle_share, feed=feed)

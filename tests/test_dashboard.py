@@ -403,6 +403,38 @@ async def test_timeframe_keys_show_label_and_requery() -> None:
         assert engine.store.calls[-1][1] == screen.timeframe
 
 
+@pytest.mark.integration
+async def test_no_token_at_all_shows_the_login_prompt_and_the_fault_not_a_failed_start(tmp_path: Path) -> None:
+    """Kite source, no token stored: the feed starts (the source waits for a login), the first
+    cycle's refusal brings the login prompt and the health fault names the fix."""
+    from optui.collectors.engine import build_engine
+    from optui.screens.kite_login import ReloginPrompt
+    from optui.simulator.exchange import SimulatedExchange
+    from optui.simulator.server import serve
+
+    server = serve(SimulatedExchange(seed=5, start=datetime(2026, 11, 25, 11, 0, tzinfo=IST)), "127.0.0.1", 0)
+    settings = sim_settings(tmp_path)
+    settings.source.kind = "kite"
+    settings.kite.root = server.url
+    settings.kite.api_key = "sim_key"
+    screen = DashboardScreen(settings, engine_factory=build_engine, clock=fixed_clock)
+    app = Host(screen)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(3):
+                await app.workers.wait_for_complete()
+                await pilot.pause()
+            assert isinstance(app.screen, ReloginPrompt)
+            texts = [text for _, text in screen.query_one(HealthLog).entries]
+            assert any("no Kite access token is stored" in t and "log in" in t for t in texts), texts
+            assert not any("Collection not started" in t for t in texts)
+            assert screen._paused and screen._feed is not None  # started, paused for the login
+            await pilot.press("escape")
+            await pilot.pause()
+    finally:
+        server.close()
+
+
 @pytest.mark.mock
 async def test_expired_token_pushes_relogin_prompt() -> None:
     engine = FakeEngine(raises=TokenExpiredError("Kite rejected the access token (TokenException)"))

@@ -7,6 +7,8 @@ collector's sleep, so a thousand 5-second cycles run in seconds and every schedu
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import signal
 import subprocess
@@ -19,7 +21,7 @@ import pytest
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
-from optui.collectors.health import EventKind, Status
+from optui.collectors.health import HEALTH_FILE, EventKind, Severity, Status, read_health_file
 from optui.collectors.kite_source import KiteSource
 from optui.collectors.rate_limit import RateLimiter
 from optui.collectors.sim_source import SimulatedSource
@@ -28,6 +30,9 @@ from optui.collectors.supervisor import HEALTH_MEASUREMENT, CycleSupervisor
 from optui.collectors.token_watch import SecretsWatch
 from optui.config import Settings, secrets_path, write_private
 from optui.errors import ConfigError
+from optui.feed.attached import cycle_from_payload
+from optui.feed.local import LocalFeed, cycle_payload
+from optui.feed.model import FeedCycle
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.faults import FAULT_KINDS, FaultPlan
 from optui.simulator.server import RateLimiter as ServerLimiter
@@ -206,6 +211,70 @@ def test_token_rotated_mid_run_resumes_within_one_interval(sim_time: SimTime, tm
     rejected = next(e for e in sup.health.recent(50) if e.kind is EventKind.TOKEN_REJECTED)
     assert "resumes on its own" in rejected.action
     assert "sim_token" not in rejected.message
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_collector_started_without_a_token_waits_and_collects_on_the_interval_after_a_login(
+        sim_time: SimTime, tmp_path: Path) -> None:
+    """No token in the environment or the secrets file: no exit, the fault with its fix in
+    health (as an attached consumer decodes it), and the first interval after a login collects."""
+    server = _server(sim_time, None)
+    store = SQLiteStore(tmp_path / "x.db")
+    secrets_path().unlink(missing_ok=True)
+    source = KiteSource("sim_key", "", root=server.url, cache_dir=tmp_path / "instruments",
+                        limiter=RateLimiter({"quote": 1e6, "default": 1e6}), timeout=5.0)
+    source.clock = ExchangeClock(monotonic=sim_time)
+    engine = CollectionEngine(_settings(), source, store, state_dir=tmp_path / "state")
+    feed = LocalFeed(engine, interval_s=5.0)
+    published: list[FeedCycle] = []  # each publication, through JSON, as an attached feed reads it
+    feed._publish = lambda cycle: published.append(  # type: ignore[method-assign]
+        cycle_from_payload(json.loads(json.dumps(cycle_payload(cycle)))))
+    out = io.StringIO()
+    collector = Collector(engine, 5.0, out=out, sleep=sim_time.sleep, feed=feed)
+    collector.supervisor.health_file = tmp_path / "state" / HEALTH_FILE
+    outcomes: list[tuple[float, bool, str]] = []
+    logged_in_at = -1.0
+    inner = collector.supervisor.attempt
+
+    def attempt(pause_on_token: bool = True):  # noqa: ANN202 - Outcome
+        nonlocal logged_in_at
+        outcome = inner(pause_on_token)
+        outcomes.append((sim_time.t, outcome.stored, outcome.gap))
+        if len(outcomes) == 3:  # a login stores a token; the collector is not restarted
+            write_private(secrets_path(), 'kite_access_token = "sim_token"\n')
+            logged_in_at = sim_time.t
+        if len(outcomes) == 6:
+            collector.stop_event.set()
+        return outcome
+
+    collector.supervisor.attempt = attempt  # type: ignore[method-assign]
+    try:
+        code = collector.run()
+        health = read_health_file(tmp_path / "state" / HEALTH_FILE)
+    finally:
+        store.close()
+        server.close()
+    assert code == 0
+    lines = out.getvalue().splitlines()
+    assert "paused: no Kite access token is stored" in lines[0] and "optui login" in lines[0]
+    assert [stored for _, stored, _ in outcomes] == [False, False, False, True, True, True]
+    assert "source paused: no Kite access token is stored" in outcomes[0][2]
+    first_stored = outcomes[3][0]
+    assert 0 < first_stored - logged_in_at <= 5.0  # within one interval of the login
+    assert sum(" IST source=simulated" in line for line in lines) == 3
+    # An attached consumer saw the fault, with its fix, while it held; then its resolution.
+    gaps = [c for c in published if c.snapshot is None]
+    assert gaps and all("no Kite access token is stored" in c.gap for c in gaps)
+    fault = next(e for c in published for e in c.health if e.kind is EventKind.TOKEN_REJECTED)
+    assert fault.severity is Severity.ERROR and fault.status is Status.OPEN
+    assert "optui login" in fault.action and fault.at is not None and fault.at.tzinfo is not None
+    assert published.index(next(c for c in published if fault in c.health)) == 0
+    after = [e for c in published if c.snapshot is not None for e in c.health]
+    assert (EventKind.TOKEN_RESTORED, Status.OPEN) in [(e.kind, e.status) for e in after]
+    assert (EventKind.TOKEN_REJECTED, Status.RESOLVED) in [(e.kind, e.status) for e in after]
+    assert health is not None and health["open"] == []
+    assert [e["kind"] for e in health["recent"]][:1] == ["token_rejected"]
 
 
 @pytest.mark.integration

@@ -64,8 +64,15 @@ def test_kite_errors_become_typed_messages(exc: Exception, kind: type, words: li
 def test_missing_credentials_name_the_fix() -> None:
     with pytest.raises(ConfigError, match="kite.api_key"):
         KiteSource("", "token")
-    with pytest.raises(ConfigError, match="log in"):
-        KiteSource("key", "")
+    # Without a token the source is pending: every call names the login, nothing is sent.
+    pending = KiteSource("key", "", root="http://127.0.0.1:1")
+    assert pending.has_token is False
+    with pytest.raises(TokenExpiredError, match="no Kite access token is stored: log in: `optui login`"):
+        pending.quote_batch(["NSE:NIFTY 50"])
+    with pytest.raises(TokenExpiredError, match="no Kite access token"):
+        pending.probe()
+    pending.set_access_token("fresh")
+    assert pending.has_token is True
 
 
 def test_repr_hides_token() -> None:

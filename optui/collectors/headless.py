@@ -145,7 +145,8 @@ class Collector:
                 try:
                     source.sync_clock()
                 except TokenExpiredError as exc:  # the 06:00 IST expiry during the night
-                    log.warning("clock sync during the wait: %s", exc)
+                    if not self.supervisor.paused:  # a paused source's fault is in health already
+                        log.warning("clock sync during the wait: %s", exc)
 
     def _next_cycle_at(self, after: datetime) -> datetime:
         """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""

@@ -76,8 +76,8 @@ class KiteSource(MarketSource):
     """Reads instruments and quotes through `kiteconnect.KiteConnect` (sync; run it off the event loop).
 
     Built without an access token it is pending: every call raises TokenExpiredError naming the
-    login (no request is sent; the clock reads the machine's until Kite first answers) until
-    `set_access_token` gives it one, so a collector started before the morning login waits for
+    login (nothing is requested but the clock read of `sync_clock`) until `set_access_token`
+    gives it one, so a collector started before the morning login waits for
     it instead of exiting. A missing API key is a ConfigError.
     """
 
@@ -100,6 +100,7 @@ class KiteSource(MarketSource):
 
         self._kite = KiteConnect(api_key, access_token=access_token or None, root=root.rstrip("/"), timeout=timeout)
         self._has_token = bool(access_token)
+        self._timeout = timeout
         self._limiter = limiter or RateLimiter(KITE_RATES)
         self._cache_dir = cache_dir
         self._indices = tuple(indices) if indices else tuple(INDEX_SPECS)
@@ -140,7 +141,17 @@ class KiteSource(MarketSource):
         """One cheap request (the profile) to re-read the server's clock.
 
         A rejected token raises TokenExpiredError (nothing else can work either); other failures
-        are logged and leave the clock as it was."""
+        are logged and leave the clock as it was. Pending (no token), the same request goes
+        without credentials: Kite's refusal still carries its `Date`, so the exchange clock is
+        read all the same, and TokenExpiredError names the login."""
+        if not self._has_token:
+            self._limiter.acquire("default")
+            try:  # the response hook reads the Date header of the refusal
+                self._kite.reqsession.get(f"{self.root.rstrip('/')}/user/profile",
+                                          headers={"X-Kite-Version": "3"}, timeout=self._timeout)
+            except Exception as exc:  # noqa: BLE001 - unreachable: the clock stays as it was
+                log.debug("clock read from %s failed: %s", self.root, exc)
+            raise TokenExpiredError(f"clock sync: {NO_TOKEN}: {LOGIN_FIX}")
         try:
             self.profile()
         except TokenExpiredError:

@@ -200,6 +200,10 @@ class CycleSupervisor:
         failures are left for the next attempt to report. Returns the fatal outcome or None."""
         if self._synced:
             return None
+        if not pause_on_token and not getattr(self.source, "has_token", True):
+            from optui.collectors.kite_source import LOGIN_FIX
+
+            return Outcome(fatal=f"{self.pause_reason()}: {LOGIN_FIX}", code=2)  # nothing to wait for
         try:
             self.source.sync_clock()
             self._synced = True

@@ -585,7 +585,7 @@ class DashboardScreen(Screen):
         self._collecting = False
         self._paused = True
         self._failed = True
-        self._log("error", f"Kite token rejected: {message.error}")
+        self._log("error", f"Kite login needed: {message.error}")
         self._refresh_header()
         try:
             from optui.screens.kite_login import ReloginPrompt
