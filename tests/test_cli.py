@@ -68,9 +68,10 @@ def test_collect_once_on_simulator_then_export(tmp_path: Path) -> None:
 def test_bad_indices_and_missing_login_exit_with_one_line(tmp_path: Path) -> None:
     res = run("collect", "--once", "--indices", "NIFTY,DOW", cwd=tmp_path)
     assert res.returncode == 2 and "DOW" in res.stderr and "Traceback" not in res.stderr
+    # No token: a one-shot has nothing to wait for, so it ends at once with the fix (no request).
     res = run("collect", "--once", "--source", "kite", env={"OPTUI_KITE_API_KEY": "abc"}, cwd=tmp_path)
-    assert res.returncode == 2
-    assert "access token" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 2 and res.stdout == ""
+    assert "no Kite access token is stored: log in: `optui login`" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
 
 

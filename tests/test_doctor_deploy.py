@@ -149,3 +149,70 @@ def test_collect_pauses_on_a_rotated_token_resumes_without_restart_and_doctor_re
     assert "Kite token" in report and "Kite login" in report, report
     assert "(times by Kite's clock)" in report or "Kite refused" in report or "invalid" in report, report
     assert "Traceback" not in report + doctor.stderr
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_collect_without_a_token_waits_for_a_login_and_logs_every_source_error(tmp_path: Path) -> None:
+    """`optui collect` as a user runs it, against the simulated Kite API with no token stored:
+    it pauses (no exit 2), the health file doctor reads shows the fault with its fix, a stored token starts collection without a restart, a source failure is a gap, and
+    every fault and recovery reaches optui.log with zoned times."""
+    import re
+    from datetime import datetime
+
+    from optui.ops.doctor import collector_checks
+    from optui.simulator.exchange import SimulatedExchange
+    from optui.simulator.faults import FaultPlan
+    from optui.simulator.server import serve
+    from optui.timeutil import IST
+
+    server = serve(SimulatedExchange(seed=5, start=datetime(2026, 11, 25, 11, 0, tzinfo=IST)), "127.0.0.1", 0)
+    env = {**os.environ, "OPTUI_KITE_ROOT": server.url, "OPTUI_KITE_API_KEY": "sim_key",
+           "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"), "PYTHONUNBUFFERED": "1",
+           "OPTUI_SOURCE_CHAIN_STRIKES": "1", "OPTUI_SOURCE_OFFSETS": "0",  # one small quote call
+           "OPTUI_EXPORT_WRITE_JSON": "false", "OPTUI_EXPORT_WRITE_CSV": "false"}
+    env.pop("OPTUI_KITE_ACCESS_TOKEN", None)
+    secrets_path().unlink(missing_ok=True)
+    args = [OPTUI, "collect", "--source", "kite", "--indices", "NIFTY", "--interval", "1",
+            "--store", f"sqlite:///{tmp_path / 'x.db'}"]
+    summary = tmp_path / "summary.json"
+    collect = None
+    try:
+        collect = subprocess.Popen([*args, "--summary-json", str(summary)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+        out = Lines(collect)
+        paused = out.wait_for(" paused: no Kite access token is stored")
+        assert "optui login" in paused and "resumes on its own" in paused
+        out.wait_for("gap: source paused: no Kite access token is stored")
+        out.wait_for("gap: source paused")  # still running: no exit, no restart loop
+        settings = Settings()  # what `optui doctor` reads of this collector's health file
+        settings.general.data_dir = str(tmp_path / "data")
+        settings.source.kind, settings.kite.root = "kite", server.url
+        rows = collector_checks(settings, datetime.now(IST))
+        fault = next(r for r in rows if "token_rejected" in r.name)
+        assert fault.ok is False and "no Kite access token is stored" in fault.detail
+        assert fault.fix.startswith("log in again (`optui login`")
+        write_private(secrets_path(), 'kite_access_token = "sim_token"\n')
+        stored = out.wait_for("source=simulated indices=NIFTY legs=")
+        assert " stored=" in stored and " spooled=0" in stored
+        server.faults = FaultPlan({"5xx": 1.0})  # the exchange fails every request
+        failed = out.wait_for(" gap: ")
+        assert "Kite answered an error" in failed
+        server.faults = None
+        out.wait_for("source=simulated indices=NIFTY legs=")
+        collect.send_signal(signal.SIGTERM)
+        assert collect.wait(timeout=60) == 0
+    finally:
+        if collect is not None and collect.poll() is None:
+            collect.send_signal(signal.SIGTERM)
+            collect.wait(timeout=30)
+        server.close()
+    done = json.loads(summary.read_text())
+    assert set(done) == {"cycles", "points", "pending"} and done["cycles"] >= 2 and done["pending"] == 0
+    log_text = (tmp_path / "logs" / "optui.log").read_text(encoding="utf-8")
+    for kind in ("ERROR token_rejected: no Kite access token is stored", "INFO token_restored",
+                 "ERROR source_down: ", "INFO source_back"):
+        assert kind in log_text, kind
+    stamps = re.findall(r"^(\S+) (?:DEBUG|INFO|WARNING|ERROR)", log_text, re.MULTILINE)
+    assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30", s) for s in stamps)
+    assert "sim_token" not in log_text
