@@ -372,3 +372,32 @@ def test_dashboard_attach_takes_only_a_redis_url(tmp_path: Path) -> None:
                           text=True, env=collect_env(tmp_path), cwd=tmp_path, timeout=60)
     assert done.returncode == 2
     assert "redis://HOST:PORT/DB" in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.integration
+async def test_an_attached_dashboard_shows_the_collectors_gap_and_fault_with_its_fix(tmp_path: Path) -> None:
+    """A collector that cannot collect publishes a gap cycle: the attached dashboard's health
+    panel shows the same typed event (severity, message, fix) the collector raised."""
+    from optui.collectors.health import EventKind, HealthEvent, Severity
+    from optui.collectors.supervisor import TOKEN_ACTION
+    from optui.feed.model import FeedCycle
+    from optui.storage.legacy_files import write_atomic
+    from optui.widgets.health_log import HealthLog
+
+    fault = HealthEvent(EventKind.TOKEN_REJECTED, Severity.ERROR, "no Kite access token is stored", TOKEN_ACTION,
+                        at=datetime(2026, 11, 25, 3, 50, tzinfo=UTC), source="kite")
+    latest = tmp_path / "collector.latest.json"
+    gap = FeedCycle(None, [fault], host="server1", gap="source paused: no Kite access token is stored")
+    write_atomic(latest, dumps(cycle_payload(gap)))
+    screen = DashboardScreen(sim_settings(tmp_path), feed=FileFeed(latest, host="server1", poll_s=0.05))
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(100):
+            entries = screen.query_one(HealthLog).entries
+            if any("no Kite access token" in text for _, text in entries):
+                break
+            await pilot.pause(0.05)
+        entries = list(screen.query_one(HealthLog).entries)
+        await pilot.press("escape")
+    assert ("error", fault.text()) in entries
+    assert "optui login" in fault.text() and screen._snapshot is None  # a gap shows no data as new

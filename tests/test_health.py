@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -98,3 +99,72 @@ def test_doctor_counts_spooled_points_without_creating_a_spool(tmp_path: Path) -
     store.spool.append(b"m f=1 1\nm f=2 2\n", 2)
     rows = spool_checks(settings)
     assert rows[0].ok is None and rows[0].detail.startswith("2 point(s) waiting in ")
+
+
+def test_one_event_shape_for_the_feed_the_health_file_and_doctor() -> None:
+    from optui.feed.codec import health_from_payload, health_payload
+
+    event = HealthEvent(EventKind.SOURCE_DOWN, Severity.ERROR, "quote: cannot reach Kite", "retrying",
+                        at=AT, source="kite")
+    wire = health_payload([event, replace(event, status=Status.RESOLVED, at=None)])
+    assert wire[0] == event.as_dict() == {"kind": "source_down", "severity": "error",
+                                          "message": "quote: cannot reach Kite", "action": "retrying",
+                                          "status": "open", "at": "2026-11-25T04:00:00+00:00", "source": "kite"}
+    back = health_from_payload(wire)
+    assert back[0] == event and back[1].status is Status.RESOLVED and back[1].at is None
+    assert back[1].text() == "quote: cannot reach Kite → retrying (resolved)" and back[0].level == "error"
+    # A newer collector's kind or severity still decodes: the event is shown, never dropped.
+    newer = health_from_payload([{"kind": "disk_full", "severity": "fatal", "message": "m"}])[0]
+    assert newer.kind is EventKind.OTHER and newer.severity is Severity.WARNING and newer.message == "m"
+    with pytest.raises(TypeError):
+        health_from_payload({"kind": "x"})
+
+
+def test_events_since_a_cursor_are_each_handed_on_once() -> None:
+    health = HealthLog(keep=3)
+    assert health.since(0) == ([], 0)
+    health.raise_(HealthEvent(EventKind.SOURCE_DOWN, Severity.ERROR, "down", at=AT))
+    health.raise_(HealthEvent(EventKind.SOURCE_DOWN, Severity.ERROR, "down", at=AT))  # a repeat
+    first, cursor = health.since(0)
+    assert [e.message for e in first] == ["down"] and health.since(cursor) == ([], cursor)
+    for n in range(5):  # more than the log keeps: only what is still there
+        health.raise_(HealthEvent(EventKind.CHECK, Severity.INFO, f"n{n}"))
+    later, _ = health.since(cursor)
+    assert [e.message for e in later] == ["n2", "n3", "n4"]
+
+
+def test_a_capture_event_becomes_a_health_event_and_a_success_resolves_the_failure() -> None:
+    from datetime import date
+
+    from optui.collectors.health import capture_event
+    from optui.collectors.premarket import CaptureFailed, CaptureStored
+
+    failed = CaptureFailed(date(2026, 11, 24), date(2026, 11, 25), AT, 3, ("oi",), ("oi: 404",), None, True)
+    event = capture_event(failed, AT)
+    assert event.kind is EventKind.PARTICIPANTS_CAPTURE_FAILED and event.severity is Severity.ERROR
+    assert "optui participants import" in event.action
+    health = HealthLog()
+    health.raise_(event)
+    stored = CaptureStored(date(2026, 11, 24), date(2026, 11, 25), AT, ("oi",), True)
+    health.raise_(capture_event(stored, AT))
+    assert health.open_faults() == []
+
+
+def test_a_collecting_dashboards_feed_flags_slow_cycles_in_its_health(tmp_path: Path) -> None:
+    from optui.collectors.engine import CollectionEngine
+    from optui.collectors.sim_source import SimulatedSource
+    from optui.feed.local import LocalFeed
+
+    settings = Settings()
+    settings.source.indices = ["NIFTY"]
+    settings.export.write_json = settings.export.write_csv = False
+    start = datetime(2026, 11, 25, 4, 0, tzinfo=UTC)
+    engine = CollectionEngine(settings, SimulatedSource(seed=1, start=start), None, state_dir=tmp_path)
+    feed = LocalFeed(engine, interval_s=5.0, slow_share=1e-9)  # any cycle is over this share
+    cycle = feed.next_cycle()
+    (slow,) = [e for e in cycle.health if e.kind is EventKind.SLOW_CYCLE]
+    assert slow.severity is Severity.WARNING and "interval" in slow.message and slow.action
+    assert feed.next_cycle().health == []  # still slow: not repeated
+    feed.slow_share = 1e9
+    feed.next_cycle()
+    assert not feed.health.is_open(EventKind.SLOW_CYCLE)

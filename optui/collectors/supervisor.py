@@ -304,7 +304,8 @@ class CycleSupervisor:
                                 self._now(), self.source.name)
         if slow is not None:
             out.slow = True
-            self._raise(slow)
+            if not self.health.is_open(EventKind.SLOW_CYCLE):  # once per slow spell, not per cycle
+                self._raise(slow)
         else:
             self.health.resolve(EventKind.SLOW_CYCLE, snap.timestamp)
         return out

@@ -254,7 +254,7 @@ class LocalFeed(Feed):
                                  getattr(source, "name", ""))
         if event is None:
             self.health.resolve(EventKind.SLOW_CYCLE, at)
-        elif self.health.raise_(event):
+        elif not self.health.is_open(EventKind.SLOW_CYCLE) and self.health.raise_(event):  # once a spell
             log.warning("%s", event.line())
 
     def _health(self, at: datetime | None) -> list[HealthEvent]:
