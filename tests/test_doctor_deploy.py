@@ -210,8 +210,9 @@ def test_collect_without_a_token_waits_for_a_login_and_logs_every_source_error(t
     done = json.loads(summary.read_text())
     assert set(done) == {"cycles", "points", "pending"} and done["cycles"] >= 2 and done["pending"] == 0
     log_text = (tmp_path / "logs" / "optui.log").read_text(encoding="utf-8")
-    for kind in ("ERROR token_rejected: no Kite access token is stored", "INFO token_restored",
-                 "ERROR source_down: ", "INFO source_back"):
+    for kind in ("ERROR optui.collectors.supervisor: token_rejected: no Kite access token is stored",
+                 "INFO optui.collectors.supervisor: token_restored", "ERROR optui.collectors.supervisor: source_down: ",
+                 "INFO optui.collectors.supervisor: source_back"):
         assert kind in log_text, kind
     stamps = re.findall(r"^(\S+) (?:DEBUG|INFO|WARNING|ERROR)", log_text, re.MULTILINE)
     assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+05:30", s) for s in stamps)

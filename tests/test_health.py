@@ -143,6 +143,7 @@ def test_a_capture_event_becomes_a_health_event_and_a_success_resolves_the_failu
     event = capture_event(failed, AT)
     assert event.kind is EventKind.PARTICIPANTS_CAPTURE_FAILED and event.severity is Severity.ERROR
     assert "optui participants import" in event.action
+    assert capture_event(failed, AT, offline=True).severity is Severity.WARNING  # a simulated market
     health = HealthLog()
     health.raise_(event)
     stored = CaptureStored(date(2026, 11, 24), date(2026, 11, 25), AT, ("oi",), True)

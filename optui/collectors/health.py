@@ -106,8 +106,12 @@ class HealthEvent:
                    str(data.get("source") or ""))
 
     def line(self) -> str:
-        """'ERROR token_rejected: <message> -> <action>' for logs and status lines."""
-        text = f"{self.severity.value.upper()} {self.kind.value}: {self.message}"
+        """'ERROR token_rejected: <message> -> <action>' for status lines."""
+        return f"{self.severity.value.upper()} {self.log_text()}"
+
+    def log_text(self) -> str:
+        """'token_rejected: <message> -> <action>' for a log record (which carries the level)."""
+        text = f"{self.kind.value}: {self.message}"
         if self.action:
             text += f" -> {self.action}"
         if self.status is Status.RESOLVED:
@@ -252,12 +256,15 @@ def slow_cycle_event(duration_s: float, interval_s: float, budget_s: float, shar
                        at=at, source=source)
 
 
-def capture_event(event: Any, at: datetime) -> HealthEvent:
+def capture_event(event: Any, at: datetime, offline: bool = False) -> HealthEvent:
     """A pre-market capture event (optui.collectors.premarket CaptureStored / CaptureFailed) as
-    a health event: stored is INFO, a failed attempt WARNING while retries remain, ERROR once final."""
+    a health event: stored is INFO, a failed attempt WARNING while retries remain, ERROR once
+    final; `offline` (local files only, a simulated market) keeps a final failure a WARNING."""
     kind = EventKind(str(getattr(event, "kind", "other")))
     if kind is EventKind.PARTICIPANTS_CAPTURED:
         severity, action = Severity.INFO, ""
+    elif getattr(event, "final", False) and offline:
+        severity, action = Severity.WARNING, "import NSE's files: optui participants import PATH"
     elif getattr(event, "final", False):
         closes_only = set(getattr(event, "missing", ())) == {"closes"}
         severity = Severity.ERROR

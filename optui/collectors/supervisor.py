@@ -130,7 +130,7 @@ class CycleSupervisor:
         if self.health.raise_(event):
             level = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING,
                      Severity.ERROR: logging.ERROR}[severity]
-            log.log(level, "%s", event.line())
+            log.log(level, "%s", event.log_text())
 
     def watch(self) -> SecretsWatch:
         """The secrets-file watch (created on first use, so tests can point it anywhere)."""

@@ -255,15 +255,17 @@ class LocalFeed(Feed):
         if event is None:
             self.health.resolve(EventKind.SLOW_CYCLE, at)
         elif not self.health.is_open(EventKind.SLOW_CYCLE) and self.health.raise_(event):  # once a spell
-            log.warning("%s", event.line())
+            log.warning("%s", event.log_text())
 
     def _health(self, at: datetime | None) -> list[HealthEvent]:
         """The health events since the previous publication, the pre-market capture's included."""
-        since = getattr(getattr(self.engine, "premarket", None), "events_since", None)
+        premarket = getattr(self.engine, "premarket", None)
+        since = getattr(premarket, "events_since", None)
         if callable(since) and at is not None:
             captured, self._capture_events_seen = since(self._capture_events_seen)
+            offline = getattr(premarket, "archive_factory", None) is None  # local files only
             for event in captured:
-                self.health.raise_(capture_event(event, at))
+                self.health.raise_(capture_event(event, at, offline))
         events, self._health_seen = self.health.since(self._health_seen)
         return events
 
