@@ -198,6 +198,7 @@ class Collector:
             if self._market_closed(once):
                 return 0
             supervisor.record_health = not once  # a cron run's cadence shows in its own rows
+            self.feed.drain_captures(self._exchange_now())  # the 08:00 capture's, into the health file
             outcome = supervisor.attempt(pause_on_token=not once)
             self.points += outcome.health_points
             if not outcome.fatal:

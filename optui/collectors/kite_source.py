@@ -77,8 +77,8 @@ class KiteSource(MarketSource):
 
     Built without an access token it is pending: every call raises TokenExpiredError naming the
     login (nothing is requested but the clock read of `sync_clock`) until `set_access_token`
-    gives it one, so a collector started before the morning login waits for
-    it instead of exiting. A missing API key is a ConfigError.
+    gives it one, so a collector started before the morning login waits for it instead of
+    exiting. A missing API key is a ConfigError.
     """
 
     name = "kite"

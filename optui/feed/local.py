@@ -257,8 +257,9 @@ class LocalFeed(Feed):
         elif not self.health.is_open(EventKind.SLOW_CYCLE) and self.health.raise_(event):  # once a spell
             log.warning("%s", event.log_text())
 
-    def _health(self, at: datetime | None) -> list[HealthEvent]:
-        """The health events since the previous publication, the pre-market capture's included."""
+    def drain_captures(self, at: datetime | None) -> None:
+        """Raise the pre-market capture's new events (optui.collectors.premarket) into `health`;
+        `at` (exchange time) stands in for an event without its own time."""
         premarket = getattr(self.engine, "premarket", None)
         since = getattr(premarket, "events_since", None)
         if callable(since) and at is not None:
@@ -266,6 +267,10 @@ class LocalFeed(Feed):
             offline = getattr(premarket, "archive_factory", None) is None  # local files only
             for event in captured:
                 self.health.raise_(capture_event(event, at, offline))
+
+    def _health(self, at: datetime | None) -> list[HealthEvent]:
+        """The health events since the previous publication, the pre-market capture's included."""
+        self.drain_captures(at)
         events, self._health_seen = self.health.since(self._health_seen)
         return events
 
