@@ -223,7 +223,9 @@ class Collector:
                 if once and (lost or not snap.indices):
                     return 1
             else:
-                self._print(outcome.gap_line(self._exchange_now()), "red")
+                gap = outcome.gap_line(self._exchange_now())
+                log.info("%s", gap)  # every gap in the log; a new fault also at its severity
+                self._print(gap, "red")
                 if once:
                     return 1
             if once:
