@@ -74,3 +74,57 @@ def test_once_exit_codes(result: Snapshot | Exception, code: int) -> None:
     out = io.StringIO()
     assert Collector(StubEngine(result), 30, out=out).run(once=True) == code  # type: ignore[arg-type]
     assert "Traceback" not in out.getvalue()
+
+
+@pytest.mark.integration
+def test_a_long_run_with_the_database_down_says_stored_and_spooled_and_what_waits_where(tmp_path) -> None:  # noqa: ANN001
+    """Not --once: each status line says stored=0 and how many rows were spooled; on exit the
+    points still spooled are counted with their directory, and the summary JSON agrees."""
+    import json
+
+    from optui.collectors.engine import CollectionEngine
+    from optui.collectors.headless import exit_report
+    from optui.collectors.sim_source import SimulatedSource
+    from optui.config import Settings
+    from optui.storage.influx_store import InfluxStore
+
+    class Tick:
+        t = 0.0
+
+        def __call__(self) -> float:
+            return self.t
+
+        def sleep(self, seconds: float) -> None:
+            self.t += max(seconds, 0.0)
+
+    clock = Tick()
+    settings = Settings()
+    settings.source.indices = ["NIFTY"]
+    settings.export.write_json = settings.export.write_csv = False
+    store = InfluxStore("http://127.0.0.1:9", spool_dir=tmp_path / "spool", timeout_s=0.5)  # nothing listens
+    source = SimulatedSource(seed=3, start=NOW, clock=clock)
+    engine = CollectionEngine(settings, source, store, state_dir=tmp_path / "state")
+    out = io.StringIO()
+    collector = Collector(engine, 5.0, out=out, sleep=clock.sleep)
+    inner = collector.supervisor.attempt
+
+    def attempt(pause_on_token: bool = True):  # noqa: ANN202 - Outcome
+        outcome = inner(pause_on_token)
+        if collector.supervisor.cycles == 3:
+            collector.stop_event.set()
+        return outcome
+
+    collector.supervisor.attempt = attempt  # type: ignore[method-assign]
+    assert collector.run() == 0
+    collector.feed.close()
+    summary = tmp_path / "summary.json"
+    pending = exit_report(collector, summary)
+    lines = out.getvalue().splitlines()
+    status = [ln for ln in lines if " source=simulated " in ln]
+    assert len(status) == 3
+    spooled = [int(ln.split(" spooled=")[1].split()[0]) for ln in status]
+    assert all(" stored=0 " in ln for ln in status) and all(n > 0 for n in spooled)
+    # Every point the store accepted waits in the spool: the cycles' rows and the health points.
+    assert pending == collector.points == sum(spooled) + 3
+    assert f"warning: {pending} point(s) still spooled in {tmp_path / 'spool'}" in lines[-1]
+    assert json.loads(summary.read_text()) == {"cycles": 3, "points": pending, "pending": pending}
