@@ -73,6 +73,9 @@ def test_bad_indices_and_missing_login_exit_with_one_line(tmp_path: Path) -> Non
     assert res.returncode == 2 and res.stdout == ""
     assert "no Kite access token is stored: log in: `optui login`" in res.stderr and "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
+    # A configuration error still ends even a long run with 2 (systemd does not restart on it).
+    res = run("collect", "--source", "kite", env={"OPTUI_KITE_API_KEY": ""}, cwd=tmp_path)
+    assert res.returncode == 2 and "kite.api_key is not set" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_invalid_config_names_key(tmp_path: Path) -> None:
