@@ -432,3 +432,14 @@ async def test_missing_screen_module_is_a_notification(settings: Settings, monke
         await pilot.pause()
         assert app.screen is prod
         assert any("not available" in n.message for n in app._notifications)
+
+
+async def test_optui_login_opens_the_kite_login_over_the_main_menu(settings: Settings) -> None:
+    from optui.screens.kite_login import KiteLoginScreen
+    from optui.screens.main_menu import MainMenuScreen
+
+    app = OptuiApp(settings, start="login")
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, KiteLoginScreen)
+        assert isinstance(app.screen_stack[-2], MainMenuScreen)  # escape returns to the menu
