@@ -1,99 +1,52 @@
-"""Bulk formatting of points into InfluxDB line protocol (nanosecond precision).
+"""Bulk formatting of points into InfluxDB line protocol (nanosecond precision), column by column.
 
-Formatting, not the network, is the bottleneck of an InfluxDB write (about 2.5 s per million
-lines done naively in Python), so each distinct tag set, measurement and field key is escaped once
-per batch and reused; values are dispatched on their exact type. Values InfluxDB cannot hold (NaN,
-infinities, None) are omitted; a point left with no fields, or whose tags cannot be represented,
-is dropped and counted rather than failing the batch.
+Formatting, not the network, is the client's cost of an InfluxDB write: built point by point and
+field by field in Python it takes about as long as influxd takes to ingest the lines, so a writer
+cannot keep up with the server. Here a batch is cut into runs of points with the same measurement
+and field names, turned into columns (`zip(*rows)`, in C), and each column is formatted in one pass:
+`key=value` texts come from C-level `map`s over the column, a value repeated across the batch (a
+strike, an expiry's days to expiry, a session's OHLC) is formatted once, and a series' escaped
+`measurement,tags` prefix and each distinct timestamp once per batch. Rows are joined with
+`str.join` over `zip` of the columns. Values InfluxDB cannot hold (NaN, infinities, None) are
+omitted; a point left with no fields, or whose names cannot be represented, is dropped and counted
+rather than failing the batch. The value rules themselves are in `line_values`.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from functools import partial
+from itertools import groupby
+from operator import attrgetter, methodcaller
 from typing import Any
 
+from optui.storage.line_values import (
+    UnrepresentableError,
+    escape_key,
+    escape_measurement,
+    escape_string_field,
+    format_value,
+    time_ns,
+)
 from optui.storage.points import Point
+
+__all__ = [
+    "LineBatch", "LineFormatter", "UnrepresentableError", "escape_key", "escape_measurement",
+    "escape_string_field", "field_texts", "format_points", "format_value", "log_dropped", "time_ns",
+]
 
 log = logging.getLogger(__name__)
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-_INF = math.inf
-_MEASUREMENT_ESC = str.maketrans({",": "\\,", " ": "\\ "})
-_KEY_ESC = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ "})
-_STRING_ESC = str.maketrans({"\\": "\\\\", '"': '\\"'})
-_SPECIAL = (",", "=", " ")
-
-
-class UnrepresentableError(ValueError):
-    """A name or tag value that line protocol cannot carry unchanged."""
-
-
-def escape_measurement(name: str) -> str:
-    """Escape commas and spaces in a measurement name."""
-    _check_name(name, "measurement")
-    if name.startswith("#"):
-        raise UnrepresentableError(f"measurement {name!r} starts with '#' (a comment line)")
-    return name.translate(_MEASUREMENT_ESC)
-
-
-def escape_key(text: str, what: str = "tag") -> str:
-    """Escape commas, equals signs and spaces in a tag key, tag value or field key."""
-    _check_name(text, what)
-    return text.translate(_KEY_ESC)
-
-
-def escape_string_field(text: str) -> str:
-    """A string field value, quoted, with backslashes and double quotes escaped."""
-    return '"' + text.translate(_STRING_ESC) + '"'
-
-
-def _check_name(text: str, what: str) -> None:
-    # InfluxDB keeps a backslash literally unless it precedes a special character, so a backslash
-    # at the end or before ",= " cannot round-trip; newlines end the line.
-    if not text:
-        raise UnrepresentableError(f"empty {what}")
-    if "\n" in text or "\r" in text:
-        raise UnrepresentableError(f"{what} {text!r} contains a newline")
-    if "\\" in text and (text.endswith("\\") or any("\\" + c in text for c in _SPECIAL)):
-        raise UnrepresentableError(f"{what} {text!r} has a backslash InfluxDB would misread")
-
-
-def format_value(value: Any) -> str | None:
-    """One field value in line protocol, or None when InfluxDB cannot store it."""
-    t = type(value)
-    if t is float:
-        if value != value or value == _INF or value == -_INF:
-            return None
-        return float.__repr__(value)
-    if t is int:
-        return f"{value}i"
-    if t is str:
-        return escape_string_field(value)
-    if t is bool:
-        return "true" if value else "false"
-    if value is None:
-        return None
-    # numpy scalars and other numeric types: numpy's repr would leak "np.float64(...)".
-    if isinstance(value, bool) or t.__name__ in ("bool_", "bool"):
-        return "true" if value else "false"
-    if isinstance(value, numbers.Integral):
-        return f"{int(value)}i"
-    if isinstance(value, numbers.Real):
-        return format_value(float(value))
-    return escape_string_field(str(value))
-
-
-def time_ns(at: datetime) -> int:
-    """Nanoseconds since the epoch of an aware datetime."""
-    if at.tzinfo is None:
-        raise UnrepresentableError("naive point time (use an aware datetime)")
-    return (at - _EPOCH) // _US * 1000
+_MEASUREMENT = attrgetter("measurement")
+_TAGS = attrgetter("tags")
+_FIELDS = attrgetter("fields")
+_TIME = attrgetter("time")
+_ITEMS = methodcaller("items")
+_VALUES = methodcaller("values")
+_PRESENT = partial(filter, None)  # a row's texts without the None of values not stored
 
 
 @dataclass
@@ -104,14 +57,53 @@ class LineBatch:
     dropped: int = 0
     reasons: list[str] = field(default_factory=list)
 
-    def drop(self, reason: str) -> None:
-        self.dropped += 1
+    def drop(self, reason: str, count: int = 1) -> None:
+        """Count `count` points not written for `reason` (the first five reasons are kept)."""
+        self.dropped += count
         if len(self.reasons) < 5:
             self.reasons.append(reason)
 
     def body(self) -> bytes:
         """The lines as one request body (newline-terminated)."""
         return ("\n".join(self.lines) + "\n").encode("utf-8") if self.lines else b""
+
+
+def field_texts(key: str, column: Sequence[Any]) -> tuple[list[str | None], bool]:
+    """`key` (an escaped field key with its `=`) plus each value of one field column in line
+    protocol, None where the value cannot be stored; and whether any value is None.
+
+    A column of one exact type (float, int, str, bool: the usual case) is formatted by C-level
+    maps; floats repeated across the column are formatted once. Mixed or other types (numpy
+    scalars, None) go value by value through `format_value`.
+    """
+    kinds = set(map(type, column))
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind is float:
+        total = sum(column)
+        if total - total == 0.0:  # every value finite (NaN or +-inf makes the sum NaN or inf)
+            distinct = dict.fromkeys(column)
+            # 0.0 == -0.0 share a dict slot, so a column holding a zero is formatted value by value.
+            if len(distinct) * 4 <= len(column) and 0.0 not in distinct:
+                for value in distinct:
+                    distinct[value] = key + float.__repr__(value)
+                return list(map(distinct.__getitem__, column)), False
+            return list(map(key.__add__, map(float.__repr__, column))), False
+        texts: list[str | None] = [
+            key + float.__repr__(v) if v - v == 0.0 else None for v in column
+        ]
+        return texts, True
+    if kind is int:
+        return list(map((key.replace("%", "%%") + "%di").__mod__, column)), False
+    if kind is str or kind is bool:
+        memo: dict[Any, str | None] = dict.fromkeys(column)
+        for value in memo:
+            memo[value] = key + (escape_string_field(value) if kind is str else "true" if value else "false")
+        return list(map(memo.__getitem__, column)), False
+    texts = []
+    for value in column:
+        text = format_value(value)
+        texts.append(None if text is None else key + text)
+    return texts, None in texts
 
 
 class LineFormatter:
@@ -148,78 +140,46 @@ class LineFormatter:
         return prefix
 
     def field_key(self, name: str) -> str:
+        """`name=` with the field key escaped (UnrepresentableError when it cannot be)."""
         key = self._keys.get(name)
         if key is None:
             key = self._keys[name] = escape_key(name, "field key") + "="
         return key
 
-    def _template(self, names: tuple[str, ...], types: tuple[type, ...]) -> str | None:
-        """A %-format string for a point of only float and int fields, else None."""
-        if not names or any(t is not float and t is not int for t in types):
-            return None
-        return ",".join(
-            self.field_key(n).replace("%", "%%") + ("%r" if t is float else "%di")
-            for n, t in zip(names, types, strict=True)
-        )
-
     def format_points(self, points: Iterable[Point]) -> LineBatch:
         """Lines for points, in the given order."""
         self._trim()
+        pts = points if isinstance(points, list) else list(points)
         batch = LineBatch()
-        lines = batch.lines
-        append = lines.append
-        times: dict[datetime, int] = {}
-        # Unsorted tag items as cache key: sorting happens once per distinct series, on a miss.
-        prefixes: dict[tuple[str, tuple[tuple[str, str], ...]], str] = {}
-        field_sets: dict[tuple[str, ...], tuple[str, ...]] = {}
-        templates: dict[tuple[tuple[str, ...], tuple[type, ...]], str | None] = {}
-        for p in points:
+        if not pts:
+            return batch
+        measurements = list(map(_MEASUREMENT, pts))
+        field_dicts = list(map(_FIELDS, pts))
+        names = list(map(tuple, field_dicts))
+        values = list(map(tuple, map(_VALUES, field_dicts)))
+        # Distinct (measurement, tag items) pairs get their prefix once; a tag set given in another
+        # key order is another pair with the same (sorted) prefix.
+        series = list(zip(measurements, map(tuple, map(_ITEMS, map(_TAGS, pts))), strict=True))
+        prefix_of: dict[Any, str | None] = dict.fromkeys(series)
+        for key in prefix_of:
+            prefix_of[key] = self._prefix(key[0], dict(key[1]), batch)
+        stamp_of: dict[datetime, str | None] = dict.fromkeys(map(_TIME, pts))
+        for at in stamp_of:
             try:
-                m = p.measurement
-                tkey = (m, tuple(p.tags.items()))
-                prefix = prefixes.get(tkey)
-                if prefix is None:
-                    prefix = prefixes[tkey] = self.series_key(m, p.tags)
-                t = p.time
-                ts = times.get(t)
-                if ts is None:
-                    ts = times[t] = time_ns(t)
-                fields = p.fields
-                values: tuple[Any, ...] = tuple(fields.values())
-                # Fast path: all-numeric points become one C-level `template % values`.
-                shape = (tuple(fields), tuple(map(type, values)))
-                template = templates.get(shape, "")
-                if template == "":
-                    template = templates[shape] = self._template(*shape)
-                if template is not None:
-                    total = sum(values)
-                    if total - total == 0:  # no NaN or infinity among them
-                        append(f"{prefix} {template % values} {ts}")
-                        continue
-                names = shape[0]
-                keys = field_sets.get(names)
-                if keys is None:
-                    keys = field_sets[names] = tuple(self.field_key(k) for k in names)
-                parts = []
-                v: Any
-                for key, v in zip(keys, fields.values()):  # noqa: B905 - same dict, same length
-                    tv = type(v)
-                    if tv is float:
-                        if v - v == 0.0:  # finite: NaN and +-inf give NaN here
-                            parts.append(f"{key}{v!r}")
-                    elif tv is int:
-                        parts.append(f"{key}{v}i")
-                    else:
-                        s = format_value(v)
-                        if s is not None:
-                            parts.append(key + s)
+                stamp_of[at] = str(time_ns(at))
             except UnrepresentableError as exc:
-                batch.drop(f"{p.measurement}: {exc}")
-                continue
-            if not parts:
-                batch.drop(f"{p.measurement}: no storable fields")
-                continue
-            append(f"{prefix} {','.join(parts)} {ts}")
+                if len(batch.reasons) < 5:
+                    batch.reasons.append(str(exc))
+                stamp_of[at] = None
+        rows: list[str] = []
+        start = 0
+        for (measurement, keys), run in groupby(zip(measurements, names, strict=True)):
+            end = start + sum(1 for _ in run)
+            block = values if start == 0 and end == len(values) else values[start:end]
+            rows.extend(self._rows(measurement, keys, block, batch))
+            start = end
+        self._assemble(batch, measurements, list(map(prefix_of.__getitem__, series)), rows,
+                       list(map(stamp_of.__getitem__, map(_TIME, pts))))
         return batch
 
     def format_columns(
@@ -229,57 +189,88 @@ class LineFormatter:
         times_ns: Sequence[int],
         fields_columns: Mapping[str, Sequence[Any]],
     ) -> LineBatch:
-        """Lines for one measurement given in columns (row i = tags_list[i], times_ns[i], ...)."""
+        """Lines for one measurement given in columns (row i = tags_list[i], times_ns[i], ...).
+
+        Columns may be lists or 1-D numpy arrays (NaN or None = absent); raises ValueError when
+        the lengths differ or a field key cannot be represented.
+        """
         n = len(times_ns)
         if len(tags_list) != n or any(len(c) != n for c in fields_columns.values()):
             raise ValueError("format_columns: tags_list, times_ns and every column must match")
         self._trim()
         batch = LineBatch()
-        # tolist() turns numpy columns into Python scalars in C; zip(*) yields rows in C.
-        names = tuple(fields_columns)
+        if n == 0:
+            return batch
+        try:
+            keys = [self.field_key(name) for name in fields_columns]
+        except UnrepresentableError as exc:
+            raise ValueError(f"format_columns: {exc}") from None
+        # tolist() turns numpy columns into Python scalars in C.
+        columns = [c.tolist() if hasattr(c, "tolist") else list(c) for c in fields_columns.values()]
+        times = times_ns.tolist() if hasattr(times_ns, "tolist") else list(times_ns)
+        # Tag dicts are keyed by identity: the caller reuses one object per series, and all of
+        # them stay alive during this call, so an id cannot be reused.
+        ids = list(map(id, tags_list))
+        prefix_of: dict[int, Any] = dict(zip(ids, tags_list, strict=True))
+        for ident, tags in prefix_of.items():
+            prefix_of[ident] = self._prefix(measurement, tags, batch)
+        stamp_of: dict[int, str] = {t: str(int(t)) for t in dict.fromkeys(times)}
+        self._assemble(batch, [measurement] * n, list(map(prefix_of.__getitem__, ids)),
+                       self._texts_to_rows(keys, columns, n),
+                       list(map(stamp_of.__getitem__, times)))
+        return batch
+
+    def _prefix(self, measurement: str, tags: Mapping[str, str], batch: LineBatch) -> str | None:
+        try:
+            return self.series_key(measurement, tags)
+        except UnrepresentableError as exc:
+            if len(batch.reasons) < 5:
+                batch.reasons.append(f"{measurement}: {exc}")
+            return None
+
+    def _rows(self, measurement: str, names: tuple[str, ...], block: list[tuple[Any, ...]],
+              batch: LineBatch) -> list[str]:
+        """The field part of each row of one run of points with the same field names ("" when
+        the row has nothing storable or a field key cannot be represented)."""
         try:
             keys = [self.field_key(name) for name in names]
         except UnrepresentableError as exc:
-            raise ValueError(f"format_columns: {exc}") from None
-        columns = [c.tolist() if hasattr(c, "tolist") else list(c) for c in fields_columns.values()]
-        times = times_ns.tolist() if hasattr(times_ns, "tolist") else list(times_ns)
-        prefixes: dict[int, str | None] = {}
-        templates: dict[tuple[type, ...], str | None] = {}
-        append = batch.lines.append
-        rows = zip(*columns, strict=True) if columns else iter([()] * n)
-        for i, values in enumerate(rows):
-            tags = tags_list[i]
-            prefix = prefixes.get(id(tags), "")
-            if prefix == "":
-                try:
-                    prefix = self.series_key(measurement, tags)
-                except UnrepresentableError as exc:
-                    if len(batch.reasons) < 5:
-                        batch.reasons.append(f"{measurement}: {exc}")
-                    prefix = None
-                prefixes[id(tags)] = prefix
-            if prefix is None:
-                batch.dropped += 1
-                continue
-            types = tuple(map(type, values))
-            template = templates.get(types, "")
-            if template == "":
-                template = templates[types] = self._template(names, types)
-            if template is not None:
-                total = sum(values)
-                if total - total == 0:
-                    append(f"{prefix} {template % values} {int(times[i])}")
-                    continue
-            parts = []
-            for key, v in zip(keys, values, strict=True):
-                text = format_value(v)
-                if text is not None:
-                    parts.append(key + text)
-            if not parts:
+            if len(batch.reasons) < 5:
+                batch.reasons.append(f"{measurement}: {exc}")
+            return [""] * len(block)
+        return self._texts_to_rows(keys, list(zip(*block, strict=True)) if names else [], len(block))
+
+    @staticmethod
+    def _texts_to_rows(keys: list[str], columns: list[Sequence[Any]], n: int) -> list[str]:
+        if not keys:
+            return [""] * n
+        texts = []
+        missing = False
+        for key, column in zip(keys, columns, strict=True):
+            column_texts, column_missing = field_texts(key, column)
+            texts.append(column_texts)
+            missing = missing or column_missing
+        if not missing:
+            return list(map(",".join, zip(*texts, strict=True)))
+        return list(map(",".join, map(_PRESENT, zip(*texts, strict=True))))
+
+    @staticmethod
+    def _assemble(batch: LineBatch, measurements: Sequence[str], prefixes: list[str | None],
+                  rows: list[str], stamps: list[str | None]) -> None:
+        """`prefix fields time` lines into `batch`; rows without a prefix, a time or any field
+        are dropped and counted."""
+        if None not in prefixes and None not in stamps and "" not in rows:
+            batch.lines = list(map(" ".join, zip(prefixes, rows, stamps, strict=True)))  # type: ignore[arg-type]
+            return
+        unnamed = 0
+        for measurement, prefix, row, stamp in zip(measurements, prefixes, rows, stamps, strict=True):
+            if prefix is None or stamp is None:
+                unnamed += 1  # the reason was noted once, where the prefix or time was made
+            elif not row:
                 batch.drop(f"{measurement}: no storable fields")
-                continue
-            append(f"{prefix} {','.join(parts)} {int(times[i])}")
-        return batch
+            else:
+                batch.lines.append(f"{prefix} {row} {stamp}")
+        batch.dropped += unnamed
 
 
 def format_points(points: Iterable[Point]) -> LineBatch:

@@ -1,0 +1,357 @@
+"""InfluxStore's write side: format, cut into POST-sized chunks, send, spool or set aside.
+
+Writes never depend on the server being up: chunks the server cannot take now (unreachable, 5xx,
+refused credentials) go to the on-disk spool and are replayed in order before anything newer once
+it answers. Lines the server refuses (HTTP 400: a field type conflict, a point outside the
+retention policy) are set aside in `rejected.lp` with the server's reason while every other line is
+written. Formatting is the client's cost and the POST the server's, so a write keeps up to two
+chunks queued on one sender thread while the next is formatted: the sender goes from one POST
+straight to the next and a write runs close to the rate of posting ready-made lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from abc import abstractmethod
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+from optui.errors import StoreError
+from optui.storage.base import Store
+from optui.storage.influx_answers import (
+    CredentialsRejected,
+    Rejected,
+    TooLarge,
+    Unavailable,
+    conflicting_lines,
+)
+from optui.storage.line_protocol import LineBatch, LineFormatter, log_dropped
+from optui.storage.points import Point
+from optui.storage.spool import Spool, SpoolStatus
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 8 << 20
+"""Bytes of line protocol per POST at most (a chunk is split to stay under)."""
+_QUEUED = 2  # chunks handed to the sender thread at once: one in flight, the next waiting
+
+
+class _Skipped(Exception):
+    """A queued chunk not sent because an earlier chunk of the same write could not be: it is
+    spooled behind that one, keeping the order."""
+
+
+class InfluxWriter(Store):
+    """The write path of InfluxStore (see the module docstring); the subclass supplies `_send`
+    (one POST) and `unreachable` (the error for a server that does not answer)."""
+
+    url: str
+    batch_size: int
+    retry_after_s: float
+    _lock: threading.RLock
+
+    def _init_writes(self, spool: Spool | None) -> None:
+        self.spool = spool
+        self._formatter = LineFormatter()
+        self._spool_pending: bool | None = None  # unknown until first write
+        self._refused: CredentialsRejected | None = None  # credentials the server last refused
+        self._retry_at = 0.0  # monotonic time before which writes spool without trying the server
+        self._replayed = 0
+        self._pool: ThreadPoolExecutor | None = None  # sends chunks while the next is formatted
+        self.rejected_total = 0
+        """Lines the server refused (set aside in `rejected_path`) since this store was opened."""
+        self._notices: list[str] = []
+        rejected_dir = spool.directory if spool is not None else Path("data") / "rejected"
+        self.rejected_path = rejected_dir / "rejected.lp"
+        """Where refused lines go: `# <UTC time> <server's reason>` then the lines, appended."""
+        self.write_budget_s: float | None = None
+        """Seconds a caller waits for a write (None: until it is done). A write still running
+        then finishes (or spools) on the writer thread, and writes arriving meanwhile go straight
+        to the spool, so a hung server (SIGSTOP, a stalled disk) never stalls collection."""
+        self.over_budget = 0
+        """Writes that outlived the budget, and batches spooled because one was still running."""
+        self._fmt_lock = threading.Lock()
+        self._spool_formatter = LineFormatter()  # formats for the spool while a write hangs
+        self._writer: ThreadPoolExecutor | None = None
+        self._inflight: Future[int] | None = None
+
+    @abstractmethod
+    def _send(self, body: bytes, points: int) -> None:
+        """POST one body; Unavailable to spool, StoreError (Rejected) for what retry cannot fix."""
+
+    @abstractmethod
+    def unreachable(self, detail: str) -> StoreError:
+        """The error for a server that does not answer, saying what to do."""
+
+    # -- entry points ---------------------------------------------------------------------------
+
+    def write(self, points: Sequence[Point]) -> int:
+        pts = points if isinstance(points, list) else list(points)
+        return self._budgeted(lambda: self._write_points_now(pts), len(pts),
+                              lambda f: f.format_points(pts))
+
+    def _write_columns(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
+                       times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
+        return self._budgeted(
+            lambda: self._write_columns_now(measurement, tags_list, times_ns, fields_columns),
+            len(times_ns), lambda f: f.format_columns(measurement, tags_list, times_ns, fields_columns))
+
+    def _budgeted(self, write: Callable[[], int], points: int,
+                  fmt: Callable[[LineFormatter], LineBatch]) -> int:
+        """Run `write` within `write_budget_s` (see there); returns the points stored or spooled."""
+        budget = self.write_budget_s
+        if budget is None or self.spool is None:
+            return write()
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            self.over_budget += 1
+            with self._fmt_lock:
+                batch = fmt(self._spool_formatter)
+            return self._spool_batch(batch)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="optui-influx-budget")
+        future = self._writer.submit(write)
+        self._inflight = future
+        try:
+            return future.result(timeout=budget)
+        except FutureTimeout:
+            self.over_budget += 1
+            log.warning("InfluxDB %s: a write of %d point(s) outlived its %.1fs budget: it finishes "
+                        "or spools in the background, later writes spool", self.url, points, budget)
+            return points
+
+    def _spool_batch(self, batch: LineBatch) -> int:
+        """Append a formatted batch to the spool without touching the server (no store lock:
+        the spool holds its own file lock)."""
+        log_dropped(batch, f"InfluxDB {self.url}")
+        lines = batch.lines
+        for start in range(0, len(lines), self.batch_size):
+            self._spool_chunk(lines[start : start + self.batch_size])
+        return len(lines)
+
+    def _write_points_now(self, pts: list[Point]) -> int:
+        with self._lock:
+            size = self.batch_size
+            fmt = self._formatter.format_points
+            return self._write_chunks(fmt(pts[i : i + size]) for i in range(0, len(pts), size))
+
+    def _write_columns_now(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
+                           times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
+        with self._lock:
+            size = self.batch_size
+            fmt = self._formatter.format_columns
+            return self._write_chunks(
+                fmt(measurement, tags_list[i : i + size], times_ns[i : i + size],
+                    {name: column[i : i + size] for name, column in fields_columns.items()})
+                for i in range(0, len(times_ns), size)
+            )
+
+    # -- chunks in order, spooled when the server cannot take them -------------------------------
+
+    def _sender(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-write")
+        return self._pool
+
+    def _write_chunks(self, batches: Iterator[LineBatch]) -> int:
+        """Send formatted chunks in order, formatting the next while earlier ones are sent;
+        spool what the server cannot take. Returns the points accepted (written or spooled)."""
+        dropped = LineBatch()
+        chunks = self._chunks(batches, dropped)
+        first = next(chunks, None)
+        if first is None:
+            log_dropped(dropped, f"InfluxDB {self.url}")
+            return 0
+        if self._spool_pending is None:
+            self._spool_pending = self.spool is not None and self.spool.status().points > 0
+        if self._spool_pending and time.monotonic() >= self._retry_at:
+            self.flush()  # older spooled points must land first
+        accepted = 0
+        queued: deque[tuple[list[str], Future[int]]] = deque()
+        failed = threading.Event()  # set by the sender when a chunk could not be sent
+        chunk: list[str] | None = first
+        while chunk is not None:
+            if self._spool_pending:  # an earlier chunk went to the spool: the rest follow it
+                while queued:
+                    accepted += self._settle(*queued.popleft())
+                accepted += self._spool_chunk(chunk)
+            elif chunk is first and len(chunk) < self.batch_size:
+                accepted += self._settle(chunk, None)  # a single small write: no thread hop
+            else:
+                if len(queued) >= _QUEUED:
+                    accepted += self._settle(*queued.popleft())
+                queued.append((chunk, self._sender().submit(self._send_unless_failed, chunk, failed)))
+            chunk = next(chunks, None)  # formatted while the queued chunks are sent
+        while queued:
+            accepted += self._settle(*queued.popleft())
+        log_dropped(dropped, f"InfluxDB {self.url}")
+        if self._refused is not None:
+            raise CredentialsRejected(f"{self._refused} (points kept in the spool: {self.spool_dir_hint()})")
+        return accepted
+
+    def _send_unless_failed(self, chunk: list[str], failed: threading.Event) -> int:
+        """`_send_isolating` on the sender thread, unless an earlier chunk of this write failed."""
+        if failed.is_set():
+            raise _Skipped
+        try:
+            return self._send_isolating(chunk)
+        except (Unavailable, CredentialsRejected):
+            failed.set()
+            raise
+
+    def _chunks(self, batches: Iterator[LineBatch], dropped: LineBatch) -> Iterator[list[str]]:
+        """Non-empty line lists of at most batch_size lines and MAX_BODY bytes; drops are
+        gathered into `dropped` (logged once per write)."""
+        for batch in batches:
+            dropped.dropped += batch.dropped
+            dropped.reasons.extend(batch.reasons[: 5 - len(dropped.reasons)])
+            lines = batch.lines
+            if not lines:
+                continue
+            if sum(map(len, lines)) + len(lines) > MAX_BODY and len(lines) > 1:
+                half = len(lines) // 2
+                yield from self._chunks(iter([LineBatch(lines[:half]), LineBatch(lines[half:])]), dropped)
+                continue
+            yield lines
+
+    def _settle(self, chunk: list[str], sent: Future[int] | None) -> int:
+        """The outcome of sending `chunk` (sent on this thread when `sent` is None): lines
+        written, or the chunk spooled when the server is unavailable or refuses the credentials."""
+        try:
+            return self._send_isolating(chunk) if sent is None else sent.result()
+        except _Skipped:
+            return self._spool_chunk(chunk)
+        except Unavailable as exc:
+            if self.spool is None:
+                raise self.unreachable(str(exc)) from None
+            log.warning("InfluxDB %s unavailable (%s): spooling writes", self.url, exc)
+        except CredentialsRejected as exc:
+            if self.spool is None:
+                raise
+            # Good data, wrong token: keep it until the credentials are fixed.
+            self._refused = exc
+        self._retry_at = time.monotonic() + self.retry_after_s
+        return self._spool_chunk(chunk)
+
+    def _spool_chunk(self, chunk: list[str]) -> int:
+        if self.spool is None:
+            raise self.unreachable("an earlier batch of this write could not be sent")
+        self.spool.append(body(chunk), len(chunk))
+        self._spool_pending = True
+        self.spooled_total += len(chunk)
+        return len(chunk)
+
+    # -- lines the server refuses --------------------------------------------------------------
+
+    def _send_isolating(self, lines: list[str]) -> int:
+        """Send lines; when the server refuses some, write every other line and set the refused
+        ones aside (`_set_aside`). Returns the lines written. Unavailable/CredentialsRejected pass.
+
+        InfluxDB 1.x answers a batch with a field type conflict or a point outside the retention
+        policy with 400 "partial write" after writing the rest; it does not say which lines, so
+        the batch is split in halves until each refused line stands alone (re-sending a line the
+        server already took replaces it with the same values).
+        """
+        try:
+            self._send(body(lines), len(lines))
+            return len(lines)
+        except TooLarge as exc:
+            if len(lines) < 2:
+                self._set_aside(lines, str(exc))
+                return 0
+        except Rejected as exc:
+            if len(lines) == 1:
+                self._set_aside(lines, exc.reason)
+                return 0
+            suspects = conflicting_lines(lines, exc.reason)
+            if suspects and len(suspects) < len(lines):
+                # The server named the field: set those lines aside at once, retry the others.
+                self._set_aside(suspects, exc.reason)
+                bad = set(suspects)
+                return self._send_isolating([ln for ln in lines if ln not in bad])
+        half = len(lines) // 2
+        return self._send_isolating(lines[:half]) + self._send_isolating(lines[half:])
+
+    def _set_aside(self, lines: list[str], reason: str) -> None:
+        """Append refused lines to `rejected_path` under a comment with the server's reason."""
+        from optui.timeutil import now_utc
+
+        self.rejected_total += len(lines)
+        note = f"InfluxDB refused {len(lines)} line(s): {reason}; set aside in {self.rejected_path}"
+        try:
+            self.rejected_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.rejected_path, "a", encoding="utf-8") as handle:
+                handle.write(f"# {now_utc().isoformat(timespec='seconds')} {reason}\n")
+                handle.write("\n".join(lines) + "\n")
+        except OSError as exc:
+            note = f"InfluxDB refused {len(lines)} line(s): {reason}; cannot set them aside ({exc.strerror or exc})"
+        log.warning("%s", note)
+        self._notices.append(note)
+
+    def take_notices(self) -> list[str]:
+        """Refused lines since the last call, as one-line notices (then forgotten)."""
+        with self._lock:
+            out, self._notices = self._notices, []
+        return out
+
+    # -- the spool ------------------------------------------------------------------------------
+
+    def spool_dir_hint(self) -> str:
+        """The spool's directory, or "no spool"."""
+        return str(self.spool.directory) if self.spool is not None else "no spool"
+
+    def flush(self) -> int:
+        """Replay spooled points in order now; returns how many were written before any failure."""
+        if self.spool is None:
+            return 0
+        with self._lock:
+            self._replayed = 0
+            self._refused = None
+            try:
+                self.spool.replay(self._replay_one, self.batch_size)
+            except (Unavailable, CredentialsRejected) as exc:
+                log.info("InfluxDB %s cannot take the spool yet (%s): points stay spooled", self.url, exc)
+                if isinstance(exc, CredentialsRejected):
+                    self._refused = exc
+                self._spool_pending = True
+                self._retry_at = time.monotonic() + self.retry_after_s
+                return self._replayed
+            self._spool_pending = False
+            if self._replayed:
+                log.info("InfluxDB %s: replayed %d spooled point(s)", self.url, self._replayed)
+            return self._replayed
+
+    def _replay_one(self, data: bytes, points: int) -> None:
+        # Refused lines are set aside; what the server can take is in (never blocks the spool).
+        self._replayed += self._send_isolating(data.decode("utf-8").splitlines())
+
+    def pending(self) -> tuple[int, str]:
+        """Points waiting in the spool and its directory (read from disk: after close() too)."""
+        if self.spool is None:
+            return 0, ""
+        return self.spool.status().points, str(self.spool.directory)
+
+    def spool_status(self) -> SpoolStatus | None:
+        """What is waiting in the spool (None when spooling is off)."""
+        return self.spool.status() if self.spool is not None else None
+
+    def _close_writes(self) -> None:
+        """Let a write in flight finish (or spool), then flush the spool; before the connection closes."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+
+    def _close_sender(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+
+def body(lines: list[str]) -> bytes:
+    """Lines as one newline-terminated UTF-8 request body."""
+    return ("\n".join(lines) + "\n").encode("utf-8")
