@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from itertools import groupby
-from operator import attrgetter, methodcaller
+from operator import attrgetter, itemgetter, methodcaller
 from typing import Any
 
 from optui.storage.line_values import (
@@ -45,7 +45,6 @@ _TAGS = attrgetter("tags")
 _FIELDS = attrgetter("fields")
 _TIME = attrgetter("time")
 _ITEMS = methodcaller("items")
-_VALUES = methodcaller("values")
 _PRESENT = partial(filter, None)  # a row's texts without the None of values not stored
 
 
@@ -78,27 +77,22 @@ def field_texts(key: str, column: Sequence[Any]) -> tuple[list[str | None], bool
     """
     kinds = set(map(type, column))
     kind = kinds.pop() if len(kinds) == 1 else None
+    if kind is float or kind is int or kind is str or kind is bool:
+        memo: dict[Any, str | None] = dict.fromkeys(column)
+        # 0.0 and -0.0 are equal and share a slot: a float column holding a zero goes value by value.
+        if kind is str or kind is bool or len(memo) * 4 <= len(column) and 0.0 not in memo:
+            for value in memo:
+                text = format_value(value)
+                memo[value] = None if text is None else key + text
+            return list(map(memo.__getitem__, column)), None in memo.values()
     if kind is float:
         total = sum(column)
         if total - total == 0.0:  # every value finite (NaN or +-inf makes the sum NaN or inf)
-            distinct = dict.fromkeys(column)
-            # 0.0 == -0.0 share a dict slot, so a column holding a zero is formatted value by value.
-            if len(distinct) * 4 <= len(column) and 0.0 not in distinct:
-                for value in distinct:
-                    distinct[value] = key + float.__repr__(value)
-                return list(map(distinct.__getitem__, column)), False
             return list(map(key.__add__, map(float.__repr__, column))), False
-        texts: list[str | None] = [
-            key + float.__repr__(v) if v - v == 0.0 else None for v in column
-        ]
+        texts: list[str | None] = [key + float.__repr__(v) if v - v == 0.0 else None for v in column]
         return texts, True
     if kind is int:
         return list(map((key.replace("%", "%%") + "%di").__mod__, column)), False
-    if kind is str or kind is bool:
-        memo: dict[Any, str | None] = dict.fromkeys(column)
-        for value in memo:
-            memo[value] = key + (escape_string_field(value) if kind is str else "true" if value else "false")
-        return list(map(memo.__getitem__, column)), False
     texts = []
     for value in column:
         text = format_value(value)
@@ -153,17 +147,12 @@ class LineFormatter:
         batch = LineBatch()
         if not pts:
             return batch
+        # Nothing is kept per point but strings: containers kept per point (a tuple of values,
+        # of tag items) would make each garbage collection walk all of them again.
         measurements = list(map(_MEASUREMENT, pts))
         field_dicts = list(map(_FIELDS, pts))
-        names = list(map(tuple, field_dicts))
-        values = list(map(tuple, map(_VALUES, field_dicts)))
-        # Distinct (measurement, tag items) pairs get their prefix once; a tag set given in another
-        # key order is another pair with the same (sorted) prefix.
-        series = list(zip(measurements, map(tuple, map(_ITEMS, map(_TAGS, pts))), strict=True))
-        prefix_of: dict[Any, str | None] = dict.fromkeys(series)
-        for key in prefix_of:
-            prefix_of[key] = self._prefix(key[0], dict(key[1]), batch)
-        stamp_of: dict[datetime, str | None] = dict.fromkeys(map(_TIME, pts))
+        times = list(map(_TIME, pts))
+        stamp_of: dict[datetime, str | None] = dict.fromkeys(times)
         for at in stamp_of:
             try:
                 stamp_of[at] = str(time_ns(at))
@@ -173,14 +162,36 @@ class LineFormatter:
                 stamp_of[at] = None
         rows: list[str] = []
         start = 0
-        for (measurement, keys), run in groupby(zip(measurements, names, strict=True)):
+        for (measurement, names), run in groupby(zip(measurements, map(tuple, field_dicts), strict=True)):
             end = start + sum(1 for _ in run)
-            block = values if start == 0 and end == len(values) else values[start:end]
-            rows.extend(self._rows(measurement, keys, block, batch))
+            dicts = field_dicts if start == 0 and end == len(pts) else field_dicts[start:end]
+            rows.extend(self._rows(measurement, names, dicts, batch))
             start = end
-        self._assemble(batch, measurements, list(map(prefix_of.__getitem__, series)), rows,
-                       list(map(stamp_of.__getitem__, map(_TIME, pts))))
+        self._assemble(batch, measurements, self._prefixes(measurements, list(map(_TAGS, pts)), batch),
+                       rows, list(map(stamp_of.__getitem__, times)))
         return batch
+
+    def _prefixes(self, measurements: list[str], tag_sets: list[Mapping[str, str]],
+                  batch: LineBatch) -> list[str | None]:
+        """Each point's `measurement,tags` prefix (None when it cannot be represented), made once
+        per distinct measurement and tag set: hashable tag sets (FrozenTags) are looked up as
+        they are, plain dicts by their items (a tag set in another key order is another key
+        with the same, sorted, prefix)."""
+        def keys() -> Iterable[tuple[str, Any]]:
+            if hashable:
+                return zip(measurements, tag_sets, strict=True)
+            return zip(measurements, map(tuple, map(_ITEMS, tag_sets)), strict=True)
+
+        hashable = True
+        try:
+            prefix_of: dict[tuple[str, Any], str | None] = dict.fromkeys(keys())
+        except TypeError:
+            hashable = False
+            prefix_of = dict.fromkeys(keys())
+        for key in prefix_of:
+            measurement, tags = key
+            prefix_of[key] = self._prefix(measurement, tags if hashable else dict(tags), batch)
+        return list(map(prefix_of.__getitem__, keys()))
 
     def format_columns(
         self,
@@ -228,20 +239,21 @@ class LineFormatter:
                 batch.reasons.append(f"{measurement}: {exc}")
             return None
 
-    def _rows(self, measurement: str, names: tuple[str, ...], block: list[tuple[Any, ...]],
+    def _rows(self, measurement: str, names: tuple[str, ...], dicts: list[dict[str, Any]],
               batch: LineBatch) -> list[str]:
-        """The field part of each row of one run of points with the same field names ("" when
-        the row has nothing storable or a field key cannot be represented)."""
+        """The field part of each of a run of field dicts with the same names in the same order
+        ("" when a row has nothing storable or a field key cannot be represented)."""
         try:
             keys = [self.field_key(name) for name in names]
         except UnrepresentableError as exc:
             if len(batch.reasons) < 5:
                 batch.reasons.append(f"{measurement}: {exc}")
-            return [""] * len(block)
-        return self._texts_to_rows(keys, list(zip(*block, strict=True)) if names else [], len(block))
+            return [""] * len(dicts)
+        columns = [list(map(itemgetter(name), dicts)) for name in names]
+        return self._texts_to_rows(keys, columns, len(dicts))
 
     @staticmethod
-    def _texts_to_rows(keys: list[str], columns: list[Sequence[Any]], n: int) -> list[str]:
+    def _texts_to_rows(keys: list[str], columns: Sequence[Sequence[Any]], n: int) -> list[str]:
         if not keys:
             return [""] * n
         texts = []
