@@ -53,6 +53,9 @@ def _collect(tmp_path: Path, url: str, *extra: str) -> subprocess.Popen[str]:
         "OPTUI_KITE_ROOT": url, "OPTUI_KITE_API_KEY": "sim_key", "OPTUI_KITE_ACCESS_TOKEN": "sim_token",
         "OPTUI_SOURCE_INSTRUMENTS_CACHE_DIR": str(tmp_path / "instruments"),
         "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"),
+        # Ten strikes each side of ATM, not every listed one: the files and the store still get
+        # every leg, and a cycle takes a third of the time, so the kills land as often per second.
+        "OPTUI_SOURCE_CHAIN_STRIKES": "10",
     }
     argv = [OPTUI, "collect", "--source", "kite", "--indices", "NIFTY,SENSEX", "--interval", "1",
             "--store", f"sqlite:///{tmp_path / 'optui.db'}", "--out", str(tmp_path / "out"), *extra]

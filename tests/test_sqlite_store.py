@@ -560,7 +560,7 @@ def test_reader_pinning_the_wal_never_stalls_the_writer(tmp_path: Path, caplog: 
         # loaded machine, so allow a few writes (bounded to about 5 s).
         with caplog.at_level(logging.WARNING, logger="optui.storage.sqlite_store"):
             for i in range(50):
-                store._wal_next_try = 0.0  # the once-a-second retry pacing is not under test here
+                store._wal.next_try = 0.0  # type: ignore[union-attr]  # the once-a-second retry pacing is not under test here
                 store.write([leg_point(T0 + timedelta(minutes=30, seconds=i))])
                 if wal.stat().st_size < cap:
                     break

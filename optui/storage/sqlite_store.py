@@ -5,18 +5,16 @@ near 150,000 points/s here. Points of one measurement that share a timestamp (a 
 a minute's flow bars) are stored as one *frame* (optui.storage.sqlite_frames encodes them).
 Replace-on-identity merges into the frame at that time; `(layout_id, time_ns)` is indexed so one
 series' history and `latest` touch only frames that contain it. This module owns the file: schema,
-connections, transactions and the checkpoint thread that keeps the WAL bounded.
+connections, transactions and reads; `sqlite_series` makes series and layout ids, `sqlite_upkeep`
+keeps the WAL bounded and checks the file's integrity.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-import os
 import sqlite3
 import threading
-import time
 import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -27,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from optui.errors import StoreError
-from optui.storage.base import FieldValue, FrozenTags, Row, Store, ns_to_time, time_to_ns
+from optui.storage.base import FieldValue, Row, Store, ns_to_time, time_to_ns
 from optui.storage.points import Point
 from optui.storage.sqlite_frames import (
     Catalogue,
@@ -40,6 +38,19 @@ from optui.storage.sqlite_frames import (
     plain,
     roll_up,
 )
+from optui.storage.sqlite_series import layout_id as layout_id_of
+from optui.storage.sqlite_series import series_ids
+from optui.storage.sqlite_upkeep import (
+    QUICK_CHECK_S,
+    WAL_CAP,
+    WalBound,
+    checkpoint_loop,
+    halt,
+    quick_check,
+    recovery_hint,
+)
+
+__all__ = ["SQLiteStore", "quick_check", "recovery_hint"]
 
 log = logging.getLogger(__name__)
 
@@ -55,93 +66,18 @@ CREATE TABLE IF NOT EXISTS frames (measurement_id INTEGER NOT NULL, time_ns INTE
 CREATE INDEX IF NOT EXISTS frames_by_layout ON frames (layout_id, time_ns);
 """
 _IDLE_READERS = 4
-_WAL_CAP = 256 * 1024 * 1024  # bytes of WAL before the writer checkpoints itself
 _FRAME_COLUMNS = "time_ns, layout_id, nums, strs"
-# Between passive checkpoints under sustained writes: short, so the WAL is mostly copied while
-# ingest runs (the final checkpoint in close() then has little left), long enough to batch fsyncs.
-_CHECKPOINT_PAUSE_S = 0.1
-_QUICK_CHECK_S = 6 * 3600.0  # between integrity checks of a running store (first: a minute after open)
-_PINNED_WARN_S = 300.0  # repeat the pinned-reader warning at most this often
-
-
-def recovery_hint(path: str | Path) -> str:
-    """The command that salvages a damaged SQLite store into a new file."""
-    return (f"stop optui, run `sqlite3 {path} .recover | sqlite3 {path}.recovered`, then move "
-            f"{path} aside and rename the .recovered file to it (or point store.url at it)")
-
-
-def quick_check(conn: sqlite3.Connection, path: str | Path) -> str | None:
-    """Run `PRAGMA quick_check` (b-tree pages, the damage `open` does not read); None when clean,
-    else a one-line report naming the recovery command."""
-    try:
-        rows = conn.execute("PRAGMA quick_check(5)").fetchall()
-    except sqlite3.DatabaseError as exc:
-        rows = [(str(exc),)]
-    problems = [str(r[0]) for r in rows if str(r[0]) != "ok"]
-    if not problems:
-        return None
-    return f"SQLite store {path} is damaged ({'; '.join(problems)[:240]}): {recovery_hint(path)}"
-
-
-
-def _halt(stop: threading.Event, committed: threading.Event) -> None:
-    stop.set()
-    committed.set()  # wake the loop now rather than at its next timeout
-
-
-def _checkpoint_loop(path: str, committed: threading.Event, stop: threading.Event,
-                     damage: list[str], check_every: float, checking: threading.Event) -> None:
-    """Checkpoint passively (never blocking readers or the writer) after commits, ten times a
-    second at most, until `stop`; SQLiteStore.close() does the final full checkpoint. Every
-    `check_every` seconds (first after a sixth of it, at most a minute) runs `quick_check` and
-    puts a damage report into `damage` (logged as an error).
-
-    Holds no reference to the store, so a store that is dropped without close() can still be
-    collected (its writer connection closes, and `stop` is set by its finaliser).
-    """
-    try:
-        conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
-    except sqlite3.Error:
-        return
-    next_check = time.monotonic() + min(check_every / 6, 60.0)
-    try:
-        while not stop.is_set():
-            if time.monotonic() >= next_check:
-                next_check = time.monotonic() + check_every
-                checking.set()  # a read transaction: the writer's WAL warning names it
-                try:
-                    report = quick_check(conn, path)
-                finally:
-                    checking.clear()
-                if report and report not in damage:
-                    damage.append(report)
-                    log.error("%s", report)
-            if not committed.wait(timeout=min(1.0, max(0.01, next_check - time.monotonic()))):
-                continue
-            committed.clear()
-            if stop.is_set():
-                break
-            try:
-                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            except sqlite3.Error:
-                pass  # busy or failing disk: the next write reports it with a clear message
-            stop.wait(_CHECKPOINT_PAUSE_S)
-    finally:
-        conn.close()
-
 
 
 class SQLiteStore(Store):
     """A `Store` in one SQLite file (WAL): one writer thread and any number of reader threads."""
 
-    def __init__(self, path: str | Path, batch_size: int = 5000, wal_cap_bytes: int = _WAL_CAP,
-                 quick_check_s: float = _QUICK_CHECK_S) -> None:
-        self.wal_cap_bytes = wal_cap_bytes
-        """WAL size past which each write tries a non-blocking checkpoint (and warns if pinned)."""
+    def __init__(self, path: str | Path, batch_size: int = 5000, wal_cap_bytes: int = WAL_CAP,
+                 quick_check_s: float = QUICK_CHECK_S) -> None:
+        self._wal_cap_bytes = wal_cap_bytes
         self._damage: list[str] = []
         self._checking = threading.Event()  # set while the periodic quick_check reads the file
-        self._wal_pinned_since = self._wal_warned_at = 0.0
-        self._wal_next_try = 0.0
+        self._wal: WalBound | None = None  # with the checkpoint thread (a file in WAL mode)
         self._memory = str(path) == ":memory:"
         self.path: Path | str = ":memory:" if self._memory else Path(path)
         self.batch_size = max(1, int(batch_size))
@@ -185,15 +121,20 @@ class SQLiteStore(Store):
             # of inside whichever write crosses the threshold, so ingest never stalls on it.
             self._writer.execute("PRAGMA wal_autocheckpoint=0")
             self._checkpointer = threading.Thread(
-                target=_checkpoint_loop,
+                target=checkpoint_loop,
                 args=(str(self.path), self._committed, self._stop, self._damage, quick_check_s,
                       self._checking),
                 name=f"sqlite-checkpoint {Path(self.path).name}",
                 daemon=True,
             )
             self._checkpointer.start()
-            weakref.finalize(self, _halt, self._stop, self._committed)
-            self._wal_path = f"{self.path}-wal"
+            weakref.finalize(self, halt, self._stop, self._committed)
+            self._wal = WalBound(self.path, wal_cap_bytes, self._checking)
+
+    @property
+    def wal_cap_bytes(self) -> int:
+        """WAL size past which each write tries a non-blocking checkpoint (and warns if pinned)."""
+        return self._wal.cap_bytes if self._wal is not None else self._wal_cap_bytes
 
     # -- connections and errors -------------------------------------------------------------
 
@@ -288,7 +229,8 @@ class SQLiteStore(Store):
                     conn.execute("COMMIT")
                     self._wrote = True
                     self._committed.set()
-                    self._bound_wal(conn)
+                    if self._wal is not None:
+                        self._wal.bound(conn)
                 except BaseException:
                     # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
                     # would replace the real error with "no transaction is active".
@@ -328,7 +270,7 @@ class SQLiteStore(Store):
             conn.execute("INSERT INTO measurements (name) VALUES (?)", (measurement,))
             self._refresh_from(conn)
             mid = cat.mids[measurement]
-        sid_arr = np.asarray(self._series_ids(conn, mid, tags_list), dtype=np.int64)
+        sid_arr = np.asarray(series_ids(conn, self._cat, self._refresh_from, mid, tags_list), dtype=np.int64)
         fields, matrix, str_cols = field_columns(
             measurement, fields_columns, cat.kinds.setdefault(mid, {}), len(sid_arr)
         )
@@ -355,7 +297,7 @@ class SQLiteStore(Store):
             else:
                 sids, frame_fields, mat = group_sids, fields, matrix[idx]
                 strs = {k: col[idx].tolist() for k, col in str_cols.items()}
-            layout_id = self._layout_id(conn, mid, sids, frame_fields)
+            layout_id = layout_id_of(conn, self._cat, self._refresh_from, mid, sids, frame_fields)
             nums = np.ascontiguousarray(mat, dtype=np.float64).tobytes()
             rows.append((mid, t, layout_id, nums, pack_texts(strs)))
             if len(rows) >= self.batch_size:
@@ -390,85 +332,6 @@ class SQLiteStore(Store):
             log.error("%s", report)
         return report
 
-    def _bound_wal(self, conn: sqlite3.Connection) -> None:
-        """Under sustained writes passive checkpoints never catch up and the WAL would grow
-        without end; past `wal_cap_bytes` the writer checkpoints and truncates it itself.
-
-        Never waits: a reader holding an old snapshot (a long query, a backup tool in another
-        process) makes the checkpoint stop short instead of stalling every write for the busy
-        timeout. The WAL then grows; that is warned about, and it is truncated on the first
-        write after the reader lets go.
-        """
-        if self._checkpointer is None:
-            return
-        try:
-            size = os.stat(self._wal_path).st_size
-        except OSError:
-            return
-        now = time.monotonic()
-        if size <= self.wal_cap_bytes or now < self._wal_next_try:
-            return
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            conn.execute("PRAGMA busy_timeout=30000")
-        if not busy and copied >= frames:
-            if self._wal_pinned_since:
-                log.warning("SQLite store %s: the reader let go; the WAL (%.1f MB) was checkpointed "
-                            "and truncated", self.path, size / 1e6)
-                self._wal_pinned_since = self._wal_warned_at = 0.0
-            return
-        self._wal_next_try = now + 1.0  # retry at most once a second while pinned
-        self._wal_pinned_since = self._wal_pinned_since or now
-        if self._checking.is_set():
-            return  # our own integrity check holds the snapshot; it ends by itself
-        if not self._wal_warned_at or now - self._wal_warned_at >= _PINNED_WARN_S:
-            self._wal_warned_at = now
-            log.warning(
-                "SQLite store %s: another connection holds a long read transaction (a query or a "
-                "backup tool), so the WAL %s (%.1f MB) cannot be checkpointed; writes go on and the "
-                "WAL shrinks when that reader ends: end it if it is stuck",
-                self.path, self._wal_path, size / 1e6,
-            )
-
-    def _series_ids(
-        self, conn: sqlite3.Connection, mid: int, tags_list: Sequence[Mapping[str, str]]
-    ) -> list[int]:
-        cat = self._cat
-        fast = cat.fast.setdefault(mid, {})
-        by_id = cat.by_id.setdefault(mid, {})
-        # FrozenTags are immutable and kept alive in `cat.kept`, so their id() cannot be reused:
-        # one C-level probe per point. Plain dicts take the slower items-tuple path below.
-        out: list[int | None] = list(map(by_id.get, map(id, tags_list)))
-        if None not in out:
-            return out  # type: ignore[return-value]
-        if len(cat.kept) > 100_000:
-            cat.kept.clear()
-            for ids in cat.by_id.values():
-                ids.clear()
-        for i, tags in enumerate(tags_list):
-            if out[i] is not None:
-                continue
-            quick = tuple(tags.items())
-            sid = fast.get(quick)
-            if sid is None:
-                key = tuple(sorted((str(k), str(v)) for k, v in tags.items()))
-                sid = cat.series[mid].get(key)
-                if sid is None:
-                    conn.execute(
-                        "INSERT OR IGNORE INTO series (measurement_id, tags) VALUES (?, ?)",
-                        (mid, json.dumps(dict(key), separators=(",", ":"))),
-                    )
-                    self._refresh_from(conn)
-                    sid = cat.series[mid][key]
-                fast[quick] = sid
-            if tags.__class__ is FrozenTags:
-                cat.kept.append(tags)
-                by_id[id(tags)] = sid
-            out[i] = sid
-        return out  # type: ignore[return-value]
-
     def _frames_at(
         self, conn: sqlite3.Connection, mid: int, times: list[int]
     ) -> dict[int, tuple[int, bytes, str | None]]:
@@ -478,30 +341,6 @@ class SQLiteStore(Store):
             (mid, json.dumps(times)),
         )
         return {t: (lid, nums, strs) for t, lid, nums, strs in cur}
-
-    def _layout_id(
-        self, conn: sqlite3.Connection, mid: int, sids: np.ndarray, fields: list[tuple[str, str]]
-    ) -> int:
-        """The id of the layout (series, fields) of a frame, stored the first time it is seen."""
-        sid_bytes = np.ascontiguousarray(sids, dtype=np.int64).tobytes()
-        memo_key = (mid, sid_bytes, tuple(fields))
-        lid = self._cat.layout_memo.get(memo_key)
-        if lid is not None:
-            return lid
-        fields_json = json.dumps(fields, separators=(",", ":"))
-        digest = hashlib.blake2b(
-            sid_bytes + fields_json.encode() + str(mid).encode(), digest_size=16
-        ).hexdigest()
-        lid = self._cat.by_digest.get(digest)
-        if lid is None:
-            conn.execute(
-                "INSERT INTO layouts (measurement_id, digest, sids, fields) VALUES (?, ?, ?, ?)",
-                (mid, digest, sid_bytes, fields_json),
-            )
-            self._refresh_from(conn)
-            lid = self._cat.by_digest[digest]
-        self._cat.layout_memo[memo_key] = lid
-        return lid
 
     # -- reads ----------------------------------------------------------------------------------
 
@@ -616,7 +455,7 @@ class SQLiteStore(Store):
             if self._closed:
                 return
             self._closed = True
-            _halt(self._stop, self._committed)
+            halt(self._stop, self._committed)
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=30)
         with self._lock:
