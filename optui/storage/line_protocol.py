@@ -45,6 +45,7 @@ _TAGS = attrgetter("tags")
 _FIELDS = attrgetter("fields")
 _TIME = attrgetter("time")
 _ITEMS = methodcaller("items")
+_VALUES = methodcaller("values")
 _PRESENT = partial(filter, None)  # a row's texts without the None of values not stored
 
 
@@ -77,7 +78,10 @@ def field_texts(key: str, column: Sequence[Any]) -> tuple[list[str | None], bool
     """
     kinds = set(map(type, column))
     kind = kinds.pop() if len(kinds) == 1 else None
-    if kind is float or kind is int or kind is str or kind is bool:
+    # A column whose first values are mostly distinct (prices, OI) is not worth a memo.
+    sample = column[:64]
+    repeats = kind is str or kind is bool or len(set(sample)) * 2 <= len(sample)
+    if repeats and (kind is float or kind is int or kind is str or kind is bool):
         memo: dict[Any, str | None] = dict.fromkeys(column)
         # 0.0 and -0.0 are equal and share a slot: a float column holding a zero goes value by value.
         if kind is str or kind is bool or len(memo) * 4 <= len(column) and 0.0 not in memo:
@@ -160,38 +164,60 @@ class LineFormatter:
                 if len(batch.reasons) < 5:
                     batch.reasons.append(str(exc))
                 stamp_of[at] = None
-        rows: list[str] = []
-        start = 0
-        for (measurement, names), run in groupby(zip(measurements, map(tuple, field_dicts), strict=True)):
-            end = start + sum(1 for _ in run)
-            dicts = field_dicts if start == 0 and end == len(pts) else field_dicts[start:end]
-            rows.extend(self._rows(measurement, names, dicts, batch))
-            start = end
-        self._assemble(batch, measurements, self._prefixes(measurements, list(map(_TAGS, pts)), batch),
-                       rows, list(map(stamp_of.__getitem__, times)))
+        single = len(set(measurements)) == 1
+        rows = self._one_run(measurements[0], field_dicts, batch) if single else None
+        if rows is None:
+            rows = []
+            start = 0
+            for (measurement, names), run in groupby(zip(measurements, map(tuple, field_dicts), strict=True)):
+                end = start + sum(1 for _ in run)
+                rows.extend(self._rows(measurement, names, field_dicts[start:end], batch))
+                start = end
+        prefixes = self._prefixes(measurements, list(map(_TAGS, pts)), single, batch)
+        self._assemble(batch, measurements, prefixes, rows, list(map(stamp_of.__getitem__, times)))
         return batch
 
-    def _prefixes(self, measurements: list[str], tag_sets: list[Mapping[str, str]],
+    def _one_run(self, measurement: str, dicts: list[dict[str, Any]], batch: LineBatch) -> list[str] | None:
+        """`_rows` of points that all have the same field names (in any order), else None."""
+        if len(set(map(len, dicts))) != 1:
+            return None
+        try:  # as many fields as the first, and each of its names: the same names
+            return self._rows(measurement, tuple(dicts[0]), dicts, batch)
+        except KeyError:
+            return None
+
+    def _prefixes(self, measurements: list[str], tag_sets: list[Mapping[str, str]], single: bool,
                   batch: LineBatch) -> list[str | None]:
         """Each point's `measurement,tags` prefix (None when it cannot be represented), made once
-        per distinct measurement and tag set: hashable tag sets (FrozenTags) are looked up as
-        they are, plain dicts by their items (a tag set in another key order is another key
-        with the same, sorted, prefix)."""
-        def keys() -> Iterable[tuple[str, Any]]:
-            if hashable:
-                return zip(measurements, tag_sets, strict=True)
+        per distinct measurement and tag set. Hashable tag sets (FrozenTags) are looked up as
+        they are; plain dicts with the same keys in the same order (one measurement) by their
+        values; others by their items (a tag set in another key order is another key with the
+        same, sorted, prefix)."""
+        try:
+            prefix_of: dict[Any, str | None] = dict.fromkeys(zip(measurements, tag_sets, strict=True))
+        except TypeError:
+            pass
+        else:
+            for measurement, tags in prefix_of:
+                prefix_of[measurement, tags] = self._prefix(measurement, tags, batch)
+            return list(map(prefix_of.__getitem__, zip(measurements, tag_sets, strict=True)))
+        if single:
+            layouts = set(map(tuple, tag_sets))
+            if len(layouts) == 1:
+                names = layouts.pop()
+                values = list(map(tuple, map(_VALUES, tag_sets)))
+                prefix_of = dict.fromkeys(values)
+                for key in prefix_of:
+                    prefix_of[key] = self._prefix(measurements[0], dict(zip(names, key, strict=True)), batch)
+                return list(map(prefix_of.__getitem__, values))
+
+        def items() -> Iterable[tuple[str, tuple[tuple[str, str], ...]]]:
             return zip(measurements, map(tuple, map(_ITEMS, tag_sets)), strict=True)
 
-        hashable = True
-        try:
-            prefix_of: dict[tuple[str, Any], str | None] = dict.fromkeys(keys())
-        except TypeError:
-            hashable = False
-            prefix_of = dict.fromkeys(keys())
+        prefix_of = dict.fromkeys(items())
         for key in prefix_of:
-            measurement, tags = key
-            prefix_of[key] = self._prefix(measurement, tags if hashable else dict(tags), batch)
-        return list(map(prefix_of.__getitem__, keys()))
+            prefix_of[key] = self._prefix(key[0], dict(key[1]), batch)
+        return list(map(prefix_of.__getitem__, items()))
 
     def format_columns(
         self,
@@ -219,15 +245,10 @@ class LineFormatter:
         # tolist() turns numpy columns into Python scalars in C.
         columns = [c.tolist() if hasattr(c, "tolist") else list(c) for c in fields_columns.values()]
         times = times_ns.tolist() if hasattr(times_ns, "tolist") else list(times_ns)
-        # Tag dicts are keyed by identity: the caller reuses one object per series, and all of
-        # them stay alive during this call, so an id cannot be reused.
-        ids = list(map(id, tags_list))
-        prefix_of: dict[int, Any] = dict(zip(ids, tags_list, strict=True))
-        for ident, tags in prefix_of.items():
-            prefix_of[ident] = self._prefix(measurement, tags, batch)
+        measurements = [measurement] * n
+        prefixes = self._prefixes(measurements, list(tags_list), True, batch)
         stamp_of: dict[int, str] = {t: str(int(t)) for t in dict.fromkeys(times)}
-        self._assemble(batch, [measurement] * n, list(map(prefix_of.__getitem__, ids)),
-                       self._texts_to_rows(keys, columns, n),
+        self._assemble(batch, measurements, prefixes, self._texts_to_rows(keys, columns, n),
                        list(map(stamp_of.__getitem__, times)))
         return batch
 
