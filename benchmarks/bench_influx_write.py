@@ -37,9 +37,9 @@ from optui.storage.line_protocol import LineFormatter  # noqa: E402
 from optui.storage.points import Point  # noqa: E402
 from optui.timeutil import IST  # noqa: E402
 
-N_POINTS = 100_000  # per round and side
+N_POINTS = 50_000  # per round and side
 BATCH = 5000  # lines per POST, both sides (the store's batch_size)
-ROUNDS = 7
+ROUNDS = 11
 N_NAIVE_POSTS = 200
 T0 = datetime(2026, 8, 17, 9, 15, tzinfo=IST)
 LEG_FIELDS = ("strike", "last_price", "average_price", "volume", "oi", "oi_change", "iv",
