@@ -594,6 +594,15 @@ def test_influxdb1_and_influxdb2_schemes_are_aliases(tmp_path: Path) -> None:
     try:
         assert isinstance(v1, InfluxStore) and v1.describe().startswith("InfluxDB 1.x") and v1.database == "x"
         assert isinstance(v2, InfluxStore) and "bucket y" in v2.describe()
+        # The store's own factory reads the aliases too; other schemes are refused naming the form.
+        direct = InfluxStore.from_url("influxdb2://127.0.0.1:9?bucket=z", settings)
+        assert direct.bucket == "z" and "bucket z" in direct.describe()
+        direct.close()
+        for wrong in ("influxdb3://h:8086", "influx://h:8086"):
+            with pytest.raises(ConfigError, match=r"use influxdb://HOST:PORT\[\?version=1\|2\]"):
+                InfluxStore.from_url(wrong, settings)
+        with pytest.raises(ConfigError, match="version must be 1 or 2"):
+            InfluxStore.from_url("influxdb://h:8086?version=3", settings)
     finally:
         v1.close()
         v2.close()
