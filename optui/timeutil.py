@@ -63,3 +63,19 @@ def fmt_ist(at: datetime, with_date: bool = False) -> str:
     """Format an aware instant in IST for the screen."""
     local = at.astimezone(IST)
     return local.strftime("%Y-%m-%d %H:%M:%S IST" if with_date else "%H:%M:%S IST")
+
+
+def fmt_duration(seconds: float) -> str:
+    """A duration for status lines: '4s', '2m 05s', '3h 10m' (whole seconds, never negative)."""
+    s = max(int(seconds), 0)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+
+
+def cached_label(age_s: float) -> str:
+    """'cached 2m 10s': what every panel title and status line says while the last good snapshot
+    is served (the cached tier), `age_s` exchange seconds after its market moment."""
+    return f"cached {fmt_duration(age_s)}"

@@ -78,6 +78,17 @@ class CollectionFailed(Message):
         self.kind = kind
 
 
+class FeedNote(Message):
+    """A line about the feed itself for the health log (a replay jumped or reached its end);
+    `level` is info, warning or error; `ended` says the feed has no more cycles to give."""
+
+    def __init__(self, level: str, text: str, ended: bool = False) -> None:
+        super().__init__()
+        self.level = level
+        self.text = text
+        self.ended = ended
+
+
 class TokenExpired(Message):
     """The Kite access token was rejected: the user must log in again."""
 

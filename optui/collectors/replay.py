@@ -11,8 +11,9 @@ import copy
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from optui.collectors.engine import CollectionEngine, is_simulated
 from optui.collectors.headless import Collector
@@ -51,6 +52,29 @@ def plan_replay(settings: Settings, day: date, source_kind: str | None = None,
     return ReplayPlan(path, store_url, out_dir if out_dir is not None else root)
 
 
+def replay_source(settings: Settings, recording: Path, speed: float | None,
+                  start: datetime | None) -> ReplaySource:
+    """The recording as a market source whose clock starts at `start` (None: the first record);
+    the look-ahead follows the collection interval. Raises ConfigError (missing or empty file)."""
+    return ReplaySource(recording, speed=speed, start=start,
+                        lookahead_s=max(min(0.9 * settings.source.interval_s, 60.0), 1.0))
+
+
+def replay_engine(settings: Settings, source: ReplaySource, store: Any, out_dir: Path | None,
+                  state_dir: Path) -> CollectionEngine:
+    """`optui collect`'s engine over a replaying source: the same analytics, alert rules, store
+    and file writers, without the live cache, the pre-market capture and alert webhooks (the
+    alerts are stored and shown as the live run's, never posted again). `store` is an
+    optui.storage.base.Store or None; `state_dir` holds a fresh day state."""
+    from optui.alerts import AlertEngine
+
+    engine = CollectionEngine(settings, source, store, out_dir=out_dir, state_dir=state_dir)
+    quiet = copy.deepcopy(settings)
+    quiet.alerts.webhook_url = ""
+    engine.alerts = AlertEngine.from_settings(quiet, store)
+    return engine
+
+
 def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: float | None,
                      start_hhmm: str | None = None,
                      printer: Callable[[str, str], None] | None = None) -> tuple[Collector, tempfile.TemporaryDirectory]:
@@ -62,17 +86,10 @@ def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: flo
     """
     from optui.storage.base import open_store
 
-    source = ReplaySource(plan.recording, speed=speed, start=replay_start(day, start_hhmm),
-                          lookahead_s=max(min(0.9 * settings.source.interval_s, 60.0), 1.0))
+    source = replay_source(settings, plan.recording, speed, replay_start(day, start_hhmm))
     store = open_store(plan.store_url, settings)
     state = tempfile.TemporaryDirectory(prefix="optui-replay-")
-    engine = CollectionEngine(settings, source, store, out_dir=plan.out_dir, state_dir=Path(state.name))
-    # The same alert rules, stored and printed as the live run's, never posted again to a webhook.
-    from optui.alerts import AlertEngine
-
-    quiet = copy.deepcopy(settings)
-    quiet.alerts.webhook_url = ""
-    engine.alerts = AlertEngine.from_settings(quiet, store)
+    engine = replay_engine(settings, source, store, plan.out_dir, Path(state.name))
     holder: list[Collector] = []
 
     def sleep(real_seconds: float) -> None:

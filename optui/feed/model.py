@@ -54,6 +54,12 @@ class Feed(ABC):
     attached_to: str = ""
     """The host of the collector this feed follows; "" when it collects itself."""
 
+    replay: bool = False
+    """True for a recorded day played back: its `exchange_now()` is the replayed clock."""
+
+    ended: bool = False
+    """True once the feed has no more cycles to give (a replay past its recording's end)."""
+
     @abstractmethod
     def start(self) -> str:
         """Get ready for the first cycle; returns one line describing where the data comes from."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 
-from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, PRE_OPEN
+from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, PRE_OPEN, fmt_duration
 
 DASH = "—"
 LAKH = 100_000.0
@@ -128,12 +128,7 @@ def fmt_age(seconds: float | None) -> str:
     if not finite(seconds):
         return DASH
     assert seconds is not None
-    s = max(int(seconds), 0)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    return f"{s // 3600}h {(s % 3600) // 60:02d}m"
+    return fmt_duration(seconds)
 
 
 def fmt_clock(at: datetime) -> str:

@@ -1,0 +1,244 @@
+"""The replay feed: a recorded day through `optui collect`'s engine, cycle by cycle, under the
+viewer's control (pause, step, speed, jump to a time).
+
+The replayed clock (optui.collectors.replay_source.ReplaySource, run without a speed of its own)
+moves only when this feed moves it: each cycle advances it to the next multiple of the interval,
+as `optui replay` does, and the real time between cycles is the interval divided by the speed.
+Between cycles `exchange_now()` runs the replayed clock on at the speed, never past the next
+cycle. Cycles go to a store of the replay's own (a temporary SQLite file, new at every jump so
+no moment is stored twice) and to no files, cache or channel: never into the live history.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from optui.feed.model import Feed, FeedCycle, HealthEvent
+
+if TYPE_CHECKING:
+    from optui.collectors.engine import CollectionEngine
+    from optui.collectors.replay_source import ReplaySource
+    from optui.config import Settings
+
+log = logging.getLogger(__name__)
+
+SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+"""Replayed seconds per real second offered by the speed keys."""
+
+
+def next_speed(speed: float, step: int) -> float:
+    """The speed `step` places up (+1) or down (-1) SPEEDS from `speed`, clamped at the ends;
+    a speed between two steps moves to the neighbouring one."""
+    if step > 0:
+        return next((s for s in SPEEDS if s > speed), SPEEDS[-1])
+    return next((s for s in reversed(SPEEDS) if s < speed), SPEEDS[0])
+
+
+class ReplayFeed(Feed):
+    """Replays the recording of `day` (the configured source kind's, or `source_kind`'s).
+
+    `speed` is replayed seconds per real second (above 0); `start_hhmm` ('HH:MM' IST) starts
+    there instead of at the first record. `start()` raises ConfigError naming the recorded days
+    when `day` has none, or for a bad time or speed. Control methods (`pause`, `resume`,
+    `set_speed`) are safe from any thread; `jump` and `next_cycle` block and belong to the
+    thread that runs the feed.
+    """
+
+    replay = True
+
+    def __init__(self, settings: Settings, day: date, *, speed: float = 1.0,
+                 start_hhmm: str | None = None, source_kind: str | None = None,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        from optui.errors import ConfigError
+
+        if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
+            raise ConfigError(f"--speed {speed}: must be above 0")
+        self.settings = settings
+        self.day = day
+        self.speed = float(speed)
+        self.start_hhmm = start_hhmm
+        self.source_kind = source_kind
+        self.paused = False
+        self.ended = False
+        self._mono = monotonic
+        self._lock = threading.Lock()
+        self._recording: Path | None = None
+        self.engine: CollectionEngine | None = None
+        self._source: ReplaySource | None = None
+        self._state: tempfile.TemporaryDirectory | None = None
+        self._first = True
+        self._anchor: datetime | None = None  # the replayed clock at `_anchor_mono`
+        self._anchor_mono = 0.0
+        self._notes: list[HealthEvent] = []
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Find the recording and build the engine at the start time; 'replaying ...'."""
+        from optui.collectors.replay import plan_replay
+
+        plan = plan_replay(self.settings, self.day, self.source_kind)
+        self._recording = plan.recording
+        self._build(self.start_hhmm)
+        return (f"replaying {self._recording.name} at {self.speed:g}x from "
+                f"{self._clock_text()} IST into a store of its own (not the live history)")
+
+    def _build(self, hhmm: str | None) -> None:
+        """A fresh source, day state and store starting at `hhmm` (None: the first record)."""
+        from optui.collectors.replay import replay_engine, replay_source
+        from optui.collectors.replay_source import replay_start
+        from optui.storage.base import open_store
+
+        assert self._recording is not None
+        source = replay_source(self.settings, self._recording, None, replay_start(self.day, hhmm))
+        state = tempfile.TemporaryDirectory(prefix="optui-replay-view-")
+        try:
+            quiet = copy.deepcopy(self.settings)
+            quiet.store.spool_dir = None
+            store = open_store(f"sqlite:///{Path(state.name) / 'replay.db'}", quiet)
+            engine = replay_engine(self.settings, source, store, None, Path(state.name) / "state")
+        except BaseException:
+            source.close()
+            state.cleanup()
+            raise
+        self._close_engine()
+        with self._lock:
+            self.engine, self._source, self._state = engine, source, state
+            self._first = True
+            self.ended = False
+            self._anchor = source.now()
+            self._anchor_mono = self._mono()
+
+    def _close_engine(self) -> None:
+        engine, state = self.engine, self._state
+        self.engine, self._source, self._state = None, None, None
+        if engine is not None:
+            try:
+                engine.close()
+            except Exception:  # noqa: BLE001 - closing must never hide the real error
+                log.debug("closing the replay engine failed", exc_info=True)
+        if state is not None:
+            state.cleanup()
+
+    def close(self) -> None:
+        self._close_engine()
+
+    @property
+    def store(self) -> Any:
+        return getattr(self.engine, "store", None)
+
+    @property
+    def interval_s(self) -> float:
+        return float(self.settings.source.interval_s)
+
+    # ---- the replayed clock --------------------------------------------------------------
+
+    def _due(self) -> datetime | None:
+        """The replayed moment of the next cycle."""
+        source = self._source
+        if source is None:
+            return None
+        if self._first:
+            return source.now()
+        from optui.collectors.headless import next_cycle_at
+
+        return next_cycle_at(source.now(), self.interval_s)
+
+    def exchange_now(self) -> datetime | None:
+        """The replayed clock: it runs at the speed since the last cycle (frozen while paused),
+        never past the next cycle's moment."""
+        with self._lock:
+            anchor = self._anchor
+            if anchor is None:
+                return None
+            if self.paused or self.ended:
+                return anchor
+            now = anchor + timedelta(seconds=(self._mono() - self._anchor_mono) * self.speed)
+            due = self._due()
+            return min(now, due) if due is not None and due > anchor else now
+
+    def _reanchor(self) -> None:
+        now = self.exchange_now()
+        with self._lock:
+            self._anchor = now
+            self._anchor_mono = self._mono()
+
+    def delay_s(self) -> float:
+        """Real seconds until the next cycle at the speed; infinite while paused or ended."""
+        if self.paused or self.ended:
+            return math.inf
+        due, now = self._due(), self.exchange_now()
+        if due is None or now is None:
+            return 0.0
+        return max(0.0, (due - now).total_seconds() / self.speed)
+
+    def is_holiday(self, at: datetime) -> bool:
+        return False  # a recorded day was a trading day
+
+    # ---- control -------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Freeze the replayed clock; cycles come only by `next_cycle` (a step)."""
+        self._reanchor()
+        self.paused = True
+
+    def resume(self) -> None:
+        with self._lock:
+            self._anchor_mono = self._mono()
+            self.paused = False
+
+    def set_speed(self, speed: float) -> None:
+        """Replayed seconds per real second from now on (above 0)."""
+        if not speed > 0:
+            raise ValueError(f"speed {speed}: must be above 0")
+        self._reanchor()
+        self.speed = float(speed)
+
+    def jump(self, hhmm: str) -> str:
+        """Start over at `hhmm` (IST) on the replayed day: a new source, day state and store, so
+        nothing is stored twice. Raises ConfigError for a malformed time. Returns a line to log."""
+        self._build(hhmm)
+        return f"replay jumped to {self._clock_text()} IST"
+
+    def _clock_text(self) -> str:
+        from optui.timeutil import IST
+
+        now = self.exchange_now()
+        return now.astimezone(IST).strftime("%H:%M:%S") if now is not None else "—"
+
+    # ---- cycles --------------------------------------------------------------------------
+
+    def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
+        """Move the replayed clock to the next cycle's moment and collect it; None when the
+        recording has ended (then `ended` is set and a health event says so)."""
+        engine, source = self.engine, self._source
+        if engine is None or source is None:
+            raise RuntimeError("ReplayFeed.next_cycle before start()")
+        if self.ended:
+            return None
+        due = self._due()
+        if due is not None:
+            source.advance((due - source.now()).total_seconds())
+        if source.finished:
+            self.ended = True
+            self._reanchor()
+            return None
+        snapshot = engine.collect_once()
+        with self._lock:
+            self._first = False
+            self._anchor = source.now()
+            self._anchor_mono = self._mono()
+        events, self._notes = self._notes, []
+        return FeedCycle(snapshot, events, host="")
+
+
+__all__ = ["SPEEDS", "ReplayFeed", "next_speed"]
