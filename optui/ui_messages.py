@@ -35,8 +35,8 @@ class IvHistoryLoaded(Message):
 
 
 class CycleAwaited(Message):
-    """An attached feed's wait ended without a new cycle: wait again. `health` carries the
-    collector's events when it published a gap (optui.collectors.health.HealthEvent)."""
+    """The collector published a gap (a cycle it could not collect): no new snapshot; `health`
+    carries its events that say why (optui.collectors.health.HealthEvent)."""
 
     def __init__(self, health: list[HealthEvent] | None = None) -> None:
         super().__init__()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dashboard_wait import settle
 from textual.app import App
 
 from optui.analytics.exposure import SIGN_CONVENTION, gex_by_strike
@@ -226,7 +227,7 @@ async def test_dashboard_overview_iv_standing_and_g_opens_charts(tmp_path: Path)
     app = DashHost(screen)
     async with app.run_test(size=(160, 48)) as pilot:
         for _ in range(4):
-            await app.workers.wait_for_complete()
+            await settle(app, pilot)
             await pilot.pause()
         assert screen._snapshot is not None
         iv = screen._snapshot.indices["NIFTY"].overview.buckets[screen.bucket].atm_iv

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dashboard_wait import settle
 from sample_data import SAMPLE_TIME, sample_snapshot
 from textual.app import App
 from textual.message import Message
@@ -250,7 +251,7 @@ async def test_alerts_panel_shows_core_alerts_filters_and_rings() -> None:
     bells: list[int] = []
     app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         panel = screen.query_one(AlertsPanel)
         assert [a.rule for a in panel.shown] == ["pcr_shift", "premium_flow", "capture_failed"]
@@ -335,7 +336,7 @@ async def test_values_shown_match_collected_snapshot(size: tuple[int, int]) -> N
     messages: list[Message] = []
     app = Host(screen)
     async with app.run_test(size=size, message_hook=messages.append) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         collected = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
         assert collected, "a snapshot was collected"
@@ -354,7 +355,7 @@ async def test_index_and_bucket_keys_switch_the_chain() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         snap = screen._snapshot
         assert snap is not None
@@ -383,12 +384,12 @@ async def test_timeframe_keys_show_label_and_requery() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         start_tf = screen.timeframe
         seen = []
         for _ in TIMEFRAMES:
             await pilot.press("t")
-            await app.workers.wait_for_complete()
+            await settle(app, pilot)
             await pilot.pause()
             seen.append(screen.timeframe)
             title = str(screen.query_one("#flow-title").render())
@@ -399,7 +400,7 @@ async def test_timeframe_keys_show_label_and_requery() -> None:
         assert sorted(seen) == sorted(TIMEFRAMES) and seen[-1] == start_tf
         await pilot.press("T")
         assert screen.timeframe == cycle(TIMEFRAMES, start_tf, -1)
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert engine.store.calls[-1][1] == screen.timeframe
 
 
@@ -422,13 +423,13 @@ async def test_no_token_at_all_shows_the_login_prompt_and_the_fault_not_a_failed
     try:
         async with app.run_test(size=(120, 40)) as pilot:
             for _ in range(3):
-                await app.workers.wait_for_complete()
+                await settle(app, pilot)
                 await pilot.pause()
             assert isinstance(app.screen, ReloginPrompt)
             texts = [text for _, text in screen.query_one(HealthLog).entries]
             assert any("no Kite access token is stored" in t and "log in" in t for t in texts), texts
             assert not any("Collection not started" in t for t in texts)
-            assert screen._paused and screen._feed is not None  # started, paused for the login
+            assert screen._paused and screen.feed is not None  # started, paused for the login
             await pilot.press("escape")
             await pilot.pause()
     finally:
@@ -441,13 +442,13 @@ async def test_expired_token_pushes_relogin_prompt() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(120, 40)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         from optui.screens.kite_login import ReloginPrompt
 
         assert isinstance(app.screen, ReloginPrompt)
         assert engine.calls == 1
-        assert screen._paused and screen._timer is None  # no retry loop against a dead token
+        assert screen._paused and not screen.loop.scheduled  # no retry loop against a dead token
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen is screen
@@ -460,13 +461,13 @@ async def test_store_failure_notifies_and_keeps_running() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         notes = [n for n in app._notifications if n.severity == "error"]
         assert any("database is locked" in n.message for n in notes)
         assert screen._snapshot is not None  # the snapshot itself still shows
         await pilot.press("t")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         assert app.is_running and screen.is_current
 
@@ -477,10 +478,10 @@ async def test_collection_error_notifies_and_reschedules() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         assert any("unreachable" in n.message for n in app._notifications)
-        assert screen._timer is not None  # the next run is scheduled, not abandoned
+        assert screen.loop.scheduled  # the next run is scheduled, not abandoned
         logged = [text for _, text in screen.query_one(HealthLog).entries]
         assert any("unreachable" in t for t in logged)
 
@@ -493,11 +494,11 @@ async def test_source_failure_logs_the_health_event_with_the_cached_age() -> Non
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         engine.raises = NetworkError("quote: cannot reach Kite (ConnectTimeout)")
         await pilot.press("r")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         logged = [(level, text) for level, text in screen.query_one(HealthLog).entries]
         assert screen._snapshot is not None  # the last good snapshot stays on the panels
@@ -512,14 +513,14 @@ async def test_runs_never_overlap() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
-        screen._collecting = True  # as if a cycle were in flight
+        await settle(app, pilot)
+        screen.loop.collecting = True  # as if a cycle were in flight
         await pilot.press("r")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert engine.calls == 1
-        screen._collecting = False
+        screen.loop.collecting = False
         await pilot.press("r")
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         assert engine.calls == 2
 
 
@@ -529,7 +530,7 @@ async def test_narrow_layout_uses_tabs_and_wide_does_not() -> None:
     screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         from textual.widgets import TabbedContent
 
@@ -555,7 +556,7 @@ async def test_seeded_simulator_values_shown(tmp_path: Path) -> None:
     app = Host(screen)
     async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
         for _ in range(3):  # engine build, first cycle, flow query
-            await app.workers.wait_for_complete()
+            await settle(app, pilot)
             await pilot.pause()
         snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
         if not snaps:
@@ -637,7 +638,7 @@ async def test_overview_follows_the_selected_bucket() -> None:
     screen = DashboardScreen(Settings(), engine=FakeEngine(), clock=fixed_clock)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         snap = screen._snapshot
         assert snap is not None
@@ -667,7 +668,7 @@ async def test_simulator_overview_follows_this_month(tmp_path: Path) -> None:
     app = Host(screen)
     async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
         for _ in range(3):
-            await app.workers.wait_for_complete()
+            await settle(app, pilot)
             await pilot.pause()
         snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
         assert snaps, [n.message for n in app._notifications]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from dashboard_wait import settle
 from test_dashboard import Host, assert_tables_match, sim_settings
 from textual.message import Message
 
@@ -356,7 +357,7 @@ async def test_a_dashboard_that_collects_holds_the_store_against_optui_collect(t
     app = Host(screen)
     async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
         for _ in range(3):  # feed start, first cycle, flow query
-            await app.workers.wait_for_complete()
+            await settle(app, pilot)
             await pilot.pause()
         assert any(isinstance(m, SnapshotCollected) for m in messages)
         assert type(screen.feed) is LocalFeed

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dashboard_wait import settle
 from textual.app import App
 from textual.widgets import DataTable, Static
 
@@ -131,9 +132,9 @@ async def test_dashboard_panel_and_capture_events(store: Store, tmp_path: Path) 
 
     app = DashHost()
     async with app.run_test(size=(160, 48)) as pilot:
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
-        await app.workers.wait_for_complete()
+        await settle(app, pilot)
         await pilot.pause()
         panel = app.screen.query_one(ParticipantsPanel)
         assert panel.compact and panel.day is not None

@@ -30,6 +30,7 @@ from optui.errors import OptuiError, TokenExpiredError
 from optui.feed.model import Feed, FeedCycle
 from optui.ui_messages import (
     CollectionFailed,
+    CycleAwaited,
     EngineFailed,
     FeedNote,
     FeedStarted,
@@ -246,8 +247,8 @@ class FeedLoop:
                         wait = None
                 self._waiting = True
                 self._wait_until = None if wait is None else self._mono() + wait
-                try:
-                    self._cond.wait(wait)
+                try:  # at most a second at a time: a cancelled worker notices it
+                    self._cond.wait(1.0 if wait is None else min(wait, 1.0))
                 finally:
                     self._waiting = False
 
@@ -308,6 +309,8 @@ class FeedLoop:
                 return FeedNote("info", "the replay reached the end of its recording: "
                                 "j jumps to another time", ended=True)
             return None  # an attached feed's wait ended without a cycle: the loop waits again
+        if cycle.snapshot is None:  # a gap the collector published: its events say why
+            return CycleAwaited(cycle.health)
         views = self._views(cycle) if self._views is not None else {}
         return SnapshotCollected(cycle.snapshot, views, cycle)
 

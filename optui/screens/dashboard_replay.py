@@ -1,0 +1,148 @@
+"""Replay controls on the dashboard: pause (space), step (.), speed (+/-), jump to a time (j).
+
+The keys act only when the feed is a replay (optui.feed.replay.ReplayFeed); each becomes a
+control request to the screen's feed loop, which applies it between cycles.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+from optui.screens.dashboard_view import DashboardView
+
+_HHMM = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
+
+REPLAY_BINDINGS = [
+    Binding("space", "replay_pause", "Pause", id="dashboard.replay_pause",
+            tooltip="Pause or resume the replay"),
+    Binding("full_stop", "replay_step", "Step", id="dashboard.replay_step",
+            tooltip="Replay one cycle"),
+    Binding("plus,equals_sign", "replay_speed(1)", "Faster", id="dashboard.replay_faster",
+            tooltip="Replay faster (1x up to 300x)"),
+    Binding("minus", "replay_speed(-1)", "Slower", id="dashboard.replay_slower",
+            tooltip="Replay slower"),
+    Binding("j", "replay_jump", "Jump", id="dashboard.replay_jump",
+            tooltip="Jump to a time of the replayed day (HH:MM IST)"),
+]
+"""Shown in the footer only while the dashboard replays."""
+
+
+def parse_hhmm(text: str) -> str | None:
+    """'9:20' or '09:20' as 'HH:MM'; None when it is not a time of day."""
+    match = _HHMM.match(text)
+    return f"{int(match.group(1)):02d}:{match.group(2)}" if match else None
+
+
+class JumpPrompt(ModalScreen[str | None]):
+    """Asks for HH:MM (IST); dismisses with 'HH:MM', or None on Escape."""
+
+    DEFAULT_CSS = """
+    JumpPrompt { align: center middle; }
+    JumpPrompt > Vertical { width: 44; height: auto; border: round $accent; padding: 0 1;
+                            background: $panel; }
+    JumpPrompt #jump-error { color: $error; height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Jump to (HH:MM IST, the replayed day):")
+            yield Input(placeholder="09:20", id="jump-time")
+            yield Label("", id="jump-error")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        hhmm = parse_hhmm(event.value)
+        if hhmm is None:
+            self.query_one("#jump-error", Label).update(f"{event.value!r}: use HH:MM, e.g. 09:20")
+            return
+        self.dismiss(hhmm)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ReplayControls(DashboardView):
+    """The replay keys and the replay's part of the header (speed, paused)."""
+
+    loop: Any = None  # optui.screens.feed_loop.FeedLoop, set by the screen
+
+    def _replay_feed(self) -> Any:
+        feed = self.feed
+        return feed if feed is not None and feed.replay else None
+
+    def _header_flags(self) -> list[str]:
+        flags = super()._header_flags()
+        feed = self._replay_feed()
+        if feed is not None:
+            state = "PAUSED (space resumes)" if feed.paused else "ended" if feed.ended else "playing"
+            flags.append(f"replay {feed.speed:g}x {state}")
+        return flags
+
+    def _age_s(self, now: Any) -> float | None:
+        if self._replay_feed() is None:
+            return super()._age_s(now)
+        snap = self._snapshot  # replayed seconds since the shown cycle
+        return None if snap is None else max(0.0, (self._market_now(now) - snap.timestamp).total_seconds())
+
+    def _is_stale(self, now: Any) -> bool:
+        if self._replay_feed() is None:
+            return super()._is_stale(now)
+        return False  # a replay's cadence is the viewer's: paused is not stale
+
+    def action_replay_pause(self) -> None:
+        feed = self._replay_feed()
+        if feed is None or self.loop is None:
+            return
+        if feed.paused:
+            feed.resume()
+        else:
+            feed.pause()
+        self.loop.reschedule()
+        self._refresh_header()
+
+    def action_replay_step(self) -> None:
+        """Pause (when playing) and replay one cycle."""
+        feed = self._replay_feed()
+        if feed is None or self.loop is None:
+            return
+        if not feed.paused:
+            feed.pause()
+            self.loop.reschedule()
+        self.loop.collect_now()
+        self._refresh_header()
+
+    def action_replay_speed(self, step: int) -> None:
+        feed = self._replay_feed()
+        if feed is None or self.loop is None:
+            return
+        from optui.feed.replay import next_speed
+
+        feed.set_speed(next_speed(feed.speed, step))
+        self.loop.reschedule()
+        self._refresh_header()
+
+    def action_replay_jump(self) -> None:
+        if self._replay_feed() is None:
+            return
+        self.app.push_screen(JumpPrompt(), callback=self.jump_to)
+
+    def jump_to(self, hhmm: str | None) -> None:
+        """Start the replay over at `hhmm` (IST) and show that minute's cycle at once."""
+        if not hhmm or self.loop is None:
+            return
+        self._series = None
+        self.loop.control(lambda f: f.jump(hhmm), cycle=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action.startswith("replay_"):
+            return self._replay_feed() is not None
+        return True
