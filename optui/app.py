@@ -73,6 +73,8 @@ class OptuiApp(App[None]):
         self.mouse = mouse
         self.attach: str | None = None
         """redis://HOST:PORT/DB: the dashboard follows that collector's channel only."""
+        self.replay: object = None
+        """An optui.screens.dashboard.ReplayRequest: the dashboard replays that recorded day."""
         self.log_file = configure_logging(settings)
         self._started = False
         self.animation_level = "full" if settings.ui.animations else "none"
@@ -173,7 +175,10 @@ class OptuiApp(App[None]):
 
             if isinstance(self.screen, DashboardScreen):
                 return
-            self.push_screen(DashboardScreen(attach=self.attach) if self.attach else DashboardScreen())
+            if self.replay is not None:
+                self.push_screen(DashboardScreen(replay=self.replay))  # type: ignore[arg-type]
+            else:
+                self.push_screen(DashboardScreen(attach=self.attach) if self.attach else DashboardScreen())
         except Exception as exc:
             log.exception("cannot open the dashboard")
             self.notify(f"The dashboard cannot open: {exc}. Details in {self.log_file}",

@@ -63,13 +63,16 @@ def _settings(config: Path | None = None):  # noqa: ANN202 - Settings, imported 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML file (default: $OPTUI_CONFIG_FILE, ./optui.toml, ~/.config/optui/optui.toml).")]
 
 
-def _run_app(start: str, config: Path | None, no_mouse: bool, attach: str | None = None) -> None:
+def _run_app(start: str, config: Path | None, no_mouse: bool, attach: str | None = None,
+             replay: tuple[str, float, str | None] | None = None) -> None:
     settings = _settings(config)
     no_mouse = no_mouse or bool(_root_param("no_mouse"))  # `optui --no-mouse dashboard` too
+    request = _replay_request(settings, *replay) if replay is not None else None
     from optui.app import OptuiApp  # configures the log file itself
 
     app = OptuiApp(settings, start=start, mouse=not no_mouse and settings.ui.mouse)
     app.attach = attach
+    app.replay = request
     app.run(mouse=not no_mouse and settings.ui.mouse)
     if app.return_code:  # an unexpected crash: logged by the app, and a failure for the shell
         raise typer.Exit(app.return_code)
@@ -93,11 +96,40 @@ def dashboard(
     config: ConfigOpt = None,
     no_mouse: Annotated[bool, typer.Option("--no-mouse", help="Do not capture the mouse.")] = False,
     attach: Annotated[str | None, typer.Option("--attach", help="Watch a collector running elsewhere: redis://[:PASSWORD@]HOST:PORT/DB of its cache.")] = None,
+    replay: Annotated[str | None, typer.Option("--replay", help="Replay a recorded day, YYYY-MM-DD (space pauses, . steps, +/- speed, j jumps).")] = None,
+    speed: Annotated[float, typer.Option(help="With --replay: replayed seconds per real second.")] = 1.0,
+    from_: Annotated[str | None, typer.Option("--from", help="With --replay: start at HH:MM IST.")] = None,
 ) -> None:
-    """Open the live dashboard directly (collecting here, or following a running collector)."""
+    """Open the live dashboard directly (collecting here, following a running collector, or
+    replaying a recorded day)."""
     if attach is not None and not attach.startswith(("redis://", "rediss://")):
         _fail(f"--attach {attach!r}: give the collector's cache as redis://HOST:PORT/DB")
-    _run_app("dashboard", config, no_mouse, attach=attach)
+    if replay is None and from_ is not None:
+        _fail("--from needs --replay YYYY-MM-DD")
+    if replay is not None and attach is not None:
+        _fail("--replay and --attach: give one")
+    _run_app("dashboard", config, no_mouse, attach=attach,
+             replay=(replay, speed, from_) if replay is not None else None)
+
+
+def _replay_request(settings, day_text: str, speed: float, hhmm: str | None):  # noqa: ANN001, ANN202
+    """A ReplayRequest checked before the app opens: the day's recording exists, the speed and
+    the start time are valid (one-line errors, exit 2)."""
+    from optui.collectors.replay import plan_replay
+    from optui.collectors.replay_source import replay_start
+    from optui.errors import OptuiError
+
+    day = _parse_day(day_text, "--replay")
+    if not 0 < speed <= 100000:
+        _fail(f"--speed {speed}: allowed above 0 up to 100000")
+    try:
+        replay_start(day, hhmm)
+        plan_replay(settings, day)
+    except OptuiError as exc:
+        _fail(str(exc))
+    from optui.screens.dashboard import ReplayRequest
+
+    return ReplayRequest(day, speed, hhmm)
 
 
 @app.command()

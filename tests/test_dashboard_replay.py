@@ -1,0 +1,189 @@
+"""Replay on the dashboard: a recorded simulated day played through the collection engine with
+the REPLAY badge and the replayed clock; pause stops it, a step moves it one cycle, a jump lands
+on the asked minute, and nothing reaches the live store."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+from dashboard_wait import settle
+from textual.app import App
+from textual.message import Message
+
+from optui.collectors.engine import CollectionEngine
+from optui.collectors.headless import Collector
+from optui.collectors.recording import Recorder, RecordingSource, recordings_dir
+from optui.collectors.sim_source import SimulatedSource
+from optui.config import Settings
+from optui.feed.replay import SPEEDS, ReplayFeed, next_speed
+from optui.screens.dashboard import DashboardScreen, ReplayRequest
+from optui.screens.dashboard_replay import JumpPrompt, parse_hhmm
+from optui.timeutil import IST
+from optui.ui_messages import SnapshotCollected
+from optui.widgets.status_header import StatusHeader
+
+START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
+INTERVAL_S = 10.0
+CYCLES = 8  # 09:15:00 to 09:16:10
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += max(seconds, 0.0)
+
+
+def _settings(root: Path) -> Settings:
+    s = Settings()
+    s.source.kind = "sim"
+    s.source.indices = ["NIFTY"]
+    s.source.interval_s = INTERVAL_S
+    s.participants.enabled = False
+    s.general.data_dir = str(root / "data")
+    s.general.log_dir = str(root / "logs")
+    s.store.url = f"sqlite:///{root / 'live.db'}"
+    return s
+
+
+@pytest.fixture(scope="module")
+def recorded_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A simulated morning recorded by `optui collect`'s Collector (seed 7, 5 s cycles)."""
+    root = tmp_path_factory.mktemp("dash-replay")
+    settings = _settings(root)
+    clock = _Clock()
+    sim = SimulatedSource(seed=7, start=START, clock=clock)
+    recorder = Recorder(recordings_dir(root / "data", simulated=True), sim.name, sim.label, flusher=False)
+    engine = CollectionEngine(settings, RecordingSource(sim, recorder), None, state_dir=root / "state")
+    collect, count = engine.collect_once, [0]
+
+    def counted():  # noqa: ANN202
+        count[0] += 1
+        if count[0] >= CYCLES:
+            collector.stop_event.set()
+        return collect()
+
+    engine.collect_once = counted  # type: ignore[method-assign]
+    collector = Collector(engine, INTERVAL_S, printer=lambda line, style="": None, sleep=clock.advance)
+    assert collector.run() == 0
+    engine.close()
+    return root
+
+
+class Host(App[None]):
+    def __init__(self, screen: DashboardScreen) -> None:
+        super().__init__()
+        self.dash = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.dash)
+
+
+def _header(screen: DashboardScreen, part: str) -> str:
+    return str(screen.query_one(StatusHeader).query_one(f"#{part}").render())
+
+
+@pytest.mark.integration
+async def test_replay_on_the_dashboard_pauses_steps_and_jumps(recorded_day: Path) -> None:
+    settings = _settings(recorded_day)
+    screen = DashboardScreen(settings, replay=ReplayRequest(START.date(), speed=1.0))
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
+        await settle(app, pilot)
+        snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
+        assert snaps and snaps[0].timestamp == START  # the first record's moment
+        assert _header(screen, "badge") == "REPLAY"
+        assert "09:15:0" in _header(screen, "clock")  # the replayed clock, not the machine's
+        assert "replay 1x playing" in _header(screen, "selection")
+        assert screen.query_one("#flow").border_title == "" or "cached" not in str(screen.query_one("#flow").border_title)
+
+        await pilot.press("space")  # pause: the replayed clock stops
+        await settle(app, pilot)
+        feed = screen.feed
+        assert isinstance(feed, ReplayFeed) and feed.paused
+        shown, clock_text = screen._snapshot, _header(screen, "clock")
+        await pilot.pause(0.5)
+        screen._refresh_header()
+        assert screen._snapshot is shown and _header(screen, "clock") == clock_text
+        assert "PAUSED" in _header(screen, "selection")
+
+        for _ in range(2):  # each step replays one cycle: the replayed time moves one interval
+            before = screen._snapshot
+            assert before is not None
+            await pilot.press("full_stop")
+            await settle(app, pilot)
+            after = screen._snapshot
+            assert after is not None and after is not before
+            assert after.timestamp - before.timestamp == timedelta(seconds=INTERVAL_S)
+            assert after.timestamp.astimezone(IST).strftime("%H:%M:%S") in _header(screen, "clock")
+        assert feed.paused  # a step does not resume
+
+        await pilot.press("plus")
+        assert feed.speed == 2.0 and "replay 2x" in _header(screen, "selection")
+        await pilot.press("minus", "minus")
+        assert feed.speed == 1.0
+
+        await pilot.press("j")  # jump: asks HH:MM, lands on that minute
+        await pilot.pause()
+        assert isinstance(app.screen, JumpPrompt)
+        await pilot.press(*"9:16", "enter")
+        await settle(app, pilot)
+        assert app.screen is screen
+        landed = screen._snapshot
+        assert landed is not None
+        assert landed.timestamp.astimezone(IST).strftime("%H:%M") == "09:16"
+        assert "09:16:0" in _header(screen, "clock")
+        assert landed.label == "REPLAY"
+        store = feed.store
+        assert store is not None and "optui-replay-view-" in store.describe()
+        await pilot.press("escape")
+    assert not (recorded_day / "live.db").exists()  # never into the live history
+
+
+@pytest.mark.unit
+def test_speed_steps_and_times() -> None:
+    assert next_speed(1.0, 1) == 2.0 and next_speed(60.0, 1) == 120.0
+    assert next_speed(SPEEDS[-1], 1) == SPEEDS[-1] and next_speed(SPEEDS[0], -1) == SPEEDS[0]
+    assert next_speed(7.0, -1) == 5.0 and next_speed(7.0, 1) == 10.0
+    assert parse_hhmm("9:20") == "09:20" and parse_hhmm(" 14:05 ") == "14:05"
+    assert parse_hhmm("24:00") is None and parse_hhmm("9.20") is None
+
+
+@pytest.mark.integration
+def test_replay_feed_clock_follows_speed_and_pause(recorded_day: Path) -> None:
+    now = [0.0]
+    feed = ReplayFeed(_settings(recorded_day), START.date(), speed=10.0, monotonic=lambda: now[0])
+    try:
+        feed.start()
+        first = feed.next_cycle()
+        assert first is not None and first.snapshot.timestamp == START
+        at = feed.exchange_now()
+        assert at is not None
+        assert feed.delay_s() == pytest.approx((START + timedelta(seconds=INTERVAL_S) - at).total_seconds() / 10)
+        now[0] += 0.2  # 2 replayed seconds at 10x
+        assert (feed.exchange_now() - at).total_seconds() == pytest.approx(2.0)
+        now[0] += 10.0  # never past the next cycle's moment
+        assert feed.exchange_now() == START + timedelta(seconds=INTERVAL_S)
+        feed.pause()
+        assert math.isinf(feed.delay_s())
+        frozen = feed.exchange_now()
+        now[0] += 10.0
+        assert feed.exchange_now() == frozen
+        second = feed.next_cycle()  # a step while paused
+        assert second is not None and second.snapshot.timestamp == START + timedelta(seconds=INTERVAL_S)
+        feed.jump("09:16")
+        third = feed.next_cycle()
+        assert third is not None and third.snapshot.timestamp.astimezone(IST).strftime("%H:%M") == "09:16"
+        while feed.next_cycle() is not None:
+            pass
+        assert feed.ended and math.isinf(feed.delay_s())
+    finally:
+        feed.close()
