@@ -36,11 +36,14 @@ class IvHistoryLoaded(Message):
 
 class CycleAwaited(Message):
     """The collector published a gap (a cycle it could not collect): no new snapshot; `health`
-    carries its events that say why (optui.collectors.health.HealthEvent)."""
+    carries its events that say why (optui.collectors.health.HealthEvent), `cached_age_s` the
+    age of the last good snapshot it still serves (None: none)."""
 
-    def __init__(self, health: list[HealthEvent] | None = None) -> None:
+    def __init__(self, health: list[HealthEvent] | None = None, cached_age_s: float | None = None) -> None:
         super().__init__()
         self.health = list(health or [])
+        self.cached_age_s = cached_age_s
+        """While the collector serves its last good snapshot: its age in exchange seconds."""
 
 
 class EngineFailed(Message):

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,9 @@ from optui.models import SnapshotWarning, WarningKind
 from optui.screens.dashboard import DashboardScreen
 from optui.storage.base import open_store
 from optui.storage.cache import dumps
+from optui.storage.flow_queries import query_flow_series
 from optui.ui_messages import SnapshotCollected
+from optui.widgets.health_log import HealthLog
 from optui.widgets.status_header import StatusHeader
 
 OPTUI = str(Path(sys.executable).with_name("optui"))
@@ -296,6 +298,42 @@ async def test_dashboard_attach_url_follows_only_the_remote_channel(
         snap = message.snapshot
         assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)
     assert not (tmp_path / "laptop" / "sim").exists()  # nothing was collected or stored here
+
+
+@pytest.mark.integration
+async def test_dashboard_attach_reads_premium_flow_from_the_collectors_sqlite_store(
+    tmp_path: Path, redis_server: str, collector_on_redis: tuple[Collect, Path]
+) -> None:
+    _, db = collector_on_redis
+    elsewhere = Settings()  # its own settings: a SQLite store of its own, not the collector's
+    elsewhere.general.data_dir = str(tmp_path / "laptop")
+    elsewhere.general.log_dir = str(tmp_path / "laptop-logs")
+    screen = DashboardScreen(elsewhere, attach=redis_server)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(600):
+            series = screen._series
+            if series is not None and series.bars:
+                break
+            await pilot.pause(0.1)
+        feed = screen.feed
+        assert isinstance(feed, RedisFeed) and feed.store is not None
+        assert str(db.resolve()) in feed.store.describe()  # the path the collector published
+        series = screen._series
+        assert series is not None and series.bars, "no premium-flow bars from the collector's store"
+        assert screen.flow_queries >= 1
+        with open_store(f"sqlite:///{db}") as store:
+            stored = query_flow_series(store, series.index, series.timeframe,
+                                       series.bars[0].start, series.bars[-1].start + timedelta(minutes=5))
+        first = {b.start: b.inflow_cr for b in stored.bars}
+        for bar in series.bars[:-1]:  # the newest bar may have grown since it was read
+            assert first[bar.start] == pytest.approx(bar.inflow_cr)
+        body = str(screen.query_one("#flow-body").render())
+        assert "₹" in body
+        logged = [text for _, text in screen.query_one(HealthLog).entries]
+        assert any("history from SQLite" in t for t in logged), logged
+        await pilot.press("escape")
+    assert not (tmp_path / "laptop" / "optui.db").exists()  # its own store was never opened
 
 
 @pytest.mark.integration

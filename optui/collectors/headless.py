@@ -112,7 +112,8 @@ class Collector:
             if outcome.snapshot is not None and cycle is not None:
                 self.feed.publish(cycle)
             else:
-                self.feed.publish_gap(outcome.gap)
+                cached = outcome.cached_age_s if outcome.cached is not None else None
+                self.feed.publish_gap(outcome.gap, cached)
         except Exception:  # noqa: BLE001 - publishing never stops collection
             log.exception("publishing the cycle failed")
 

@@ -67,12 +67,14 @@ class Outcome:
         return self.snapshot is not None
 
     def gap_line(self, at: datetime) -> str:
-        """'gap: <reason>; cached <age> s old (last good HH:MM:SS IST)' for a status line."""
-        from optui.timeutil import fmt_ist
+        """'HH:MM:SS IST gap: <reason>; cached tier, cached 2m 10s (last good snapshot HH:MM:SS
+        IST)' for a status line."""
+        from optui.timeutil import cached_label, fmt_ist
 
         text = f"{fmt_ist(at)} gap: {self.gap}"
         if self.cached is not None and self.cached_age_s is not None:
-            text += f"; cached tier: last good snapshot {self.cached_age_s:.0f}s old ({fmt_ist(self.cached.timestamp)})"
+            text += (f"; cached tier, {cached_label(self.cached_age_s)} "
+                     f"(last good snapshot {fmt_ist(self.cached.timestamp)})")
         if self.fallback is not None:
             text += "; showing SIMULATED FALLBACK data (not stored)"
         return text

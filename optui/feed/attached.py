@@ -35,8 +35,10 @@ def cycle_from_payload(payload: Any) -> FeedCycle:
     gap = str(payload.get("gap") or "")
     if snapshot is None and not gap:
         raise ValueError("malformed collector cycle: neither a snapshot nor a gap")
+    age = payload.get("cached_age_s")
     return FeedCycle(snapshot, health, bool(payload.get("participants_changed")),
-                     str(payload.get("host", "")), gap)
+                     str(payload.get("host", "")), gap, str(payload.get("store") or ""),
+                     float(age) if isinstance(age, (int, float)) else None)
 
 
 class _AttachedFeed(Feed):
@@ -46,6 +48,7 @@ class _AttachedFeed(Feed):
         self._store_url = store_url
         self._settings = settings
         self._store: Any = None
+        self._unreadable = ""
 
     @property
     def store(self) -> Any:
@@ -53,7 +56,7 @@ class _AttachedFeed(Feed):
 
     def _open_store(self) -> str:
         if not self._store_url:
-            return "no store: premium-flow history is not shown"
+            return "premium-flow history from the collector's store once it names one"
         import copy
 
         from optui.config import Settings
@@ -85,7 +88,22 @@ class _AttachedFeed(Feed):
             return None
         if cycle.host:
             self.attached_to = cycle.host
+        if self._store is None and not self._store_url and cycle.store_url:
+            self._adopt_store(cycle)
         return cycle
+
+    def _adopt_store(self, cycle: FeedCycle) -> None:
+        """History from the store the collector published when none is configured here: a
+        SQLite file this machine can read (the collector's own machine, or a shared disk)."""
+        url = cycle.store_url
+        path = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+        if path is None or not path.is_file():
+            if url != self._unreadable:
+                self._unreadable = url
+                log.info("the collector's store %s is not readable here: no premium-flow history", url)
+            return
+        self._store_url = url
+        log.info("attached feed: %s", self._open_store())
 
 
 class RedisFeed(_AttachedFeed):

@@ -36,7 +36,20 @@ def cycle_payload(cycle: FeedCycle) -> dict[str, Any]:
         "gap": cycle.gap,
         "health": health_payload(cycle.health),
         "participants_changed": cycle.participants_changed,
+        "store": cycle.store_url,
+        "cached_age_s": cycle.cached_age_s,
     }
+
+
+def published_store_url(store: Any) -> str:
+    """The store URL an attached consumer may open for history: a SQLite file's absolute path
+    (sqlite:///ABSOLUTE/PATH); "" for an in-memory or network store (a network store is
+    configured on the consumer's side, with its own credentials)."""
+    from optui.storage.sqlite_store import SQLiteStore
+
+    if not isinstance(store, SQLiteStore) or not isinstance(store.path, Path):
+        return ""
+    return f"sqlite:///{store.path.resolve()}"
 
 
 class _Publisher:
@@ -135,6 +148,7 @@ class LocalFeed(Feed):
         self.slow_share = slow_share
         """Flag a cycle slower than this share of the interval (None: a supervisor does)."""
         self._publisher: _Publisher | None = None
+        self._published_store: str | None = None
         self._closed = False
 
     @classmethod
@@ -214,7 +228,8 @@ class LocalFeed(Feed):
         if engine is None:
             raise RuntimeError("LocalFeed.next_cycle before start()")
         snapshot = engine.collect_once()
-        cycle = FeedCycle(snapshot, [], self._participants_changed(), self.host)
+        cycle = FeedCycle(snapshot, [], self._participants_changed(), self.host,
+                          store_url=self._store_url())
         if self.lock is not None and self.lock.lost:
             from optui.models import SnapshotWarning, WarningKind
 
@@ -236,9 +251,17 @@ class LocalFeed(Feed):
         self._publish(cycle)
         return cycle
 
-    def publish_gap(self, reason: str) -> FeedCycle:
-        """Publish a cycle that collected nothing: `reason` and the health events that say why."""
-        return self.publish(FeedCycle(None, host=self.host, gap=reason))
+    def publish_gap(self, reason: str, cached_age_s: float | None = None) -> FeedCycle:
+        """Publish a cycle that collected nothing: `reason` and the health events that say why;
+        `cached_age_s` when the last good snapshot is still served (the cached tier), so an
+        attached consumer shows its age instead of silently old numbers."""
+        return self.publish(FeedCycle(None, host=self.host, gap=reason, store_url=self._store_url(),
+                                      cached_age_s=cached_age_s))
+
+    def _store_url(self) -> str:
+        if self._published_store is None:
+            self._published_store = published_store_url(self.store)
+        return self._published_store
 
     def _flag_slow(self, duration_s: float, at: datetime) -> None:
         from optui.collectors.health import EventKind
@@ -325,4 +348,4 @@ class LocalFeed(Feed):
             return False
 
 
-__all__ = ["CYCLE_KEY", "LocalFeed", "cycle_payload"]
+__all__ = ["CYCLE_KEY", "LocalFeed", "cycle_payload", "published_store_url"]

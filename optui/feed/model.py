@@ -32,6 +32,12 @@ class FeedCycle:
     participants_changed: bool = False
     host: str = ""
     gap: str = ""
+    store_url: str = ""
+    """Where the collector stores its history, when a consumer elsewhere may read it: a SQLite
+    file as sqlite:///ABSOLUTE/PATH; "" when not published."""
+    cached_age_s: float | None = None
+    """With a gap: the collector still serves its last good snapshot (the cached tier), this
+    many exchange seconds after that snapshot's market moment; None otherwise."""
 
     @property
     def warnings(self) -> list[SnapshotWarning]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -315,9 +315,22 @@ class DashboardScreen(ReplayControls):
 
     @on(CycleAwaited)
     def _on_gap(self, message: CycleAwaited) -> None:
-        """The collector followed here published a gap: its health events say why."""
+        """The collector followed here published a gap: its health events say why; while it
+        serves its last good snapshot (the cached tier) the panels keep it with its age."""
         for event in message.health:
             self._log(event.level, event.text())
+        if message.cached_age_s is not None and self._snapshot is not None:
+            self._show_cached(message.cached_age_s)
+
+    def _show_cached(self, age_s: float) -> None:
+        """The shown snapshot is the collector's cached tier, `age_s` exchange seconds after
+        its market moment: every title and the header say so, counting on from there."""
+        assert self._snapshot is not None
+        self._data_clock.received(self._snapshot, self._clock() - timedelta(seconds=age_s))
+        self._failed = True
+        self._cached = True
+        self._refresh_header()
+        self._show_titles()
 
     @on(CollectionFailed)
     def _on_collection_failed(self, message: CollectionFailed) -> None:

@@ -29,6 +29,7 @@ def cycle_views(settings: Settings, cycle: FeedCycle) -> dict[str, Any]:
     bucket keys cost no formatting on the event loop; sleep(0) between chains hands the GIL to
     key presses."""
     snapshot = cycle.snapshot
+    assert snapshot is not None  # a gap cycle has no rows to format
     top_n = settings.positions.top_n
     return {
         "chain_rows": all_chain_rows(snapshot, pause=_yield_gil, oi_unit=settings.ui.oi_unit),

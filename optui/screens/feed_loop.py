@@ -310,7 +310,7 @@ class FeedLoop:
                                 "j jumps to another time", ended=True)
             return None  # an attached feed's wait ended without a cycle: the loop waits again
         if cycle.snapshot is None:  # a gap the collector published: its events say why
-            return CycleAwaited(cycle.health)
+            return CycleAwaited(cycle.health, cycle.cached_age_s)
         views = self._views(cycle) if self._views is not None else {}
         return SnapshotCollected(cycle.snapshot, views, cycle)
 
