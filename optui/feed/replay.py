@@ -11,7 +11,6 @@ no moment is stored twice) and to no files, cache or channel: never into the liv
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import tempfile
@@ -33,6 +32,16 @@ log = logging.getLogger(__name__)
 
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Replayed seconds per real second offered by the speed keys."""
+
+
+class ReplayRequest:
+    """A recorded day to replay on the dashboard: `day`, `speed` (replayed seconds per real
+    second) and the start `start_hhmm` ('HH:MM' IST, None: the first record)."""
+
+    def __init__(self, day: date, speed: float = 1.0, start_hhmm: str | None = None) -> None:
+        self.day = day
+        self.speed = speed
+        self.start_hhmm = start_hhmm
 
 
 def next_speed(speed: float, step: int) -> float:
@@ -102,9 +111,7 @@ class ReplayFeed(Feed):
         source = replay_source(self.settings, self._recording, None, replay_start(self.day, hhmm))
         state = tempfile.TemporaryDirectory(prefix="optui-replay-view-")
         try:
-            quiet = copy.deepcopy(self.settings)
-            quiet.store.spool_dir = None
-            store = open_store(f"sqlite:///{Path(state.name) / 'replay.db'}", quiet)
+            store = open_store(f"sqlite:///{Path(state.name) / 'replay.db'}", self.settings)
             engine = replay_engine(self.settings, source, store, None, Path(state.name) / "state")
         except BaseException:
             source.close()
@@ -241,4 +248,4 @@ class ReplayFeed(Feed):
         return FeedCycle(snapshot, events, host="")
 
 
-__all__ = ["SPEEDS", "ReplayFeed", "next_speed"]
+__all__ = ["SPEEDS", "ReplayFeed", "ReplayRequest", "next_speed"]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +24,21 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.collectors.health import source_down_event
 from optui.config import Settings
 from optui.feed.model import Feed
-from optui.screens.dashboard_reads import cycle_views, iv_history_job, participants_job
-from optui.screens.dashboard_replay import REPLAY_BINDINGS, ReplayControls
+from optui.feed.replay import ReplayRequest
+from optui.screens.dashboard_reads import DashboardReads, cycle_views
+from optui.screens.dashboard_replay import REPLAY_BINDINGS
 from optui.screens.dashboard_view import TABS, WIDE_MIN_COLUMNS
-from optui.screens.feed_loop import FeedLoop, flow_job
-from optui.timeutil import IST
+from optui.screens.feed_loop import FeedLoop
 from optui.ui_messages import (
     CollectionFailed,
     CycleAwaited,
     EngineFailed,
     FeedNote,
     FeedStarted,
-    FlowQueried,
-    FlowQueryFailed,
-    IvHistoryLoaded,
     SnapshotCollected,
     TokenExpired,
 )
@@ -52,7 +48,7 @@ from optui.widgets.dashboard_model import ALERT_FILTER_LABELS, buckets_of, cycle
 from optui.widgets.flow_panel import FlowPanel
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
-from optui.widgets.participants_panel import ParticipantsLoaded, ParticipantsPanel
+from optui.widgets.participants_panel import ParticipantsPanel
 from optui.widgets.positions_table import PositionsTable
 from optui.widgets.status_header import StatusHeader
 
@@ -62,16 +58,6 @@ __all__ = ["DashboardScreen", "EngineFactory", "ReplayRequest", "WIDE_MIN_COLUMN
 
 EngineFactory = Callable[[Settings], Any]
 """Builds a CollectionEngine from settings (tests and benchmarks give their own)."""
-
-
-class ReplayRequest:
-    """A recorded day to replay on the dashboard: `day`, `speed` (replayed seconds per real
-    second) and the start `start_hhmm` ('HH:MM' IST, None: the first record)."""
-
-    def __init__(self, day: date, speed: float = 1.0, start_hhmm: str | None = None) -> None:
-        self.day = day
-        self.speed = speed
-        self.start_hhmm = start_hhmm
 
 
 def chain_settings(settings: Settings) -> Settings:
@@ -89,7 +75,7 @@ def chain_settings(settings: Settings) -> Settings:
     return widened
 
 
-class DashboardScreen(ReplayControls):
+class DashboardScreen(DashboardReads):
     """Live overview, chain, premium flow, position changes and health for the five indices."""
 
     CSS_PATH = str(Path(__file__).resolve().parent.parent / "widgets" / "dashboard.tcss")
@@ -397,70 +383,6 @@ class DashboardScreen(ReplayControls):
             log.error("worker %s failed: %s", event.worker.description, event.worker.error)
             self.notify(f"{event.worker.description} failed: {event.worker.error}",
                         severity="error", timeout=8)
-
-    # ---- flow, participants, IV history: reads the loop runs between cycles --------------
-
-    def query_flow(self) -> None:
-        """Re-query the store for the selected index and timeframe (the loop answers)."""
-        loop, feed = self.loop, self.feed
-        if loop is None or feed is None or not loop.started:
-            return
-        if feed.store is None:
-            self.show_flow(FlowSeries(self.index, self.timeframe, []))
-            return
-        # Stored flow bars carry the source's clock (the simulator's may be another day).
-        anchor = self._snapshot.timestamp if self._snapshot else self._market_now()
-        start, end = flow_window(anchor, self.timeframe, self.settings.flow.retention_days)
-        self.flow_queries += 1
-        loop.request(flow_job(self.index, self.timeframe, start, end))
-
-    @on(FlowQueried)
-    def _on_flow(self, message: FlowQueried) -> None:
-        series = message.series
-        if (series.index, series.timeframe) != (self.index, self.timeframe):
-            return  # an answer for a selection the user already moved away from
-        self.show_flow(series)
-
-    @on(FlowQueryFailed)
-    def _on_flow_failed(self, message: FlowQueryFailed) -> None:
-        self._log("error", f"flow {message.index} {message.timeframe}: {message.error}")
-        self.notify(f"Premium flow query failed: {message.error}", title="Store",
-                    severity="error", timeout=8)
-
-    def _refresh_participants(self, changed: bool = True) -> None:
-        """Reload the panel when the feed says new end-of-day participant data was stored."""
-        feed = self.feed
-        if self.loop is not None and feed is not None and feed.store is not None and changed:
-            self.loop.request(participants_job(self.settings))
-
-    @on(ParticipantsLoaded)
-    def _on_participants_loaded(self, message: ParticipantsLoaded) -> None:
-        if message.error:
-            self._log("error", message.error)
-        self.query_one(ParticipantsPanel).show_day(message.day)
-
-    def _want_iv_history(self, snapshot: Any) -> None:
-        """Read the stored daily IV closes once per day and bucket (the loop), for the overview."""
-        feed = self.feed
-        if self.loop is None or feed is None or feed.store is None:
-            return
-        from optui.widgets.overview_table import bucket_stats
-
-        day = snapshot.timestamp.astimezone(IST).date()
-        wanted = []
-        for key, idx in snapshot.indices.items():
-            b = bucket_stats(idx.overview, self.bucket)
-            if b is not None:
-                wanted.append((key, b.bucket))
-        ask = (day, tuple(wanted))
-        if ask != self._iv_history_asked:
-            self._iv_history_asked = ask
-            self.loop.request(iv_history_job(day, wanted))
-
-    @on(IvHistoryLoaded)
-    def _show_iv_history(self, message: IvHistoryLoaded) -> None:
-        self.query_one(OverviewTable).iv_history = message.history
-        self._render_all(flow=False)
 
     # ---- actions -------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
-"""What the dashboard's feed loop computes off the event loop: display rows of each cycle, and
-the store reads the screen asks for (IV history, participants). Each returns a typed message."""
+"""The dashboard's reads: what its feed loop computes off the event loop (display rows of each
+cycle, the store reads for premium flow, IV history and participants, each returning a typed
+message), and `DashboardReads`, the screen's side that asks for them and shows the answers."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ import time
 from datetime import date
 from typing import Any
 
+from textual import on
 from textual.message import Message
 
+from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.config import Settings
 from optui.errors import OptuiError
 from optui.feed.model import Feed, FeedCycle
-from optui.ui_messages import IvHistoryLoaded
+from optui.screens.dashboard_replay import ReplayControls
+from optui.screens.feed_loop import flow_job
+from optui.timeutil import IST
+from optui.ui_messages import FlowQueried, FlowQueryFailed, IvHistoryLoaded
 from optui.widgets.chain_table import all_chain_rows
+from optui.widgets.overview_table import OverviewTable
+from optui.widgets.participants_panel import ParticipantsLoaded, ParticipantsPanel
 from optui.widgets.positions_table import top_oi_changes
 
 log = logging.getLogger(__name__)
@@ -72,3 +80,78 @@ def participants_job(settings: Settings):  # noqa: ANN201 - a feed_loop.Job
 
         return load_view(store, TradingCalendar.from_settings(settings), "FII", "index_futures_net", 1)
     return run
+
+
+class DashboardReads(ReplayControls):
+    """Asks the feed loop for store reads when the selection or the data changes, and shows
+    the answers (a stale answer for a selection already left is dropped)."""
+
+    flow_queries = 0
+    """Flow queries started (tests and the benchmark read it)."""
+
+    _iv_history_asked: object = None
+
+    # ---- flow, participants, IV history: reads the loop runs between cycles --------------
+
+    def query_flow(self) -> None:
+        """Re-query the store for the selected index and timeframe (the loop answers)."""
+        loop, feed = self.loop, self.feed
+        if loop is None or feed is None or not loop.started:
+            return
+        if feed.store is None:
+            self.show_flow(FlowSeries(self.index, self.timeframe, []))
+            return
+        # Stored flow bars carry the source's clock (the simulator's may be another day).
+        anchor = self._snapshot.timestamp if self._snapshot else self._market_now()
+        start, end = flow_window(anchor, self.timeframe, self.settings.flow.retention_days)
+        self.flow_queries += 1
+        loop.request(flow_job(self.index, self.timeframe, start, end))
+
+    @on(FlowQueried)
+    def _on_flow(self, message: FlowQueried) -> None:
+        series = message.series
+        if (series.index, series.timeframe) != (self.index, self.timeframe):
+            return  # an answer for a selection the user already moved away from
+        self.show_flow(series)
+
+    @on(FlowQueryFailed)
+    def _on_flow_failed(self, message: FlowQueryFailed) -> None:
+        self._log("error", f"flow {message.index} {message.timeframe}: {message.error}")
+        self.notify(f"Premium flow query failed: {message.error}", title="Store",
+                    severity="error", timeout=8)
+
+    def _refresh_participants(self, changed: bool = True) -> None:
+        """Reload the panel when the feed says new end-of-day participant data was stored."""
+        feed = self.feed
+        if self.loop is not None and feed is not None and feed.store is not None and changed:
+            self.loop.request(participants_job(self.settings))
+
+    @on(ParticipantsLoaded)
+    def _on_participants_loaded(self, message: ParticipantsLoaded) -> None:
+        if message.error:
+            self._log("error", message.error)
+        self.query_one(ParticipantsPanel).show_day(message.day)
+
+    def _want_iv_history(self, snapshot: Any) -> None:
+        """Read the stored daily IV closes once per day and bucket (the loop), for the overview."""
+        feed = self.feed
+        if self.loop is None or feed is None or feed.store is None:
+            return
+        from optui.widgets.overview_table import bucket_stats
+
+        day = snapshot.timestamp.astimezone(IST).date()
+        wanted = []
+        for key, idx in snapshot.indices.items():
+            b = bucket_stats(idx.overview, self.bucket)
+            if b is not None:
+                wanted.append((key, b.bucket))
+        ask = (day, tuple(wanted))
+        if ask != self._iv_history_asked:
+            self._iv_history_asked = ask
+            self.loop.request(iv_history_job(day, wanted))
+
+    @on(IvHistoryLoaded)
+    def _show_iv_history(self, message: IvHistoryLoaded) -> None:
+        self.query_one(OverviewTable).iv_history = message.history
+        self._render_all(flow=False)
+
