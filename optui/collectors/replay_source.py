@@ -39,6 +39,10 @@ from optui.timeutil import IST, UTC
 
 log = logging.getLogger(__name__)
 
+SEEK_DEDUPE = 50
+"""A catch-up over more records than this (a seek) applies only the newest call of each key
+list; a cycle's own catch-up applies every record."""
+
 SEEK_BACK = timedelta(hours=1)
 """Reading starts this far before `--from`: the longest collection interval, so every key a
 collector quoted has its newest answer before the start moment."""
@@ -229,7 +233,8 @@ class ReplaySource(MarketSource):
                         + (", the file is cut there)" if self.health.cut else ")"))
             if found is not None:
                 cut = found + 1
-        for rec in self._pending[:cut]:
+        due = self._pending[:cut]
+        for rec in self._newest_per_call(due) if len(due) > SEEK_DEDUPE else due:
             self._apply(rec)
         if cut and self._pending[cut - 1].at_us > at_us:
             # The live run asked for it later (its cycle took that long): the replayed clock
@@ -240,6 +245,20 @@ class ReplaySource(MarketSource):
             else:
                 self._skew_us += ahead
         del self._pending[:cut]
+
+    def _newest_per_call(self, records: list[Record]) -> list[Record]:
+        """`records` in order without the quote calls a later call of the same keys supersedes.
+        Applying these gives every key the same newest answer as applying all (each key's newest
+        answer is in the newest call of its key list), without decoding the rest: a seek (start
+        or jump far into a day) costs the distinct calls, not the hour before it."""
+        last: dict[tuple[str, ...], int] = {}
+        for i, rec in enumerate(records):
+            keys = self._keys_of(rec)
+            if keys is not None:
+                last[keys] = i
+        keep = set(last.values())
+        return [rec for i, rec in enumerate(records)
+                if i in keep or rec.kind not in QUOTE_KINDS or self._keys_of(rec) is None]
 
     def instruments(self) -> list[Instrument]:
         self._catch_up(_us(self.now()))
