@@ -187,3 +187,21 @@ def test_replay_feed_clock_follows_speed_and_pause(recorded_day: Path) -> None:
         assert feed.ended and math.isinf(feed.delay_s())
     finally:
         feed.close()
+
+
+@pytest.mark.unit
+def test_dashboard_replay_refuses_a_day_without_a_recording_before_opening(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data"),
+           "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"), "OPTUI_SOURCE_KIND": "sim"}
+    optui = str(Path(sys.executable).with_name("optui"))
+    done = subprocess.run([optui, "dashboard", "--replay", "2026-11-25"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert "no recording of 2026-11-25" in done.stderr and "Traceback" not in done.stderr + done.stdout
+    done = subprocess.run([optui, "dashboard", "--replay", "2026-11-25", "--from", "9.20"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2 and "--from '9.20': use HH:MM (IST)" in done.stderr
