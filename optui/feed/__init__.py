@@ -1,8 +1,9 @@
 """One feed of collection cycles for every consumer (`optui collect`, the dashboard).
 
 `LocalFeed` runs the collector here; `RedisFeed` and `FileFeed` follow a collector that runs
-elsewhere; a replay is a LocalFeed over a replaying MarketSource. `open_feed` picks one from the
-settings: a collector already running on the configured store is attached to, never doubled.
+elsewhere; `ReplayFeed` (optui.feed.replay) plays a recorded day through the collector's engine
+into a store of its own. `open_feed` picks one from the settings: a collector already running on
+the configured store is attached to, never doubled.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
 
 def open_feed(settings: Settings, attach: str | None = None, *, factory_settings: Settings | None = None) -> Feed:
     """The dashboard's feed: `attach` (redis://HOST:PORT/DB) follows that channel only (premium-flow
-    history from the configured store when it is InfluxDB, none from a SQLite file); else a
+    history from the configured store when it is InfluxDB, else from the SQLite file the
+    collector publishes when this machine can read it); else a
     collector running on the configured store and source is followed (over the Redis cache when
     one is configured, else through its latest-cycle file); else a LocalFeed collects here,
     holding the lock. `factory_settings` are the settings the local engine is built from
