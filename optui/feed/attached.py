@@ -55,6 +55,8 @@ class _AttachedFeed(Feed):
         return self._store
 
     def _open_store(self) -> str:
+        if self._store is not None:  # adopted from the first published cycle already
+            return f"history from {self._store.describe()}"
         if not self._store_url:
             return "premium-flow history from the collector's store once it names one"
         import copy
