@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
@@ -224,11 +225,16 @@ class TickerSession:
         self._wake.set()
 
     def _send_loop(self) -> None:
+        # Frames fall on a fixed grid of `interval` (real time): building and sending one does
+        # not push the next one later, as Kite's ticks keep their cadence.
+        due = time.monotonic() + self.interval
         while not self._closed.is_set():
-            woke = self._wake.wait(self.interval)
+            woke = self._wake.wait(max(due - time.monotonic(), 0.0))
             self._wake.clear()
             if self._closed.is_set():
                 return
+            if not woke:
+                due = max(due + self.interval, time.monotonic())
             if self.paused.is_set():
                 continue
             with self._lock:
