@@ -116,8 +116,10 @@ def record_run(directory: Path, store_path: Path, out_dir: Path, state_dir: Path
 
 
 def _strip(line: str) -> str:
-    """A status line without the parts that differ between runs (duration, source)."""
-    return " ".join(p for p in line.split() if not p.startswith(("duration=", "source=")))
+    """A status line without the parts that differ between runs (duration, source, and the
+    `slow` mark, which follows the machine's load)."""
+    return " ".join(p for p in line.split()
+                    if not p.startswith(("duration=", "source=")) and p != "slow")
 
 
 @pytest.fixture(scope="module")
