@@ -133,7 +133,10 @@ def main() -> None:
 
         # Replay at 60x through the same engine: the replay source's own work, then whole cycles
         # (analytics, SQLite store, and the JSON/CSV files too). The replayed clock moves one
-        # interval a cycle; a cycle must take under interval / 60 of real time to keep up.
+        # interval a cycle; a cycle must take under interval / 60 of real time to keep up. Leg
+        # files are written by two threads beside the cycle's own, so a cycle keeps up on this
+        # 2-core machine when its own thread's CPU is within the budget and the process's CPU
+        # within two cores' worth (wall times here depend on what else the machine runs).
         budget = INTERVAL_S / SPEED
         for label, legs, files in (("full-chain legs, store", 2, False),
                                    ("full-chain legs, store + JSON/CSV", 2, True),
@@ -154,21 +157,24 @@ def main() -> None:
             store = SQLiteStore(root / f"replay-{label}.db")
             engine2 = CollectionEngine(settings, replay, store, out_dir=root / f"files-{label}",
                                        state_dir=root / f"s-{label}")
-            wall, cpu, source_s = [], [], []
+            wall, cpu, proc, source_s = [], [], [], []
             for _ in range(CYCLES):
                 own[0] = 0.0
-                t0, c0 = time.perf_counter(), time.thread_time()
+                t0, c0, p0 = time.perf_counter(), time.thread_time(), time.process_time()
                 engine2.collect_once()
                 wall.append(time.perf_counter() - t0)
                 cpu.append(time.thread_time() - c0)
+                proc.append(time.process_time() - p0)
                 source_s.append(own[0])
                 replay.advance(INTERVAL_S)
             engine2.close()
-            need = statistics.median(cpu[1:])
-            print(f"replay at {SPEED:g}x ({label}): cycle CPU {need * 1000:.0f} ms median "
-                  f"(wall {statistics.median(wall[1:]) * 1000:.0f} ms on this shared machine), "
+            need, total = statistics.median(cpu[1:]), statistics.median(proc[1:])
+            ok = need <= budget and total <= 2 * budget
+            print(f"replay at {SPEED:g}x ({label}): cycle CPU {need * 1000:.0f} ms median, "
+                  f"{total * 1000:.0f} ms with the file writers (wall "
+                  f"{statistics.median(wall[1:]) * 1000:.0f} ms on this shared machine), "
                   f"of which reading the recording {statistics.median(source_s[1:]) * 1000:.0f} ms; "
-                  f"budget {budget * 1000:.0f} ms: {'keeps up' if need <= budget else 'FALLS BEHIND'}")
+                  f"budget {budget * 1000:.0f} ms: {'keeps up' if ok else 'FALLS BEHIND'}")
 
 if __name__ == "__main__":
     main()

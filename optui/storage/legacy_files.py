@@ -30,7 +30,9 @@ import logging
 import math
 import operator
 import os
+import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -345,6 +347,34 @@ def _json_path_of(out_dir: Path, v: dict[str, Any]) -> Path | None:
         return None
 
 
+_BATCH = 128
+"""Leg files handed to a writer thread at a time."""
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Two threads writing leg files: a full chain's 2,400 files a cycle are mostly system
+    calls (create, write, rename), which run outside the GIL, beside the encoding."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="optui-leg-files")
+        return _POOL
+
+
+def _write_files(batch: list[tuple[str, str]], failed: threading.Event) -> None:
+    """write_atomic each (path, text); after a failure anywhere, write nothing more."""
+    for path, text in batch:
+        if failed.is_set():
+            return
+        try:
+            write_atomic(path, text, make_dirs=False)
+        except OSError:
+            failed.set()
+            raise
+
+
 def write_legacy_files(
     snapshot: Snapshot, out_dir: str | Path, json_files: bool = True, csv_rows: bool = True
 ) -> tuple[int, int]:
@@ -362,6 +392,9 @@ def write_legacy_files(
         if write_json:
             made: set[str] = set()
             stamps: dict[datetime, str] = {}
+            batch: list[tuple[str, str]] = []
+            writes: list[Future[None]] = []
+            failed = threading.Event()
             base = os.fspath(out / OPTIONS_DIR)
             for leg, record in zip(legs, values, strict=True):
                 # json_path(out, leg), built as text: a full chain writes 2,400 files a cycle.
@@ -376,9 +409,15 @@ def write_legacy_files(
                     made.add(folder)
                 name = (f"{leg.index}_{leg.side}_{leg.bucket}_{leg.expiry.isoformat()}_{stamp}"
                         f"{suffix}.json")
-                target = os.path.join(folder, name)  # type: ignore[assignment]
-                write_atomic(target, legacy_json(record) + "\n", make_dirs=False)
+                batch.append((os.path.join(folder, name), legacy_json(record) + "\n"))
+                if len(batch) >= _BATCH:
+                    writes.append(_pool().submit(_write_files, batch, failed))
+                    batch = []
                 json_count += 1
+            if batch:
+                writes.append(_pool().submit(_write_files, batch, failed))
+            for done in writes:  # every file is in place before the CSV, as written in order
+                done.result()
         if write_csv and legs:
             by_day: dict[Path, list[list[str]]] = {}
             days: dict[datetime, Path] = {}
@@ -392,6 +431,8 @@ def write_legacy_files(
             for target, rows in by_day.items():
                 row_count += append_csv(target, rows)
     except OSError as exc:
+        if getattr(exc, "filename", None):
+            target = exc.filename
         raise StoreError(
             f"cannot write legacy file {target}: {exc.strerror or exc}; free disk space or set "
             "export.out_dir to a writable directory (or turn off export.write_json/write_csv)"
