@@ -17,8 +17,11 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   `QUOTE_PACKED` (the same answer as binary columns, each a change against the previous answer
   for the same instruments in the same frame: `optui.collectors.quote_pack`; format 2),
   `QUOTES` (the answer as plain ``{"keys", "data"}`` JSON; read, not written), `TICKS` (a raw
-  binary WebSocket frame as received). Unknown kinds are skipped and counted by the reader.
-  A packed answer needs the answers before it in its frame, so frames are read from their
+  binary WebSocket frame as received, kept so when it is not a well-formed Kite frame),
+  `TICK_PACKED` (a well-formed frame packed against the ticks before it in the same Zstandard
+  frame: `optui.collectors.tick_pack`; format 2; the reader gives it back as the `TICKS` record
+  of the frame's exact bytes). Unknown kinds are skipped and counted by the reader.
+  A packed record needs the records before it in its frame, so frames are read from their
   start (the index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
   of its first record, one ``offset time_us`` line per frame) for seeking by time. The index is
@@ -45,6 +48,7 @@ import zstandard
 from optui.collectors.quote_columns import decode_quotes
 from optui.collectors.quote_pack import PackError, PackState, pack_quotes, unpack_columns
 from optui.collectors.source import MarketSource
+from optui.collectors.tick_pack import TickPackError, TickState, pack_ticks, unpack_ticks
 from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST
 
@@ -62,9 +66,10 @@ LEVEL = 9
 """Zstandard level: about 270 KB per full-chain cycle of Kite JSON at 45 ms of CPU, against
 350 KB at level 3 (benchmarks/bench_recording.py)."""
 
-META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED = 1, 2, 3, 4, 5, 6
+META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED, TICK_PACKED = 1, 2, 3, 4, 5, 6, 7
 KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
-              QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes"}
+              QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes",
+              TICK_PACKED: "packed ticks"}
 QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED)
 _HEADER = struct.Struct("<BqI")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
@@ -143,7 +148,8 @@ class DayWriter:
         self._idx = open(index_path(path), "a", encoding="ascii")  # noqa: SIM115
         self._cctx = zstandard.ZstdCompressor(level=LEVEL)
         self._cobj: Any = None
-        self.pack_state = PackState()  # packed quotes refer back only within their frame
+        self.pack_state = PackState()  # packed quotes and ticks refer back only within
+        self.tick_state = TickState()  # their frame
         self._frame_start_us = 0
         self._mono = monotonic
         self._last_flush = monotonic()
@@ -162,11 +168,16 @@ class DayWriter:
             offset = self._fh.tell()
             self._cobj = self._cctx.compressobj()
             self.pack_state.clear()
+            self.tick_state.clear()
             self._frame_start_us = at_us
             self._idx.write(f"{offset} {at_us}\n")
             self._idx.flush()
         if callable(payload):
             payload = payload(self.pack_state)
+        elif kind == TICKS:
+            packed = pack_ticks(payload, self.tick_state)
+            if packed is not None:
+                kind, payload = TICK_PACKED, packed
         head = _HEADER.pack(kind, at_us, len(payload))
         out = self._cobj.compress(head) + self._cobj.compress(payload)
         if out:
@@ -506,12 +517,12 @@ def _decode_frame(fh: BinaryIO, offset: int, end: int | None) -> tuple[bytes, bo
 def _parse_records(data: bytes, unpack: bool = True) -> tuple[list[Record], bool]:
     """Records in a decompressed frame; True when the data ends inside a record.
 
-    Packed quote answers are unpacked in order (each refers to those before it in the frame)
-    unless `unpack` is False; one that does not unpack raises ValueError when its json() or
-    quotes() is asked for.
+    Packed quote answers and tick frames are unpacked in order (each refers to those before it
+    in the frame) unless `unpack` is False; a quote answer that does not unpack raises
+    ValueError when its json() or quotes() is asked for, a tick frame stays TICK_PACKED.
     """
     out: list[Record] = []
-    state = PackState()
+    state, ticks = PackState(), TickState()
     pos, n = 0, len(data)
     while pos < n:
         if n - pos < _HEADER.size:
@@ -528,6 +539,11 @@ def _parse_records(data: bytes, unpack: bool = True) -> tuple[list[Record], bool
                 rec._body = unpack_columns(rec.payload, state)
             except PackError as exc:
                 rec._body = exc
+        elif kind == TICK_PACKED and unpack:
+            try:
+                rec = Record(TICKS, at_us, unpack_ticks(rec.payload, ticks))
+            except TickPackError as exc:
+                rec._body = exc  # counted as a bad record by read_day
         out.append(rec)
         pos += length
     return out, False
@@ -563,6 +579,9 @@ def read_day(path: Path, since: datetime | None = None,
             for rec in records:
                 if rec.kind not in KIND_NAMES:
                     health.unknown += 1
+                    continue
+                if rec.kind == TICK_PACKED:  # left packed: it did not unpack
+                    health.bad_frames += 1
                     continue
                 health.records += 1
                 yield rec
