@@ -6,6 +6,8 @@ Figures (the issue's goals):
   (goal <= 200 MB), at the default 30 s interval and at Kite's fastest REST cadence (one
   500-instrument call a second), each recorded at its own pace (the fast one over more than a
   five-minute frame of the day file, as packed quotes refer back within a frame);
+- a day of ticks at full chain (three connections, a frame a second each) in full mode and in
+  quote mode: bytes and CPU of packed frames, against the frames recorded as received;
 - replay at 60x: the replayed engine's cycle (same analytics, SQLite store, JSON/CSV files) must
   take less than interval / 60 of real time to keep up.
 
@@ -18,11 +20,11 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from optui.collectors.engine import CollectionEngine
-from optui.collectors.recording import Recorder, RecordingSource, day_path
+from optui.collectors.recording import TICKS, Recorder, RecordingSource, day_path
 from optui.collectors.replay_source import ReplaySource
 from optui.collectors.sim_source import SimulatedSource
 from optui.config import Settings
@@ -33,6 +35,7 @@ from optui.timeutil import IST
 START = datetime(2026, 11, 25, 9, 20, tzinfo=IST)
 SESSION_S = 6 * 3600 + 15 * 60  # 09:15 to 15:30
 CYCLES = 8
+STREAM_SECONDS = 120
 FAST_CYCLES = 40
 INTERVAL_S = 30.0
 CPU_GOAL = 0.05
@@ -106,6 +109,67 @@ def record(root: Path, settings: Settings, interval: float, cycles: int) -> dict
             "day": first_size + per_cycle * (SESSION_S / interval - 1)}
 
 
+def stream_frames(mode: int, seconds: int) -> tuple[list[bytes], int]:
+    """The simulator's ticker frames for the full chain (indices, futures and every option of
+    the two nearest expiries of the five indices) over three connections, one a second each."""
+    from optui.collectors.ticker_source import plan_shards
+    from optui.simulator.exchange import SimulatedExchange
+    from optui.simulator.ticker import exchange_frame
+    from optui.tick_packets import MODE_NAMES
+
+    clock = Clock()
+    exchange = SimulatedExchange(seed=7, start=START, clock=clock)
+    rows = exchange.instruments()
+    expiries: dict[str, set] = {}
+    for r in rows:
+        if r.expiry is not None and r.instrument_type in ("CE", "PE"):
+            expiries.setdefault(r.index_key, set()).add(r.expiry)
+    near = {k: sorted(v)[:2] for k, v in expiries.items()}
+    tokens = [r.instrument_token for r in rows
+              if r.is_index or (r.expiry is not None and r.expiry in near.get(r.index_key, ()))]
+    shards = plan_shards(dict.fromkeys(tokens, MODE_NAMES[mode]))
+    frames = []
+    for second in range(seconds):
+        clock.t = float(second)
+        frames.extend(exchange_frame(exchange, {t: mode for t in shard}) for shard in shards if shard)
+    return frames, len(tokens)
+
+
+def record_stream(root: Path) -> None:
+    """A day of ticks at full chain: recorded as packed frames, against the frames as they come
+    (format 1, the baseline) in the same run."""
+    from optui.tick_packets import MODE_FULL, MODE_QUOTE
+
+    for mode, what in ((MODE_FULL, "full mode (depth)"), (MODE_QUOTE, "quote mode")):
+        frames, instruments = stream_frames(mode, STREAM_SECONDS)
+        per = len(frames) // STREAM_SECONDS
+        sizes, cpus = {}, {}
+        for name in ("packed", "as received"):
+            recorder = TimedRecorder(root / f"ticks-{mode}-{name}", "sim", "SIMULATED",
+                                     flusher=False)
+            for k, frame in enumerate(frames):
+                at = START + timedelta(seconds=k // per)
+                t0 = time.thread_time()
+                if name == "packed":
+                    recorder.record_ticks(at, frame)
+                else:  # format 1: every frame kept whole
+                    recorder._write(TICKS, at, lambda _state, frame=frame: frame)
+                recorder.cpu_s += time.thread_time() - t0
+                if (k + 1) % per == 0:
+                    recorder.flush()  # the flusher thread's work, once a second
+            recorder.close()
+            size = day_path(root / f"ticks-{mode}-{name}", START.date()).stat().st_size
+            sizes[name] = size / STREAM_SECONDS * SESSION_S
+            cpus[name] = recorder.cpu_s / STREAM_SECONDS
+        raw = sum(len(f) for f in frames) / STREAM_SECONDS
+        print(f"ticks, {instruments} instruments in {what}, {raw / 1e3:.0f} KB/s received: "
+              f"packed {sizes['packed'] / 1e6:.0f} MB a day at {cpus['packed'] * 100:.2f} % of a "
+              f"core (goals <= {BYTES_GOAL / 1e6:.0f} MB: "
+              f"{'ok' if sizes['packed'] <= BYTES_GOAL else 'MISSED'}, <= {CPU_GOAL * 100:.0f} %: "
+              f"{'ok' if cpus['packed'] <= CPU_GOAL else 'MISSED'}); frames as received "
+              f"{sizes['as received'] / 1e6:.0f} MB at {cpus['as received'] * 100:.2f} %")
+
+
 def main() -> None:
     settings = full_chain_settings()
     with tempfile.TemporaryDirectory(prefix="optui-bench-rec-") as tmp:
@@ -130,6 +194,7 @@ def main() -> None:
                   f"a day {day / 1e6:.0f} MB (goal <= {BYTES_GOAL / 1e6:.0f} MB: "
                   f"{'ok' if day <= BYTES_GOAL else 'MISSED'}); {res['per_cycle'] / 1e3:.0f} KB a cycle")
         path = slow["path"]
+        record_stream(root)
 
         # Replay at 60x through the same engine: the replay source's own work, then whole cycles
         # (analytics, SQLite store, and the JSON/CSV files too). The replayed clock moves one
