@@ -5,14 +5,23 @@ from __future__ import annotations
 import csv
 import json
 import math
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from optui.errors import StoreError
 from optui.models import LEG_CSV_COLUMNS, IndexSnapshot, LegRecord, OverviewRecord, Snapshot
-from optui.storage.legacy_files import csv_path, json_path, write_legacy_files
+from optui.storage.legacy_files import (
+    csv_path,
+    csv_row,
+    json_path,
+    legacy_values,
+    write_legacy_files,
+)
 from optui.timeutil import IST, UTC
 
 AT = datetime(2026, 11, 24, 9, 20, 15, tzinfo=IST).astimezone(UTC)
@@ -102,3 +111,26 @@ def test_unwritable_target_names_path_and_fix(tmp_path: Path) -> None:
     blocker.write_text("a file where the directory should be")
     with pytest.raises(StoreError, match=r"data.*export\.out_dir"):
         write_legacy_files(make_snapshot([make_leg()]), blocker)
+
+
+_text = st.text(max_size=8)
+_num = st.one_of(st.floats(), st.integers(-10**20, 10**20))
+
+
+@pytest.mark.property
+@given(symbol=_text, buildup=_text, flags=_text, iv=st.floats(), volume=st.integers(-10**20, 10**20),
+       delta=_num, offset=st.sampled_from(["atm", "atm_p2", "atm_m7"]))
+def test_files_hold_exactly_the_original_json_and_csv_text(
+        tmp_path_factory: pytest.TempPathFactory, symbol: str, buildup: str, flags: str, iv: float,
+        volume: int, delta: float, offset: str) -> None:
+    """Any leg's file is json.dumps(legacy_values(leg), indent=2) and its CSV row csv_row(...)
+    (escapes, NaN, infinities, huge ints, unicode), as the original collectors wrote them."""
+    tmp = tmp_path_factory.mktemp("legacy")
+    leg = replace(make_leg(offset=offset, iv=iv), tradingsymbol=symbol, buildup=buildup,
+                  flags=flags, volume=volume, delta=delta)
+    write_legacy_files(make_snapshot([leg]), tmp)
+    values = legacy_values(leg)
+    assert json_path(tmp, leg).read_text(encoding="utf-8") == \
+        json.dumps(values, indent=2, allow_nan=False) + "\n"
+    with csv_path(tmp, AT).open(newline="", encoding="utf-8") as fh:
+        assert list(csv.reader(fh))[1] == csv_row(values)

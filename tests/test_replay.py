@@ -20,10 +20,12 @@ from optui.alerts.engine import MEASUREMENT as ALERTS
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
 from optui.collectors.quote_columns import decode_quotes, encode_quotes
+from optui.collectors.quote_pack import PackError, PackState, pack_quotes, unpack_columns
 from optui.collectors.recording import (
     FRAME_SPAN_S,
     META,
     QUOTE_COLUMNS,
+    QUOTE_PACKED,
     QUOTES,
     TICKS,
     DayWriter,
@@ -114,8 +116,10 @@ def record_run(directory: Path, store_path: Path, out_dir: Path, state_dir: Path
 
 
 def _strip(line: str) -> str:
-    """A status line without the parts that differ between runs (duration, source)."""
-    return " ".join(p for p in line.split() if not p.startswith(("duration=", "source=")))
+    """A status line without the parts that differ between runs (duration, source, and the
+    `slow` mark, which follows the machine's load)."""
+    return " ".join(p for p in line.split()
+                    if not p.startswith(("duration=", "source=")) and p != "slow")
 
 
 @pytest.fixture(scope="module")
@@ -336,7 +340,7 @@ def test_recording_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> Non
     wrapped.quote_batch(["NSE:NIFTY 50"])
     wrapped.close()
     recorded = list(read_day(day_path(tmp_path / "sim" / "recordings", START.date())))
-    assert [r.kind for r in recorded] == [META, QUOTE_COLUMNS]
+    assert [r.kind for r in recorded] == [META, QUOTE_PACKED]
     assert recorded[1].quotes()[0] == ["NSE:NIFTY 50"]
     settings.record.enabled = False
     assert with_recording(settings, sim, simulated=True) is sim
@@ -433,6 +437,52 @@ def test_the_columnar_quote_form_gives_back_the_answer_exactly(data: dict) -> No
     assert json.dumps(back) == json.dumps(data)  # key order and int/float kinds too
 
 
+_number = st.one_of(st.integers(-10**15, 10**15), st.floats(allow_nan=True),
+                    st.sampled_from([0.0, -0.0, 0.05, 26107.05, 1e300, 123.456]),
+                    st.integers(-10**30, 10**30))
+
+
+@pytest.mark.property
+@given(st.lists(st.dictionaries(st.sampled_from(["a", "b", "c", "d"]),
+                                st.fixed_dictionaries({"p": _number, "q": _number,
+                                                       "o": st.fixed_dictionaries({"x": _scalar})}),
+                                max_size=4), min_size=1, max_size=4))
+def test_packed_quote_answers_give_back_each_answer_exactly(answers: list[dict]) -> None:
+    """A run of answers for the same and for other instruments, each packed against the ones
+    before it (ints and floats kept apart, -0.0, NaN, huge ints, mixed columns)."""
+    state, back_state = PackState(), PackState()
+    for data in answers:
+        payload = pack_quotes(list(data), data, state)
+        back = decode_quotes(unpack_columns(payload, back_state))
+        assert json.dumps(back) == json.dumps(data)  # key order, int/float kinds, -0.0, NaN
+
+
+@pytest.mark.unit
+def test_a_packed_answer_read_without_the_one_before_it_is_refused() -> None:
+    data = {"NFO:X": {"last_price": 10.05, "volume": 75}}
+    state = PackState()
+    pack_quotes(["NFO:X"], data, state)
+    second = pack_quotes(["NFO:X"], {"NFO:X": {"last_price": 10.1, "volume": 150}}, state)
+    with pytest.raises(PackError):
+        unpack_columns(second, PackState())
+
+
+@pytest.mark.unit
+def test_format_1_recordings_stay_readable(tmp_path: Path) -> None:
+    """A day recorded before quotes were packed (columnar JSON) replays as before."""
+    path = tmp_path / f"{START.date().isoformat()}.optrec.zst"
+    writer = DayWriter(path)
+    data = {"NSE:NIFTY 50": {"instrument_token": 256265, "last_price": 26107.05,
+                             "ohlc": {"open": 26082.01, "close": 26087.66}}}
+    at = int(START.timestamp() * 1e6)
+    writer.write(META, at, encode_json({"format": 1, "source": "sim", "label": "SIMULATED"}))
+    writer.write(QUOTE_COLUMNS, at, encode_json({"keys": list(data), **encode_quotes(data)}))
+    writer.close()
+    source = ReplaySource(path, speed=None)
+    assert source.name == "sim"
+    assert source.quote_batch(list(data)) == data
+
+
 @pytest.mark.integration
 def test_a_killed_collector_leaves_a_recording_that_replays_to_its_store(tmp_path: Path) -> None:
     """`optui collect` on the simulator, killed with SIGKILL mid-session: the day file reads up to
@@ -461,7 +511,7 @@ def test_a_killed_collector_leaves_a_recording_that_replays_to_its_store(tmp_pat
     health = ReadHealth()
     records = list(read_day(path, None, health))
     assert health.cut and health.bad_frames == 0 and health.unknown == 0  # the frame was open
-    assert sum(r.kind == QUOTE_COLUMNS for r in records) >= 2 * 5  # spots and chain, 5+ cycles
+    assert sum(r.kind == QUOTE_PACKED for r in records) >= 2 * 5  # spots and chain, 5+ cycles
     run = subprocess.run(
         [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat()],
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)

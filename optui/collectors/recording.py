@@ -13,9 +13,16 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
 - Kinds: `META` (JSON: format version, source name and label, written once per session),
   `INSTRUMENTS` (JSON: the instrument dump rows and the dump warnings), `QUOTE_COLUMNS` (JSON:
   the requested keys and Kite's ``data`` object as the source returned it, in the exact
-  columnar form of `optui.collectors.quote_columns`), `QUOTES` (the same answer as plain
-  ``{"keys", "data"}`` JSON; read, not written), `TICKS` (a raw binary WebSocket frame as
-  received). Unknown kinds are skipped and counted by the reader.
+  columnar form of `optui.collectors.quote_columns`; format 1, read, not written),
+  `QUOTE_PACKED` (the same answer as binary columns, each a change against the previous answer
+  for the same instruments in the same frame: `optui.collectors.quote_pack`; format 2),
+  `QUOTES` (the answer as plain ``{"keys", "data"}`` JSON; read, not written), `TICKS` (a raw
+  binary WebSocket frame as received, kept so when it is not a well-formed Kite frame),
+  `TICK_PACKED` (a well-formed frame packed against the ticks before it in the same Zstandard
+  frame: `optui.collectors.tick_pack`; format 2; the reader gives it back as the `TICKS` record
+  of the frame's exact bytes). Unknown kinds are skipped and counted by the reader.
+  A packed record needs the records before it in its frame, so frames are read from their
+  start (the index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
   of its first record, one ``offset time_us`` line per frame) for seeking by time. The index is
   a help, never the truth: a missing or short index is rebuilt by scanning frame headers.
@@ -38,14 +45,16 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-from optui.collectors.quote_columns import decode_quotes, encode_quotes
+from optui.collectors.quote_columns import decode_quotes
+from optui.collectors.quote_pack import PackError, PackState, pack_quotes, unpack_columns
 from optui.collectors.source import MarketSource
+from optui.collectors.tick_pack import TickPackError, TickState, pack_ticks, unpack_ticks
 from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SUFFIX = ".optrec.zst"
 INDEX_SUFFIX = ".optrec.idx"
 FRAME_SPAN_S = 300.0
@@ -57,10 +66,11 @@ LEVEL = 9
 """Zstandard level: about 270 KB per full-chain cycle of Kite JSON at 45 ms of CPU, against
 350 KB at level 3 (benchmarks/bench_recording.py)."""
 
-META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS = 1, 2, 3, 4, 5
+META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED, TICK_PACKED = 1, 2, 3, 4, 5, 6, 7
 KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
-              QUOTE_COLUMNS: "quote columns"}
-QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS)
+              QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes",
+              TICK_PACKED: "packed ticks"}
+QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED)
 _HEADER = struct.Struct("<BqI")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_PAYLOAD = 256 * 1024 * 1024
@@ -138,22 +148,36 @@ class DayWriter:
         self._idx = open(index_path(path), "a", encoding="ascii")  # noqa: SIM115
         self._cctx = zstandard.ZstdCompressor(level=LEVEL)
         self._cobj: Any = None
+        self.pack_state = PackState()  # packed quotes and ticks refer back only within
+        self.tick_state = TickState()  # their frame
         self._frame_start_us = 0
         self._mono = monotonic
         self._last_flush = monotonic()
         self._dirty = False
         self.bytes_in = 0
 
-    def write(self, kind: int, at_us: int, payload: bytes) -> None:
-        """Append one record; starts a new frame when the current one spans `FRAME_SPAN_S`."""
+    def write(self, kind: int, at_us: int, payload: bytes | Callable[[PackState], bytes]) -> None:
+        """Append one record; starts a new frame when the current one spans `FRAME_SPAN_S`.
+
+        `payload` may be a function of the frame's PackState (a packed quote answer), called
+        once the record's frame is known.
+        """
         if self._cobj is not None and at_us - self._frame_start_us >= FRAME_SPAN_S * 1e6:
             self._end_frame()
         if self._cobj is None:
             offset = self._fh.tell()
             self._cobj = self._cctx.compressobj()
+            self.pack_state.clear()
+            self.tick_state.clear()
             self._frame_start_us = at_us
             self._idx.write(f"{offset} {at_us}\n")
             self._idx.flush()
+        if callable(payload):
+            payload = payload(self.pack_state)
+        elif kind == TICKS:
+            packed = pack_ticks(payload, self.tick_state)
+            if packed is not None:
+                kind, payload = TICK_PACKED, packed
         head = _HEADER.pack(kind, at_us, len(payload))
         out = self._cobj.compress(head) + self._cobj.compress(payload)
         if out:
@@ -233,7 +257,7 @@ class Recorder:
             except OSError:
                 log.debug("closing a failed recording", exc_info=True)
 
-    def _write(self, kind: int, at: datetime, payload: bytes) -> None:
+    def _write(self, kind: int, at: datetime, payload: bytes | Callable[[PackState], bytes]) -> None:
         if self.failed:
             return
         with self._lock:
@@ -264,7 +288,8 @@ class Recorder:
 
     def record_quotes(self, at: datetime, keys: Sequence[str], data: dict[str, dict]) -> None:
         """One quote call: the keys asked for and Kite's answer, at the source's clock `at`."""
-        self._write(QUOTE_COLUMNS, at, encode_json({"keys": list(keys), **encode_quotes(data)}))
+        keys = list(keys)
+        self._write(QUOTE_PACKED, at, lambda state: pack_quotes(keys, data, state))
 
     def record_ticks(self, at: datetime, payload: bytes) -> None:
         """One raw binary WebSocket frame from Kite's ticker, as received at `at`."""
@@ -397,8 +422,14 @@ class Record:
         return _from_us(self.at_us)
 
     def json(self) -> Any:
-        """The decoded JSON payload (decoded once). Raises ValueError when it is not JSON."""
+        """The decoded JSON payload (decoded once); for a packed quote answer, its columnar
+        form as unpacked by the reader. Raises ValueError when it does not decode."""
+        if isinstance(self._body, Exception):
+            raise ValueError(str(self._body))
         if self._body is None:
+            if self.kind == QUOTE_PACKED:
+                raise ValueError("a packed quote answer is read with the records before it "
+                                 "(read_day)")
             self._body = json.loads(self.payload)
         return self._body
 
@@ -407,7 +438,8 @@ class Record:
         malformed columnar payload) when the payload does not decode."""
         body = self.json()
         try:
-            data = decode_quotes(body) if self.kind == QUOTE_COLUMNS else body.get("data") or {}
+            data = (decode_quotes(body) if self.kind in (QUOTE_COLUMNS, QUOTE_PACKED)
+                    else body.get("data") or {})
             return list(body["keys"]), data
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"malformed quote record: {exc!r}") from None
@@ -482,9 +514,15 @@ def _decode_frame(fh: BinaryIO, offset: int, end: int | None) -> tuple[bytes, bo
     return bytes(out), bool(dobj.eof), False
 
 
-def _parse_records(data: bytes) -> tuple[list[Record], bool]:
-    """Records in a decompressed frame; True when the data ends inside a record."""
+def _parse_records(data: bytes, unpack: bool = True) -> tuple[list[Record], bool]:
+    """Records in a decompressed frame; True when the data ends inside a record.
+
+    Packed quote answers and tick frames are unpacked in order (each refers to those before it
+    in the frame) unless `unpack` is False; a quote answer that does not unpack raises
+    ValueError when its json() or quotes() is asked for, a tick frame stays TICK_PACKED.
+    """
     out: list[Record] = []
+    state, ticks = PackState(), TickState()
     pos, n = 0, len(data)
     while pos < n:
         if n - pos < _HEADER.size:
@@ -495,7 +533,18 @@ def _parse_records(data: bytes) -> tuple[list[Record], bool]:
             raise ValueError(f"record of {length} bytes")
         if n - pos < length:
             return out, True
-        out.append(Record(kind, at_us, data[pos : pos + length]))
+        rec = Record(kind, at_us, data[pos : pos + length])
+        if kind == QUOTE_PACKED and unpack:
+            try:
+                rec._body = unpack_columns(rec.payload, state)
+            except PackError as exc:
+                rec._body = exc
+        elif kind == TICK_PACKED and unpack:
+            try:
+                rec = Record(TICKS, at_us, unpack_ticks(rec.payload, ticks))
+            except TickPackError as exc:
+                rec._body = exc  # counted as a bad record by read_day
+        out.append(rec)
         pos += length
     return out, False
 
@@ -531,6 +580,9 @@ def read_day(path: Path, since: datetime | None = None,
                 if rec.kind not in KIND_NAMES:
                     health.unknown += 1
                     continue
+                if rec.kind == TICK_PACKED:  # left packed: it did not unpack
+                    health.bad_frames += 1
+                    continue
                 health.records += 1
                 yield rec
             if not complete or partial:
@@ -556,7 +608,7 @@ def repair_tail(path: Path) -> list[str]:
     if complete and not corrupt:
         return []
     try:
-        records, _ = _parse_records(data)
+        records, _ = _parse_records(data, unpack=False)
     except ValueError:
         records = []
     cctx = zstandard.ZstdCompressor(level=LEVEL)

@@ -11,6 +11,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numpy as np
@@ -19,26 +20,21 @@ from optui.errors import SourceError
 from optui.simulator import calendar as cal
 from optui.simulator.chain import (
     ChainDay,
-    book_top,
     build_chain_day,
-    depth_book,
     empty_depth,
-    fair_prices,
-    round_tick,
-    years_left,
 )
 from optui.simulator.instruments import Listing, build_listings, to_csv
 from optui.simulator.market import (
     FIRST_DAY,
     INDEX_ORDER,
     LAST_DAY,
-    SESSION_SECONDS,
     MarketModel,
-    hash_uniform,
     listing_day,
     session_open,
     session_point,
 )
+from optui.simulator.quote_state import ChainQuotes, chain_quotes
+from optui.tick_packets import TickBatch
 from optui.timeutil import IST
 
 QUOTE_LIMIT = 500
@@ -69,6 +65,18 @@ class _Listed:
             if r.expiry is not None:
                 self.groups.setdefault((r.index_key, r.expiry), []).append(r)
         self.csv: dict[str | None, str] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class _StreamPlan:
+    """A streamed token list resolved: the listed tokens kept (positions `keep` of the list),
+    the indices (row, output position) and the derivative groups of one index and expiry
+    (first row, output positions, tokens)."""
+
+    keep: np.ndarray
+    tokens: np.ndarray
+    indices: list[tuple[Listing, int]]
+    groups: list[tuple[Listing, np.ndarray, np.ndarray]]
 
 
 class SimulatedExchange:
@@ -102,6 +110,8 @@ class SimulatedExchange:
         self.unpriced: set[int] = set()
         self._listed: dict[date, _Listed] = {}
         self._chains: dict[tuple[str, date, date], ChainDay] = {}
+        self._quote_cache: dict[tuple[int, date, int], tuple[ChainDay, ChainQuotes]] = {}
+        self._plans: dict[tuple[int, bytes], _StreamPlan] = {}
         self.set_time(start)
 
     def __repr__(self) -> str:
@@ -297,6 +307,22 @@ class SimulatedExchange:
             "depth": empty_depth(),
         }
 
+    def _chain_quotes(self, chain: ChainDay, key: str, day: date, second: int) -> ChainQuotes:
+        """Every row of `chain` quoted at `second` (cached: the ticker's connections and the
+        REST calls of one simulated second share one computation)."""
+        cache_key = (id(chain), day, second)
+        with self._lock:
+            hit = self._quote_cache.get(cache_key)
+            if hit is not None and hit[0] is chain:
+                return hit[1]
+        tokens = np.fromiter(chain.row_of, dtype=np.int64, count=len(chain.row_of))
+        quotes = chain_quotes(self.market, self.seed, chain, tokens, key, day, second)
+        with self._lock:
+            if len(self._quote_cache) >= 128:
+                self._quote_cache.clear()
+            self._quote_cache[cache_key] = (chain, quotes)
+        return quotes
+
     def _derivative_quotes(self, rows: list[Listing], day: date, second: int, full: bool,
                            listed: _Listed) -> list[dict]:
         """Quotes of contracts sharing one index and expiry, computed together."""
@@ -304,76 +330,40 @@ class SimulatedExchange:
         assert first.expiry is not None
         chain = self._chain(first, day, listed)
         idx = np.array([chain.row_of[r.instrument_token] for r in rows])
-        tokens = np.array([r.instrument_token for r in rows], dtype=np.int64)
-        tick = chain.tick[idx]
-        is_fut = chain.is_fut[idx]
-        boundary, rest = divmod(second, 60)
-        last_boundary = SESSION_SECONDS // 60
-        minute = min(boundary, last_boundary - 1)
-        spot = self.market.spot(first.index_key, day, second)
-        t = years_left(first.expiry, float(second), day)
-        fair = fair_prices(self.market, first.index_key, day, chain.strikes[idx],
-                           chain.is_call[idx], is_fut, spot, t, float(second))
-        bid, ask = book_top(fair, tick, is_fut)
-        dayo = day.toordinal()
-        no_bids = ~is_fut & (fair < 0.3) & (hash_uniform(self.seed, 62, tokens, dayo) < 0.3)
-        bid = np.where(no_bids, 0.0, bid)
-        last = np.where((chain.side[idx, minute] > 0) | (bid <= 0), ask, bid)
-        open_ = chain.trade[idx, 0]
-        high = np.maximum(chain.high[idx, minute], last)
-        low = np.minimum(chain.low[idx, minute], last)
-        close = chain.prev_close[idx]
-        lots = chain.lots[idx]
-        if boundary >= last_boundary:
-            lots_now = lots[:, -1]
-        else:
-            lots_now = lots[:, boundary] + rest / 60.0 * (lots[:, boundary + 1] - lots[:, boundary])
-        whole = np.floor(lots_now + 1e-9)
-        volume = whole.astype(np.int64) * chain.lot
-        # Before its first trade of the day a contract's open, high and low are 0, as on Kite.
-        untraded = volume <= 0
-        open_, high, low = (np.where(untraded, 0.0, a) for a in (open_, high, low))
+        q = self._chain_quotes(chain, first.index_key, day, second)
+        last = q.last_price[idx]
         ohlcs = [{"open": float(o), "high": float(h), "low": float(lo), "close": float(c)}
-                 for o, h, lo, c in zip(open_, high, low, close, strict=True)]
+                 for o, h, lo, c in zip(q.open[idx], q.high[idx], q.low[idx], q.close[idx],
+                                        strict=True)]
         if not full:
             return [{"instrument_token": r.instrument_token, "last_price": float(p), "ohlc": o}
                     for r, p, o in zip(rows, last, ohlcs, strict=True)]
-        # Traded value is piecewise linear in lots traded: exact at the whole-lot count.
-        value = np.array([np.interp(w, lots[j], chain.value[idx[j]]) for j, w in
-                          enumerate(whole)])
-        average = np.where(volume > 0, np.round(value / np.maximum(volume, 1), 2), 0.0)
-        liquidity = np.clip((lots[:, minute + 1] - lots[:, minute]) * 0.5, 3.0, 400.0)
-        book = depth_book(self.seed, tokens, day, second, bid, ask, tick, chain.lot, liquidity,
-                          no_bids)
-        mult = 3.0 + 12.0 * hash_uniform(self.seed, 63, tokens, dayo, second)
-        buy_q = (book["buy"][1].sum(axis=1) * mult).astype(np.int64)
-        sell_q = (book["sell"][1].sum(axis=1) * mult).astype(np.int64)
-        last_qty = chain.lot * (1 + np.floor(hash_uniform(self.seed, 64, tokens, dayo, second)
-                                             * 5).astype(np.int64))
-        last_qty = np.where(volume > 0, last_qty, 0)
-        lower = np.where(is_fut, round_tick(close * 0.9, tick), tick)
-        upper = np.where(is_fut, round_tick(close * 1.1, tick),
-                         round_tick(close + np.maximum(close, spot * 0.02), tick))
-        oi, oi_high, oi_low = (a[idx, boundary] for a in (chain.oi, chain.oi_high, chain.oi_low))
+        cols = [a[idx].tolist() for a in (
+            q.last_price, q.last_quantity, q.buy_quantity, q.sell_quantity, q.volume,
+            q.average_price, q.oi, q.oi_day_high, q.oi_day_low, q.lower_circuit_limit,
+            q.upper_circuit_limit)]
+        change = [round(c, 2) for c in (last - q.close[idx]).tolist()]
+        dp, dq, dn = (a[idx].tolist() for a in (q.depth_price, q.depth_quantity,
+                                                 q.depth_orders))
         out = []
         for j, row in enumerate(rows):
-            depth = {side: [{"price": float(px), "quantity": int(q), "orders": int(n)}
-                            for px, q, n in zip(*(arr[j] for arr in book[side]), strict=True)]
-                     for side in ("buy", "sell")}
+            depth = {side: [{"price": px, "quantity": qty, "orders": n}
+                            for px, qty, n in zip(dp[j][s], dq[j][s], dn[j][s], strict=True)]
+                     for s, side in enumerate(("buy", "sell"))}
             out.append({
                 "instrument_token": row.instrument_token,
-                "last_price": float(last[j]),
-                "last_quantity": int(last_qty[j]),
-                "buy_quantity": int(buy_q[j]),
-                "sell_quantity": int(sell_q[j]),
-                "volume": int(volume[j]),
-                "average_price": float(average[j]),
-                "oi": int(oi[j]),
-                "oi_day_high": int(oi_high[j]),
-                "oi_day_low": int(oi_low[j]),
-                "net_change": round(float(last[j] - close[j]), 2),
-                "lower_circuit_limit": float(lower[j]),
-                "upper_circuit_limit": float(upper[j]),
+                "last_price": cols[0][j],
+                "last_quantity": cols[1][j],
+                "buy_quantity": cols[2][j],
+                "sell_quantity": cols[3][j],
+                "volume": cols[4][j],
+                "average_price": cols[5][j],
+                "oi": cols[6][j],
+                "oi_day_high": cols[7][j],
+                "oi_day_low": cols[8][j],
+                "net_change": change[j],
+                "lower_circuit_limit": cols[9][j],
+                "upper_circuit_limit": cols[10][j],
                 "ohlc": ohlcs[j],
                 "depth": depth,
             })
@@ -422,6 +412,80 @@ class SimulatedExchange:
         if not keys:
             return {}
         return {int(k): v for k, v in self._answer(keys, len(keys), "ticker", full=True).items()}
+
+    def _stream_plan(self, tokens: np.ndarray, listed: _Listed) -> _StreamPlan:
+        """Where each streamed token's quote comes from (cached per token list and listing)."""
+        cache_key = (id(listed), tokens.tobytes())
+        with self._lock:
+            plan = self._plans.get(cache_key)
+        if plan is not None:
+            return plan
+        rows = [listed.by_token.get(str(t)) for t in tokens.tolist()]
+        keep = np.array([r is not None for r in rows], dtype=bool)
+        known = [r for r in rows if r is not None]
+        indices: list[tuple[Listing, int]] = []
+        groups: dict[tuple[str, date], list[int]] = {}
+        for n, row in enumerate(known):
+            if row.is_index:
+                indices.append((row, n))
+            else:
+                assert row.expiry is not None
+                groups.setdefault((row.index_key, row.expiry), []).append(n)
+        plan = _StreamPlan(
+            keep=np.flatnonzero(keep), tokens=tokens[keep], indices=indices,
+            groups=[(known[m[0]], np.array(m, dtype=np.intp),
+                     np.array([known[n].instrument_token for n in m], dtype=np.int64))
+                    for m in groups.values()])
+        with self._lock:
+            if len(self._plans) >= 32:
+                self._plans.clear()
+            self._plans[cache_key] = plan
+        return plan
+
+    def stream_batch(self, tokens: np.ndarray, modes: np.ndarray) -> TickBatch:
+        """Ticks of the listed `tokens` (with their mode codes) at the simulated now, in order.
+
+        The same values GET /quote gives at the same simulated moment, computed as arrays;
+        unknown and unpriced tokens are left out; no per-request instrument limit (the ticker
+        limits per connection instead).
+        """
+        tokens = np.asarray(tokens, dtype=np.int64)
+        modes = np.asarray(modes, dtype=np.int8)
+        if self.unpriced:
+            priced = ~np.isin(tokens, np.fromiter(self.unpriced, dtype=np.int64))
+            tokens, modes = tokens[priced], modes[priced]
+        listed = self._listing()
+        plan = self._stream_plan(tokens, listed)
+        now = self.now()
+        day, second = session_point(now)
+        local = now.astimezone(IST)
+        pre_open = cal.is_trading_day(local.date()) and local < session_open(local.date())
+        b = TickBatch.empty(plan.tokens.size)
+        b.instrument_token[:] = plan.tokens
+        b.mode[:] = modes[plan.keep]
+        b.tradable = (plan.tokens & 0xFF) != 9
+        b.exchange_timestamp[:] = int(local.replace(microsecond=0).timestamp())
+        b.last_trade_time[:] = int(self.market.session_time(day, second).timestamp())
+        for row, n in plan.indices:
+            path, high, low = self.market.spot_path(row.index_key, day)
+            b.last_price[n] = path[second]
+            b.open[n], b.high[n], b.low[n] = path[0], high[second], low[second]
+            b.close[n] = self.market.previous_close(row.index_key, day)
+        for first, pos, group_tokens in plan.groups:
+            chain = self._chain(first, day, listed)
+            idx = np.fromiter((chain.row_of[t] for t in group_tokens.tolist()), dtype=np.intp,
+                              count=group_tokens.size)
+            q = self._chain_quotes(chain, first.index_key, day, second)
+            for name in ("last_price", "last_quantity", "average_price", "volume",
+                         "buy_quantity", "sell_quantity", "open", "high", "low", "close", "oi",
+                         "oi_day_high", "oi_day_low", "depth_price", "depth_quantity",
+                         "depth_orders"):
+                getattr(b, name)[pos] = getattr(q, name)[idx]
+        if pre_open:  # Kite before the first trade: ohlc 0 but the previous close, no volume
+            b.close[:] = b.last_price
+            for arr in (b.open, b.high, b.low, b.volume, b.average_price, b.last_quantity):
+                arr[:] = 0
+        return b
 
     def quote(self, keys: Iterable[str]) -> dict:
         """GET /quote: full quotes keyed as requested; unknown instruments are left out."""

@@ -22,13 +22,17 @@ lacks (the store is written first), so files and store agree again.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import logging
 import math
+import operator
 import os
+import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -64,11 +68,38 @@ def _clean(value: Any) -> Any:
     return value
 
 
+_LEGACY_NAMES = (*LEG_CSV_COLUMNS, *(n for n in JSON_EXTRA_FIELDS if n not in LEG_CSV_COLUMNS))
+_legacy_fields = operator.attrgetter(*_LEGACY_NAMES)
+
+
 def legacy_values(leg: LegRecord) -> dict[str, Any]:
     """A leg as the originals' record: the 24 columns in order, then the additions."""
-    out = {name: _clean(getattr(leg, name)) for name in LEG_CSV_COLUMNS}
-    out.update({name: _clean(getattr(leg, name)) for name in JSON_EXTRA_FIELDS})
-    return out
+    # _clean on each value, with the plain ones (most) passed through without a call.
+    return dict(zip(_LEGACY_NAMES, [
+        v if (c := v.__class__) is str or c is int or (c is float and math.isfinite(v))
+        else _clean(v) for v in _legacy_fields(leg)], strict=True))
+
+
+_FLAT_JSON = json.JSONEncoder(allow_nan=False, separators=(",\n  ", ": "))
+"""The C encoder with indent=2's item separator: on a flat object of scalars it writes the same
+text as the pure-Python pretty printer, but for the outer braces' line breaks (ensure_ascii keeps
+every newline inside a string escaped, so the separator is the only raw one)."""
+
+
+_SCALARS = {str, int, float, bool, type(None)}
+
+
+def legacy_json(values: Mapping[str, Any]) -> str:
+    """`json.dumps(values, indent=2, allow_nan=False)`, the leg file's text.
+
+    A leg's record is one flat object of scalars, which the C encoder writes with indent=2's
+    separators (see `_FLAT_JSON`); json.dumps's pretty printer is pure Python and cost most of a
+    full-chain cycle (2,400 files). Anything nested goes to json.dumps itself.
+    """
+    if not values or not set(map(type, values.values())) <= _SCALARS:
+        return json.dumps(values, indent=2, allow_nan=False)
+    text = _FLAT_JSON.encode(values)
+    return "{\n  " + text[1:-1] + "\n}"
 
 
 def csv_cell(value: Any) -> str:
@@ -84,6 +115,10 @@ def csv_cell(value: Any) -> str:
 def csv_row(values: Mapping[str, Any]) -> list[str]:
     """The 24 legacy cells, in order, from a mapping of legacy names (missing names are empty)."""
     return [csv_cell(values.get(name)) for name in LEG_CSV_COLUMNS]
+
+
+_csv_fields = operator.itemgetter(*LEG_CSV_COLUMNS)
+"""The 24 legacy cells' values of a legacy_values record, in order."""
 
 
 def json_path(out_dir: Path, leg: LegRecord) -> Path:
@@ -136,23 +171,32 @@ def _merge_csv(path: Path, rows: list[list[str]]) -> None:
     os.replace(tmp, path)
 
 
-def write_atomic(path: Path, text: str, durable: bool = False) -> None:
+def write_atomic(path: Path | str, text: str, durable: bool = False, make_dirs: bool = True) -> None:
     """Write a whole text file via a temporary file and a rename: readers see old or new, never half.
 
     A killed process leaves the old file or the new one; `durable` adds an fsync before the
-    rename, for a power loss too (costs a disk flush per file).
+    rename, for a power loss too (costs a disk flush per file). Text is UTF-8, newlines as
+    given. `make_dirs=False` when the caller made the folder already.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    if make_dirs:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    name = os.fspath(path)
+    head, tail = os.path.split(name)
+    tmp = os.path.join(head, f".{tail}.tmp")
+    data = memoryview(text.encode("utf-8"))
     try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, name)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
 
 
@@ -303,6 +347,34 @@ def _json_path_of(out_dir: Path, v: dict[str, Any]) -> Path | None:
         return None
 
 
+_BATCH = 128
+"""Leg files handed to a writer thread at a time."""
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    """Two threads writing leg files: a full chain's 2,400 files a cycle are mostly system
+    calls (create, write, rename), which run outside the GIL, beside the encoding."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="optui-leg-files")
+        return _POOL
+
+
+def _write_files(batch: list[tuple[str, str]], failed: threading.Event) -> None:
+    """write_atomic each (path, text); after a failure anywhere, write nothing more."""
+    for path, text in batch:
+        if failed.is_set():
+            return
+        try:
+            write_atomic(path, text, make_dirs=False)
+        except OSError:
+            failed.set()
+            raise
+
+
 def write_legacy_files(
     snapshot: Snapshot, out_dir: str | Path, json_files: bool = True, csv_rows: bool = True
 ) -> tuple[int, int]:
@@ -313,24 +385,54 @@ def write_legacy_files(
     write_json, write_csv = json_files, csv_rows
     out = Path(out_dir)
     legs = [leg for snap in snapshot.indices.values() for leg in snap.legs]
+    values = [legacy_values(leg) for leg in legs] if write_json or write_csv else []
     json_count = row_count = 0
     target = out
     try:
         if write_json:
-            for leg in legs:
-                target = json_path(out, leg)
-                text = json.dumps(legacy_values(leg), indent=2, allow_nan=False)
-                write_atomic(target, text + "\n")
+            made: set[str] = set()
+            stamps: dict[datetime, str] = {}
+            batch: list[tuple[str, str]] = []
+            writes: list[Future[None]] = []
+            failed = threading.Event()
+            base = os.fspath(out / OPTIONS_DIR)
+            for leg, record in zip(legs, values, strict=True):
+                # json_path(out, leg), built as text: a full chain writes 2,400 files a cycle.
+                stamp = stamps.get(leg.timestamp)
+                if stamp is None:
+                    stamp = stamps[leg.timestamp] = leg.timestamp.astimezone(IST).strftime(
+                        "%Y%m%d_%H%M%S")
+                suffix = "" if leg.strike_offset == "atm" else f"_{leg.strike_offset}"
+                folder = os.path.join(base, leg.bucket)
+                if folder not in made:
+                    os.makedirs(folder, exist_ok=True)
+                    made.add(folder)
+                name = (f"{leg.index}_{leg.side}_{leg.bucket}_{leg.expiry.isoformat()}_{stamp}"
+                        f"{suffix}.json")
+                batch.append((os.path.join(folder, name), legacy_json(record) + "\n"))
+                if len(batch) >= _BATCH:
+                    writes.append(_pool().submit(_write_files, batch, failed))
+                    batch = []
                 json_count += 1
+            if batch:
+                writes.append(_pool().submit(_write_files, batch, failed))
+            for done in writes:  # every file is in place before the CSV, as written in order
+                done.result()
         if write_csv and legs:
             by_day: dict[Path, list[list[str]]] = {}
-            for leg in legs:
-                by_day.setdefault(csv_path(out, leg.timestamp), []).append(
-                    csv_row(legacy_values(leg))
-                )
+            days: dict[datetime, Path] = {}
+            for leg, record in zip(legs, values, strict=True):
+                day = days.get(leg.timestamp)
+                if day is None:
+                    day = days[leg.timestamp] = csv_path(out, leg.timestamp)
+                by_day.setdefault(day, []).append(
+                    ["" if v is None else "true" if v is True else "false" if v is False
+                     else str(v) for v in _csv_fields(record)])
             for target, rows in by_day.items():
                 row_count += append_csv(target, rows)
     except OSError as exc:
+        if getattr(exc, "filename", None):
+            target = exc.filename
         raise StoreError(
             f"cannot write legacy file {target}: {exc.strerror or exc}; free disk space or set "
             "export.out_dir to a writable directory (or turn off export.write_json/write_csv)"
