@@ -155,6 +155,9 @@ def collect(
     store: Annotated[str | None, typer.Option(help="sqlite:///PATH or influxdb://HOST:PORT[?version=1|2] (influxdb1:// and influxdb2:// also work).")] = None,
     out: Annotated[Path | None, typer.Option(help="Directory for the JSON-per-leg files and CSV sidecar.")] = None,
     summary_json: Annotated[Path | None, typer.Option("--summary-json", help='On exit, write {"cycles": N, "points": M, "pending": P} here.')] = None,
+    serve: Annotated[bool, typer.Option("--serve", help="Also serve the read-only API from this collector's own feed.")] = False,
+    host: Annotated[str | None, typer.Option(help="With --serve: address to bind (default: api.host, loopback).")] = None,
+    port: Annotated[int | None, typer.Option(help="With --serve: TCP port (default: api.port, 8000).")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Collect headless: one status line per cycle; SIGINT/SIGTERM stop after the current write."""
@@ -203,15 +206,73 @@ def collect(
     )
     if engine.alerts is not None:
         printer(f"alerts: {engine.alerts.describe()}", "")
+    api = None
+    if serve:
+        from optui.api.serve import serve_local_feed
+
+        bind_host = host or settings.api.host
+        bind_port = settings.api.port if port is None else port
+        try:
+            api = serve_local_feed(settings, feed, bind_host, bind_port, printer)
+        except (OptuiError, OSError) as exc:
+            feed.close()
+            _fail(f"cannot serve the API on {bind_host}:{bind_port}: {getattr(exc, 'strerror', None) or exc}")
     try:
         code = collector.run(once=once)
     finally:
+        if api is not None:
+            api[0].stop()
+            api[1].close()
         feed.close()
     try:
         exit_report(collector, summary_json)
     except (OSError, OptuiError) as exc:
         _fail(f"--summary-json {summary_json}: cannot write it ({getattr(exc, 'strerror', None) or exc})")
     raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: api.host, loopback; another address needs a token set beforehand).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: api.port, 8000).")] = None,
+    attach: Annotated[str | None, typer.Option("--attach", help="Follow the collector publishing to this cache: redis://[:PASSWORD@]HOST:PORT/DB.")] = None,
+    rotate_token: Annotated[bool, typer.Option("--rotate-token", help="Replace the API token, print the new one once, and exit (a running server takes it within a second).")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the read-only REST and WebSocket API (docs at /docs) over the running collector's feed and the store; never collects."""
+    settings = _settings(config)
+    if attach is not None and not attach.startswith(("redis://", "rediss://")):
+        _fail(f"--attach {attach!r}: give the collector's cache as redis://HOST:PORT/DB")
+    bind_port = settings.api.port if port is None else port
+    if not 0 <= bind_port <= 65535:
+        _fail(f"--port {bind_port}: allowed 0 to 65535")
+    from optui.errors import ConfigError
+    from optui.logs import setup_logging
+
+    setup_logging(settings, to_stderr=True)
+    printer = _printer()
+    if rotate_token:
+        from optui.api.auth import TOKEN_ENV, ensure_token
+        from optui.api.serve import announce_token
+
+        try:
+            info = ensure_token(rotate=True)
+        except ConfigError as exc:
+            _fail(str(exc))
+        if info.origin == "environment":
+            printer(f"stored a new api_token in {info.path}, but {TOKEN_ENV} is set and wins: change it there", "yellow")
+        else:
+            announce_token(info, printer)
+        return
+    import signal
+    import threading
+
+    from optui.api.serve import serve as run_serve
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    raise typer.Exit(run_serve(settings, host or settings.api.host, bind_port, attach, printer, stop))
 
 
 @app.command()

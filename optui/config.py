@@ -163,6 +163,18 @@ class UISettings:
 
 
 @dataclass
+class ApiSettings:
+    """The read-only REST and WebSocket API (`optui serve`, `optui collect --serve`)."""
+
+    host: str = "127.0.0.1"  # loopback; any other address needs a token set explicitly
+    port: int = 8000
+    cors_origins: list[str] = field(default_factory=list)  # empty: no cross-origin browser access
+    rate_limit_per_min: int = 600  # requests per client address per minute (429 beyond)
+    max_body_bytes: int = 16384  # larger request bodies are refused with 413
+    ws_queue: int = 16  # messages a WebSocket client may fall behind before it is dropped
+
+
+@dataclass
 class Settings:
     general: GeneralSettings = field(default_factory=GeneralSettings)
     source: SourceSettings = field(default_factory=SourceSettings)
@@ -179,6 +191,7 @@ class Settings:
     participants: ParticipantSettings = field(default_factory=ParticipantSettings)
     ui: UISettings = field(default_factory=UISettings)
     record: RecordSettings = field(default_factory=RecordSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
     path: Path | None = None  # the TOML file these came from, if any
 
 
@@ -222,6 +235,10 @@ _RANGES: dict[str, tuple[float, float]] = {
     "participants.retry_min": (1.0, 120.0),
     "participants.timeout_s": (1.0, 300.0),
     "ui.chain_strikes": (1, 100),
+    "api.port": (1, 65535),
+    "api.rate_limit_per_min": (1, 1_000_000),
+    "api.max_body_bytes": (0, 10_000_000),
+    "api.ws_queue": (1, 10_000),
 }
 _INTERVALS = ("1m", "5m", "15m", "30m", "1h", "1d", "1w")
 
@@ -229,6 +246,7 @@ SECRET_ENV = {
     "kite_api_secret": "OPTUI_KITE_API_SECRET",
     "kite_access_token": "OPTUI_KITE_ACCESS_TOKEN",
     "influxdb_token": "OPTUI_INFLUXDB_TOKEN",
+    "api_token": "OPTUI_API_TOKEN",  # bearer token of the read-only API (optui serve)
 }
 
 

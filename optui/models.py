@@ -325,6 +325,21 @@ class SnapshotWarning(str):
         return cls(WarningKind(data["kind"]), data["subject"], data["message"])
 
 
+SOURCE_BADGES: dict[str, str] = {
+    "kite": "LIVE",
+    "sim": "SIMULATED",
+    "cached": "CACHED",
+    "cache": "CACHED",
+    "replay": "REPLAY",
+}
+"""Badge per Snapshot.source: the UI never shows simulated or cached data without saying so."""
+
+
+def source_badge(source: str) -> str:
+    """The badge shown for a Snapshot.source: LIVE, SIMULATED, CACHED, REPLAY (else its name)."""
+    return SOURCE_BADGES.get(source.lower(), source.upper() or "UNKNOWN")
+
+
 @dataclass(slots=True)
 class Snapshot:
     """One collection cycle over all configured indices; says which source made it."""

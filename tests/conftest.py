@@ -16,7 +16,7 @@ def isolated_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     home = tmp_path_factory.mktemp("optui-home")
     monkeypatch.setenv("OPTUI_CONFIG_FILE", str(home / "optui.toml"))
     monkeypatch.setenv("OPTUI_SECRETS_FILE", str(home / "secrets.toml"))
-    for name in ("OPTUI_KITE_API_SECRET", "OPTUI_KITE_ACCESS_TOKEN", "OPTUI_INFLUXDB_TOKEN"):
+    for name in ("OPTUI_KITE_API_SECRET", "OPTUI_KITE_ACCESS_TOKEN", "OPTUI_INFLUXDB_TOKEN", "OPTUI_API_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     # A user's NO_COLOR turns every Textual app monochrome; tests that want it set it themselves.
     monkeypatch.delenv("NO_COLOR", raising=False)

@@ -150,6 +150,9 @@ class LocalFeed(Feed):
         self._publisher: _Publisher | None = None
         self._published_store: str | None = None
         self._closed = False
+        self.listeners: list[Callable[[FeedCycle], None]] = []
+        """Called with each cycle on the collection thread right after it is published; each
+        must return at once (the API hands the cycle to its own thread)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, source_kind: str | None = None,
@@ -249,6 +252,11 @@ class LocalFeed(Feed):
         at = snapshot.timestamp if snapshot is not None else self.exchange_now()
         cycle.health = self._health(at)
         self._publish(cycle)
+        for listener in list(self.listeners):
+            try:
+                listener(cycle)
+            except Exception:  # noqa: BLE001 - a consumer must never stop collection
+                log.exception("a cycle listener failed")
         return cycle
 
     def publish_gap(self, reason: str, cached_age_s: float | None = None) -> FeedCycle:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 
+from optui.models import SOURCE_BADGES, source_badge  # noqa: F401 - formatting names in one place
 from optui.timeutil import IST, MARKET_CLOSE, MARKET_OPEN, PRE_OPEN, fmt_duration
 
 DASH = "—"
@@ -35,14 +36,6 @@ BUILDUP_LONG: dict[str, str] = {
     "long_unwinding": "Long unwinding",
 }
 
-SOURCE_BADGES: dict[str, str] = {
-    "kite": "LIVE",
-    "sim": "SIMULATED",
-    "cached": "CACHED",
-    "cache": "CACHED",
-    "replay": "REPLAY",
-}
-"""Badge per Snapshot.source: the UI never shows simulated or cached data without saying so."""
 
 
 def finite(value: float | None) -> bool:
@@ -150,10 +143,6 @@ def quality_mark(flags: str) -> str:
         return ""
     names = [f for f in flags.split(",") if f]
     return names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
-
-
-def source_badge(source: str) -> str:
-    return SOURCE_BADGES.get(source.lower(), source.upper() or "UNKNOWN")
 
 
 def session_state(at: datetime, holiday: bool = False) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-
+from optui.analytics.positions import oi_change_pct, top_oi_changes
 from optui.models import LegRecord
 from optui.widgets.format import (
     buildup_long,
@@ -30,18 +29,8 @@ _STYLE = {
 }
 
 
-def top_oi_changes(legs: list[LegRecord], n: int) -> list[LegRecord]:
-    """The n legs with the largest |OI change| (vs the reference OI), largest first."""
-    movers = [leg for leg in legs if math.isfinite(leg.oi_change) and leg.oi_change != 0]
-    # Legs repeat across buckets that share an expiry; count each contract once.
-    unique: dict[tuple[object, float, str], LegRecord] = {}
-    for leg in movers:
-        unique.setdefault((leg.expiry, leg.strike, leg.side), leg)
-    return sorted(unique.values(), key=lambda leg: abs(leg.oi_change), reverse=True)[:n]
-
-
 def position_cells(rank: int, leg: LegRecord) -> dict[str, Cell]:
-    pct = leg.oi_change / leg.oi_open * 100.0 if leg.oi_open else float("nan")
+    pct = oi_change_pct(leg)
     side = "CE" if leg.side == "CALL" else "PE"
     style = _STYLE.get(leg.buildup, "")
     return {
@@ -51,6 +40,9 @@ def position_cells(rank: int, leg: LegRecord) -> dict[str, Cell]:
         "oi_chg_pct": fmt_pct(pct),
         "buildup": (buildup_long(leg.buildup), style),
     }
+
+
+__all__ = ["POSITION_COLUMNS", "PositionsTable", "position_cells", "top_oi_changes"]
 
 
 class PositionsTable(KeyedTable):

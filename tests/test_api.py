@@ -1,0 +1,475 @@
+"""The read-only API: a real uvicorn server on loopback, fed by a LocalFeed on the in-process
+simulator, driven by httpx; every figure checked against the snapshot the feed produced."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from test_dashboard import sim_settings
+
+from optui.analytics.positions import top_oi_changes
+from optui.analytics.premium_flow import flow_window
+from optui.api.auth import TokenInfo, check_bind, ensure_token
+from optui.api.serialise import iso
+from optui.api.serve import prepare_token, start_server
+from optui.api.server import ApiServer
+from optui.api.state import ApiState, Collector
+from optui.collectors.engine import build_engine
+from optui.config import Settings
+from optui.errors import ConfigError
+from optui.feed.local import LocalFeed
+from optui.feed.model import FeedCycle
+from optui.storage.flow_queries import query_flow_series
+
+pytestmark = pytest.mark.integration
+
+START = "2026-11-25 11:00"  # a Wednesday session: the simulator trades at once
+TOKEN = "test-token-" + "x7Kq2" * 6
+OPTUI = str(Path(sys.executable).with_name("optui"))
+
+
+@dataclass
+class Rig:
+    """One simulated collector (LocalFeed) and the settings it runs with."""
+
+    settings: Settings
+    feed: LocalFeed
+    responses: list[str]
+
+    def cycle(self) -> FeedCycle:
+        return self.feed.next_cycle()
+
+
+@pytest.fixture(scope="module")
+def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
+    tmp = tmp_path_factory.mktemp("api")
+    settings = sim_settings(tmp)
+    settings.simulator.start = START
+    settings.simulator.speed = 60
+    settings.source.indices = ["NIFTY", "SENSEX"]
+    settings.source.chain_strikes = 5  # a short chain: quick cycles
+    settings.alerts.single_flow_cr = 0.01  # premium-flow alerts from the second cycle on
+    settings.alerts.cooldown_s = 0.0  # every cycle with flow raises them
+    feed = LocalFeed(build_engine(settings))
+    feed.start()
+    try:
+        yield Rig(settings, feed, [])
+    finally:
+        feed.close()
+
+
+@dataclass
+class Served:
+    state: ApiState
+    server: ApiServer
+    client: httpx.Client
+
+
+def serve(rig: Rig, token: str = TOKEN, **api: Any) -> Served:
+    settings = rig.settings
+    for key, value in api.items():
+        setattr(settings.api, key, value)
+    state = ApiState(settings, rig.feed.store)
+    state.collector = Collector("local", "test", "collecting here")
+    rig.feed.listeners.append(state.offer)
+    server = start_server(state, "127.0.0.1", 0, TokenInfo(token, "environment"))
+    client = httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}, timeout=10.0,
+                          event_hooks={"response": [lambda r: _keep(rig, r)]})
+    return Served(state, server, client)
+
+
+def _keep(rig: Rig, response: httpx.Response) -> None:
+    response.read()
+    rig.responses.append("\n".join(f"{k}: {v}" for k, v in response.headers.items()) + "\n" + response.text)
+
+
+def stop(rig: Rig, served: Served) -> None:
+    served.client.close()
+    served.server.stop()
+    rig.feed.listeners.remove(served.state.offer)
+    served.state.close()
+    for key in ("rate_limit_per_min", "max_body_bytes", "ws_queue"):
+        setattr(rig.settings.api, key, getattr(Settings().api, key))
+
+
+@pytest.fixture
+def served(rig: Rig) -> Iterator[Served]:
+    s = serve(rig)
+    try:
+        yield s
+    finally:
+        stop(rig, s)
+
+
+def wait_for(state: ApiState, cycle: FeedCycle) -> None:
+    """Until the API holds `cycle` (the hub thread takes it a moment after the feed)."""
+    deadline = time.monotonic() + 10
+    while (state.latest is None or state.latest.cycle is not cycle) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert state.latest is not None and state.latest.cycle is cycle
+
+
+def same(got: Any, want: float) -> bool:
+    """JSON null for NaN, else the very number."""
+    if isinstance(want, float) and not math.isfinite(want):
+        return got is None
+    return got == want
+
+
+# ---------------------------------------------------------------- values = the feed's snapshot
+
+
+def test_overview_and_chain_equal_the_snapshot_the_feed_produced(rig: Rig, served: Served) -> None:
+    rig.cycle()
+    cycle = rig.cycle()
+    wait_for(served.state, cycle)
+    snap = cycle.snapshot
+
+    body = served.client.get("/api/overview/indices").json()
+    assert body["as_of"] == iso(snap.timestamp) and body["as_of"].endswith("+05:30")
+    assert body["source_badge"] == "SIMULATED" and body["stale"] is False
+    assert body["data_age_s"] is not None and body["data_age_s"] >= 0
+    assert [i["index"] for i in body["indices"]] == ["NIFTY", "SENSEX"]
+    nifty = body["indices"][0]
+    ov = snap.indices["NIFTY"].overview
+    assert nifty["spot"] == ov.last_price and same(nifty["net_change_pct"], ov.net_change_percent)
+    nearest = ov.buckets[nifty["buckets"][0]]
+    assert nifty["nearest"]["atm_iv_pct"] == nearest.atm_iv and nifty["nearest"]["max_pain"] == nearest.max_pain
+
+    detail = served.client.get("/api/overview/indices/nifty").json()  # any case
+    assert detail["index"] == "NIFTY" and set(detail["buckets"]) == set(ov.buckets)
+    for name, b in ov.buckets.items():
+        got = detail["buckets"][name]
+        assert got["expiry"] == b.expiry.isoformat()
+        assert got["spot"] == ov.last_price
+        assert same(got["atm_strike"], b.atm_strike)
+        for key, want in (("atm_iv_pct", b.atm_iv), ("pcr_oi", b.pcr_oi), ("pcr_volume", b.pcr_volume),
+                          ("max_pain", b.max_pain), ("straddle", b.straddle), ("skew_vol_pts", b.skew),
+                          ("days_to_expiry", b.days_to_expiry), ("ce_oi", b.ce_oi), ("pe_oi", b.pe_oi)):
+            assert same(got[key], want), (name, key, got[key], want)
+    flow = ov.flow
+    assert detail["flow"]["measured"] is flow.measured
+    if flow.measured:
+        assert detail["flow"]["buying_cr"] == flow.inflow_cr and detail["flow"]["net_cr"] == flow.net_cr
+
+    bucket = next(iter(ov.buckets))
+    chain = served.client.get(f"/api/chain/NIFTY/{bucket}").json()
+    legs = [leg for leg in snap.indices["NIFTY"].legs if leg.bucket == bucket]
+    got_legs = {(r["strike"], side): r[side] for r in chain["rows"] for side in ("call", "put") if r[side]}
+    assert len(got_legs) == len(legs) > 0
+    strikes = [r["strike"] for r in chain["rows"]]
+    assert strikes == sorted(strikes)
+    for leg in legs:
+        got = got_legs[(leg.strike, "call" if leg.side == "CALL" else "put")]
+        assert got["tradingsymbol"] == leg.tradingsymbol
+        for key, want in (("last_price", leg.last_price), ("oi", leg.oi), ("oi_change", leg.oi_change),
+                          ("iv_pct", leg.iv), ("delta", leg.delta), ("gamma", leg.gamma),
+                          ("theta", leg.theta), ("vega", leg.vega)):
+            assert same(got[key], want), (leg.tradingsymbol, key)
+        assert got["buildup"] == (leg.buildup or None)
+        assert got["flags"] == [f for f in leg.flags.split(",") if f]
+
+    moved = served.client.get("/api/analytics/cash-flows/position-changes?index=NIFTY&n=5").json()
+    want = top_oi_changes(snap.indices["NIFTY"].legs, 5)
+    assert [(p["tradingsymbol"], p["oi_change"], p["buildup"]) for p in moved["indices"]["NIFTY"]] == \
+        [(leg.tradingsymbol, leg.oi_change, leg.buildup or None) for leg in want]
+
+
+def test_cash_flows_are_the_stored_bars_the_flow_panel_reads(rig: Rig, served: Served) -> None:
+    for _ in range(2):
+        cycle = rig.cycle()
+    wait_for(served.state, cycle)
+    body = served.client.get("/api/analytics/cash-flows/1m").json()
+    start, end = flow_window(cycle.snapshot.timestamp, "1m", rig.settings.flow.retention_days)
+    assert body["unit"] == "INR crore" and body["from"] == iso(start) and body["to"] == iso(end)
+    for index in ("NIFTY", "SENSEX"):
+        series = query_flow_series(rig.feed.store, index, "1m", start, end)
+        bars = body["indices"][index]["bars"]
+        assert series.bars and len(bars) == len(series.bars)
+        for got, want in zip(bars, series.bars, strict=True):
+            assert got["start"] == iso(want.start)
+            assert (got["buying_cr"], got["selling_cr"], got["net_cr"]) == (want.inflow_cr, want.outflow_cr, want.net_cr)
+            assert got["sentiment"] == want.sentiment
+    coarse = served.client.get("/api/analytics/cash-flows/1W").json()
+    assert coarse["timeframe"] == "1w"
+    week = coarse["indices"]["NIFTY"]["bars"]
+    assert len(week) == 1 and week[0]["start"] == "2026-11-23T00:00:00+05:30"  # Monday, IST
+
+
+def test_alerts_and_health_follow_the_feed(rig: Rig, served: Served) -> None:
+    raised: list[Any] = []
+    for _ in range(4):
+        cycle = rig.cycle()
+        raised += cycle.snapshot.alerts
+        if raised:
+            break
+    wait_for(served.state, cycle)
+    assert raised, "a cycle with premium flow raises alerts at single_flow_cr = 0.01"
+    body = served.client.get("/api/alerts", params={"since": iso(raised[0].at)}).json()
+    got = {(a["time"], a["rule"], a["subject"]) for a in body["alerts"]}
+    assert {(iso(a.at), a.rule, a.subject) for a in raised} <= got
+    assert all(a["time"] >= body["since"] for a in body["alerts"])
+    later = served.client.get("/api/alerts", params={"since": "2030-01-01"}).json()
+    assert later["alerts"] == []
+
+    health = served.client.get("/api/health").json()
+    assert health["status"] == "ok" and health["collector"]["mode"] == "local"
+    assert health["last_cycle"]["as_of"] == iso(cycle.snapshot.timestamp)
+    assert health["last_cycle"]["legs"] == cycle.snapshot.leg_count
+    assert health["store"]["reachable"] is True
+
+
+def test_history_reads_the_store(rig: Rig, served: Served) -> None:
+    cycle = rig.cycle()
+    wait_for(served.state, cycle)
+    at = iso(cycle.snapshot.timestamp)
+    rows = served.client.get("/api/history/index_overview", params={"index": "NIFTY"}).json()["rows"]
+    assert rows[-1]["time"] == at and rows[-1]["tags"] == {"index": "NIFTY"}
+    assert rows[-1]["fields"]["last_price"] == cycle.snapshot.indices["NIFTY"].overview.last_price
+    rolled = served.client.get("/api/history/premium_flow",
+                               params={"index": "NIFTY", "every": "1h"}).json()
+    assert rolled["fn"] == "sum" and len(rolled["rows"]) == 1
+    total = sum(b.inflow_cr for b in query_flow_series(
+        rig.feed.store, "NIFTY", "1m", *flow_window(cycle.snapshot.timestamp, "1h", 90)).bars)
+    assert rolled["rows"][0]["fields"]["inflow_cr"] == pytest.approx(total, rel=1e-9)
+    few = served.client.get("/api/history/atm_options", params={"index": "NIFTY", "limit": 3}).json()
+    assert len(few["rows"]) == 3 and few["truncated"] is True
+
+
+def test_participants_are_the_stored_end_of_day_figures(rig: Rig, served: Served, fixtures_dir: Path) -> None:
+    from datetime import date
+
+    from optui.analytics.trading_calendar import TradingCalendar
+    from optui.collectors.participants_import import import_paths
+    from optui.storage.participants_store import participants_day
+
+    report = import_paths(rig.feed.store, [fixtures_dir / "nse_participant", fixtures_dir / "nse_fiidii_cash"])
+    assert report.rejected == []
+    want = participants_day(rig.feed.store, TradingCalendar(), date(2026, 8, 17))
+    assert want is not None
+    body = served.client.get("/api/analytics/participants", params={"date": "2026-08-17"}).json()
+    assert body["trade_date"] == "2026-08-17" and body["end_of_day"] is True
+    fii = body["participants"]["FII"]
+    assert fii["index_futures_net"] == want.participants["FII"].as_dict()["index_futures_net"] == -181587
+    assert fii == {k: v for k, v in want.participants["FII"].as_dict().items()}
+    assert body["volume"]["pro_share_pct"] == want.volume.pro_share_pct  # type: ignore[union-attr]
+    one = served.client.get("/api/analytics/participants/fii", params={"date": "2026-08-17"}).json()
+    assert one["participant"] == "FII" and one["positions"] == fii
+    dii = served.client.get("/api/analytics/participants/dii", params={"date": "2026-08-17"}).json()
+    assert dii["positions"] == want.participants["DII"].as_dict()
+    pc = served.client.get("/api/analytics/participants/pro-vs-client", params={"date": "2026-08-17"}).json()
+    assert pc["pro"] == want.participants["Pro"].as_dict() and pc["client"] == want.participants["Client"].as_dict()
+    assert pc["pro_client_oi_divergence_pct"] == want.oi_divergence_pct
+    newest = served.client.get("/api/analytics/participants/fii-dii-cash").json()  # newest stored
+    assert newest["unit"] == "INR crore" and newest["provisional"] is True
+    latest = participants_day(rig.feed.store, TradingCalendar())
+    assert latest is not None and set(newest["cash"]) == set(latest.cash)
+    for name, c in latest.cash.items():
+        assert newest["cash"][name]["net_cr"] == c.net_cr and newest["cash"][name]["streak"] == c.streak
+    assert newest["history"][-1]["trade_date"] == "2026-09-18"
+    assert newest["history"][-1]["FII"]["net_cr"] == latest.cash["FII"].net_cr
+
+
+# ---------------------------------------------------------------- errors name the problem
+
+
+def test_errors_are_json_naming_the_problem(rig: Rig, served: Served) -> None:
+    cycle = rig.cycle()
+    wait_for(served.state, cycle)
+    c = served.client
+    cases = {
+        "/api/overview/indices/FOO": (404, "unknown index 'FOO'"),
+        "/api/overview/indices/BANKNIFTY": (404, "BANKNIFTY is not collected"),
+        "/api/chain/NIFTY/yearly": (404, "unknown expiry bucket 'yearly'"),
+        "/api/chain/SENSEX/next_month": (None, None),
+        "/api/analytics/cash-flows/7m": (404, "unknown timeframe '7m'"),
+        "/api/history/trades": (404, "unknown measurement 'trades'"),
+        "/api/history/atm_options?from=yesterday": (422, "from: 'yesterday' is not ISO 8601"),
+        "/api/history/participants?index=NIFTY": (422, "participants has no index tag"),
+        "/api/history/atm_options?every=2m": (422, "every: '2m'"),
+        "/api/analytics/cash-flows/position-changes?n=0": (422, "n: "),
+        "/api/analytics/participants?date=2026-13-01": (422, "date: '2026-13-01' is not YYYY-MM-DD"),
+        "/api/analytics/participants?date=2026-11-22": (404, "not a trading day"),
+        "/api/nowhere": (404, "no such route: GET /api/nowhere"),
+    }
+    for path, (status, text) in cases.items():
+        r = c.get(path)
+        if status is None:
+            assert r.status_code in (200, 404)
+            continue
+        assert r.status_code == status, (path, r.text)
+        assert r.headers["content-type"].startswith("application/json")
+        assert text in r.json()["error"], (path, r.json())
+    posted = c.post("/api/health", content=b"{}")
+    assert posted.status_code == 405 and "read-only" in posted.json()["error"]
+
+
+def test_a_crash_is_a_json_500_with_the_trace_in_the_log(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def latest(self, *a: Any, **k: Any) -> Any:
+            raise RuntimeError("disk says secret-detail-42")
+
+        def describe(self) -> str:
+            return "broken store"
+
+    s = serve(rig)
+    try:
+        s.state.store = Broken()
+        with caplog.at_level("ERROR", logger="optui.api"):
+            r = s.client.get("/api/history/atm_options")
+        assert r.status_code == 500
+        assert r.json() == {"error": "internal error answering /api/history/atm_options: RuntimeError "
+                                     "(details in the server's log)"}
+        assert "secret-detail-42" not in r.text and "Traceback" not in r.text
+        assert any(rec.exc_info and "secret-detail-42" in str(rec.exc_info[1]) for rec in caplog.records)
+    finally:
+        stop(rig, s)
+
+
+def test_oversized_and_malformed_requests_are_refused_and_the_server_keeps_serving(rig: Rig) -> None:
+    s = serve(rig, max_body_bytes=1000)
+    try:
+        big = s.client.request("GET", "/api/health", content=b"x" * 5000)
+        assert big.status_code == 413 and "at most 1000 bytes" in big.json()["error"]
+        chunked = s.client.request("GET", "/api/health", content=iter([b"x" * 800, b"y" * 800]))
+        assert chunked.status_code in (200, 413)  # a GET route never reads its body
+        with socket.create_connection((s.server.host, s.server.port), timeout=5) as raw:
+            raw.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")
+            answer = raw.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 400")
+        assert s.client.get("/api/health").status_code == 200
+    finally:
+        stop(rig, s)
+
+
+def test_rate_limit_answers_429_with_retry_after(rig: Rig) -> None:
+    s = serve(rig, rate_limit_per_min=5)
+    try:
+        codes = [s.client.get("/api/health").status_code for _ in range(6)]
+        assert codes[:5] == [200] * 5 and codes[5] == 429
+        r = s.client.get("/api/health")
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert "at most 5 requests per minute" in r.json()["error"]
+    finally:
+        stop(rig, s)
+
+
+# ---------------------------------------------------------------- the token
+
+
+def test_every_route_needs_the_token(rig: Rig, served: Served) -> None:
+    url = served.server.url
+    for path in ("/api/health", "/api/overview/indices", "/docs", "/openapi.json", "/api/nowhere"):
+        missing = httpx.get(url + path)
+        wrong = httpx.get(url + path, headers={"Authorization": "Bearer not-the-token"})
+        _keep(rig, missing)
+        _keep(rig, wrong)
+        assert missing.status_code == wrong.status_code == 401, path
+        assert "token missing" in missing.json()["error"] and "token wrong" in wrong.json()["error"]
+    assert httpx.get(url + "/docs").headers["WWW-Authenticate"].startswith("Basic")
+    assert httpx.get(url + "/docs", auth=("any", TOKEN)).status_code == 200  # a browser's prompt
+    assert served.client.get("/openapi.json").json()["info"]["title"] == "optui API"
+
+
+def test_a_rotated_token_replaces_the_old_one_in_a_running_server(rig: Rig) -> None:
+    first = prepare_token("127.0.0.1")
+    assert first.origin == "generated" and first.path is not None
+    assert oct(first.path.stat().st_mode & 0o777) == "0o600"
+    assert prepare_token("127.0.0.1").token == first.token  # stored: the same next time
+    s = serve(rig, token=first.token)
+    try:
+        assert s.client.get("/api/health").status_code == 200
+        second = ensure_token(rotate=True)
+        assert second.origin == "rotated" and second.token != first.token
+        deadline = time.monotonic() + 10
+        while s.client.get("/api/health").status_code != 401 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        old = s.client.get("/api/health")
+        assert old.status_code == 401
+        new = httpx.get(s.server.url + "/api/health", headers={"Authorization": f"Bearer {second.token}"})
+        assert new.status_code == 200
+        rig.responses += [old.text, new.text]
+        for text in (old.text, new.text):
+            assert first.token not in text and second.token not in text
+    finally:
+        stop(rig, s)
+
+
+def test_a_non_loopback_address_needs_a_token_set_beforehand(isolated_config: Path) -> None:
+    with pytest.raises(ConfigError, match="refusing to serve on 0.0.0.0 without an API token"):
+        prepare_token("0.0.0.0")
+    assert not (isolated_config / "secrets.toml").exists()  # nothing generated unseen
+    check_bind("127.0.0.1", TokenInfo("t", "generated"))
+    check_bind("::1", TokenInfo("t", "generated"))
+    check_bind("0.0.0.0", TokenInfo("t", "environment"))
+    first = prepare_token("127.0.0.1")  # shown once on loopback
+    assert prepare_token("0.0.0.0").token == first.token
+
+
+def test_the_serve_command_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    env = {**os.environ, "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"),
+           "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run([OPTUI, "serve", "--host", "0.0.0.0", "--port", "0"], capture_output=True,
+                          text=True, env=env, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert "refusing to serve on 0.0.0.0 without an API token" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_serve_without_a_collector_says_so_and_serves_history(tmp_path: Path) -> None:
+    env = {**os.environ, "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"),
+           "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data"), "OPTUI_API_TOKEN": TOKEN,
+           "OPTUI_STORE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "OPTUI_CACHE_URL": "memory://"}
+    proc = subprocess.Popen([OPTUI, "serve", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    try:
+        lines = []
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "optui API on" in line:
+                break
+        text = "".join(lines)
+        assert "no collector is running" in text and "this server never collects" in text
+        url = re.search(r"optui API on (http://\S+) ", text).group(1)  # type: ignore[union-attr]
+        h = {"Authorization": f"Bearer {TOKEN}"}
+        health = httpx.get(url + "/api/health", headers=h).json()
+        assert health["status"] == "no_collector"
+        r = httpx.get(url + "/api/overview/indices", headers=h)
+        assert r.status_code == 503 and "no collector is running" in r.json()["error"]
+        assert httpx.get(url + "/api/history/index_overview", headers=h).json()["rows"] == []
+        assert TOKEN not in text
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0
+    assert not list((tmp_path / "data").glob("**/*.lock"))  # it never took a collector lock
+
+
+def test_no_secret_appears_in_any_response(rig: Rig) -> None:
+    """Runs last in this module: every response recorded above, plus one of each route now."""
+    s = serve(rig)
+    try:
+        rig.cycle()
+        for path in ("/api/overview/indices", "/api/overview/indices/NIFTY", "/api/chain/NIFTY/this_week",
+                     "/api/analytics/cash-flows/5m", "/api/analytics/participants", "/api/alerts",
+                     "/api/health", "/api/history/collector_health", "/openapi.json", "/docs"):
+            s.client.get(path)
+    finally:
+        stop(rig, s)
+    secrets = [TOKEN, rig.settings.simulator.access_token, rig.settings.simulator.api_key]
+    assert len(rig.responses) > 40
+    for text in rig.responses:
+        for secret in secrets:
+            assert secret not in text
