@@ -3,12 +3,14 @@ simulator, driven by httpx; every figure checked against the snapshot the feed p
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -473,3 +475,196 @@ def test_no_secret_appears_in_any_response(rig: Rig) -> None:
     for text in rig.responses:
         for secret in secrets:
             assert secret not in text
+
+
+# ---------------------------------------------------------------- WebSocket streams
+
+
+def ws_url(served: Served, path: str) -> str:
+    return served.server.url.replace("http://", "ws://") + path
+
+
+def test_streams_send_each_cycle_as_it_happens(rig: Rig, served: Served) -> None:
+    from websockets.sync.client import connect
+
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with connect(ws_url(served, "/ws/snapshots"), additional_headers=auth) as snaps, \
+            connect(ws_url(served, f"/ws/cash-flows?token={TOKEN}")) as flows, \
+            connect(ws_url(served, "/ws/alerts"), subprotocols=["optui", f"bearer.{TOKEN}"]) as alerts:  # type: ignore[list-item]
+        assert alerts.subprotocol == "optui"  # the token is never echoed back
+        deadline = time.monotonic() + 10
+        while served.state.hub is not None and served.state.hub.client_count() < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        raised: list[Any] = []
+        for _ in range(4):
+            cycle = rig.cycle()
+            raised = cycle.snapshot.alerts
+            if raised:
+                break
+        assert raised
+        at = iso(cycle.snapshot.timestamp)
+
+        def until(ws: Any, kind: str) -> dict[str, Any]:
+            while True:
+                message = json.loads(ws.recv(timeout=10))
+                assert message["type"] == kind
+                if message["as_of"] == at:
+                    return message
+
+        snap = until(snaps, "snapshot")
+        nifty = next(i for i in snap["indices"] if i["index"] == "NIFTY")
+        ov = cycle.snapshot.indices["NIFTY"].overview
+        assert nifty["spot"] == ov.last_price and snap["source_badge"] == "SIMULATED"
+        for name, b in ov.buckets.items():
+            assert same(nifty["buckets"][name]["atm_iv_pct"], b.atm_iv)
+            assert same(nifty["buckets"][name]["pcr_oi"], b.pcr_oi)
+        flow = until(flows, "cash_flows")
+        assert flow["unit"] == "INR crore"
+        assert same(flow["indices"]["NIFTY"]["net_cr"], ov.flow.net_cr)
+        top = top_oi_changes(cycle.snapshot.indices["NIFTY"].legs, rig.settings.positions.top_n)
+        assert [p["tradingsymbol"] for p in flow["positions"]["NIFTY"]] == [leg.tradingsymbol for leg in top]
+        got = until(alerts, "alerts")["alerts"]
+        assert [(a["rule"], a["subject"], a["time"]) for a in got] == \
+            [(a.rule, a.subject, iso(a.at)) for a in raised]
+
+
+def test_a_stream_needs_the_token(rig: Rig, served: Served) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    for url, kwargs in ((ws_url(served, "/ws/alerts"), {}),
+                        (ws_url(served, "/ws/alerts?token=wrong"), {}),
+                        (ws_url(served, "/ws/alerts"), {"subprotocols": ["optui", "bearer.wrong"]})):
+        with pytest.raises(InvalidStatus) as refused:
+            connect(url, **kwargs)  # type: ignore[arg-type]
+        response = refused.value.response
+        assert response.status_code == 401
+        assert b"API token" in response.body and TOKEN.encode() not in response.body
+    with connect(ws_url(served, f"/ws/nothing?token={TOKEN}")) as unknown:
+        with pytest.raises(Exception) as closed:
+            unknown.recv(timeout=10)
+    assert getattr(closed.value, "rcvd", None) is not None and closed.value.rcvd.code == 1008  # type: ignore[attr-defined]
+    assert "unknown stream 'nothing'" in closed.value.rcvd.reason  # type: ignore[attr-defined]
+
+
+def test_participants_stream_starts_with_the_newest_stored_day(rig: Rig, served: Served, fixtures_dir: Path) -> None:
+    from websockets.sync.client import connect
+
+    from optui.collectors.participants_import import import_paths
+
+    import_paths(rig.feed.store, [fixtures_dir / "nse_participant", fixtures_dir / "nse_fiidii_cash"])
+    with connect(ws_url(served, f"/ws/participants?token={TOKEN}")) as ws:
+        first = json.loads(ws.recv(timeout=10))
+    assert first["type"] == "participants" and first["trade_date"] == "2026-08-18"
+    assert first["participants"]["FII"]["index_futures_net"] is not None
+
+
+def test_a_client_that_stops_reading_is_dropped_and_another_keeps_receiving(rig: Rig) -> None:
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    s = serve(rig, ws_queue=4)
+    hub = s.state.hub
+    assert hub is not None
+    try:
+        cycle = rig.cycle()
+        wait_for(s.state, cycle)
+        raw = socket.socket()
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a reader that stopped
+        raw.connect((s.server.host, s.server.port))
+        with connect(ws_url(s, f"/ws/snapshots?chain=true&token={TOKEN}"), sock=raw, max_queue=1) as slow, \
+                connect(ws_url(s, f"/ws/snapshots?token={TOKEN}")) as good:
+            received: list[str] = []
+            done = threading.Event()
+
+            def read() -> None:
+                while not done.is_set():
+                    try:
+                        received.append(json.loads(good.recv(timeout=0.5))["as_of"])
+                    except TimeoutError:
+                        continue
+                    except ConnectionClosed:
+                        return
+
+            reader = threading.Thread(target=read, daemon=True)
+            reader.start()
+            deadline = time.monotonic() + 60
+            while hub.dropped == 0 and time.monotonic() < deadline:
+                # The newest cycle again and again, as fast as the reading client takes it.
+                seen = len(received)
+                s.state.offer(cycle)
+                paced = time.monotonic() + 5
+                while len(received) == seen and hub.dropped == 0 and time.monotonic() < paced:
+                    time.sleep(0.001)
+            assert hub.dropped == 1
+            assert hub.client_count() == 1  # the good one
+            fresh = rig.cycle()
+            at = iso(fresh.snapshot.timestamp)
+            deadline = time.monotonic() + 10
+            while at not in received and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert at in received  # the other client kept receiving
+            health = s.client.get("/api/health").json()
+            assert health["websocket_dropped"] == 1 and health["websocket_clients"] == 1
+            with pytest.raises(ConnectionClosed) as closed:  # reading again: what was sent, then the close
+                while True:
+                    slow.recv(timeout=40)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+            assert "client too slow" in closed.value.rcvd.reason
+            done.set()
+            reader.join(5)
+    finally:
+        stop(rig, s)
+
+
+def _api_url(proc: subprocess.Popen, lines: list[str]) -> str:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        found = re.search(r"optui API on (http://\S+) ", line)
+        if found:
+            return found.group(1)
+    raise AssertionError("".join(lines))
+
+
+def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path) -> None:
+    env = {**os.environ, "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"),
+           "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data"), "OPTUI_API_TOKEN": TOKEN,
+           "OPTUI_STORE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "OPTUI_CACHE_URL": "memory://",
+           "OPTUI_SIMULATOR_START": START, "OPTUI_SIMULATOR_SPEED": "60",
+           "OPTUI_SOURCE_CHAIN_STRIKES": "5", "OPTUI_EXPORT_WRITE_JSON": "false",
+           "OPTUI_EXPORT_WRITE_CSV": "false", "OPTUI_PARTICIPANTS_ENABLED": "false"}
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    collect = subprocess.Popen([OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "60",
+                                "--serve", "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    serve_proc: subprocess.Popen | None = None
+    lines: list[str] = []
+    try:
+        local = _api_url(collect, lines)
+        threading.Thread(target=lambda: [lines.append(x) for x in collect.stdout or []], daemon=True).start()
+        serve_proc = subprocess.Popen([OPTUI, "serve", "--port", "0"], stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+        attached = _api_url(serve_proc, lines)
+        assert "attached to" in "".join(lines)
+        deadline = time.monotonic() + 60
+        same_cycle = None
+        while same_cycle is None and time.monotonic() < deadline:
+            a = httpx.get(local + "/api/overview/indices/NIFTY", headers=h)
+            b = httpx.get(attached + "/api/overview/indices/NIFTY", headers=h)
+            if a.status_code == b.status_code == 200 and a.json()["as_of"] == b.json()["as_of"]:
+                same_cycle = (a.json(), b.json())
+            else:
+                time.sleep(0.2)
+        assert same_cycle is not None, "".join(lines)
+        mine, theirs = same_cycle
+        assert mine["buckets"] == theirs["buckets"] and mine["spot"] == theirs["spot"]
+        assert httpx.get(local + "/api/health", headers=h).json()["collector"]["mode"] == "local"
+        assert httpx.get(attached + "/api/health", headers=h).json()["collector"]["mode"] == "attached"
+    finally:
+        for proc in (serve_proc, collect):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+        assert collect.wait(60) == 0
+        if serve_proc is not None:
+            assert serve_proc.wait(30) == 0

@@ -30,7 +30,7 @@ percent (`_pct`); unknown values are null. Errors are `{"error": "..."}`.
 def create_fastapi(state: ApiState) -> FastAPI:
     """The FastAPI application with every route, reading `state` (no middleware)."""
     from optui import __version__
-    from optui.api import routes_analytics, routes_market, routes_misc
+    from optui.api import routes_analytics, routes_market, routes_misc, ws
 
     api = FastAPI(title="optui API", version=__version__, description=DESCRIPTION,
                   default_response_class=JsonResponse, redoc_url=None)
@@ -39,6 +39,7 @@ def create_fastapi(state: ApiState) -> FastAPI:
     api.include_router(routes_market.router)
     api.include_router(routes_analytics.router)
     api.include_router(routes_misc.router)
+    api.include_router(ws.router)
     return api
 
 

@@ -26,9 +26,14 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
+def dumps_text(body: Any) -> str:
+    """Compact JSON text (₹ kept as is); NaN is refused (the serialisers turn it into null)."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
 def dumps(body: Any) -> bytes:
-    """Compact JSON (UTF-8, ₹ kept as is); NaN is refused (the serialisers turn it into null)."""
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    """`dumps_text` as UTF-8 bytes."""
+    return dumps_text(body).encode()
 
 
 class JsonResponse(Response):
@@ -93,5 +98,5 @@ def install_handlers(app: FastAPI) -> None:
                                    f"{type(exc).__name__} (details in the server's log)")
 
 
-__all__ = ["JSON", "ApiError", "JsonResponse", "dumps", "error_response", "install_handlers",
+__all__ = ["JSON", "ApiError", "JsonResponse", "dumps", "dumps_text", "error_response", "install_handlers",
            "send_json_error"]

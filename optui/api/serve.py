@@ -61,10 +61,13 @@ def start_server(state: ApiState, host: str, port: int, info: TokenInfo) -> ApiS
     """Bind host:port, build the app and the WebSocket hub, start serving (and the state's hub
     thread). Raises OSError when the address cannot be bound."""
     from optui.api.app import create_app
+    from optui.api.hub import Hub
 
     sock = bind(host, port)
+    hub = Hub(state.settings.api.ws_queue)
+    state.hub = hub
     state.start()
-    server = ApiServer(create_app(state, TokenSource(info.token)), sock)
+    server = ApiServer(create_app(state, TokenSource(info.token)), sock, on_loop=hub.attach_loop)
     try:
         server.start()
     except BaseException:
