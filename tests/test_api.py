@@ -459,24 +459,6 @@ def test_serve_without_a_collector_says_so_and_serves_history(tmp_path: Path) ->
     assert not list((tmp_path / "data").glob("**/*.lock"))  # it never took a collector lock
 
 
-def test_no_secret_appears_in_any_response(rig: Rig) -> None:
-    """Runs last in this module: every response recorded above, plus one of each route now."""
-    s = serve(rig)
-    try:
-        rig.cycle()
-        for path in ("/api/overview/indices", "/api/overview/indices/NIFTY", "/api/chain/NIFTY/this_week",
-                     "/api/analytics/cash-flows/5m", "/api/analytics/participants", "/api/alerts",
-                     "/api/health", "/api/history/collector_health", "/openapi.json", "/docs"):
-            s.client.get(path)
-    finally:
-        stop(rig, s)
-    secrets = [TOKEN, rig.settings.simulator.access_token, rig.settings.simulator.api_key]
-    assert len(rig.responses) > 40
-    for text in rig.responses:
-        for secret in secrets:
-            assert secret not in text
-
-
 # ---------------------------------------------------------------- WebSocket streams
 
 
@@ -484,8 +466,10 @@ def ws_url(served: Served, path: str) -> str:
     return served.server.url.replace("http://", "ws://") + path
 
 
-def test_streams_send_each_cycle_as_it_happens(rig: Rig, served: Served) -> None:
+def test_streams_send_each_cycle_as_it_happens(rig: Rig, served: Served, caplog: pytest.LogCaptureFixture) -> None:
     from websockets.sync.client import connect
+
+    caplog.set_level("INFO")
 
     auth = {"Authorization": f"Bearer {TOKEN}"}
     with connect(ws_url(served, "/ws/snapshots"), additional_headers=auth) as snaps, \
@@ -506,7 +490,9 @@ def test_streams_send_each_cycle_as_it_happens(rig: Rig, served: Served) -> None
 
         def until(ws: Any, kind: str) -> dict[str, Any]:
             while True:
-                message = json.loads(ws.recv(timeout=10))
+                text = ws.recv(timeout=10)
+                rig.responses.append(str(text))
+                message = json.loads(text)
                 assert message["type"] == kind
                 if message["as_of"] == at:
                     return message
@@ -520,12 +506,16 @@ def test_streams_send_each_cycle_as_it_happens(rig: Rig, served: Served) -> None
             assert same(nifty["buckets"][name]["pcr_oi"], b.pcr_oi)
         flow = until(flows, "cash_flows")
         assert flow["unit"] == "INR crore"
-        assert same(flow["indices"]["NIFTY"]["net_cr"], ov.flow.net_cr)
+        assert flow["indices"]["NIFTY"]["measured"] is ov.flow.measured
+        assert flow["indices"]["NIFTY"]["net_cr"] == (ov.flow.net_cr if ov.flow.measured else None)
         top = top_oi_changes(cycle.snapshot.indices["NIFTY"].legs, rig.settings.positions.top_n)
         assert [p["tradingsymbol"] for p in flow["positions"]["NIFTY"]] == [leg.tradingsymbol for leg in top]
         got = until(alerts, "alerts")["alerts"]
         assert [(a["rule"], a["subject"], a["time"]) for a in got] == \
             [(a.rule, a.subject, iso(a.at)) for a in raised]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "/ws/cash-flows?token=***" in logged  # the server logs the path, never the token
+    assert TOKEN not in logged
 
 
 def test_a_stream_needs_the_token(rig: Rig, served: Served) -> None:
@@ -554,7 +544,9 @@ def test_participants_stream_starts_with_the_newest_stored_day(rig: Rig, served:
 
     import_paths(rig.feed.store, [fixtures_dir / "nse_participant", fixtures_dir / "nse_fiidii_cash"])
     with connect(ws_url(served, f"/ws/participants?token={TOKEN}")) as ws:
-        first = json.loads(ws.recv(timeout=10))
+        text = ws.recv(timeout=10)
+    rig.responses.append(str(text))
+    first = json.loads(text)
     assert first["type"] == "participants" and first["trade_date"] == "2026-08-18"
     assert first["participants"]["FII"]["index_futures_net"] is not None
 
@@ -668,3 +660,78 @@ def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path)
         assert collect.wait(60) == 0
         if serve_proc is not None:
             assert serve_proc.wait(30) == 0
+
+
+def test_attach_follows_a_collector_over_redis(tmp_path: Path, redis_server: str) -> None:
+    """`optui serve --attach redis://...`: the API shows the cycle the remote collector published."""
+    from optui.api.serve import Follower
+
+    settings = sim_settings(tmp_path)
+    settings.simulator.start = START
+    settings.simulator.speed = 60
+    settings.source.indices = ["NIFTY"]
+    settings.source.chain_strikes = 5
+    settings.cache.url = redis_server
+    feed = LocalFeed(build_engine(settings))
+    feed.start()
+    state = ApiState(Settings(), None)
+    follower = Follower(Settings(), state, redis_server, lambda line, style="": None)
+    try:
+        state.start()
+        assert follower.connect() and state.collector.mode == "attached"
+        follower.start()
+        published = feed.next_cycle()
+        deadline = time.monotonic() + 20
+        while (state.latest is None or state.latest.cycle.snapshot.timestamp != published.snapshot.timestamp) \
+                and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert state.latest is not None
+        got = state.latest.summary[0]
+        ov = published.snapshot.indices["NIFTY"].overview
+        assert got["index"] == "NIFTY" and got["spot"] == ov.last_price
+        assert same(got["nearest"]["atm_iv_pct"], ov.buckets[got["buckets"][0]].atm_iv)
+    finally:
+        follower.stop()
+        state.close()
+        feed.close()
+
+
+def test_cors_is_closed_unless_origins_are_listed(rig: Rig) -> None:
+    preflight = {"Origin": "https://grafana.example", "Access-Control-Request-Method": "GET",
+                 "Access-Control-Request-Headers": "authorization"}
+    closed = serve(rig)
+    try:
+        r = httpx.options(closed.server.url + "/api/health", headers=preflight)
+        assert "access-control-allow-origin" not in r.headers
+        r = closed.client.get("/api/health", headers={"Origin": "https://grafana.example"})
+        assert "access-control-allow-origin" not in r.headers
+    finally:
+        stop(rig, closed)
+    rig.settings.api.cors_origins = ["https://grafana.example"]
+    opened = serve(rig)
+    try:
+        r = httpx.options(opened.server.url + "/api/health", headers=preflight)
+        assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "https://grafana.example"
+        other = httpx.options(opened.server.url + "/api/health", headers={**preflight, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in other.headers
+    finally:
+        rig.settings.api.cors_origins = []
+        stop(rig, opened)
+
+
+def test_no_secret_appears_in_any_response(rig: Rig) -> None:
+    """Runs last in this module: every response recorded above, plus one of each route now."""
+    s = serve(rig)
+    try:
+        rig.cycle()
+        for path in ("/api/overview/indices", "/api/overview/indices/NIFTY", "/api/chain/NIFTY/this_week",
+                     "/api/analytics/cash-flows/5m", "/api/analytics/participants", "/api/alerts",
+                     "/api/health", "/api/history/collector_health", "/openapi.json", "/docs"):
+            s.client.get(path)
+    finally:
+        stop(rig, s)
+    secrets = [TOKEN, rig.settings.simulator.access_token, rig.settings.simulator.api_key]
+    assert len(rig.responses) > 40
+    for text in rig.responses:
+        for secret in secrets:
+            assert secret not in text
