@@ -664,8 +664,11 @@ def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path)
 
 def test_attach_follows_a_collector_over_redis(tmp_path: Path, redis_server: str) -> None:
     """`optui serve --attach redis://...`: the API shows the cycle the remote collector published."""
+    import redis
+
     from optui.api.serve import Follower
 
+    redis_server = redis_server.rsplit("/", 1)[0] + "/7"  # a database of its own, emptied after
     settings = sim_settings(tmp_path)
     settings.simulator.start = START
     settings.simulator.speed = 60
@@ -694,6 +697,7 @@ def test_attach_follows_a_collector_over_redis(tmp_path: Path, redis_server: str
         follower.stop()
         state.close()
         feed.close()
+        redis.Redis.from_url(redis_server).flushdb()
 
 
 def test_cors_is_closed_unless_origins_are_listed(rig: Rig) -> None:
