@@ -62,7 +62,10 @@ class ApiServer:
         self.config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
                                      ws_max_size=WS_MAX_MESSAGE, ws_ping_interval=20.0,
                                      ws_ping_timeout=20.0, timeout_graceful_shutdown=3,
-                                     server_header=False)
+                                     server_header=False,
+                                     # Compressing each message once per client cost ~0.35 ms
+                                     # per client per cycle (34 of 40 ms for 100 clients).
+                                     ws_per_message_deflate=False)
         self.server = uvicorn.Server(self.config)
         # uvicorn installs no signal handlers off the main thread: the caller owns SIGINT/SIGTERM.
         self.loop: asyncio.AbstractEventLoop | None = None
