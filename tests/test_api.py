@@ -233,6 +233,22 @@ def test_alerts_and_health_follow_the_feed(rig: Rig, served: Served) -> None:
     assert health["store"]["reachable"] is True
 
 
+def test_a_gap_keeps_the_newest_snapshot_and_health_says_why(rig: Rig, served: Served) -> None:
+    cycle = rig.cycle()
+    wait_for(served.state, cycle)
+    rig.feed.publish_gap("the quote call timed out")
+    deadline = time.monotonic() + 10
+    while served.state.gap is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    health = served.client.get("/api/health").json()
+    assert health["status"] == "gap" and health["gap"]["reason"] == "the quote call timed out"
+    overview = served.client.get("/api/overview/indices").json()
+    assert overview["as_of"] == iso(cycle.snapshot.timestamp)  # the newest snapshot, ageing
+    after = rig.cycle()
+    wait_for(served.state, after)
+    assert served.client.get("/api/health").json()["status"] == "ok"
+
+
 def test_history_reads_the_store(rig: Rig, served: Served) -> None:
     cycle = rig.cycle()
     wait_for(served.state, cycle)

@@ -30,6 +30,7 @@ from optui.api.errors import dumps_text as dumps
 if TYPE_CHECKING:
     from optui.api.state import ApiState
     from optui.feed.model import FeedCycle
+    from optui.models import Snapshot
 
 log = logging.getLogger("optui.api")
 
@@ -72,7 +73,7 @@ class Hub:
 
     # ---- the hub thread ------------------------------------------------------------------
 
-    def publish(self, cycle: FeedCycle, state: ApiState) -> None:
+    def publish(self, cycle: FeedCycle, snap: Snapshot, state: ApiState) -> None:
         """Encode one cycle's messages and post them to the loop (hub thread; never waits on
         a client)."""
         from optui.analytics.positions import top_oi_changes
@@ -88,7 +89,6 @@ class Hub:
             position_json,
         )
 
-        snap = cycle.snapshot
         keys = ordered_indices(snap)
         header = state.header()
         indices = [index_detail(k, snap.indices[k]) for k in keys]

@@ -54,7 +54,7 @@ async def position_changes(
 
     state = state_of(request)
     latest = need_latest(state)
-    snap = latest.cycle.snapshot
+    snap = latest.snapshot
     keys = [index_key(latest, index)] if index else ordered_indices(snap)
     top_n = n or state.settings.positions.top_n
     out = {k: [position_json(i + 1, leg) for i, leg in enumerate(top_oi_changes(snap.indices[k].legs, top_n))]
@@ -79,8 +79,8 @@ def cash_flows(timeframe: str, request: Request, index: IndexQuery = None) -> An
     store = _store(state)
     latest = state.latest
     if latest is not None:
-        anchor = latest.cycle.snapshot.timestamp
-        keys = [index_key(latest, index)] if index else ordered_indices(latest.cycle.snapshot)
+        anchor = latest.snapshot.timestamp
+        keys = [index_key(latest, index)] if index else ordered_indices(latest.snapshot)
     else:
         from optui.indices import INDEX_KEYS
         from optui.storage.records import FLOW

@@ -42,7 +42,7 @@ def need_latest(state: ApiState) -> Latest:
 def index_key(latest: Latest, index: str) -> str:
     """The collected index named `index` (any case); 404 naming what is served otherwise."""
     key = index.strip().upper()
-    snap = latest.cycle.snapshot
+    snap = latest.snapshot
     if key in snap.indices:
         return key
     served = ", ".join(snap.indices) or "none"
@@ -70,7 +70,7 @@ async def overview_index(index: str, request: Request) -> Any:
     state = state_of(request)
     latest = need_latest(state)
     key = index_key(latest, index)
-    return JsonResponse({**state.header(), **index_detail(key, latest.cycle.snapshot.indices[key])})
+    return JsonResponse({**state.header(), **index_detail(key, latest.snapshot.indices[key])})
 
 
 @router.get("/chain/{index}/{bucket}", summary="Every leg of one index and expiry bucket")
@@ -81,7 +81,7 @@ async def chain(index: str, bucket: str, request: Request) -> Any:
     state = state_of(request)
     latest = need_latest(state)
     key = index_key(latest, index)
-    snap = latest.cycle.snapshot.indices[key]
+    snap = latest.snapshot.indices[key]
     present = ordered_buckets(snap.overview)
     name = bucket.strip().lower()
     if name not in present:

@@ -94,21 +94,25 @@ def alerts(request: Request, since: Annotated[str | None, Query(
 
 @router.get("/health", summary="The API, the collector it follows and the store")
 def health(request: Request) -> Any:
-    """`status` ok (fresh cycles), stale (older than two intervals), waiting (none yet) or
-    no_collector; the collector's mode and host, the newest cycle's time, duration, legs and
+    """`status` ok (fresh cycles), stale (older than two intervals), gap (the collector's newest
+    cycle collected nothing: `gap` says why), waiting (none yet) or no_collector; the
+    collector's mode and host, the newest cycle's time, duration, legs and
     warnings, the store's reachability, WebSocket clients and recent health events."""
     state = state_of(request)
     latest = state.latest
     collector = state.collector
+    gap = state.gap
     if collector.mode == "none":
         status = "no_collector"
+    elif gap is not None:
+        status = "gap"
     elif latest is None:
         status = "waiting"
     else:
         status = "stale" if state.is_stale() else "ok"
     cycle: dict[str, Any] | None = None
     if latest is not None:
-        snap = latest.cycle.snapshot
+        snap = latest.snapshot
         cycle = {
             "as_of": iso(snap.timestamp), "duration_s": num(snap.duration_s),
             "indices": list(snap.indices), "legs": snap.leg_count, "flagged_legs": snap.flagged_count,
@@ -124,11 +128,11 @@ def health(request: Request) -> Any:
         "interval_s": state.interval_s,
         "cycles_received": state.cycles_seen,
         "last_cycle": cycle,
+        "gap": None if gap is None else {"reason": gap[0], "at": iso(gap[1])},
         "store": None if store is None else {"describe": store.describe(), "reachable": bool(store.ping())},
         "websocket_clients": hub.client_count() if hub is not None else 0,
         "websocket_dropped": hub.dropped if hub is not None else 0,
-        "events": [{"at": iso(e.at), "level": e.level, "kind": e.kind, "text": e.text}
-                   for e in list(state.health)[-50:]],
+        "events": [{**e.as_dict(), "at": iso(e.at)} for e in list(state.health)[-50:]],
     }
     return JsonResponse(body)
 

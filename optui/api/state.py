@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from optui.alerts.model import Alert
 from optui.feed.model import FeedCycle, HealthEvent
-from optui.models import source_badge
+from optui.models import Snapshot, source_badge
 
 if TYPE_CHECKING:
     from optui.api.hub import Hub
@@ -37,6 +37,7 @@ class Latest:
     """The newest cycle and what was precomputed from it; `received` is local monotonic time."""
 
     cycle: FeedCycle
+    snapshot: Snapshot
     received: float
     summary: list[dict[str, Any]] = field(default_factory=list)
 
@@ -63,6 +64,9 @@ class ApiState:
         self.alerts: deque[Alert] = deque(maxlen=ALERTS_KEPT)
         self.health: deque[HealthEvent] = deque(maxlen=HEALTH_KEPT)
         self.cycles_seen = 0
+        self.gap: tuple[str, datetime | None] | None = None
+        """The newest gap (a cycle the collector could not collect): its reason and exchange
+        time; None once a cycle arrives after it."""
         self.started = time.monotonic()
         self.hub: Hub | None = None
         self._calendar: Any = None
@@ -110,15 +114,20 @@ class ApiState:
         events, and pass it to the WebSocket hub."""
         from optui.api.serialise import index_summary, ordered_indices
 
+        self.health.extend(cycle.health)
         snap = cycle.snapshot
+        if snap is None:  # a gap: the newest snapshot stays (and ages); health says why
+            at = max((e.at for e in cycle.health if e.at is not None), default=None)
+            self.gap = (cycle.gap or "the collector could not collect this cycle", at)
+            return
         summary = [index_summary(k, snap.indices[k]) for k in ordered_indices(snap)]
-        self.latest = Latest(cycle, time.monotonic() if received is None else received, summary)
+        self.latest = Latest(cycle, snap, time.monotonic() if received is None else received, summary)
+        self.gap = None
         self.cycles_seen += 1
         self.alerts.extend(snap.alerts)
-        self.health.extend(cycle.health)
         hub = self.hub
         if hub is not None:
-            hub.publish(cycle, self)
+            hub.publish(cycle, snap, self)
 
     # ---- the route side ------------------------------------------------------------------
 
@@ -136,7 +145,7 @@ class ApiState:
         latest = self.latest
         if latest is None:
             return "WAITING"
-        snap = latest.cycle.snapshot
+        snap = latest.snapshot
         return snap.label or source_badge(snap.source)
 
     def header(self) -> dict[str, Any]:
@@ -148,7 +157,7 @@ class ApiState:
         if latest is None:
             return {"as_of": None, "source": None, "source_badge": "WAITING", "data_age_s": None,
                     "stale": True, "timezone": "IST (+05:30)"}
-        snap = latest.cycle.snapshot
+        snap = latest.snapshot
         age = self.age_s()
         return {
             "as_of": iso(snap.timestamp),
@@ -170,7 +179,7 @@ class ApiState:
     def market_now(self) -> datetime | None:
         """The exchange time of the newest cycle, or None before the first."""
         latest = self.latest
-        return None if latest is None else latest.cycle.snapshot.timestamp
+        return None if latest is None else latest.snapshot.timestamp
 
 
 __all__ = ["ApiState", "Collector", "Latest"]
