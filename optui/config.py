@@ -36,6 +36,9 @@ class SourceSettings:
     instruments_cache_dir: str = "data/instruments"
     slow_cycle_share: float = 0.8  # a cycle longer than this share of the interval is flagged
     simulated_fallback: bool = False  # while the live source fails, show simulated data (never stored)
+    stream: bool = True  # quotes from the WebSocket ticker, REST polling as the fallback tier
+    stream_instruments: int = 9000  # at most this many streamed (Kite: 3 connections x 3,000)
+    stream_stall_s: float = 10.0  # a ticker connection silent this long (no heartbeat) is redialled
 
 
 @dataclass
@@ -209,6 +212,8 @@ _RANGES: dict[str, tuple[float, float]] = {
     "source.interval_s": (1.0, 3600.0),
     "source.chain_strikes": (0, 200),
     "source.full_chain_expiries": (0, 20),
+    "source.stream_instruments": (1, 9000),
+    "source.stream_stall_s": (1.0, 600.0),
     "analytics.rate": (-0.05, 0.5),
     "analytics.dividend_yield": (0.0, 0.5),
     "analytics.skew_steps": (1, 50),

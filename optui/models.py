@@ -281,6 +281,7 @@ class WarningKind(StrEnum):
     ALERT_STORE = "alert_store"  # raised alerts could not be stored
     RECORDING = "recording"  # the session recording: a repaired cut file, a write failure
     REPLAY = "replay"  # a replayed recording: cut mid-write, corrupt frames skipped
+    STREAM = "stream"  # the WebSocket ticker: feed tier, drops, gaps, stalls, bad frames
 
 
 LOSS_KINDS: frozenset[WarningKind] = frozenset({WarningKind.STORE, WarningKind.FILES})

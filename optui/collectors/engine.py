@@ -62,6 +62,8 @@ class CycleStats:
     json_files: int = 0
     csv_rows: int = 0
     clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
+    feed: str = ""  # a streaming source's tier: stream, stream+rest or rest-fallback
+    streamed: int = 0  # quotes of the cycle answered from the ticker
     warnings: list[SnapshotWarning] = field(default_factory=list)
 
 
@@ -244,6 +246,9 @@ class CollectionEngine:
                 self._catalogs[key], spot_q.last_price, at, src.chain_strikes, src.offsets,
                 src.full_chain_expiries,
             )
+        follow = getattr(self.source, "follow_plan", None)
+        if follow is not None:  # a streaming source subscribes what the plan quotes
+            follow(plans, {k: spots[spot_keys[k]] for k in plans})
         # Whole chains, packed so that each expiry is quoted in one call wherever it fits.
         groups = [plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps]
         batches = quote_batches(groups, MAX_QUOTE_INSTRUMENTS)
@@ -252,8 +257,11 @@ class CollectionEngine:
             quotes.update(self.source.quotes(batch))
         stats.quote_calls += len(batches)
         stats.instruments = sum(len(b) for b in batches) + len(spot_keys)
+        take_feed = getattr(self.source, "take_feed", None)
+        if take_feed is not None:  # a streaming source: which tier answered the cycle
+            stats.feed, stats.streamed, _ = take_feed()
         # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
-        if self.source.name == "kite" and stats.quote_calls > src.interval_s:
+        if self.source.name == "kite" and stats.quote_calls > src.interval_s and stats.feed != "stream":
             warnings.append(SnapshotWarning(
                 WarningKind.QUOTE_PACE, "",
                 f"{stats.quote_calls} quote calls ({stats.instruments} instruments) take about "
@@ -537,9 +545,9 @@ def build_engine(
     try:
         stored_until = _stored_until(store) if kind == "sim" else None
         source = make_source(settings, kind, stored_until)
-        from optui.collectors.recording import with_recording
+        from optui.collectors.stream_source import with_stream
 
-        source = with_recording(settings, source, simulated)
+        source = with_stream(settings, source, simulated)
     except BaseException:
         store.close()
         raise

@@ -41,6 +41,8 @@ def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
         f"stored={stats.rows_written - stats.rows_spooled}",
         f"spooled={stats.rows_spooled}",
     ]
+    if stats.feed:
+        parts.append(f"feed={stats.feed}")
     offset = stats.clock_offset_s
     if offset is not None and abs(offset) > CLOCK_OFFSET_WARN_S:
         parts.append(f"clock_offset={offset:+.0f}s")

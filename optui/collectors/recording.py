@@ -17,12 +17,15 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   `QUOTE_PACKED` (the same answer as binary columns, each a change against the previous answer
   for the same instruments in the same frame: `optui.collectors.quote_pack`; format 2),
   `QUOTES` (the answer as plain ``{"keys", "data"}`` JSON; read, not written), `TICKS` (a raw
-  binary WebSocket frame as received, kept so when it is not a well-formed Kite frame),
-  `TICK_PACKED` (a well-formed frame packed against the ticks before it in the same Zstandard
-  frame: `optui.collectors.tick_pack`; format 2; the reader gives it back as the `TICKS` record
-  of the frame's exact bytes). Unknown kinds are skipped and counted by the reader.
-  A packed record needs the records before it in its frame, so frames are read from their
-  start (the index's seek points are frame starts).
+  binary WebSocket frame as received, on the exchange clock at receipt, kept so when it is not
+  a well-formed Kite frame), `TICK_PACKED` (a well-formed frame packed against the ticks before
+  it in the same Zstandard frame: `optui.collectors.tick_pack`; format 2; the reader gives it
+  back as the `TICKS` record of the frame's exact bytes), `STREAM_QUOTES` (JSON: one quote call
+  answered by a streaming source: the requested keys, the keys answered from the ticks
+  recorded before it with their instrument tokens as ``stream`` and ``tokens``, and the rest,
+  polled, in the columnar form of `QUOTE_COLUMNS`). Unknown kinds are skipped and counted by
+  the reader. A packed record needs the records before it in its frame, so frames are read
+  from their start (the index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
   of its first record, one ``offset time_us`` line per frame) for seeking by time. The index is
   a help, never the truth: a missing or short index is rebuilt by scanning frame headers.
@@ -45,7 +48,7 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-from optui.collectors.quote_columns import decode_quotes
+from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.quote_pack import PackError, PackState, pack_quotes, unpack_columns
 from optui.collectors.source import MarketSource
 from optui.collectors.tick_pack import TickPackError, TickState, pack_ticks, unpack_ticks
@@ -67,10 +70,11 @@ LEVEL = 9
 350 KB at level 3 (benchmarks/bench_recording.py)."""
 
 META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED, TICK_PACKED = 1, 2, 3, 4, 5, 6, 7
+STREAM_QUOTES = 8
 KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
               QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes",
-              TICK_PACKED: "packed ticks"}
-QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED)
+              TICK_PACKED: "packed ticks", STREAM_QUOTES: "stream quotes"}
+QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES)
 _HEADER = struct.Struct("<BqI")
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_PAYLOAD = 256 * 1024 * 1024
@@ -295,6 +299,14 @@ class Recorder:
         """One raw binary WebSocket frame from Kite's ticker, as received at `at`."""
         self._write(TICKS, at, bytes(payload))
 
+    def record_stream_answer(self, at: datetime, keys: Sequence[str], stream: Sequence[str],
+                             tokens: Sequence[int], polled: dict[str, dict]) -> None:
+        """One quote call of a streaming source: `stream` keys (instrument `tokens`) answered
+        from the ticks recorded before this record, the `polled` answer for the others."""
+        body = {"keys": list(keys), "stream": list(stream), "tokens": [int(t) for t in tokens],
+                **encode_quotes(polled)}
+        self._write(STREAM_QUOTES, at, encode_json(body))
+
     def take_notices(self) -> list[SnapshotWarning]:
         """Health lines since the last call (a repaired cut file, a write failure)."""
         with self._lock:
@@ -438,8 +450,8 @@ class Record:
         malformed columnar payload) when the payload does not decode."""
         body = self.json()
         try:
-            data = (decode_quotes(body) if self.kind in (QUOTE_COLUMNS, QUOTE_PACKED)
-                    else body.get("data") or {})
+            columnar = self.kind in (QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES)
+            data = decode_quotes(body) if columnar else body.get("data") or {}
             return list(body["keys"]), data
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"malformed quote record: {exc!r}") from None
@@ -653,10 +665,17 @@ def instruments_from_record(payload: dict) -> tuple[list[Instrument], list[Snaps
     return rows, notes
 
 
+def make_recorder(settings: Any, source: MarketSource, simulated: bool) -> Recorder | None:
+    """The Recorder for `source`'s session when `record.enabled` (Settings), else None; the
+    recordings of simulated sessions go apart from live ones (see `recordings_dir`)."""
+    if not settings.record.enabled:
+        return None
+    directory = recordings_dir(Path(settings.general.data_dir), simulated, settings.record.dir)
+    return Recorder(directory, source.name, source.label)
+
+
 def with_recording(settings: Any, source: MarketSource, simulated: bool) -> MarketSource:
     """`source` wrapped in a RecordingSource when `record.enabled` (Settings); the recordings
     of simulated sessions go apart from live ones (see `recordings_dir`)."""
-    if not settings.record.enabled:
-        return source
-    directory = recordings_dir(Path(settings.general.data_dir), simulated, settings.record.dir)
-    return RecordingSource(source, Recorder(directory, source.name, source.label))
+    recorder = make_recorder(settings, source, simulated)
+    return source if recorder is None else RecordingSource(source, recorder)

@@ -11,6 +11,12 @@ and its next cycle falls where the live run's did. A call the live run did not m
 moment is answered by its next call when that is the next one recorded (the live run's cycle
 fell later); when the live cycle never made it (it failed, or the file is cut there), the call
 fails with NetworkError, as the live cycle did, and nothing stale is stored.
+
+A streamed day replays through the same parser and book as the live run: every recorded tick
+frame (TICKS) is parsed (optui.tick_packets) into a TickBook in file order, and a recorded
+streamed call (STREAM_QUOTES) is answered from that book for the keys the live run answered
+from its ticks, and from the recorded polled answer for the rest. A malformed frame is skipped
+and counted in health, as live.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from optui.collectors.recording import (
     INSTRUMENTS,
     META,
     QUOTE_KINDS,
+    STREAM_QUOTES,
+    TICKS,
     ReadHealth,
     Record,
     _us,
@@ -33,8 +41,10 @@ from optui.collectors.recording import (
     read_day,
 )
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
+from optui.collectors.tick_book import TickBook
 from optui.errors import BadInputError, ConfigError, NetworkError
 from optui.models import Instrument, SnapshotWarning, WarningKind
+from optui.tick_packets import FrameError, parse_frame
 from optui.timeutil import IST, UTC
 
 log = logging.getLogger(__name__)
@@ -74,6 +84,10 @@ class ReplaySource(MarketSource):
         self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
         self._reported = 0
+        self.book = TickBook()
+        self.bad_tick_frames = 0
+        self._bad_reported = 0
+        self._fed: list[int] | None = None  # quotes streamed, polled since take_feed (streamed days)
         try:
             first = self._scan_head()
         except OSError as exc:
@@ -191,10 +205,18 @@ class ReplaySource(MarketSource):
         return self._scan(start, until_us, lambda rec: rec.kind in QUOTE_KINDS)
 
     def _apply(self, rec: Record) -> None:
+        if rec.kind == TICKS:
+            try:
+                self.book.add(parse_frame(rec.payload))
+            except FrameError:
+                self.bad_tick_frames += 1  # as live: the frame is skipped, the rest goes on
+            return
         if rec.kind in QUOTE_KINDS:
             try:
                 keys, data = rec.quotes()
-            except ValueError:
+                if rec.kind == STREAM_QUOTES:
+                    data.update(self._streamed(rec.json()))
+            except (ValueError, TypeError, KeyError):
                 self.health.bad_frames += 1
                 return
             self._latest.update(data)
@@ -205,6 +227,33 @@ class ReplaySource(MarketSource):
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
             except (ValueError, TypeError, AttributeError, KeyError):
                 self.health.bad_frames += 1
+
+    def _streamed(self, body: dict) -> dict[str, dict]:
+        """The answers a STREAM_QUOTES record took from the ticks: the book's, as live."""
+        stream, tokens = list(body["stream"]), [int(t) for t in body["tokens"]]
+        if len(stream) != len(tokens):
+            raise ValueError("stream keys and tokens differ in length")
+        out = {}
+        for key, tok in zip(stream, tokens, strict=True):
+            quote = self.book.quote(tok)
+            if quote is not None:
+                out[key] = quote
+        if self._fed is None:
+            self._fed = [0, 0]
+        self._fed[0] += len(stream)
+        self._fed[1] += len(body["keys"]) - len(stream)
+        return out
+
+    def take_feed(self) -> tuple[str, int, int]:
+        """(tier, quotes streamed, quotes polled) of the replayed calls since the last call, as
+        the live streaming source reported them; ("", 0, 0) for a day polled over REST only."""
+        from optui.collectors.stream_source import feed_tier
+
+        if self._fed is None:
+            return "", 0, 0
+        streamed, polled = self._fed
+        self._fed = [0, 0]
+        return feed_tier(streamed, polled), streamed, polled
 
     def _catch_up(self, at_us: int, keys: Sequence[str] | None = None) -> None:
         """Apply every answer asked for at or before `at_us`. With `keys`: also the next
@@ -275,6 +324,10 @@ class ReplaySource(MarketSource):
         """Health lines not yet reported (a cut file, skipped frames), each said once."""
         lines = self.health.messages(self.path)
         new, self._reported = lines[self._reported :], len(lines)
+        bad, self._bad_reported = self.bad_tick_frames - self._bad_reported, self.bad_tick_frames
+        if bad:
+            new.append(f"replay {self.path.name}: {bad} malformed tick frame(s) skipped, as the "
+                       "live run did")
         return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
 
 

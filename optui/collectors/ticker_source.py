@@ -255,8 +255,10 @@ class TickerSource:
     """Stream `modes` (token -> "ltp"/"quote"/"full") from the ticker at `root`.
 
     `on_ticks(shard, batch)` receives every parsed frame's ticks of subscribed instruments;
-    `on_event(event)` receives the TickerEvent dataclasses. Both are called on the event loop and
-    must not block. Run with `await source.run()` (returns after `stop()`, or when every shard
+    `on_event(event)` receives the TickerEvent dataclasses; `on_frame(shard, frame, batch)`, when
+    given, every binary frame but heartbeats as received (for recording) with all its parsed
+    ticks (None when the frame is malformed), before `on_ticks`. All are called on the event
+    loop and must not block. Run with `await source.run()` (returns after `stop()`, or when every shard
     has stopped on a refused token).
     """
 
@@ -265,11 +267,13 @@ class TickerSource:
                  on_event: Callable[[TickerEvent], None] | None = None,
                  root: str = KITE_TICKER_ROOT, stall_after_s: float = 10.0,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 60.0,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None,
+                 on_frame: Callable[[int, bytes, TickBatch | None], None] | None = None) -> None:
         self.url = f"{root.rstrip('/')}/?" + urlencode({"api_key": api_key,
                                                        "access_token": access_token})
         self.on_ticks = on_ticks
         self.on_event = on_event or (lambda event: None)
+        self.on_frame = on_frame
         self.stall_after_s = stall_after_s
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
@@ -374,7 +378,13 @@ class TickerSource:
             if len(msg) <= 1:
                 shard.stats.heartbeats += 1
                 continue
-            batch = self._parse(shard, msg)
+            parsed = self._parse(shard, msg)
+            if self.on_frame is not None:
+                try:
+                    self.on_frame(shard.index, msg, parsed)
+                except Exception:  # a consumer's bug must not stop the stream; its trace is logged
+                    log.exception("frame consumer failed on shard %d", shard.index)
+            batch = None if parsed is None else self._known(shard, parsed)
             if batch is None or len(batch) == 0:
                 continue
             now_ex = _exchange_time(batch)
@@ -401,6 +411,10 @@ class TickerSource:
             shard.stats.skipped_packets += batch.skipped_packets
             self.on_event(FrameSkipped(shard.index, f"{batch.skipped_packets} packet(s) of an "
                                        "unknown layout", shard.stats.malformed_frames))
+        return batch
+
+    def _known(self, shard: _Shard, batch: TickBatch) -> TickBatch:
+        """The ticks of instruments subscribed on the shard; the others are counted."""
         known = np.isin(batch.instrument_token, shard.tokens)
         unknown = int((~known).sum())
         if unknown:

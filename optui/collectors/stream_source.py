@@ -1,0 +1,493 @@
+"""The WebSocket ticker as the engine's primary quote path, REST polling as the fallback tier.
+
+`StreamingSource` wraps a polling MarketSource (Kite's REST API, or the in-process simulator with
+its ticker served on a loopback port) and a `TickerSource` (optui.collectors.ticker_source):
+
+- Each cycle the engine hands it the chain plan (`follow_plan`); it subscribes the index spots
+  and every planned leg, nearest the money first when more are planned than `capacity` (Kite:
+  3 connections x 3,000 instruments), all in `full` mode: every leg the analytics read needs OI
+  (PCR, max pain, OI change) and the best bid and ask (the premium-flow mid), and only a full
+  index packet carries the exchange timestamp that dates a cycle. A changed plan (an expiry
+  rolls, a window follows the money) subscribes only the new and unsubscribes the gone.
+- Ticks fold into a TickBook (optui.collectors.tick_book) on the ticker's event-loop thread. A
+  quote call is answered from the book for instruments subscribed and ticking on a connection
+  that is up; the rest (no tick yet, beyond the streamed limit, a connection down, stalled or
+  refused) are polled from the wrapped source in the same call. The tier each cycle used is
+  `take_feed()`: "stream", "stream+rest" or "rest-fallback".
+- Drops, stalls, gaps, bad frames, exchange error frames and ticks of instruments not
+  subscribed become health lines (`take_notices`); a gap is reported for the time a connection
+  was down, never filled in.
+- With a Recorder, every binary frame is recorded as received, and each answered call as one
+  STREAM_QUOTES record (the keys answered from the ticks recorded before it, and the polled
+  answer), both written on the event-loop thread in the order the book saw them, so a replay
+  through the same parser and book answers every call with the same values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from optui.collectors.source import MarketSource
+from optui.collectors.tick_book import TickBook
+from optui.collectors.ticker_source import (
+    KITE_TICKER_ROOT,
+    MAX_CONNECTIONS,
+    MAX_PER_CONNECTION,
+    FrameSkipped,
+    TickerAuthFailed,
+    TickerConnected,
+    TickerDisconnected,
+    TickerEvent,
+    TickerGap,
+    TickerSource,
+    TickerStalled,
+    health_line,
+)
+from optui.errors import SourceError
+from optui.models import Instrument, Quote, SnapshotWarning, WarningKind
+from optui.tick_packets import TickBatch
+
+if TYPE_CHECKING:
+    from optui.collectors.chain_plan import BucketPlan
+    from optui.collectors.recording import Recorder
+
+log = logging.getLogger(__name__)
+
+STREAM, MIXED, REST_FALLBACK = "stream", "stream+rest", "rest-fallback"
+"""Feed tiers of a cycle: every quote from the ticker, some polled, all polled."""
+
+
+def feed_tier(streamed: int, polled: int) -> str:
+    """The tier a cycle used from how many of its quotes were streamed and polled."""
+    if streamed and not polled:
+        return STREAM
+    return MIXED if streamed else REST_FALLBACK
+
+
+def ticker_root(rest_root: str) -> str:
+    """The ticker's URL for a Kite REST root: Zerodha's for api.kite.trade, the same host and
+    port over ws:// (wss:// for https) for anything else (`optui simulate` serves both)."""
+    parts = urlsplit(rest_root)
+    if parts.hostname in (None, "", "api.kite.trade"):
+        return KITE_TICKER_ROOT
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return f"{scheme}://{parts.netloc}"
+
+
+def stream_modes(plans: Mapping[str, Sequence[BucketPlan]], spots: Mapping[str, Quote],
+                 capacity: int = MAX_CONNECTIONS * MAX_PER_CONNECTION) -> tuple[dict[int, str], int]:
+    """Token -> ticker mode for the planned chains, and how many planned legs did not fit.
+
+    Index spots come first, then legs by their distance from the money in strikes (the ATM
+    strike of every planned expiry, then one either side, ...), so when the chains exceed
+    `capacity` the legs left to REST polling are the far wings. Every instrument is `full`
+    (see the module's docstring).
+    """
+    ranked: list[tuple[int, int, int]] = []  # (distance in strikes, order planned, token)
+    order = 0
+    for key, index_plans in plans.items():
+        spot = spots.get(key)
+        price = spot.last_price if spot is not None else float("nan")
+        for plan in index_plans:
+            strikes = plan.strikes
+            if strikes.size == 0:
+                continue
+            if np.isfinite(price):
+                centre = int(np.argmin(np.abs(strikes - price)))
+            else:
+                centre = strikes.size // 2
+            distance = np.abs(np.arange(strikes.size) - centre)
+            for k, strike in enumerate(strikes.tolist()):
+                for side in (plan.chain.calls, plan.chain.puts):
+                    inst = side.get(strike)
+                    if inst is not None:
+                        ranked.append((int(distance[k]), order, inst.instrument_token))
+                        order += 1
+    modes: dict[int, str] = {}
+    for spot in spots.values():
+        if spot.instrument_token and len(modes) < capacity:
+            modes[spot.instrument_token] = "full"
+    wanted = dict.fromkeys(t for _, _, t in sorted(ranked))
+    left = 0
+    for tok in wanted:
+        if tok in modes:
+            continue
+        if len(modes) < capacity:
+            modes[tok] = "full"
+        else:
+            left += 1
+    return modes, left
+
+
+class StreamingSource(MarketSource):
+    """`rest` answered from Kite's WebSocket ticker where it can (see the module docstring).
+
+    `api_key`/`access_token`/`root`: the ticker's login and URL. `server`: an object with a
+    `close()` serving the ticker (the in-process simulator's), closed with the source.
+    Raises nothing at construction; the ticker starts on the first `follow_plan`.
+    """
+
+    def __init__(self, rest: MarketSource, api_key: str, access_token: str, root: str,
+                 recorder: Recorder | None = None,
+                 capacity: int = MAX_CONNECTIONS * MAX_PER_CONNECTION,
+                 stall_after_s: float = 10.0, backoff_base_s: float = 1.0,
+                 backoff_max_s: float = 60.0, server: Any = None) -> None:
+        self.rest = rest
+        self.name = rest.name
+        self.label = rest.label
+        self.recorder = recorder
+        self.capacity = int(capacity)
+        self._api_key = api_key
+        self._token = access_token
+        self._root = root
+        self._ticker_kw = {"stall_after_s": stall_after_s, "backoff_base_s": backoff_base_s,
+                           "backoff_max_s": backoff_max_s}
+        self._server = server
+        self.book = TickBook()
+        self._key_token: dict[str, int] = {}
+        self._modes: dict[int, str] = {}
+        self._streamed: set[int] = set()  # subscribed now (event-loop thread)
+        self._shard_of: dict[int, int] = {}
+        self._refused = False
+        self.left_to_rest = 0  # planned legs beyond `capacity`, polled
+        self._notes: list[SnapshotWarning] = []
+        self._notes_lock = threading.Lock()
+        self._fed = [0, 0]  # quotes streamed, polled since the last take_feed
+        self._last_tier = ""
+        self._unknown_seen = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.ticker: TickerSource | None = None
+        self._run_task: asyncio.Future | None = None
+
+    def __repr__(self) -> str:  # the ticker URL carries the access token: never print it
+        return f"StreamingSource(rest={self.rest!r}, streamed={len(self._modes)})"
+
+    # -- the event loop ------------------------------------------------------------------------
+
+    def _ensure_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+            self._thread = threading.Thread(target=self._loop.run_forever, name="optui-ticker",
+                                            daemon=True)
+            self._thread.start()
+        return self._loop
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run `fn(*args)` on the event-loop thread (where ticks are applied) and return its
+        result; directly when the loop is not running (nothing streams)."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return fn(*args)
+        done: concurrent.futures.Future = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                done.set_result(fn(*args))
+            except BaseException as exc:  # noqa: BLE001 - handed back to the caller
+                done.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return done.result(timeout=30)
+
+    def _note(self, message: str) -> None:
+        with self._notes_lock:
+            self._notes.append(SnapshotWarning(WarningKind.STREAM, "", message))
+
+    # -- subscriptions -------------------------------------------------------------------------
+
+    def follow_plan(self, plans: Mapping[str, Sequence[BucketPlan]],
+                    spots: Mapping[str, Quote]) -> None:
+        """Subscribe what the cycle's plan quotes (index key -> bucket plans, index key -> spot
+        quote); only a changed set reaches the ticker."""
+        modes, left = stream_modes(plans, spots, self.capacity)
+        if left and left != self.left_to_rest:
+            self._note(f"ticker: {left} planned legs beyond the {self.capacity} streamed "
+                       "instruments are polled over REST (the far wings; nearest the money "
+                       "streams)")
+        self.left_to_rest = left
+        if modes == self._modes or self._refused:
+            return
+        self._modes = modes
+        loop = self._ensure_loop()
+        future = asyncio.run_coroutine_threadsafe(self._apply_modes(dict(modes)), loop)
+        future.add_done_callback(self._log_failure)
+
+    @staticmethod
+    def _log_failure(future: concurrent.futures.Future) -> None:
+        exc = future.exception()
+        if exc is not None:
+            log.error("ticker subscription update failed", exc_info=exc)
+
+    async def _apply_modes(self, modes: dict[int, str]) -> None:
+        gone = [t for t in self._streamed if t not in modes]
+        if gone:
+            self.book.mark_stale(gone)
+        self._streamed = set(modes)
+        if self.ticker is None:
+            self._start_ticker(modes)
+        else:
+            await self.ticker.update(modes)
+        self._index_shards()
+
+    def _start_ticker(self, modes: Mapping[int, str]) -> None:
+        self.ticker = TickerSource(self._api_key, self._token, modes, self._on_ticks,
+                                   self._on_event, root=self._root, on_frame=self._on_frame,
+                                   **self._ticker_kw)  # type: ignore[arg-type]
+        self._run_task = asyncio.ensure_future(self.ticker.run())
+
+    def _index_shards(self) -> None:
+        if self.ticker is not None:
+            self._shard_of = {t: s.index for s in self.ticker.shards for t in s.modes}
+
+    # -- the ticker's callbacks (event-loop thread) ----------------------------------------------
+
+    def _on_frame(self, shard: int, frame: bytes, batch: TickBatch | None) -> None:
+        if self.recorder is not None:
+            self.recorder.record_ticks(self.rest.now(), frame)
+        if batch is not None and len(batch):
+            self.book.add(batch)
+
+    def _on_ticks(self, shard: int, batch: TickBatch) -> None:
+        """Ticks of subscribed instruments (already in the book through `_on_frame`)."""
+
+    def _shard_tokens(self, shard: int) -> list[int]:
+        if self.ticker is None:
+            return []
+        return list(self.ticker.shards[shard].modes)
+
+    def _on_event(self, event: TickerEvent) -> None:
+        if isinstance(event, TickerDisconnected | TickerStalled):
+            self.book.mark_stale(self._shard_tokens(event.shard))  # polled until ticks resume
+        if isinstance(event, TickerAuthFailed):
+            self.book.mark_stale(self._shard_tokens(event.shard))
+            self._refused = True
+        if isinstance(event, TickerConnected) and not event.reconnect:
+            log.info("%s", health_line(event))
+            return  # the first connection is no news; reconnections are
+        line = health_line(event)
+        if isinstance(event, TickerDisconnected | TickerStalled):
+            line += "; its instruments are polled over REST meanwhile"
+        elif isinstance(event, TickerGap):
+            line += " (the gap stays a gap in the recording)"
+        elif isinstance(event, FrameSkipped):
+            line += "; collection goes on"
+        (log.warning if not isinstance(event, TickerConnected) else log.info)("%s", line)
+        self._note(line)
+
+    # -- quotes --------------------------------------------------------------------------------
+
+    def _split(self, keys: Sequence[str]) -> list[str]:
+        """The keys answered from the book: subscribed and ticking on a connection that is up."""
+        tokens = [self._key_token.get(k, -1) for k in keys]
+        live = self.book.is_live(np.array(tokens, dtype=np.int64)) if tokens else np.zeros(0, bool)
+        return [k for k, t, ok in zip(keys, tokens, live, strict=True)
+                if ok and t in self._streamed]
+
+    def _answer(self, keys: Sequence[str], streamed: Sequence[str],
+                polled: dict[str, dict]) -> dict[str, dict]:
+        tokens = [self._key_token[k] for k in streamed]
+        from_book = {k: self.book.quote(t) for k, t in zip(streamed, tokens, strict=True)}
+        if self.recorder is not None:
+            self.recorder.record_stream_answer(self.rest.now(), keys, streamed, tokens, polled)
+        out: dict[str, dict] = {}
+        for key in keys:
+            quote = from_book.get(key) or polled.get(key)
+            if quote is not None:
+                out[key] = quote
+        return out
+
+    def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
+        """Kite-shaped full quotes: streamed where live, polled from the wrapped source for
+        the rest. Raises SourceError when polling fails and nothing was streamed."""
+        keys = list(keys)
+        streamed = self._on_loop(self._split, keys) if self.ticker is not None else []
+        chosen = set(streamed)
+        rest = [k for k in keys if k not in chosen]
+        polled: dict[str, dict] = {}
+        if rest:
+            try:
+                polled = self.rest.quote_batch(rest)
+            except SourceError as exc:
+                if not streamed:
+                    raise
+                self._note(f"REST fallback for {len(rest)} instruments failed ({exc}); "
+                           f"{len(streamed)} streamed quotes used")
+            for key, data in polled.items():
+                tok = data.get("instrument_token") if isinstance(data, dict) else None
+                if isinstance(tok, int) and tok > 0:
+                    self._key_token.setdefault(key, tok)
+        self._fed[0] += len(streamed)
+        self._fed[1] += len(rest)
+        return self._on_loop(self._answer, keys, streamed, polled)
+
+    def take_feed(self) -> tuple[str, int, int]:
+        """(tier, quotes streamed, quotes polled) since the last call; a change of tier is also
+        a health line."""
+        streamed, polled = self._fed
+        self._fed = [0, 0]
+        tier = feed_tier(streamed, polled)
+        if tier != self._last_tier and (streamed or polled):
+            if tier == STREAM:
+                self._note(f"feed: stream (all {streamed} quotes from the ticker)")
+            elif tier == MIXED:
+                self._note(f"feed: stream+rest ({streamed} quotes from the ticker, {polled} "
+                           "polled over REST: not yet ticked, beyond the streamed limit or on a "
+                           "connection that is down)")
+            else:
+                self._note(f"feed: rest-fallback (all {polled} quotes polled over REST: the "
+                           "ticker is not streaming)")
+            self._last_tier = tier
+        return tier, streamed, polled
+
+    def take_notices(self) -> list[SnapshotWarning]:
+        """Ticker health lines since the last call, then the recorder's."""
+        ticker = self.ticker
+        if ticker is not None:
+            unknown = sum(s.unknown_ticks for s in ticker.stats)
+            if unknown > self._unknown_seen:
+                self._note(f"ticker: {unknown - self._unknown_seen} tick(s) of instruments not "
+                           "subscribed on their connection ignored")
+                self._unknown_seen = unknown
+        with self._notes_lock:
+            notes, self._notes = self._notes, []
+        if self.recorder is not None:
+            notes += self.recorder.take_notices()
+        return notes
+
+    def wait_streaming(self, until: Callable[[TickBook], bool], timeout_s: float = 10.0) -> bool:
+        """Block until `until(book)` holds on the event-loop thread (True), or `timeout_s` real
+        seconds pass (False). For tests and tools that need the stream caught up."""
+        import time
+
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            if self._loop is not None and self._on_loop(until, self.book):
+                return True
+            time.sleep(0.01)
+        return False
+
+    # -- everything else is the polled source's ------------------------------------------------
+
+    def instruments(self) -> list[Instrument]:
+        out = self.rest.instruments()
+        self.dump_warnings = self.rest.dump_warnings
+        self._key_token.update((i.key, i.instrument_token) for i in out)
+        if self.recorder is not None:
+            self.recorder.record_instruments(self.rest.now(), out, self.dump_warnings)
+        return out
+
+    def __getattr__(self, attr: str) -> Any:  # the polled source's extras (e.g. exchange)
+        if attr in ("rest", "__setstate__"):
+            raise AttributeError(attr)
+        return getattr(self.rest, attr)
+
+    @property
+    def calendar(self):  # type: ignore[override]  # noqa: ANN201
+        return self.rest.calendar
+
+    @calendar.setter
+    def calendar(self, value) -> None:  # noqa: ANN001
+        self.rest.calendar = value
+
+    def now(self) -> datetime:
+        return self.rest.now()
+
+    @property
+    def clock_offset_s(self) -> float | None:
+        return self.rest.clock_offset_s
+
+    def real_seconds(self, exchange_seconds: float) -> float:
+        return self.rest.real_seconds(exchange_seconds)
+
+    def sync_clock(self) -> None:
+        self.rest.sync_clock()
+
+    @property
+    def accepts_token(self) -> bool:  # type: ignore[override]
+        return self.rest.accepts_token
+
+    def set_access_token(self, token: str) -> None:
+        """A new login: the polled source takes it and the ticker reconnects with it."""
+        self.rest.set_access_token(token)
+        self._token = token
+        self._refused = False
+        if self._loop is not None and self.ticker is not None:
+            asyncio.run_coroutine_threadsafe(self._restart(), self._loop).result(timeout=30)
+
+    async def _restart(self) -> None:
+        old, self.ticker = self.ticker, None
+        if old is not None:
+            await old.stop()
+        if self._modes:
+            self._start_ticker(self._modes)
+            self._index_shards()
+
+    def probe(self) -> None:
+        self.rest.probe()
+
+    def is_trading_day(self, at: datetime) -> bool:
+        return self.rest.is_trading_day(at)
+
+    def is_holiday(self, at: datetime) -> bool:
+        return self.rest.is_holiday(at)
+
+    def close(self) -> None:
+        """Stop the ticker and its loop, the simulator's server, the recorder and the source."""
+        loop = self._loop
+        try:
+            if loop is not None:
+                if self.ticker is not None:
+                    try:
+                        asyncio.run_coroutine_threadsafe(self.ticker.stop(), loop).result(timeout=10)
+                        if self._run_task is not None:
+                            asyncio.run_coroutine_threadsafe(
+                                asyncio.wait_for(asyncio.shield(self._run_task), 5), loop
+                            ).result(timeout=10)
+                    except Exception:  # noqa: BLE001 - closing must not hide the real error
+                        log.debug("ticker stop", exc_info=True)
+                loop.call_soon_threadsafe(loop.stop)
+                if self._thread is not None:
+                    self._thread.join(timeout=10)
+                loop.close()
+                self._loop = None
+            if self._server is not None:
+                self._server.close()
+            if self.recorder is not None:
+                self.recorder.close()
+        finally:
+            self.rest.close()
+
+
+def with_stream(settings: Any, source: MarketSource, simulated: bool) -> MarketSource:
+    """The collection source: `source` streamed (StreamingSource) when `source.stream` is on
+    and the source is Kite or the simulator, recorded when `record.enabled`; otherwise the
+    polling source alone (recorded as before)."""
+    from optui.collectors.recording import make_recorder, with_recording
+
+    if not settings.source.stream or source.name not in ("kite", "sim"):
+        return with_recording(settings, source, simulated)
+    recorder = make_recorder(settings, source, simulated)
+    src = settings.source
+    common = {"recorder": recorder, "capacity": src.stream_instruments,
+              "stall_after_s": src.stream_stall_s}
+    if source.name == "sim":
+        from optui.simulator.server import serve
+
+        exchange = source.exchange  # type: ignore[attr-defined]
+        server = serve(exchange, "127.0.0.1", 0)
+        root = server.url.replace("http://", "ws://", 1)
+        return StreamingSource(source, exchange.api_key, exchange.access_token, root,
+                               server=server, **common)  # type: ignore[arg-type]
+    kite = source._kite  # type: ignore[attr-defined]
+    return StreamingSource(source, kite.api_key, kite.access_token or "",
+                           ticker_root(source.root), **common)  # type: ignore[attr-defined, arg-type]

@@ -1,0 +1,181 @@
+"""The latest tick of every streamed instrument, answered as Kite /quote dicts.
+
+A TickBook folds TickBatches (optui.tick_packets) into one row per instrument token, vectorised
+per batch: the last price follows every tick; the quote fields (volume, average price, buy and
+sell quantities, ohlc) the last quote or full tick; OI, last trade and exchange times and the
+five-level depth the last full tick, exactly as applying the ticks one by one in frame order
+would leave them. Rows grow with the instruments seen (new tokens arrive only when
+subscriptions change), so memory is bounded by the instruments subscribed in a day.
+
+`quote(token)` gives the instrument's state in the shape of one entry of Kite's GET /quote `data`
+(as `kiteconnect.KiteConnect.quote` returns it: times as naive IST datetimes), so the engine's
+quote conversion (optui.collectors.source.quote_from_kite) and everything after it read a
+streamed quote exactly as a polled one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from optui.tick_packets import DEPTH_LEVELS, MODE_FULL, MODE_LTP, TickBatch
+from optui.timeutil import IST
+
+_QUOTE_FIELDS = ("last_quantity", "average_price", "volume", "buy_quantity", "sell_quantity",
+                 "open", "high", "low", "close")
+_FULL_FIELDS = ("oi", "oi_day_high", "oi_day_low", "last_trade_time", "exchange_timestamp")
+_DEPTH_FIELDS = ("depth_price", "depth_quantity", "depth_orders")
+
+
+def _last_rows(slot: np.ndarray) -> np.ndarray:
+    """Positions of the last occurrence of each distinct value of `slot` (frame order kept)."""
+    if slot.size <= 1:
+        return np.arange(slot.size)
+    rev = slot[::-1]
+    _, first_in_rev = np.unique(rev, return_index=True)
+    return np.sort(slot.size - 1 - first_in_rev)
+
+
+class TickBook:
+    """Latest streamed state per instrument token; not thread-safe (one owner thread)."""
+
+    def __init__(self, capacity: int = 1024) -> None:
+        self._state = TickBatch.empty(capacity)
+        self._state.tradable[:] = True
+        self.mode = np.full(capacity, -1, dtype=np.int8)  # best mode seen (-1: no tick yet)
+        self.ticks = np.zeros(capacity, dtype=np.int64)
+        self.live = np.zeros(capacity, dtype=bool)  # ticked since the last mark_stale
+        self._tokens: list[int] = []
+        self._slot_of: dict[int, int] = {}
+        self._sorted = np.zeros(0, dtype=np.int64)
+        self._sorted_slot = np.zeros(0, dtype=np.int64)
+        self.exchange_time = 0.0  # newest exchange timestamp applied, Unix seconds
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def _grow(self, need: int) -> None:
+        size = self.mode.size
+        if need <= size:
+            return
+        new = max(need, 2 * size)
+        bigger = TickBatch.empty(new)
+        bigger.tradable[:] = True
+        for name in TickBatch.__slots__:  # type: ignore[attr-defined]
+            if name == "skipped_packets":
+                continue
+            getattr(bigger, name)[:size] = getattr(self._state, name)
+        self._state = bigger
+        self.mode = np.concatenate([self.mode, np.full(new - size, -1, dtype=np.int8)])
+        self.ticks = np.concatenate([self.ticks, np.zeros(new - size, dtype=np.int64)])
+        self.live = np.concatenate([self.live, np.zeros(new - size, dtype=bool)])
+
+    def slots(self, tokens: ArrayLike, add: bool = False) -> np.ndarray:
+        """Row of each token (-1 when not in the book); with `add`, unknown tokens get rows."""
+        tok = np.asarray(tokens, dtype=np.int64)
+        if self._sorted.size:
+            pos = np.minimum(np.searchsorted(self._sorted, tok), self._sorted.size - 1)
+            found = np.where(self._sorted[pos] == tok, self._sorted_slot[pos], -1)
+        else:
+            found = np.full(tok.shape, -1, dtype=np.int64)
+        if add and (found < 0).any():
+            for t in dict.fromkeys(tok[found < 0].tolist()):
+                self._slot_of[int(t)] = len(self._tokens)
+                self._tokens.append(int(t))
+            self._grow(len(self._tokens))
+            keys = np.fromiter(self._slot_of, dtype=np.int64, count=len(self._slot_of))
+            order = np.argsort(keys)
+            self._sorted = keys[order]
+            self._sorted_slot = np.fromiter(self._slot_of.values(), dtype=np.int64,
+                                            count=len(self._slot_of))[order]
+            return self.slots(tok)
+        return found
+
+    def add(self, batch: TickBatch) -> None:
+        """Apply a batch of ticks (any tokens; several ticks of one token apply in frame order)."""
+        n = len(batch)
+        if n == 0:
+            return
+        slot = self.slots(batch.instrument_token, add=True)
+        s = self._state
+        mode = batch.mode.astype(np.int8)
+        rows = _last_rows(slot)
+        s.last_price[slot[rows]] = batch.last_price[rows]
+        s.instrument_token[slot[rows]] = batch.instrument_token[rows]
+        s.tradable[slot[rows]] = batch.tradable[rows]
+        np.maximum.at(self.mode, slot, mode)
+        np.add.at(self.ticks, slot, 1)
+        self.live[slot] = True
+        quoted = np.flatnonzero(mode != MODE_LTP)
+        if quoted.size:
+            q = quoted[_last_rows(slot[quoted])]
+            for name in _QUOTE_FIELDS:
+                getattr(s, name)[slot[q]] = getattr(batch, name)[q]
+        full = np.flatnonzero(mode == MODE_FULL)
+        if full.size:
+            f = full[_last_rows(slot[full])]
+            for name in _FULL_FIELDS + _DEPTH_FIELDS:
+                getattr(s, name)[slot[f]] = getattr(batch, name)[f]
+        stamps = batch.exchange_timestamp
+        if stamps.size and stamps.max() > self.exchange_time:
+            self.exchange_time = float(stamps.max())
+
+    def mark_stale(self, tokens: ArrayLike | None = None) -> None:
+        """Take `tokens` (all when None) off the live set until their next tick (a connection
+        dropped or stalled: what it last said is no longer the market)."""
+        if tokens is None:
+            self.live[:] = False
+            return
+        found = self.slots(tokens)
+        self.live[found[found >= 0]] = False
+
+    def is_live(self, tokens: ArrayLike) -> np.ndarray:
+        """Whether each token has ticked since it was last marked stale."""
+        found = self.slots(tokens)
+        return np.where(found >= 0, self.live[np.maximum(found, 0)], False)
+
+    def has_tick(self, token: int) -> bool:
+        """Whether the book holds any tick of `token`."""
+        slot = self._slot_of.get(int(token))
+        return slot is not None and self.mode[slot] >= 0
+
+    def quote(self, token: int) -> dict | None:
+        """The token's latest state as one Kite /quote entry, or None without a tick."""
+        slot = self._slot_of.get(int(token))
+        if slot is None or self.mode[slot] < 0:
+            return None
+        s = self._state
+        last = float(s.last_price[slot])
+        close = float(s.close[slot])
+
+        def stamp(seconds: int) -> datetime | None:
+            if seconds <= 0:
+                return None
+            return datetime.fromtimestamp(int(seconds), IST).replace(tzinfo=None)
+
+        depth = {
+            side: [{"price": float(s.depth_price[slot, k, j]),
+                    "quantity": int(s.depth_quantity[slot, k, j]),
+                    "orders": int(s.depth_orders[slot, k, j])} for j in range(DEPTH_LEVELS)]
+            for k, side in enumerate(("buy", "sell"))
+        }
+        return {
+            "instrument_token": int(s.instrument_token[slot]),
+            "timestamp": stamp(int(s.exchange_timestamp[slot])),
+            "last_trade_time": stamp(int(s.last_trade_time[slot])),
+            "last_price": last,
+            "last_quantity": int(s.last_quantity[slot]),
+            "buy_quantity": int(s.buy_quantity[slot]),
+            "sell_quantity": int(s.sell_quantity[slot]),
+            "volume": int(s.volume[slot]),
+            "average_price": float(s.average_price[slot]),
+            "oi": int(s.oi[slot]),
+            "oi_day_high": int(s.oi_day_high[slot]),
+            "oi_day_low": int(s.oi_day_low[slot]),
+            "net_change": round(last - close, 2) if close > 0 else 0.0,
+            "ohlc": {"open": float(s.open[slot]), "high": float(s.high[slot]),
+                     "low": float(s.low[slot]), "close": close},
+            "depth": depth,
+        }
