@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+MAX_TICK_AGE_S = 3.0
+"""A connection whose newest tick is older than this (exchange seconds) at a quote call is
+polled instead: Kite sends a frame about every second while anything on it changes."""
+
 STREAM, MIXED, REST_FALLBACK = "stream", "stream+rest", "rest-fallback"
 """Feed tiers of a cycle: every quote from the ticker, some polled, all polled."""
 
@@ -133,6 +137,8 @@ class StreamingSource(MarketSource):
 
     `api_key`/`access_token`/`root`: the ticker's login and URL. `server`: an object with a
     `close()` serving the ticker (the in-process simulator's), closed with the source.
+    `max_age_s`: a connection's ticks answer only while its newest tick is at most this many
+    exchange seconds old.
     Raises nothing at construction; the ticker starts on the first `follow_plan`.
     """
 
@@ -140,7 +146,8 @@ class StreamingSource(MarketSource):
                  recorder: Recorder | None = None,
                  capacity: int = MAX_CONNECTIONS * MAX_PER_CONNECTION,
                  stall_after_s: float = 10.0, backoff_base_s: float = 1.0,
-                 backoff_max_s: float = 60.0, server: Any = None) -> None:
+                 backoff_max_s: float = 60.0, server: Any = None,
+                 max_age_s: float = MAX_TICK_AGE_S) -> None:
         self.rest = rest
         self.name = rest.name
         self.label = rest.label
@@ -152,6 +159,7 @@ class StreamingSource(MarketSource):
         self._ticker_kw = {"stall_after_s": stall_after_s, "backoff_base_s": backoff_base_s,
                            "backoff_max_s": backoff_max_s}
         self._server = server
+        self.max_age_s = float(max_age_s)
         self.book = TickBook()
         self._key_token: dict[str, int] = {}
         self._modes: dict[int, str] = {}
@@ -286,12 +294,19 @@ class StreamingSource(MarketSource):
 
     # -- quotes --------------------------------------------------------------------------------
 
-    def _split(self, keys: Sequence[str]) -> list[str]:
-        """The keys answered from the book: subscribed and ticking on a connection that is up."""
+    def _split(self, keys: Sequence[str], now_s: float) -> list[str]:
+        """The keys answered from the book: subscribed, ticked since their connection last came
+        up, on a connection whose newest tick is at most `max_age_s` before `now_s`."""
+        ticker = self.ticker
+        if ticker is None:
+            return []
+        fresh = {s.index for s in ticker.shards if s.ws is not None
+                 and s.last_exchange_time is not None
+                 and now_s - s.last_exchange_time <= self.max_age_s}
         tokens = [self._key_token.get(k, -1) for k in keys]
         live = self.book.is_live(np.array(tokens, dtype=np.int64)) if tokens else np.zeros(0, bool)
         return [k for k, t, ok in zip(keys, tokens, live, strict=True)
-                if ok and t in self._streamed]
+                if ok and t in self._streamed and self._shard_of.get(t) in fresh]
 
     def _answer(self, keys: Sequence[str], streamed: Sequence[str],
                 polled: dict[str, dict]) -> dict[str, dict]:
@@ -310,7 +325,8 @@ class StreamingSource(MarketSource):
         """Kite-shaped full quotes: streamed where live, polled from the wrapped source for
         the rest. Raises SourceError when polling fails and nothing was streamed."""
         keys = list(keys)
-        streamed = self._on_loop(self._split, keys) if self.ticker is not None else []
+        now_s = self.rest.now().timestamp()
+        streamed = self._on_loop(self._split, keys, now_s) if self.ticker is not None else []
         chosen = set(streamed)
         rest = [k for k in keys if k not in chosen]
         polled: dict[str, dict] = {}
@@ -364,14 +380,25 @@ class StreamingSource(MarketSource):
             notes += self.recorder.take_notices()
         return notes
 
-    def wait_streaming(self, until: Callable[[TickBook], bool], timeout_s: float = 10.0) -> bool:
-        """Block until `until(book)` holds on the event-loop thread (True), or `timeout_s` real
-        seconds pass (False). For tests and tools that need the stream caught up."""
+    def _caught_up(self, at_s: float) -> bool:
+        ticker = self.ticker
+        if ticker is None or not self._streamed:
+            return False
+        shards = [s for s in ticker.shards if s.modes]
+        if not all(s.ws is not None and (s.last_exchange_time or 0) >= at_s for s in shards):
+            return False
+        return bool(self.book.is_live(np.array(sorted(self._streamed), dtype=np.int64)).all())
+
+    def wait_caught_up(self, at: datetime, timeout_s: float = 10.0) -> bool:
+        """Block until every subscribed instrument has ticked and every connection's newest
+        tick is stamped at or after `at`'s whole second (True), or `timeout_s` real seconds
+        pass (False). For tests and tools that step a simulated clock."""
         import time
 
+        at_s = float(int(at.timestamp()))
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
-            if self._loop is not None and self._on_loop(until, self.book):
+            if self._loop is not None and self._on_loop(self._caught_up, at_s):
                 return True
             time.sleep(0.01)
         return False
@@ -417,8 +444,10 @@ class StreamingSource(MarketSource):
         return self.rest.accepts_token
 
     def set_access_token(self, token: str) -> None:
-        """A new login: the polled source takes it and the ticker reconnects with it."""
-        self.rest.set_access_token(token)
+        """A new login: the polled source takes it (when it has a login) and the ticker
+        reconnects with it."""
+        if self.rest.accepts_token:
+            self.rest.set_access_token(token)
         self._token = token
         self._refused = False
         if self._loop is not None and self.ticker is not None:
@@ -484,10 +513,15 @@ def with_stream(settings: Any, source: MarketSource, simulated: bool) -> MarketS
         from optui.simulator.server import serve
 
         exchange = source.exchange  # type: ignore[attr-defined]
+        from optui.simulator.ticker import TICK_INTERVAL_S
+
         server = serve(exchange, "127.0.0.1", 0)
+        # Ticks about every simulated second, at most five frames a real second.
+        server.tick_interval = max(TICK_INTERVAL_S / exchange.speed, 0.2)
+        age = max(MAX_TICK_AGE_S, 2.5 * exchange.speed * server.tick_interval)
         root = server.url.replace("http://", "ws://", 1)
         return StreamingSource(source, exchange.api_key, exchange.access_token, root,
-                               server=server, **common)  # type: ignore[arg-type]
+                               server=server, max_age_s=age, **common)  # type: ignore[arg-type]
     kite = source._kite  # type: ignore[attr-defined]
     return StreamingSource(source, kite.api_key, kite.access_token or "",
                            ticker_root(source.root), **common)  # type: ignore[attr-defined, arg-type]

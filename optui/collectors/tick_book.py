@@ -161,10 +161,13 @@ class TickBook:
                     "orders": int(s.depth_orders[slot, k, j])} for j in range(DEPTH_LEVELS)]
             for k, side in enumerate(("buy", "sell"))
         }
+        at = int(s.exchange_timestamp[slot])
+        # An index packet has no last trade time: an index's value is as of its timestamp.
+        traded = int(s.last_trade_time[slot]) if s.tradable[slot] else at
         return {
             "instrument_token": int(s.instrument_token[slot]),
-            "timestamp": stamp(int(s.exchange_timestamp[slot])),
-            "last_trade_time": stamp(int(s.last_trade_time[slot])),
+            "timestamp": stamp(at),
+            "last_trade_time": stamp(traded),
             "last_price": last,
             "last_quantity": int(s.last_quantity[slot]),
             "buy_quantity": int(s.buy_quantity[slot]),
