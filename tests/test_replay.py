@@ -27,6 +27,7 @@ from optui.collectors.recording import (
     QUOTE_COLUMNS,
     QUOTE_PACKED,
     QUOTES,
+    STREAM_QUOTES,
     TICKS,
     DayWriter,
     ReadHealth,
@@ -43,8 +44,10 @@ from optui.collectors.recording import (
 from optui.collectors.replay import ReplayPlan, plan_replay, replay_collector
 from optui.collectors.replay_source import ReplaySource
 from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.models import Snapshot, WarningKind
+from optui.simulator.server import serve
 from optui.storage.base import Store
 from optui.storage.records import FLOW, LEGS, OVERVIEW
 from optui.storage.sqlite_store import SQLiteStore
@@ -169,6 +172,96 @@ def test_replay_into_an_empty_store_reproduces_the_live_run(recorded: dict[str, 
 
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def record_streamed_run(directory: Path, root: Path, cycles: int,
+                        interval_s: float = 5.0) -> tuple[list[Snapshot], list[str]]:
+    """`optui collect`'s Collector over the ticker: the simulator served on loopback, quotes
+    streamed by a StreamingSource (REST for what has not ticked yet), recording on. Between
+    cycles the simulated clock moves on and the collector waits for the ticks of that moment;
+    after the second cycle the exchange sends one truncated frame."""
+    clock = FakeClock()
+    sim = SimulatedSource(seed=7, start=START, clock=clock)
+    server = serve(sim.exchange, "127.0.0.1", 0)
+    server.tick_interval = 0.25
+    recorder = Recorder(directory, sim.name, sim.label, flusher=False)
+    source = StreamingSource(sim, "sim_key", "sim_token", server.url.replace("http", "ws", 1),
+                             recorder=recorder, server=server)
+    store = SQLiteStore(root / "live.db")
+    engine = CollectionEngine(_settings(interval_s), source, store, out_dir=root / "files",
+                              state_dir=root / "state")
+    engine.alerts = AlertEngine.from_settings(_settings(interval_s), store)
+    snaps: list[Snapshot] = []
+    lines: list[str] = []
+    collect = engine.collect_once
+
+    def counted() -> Snapshot:
+        snaps.append(collect())
+        if len(snaps) >= cycles:
+            collector.stop_event.set()
+        if len(snaps) == 2:
+            server.sessions()[0].send_raw(b"\x00\x02\x00\xb8\x00")
+        return snaps[-1]
+
+    def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        assert source.wait_caught_up(sim.now()), "the stream did not catch up"
+
+    engine.collect_once = counted  # type: ignore[method-assign]
+    collector = Collector(engine, interval_s, printer=lambda line, style="": lines.append(line),
+                          sleep=sleep)
+    assert collector.run() == 0
+    engine.close()
+    return snaps, lines
+
+
+@pytest.mark.integration
+def test_a_streamed_day_replays_through_the_same_parser_into_the_same_store(
+        tmp_path: Path) -> None:
+    """The ticker's frames recorded as received and replayed through the same packet parser
+    and tick book: the replay stores the live run's legs, overview and flow value for value,
+    prints the same status lines (feed tier included), and names the bad frame as live did."""
+    directory = recordings_dir(tmp_path / "live", simulated=True)
+    snaps, live_lines = record_streamed_run(directory, tmp_path / "live", cycles=6)
+    assert snaps[-1].leg_count > 0
+    path = day_path(directory, START.date())
+    kinds = [r.kind for r in read_day(path)]
+    assert kinds.count(STREAM_QUOTES) >= 6 and kinds.count(TICKS) > 6
+    plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'replay.db'}", tmp_path / "files")
+    lines: list[str] = []
+    collector, state = replay_collector(_settings(), plan, START.date(), speed=None,
+                                        printer=lambda line, style="": lines.append(line))
+    notes: list[str] = []
+    take = collector.engine.source.take_notices  # type: ignore[attr-defined]
+    collector.engine.source.take_notices = lambda: take_and_keep(notes, take)  # type: ignore[attr-defined]
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    live = SQLiteStore(tmp_path / "live" / "live.db")
+    replayed = SQLiteStore(tmp_path / "replay.db")
+    one, two = dump(live), dump(replayed)
+    live.close()
+    replayed.close()
+    assert len({row[0] for row in one[OVERVIEW]}) == 6
+    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+        assert two[measurement] == one[measurement], measurement
+
+    def plain(line: str) -> str:
+        return " ".join(p for p in _strip(line).split() if not p.startswith("warnings="))
+
+    status = [plain(line) for line in lines if "legs=" in line]
+    assert status == [plain(line) for line in live_lines if "legs=" in line]
+    assert all(" feed=stream" in line for line in status[1:]), status
+    assert any("1 malformed tick frame(s) skipped, as the live run did" in n for n in notes), notes
+
+
+def take_and_keep(kept: list[str], take: Any) -> list:
+    """The replay source's notices, also kept for the test to read."""
+    fresh = take()
+    kept.extend(fresh)
+    return fresh
 
 
 @pytest.mark.integration
