@@ -604,7 +604,10 @@ def test_a_killed_collector_leaves_a_recording_that_replays_to_its_store(tmp_pat
     health = ReadHealth()
     records = list(read_day(path, None, health))
     assert health.cut and health.bad_frames == 0 and health.unknown == 0  # the frame was open
-    assert sum(r.kind == QUOTE_PACKED for r in records) >= 2 * 5  # spots and chain, 5+ cycles
+    # Spots and chain, 5+ cycles, streamed (source.stream is on by default) from the second on.
+    assert sum(r.kind in (QUOTE_PACKED, STREAM_QUOTES) for r in records) >= 2 * 5
+    assert any(r.kind == TICKS for r in records)
+    assert any(" feed=stream" in line for line in status), status
     run = subprocess.run(
         [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat()],
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)

@@ -275,6 +275,7 @@ class ReplaySource(MarketSource):
                 if nxt is not None and self._keys_of(self._pending[nxt]) == wanted:
                     found = nxt
                 elif wanted in self._asked:
+                    self._drop_past(cut)  # what was recorded before now is past either way
                     raise NetworkError(
                         f"replay: the recording holds no answer for this call of {len(wanted)} "
                         f"instruments at {datetime.fromtimestamp(at_us / 1e6, IST):%H:%M:%S} IST "
@@ -308,6 +309,12 @@ class ReplaySource(MarketSource):
         keep = set(last.values())
         return [rec for i, rec in enumerate(records)
                 if i in keep or rec.kind not in QUOTE_KINDS or self._keys_of(rec) is None]
+
+    def _drop_past(self, cut: int) -> None:
+        """Apply and drop the first `cut` pending records (recorded before the replayed now)."""
+        for rec in self._pending[:cut]:
+            self._apply(rec)
+        del self._pending[:cut]
 
     def instruments(self) -> list[Instrument]:
         self._catch_up(_us(self.now()))

@@ -518,7 +518,7 @@ def with_stream(settings: Any, source: MarketSource, simulated: bool) -> MarketS
         server = serve(exchange, "127.0.0.1", 0)
         # Ticks about every simulated second, at most five frames a real second.
         server.tick_interval = max(TICK_INTERVAL_S / exchange.speed, 0.2)
-        age = max(MAX_TICK_AGE_S, 2.5 * exchange.speed * server.tick_interval)
+        age = max(MAX_TICK_AGE_S, 5.0 * exchange.speed * server.tick_interval)
         root = server.url.replace("http://", "ws://", 1)
         return StreamingSource(source, exchange.api_key, exchange.access_token, root,
                                server=server, max_age_s=age, **common)  # type: ignore[arg-type]
