@@ -238,10 +238,13 @@ class ReplaySource(MarketSource):
             quote = self.book.quote(tok)
             if quote is not None:
                 out[key] = quote
+        from optui.collectors.stream_source import is_spot_call
+
         if self._fed is None:
             self._fed = [0, 0]
-        self._fed[0] += len(stream)
-        self._fed[1] += len(body["keys"]) - len(stream)
+        if not is_spot_call(body["keys"]):  # counted as the live source counted them
+            self._fed[0] += len(stream)
+            self._fed[1] += len(body["keys"]) - len(stream)
         return out
 
     def take_feed(self) -> tuple[str, int, int]:

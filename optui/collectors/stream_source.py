@@ -7,8 +7,11 @@ its ticker served on a loopback port) and a `TickerSource` (optui.collectors.tic
   and every planned leg, nearest the money first when more are planned than `capacity` (Kite:
   3 connections x 3,000 instruments), all in `full` mode: every leg the analytics read needs OI
   (PCR, max pain, OI change) and the best bid and ask (the premium-flow mid), and only a full
-  index packet carries the exchange timestamp that dates a cycle. A changed plan (an expiry
-  rolls, a window follows the money) subscribes only the new and unsubscribes the gone.
+  index packet carries an exchange timestamp. A changed plan (an expiry rolls, a window follows
+  the money) subscribes only the new and unsubscribes the gone.
+- The cycle's first call, the index spots, stays one REST call while REST answers: the spots'
+  timestamp dates the cycle, so cycles keep the exchange's now as their moment (ticks of a
+  quiet second would date two cycles alike); their ticks answer when REST fails.
 - Ticks fold into a TickBook (optui.collectors.tick_book) on the ticker's event-loop thread. A
   quote call is answered from the book for instruments subscribed and ticking on a connection
   that is up; the rest (no tick yet, beyond the streamed limit, a connection down, stalled or
@@ -53,6 +56,7 @@ from optui.collectors.ticker_source import (
     health_line,
 )
 from optui.errors import SourceError
+from optui.indices import INDEX_SPECS
 from optui.models import Instrument, Quote, SnapshotWarning, WarningKind
 from optui.tick_packets import TickBatch
 
@@ -75,6 +79,15 @@ def feed_tier(streamed: int, polled: int) -> str:
     if streamed and not polled:
         return STREAM
     return MIXED if streamed else REST_FALLBACK
+
+
+SPOT_KEYS = frozenset(spec.spot_symbol for spec in INDEX_SPECS.values())
+
+
+def is_spot_call(keys: Sequence[str]) -> bool:
+    """A quote call of index spots only: the engine's first call of a cycle, which dates it
+    (polled while REST answers; not counted in the feed tier)."""
+    return bool(keys) and SPOT_KEYS.issuperset(keys)
 
 
 def ticker_root(rest_root: str) -> str:
@@ -323,10 +336,15 @@ class StreamingSource(MarketSource):
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
         """Kite-shaped full quotes: streamed where live, polled from the wrapped source for
-        the rest. Raises SourceError when polling fails and nothing was streamed."""
+        the rest. A call of index spots only (the engine's first of a cycle: they date it) is
+        polled while REST answers, so a cycle's moment is the exchange's now as without the
+        ticker, and streamed when it does not. Raises SourceError when polling fails and the
+        ticks cannot answer instead."""
         keys = list(keys)
         now_s = self.rest.now().timestamp()
-        streamed = self._on_loop(self._split, keys, now_s) if self.ticker is not None else []
+        spots = is_spot_call(keys)
+        live = self.ticker is not None
+        streamed = self._on_loop(self._split, keys, now_s) if live and not spots else []
         chosen = set(streamed)
         rest = [k for k in keys if k not in chosen]
         polled: dict[str, dict] = {}
@@ -334,16 +352,24 @@ class StreamingSource(MarketSource):
             try:
                 polled = self.rest.quote_batch(rest)
             except SourceError as exc:
-                if not streamed:
+                if spots and live:
+                    streamed = self._on_loop(self._split, keys, now_s)
+                    rest = [k for k in keys if k not in set(streamed)]
+                    if rest:
+                        raise
+                    self._note(f"index spots streamed: their REST call failed ({exc})")
+                elif not streamed:
                     raise
-                self._note(f"REST fallback for {len(rest)} instruments failed ({exc}); "
-                           f"{len(streamed)} streamed quotes used")
+                else:
+                    self._note(f"REST fallback for {len(rest)} instruments failed ({exc}); "
+                               f"{len(streamed)} streamed quotes used")
             for key, data in polled.items():
                 tok = data.get("instrument_token") if isinstance(data, dict) else None
                 if isinstance(tok, int) and tok > 0:
                     self._key_token.setdefault(key, tok)
-        self._fed[0] += len(streamed)
-        self._fed[1] += len(rest)
+        if not spots:
+            self._fed[0] += len(streamed)
+            self._fed[1] += len(rest)
         return self._on_loop(self._answer, keys, streamed, polled)
 
     def take_feed(self) -> tuple[str, int, int]:
@@ -516,8 +542,8 @@ def with_stream(settings: Any, source: MarketSource, simulated: bool) -> MarketS
         from optui.simulator.ticker import TICK_INTERVAL_S
 
         server = serve(exchange, "127.0.0.1", 0)
-        # Ticks about every simulated second, at most five frames a real second.
-        server.tick_interval = max(TICK_INTERVAL_S / exchange.speed, 0.2)
+        # Ticks about every simulated second, from five frames a real second to one.
+        server.tick_interval = min(max(TICK_INTERVAL_S / exchange.speed, 0.2), TICK_INTERVAL_S)
         age = max(MAX_TICK_AGE_S, 5.0 * exchange.speed * server.tick_interval)
         root = server.url.replace("http://", "ws://", 1)
         return StreamingSource(source, exchange.api_key, exchange.access_token, root,
