@@ -387,3 +387,26 @@ def test_bad_ticker_input_is_named_in_the_cycle_and_collection_goes_on(tmp_path:
         assert snap.leg_count > 0
     finally:
         s.close()
+
+
+@pytest.mark.unit
+def test_stream_is_on_by_default_for_the_simulator_and_off_keeps_pure_rest(tmp_path: Path) -> None:
+    from optui.collectors.recording import RecordingSource
+    from optui.collectors.stream_source import with_stream
+
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path)
+    assert settings.source.stream is True
+    sim = SimulatedSource(seed=7, start=START, clock=FakeClock())
+    streamed = with_stream(settings, sim, simulated=True)
+    try:
+        assert isinstance(streamed, StreamingSource) and streamed.recorder is not None
+        assert streamed.label == "SIMULATED" and streamed.name == "sim"
+        assert streamed.recorder.directory == tmp_path / "sim" / "recordings"
+        assert streamed._root.startswith("ws://127.0.0.1:")
+    finally:
+        streamed.close()
+    settings.source.stream = False
+    polled = with_stream(settings, SimulatedSource(seed=7, start=START, clock=FakeClock()), True)
+    assert isinstance(polled, RecordingSource)
+    polled.close()
