@@ -55,7 +55,7 @@ from optui.collectors.ticker_source import (
     TickerStalled,
     health_line,
 )
-from optui.errors import SourceError
+from optui.errors import SourceError, TokenExpiredError
 from optui.indices import INDEX_SPECS
 from optui.models import Instrument, Quote, SnapshotWarning, WarningKind
 from optui.tick_packets import TickBatch
@@ -339,7 +339,8 @@ class StreamingSource(MarketSource):
         the rest. A call of index spots only (the engine's first of a cycle: they date it) is
         polled while REST answers, so a cycle's moment is the exchange's now as without the
         ticker, and streamed when it does not. Raises SourceError when polling fails and the
-        ticks cannot answer instead."""
+        ticks cannot answer instead, and TokenExpiredError whenever the login is rejected (the
+        collector pauses for a new login, streamed or not)."""
         keys = list(keys)
         now_s = self.rest.now().timestamp()
         spots = is_spot_call(keys)
@@ -351,6 +352,8 @@ class StreamingSource(MarketSource):
         if rest:
             try:
                 polled = self.rest.quote_batch(rest)
+            except TokenExpiredError:
+                raise  # a rejected login pauses collection until the next one, streamed or not
             except SourceError as exc:
                 if spots and live:
                     streamed = self._on_loop(self._split, keys, now_s)
