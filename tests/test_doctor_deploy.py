@@ -170,7 +170,10 @@ def test_collect_without_a_token_waits_for_a_login_and_logs_every_source_error(t
     env = {**os.environ, "OPTUI_KITE_ROOT": server.url, "OPTUI_KITE_API_KEY": "sim_key",
            "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"), "PYTHONUNBUFFERED": "1",
            "OPTUI_SOURCE_CHAIN_STRIKES": "1", "OPTUI_SOURCE_OFFSETS": "0",  # one small quote call
-           "OPTUI_EXPORT_WRITE_JSON": "false", "OPTUI_EXPORT_WRITE_CSV": "false"}
+           "OPTUI_EXPORT_WRITE_JSON": "false", "OPTUI_EXPORT_WRITE_CSV": "false",
+           # The polled source's errors: streamed, a failing REST API is covered by the ticks
+           # (tests/test_stream_source.py).
+           "OPTUI_SOURCE_STREAM": "false"}
     env.pop("OPTUI_KITE_ACCESS_TOKEN", None)
     secrets_path().unlink(missing_ok=True)
     args = [OPTUI, "collect", "--source", "kite", "--indices", "NIFTY", "--interval", "1",

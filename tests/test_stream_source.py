@@ -33,6 +33,7 @@ from optui.collectors.stream_source import (
 from optui.collectors.tick_aggregator import TickAggregator
 from optui.collectors.tick_book import TickBook
 from optui.config import Settings
+from optui.errors import NetworkError, TokenExpiredError
 from optui.models import Instrument, Quote, WarningKind
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.server import SimulatorServer, serve
@@ -376,6 +377,31 @@ def test_bad_ticker_input_is_named_in_the_cycle_and_collection_goes_on(tmp_path:
                    for w in texts), texts
         assert any("exchange error: Order book unavailable" in w for w in texts), texts
         assert s.engine.last.feed == STREAM and snap.leg_count > 0
+        # REST fails while the ticker streams: the spots come from their ticks too; a rejected
+        # login still pauses collection.
+        polled = s.source.rest.quote_batch
+
+        calls: list[list[str]] = []
+
+        def failing(keys: list[str]) -> dict:
+            calls.append(keys)
+            raise NetworkError("quote: cannot reach Kite (ConnectionError)")
+
+        s.source.rest.quote_batch = failing  # type: ignore[method-assign]
+        s.step()
+        snap = s.engine.collect_once()
+        assert calls and s.engine.last.feed == STREAM and snap.leg_count > 0
+        said = [*snap.warnings, *s.source.take_notices()]
+        assert any("index spots streamed: their REST call failed (quote: cannot reach Kite" in w
+                   for w in said), (said, calls)
+
+        def refused(keys: list[str]) -> dict:
+            raise TokenExpiredError("quote: Kite access token is invalid or expired")
+
+        s.source.rest.quote_batch = refused  # type: ignore[method-assign]
+        with pytest.raises(TokenExpiredError):
+            s.engine.collect_once()
+        s.source.rest.quote_batch = polled  # type: ignore[method-assign]
         session.paused.set()  # alive but silent: no ticks, no heartbeats
         for _ in range(300):
             if any(st.stalls for st in s.source.ticker.stats):  # type: ignore[union-attr]
