@@ -116,6 +116,9 @@ class KiteHandler(BaseHTTPRequestHandler):
     server: SimulatorServer
     protocol_version = "HTTP/1.1"
     server_version = "optui-sim"
+    # Headers and body leave in separate writes; with Nagle on, the body waits for the client's
+    # delayed ACK (some 40 ms on Linux loopback) on every keep-alive request.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Silent: a line per quote request would flood the terminal showing the URL."""
