@@ -83,6 +83,20 @@ def test_server_rate_limit_surfaces_as_rate_limited(sim_server: SimulatorServer)
         src.quotes(["NSE:NIFTY BANK"])
 
 
+def test_a_429_from_arrival_jitter_is_retried_once_after_an_interval(
+    sim_server: SimulatorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Two clients of one API key: the second's first call lands inside the first's 1 s window,
+    # as calls spaced to the limit do when their arrival times jitter.
+    first = KiteSource("sim_key", "sim_token", root=sim_server.url)
+    second = KiteSource("sim_key", "sim_token", root=sim_server.url)
+    first.quotes(["NSE:NIFTY 50"])
+    with caplog.at_level("INFO", logger="optui.collectors.kite_source"):
+        quotes = second.quotes(["NSE:NIFTY BANK"])
+    assert quotes["NSE:NIFTY BANK"].last_price > 0
+    assert any("429; retrying once" in r.getMessage() for r in caplog.records)
+
+
 def _cache_files(tmp_path: Path) -> dict[str, Path]:
     return {ex: p for p in tmp_path.glob("instruments_*.csv") for ex in ("NFO", "BFO") if f"_{ex}_" in p.name}
 

@@ -167,11 +167,20 @@ class KiteSource(MarketSource):
     def _call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
         if not self._has_token:
             raise TokenExpiredError(f"{what}: {NO_TOKEN}: {LOGIN_FIX}")
-        self._limiter.acquire(kind)
-        try:
-            return fn()
-        except Exception as exc:  # noqa: BLE001 - every client failure becomes a typed error
-            raise map_kite_error(exc, what) from exc
+        for attempt in (1, 2):
+            self._limiter.acquire(kind)
+            try:
+                return fn()
+            except Exception as exc:  # noqa: BLE001 - every client failure becomes a typed error
+                error = map_kite_error(exc, what)
+                # The exchange counts arrival times, which jitter: a 429 on calls spaced to the
+                # limit is retried once after a whole extra interval before it becomes a gap.
+                if isinstance(error, RateLimitedError) and attempt == 1:
+                    log.info("%s: Kite answered 429; retrying once after one interval", what)
+                    self._limiter.penalise(kind)
+                    continue
+                raise error from exc
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _cache_file(self, exchange: str, day: date) -> Path | None:
         if self._cache_dir is None:

@@ -34,6 +34,14 @@ class RateLimiter:
             self._sleep(wait)
         return wait
 
+    def penalise(self, kind: str) -> None:
+        """After the server refused a call of `kind` for its rate (HTTP 429): the next call of
+        that kind waits one whole interval from now, on top of the usual spacing."""
+        interval = self._interval.get(kind, self._interval.get("default", 0.1))
+        with self._lock:
+            now = self._clock()
+            self._next[kind] = max(self._next.get(kind, now), now) + interval
+
 
 # A 5 % margin under the published limits: the exchange measures arrival times, which jitter.
 KITE_RATES = {"quote": 1.0 / 1.05, "historical": 3.0 / 1.05, "default": 10.0 / 1.05}
