@@ -742,8 +742,7 @@ async def test_chain_window_opens_on_the_atm_and_stays_put(size: tuple[int, int]
     async with app.run_test(size=size) as pilot:
         snap = sample_snapshot(strikes_each_side=15)
         screen.show_snapshot(snap)
-        await pilot.pause()
-        await pilot.pause()
+        await settle(app, pilot)
         chain = screen.query_one(ChainTable)
         stats = snap.indices["NIFTY"].overview.buckets["this_week"]
         atm_key = f"{stats.atm_strike:g}"

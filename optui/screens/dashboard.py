@@ -198,7 +198,7 @@ class DashboardScreen(DashboardReads):
         self.loop = FeedLoop(self.post_message, feed=feed,
                              make_feed=self._make_feed if feed is None else None,
                              owns_feed=self._owns_feed, collect=self._collect_enabled,
-                             views=lambda c: cycle_views(self.settings, c))
+                             views=lambda c: cycle_views(self.settings, c, (self.index, self.bucket)))
         loop = self.loop
         self.run_worker(lambda: loop.run(lambda: get_current_worker().is_cancelled), thread=True,
                         group="feed", exit_on_error=False, description="run the feed")

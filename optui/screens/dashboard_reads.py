@@ -20,7 +20,9 @@ from optui.screens.dashboard_replay import ReplayControls
 from optui.screens.feed_loop import flow_job
 from optui.timeutil import IST
 from optui.ui_messages import FlowQueried, FlowQueryFailed, IvHistoryLoaded
-from optui.widgets.chain_table import all_chain_rows
+from optui.models import Snapshot
+from optui.widgets.chain_table import all_chain_rows, chain_rows, count_divisor
+from optui.widgets.dashboard_model import buckets_of
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.participants_panel import ParticipantsLoaded, ParticipantsPanel
 from optui.widgets.positions_table import top_oi_changes
@@ -32,16 +34,42 @@ def _yield_gil() -> None:
     time.sleep(0)
 
 
-def cycle_views(settings: Settings, cycle: FeedCycle) -> dict[str, Any]:
-    """Every chain formatted and every index's OI changes ranked (plain data), so index and
-    bucket keys cost no formatting on the event loop; sleep(0) between chains hands the GIL to
-    key presses."""
+def shown_bucket(snapshot: Snapshot, index: str, bucket: str) -> str:
+    """The bucket the dashboard shows for `index`: `bucket` when the snapshot has it, else the
+    index's first bucket in the standard order ('' when the index is absent)."""
+    buckets = buckets_of(snapshot, index)
+    if buckets and bucket not in buckets:
+        return buckets[0]
+    return bucket
+
+
+def cycle_views(settings: Settings, cycle: FeedCycle,
+                selection: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Display rows of a cycle formatted off the event loop (plain data).
+
+    With `selection` (index, bucket), the one shown: only that chain is formatted and only that
+    index's OI changes ranked, so a cycle's cost does not grow with the chains not on screen; a
+    switch to another index or bucket formats its chain from the kept snapshot when shown.
+    Without it every chain and index (sleep(0) between chains hands the GIL to key presses).
+    """
     snapshot = cycle.snapshot
     assert snapshot is not None  # a gap cycle has no rows to format
     top_n = settings.positions.top_n
+    oi_unit = settings.ui.oi_unit
+    if selection is None:
+        return {
+            "chain_rows": all_chain_rows(snapshot, pause=_yield_gil, oi_unit=oi_unit),
+            "positions": {k: top_oi_changes(i.legs, top_n) for k, i in snapshot.indices.items()},
+        }
+    index = selection[0]
+    idx = snapshot.indices.get(index)
+    if idx is None:
+        return {"chain_rows": {}, "positions": {}}
+    bucket = shown_bucket(snapshot, index, selection[1])
+    per = count_divisor(oi_unit, idx.lot_sizes.get(bucket, 0))
     return {
-        "chain_rows": all_chain_rows(snapshot, pause=_yield_gil, oi_unit=settings.ui.oi_unit),
-        "positions": {k: top_oi_changes(i.legs, top_n) for k, i in snapshot.indices.items()},
+        "chain_rows": {(index, bucket): chain_rows(idx.legs, index, bucket, per)},
+        "positions": {index: top_oi_changes(idx.legs, top_n)},
     }
 
 

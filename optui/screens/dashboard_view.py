@@ -166,13 +166,12 @@ class DashboardView(Screen):
             legs = idx.legs if idx is not None else []
             selection = (self.index, self.bucket)
             rows = self._chain_rows.get(selection)
-            if rows is None:
-                lot = idx.lot_sizes.get(self.bucket, 0) if idx is not None else 0
-                per = count_divisor(self.settings.ui.oi_unit, lot)
-                rows = self._chain_rows[selection] = chain_rows(legs, *selection, per)
             stats = idx.overview.buckets.get(self.bucket) if idx is not None else None
             atm = stats.atm_strike if stats is not None else float("nan")
-            shown, atm_key = self._chain_window(selection, rows, atm)
+            if rows is None:  # a switch: format just the shown strikes of the kept snapshot
+                shown, atm_key = self._format_window(selection, legs, atm)
+            else:
+                shown, atm_key = self._chain_window(selection, rows, atm)
             self.query_one(ChainTable).show_rows(shown, *selection, atm_key=atm_key)
             top = self._positions.get(self.index)
             if top is None:
@@ -197,6 +196,26 @@ class DashboardView(Screen):
         lo, hi = self._window.select(selection, strikes, atm)
         atm_key = f"{atm:g}" if atm == atm else ""
         return {k: rows[k] for k in keys[lo:hi]}, atm_key
+
+    def _format_window(
+        self, selection: tuple[str, str], legs: list[LegRecord], atm: float
+    ) -> tuple[dict[str, Any], str]:
+        """The strike window of `selection` formatted from its legs (only the rows shown), and
+        the ATM's key: the same rows as `_chain_window` over the whole chain's rows."""
+        index, bucket = selection
+        mine = [leg for leg in legs if leg.index == index and leg.bucket == bucket]
+        strikes = sorted({leg.strike for leg in mine})
+        if self._window is None:
+            self._window = StrikeWindow(self.settings.ui.chain_strikes)
+        lo, hi = self._window.select(selection, strikes, atm)
+        keep = set(strikes[lo:hi])
+        snap = self._snapshot
+        idx = snap.indices.get(index) if snap is not None else None
+        lot = idx.lot_sizes.get(bucket, 0) if idx is not None else 0
+        per = count_divisor(self.settings.ui.oi_unit, lot)
+        rows = chain_rows([leg for leg in mine if leg.strike in keep], index, bucket, per)
+        atm_key = f"{atm:g}" if atm == atm else ""
+        return rows, atm_key
 
     def _chain_title(self, idx: Any, stats: Any, strikes: int) -> str:
         expiry = fmt_expiry(stats.expiry) + f" {stats.expiry.year}" if stats is not None else "—"
