@@ -16,11 +16,11 @@ from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.config import Settings
 from optui.errors import OptuiError
 from optui.feed.model import Feed, FeedCycle
+from optui.models import Snapshot
 from optui.screens.dashboard_replay import ReplayControls
 from optui.screens.feed_loop import flow_job
 from optui.timeutil import IST
 from optui.ui_messages import FlowQueried, FlowQueryFailed, IvHistoryLoaded
-from optui.models import Snapshot
 from optui.widgets.chain_table import all_chain_rows, chain_rows, count_divisor
 from optui.widgets.dashboard_model import buckets_of
 from optui.widgets.overview_table import OverviewTable
