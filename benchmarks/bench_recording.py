@@ -111,10 +111,11 @@ def record(root: Path, settings: Settings, interval: float, cycles: int) -> dict
 
 def stream_frames(mode: int, seconds: int) -> tuple[list[bytes], int]:
     """The simulator's ticker frames for the full chain (indices, futures and every option of
-    the two nearest expiries of the five indices) over three connections, one a second each."""
+    the two nearest expiries of the five indices) over three connections, one a second each
+    (b"" for a connection's second when none of its instruments changed)."""
     from optui.collectors.ticker_source import plan_shards
     from optui.simulator.exchange import SimulatedExchange
-    from optui.simulator.ticker import exchange_frame
+    from optui.simulator.ticker import ChangedTicks, exchange_frame
     from optui.tick_packets import MODE_NAMES
 
     clock = Clock()
@@ -127,11 +128,13 @@ def stream_frames(mode: int, seconds: int) -> tuple[list[bytes], int]:
     near = {k: sorted(v)[:2] for k, v in expiries.items()}
     tokens = [r.instrument_token for r in rows
               if r.is_index or (r.expiry is not None and r.expiry in near.get(r.index_key, ()))]
-    shards = plan_shards(dict.fromkeys(tokens, MODE_NAMES[mode]))
+    shards = [s for s in plan_shards(dict.fromkeys(tokens, MODE_NAMES[mode])) if s]
+    sent = [ChangedTicks() for _ in shards]  # each connection sends only what changed
     frames = []
     for second in range(seconds):
         clock.t = float(second)
-        frames.extend(exchange_frame(exchange, {t: mode for t in shard}) for shard in shards if shard)
+        frames.extend(exchange_frame(exchange, {t: mode for t in shard}, changes)
+                      for shard, changes in zip(shards, sent, strict=True))
     return frames, len(tokens)
 
 
@@ -150,7 +153,9 @@ def record_stream(root: Path) -> None:
             for k, frame in enumerate(frames):
                 at = START + timedelta(seconds=k // per)
                 t0 = time.thread_time()
-                if name == "packed":
+                if not frame:  # nothing changed on that connection: only a heartbeat came
+                    pass
+                elif name == "packed":
                     recorder.record_ticks(at, frame)
                 else:  # format 1: every frame kept whole
                     recorder._write(TICKS, at, lambda _state, frame=frame: frame)

@@ -161,3 +161,16 @@ def test_text_errors_heartbeat_and_instrument_limit(server: SimulatorServer) -> 
                 break
         else:
             raise AssertionError("no message frame")
+
+
+def test_unchanged_instruments_get_no_packet(server: SimulatorServer, tokens: list[int]) -> None:
+    """The clock is frozen: after the subscribe's full snapshot nothing changes, so the ticker
+    sends heartbeats, not the same packets again; a mode change sends the snapshot again."""
+    with connect(_ws_root(server) + "/?api_key=sim_key&access_token=sim_token") as ws:
+        ws.send(json.dumps({"a": "subscribe", "v": tokens}))
+        first = _recv_frame(ws, len(tokens), MODE_QUOTE)
+        assert sorted(parse_frame(first).instrument_token.tolist()) == sorted(tokens)
+        assert [ws.recv(timeout=10) for _ in range(3)] == [HEARTBEAT] * 3
+        ws.send(json.dumps({"a": "mode", "v": ["full", tokens[:2]]}))
+        again = parse_frame(_recv_frame(ws, 2, MODE_FULL))
+        assert sorted(again.instrument_token.tolist()) == sorted(tokens[:2])

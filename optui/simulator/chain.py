@@ -235,6 +235,22 @@ def empty_depth() -> dict[str, list[dict[str, float | int]]]:
     return {"buy": [dict(level) for _ in range(5)], "sell": [dict(level) for _ in range(5)]}
 
 
+BOOK_MEMORY = 4
+"""Book draws averaged into each level's lots: a move of the book replaces one of them."""
+BOOK_PERIOD_S = (3, 30)
+"""Seconds between moves of an instrument's book: each instrument's own period in this range."""
+
+
+def book_epoch(seed: int, tokens: np.ndarray, day: date, second: int) -> np.ndarray:
+    """How many times each instrument's book has moved by `second` of `day` (int64, shape of
+    `tokens`): every `period` seconds from a per-instrument phase, with period and phase drawn
+    from (seed, token), so the book at a second is the same however it is asked for."""
+    lo, hi = BOOK_PERIOD_S
+    period = lo + np.floor(hash_uniform(seed, 65, tokens) * (hi - lo + 1)).astype(np.int64)
+    phase = np.floor(hash_uniform(seed, 66, tokens, day.toordinal()) * period).astype(np.int64)
+    return (int(second) + phase) // period
+
+
 def depth_book(
     seed: int, tokens: np.ndarray, day: date, second: int, bid: np.ndarray, ask: np.ndarray,
     tick: np.ndarray, lot: int, liquidity: np.ndarray, no_bids: np.ndarray,
@@ -242,12 +258,18 @@ def depth_book(
     """Five levels each side for many instruments: (price, quantity, orders) arrays (n, 5).
 
     Levels sit a few ticks apart and hold whole lots; an empty level is all zeros, as in Kite.
+    The lots resting at each level evolve rather than being redrawn: they change only when the
+    instrument's book moves (`book_epoch`), and then as a moving average of the last
+    BOOK_MEMORY draws, so each move shifts them part of the way (see book_epoch).
     """
     spread_ticks = np.rint((ask - bid) / tick)
     step = np.where(bid > 0, np.maximum(spread_ticks // 4, 1.0), 1.0) * tick
     levels = np.arange(5)[None, :]
-    draws = hash_uniform(seed, 61, tokens[:, None, None], day.toordinal(), second,
-                         levels[:, :, None], np.arange(2)[None, None, :])
+    epoch = book_epoch(seed, tokens, day, second)[:, None, None]
+    dayo = day.toordinal()
+    draws = sum(hash_uniform(seed, 61, tokens[:, None, None], dayo, epoch - k,
+                             levels[:, :, None], np.arange(2)[None, None, :])
+                for k in range(BOOK_MEMORY)) / BOOK_MEMORY
     lots = 1.0 + np.floor(draws * liquidity[:, None, None])
     out: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for j, (name, price) in enumerate((("buy", bid[:, None] - levels * step[:, None]),

@@ -18,6 +18,7 @@ import numpy as np
 
 from optui.simulator.chain import (
     ChainDay,
+    book_epoch,
     book_top,
     depth_book,
     fair_prices,
@@ -118,10 +119,12 @@ def chain_quotes(market: MarketModel, seed: int, chain: ChainDay, tokens: np.nda
     average = np.where(volume > 0, np.round(value / np.maximum(volume, 1), 2), 0.0)
     liquidity = np.clip((lots[:, minute + 1] - lots[:, minute]) * 0.5, 3.0, 400.0)
     book = depth_book(seed, tokens, day, second, bid, ask, tick, chain.lot, liquidity, no_bids)
-    mult = 3.0 + 12.0 * hash_uniform(seed, 63, tokens, dayo, second)
+    # The totals and the last trade's size move with the book and the trades, not the clock.
+    epoch = book_epoch(seed, tokens, day, second)
+    mult = 3.0 + 12.0 * hash_uniform(seed, 63, tokens, dayo, epoch)
     buy_q = (book["buy"][1].sum(axis=1) * mult).astype(np.int64)
     sell_q = (book["sell"][1].sum(axis=1) * mult).astype(np.int64)
-    last_qty = chain.lot * (1 + np.floor(hash_uniform(seed, 64, tokens, dayo, second)
+    last_qty = chain.lot * (1 + np.floor(hash_uniform(seed, 64, tokens, dayo, whole)
                                          * 5).astype(np.int64))
     last_qty = np.where(volume > 0, last_qty, 0)
     lower = np.where(is_fut, round_tick(close * 0.9, tick), tick)

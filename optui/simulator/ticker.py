@@ -6,9 +6,10 @@ handed here by the HTTP server. As Kite (v3 "WebSocket streaming" docs) does:
   on_error/on_close as "WebSocket connection upgrade failed (403 - Forbidden)";
 - text messages `{"a": "subscribe", "v": [tokens]}`, `{"a": "unsubscribe", "v": [tokens]}` and
   `{"a": "mode", "v": ["ltp"|"quote"|"full", [tokens]]}`; subscribing sets quote mode;
-- binary frames of packets in Kite's layouts (optui.tick_packets), one per tick interval, with the
-  new instruments' ticks sent at once after a subscribe or mode change; a one-byte heartbeat when
-  nothing is subscribed;
+- binary frames of packets in Kite's layouts (optui.tick_packets), one per tick interval holding
+  only the instruments whose quote changed since their last packet on the connection, with the
+  new instruments' full ticks sent at once after a subscribe or mode change; a one-byte heartbeat
+  when nothing is subscribed or nothing changed;
 - text `{"type": "error", "data": ...}` for a bad message and `{"type": "message", ...}` notices;
 - at most 3,000 instruments per connection: the rest of a subscribe is refused with an error.
 Ticks are the simulator's full quotes at the simulated now, so a tick and GET /quote at the same
@@ -93,15 +94,70 @@ def quotes_to_batch(quotes: dict[int, dict], modes: dict[int, int]) -> TickBatch
     return b
 
 
-def exchange_frame(exchange: SimulatedExchange, modes: dict[int, int]) -> bytes:
-    """One binary frame with the ticks of `modes` (token -> mode code) at the simulated now.
+def exchange_frame(exchange: SimulatedExchange, modes: dict[int, int],
+                   changes: ChangedTicks | None = None) -> bytes:
+    """One binary frame with the ticks of `modes` (token -> mode code) at the simulated now;
+    with `changes` (a connection's memory), only of the instruments whose packet changed since
+    the last one sent: b"" when none did.
 
-    Built from the exchange's per-instrument arrays and packed with numpy record dtypes: no
-    Python work per tick.
+    Built from the exchange's per-instrument arrays and packed with numpy record dtypes.
     """
     tokens = np.fromiter(modes, dtype=np.int64, count=len(modes))
     codes = np.fromiter(modes.values(), dtype=np.int8, count=len(modes))
-    return pack_frame(exchange.stream_batch(tokens, codes))
+    batch = exchange.stream_batch(tokens, codes)
+    if changes is not None:
+        batch = changes.filter(batch)
+        if len(batch) == 0:
+            return b""
+    return pack_frame(batch)
+
+
+_COMPARED = ("mode", "last_price", "last_quantity", "average_price", "volume", "buy_quantity",
+             "sell_quantity", "open", "high", "low", "close", "oi", "oi_day_high", "oi_day_low",
+             "depth_price", "depth_quantity", "depth_orders")
+"""Fields whose change makes an instrument's next packet due (its timestamps alone do not)."""
+
+
+def _take(batch: TickBatch, rows: np.ndarray) -> TickBatch:
+    """The listed rows of `batch`, in order."""
+    names = [f for f in TickBatch.__slots__ if f != "skipped_packets"]  # type: ignore[attr-defined]
+    return TickBatch(*(getattr(batch, name)[rows] for name in names))  # type: ignore[arg-type]
+
+
+class ChangedTicks:
+    """One connection's memory of what it last sent each instrument, to send only changes.
+
+    As Kite does, an instrument's packet goes out only when something it carries changed since
+    the last packet on that connection (its exchange timestamp and last trade time ride along
+    but do not count as a change); `forget` makes the next one a full snapshot (a subscribe or
+    a mode change).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple] = {}
+
+    def forget(self, tokens: Iterable[int]) -> None:
+        """Send these instruments' next packet whatever it holds."""
+        for tok in tokens:
+            self._last.pop(int(tok), None)
+
+    def filter(self, batch: TickBatch) -> TickBatch:
+        """The rows of `batch` that changed since they were last passed (all for new tokens)."""
+        n = len(batch)
+        if n == 0:
+            return batch
+        cols = [getattr(batch, name).reshape(n, -1) for name in _COMPARED]
+        flat = np.concatenate([c.astype(np.float64) for c in cols], axis=1)
+        last = self._last
+        keep = np.zeros(n, dtype=bool)
+        for j, tok in enumerate(batch.instrument_token.tolist()):
+            row = flat[j].tobytes()
+            if last.get(tok) != row:
+                last[tok] = row
+                keep[j] = True
+        if keep.all():
+            return batch
+        return _take(batch, np.flatnonzero(keep))
 
 
 def _error(text: str) -> str:
@@ -119,6 +175,7 @@ class TickerSession:
         self.max_instruments = max_instruments
         self.modes: dict[int, int] = {}
         self._fresh: dict[int, int] = {}
+        self._changes = ChangedTicks()
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = threading.Event()
@@ -185,6 +242,7 @@ class TickerSession:
                     for tok in self._tokens(value):
                         self.modes.pop(tok, None)
                         self._fresh.pop(tok, None)
+                    self._changes.forget(self._tokens(value))
             elif action == "mode":
                 if not isinstance(value, list) or len(value) != 2 or value[0] not in MODE_NAMES:
                     raise ValueError(f"Invalid mode message {value!r}: use "
@@ -239,17 +297,22 @@ class TickerSession:
                 continue
             with self._lock:
                 modes = dict(self._fresh) if woke else dict(self.modes)
+                self._changes.forget(self._fresh)  # (re)subscribed: a full packet first
                 self._fresh.clear()
             if not modes:
                 if not woke:
                     self._send(HEARTBEAT)
                 continue
             try:
-                frame = exchange_frame(self.exchange, modes)
+                with self._lock:
+                    frame = exchange_frame(self.exchange, modes, self._changes)
             except Exception:  # a bug must not kill the stream silently
                 log.exception("ticker frame failed")
                 continue
-            self._send(frame)
+            if frame:
+                self._send(frame)
+            elif not woke:  # nothing changed this interval: the connection is still alive
+                self._send(HEARTBEAT)
 
 
 def accept(exchange: SimulatedExchange, sock: object, path: str,
