@@ -117,9 +117,10 @@ class DashboardView(Screen):
     ) -> None:
         """Take a snapshot as the current one and update every panel in one batch.
 
-        `chain_rows` are the snapshot's chains already formatted (see all_chain_rows) and
-        `positions` each index's legs ranked by `top_oi_changes`; without them each is computed
-        when first shown.
+        `chain_rows` are chains of the snapshot already formatted, keyed by (index, bucket) (the
+        feed loop formats the shown one: dashboard_reads.cycle_views) and `positions` indices'
+        legs ranked by `top_oi_changes`; a chain or index not given is formatted from the kept
+        snapshot when shown (only its strike window, for a chain).
         """
         now = self._clock()
         self._snapshot = snapshot
