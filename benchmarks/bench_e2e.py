@@ -7,7 +7,7 @@ at 160x48 in this process. Path measured, through what the code base has:
 
     TickerSource (3 connections, packets parsed) -> TickAggregator -> per-instrument snapshot
     -> a Feed cycle (optui.feed.model.Feed, the dashboard's source of cycles) -> the
-    dashboard's worker formats the chains -> SnapshotCollected -> widgets -> frame written
+    dashboard's worker formats the shown chain -> SnapshotCollected -> widgets -> frame written
 
 Figures (goals from the issue):
 - tick to screen: from the moment a frame's bytes are handed over by the socket until the
@@ -89,7 +89,8 @@ def full_chain() -> tuple[list[Listing], dict[tuple[str, date], str]]:
 class TickFeed(Feed):
     """Cycles from the ticker: each waits for new ticks and is the aggregator's state then.
 
-    Stand-in for the streaming feed being built: snapshots carry prices, volume and OI from
+    Stand-in for the streaming feed being built (to be replaced by it once the engine's
+    streaming source is on main): snapshots carry prices, volume and OI from
     the ticks (analytics such as IV are left empty). `frames` maps each snapshot (by id) to the
     (socket time, frame number) of the frames whose ticks it holds first.
     """
@@ -327,8 +328,8 @@ def main() -> dict[str, Any]:
     print("  medians: socket to the dashboard asking for the cycle "
           f"{statistics.median(live['wait_ms']):.0f} ms, snapshot of the tick state "
           f"{statistics.median(live['build_ms']):.0f} ms, show_snapshot to frame written "
-          f"{statistics.median(live['paint_ms']):.0f} ms (the rest: formatting the chains in "
-          "the dashboard's worker)")
+          f"{statistics.median(live['paint_ms']):.0f} ms (the rest: formatting the shown chain "
+          "in the dashboard's worker)")
     print(f"tick to screen: p50 {_p(ticks, 0.5):.0f} ms, p95 {tick95:.0f} ms over {len(ticks)} "
           f"tick frames (goal p95 <= {GOAL_TICK_P95_MS:.0f} ms: "
           f"{'met' if tick95 <= GOAL_TICK_P95_MS else 'MISSED'})")
