@@ -734,6 +734,7 @@ def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path)
         again = _children(collect.pid)
         assert len(again) == 1 and again[0] != child
         assert f"the API process {child} exited (signal 9)" in "".join(lines)
+        assert f"the API process {child} exited (signal 9)" in (tmp_path / "logs" / "optui.log").read_text()
         assert httpx.get(local + "/api/overview/indices/NIFTY", headers=h).json()["as_of"] >= mine["as_of"]
         child = again[0]
     finally:

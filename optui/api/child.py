@@ -45,6 +45,10 @@ RESTART_MAX_S = 30.0
 STEADY_S = 60.0
 """A child that ran this long before dying is restarted after RESTART_FIRST_S again."""
 
+STOP_GRACE_S = 2.0
+"""A child that exited cleanly on its own is restarted only if the collector is not stopping
+within this long."""
+
 Fault = Callable[[str], None]
 
 
@@ -103,6 +107,8 @@ class ApiChild:
             code = proc.wait()
             if self._stopping.is_set():
                 return
+            if code == 0 and self._stopping.wait(STOP_GRACE_S):
+                return  # a SIGTERM to the whole group (a service manager): the collector stops too
             if time.monotonic() - began >= STEADY_S:
                 delay = RESTART_FIRST_S
             what = f"signal {-code}" if code < 0 else f"code {code}"

@@ -266,9 +266,9 @@ def serve_collector(settings: Settings, feed: Any, store_url: str, host: str, po
         if supervisor is not None:
             from optui.collectors.health import EventKind, Severity
 
+            # In the health log now; the collector's next cycle writes it to the health file.
             supervisor._event(EventKind.OTHER, Severity.ERROR, message,
                               "the API is restarted; see logs/optui.log for why it stopped")
-            supervisor.write_health()
 
     child = ApiChild(host, port, collector_spec(settings, feed, store_url, info.token), fault)
     child.start()
