@@ -111,7 +111,7 @@ def _ws_clients(url: str, n: int) -> None:
 
 class Collecting:
     """A LocalFeed collecting every `interval` real seconds in a thread, offering each cycle
-    to the API through the feed's listener (as optui collect --serve does)."""
+    to the API through the feed's listener (the API on threads of the collecting process)."""
 
     def __init__(self, feed: object, interval: float) -> None:
         self.feed = feed
