@@ -207,13 +207,16 @@ def collect(
     if engine.alerts is not None:
         printer(f"alerts: {engine.alerts.describe()}", "")
     api = None
-    if serve:
-        from optui.api.serve import serve_local_feed
+    if serve:  # in a child process following this collector's cycles (see optui.api.child)
+        from optui.api.serve import serve_collector
+        from optui.collectors.engine import is_simulated, store_url_for
 
         bind_host = host or settings.api.host
         bind_port = settings.api.port if port is None else port
+        kind = source.value if source else settings.source.kind
         try:
-            api = serve_local_feed(settings, feed, bind_host, bind_port, printer)
+            api = serve_collector(settings, feed, store_url_for(settings, is_simulated(settings, kind), store),
+                                  bind_host, bind_port, printer, collector.supervisor)
         except (OptuiError, OSError) as exc:
             feed.close()
             _fail(f"cannot serve the API on {bind_host}:{bind_port}: {getattr(exc, 'strerror', None) or exc}")
@@ -221,8 +224,7 @@ def collect(
         code = collector.run(once=once)
     finally:
         if api is not None:
-            api[0].stop()
-            api[1].close()
+            api.stop()
         feed.close()
     try:
         exit_report(collector, summary_json)

@@ -635,21 +635,78 @@ def _api_url(proc: subprocess.Popen, lines: list[str]) -> str:
     raise AssertionError("".join(lines))
 
 
-def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path) -> None:
-    env = {**os.environ, "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"),
-           "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data"), "OPTUI_API_TOKEN": TOKEN,
-           "OPTUI_STORE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "OPTUI_CACHE_URL": "memory://",
-           "OPTUI_SIMULATOR_START": START, "OPTUI_SIMULATOR_SPEED": "60",
-           "OPTUI_SOURCE_CHAIN_STRIKES": "5", "OPTUI_EXPORT_WRITE_JSON": "false",
-           "OPTUI_EXPORT_WRITE_CSV": "false", "OPTUI_PARTICIPANTS_ENABLED": "false"}
+def _collect_env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "OPTUI_GENERAL_LOG_DIR": str(tmp_path / "logs"),
+            "OPTUI_GENERAL_DATA_DIR": str(tmp_path / "data"), "OPTUI_API_TOKEN": TOKEN,
+            "OPTUI_STORE_URL": f"sqlite:///{tmp_path / 'db.sqlite'}", "OPTUI_CACHE_URL": "memory://",
+            "OPTUI_SIMULATOR_START": START, "OPTUI_SIMULATOR_SPEED": "60",
+            "OPTUI_SOURCE_CHAIN_STRIKES": "5", "OPTUI_EXPORT_WRITE_JSON": "false",
+            "OPTUI_EXPORT_WRITE_CSV": "false", "OPTUI_PARTICIPANTS_ENABLED": "false"}
+
+
+def _collect_serve(tmp_path: Path, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "60",
+                             "--serve", "--port", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+
+
+def _children(pid: int) -> list[int]:
+    """The live (not zombie) processes whose parent is `pid`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if fields[0] != "Z" and int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2:].split()[0] != "Z"
+
+
+def _gone(pid: int, within_s: float = 30) -> bool:
+    deadline = time.monotonic() + within_s
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not _alive(pid)
+
+
+def _serves(url: str, within_s: float = 30) -> dict:
     h = {"Authorization": f"Bearer {TOKEN}"}
-    collect = subprocess.Popen([OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "60",
-                                "--serve", "--port", "0"], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            reply = httpx.get(url + "/api/health", headers=h)
+            if reply.status_code == 200:
+                return reply.json()
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path) -> None:
+    """collect --serve serves from a child process following this collector: the same cycle as
+    an attached `optui serve`; a child that dies is restarted on the same address; the child is
+    gone once the collector stops."""
+    env = _collect_env(tmp_path)
+    h = {"Authorization": f"Bearer {TOKEN}"}
+    collect = _collect_serve(tmp_path, env)
     serve_proc: subprocess.Popen | None = None
     lines: list[str] = []
     try:
         local = _api_url(collect, lines)
+        child = int(re.findall(r"process (\d+)\)", "".join(lines))[-1])
+        assert child != collect.pid and _children(collect.pid) == [child]
         threading.Thread(target=lambda: [lines.append(x) for x in collect.stdout or []], daemon=True).start()
         serve_proc = subprocess.Popen([OPTUI, "serve", "--port", "0"], stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
@@ -669,6 +726,17 @@ def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path)
         assert mine["buckets"] == theirs["buckets"] and mine["spot"] == theirs["spot"]
         assert httpx.get(local + "/api/health", headers=h).json()["collector"]["mode"] == "local"
         assert httpx.get(attached + "/api/health", headers=h).json()["collector"]["mode"] == "attached"
+
+        os.kill(child, 9)  # the API process dies: the collector says so and starts another
+        assert _gone(child)
+        health = _serves(local)
+        assert health["collector"]["mode"] == "local"
+        again = _children(collect.pid)
+        assert len(again) == 1 and again[0] != child
+        assert f"the API process {child} exited (signal 9)" in "".join(lines)
+        assert f"the API process {child} exited (signal 9)" in (tmp_path / "logs" / "optui.log").read_text()
+        assert httpx.get(local + "/api/overview/indices/NIFTY", headers=h).json()["as_of"] >= mine["as_of"]
+        child = again[0]
     finally:
         for proc in (serve_proc, collect):
             if proc is not None and proc.poll() is None:
@@ -676,6 +744,31 @@ def test_collect_serve_and_an_attached_serve_show_the_same_cycle(tmp_path: Path)
         assert collect.wait(60) == 0
         if serve_proc is not None:
             assert serve_proc.wait(30) == 0
+    assert _gone(child, 10)  # stopped with the collector, nothing left listening
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(local + "/api/health", headers=h)
+
+
+def test_collect_serve_child_exits_when_the_collector_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the collector closes the child's pipe: the API process exits too."""
+    collect = _collect_serve(tmp_path, _collect_env(tmp_path))
+    lines: list[str] = []
+    try:
+        local = _api_url(collect, lines)
+        child = int(re.findall(r"process (\d+)\)", "".join(lines))[-1])
+        assert _serves(local)["collector"]["mode"] == "local"
+        collect.kill()
+        collect.wait(30)
+        assert _gone(child), "the API process outlived its collector"
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(local + "/api/health", headers={"Authorization": f"Bearer {TOKEN}"})
+    finally:
+        if collect.poll() is None:
+            collect.kill()
+            collect.wait(30)
+        for pid in re.findall(r"process (\d+)\)", "".join(lines)):
+            if _alive(int(pid)):
+                os.kill(int(pid), 9)
 
 
 def test_attach_follows_a_collector_over_redis(tmp_path: Path, redis_server: str) -> None:

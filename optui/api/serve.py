@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,9 @@ log = logging.getLogger("optui.api")
 Printer = Callable[[str, str], None]
 LOOK_AGAIN_S = 5.0
 """Without a collector, how often (real seconds) `optui serve` looks for one starting."""
+FILE_POLL_S = 0.02
+"""How often (real seconds) a latest-cycle file's modification time is checked: one stat call,
+so a new cycle is served within about 20 ms of its write."""
 
 
 def prepare_token(host: str, rotate: bool = False) -> TokenInfo:
@@ -57,13 +61,16 @@ def announce_token(info: TokenInfo, printer: Printer) -> None:
         printer(f"API token: api_token in {info.path} (rotate with `optui serve --rotate-token`)", "")
 
 
-def start_server(state: ApiState, host: str, port: int, info: TokenInfo) -> ApiServer:
-    """Bind host:port, build the app and the WebSocket hub, start serving (and the state's hub
-    thread). Raises OSError when the address cannot be bound."""
+def start_server(state: ApiState, host: str, port: int, info: TokenInfo,
+                 sock: socket.socket | None = None) -> ApiServer:
+    """Bind host:port (or serve on `sock`, already listening), build the app and the WebSocket
+    hub, start serving (and the state's hub thread). Raises OSError when the address cannot be
+    bound."""
     from optui.api.app import create_app
     from optui.api.hub import Hub
 
-    sock = bind(host, port)
+    if sock is None:
+        sock = bind(host, port)
     hub = Hub(state.settings.api.ws_queue)
     state.hub = hub
     state.start()
@@ -109,7 +116,7 @@ def collector_feed(settings: Settings, attach: str | None) -> tuple[Feed | None,
     if settings.cache.url.startswith(("redis://", "rediss://")):
         return RedisFeed(settings.cache.url, None, settings, host=holder.host), f"collector {holder.describe()}"
     latest = lock_path(url, kind, data_dir).with_suffix(".latest.json")
-    return FileFeed(latest, None, settings, host=holder.host), f"collector {holder.describe()}"
+    return FileFeed(latest, None, settings, host=holder.host, poll_s=FILE_POLL_S), f"collector {holder.describe()}"
 
 
 class Follower:
@@ -117,7 +124,12 @@ class Follower:
     again every LOOK_AGAIN_S seconds (it never starts collecting)."""
 
     def __init__(self, settings: Settings, state: ApiState, attach: str | None,
-                 printer: Printer) -> None:
+                 printer: Printer, follow: Callable[[], tuple[Feed | None, str]] | None = None,
+                 mode: str = "attached") -> None:
+        self.follow = follow
+        """The feed to follow, when given (the collector that started this server), else
+        collector_feed's; `mode` is what /api/health calls the connection."""
+        self.mode = mode
         self.settings = settings
         self.state = state
         self.attach = attach
@@ -130,7 +142,7 @@ class Follower:
         """Find and start the collector's feed; True when attached."""
         from optui.api.state import Collector
 
-        feed, why = collector_feed(self.settings, self.attach)
+        feed, why = self.follow() if self.follow is not None else collector_feed(self.settings, self.attach)
         if feed is None:
             if self.state.collector.mode != "none" or not self.state.collector.description:
                 self.printer(f"{why}: serving stored history only; attaching when one starts "
@@ -145,7 +157,7 @@ class Follower:
             self.printer(f"cannot follow the collector: {exc}", "yellow")
             return False
         self.feed = feed
-        self.state.collector = Collector("attached", feed.attached_to, started)
+        self.state.collector = Collector(self.mode, feed.attached_to, started)
         self.printer(started, "")
         return True
 
@@ -237,5 +249,33 @@ def serve_local_feed(settings: Settings, feed: Any, host: str, port: int,
     return server, state
 
 
+def serve_collector(settings: Settings, feed: Any, store_url: str, host: str, port: int,
+                    printer: Printer, supervisor: Any = None) -> Any:
+    """Serve a running collector's cycles from a child process (optui collect --serve; see
+    optui.api.child): binds host:port here, shows the token once, starts the child. A child
+    that dies is restarted, and its failure is printed, logged and, with `supervisor` (the
+    collector's), raised as a health event. Returns the ApiChild (stop() it with the
+    collector). Raises ConfigError (token, address) or OSError (bind, start)."""
+    from optui.api.child import ApiChild, collector_spec
+
+    info = prepare_token(host)
+    announce_token(info, printer)
+
+    def fault(message: str) -> None:
+        printer(f"API: {message}", "red")
+        if supervisor is not None:
+            from optui.collectors.health import EventKind, Severity
+
+            # In the health log now; the collector's next cycle writes it to the health file.
+            supervisor._event(EventKind.OTHER, Severity.ERROR, message,
+                              "the API is restarted; see logs/optui.log for why it stopped")
+
+    child = ApiChild(host, port, collector_spec(settings, feed, store_url, info.token), fault)
+    child.start()
+    printer(f"optui API on {child.url} (docs at {child.url}/docs; bearer token required; "
+            f"process {child.proc.pid if child.proc else '?'})", "bold")
+    return child
+
+
 __all__ = ["Follower", "announce_token", "collector_feed", "prepare_token", "serve",
-           "serve_local_feed", "start_server"]
+           "serve_collector", "serve_local_feed", "start_server"]
