@@ -493,6 +493,31 @@ def test_a_replayed_call_gets_the_answer_the_live_run_got(tmp_path: Path) -> Non
 
 
 @pytest.mark.unit
+def test_ticks_recorded_after_the_last_cycle_end_the_replay_without_a_gap(tmp_path: Path) -> None:
+    """A streamed collector stopped between cycles records ticker frames after its last quote
+    call (up to the stop, here past the next cycle's mark): the replay ends after that last
+    cycle instead of running one more that the recording cannot answer (a gap and a
+    `source_down` error the live run never had)."""
+    recorder = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
+    spot = ["NSE:NIFTY 50"]
+    for cycle in range(2):
+        at = START + timedelta(seconds=30 * cycle)
+        recorder.record_quotes(at + timedelta(seconds=0.2), spot,
+                               {spot[0]: _quote(f"{at:%Y-%m-%d %H:%M:%S}", 100.0 + cycle)})
+        recorder.record_ticks(at + timedelta(seconds=1), b"\x00")
+    for late in (40.0, 61.0):  # the ticker kept recording until the collector stopped
+        recorder.record_ticks(START + timedelta(seconds=late), b"\x00")
+    recorder.close()
+    source = ReplaySource(day_path(tmp_path, START.date()), lookahead_s=27.0)
+    source.advance(-0.2)
+    for cycle in range(2):
+        assert not source.finished
+        assert source.quote_batch(spot)[spot[0]]["last_price"] == 100.0 + cycle
+        source.advance(30.0)
+    assert source.finished
+
+
+@pytest.mark.unit
 def test_a_second_process_on_the_same_day_is_not_recorded_over_the_first(tmp_path: Path) -> None:
     first = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
     first.record_ticks(START, b"one")

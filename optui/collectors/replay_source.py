@@ -101,6 +101,7 @@ class ReplaySource(MarketSource):
         self._virtual_us = self._t0_us
         self._skew_us = 0  # at a set speed: how far answers taken ahead moved the clock on
         self.last_us = self._t0_us
+        self.last_call_us = self._t0_us  # the last recorded quote call read so far
 
     def _scan_head(self) -> datetime:
         """The source name, the first instrument dump and the first quote time of the day."""
@@ -145,9 +146,13 @@ class ReplaySource(MarketSource):
 
     @property
     def finished(self) -> bool:
-        """The clock has passed the last recorded answer (and the file is read to its end)."""
+        """The clock has passed the last recorded quote call (and the file is read to its end).
+
+        Ticker frames recorded after it (a streamed collector records until it stops, which
+        may be past its next cycle's mark) answer no cycle: they do not hold the replay open."""
         self._fill(_us(self.now()) + self.lookahead_us)
-        return self._done and not self._pending and _us(self.now()) > self.last_us
+        return (self._done and not any(rec.kind in QUOTE_KINDS for rec in self._pending)
+                and _us(self.now()) > self.last_call_us)
 
     # -- the answers ---------------------------------------------------------------------------
 
@@ -165,6 +170,8 @@ class ReplaySource(MarketSource):
             self.health.notes.append(f"replay {self.path.name}: cannot read on ({exc})")
             return False
         self.last_us = max(self.last_us, rec.at_us)
+        if rec.kind in QUOTE_KINDS:
+            self.last_call_us = max(self.last_call_us, rec.at_us)
         self._pending.append(rec)
         return True
 
