@@ -300,6 +300,37 @@ def test_participants_are_the_stored_end_of_day_figures(rig: Rig, served: Served
     assert newest["history"][-1]["FII"]["net_cr"] == latest.cash["FII"].net_cr
 
 
+def test_cash_flows_are_served_without_participant_oi(tmp_path: Path, fixtures_dir: Path) -> None:
+    """FII/DII cash figures imported on their own (NSE's cash JSON, no participant OI file)
+    are served by /fii-dii-cash; the OI routes still say that no OI is stored."""
+    from optui.collectors.participants_import import import_paths
+    from optui.storage.sqlite_store import SQLiteStore
+
+    settings = sim_settings(tmp_path)
+    store = SQLiteStore(tmp_path / "cash.db")
+    assert import_paths(store, [fixtures_dir / "nse_fiidii_cash"]).rejected == []
+    state = ApiState(settings, store)
+    server = start_server(state, "127.0.0.1", 0, TokenInfo(TOKEN, "environment"))
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            for query in ({}, {"date": "2026-09-18"}):
+                got = c.get("/api/analytics/participants/fii-dii-cash", params=query)
+                assert got.status_code == 200, got.text
+                body = got.json()
+                assert body["trade_date"] == "2026-09-18" and body["unit"] == "INR crore"
+                assert body["cash"]["FII"]["trade_date"] == "2026-09-18"
+                assert body["history"][-1]["FII"]["net_cr"] == body["cash"]["FII"]["net_cr"]
+            missing = c.get("/api/analytics/participants/fii-dii-cash", params={"date": "2026-09-17"})
+            assert missing.status_code == 404
+            assert missing.json()["error"].startswith("no FII/DII cash figures stored for 2026-09-17")
+            oi = c.get("/api/analytics/participants/fii")
+            assert oi.status_code == 404 and "no participant OI stored" in oi.json()["error"]
+    finally:
+        server.stop()
+        state.close()
+        store.close()
+
+
 # ---------------------------------------------------------------- errors name the problem
 
 

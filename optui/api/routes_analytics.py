@@ -201,16 +201,23 @@ def participants_cash(
 ) -> Any:
     """FII and DII provisional cash-market buy, sell and net (₹ crore) for the trade date, with
     streak and 5/20-day sums, and the daily figures of the last `days` trading days."""
-    from optui.storage.participants_store import cash_history
+    from optui.storage.participants_store import ParticipantsDay, cash_day, cash_history
 
     state = state_of(request)
-    body = _day_json(_participants(state, _day(trade_date)))
-    cash_dates = [date.fromisoformat(c["trade_date"]) for c in body["cash"].values()]
-    last = max(cash_dates) if cash_dates else date_of(body)
+    day = _day(trade_date)
+    store = _store(state)
     try:
-        history = cash_history(_store(state), state.calendar(), last, days)
+        found = cash_day(store, state.calendar(), day)
+        if found is None:
+            why = " (not a trading day)" if day is not None and not state.calendar().is_trading_day(day) else ""
+            raise ApiError(404, f"no FII/DII cash figures stored for {day or 'any date'}{why}: run "
+                                "`optui participants import PATH` (NSE's FII/DII cash JSON) or "
+                                "`optui premarket`")
+        last, summaries = found
+        history = cash_history(store, state.calendar(), last, days)
     except OptuiError as exc:
         raise _store_failed(exc) from None
+    body = plain(ParticipantsDay(last, {}, None, summaries).as_json())
 
     def flow(f: Any) -> Any:
         return None if f is None else {"buy_cr": f.buy_cr, "sell_cr": f.sell_cr, "net_cr": f.net_cr}
@@ -221,10 +228,6 @@ def participants_cash(
         "history": [{"trade_date": d.isoformat(), "FII": plain(flow(fii)), "DII": plain(flow(dii))}
                     for d, fii, dii in history],
     })
-
-
-def date_of(body: dict[str, Any]) -> date:
-    return date.fromisoformat(body["trade_date"])
 
 
 __all__ = ["router"]

@@ -202,15 +202,36 @@ def participants_day(store: Store, calendar: TradingCalendar,
         newest = store.latest(CASH_MEASUREMENT)
         if newest is not None:
             cash_day = _trade_date(newest.time)
-    window = calendar.last_n(cash_day, 20)
-    stored_cash = load_cash(store, window[0], cash_day)
+    cash = cash_summaries(store, calendar, cash_day)
+    return ParticipantsDay(day, views, pro_client_volume(vol) if vol is not None else None, cash,
+                           pro_client_divergence(oi[day]))
+
+
+def cash_summaries(store: Store, calendar: TradingCalendar, day: date) -> dict[str, CashSummary]:
+    """FII and DII cash summaries (₹ crore) for `day` from the figures stored for it and the 19
+    trading days before it, keyed "FII"/"DII"; a category not stored for `day` is absent."""
+    window = calendar.last_n(day, 20)
+    stored_cash = load_cash(store, window[0], day)
     cash: dict[str, CashSummary] = {}
     for category in ("FII", "DII"):
         summary = cash_summary([stored_cash.get(d, {}).get(category) for d in window])
         if summary is not None:
             cash[category] = summary
-    return ParticipantsDay(day, views, pro_client_volume(vol) if vol is not None else None, cash,
-                           pro_client_divergence(oi[day]))
+    return cash
+
+
+def cash_day(store: Store, calendar: TradingCalendar,
+             trade_date: date | None = None) -> tuple[date, dict[str, CashSummary]] | None:
+    """The FII/DII cash summaries of `trade_date` (default: the newest stored cash day), with
+    that date; None when no cash figures are stored for it. Needs no participant OI file."""
+    day = trade_date
+    if day is None:
+        newest = store.latest(CASH_MEASUREMENT)
+        if newest is None:
+            return None
+        day = _trade_date(newest.time)
+    cash = cash_summaries(store, calendar, day)
+    return (day, cash) if cash else None
 
 
 def metric_history(store: Store, calendar: TradingCalendar, participant: str, metric: str,
