@@ -26,6 +26,7 @@ from optui.storage.base import Store, open_store
 from optui.storage.points import Point
 from optui.storage.restore import open_elsewhere, restore, verify
 from optui.storage.sqlite_store import SQLiteStore
+from optui.timeutil import IST
 
 OPTUI = str(Path(sys.executable).with_name("optui"))
 SIM_ENV = {"OPTUI_SIMULATOR_START": "2026-11-25 11:00", "OPTUI_SIMULATOR_SPEED": "60"}
@@ -181,6 +182,10 @@ def test_cli_backup_and_restore_of_a_collected_store_answer_the_same(tmp_path: P
     res = run("backup", str(tmp_path / "bk"), cwd=home, env=env)
     assert res.returncode == 0, res.stderr
     assert "secrets are not included" in res.stdout and "Traceback" not in res.stderr
+    with SQLiteStore(home / "data" / "live.db") as live:
+        newest = max(r.time for m in live.measurements() for r in live.query(m, *EVERYTHING))
+    # Moments on screen are IST, like every other time the app shows.
+    assert f"newest moment {newest.astimezone(IST):%Y-%m-%d %H:%M} IST" in res.stdout, res.stdout
     bk = tmp_path / "bk"
     manifest = json.loads((bk / "manifest.json").read_text())
     assert manifest["secrets_included"] is False and "secrets are not included" in manifest["secrets_note"]
@@ -205,6 +210,7 @@ def test_cli_backup_and_restore_of_a_collected_store_answer_the_same(tmp_path: P
     res = run("restore", str(bk), "--store", "sqlite:///data/live.db", cwd=new, env=env2)
     assert res.returncode == 0, res.stderr
     assert "checksums of" in res.stdout and "restored SQLite store" in res.stdout
+    assert f"..{newest.astimezone(IST):%Y-%m-%d %H:%M} IST" in res.stdout, res.stdout
     assert "restored state" in res.stdout and "restored configuration" in res.stdout
     assert "restored sim_recordings" in res.stdout
     for rel in state + recordings:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from optui.errors import OptuiError
+from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,18 @@ class BackupReport:
 
 
 # -- files and checksums ------------------------------------------------------------------------
+
+
+def ist_minute(moment: str) -> str:
+    """An ISO 8601 moment of the manifest (UTC) as shown on screen: `YYYY-MM-DD HH:MM IST`;
+    text that is not a moment is returned as it is."""
+    try:
+        at = datetime.fromisoformat(moment)
+    except ValueError:
+        return moment
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=UTC)
+    return f"{at.astimezone(IST):%Y-%m-%d %H:%M} IST"
 
 
 def sha256_file(path: Path) -> str:
@@ -385,7 +398,7 @@ def backup(settings: Any, dest: Path, store_url: str, *, step_pages: int = STEP_
             manifest["store"] = {"kind": "sqlite", "file": f"store/{db_path.name}",
                                  "measurements": summary, "newest": newest}
             report.store = (f"SQLite {db_path} ({len(summary)} measurement(s), newest moment "
-                            f"{newest or 'none'})")
+                            f"{ist_minute(newest) if newest else 'none'})")
             if written:
                 report.notes.append(
                     "the store was being written while it was copied (a running collector): the "

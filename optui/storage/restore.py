@@ -29,6 +29,7 @@ from optui.storage.backup import (
     _tree_size,
     backup_dirs,
     check_space,
+    ist_minute,
     sha256_file,
     sqlite_path,
 )
@@ -173,7 +174,7 @@ def _restore_store(src: Path, manifest: dict[str, Any], target: Path, force: boo
     for suffix in ("-wal", "-shm", "-journal"):  # a stale WAL would be replayed into the new file
         Path(f"{target}{suffix}").unlink(missing_ok=True)
     os.replace(staged, target)
-    counts = ", ".join(f"{name} {m['frames']:,} moments {m['first'][:16]}..{m['last'][:16]}"
+    counts = ", ".join(f"{name} {m['frames']:,} moments {ist_minute(m['first'])[:-4]}..{ist_minute(m['last'])}"
                        for name, m in info.get("measurements", {}).items())
     report.restored.append((f"SQLite store ({counts or 'empty'})", target))
 
