@@ -232,7 +232,7 @@ def test_collector_started_without_a_token_waits_and_collects_on_the_interval_af
     engine = CollectionEngine(_settings(), source, store, state_dir=tmp_path / "state")
     feed = LocalFeed(engine, interval_s=5.0)
     published: list[FeedCycle] = []  # each publication, through JSON, as an attached feed reads it
-    feed._publish = lambda cycle: published.append(  # type: ignore[method-assign]
+    feed._publish = lambda cycle, at=None: published.append(  # type: ignore[method-assign]
         cycle_from_payload(json.loads(json.dumps(cycle_payload(cycle)))))
     out = io.StringIO()
     collector = Collector(engine, 5.0, out=out, sleep=sim_time.sleep, feed=feed)

@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from optui.collectors.health import Status
 from optui.errors import ConfigError, StoreError
 from optui.feed.codec import PAYLOAD_VERSION, health_from_payload, snapshot_from_payload
 from optui.feed.local import CYCLE_KEY
@@ -30,6 +32,8 @@ def cycle_from_payload(payload: Any) -> FeedCycle:
         raw = payload["snapshot"]
         snapshot = snapshot_from_payload(raw) if raw is not None else None
         health = health_from_payload(payload.get("health", []))
+        open_faults = health_from_payload(payload.get("open", []))
+        age_s = float(payload.get("age_s") or 0.0)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed collector cycle: {exc}") from None
     gap = str(payload.get("gap") or "")
@@ -38,7 +42,8 @@ def cycle_from_payload(payload: Any) -> FeedCycle:
     age = payload.get("cached_age_s")
     return FeedCycle(snapshot, health, bool(payload.get("participants_changed")),
                      str(payload.get("host", "")), gap, str(payload.get("store") or ""),
-                     float(age) if isinstance(age, (int, float)) else None)
+                     float(age) if isinstance(age, (int, float)) else None,
+                     open_faults=open_faults, age_s=age_s if age_s > 0 else 0.0)
 
 
 class _AttachedFeed(Feed):
@@ -49,6 +54,8 @@ class _AttachedFeed(Feed):
         self._settings = settings
         self._store: Any = None
         self._unreadable = ""
+        self._shown: set[tuple[str, str]] = set()  # open faults this consumer was given
+        self._seen_at: datetime | None = None  # the newest snapshot time returned
 
     @property
     def store(self) -> Any:
@@ -92,7 +99,7 @@ class _AttachedFeed(Feed):
             self.attached_to = cycle.host
         if self._store is None and not self._store_url and cycle.store_url:
             self._adopt_store(cycle)
-        return cycle
+        return self._with_open_faults(cycle)
 
     def _adopt_store(self, cycle: FeedCycle) -> None:
         """History from the store the collector published when none is configured here: a
@@ -106,6 +113,35 @@ class _AttachedFeed(Feed):
             return
         self._store_url = url
         log.info("attached feed: %s", self._open_store())
+
+    def _with_open_faults(self, cycle: FeedCycle) -> FeedCycle:
+        """Put the collector's open faults this consumer has not been given yet (it attached
+        while they were open, or missed the cycle that raised them) before the cycle's events."""
+        for event in cycle.health:
+            key = (event.kind.value, event.message)
+            if event.status is Status.OPEN:
+                self._shown.add(key)
+            else:
+                self._shown.discard(key)
+        missed = [e for e in cycle.open_faults if (e.kind.value, e.message) not in self._shown]
+        self._shown &= {(e.kind.value, e.message) for e in cycle.open_faults}
+        self._shown |= {(e.kind.value, e.message) for e in missed}
+        if missed:
+            cycle.health = missed + cycle.health
+        return cycle
+
+    def _repeat(self, cycle: FeedCycle) -> FeedCycle | None:
+        """`cycle` unless its snapshot was already returned: then the gap and events it carries
+        without the snapshot (None when it carries neither), so nothing old shows as new."""
+        snapshot = cycle.snapshot
+        if snapshot is None:
+            return cycle
+        if self._seen_at is None or snapshot.timestamp > self._seen_at:
+            self._seen_at = snapshot.timestamp
+            return cycle
+        if not cycle.gap and not cycle.health:
+            return None
+        return replace(cycle, snapshot=None, gap=cycle.gap or "no new cycle")
 
 
 class RedisFeed(_AttachedFeed):
@@ -127,7 +163,6 @@ class RedisFeed(_AttachedFeed):
         self._cache: Any = None
         self._sub: Any = None
         self._first: FeedCycle | None = None
-        self._seen: datetime | None = None
         self._retry_s = 0.0
         self.retry_after_s = 5.0
         """After Redis failed, the next attempt comes this many real seconds later."""
@@ -183,12 +218,8 @@ class RedisFeed(_AttachedFeed):
             self._disconnect()
             self._retry_s = self.retry_after_s
             raise
-        if cycle is not None and cycle.snapshot is not None:
-            at = cycle.snapshot.timestamp
-            if self._seen is not None and at <= self._seen:
-                return None  # the latest key re-read after a reconnect: already shown
-            self._seen = at
-        return cycle
+        # The latest key re-read after a reconnect: its snapshot was already shown.
+        return self._repeat(cycle) if cycle is not None else None
 
     def _receive(self, timeout_s: float | None) -> FeedCycle | None:
         if self._first is not None:
@@ -235,6 +266,8 @@ class FileFeed(_AttachedFeed):
                 if stamp != self._seen:
                     self._seen = stamp
                     cycle = self._accept(json.loads(self.path.read_text(encoding="utf-8")))
+                    if cycle is not None:
+                        cycle = self._repeat(cycle)  # a gap re-offers the last good snapshot
                     if cycle is not None:
                         return cycle
             except FileNotFoundError:

@@ -7,6 +7,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,15 +27,21 @@ CYCLE_KEY = "optui:cycle:latest"
 """Cache key of the newest published cycle, so a consumer that attaches shows it at once."""
 
 
-def cycle_payload(cycle: FeedCycle) -> dict[str, Any]:
+def cycle_payload(cycle: FeedCycle, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a collector publishes per cycle (Redis channel, latest key, latest file): version,
-    host, snapshot (None for a gap), gap, health (HealthEvent.as_dict each), participants_changed."""
+    host, snapshot (None for a gap), gap, health (HealthEvent.as_dict each, the events since the
+    previous publication), open (the faults still open), age_s, participants_changed.
+    `snapshot`: the snapshot already encoded (the publisher re-offers the last good one)."""
+    if snapshot is None and cycle.snapshot is not None:
+        snapshot = snapshot_payload(cycle.snapshot)
     return {
         "version": PAYLOAD_VERSION,
         "host": cycle.host,
-        "snapshot": snapshot_payload(cycle.snapshot) if cycle.snapshot is not None else None,
+        "snapshot": snapshot,
         "gap": cycle.gap,
         "health": health_payload(cycle.health),
+        "open": health_payload(cycle.open_faults),
+        "age_s": cycle.age_s,
         "participants_changed": cycle.participants_changed,
         "store": cycle.store_url,
         "cached_age_s": cycle.cached_age_s,
@@ -55,20 +62,26 @@ def published_store_url(store: Any) -> str:
 class _Publisher:
     """One thread publishing the newest cycle: to the cache (channel and CYCLE_KEY) and the
     latest-cycle file. A cycle still waiting when a newer one arrives is replaced (consumers
-    want the newest; every cycle is in the store). Failures go to the log."""
+    want the newest; every cycle is in the store). Failures go to the log.
+
+    A gap goes to the channel as it is; the latest key and file, which a consumer reads when it
+    attaches, then hold the last good snapshot (the cached tier, with its age at the gap) with
+    the gap's reason and the faults still open, so an attacher sees the outage at once."""
 
     def __init__(self, cache: Any, latest_file: Path | None) -> None:
         self.cache = cache
         self.latest_file = latest_file
-        self._next: FeedCycle | None = None
+        self._last: tuple[datetime, dict[str, Any]] | None = None  # the last good snapshot, encoded
+        self._next: tuple[FeedCycle, datetime | None] | None = None
         self._cond = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="optui-publish", daemon=True)
         self._thread.start()
 
-    def offer(self, cycle: FeedCycle) -> None:
+    def offer(self, cycle: FeedCycle, at: datetime | None = None) -> None:
+        """Publish `cycle` soon; `at` is the exchange time of a gap (for the cached tier's age)."""
         with self._cond:
-            self._next = cycle
+            self._next = (cycle, at)
             self._cond.notify()
 
     def close(self) -> None:
@@ -83,23 +96,30 @@ class _Publisher:
             with self._cond:
                 while self._next is None and not self._closing:
                     self._cond.wait()
-                cycle, self._next = self._next, None
-                if cycle is None:
+                item, self._next = self._next, None
+                if item is None:
                     return
             try:
-                self._send(cycle)
+                self._send(*item)
             except Exception:  # noqa: BLE001 - publishing must never stop the publisher
                 log.exception("publishing a cycle failed")
 
-    def _send(self, cycle: FeedCycle) -> None:
+    def _send(self, cycle: FeedCycle, at: datetime | None = None) -> None:
         from optui.errors import StoreError
         from optui.storage.cache import SNAPSHOT_CHANNEL, dumps
 
         payload = cycle_payload(cycle)
+        latest = payload
+        if cycle.snapshot is not None:
+            self._last = (cycle.snapshot.timestamp, payload["snapshot"])
+        elif self._last is not None:  # a gap: attachers get the cached tier with the open faults
+            taken, snapshot = self._last
+            age = max(0.0, (at - taken).total_seconds()) if at is not None else 0.0
+            # Its alerts were published with it: an attacher must not take them for new ones.
+            latest = cycle_payload(replace(cycle, age_s=age), {**snapshot, "alerts": []})
         if self.cache is not None:
             try:
-                if cycle.snapshot is not None:  # the latest key keeps the last collected cycle
-                    self.cache.set(CYCLE_KEY, payload)
+                self.cache.set(CYCLE_KEY, latest)
                 self.cache.publish(SNAPSHOT_CHANNEL, payload)
             except StoreError as exc:
                 what = cycle.snapshot.timestamp.isoformat() if cycle.snapshot is not None else "a gap"
@@ -108,7 +128,7 @@ class _Publisher:
             from optui.storage.legacy_files import write_atomic
 
             try:
-                write_atomic(self.latest_file, dumps(payload))
+                write_atomic(self.latest_file, dumps(latest))
             except OSError as exc:
                 log.warning("cannot write %s: %s", self.latest_file, exc)
 
@@ -126,7 +146,7 @@ class LocalFeed(Feed):
     `health` is the collector's health log: pre-market capture events and, with `slow_share`
     set, slow cycles are raised into it here; a supervisor (optui.collectors.supervisor) shares
     it for the faults it meets. Each published cycle carries the events appended since the
-    previous publication.
+    previous publication and the faults still open.
     """
 
     def __init__(self, engine: CollectionEngine | None = None, *,
@@ -251,7 +271,8 @@ class LocalFeed(Feed):
         snapshot = cycle.snapshot
         at = snapshot.timestamp if snapshot is not None else self.exchange_now()
         cycle.health = self._health(at)
-        self._publish(cycle)
+        cycle.open_faults = self.health.open_faults()
+        self._publish(cycle, at)
         for listener in list(self.listeners):
             try:
                 listener(cycle)
@@ -313,7 +334,7 @@ class LocalFeed(Feed):
         self._participants_seen = result
         return True
 
-    def _publish(self, cycle: FeedCycle) -> None:
+    def _publish(self, cycle: FeedCycle, at: datetime | None = None) -> None:
         """Hand the cycle to the publisher thread (encoding a full chain costs tens of ms: never
         on the collection path)."""
         cache = getattr(self.engine, "cache", None)
@@ -321,7 +342,7 @@ class LocalFeed(Feed):
             return
         if self._publisher is None:
             self._publisher = _Publisher(cache, self.latest_file)
-        self._publisher.offer(cycle)
+        self._publisher.offer(cycle, at)
 
     # ---- schedule ------------------------------------------------------------------------
 

@@ -24,7 +24,10 @@ class FeedCycle:
     it is None for a gap, a cycle the collector could not collect (`gap` says why, `health` the
     fault and its fix). `health` are the collector's own events (optui.collectors.health) since
     the previous cycle it published; `participants_changed` says new end-of-day participant data
-    was stored; `host` names the machine that collected it.
+    was stored; `host` names the machine that collected it. `open_faults` are the collector's
+    faults still open when it published (so a consumer that attaches mid-outage shows them at
+    once); `age_s` is how old the snapshot was then, in exchange seconds (0 for a fresh cycle;
+    the cached tier's age when the latest-cycle key or file re-offers the last good snapshot).
     """
 
     snapshot: Snapshot | None
@@ -38,6 +41,8 @@ class FeedCycle:
     cached_age_s: float | None = None
     """With a gap: the collector still serves its last good snapshot (the cached tier), this
     many exchange seconds after that snapshot's market moment; None otherwise."""
+    open_faults: list[HealthEvent] = field(default_factory=list)
+    age_s: float = 0.0
 
     @property
     def warnings(self) -> list[SnapshotWarning]:

@@ -297,6 +297,9 @@ class DashboardScreen(DashboardReads):
             for event in cycle.health:
                 self._log(event.level, event.text())
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
+        if cycle is not None and cycle.gap:  # attached mid-outage: the collector's cached tier
+            age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s
+            self._show_cached(age)
         self._refresh_participants(cycle is None or cycle.participants_changed)
 
     @on(CycleAwaited)
