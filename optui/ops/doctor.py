@@ -15,9 +15,11 @@ from typing import TextIO
 
 from optui.collectors.health import HealthEvent, Severity
 from optui.config import Settings, load_secrets
-from optui.errors import OptuiError
+from optui.errors import OptuiError, TokenExpiredError
 from optui.ops.checks import NET_TIMEOUT_S, Check, passed, service_checks
 from optui.timeutil import IST, now_utc
+
+LOGIN_FIX = "log in: optui login (or optui → 3 Production → 2 Kite Connect authentication)"
 
 STALE_AFTER_INTERVALS = 3.0
 """A health file older than this many intervals means the collector is not running."""
@@ -118,11 +120,15 @@ def token_checks(settings: Settings) -> tuple[list[Check], datetime | None]:
             source.probe()
             exchange_now = source.now()
             rows.append(Check("Kite login", True, f"{settings.kite.root} accepts the stored token"))
-        except OptuiError as exc:
-            rows.append(Check("Kite login", False, str(exc), "log in again: optui → 3 Production → 2"))
+        except TokenExpiredError as exc:
+            rows.append(Check("Kite login", False, str(exc), LOGIN_FIX))
+        except OptuiError as exc:  # not a login fault: Kite did not answer, or answered an error
+            rows.append(Check("Kite login", False, str(exc),
+                              f"check the network and kite.root ({settings.kite.root}); the token is "
+                              "checked once Kite answers"))
     status = token_status(settings, secrets, exchange_now or now_utc())
     ok: bool | None = None if status.present and status.expires_at is None else (status.present and not status.expired)
-    fix = "" if ok else "log in: optui → 3 Production → 2 Kite Connect authentication"
+    fix = "" if ok else LOGIN_FIX
     return [Check("Kite token", ok, status.describe(), fix), *rows], exchange_now
 
 

@@ -195,6 +195,10 @@ class _Cycle:
     values: dict[str, float]
 
 
+_LINK_NS = 1_000_000
+"""A stored `flow_since_s` (float seconds) within this of a cycle's end is measured from it."""
+
+
 class FlowBarAccumulator:
     """One-minute premium-flow bars per index, each the sum of the cycles that end in it.
 
@@ -202,7 +206,9 @@ class FlowBarAccumulator:
     (`FlowSummary.since`) up to its own timestamp. Recording a cycle first drops every kept
     cycle whose span overlaps it: collecting the same moments again (a restart over the same
     minutes, a second collector) replaces what was there instead of adding to it, so a bar
-    always equals one pass over its minute and never counts a traded rupee twice. Bars are
+    always equals one pass over its minute and never counts a traded rupee twice; cycles read
+    back from the store off the chain the collector continues (each cycle measured from the
+    previous one's end) and inside the span it covers are another pass's, and dropped too. Bars are
     written as replacements. On the first touch of a minute, with a `store`, the cycles already
     stored for it (the `flow_*` fields of `index_overview`) are read back, so a restart
     mid-minute keeps the earlier cycles. A cycle whose flow could not be measured
@@ -227,6 +233,8 @@ class FlowBarAccumulator:
             since = min(time_to_ns(flow.since), end)
         first = since - since % _MINUTE_NS
         self._touched = []
+        if since < end:
+            self._drop_other_passes(index, since, minute)
         for m in range(max(first, minute - self.keep_minutes * _MINUTE_NS), minute + 1, _MINUTE_NS):
             cycles = self._cycles(index, m)
             gone = [e for e, c in cycles.items() if e != end and c.since_ns < end and e > since]
@@ -244,6 +252,34 @@ class FlowBarAccumulator:
             cycles.setdefault(end, _Cycle(end, {}))
         self._forget(minute)
         return self._bar(index, minute)
+
+    def _drop_other_passes(self, index: str, since: int, minute: int) -> None:
+        """Drop kept cycles of another pass over the moments this cycle continues from.
+
+        The collector's own cycles form a chain (each measured from the previous one's end);
+        walking it back from `since` gives the span [start, since] it covers. A kept cycle off
+        that chain ending inside the span was collected by another pass over the same moments
+        (a restart re-collecting minutes the store holds, read back on the first touch) and
+        would count them twice."""
+        horizon = minute - self.keep_minutes * _MINUTE_NS
+        chain: set[int] = set()
+        start = since
+        while start >= horizon:
+            cycles = self._cycles(index, start - start % _MINUTE_NS)
+            end = next((e for e in cycles if abs(e - start) <= _LINK_NS), None)
+            if end is None or end in chain or cycles[end].since_ns >= end:
+                break
+            chain.add(end)
+            start = cycles[end].since_ns
+        if not chain:
+            return
+        for m in range(max(start - start % _MINUTE_NS, horizon), minute + 1, _MINUTE_NS):
+            cycles = self._cycles(index, m)
+            gone = [e for e in cycles if e not in chain and start < e <= since + _LINK_NS]
+            for e in gone:
+                del cycles[e]
+            if gone and m != minute:
+                self._touched.append((index, m))
 
     @property
     def touched(self) -> list[Point]:
