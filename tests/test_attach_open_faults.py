@@ -118,3 +118,35 @@ def test_a_dashboard_attaching_through_the_latest_file_mid_outage_gets_the_open_
         feed.close()
     assert again is not None and again.snapshot is None and "token" in again.gap
     assert again.health == []
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+async def test_a_dashboard_attaching_mid_outage_shows_the_fault_and_the_cached_data_as_stale(
+        tmp_path: Path) -> None:
+    """Its own settings say 30 s; the collector runs every 5 s: four missed intervals are stale."""
+    from test_dashboard import Host
+
+    from optui.config import Settings
+    from optui.screens.dashboard import DashboardScreen
+    from optui.widgets.health_log import HealthLog
+    from optui.widgets.status_header import StatusHeader
+
+    latest = tmp_path / "collector.latest.json"
+    _collect_into_a_rejected_token(tmp_path, None, latest)
+    laptop = Settings()
+    laptop.general.data_dir = str(tmp_path / "laptop")
+    laptop.general.log_dir = str(tmp_path / "laptop-logs")
+    screen = DashboardScreen(laptop, feed=FileFeed(latest, host="server1", poll_s=0.05))
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(200):
+            if screen._snapshot is not None:
+                break
+            await pilot.pause(0.05)
+        await pilot.pause(0.1)
+        entries = list(screen.query_one(HealthLog).entries)
+        age = str(screen.query_one(StatusHeader).query_one("#age").render())
+        await pilot.press("escape")
+    assert any(level == "error" and "optui login" in text for level, text in entries), entries
+    assert age.startswith("stale ") and screen._data_clock.age_s(screen._clock()) >= 3 * INTERVAL

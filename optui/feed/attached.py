@@ -34,6 +34,7 @@ def cycle_from_payload(payload: Any) -> FeedCycle:
         health = health_from_payload(payload.get("health", []))
         open_faults = health_from_payload(payload.get("open", []))
         age_s = float(payload.get("age_s") or 0.0)
+        interval_s = float(payload.get("interval_s") or 0.0)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed collector cycle: {exc}") from None
     gap = str(payload.get("gap") or "")
@@ -43,7 +44,8 @@ def cycle_from_payload(payload: Any) -> FeedCycle:
     return FeedCycle(snapshot, health, bool(payload.get("participants_changed")),
                      str(payload.get("host", "")), gap, str(payload.get("store") or ""),
                      float(age) if isinstance(age, (int, float)) else None,
-                     open_faults=open_faults, age_s=age_s if age_s > 0 else 0.0)
+                     open_faults=open_faults, age_s=age_s if age_s > 0 else 0.0,
+                     interval_s=interval_s if interval_s > 0 else 0.0)
 
 
 class _AttachedFeed(Feed):

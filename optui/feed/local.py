@@ -30,7 +30,7 @@ CYCLE_KEY = "optui:cycle:latest"
 def cycle_payload(cycle: FeedCycle, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
     """What a collector publishes per cycle (Redis channel, latest key, latest file): version,
     host, snapshot (None for a gap), gap, health (HealthEvent.as_dict each, the events since the
-    previous publication), open (the faults still open), age_s, participants_changed.
+    previous publication), open (the faults still open), age_s, interval_s, participants_changed.
     `snapshot`: the snapshot already encoded (the publisher re-offers the last good one)."""
     if snapshot is None and cycle.snapshot is not None:
         snapshot = snapshot_payload(cycle.snapshot)
@@ -42,6 +42,7 @@ def cycle_payload(cycle: FeedCycle, snapshot: dict[str, Any] | None = None) -> d
         "health": health_payload(cycle.health),
         "open": health_payload(cycle.open_faults),
         "age_s": cycle.age_s,
+        "interval_s": cycle.interval_s,
         "participants_changed": cycle.participants_changed,
         "store": cycle.store_url,
         "cached_age_s": cycle.cached_age_s,
@@ -272,6 +273,7 @@ class LocalFeed(Feed):
         at = snapshot.timestamp if snapshot is not None else self.exchange_now()
         cycle.health = self._health(at)
         cycle.open_faults = self.health.open_faults()
+        cycle.interval_s = self.interval_s
         self._publish(cycle, at)
         for listener in list(self.listeners):
             try:

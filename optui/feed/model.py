@@ -27,7 +27,9 @@ class FeedCycle:
     was stored; `host` names the machine that collected it. `open_faults` are the collector's
     faults still open when it published (so a consumer that attaches mid-outage shows them at
     once); `age_s` is how old the snapshot was then, in exchange seconds (0 for a fresh cycle;
-    the cached tier's age when the latest-cycle key or file re-offers the last good snapshot).
+    the cached tier's age when the latest-cycle key or file re-offers the last good snapshot);
+    `interval_s` is the collector's interval in exchange seconds (0 when not known), so a
+    consumer with other settings judges staleness by the collector's cadence.
     """
 
     snapshot: Snapshot | None
@@ -43,6 +45,7 @@ class FeedCycle:
     many exchange seconds after that snapshot's market moment; None otherwise."""
     open_faults: list[HealthEvent] = field(default_factory=list)
     age_s: float = 0.0
+    interval_s: float = 0.0
 
     @property
     def warnings(self) -> list[SnapshotWarning]:

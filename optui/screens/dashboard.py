@@ -296,6 +296,8 @@ class DashboardScreen(DashboardReads):
                 self._attached_to = cycle.host
             for event in cycle.health:
                 self._log(event.level, event.text())
+        if cycle is not None and cycle.interval_s > 0:
+            self._collector_interval_s = cycle.interval_s
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
         if cycle is not None and cycle.gap:  # attached mid-outage: the collector's cached tier
             age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s

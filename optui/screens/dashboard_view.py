@@ -75,6 +75,7 @@ class DashboardView(Screen):
         self._cached = False
         """The source failed: the panels show the last good snapshot (the cached tier)."""
         self._attached_to = ""
+        self._collector_interval_s = 0.0  # an attached collector's interval, from its cycles
         self._snapshot: Snapshot | None = None
         self._chain_rows: dict[tuple[str, str], Any] = {}
         self._positions: dict[str, list[LegRecord]] = {}
@@ -299,7 +300,11 @@ class DashboardView(Screen):
         return self._data_clock.age_s(now)
 
     def _is_stale(self, now: datetime) -> bool:
-        return self._data_clock.is_stale(now, self.settings.source.interval_s)
+        return self._data_clock.is_stale(now, self._interval_s())
+
+    def _interval_s(self) -> float:
+        """The interval of the collector the data comes from (an attached one's own), else ours."""
+        return self._collector_interval_s or self.settings.source.interval_s
 
     def _expiry_label(self) -> str:
         """' 30 Dec' for the selected bucket's expiry, or '' before the first snapshot."""
@@ -338,7 +343,7 @@ class DashboardView(Screen):
             return
         health = self.query_one(HealthLog)
         # Alerts have their own panel: health shows the rest.
-        for level, text in health.record_cycle(snapshot, at, self.settings.source.interval_s, []):
+        for level, text in health.record_cycle(snapshot, at, self._interval_s(), []):
             getattr(log, level)(text)
         if alerts:
             self.show_alerts(alerts)
