@@ -150,3 +150,24 @@ async def test_a_dashboard_attaching_mid_outage_shows_the_fault_and_the_cached_d
         await pilot.press("escape")
     assert any(level == "error" and "optui login" in text for level, text in entries), entries
     assert age.startswith("stale ") and screen._data_clock.age_s(screen._clock()) >= 3 * INTERVAL
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_a_rejected_token_says_what_happened_once_and_never_to_set_the_token_in_the_environment(
+        tmp_path: Path) -> None:
+    latest = tmp_path / "collector.latest.json"
+    lines = _collect_into_a_rejected_token(tmp_path, None, latest)
+    feed = FileFeed(latest)
+    feed.start()
+    try:
+        cycle = feed.next_cycle(timeout_s=5.0)
+    finally:
+        feed.close()
+    assert cycle is not None
+    fault = cycle.open_faults[0]
+    assert fault.message == ("quote: Kite access token is invalid or expired "
+                             "(tokens expire every morning at about 06:00 IST)")
+    assert "optui login" in fault.action and "resumes on its own" in fault.action
+    text = "\n".join(lines) + fault.text()
+    assert "OPTUI_KITE_ACCESS_TOKEN" not in text

@@ -33,14 +33,12 @@ T = TypeVar("T")
 
 OPTION_EXCHANGES = ("NFO", "BFO")
 
-TOKEN_FIX = (
-    "Kite access token is invalid or expired (tokens expire every morning at about 06:00 IST): "
-    "log in again (optui → 3 Production → 2 Kite Connect authentication) or set "
-    "OPTUI_KITE_ACCESS_TOKEN"
-)
-
-
 LOGIN_FIX = "log in: `optui login` (or in the app, optui → 3 Production → 2 Kite Connect authentication)"
+TOKEN_REASON = "Kite access token is invalid or expired (tokens expire every morning at about 06:00 IST)"
+# No "set OPTUI_KITE_ACCESS_TOKEN": a token in the environment overrides the one a login
+# stores, so a running collector would never see the next morning's login.
+RELOGIN = "log in again (`optui login`, or in the app, optui → 3 Production → 2 Kite Connect authentication)"
+TOKEN_FIX = f"{TOKEN_REASON}: {RELOGIN}"
 NO_TOKEN = "no Kite access token is stored"
 
 

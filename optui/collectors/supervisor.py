@@ -165,8 +165,12 @@ class CycleSupervisor:
             self.watch().mark()
         self.paused = True
         pending = not getattr(self.source, "has_token", True)
+        from optui.collectors.kite_source import RELOGIN
+
+        # The event's action says how to log in: its message says only what happened.
+        reason = str(exc).replace(f": {RELOGIN}", "")
         self._event(EventKind.TOKEN_REJECTED, Severity.ERROR,
-                    self.pause_reason() if pending else str(exc), TOKEN_ACTION)
+                    self.pause_reason() if pending else reason, TOKEN_ACTION)
 
     def _try_resume(self) -> bool:
         """While paused: take a new token from the secrets file when one was stored, else probe
