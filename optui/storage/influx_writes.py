@@ -94,6 +94,8 @@ class InfluxWriter(Store):
         self.rejected_total = 0
         """Lines the server refused (set aside in `rejected_path`) since this store was opened."""
         self._notices: list[str] = []
+        # Its own lock: a cycle takes the notices while a write may hold _lock on a hung server.
+        self._notices_lock = threading.Lock()
         rejected_dir = spool.directory if spool is not None else Path("data") / "rejected"
         self.rejected_path = rejected_dir / "rejected.lp"
         """Where refused lines go: `# <UTC time> <server's reason>` then the lines, appended."""
@@ -328,11 +330,13 @@ class InfluxWriter(Store):
         except OSError as exc:
             note = f"InfluxDB refused {len(lines)} line(s): {reason}; cannot set them aside ({exc.strerror or exc})"
         log.warning("%s", note)
-        self._notices.append(note)
+        with self._notices_lock:
+            self._notices.append(note)
 
     def take_notices(self) -> list[str]:
-        """Refused lines since the last call, as one-line notices (then forgotten)."""
-        with self._lock:
+        """Refused lines since the last call, as one-line notices (then forgotten); never waits
+        for a write in flight."""
+        with self._notices_lock:
             out, self._notices = self._notices, []
         return out
 

@@ -1,0 +1,36 @@
+"""A hung InfluxDB never holds up a collection cycle beyond the write budget: what a cycle asks of
+the store after its writes (the refused-line notices) does not wait for a write still in flight."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from optui.storage.base import Point
+from optui.storage.influx_store import InfluxStore
+from tests.servers import InfluxServer
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_notices_do_not_wait_for_a_write_stuck_on_a_hung_server(influx_process: InfluxServer,
+                                                              tmp_path: Path) -> None:
+    store = InfluxStore(influx_process.url, spool_dir=tmp_path / "spool", timeout_s=3.0, retry_after_s=0.5)
+    at = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+    assert influx_process.proc is not None
+    try:
+        store.write([Point("index_overview", {"index": "NIFTY"}, {"last_price": 1.0}, at)])
+        store.write_budget_s = 0.2
+        influx_process.proc.send_signal(signal.SIGSTOP)  # hung: connections open, no answers
+        accepted = store.write([Point("index_overview", {"index": "NIFTY"}, {"last_price": 2.0}, at)])
+        inflight = store._inflight
+        assert accepted == 1 and inflight is not None and not inflight.done()
+        assert store.take_notices() == []
+        still_in_flight = not inflight.done()  # the POST waits out its 3 s timeout
+    finally:
+        influx_process.proc.send_signal(signal.SIGCONT)
+        store.close()
+    assert still_in_flight
