@@ -333,6 +333,13 @@ class InfluxWriter(Store):
         with self._notices_lock:
             self._notices.append(note)
 
+    @property
+    def spooling(self) -> bool:
+        """True while writes go to the spool or one is still in flight past its budget (the
+        server is down or hung): a read on the collection path would wait out its timeout."""
+        inflight = self._inflight
+        return bool(self._spool_pending) or (inflight is not None and not inflight.done())
+
     def take_notices(self) -> list[str]:
         """Refused lines since the last call, as one-line notices (then forgotten); never waits
         for a write in flight."""

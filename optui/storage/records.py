@@ -310,8 +310,8 @@ class FlowBarAccumulator:
 
     def _stored(self, index: str, minute: int) -> dict[int, _Cycle]:
         cycles: dict[int, _Cycle] = {}
-        if self.store is None:
-            return cycles
+        if self.store is None or getattr(self.store, "spooling", False):
+            return cycles  # no store, or one down or hung: count this process's cycles only
         start = ns_to_time(minute)
         names = [f"flow_{name}" for name in FLOW_FIELDS]
         try:
