@@ -133,17 +133,18 @@ class _AttachedFeed(Feed):
         return cycle
 
     def _repeat(self, cycle: FeedCycle) -> FeedCycle | None:
-        """`cycle` unless its snapshot was already returned: then the gap and events it carries
-        without the snapshot (None when it carries neither), so nothing old shows as new."""
+        """`cycle` unless its snapshot was already returned: then, for a gap that re-offers the
+        last good snapshot, the gap and its events without the snapshot, so nothing old shows
+        as new; else None (the same publication read twice: the latest key, then the channel)."""
         snapshot = cycle.snapshot
         if snapshot is None:
             return cycle
         if self._seen_at is None or snapshot.timestamp > self._seen_at:
             self._seen_at = snapshot.timestamp
             return cycle
-        if not cycle.gap and not cycle.health:
+        if not cycle.gap:
             return None
-        return replace(cycle, snapshot=None, gap=cycle.gap or "no new cycle")
+        return replace(cycle, snapshot=None)
 
 
 class RedisFeed(_AttachedFeed):
