@@ -88,12 +88,16 @@ def _assert_shows_the_open_fault(first: FeedCycle, lines: list[str]) -> None:
 @pytest.mark.integration
 def test_a_dashboard_attaching_over_redis_mid_outage_gets_the_open_fault_at_once(
         tmp_path: Path, redis_server: str) -> None:
-    cache = RedisCache(redis_server)
+    import redis
+
+    url = redis_server.rsplit("/", 1)[0] + "/7"  # a database of its own: the server is shared
+    cache = RedisCache(url)
     try:
         lines = _collect_into_a_rejected_token(tmp_path, cache, None)
+        first, again = _first_and_repeat(RedisFeed(url))
     finally:
         cache.close()
-    first, again = _first_and_repeat(RedisFeed(redis_server))
+        redis.Redis.from_url(url).flushdb()
     _assert_shows_the_open_fault(first, lines)
     assert again is None  # nothing newer was published
 
