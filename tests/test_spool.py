@@ -215,3 +215,38 @@ def test_full_disk_leaves_no_torn_segment(tmp_path: Path) -> None:
     assert _values(sink.lines) == list(range(acked))
     assert reopened.skipped == 0 and not (tmp_path / "quarantine").exists()
     assert list(tmp_path.glob("*.spool")) == [] and list(tmp_path.glob("*.done")) == []
+
+
+@pytest.mark.unit
+def test_appends_never_wait_for_a_replay_stuck_on_a_hung_server(tmp_path: Path) -> None:
+    import threading
+
+    spool = Spool(tmp_path / "s")
+    spool.append(_batch(0, 10), 10)
+    sending = threading.Event()
+    release = threading.Event()
+    sent: list[str] = []
+
+    def hung_send(body: bytes, points: int) -> None:
+        sending.set()
+        release.wait(30)  # a server answering only when released
+        sent.extend(body.decode().splitlines())
+
+    replayer = threading.Thread(target=spool.replay, args=(hung_send,))
+    replayer.start()
+    assert sending.wait(10)
+    appender = threading.Thread(target=spool.append, args=(_batch(10, 10), 10))
+    appender.start()
+    appender.join(10)
+    done_while_hung = not appender.is_alive()
+    # A second replay while the first is stuck sends nothing twice.
+    assert spool.replay(_Sink()) == 0
+    release.set()
+    replayer.join(10)
+    assert done_while_hung
+    assert _values(sent) == list(range(10))
+    later = _Sink()
+    assert spool.replay(later) == 10
+    assert _values(later.lines) == list(range(10, 20))
+    assert spool.status().points == 0
+    assert list((tmp_path / "s").glob("*.spool")) == []

@@ -281,16 +281,54 @@ class Spool:
 
     # -- replay ---------------------------------------------------------------------------------
 
+    def _seal(self) -> list[Path]:
+        """Under the lock: the segments a replay may read, with appends moved to a fresh segment.
+
+        Appends go to the newest segment, so when it holds records an empty successor is
+        created first: the segments returned are then read and removed by the replay alone.
+        """
+        with self._locked():
+            segments = self._segments()
+            if segments and segments[-1].stat().st_size > 0:
+                self._truncate_torn_tail(segments[-1])
+                fresh = self.directory / f"{int(segments[-1].stem) + 1:012d}{_SUFFIX}"
+                fresh.touch()
+                self._fsync_dir()
+                self._verified = {fresh: 0}
+            elif segments:
+                segments = segments[:-1]  # the empty newest segment is the append target
+            return segments
+
+    @contextmanager
+    def _replaying(self) -> Iterator[bool]:
+        """One replay at a time across threads and processes; False when another is running."""
+        fd = os.open(self.directory / ".replay.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
     def replay(self, send: Callable[[bytes, int], None], max_points: int = 5000) -> int:
         """Send waiting records oldest first, grouped up to `max_points` lines per call.
 
         `send(body, points)` must raise on failure; the failed group and everything after it stay
-        spooled. Returns the number of points confirmed. Corrupt records are quarantined (see
-        `_quarantine`); the records after them are sent.
+        spooled. Returns the number of points confirmed (0 when another replay is running).
+        Corrupt records are quarantined (see `_quarantine`); the records after them are sent.
+        The spool's lock is held only to seal the segments to send, never while `send` waits on
+        a server, so appends (a collector spooling a write that outlived its budget) never wait
+        for a hung database.
         """
         sent = 0
-        with self._locked():
-            for segment in self._segments():
+        self._locked_mkdir()
+        with self._replaying() as mine:
+            if not mine:
+                return 0
+            for segment in self._seal():
                 offset = self._done_offset(segment)
                 group: list[bytes] = []
                 group_points = 0
@@ -317,9 +355,20 @@ class Spool:
                     send(b"".join(group), group_points)
                     sent += group_points
                 # Every record of this segment is confirmed: it can go.
-                segment.unlink(missing_ok=True)
-                self._done_path(segment).unlink(missing_ok=True)
+                with self._locked():
+                    segment.unlink(missing_ok=True)
+                    self._done_path(segment).unlink(missing_ok=True)
+            with self._locked():  # an append target nothing was appended to meanwhile
+                left = self._segments()
+                if len(left) == 1 and left[0].stat().st_size == 0:
+                    left[0].unlink()
+                    self._verified = {}
         return sent
+
+    def _locked_mkdir(self) -> None:
+        """The spool directory exists (StoreError naming the fix when it cannot)."""
+        with self._locked():
+            pass
 
 
 def _is_torn(segment: Path, rec: _Record) -> bool:
