@@ -59,6 +59,8 @@ class CycleStats:
     instruments: int = 0
     rows_written: int = 0  # accepted by the store: written, or kept in its spool
     rows_spooled: int = 0  # of rows_written, kept in the spool while the database is unreachable
+    rows_stored: int = 0  # acknowledged by the database this cycle (replayed spool points too)
+    rows_inflight: int = 0  # handed to a write still running past its budget, outcome unknown
     json_files: int = 0
     csv_rows: int = 0
     clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
@@ -408,6 +410,7 @@ class CollectionEngine:
             from optui.storage.records import FlowBarAccumulator, write_snapshot
 
             spooled_before = self.store.spooled_total
+            stored_before = self.store.stored_total
             try:
                 if self._flow_bars is None:
                     self._flow_bars = FlowBarAccumulator(self.store)
@@ -418,6 +421,11 @@ class CollectionEngine:
             except StoreError as exc:
                 snap.warnings.append(SnapshotWarning(WarningKind.STORE, "store", str(exc)))
             stats.rows_spooled = self.store.spooled_total - spooled_before
+            stored_after = self.store.stored_total
+            stats.rows_stored = (stats.rows_written - stats.rows_spooled
+                                 if stored_before is None or stored_after is None
+                                 else stored_after - stored_before)
+            stats.rows_inflight = self.store.inflight_points
             snap.warnings.extend(SnapshotWarning(WarningKind.STORE, "store", notice)
                                  for notice in self.store.take_notices())
         if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):

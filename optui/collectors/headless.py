@@ -28,8 +28,11 @@ log = logging.getLogger(__name__)
 
 
 def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
-    """One line per cycle: IST time, source, indices, legs, flags, duration, rows stored in the
-    database and rows kept in the spool while it is unreachable."""
+    """One line per cycle: IST time, source, indices, legs, flags, duration, rows the database
+    acknowledged this cycle (spool replays included), rows put in the spool while it is
+    unreachable, and rows in a write still running past its budget (when any). Both counts are
+    deltas of counters that only grow: over a run, stored plus what is still spooled at the end
+    equals what was written (less refused lines)."""
     stats = engine.last
     parts = [
         fmt_ist(snap.timestamp),
@@ -38,9 +41,11 @@ def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
         f"legs={snap.leg_count}",
         f"flagged={snap.flagged_count}",
         f"duration={snap.duration_s:.2f}s",
-        f"stored={stats.rows_written - stats.rows_spooled}",
+        f"stored={stats.rows_stored}",
         f"spooled={stats.rows_spooled}",
     ]
+    if stats.rows_inflight:
+        parts.append(f"inflight={stats.rows_inflight}")
     if stats.feed:
         parts.append(f"feed={stats.feed}")
     offset = stats.clock_offset_s

@@ -217,6 +217,14 @@ class Store(ABC):
     def tag_values(self, measurement: str, tag: str) -> list[str]:
         """Distinct values of one tag in a measurement, sorted."""
 
+    stored_total: int | None = None
+    """Points the database acknowledged since this store was opened (fresh writes and spool
+    replays alike); None for a store that counts no acknowledgements (a write there is stored
+    when it returns)."""
+
+    inflight_points: int = 0
+    """Points handed to a write whose outcome is not known yet (still running past its budget)."""
+
     spooled_total: int = 0
     """Points this store accepted into an on-disk spool (not yet in the database) since it was
     opened; stores without a spool leave it 0."""

@@ -109,6 +109,9 @@ class InfluxWriter(Store):
         self._spool_formatter = LineFormatter()  # formats for the spool while a write hangs
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future[int] | None = None
+        self._counts = threading.Lock()  # acknowledgements arrive on the writer and sender threads
+        self.stored_total = 0
+        self.inflight_points = 0
 
     @abstractmethod
     def _send(self, body: bytes, points: int) -> None:
@@ -145,8 +148,10 @@ class InfluxWriter(Store):
             return self._spool_batch(batch)
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="optui-influx-budget")
+        self.inflight_points = points
         future = self._writer.submit(write)
         self._inflight = future
+        future.add_done_callback(self._landed)
         try:
             return future.result(timeout=budget)
         except FutureTimeout:
@@ -154,6 +159,11 @@ class InfluxWriter(Store):
             log.warning("InfluxDB %s: a write of %d point(s) outlived its %.1fs budget: it finishes "
                         "or spools in the background, later writes spool", self.url, points, budget)
             return points
+
+    def _landed(self, future: Future[int]) -> None:
+        """A budgeted write's outcome is known: its points are stored, spooled or set aside."""
+        if future is self._inflight:
+            self.inflight_points = 0
 
     def _spool_batch(self, batch: LineBatch) -> int:
         """Append a formatted batch to the spool without touching the server (no store lock:
@@ -282,7 +292,8 @@ class InfluxWriter(Store):
             raise self.unreachable("an earlier batch of this write could not be sent")
         self.spool.append(body(chunk), len(chunk))
         self._spool_pending = True
-        self.spooled_total += len(chunk)
+        with self._counts:
+            self.spooled_total += len(chunk)
         return len(chunk)
 
     # -- lines the server refuses --------------------------------------------------------------
@@ -298,6 +309,8 @@ class InfluxWriter(Store):
         """
         try:
             self._send(body(lines), len(lines))
+            with self._counts:
+                self.stored_total = (self.stored_total or 0) + len(lines)
             return len(lines)
         except TooLarge as exc:
             if len(lines) < 2:

@@ -1,0 +1,56 @@
+"""Through a hang of a real influxd (SIGSTOP): the store's counts stay honest (stored, spooled and
+in flight never go backwards and add up to what was written), and a bar written twice around the
+hang reads back its newer value (a write that outlived its budget never lands after a newer one)."""
+
+from __future__ import annotations
+
+import signal
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from optui.storage.base import Point
+from optui.storage.influx_store import InfluxStore
+from tests.servers import InfluxServer
+
+
+def _bar(value: float, at: datetime, strike: int = 0) -> Point:
+    return Point("flow_bar", {"index": "BANKNIFTY", "strike": str(strike)}, {"net_cr": value}, at)
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_counts_through_a_hang_never_go_negative_and_add_up(influx_process: InfluxServer,
+                                                           tmp_path: Path) -> None:
+    store = InfluxStore(influx_process.url, spool_dir=tmp_path / "spool", timeout_s=1.0, retry_after_s=0.2)
+    at = datetime(2026, 11, 30, 4, 2, tzinfo=UTC)
+    assert influx_process.proc is not None
+    store.write_budget_s = 0.2
+    written = 0
+    lines: list[tuple[int, int, int]] = []
+    try:
+        for cycle in range(9):
+            if cycle == 2:
+                influx_process.proc.send_signal(signal.SIGSTOP)
+            if cycle == 5:  # the write in flight times out (and spools) while the server hangs
+                assert store._inflight is not None
+                store._inflight.result()
+            if cycle == 6:
+                influx_process.proc.send_signal(signal.SIGCONT)
+            stored, spooled = store.stored_total, store.spooled_total
+            written += store.write([_bar(float(cycle), at, strike) for strike in range(5)])
+            assert store.stored_total is not None
+            lines.append((store.stored_total - stored, store.spooled_total - spooled, store.inflight_points))
+    finally:
+        influx_process.proc.send_signal(signal.SIGCONT)
+    stored_before_close = store.stored_total
+    store.flush()
+    store.close()
+    assert store.stored_total is not None and stored_before_close is not None
+    closing = store.stored_total - stored_before_close
+    pending, _ = store.pending()
+    assert all(s >= 0 and sp >= 0 and f >= 0 for s, sp, f in lines), lines
+    assert written == 45
+    assert sum(s for s, _, _ in lines) + closing + pending == written, (lines, closing, pending)
+    assert any(f > 0 for _, _, f in lines) and sum(sp for _, sp, _ in lines) > 0
