@@ -54,3 +54,33 @@ def test_counts_through_a_hang_never_go_negative_and_add_up(influx_process: Infl
     assert written == 45
     assert sum(s for s, _, _ in lines) + closing + pending == written, (lines, closing, pending)
     assert any(f > 0 for _, _, f in lines) and sum(sp for _, sp, _ in lines) > 0
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_a_bar_written_again_during_a_hang_keeps_its_newer_value(influx_process: InfluxServer,
+                                                                 tmp_path: Path) -> None:
+    """BANKNIFTY's 09:32 bar: -5.08 written while the server hangs (the write outlives its budget
+    and spools when it times out), then the newer -2.93 while it is still in flight: after the
+    server is back and the spool replayed, the bar reads -2.93."""
+    store = InfluxStore(influx_process.url, spool_dir=tmp_path / "spool", timeout_s=1.0, retry_after_s=0.2)
+    at = datetime(2026, 11, 30, 4, 2, tzinfo=UTC)  # 09:32 IST
+    assert influx_process.proc is not None
+    store.write([_bar(-1.0, at)])
+    store.write_budget_s = 0.2
+    try:
+        influx_process.proc.send_signal(signal.SIGSTOP)
+        store.write([_bar(-5.08, at)])  # outlives its budget: times out, then spools
+        store.write([_bar(-2.93, at)])  # newer value of the same bar, arrives meanwhile
+        assert store._inflight is not None
+        store._inflight.result()  # the first times out while the server still hangs, and spools
+    finally:
+        influx_process.proc.send_signal(signal.SIGCONT)
+    store.close()  # the write in flight settles, then the spool is replayed
+    reopened = InfluxStore(influx_process.url, spool_dir=tmp_path / "spool", timeout_s=3.0)
+    try:
+        reopened.flush()
+        row = reopened.latest("flow_bar", {"index": "BANKNIFTY", "strike": "0"})
+    finally:
+        reopened.close()
+    assert row is not None and row.fields["net_cr"] == pytest.approx(-2.93)

@@ -109,6 +109,9 @@ class InfluxWriter(Store):
         self._spool_formatter = LineFormatter()  # formats for the spool while a write hangs
         self._writer: ThreadPoolExecutor | None = None
         self._inflight: Future[int] | None = None
+        self._defer_lock = threading.Lock()
+        self._busy = False  # a budgeted write runs on the budget thread
+        self._deferred: list[LineBatch] = []  # batches that arrived meanwhile, spooled after it
         self._counts = threading.Lock()  # acknowledgements arrive on the writer and sender threads
         self.stored_total = 0
         self.inflight_points = 0
@@ -140,18 +143,22 @@ class InfluxWriter(Store):
         budget = self.write_budget_s
         if budget is None or self.spool is None:
             return write()
-        inflight = self._inflight
-        if inflight is not None and not inflight.done():
-            self.over_budget += 1
-            with self._fmt_lock:
-                batch = fmt(self._spool_formatter)
-            return self._spool_batch(batch)
+        with self._defer_lock:
+            if self._busy:
+                # Held behind the write in flight, spooled once its outcome is known: were it
+                # spooled now and that write spooled later, replay would send the older value
+                # of a bar after the newer one (the server keeps the last write of a key).
+                self.over_budget += 1
+                with self._fmt_lock:
+                    self._deferred.append(fmt(self._spool_formatter))
+                self.inflight_points += points
+                return points
+            self._busy = True
+            self.inflight_points = points
         if self._writer is None:
             self._writer = ThreadPoolExecutor(1, thread_name_prefix="optui-influx-budget")
-        self.inflight_points = points
-        future = self._writer.submit(write)
+        future = self._writer.submit(self._then_deferred, write)
         self._inflight = future
-        future.add_done_callback(self._landed)
         try:
             return future.result(timeout=budget)
         except FutureTimeout:
@@ -160,10 +167,19 @@ class InfluxWriter(Store):
                         "or spools in the background, later writes spool", self.url, points, budget)
             return points
 
-    def _landed(self, future: Future[int]) -> None:
-        """A budgeted write's outcome is known: its points are stored, spooled or set aside."""
-        if future is self._inflight:
-            self.inflight_points = 0
+    def _then_deferred(self, write: Callable[[], int]) -> int:
+        """Run `write` on the budget thread, then spool the batches held behind it, in order."""
+        try:
+            return write()
+        finally:
+            with self._defer_lock:
+                try:
+                    while self._deferred:
+                        self._spool_batch(self._deferred[0])
+                        self._deferred.pop(0)
+                finally:
+                    self._busy = False
+                    self.inflight_points = 0
 
     def _spool_batch(self, batch: LineBatch) -> int:
         """Append a formatted batch to the spool without touching the server (no store lock:
