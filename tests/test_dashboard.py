@@ -786,3 +786,33 @@ async def test_chain_in_lots_names_its_unit() -> None:
             row = f"{leg.strike:g}"
             assert table_cell(chain, row, f"{prefix}oi") == fmt_count(leg.oi, 75)
             assert table_cell(chain, row, f"{prefix}oi_chg") == fmt_count(leg.oi_change, 75, signed=True)
+
+
+@pytest.mark.mock
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)])
+async def test_health_panel_wraps_a_fault_fix_whole(size: tuple[int, int]) -> None:
+    """A fault's recovery action (the ~200-character login fix) is read whole in the health
+    panel: wrapped to the panel's width, never cut off, and wrapped again after a resize."""
+    from optui.collectors.health import EventKind, HealthEvent, Severity
+    from optui.collectors.supervisor import TOKEN_ACTION
+
+    screen = DashboardScreen(Settings(), engine=FakeEngine(), clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, pilot)
+        if size[0] < 100:
+            await pilot.press("4")  # the narrow layout's Health tab
+        await pilot.pause()
+        health = screen.query_one(HealthLog)
+        fault = HealthEvent(EventKind.TOKEN_REJECTED, Severity.ERROR, "the Kite access token was rejected",
+                            TOKEN_ACTION, at=fixed_clock())
+        health.add_event(fault, fixed_clock())
+        for new_size in (size, (size[0] - 20, size[1])):
+            await pilot.resize_terminal(*new_size)
+            await pilot.pause()
+            health = screen.query_one(HealthLog)
+            width = health.scrollable_content_region.width
+            shown = [strip.text.rstrip() for strip in health.lines]
+            assert width > 0 and all(len(line) <= width for line in shown), (width, shown)
+            squeezed = "".join("".join(shown).split())
+            assert "".join(TOKEN_ACTION.split()) in squeezed

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widgets import RichLog
 
 from optui.collectors.health import HealthEvent
@@ -19,14 +20,20 @@ SUMMARY_EVERY_S = 300.0
 
 
 class HealthLog(RichLog):
-    """A bounded log so a long session never grows memory; lines are stamped in IST."""
+    """A bounded log so a long session never grows memory; lines are stamped in IST.
+
+    Lines wrap to the panel's width (a fault's fix is read whole, however narrow the panel) and
+    are wrapped again when the panel's width changes."""
 
     DEFAULT_CSS = """
     HealthLog { height: 1fr; overflow-x: hidden; }
     """
 
     def __init__(self, max_lines: int = 300, **kwargs: object) -> None:
-        super().__init__(max_lines=max_lines, wrap=True, markup=False, **kwargs)  # type: ignore[arg-type]
+        # min_width=1: RichLog's default renders at least 78 cells wide, and overflow-x hidden
+        # then cuts a narrower panel's lines off.
+        super().__init__(max_lines=max_lines, wrap=True, markup=False, min_width=1, **kwargs)  # type: ignore[arg-type]
+        self._wrapped_width = 0
         self.entries: list[tuple[str, str]] = []
         self.history: list[tuple[datetime, str, str]] = []
         """(time, level, text) of every line still shown, to carry over a relayout."""
@@ -40,8 +47,23 @@ class HealthLog(RichLog):
         keep = -self.max_lines if self.max_lines else 0
         del self.entries[:keep]
         del self.history[:keep]
+        self._write_line(at, level, text)
+
+    def _write_line(self, at: datetime, level: str, text: str) -> None:
         stamp = at.astimezone(IST).strftime("%H:%M:%S")
         self.write(Text.assemble((stamp + " ", "dim"), (text, _LEVEL_STYLE.get(level, ""))))
+
+    def on_resize(self, event: Resize) -> None:
+        """Wrap the shown lines again at a new width (lines are wrapped when written)."""
+        width = event.size.width
+        if not width or width == self._wrapped_width:
+            return
+        first, self._wrapped_width = self._wrapped_width == 0, width
+        if first or not self.history:
+            return  # RichLog renders the writes it deferred until its size was known
+        self.clear()
+        for at, level, text in self.history:
+            self._write_line(at, level, text)
 
     def add_event(self, event: HealthEvent, at: datetime) -> str:
         """Show one health-model event (optui.collectors.health) with its fix; returns the line."""
