@@ -22,6 +22,7 @@ from optui.collectors.health import (
 from optui.collectors.token_watch import SecretsWatch
 from optui.config import Settings, write_private
 from optui.ops.doctor import collector_checks
+from optui.timeutil import now_utc
 
 pytestmark = pytest.mark.unit
 
@@ -169,3 +170,18 @@ def test_a_collecting_dashboards_feed_flags_slow_cycles_in_its_health(tmp_path: 
     feed.slow_share = 1e9
     feed.next_cycle()
     assert not feed.health.is_open(EventKind.SLOW_CYCLE)
+
+
+def test_doctor_age_is_on_one_clock_and_never_negative(tmp_path: Path) -> None:
+    from optui.ops.doctor import format_age
+
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path)
+    settings.source.interval_s = 30.0
+    path = tmp_path / "state" / "sim" / HEALTH_FILE
+    ahead = now_utc() + timedelta(seconds=13128)  # a simulator clock hours ahead of this machine's
+    write_health_file(path, health_document(HealthLog(), ahead, "sim", 1, 0, None))
+    detail = collector_checks(settings, None)[0].detail  # no Kite answer: the machine's clock alone
+    assert "-" not in detail.split("(")[1] and "s ago)" in detail and "h " not in detail.split("(")[1]
+    assert "(3m 20s ago)" in collector_checks(settings, ahead + timedelta(seconds=200))[0].detail
+    assert format_age(-13128) == "0s ago" and format_age(200) == "3m 20s ago" and format_age(3900) == "1h 05m ago"

@@ -33,8 +33,26 @@ def _health_path(settings: Settings) -> Path:
     return Path(settings.general.data_dir) / "state" / kind / HEALTH_FILE
 
 
-def collector_checks(settings: Settings, now: datetime) -> list[Check]:
-    """The last health summary: one row for the collector, one per open fault (with its fix)."""
+def format_age(seconds: float) -> str:
+    """A duration for a person, e.g. "3m 20s ago", "1h 05m ago"; never negative (a clock that
+    stamped the event a little ahead reads "0s ago")."""
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m ago"
+    if minutes:
+        return f"{minutes}m {secs:02d}s ago"
+    return f"{secs}s ago"
+
+
+def collector_checks(settings: Settings, now: datetime | None) -> list[Check]:
+    """The last health summary: one row for the collector, one per open fault (with its fix).
+
+    `now` is the exchange clock (the one that stamped the summary's "at"); None when it is not
+    known (no Kite answer, or a simulator whose clock runs apart from this machine's): then the age
+    is measured on the machine's clock alone, from the file's modification time.
+    """
     from optui.collectors.health import read_health_file
 
     path = _health_path(settings)
@@ -46,9 +64,16 @@ def collector_checks(settings: Settings, now: datetime) -> list[Check]:
         at = datetime.fromisoformat(str(doc["at"]))
     except (KeyError, ValueError):
         return [Check("Collector", False, f"{path} is not a health summary", "delete it; the collector rewrites it")]
-    age = (now - at).total_seconds()
+    if now is not None:
+        age = (now - at).total_seconds()
+    else:
+        try:
+            age = now_utc().timestamp() - path.stat().st_mtime
+        except OSError:
+            age = 0.0
+    age = max(0.0, age)
     when = at.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S IST")
-    detail = (f"last attempt {when} ({age:.0f}s ago), {doc.get('cycles', 0)} attempts, "
+    detail = (f"last attempt {when} ({format_age(age)}), {doc.get('cycles', 0)} attempts, "
               f"{doc.get('gaps', 0)} gaps, source {doc.get('source', '?')}")
     if doc.get("cached_age_s") is not None:
         detail += f"; showing cached data {float(doc['cached_age_s']):.0f}s old"
@@ -135,9 +160,8 @@ def token_checks(settings: Settings) -> tuple[list[Check], datetime | None]:
 def doctor(settings: Settings) -> tuple[list[Check], str]:
     """Every row of the report and which clock it used."""
     tokens, exchange_now = token_checks(settings)
-    now = exchange_now or now_utc()
     clock = "Kite's clock" if exchange_now is not None else "this machine's clock"
-    return collector_checks(settings, now) + service_checks(settings) + spool_checks(settings) + tokens, clock
+    return collector_checks(settings, exchange_now) + service_checks(settings) + spool_checks(settings) + tokens, clock
 
 
 def run_doctor(settings: Settings, out: TextIO) -> int:
