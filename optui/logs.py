@@ -73,7 +73,16 @@ def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
         root.addHandler(err)
     # urllib3 logs full request URLs at DEBUG; Kite puts nothing secret in URLs, but keep it quiet.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    _quiet_http_clients()
     return path
+
+
+def _quiet_http_clients() -> None:
+    """httpx and httpcore (the InfluxDB client's transport) log every request at INFO: they keep
+    that only when the root level is DEBUG, else they log warnings and worse."""
+    quiet = logging.NOTSET if logging.getLogger().level <= logging.DEBUG else logging.WARNING
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 def configure_logging(settings: Settings, level: str | None = None) -> Path:
@@ -86,12 +95,14 @@ def configure_logging(settings: Settings, level: str | None = None) -> Path:
     path = setup_logging(settings, to_stderr=False) or log_file(settings)
     if level:
         root.setLevel(level)
+        _quiet_http_clients()
     return path
 
 
 def set_level(level: str) -> None:
     """Change the running process's log level (the saved setting applies at next start)."""
     logging.getLogger().setLevel(level)
+    _quiet_http_clients()
 
 
 def tail(path: Path, lines: int = 200) -> list[str]:
