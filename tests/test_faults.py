@@ -202,6 +202,9 @@ def test_token_rotated_mid_run_resumes_within_one_interval(sim_time: SimTime, tm
     first_gap = next(i for i, o in enumerate(outcomes) if not o.stored)
     assert first_gap > 0 and all(o.stored for o in outcomes[:first_gap])
     assert "token rejected" in outcomes[first_gap].gap and "log in again" in outcomes[first_gap].gap
+    # The fix once, when the fault opens; afterwards a short reference to it.
+    later = outcomes[first_gap + 1].gap
+    assert "(see above)" in later and "optui login" not in later and len(later) < 100
     # Paused: gaps (no exit, no exception) carrying the cached tier's age, until the new token.
     assert [o.stored for o in outcomes[first_gap:stored_at]] == [False] * 3
     assert outcomes[first_gap + 1].cached is not None and outcomes[first_gap + 1].cached_age_s == pytest.approx(10.0, abs=1.0)
@@ -262,6 +265,7 @@ def test_collector_started_without_a_token_waits_and_collects_on_the_interval_af
     assert code == 0
     lines = out.getvalue().splitlines()
     assert "paused: no Kite access token is stored" in lines[0] and "optui login" in lines[0]
+    assert "waiting for a Kite login (see above)" in lines[1] and "optui login" not in lines[1]
     assert [stored for _, stored, _ in outcomes] == [False, False, False, True, True, True]
     assert "source paused: no Kite access token is stored" in outcomes[0][2]
     first_stored = outcomes[3][0]

@@ -201,6 +201,7 @@ class Collector:
             if supervisor.paused and not was_paused:
                 self._print(f"{fmt_ist(self._exchange_now())} paused: {supervisor.pause_reason()}; "
                             f"{TOKEN_ACTION}", "red")
+                supervisor.fix_shown = True  # later gap lines refer to this one
                 supervisor.write_health()  # doctor and attached consumers see it now
                 self._publish(Outcome(gap=f"source paused: {supervisor.pause_reason()}"))
             if self._market_closed(once):

@@ -106,6 +106,8 @@ class CycleSupervisor:
         self.cycles = 0
         self.gaps = 0
         self.paused = False
+        self.fix_shown = False
+        """Whether a gap line of the current pause already carried the login fix."""
         self.last_good: Snapshot | None = None
         self.record_health = True
         self.fallback: CollectionEngine | None = None
@@ -163,6 +165,7 @@ class CycleSupervisor:
     def _pause(self, exc: TokenExpiredError) -> None:
         if not self.paused:
             self.watch().mark()
+            self.fix_shown = False
         self.paused = True
         pending = not getattr(self.source, "has_token", True)
         from optui.collectors.kite_source import RELOGIN
@@ -192,6 +195,14 @@ class CycleSupervisor:
         self.paused = False
         self._event(EventKind.TOKEN_RESTORED, Severity.INFO, message)
         return True
+
+    def _paused_gap(self) -> str:
+        """A paused attempt's gap reason: the login fix the first time in a pause, then a short
+        reference to it (the health event keeps the full action throughout)."""
+        if self.fix_shown:
+            return f"source paused: {self.pause_reason()}: waiting for a Kite login (see above)"
+        self.fix_shown = True
+        return f"source paused: {self.pause_reason()}; {TOKEN_ACTION}"
 
     def pause_reason(self) -> str:
         """Why the source is paused, for a gap line: no token stored, or the token rejected."""
@@ -271,7 +282,7 @@ class CycleSupervisor:
         self.cycles += 1
         try:
             if self.paused and not self._try_resume():
-                return self._gap(f"source paused: {self.pause_reason()}; {TOKEN_ACTION}")
+                return self._gap(self._paused_gap())
             if not self._synced:  # a remote exchange's clock is read before deciding anything
                 self.source.sync_clock()
                 self._synced = True
@@ -283,6 +294,7 @@ class CycleSupervisor:
             if not pause_on_token or not self.source.accepts_token:
                 return Outcome(fatal=str(exc), code=2)
             self._pause(exc)
+            self.fix_shown = True  # the rejection's message carries the fix
             return self._gap(f"token rejected: {exc}")
         except ConfigError as exc:
             return Outcome(fatal=str(exc), code=2)
