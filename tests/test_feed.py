@@ -104,6 +104,7 @@ def run_collect(tmp_path: Path, db: Path, cache_url: str = "memory://", *args: s
 def test_a_published_cycle_decodes_to_the_collected_snapshot(tmp_path: Path) -> None:
     settings = sim_settings(tmp_path)
     settings.simulator.start = START
+    settings.simulator.speed = 60.0  # back-to-back cycles a market minute apart: every one trades
     settings.alerts.single_flow_cr = 0.01
     engine = build_engine(settings)
     try:
