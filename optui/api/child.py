@@ -186,7 +186,7 @@ def main() -> int:
     """The child: read the brief, serve until the pipe closes or SIGTERM; exit code 0 (2 when
     the brief is unreadable)."""
     from optui.api.auth import TokenInfo
-    from optui.api.serve import Follower, read_only_store, start_server
+    from optui.api.serve import Follower, read_only_store, serve_until, start_server
     from optui.api.state import ApiState
     from optui.config import Settings, _apply
     from optui.logs import setup_logging
@@ -225,15 +225,7 @@ def main() -> int:
     server = start_server(state, "", 0, TokenInfo(spec["token"], "collector"), sock=sock)
     follower.start()
     log.info("API process %d serving %s for the collector %d", os.getpid(), server.url, os.getppid())
-    try:
-        stop.wait()
-    finally:
-        server.stop()
-        follower.stop()
-        state.close()
-        if state.store is not None:
-            state.store.close()
-    return 0
+    return serve_until(stop, server, follower, state)
 
 
 if __name__ == "__main__":

@@ -217,6 +217,12 @@ def serve(settings: Settings, host: str, port: int, attach: str | None, printer:
         return 2
     printer(f"optui API on {server.url} (docs at {server.url}/docs; bearer token required)", "bold")
     follower.start()
+    return serve_until(stop, server, follower, state)
+
+
+def serve_until(stop: Any, server: Any, follower: Any, state: Any) -> int:
+    """Block until `stop` (a threading.Event) is set, then stop the server, the follower and
+    the state and its store, in that order; returns 0 (the exit status)."""
     try:
         stop.wait()
     finally:
