@@ -32,7 +32,7 @@ def backfill(
 
     Only contracts listed today have history on Kite: the output says, per index and bucket,
     which contract the IV came from and which days got only the index close."""
-    from optui.cli import _fail, _settings
+    from optui.cli_common import _fail, _settings
 
     settings = _settings(config)
     start, end = _day(from_, "--from"), _day(to, "--to")
