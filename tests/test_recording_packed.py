@@ -10,7 +10,7 @@ import pytest
 
 from optui.collectors.recording import (
     FRAME_SPAN_S,
-    TICK_PACKED,
+    TICK_COLUMNS,
     TICKS,
     ReadHealth,
     Recorder,
@@ -83,7 +83,7 @@ def test_recorded_frames_read_back_byte_for_byte(tmp_path: Path) -> None:
         for offset, _ in frame_offsets(path):
             data, _, _ = _decode_frame(fh, offset, None)
             on_disk += [r.kind for r in _parse_records(data, unpack=False)[0] if r.kind != 1]
-    assert on_disk.count(TICK_PACKED) == len(frames) + 2 and on_disk.count(TICKS) == 2
+    assert on_disk.count(TICK_COLUMNS) == len(frames) + 2 and on_disk.count(TICKS) == 2
     # Seeking into the second Zstandard frame reads its packed ticks without the first frame.
     tail = [r.payload for r in read_day(path, later) if r.kind == TICKS]
     assert tail == [frames[0]]

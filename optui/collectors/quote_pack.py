@@ -138,7 +138,7 @@ def pack_quotes(keys: list[str], data: dict[str, dict], state: PackState) -> byt
 
 
 def _jsonable(value: object) -> str:
-    from optui.collectors.recording import _jsonable as recorded
+    from optui.collectors.record_format import _jsonable as recorded
 
     return recorded(value)
 

@@ -1,0 +1,255 @@
+"""The recording file format: record kinds, the record header, file names and the per-frame
+packing of payloads.
+
+File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``):
+
+- The file is a sequence of standard Zstandard frames (RFC 8878), so ``zstd -dc FILE`` reads it.
+  A frame covers at most `FRAME_SPAN_S` seconds of the session; inside a frame the compressor
+  flushes a block at least every `FLUSH_S` second, so a killed process loses at most the last
+  second and a cut frame decodes up to the cut.
+- The decompressed stream is a sequence of records: a 13-byte little-endian header
+  (kind ``u8``, time ``i64`` microseconds since the Unix epoch UTC, payload length ``u32``) and
+  the payload. The time is the source's clock (the exchange's) when the answer was asked for;
+  for raw ticks it is the receive time.
+- Kinds (`KIND_NAMES`): `META` (JSON: format version, source name and label, written once per
+  session), `INSTRUMENTS` (JSON: the instrument dump rows and the dump warnings),
+  `QUOTE_COLUMNS` (JSON: the requested keys and Kite's ``data`` object as the source returned
+  it, in the exact columnar form of `optui.collectors.quote_columns`; format 1, read, not
+  written), `QUOTE_PACKED` (the same answer as binary columns, each a change against the
+  previous answer for the same instruments in the same frame: `optui.collectors.quote_pack`;
+  format 2 on), `QUOTES` (the answer as plain ``{"keys", "data"}`` JSON; read, not written),
+  `TICKS` (a raw binary WebSocket frame as received, on the exchange clock at receipt, kept so
+  when it is not a well-formed Kite frame), `TICK_PACKED` (format 2, read, not written: a
+  well-formed frame as byte planes of word changes, `optui.collectors.tick_pack`),
+  `TICK_COLUMNS` (format 3: a well-formed frame as a bitmask of the fields that changed since
+  each instrument's previous tick and those changes, `optui.collectors.tick_columns`); the
+  reader gives both packed tick kinds back as the `TICKS` record of the frame's exact bytes.
+  `STREAM_QUOTES` (JSON: one quote call answered by a streaming source: the requested keys, the
+  keys answered from the ticks recorded before it with their instrument tokens as ``stream``
+  and ``tokens``, and the rest, polled, in the columnar form of `QUOTE_COLUMNS`). Unknown kinds
+  are skipped and counted by the reader. A packed record needs the records before it in its
+  frame (`FrameCodecs`), so frames are read from their start (the index's seek points are frame
+  starts).
+- Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
+  of its first record, one ``offset time_us`` line per frame) for seeking by time
+  (`optui.collectors.record_index`).
+
+Format versions: 1 wrote quotes as `QUOTE_COLUMNS`; 2 as `QUOTE_PACKED`, ticks as
+`TICK_PACKED`; 3 writes ticks as `TICK_COLUMNS`. Every version is read.
+
+A new record kind is a constant here and an entry in `KIND_NAMES` (the reader skips kinds not
+named there, as unknown); a kind packed against the records before it in its frame also gets an
+entry in `UNPACKERS` (and its state in `FrameCodecs`).
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from optui.collectors.quote_columns import decode_quotes
+from optui.collectors.quote_pack import PackError, PackState, unpack_columns
+from optui.collectors.tick_columns import (
+    TickColumnsError,
+    TickColumnsState,
+    pack_frame_columns,
+    unpack_frame_columns,
+)
+from optui.collectors.tick_pack import TickPackError, TickState, unpack_ticks
+from optui.models import Instrument, SnapshotWarning, WarningKind
+
+FORMAT_VERSION = 3
+SUFFIX = ".optrec.zst"
+INDEX_SUFFIX = ".optrec.idx"
+FRAME_SPAN_S = 300.0
+"""A new Zstandard frame (a seek point) every five minutes of recorded time: a longer frame
+lets the compressor refer back to earlier cycles of the same instruments."""
+FLUSH_S = 1.0
+"""Compressed data reaches the file at least this often (seconds of real time)."""
+LEVEL = 9
+"""Zstandard level: about 270 KB per full-chain cycle of Kite JSON at 45 ms of CPU, against
+350 KB at level 3; a full-chain day of packed full-mode ticks about 140 MB at under 1 % of a
+core, against 152 MB at level 3 and 124 MB at level 19 for 2.5 % (benchmarks/bench_recording.py)."""
+
+META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED, TICK_PACKED = 1, 2, 3, 4, 5, 6, 7
+STREAM_QUOTES = 8
+TICK_COLUMNS = 10
+KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
+              QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes",
+              TICK_PACKED: "packed ticks", STREAM_QUOTES: "stream quotes",
+              TICK_COLUMNS: "tick columns"}
+QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES)
+HEADER = struct.Struct("<BqI")
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+MAX_PAYLOAD = 256 * 1024 * 1024
+
+
+def _us(at: datetime) -> int:
+    """Microseconds since the Unix epoch of an aware time. Raises ValueError when naive."""
+    if at.tzinfo is None:
+        raise ValueError("recording times must be timezone-aware")
+    delta = at.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(us: int) -> datetime:
+    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
+
+
+def day_path(directory: Path, day: date) -> Path:
+    """The recording of one IST trading day under `directory`."""
+    return directory / f"{day.isoformat()}{SUFFIX}"
+
+
+def index_path(path: Path) -> Path:
+    """The frame index beside a day file."""
+    return path.with_name(path.name[: -len(SUFFIX)] + INDEX_SUFFIX)
+
+
+def recordings_dir(data_dir: Path, simulated: bool, configured: str = "") -> Path:
+    """Where recordings go, kept apart by source like the stores: ``data/sim/recordings`` for
+    simulated sessions, ``data/recordings`` for live ones; a configured `record.dir` is the
+    root of both (its ``sim`` subfolder for simulated sessions)."""
+    root = Path(configured) if configured else data_dir
+    if configured:
+        return root / "sim" if simulated else root
+    return root / "sim" / "recordings" if simulated else root / "recordings"
+
+
+def recorded_days(directory: Path) -> list[date]:
+    """The days recorded under `directory`, oldest first."""
+    out = []
+    for p in directory.glob(f"*{SUFFIX}"):
+        try:
+            out.append(date.fromisoformat(p.name[: -len(SUFFIX)]))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def _jsonable(value: object) -> str:
+    """Kite's client returns datetimes; they are written as ISO text (IST, as Kite sends them)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat(sep=" ") if isinstance(value, datetime) else value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not recordable")
+
+
+def encode_json(obj: object) -> bytes:
+    """JSON bytes of a recorded answer; floats round-trip exactly (shortest repr), NaN as NaN."""
+    return json.dumps(obj, default=_jsonable, separators=(",", ":")).encode()
+
+
+def instruments_from_record(payload: dict) -> tuple[list[Instrument], list[SnapshotWarning]]:
+    """The Instrument rows and dump warnings of an INSTRUMENTS record. Raises ValueError,
+    TypeError or KeyError on a malformed payload."""
+    rows = []
+    for row in payload.get("rows", []):
+        expiry = row.get("expiry")
+        rows.append(Instrument(**{**row, "expiry": date.fromisoformat(expiry) if expiry else None}))
+    notes = []
+    for w in payload.get("warnings", []):
+        if isinstance(w, dict):
+            notes.append(SnapshotWarning(WarningKind(w["kind"]), str(w["subject"]), str(w["message"])))
+        else:
+            notes.append(SnapshotWarning(WarningKind.DUMP_MALFORMED, "", str(w)))
+    return rows, notes
+
+
+@dataclass
+class Record:
+    """One recorded answer: its kind, time (aware UTC) and raw payload."""
+
+    kind: int
+    at_us: int
+    payload: bytes
+    _body: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def at(self) -> datetime:
+        return _from_us(self.at_us)
+
+    def json(self) -> Any:
+        """The decoded JSON payload (decoded once); for a packed quote answer, its columnar
+        form as unpacked by the reader. Raises ValueError when it does not decode."""
+        if isinstance(self._body, Exception):
+            raise ValueError(str(self._body))
+        if self._body is None:
+            if self.kind == QUOTE_PACKED:
+                raise ValueError("a packed quote answer is read with the records before it "
+                                 "(read_day)")
+            self._body = json.loads(self.payload)
+        return self._body
+
+    def quotes(self) -> tuple[list[str], dict[str, dict]]:
+        """A quote record's requested keys and answer. Raises ValueError (also for a
+        malformed columnar payload) when the payload does not decode."""
+        body = self.json()
+        try:
+            columnar = self.kind in (QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES)
+            data = decode_quotes(body) if columnar else body.get("data") or {}
+            return list(body["keys"]), data
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:
+            raise ValueError(f"malformed quote record: {exc!r}") from None
+
+
+class FrameCodecs:
+    """What packed records refer back to within one Zstandard frame: the quote answers
+    (`PackState`), format 2's tick words (`TickState`) and format 3's tick columns
+    (`TickColumnsState`). Cleared at each frame start, by the writer and the reader alike."""
+
+    def __init__(self) -> None:
+        self.quotes = PackState()
+        self.ticks_v2 = TickState()
+        self.ticks = TickColumnsState()
+
+    def clear(self) -> None:
+        """Forget everything (a new frame begins)."""
+        self.quotes.clear()
+        self.ticks_v2.clear()
+        self.ticks.clear()
+
+    def pack(self, kind: int, payload: bytes) -> tuple[int, bytes]:
+        """The (kind, payload) to write for a record: a well-formed tick frame packed as
+        `TICK_COLUMNS`, anything else as it is."""
+        if kind == TICKS:
+            packed = pack_frame_columns(payload, self.ticks)
+            if packed is not None:
+                return TICK_COLUMNS, packed
+        return kind, payload
+
+
+def _unpack_quotes(rec: Record, codecs: FrameCodecs) -> Record:
+    try:
+        rec._body = unpack_columns(rec.payload, codecs.quotes)
+    except PackError as exc:
+        rec._body = exc  # raised again by json() and quotes()
+    return rec
+
+
+def _unpack_ticks_v2(rec: Record, codecs: FrameCodecs) -> Record:
+    try:
+        return Record(TICKS, rec.at_us, unpack_ticks(rec.payload, codecs.ticks_v2))
+    except TickPackError as exc:
+        rec._body = exc  # left packed: counted as a bad record by read_day
+        return rec
+
+
+def _unpack_ticks(rec: Record, codecs: FrameCodecs) -> Record:
+    try:
+        return Record(TICKS, rec.at_us, unpack_frame_columns(rec.payload, codecs.ticks))
+    except TickColumnsError as exc:
+        rec._body = exc
+        return rec
+
+
+UNPACKERS: dict[int, Callable[[Record, FrameCodecs], Record]] = {
+    QUOTE_PACKED: _unpack_quotes, TICK_PACKED: _unpack_ticks_v2, TICK_COLUMNS: _unpack_ticks,
+}
+"""Per packed kind: the record as read, unpacked against the records before it in its frame."""
+PACKED_TICKS = (TICK_PACKED, TICK_COLUMNS)
+"""Kinds a tick frame is packed as: one still of such a kind after reading did not unpack."""

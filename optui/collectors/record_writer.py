@@ -1,0 +1,349 @@
+"""Writing recordings: every answer a market source gives, appended to per-day files in the
+format of `optui.collectors.record_format` (Zstandard frames of records, a frame index beside).
+
+`Recorder` appends a session's records (thread-safe; a daemon thread pushes compressed blocks
+to the file at least every `FLUSH_S` second, so a killed process loses at most the last second);
+`RecordingSource` wraps any MarketSource and records its instrument dumps and quote answers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import zstandard
+
+from optui.collectors.quote_columns import encode_quotes
+from optui.collectors.quote_pack import PackState, pack_quotes
+from optui.collectors.record_format import (
+    FLUSH_S,
+    FORMAT_VERSION,
+    FRAME_SPAN_S,
+    HEADER,
+    INSTRUMENTS,
+    LEVEL,
+    META,
+    QUOTE_PACKED,
+    STREAM_QUOTES,
+    TICKS,
+    FrameCodecs,
+    _us,
+    day_path,
+    encode_json,
+    index_path,
+    recordings_dir,
+)
+from optui.collectors.record_reader import repair_tail
+from optui.collectors.source import MarketSource
+from optui.models import Instrument, SnapshotWarning, WarningKind
+from optui.timeutil import IST
+
+log = logging.getLogger(__name__)
+
+
+class RecordingBusy(OSError):
+    """Another process holds the day file (a dashboard and `optui collect` on one source)."""
+
+
+class DayWriter:
+    """Appends records to one day file: frames of at most `FRAME_SPAN_S` recorded seconds,
+    a block flushed to the file at least every `FLUSH_S` real second. Not thread-safe on its
+    own (the Recorder holds the lock)."""
+
+    def __init__(self, path: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.path = path
+        self.notes: list[str] = []
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: BinaryIO = open(path, "ab")  # noqa: SIM115 - held open for the session
+        try:  # one writer per day file: a second process would interleave its frames
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._fh.close()
+            raise RecordingBusy(f"recording {path.name}: another optui process is recording "
+                                "this day; this session is not recorded") from None
+        self.notes.extend(repair_tail(path))
+        self._fh.seek(0, 2)
+        self._idx = open(index_path(path), "a", encoding="ascii")  # noqa: SIM115
+        self._cctx = zstandard.ZstdCompressor(level=LEVEL)
+        self._cobj: Any = None
+        self.codecs = FrameCodecs()  # packed quotes and ticks refer back only within their frame
+        self._frame_start_us = 0
+        self._mono = monotonic
+        self._last_flush = monotonic()
+        self._dirty = False
+        self.bytes_in = 0
+
+    def write(self, kind: int, at_us: int, payload: bytes | Callable[[PackState], bytes]) -> None:
+        """Append one record; starts a new frame when the current one spans `FRAME_SPAN_S`.
+
+        `payload` may be a function of the frame's PackState (a packed quote answer), called
+        once the record's frame is known.
+        """
+        if self._cobj is not None and at_us - self._frame_start_us >= FRAME_SPAN_S * 1e6:
+            self._end_frame()
+        if self._cobj is None:
+            offset = self._fh.tell()
+            self._cobj = self._cctx.compressobj()
+            self.codecs.clear()
+            self._frame_start_us = at_us
+            self._idx.write(f"{offset} {at_us}\n")
+            self._idx.flush()
+        if callable(payload):
+            payload = payload(self.codecs.quotes)
+        else:
+            kind, payload = self.codecs.pack(kind, payload)
+        head = HEADER.pack(kind, at_us, len(payload))
+        out = self._cobj.compress(head) + self._cobj.compress(payload)
+        if out:
+            self._fh.write(out)
+        self.bytes_in += len(head) + len(payload)
+        self._dirty = True
+        if self._mono() - self._last_flush >= FLUSH_S:
+            self.flush()
+
+    def flush(self) -> None:
+        """Push everything written so far to the file as complete compressed blocks."""
+        self._last_flush = self._mono()
+        if self._cobj is not None and self._dirty:
+            self._fh.write(self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK))
+            self._fh.flush()
+        self._dirty = False
+
+    def _end_frame(self) -> None:
+        self._fh.write(self._cobj.flush(zstandard.COMPRESSOBJ_FLUSH_FINISH))
+        self._fh.flush()
+        self._cobj = None
+        self._dirty = False
+
+    def close(self) -> None:
+        """End the open frame and close the files."""
+        if self._cobj is not None:
+            self._end_frame()
+        self._fh.close()
+        self._idx.close()
+
+
+class Recorder:
+    """Records a session's answers into per-day files under `directory` (thread-safe).
+
+    A daemon thread flushes at least every `FLUSH_S` second while records wait in the
+    compressor. Write failures (a full disk) never stop collection: the recorder turns itself
+    off and says why in `notes` (taken by the engine's health lines) and the log.
+    """
+
+    def __init__(self, directory: Path, source_name: str, source_label: str,
+                 monotonic: Callable[[], float] = time.monotonic, flusher: bool = True) -> None:
+        self.directory = directory
+        self.source_name = source_name
+        self.source_label = source_label
+        self._mono = monotonic
+        self._lock = threading.Lock()
+        self._writer: DayWriter | None = None
+        self._day: date | None = None
+        self._notes: list[SnapshotWarning] = []
+        self.failed = False
+        self.records = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if flusher:
+            self._thread = threading.Thread(target=self._flush_loop, name="optui-recorder", daemon=True)
+            self._thread.start()
+
+    def _flush_loop(self) -> None:
+        while not self._stop.wait(FLUSH_S / 2):
+            with self._lock:
+                if self._writer is not None:
+                    try:
+                        self._writer.flush()
+                    except OSError as exc:
+                        self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        text = (str(exc) if isinstance(exc, RecordingBusy) else
+                f"recording stopped: cannot write under {self.directory} ({exc.strerror or exc})")
+        log.error("%s", text)
+        self._notes.append(SnapshotWarning(WarningKind.RECORDING, "", text))
+        self.failed = True
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            try:
+                writer.close()
+            except OSError:
+                log.debug("closing a failed recording", exc_info=True)
+
+    def _write(self, kind: int, at: datetime, payload: bytes | Callable[[PackState], bytes]) -> None:
+        if self.failed:
+            return
+        with self._lock:
+            try:
+                day = at.astimezone(IST).date()
+                if self._writer is None or day != self._day:
+                    if self._writer is not None:
+                        self._writer.close()
+                    self._writer = DayWriter(day_path(self.directory, day), self._mono)
+                    self._day = day
+                    self._notes.extend(SnapshotWarning(WarningKind.RECORDING, "", note)
+                                       for note in self._writer.notes)
+                    meta = {"format": FORMAT_VERSION, "source": self.source_name,
+                            "label": self.source_label}
+                    self._writer.write(META, _us(at), encode_json(meta))
+                self._writer.write(kind, _us(at), payload)
+                self.records += 1
+            except OSError as exc:
+                self._fail(exc)
+
+    def record_instruments(self, at: datetime, instruments: Sequence[Instrument],
+                           warnings: Sequence[SnapshotWarning | str]) -> None:
+        """One instrument dump (once per day) with the warnings the source gave with it."""
+        rows = [asdict(i) for i in instruments]
+        notes = [{"kind": w.kind.value, "subject": w.subject, "message": w.message}
+                 if isinstance(w, SnapshotWarning) else str(w) for w in warnings]
+        self._write(INSTRUMENTS, at, encode_json({"rows": rows, "warnings": notes}))
+
+    def record_quotes(self, at: datetime, keys: Sequence[str], data: dict[str, dict]) -> None:
+        """One quote call: the keys asked for and Kite's answer, at the source's clock `at`."""
+        keys = list(keys)
+        self._write(QUOTE_PACKED, at, lambda state: pack_quotes(keys, data, state))
+
+    def record_ticks(self, at: datetime, payload: bytes) -> None:
+        """One raw binary WebSocket frame from Kite's ticker, as received at `at`."""
+        self._write(TICKS, at, bytes(payload))
+
+    def record_stream_answer(self, at: datetime, keys: Sequence[str], stream: Sequence[str],
+                             tokens: Sequence[int], polled: dict[str, dict]) -> None:
+        """One quote call of a streaming source: `stream` keys (instrument `tokens`) answered
+        from the ticks recorded before this record, the `polled` answer for the others."""
+        body = {"keys": list(keys), "stream": list(stream), "tokens": [int(t) for t in tokens],
+                **encode_quotes(polled)}
+        self._write(STREAM_QUOTES, at, encode_json(body))
+
+    def take_notices(self) -> list[SnapshotWarning]:
+        """Health lines since the last call (a repaired cut file, a write failure)."""
+        with self._lock:
+            notes, self._notes = self._notes, []
+        return notes
+
+    def flush(self) -> None:
+        """Flush now (a clean stop, a test)."""
+        with self._lock:
+            if self._writer is not None:
+                try:
+                    self._writer.flush()
+                except OSError as exc:
+                    self._fail(exc)
+
+    def close(self) -> None:
+        """Stop the flusher and close the day file with a complete frame."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            if self._writer is not None:
+                try:
+                    self._writer.close()
+                except OSError as exc:
+                    log.error("recording: cannot close %s: %s", self._writer.path, exc)
+                self._writer = None
+
+
+class RecordingSource(MarketSource):
+    """Any MarketSource, with every instrument dump and quote answer it gives recorded.
+
+    Everything else (name, label, clock, calendar) is the wrapped source's.
+    """
+
+    def __init__(self, inner: MarketSource, recorder: Recorder) -> None:
+        self.inner = inner
+        self.recorder = recorder
+        self.name = inner.name
+        self.label = inner.label
+
+    def __getattr__(self, attr: str) -> Any:  # the wrapped source's own extras (e.g. exchange)
+        if attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
+    @property
+    def dump_warnings(self) -> list[SnapshotWarning]:  # type: ignore[override]
+        return self.inner.dump_warnings
+
+    @property
+    def calendar(self):  # type: ignore[override]  # noqa: ANN201
+        return self.inner.calendar
+
+    @calendar.setter
+    def calendar(self, value) -> None:  # noqa: ANN001
+        self.inner.calendar = value
+
+    def instruments(self) -> list[Instrument]:
+        out = self.inner.instruments()
+        self.recorder.record_instruments(self.inner.now(), out, self.inner.dump_warnings)
+        return out
+
+    def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
+        asked = self.inner.now()
+        data = self.inner.quote_batch(keys)
+        self.recorder.record_quotes(asked, keys, data)
+        return data
+
+    def now(self) -> datetime:
+        return self.inner.now()
+
+    @property
+    def clock_offset_s(self) -> float | None:
+        return self.inner.clock_offset_s
+
+    def real_seconds(self, exchange_seconds: float) -> float:
+        return self.inner.real_seconds(exchange_seconds)
+
+    def sync_clock(self) -> None:
+        self.inner.sync_clock()
+
+    @property
+    def accepts_token(self) -> bool:  # type: ignore[override]
+        return self.inner.accepts_token
+
+    def set_access_token(self, token: str) -> None:
+        self.inner.set_access_token(token)
+
+    def probe(self) -> None:
+        self.inner.probe()
+
+    def is_trading_day(self, at: datetime) -> bool:
+        return self.inner.is_trading_day(at)
+
+    def is_holiday(self, at: datetime) -> bool:
+        return self.inner.is_holiday(at)
+
+    def take_notices(self) -> list[SnapshotWarning]:
+        """The recorder's health lines (the engine adds them to the cycle's warnings)."""
+        return self.recorder.take_notices()
+
+    def close(self) -> None:
+        try:
+            self.recorder.close()
+        finally:
+            self.inner.close()
+
+
+def make_recorder(settings: Any, source: MarketSource, simulated: bool) -> Recorder | None:
+    """The Recorder for `source`'s session when `record.enabled` (Settings), else None; the
+    recordings of simulated sessions go apart from live ones (see `recordings_dir`)."""
+    if not settings.record.enabled:
+        return None
+    directory = recordings_dir(Path(settings.general.data_dir), simulated, settings.record.dir)
+    return Recorder(directory, source.name, source.label)
+
+
+def with_recording(settings: Any, source: MarketSource, simulated: bool) -> MarketSource:
+    """`source` wrapped in a RecordingSource when `record.enabled` (Settings); the recordings
+    of simulated sessions go apart from live ones (see `recordings_dir`)."""
+    recorder = make_recorder(settings, source, simulated)
+    return source if recorder is None else RecordingSource(source, recorder)
