@@ -4,19 +4,25 @@ instrument's previous tick, as a bitmask of the fields that moved and the moves 
 A Kite ticker frame (optui.tick_packets) carries each subscribed instrument about once a second;
 from one packet to the next most fields hold still, and the rest move by a few ticks. Each run of
 equal-length packets in a frame is split into 32-bit big-endian words (every layout is a whole
-number of words) and every word becomes a residual against a prediction:
+number of words), a column is added (the packet's quantity unit), and every column becomes a
+residual against a prediction:
 
-- the instrument token: its slot (the order in which the frame's Zstandard frame first met the
-  token), as the step from the previous packet's slot less one, so a frame that lists the same
-  instruments in the same order gives zeros; a token met for the first time is written in full;
+- the instrument token: its slot (the order in which the Zstandard frame first met the token
+  in packets of this length), as the step from the previous packet's slot less one, so a frame
+  listing instruments in the order of the frames before it gives zeros; a token met for the
+  first time is also written in full;
+- the unit: the greatest common divisor of the packet's whole-lot quantities (last trade
+  quantity, volume, OI and its day high and low, depth quantities; 1 when all are 0), which
+  those quantities are divided by (exactly) before they are predicted: an option's lot size,
+  so a change of three lots is 3;
 - ``exchange_timestamp`` and ``last_trade_time``: the change from the packet before it in the run
   (the first packet: from that instrument's previous tick), as one frame's packets share a second;
 - depth prices: the change since the previous tick of the level's distance from the level above
-  it (level 1 of the bids from the last price, level 1 of the offers from the best bid), so a book
-  that moves with the last price without reshaping gives zeros;
+  it (the best bid from the last price, the best offer from the best bid), so a book that moves
+  with the last price without reshaping gives zeros;
 - depth order counts (a ``u16`` and two bytes of padding): the word turned by 16 bits, so the
-  count is in the low bits, then as every other word:
-- every other word: the change since the same instrument's previous tick of that length
+  count is in the low bits, then as every other column:
+- every other column: the change since the same instrument's previous tick of that length
   (an instrument not met yet in the Zstandard frame: against zeros).
 
 Differences wrap modulo 2**32 and are zigzag-coded, so packing is exact for any bytes a well-formed
@@ -24,12 +30,13 @@ frame holds: unpacking gives the frame's bytes back.
 
 Payload: ``u16`` the frame's packet count, ``u16`` runs, per run ``u16`` packet length and
 ``u16`` packets, then per run: ``u16`` tokens new to the Zstandard frame and their ``u32`` values
-(big-endian), the bitmask of non-zero residuals (per word column, n bits, numpy's packbits order,
-columns one after the other), then the non-zero residuals of each column in column order, as
-little-endian ``u32`` split into four byte planes (all low bytes, then the next ...). A packed
-frame refers to the frames before it, so it is read in order from the start of its Zstandard
-frame (`TickColumnsState` per frame). A frame that is not a well-formed run of known layouts is
-not packed: the recorder keeps it as it came.
+(big-endian); per packet the bitmask of its non-zero residuals (one bit per column in the
+layout's write order, numpy's packbits order, whole bytes per packet: rows change in patterns,
+a trade moves volume, last quantity and average price together); then the non-zero residuals
+column by column in that order, as little-endian ``u32`` split into four byte planes (all low
+bytes, then the next ...). A packed frame refers to the frames before it, so it is read in order
+from the start of its Zstandard frame (`TickColumnsState` per frame). A frame that is not a
+well-formed run of known layouts is not packed: the recorder keeps it as it came.
 """
 
 from __future__ import annotations
@@ -255,8 +262,9 @@ def unpack_frame_columns(payload: bytes, state: TickColumnsState) -> bytes:
     out = [struct.pack(">H", count)]
     data = np.frombuffer(payload, dtype=np.uint8)
     for length, n in runs:
-        if length not in PACKET_DTYPES:
-            raise TickColumnsError(f"packed tick frame holds packets of {length} bytes")
+        if length not in PACKET_DTYPES or n == 0:
+            raise TickColumnsError(f"packed tick frame holds a run of {n} packets of {length} "
+                                   "bytes")
         lay = _LAYOUTS[length]
         try:
             (fresh,) = _NEW.unpack_from(payload, pos)
@@ -283,19 +291,18 @@ def unpack_frame_columns(payload: bytes, state: TickColumnsState) -> bytes:
         r[:, lay.order] = _unzigzag(zt).T
         start = state.slot_count(length)
         slots = np.cumsum(r[:, 0].view(np.int32).astype(np.int64) + 1) - 1
-        if n and (slots.min() < 0 or slots.max() >= start + fresh):
+        if slots.min() < 0 or slots.max() >= start + fresh:
             raise TickColumnsError("packed tick frame refers to a token not in this frame")
         if fresh:
             state.add_slots(length, new)
-        tokens = state.token_of(length, slots) if n else np.zeros(0, dtype=np.int64)
+        tokens = state.token_of(length, slots)
         ref = state.reference(length, tokens)
         with np.errstate(over="ignore"):
             for j in lay.chained:
                 r[:, j] += r[:, lay.base[j]]
             words = r + ref
             rows = r[:, lay.row]
-            if n:
-                rows[0] += ref[0, lay.row]
+            rows[0] += ref[0, lay.row]
             words[:, lay.row] = np.cumsum(rows, axis=0, dtype=np.uint32)
         words[:, 0] = tokens.astype(np.uint32)
         state.update(length, tokens, words)
