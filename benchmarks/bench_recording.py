@@ -6,10 +6,15 @@ Figures (the issue's goals):
   (goal <= 200 MB), at the default 30 s interval and at Kite's fastest REST cadence (one
   500-instrument call a second), each recorded at its own pace (the fast one over more than a
   five-minute frame of the day file, as packed quotes refer back within a frame);
-- a day of ticks at full chain (three connections, a frame a second each) in full mode and in
-  quote mode: bytes and CPU of packed frames, against the frames recorded as received;
+- a day of ticks at full chain (three connections, a frame a second each, as Kite streams) in
+  full mode and in quote mode: bytes and CPU of packed frames (format 3), against format 2's
+  packing and the frames recorded as received, each recorded over `STREAM_SECONDS` of exchange
+  time (two five-minute frames of the day file) and extrapolated linearly to the 22,500 s of a
+  09:15-15:30 session (a day file is a run of such frames, each starting over);
 - replay at 60x: the replayed engine's cycle (same analytics, SQLite store, JSON/CSV files) must
-  take less than interval / 60 of real time to keep up.
+  take less than interval / 60 of real time to keep up; on a streamed day the cycle's thread
+  also reads, unpacks, parses and books the interval's recorded ticks (measured on the full-mode
+  tick day: read_day, parse_frame, TickBook.add, as ReplaySource does).
 
 Full chain: every listed strike of the two nearest expiries of all five indices (legs for all),
 every expiry quoted for the chain aggregates. Run: `python benchmarks/bench_recording.py`.
@@ -24,7 +29,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from optui.collectors.engine import CollectionEngine
-from optui.collectors.recording import TICKS, Recorder, RecordingSource, day_path
+from optui.collectors.recording import (
+    TICK_PACKED,
+    TICKS,
+    ReadHealth,
+    Recorder,
+    RecordingSource,
+    day_path,
+    read_day,
+)
 from optui.collectors.replay_source import ReplaySource
 from optui.collectors.sim_source import SimulatedSource
 from optui.config import Settings
@@ -35,7 +48,7 @@ from optui.timeutil import IST
 START = datetime(2026, 11, 25, 9, 20, tzinfo=IST)
 SESSION_S = 6 * 3600 + 15 * 60  # 09:15 to 15:30
 CYCLES = 8
-STREAM_SECONDS = 120
+STREAM_SECONDS = 600
 FAST_CYCLES = 40
 INTERVAL_S = 30.0
 CPU_GOAL = 0.05
@@ -138,18 +151,21 @@ def stream_frames(mode: int, seconds: int) -> tuple[list[bytes], int]:
     return frames, len(tokens)
 
 
-def record_stream(root: Path) -> None:
-    """A day of ticks at full chain: recorded as packed frames, against the frames as they come
-    (format 1, the baseline) in the same run."""
+def record_stream(root: Path) -> dict[int, Path]:
+    """A day of ticks at full chain: recorded as packed frames (format 3), against format 2's
+    packing and the frames as they come (format 1) in the same run. Returns the format-3 day
+    file of each mode."""
+    from optui.collectors.tick_pack import pack_ticks
     from optui.tick_packets import MODE_FULL, MODE_QUOTE
 
+    paths = {}
     for mode, what in ((MODE_FULL, "full mode (depth)"), (MODE_QUOTE, "quote mode")):
         frames, instruments = stream_frames(mode, STREAM_SECONDS)
         per = len(frames) // STREAM_SECONDS
         sizes, cpus = {}, {}
-        for name in ("packed", "as received"):
-            recorder = TimedRecorder(root / f"ticks-{mode}-{name}", "sim", "SIMULATED",
-                                     flusher=False)
+        for name in ("packed", "format 2", "as received"):
+            folder = root / f"ticks-{mode}-{name}"
+            recorder = TimedRecorder(folder, "sim", "SIMULATED", flusher=False)
             for k, frame in enumerate(frames):
                 at = START + timedelta(seconds=k // per)
                 t0 = time.thread_time()
@@ -157,22 +173,46 @@ def record_stream(root: Path) -> None:
                     pass
                 elif name == "packed":
                     recorder.record_ticks(at, frame)
+                elif name == "format 2":  # packed against the frame's format-2 tick state
+                    recorder._write(TICK_PACKED, at, lambda _q, frame=frame, r=recorder:
+                                    pack_ticks(frame, r._writer.codecs.ticks_v2))  # type: ignore[union-attr]
                 else:  # format 1: every frame kept whole
                     recorder._write(TICKS, at, lambda _state, frame=frame: frame)
                 recorder.cpu_s += time.thread_time() - t0
                 if (k + 1) % per == 0:
                     recorder.flush()  # the flusher thread's work, once a second
             recorder.close()
-            size = day_path(root / f"ticks-{mode}-{name}", START.date()).stat().st_size
-            sizes[name] = size / STREAM_SECONDS * SESSION_S
+            path = day_path(folder, START.date())
+            sizes[name] = path.stat().st_size / STREAM_SECONDS * SESSION_S
             cpus[name] = recorder.cpu_s / STREAM_SECONDS
+            if name == "packed":
+                paths[mode] = path
         raw = sum(len(f) for f in frames) / STREAM_SECONDS
-        print(f"ticks, {instruments} instruments in {what}, {raw / 1e3:.0f} KB/s received: "
-              f"packed {sizes['packed'] / 1e6:.0f} MB a day at {cpus['packed'] * 100:.2f} % of a "
-              f"core (goals <= {BYTES_GOAL / 1e6:.0f} MB: "
+        print(f"ticks, {instruments} instruments in {what}, {raw / 1e3:.0f} KB/s received, "
+              f"{STREAM_SECONDS} s recorded: packed {sizes['packed'] / 1e6:.0f} MB a day at "
+              f"{cpus['packed'] * 100:.2f} % of a core (goals <= {BYTES_GOAL / 1e6:.0f} MB: "
               f"{'ok' if sizes['packed'] <= BYTES_GOAL else 'MISSED'}, <= {CPU_GOAL * 100:.0f} %: "
-              f"{'ok' if cpus['packed'] <= CPU_GOAL else 'MISSED'}); frames as received "
-              f"{sizes['as received'] / 1e6:.0f} MB at {cpus['as received'] * 100:.2f} %")
+              f"{'ok' if cpus['packed'] <= CPU_GOAL else 'MISSED'}); format 2 "
+              f"{sizes['format 2'] / 1e6:.0f} MB at {cpus['format 2'] * 100:.2f} %; frames as "
+              f"received {sizes['as received'] / 1e6:.0f} MB at {cpus['as received'] * 100:.2f} %")
+    return paths
+
+
+def replay_ticks(path: Path) -> float:
+    """CPU seconds (this thread) per recorded second to read, unpack, parse and book a recorded
+    tick day, as ReplaySource applies TICKS records."""
+    from optui.collectors.tick_book import TickBook
+    from optui.tick_packets import parse_frame
+
+    book = TickBook()
+    health = ReadHealth()
+    t0 = time.thread_time()
+    for rec in read_day(path, None, health):
+        if rec.kind == TICKS:
+            book.add(parse_frame(rec.payload))
+    spent = time.thread_time() - t0
+    assert health.bad_frames == 0 and not health.cut
+    return spent / STREAM_SECONDS
 
 
 def main() -> None:
@@ -199,7 +239,13 @@ def main() -> None:
                   f"a day {day / 1e6:.0f} MB (goal <= {BYTES_GOAL / 1e6:.0f} MB: "
                   f"{'ok' if day <= BYTES_GOAL else 'MISSED'}); {res['per_cycle'] / 1e3:.0f} KB a cycle")
         path = slow["path"]
-        record_stream(root)
+        tick_days = record_stream(root)
+        from optui.tick_packets import MODE_FULL
+
+        tick_s = replay_ticks(tick_days[MODE_FULL])
+        print(f"replaying the full-mode tick day: {tick_s * 1000:.1f} ms of CPU per recorded "
+              f"second to read, unpack, parse and book its ticks ({tick_s * SPEED * 100:.0f} % "
+              f"of a core at {SPEED:g}x)")
 
         # Replay at 60x through the same engine: the replay source's own work, then whole cycles
         # (analytics, SQLite store, and the JSON/CSV files too). The replayed clock moves one
@@ -245,6 +291,11 @@ def main() -> None:
                   f"{statistics.median(wall[1:]) * 1000:.0f} ms on this shared machine), "
                   f"of which reading the recording {statistics.median(source_s[1:]) * 1000:.0f} ms; "
                   f"budget {budget * 1000:.0f} ms: {'keeps up' if ok else 'FALLS BEHIND'}")
+            # A streamed day: the cycle's thread also books the interval's recorded ticks.
+            streamed = need + tick_s * INTERVAL_S
+            print(f"  on a full-chain full-mode streamed day: cycle thread {streamed * 1000:.0f} ms "
+                  f"(+ {tick_s * INTERVAL_S * 1000:.0f} ms of ticks) against {budget * 1000:.0f} "
+                  f"ms: {'keeps up' if streamed <= budget else 'FALLS BEHIND'}")
 
 if __name__ == "__main__":
     main()

@@ -109,50 +109,29 @@ class TickColumnsError(ValueError):
 
 
 class TickColumnsState:
-    """Within one Zstandard frame: each instrument's last packet per packet length (as words,
-    order counts turned) and the slots of the tokens met so far."""
+    """Within one Zstandard frame, per packet length: the tokens met so far by slot (the order
+    they were first met in) and each slot's last packet as columns (order counts turned,
+    quantities in the unit, the unit last)."""
 
     def __init__(self) -> None:
-        self._last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._slot_tokens: dict[int, np.ndarray] = {}  # per length: token by slot
+        self._tokens: dict[int, np.ndarray] = {}  # per length: token by slot
         self._sorted: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tokens sorted, their slots
+        self._last: dict[int, np.ndarray] = {}  # per length: last columns by slot (zeros: none)
 
     def clear(self) -> None:
         """Forget everything (a new frame begins)."""
-        self._last.clear()
-        self._slot_tokens.clear()
+        self._tokens.clear()
         self._sorted.clear()
-
-    def reference(self, length: int, tokens: np.ndarray) -> np.ndarray:
-        """The last words of each token's packet of `length` (zeros for one not seen)."""
-        known = self._last.get(length)
-        if known is None:
-            return np.zeros((tokens.size, _LAYOUTS[length].width + 1), dtype=np.uint32)
-        seen, words = known
-        pos = np.minimum(np.searchsorted(seen, tokens), seen.size - 1)
-        hit = seen[pos] == tokens
-        return np.where(hit[:, None], words[pos], np.uint32(0)).astype(np.uint32)
-
-    def update(self, length: int, tokens: np.ndarray, words: np.ndarray) -> None:
-        """Remember these packets (a token's later packet in the list wins)."""
-        known = self._last.get(length)
-        if known is not None:
-            tokens = np.concatenate((known[0], tokens))
-            words = np.concatenate((known[1], words))
-        order = np.argsort(tokens, kind="stable")
-        tokens, words = tokens[order], words[order]
-        last = np.r_[tokens[1:] != tokens[:-1], True]
-        self._last[length] = (tokens[last], words[last])
+        self._last.clear()
 
     def slot_count(self, length: int) -> int:
         """Tokens of this packet length met so far."""
-        held = self._slot_tokens.get(length)
+        held = self._tokens.get(length)
         return 0 if held is None else int(held.size)
 
     def slots_of(self, length: int, tokens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(slot per token, the new tokens in slot order): tokens not met yet get the next slots
         in the order they first appear."""
-        start = self.slot_count(length)
         slots = np.full(tokens.size, -1, dtype=np.int64)
         known = self._sorted.get(length)
         if known is not None:
@@ -166,22 +145,39 @@ class TickColumnsState:
         new = uniq[np.argsort(first, kind="stable")]
         self.add_slots(length, new)
         ordered = self._sorted[length]
-        pos = np.searchsorted(ordered[0], tokens[missing])
-        slots[missing] = ordered[1][pos]
-        assert (slots[missing] >= start).all()
+        slots[missing] = ordered[1][np.searchsorted(ordered[0], tokens[missing])]
         return slots, new
 
     def add_slots(self, length: int, new: np.ndarray) -> None:
         """Give `new` (tokens not met yet) the next slots, in order."""
-        held = self._slot_tokens.get(length, np.zeros(0, dtype=np.int64))
+        held = self._tokens.get(length, np.zeros(0, dtype=np.int64))
         held = np.concatenate((held, new.astype(np.int64)))
-        self._slot_tokens[length] = held
+        self._tokens[length] = held
         order = np.argsort(held, kind="stable")
         self._sorted[length] = (held[order], order.astype(np.int64))
+        last = self._last.get(length)
+        if last is None or last.shape[0] < held.size:
+            grown = np.zeros((max(2 * held.size, 64), _LAYOUTS[length].width + 1), np.uint32)
+            if last is not None:
+                grown[:last.shape[0]] = last
+            self._last[length] = grown
 
     def token_of(self, length: int, slots: np.ndarray) -> np.ndarray:
         """The tokens at these slots (each below `slot_count`)."""
-        return self._slot_tokens[length][slots]
+        return self._tokens[length][slots]
+
+    def reference(self, length: int, slots: np.ndarray) -> np.ndarray:
+        """The last columns of each slot's packet (zeros for one not seen yet)."""
+        return self._last[length][slots]
+
+    def update(self, length: int, slots: np.ndarray, columns: np.ndarray) -> None:
+        """Remember these packets (a slot's later packet in the list wins)."""
+        if slots.size > 1 and not (np.diff(slots) > 0).all():
+            order = np.argsort(slots, kind="stable")
+            ranked = slots[order]
+            last = order[np.r_[ranked[1:] != ranked[:-1], True]]
+            slots, columns = slots[last], columns[last]
+        self._last[length][slots] = columns
 
 
 def _zigzag(d: np.ndarray) -> np.ndarray:
@@ -225,10 +221,9 @@ def pack_frame_columns(frame: bytes, state: TickColumnsState) -> bytes | None:
         unit[unit == 0] = 1
         words[:, lay.qty] //= unit[:, None]
         words = np.concatenate((words, unit[:, None].astype(np.uint32)), axis=1)
-        tokens = words[:, 0].astype(np.int64)
-        ref = state.reference(length, tokens)
-        slots, new = state.slots_of(length, tokens)
-        state.update(length, tokens, words)
+        slots, new = state.slots_of(length, words[:, 0].astype(np.int64))
+        ref = state.reference(length, slots)
+        state.update(length, slots, words)
         with np.errstate(over="ignore"):
             r = words - ref
             for j in reversed(lay.chained):  # each base still holds its own change
@@ -296,7 +291,7 @@ def unpack_frame_columns(payload: bytes, state: TickColumnsState) -> bytes:
         if fresh:
             state.add_slots(length, new)
         tokens = state.token_of(length, slots)
-        ref = state.reference(length, tokens)
+        ref = state.reference(length, slots)
         with np.errstate(over="ignore"):
             for j in lay.chained:
                 r[:, j] += r[:, lay.base[j]]
@@ -305,7 +300,7 @@ def unpack_frame_columns(payload: bytes, state: TickColumnsState) -> bytes:
             rows[0] += ref[0, lay.row]
             words[:, lay.row] = np.cumsum(rows, axis=0, dtype=np.uint32)
         words[:, 0] = tokens.astype(np.uint32)
-        state.update(length, tokens, words)
+        state.update(length, slots, words)
         with np.errstate(over="ignore"):
             words = words[:, :-1] * np.where(lay.qty, words[:, -1:], np.uint32(1))
         _turn(words, lay.turn)
