@@ -1,4 +1,5 @@
-"""Ticker frames packed for recordings: each packet's fields as changes against the same
+"""Ticker frames packed as recording format 2 did (read, no longer written: format 3 packs them
+with `optui.collectors.tick_columns`): each packet's fields as changes against the same
 instrument's previous packet, in byte planes, so a second of ticks compresses to its news.
 
 A Kite ticker frame (optui.tick_packets) repeats every instrument every second with most fields
