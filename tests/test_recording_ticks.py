@@ -112,6 +112,12 @@ def test_packed_frames_give_back_each_frame_exactly(frames: list[list], reset: i
         assert packed is not None
         got = unpack_frame_columns(packed, back)
         assert got == frame
+        spoilt = bytearray(packed)  # a byte changed: some frame, or refused; no other error
+        spoilt[(k * 7919) % len(spoilt)] ^= 0x5A
+        try:
+            assert isinstance(unpack_frame_columns(bytes(spoilt), TickColumnsState()), bytes)
+        except TickColumnsError:
+            pass
         if spec:
             one, two = parse_frame(got), parse_frame(frame)
             assert np.array_equal(one.depth_price, two.depth_price)

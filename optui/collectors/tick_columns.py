@@ -246,6 +246,15 @@ def unpack_frame_columns(payload: bytes, state: TickColumnsState) -> bytes:
     """The frame a `pack_frame_columns` payload holds, against and then into `state`. Raises
     TickColumnsError when it does not unpack."""
     try:
+        return _unpack(payload, state)
+    except (ValueError, IndexError, struct.error) as exc:
+        if isinstance(exc, TickColumnsError):
+            raise
+        raise TickColumnsError(f"packed tick frame does not unpack: {exc}") from None
+
+
+def _unpack(payload: bytes, state: TickColumnsState) -> bytes:
+    try:
         count, nruns = _HEAD.unpack_from(payload, 0)
         pos = _HEAD.size
         runs = []
