@@ -282,19 +282,19 @@ def _unpack(payload: bytes, state: TickColumnsState) -> bytes:
         new = data[pos:pos + 4 * fresh].view(_BE32).astype(np.int64)
         pos += 4 * fresh
         nonzero = np.unpackbits(data[pos:pos + mask_bytes].reshape(n, -1), axis=1,
-                                count=cols).astype(bool).T
+                                count=cols).view(bool).T
         pos += mask_bytes
-        count_nz = int(nonzero.sum())
+        count_nz = int(np.count_nonzero(nonzero))
         if pos + 4 * count_nz > data.size:
             raise TickColumnsError("packed tick frame cut short")
         values = np.ascontiguousarray(data[pos:pos + 4 * count_nz].reshape(4, count_nz).T)
         pos += 4 * count_nz
         zt = np.zeros((cols, n), dtype=np.uint32)
         zt[nonzero] = values.view("<u4").reshape(count_nz)
-        r = np.empty((n, cols), dtype=np.uint32)
-        r[:, lay.order] = _unzigzag(zt).T
+        r = np.empty((cols, n), dtype=np.uint32)  # column by column, in word order
+        r[lay.order] = _unzigzag(zt)
         start = state.slot_count(length)
-        slots = np.cumsum(r[:, 0].view(np.int32).astype(np.int64) + 1) - 1
+        slots = np.cumsum(r[0].view(np.int32).astype(np.int64) + 1) - 1
         if slots.min() < 0 or slots.max() >= start + fresh:
             raise TickColumnsError("packed tick frame refers to a token not in this frame")
         if fresh:
@@ -303,11 +303,12 @@ def _unpack(payload: bytes, state: TickColumnsState) -> bytes:
         ref = state.reference(length, slots)
         with np.errstate(over="ignore"):
             for j in lay.chained:
-                r[:, j] += r[:, lay.base[j]]
-            words = r + ref
-            rows = r[:, lay.row]
-            rows[0] += ref[0, lay.row]
-            words[:, lay.row] = np.cumsum(rows, axis=0, dtype=np.uint32)
+                r[j] += r[lay.base[j]]
+            rows = r[lay.row]
+            rows[:, 0] += ref[0, lay.row]
+            r[lay.row] = np.cumsum(rows, axis=1, dtype=np.uint32)
+            ref[:, lay.row] = 0
+            words = r.T + ref
         words[:, 0] = tokens.astype(np.uint32)
         state.update(length, slots, words)
         with np.errstate(over="ignore"):
