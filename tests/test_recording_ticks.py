@@ -242,3 +242,26 @@ def test_a_recorder_killed_with_sigkill_keeps_all_but_its_last_second(tmp_path: 
     again = [r.payload for r in read_day(path, None, health) if r.kind == TICKS]
     assert again[: len(frames) - 1] == frames[:-1] and again[-1] == frames[0]
     assert not health.cut and health.bad_frames == 0 and len(frame_offsets(path)) == 2
+
+
+@pytest.mark.unit
+def test_a_packed_tick_record_that_does_not_unpack_is_skipped_and_counted(tmp_path: Path) -> None:
+    """A damaged packed frame inside a whole Zstandard frame: skipped and counted as bad, the
+    records around it read as they were."""
+    from optui.collectors.record_writer import DayWriter
+
+    state = TickColumnsState()
+    good = _frame([REAL[184]])
+    packed = pack_frame_columns(good, state)
+    assert packed is not None
+    path = day_path(tmp_path, START.date())
+    writer = DayWriter(path)
+    at = int(START.timestamp() * 1e6)
+    writer.write(TICKS, at, good)  # packed by the writer
+    writer.write(TICK_COLUMNS, at + 1, lambda _quotes: packed[:-2])  # cut: does not unpack
+    writer.write(TICKS, at + 2, b"\x00")  # a heartbeat, kept as it came
+    writer.close()
+    health = ReadHealth()
+    got = [(r.kind, r.payload) for r in read_day(path, None, health)]
+    assert got == [(TICKS, good), (TICKS, b"\x00")]
+    assert health.bad_frames == 1 and not health.cut
