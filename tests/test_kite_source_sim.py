@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -78,9 +79,15 @@ def test_wrong_token_is_token_expired(sim_server: SimulatorServer) -> None:
 def test_server_rate_limit_surfaces_as_rate_limited(sim_server: SimulatorServer) -> None:
     unlimited = RateLimiter({"quote": 1e9, "default": 1e9})
     src = KiteSource("sim_key", "sim_token", root=sim_server.url, limiter=unlimited)
-    src.quotes(["NSE:NIFTY 50"])
-    with pytest.raises(RateLimitedError):
-        src.quotes(["NSE:NIFTY BANK"])
+    # The server's window is held still, so both calls fall in one second however slow the machine.
+    clock, frozen = sim_server.limiter.clock, time.monotonic()
+    sim_server.limiter.clock = lambda: frozen
+    try:
+        src.quotes(["NSE:NIFTY 50"])
+        with pytest.raises(RateLimitedError):
+            src.quotes(["NSE:NIFTY BANK"])
+    finally:
+        sim_server.limiter.clock = clock
 
 
 def test_a_429_from_arrival_jitter_is_retried_once_after_an_interval(
