@@ -323,13 +323,17 @@ def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any]
 
 
 @pytest.mark.integration
-def test_replay_from_a_time_starts_there_with_the_recorded_quotes(recorded: dict[str, Any],
-                                                                  tmp_path: Path) -> None:
+@pytest.mark.parametrize("warmup", [1, None])
+def test_replay_from_a_time_stores_what_the_live_run_stored_from_then_on(
+        recorded: dict[str, Any], tmp_path: Path, warmup: int | None) -> None:
+    """A replay from 09:16 is primed from the recording (the opening cycles, then `warmup`
+    cycles before 09:16; None: as many as its time budget allows), so every row from 09:16 on,
+    OI change and IV change included, is the live run's value for value."""
     settings = _settings()
     plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
     lines: list[str] = []
     collector, state = replay_collector(settings, plan, START.date(), speed=None,
-                                        start_hhmm="09:16",
+                                        start_hhmm="09:16", warmup_cycles=warmup,
                                         printer=lambda line, style="": lines.append(line))
     try:
         assert collector.run() == 0
@@ -345,15 +349,23 @@ def test_replay_from_a_time_starts_there_with_the_recorded_quotes(recorded: dict
     finally:
         live.close()
         replayed.close()
-    # The legs (quotes and analytics of the moment) are the live run's at those moments.
-    later = [row for row in one[LEGS] if row[0] >= START.astimezone(UTC) + timedelta(minutes=1)]
-    # Everything but what is measured from the day's first quote (the replay began at 09:16).
-    def moment(rows: list) -> list:
-        return [(t, tags, [(k, v) for k, v in fields if k not in DAY_STATE_FIELDS])
-                for t, tags, fields in rows]
+    since = START.astimezone(UTC) + timedelta(minutes=1)
+    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+        later = [row for row in one[measurement] if row[0] >= since]
+        assert two[measurement] == later, measurement
+    assert len(two[LEGS]) == 2 * 80
+    # The fault this guards against: OI change measured from the first replayed cycle (0 there)
+    # and IV change from its ATM IV. NIFTY's ATM call at 09:16: OI 2,684,825 against the
+    # 2,680,795 of 09:15, the live run's first sight of it.
+    def first(rows: list, index: str, **want: str) -> dict[str, Any]:
+        return next(dict(f) for t, tags, f in rows if t == since and dict(tags)["index"] == index
+                    and all(dict(tags).get(k) == v for k, v in want.items()))
 
-    assert len(two[LEGS]) == len(later) == 2 * 80
-    assert moment(two[LEGS]) == moment(later)
+    leg = first(two[LEGS], "NIFTY", bucket="this_week", side="CALL", strike_offset="atm")
+    assert (leg["oi_open"], leg["oi_change"]) == (2680795.0, 4030.0)
+    overview, live_overview = first(two[OVERVIEW], "NIFTY"), first(one[OVERVIEW], "NIFTY")
+    assert overview["this_week_iv_open"] == live_overview["this_week_iv_open"]
+    assert overview["this_week_iv_day_change"] != 0.0
 
 
 def _copy(src: Path, dst_dir: Path) -> Path:

@@ -2,7 +2,9 @@
 
 A replay writes to its own store and files by default (``data/replay`` for live recordings,
 ``data/sim/replay`` for simulated ones), never over the live history, and starts from a fresh
-day state in a temporary directory, so what it stores depends on the recording alone.
+day state in a temporary directory, so what it stores depends on the recording alone. A replay
+from a later moment is primed from the recording first (optui.collectors.replay_seed), so from
+that moment on it stores what the live run stored.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from optui.collectors.engine import CollectionEngine, is_simulated
 from optui.collectors.headless import Collector
 from optui.collectors.recording import day_path, recorded_days, recordings_dir
+from optui.collectors.replay_seed import Primed, prime
 from optui.collectors.replay_source import ReplaySource, replay_start
 from optui.config import Settings, StoreSettings
 from optui.errors import ConfigError
@@ -66,30 +69,70 @@ def replay_engine(settings: Settings, source: ReplaySource, store: Any, out_dir:
     and file writers, without the live cache, the pre-market capture and alert webhooks (the
     alerts are stored and shown as the live run's, never posted again). `store` is an
     optui.storage.base.Store or None; `state_dir` holds a fresh day state."""
+    engine = CollectionEngine(settings, source, store, out_dir=out_dir, state_dir=state_dir)
+    engine.alerts = quiet_alerts(settings, store)
+    return engine
+
+
+def quiet_alerts(settings: Settings, store: Any) -> Any:
+    """The alert rules of `settings` writing to `store`, never posting to a webhook."""
     from optui.alerts import AlertEngine
 
-    engine = CollectionEngine(settings, source, store, out_dir=out_dir, state_dir=state_dir)
     quiet = copy.deepcopy(settings)
     quiet.alerts.webhook_url = ""
-    engine.alerts = AlertEngine.from_settings(quiet, store)
-    return engine
+    return AlertEngine.from_settings(quiet, store)
+
+
+def primed_engine(settings: Settings, recording: Path, start: datetime | None, store: Any,
+                  out_dir: Path | None, state_dir: Path, *,
+                  warmup_cycles: int | None = None) -> tuple[CollectionEngine, Primed]:
+    """A replay engine whose source's clock stands at `start` (None: the day's first record),
+    primed from the recording before it (optui.collectors.replay_seed) so its first cycle there
+    has the live run's day references. The source replays as fast as it is advanced
+    (`engine.source.run_at` sets a speed). Raises ConfigError (missing or empty file); the
+    engine is closed when priming fails."""
+    source = replay_source(settings, recording, None, None)
+    try:
+        engine = replay_engine(settings, source, store, out_dir, state_dir)
+    except BaseException:
+        source.close()
+        raise
+    try:
+        primed = prime(engine, start,
+                       lambda at: replay_source(settings, recording, None, at),
+                       warmup_cycles=warmup_cycles, alerts=lambda s: quiet_alerts(settings, s))
+    except BaseException:
+        engine.close()
+        raise
+    return engine, primed
 
 
 def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: float | None,
                      start_hhmm: str | None = None,
-                     printer: Callable[[str, str], None] | None = None) -> tuple[Collector, tempfile.TemporaryDirectory]:
+                     printer: Callable[[str, str], None] | None = None, *,
+                     warmup_cycles: int | None = None) -> tuple[Collector, tempfile.TemporaryDirectory]:
     """A Collector over a ReplaySource of the plan's recording, stopping when the recording ends.
 
     The engine is `optui collect`'s (same analytics, alert rules, store and file writers),
-    without the live cache, the pre-market capture and alert webhooks. The caller closes the engine and the returned
-    temporary state directory.
+    without the live cache, the pre-market capture and alert webhooks; a start later than the
+    first record is primed from the morning (see primed_engine). The caller closes the engine
+    and the returned temporary state directory.
     """
     from optui.storage.base import open_store
 
-    source = replay_source(settings, plan.recording, speed, replay_start(day, start_hhmm))
     store = open_store(plan.store_url, settings)
     state = tempfile.TemporaryDirectory(prefix="optui-replay-")
-    engine = replay_engine(settings, source, store, plan.out_dir, Path(state.name))
+    try:
+        engine, _ = primed_engine(settings, plan.recording, replay_start(day, start_hhmm), store,
+                                  plan.out_dir, Path(state.name), warmup_cycles=warmup_cycles)
+    except BaseException:
+        store.close()
+        state.cleanup()
+        raise
+    source: ReplaySource = engine.source  # type: ignore[assignment]
+    source.run_at(speed)
+    if hasattr(store, "write_budget_s"):  # as the engine sets it for a source of this speed
+        store.write_budget_s = max(0.25, 0.5 * source.real_seconds(settings.source.interval_s))
     holder: list[Collector] = []
 
     def sleep(real_seconds: float) -> None:

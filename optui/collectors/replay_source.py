@@ -211,13 +211,14 @@ class ReplaySource(MarketSource):
         """The next recorded quote call, whatever its keys, up to `until_us`."""
         return self._scan(start, until_us, lambda rec: rec.kind in QUOTE_KINDS)
 
-    def _apply(self, rec: Record) -> None:
+    def _apply(self, rec: Record) -> dict[str, dict] | None:
+        """Apply one record; a quote call's answer (key to Kite quote) is returned."""
         if rec.kind == TICKS:
             try:
                 self.book.add(parse_frame(rec.payload))
             except FrameError:
                 self.bad_tick_frames += 1  # as live: the frame is skipped, the rest goes on
-            return
+            return None
         if rec.kind in QUOTE_KINDS:
             try:
                 keys, data = rec.quotes()
@@ -225,15 +226,50 @@ class ReplaySource(MarketSource):
                     data.update(self._streamed(rec.json()))
             except (ValueError, TypeError, KeyError):
                 self.health.bad_frames += 1
-                return
+                return None
             self._latest.update(data)
             self._fresh.add(tuple(keys))
             self._asked.add(tuple(keys))
-        elif rec.kind == INSTRUMENTS:
+            return data
+        if rec.kind == INSTRUMENTS:
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
             except (ValueError, TypeError, AttributeError, KeyError):
                 self.health.bad_frames += 1
+        return None
+
+    def first_oi(self, until: datetime) -> dict[int, float]:
+        """Apply every record up to `until` in file order (each one, no seek shortcut) and
+        return, by instrument token, the OI of the first answer that held it: the OI a live
+        collector first saw of an instrument that entered its quoted window in that span."""
+        until_us = _us(until)
+        first: dict[int, float] = {}
+        i = 0
+        while (i < len(self._pending) or self._read_one()) and self._pending[i].at_us <= until_us:
+            data = self._apply(self._pending[i])
+            i += 1
+            for quote in (data or {}).values():
+                token, oi = quote.get("instrument_token"), quote.get("oi")
+                if isinstance(token, int) and isinstance(oi, int | float) and token not in first:
+                    first[token] = float(oi)
+        del self._pending[:i]
+        return first
+
+    def run_at(self, speed: float | None) -> None:
+        """From the current replayed moment on, run the clock at `speed` times real time (None:
+        only when `advance` moves it)."""
+        if speed is not None and not speed > 0:
+            raise ConfigError(f"--speed {speed}: must be above 0")
+        now = _us(self.now())
+        self.speed = speed
+        self._t0_us, self._virtual_us, self._skew_us = now, now, 0
+        self._mono0 = self._mono()
+
+    def rearm_notices(self) -> None:
+        """Say the file's health lines (cut, skipped frames) again with the next cycle: the
+        cycles that took them were not shown (a replay primed before its start)."""
+        self._reported = 0
+        self._bad_reported = 0
 
     def _streamed(self, body: dict) -> dict[str, dict]:
         """The answers a STREAM_QUOTES record took from the ticks: the book's, as live."""

@@ -66,7 +66,8 @@ class ReplayFeed(Feed):
 
     def __init__(self, settings: Settings, day: date, *, speed: float = 1.0,
                  start_hhmm: str | None = None, source_kind: str | None = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 warmup_cycles: int | None = None) -> None:
         from optui.errors import ConfigError
 
         if not (isinstance(speed, (int, float)) and math.isfinite(speed) and speed > 0):
@@ -88,6 +89,9 @@ class ReplayFeed(Feed):
         self._anchor: datetime | None = None  # the replayed clock at `_anchor_mono`
         self._anchor_mono = 0.0
         self._notes: list[HealthEvent] = []
+        self.warmup_cycles = warmup_cycles
+        """Warm-up cycles before a later start (None: as many as the time budget allows)."""
+        self.primed: Any = None  # optui.collectors.replay_seed.Primed of the last start or jump
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -103,20 +107,27 @@ class ReplayFeed(Feed):
 
     def _build(self, hhmm: str | None) -> None:
         """A fresh source, day state and store starting at `hhmm` (None: the first record)."""
-        from optui.collectors.replay import replay_engine, replay_source
+        from optui.collectors.replay import primed_engine
         from optui.collectors.replay_source import replay_start
         from optui.storage.base import open_store
 
         assert self._recording is not None
-        source = replay_source(self.settings, self._recording, None, replay_start(self.day, hhmm))
+        start = replay_start(self.day, hhmm)
         state = tempfile.TemporaryDirectory(prefix="optui-replay-view-")
         try:
             store = open_store(f"sqlite:///{Path(state.name) / 'replay.db'}", self.settings)
-            engine = replay_engine(self.settings, source, store, None, Path(state.name) / "state")
         except BaseException:
-            source.close()
             state.cleanup()
             raise
+        try:
+            engine, self.primed = primed_engine(self.settings, self._recording, start, store, None,
+                                                Path(state.name) / "state",
+                                                warmup_cycles=self.warmup_cycles)
+        except BaseException:
+            store.close()
+            state.cleanup()
+            raise
+        source: ReplaySource = engine.source  # type: ignore[assignment]
         self._close_engine()
         with self._lock:
             self.engine, self._source, self._state = engine, source, state
@@ -211,10 +222,13 @@ class ReplayFeed(Feed):
         self.speed = float(speed)
 
     def jump(self, hhmm: str) -> str:
-        """Start over at `hhmm` (IST) on the replayed day: a new source, day state and store, so
-        nothing is stored twice. Raises ConfigError for a malformed time. Returns a line to log."""
+        """Start over at `hhmm` (IST) on the replayed day, forward or back: a new source, day
+        state and store, so nothing is stored twice, primed from the recording before `hhmm`
+        so the day's references (OI and IV change, flow) are the live run's. Raises
+        ConfigError for a malformed time. Returns a line to log."""
         self._build(hhmm)
-        return f"replay jumped to {self._clock_text()} IST"
+        primed = f" ({self.primed.describe()})" if self.primed is not None else ""
+        return f"replay jumped to {self._clock_text()} IST{primed}"
 
     def _clock_text(self) -> str:
         from optui.timeutil import IST

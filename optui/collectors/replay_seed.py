@@ -1,0 +1,273 @@
+"""A replay that starts later in the day (`--from`, a jump) with the live run's day references.
+
+The live collector's figures at a minute depend on what it met earlier that day: OI change is
+measured from the reference OI (the previous close's OI captured before the open, else the first
+OI it saw of each instrument), IV change from the opening ATM IV (the first cycle after 09:15
+IST whose ATM legs both traded), flow from the previous cycle's quotes, a minute's flow bar from
+the earlier cycles of that minute, and the alert rules from their windows of history. A replay
+from a later moment primes the same engine from the recording before its first cycle there,
+storing and showing nothing of it (`prime`):
+
+1. the day's first collection cycle (the day state: the closes captured before the open, or the
+   first OI of every instrument the cycle quoted), then the cycles from the open on until every
+   expiry bucket's opening ATM IV is anchored (at most `OPENING_CYCLES`);
+2. with a windowed chain (`source.chain_strikes` > 0), instruments that enter the window later
+   are first seen between the open and the warm-up: the recorded answers in between are read
+   (not analysed) for the first OI of each (`ReplaySource.first_oi`);
+3. the warm-up: the cycles just before the start (the previous cycle gives flow and the
+   snapshot OI change; more of them give the alert rules their window), as many as fit
+   `WARMUP_BUDGET_S` of real time measured on the opening cycles, at most one alert window.
+
+Only the closing OI and index closes a pre-open capture takes reach the replay's store (as the
+replay from the first record stores them); everything else the priming cycles produce is
+dropped. A jump to 14:00 of a full-chain day costs the opening cycles, the warm-up and reading
+the hour before the start, not the morning's analytics.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from optui.collectors.bucket_analytics import session_open
+from optui.collectors.closing_oi import CLOSING_OI, INDEX_CLOSE
+from optui.collectors.headless import next_cycle_at
+from optui.collectors.session import in_collection_hours, next_pre_open
+from optui.errors import SourceError
+from optui.models import Snapshot
+from optui.storage.strike_flow import StrikeFlowBars
+from optui.timeutil import IST, MARKET_OPEN, UTC
+
+if TYPE_CHECKING:
+    from optui.collectors.engine import CollectionEngine
+    from optui.collectors.replay_source import ReplaySource
+    from optui.storage.points import Point
+
+log = logging.getLogger(__name__)
+
+OPENING_CYCLES = 20
+"""Cycles from the open on that may anchor the opening ATM IVs; a bucket whose ATM legs had not
+both traded by then is anchored by the first replayed cycle that has them."""
+
+WARMUP_BUDGET_S = 2.0
+"""Real seconds the warm-up cycles before the start may take (estimated from the opening
+cycles): a full-chain day gets the previous cycle or two, a small chain a whole alert window."""
+
+
+class MutedStore:
+    """A store that keeps only the closes a pre-open capture takes (`closing_oi`,
+    `index_close`) and drops every other point written; reads and the rest go to `store`."""
+
+    KEPT = (CLOSING_OI, INDEX_CLOSE)
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def write(self, points: Sequence[Point]) -> int:
+        kept = [p for p in points if p.measurement in self.KEPT]
+        if kept:
+            self.store.write(kept)
+        return len(points)
+
+    def write_columns(self, measurement: str, tags_list: Sequence[dict[str, str]],
+                      times_ns: Any, columns: Any) -> int:
+        return len(tags_list)
+
+
+@dataclass
+class Primed:
+    """What priming took: cycles run (opening and warm-up, none stored), whether the recorded
+    answers between them were read for first OIs, and the real seconds it all took."""
+
+    opening_cycles: int = 0
+    warmup_cycles: int = 0
+    scanned: bool = False
+    seconds: float = 0.0
+
+    def describe(self) -> str:
+        if not (self.opening_cycles or self.warmup_cycles):
+            return "no earlier cycle to prime from"
+        return (f"primed from {self.opening_cycles} opening and {self.warmup_cycles} warm-up "
+                f"cycle(s){', first OIs read' if self.scanned else ''} in {self.seconds:.1f} s")
+
+
+def _anchored(snap: Snapshot | None) -> bool:
+    """Every expiry bucket of the cycle has its opening ATM IV."""
+    if snap is None or not snap.indices:
+        return False
+    return all(math.isfinite(stats.iv_open) for idx in snap.indices.values()
+               for stats in idx.overview.buckets.values())
+
+
+def _slot_at_or_after(at: datetime, interval_s: float) -> datetime:
+    """The first multiple of the interval at or after `at` (the collector's schedule)."""
+    return next_cycle_at(at - timedelta(microseconds=1), interval_s)
+
+
+class _Run:
+    """Drives an engine's cycles on a replay source as `optui collect`'s Collector does: one
+    now, then each on the next multiple of the interval, none outside collection hours."""
+
+    def __init__(self, engine: CollectionEngine, interval_s: float, start: datetime) -> None:
+        self.engine = engine
+        self.interval_s = interval_s
+        self.start = start
+        self.slot: datetime | None = None
+        self.durations: list[float] = []
+
+    @property
+    def source(self) -> ReplaySource:
+        return self.engine.source  # type: ignore[return-value]
+
+    def move_to(self, at: datetime) -> None:
+        now = self.source.now()
+        if at > now:
+            self.source.advance((at - now).total_seconds())
+
+    def due(self) -> datetime | None:
+        """The moment of the next cycle before the start (past a closed market: the next
+        pre-open), or None when it falls at or after the start."""
+        now = self.source.now() if self.slot is None else max(self.slot, self.source.now())
+        if not in_collection_hours(now, self.source.is_trading_day):
+            now = next_pre_open(now, self.source.is_trading_day)
+        return now if now < self.start else None
+
+    def cycle(self, at: datetime) -> Snapshot | None:
+        """One cycle at `at` (a failed one, as live, collects nothing)."""
+        self.move_to(at)
+        began = time.perf_counter()
+        try:
+            snap = self.engine.collect_once()
+        except SourceError as exc:
+            log.debug("priming cycle at %s failed: %s", at, exc)
+            snap = None
+        self.durations.append(time.perf_counter() - began)
+        self.slot = next_cycle_at(max(self.source.now(), at), self.interval_s)
+        return snap
+
+
+def prime(engine: CollectionEngine, start: datetime | None,
+          open_source: Callable[[datetime | None], ReplaySource], *,
+          warmup_cycles: int | None = None, alerts: Callable[[Any], Any] | None = None) -> Primed:
+    """Run the engine silently over the recording up to `start` so its first cycle there has
+    the live run's day references (see the module). The engine's source must be a
+    ReplaySource started at the day's first record; on return `engine.source` is the one to go
+    on with (maybe a new one, opened by `open_source(at)` at the warm-up), its clock at
+    `start` (or at the first record when `start` is None or before it).
+
+    `warmup_cycles` fixes the number of warm-up cycles (None: as many as `WARMUP_BUDGET_S`
+    allows, at most an alert window); `alerts(store)` builds the alert engine the warm-up feeds
+    (None: the engine's own). Cycle failures are skipped as the live run skipped them; reading
+    errors raise what the source raises.
+    """
+    primed = Primed()
+    source: ReplaySource = engine.source  # type: ignore[assignment]
+    if start is None or start.astimezone(UTC) <= source.now():
+        return primed
+    began = time.perf_counter()
+    settings = engine.settings
+    interval = float(settings.source.interval_s)
+    store, out_dir, alert_engine = engine.store, engine.out_dir, engine.alerts
+    muted = MutedStore(store) if store is not None else None
+    engine.store, engine.out_dir = muted, None
+    if alert_engine is not None:
+        alert_engine.store = muted
+    run = _Run(engine, interval, start)
+    try:
+        _opening(run, primed)
+        due = run.due()
+        if due is not None:
+            window = float(settings.alerts.oi_change_window_min) * 60.0
+            n = warmup_cycles if warmup_cycles is not None else _budget(run.durations, interval, window)
+            warm = _slot_at_or_after(start - timedelta(seconds=max(n, 1) * interval), interval)
+            if warm > due:  # a gap: go on from a source opened at the warm-up
+                _skip_to(engine, run, warm, open_source, primed)
+                if alerts is not None and alert_engine is not None:
+                    alert_engine = engine.alerts = alerts(muted)  # no history across the gap
+                due = run.due()
+            while due is not None:
+                run.cycle(due)
+                primed.warmup_cycles += 1
+                due = run.due()
+        run.move_to(start)
+    finally:
+        engine.store, engine.out_dir = store, out_dir
+        if engine.alerts is not None:
+            engine.alerts.store = store
+        bars = getattr(engine, "_flow_bars", None)
+        if bars is not None:
+            bars.store = store
+    rearm = getattr(engine.source, "rearm_notices", None)
+    if callable(rearm):
+        rearm()  # the file's health lines are said with the first shown cycle
+    primed.seconds = time.perf_counter() - began
+    log.info("replay from %s: %s", start.astimezone(IST).strftime("%H:%M:%S"), primed.describe())
+    return primed
+
+
+def _opening(run: _Run, primed: Primed) -> None:
+    """The day's first cycle, then the cycles from the open until the opening IVs are anchored
+    (or OPENING_CYCLES, or the start)."""
+    due = run.due()
+    if due is None:
+        return
+    snap = run.cycle(due)
+    primed.opening_cycles += 1
+    opened = 0
+    while not (snap is not None and session_open(snap.timestamp) and _anchored(snap)):
+        due = run.due()
+        if due is None or opened >= OPENING_CYCLES:
+            return
+        local = due.astimezone(IST)
+        if local.time() < MARKET_OPEN:  # the pre-open anchors nothing: on to the open
+            at_open = datetime.combine(local.date(), MARKET_OPEN, tzinfo=IST)
+            due = _slot_at_or_after(at_open, run.interval_s)
+            if due >= run.start:
+                return
+        snap = run.cycle(due)
+        primed.opening_cycles += 1
+        opened += session_open(due)
+
+
+def _budget(durations: list[float], interval_s: float, window_s: float) -> int:
+    """Warm-up cycles that fit WARMUP_BUDGET_S at the opening cycles' pace, 1 to an alert
+    window's worth."""
+    per = sorted(durations)[len(durations) // 2] if durations else 0.0
+    most = max(1, math.ceil(window_s * 1.5 / interval_s))
+    return most if per <= 0 else max(1, min(most, int(WARMUP_BUDGET_S / per)))
+
+
+def _skip_to(engine: CollectionEngine, run: _Run, warm: datetime,
+             open_source: Callable[[datetime | None], ReplaySource], primed: Primed) -> None:
+    """Leave the opening's source for one opened at the warm-up (it seeks there by the file's
+    index); with a windowed chain, first read the answers in between for the first OI of the
+    instruments that entered the window. Flow and OI-since-last-cycle do not reach across
+    the gap, as live they come from the previous cycle only."""
+    old: ReplaySource = engine.source  # type: ignore[assignment]
+    state = getattr(engine, "_state", None)
+    if state is not None and engine.settings.source.chain_strikes > 0:
+        first = old.first_oi(warm)
+        primed.scanned = True
+        for token, oi in first.items():
+            if token not in state.oi_prev_close:
+                state.oi_first.setdefault(token, oi)
+    fresh = open_source(warm)
+    engine.source = fresh
+    old.close()
+    if state is not None:
+        state.prev.clear()  # older than the warm-up's first cycle: no flow across the gap
+    engine._flow_bars = None  # type: ignore[attr-defined]  # re-made on the warm-up's store
+    engine._strike_bars = StrikeFlowBars()  # type: ignore[attr-defined]
+    run.slot = None
+    run.move_to(warm)
+
+
+__all__ = ["MutedStore", "OPENING_CYCLES", "Primed", "WARMUP_BUDGET_S", "prime"]
