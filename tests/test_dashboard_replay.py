@@ -21,13 +21,17 @@ from optui.config import Settings
 from optui.feed.replay import SPEEDS, ReplayFeed, next_speed
 from optui.screens.dashboard import DashboardScreen, ReplayRequest
 from optui.screens.dashboard_replay import JumpPrompt, parse_hhmm
+from optui.models import LegRecord, Snapshot
 from optui.timeutil import IST
+from optui.widgets.chain_table import ChainTable
 from optui.ui_messages import SnapshotCollected
 from optui.widgets.status_header import StatusHeader
 
 START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
 INTERVAL_S = 10.0
-CYCLES = 8  # 09:15:00 to 09:16:10
+CYCLES = 14  # 09:15:00 to 09:17:10
+LIVE: dict[Path, dict[datetime, Snapshot]] = {}
+"""The live run's snapshots by moment, per recorded day."""
 
 
 class _Clock:
@@ -64,16 +68,21 @@ def recorded_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     engine = CollectionEngine(settings, RecordingSource(sim, recorder), None, state_dir=root / "state")
     collect, count = engine.collect_once, [0]
 
+    live: dict[datetime, Snapshot] = {}
+
     def counted():  # noqa: ANN202
         count[0] += 1
         if count[0] >= CYCLES:
             collector.stop_event.set()
-        return collect()
+        snap = collect()
+        live[snap.timestamp] = snap
+        return snap
 
     engine.collect_once = counted  # type: ignore[method-assign]
     collector = Collector(engine, INTERVAL_S, printer=lambda line, style="": None, sleep=clock.advance)
     assert collector.run() == 0
     engine.close()
+    LIVE[root] = live
     return root
 
 
@@ -146,6 +155,42 @@ async def test_replay_on_the_dashboard_pauses_steps_and_jumps(recorded_day: Path
         assert store is not None and "optui-replay-view-" in store.describe()
         await pilot.press("escape")
     assert not (recorded_day / "live.db").exists()  # never into the live history
+
+
+def _atm_call(snap: Snapshot) -> LegRecord:
+    return next(leg for leg in snap.indices["NIFTY"].legs if leg.bucket == "this_week"
+                and leg.side == "CALL" and leg.strike_offset == "atm")
+
+
+@pytest.mark.integration
+async def test_a_jump_forward_or_back_shows_the_live_run_oi_change(recorded_day: Path) -> None:
+    """After `j` to 09:17 and back to 09:16 the dashboard shows NIFTY's ATM call with the OI
+    change (and opening IV) the live run had at that minute, not one measured from the jump."""
+    screen = DashboardScreen(_settings(recorded_day), replay=ReplayRequest(START.date(), speed=1.0))
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        feed = screen.feed
+        assert isinstance(feed, ReplayFeed)
+        await pilot.press("space")
+        feed.warmup_cycles = 1  # the opening cycles, then only the cycle before the minute
+        for hhmm in ("09:17", "09:16"):
+            await pilot.press("j")
+            await pilot.pause()
+            await pilot.press(*hhmm, "enter")
+            await settle(app, pilot)
+            shown = screen._snapshot
+            assert shown is not None and shown.timestamp.astimezone(IST).strftime("%H:%M:%S") == f"{hhmm}:00"
+            assert feed.primed is not None and feed.primed.opening_cycles >= 1
+            live = LIVE[recorded_day][shown.timestamp]
+            leg, live_leg = _atm_call(shown), _atm_call(live)
+            assert leg.strike == live_leg.strike and leg.oi_change != 0.0
+            assert (leg.oi_open, leg.oi_change) == (live_leg.oi_open, live_leg.oi_change)
+            stats = shown.indices["NIFTY"].overview.buckets["this_week"]
+            assert stats.iv_open == live.indices["NIFTY"].overview.buckets["this_week"].iv_open
+            cell = screen.query_one(ChainTable).get_cell(f"{leg.strike:g}", "c_oi_chg")
+            assert str(cell).strip() and str(cell).strip() != "0", cell
+        await pilot.press("escape")
 
 
 @pytest.mark.unit
