@@ -19,12 +19,12 @@ from optui.collectors.recording import Recorder, RecordingSource, recordings_dir
 from optui.collectors.sim_source import SimulatedSource
 from optui.config import Settings
 from optui.feed.replay import SPEEDS, ReplayFeed, next_speed
+from optui.models import LegRecord, Snapshot
 from optui.screens.dashboard import DashboardScreen, ReplayRequest
 from optui.screens.dashboard_replay import JumpPrompt, parse_hhmm
-from optui.models import LegRecord, Snapshot
 from optui.timeutil import IST
-from optui.widgets.chain_table import ChainTable
 from optui.ui_messages import SnapshotCollected
+from optui.widgets.chain_table import ChainTable
 from optui.widgets.status_header import StatusHeader
 
 START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open

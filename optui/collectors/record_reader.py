@@ -102,8 +102,10 @@ def _parse_records(data: bytes, unpack: bool = True) -> tuple[list[Record], bool
 
 
 def read_day(path: Path, since: datetime | None = None,
-             health: ReadHealth | None = None) -> Iterator[Record]:
+             health: ReadHealth | None = None, *, unpack: bool = True) -> Iterator[Record]:
     """Records of a day file in order, from the frame holding `since` on (all when None).
+    With `unpack` False packed records are given as stored (kind and time are right; their
+    answers are not read): a quick look at a file's head.
 
     A frame that fails to decompress is skipped and counted; a frame cut at the end of the
     file is read up to the cut and marks `health.cut`. Records of unknown kinds are counted
@@ -121,7 +123,7 @@ def read_day(path: Path, since: datetime | None = None,
             end = frames[i + 1][0] if i + 1 < len(frames) else None
             data, complete, corrupt = _decode_frame(fh, offset, end)
             try:
-                records, partial = _parse_records(data)
+                records, partial = _parse_records(data, unpack)
             except ValueError:
                 records, partial, corrupt = [], False, True
             if corrupt:
@@ -132,7 +134,7 @@ def read_day(path: Path, since: datetime | None = None,
                 if rec.kind not in KIND_NAMES:
                     health.unknown += 1
                     continue
-                if rec.kind in PACKED_TICKS:  # left packed: it did not unpack
+                if rec.kind in PACKED_TICKS and unpack:  # left packed: it did not unpack
                     health.bad_frames += 1
                     continue
                 health.records += 1

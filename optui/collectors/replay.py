@@ -25,6 +25,10 @@ from optui.collectors.replay_source import ReplaySource, replay_start
 from optui.config import Settings, StoreSettings
 from optui.errors import ConfigError
 
+POLLED_SEEK_BACK_S = 300.0
+"""A polled day's replay from a later moment reads from this far back (at least three
+intervals): every key list a cycle asks has its newest recorded answer in that span."""
+
 
 @dataclass
 class ReplayPlan:
@@ -59,8 +63,10 @@ def replay_source(settings: Settings, recording: Path, speed: float | None,
                   start: datetime | None) -> ReplaySource:
     """The recording as a market source whose clock starts at `start` (None: the first record);
     the look-ahead follows the collection interval. Raises ConfigError (missing or empty file)."""
+    interval = settings.source.interval_s
     return ReplaySource(recording, speed=speed, start=start,
-                        lookahead_s=max(min(0.9 * settings.source.interval_s, 60.0), 1.0))
+                        lookahead_s=max(min(0.9 * interval, 60.0), 1.0),
+                        polled_seek_back_s=max(3.0 * interval, POLLED_SEEK_BACK_S))
 
 
 def replay_engine(settings: Settings, source: ReplaySource, store: Any, out_dir: Path | None,

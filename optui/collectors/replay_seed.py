@@ -54,7 +54,7 @@ OPENING_CYCLES = 20
 """Cycles from the open on that may anchor the opening ATM IVs; a bucket whose ATM legs had not
 both traded by then is anchored by the first replayed cycle that has them."""
 
-WARMUP_BUDGET_S = 2.0
+WARMUP_BUDGET_S = 1.0
 """Real seconds the warm-up cycles before the start may take (estimated from the opening
 cycles): a full-chain day gets the previous cycle or two, a small chain a whole alert window."""
 

@@ -55,7 +55,9 @@ list; a cycle's own catch-up applies every record."""
 
 SEEK_BACK = timedelta(hours=1)
 """Reading starts this far before `--from`: the longest collection interval, so every key a
-collector quoted has its newest answer before the start moment."""
+collector quoted has its newest answer before the start moment, and a streamed day's tick book
+holds every instrument that ticked in the hour. A polled day (every cycle quotes all its keys)
+may start reading from a few intervals back (`polled_seek_back_s`)."""
 
 
 class ReplaySource(MarketSource):
@@ -66,7 +68,8 @@ class ReplaySource(MarketSource):
 
     def __init__(self, path: Path, speed: float | None = None, start: datetime | None = None,
                  lookahead_s: float = 25.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 polled_seek_back_s: float | None = None) -> None:
         if not path.exists():
             raise ConfigError(f"no recording {path}: record a day with `optui collect` first "
                               "(record.enabled = true)")
@@ -88,13 +91,17 @@ class ReplaySource(MarketSource):
         self.bad_tick_frames = 0
         self._bad_reported = 0
         self._fed: list[int] | None = None  # quotes streamed, polled since take_feed (streamed days)
+        self.streamed = False  # the day's first quote call was answered from the ticker
         try:
             first = self._scan_head()
         except OSError as exc:
             raise ConfigError(f"cannot read the recording {path}: {exc.strerror or exc}") from None
         # A start before the recording begins waits for nothing: the replay starts with it.
         begin = max(start.astimezone(UTC), first) if start is not None else first
-        self._records: Iterator[Record] = read_day(path, begin - SEEK_BACK, self.health)
+        back = SEEK_BACK
+        if polled_seek_back_s is not None and not self.streamed:
+            back = min(back, timedelta(seconds=polled_seek_back_s))
+        self._records: Iterator[Record] = read_day(path, begin - back, self.health)
         self._done = False
         self._t0_us = _us(begin)
         self._mono0 = monotonic()
@@ -107,7 +114,7 @@ class ReplaySource(MarketSource):
         """The source name, the first instrument dump and the first quote time of the day."""
         head = ReadHealth()
         first: datetime | None = None
-        for rec in read_day(self.path, None, head):
+        for rec in read_day(self.path, None, head, unpack=False):
             if rec.kind == META and self.name == "replay":
                 try:
                     self.name = str(rec.json().get("source") or "replay")
@@ -120,6 +127,7 @@ class ReplaySource(MarketSource):
                     head.bad_frames += 1
             elif rec.kind in QUOTE_KINDS and first is None:
                 first = rec.at
+                self.streamed = rec.kind == STREAM_QUOTES
             if first is not None and self._instruments:
                 break
         if first is None:

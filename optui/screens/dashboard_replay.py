@@ -16,6 +16,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
+from optui.feed.replay import SPEEDS
 from optui.screens.dashboard_view import DashboardView
 
 _HHMM = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
@@ -26,7 +27,7 @@ REPLAY_BINDINGS = [
     Binding("full_stop", "replay_step", "Step", id="dashboard.replay_step",
             tooltip="Replay one cycle"),
     Binding("plus,equals_sign", "replay_speed(1)", "Faster", id="dashboard.replay_faster",
-            tooltip="Replay faster (1x up to 300x)"),
+            tooltip=f"Replay faster ({SPEEDS[0]:g}x up to {SPEEDS[-1]:g}x)"),
     Binding("minus", "replay_speed(-1)", "Slower", id="dashboard.replay_slower",
             tooltip="Replay slower"),
     Binding("j", "replay_jump", "Jump", id="dashboard.replay_jump",
