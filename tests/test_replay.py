@@ -368,6 +368,55 @@ def test_replay_from_a_time_stores_what_the_live_run_stored_from_then_on(
     assert overview["this_week_iv_day_change"] != 0.0
 
 
+@pytest.mark.integration
+def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_oi(
+        tmp_path: Path) -> None:
+    """With a window of strikes around the ATM, strikes that enter it later in the day have
+    the OI of their first quote as reference (no previous close stored), and the chain's OI
+    coverage counts the last OI of strikes that left it. A live run at 09:15,
+    12:45 and 13:00 replayed from 13:00 (the opening cycles, the recorded answers in between
+    read for first OIs, one warm-up cycle) stores the live run's 13:00 rows value for value."""
+    settings = _settings()
+    settings.source.chain_strikes = 1  # the offsets' reach: ATM +-2 strikes
+    directory = recordings_dir(tmp_path / "live", simulated=True)
+    clock = FakeClock()
+    sim = SimulatedSource(seed=7, start=START, clock=clock)
+    recorder = Recorder(directory, sim.name, sim.label, flusher=False)
+    store = SQLiteStore(tmp_path / "live.db")
+    engine = CollectionEngine(settings, RecordingSource(sim, recorder), store, state_dir=tmp_path / "state")
+    seen: dict[str, set[float]] = {}
+    for at in ("09:15:00", "09:15:05", "09:15:10", "12:45:00", "12:45:05", "12:59:55",
+               "13:00:00", "13:00:05"):
+        moment = datetime.combine(START.date(), datetime.strptime(at, "%H:%M:%S").time(), IST)
+        clock.t = 1000.0 + (moment - START).total_seconds()
+        snap = engine.collect_once()
+        seen[at] = {leg.strike for leg in snap.indices["NIFTY"].legs if leg.bucket == "this_week"}
+    engine.close()
+    path = day_path(directory, START.date())
+    later = seen["13:00:00"] - seen["09:15:00"] - seen["09:15:05"] - seen["09:15:10"]
+    assert later & (seen["12:45:00"] | seen["12:45:05"]), seen  # strikes first quoted at 12:45
+
+    plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'from.db'}", tmp_path / "files")
+    collector, state = replay_collector(settings, plan, START.date(), speed=None,
+                                        start_hhmm="13:00", warmup_cycles=1,
+                                        printer=lambda line, style="": None)
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    live, replayed = SQLiteStore(tmp_path / "live.db"), SQLiteStore(tmp_path / "from.db")
+    one, two = dump(live), dump(replayed)
+    live.close()
+    replayed.close()
+    since = datetime.combine(START.date(), datetime.strptime("13:00", "%H:%M").time(), IST)
+    for measurement in (LEGS, OVERVIEW, FLOW):  # alerts: the morning's history is not read
+        assert two[measurement] == [r for r in one[measurement] if r[0] >= since], measurement
+    firsts = [dict(f) for t, tags, f in two[LEGS] if dict(tags)["index"] == "NIFTY"
+              and dict(tags)["bucket"] == "this_week" and dict(f).get("strike") in later]
+    assert firsts and all(f["oi_change"] != 0.0 for f in firsts)
+
+
 def _copy(src: Path, dst_dir: Path) -> Path:
     dst_dir.mkdir(parents=True, exist_ok=True)
     dst = dst_dir / src.name

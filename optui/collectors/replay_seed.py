@@ -12,8 +12,9 @@ storing and showing nothing of it (`prime`):
    first OI of every instrument the cycle quoted), then the cycles from the open on until every
    expiry bucket's opening ATM IV is anchored (at most `OPENING_CYCLES`);
 2. with a windowed chain (`source.chain_strikes` > 0), instruments that enter the window later
-   are first seen between the open and the warm-up: the recorded answers in between are read
-   (not analysed) for the first OI of each (`ReplaySource.first_oi`);
+   are first seen between the open and the warm-up, and those that left it keep their last
+   quote (the chain's OI coverage counts it): the recorded answers in between are read, not
+   analysed, for both (`ReplaySource.read_through`);
 3. the warm-up: the cycles just before the start (the previous cycle gives flow and the
    snapshot OI change; more of them give the alert rules their window), as many as fit
    `WARMUP_BUDGET_S` of real time measured on the opening cycles, at most one alert window.
@@ -34,11 +35,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from optui.analytics.premium_flow import prevailing_mid
 from optui.collectors.bucket_analytics import session_open
 from optui.collectors.closing_oi import CLOSING_OI, INDEX_CLOSE
+from optui.collectors.day_state import PrevQuote
 from optui.collectors.headless import next_cycle_at
 from optui.collectors.session import in_collection_hours, next_pre_open
+from optui.collectors.source import quote_from_kite
 from optui.errors import SourceError
+from optui.indices import INDEX_SPECS
 from optui.models import Snapshot
 from optui.storage.strike_flow import StrikeFlowBars
 from optui.timeutil import IST, MARKET_OPEN, UTC
@@ -245,6 +250,14 @@ def _budget(durations: list[float], interval_s: float, window_s: float) -> int:
     return most if per <= 0 else max(1, min(most, int(WARMUP_BUDGET_S / per)))
 
 
+def _prev_quote(raw: dict, at_s: float) -> PrevQuote:
+    """A recorded Kite quote as the day state keeps an instrument's last quote (as
+    optui.collectors.bucket_analytics.analyse_bucket stores it at the cycle moment `at_s`)."""
+    q = quote_from_kite(raw)
+    mid = float(prevailing_mid(q.bid, q.ask, q.last_price))
+    return PrevQuote(q.average_price * q.volume, q.volume, mid, q.last_price, q.oi, at_s)
+
+
 def _skip_to(engine: CollectionEngine, run: _Run, warm: datetime,
              open_source: Callable[[datetime | None], ReplaySource], primed: Primed) -> None:
     """Leave the opening's source for one opened at the warm-up (it seeks there by the file's
@@ -253,17 +266,22 @@ def _skip_to(engine: CollectionEngine, run: _Run, warm: datetime,
     the gap, as live they come from the previous cycle only."""
     old: ReplaySource = engine.source  # type: ignore[assignment]
     state = getattr(engine, "_state", None)
-    if state is not None and engine.settings.source.chain_strikes > 0:
-        first = old.first_oi(warm)
+    windowed = engine.settings.source.chain_strikes > 0
+    if state is not None and windowed:
+        seen = old.read_through(warm, [INDEX_SPECS[k].spot_symbol for k in engine.indices])
         primed.scanned = True
-        for token, oi in first.items():
+        for token, oi in seen.first.items():
             if token not in state.oi_prev_close:
                 state.oi_first.setdefault(token, oi)
+        state.prev.update({token: _prev_quote(quote, at_s)
+                           for token, (at_s, quote) in seen.last.items()})
     fresh = open_source(warm)
     engine.source = fresh
     old.close()
-    if state is not None:
-        state.prev.clear()  # older than the warm-up's first cycle: no flow across the gap
+    if state is not None and not windowed:
+        # Every strike is quoted every cycle: the warm-up's first cycle has no previous one
+        # (no flow across the gap), and its quotes replace the opening's.
+        state.prev.clear()
     engine._flow_bars = None  # type: ignore[attr-defined]  # re-made on the warm-up's store
     engine._strike_bars = StrikeFlowBars()  # type: ignore[attr-defined]
     run.slot = None

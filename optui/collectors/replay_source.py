@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -40,7 +41,12 @@ from optui.collectors.recording import (
     instruments_from_record,
     read_day,
 )
-from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource
+from optui.collectors.source import (
+    MAX_QUOTE_INSTRUMENTS,
+    MarketSource,
+    exchange_time,
+    quote_from_kite,
+)
 from optui.collectors.tick_book import TickBook
 from optui.errors import BadInputError, ConfigError, NetworkError
 from optui.models import Instrument, SnapshotWarning, WarningKind
@@ -58,6 +64,15 @@ SEEK_BACK = timedelta(hours=1)
 collector quoted has its newest answer before the start moment, and a streamed day's tick book
 holds every instrument that ticked in the hour. A polled day (every cycle quotes all its keys)
 may start reading from a few intervals back (`polled_seek_back_s`)."""
+
+
+@dataclass
+class SeenQuotes:
+    """What a stretch of the recording answered, by instrument token: the OI of the first
+    answer (`first`) and the last answer as (cycle moment in epoch seconds, Kite quote)."""
+
+    first: dict[int, float] = field(default_factory=dict)
+    last: dict[int, tuple[float, dict]] = field(default_factory=dict)
 
 
 class ReplaySource(MarketSource):
@@ -246,22 +261,36 @@ class ReplaySource(MarketSource):
                 self.health.bad_frames += 1
         return None
 
-    def first_oi(self, until: datetime) -> dict[int, float]:
+    def read_through(self, until: datetime, spot_keys: Collection[str]) -> SeenQuotes:
         """Apply every record up to `until` in file order (each one, no seek shortcut) and
-        return, by instrument token, the OI of the first answer that held it: the OI a live
-        collector first saw of an instrument that entered its quoted window in that span."""
+        gather what a live collector met of each instrument token in that span: the OI of the
+        first answer that held it (`first`), and its last answer with the moment of the cycle
+        that asked it (`last`: the newest stamp on the index quotes of the cycle's call for
+        `spot_keys`, as optui.collectors.source.exchange_time, else the call's time)."""
         until_us = _us(until)
-        first: dict[int, float] = {}
+        seen = SeenQuotes()
+        spots = set(spot_keys)
+        cycle_at = 0.0
         i = 0
         while (i < len(self._pending) or self._read_one()) and self._pending[i].at_us <= until_us:
-            data = self._apply(self._pending[i])
+            rec = self._pending[i]
+            data = self._apply(rec)
             i += 1
-            for quote in (data or {}).values():
+            if not data:
+                continue
+            if spots and spots.issuperset(data):
+                moment = exchange_time(quote_from_kite(q) for q in data.values())
+                cycle_at = moment.timestamp() if moment is not None else rec.at_us / 1e6
+                continue
+            for quote in data.values():
                 token, oi = quote.get("instrument_token"), quote.get("oi")
-                if isinstance(token, int) and isinstance(oi, int | float) and token not in first:
-                    first[token] = float(oi)
+                if not isinstance(token, int):
+                    continue
+                if isinstance(oi, int | float) and token not in seen.first:
+                    seen.first[token] = float(oi)
+                seen.last[token] = (cycle_at or rec.at_us / 1e6, quote)
         del self._pending[:i]
-        return first
+        return seen
 
     def run_at(self, speed: float | None) -> None:
         """From the current replayed moment on, run the clock at `speed` times real time (None:
