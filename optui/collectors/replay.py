@@ -128,13 +128,17 @@ def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: flo
 
     store = open_store(plan.store_url, settings)
     state = tempfile.TemporaryDirectory(prefix="optui-replay-")
+    start = replay_start(day, start_hhmm)
     try:
-        engine, _ = primed_engine(settings, plan.recording, replay_start(day, start_hhmm), store,
-                                  plan.out_dir, Path(state.name), warmup_cycles=warmup_cycles)
+        engine, primed = primed_engine(settings, plan.recording, start, store, plan.out_dir,
+                                       Path(state.name), warmup_cycles=warmup_cycles)
     except BaseException:
         store.close()
         state.cleanup()
         raise
+    if printer is not None and start is not None and primed.opening_cycles:
+        printer(f"replay from {start_hhmm} IST: {primed.describe()}, nothing of it stored "
+                "(the day's references as the live run had them)", "")
     source: ReplaySource = engine.source  # type: ignore[assignment]
     source.run_at(speed)
     if hasattr(store, "write_budget_s"):  # as the engine sets it for a source of this speed

@@ -59,6 +59,9 @@ OPENING_CYCLES = 20
 """Cycles from the open on that may anchor the opening ATM IVs; a bucket whose ATM legs had not
 both traded by then is anchored by the first replayed cycle that has them."""
 
+MAX_CATCH_UP = 10
+"""Extra warm-up cycles at most, for live cycles recorded between the schedule's slots."""
+
 WARMUP_BUDGET_S = 1.0
 """Real seconds the warm-up cycles before the start may take (estimated from the opening
 cycles): a full-chain day gets the previous cycle or two, a small chain a whole alert window."""
@@ -154,7 +157,8 @@ class _Run:
         except SourceError as exc:
             log.debug("priming cycle at %s failed: %s", at, exc)
             snap = None
-        self.durations.append(time.perf_counter() - began)
+        if snap is not None:  # a failed cycle is quick: it says nothing of the pace
+            self.durations.append(time.perf_counter() - began)
         self.slot = next_cycle_at(max(self.source.now(), at), self.interval_s)
         return snap
 
@@ -202,6 +206,15 @@ def prime(engine: CollectionEngine, start: datetime | None,
                 run.cycle(due)
                 primed.warmup_cycles += 1
                 due = run.due()
+        # The live run's cycles before the start are all taken here (a slow live cycle can fall
+        # between the schedule's slots): the first cycle shown is the live run's first at or
+        # after the start, as in a replay from the first record.
+        spots = [INDEX_SPECS[k].spot_symbol for k in engine.indices]
+        for _ in range(MAX_CATCH_UP):
+            if not engine.source.unanswered(spots, start):  # type: ignore[attr-defined]
+                break
+            run.cycle(engine.source.now())
+            primed.warmup_cycles += 1
         run.move_to(start)
     finally:
         engine.store, engine.out_dir = store, out_dir
@@ -232,11 +245,13 @@ def _opening(run: _Run, primed: Primed) -> None:
         if due is None or opened >= OPENING_CYCLES:
             return
         local = due.astimezone(IST)
-        if local.time() < MARKET_OPEN:  # the pre-open anchors nothing: on to the open
-            at_open = datetime.combine(local.date(), MARKET_OPEN, tzinfo=IST)
-            due = _slot_at_or_after(at_open, run.interval_s)
-            if due >= run.start:
+        if local.time() < MARKET_OPEN:  # the pre-open anchors nothing: on to the live run's
+            at_open = datetime.combine(local.date(), MARKET_OPEN, tzinfo=IST)  # first cycle after
+            spots = [INDEX_SPECS[k].spot_symbol for k in run.engine.indices]
+            called = run.source.next_call_at(spots, at_open)
+            if called is None or called >= run.start:
                 return
+            due = max(called, due)
         snap = run.cycle(due)
         primed.opening_cycles += 1
         opened += session_open(due)
@@ -288,4 +303,4 @@ def _skip_to(engine: CollectionEngine, run: _Run, warm: datetime,
     run.move_to(warm)
 
 
-__all__ = ["MutedStore", "OPENING_CYCLES", "Primed", "WARMUP_BUDGET_S", "prime"]
+__all__ = ["MAX_CATCH_UP", "MutedStore", "OPENING_CYCLES", "Primed", "WARMUP_BUDGET_S", "prime"]

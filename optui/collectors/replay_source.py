@@ -173,9 +173,13 @@ class ReplaySource(MarketSource):
 
         Ticker frames recorded after it (a streamed collector records until it stops, which
         may be past its next cycle's mark) answer no cycle: they do not hold the replay open."""
-        self._fill(_us(self.now()) + self.lookahead_us)
-        return (self._done and not any(rec.kind in QUOTE_KINDS for rec in self._pending)
-                and _us(self.now()) > self.last_call_us)
+        now = _us(self.now())
+        self._fill(now + self.lookahead_us)
+        if now <= self.last_call_us:
+            return False
+        # Past every call read so far: finished unless the file records another one further on
+        # (read ahead to it; at the end of the file that is the ticks recorded after the last).
+        return self._first_call(0, 2**62) is None
 
     # -- the answers ---------------------------------------------------------------------------
 
@@ -233,6 +237,21 @@ class ReplaySource(MarketSource):
     def _first_call(self, start: int, until_us: int) -> int | None:
         """The next recorded quote call, whatever its keys, up to `until_us`."""
         return self._scan(start, until_us, lambda rec: rec.kind in QUOTE_KINDS)
+
+    def unanswered(self, keys: Sequence[str], before: datetime) -> bool:
+        """Whether the live run asked exactly `keys` before `before` in a call this replay has
+        not answered yet (reading ahead as needed)."""
+        wanted, before_us = tuple(keys), _us(before)
+        return wanted in self._fresh or self._scan(
+            0, before_us - 1, lambda rec: self._keys_of(rec) == wanted) is not None
+
+    def next_call_at(self, keys: Sequence[str], after: datetime) -> datetime | None:
+        """When the live run next asked exactly `keys` at or after `after` (reading ahead as
+        needed), or None when the recording holds no such call."""
+        wanted, after_us = tuple(keys), _us(after)
+        found = self._scan(0, 2**62, lambda rec: rec.at_us >= after_us
+                           and self._keys_of(rec) == wanted)
+        return None if found is None else self._pending[found].at
 
     def _apply(self, rec: Record) -> dict[str, dict] | None:
         """Apply one record; a quote call's answer (key to Kite quote) is returned."""
