@@ -385,8 +385,9 @@ def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_o
     store = SQLiteStore(tmp_path / "live.db")
     engine = CollectionEngine(settings, RecordingSource(sim, recorder), store, state_dir=tmp_path / "state")
     seen: dict[str, set[float]] = {}
-    for at in ("09:15:00", "09:15:05", "09:15:10", "12:45:00", "12:45:05", "12:59:55",
-               "13:00:00", "13:00:05"):
+    # 12:59:51 and 12:59:58: two live cycles between the 5 s schedule's slots (a slow one).
+    for at in ("09:15:00", "09:15:05", "09:15:10", "12:45:00", "12:45:05", "12:59:51",
+               "12:59:58", "13:00:00", "13:00:05"):
         moment = datetime.combine(START.date(), datetime.strptime(at, "%H:%M:%S").time(), IST)
         clock.t = 1000.0 + (moment - START).total_seconds()
         snap = engine.collect_once()
@@ -397,14 +398,18 @@ def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_o
     assert later & (seen["12:45:00"] | seen["12:45:05"]), seen  # strikes first quoted at 12:45
 
     plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'from.db'}", tmp_path / "files")
+    lines: list[str] = []
     collector, state = replay_collector(settings, plan, START.date(), speed=None,
                                         start_hhmm="13:00", warmup_cycles=1,
-                                        printer=lambda line, style="": None)
+                                        printer=lambda line, style="": lines.append(line))
     try:
         assert collector.run() == 0
     finally:
         collector.engine.close()
         state.cleanup()
+    assert lines[0].startswith("replay from 13:00 IST: primed from ") and "first OIs read" in lines[0]
+    assert [line.split()[0] for line in lines if "legs=" in line] == ["13:00:00", "13:00:05"]
+    assert not any(" gap: " in line for line in lines), lines  # the recording's end is no gap
     live, replayed = SQLiteStore(tmp_path / "live.db"), SQLiteStore(tmp_path / "from.db")
     one, two = dump(live), dump(replayed)
     live.close()
