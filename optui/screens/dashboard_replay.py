@@ -141,9 +141,14 @@ class ReplayControls(DashboardView):
         if not hhmm or self.loop is None:
             return
         self._series = None
+        # Priming from the recording takes a few seconds on a full chain: say so at once.
+        self.notify(f"Jumping to {hhmm} IST: reading the day's opening and the minutes before "
+                    "it from the recording", title="Replay", timeout=4)
         self.loop.control(lambda f: f.jump(hhmm), cycle=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action.startswith("replay_"):
             return self._replay_feed() is not None
+        if action == "collect_now":  # a replay collects nothing: `.` steps it
+            return self._replay_feed() is None
         return True
