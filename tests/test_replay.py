@@ -422,6 +422,33 @@ def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_o
     assert firsts and all(f["oi_change"] != 0.0 for f in firsts)
 
 
+@pytest.mark.integration
+def test_a_replay_feed_from_a_later_minute_counts_the_days_flow_as_the_live_run(
+        recorded: dict[str, Any]) -> None:
+    """The dashboard's replay from 09:16 holds the live store's premium-flow bars of the
+    morning before it and its own from 09:16 on: the day's flow (the panel's 1d) is the live
+    run's, bar for bar."""
+    from optui.feed.replay import ReplayFeed
+
+    settings = _settings()
+    settings.general.data_dir = str(recorded["root"])
+    settings.store.url = f"sqlite:///{recorded['root'] / 'live.db'}"
+    feed = ReplayFeed(settings, START.date(), speed=1.0, start_hhmm="09:16", source_kind="sim",
+                      warmup_cycles=1)
+    try:
+        assert "from 09:16:00 IST" in feed.start() and feed.history_note == ""
+        while feed.next_cycle() is not None:
+            pass
+        shown = dump(feed.store)[FLOW]
+    finally:
+        feed.close()
+    live = SQLiteStore(recorded["root"] / "live.db")
+    try:
+        assert shown == dump(live)[FLOW] and len(shown) == 2 * len(INDICES)
+    finally:
+        live.close()
+
+
 def _copy(src: Path, dst_dir: Path) -> Path:
     dst_dir.mkdir(parents=True, exist_ok=True)
     dst = dst_dir / src.name

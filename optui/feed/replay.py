@@ -92,6 +92,7 @@ class ReplayFeed(Feed):
         self.warmup_cycles = warmup_cycles
         """Warm-up cycles before a later start (None: as many as the time budget allows)."""
         self.primed: Any = None  # optui.collectors.replay_seed.Primed of the last start or jump
+        self.history_note = ""  # what the flow panel lacks before a later start, for the log
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -103,7 +104,8 @@ class ReplayFeed(Feed):
         self._recording = plan.recording
         self._build(self.start_hhmm)
         return (f"replaying {self._recording.name} at {self.speed:g}x from "
-                f"{self._clock_text()} IST into a store of its own (not the live history)")
+                f"{self._clock_text()} IST into a store of its own (not the live history)"
+                f"{self.history_note}")
 
     def _build(self, hhmm: str | None) -> None:
         """A fresh source, day state and store starting at `hhmm` (None: the first record)."""
@@ -128,6 +130,7 @@ class ReplayFeed(Feed):
             state.cleanup()
             raise
         source: ReplaySource = engine.source  # type: ignore[assignment]
+        self.history_note = self._copy_flow_history(store, start) if start is not None else ""
         self._close_engine()
         with self._lock:
             self.engine, self._source, self._state = engine, source, state
@@ -135,6 +138,38 @@ class ReplayFeed(Feed):
             self.ended = False
             self._anchor = source.now()
             self._anchor_mono = self._mono()
+
+    def _copy_flow_history(self, store: Any, start: datetime) -> str:
+        """The live store's premium-flow minute bars of the replayed day before `start` into the
+        replay's `store`, so the flow panel's longer timeframes (15m to 1d) count the day as the
+        live dashboard did at that minute; the minutes from `start` on are the replay's own.
+        Returns a line for the health log when they could not be read ("" when copied)."""
+        from optui.collectors.engine import is_simulated, store_url_for
+        from optui.errors import OptuiError
+        from optui.storage.base import open_store
+        from optui.storage.points import Point
+        from optui.storage.records import FLOW
+        from optui.timeutil import IST
+
+        hhmm = start.astimezone(IST).strftime("%H:%M")
+        url = store_url_for(self.settings, is_simulated(self.settings, self.source_kind))
+        missing = (f"; the flow panel's 15m to 1d count from {hhmm} (the live store holds no "
+                   f"premium flow of {self.day.isoformat()} before it)")
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).expanduser().exists():
+            return missing
+        day_start = datetime.combine(self.day, datetime.min.time(), IST)
+        try:
+            live = open_store(url, self.settings)
+            try:
+                rows = live.query(FLOW, day_start, start)
+            finally:
+                live.close()
+            if rows:
+                store.write([Point(FLOW, dict(r.tags), dict(r.fields), r.time) for r in rows])
+        except OptuiError as exc:
+            log.warning("the day's premium flow before %s not copied: %s", hhmm, exc)
+            return f"; the flow panel's 15m to 1d count from {hhmm} (cannot read the live store: {exc})"
+        return "" if rows else missing
 
     def _close_engine(self) -> None:
         engine, state = self.engine, self._state
@@ -228,7 +263,7 @@ class ReplayFeed(Feed):
         ConfigError for a malformed time. Returns a line to log."""
         self._build(hhmm)
         primed = f" ({self.primed.describe()})" if self.primed is not None else ""
-        return f"replay jumped to {self._clock_text()} IST{primed}"
+        return f"replay jumped to {self._clock_text()} IST{primed}{self.history_note}"
 
     def _clock_text(self) -> str:
         from optui.timeutil import IST
