@@ -449,6 +449,17 @@ def test_a_replay_feed_from_a_later_minute_counts_the_days_flow_as_the_live_run(
         live.close()
 
 
+@pytest.mark.integration
+def test_a_replay_from_after_the_recordings_end_is_refused_with_its_span(
+        recorded: dict[str, Any], tmp_path: Path) -> None:
+    from optui.errors import ConfigError
+
+    plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
+    with pytest.raises(ConfigError, match=r"15:00 IST is after the recording of 2026-11-25: "
+                                          r"its cycles run from 09:15:00 to 09:16:0\d IST"):
+        replay_collector(_settings(), plan, START.date(), speed=None, start_hhmm="15:00")
+
+
 def _copy(src: Path, dst_dir: Path) -> Path:
     dst_dir.mkdir(parents=True, exist_ok=True)
     dst = dst_dir / src.name

@@ -21,9 +21,10 @@ from optui.collectors.engine import CollectionEngine, is_simulated
 from optui.collectors.headless import Collector
 from optui.collectors.recording import day_path, recorded_days, recordings_dir
 from optui.collectors.replay_seed import Primed, prime
-from optui.collectors.replay_source import ReplaySource, replay_start
+from optui.collectors.replay_source import ReplaySource, last_call_at, replay_start
 from optui.config import Settings, StoreSettings
 from optui.errors import ConfigError
+from optui.timeutil import IST
 
 POLLED_SEEK_BACK_S = 300.0
 """A polled day's replay from a later moment reads from this far back (at least three
@@ -98,6 +99,18 @@ def primed_engine(settings: Settings, recording: Path, start: datetime | None, s
     (`engine.source.run_at` sets a speed). Raises ConfigError (missing or empty file); the
     engine is closed when priming fails."""
     source = replay_source(settings, recording, None, None)
+    if start is not None:
+        try:
+            last = last_call_at(recording)
+        except OSError as exc:
+            source.close()
+            raise ConfigError(f"cannot read the recording {recording}: {exc}") from None
+        if last is not None and start > last:
+            source.close()
+            raise ConfigError(
+                f"{start.astimezone(IST):%H:%M} IST is after the recording of "
+                f"{start.astimezone(IST):%Y-%m-%d}: its cycles run from "
+                f"{source.now().astimezone(IST):%H:%M:%S} to {last.astimezone(IST):%H:%M:%S} IST")
     try:
         engine = replay_engine(settings, source, store, out_dir, state_dir)
     except BaseException:

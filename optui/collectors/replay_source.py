@@ -36,8 +36,10 @@ from optui.collectors.recording import (
     TICKS,
     ReadHealth,
     Record,
+    _from_us,
     _us,
     day_path,
+    frame_offsets,
     instruments_from_record,
     read_day,
 )
@@ -438,6 +440,21 @@ class ReplaySource(MarketSource):
             new.append(f"replay {self.path.name}: {bad} malformed tick frame(s) skipped, as the "
                        "live run did")
         return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
+
+
+def last_call_at(path: Path) -> datetime | None:
+    """When the live run last asked for quotes in the recording `path` (its last frames read
+    without unpacking the answers), or None when it holds none. Raises OSError."""
+    frames = frame_offsets(path)
+    for i in range(len(frames) - 1, -1, -1):
+        since = _from_us(frames[i][1]) if frames[i][1] >= 0 else None
+        last = None
+        for rec in read_day(path, since, ReadHealth(), unpack=False):
+            if rec.kind in QUOTE_KINDS:
+                last = rec.at
+        if last is not None or since is None:
+            return last
+    return None
 
 
 def replay_path(directory: Path, day: date) -> Path:
