@@ -109,6 +109,7 @@ class ReplaySource(MarketSource):
         self._bad_reported = 0
         self._fed: list[int] | None = None  # quotes streamed, polled since take_feed (streamed days)
         self.streamed = False  # the day's first quote call was answered from the ticker
+        self._next_call_us: int | None = None  # a quote call known to be recorded later on
         try:
             first = self._scan_head()
         except OSError as exc:
@@ -171,17 +172,32 @@ class ReplaySource(MarketSource):
 
     @property
     def finished(self) -> bool:
-        """The clock has passed the last recorded quote call (and the file is read to its end).
+        """The clock has passed the last recorded quote call (no later one is in the file).
 
         Ticker frames recorded after it (a streamed collector records until it stops, which
         may be past its next cycle's mark) answer no cycle: they do not hold the replay open."""
         now = _us(self.now())
         self._fill(now + self.lookahead_us)
-        if now <= self.last_call_us:
+        if now <= self.last_call_us or any(rec.kind in QUOTE_KINDS for rec in self._pending):
             return False
         # Past every call read so far: finished unless the file records another one further on
-        # (read ahead to it; at the end of the file that is the ticks recorded after the last).
-        return self._first_call(0, 2**62) is None
+        # (a live run that stopped collecting for a while; the ticks it recorded meanwhile, or
+        # after its last cycle, answer no cycle).
+        return not self._call_after(now)
+
+    def _call_after(self, at_us: int) -> bool:
+        """Whether the file records a quote call after `at_us`: its frames from there on are
+        read without unpacking or keeping them; a call found is remembered."""
+        if self._next_call_us is not None and self._next_call_us > at_us:
+            return True
+        try:
+            for rec in read_day(self.path, _from_us(at_us), ReadHealth(), unpack=False):
+                if rec.kind in QUOTE_KINDS and rec.at_us > at_us:
+                    self._next_call_us = rec.at_us
+                    return True
+        except OSError:
+            return False
+        return False
 
     # -- the answers ---------------------------------------------------------------------------
 
