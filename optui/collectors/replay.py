@@ -20,7 +20,7 @@ from typing import Any
 from optui.collectors.engine import CollectionEngine, is_simulated
 from optui.collectors.headless import Collector
 from optui.collectors.recording import day_path, recorded_days, recordings_dir
-from optui.collectors.replay_seed import Primed, prime
+from optui.collectors.replay_seed import Primed, prime, window_cycles
 from optui.collectors.replay_source import ReplaySource, last_call_at, replay_start
 from optui.config import Settings, StoreSettings
 from optui.errors import ConfigError
@@ -134,14 +134,17 @@ def replay_collector(settings: Settings, plan: ReplayPlan, day: date, speed: flo
 
     The engine is `optui collect`'s (same analytics, alert rules, store and file writers),
     without the live cache, the pre-market capture and alert webhooks; a start later than the
-    first record is primed from the morning (see primed_engine). The caller closes the engine
-    and the returned temporary state directory.
+    first record is primed from the morning (see primed_engine) with an alert window of warm-up
+    cycles unless `warmup_cycles` says otherwise. The caller closes the engine and the returned
+    temporary state directory.
     """
     from optui.storage.base import open_store
 
     store = open_store(plan.store_url, settings)
     state = tempfile.TemporaryDirectory(prefix="optui-replay-")
     start = replay_start(day, start_hhmm)
+    if warmup_cycles is None:  # the alert rules' window: the same rows on any machine
+        warmup_cycles = window_cycles(settings)
     try:
         engine, primed = primed_engine(settings, plan.recording, start, store, plan.out_dir,
                                        Path(state.name), warmup_cycles=warmup_cycles)

@@ -16,8 +16,10 @@ storing and showing nothing of it (`prime`):
    quote (the chain's OI coverage counts it): the recorded answers in between are read, not
    analysed, for both (`ReplaySource.read_through`);
 3. the warm-up: the cycles just before the start (the previous cycle gives flow and the
-   snapshot OI change; more of them give the alert rules their window), as many as fit
-   `WARMUP_BUDGET_S` of real time measured on the opening cycles, at most one alert window.
+   snapshot OI change; more of them give the alert rules their window): `optui replay` runs an
+   alert window of them (`window_cycles`), so what it stores does not depend on the machine;
+   a dashboard jump as many as fit `WARMUP_BUDGET_S` of real time measured on the opening
+   cycles, at most one alert window.
 
 Only the closing OI and index closes a pre-open capture takes reach the replay's store (as the
 replay from the first record stores them); everything else the priming cycles produce is
@@ -257,6 +259,13 @@ def _opening(run: _Run, primed: Primed) -> None:
         opened += session_open(due)
 
 
+def window_cycles(settings: Any) -> int:
+    """Warm-up cycles that give the windowed alert rules the live run's history at the start:
+    an alert window (`alerts.oi_change_window_min`) of cycles and one more."""
+    interval = float(settings.source.interval_s)
+    return math.ceil(float(settings.alerts.oi_change_window_min) * 60.0 / interval) + 1
+
+
 def _budget(durations: list[float], interval_s: float, window_s: float) -> int:
     """Warm-up cycles that fit WARMUP_BUDGET_S at the opening cycles' pace, 1 to an alert
     window's worth."""
@@ -303,4 +312,5 @@ def _skip_to(engine: CollectionEngine, run: _Run, warm: datetime,
     run.move_to(warm)
 
 
-__all__ = ["MAX_CATCH_UP", "MutedStore", "OPENING_CYCLES", "Primed", "WARMUP_BUDGET_S", "prime"]
+__all__ = ["MAX_CATCH_UP", "MutedStore", "OPENING_CYCLES", "Primed", "WARMUP_BUDGET_S", "prime",
+           "window_cycles"]
