@@ -354,6 +354,21 @@ def test_replay_from_a_time_stores_what_the_live_run_stored_from_then_on(
         later = [row for row in one[measurement] if row[0] >= since]
         assert two[measurement] == later, measurement
     assert len(two[LEGS]) == 2 * 80
+    # The same rows as a replay of the whole day from its first record, from 09:16 on.
+    whole = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'whole.db'}", tmp_path / "all")
+    collector, state = replay_collector(settings, whole, START.date(), speed=None,
+                                        printer=lambda line, style="": None)
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    full = SQLiteStore(tmp_path / "whole.db")
+    try:
+        everything = dump(full)
+    finally:
+        full.close()
+    assert all(two[m] == [r for r in everything[m] if r[0] >= since] for m in (LEGS, OVERVIEW, FLOW))
     # The fault this guards against: OI change measured from the first replayed cycle (0 there)
     # and IV change from its ATM IV. NIFTY's ATM call at 09:16: OI 2,684,825 against the
     # 2,680,795 of 09:15, the live run's first sight of it.
