@@ -354,6 +354,8 @@ def test_replay_from_a_time_stores_what_the_live_run_stored_from_then_on(
         later = [row for row in one[measurement] if row[0] >= since]
         assert two[measurement] == later, measurement
     assert len(two[LEGS]) == 2 * 80
+    if warmup is None:
+        return  # the whole day's replay is compared once
     # The same rows as a replay of the whole day from its first record, from 09:16 on.
     whole = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'whole.db'}", tmp_path / "all")
     collector, state = replay_collector(settings, whole, START.date(), speed=None,
