@@ -25,8 +25,9 @@ from optui.collectors.health import HEALTH_FILE, EventKind, Severity, Status, re
 from optui.collectors.kite_source import KiteSource
 from optui.collectors.rate_limit import RateLimiter
 from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.simulated_time import SimTime, stop_when
 from optui.collectors.source import ExchangeClock
-from optui.collectors.supervisor import HEALTH_MEASUREMENT, CycleSupervisor
+from optui.collectors.supervisor import HEALTH_MEASUREMENT, CycleSupervisor, Outcome
 from optui.collectors.token_watch import SecretsWatch
 from optui.config import Settings, secrets_path, write_private
 from optui.errors import ConfigError
@@ -48,19 +49,6 @@ START = datetime(2026, 11, 25, 9, 20, tzinfo=IST)  # a Wednesday session
 EARLY = datetime(2020, 1, 1, tzinfo=IST)
 LATE = datetime(2030, 1, 1, tzinfo=IST)
 UNLIMITED = {"quote": 1e6, "quote/ltp": 1e6, "quote/ohlc": 1e6, "other": 1e6}
-
-
-class SimTime:
-    """One simulated monotonic clock: the exchange, the source's clock and the sleeps share it."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += max(float(seconds), 0.0)
 
 
 def _settings(interval_s: float = 5.0, small: bool = False, index: str = "NIFTY") -> Settings:
@@ -93,16 +81,7 @@ def _server(clock: SimTime, plan: FaultPlan | None) -> SimulatorServer:
 
 def _run(collector: Collector, attempts: int) -> None:
     """Run the real loop until `attempts` attempts were made."""
-    supervisor = collector.supervisor
-    inner = supervisor.attempt
-
-    def counted(pause_on_token: bool = True):  # noqa: ANN202 - Outcome
-        outcome = inner(pause_on_token)
-        if supervisor.cycles >= attempts:
-            collector.stop_event.set()
-        return outcome
-
-    supervisor.attempt = counted  # type: ignore[method-assign]
+    stop_when(collector, lambda _: collector.supervisor.cycles >= attempts)
     assert collector.run() == 0
 
 
@@ -242,20 +221,16 @@ def test_collector_started_without_a_token_waits_and_collects_on_the_interval_af
     collector.supervisor.health_file = tmp_path / "state" / HEALTH_FILE
     outcomes: list[tuple[float, bool, str]] = []
     logged_in_at = -1.0
-    inner = collector.supervisor.attempt
 
-    def attempt(pause_on_token: bool = True):  # noqa: ANN202 - Outcome
+    def after(outcome: Outcome) -> bool:
         nonlocal logged_in_at
-        outcome = inner(pause_on_token)
         outcomes.append((sim_time.t, outcome.stored, outcome.gap))
         if len(outcomes) == 3:  # a login stores a token; the collector is not restarted
             write_private(secrets_path(), 'kite_access_token = "sim_token"\n')
             logged_in_at = sim_time.t
-        if len(outcomes) == 6:
-            collector.stop_event.set()
-        return outcome
+        return len(outcomes) == 6
 
-    collector.supervisor.attempt = attempt  # type: ignore[method-assign]
+    stop_when(collector, after)
     try:
         code = collector.run()
         health = read_health_file(tmp_path / "state" / HEALTH_FILE)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from dashboard_pilot import Host, assert_tables_match, sim_settings
 from dashboard_wait import settle
-from test_dashboard import Host, assert_tables_match, sim_settings
 from textual.message import Message
 
 from optui.alerts import MEASUREMENT
