@@ -460,6 +460,8 @@ async def test_an_attached_dashboard_shows_the_collectors_gap_and_fault_with_its
                 break
             await pilot.pause(0.05)
         entries = list(screen.query_one(HealthLog).entries)
+        history = list(screen.query_one(HealthLog).history)
         await pilot.press("escape")
     assert ("error", fault.text()) in entries
+    assert (fault.at, "error", fault.text()) in history  # at the collector's time, not on arrival
     assert "optui login" in fault.text() and screen._snapshot is None  # a gap shows no data as new

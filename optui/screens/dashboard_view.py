@@ -373,6 +373,19 @@ class DashboardView(Screen):
             event = replace(event, local_clock=True)
         self.query_one(HealthLog).add_event(event, self._market_now())
 
+    def _log_cycle_event(self, event: HealthEvent) -> None:
+        """Show an event a feed cycle carried (the collector's), at the time the collector
+        stamped it ("(local clock)" when that was only its machine's clock)."""
+        if event.at is None:
+            self._log(event.level, event.text())
+            return
+        getattr(log, "info" if event.level == "info" else event.level)(event.log_text())
+        if self._relayout:
+            text = ("(local clock) " if event.local_clock else "") + event.text()
+            self._pending_health.append((event.at, event.level, text))
+            return
+        self.query_one(HealthLog).add_event(event, event.at)
+
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)
         at = self._market_now()
