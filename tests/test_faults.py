@@ -427,8 +427,13 @@ def test_cached_age_follows_the_exchange_clock(sim_time: SimTime, tmp_path: Path
 # -- SIGTERM and SIGKILL mid-run -------------------------------------------------------------------
 
 
+# Four strikes each side of the ATM (the stored legs are the same) on a market at 10x: the 1 s
+# cycles come quickly, so the signals land mid-run within a second or two.
+FAST_SIM = {"OPTUI_SOURCE_CHAIN_STRIKES": "4", "OPTUI_SIMULATOR_SPEED": "10"}
+
+
 def _collect_proc(tmp_path: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:00", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:00", "PYTHONUNBUFFERED": "1", **FAST_SIM}
     return subprocess.Popen(
         [OPTUI, "collect", "--source", "sim", "--indices", "NIFTY,BANKNIFTY", "--interval", "1",
          "--store", f"sqlite:///{tmp_path / 'x.db'}", "--out", str(tmp_path / "out")],
@@ -495,7 +500,7 @@ def test_sigkill_mid_run_leaves_a_consistent_store_that_a_restart_continues(tmp_
         [OPTUI, "collect", "--once", "--source", "sim", "--indices", "NIFTY,BANKNIFTY",
          "--store", f"sqlite:///{tmp_path / 'x.db'}", "--out", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
-        env={**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:30"})
+        env={**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:30", **FAST_SIM})
     assert again.returncode == 0, again.stderr
     store = SQLiteStore(tmp_path / "x.db")
     try:
