@@ -20,6 +20,7 @@ from pathlib import Path
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
 from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.simulated_time import SimTime, stop_when
 from optui.config import Settings
 from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST
@@ -39,17 +40,6 @@ def rss_kib() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
-class SimTime:
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += max(float(seconds), 0.0)
-
-
 def main(interval_s: float = INTERVAL_S) -> dict[str, float]:
     clock = SimTime()
     settings = Settings()
@@ -63,19 +53,15 @@ def main(interval_s: float = INTERVAL_S) -> dict[str, float]:
         engine = CollectionEngine(settings, source, store, out_dir=root / "files", state_dir=root / "state")
         collector = Collector(engine, interval_s, printer=lambda line, style="": None, sleep=clock.sleep)
         supervisor = collector.supervisor
-        attempt = supervisor.attempt
 
-        def measured(pause_on_token: bool = True):  # noqa: ANN202 - Outcome
-            outcome = attempt(pause_on_token)
+        def measured(_outcome: object) -> bool:
             now = source.now()
             if supervisor.cycles % 25 == 0 or now >= WARM and not any(t >= WARM for t, _ in samples):
                 gc.collect()
                 samples.append((now, rss_kib()))
-            if now >= CLOSE:
-                collector.stop_event.set()
-            return outcome
+            return now >= CLOSE
 
-        supervisor.attempt = measured  # type: ignore[method-assign]
+        stop_when(collector, measured)
         started = time.perf_counter()
         collector.run()
         elapsed = time.perf_counter() - started

@@ -105,34 +105,50 @@ def participants_show(
     store: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Participant positions, changes and FII/DII cash for one trade date (end of day)."""
+    """Participant positions, changes and FII/DII cash for one trade date (end of day).
+
+    When no participant OI file is stored for the date but FII/DII cash figures are, the cash
+    figures are shown and the missing OI is named on stderr (exit 1, as for any missing part)."""
     settings = _settings(config)
     day = _parse_day(date_, "--date") if date_ else None
     import json
 
     from optui.analytics.trading_calendar import TradingCalendar
     from optui.errors import OptuiError
-    from optui.storage.participants_store import participants_day
+    from optui.storage.participants_store import ParticipantsDay, cash_day, participants_day
 
     try:
         calendar = TradingCalendar.from_settings(settings)
         with _participants_store(settings, store) as db:
             result = participants_day(db, calendar, day)
+            cash_only = cash_day(db, calendar, day) if result is None else None
     except OptuiError as exc:
         _fail(str(exc))
+    missing = ""
     if result is None:
         why = "" if day is None or calendar.is_trading_day(day) else " (not a trading day)"
-        _fail(f"no participant OI stored for {day or 'any date'}{why}: run `optui participants "
-              "import PATH` or `optui participants backfill`", 1)
-        return
+        missing = (f"no participant OI stored for {day or 'any date'}{why}: run `optui participants "
+                   "import PATH` or `optui participants backfill`")
+        if cash_only is None:
+            _fail(missing, 1)
+            return
+        result = ParticipantsDay(cash_only[0], {}, None, cash_only[1])
     if as_json:
-        typer.echo(json.dumps(result.as_json(), indent=2))
-        return
-    from optui.widgets.participants_format import participants_lines
+        data = result.as_json()
+        if missing:
+            data["participants"] = None  # not stored, unlike an empty table
+        typer.echo(json.dumps(data, indent=2))
+    else:
+        from optui.widgets.participants_format import participants_lines
 
-    for line in participants_lines(result):
-        typer.echo(line)
-
+        lines = participants_lines(result)
+        if missing:  # the cash block only: the positions table would be an empty header
+            lines = [f"Participants (index derivatives OI): not stored for {day or 'any date'}",
+                     *lines[next(i for i, ln in enumerate(lines) if ln.startswith("FII/DII cash")):]]
+        for line in lines:
+            typer.echo(line)
+    if missing:
+        _fail(missing, 1)
 
 
 def premarket(

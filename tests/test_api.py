@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from test_dashboard import sim_settings
+from dashboard_pilot import sim_settings
 
 from optui.analytics.positions import top_oi_changes
 from optui.analytics.premium_flow import flow_window

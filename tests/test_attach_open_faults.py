@@ -11,11 +11,13 @@ import io
 from pathlib import Path
 
 import pytest
-from test_faults import SimTime, _kite, _server, _settings
+from test_faults import _kite, _server, _settings
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
 from optui.collectors.health import EventKind, Status
+from optui.collectors.simulated_time import SimTime, stop_when
+from optui.collectors.supervisor import Outcome
 from optui.config import secrets_path, write_private
 from optui.feed.attached import FileFeed, RedisFeed
 from optui.feed.local import LocalFeed
@@ -39,18 +41,14 @@ def _collect_into_a_rejected_token(tmp_path: Path, cache: RedisCache | None, lat
     feed = LocalFeed(engine, interval_s=INTERVAL, latest_file=latest)
     out = io.StringIO()
     collector = Collector(engine, INTERVAL, out=out, sleep=sim_time.sleep, feed=feed)
-    inner = collector.supervisor.attempt
     gaps = 0
 
-    def attempt(pause_on_token: bool = True):  # noqa: ANN202 - Outcome
+    def four_gaps(outcome: Outcome) -> bool:
         nonlocal gaps
-        outcome = inner(pause_on_token)
         gaps += not outcome.stored
-        if gaps == 4:
-            collector.stop_event.set()
-        return outcome
+        return gaps == 4
 
-    collector.supervisor.attempt = attempt  # type: ignore[method-assign]
+    stop_when(collector, four_gaps)
     try:
         assert collector.run() == 0
     finally:
@@ -129,7 +127,7 @@ def test_a_dashboard_attaching_through_the_latest_file_mid_outage_gets_the_open_
 async def test_a_dashboard_attaching_mid_outage_shows_the_fault_and_the_cached_data_as_stale(
         tmp_path: Path) -> None:
     """Its own settings say 30 s; the collector runs every 5 s: four missed intervals are stale."""
-    from test_dashboard import Host
+    from dashboard_pilot import Host
 
     from optui.config import Settings
     from optui.screens.dashboard import DashboardScreen

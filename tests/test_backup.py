@@ -29,7 +29,9 @@ from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST
 
 OPTUI = str(Path(sys.executable).with_name("optui"))
-SIM_ENV = {"OPTUI_SIMULATOR_START": "2026-11-25 11:00", "OPTUI_SIMULATOR_SPEED": "60"}
+# Four strikes each side of the ATM, not every listed one: the same stored legs, quicker cycles.
+SIM_ENV = {"OPTUI_SIMULATOR_START": "2026-11-25 11:00", "OPTUI_SIMULATOR_SPEED": "60",
+           "OPTUI_SOURCE_CHAIN_STRIKES": "4"}
 EVERYTHING = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 
 

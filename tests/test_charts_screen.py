@@ -205,8 +205,8 @@ async def test_charts_follow_the_newest_snapshot_and_start_empty(session) -> Non
 async def test_dashboard_overview_iv_standing_and_g_opens_charts(tmp_path: Path) -> None:
     from datetime import date, timedelta
 
-    from test_dashboard import Host as DashHost
-    from test_dashboard import sim_settings, table_cell
+    from dashboard_pilot import Host as DashHost
+    from dashboard_pilot import sim_settings, table_cell
 
     from optui.analytics.trading_calendar import TradingCalendar
     from optui.screens.dashboard import DashboardScreen

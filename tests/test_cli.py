@@ -20,7 +20,10 @@ OPTUI = str(Path(sys.executable).with_name("optui"))
 
 
 def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:00", **(env or {})}
+    """`optui ARGS` at 11:00 IST on the simulator's clock, quoting four strikes each side of each
+    ATM rather than every listed one: the stored legs are the same, a cycle costs half."""
+    full_env = {**os.environ, "OPTUI_SIMULATOR_START": "2026-11-25 11:00",
+                "OPTUI_SOURCE_CHAIN_STRIKES": "4", **(env or {})}
     return subprocess.run([OPTUI, *args], capture_output=True, text=True, timeout=120, env=full_env, cwd=cwd)
 
 

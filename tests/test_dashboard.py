@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dashboard_pilot import (
+    FakeEngine,
+    FakeStore,
+    Host,
+    assert_tables_match,
+    fixed_clock,
+    open_dashboard,
+    plain,
+    sim_settings,
+    table_cell,
+)
 from dashboard_wait import settle
 from sample_data import SAMPLE_TIME, sample_snapshot
 from textual.app import App
-from textual.message import Message
 
 from optui.alerts import AlertEngine, Thresholds
 from optui.alerts.model import Alert
@@ -21,9 +30,8 @@ from optui.config import Settings
 from optui.errors import StoreError, TokenExpiredError
 from optui.models import Snapshot
 from optui.screens.dashboard import DashboardScreen, chain_settings
-from optui.storage.base import Row
 from optui.timeutil import IST
-from optui.ui_messages import FlowQueried, SnapshotCollected
+from optui.ui_messages import FlowQueried
 from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable, chain_columns, chain_rows
 from optui.widgets.dashboard_model import (
@@ -43,100 +51,14 @@ from optui.widgets.format import (
     fmt_lakh,
     fmt_pct,
     fmt_price,
-    fmt_signed,
     fmt_strike,
     session_state,
 )
 from optui.widgets.health_log import HealthLog
 from optui.widgets.keyed_table import cell_text
-from optui.widgets.overview_table import OverviewTable, bucket_stats
+from optui.widgets.overview_table import OverviewTable
 from optui.widgets.positions_table import PositionsTable, top_oi_changes
 from optui.widgets.status_header import StatusHeader
-
-
-def plain(cell: object) -> str:
-    return cell_text(cell)  # type: ignore[arg-type]
-
-
-def sim_settings(tmp_path: Path, interval_s: float = 1.0) -> Settings:
-    s = Settings()
-    s.source.kind = "sim"
-    s.source.interval_s = interval_s
-    s.store.url = f"sqlite:///{tmp_path / 'x.db'}"
-    s.export.write_json = False
-    s.export.write_csv = False
-    s.export.out_dir = str(tmp_path / "out")
-    s.general.data_dir = str(tmp_path / "data")
-    s.general.log_dir = str(tmp_path / "logs")
-    s.source.instruments_cache_dir = str(tmp_path / "instruments")
-    return s
-
-
-class FakeStore:
-    """Answers flow queries from a fixed list of bars; can be told to fail."""
-
-    def __init__(self, fail: bool = False) -> None:
-        self.fail = fail
-        self.calls: list[tuple[str, str, dict[str, str]]] = []
-
-    def aggregate(self, measurement, fields, start, end, every, tags=None, fn="sum") -> list[Row]:
-        self.calls.append((measurement, every, dict(tags or {})))
-        if self.fail:
-            raise StoreError("cannot read data/optui.db: database is locked (close other writers)")
-        return [
-            Row(SAMPLE_TIME - timedelta(minutes=10), {}, {"inflow_cr": 3.0, "outflow_cr": 1.0}),
-            Row(SAMPLE_TIME - timedelta(minutes=5), {}, {"inflow_cr": 5.0, "outflow_cr": 2.5}),
-        ]
-
-    def describe(self) -> str:
-        return "fake store"
-
-    def close(self) -> None:
-        pass
-
-
-class FakeEngine:
-    """collect_once returns the hand-built snapshot, a minute later each call, or raises."""
-
-    source_name = "sim"
-
-    def __init__(self, raises: Exception | None = None, store: FakeStore | None = None) -> None:
-        self.raises = raises
-        self.store = store or FakeStore()
-        self.calls = 0
-        self.closed = False
-        self.lock = threading.Lock()
-
-    def collect_once(self) -> Snapshot:
-        with self.lock:
-            self.calls += 1
-            n = self.calls
-        if self.raises is not None:
-            raise self.raises
-        return replace(sample_snapshot(), timestamp=SAMPLE_TIME + timedelta(minutes=n - 1))
-
-    def close(self) -> None:
-        self.closed = True
-
-
-class Host(App[None]):
-    """A bare app hosting only the dashboard, so tests need nothing from the menus."""
-
-    def __init__(self, screen: DashboardScreen) -> None:
-        super().__init__()
-        self.dash = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.dash)
-
-
-def fixed_clock() -> datetime:
-    return SAMPLE_TIME + timedelta(seconds=5)
-
-
-def table_cell(table, row_key: str, col: str) -> str:
-    return plain(table.get_cell(row_key, col))
-
 
 # ---------------------------------------------------------------- pure helpers
 
@@ -246,29 +168,29 @@ class AlertingEngine(FakeEngine):
 async def test_alerts_panel_shows_core_alerts_filters_and_rings() -> None:
     settings = Settings()
     settings.alerts.bell = True
-    screen = DashboardScreen(settings, engine=AlertingEngine(), clock=fixed_clock)
-    app = Host(screen)
     bells: list[int] = []
-    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
-        panel = screen.query_one(AlertsPanel)
+
+    def ringing(screen: DashboardScreen) -> Host:
+        app = Host(screen)
+        app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+        return app
+
+    async with open_dashboard(settings, engine=AlertingEngine(), size=(80, 24), host=ringing) as dash:
+        panel = dash.screen.query_one(AlertsPanel)
         assert [a.rule for a in panel.shown] == ["pcr_shift", "premium_flow", "capture_failed"]
         assert bells == [1]
-        titles = [n.title for n in app._notifications]
+        titles = [n.title for n in dash.app._notifications]
         assert "Alert · capture failed" in titles and "Alert · premium flow" in titles
-        await pilot.press("a")
+        await dash.pilot.press("a")
         assert [a.severity for a in panel.shown] == ["warning", "critical"]
-        await pilot.press("a")
+        await dash.pilot.press("a")
         assert [a.severity for a in panel.shown] == ["critical"]
-        await pilot.resize_terminal(160, 48)  # the wide layout keeps the alerts and the filter
-        await pilot.pause()
-        panel = screen.query_one(AlertsPanel)
+        await dash.pilot.resize_terminal(160, 48)  # the wide layout keeps the alerts and the filter
+        await dash.pilot.pause()
+        panel = dash.screen.query_one(AlertsPanel)
         assert panel.min_severity == "critical" and len(panel.alerts) == 3
-        await pilot.press("a")
+        await dash.pilot.press("a")
         assert len(panel.shown) == 3
-
 
 @pytest.mark.unit
 def test_top_oi_changes_counts_each_contract_once() -> None:
@@ -291,72 +213,25 @@ def test_sentiment_uses_buying_pressure() -> None:
 # ---------------------------------------------------------------- the screen
 
 
-def assert_tables_match(screen: DashboardScreen, snap: Snapshot) -> None:
-    overview = screen.query_one(OverviewTable)
-    for key, idx in snap.indices.items():
-        ov = idx.overview
-        b = bucket_stats(ov, screen.bucket)
-        assert b is not None
-        if screen.bucket in ov.buckets:
-            assert b is ov.buckets[screen.bucket]
-        assert table_cell(overview, key, "ltp") == fmt_price(ov.last_price)
-        assert table_cell(overview, key, "chg_pct") == fmt_pct(ov.net_change_percent)
-        assert table_cell(overview, key, "atm_iv") == fmt_iv(b.atm_iv)
-        assert table_cell(overview, key, "pcr") == f"{b.pcr_oi:.2f}"
-        assert table_cell(overview, key, "max_pain") == fmt_strike(b.max_pain)
-        assert table_cell(overview, key, "straddle") == fmt_price(b.straddle)
-        if "atm" in overview.column_keys:
-            assert table_cell(overview, key, "atm") == fmt_strike(b.atm_strike)
-            assert table_cell(overview, key, "expiry") == b.expiry.strftime("%d %b")
-    chain = screen.query_one(ChainTable)
-    legs = [
-        leg for leg in snap.indices[screen.index].legs
-        if leg.bucket == screen.bucket
-    ]
-    assert legs, "the selected bucket has legs"
-    assert len(chain.rows) == len({leg.strike for leg in legs})
-    for leg in legs:
-        prefix = "c_" if leg.side == "CALL" else "p_"
-        row = f"{leg.strike:g}"
-        assert table_cell(chain, row, f"{prefix}ltp") == fmt_price(leg.last_price)
-        assert table_cell(chain, row, f"{prefix}chg") == fmt_signed(leg.net_change)
-        assert table_cell(chain, row, f"{prefix}oi_chg") == fmt_lakh(leg.oi_change, signed=True)
-        if f"{prefix}delta" in chain.column_keys:
-            assert table_cell(chain, row, f"{prefix}iv") == fmt_iv(leg.iv)
-            assert table_cell(chain, row, f"{prefix}oi") == fmt_lakh(leg.oi)
-            assert table_cell(chain, row, f"{prefix}delta") == fmt_delta(leg.delta)
-            assert table_cell(chain, row, f"{prefix}vol") == fmt_lakh(leg.volume)
-
-
 @pytest.mark.mock
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)])
 async def test_values_shown_match_collected_snapshot(size: tuple[int, int]) -> None:
-    engine = FakeEngine()
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    messages: list[Message] = []
-    app = Host(screen)
-    async with app.run_test(size=size, message_hook=messages.append) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
-        collected = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
+    async with open_dashboard(engine=FakeEngine(), size=size) as dash:
+        collected = dash.collected()
         assert collected, "a snapshot was collected"
+        screen = dash.screen
         assert screen.index == "NIFTY" and screen.bucket == "this_week"
         assert_tables_match(screen, collected[-1])
-        flows = [m for m in messages if isinstance(m, FlowQueried)]
+        flows = [m for m in dash.messages if isinstance(m, FlowQueried)]
         assert flows and flows[-1].series.bars[-1].inflow_cr == 5.0
         body = str(screen.query_one("#flow-body").render())
         assert "₹5.00 cr" in body and "₹2.50 cr" in body and "+₹2.50 cr" in body
         assert "Buy/Sell 2.00" in body
 
-
 @pytest.mark.mock
 async def test_index_and_bucket_keys_switch_the_chain() -> None:
-    engine = FakeEngine()
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
+    async with open_dashboard(engine=FakeEngine()) as dash:
+        screen, pilot = dash.screen, dash.pilot
         snap = screen._snapshot
         assert snap is not None
         await pilot.press("b")
@@ -377,20 +252,16 @@ async def test_index_and_bucket_keys_switch_the_chain() -> None:
         assert len(positions.rows) == len(top)
         assert table_cell(positions, "r1", "oi_chg") == fmt_lakh(top[0].oi_change, signed=True)
 
-
 @pytest.mark.mock
 async def test_timeframe_keys_show_label_and_requery() -> None:
     engine = FakeEngine()
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(app, pilot)
+    async with open_dashboard(engine=engine) as dash:
+        screen = dash.screen
         start_tf = screen.timeframe
         seen = []
         for _ in TIMEFRAMES:
-            await pilot.press("t")
-            await settle(app, pilot)
-            await pilot.pause()
+            await dash.pilot.press("t")
+            await dash.settle()
             seen.append(screen.timeframe)
             title = str(screen.query_one("#flow-title").render())
             assert screen.timeframe in title
@@ -398,11 +269,10 @@ async def test_timeframe_keys_show_label_and_requery() -> None:
             assert engine.store.calls[-1][1] == screen.timeframe
             assert engine.store.calls[-1][2] == {"index": "NIFTY"}
         assert sorted(seen) == sorted(TIMEFRAMES) and seen[-1] == start_tf
-        await pilot.press("T")
+        await dash.pilot.press("T")
         assert screen.timeframe == cycle(TIMEFRAMES, start_tf, -1)
-        await settle(app, pilot)
+        await dash.settle()
         assert engine.store.calls[-1][1] == screen.timeframe
-
 
 @pytest.mark.integration
 async def test_no_token_at_all_shows_the_login_prompt_and_the_fault_not_a_failed_start(tmp_path: Path) -> None:
@@ -418,158 +288,116 @@ async def test_no_token_at_all_shows_the_login_prompt_and_the_fault_not_a_failed
     settings.source.kind = "kite"
     settings.kite.root = server.url
     settings.kite.api_key = "sim_key"
-    screen = DashboardScreen(settings, engine_factory=build_engine, clock=fixed_clock)
-    app = Host(screen)
     try:
-        async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(3):
-                await settle(app, pilot)
-                await pilot.pause()
-            assert isinstance(app.screen, ReloginPrompt)
+        async with open_dashboard(settings, engine_factory=build_engine, size=(120, 40), rounds=3) as dash:
+            screen = dash.screen
+            assert isinstance(dash.app.screen, ReloginPrompt)
             texts = [text for _, text in screen.query_one(HealthLog).entries]
             assert any("no Kite access token is stored" in t and "log in" in t for t in texts), texts
             assert not any("Collection not started" in t for t in texts)
             assert screen._paused and screen.feed is not None  # started, paused for the login
-            await pilot.press("escape")
-            await pilot.pause()
+            await dash.pilot.press("escape")
+            await dash.pilot.pause()
     finally:
         server.close()
 
-
 @pytest.mark.mock
 async def test_expired_token_pushes_relogin_prompt() -> None:
-    engine = FakeEngine(raises=TokenExpiredError("Kite rejected the access token (TokenException)"))
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
-        from optui.screens.kite_login import ReloginPrompt
+    from optui.screens.kite_login import ReloginPrompt
 
-        assert isinstance(app.screen, ReloginPrompt)
+    engine = FakeEngine(raises=TokenExpiredError("Kite rejected the access token (TokenException)"))
+    async with open_dashboard(engine=engine, size=(120, 40)) as dash:
+        screen = dash.screen
+        assert isinstance(dash.app.screen, ReloginPrompt)
         assert engine.calls == 1
         assert screen._paused and not screen.loop.scheduled  # no retry loop against a dead token
-        await pilot.press("escape")
-        await pilot.pause()
-        assert app.screen is screen
+        await dash.pilot.press("escape")
+        await dash.pilot.pause()
+        assert dash.app.screen is screen
         assert "PAUSED" in str(screen.query_one(StatusHeader).query_one("#selection").render())
-
 
 @pytest.mark.mock
 async def test_store_failure_notifies_and_keeps_running() -> None:
-    engine = FakeEngine(store=FakeStore(fail=True))
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
-        notes = [n for n in app._notifications if n.severity == "error"]
+    async with open_dashboard(engine=FakeEngine(store=FakeStore(fail=True))) as dash:
+        notes = [n for n in dash.app._notifications if n.severity == "error"]
         assert any("database is locked" in n.message for n in notes)
-        assert screen._snapshot is not None  # the snapshot itself still shows
-        await pilot.press("t")
-        await settle(app, pilot)
-        await pilot.pause()
-        assert app.is_running and screen.is_current
-
+        assert dash.screen._snapshot is not None  # the snapshot itself still shows
+        await dash.pilot.press("t")
+        await dash.settle()
+        assert dash.app.is_running and dash.screen.is_current
 
 @pytest.mark.mock
 async def test_collection_error_notifies_and_reschedules() -> None:
     engine = FakeEngine(raises=StoreError("InfluxDB at 127.0.0.1:8086 is unreachable: start it"))
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
-        assert any("unreachable" in n.message for n in app._notifications)
-        assert screen.loop.scheduled  # the next run is scheduled, not abandoned
-        logged = [text for _, text in screen.query_one(HealthLog).entries]
-        assert any("unreachable" in t for t in logged)
-
+    async with open_dashboard(engine=engine, size=(80, 24)) as dash:
+        assert any("unreachable" in n.message for n in dash.app._notifications)
+        assert dash.screen.loop.scheduled  # the next run is scheduled, not abandoned
+        logged = [text for _, text in dash.screen.query_one(HealthLog).entries]
+        # No snapshot yet and no exchange clock (this engine has no source): the machine's time.
+        assert any(t.startswith("(local clock) ") and "unreachable" in t for t in logged), logged
 
 @pytest.mark.mock
 async def test_source_failure_logs_the_health_event_with_the_cached_age() -> None:
     from optui.errors import NetworkError
 
     engine = FakeEngine()
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
+    async with open_dashboard(engine=engine) as dash:
         engine.raises = NetworkError("quote: cannot reach Kite (ConnectTimeout)")
-        await pilot.press("r")
-        await settle(app, pilot)
-        await pilot.pause()
-        logged = [(level, text) for level, text in screen.query_one(HealthLog).entries]
-        assert screen._snapshot is not None  # the last good snapshot stays on the panels
+        await dash.pilot.press("r")
+        await dash.settle()
+        logged = [(level, text) for level, text in dash.screen.query_one(HealthLog).entries]
+        assert dash.screen._snapshot is not None  # the last good snapshot stays on the panels
     failed = [text for level, text in logged if level == "error" and "cannot reach Kite" in text]
     assert failed and "showing the last good snapshot, 0s old (cached)" in failed[-1]
+    assert not failed[-1].startswith("(local clock)")  # stamped on the last snapshot's clock
     assert "retrying every interval" in failed[-1]
-
 
 @pytest.mark.mock
 async def test_runs_never_overlap() -> None:
     engine = FakeEngine()
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(app, pilot)
-        screen.loop.collecting = True  # as if a cycle were in flight
-        await pilot.press("r")
-        await settle(app, pilot)
+    async with open_dashboard(engine=engine) as dash:
+        dash.screen.loop.collecting = True  # as if a cycle were in flight
+        await dash.pilot.press("r")
+        await dash.settle()
         assert engine.calls == 1
-        screen.loop.collecting = False
-        await pilot.press("r")
-        await settle(app, pilot)
+        dash.screen.loop.collecting = False
+        await dash.pilot.press("r")
+        await dash.settle()
         assert engine.calls == 2
-
 
 @pytest.mark.mock
 async def test_narrow_layout_uses_tabs_and_wide_does_not() -> None:
-    engine = FakeEngine()
-    screen = DashboardScreen(Settings(), engine=engine, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
-        from textual.widgets import TabbedContent
+    from textual.widgets import TabbedContent
 
+    async with open_dashboard(engine=FakeEngine(), size=(80, 24)) as dash:
+        screen = dash.screen
         tabs = screen.query_one(TabbedContent)
-        await pilot.press("2")
+        await dash.pilot.press("2")
         assert tabs.active == "tab-flow"
         assert screen.query_one(FlowPanel).display
         logged = list(screen.query_one(HealthLog).entries)
         assert logged
-        await pilot.resize_terminal(160, 48)
-        await pilot.pause()
+        await dash.pilot.resize_terminal(160, 48)
+        await dash.pilot.pause()
         assert not screen.query(TabbedContent)
         assert screen.query_one(HealthLog).entries == logged  # the log survives the relayout
         assert_tables_match(screen, screen._snapshot)
-
 
 @pytest.mark.mock
 @pytest.mark.integration
 async def test_seeded_simulator_values_shown(tmp_path: Path) -> None:
     settings = sim_settings(tmp_path, interval_s=3600.0)
-    screen = DashboardScreen(settings)
-    messages: list[Message] = []
-    app = Host(screen)
-    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
-        for _ in range(3):  # engine build, first cycle, flow query
-            await settle(app, pilot)
-            await pilot.pause()
-        snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
-        if not snaps:
-            errors = [n.message for n in app._notifications]
-            pytest.fail(f"no snapshot collected: {errors}")
+    # Three rounds: the engine build, the first cycle, the flow query.
+    async with open_dashboard(settings, clock=None, rounds=3) as dash:
+        snaps = dash.collected()
+        assert snaps, f"no snapshot collected: {[n.message for n in dash.app._notifications]}"
         snap = snaps[-1]
         assert snap.source == "sim"
-        assert str(screen.query_one("#badge").render()) == "SIMULATED"
-        assert_tables_match(screen, snap)
-        await pilot.press("i", "b")
-        await pilot.pause()
-        assert_tables_match(screen, snap)
-
+        assert str(dash.screen.query_one("#badge").render()) == "SIMULATED"
+        assert_tables_match(dash.screen, snap)
+        await dash.pilot.press("i", "b")
+        await dash.pilot.pause()
+        assert_tables_match(dash.screen, snap)
 
 @pytest.mark.unit
 async def test_keyed_table_updates_in_place_and_keeps_strike_order() -> None:
@@ -635,15 +463,12 @@ async def test_chain_swapped_for_a_short_one_keeps_its_box_and_shows_its_rows() 
 
 @pytest.mark.mock
 async def test_overview_follows_the_selected_bucket() -> None:
-    screen = DashboardScreen(Settings(), engine=FakeEngine(), clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        await settle(app, pilot)
-        await pilot.pause()
+    async with open_dashboard(engine=FakeEngine()) as dash:
+        screen = dash.screen
         snap = screen._snapshot
         assert snap is not None
-        await pilot.press("b", "b")
-        await pilot.pause()
+        await dash.pilot.press("b", "b")
+        await dash.pilot.pause()
         assert (screen.index, screen.bucket) == ("NIFTY", "this_month")
         overview = screen.query_one(OverviewTable)
         month = snap.indices["NIFTY"].overview.buckets["this_month"]
@@ -656,26 +481,20 @@ async def test_overview_follows_the_selected_bucket() -> None:
         assert "this_month" in str(screen.query_one("#overview").border_title)
         assert_tables_match(screen, snap)
 
-
 @pytest.mark.mock
 @pytest.mark.integration
 async def test_simulator_overview_follows_this_month(tmp_path: Path) -> None:
     """NIFTY this_month selected: the overview shows the monthly's IV, PCR and straddle."""
     settings = sim_settings(tmp_path, interval_s=3600.0)
     settings.source.indices = ["NIFTY"]
-    screen = DashboardScreen(settings)
-    messages: list[Message] = []
-    app = Host(screen)
-    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
-        for _ in range(3):
-            await settle(app, pilot)
-            await pilot.pause()
-        snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
-        assert snaps, [n.message for n in app._notifications]
+    async with open_dashboard(settings, clock=None, rounds=3) as dash:
+        screen = dash.screen
+        snaps = dash.collected()
+        assert snaps, [n.message for n in dash.app._notifications]
         snap = snaps[-1]
         while screen.bucket != "this_month":
-            await pilot.press("b")
-        await pilot.pause()
+            await dash.pilot.press("b")
+        await dash.pilot.pause()
         buckets = snap.indices["NIFTY"].overview.buckets
         month, week = buckets["this_month"], buckets["this_week"]
         assert month.expiry != week.expiry
@@ -691,7 +510,6 @@ async def test_simulator_overview_follows_this_month(tmp_path: Path) -> None:
         strikes = [float(k) for k in chain.row_keys]
         assert len(strikes) == 21
         assert strikes[10] == month.atm_strike
-
 
 @pytest.mark.unit
 def test_strike_window_has_hysteresis() -> None:
@@ -736,13 +554,11 @@ def test_dashboard_engine_records_the_chain_window() -> None:
 @pytest.mark.mock
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)])
 async def test_chain_window_opens_on_the_atm_and_stays_put(size: tuple[int, int]) -> None:
-    settings = Settings()
-    screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=size) as pilot:
+    async with open_dashboard(collect=False, size=size, rounds=0) as dash:
+        screen = dash.screen
         snap = sample_snapshot(strikes_each_side=15)
         screen.show_snapshot(snap)
-        await settle(app, pilot)
+        await settle(dash.app, dash.pilot)
         chain = screen.query_one(ChainTable)
         stats = snap.indices["NIFTY"].overview.buckets["this_week"]
         atm_key = f"{stats.atm_strike:g}"
@@ -760,23 +576,20 @@ async def test_chain_window_opens_on_the_atm_and_stays_put(size: tuple[int, int]
         for b in flipped.indices["NIFTY"].overview.buckets.values():
             b.atm_strike += step
         screen.show_snapshot(flipped)
-        await pilot.pause()
+        await dash.pilot.pause()
         assert chain.row_keys == keys
         assert int(chain.scroll_y) == top
-
 
 @pytest.mark.mock
 async def test_chain_in_lots_names_its_unit() -> None:
     settings = Settings()
     settings.ui.oi_unit = "lots"
-    screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with open_dashboard(settings, collect=False, rounds=0) as dash:
         snap = sample_snapshot()
-        screen.show_snapshot(snap)
-        await pilot.pause()
-        chain = screen.query_one(ChainTable)
-        assert "lots of 75" in str(screen.query_one("#chain").border_title)
+        dash.screen.show_snapshot(snap)
+        await dash.pilot.pause()
+        chain = dash.screen.query_one(ChainTable)
+        assert "lots of 75" in str(dash.screen.query_one("#chain").border_title)
         labels = dict(zip(chain.column_keys, [c[1] for c in chain_columns(False, "lots")], strict=True))
         assert labels["c_oi"] == "OI (lots)" and labels["p_oi_chg"] == "ΔOI (lots)"
         for leg in snap.indices["NIFTY"].legs:
@@ -787,7 +600,6 @@ async def test_chain_in_lots_names_its_unit() -> None:
             assert table_cell(chain, row, f"{prefix}oi") == fmt_count(leg.oi, 75)
             assert table_cell(chain, row, f"{prefix}oi_chg") == fmt_count(leg.oi_change, 75, signed=True)
 
-
 @pytest.mark.mock
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)])
 async def test_health_panel_wraps_a_fault_fix_whole(size: tuple[int, int]) -> None:
@@ -796,23 +608,21 @@ async def test_health_panel_wraps_a_fault_fix_whole(size: tuple[int, int]) -> No
     from optui.collectors.health import EventKind, HealthEvent, Severity
     from optui.collectors.supervisor import TOKEN_ACTION
 
-    screen = DashboardScreen(Settings(), engine=FakeEngine(), clock=fixed_clock)
-    app = Host(screen)
-    async with app.run_test(size=size) as pilot:
-        await settle(app, pilot)
+    async with open_dashboard(engine=FakeEngine(), size=size) as dash:
         if size[0] < 100:
-            await pilot.press("4")  # the narrow layout's Health tab
-        await pilot.pause()
-        health = screen.query_one(HealthLog)
+            await dash.pilot.press("4")  # the narrow layout's Health tab
+            await dash.pilot.pause()
+        health = dash.screen.query_one(HealthLog)
         fault = HealthEvent(EventKind.TOKEN_REJECTED, Severity.ERROR, "the Kite access token was rejected",
                             TOKEN_ACTION, at=fixed_clock())
         health.add_event(fault, fixed_clock())
         for new_size in (size, (size[0] - 20, size[1])):
-            await pilot.resize_terminal(*new_size)
-            await pilot.pause()
-            health = screen.query_one(HealthLog)
+            await dash.pilot.resize_terminal(*new_size)
+            await dash.pilot.pause()
+            health = dash.screen.query_one(HealthLog)
             width = health.scrollable_content_region.width
             shown = [strip.text.rstrip() for strip in health.lines]
             assert width > 0 and all(len(line) <= width for line in shown), (width, shown)
             squeezed = "".join("".join(shown).split())
             assert "".join(TOKEN_ACTION.split()) in squeezed
+

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from dashboard_pilot import FakeEngine, Host
 from dashboard_wait import settle
 from sample_data import SAMPLE_TIME
-from test_dashboard import FakeEngine, Host
 from textual.message import Message
 from textual.widgets import TabbedContent
 

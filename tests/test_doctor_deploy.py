@@ -114,10 +114,12 @@ class Lines:
 def test_collect_pauses_on_a_rotated_token_resumes_without_restart_and_doctor_reports(
         tmp_path: Path) -> None:
     port = free_port()
+    # Streamed cycles make few REST requests: the token rotates after the first few (the clock
+    # sync, the instrument dumps, the first cycle's quotes), not twenty seconds of cycles later.
     env = {**os.environ, "OPTUI_KITE_ROOT": f"http://127.0.0.1:{port}", "OPTUI_KITE_API_KEY": "sim_key",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", "OPTUI_SOURCE_CHAIN_STRIKES": "4"}
     sim = subprocess.Popen([OPTUI, "simulate", "--port", str(port), "--start", "2026-11-25 11:00",
-                            "--faults", "rotate=12"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            "--faults", "rotate=6"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True, env=env)
     collect = None
     try:

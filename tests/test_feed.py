@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 import redis
+from dashboard_pilot import Host, assert_tables_match, sim_settings
 from dashboard_wait import settle
-from test_dashboard import Host, assert_tables_match, sim_settings
 from textual.message import Message
 
 from optui.alerts import MEASUREMENT
@@ -43,6 +43,28 @@ from optui.widgets.status_header import StatusHeader
 OPTUI = str(Path(sys.executable).with_name("optui"))
 HOST = socket.gethostname()
 START = "2026-11-25 11:00"  # a Wednesday session: the simulator trades at once
+
+
+FEED_REDIS_DB = 5
+"""The Redis database these tests use (and flush): the session's redis-server is shared, and
+other modules (tests/test_cache.py among them) keep their keys in database 0."""
+
+
+@pytest.fixture
+def feed_redis(redis_server: str) -> str:
+    """redis://127.0.0.1:PORT/5: the session's redis-server, this module's own database."""
+    return redis_server.rsplit("/", 1)[0] + f"/{FEED_REDIS_DB}"
+
+
+def test_the_feed_tests_flush_only_their_own_redis_database(redis_server: str, feed_redis: str) -> None:
+    other = redis.Redis.from_url(redis_server)
+    try:
+        other.set("optui-test:another-module", "kept")
+        redis.Redis.from_url(feed_redis).flushdb()
+        assert other.get("optui-test:another-module") == b"kept"
+    finally:
+        other.delete("optui-test:another-module")
+        other.close()
 
 
 def collect_env(tmp_path: Path, cache_url: str = "memory://", **extra: str) -> dict[str, str]:
@@ -196,11 +218,11 @@ def test_a_second_collector_on_the_same_store_is_refused_naming_the_holder(tmp_p
 
 
 @pytest.mark.integration
-def test_the_lease_of_a_killed_collector_expires_and_lets_the_next_one_in(tmp_path: Path, redis_server: str) -> None:
+def test_the_lease_of_a_killed_collector_expires_and_lets_the_next_one_in(tmp_path: Path, feed_redis: str) -> None:
     db = tmp_path / "optui.db"
-    client = redis.Redis.from_url(redis_server)
+    client = redis.Redis.from_url(feed_redis)
     key = LEASE_PREFIX + store_key(f"sqlite:///{db}", "sim")
-    first = Collect(tmp_path, db, redis_server, OPTUI_CACHE_LEASE_S="10")
+    first = Collect(tmp_path, db, feed_redis, OPTUI_CACHE_LEASE_S="10")
     try:
         first.wait_cycle()
         assert json.loads(client.get(key))["pid"] == first.proc.pid
@@ -209,21 +231,21 @@ def test_the_lease_of_a_killed_collector_expires_and_lets_the_next_one_in(tmp_pa
     # The kernel freed the lock file; the lease in Redis (renewed every 3.3 s) still names the
     # dead holder, so the next collector is refused.
     with pytest.raises(CollectorRunning) as refused:
-        CollectorLock(f"sqlite:///{db}", "sim", tmp_path / "data", redis_server, 10.0).acquire()
+        CollectorLock(f"sqlite:///{db}", "sim", tmp_path / "data", feed_redis, 10.0).acquire()
     assert f"pid {first.proc.pid} on {HOST}" in str(refused.value) and "redis lease" in str(refused.value)
     while client.exists(key):  # until the lease expires (10 s after the last renewal)
         time.sleep(0.2)
-    admitted = run_collect(tmp_path, db, redis_server, "--once")
+    admitted = run_collect(tmp_path, db, feed_redis, "--once")
     assert admitted.returncode == 0, admitted.stdout + admitted.stderr
     assert not client.exists(key)  # released on a clean exit
     client.close()
 
 
 @pytest.fixture
-def collector_on_redis(tmp_path: Path, redis_server: str) -> Iterator[tuple[Collect, Path]]:
-    redis.Redis.from_url(redis_server).flushdb()
+def collector_on_redis(tmp_path: Path, feed_redis: str) -> Iterator[tuple[Collect, Path]]:
+    redis.Redis.from_url(feed_redis).flushdb()
     db = tmp_path / "optui.db"
-    proc = Collect(tmp_path, db, redis_server, OPTUI_ALERTS_SINGLE_FLOW_CR="0.01")
+    proc = Collect(tmp_path, db, feed_redis, OPTUI_ALERTS_SINGLE_FLOW_CR="0.01")
     try:
         proc.wait_cycle()
         yield proc, db
@@ -265,12 +287,12 @@ async def _attached_dashboard(screen: DashboardScreen, feed_type: type = RedisFe
 
 @pytest.mark.integration
 async def test_the_dashboard_attaches_to_a_running_collector_and_shows_its_values(
-    tmp_path: Path, redis_server: str, collector_on_redis: tuple[Collect, Path]
+    tmp_path: Path, feed_redis: str, collector_on_redis: tuple[Collect, Path]
 ) -> None:
     proc, db = collector_on_redis
     settings = sim_settings(tmp_path)
     settings.store.url = f"sqlite:///{db}"
-    settings.cache.url = redis_server
+    settings.cache.url = feed_redis
     screen = DashboardScreen(settings)
     got = await _attached_dashboard(screen)
     for message in got:
@@ -287,13 +309,13 @@ async def test_the_dashboard_attaches_to_a_running_collector_and_shows_its_value
 
 @pytest.mark.integration
 async def test_dashboard_attach_url_follows_only_the_remote_channel(
-    tmp_path: Path, redis_server: str, collector_on_redis: tuple[Collect, Path]
+    tmp_path: Path, feed_redis: str, collector_on_redis: tuple[Collect, Path]
 ) -> None:
     _, db = collector_on_redis
     elsewhere = Settings()  # a laptop: its own (empty) settings, no store of the collector's
     elsewhere.general.data_dir = str(tmp_path / "laptop")
     elsewhere.general.log_dir = str(tmp_path / "laptop-logs")
-    screen = DashboardScreen(elsewhere, attach=redis_server)
+    screen = DashboardScreen(elsewhere, attach=feed_redis)
     got = await _attached_dashboard(screen)
     for message in got:
         snap = message.snapshot
@@ -303,13 +325,13 @@ async def test_dashboard_attach_url_follows_only_the_remote_channel(
 
 @pytest.mark.integration
 async def test_dashboard_attach_reads_premium_flow_from_the_collectors_sqlite_store(
-    tmp_path: Path, redis_server: str, collector_on_redis: tuple[Collect, Path]
+    tmp_path: Path, feed_redis: str, collector_on_redis: tuple[Collect, Path]
 ) -> None:
     _, db = collector_on_redis
     elsewhere = Settings()  # its own settings: a SQLite store of its own, not the collector's
     elsewhere.general.data_dir = str(tmp_path / "laptop")
     elsewhere.general.log_dir = str(tmp_path / "laptop-logs")
-    screen = DashboardScreen(elsewhere, attach=redis_server)
+    screen = DashboardScreen(elsewhere, attach=feed_redis)
     app = Host(screen)
     async with app.run_test(size=(160, 48)) as pilot:
         for _ in range(600):
@@ -339,10 +361,10 @@ async def test_dashboard_attach_reads_premium_flow_from_the_collectors_sqlite_st
 
 @pytest.mark.integration
 def test_alerts_are_raised_once_and_every_consumer_reads_the_same(
-    redis_server: str, collector_on_redis: tuple[Collect, Path]
+    feed_redis: str, collector_on_redis: tuple[Collect, Path]
 ) -> None:
     proc, db = collector_on_redis
-    feeds = [RedisFeed(redis_server), RedisFeed(redis_server)]
+    feeds = [RedisFeed(feed_redis), RedisFeed(feed_redis)]
     seen: list[dict[datetime, list[str]]] = [{}, {}]
     try:
         for feed in feeds:
@@ -438,6 +460,8 @@ async def test_an_attached_dashboard_shows_the_collectors_gap_and_fault_with_its
                 break
             await pilot.pause(0.05)
         entries = list(screen.query_one(HealthLog).entries)
+        history = list(screen.query_one(HealthLog).history)
         await pilot.press("escape")
     assert ("error", fault.text()) in entries
+    assert (fault.at, "error", fault.text()) in history  # at the collector's time, not on arrival
     assert "optui login" in fault.text() and screen._snapshot is None  # a gap shows no data as new

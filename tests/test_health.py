@@ -185,3 +185,49 @@ def test_doctor_age_is_on_one_clock_and_never_negative(tmp_path: Path) -> None:
     assert "-" not in detail.split("(")[1] and "s ago)" in detail and "h " not in detail.split("(")[1]
     assert "(3m 20s ago)" in collector_checks(settings, ahead + timedelta(seconds=200))[0].detail
     assert format_age(-13128) == "0s ago" and format_age(200) == "3m 20s ago" and format_age(3900) == "1h 05m ago"
+
+
+@pytest.mark.integration
+def test_times_before_kites_first_answer_say_local_clock(tmp_path: Path) -> None:
+    """A Kite source reads this machine's clock until Kite's first answer carries its `Date`:
+    health events and the health file stamped before then (Kite unreachable at the start) say
+    "(local clock)" in doctor; once the simulated Kite answers, its 11:00 IST shows unmarked."""
+    from optui.collectors.engine import CollectionEngine
+    from optui.collectors.kite_source import KiteSource
+    from optui.collectors.source import reads_local_clock
+    from optui.collectors.supervisor import CycleSupervisor
+    from optui.simulator.exchange import SimulatedExchange
+    from optui.simulator.server import serve
+    from optui.storage.sqlite_store import SQLiteStore
+    from optui.timeutil import IST
+
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path)
+    settings.source.kind, settings.source.indices = "kite", ["NIFTY"]
+    settings.source.chain_strikes, settings.source.offsets = 1, [0]
+    settings.export.write_json = settings.export.write_csv = False
+    path = tmp_path / "state" / "kite" / HEALTH_FILE
+    server = serve(SimulatedExchange(seed=5, start=datetime(2026, 11, 25, 11, 0, tzinfo=IST)), "127.0.0.1", 0)
+    store = SQLiteStore(tmp_path / "x.db")
+    try:
+        for root in ("http://127.0.0.1:9", server.url):  # nothing listens on port 9
+            source = KiteSource("sim_key", "sim_token", root=root, cache_dir=tmp_path / "instruments",
+                                timeout=2.0)
+            assert reads_local_clock(source)
+            supervisor = CycleSupervisor(CollectionEngine(settings, source, store), 30.0)
+            supervisor.health_file = path
+            outcome = supervisor.attempt()
+            rows = collector_checks(settings, None)
+            if root != server.url:  # no answer at all: only the machine's clock
+                assert not outcome.stored and reads_local_clock(source)
+                fault = supervisor.health.open_faults()[0]
+                assert fault.local_clock and fault.when().endswith(" IST (local clock)")
+                assert read_health_file(path)["local_clock"] is True  # type: ignore[index]
+                assert " IST (local clock) (" in rows[0].detail and "IST (local clock))" in rows[1].detail
+            else:
+                assert outcome.stored and not reads_local_clock(source)
+                assert "last attempt 2026-11-25 11:00:" in rows[0].detail
+                assert "local clock" not in rows[0].detail
+    finally:
+        store.close()
+        server.close()

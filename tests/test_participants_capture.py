@@ -331,3 +331,35 @@ def test_cli_import_of_an_html_page_stores_nothing(tmp_path: Path,
     assert "0 file(s) stored, 1 rejected" in out.output
     out = CliRunner().invoke(app, ["participants", "show", "--store", db])
     assert out.exit_code == 1 and "no participant OI stored" in out.output
+
+
+def test_cli_show_with_only_cash_stored_shows_the_cash_and_names_the_missing_oi(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NSE's FII/DII cash JSON imported without a participant OI file: `participants show`
+    prints the cash figures (FII +599.54, DII +1,019.69 crore on 18 Sep 2026) and says on stderr
+    that the participant OI is missing; exit 1 as for any missing part."""
+    import json
+
+    monkeypatch.setenv("OPTUI_GENERAL_LOG_DIR", str(tmp_path / "logs"))
+    db = f"sqlite:///{tmp_path / 'p.db'}"
+    runner = CliRunner()
+    out = runner.invoke(app, ["participants", "import", str(FIXTURES / "nse_fiidii_cash"), "--store", db])
+    assert out.exit_code == 0, out.output
+    for args in ((), ("--date", "2026-09-18")):
+        out = runner.invoke(app, ["participants", "show", "--store", db, *args])
+        assert out.exit_code == 1, out.output
+        assert out.stdout.splitlines()[0] == (
+            f"Participants (index derivatives OI): not stored for {'2026-09-18' if args else 'any date'}")
+        cash = {ln.split()[0]: ln.split()[1:] for ln in out.stdout.splitlines()[2:]}
+        assert "trade date 2026-09-18" in out.stdout
+        assert cash["FII"][:2] == ["+₹599.54", "cr"] and cash["DII"][:2] == ["+₹1,019.69", "cr"]
+        assert "no participant OI stored for" in out.stderr and "participants backfill" in out.stderr
+    out = runner.invoke(app, ["participants", "show", "--json", "--store", db])
+    assert out.exit_code == 1
+    data = json.loads(out.stdout)
+    assert data["participants"] is None and data["trade_date"] == "2026-09-18"
+    assert data["cash"]["FII"]["net_cr"] == 599.54 and data["cash"]["DII"]["net_cr"] == 1019.69
+    # A day with neither stored is still a plain "not stored" error.
+    out = runner.invoke(app, ["participants", "show", "--store", db, "--date", "2026-09-17"])
+    assert out.exit_code == 1 and out.stdout == ""
+    assert "no participant OI stored for 2026-09-17" in out.stderr

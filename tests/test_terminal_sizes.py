@@ -65,21 +65,21 @@ class QuietDashboard(DashboardScreen):
 
 async def test_dashboard_survives_a_resize_storm(settings: Settings) -> None:
     app = OptuiApp(settings, mouse=False)
-    storm = [(160, 48), (3, 5), (100, 30), (1, 1), (130, 40), (80, 24), (200, 60), (81, 24),
-             (119, 30), (120, 30), (2, 2), (90, 30)]
+    # One pass of every switch: tabbed to wide and back, to too-small and back, at 119/120 columns.
+    storm = [(90, 30), (160, 48), (3, 5), (100, 30), (1, 1), (130, 40), (80, 24), (200, 60),
+             (81, 24), (119, 30), (120, 30), (2, 2), (90, 30)]
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
         dash = QuietDashboard()
         await app.push_screen(dash)
         dash.show_snapshot(sample_snapshot())
         await pilot.pause()
-        for _ in range(3):
-            for i, (width, height) in enumerate(storm):
-                await pilot.resize_terminal(width, height)
-                if i % 2:
-                    dash.show_snapshot(sample_snapshot())  # a cycle lands mid-storm
-                if i % 3 == 0:
-                    await pilot.pause()
+        for i, (width, height) in enumerate(storm):
+            await pilot.resize_terminal(width, height)
+            if i % 2:
+                dash.show_snapshot(sample_snapshot())  # a cycle lands mid-storm
+            if i % 3 == 0:
+                await pilot.pause()
         await pilot.pause()
         await pilot.pause()
         assert app.is_running and app.return_code is None

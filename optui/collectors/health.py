@@ -20,6 +20,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from optui.timeutil import IST
+
 
 class Severity(Enum):
     """How bad an event is: INFO (a recovery), WARNING (degraded), ERROR (data not collected)."""
@@ -67,7 +69,9 @@ class Status(Enum):
 
 @dataclass(frozen=True)
 class HealthEvent:
-    """One fault or recovery: `at` is the exchange time it was seen (aware), `action` the fix."""
+    """One fault or recovery: `at` is the exchange time it was seen (aware), `action` the fix;
+    `local_clock` when `at` could only be read from this machine's clock (before the source's
+    first answer), so it is shown with "(local clock)"."""
 
     kind: EventKind
     severity: Severity
@@ -76,6 +80,7 @@ class HealthEvent:
     at: datetime | None = None
     status: Status = Status.OPEN
     source: str = ""
+    local_clock: bool = False
 
     @property
     def level(self) -> str:
@@ -89,10 +94,19 @@ class HealthEvent:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: {"kind", "severity", "message", "action", "status", "at" (ISO or None),
-        "source"}; the one shape of the feed payload and the health file."""
-        return {"kind": self.kind.value, "severity": self.severity.value, "message": self.message,
-                "action": self.action, "status": self.status.value,
-                "at": self.at.isoformat() if self.at is not None else None, "source": self.source}
+        "source"}, and "local_clock": true when it holds; the one shape of the feed payload and
+        the health file."""
+        out: dict[str, Any] = {
+            "kind": self.kind.value, "severity": self.severity.value, "message": self.message,
+            "action": self.action, "status": self.status.value,
+            "at": self.at.isoformat() if self.at is not None else None, "source": self.source}
+        if self.local_clock:
+            out["local_clock"] = True
+        return out
+
+    def when(self) -> str:
+        """'10:15:03 IST', with ' (local clock)' when the time is the machine's; '' without a time."""
+        return at_ist(self.at, self.local_clock) if self.at is not None else ""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HealthEvent:
@@ -103,7 +117,7 @@ class HealthEvent:
                    str(data.get("message", "")), str(data.get("action") or ""),
                    datetime.fromisoformat(at) if at else None,
                    Status.RESOLVED if data.get("status") == "resolved" else Status.OPEN,
-                   str(data.get("source") or ""))
+                   str(data.get("source") or ""), data.get("local_clock") is True)
 
     def line(self) -> str:
         """'ERROR token_rejected: <message> -> <action>' for status lines."""
@@ -206,12 +220,18 @@ HEALTH_FILE = "collector_health.json"
 """Written beside the day state (data_dir/state/) after every attempt; `optui doctor` reads it."""
 
 
+def at_ist(at: datetime, local_clock: bool = False, fmt: str = "%H:%M:%S") -> str:
+    """`at` in IST as `fmt` plus ' IST', and ' (local clock)' when it is the machine's time."""
+    return f"{at.astimezone(IST).strftime(fmt)} IST" + (" (local clock)" if local_clock else "")
+
+
 def health_document(health: HealthLog, at: datetime, source: str, cycles: int, gaps: int,
-                    cached_age_s: float | None) -> dict:
-    """A JSON-ready summary: when (exchange time, UTC ISO), counters, open faults, recent events."""
+                    cached_age_s: float | None, local_clock: bool = False) -> dict:
+    """A JSON-ready summary: when (exchange time, UTC ISO; "local_clock": true when it is only
+    the machine's), counters, open faults, recent events."""
 
     return {
-        "at": at.isoformat(), "source": source, "cycles": cycles, "gaps": gaps,
+        "at": at.isoformat(), "local_clock": local_clock, "source": source, "cycles": cycles, "gaps": gaps,
         "cached_age_s": cached_age_s,
         "open": [e.as_dict() for e in health.open_faults()],
         "recent": [e.as_dict() for e in health.recent(20)],

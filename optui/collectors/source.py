@@ -89,6 +89,16 @@ class MarketSource(ABC):
         """One cheap request that raises SourceError while the source is down (a backoff probe)."""
 
 
+def reads_local_clock(source: MarketSource) -> bool:
+    """True while `source.now()` is only this machine's clock: a Kite source (streaming or
+    recorded alike, which forward its clock) before Kite's first answer carried a `Date` header.
+
+    Simulated and replayed sources run their own clock, never the machine's. Times stamped while
+    this holds are shown with "(local clock)".
+    """
+    return source.name == "kite" and source.label != "REPLAY" and source.clock_offset_s is None
+
+
 def _f(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]

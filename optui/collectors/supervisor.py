@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from optui.collectors.health import EventKind, HealthEvent, HealthLog, Severity, slow_cycle_event
+from optui.collectors.source import reads_local_clock
 from optui.collectors.token_watch import SecretsWatch
 from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
 from optui.models import Snapshot
@@ -129,7 +130,10 @@ class CycleSupervisor:
         self._raise(HealthEvent(kind, severity, message, action, at=self._now(), source=self.source.name))
 
     def _raise(self, event: HealthEvent) -> None:
-        """Record `event`; a new one goes to the log at its severity (a repeat does not)."""
+        """Record `event`; a new one goes to the log at its severity (a repeat does not). Its
+        time is marked as the local clock's while the source has not given the exchange's."""
+        if event.at is not None and not event.local_clock and reads_local_clock(self.source):
+            event = replace(event, local_clock=True)
         severity = event.severity
         if self.health.raise_(event):
             level = {Severity.INFO: logging.INFO, Severity.WARNING: logging.WARNING,
@@ -247,7 +251,7 @@ class CycleSupervisor:
         from optui.collectors.health import health_document, write_health_file
 
         doc = health_document(self.health, self._now(), self.source.name, self.cycles,
-                              self.gaps, cached_age_s)
+                              self.gaps, cached_age_s, local_clock=reads_local_clock(self.source))
         try:
             write_health_file(self.health_file, doc)
         except OSError as exc:

@@ -355,6 +355,12 @@ class LocalFeed(Feed):
         except Exception:  # noqa: BLE001 - a clock read must not break a consumer
             return None
 
+    def clock_is_local(self) -> bool:
+        from optui.collectors.source import reads_local_clock
+
+        source = getattr(self.engine, "source", None)
+        return source is not None and reads_local_clock(source)
+
     def delay_s(self) -> float:
         """Real seconds to the next multiple of the interval on the exchange clock (the
         collector's schedule, see optui.collectors.headless.next_cycle_at), at least 0.25 s."""

@@ -113,6 +113,11 @@ class Feed(ABC):
         """The exchange clock when the feed knows it without a cycle, else None."""
         return None
 
+    def clock_is_local(self) -> bool:
+        """True while `exchange_now()` is only this machine's clock (the source has not answered
+        yet), so times read from it are shown with "(local clock)"."""
+        return False
+
     def is_holiday(self, at: datetime) -> bool:
         """True when `at` falls on an exchange holiday, as far as the feed knows."""
         return False

@@ -13,11 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from optui.collectors.health import HealthEvent, Severity
+from optui.collectors.health import HealthEvent, Severity, at_ist
 from optui.config import Settings, load_secrets
 from optui.errors import OptuiError, TokenExpiredError
 from optui.ops.checks import NET_TIMEOUT_S, Check, passed, service_checks
-from optui.timeutil import IST, now_utc
+from optui.timeutil import now_utc
 
 LOGIN_FIX = "log in: optui login (or optui → 3 Production → 2 Kite Connect authentication)"
 
@@ -72,7 +72,7 @@ def collector_checks(settings: Settings, now: datetime | None) -> list[Check]:
         except OSError:
             age = 0.0
     age = max(0.0, age)
-    when = at.astimezone(IST).strftime("%Y-%m-%d %H:%M:%S IST")
+    when = at_ist(at, doc.get("local_clock") is True, "%Y-%m-%d %H:%M:%S")
     detail = (f"last attempt {when} ({format_age(age)}), {doc.get('cycles', 0)} attempts, "
               f"{doc.get('gaps', 0)} gaps, source {doc.get('source', '?')}")
     if doc.get("cached_age_s") is not None:
@@ -83,7 +83,7 @@ def collector_checks(settings: Settings, now: datetime | None) -> list[Check]:
                   "check: systemctl status optui-collect (or journalctl -u optui-collect)" if stale else "")]
     for event in opened:
         ok = False if event.severity is Severity.ERROR else None  # a warning informs, an error fails
-        since = f" (since {event.at.astimezone(IST):%H:%M:%S} IST)" if event.at is not None else ""
+        since = f" (since {event.when()})" if event.at is not None else ""
         rows.append(Check(f"  {event.level} {event.kind.value}", ok, event.message + since, event.action))
     return rows
 

@@ -295,7 +295,7 @@ class DashboardScreen(DashboardReads):
             if cycle.host and feed is not None and feed.attached_to:
                 self._attached_to = cycle.host
             for event in cycle.health:
-                self._log(event.level, event.text())
+                self._log_cycle_event(event)
         if cycle is not None and cycle.interval_s > 0:
             self._collector_interval_s = cycle.interval_s
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
@@ -309,7 +309,7 @@ class DashboardScreen(DashboardReads):
         """The collector followed here published a gap: its health events say why; while it
         serves its last good snapshot (the cached tier) the panels keep it with its age."""
         for event in message.health:
-            self._log(event.level, event.text())
+            self._log_cycle_event(event)
         if message.cached_age_s is not None and self._snapshot is not None:
             self._show_cached(message.cached_age_s)
 

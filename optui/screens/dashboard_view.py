@@ -8,6 +8,7 @@ feed and runs no worker: the screen (optui.screens.dashboard) feeds it from mess
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -333,6 +334,14 @@ class DashboardView(Screen):
             fallback = feed.exchange_now()
         return self._data_clock.market_now(now, fallback)
 
+    def _market_clock_is_local(self) -> bool:
+        """True when `_market_now()` can only read this machine's clock: no snapshot yet, and
+        the feed has no exchange clock (or its source has not answered yet)."""
+        feed = self.feed
+        if self._data_clock.snapshot_at is not None or (feed is not None and feed.replay):
+            return False
+        return feed is None or feed.exchange_now() is None or feed.clock_is_local()
+
     # ---- health and alerts ---------------------------------------------------------------
 
     def _health(self, snapshot: Snapshot, now: datetime) -> None:
@@ -357,12 +366,31 @@ class DashboardView(Screen):
             self.app.bell()
 
     def _log_event(self, event: HealthEvent) -> None:
+        """Show an event the screen raised, stamped on its market clock ("(local clock)" when
+        that is only the machine's)."""
         log.log(logging.ERROR if event.severity is Severity.ERROR else logging.WARNING, "%s", event.line())
+        if self._market_clock_is_local():
+            event = replace(event, local_clock=True)
         self.query_one(HealthLog).add_event(event, self._market_now())
+
+    def _log_cycle_event(self, event: HealthEvent) -> None:
+        """Show an event a feed cycle carried (the collector's), at the time the collector
+        stamped it ("(local clock)" when that was only its machine's clock)."""
+        if event.at is None:
+            self._log(event.level, event.text())
+            return
+        getattr(log, "info" if event.level == "info" else event.level)(event.log_text())
+        if self._relayout:
+            text = ("(local clock) " if event.local_clock else "") + event.text()
+            self._pending_health.append((event.at, event.level, text))
+            return
+        self.query_one(HealthLog).add_event(event, event.at)
 
     def _log(self, level: str, text: str) -> None:
         getattr(log, "info" if level in ("info", "alert") else level)(text)
         at = self._market_now()
+        if self._market_clock_is_local():
+            text = f"(local clock) {text}"
         if self._relayout:
             self._pending_health.append((at, level, text))
             return

@@ -67,7 +67,7 @@ class HealthLog(RichLog):
 
     def add_event(self, event: HealthEvent, at: datetime) -> str:
         """Show one health-model event (optui.collectors.health) with its fix; returns the line."""
-        text = event.text()
+        text = ("(local clock) " if event.local_clock else "") + event.text()
         self.add(event.at or at, event.level, text)
         return text
 
