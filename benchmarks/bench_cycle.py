@@ -1,0 +1,267 @@
+"""One collection cycle at full chain, streamed: quotes from the tick book to rows in SQLite.
+
+Why: the streaming collector snapshots every second, so a cycle over the whole chains of all
+five indices (every strike of the two nearest expiries, ~2,900 recorded legs and every listed
+strike quoted for the aggregates) must take a small fraction of a second on a 2-core machine.
+
+Setup: the in-process simulated exchange (seed 7) serves REST and Kite's WebSocket ticker on a
+loopback port; a StreamingSource answers the engine's quote calls from its TickBook; the engine
+(`CollectionEngine.collect_once`) runs the analytics, builds the snapshot and writes it to a
+SQLite file (legacy JSON/CSV files off, as a server runs at a 1 s cadence). The simulated clock
+is stepped 1 s between cycles and each cycle starts once the stream has caught up, so every
+run collects the same market moments and the stored rows can be compared run to run.
+
+Printed: wall ms per cycle (p50, p95) and ms per phase (p50 of each, from timers around the
+engine's own functions), against the goal of a 60 ms p50 cycle. Baseline in the same run: the
+same cycles with the quotes built the REST way (each streamed quote as a Kite /quote dict,
+converted to a Quote), the path every quote took before the book answered in columns.
+
+`--digest FILE`: also write a digest of every stored row (measurement, time, tags, fields
+with exact float values) to FILE; `--check FILE` compares with such a file (a capture from
+another version of the code on this machine: equal digests mean byte-identical results).
+`--profile`: cProfile of the measured cycles, top functions by cumulative time.
+Run: python benchmarks/bench_cycle.py [cycles] [--digest F | --check F] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import hashlib
+import json
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from optui.collectors.engine import CollectionEngine
+from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.stream_source import StreamingSource
+from optui.config import Settings
+from optui.simulator.server import serve
+from optui.storage.sqlite_store import SQLiteStore
+from optui.timeutil import IST
+
+START = datetime(2026, 11, 25, 11, 0, tzinfo=IST)  # a Wednesday, mid-session
+OPTIONS: dict[str, Any] = {"start": START, "chain_strikes": 0, "full_chain_expiries": 2}
+GOAL_P50_MS = 60.0
+WARMUP = 2
+
+
+class FakeClock:
+    """The simulator's monotonic clock, stepped by the benchmark."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+class PhaseTimer:
+    """Wall time spent inside chosen functions, per cycle (outermost call only)."""
+
+    def __init__(self) -> None:
+        self.cycle: dict[str, float] = defaultdict(float)
+        self.history: dict[str, list[float]] = defaultdict(list)
+        self._depth: dict[str, int] = defaultdict(int)
+        self._undo: list[Callable[[], None]] = []
+
+    def wrap(self, owner: Any, attr: str, name: str) -> None:
+        original = getattr(owner, attr, None)
+        if original is None:  # another version of the engine: not timed
+            return
+        timer = self
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            timer._depth[name] += 1
+            began = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                timer._depth[name] -= 1
+                if not timer._depth[name]:
+                    timer.cycle[name] += time.perf_counter() - began
+
+        setattr(owner, attr, timed)
+        self._undo.append(lambda: setattr(owner, attr, original))
+
+    def end_cycle(self, keep: bool) -> None:
+        if keep:
+            for name, took in self.cycle.items():
+                self.history[name].append(took)
+        self.cycle = defaultdict(float)
+
+    def restore(self) -> None:
+        for undo in reversed(self._undo):
+            undo()
+
+
+def _phases(timer: PhaseTimer) -> None:
+    """Timers around the engine's steps: each is the function's module attribute the engine calls."""
+    import optui.collectors.engine as engine_mod
+    import optui.storage.records as records
+
+    timer.wrap(engine_mod, "plan_index", "plan")
+    timer.wrap(StreamingSource, "follow_plan", "subscribe")
+    timer.wrap(StreamingSource, "quotes", "quotes")
+    timer.wrap(engine_mod, "analyse_bucket", "analytics")
+    timer.wrap(engine_mod, "strike_flow", "strike flow")
+    timer.wrap(engine_mod.CollectionEngine, "_index_snapshot", "snapshot")
+    timer.wrap(records, "leg_columns", "leg columns")
+    timer.wrap(engine_mod.CollectionEngine, "_persist", "persist")
+
+
+def settings(root: Path) -> Settings:
+    s = Settings()
+    s.general.data_dir = str(root / "data")
+    s.participants.enabled = False
+    s.record.enabled = False
+    s.export.write_json = False
+    s.export.write_csv = False
+    s.source.interval_s = 1.0
+    s.source.full_chain_expiries = OPTIONS["full_chain_expiries"]
+    s.source.chain_strikes = OPTIONS["chain_strikes"]
+    return s
+
+
+@contextmanager
+def streamed_engine(root: Path) -> Iterator[tuple[CollectionEngine, StreamingSource, FakeClock]]:
+    """The engine over a StreamingSource on the simulator's ticker (loopback, this process)."""
+    clock = FakeClock()
+    sim = SimulatedSource(seed=7, start=OPTIONS["start"], clock=clock)
+    server = serve(sim.exchange, "127.0.0.1", 0)
+    server.tick_interval = 0.2
+    ws = server.url.replace("http://", "ws://", 1)
+    source = StreamingSource(sim, "sim_key", "sim_token", ws, server=server)
+    store = SQLiteStore(root / "cycle.db")
+    engine = CollectionEngine(settings(root), source, store, state_dir=root / "state")
+    try:
+        yield engine, source, clock
+    finally:
+        engine.close()
+
+
+def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | None = None
+        ) -> tuple[list[float], dict[str, list[float]], str, int]:
+    """Collect `cycles` measured cycles (after WARMUP): wall seconds, phase seconds, the stored
+    rows' digest and the legs of the last cycle."""
+    timer = PhaseTimer()
+    walls: list[float] = []
+    legs = 0
+    with streamed_engine(root) as (engine, source, clock):
+        if rest_built:
+            source.quote_columns = None  # type: ignore[method-assign,assignment]
+        _phases(timer)
+        try:
+            for n in range(WARMUP + cycles):
+                if n:
+                    clock.t += 1.0
+                    if not source.wait_caught_up(source.now(), timeout_s=30):
+                        raise RuntimeError("the stream did not catch up")
+                measured = n >= WARMUP
+                if measured and profile is not None:
+                    profile.enable()
+                began = time.perf_counter()
+                snap = engine.collect_once()
+                took = time.perf_counter() - began
+                if measured and profile is not None:
+                    profile.disable()
+                timer.end_cycle(measured)
+                if measured:
+                    walls.append(took)
+                    legs = snap.leg_count
+                    if engine.last.feed != "stream":
+                        raise RuntimeError(f"cycle {n} was not streamed: {engine.last.feed}")
+        finally:
+            timer.restore()
+        digest = stored_digest(engine.store)
+        if OPTIONS.get("rows"):
+            Path(OPTIONS["rows"]).write_text("\n".join(stored_rows(engine.store)) + "\n")
+            OPTIONS["rows"] = None
+    return walls, timer.history, digest, legs
+
+
+def stored_rows(store: SQLiteStore) -> list[str]:
+    """Every stored row as one canonical line (floats as exact hex)."""
+    lo, hi = OPTIONS["start"] - timedelta(days=2), OPTIONS["start"] + timedelta(days=2)
+    lines = []
+    for m in store.measurements():
+        for r in store.query(m, lo, hi):
+            fields = {k: (v.hex() if isinstance(v, float) else v) for k, v in r.fields.items()}
+            lines.append(json.dumps([m, r.time.isoformat(), sorted(r.tags.items()),
+                                     sorted(fields.items())]))
+    return sorted(lines)
+
+
+def stored_digest(store: SQLiteStore) -> str:
+    h = hashlib.sha256()
+    for line in stored_rows(store):
+        h.update(line.encode())
+    return h.hexdigest()
+
+
+def _ms(values: list[float], q: float = 0.5) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return 1000.0 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def report(title: str, walls: list[float], phases: dict[str, list[float]], legs: int) -> None:
+    print(f"{title}: {len(walls)} cycles, {legs} legs recorded per cycle; "
+          f"cycle p50 {_ms(walls):.1f} ms, p95 {_ms(walls, 0.95):.1f} ms, "
+          f"mean {1000 * statistics.fmean(walls):.1f} ms")
+    for name, values in phases.items():
+        print(f"    {name:<12} p50 {_ms(values):7.1f} ms")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("cycles", nargs="?", type=int, default=10)
+    parser.add_argument("--digest")
+    parser.add_argument("--check")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--start", help="simulated start, YYYY-MM-DD HH:MM IST")
+    parser.add_argument("--chain-strikes", type=int, default=0)
+    parser.add_argument("--full-chain-expiries", type=int, default=2)
+    parser.add_argument("--rows", help="write every stored row, one line each, to this file")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.start:
+        OPTIONS["start"] = datetime.fromisoformat(args.start).replace(tzinfo=IST)
+    OPTIONS["chain_strikes"] = args.chain_strikes
+    OPTIONS["full_chain_expiries"] = args.full_chain_expiries
+    OPTIONS["rows"] = args.rows
+    profile = cProfile.Profile() if args.profile else None
+    with tempfile.TemporaryDirectory() as tmp:
+        walls, phases, digest, legs = run(Path(tmp) / "book", args.cycles, False, profile)
+        report("book-built quotes", walls, phases, legs)
+        if not args.no_baseline:
+            b_walls, b_phases, b_digest, _ = run(Path(tmp) / "rest", args.cycles, True)
+            report("baseline, quotes built per instrument as /quote dicts", b_walls, b_phases, legs)
+            print("stored rows equal between the two: " + ("yes" if b_digest == digest else "NO"))
+    print(f"goal: cycle p50 <= {GOAL_P50_MS:.0f} ms: "
+          + ("met" if _ms(walls) <= GOAL_P50_MS else "MISSED"))
+    if args.digest:
+        Path(args.digest).write_text(json.dumps({"cycles": args.cycles, "digest": digest}) + "\n")
+    if args.check:
+        want = json.loads(Path(args.check).read_text())
+        if want["cycles"] != args.cycles:
+            print(f"--check: the capture holds {want['cycles']} cycles; run with that many")
+        else:
+            print("stored rows identical to the capture: "
+                  + ("yes" if want["digest"] == digest else "NO"))
+    if profile is not None:
+        pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+
+
+if __name__ == "__main__":
+    main()
