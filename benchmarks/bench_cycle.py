@@ -111,8 +111,9 @@ def _phases(timer: PhaseTimer) -> None:
 
     timer.wrap(engine_mod, "plan_index", "plan")
     timer.wrap(StreamingSource, "follow_plan", "subscribe")
-    timer.wrap(StreamingSource, "quotes", "quotes")
+    timer.wrap(engine_mod.CollectionEngine, "_quote_legs", "quotes")
     timer.wrap(engine_mod, "analyse_bucket", "analytics")
+    timer.wrap(engine_mod, "analyse_buckets", "analytics")
     timer.wrap(engine_mod, "strike_flow", "strike flow")
     timer.wrap(engine_mod.CollectionEngine, "_index_snapshot", "snapshot")
     timer.wrap(records, "leg_columns", "leg columns")
@@ -261,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
                   + ("yes" if want["digest"] == digest else "NO"))
     if profile is not None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":

@@ -7,21 +7,26 @@ arrays, calls the vectorised functions once per bucket and builds typed records.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import lru_cache
+from itertools import repeat
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
 from optui.analytics.black_scholes import black76_greeks
 from optui.analytics.buildup import classify_buildup
-from optui.analytics.chain import chain_aggregates
+from optui.analytics.chain import ChainAggregates, chain_aggregates_batch
 from optui.analytics.forward import synthetic_forward
 from optui.analytics.implied_vol import IV_BAD_INPUT, IV_OK, solve_black76
 from optui.analytics.premium_flow import leg_flow, prevailing_mid
 from optui.analytics.quality import NO_IV, flag_names, quality_mask
 from optui.collectors.chain_plan import BucketPlan
 from optui.collectors.day_state import DayState, PrevQuote
+from optui.collectors.quote_table import QuoteTable
 from optui.config import AnalyticsSettings
 from optui.indices import offset_label
 from optui.models import BucketStats, LegRecord, Quote
@@ -44,10 +49,12 @@ class BucketResult:
     outflow: np.ndarray
     is_call: np.ndarray
     missing: int  # planned strikes with at least one side the source returned no quote for
-
-
-def _arr(quotes: list[Quote | None], attr: str, missing: float = NAN) -> np.ndarray:
-    return np.array([missing if q is None else getattr(q, attr) for q in quotes], dtype=float)
+    prev_at_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Per quoted instrument, the time of its previous quote in the cycle's frozen view (epoch
+    seconds, NaN when there was none), usable or not."""
+    columns: dict[str, Any] = field(default_factory=dict)
+    """The recorded legs as columns, by LegRecord field name, in `legs` order (arrays or lists
+    holding the values the LegRecords hold): what the store writes."""
 
 
 def _pct(change: float, base: float) -> float:
@@ -98,9 +105,38 @@ def oi_coverage(quoted_oi: np.ndarray, unquoted_oi: np.ndarray) -> float:
     return float(quoted.sum()) / total if total > 0 else NAN
 
 
+def traded_mask(quotes: dict[str, np.ndarray], at: datetime) -> np.ndarray:
+    """`traded_today` of every row of QuoteTable columns (`QuoteTable.take`) at once."""
+    has = quotes["has"]
+    if not session_open(at):
+        return np.zeros(has.shape, dtype=bool)
+    open_, volume, day = quotes["open"], quotes["volume"], quotes["last_trade_day"]
+    with np.errstate(invalid="ignore"):
+        ok = has & np.isfinite(open_) & (open_ > 0) & (volume > 0)
+        return ok & (np.isnan(day) | (day == at.astimezone(IST).date().toordinal()))
+
+
+def _pct_of(change: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """`_pct` element by element: change / base * 100, NaN where base is 0 or not finite."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((base != 0) & np.isfinite(base), change / base * 100.0, NAN)
+
+
+LEG_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LegRecord))
+"""LegRecord's fields in constructor order (`BucketResult.columns` holds one column each)."""
+
+_PREV_FIELDS = attrgetter("value", "volume", "mid", "last", "oi", "at_s")
+_NO_PREV = (NAN,) * 6
+
+
+@lru_cache(maxsize=1024)
+def _offset_label(offset: int) -> str:
+    return offset_label(offset)
+
+
 def analyse_bucket(
     plan: BucketPlan,
-    quotes: dict[str, Quote],
+    quotes: QuoteTable | Mapping[str, Quote],
     spot: float,
     at: datetime,
     cfg: AnalyticsSettings,
@@ -109,127 +145,322 @@ def analyse_bucket(
     prev_quotes: Mapping[int, PrevQuote] | None = None,
     max_gap_s: float = float("inf"),
 ) -> BucketResult:
-    """Compute IV, greeks, flow, buildup, quality and aggregates for one bucket's quoted chain.
+    """Compute IV, greeks, flow, buildup, quality and aggregates for one bucket's quoted chain
+    (`analyse_buckets` of one bucket)."""
+    return analyse_buckets([(plan, spot)], quotes, at, cfg, offsets, state, prev_quotes,
+                           max_gap_s)[0]
 
-    Every planned strike stays in the arrays whether or not its quotes arrived (a missing side
-    is NaN), so the ATM strike is the listed strike nearest `spot`, never moved by a missing
-    quote; a missing leg is still recorded, flagged `no_price`. `prev_quotes` is the previous
-    cycle's view, frozen for the whole cycle: two buckets on one expiry must both compare with
-    the last cycle, not with each other. A previous quote older than `max_gap_s` gives no flow
-    (what traded during an outage cannot be classified). Day anchors (the opening ATM IV, day
-    change) are taken only from 09:15 IST on the exchange clock `at` and from legs that have
-    traded today; OI change keeps the previous close's OI as its reference.
+
+@dataclass(slots=True)
+class _Bucket:
+    """Where one bucket sits in the cycle's stacked legs, and its per-expiry scalars."""
+
+    plan: BucketPlan
+    spot: float
+    start: int  # first leg (its calls, then its puts: 2 * n legs)
+    n: int
+    keys: list[str]
+    t: float = 0.0
+    forward: float = NAN
+    model_fwd: float = NAN
+    tick: float = 0.05
+
+    @property
+    def calls(self) -> slice:
+        return slice(self.start, self.start + self.n)
+
+    @property
+    def puts(self) -> slice:
+        return slice(self.start + self.n, self.start + 2 * self.n)
+
+    @property
+    def legs(self) -> slice:
+        return slice(self.start, self.start + 2 * self.n)
+
+
+def analyse_buckets(
+    jobs: Sequence[tuple[BucketPlan, float]],
+    quotes: QuoteTable | Mapping[str, Quote],
+    at: datetime,
+    cfg: AnalyticsSettings,
+    offsets: list[int],
+    state: DayState,
+    prev_quotes: Mapping[int, PrevQuote] | None = None,
+    max_gap_s: float = float("inf"),
+) -> list[BucketResult]:
+    """IV, greeks, flow, buildup, quality and aggregates of every (plan, spot of its index) in
+    `jobs`, in one vectorised pass over all their legs; one BucketResult per job, in order.
+
+    `quotes` holds the cycle's quotes as columns (a QuoteTable holding the plans' keys; a
+    mapping of key to Quote is converted). Every planned strike stays in the arrays whether or
+    not its quotes arrived (a missing side is NaN), so the ATM strike is the listed strike
+    nearest the spot, never moved by a missing quote; a missing leg is still recorded, flagged
+    `no_price`. Previous quotes are read from `prev_quotes` (default `state.prev`) before any is
+    replaced by this cycle's: two buckets on one expiry both compare with the last cycle, not
+    with each other. A previous quote older than `max_gap_s` gives no flow (what traded during
+    an outage cannot be classified). Day anchors (the opening ATM IV, day change) are taken only
+    from 09:15 IST on the exchange clock `at` and from legs that have traded today; OI change
+    keeps the previous close's OI as its reference. The day state is updated as analysing the
+    buckets one by one in order would: reference OI, the opening IVs and the previous quotes.
+
+    Each figure is the same elementwise arithmetic per leg as a bucket analysed alone, and each
+    sum is taken over one bucket's legs, so a bucket's results do not depend on its companions.
     """
-    strikes = plan.strikes
-    n = strikes.size
-    keys = plan.call_keys() + plan.put_keys()
-    allq: list[Quote | None] = [quotes.get(k) for k in keys]
-    has_quote = np.array([q is not None for q in allq], dtype=bool)
-    missing = int((~(has_quote[:n] & has_quote[n:])).sum())
-    t = years_to_expiry(plan.expiry, at)
+    buckets: list[_Bucket] = []
+    call_tokens, put_tokens, keys = [], [], []
+    start = 0
+    for plan, spot in jobs:
+        chain_cols = plan.chain.columns()
+        pos = plan.positions()
+        pos_list = pos.tolist()
+        b_keys = ([chain_cols.call_keys[i] for i in pos_list]
+                  + [chain_cols.put_keys[i] for i in pos_list])
+        n = len(pos_list)
+        tick = float(chain_cols.call_ticks[pos[0]]) if n else 0.05
+        buckets.append(_Bucket(plan, spot, start, n, b_keys, tick=tick))
+        keys += b_keys
+        call_tokens.append(chain_cols.call_tokens[pos])
+        put_tokens.append(chain_cols.put_tokens[pos])
+        start += 2 * n
+    total = start
+    tokens = np.concatenate([x for c, p in zip(call_tokens, put_tokens, strict=True)
+                             for x in (c, p)]) if buckets else np.zeros(0, np.int64)
+    k2 = np.concatenate([b.plan.strikes for b in buckets for _side in (0, 1)]) if buckets \
+        else np.zeros(0)
+    is_call = np.zeros(total, dtype=bool)
+    for b in buckets:
+        is_call[b.calls] = True
+
+    table = quotes if isinstance(quotes, QuoteTable) else QuoteTable.from_quotes(keys, quotes)
+    q = table.take(table.rows(keys))
+    has_quote = q["has"]
     r, q_div = cfg.rate, cfg.dividend_yield
     opened = session_open(at)
 
-    # Both sides stacked: calls 0..n-1, puts n..2n-1; a missing quote is NaN (no book: 0).
-    k2 = np.concatenate([strikes, strikes])
-    is_call = np.concatenate([np.ones(n, bool), np.zeros(n, bool)])
-    last = _arr(allq, "last_price")
-    bid = _arr(allq, "bid", 0.0)
-    ask = _arr(allq, "ask", 0.0)
+    # Each bucket's legs stacked: calls then puts; a missing quote is NaN (no book: 0).
+    last = q["last_price"]
+    bid = q["bid"]
+    ask = q["ask"]
     mid = prevailing_mid(bid, ask, last)
-    volume = _arr(allq, "volume")
-    avg = _arr(allq, "average_price")
-    oi = _arr(allq, "oi")
-    open_ = _arr(allq, "open")
-    high = _arr(allq, "high")
-    low = _arr(allq, "low")
-    close = _arr(allq, "close")
-    instruments = [plan.chain.calls[float(k)] for k in strikes] + [plan.chain.puts[float(k)] for k in strikes]
-    tokens = np.array([i.instrument_token for i in instruments], dtype=np.int64)
-    traded = np.array([traded_today(q, at) for q in allq], dtype=bool)
+    volume = q["volume"]
+    avg = q["average_price"]
+    oi = q["oi"]
+    open_ = q["open"]
+    high = q["high"]
+    low = q["low"]
+    close = q["close"]
+    traded = traded_mask(q, at)
 
-    forward = synthetic_forward(strikes, mid[:n], mid[n:], t, r, spot)
-    # Black-Scholes on spot is Black-76 on the carry forward S*e^{(r-q)T}: one solver serves both.
-    model_fwd = forward if cfg.iv_model == "black76" else spot * math.exp((r - q_div) * t)
-    iv, iv_code = solve_black76(last, model_fwd, k2, t, r, is_call)
-    g = black76_greeks(model_fwd, k2, t, np.nan_to_num(iv, nan=0.0), r, is_call)
+    t_leg = np.empty(total)
+    fwd_leg = np.empty(total)  # the parity forward (intrinsic values)
+    model_leg = np.empty(total)  # the forward the model prices on
+    disc_leg = np.empty(total)
+    tick_leg = np.empty(total)
+    for b in buckets:
+        b.t = years_to_expiry(b.plan.expiry, at)
+        b.forward = synthetic_forward(b.plan.strikes, mid[b.calls], mid[b.puts], b.t, r, b.spot)
+        # Black-Scholes on spot is Black-76 on the carry forward S*e^{(r-q)T}: one solver serves both.
+        b.model_fwd = (b.forward if cfg.iv_model == "black76"
+                       else b.spot * math.exp((r - q_div) * b.t))
+        legs = b.legs
+        t_leg[legs] = b.t
+        fwd_leg[legs] = b.forward
+        model_leg[legs] = b.model_fwd
+        disc_leg[legs] = math.exp(-r * b.t)
+        tick_leg[legs] = b.tick or 0.05
+
+    iv, iv_code = solve_black76(last, model_leg, k2, t_leg, r, is_call)
+    g = black76_greeks(model_leg, k2, t_leg, np.nan_to_num(iv, nan=0.0), r, is_call)
     has_iv = np.isfinite(iv)
     delta = np.where(has_iv, g.delta, NAN)
     gamma = np.where(has_iv, g.gamma, NAN)
     theta = np.where(has_iv, g.theta, NAN)
     vega = np.where(has_iv, g.vega, NAN)
 
-    ref_oi = np.array([
-        state.reference_oi(int(tok), float(o)) if ok else NAN
-        for tok, o, ok in zip(tokens, oi, has_quote, strict=True)
-    ])
+    tok_list = tokens.tolist()
+    reference = state.reference_oi
+    ref_oi = np.array([reference(tok, o) if ok else NAN
+                       for tok, o, ok in zip(tok_list, oi.tolist(), has_quote.tolist(), strict=True)],
+                      dtype=float)
     view = state.prev if prev_quotes is None else prev_quotes
     now_s = at.timestamp()
+    # The previous quote of each leg as (value, volume, mid, last, oi, at_s); NaN where none.
+    seen = np.array([_NO_PREV if p is None else _PREV_FIELDS(p) for p in map(view.get, tok_list)],
+                    dtype=float).reshape(total, 6)
+    prev_at = seen[:, 5]
     # A previous quote from the same or a later moment (a restart re-collecting earlier
     # minutes) is no "previous": it gives neither flow nor a snapshot OI change.
-    prev = [
-        p if ok and p is not None and p.at_s < now_s else None
-        for p, ok in zip(map(view.get, map(int, tokens)), has_quote, strict=True)
-    ]
-    prev_oi = np.array([p.oi if p else o for p, o in zip(prev, oi, strict=True)])
-    prev = [p if p is not None and now_s - p.at_s <= max_gap_s else None for p in prev]
+    with np.errstate(invalid="ignore"):
+        earlier = has_quote & (prev_at < now_s)
+        prev_oi = np.where(earlier, seen[:, 4], oi)
+        has_prev = earlier & (now_s - prev_at <= max_gap_s)
     oi_chg = oi - ref_oi
     buildup = classify_buildup(last - close, oi_chg)
 
     value = avg * volume
     inflow, outflow = leg_flow(
-        np.array([p.value if p else NAN for p in prev]),
-        np.array([p.volume if p else NAN for p in prev]),
-        np.array([p.mid if p else NAN for p in prev]),
-        np.array([p.last if p else NAN for p in prev]),
+        np.where(has_prev, seen[:, 0], NAN),
+        np.where(has_prev, seen[:, 1], NAN),
+        np.where(has_prev, seen[:, 2], NAN),
+        np.where(has_prev, seen[:, 3], NAN),
         value, volume, last,
     )
     # Without a usable previous quote a leg's flow is unknown (NaN), not zero.
-    has_prev = np.array([p is not None for p in prev], dtype=bool)
     inflow = np.where(has_prev, inflow, NAN)
     outflow = np.where(has_prev, outflow, NAN)
-    for i in np.flatnonzero(has_quote):
-        state.prev[int(tokens[i])] = PrevQuote(
-            float(value[i]), float(volume[i]), float(mid[i]), float(last[i]), float(oi[i]), now_s
-        )
 
-    disc = math.exp(-r * t)
-    intrinsic = np.where(is_call, np.maximum(forward - k2, 0.0), np.maximum(k2 - forward, 0.0)) * disc
-    age = np.array([
-        (q.timestamp - q.last_trade_time).total_seconds()
-        if q is not None and q.timestamp and q.last_trade_time else NAN
-        for q in allq
-    ])
-    tick = instruments[0].tick_size if n else 0.05
-    mask = quality_mask(age, bid, ask, last, intrinsic, tick or 0.05, cfg.stale_after_s, cfg.wide_spread_pct)
+    intrinsic = np.where(is_call, np.maximum(fwd_leg - k2, 0.0), np.maximum(k2 - fwd_leg, 0.0)) * disc_leg
+    mask = quality_mask(q["age_s"], bid, ask, last, intrinsic, tick_leg, cfg.stale_after_s,
+                        cfg.wide_spread_pct)
     # A leg without an IV is flagged (a missing price already says no_price), never silent.
     mask |= np.where((iv_code != IV_OK) & (iv_code != IV_BAD_INPUT), NO_IV, 0)
     flags = flag_names(mask)
-
     iv_pct = iv * 100.0
-    agg = chain_aggregates(
-        spot, strikes, last[:n], last[n:], oi[:n], oi[n:], volume[:n], volume[n:],
-        iv_pct[:n], iv_pct[n:], oi_chg[:n], oi_chg[n:], plan.spacing, cfg.skew_steps,
-    )
+    aggs = _aggregates(buckets, last, oi, volume, iv_pct, oi_chg, cfg.skew_steps)
+    # Day change against today's open: none before 09:15 IST or before the leg's first trade.
+    day_change = np.where(opened, last - open_, NAN)
+
+    out: list[BucketResult] = []
+    chosen: list[np.ndarray] = []
+    labels: list[str] = []
+    for b, agg in zip(buckets, aggs, strict=True):
+        stats, picked, offs = _bucket_stats(b, agg, at, cfg, offsets, state, view, tokens,
+                                            has_quote, last, oi, traded, opened)
+        chosen.append(b.start + picked)
+        labels += [_offset_label(o) for o in offs for _side in (0, 1)]
+        quoted = b.start + np.flatnonzero(has_quote[b.legs])
+        missing = int((~(has_quote[b.calls] & has_quote[b.puts])).sum())
+        out.append(BucketResult([], stats, tokens[quoted], inflow[quoted], outflow[quoted],
+                                is_call[quoted], missing, prev_at[quoted]))
+
+    # Legs: each bucket's chosen strikes ascending, each strike's call then its put.
+    sel_parts = [np.column_stack([c, c + b.n]).ravel() for b, c in zip(buckets, chosen, strict=True)]
+    sel = np.concatenate(sel_parts) if sel_parts else np.zeros(0, dtype=np.intp)
+    counts = [part.size for part in sel_parts]
+    owner = np.repeat(np.arange(len(buckets)), counts)
+    m = sel.size
+    net = (last - close)[sel]
+    legs_close = close[sel]
+    legs_open = open_[sel]
+    legs_day = day_change[sel]
+    stamp = at.astimezone(UTC)
+    columns: dict[str, Any] = {
+        "timestamp": [stamp] * m,
+        "index": [buckets[i].plan.index for i in owner.tolist()],
+        "bucket": [buckets[i].plan.bucket for i in owner.tolist()],
+        "side": ["CALL", "PUT"] * (m // 2),
+        "expiry": [buckets[i].plan.expiry for i in owner.tolist()],
+        "atm_strike": np.array([aggs[i].atm_strike for i in range(len(buckets))])[owner]
+        if m else np.zeros(0),
+        "strike": k2[sel],
+        "strike_offset": labels,
+        "last_price": last[sel],
+        "average_price": avg[sel],
+        "volume": np.where(has_quote[sel], volume[sel], 0.0).astype(np.int64),
+        "oi": oi[sel],
+        "oi_open": ref_oi[sel],
+        "oi_change": oi_chg[sel],
+        "iv": iv_pct[sel],
+        "days_to_expiry": (t_leg * 365.0)[sel],
+        "ohlc_open": legs_open,
+        "ohlc_high": high[sel],
+        "ohlc_low": low[sel],
+        "ohlc_close": legs_close,
+        "net_change": net,
+        "net_change_percent": _pct_of(net, legs_close),
+        "day_change": legs_day,
+        "day_change_percent": _pct_of(legs_day, legs_open),
+        "tradingsymbol": [keys[j].split(":", 1)[1] for j in sel.tolist()],
+        "instrument_token": tokens[sel],
+        "bid": bid[sel],
+        "ask": ask[sel],
+        "delta": delta[sel],
+        "gamma": gamma[sel],
+        "theta": theta[sel],
+        "vega": vega[sel],
+        "oi_change_snapshot": (oi - prev_oi)[sel],
+        "buildup": buildup[sel],
+        "flags": flags[sel],
+    }
+    records = list(map(LegRecord, *(
+        col.tolist() if isinstance(col, np.ndarray) else col
+        for col in map(columns.__getitem__, LEG_RECORD_FIELDS)
+    ))) if m else []
+    first = 0
+    for res, count in zip(out, counts, strict=True):
+        part = slice(first, first + count)
+        res.legs = records[part]
+        res.columns = {name: col[part] for name, col in columns.items()}
+        first += count
+
+    quoted_at = np.flatnonzero(has_quote)
+    state.prev.update(zip(tokens[quoted_at].tolist(), map(
+        PrevQuote, value[quoted_at].tolist(), volume[quoted_at].tolist(),
+        mid[quoted_at].tolist(), last[quoted_at].tolist(), oi[quoted_at].tolist(),
+        repeat(now_s, quoted_at.size),
+    ), strict=True))
+    return out
+
+
+def _aggregates(buckets: list[_Bucket], last: np.ndarray, oi: np.ndarray, volume: np.ndarray,
+                iv_pct: np.ndarray, oi_chg: np.ndarray, skew_steps: int) -> list[ChainAggregates]:
+    """`chain_aggregates` of every bucket, chains of one length summarised together (a sum over a
+    chain then adds the same numbers in the same order as the chain alone)."""
+    out: list[ChainAggregates | None] = [None] * len(buckets)
+    by_length: dict[int, list[int]] = {}
+    for i, b in enumerate(buckets):
+        by_length.setdefault(b.n, []).append(i)
+    for members in by_length.values():
+        group = [buckets[i] for i in members]
+
+        def rows(values: np.ndarray, side: str, group: list[_Bucket] = group) -> np.ndarray:
+            return np.stack([values[getattr(b, side)] for b in group])
+
+        found = chain_aggregates_batch(
+            np.array([b.spot for b in group], dtype=float),
+            np.stack([np.asarray(b.plan.strikes, dtype=float) for b in group]),
+            rows(last, "calls"), rows(last, "puts"), rows(oi, "calls"), rows(oi, "puts"),
+            rows(volume, "calls"), rows(volume, "puts"), rows(iv_pct, "calls"), rows(iv_pct, "puts"),
+            rows(oi_chg, "calls"), rows(oi_chg, "puts"),
+            np.array([b.plan.spacing for b in group], dtype=float), skew_steps,
+        )
+        for i, agg in zip(members, found, strict=True):
+            out[i] = agg
+    return out  # type: ignore[return-value]
+
+
+def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: AnalyticsSettings,
+                  offsets: list[int], state: DayState, view: Mapping[int, PrevQuote],
+                  tokens: np.ndarray, has_quote: np.ndarray, last: np.ndarray, oi: np.ndarray,
+                  traded: np.ndarray, opened: bool) -> tuple[BucketStats, np.ndarray, list[int]]:
+    """One bucket's statistics and flags, and the strikes (positions in the plan) and offsets of
+    the legs it records."""
+    plan, n = b.plan, b.n
+    strikes = plan.strikes
+    legs = b.legs
+    b_has, b_last, b_traded = has_quote[legs], last[legs], traded[legs]
     atm = agg.atm_strike
     atm_at = np.flatnonzero(strikes == atm)
     atm_legs = np.array([atm_at[0], atm_at[0] + n]) if atm_at.size else np.array([], dtype=int)
     with np.errstate(invalid="ignore"):
-        atm_priced = bool(atm_legs.size) and bool(np.all(np.isfinite(last[atm_legs]) & (last[atm_legs] > 0)))
-    atm_traded = bool(atm_legs.size) and bool(np.all(traded[atm_legs]))
+        atm_priced = bool(atm_legs.size) and bool(np.all(np.isfinite(b_last[atm_legs]) & (b_last[atm_legs] > 0)))
+    atm_traded = bool(atm_legs.size) and bool(np.all(b_traded[atm_legs]))
     # The skew's wings: the put `skew_steps` strikes below ATM, the call as far above.
     wing = cfg.skew_steps * plan.spacing
     wings = np.concatenate([n + np.flatnonzero(np.isclose(strikes, atm - wing)),
                             np.flatnonzero(np.isclose(strikes, atm + wing))])
-    wings_traded = bool(np.all(traded[wings] | ~has_quote[wings]))
+    wings_traded = bool(np.all(b_traded[wings] | ~b_has[wings]))
 
     # Coverage: quoted OI against the last known OI of every listed instrument that did not quote.
     listed = plan.chain.strikes
-    unquoted_tokens = [int(tok) for tok, ok in zip(tokens, has_quote, strict=True) if not ok]
-    for k in listed[~np.isin(listed, strikes)]:
-        unquoted_tokens += [plan.chain.calls[float(k)].instrument_token, plan.chain.puts[float(k)].instrument_token]
+    unquoted_tokens = tokens[legs][~b_has].tolist()
+    if listed.size != n:
+        chain_cols = plan.chain.columns()
+        outside = np.flatnonzero(~np.isin(listed, strikes))
+        unquoted_tokens += np.column_stack([chain_cols.call_tokens[outside],
+                                            chain_cols.put_tokens[outside]]).ravel().tolist()
     known = np.array([_last_known_oi(tok, view, state) for tok in unquoted_tokens], dtype=float)
-    coverage = oi_coverage(oi[has_quote], known)
+    coverage = oi_coverage(oi[legs][b_has], known)
     bucket_flags = [
         name for name, bad in (
             ("no_price", not atm_priced),
@@ -240,50 +471,22 @@ def analyse_bucket(
     # The day's opening ATM IV: only once the session is open and both ATM legs traded today.
     anchor = agg.atm_iv if opened and atm_priced and atm_traded else NAN
     stats = BucketStats(
-        bucket=plan.bucket, expiry=plan.expiry, days_to_expiry=t * 365.0, forward=float(forward),
-        atm_strike=atm, atm_iv=agg.atm_iv,
+        bucket=plan.bucket, expiry=plan.expiry, days_to_expiry=b.t * 365.0,
+        forward=float(b.forward), atm_strike=atm, atm_iv=agg.atm_iv,
         iv_open=state.first_iv(f"{plan.index}/{plan.bucket}/{plan.expiry}", anchor, at.timestamp()),
         straddle=agg.straddle, pcr_oi=agg.pcr_oi, pcr_volume=agg.pcr_volume, max_pain=agg.max_pain,
         skew=agg.skew, ce_oi=agg.ce_oi, pe_oi=agg.pe_oi, ce_oi_change=agg.ce_oi_change,
-        pe_oi_change=agg.pe_oi_change, strikes=int((has_quote[:n] & has_quote[n:]).sum()),
+        pe_oi_change=agg.pe_oi_change, strikes=int((b_has[:n] & b_has[n:]).sum()),
         listed_strikes=int(listed.size), oi_coverage=coverage, flags=",".join(bucket_flags),
     )
-
-    # Day change against today's open: none before 09:15 IST or before the leg's first trade.
-    day_change = np.where(opened, last - open_, NAN)
-
     # Legs: the configured offsets around ATM, or every quoted strike in full-chain mode.
     if plan.full_chain:
-        wanted = {float(k): int(round((k - atm) / plan.spacing)) for k in strikes}
+        picked = np.argsort(strikes, kind="stable")
+        offs = np.rint((strikes[picked] - atm) / plan.spacing).astype(np.int64).tolist()
     else:
         wanted = {atm + o * plan.spacing: o for o in offsets}
-    index_of = {float(k): i for i, k in enumerate(strikes)}
-    stamp = at.astimezone(UTC)
-    legs: list[LegRecord] = []
-    for strike, off in sorted(wanted.items()):
-        found = index_of.get(float(strike))
-        if found is None:
-            continue
-        for j in (found, found + n):
-            net = float(last[j] - close[j])
-            legs.append(LegRecord(
-                timestamp=stamp, index=plan.index, bucket=plan.bucket,
-                side="CALL" if is_call[j] else "PUT", expiry=plan.expiry, atm_strike=atm,
-                strike=float(strike), strike_offset=offset_label(off), last_price=float(last[j]),
-                average_price=float(avg[j]), volume=int(volume[j]) if has_quote[j] else 0,
-                oi=float(oi[j]), oi_open=float(ref_oi[j]), oi_change=float(oi_chg[j]),
-                iv=float(iv_pct[j]), days_to_expiry=t * 365.0, ohlc_open=float(open_[j]),
-                ohlc_high=float(high[j]), ohlc_low=float(low[j]), ohlc_close=float(close[j]),
-                net_change=net, net_change_percent=_pct(net, float(close[j])),
-                day_change=float(day_change[j]),
-                day_change_percent=_pct(float(day_change[j]), float(open_[j])),
-                tradingsymbol=keys[j].split(":", 1)[1], instrument_token=int(tokens[j]),
-                bid=float(bid[j]), ask=float(ask[j]), delta=float(delta[j]), gamma=float(gamma[j]),
-                theta=float(theta[j]), vega=float(vega[j]),
-                oi_change_snapshot=float(oi[j] - prev_oi[j]), buildup=str(buildup[j]),
-                flags=str(flags[j]),
-            ))
-    quoted = has_quote
-    return BucketResult(
-        legs, stats, tokens[quoted], inflow[quoted], outflow[quoted], is_call[quoted], missing
-    )
+        index_of = {float(k): i for i, k in enumerate(strikes)}
+        found = [(index_of[float(k)], o) for k, o in sorted(wanted.items()) if float(k) in index_of]
+        picked = np.array([i for i, _ in found], dtype=np.intp)
+        offs = [o for _, o in found]
+    return stats, picked, offs

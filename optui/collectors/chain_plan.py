@@ -32,11 +32,24 @@ class BucketPlan:
     def expiry(self) -> date:
         return self.chain.expiry
 
+    def positions(self) -> np.ndarray:
+        """Where each quoted strike sits in the chain's listed strikes (intp); KeyError for a
+        strike the chain does not list."""
+        listed, strikes = self.chain.strikes, self.strikes
+        if listed.size:
+            pos = np.minimum(np.searchsorted(listed, strikes), listed.size - 1)
+            if np.array_equal(listed[pos], strikes):
+                return pos
+        index = {float(k): i for i, k in enumerate(listed)}  # unsorted, or a strike not listed
+        return np.array([index[float(k)] for k in strikes], dtype=np.intp)
+
     def call_keys(self) -> list[str]:
-        return [self.chain.calls[k].key for k in self.strikes]
+        keys = self.chain.columns().call_keys
+        return [keys[i] for i in self.positions().tolist()]
 
     def put_keys(self) -> list[str]:
-        return [self.chain.puts[k].key for k in self.strikes]
+        keys = self.chain.columns().put_keys
+        return [keys[i] for i in self.positions().tolist()]
 
 
 def window(strikes: np.ndarray, spot: float, each_side: int) -> np.ndarray:

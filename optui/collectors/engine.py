@@ -18,10 +18,11 @@ import numpy as np
 
 from optui.analytics.chain import atm_strike
 from optui.analytics.premium_flow import flow_totals
-from optui.collectors.bucket_analytics import analyse_bucket, session_open
+from optui.collectors.bucket_analytics import BucketResult, analyse_buckets, session_open
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
+from optui.collectors.quote_table import QuoteTable
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
 from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
 from optui.collectors.strike_flow import strike_flow
@@ -112,6 +113,8 @@ class CollectionEngine:
         self._state: DayState | None = None
         self._flow_bars: FlowBarAccumulator | None = None
         self._strike_bars = StrikeFlowBars()
+        self._leg_blocks: list[dict[str, Any]] = []  # this cycle's legs as columns, for the store
+        self._blocks_of: Snapshot | None = None  # the snapshot those legs are of
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
@@ -254,9 +257,7 @@ class CollectionEngine:
         # Whole chains, packed so that each expiry is quoted in one call wherever it fits.
         groups = [plan.call_keys() + plan.put_keys() for ps in plans.values() for plan in ps]
         batches = quote_batches(groups, MAX_QUOTE_INSTRUMENTS)
-        quotes: dict[str, Quote] = {}
-        for batch in batches:
-            quotes.update(self.source.quotes(batch))
+        quotes = self._quote_legs(batches)
         stats.quote_calls += len(batches)
         stats.instruments = sum(len(b) for b in batches) + len(spot_keys)
         take_feed = getattr(self.source, "take_feed", None)
@@ -275,12 +276,22 @@ class CollectionEngine:
         warnings.extend(getattr(self.source, "take_notices", list)())  # recording/replay health
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
+        self._leg_blocks = []
+        # Every bucket of every index in one vectorised pass, then each index's snapshot.
+        jobs = [(plan, spots[spot_keys[key]].last_price)
+                for key, index_plans in plans.items() for plan in index_plans if plan.strikes.size]
+        results = iter(analyse_buckets(
+            jobs, quotes, at, self.settings.analytics, self.settings.source.offsets, state,
+            prev_view, max_gap_s=self.max_flow_gap_s,
+        ))
         for key, index_plans in plans.items():
+            done = [(plan, next(results)) for plan in index_plans if plan.strikes.size]
             snap.indices[key] = self._index_snapshot(
-                key, spots[spot_keys[key]], index_plans, quotes, at, warnings, prev_view
+                key, spots[spot_keys[key]], index_plans, done, at, warnings, prev_view
             )
         state.save()
         snap.warnings = warnings
+        self._blocks_of = snap
         self._persist(snap, stats)
         if self.alerts is not None:
             try:
@@ -332,53 +343,54 @@ class CollectionEngine:
         return (following is None or following.astimezone(IST).date() != local.date()
                 or local >= following)
 
+    def _quote_legs(self, batches: list[list[str]]) -> QuoteTable:
+        """The planned legs' quotes, one quote call per batch, as one table of columns."""
+        return QuoteTable.concat(self.source.quote_tables(batches))
+
     def _index_snapshot(
         self,
         key: str,
         spot_q: Quote,
         plans: list[BucketPlan],
-        quotes: dict[str, Quote],
+        analysed: list[tuple[BucketPlan, BucketResult]],
         at: datetime,
         warnings: list[SnapshotWarning],
         prev_view: dict,
     ) -> IndexSnapshot:
+        """One index's snapshot from its analysed buckets (every plan with strikes, in order)."""
         spot = spot_q.last_price
-        state = self._state
-        assert state is not None
         legs = []
         buckets = {}
-        seen: dict[int, tuple[float, float, bool]] = {}
+        results = []
         strike_flows: dict[tuple[str, float], tuple[float, float]] = {}
-        for plan in plans:
-            if plan.strikes.size == 0:
-                continue
-            res = analyse_bucket(
-                plan, quotes, spot, at, self.settings.analytics, self.settings.source.offsets, state,
-                prev_view, max_gap_s=self.max_flow_gap_s,
-            )
+        for plan, res in analysed:
             if res.missing:
                 warnings.append(SnapshotWarning(
                     WarningKind.MISSING_QUOTES, f"{key} {plan.bucket}",
                     f"{res.missing} of {plan.strikes.size} strikes missing a call or put quote"
                 ))
             legs.extend(res.legs)
+            self._leg_blocks.append(res.columns)
+            results.append(res)
             buckets[plan.bucket] = res.stats
             if len({e for e, _ in strike_flows} | {plan.expiry.isoformat()}) <= STRIKE_EXPIRIES:
                 strike_flows.update(((plan.expiry.isoformat(), k), v)
                                     for k, v in strike_flow(plan, res).items())
-            # An expiry can sit in two buckets (this_week is also this_month): count its flow once.
-            for tok, i_, o_, c_ in zip(res.tokens, res.inflow, res.outflow, res.is_call, strict=True):
-                seen.setdefault(int(tok), (float(i_), float(o_), bool(c_)))
-        if seen:
-            vals = np.array(list(seen.values()), dtype=float)
-            flow = flow_totals(vals[:, 0], vals[:, 1], vals[:, 2].astype(bool))
+        tokens = np.concatenate([r.tokens for r in results]) if results else np.zeros(0, np.int64)
+        if tokens.size:
+            # An expiry can sit in two buckets (this_week is also this_month): count its flow
+            # once, from the first bucket that quoted it, in the order first seen.
+            first = np.sort(np.unique(tokens, return_index=True)[1])
+            inflow = np.concatenate([r.inflow for r in results])[first]
+            outflow = np.concatenate([r.outflow for r in results])[first]
+            flow = flow_totals(inflow, outflow, np.concatenate([r.is_call for r in results])[first])
             # No leg with a usable previous quote (first cycle, or after a gap): unknown, not 0.
-            measured = np.isfinite(vals[:, :2]).any(axis=1)
+            measured = np.isfinite(inflow) | np.isfinite(outflow)
             flow.measured = bool(measured.any())
-            starts = [prev_view[t].at_s for t, ok in zip(seen, measured, strict=True)
-                      if ok and t in prev_view]
-            if starts:  # the flow covers the market time since the previous cycle's quotes
-                flow.since = datetime.fromtimestamp(max(starts), UTC)
+            starts = np.concatenate([r.prev_at_s for r in results])[first][measured]
+            starts = starts[np.isfinite(starts)]
+            if starts.size:  # the flow covers the market time since the previous cycle's quotes
+                flow.since = datetime.fromtimestamp(float(starts.max()), UTC)
         else:
             flow = FlowSummary(measured=False)
         first = plans[0] if plans else None
@@ -407,14 +419,17 @@ class CollectionEngine:
     def _persist(self, snap: Snapshot, stats: CycleStats) -> None:
         """Store, files and cache; a failing sink becomes a warning, never a lost snapshot."""
         if self.store is not None:
-            from optui.storage.records import FlowBarAccumulator, write_snapshot
+            from optui.storage.records import FlowBarAccumulator, leg_batch, write_snapshot
 
             spooled_before = self.store.spooled_total
             stored_before = self.store.stored_total
             try:
                 if self._flow_bars is None:
                     self._flow_bars = FlowBarAccumulator(self.store)
-                stats.rows_written = write_snapshot(self.store, snap, self._flow_bars)
+                # The analytics' own columns of this snapshot's legs, when it is the cycle's.
+                ready = leg_batch(self._leg_blocks) if self._blocks_of is snap else None
+                self._blocks_of, self._leg_blocks = None, []
+                stats.rows_written = write_snapshot(self.store, snap, self._flow_bars, legs=ready)
                 strike_points = self._strike_bars.points(snap)
                 if strike_points:
                     stats.rows_written += self.store.write(strike_points)

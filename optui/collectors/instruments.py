@@ -162,6 +162,20 @@ def instruments_from_kite_rows(rows: Iterable[dict], source: str = "instrument d
     return result
 
 
+@dataclass(frozen=True, slots=True)
+class ChainColumns:
+    """An expiry chain's instruments per listed strike, in `ExpiryChain.strikes` order: what a
+    cycle reads for every strike without touching an Instrument."""
+
+    call_keys: list[str]  # 'EXCHANGE:TRADINGSYMBOL'
+    put_keys: list[str]
+    call_symbols: list[str]  # the keys' tradingsymbols
+    put_symbols: list[str]
+    call_tokens: np.ndarray  # int64 instrument tokens
+    put_tokens: np.ndarray
+    call_ticks: np.ndarray  # float64 tick sizes of the calls
+
+
 @dataclass(slots=True)
 class ExpiryChain:
     """Listed options of one index and one expiry, by strike."""
@@ -170,12 +184,31 @@ class ExpiryChain:
     strikes: np.ndarray  # sorted unique listed strikes having both a CE and a PE
     calls: dict[float, Instrument] = field(default_factory=dict)
     puts: dict[float, Instrument] = field(default_factory=dict)
+    _columns: ChainColumns | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def lot_size(self) -> int:
         for inst in self.calls.values():
             return inst.lot_size
         return 0
+
+    def columns(self) -> ChainColumns:
+        """Keys, tradingsymbols, tokens and call tick sizes per listed strike (built once; a
+        chain's instruments do not change). KeyError when a listed strike lacks a call or put."""
+        cols = self._columns
+        if cols is None:
+            calls = [self.calls[float(k)] for k in self.strikes]
+            puts = [self.puts[float(k)] for k in self.strikes]
+            call_keys = [i.key for i in calls]
+            put_keys = [i.key for i in puts]
+            cols = self._columns = ChainColumns(
+                call_keys, put_keys,
+                [k.split(":", 1)[1] for k in call_keys], [k.split(":", 1)[1] for k in put_keys],
+                np.array([i.instrument_token for i in calls], dtype=np.int64),
+                np.array([i.instrument_token for i in puts], dtype=np.int64),
+                np.array([i.tick_size for i in calls], dtype=float),
+            )
+        return cols
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from optui.timeutil import IST, now_utc, parse_kite_time
 
 if TYPE_CHECKING:
     from optui.analytics.trading_calendar import TradingCalendar
+    from optui.collectors.quote_table import QuoteTable
 
 MAX_QUOTE_INSTRUMENTS = 500
 
@@ -43,6 +44,13 @@ class MarketSource(ABC):
             for key, data in raw.items():
                 out[key] = quote_from_kite(data)
         return out
+
+    def quote_tables(self, batches: Sequence[Sequence[str]]) -> list[QuoteTable]:
+        """One quote call per batch of at most 500 unique keys, each answer as columns (in
+        batch order; see optui.collectors.quote_table). Raises as `quote_batch` does."""
+        from optui.collectors.quote_table import QuoteTable
+
+        return [QuoteTable.from_quotes(batch, self.quotes(batch)) for batch in batches]
 
     def now(self) -> datetime:
         """The exchange's current time (aware); the simulator runs its own clock."""

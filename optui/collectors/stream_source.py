@@ -62,6 +62,7 @@ from optui.tick_packets import TickBatch
 
 if TYPE_CHECKING:
     from optui.collectors.chain_plan import BucketPlan
+    from optui.collectors.quote_table import QuoteTable
     from optui.collectors.recording import Recorder
 
 log = logging.getLogger(__name__)
@@ -374,6 +375,41 @@ class StreamingSource(MarketSource):
             self._fed[0] += len(streamed)
             self._fed[1] += len(rest)
         return self._on_loop(self._answer, keys, streamed, polled)
+
+    def quote_tables(self, batches: Sequence[Sequence[str]]) -> list[QuoteTable]:
+        """`quote_batch` for each batch, in order, answered as columns: the streamed rows
+        straight from the book's arrays (no dict per instrument). Consecutive batches that the
+        ticks answer whole take one trip to the event-loop thread; a batch with keys to poll
+        goes through `quote_batch` (and `quote_from_kite`) as before."""
+        if self.ticker is None or not batches:
+            return super().quote_tables(batches)
+        now_s = self.rest.now().timestamp()
+        out: list[QuoteTable] = []
+        while len(out) < len(batches):
+            out.extend(self._on_loop(self._streamed_tables, batches, len(out), now_s))
+            if len(out) < len(batches):  # this one polls some of its keys
+                batch = batches[len(out)]
+                out.extend(super().quote_tables([batch]))
+        return out
+
+    def _streamed_tables(self, batches: Sequence[Sequence[str]], first: int,
+                         now_s: float) -> list[QuoteTable]:
+        """Answer batches from `first` on from the book while the ticks answer a batch whole
+        (event-loop thread); stops at the first batch with keys to poll (or a spot call)."""
+        out: list[QuoteTable] = []
+        for batch in batches[first:]:
+            keys = list(batch)
+            if is_spot_call(keys):
+                break
+            streamed = self._split(keys, now_s)
+            if len(streamed) != len(keys):
+                break
+            tokens = [self._key_token[k] for k in keys]
+            self._fed[0] += len(keys)
+            if self.recorder is not None:
+                self.recorder.record_stream_answer(self.rest.now(), keys, keys, tokens, {})
+            out.append(self.book.quote_table(keys, tokens))
+        return out
 
     def take_feed(self) -> tuple[str, int, int]:
         """(tier, quotes streamed, quotes polled) since the last call; a change of tier is also

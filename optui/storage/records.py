@@ -8,6 +8,7 @@ because converting thousands of legs per cycle into objects first is the slow pa
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -181,10 +182,47 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
 _TAGS_CACHE: dict[tuple[Any, ...], FrozenTags] = {}  # one shared tag set per leg series
 
 
+def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
+    """Legs given as columns (one block per bucket: a column per LegRecord field, arrays or
+    lists, as `optui.collectors.bucket_analytics.BucketResult.columns` holds them) as one column
+    batch: the values `leg_columns` gives for the same LegRecords, without the objects."""
+    blocks = [b for b in blocks if len(b["timestamp"])]
+    times: list[int] = []
+    memo: dict[datetime, int] = {}
+    for block in blocks:
+        for stamp in block["timestamp"]:
+            t = memo.get(stamp)
+            if t is None:
+                t = memo[stamp] = time_to_ns(stamp)
+            times.append(t)
+    columns: dict[str, Any] = {}
+    for name in LEG_FIELDS:
+        parts = [block[name] for block in blocks]
+        if name in _FLOAT_AT:
+            columns[name] = (np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+                             if parts else np.zeros(0))
+        else:
+            columns[name] = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray) else p)]
+    cache = _TAGS_CACHE
+    if len(cache) > 50_000:  # expiries roll: drop old series now and then
+        cache.clear()
+    tags_list: list[dict[str, str]] = []
+    for block in blocks:
+        for ident in zip(*(block[name] for name in LEG_TAGS), strict=True):
+            tags = cache.get(ident)
+            if tags is None:
+                index, bucket, side, expiry, offset = ident
+                tags = cache[ident] = FrozenTags(index=index, bucket=bucket, side=side,
+                                                 expiry=expiry.isoformat(), strike_offset=offset)
+            tags_list.append(tags)
+    return ColumnBatch(LEGS, tags_list, times, columns)
+
+
 _OTHER_FIELDS = ("volume", "instrument_token", "tradingsymbol", "buildup", "flags")
 _FLOAT_FIELDS = tuple(f for f in LEG_FIELDS if f not in _OTHER_FIELDS)
 _GET_FLOATS = attrgetter(*_FLOAT_FIELDS)
 _GET_TAGS = attrgetter(*LEG_TAGS)
+_FLOAT_AT = frozenset(_FLOAT_FIELDS)
 
 
 @dataclass(slots=True)
@@ -334,10 +372,14 @@ class FlowBarAccumulator:
             del self._bars[key]
 
 
-def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None) -> int:
+def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None,
+                   legs: ColumnBatch | None = None) -> int:
     """Write a snapshot's legs (column path), overviews, the day's `iv_daily` close so far and,
-    with `flow`, its minute bars."""
-    written = leg_columns(snapshot).write_to(store) if snapshot.leg_count else 0
+    with `flow`, its minute bars. `legs`: the snapshot's legs already in columns (`leg_batch`
+    of the analytics' columns), else they are read from its LegRecords."""
+    if legs is None:
+        legs = leg_columns(snapshot) if snapshot.leg_count else None
+    written = legs.write_to(store) if legs is not None and len(legs) else 0
     points = [_overview_point(key, s.overview, snapshot.source) for key, s in snapshot.indices.items()]
     points.extend(iv_daily_points(snapshot))  # the day's running ATM IV close (iv_daily)
     if flow is not None:
