@@ -109,6 +109,9 @@ def _phases(timer: PhaseTimer) -> None:
     import optui.collectors.engine as engine_mod
     import optui.storage.records as records
 
+    from optui.collectors.day_state import DayState
+
+    timer.wrap(StreamingSource, "quotes", "spots")
     timer.wrap(engine_mod, "plan_index", "plan")
     timer.wrap(StreamingSource, "follow_plan", "subscribe")
     timer.wrap(engine_mod.CollectionEngine, "_quote_legs", "quotes")
@@ -118,6 +121,7 @@ def _phases(timer: PhaseTimer) -> None:
     timer.wrap(engine_mod.CollectionEngine, "_index_snapshot", "snapshot")
     timer.wrap(records, "leg_columns", "leg columns")
     timer.wrap(engine_mod.CollectionEngine, "_persist", "persist")
+    timer.wrap(DayState, "save", "state save")
 
 
 def settings(root: Path) -> Settings:
@@ -170,14 +174,16 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
                 measured = n >= WARMUP
                 if measured and profile is not None:
                     profile.enable()
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), time.thread_time()
                 snap = engine.collect_once()
                 took = time.perf_counter() - began
+                cpu = time.thread_time() - cpu
                 if measured and profile is not None:
                     profile.disable()
                 timer.end_cycle(measured)
                 if measured:
                     walls.append(took)
+                    timer.history["(cycle CPU, this thread)"].append(cpu)
                     legs = snap.leg_count
                     if engine.last.feed != "stream":
                         raise RuntimeError(f"cycle {n} was not streamed: {engine.last.feed}")
@@ -241,7 +247,7 @@ def main(argv: list[str] | None = None) -> None:
     OPTIONS["chain_strikes"] = args.chain_strikes
     OPTIONS["full_chain_expiries"] = args.full_chain_expiries
     OPTIONS["rows"] = args.rows
-    profile = cProfile.Profile() if args.profile else None
+    profile = cProfile.Profile(time.thread_time) if args.profile else None  # CPU of this thread
     with tempfile.TemporaryDirectory() as tmp:
         walls, phases, digest, legs = run(Path(tmp) / "book", args.cycles, False, profile)
         report("book-built quotes", walls, phases, legs)

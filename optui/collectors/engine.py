@@ -380,14 +380,14 @@ class CollectionEngine:
         if tokens.size:
             # An expiry can sit in two buckets (this_week is also this_month): count its flow
             # once, from the first bucket that quoted it, in the order first seen.
-            first = np.sort(np.unique(tokens, return_index=True)[1])
-            inflow = np.concatenate([r.inflow for r in results])[first]
-            outflow = np.concatenate([r.outflow for r in results])[first]
-            flow = flow_totals(inflow, outflow, np.concatenate([r.is_call for r in results])[first])
+            once = np.sort(np.unique(tokens, return_index=True)[1])
+            inflow = np.concatenate([r.inflow for r in results])[once]
+            outflow = np.concatenate([r.outflow for r in results])[once]
+            flow = flow_totals(inflow, outflow, np.concatenate([r.is_call for r in results])[once])
             # No leg with a usable previous quote (first cycle, or after a gap): unknown, not 0.
             measured = np.isfinite(inflow) | np.isfinite(outflow)
             flow.measured = bool(measured.any())
-            starts = np.concatenate([r.prev_at_s for r in results])[first][measured]
+            starts = np.concatenate([r.prev_at_s for r in results])[once][measured]
             starts = starts[np.isfinite(starts)]
             if starts.size:  # the flow covers the market time since the previous cycle's quotes
                 flow.since = datetime.fromtimestamp(float(starts.max()), UTC)

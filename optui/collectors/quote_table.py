@@ -58,7 +58,7 @@ class QuoteTable:
     close: np.ndarray
     age_s: np.ndarray
     last_trade_day: np.ndarray
-    _row_of: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    _row_of: dict[str, int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.keys)

@@ -177,6 +177,7 @@ class StreamingSource(MarketSource):
         self.book = TickBook()
         self._key_token: dict[str, int] = {}
         self._modes: dict[int, str] = {}
+        self._subscribed = np.zeros(0, dtype=np.int64)  # the tokens of `_modes`, sorted
         self._streamed: set[int] = set()  # subscribed now (event-loop thread)
         self._shard_of: dict[int, int] = {}
         self._refused = False
@@ -231,6 +232,9 @@ class StreamingSource(MarketSource):
                     spots: Mapping[str, Quote]) -> None:
         """Subscribe what the cycle's plan quotes (index key -> bucket plans, index key -> spot
         quote); only a changed set reaches the ticker."""
+        if self._subscribed.size and self._same_plan(plans, spots):
+            self.left_to_rest = 0  # all of it streams, as now: nothing to rank or change
+            return
         modes, left = stream_modes(plans, spots, self.capacity)
         if left and left != self.left_to_rest:
             self._note(f"ticker: {left} planned legs beyond the {self.capacity} streamed "
@@ -240,9 +244,24 @@ class StreamingSource(MarketSource):
         if modes == self._modes or self._refused:
             return
         self._modes = modes
+        self._subscribed = np.unique(np.fromiter(modes, dtype=np.int64, count=len(modes)))
         loop = self._ensure_loop()
         future = asyncio.run_coroutine_threadsafe(self._apply_modes(dict(modes)), loop)
         future.add_done_callback(self._log_failure)
+
+    def _same_plan(self, plans: Mapping[str, Sequence[BucketPlan]],
+                   spots: Mapping[str, Quote]) -> bool:
+        """Whether the plan's instruments (spots and legs) are exactly those subscribed now and
+        all fit: then `stream_modes` would give the same modes (a dict compares unordered)."""
+        parts = [np.array([s.instrument_token for s in spots.values() if s.instrument_token],
+                          dtype=np.int64)]
+        for index_plans in plans.values():
+            for plan in index_plans:
+                if plan.strikes.size:
+                    cols, pos = plan.chain.columns(), plan.positions()
+                    parts += [cols.call_tokens[pos], cols.put_tokens[pos]]
+        wanted = np.unique(np.concatenate(parts))
+        return wanted.size <= self.capacity and np.array_equal(wanted, self._subscribed)
 
     @staticmethod
     def _log_failure(future: concurrent.futures.Future) -> None:

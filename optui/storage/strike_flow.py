@@ -25,6 +25,9 @@ class StrikeFlowBars:
     def __init__(self, keep_minutes: int = 3) -> None:
         self.keep_minutes = max(1, keep_minutes)
         self._cycles: dict[tuple[str, int], dict[int, dict[tuple[str, float], tuple[float, float]]]] = {}
+        # Per minute, the running sums of its cycles in the order they were added: a new cycle
+        # adds onto them (the same additions in the same order as summing all cycles again).
+        self._sums: dict[tuple[str, int], dict[tuple[str, float], list[float]]] = {}
 
     def points(self, snapshot: Snapshot) -> list[Point]:
         """The minute bars this snapshot's cycle belongs to, after adding it."""
@@ -35,9 +38,15 @@ class StrikeFlowBars:
             end = time_to_ns(snap.overview.timestamp)
             minute = end - end % _MINUTE_NS
             cycles = self._cycles.setdefault((key, minute), {})
+            again = end in cycles  # the same moment collected again: it replaces its cycle
             cycles[end] = dict(snap.strike_flow)
-            sums: dict[tuple[str, float], list[float]] = {}
-            for flows in cycles.values():
+            sums = self._sums.get((key, minute))
+            if sums is None or again:
+                sums = self._sums[(key, minute)] = {}
+                added = list(cycles.values())
+            else:
+                added = [cycles[end]]
+            for flows in added:
                 for ident, (ce, pe) in flows.items():
                     acc = sums.setdefault(ident, [0.0, 0.0])
                     acc[0] += ce
@@ -51,4 +60,5 @@ class StrikeFlowBars:
             horizon = minute - self.keep_minutes * _MINUTE_NS
             for old in [k for k in self._cycles if k[0] == key and k[1] < horizon]:
                 del self._cycles[old]
+                self._sums.pop(old, None)
         return out
