@@ -30,7 +30,6 @@ import cProfile
 import hashlib
 import json
 import pstats
-import statistics
 import sys
 import tempfile
 import time
@@ -70,7 +69,9 @@ class PhaseTimer:
 
     def __init__(self) -> None:
         self.cycle: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
         self.history: dict[str, list[float]] = defaultdict(list)
+        self.cpu_history: dict[str, list[float]] = defaultdict(list)
         self._depth: dict[str, int] = defaultdict(int)
         self._undo: list[Callable[[], None]] = []
 
@@ -82,13 +83,14 @@ class PhaseTimer:
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             timer._depth[name] += 1
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.thread_time()
             try:
                 return original(*args, **kwargs)
             finally:
                 timer._depth[name] -= 1
                 if not timer._depth[name]:
                     timer.cycle[name] += time.perf_counter() - began
+                    timer.cpu[name] += time.thread_time() - cpu
 
         setattr(owner, attr, timed)
         self._undo.append(lambda: setattr(owner, attr, original))
@@ -97,7 +99,9 @@ class PhaseTimer:
         if keep:
             for name, took in self.cycle.items():
                 self.history[name].append(took)
+                self.cpu_history[name].append(self.cpu[name])
         self.cycle = defaultdict(float)
+        self.cpu = defaultdict(float)
 
     def restore(self) -> None:
         for undo in reversed(self._undo):
@@ -108,7 +112,6 @@ def _phases(timer: PhaseTimer) -> None:
     """Timers around the engine's steps: each is the function's module attribute the engine calls."""
     import optui.collectors.engine as engine_mod
     import optui.storage.records as records
-
     from optui.collectors.day_state import DayState
 
     timer.wrap(StreamingSource, "quotes", "spots")
@@ -160,6 +163,7 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
     rows' digest and the legs of the last cycle."""
     timer = PhaseTimer()
     walls: list[float] = []
+    cpus: list[float] = []
     legs = 0
     with streamed_engine(root) as (engine, source, clock):
         if rest_built:
@@ -183,17 +187,19 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
                 timer.end_cycle(measured)
                 if measured:
                     walls.append(took)
-                    timer.history["(cycle CPU, this thread)"].append(cpu)
+                    cpus.append(cpu)
                     legs = snap.leg_count
                     if engine.last.feed != "stream":
                         raise RuntimeError(f"cycle {n} was not streamed: {engine.last.feed}")
         finally:
             timer.restore()
         digest = stored_digest(engine.store)
+        timer.history["cycle"] = walls
+        timer.cpu_history["cycle"] = cpus
         if OPTIONS.get("rows"):
             Path(OPTIONS["rows"]).write_text("\n".join(stored_rows(engine.store)) + "\n")
             OPTIONS["rows"] = None
-    return walls, timer.history, digest, legs
+    return walls, (timer.history, timer.cpu_history), digest, legs
 
 
 def stored_rows(store: SQLiteStore) -> list[str]:
@@ -222,12 +228,13 @@ def _ms(values: list[float], q: float = 0.5) -> float:
     return 1000.0 * ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def report(title: str, walls: list[float], phases: dict[str, list[float]], legs: int) -> None:
-    print(f"{title}: {len(walls)} cycles, {legs} legs recorded per cycle; "
-          f"cycle p50 {_ms(walls):.1f} ms, p95 {_ms(walls, 0.95):.1f} ms, "
-          f"mean {1000 * statistics.fmean(walls):.1f} ms")
-    for name, values in phases.items():
-        print(f"    {name:<12} p50 {_ms(values):7.1f} ms")
+def report(title: str, walls: list[float], phases: tuple[dict[str, list[float]], ...],
+           legs: int) -> None:
+    wall, cpu = phases
+    print(f"{title}: {len(walls)} cycles, {legs} legs recorded per cycle")
+    print(f"    {'':<12} {'wall p50':>9} {'wall p95':>9} {'CPU p50':>9}   (ms; CPU of the cycle's thread)")
+    for name, values in wall.items():
+        print(f"    {name:<12} {_ms(values):9.1f} {_ms(values, 0.95):9.1f} {_ms(cpu[name]):9.1f}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -256,7 +256,14 @@ def chain_aggregates_batch(
         priced = np.all(np.isfinite(legs) & (legs > 0), axis=0)
     straddle = np.where(priced, legs.sum(axis=0), np.nan)
 
-    sums = {name: arr.sum(axis=1) for name, arr in clean.items()}
+    if valid.all():
+        sums = {name: arr.sum(axis=1) for name, arr in clean.items()}
+    else:
+        # A padded row sums its listed strikes only, in order: the same additions as the chain
+        # summarised alone (pairwise summation groups terms by the row's length, so padding
+        # would move the last bits and a chain's figures would depend on its batch).
+        sums = {name: np.array([row[ok].sum() for row, ok in zip(arr, valid, strict=True)])
+                for name, arr in clean.items()}
     with np.errstate(invalid="ignore", divide="ignore"):
         pcr_oi = np.where(sums["call_oi"] > 0, sums["put_oi"] / sums["call_oi"], np.nan)
         pcr_vol = np.where(

@@ -7,11 +7,11 @@ arrays, calls the vectorised functions once per bucket and builds typed records.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any
 
@@ -129,9 +129,22 @@ _PREV_FIELDS = attrgetter("value", "volume", "mid", "last", "oi", "at_s")
 _NO_PREV = (NAN,) * 6
 
 
+def _prev_fields(p: PrevQuote | None) -> tuple[float, ...]:
+    return _NO_PREV if p is None else _PREV_FIELDS(p)
+
+
 @lru_cache(maxsize=1024)
 def _offset_label(offset: int) -> str:
     return offset_label(offset)
+
+
+def _isclose(values: np.ndarray, target: float) -> np.ndarray:
+    """`np.isclose(values, target)` (rtol 1e-5, atol 1e-8) for finite values and target,
+    without its general-purpose overhead."""
+    if not math.isfinite(target):
+        return np.isclose(values, target)
+    with np.errstate(invalid="ignore"):
+        return np.abs(values - target) <= 1e-8 + 1e-5 * abs(target)
 
 
 def analyse_bucket(
@@ -207,7 +220,7 @@ def analyse_buckets(
     sum is taken over one bucket's legs, so a bucket's results do not depend on its companions.
     """
     buckets: list[_Bucket] = []
-    call_tokens, put_tokens, keys = [], [], []
+    call_tokens, put_tokens, keys, symbols = [], [], [], []
     start = 0
     for plan, spot in jobs:
         chain_cols = plan.chain.columns()
@@ -219,6 +232,8 @@ def analyse_buckets(
         tick = float(chain_cols.call_ticks[pos[0]]) if n else 0.05
         buckets.append(_Bucket(plan, spot, start, n, b_keys, tick=tick))
         keys += b_keys
+        symbols += [chain_cols.call_symbols[i] for i in pos_list]
+        symbols += [chain_cols.put_symbols[i] for i in pos_list]
         call_tokens.append(chain_cols.call_tokens[pos])
         put_tokens.append(chain_cols.put_tokens[pos])
         start += 2 * n
@@ -285,8 +300,8 @@ def analyse_buckets(
     view = state.prev if prev_quotes is None else prev_quotes
     now_s = at.timestamp()
     # The previous quote of each leg as (value, volume, mid, last, oi, at_s); NaN where none.
-    seen = np.array([_NO_PREV if p is None else _PREV_FIELDS(p) for p in map(view.get, tok_list)],
-                    dtype=float).reshape(total, 6)
+    seen = np.fromiter(chain.from_iterable(map(_prev_fields, map(view.get, tok_list))),
+                       dtype=float, count=6 * total).reshape(total, 6)
     prev_at = seen[:, 5]
     # A previous quote from the same or a later moment (a restart re-collecting earlier
     # minutes) is no "previous": it gives neither flow nor a snapshot OI change.
@@ -339,6 +354,10 @@ def analyse_buckets(
     counts = [part.size for part in sel_parts]
     owner = np.repeat(np.arange(len(buckets)), counts)
     m = sel.size
+
+    def each(value: Callable[[_Bucket], Any]) -> list[Any]:  # one value per leg of a bucket
+        return [v for b, count in zip(buckets, counts, strict=True) for v in [value(b)] * count]
+
     net = (last - close)[sel]
     legs_close = close[sel]
     legs_open = open_[sel]
@@ -346,10 +365,10 @@ def analyse_buckets(
     stamp = at.astimezone(UTC)
     columns: dict[str, Any] = {
         "timestamp": [stamp] * m,
-        "index": [buckets[i].plan.index for i in owner.tolist()],
-        "bucket": [buckets[i].plan.bucket for i in owner.tolist()],
+        "index": each(lambda b: b.plan.index),
+        "bucket": each(lambda b: b.plan.bucket),
         "side": ["CALL", "PUT"] * (m // 2),
-        "expiry": [buckets[i].plan.expiry for i in owner.tolist()],
+        "expiry": each(lambda b: b.plan.expiry),
         "atm_strike": np.array([aggs[i].atm_strike for i in range(len(buckets))])[owner]
         if m else np.zeros(0),
         "strike": k2[sel],
@@ -370,7 +389,7 @@ def analyse_buckets(
         "net_change_percent": _pct_of(net, legs_close),
         "day_change": legs_day,
         "day_change_percent": _pct_of(legs_day, legs_open),
-        "tradingsymbol": [keys[j].split(":", 1)[1] for j in sel.tolist()],
+        "tradingsymbol": [symbols[j] for j in sel.tolist()],
         "instrument_token": tokens[sel],
         "bid": bid[sel],
         "ask": ask[sel],
@@ -404,29 +423,28 @@ def analyse_buckets(
 
 def _aggregates(buckets: list[_Bucket], last: np.ndarray, oi: np.ndarray, volume: np.ndarray,
                 iv_pct: np.ndarray, oi_chg: np.ndarray, skew_steps: int) -> list[ChainAggregates]:
-    """`chain_aggregates` of every bucket, chains of one length summarised together (a sum over a
-    chain then adds the same numbers in the same order as the chain alone)."""
-    out: list[ChainAggregates | None] = [None] * len(buckets)
-    by_length: dict[int, list[int]] = {}
+    """`chain_aggregates` of every bucket in one batch, chains padded with NaN strikes (a padded
+    chain's figures equal the chain's alone: optui.analytics.chain)."""
+    if not buckets:
+        return []
+    width = max(b.n for b in buckets)
+
+    def rows(values: np.ndarray, side: str) -> np.ndarray:
+        block = np.full((len(buckets), width), NAN)
+        for i, b in enumerate(buckets):
+            block[i, : b.n] = values[getattr(b, side)]
+        return block
+
+    strikes = np.full((len(buckets), width), NAN)
     for i, b in enumerate(buckets):
-        by_length.setdefault(b.n, []).append(i)
-    for members in by_length.values():
-        group = [buckets[i] for i in members]
-
-        def rows(values: np.ndarray, side: str, group: list[_Bucket] = group) -> np.ndarray:
-            return np.stack([values[getattr(b, side)] for b in group])
-
-        found = chain_aggregates_batch(
-            np.array([b.spot for b in group], dtype=float),
-            np.stack([np.asarray(b.plan.strikes, dtype=float) for b in group]),
-            rows(last, "calls"), rows(last, "puts"), rows(oi, "calls"), rows(oi, "puts"),
-            rows(volume, "calls"), rows(volume, "puts"), rows(iv_pct, "calls"), rows(iv_pct, "puts"),
-            rows(oi_chg, "calls"), rows(oi_chg, "puts"),
-            np.array([b.plan.spacing for b in group], dtype=float), skew_steps,
-        )
-        for i, agg in zip(members, found, strict=True):
-            out[i] = agg
-    return out  # type: ignore[return-value]
+        strikes[i, : b.n] = b.plan.strikes
+    return chain_aggregates_batch(
+        np.array([b.spot for b in buckets], dtype=float), strikes,
+        rows(last, "calls"), rows(last, "puts"), rows(oi, "calls"), rows(oi, "puts"),
+        rows(volume, "calls"), rows(volume, "puts"), rows(iv_pct, "calls"), rows(iv_pct, "puts"),
+        rows(oi_chg, "calls"), rows(oi_chg, "puts"),
+        np.array([b.plan.spacing for b in buckets], dtype=float), skew_steps,
+    )
 
 
 def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: AnalyticsSettings,
@@ -447,8 +465,8 @@ def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: Analytics
     atm_traded = bool(atm_legs.size) and bool(np.all(b_traded[atm_legs]))
     # The skew's wings: the put `skew_steps` strikes below ATM, the call as far above.
     wing = cfg.skew_steps * plan.spacing
-    wings = np.concatenate([n + np.flatnonzero(np.isclose(strikes, atm - wing)),
-                            np.flatnonzero(np.isclose(strikes, atm + wing))])
+    wings = np.concatenate([n + np.flatnonzero(_isclose(strikes, atm - wing)),
+                            np.flatnonzero(_isclose(strikes, atm + wing))])
     wings_traded = bool(np.all(b_traded[wings] | ~b_has[wings]))
 
     # Coverage: quoted OI against the last known OI of every listed instrument that did not quote.
