@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import hashlib
 import json
 import pstats
@@ -42,6 +43,7 @@ from typing import Any
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.source import MarketSource
 from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.simulator.server import serve
@@ -166,8 +168,8 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
     cpus: list[float] = []
     legs = 0
     with streamed_engine(root) as (engine, source, clock):
-        if rest_built:
-            source.quote_columns = None  # type: ignore[method-assign,assignment]
+        if rest_built:  # each quote call answered as Kite /quote dicts, then Quote objects
+            source.quote_tables = functools.partial(MarketSource.quote_tables, source)  # type: ignore[method-assign]
         _phases(timer)
         try:
             for n in range(WARMUP + cycles):

@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 
@@ -169,8 +170,8 @@ def _floats(value: object) -> dict[int, float]:
 
 def _pack_prev(prev: dict[int, PrevQuote]) -> dict[str, object]:
     """{"fields", "tokens", "values" (tokens x fields, row-major)} of the previous quotes."""
-    get = attrgetter(*_PREV_FIELDS)
-    rows = np.array([get(p) for p in prev.values()], dtype="<f8").reshape(len(prev), len(_PREV_FIELDS))
+    rows = np.fromiter(chain.from_iterable(map(attrgetter(*_PREV_FIELDS), prev.values())),
+                       dtype="<f8", count=len(prev) * len(_PREV_FIELDS))
     return {"fields": list(_PREV_FIELDS),
             "tokens": _b64(np.fromiter(prev, dtype="<i8", count=len(prev))),
             "values": _b64(np.ascontiguousarray(rows))}

@@ -250,6 +250,21 @@ def _frame_dicts(layout: Layout, nums: bytes, strs: str | None) -> list[dict[str
     return out
 
 
+def covers(layout: Layout, sids: np.ndarray, idx: np.ndarray, fields: list[tuple[str, str]],
+           matrix: np.ndarray, str_cols: dict[str, np.ndarray]) -> bool:
+    """Whether new points (rows `idx`, series `sids`, sorted and unique) replace every value of
+    a stored frame of `layout`: each of its series and fields is among the new ones and no new
+    value is absent (NaN or None). `merge_frame` then gives the new points alone."""
+    names = {n for n, _ in fields}
+    if not all(n in names for n, _ in layout.fields):
+        return False
+    if not np.isin(layout.sids, sids).all():
+        return False
+    if matrix.size and np.isnan(matrix[idx]).any():
+        return False
+    return all(v is not None for col in str_cols.values() for v in col[idx].tolist())
+
+
 def merge_frame(
     old: tuple[Layout, bytes, str | None] | None,
     sids: np.ndarray,

@@ -31,6 +31,7 @@ from optui.storage.sqlite_frames import (
     Catalogue,
     Frame,
     View,
+    covers,
     field_columns,
     frame_rows,
     merge_frame,
@@ -84,6 +85,7 @@ class SQLiteStore(Store):
         self._lock = threading.RLock()  # the writer's, held for a whole transaction
         self._meta_lock = threading.RLock()  # short: guards the in-memory catalogue
         self._cat = Catalogue()
+        self._versions: dict[int, int] = {}  # id(connection) -> data_version its refresh saw
         self._idle: list[sqlite3.Connection] = []  # pooled reader connections
         self._closed = False
         self.journal_mode = "?"
@@ -146,6 +148,8 @@ class SQLiteStore(Store):
             conn.execute("PRAGMA busy_timeout=30000")
         except sqlite3.Error as exc:
             raise self._error(exc, "open") from exc
+        with self._meta_lock:  # a new connection may reuse a closed one's id
+            self._versions.pop(id(conn), None)
         return conn
 
     @contextmanager
@@ -199,6 +203,16 @@ class SQLiteStore(Store):
         return StoreError(f"SQLite store {self.path}: {action} failed: {hint}")
 
     def _refresh_from(self, conn: sqlite3.Connection) -> None:
+        """Load catalogue rows another connection committed since `conn` last looked (SQLite's
+        `data_version` moves only then: one cheap pragma instead of three queries a write)."""
+        with self._meta_lock:
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+            if self._versions.get(id(conn)) != version:
+                self._cat.refresh(conn)
+                self._versions[id(conn)] = version
+
+    def _reload_from(self, conn: sqlite3.Connection) -> None:
+        """Load catalogue rows now (after this connection inserted some)."""
         with self._meta_lock:
             self._cat.refresh(conn)
 
@@ -250,6 +264,7 @@ class SQLiteStore(Store):
         """Drop catalogue ids a rolled-back write created; reload what the file really holds."""
         with self._meta_lock:
             self._cat = Catalogue()
+            self._versions.clear()
             try:
                 self._cat.refresh(conn)
             except sqlite3.Error:
@@ -268,9 +283,9 @@ class SQLiteStore(Store):
         mid = cat.mids.get(measurement)
         if mid is None:
             conn.execute("INSERT INTO measurements (name) VALUES (?)", (measurement,))
-            self._refresh_from(conn)
+            self._reload_from(conn)
             mid = cat.mids[measurement]
-        sid_arr = np.asarray(series_ids(conn, self._cat, self._refresh_from, mid, tags_list), dtype=np.int64)
+        sid_arr = np.asarray(series_ids(conn, self._cat, self._reload_from, mid, tags_list), dtype=np.int64)
         fields, matrix, str_cols = field_columns(
             measurement, fields_columns, cat.kinds.setdefault(mid, {}), len(sid_arr)
         )
@@ -288,8 +303,11 @@ class SQLiteStore(Store):
             idx = order[a:b]
             group_sids = sid_arr[idx]
             unique = len(idx) == 1 or bool(np.all(group_sids[1:] != group_sids[:-1]))
-            if t in existing or not unique:
-                found = existing.get(t)
+            found = existing.get(t)
+            if found is not None and unique and covers(cat.layouts[found[0]], group_sids, idx,
+                                                       fields, matrix, str_cols):
+                found = None  # every old value is replaced: the merge is the new frame
+            if found is not None or not unique:
                 old = None if found is None else (cat.layouts[found[0]], found[1], found[2])
                 sids, frame_fields, mat, strs = merge_frame(
                     old, group_sids, idx, fields, matrix, str_cols
@@ -297,7 +315,7 @@ class SQLiteStore(Store):
             else:
                 sids, frame_fields, mat = group_sids, fields, matrix[idx]
                 strs = {k: col[idx].tolist() for k, col in str_cols.items()}
-            layout_id = layout_id_of(conn, self._cat, self._refresh_from, mid, sids, frame_fields)
+            layout_id = layout_id_of(conn, self._cat, self._reload_from, mid, sids, frame_fields)
             nums = np.ascontiguousarray(mat, dtype=np.float64).tobytes()
             rows.append((mid, t, layout_id, nums, pack_texts(strs)))
             if len(rows) >= self.batch_size:
