@@ -298,3 +298,25 @@ def test_an_unchanged_plan_is_not_ranked_again(monkeypatch: pytest.MonkeyPatch) 
 class _Done:
     def add_done_callback(self, fn: object) -> None:
         pass
+
+
+@pytest.mark.unit
+def test_a_cycle_transaction_commits_its_writes_together_or_none(tmp_path: Path) -> None:
+    from optui.errors import StoreError
+
+    store = SQLiteStore(tmp_path / "x.db")
+    at = datetime(2026, 11, 25, 5, 30, tzinfo=UTC)
+    span = (at - timedelta(days=1), at + timedelta(days=1))
+    try:
+        store.write([Point("m", {"k": "a"}, {"v": 1.0}, at)])
+        with pytest.raises(StoreError, match="numeric"), store.transaction():
+            store.write([Point("m", {"k": "b"}, {"v": 2.0}, at + timedelta(seconds=1))])
+            store.write([Point("m", {"k": "c"}, {"v": "text"}, at + timedelta(seconds=2))])
+        assert [r.tags["k"] for r in store.query("m", *span)] == ["a"]  # b rolled back with c
+        with store.transaction():
+            store.write([Point("m", {"k": "b"}, {"v": 2.0}, at + timedelta(seconds=1))])
+            store.write([Point("n", {"k": "d"}, {"w": 3.0}, at)])
+        assert [r.tags["k"] for r in store.query("m", *span)] == ["a", "b"]
+        assert [r.fields for r in store.query("n", *span)] == [{"w": 3.0}]
+    finally:
+        store.close()

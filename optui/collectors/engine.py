@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -423,17 +424,23 @@ class CollectionEngine:
 
             spooled_before = self.store.spooled_total
             stored_before = self.store.stored_total
+            # One transaction for the cycle where the store has them (SQLite): one commit.
+            together = getattr(self.store, "transaction", None)
             try:
                 if self._flow_bars is None:
                     self._flow_bars = FlowBarAccumulator(self.store)
                 # The analytics' own columns of this snapshot's legs, when it is the cycle's.
                 ready = leg_batch(self._leg_blocks) if self._blocks_of is snap else None
                 self._blocks_of, self._leg_blocks = None, []
-                stats.rows_written = write_snapshot(self.store, snap, self._flow_bars, legs=ready)
-                strike_points = self._strike_bars.points(snap)
-                if strike_points:
-                    stats.rows_written += self.store.write(strike_points)
+                with together() if together is not None else nullcontext():
+                    stats.rows_written = write_snapshot(self.store, snap, self._flow_bars,
+                                                        legs=ready)
+                    strike_points = self._strike_bars.points(snap)
+                    if strike_points:
+                        stats.rows_written += self.store.write(strike_points)
             except StoreError as exc:
+                if together is not None:
+                    stats.rows_written = 0  # rolled back together
                 snap.warnings.append(SnapshotWarning(WarningKind.STORE, "store", str(exc)))
             stats.rows_spooled = self.store.spooled_total - spooled_before
             stored_after = self.store.stored_total

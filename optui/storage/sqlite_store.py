@@ -88,6 +88,7 @@ class SQLiteStore(Store):
         self._versions: dict[int, int] = {}  # id(connection) -> data_version its refresh saw
         self._idle: list[sqlite3.Connection] = []  # pooled reader connections
         self._closed = False
+        self._in_transaction = False  # a `transaction` block is open (under self._lock)
         self.journal_mode = "?"
         if not self._memory:
             target = Path(self.path)
@@ -232,33 +233,53 @@ class SQLiteStore(Store):
 
     def _write_columns(self, measurement: str, tags_list: Sequence[Mapping[str, str]],
                        times_ns: Sequence[int], fields_columns: Mapping[str, Sequence[Any]]) -> int:
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"SQLite store {self.path} is closed")
-            conn = self._writer
+        with self.transaction(f"write to {measurement!r}"):
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._write_locked(conn, measurement, tags_list, times_ns, fields_columns)
-                    conn.execute("COMMIT")
-                    self._wrote = True
-                    self._committed.set()
-                    if self._wal is not None:
-                        self._wal.bound(conn)
-                except BaseException:
-                    # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
-                    # would replace the real error with "no transaction is active".
-                    try:
-                        if conn.in_transaction:
-                            conn.execute("ROLLBACK")
-                    except sqlite3.Error:
-                        log.warning("rollback after a failed write to %s failed", self.path, exc_info=True)
-                    finally:
-                        self._forget_uncommitted(conn)
-                    raise
+                self._write_locked(self._writer, measurement, tags_list, times_ns, fields_columns)
             except sqlite3.Error as exc:
                 raise self._error(exc, f"write to {measurement!r}") from exc
         return len(times_ns)
+
+    @contextmanager
+    def transaction(self, action: str = "write") -> Iterator[None]:
+        """Every write inside (on this thread) is one transaction: committed together when the
+        block ends, rolled back together when it raises (the error propagates; SQLite errors as
+        StoreError). A cycle's measurements then cost one commit instead of one each. Nested
+        blocks join the outer one."""
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"SQLite store {self.path} is closed")
+            if self._in_transaction:
+                yield
+                return
+            conn = self._writer
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(exc, action) from exc
+            self._in_transaction = True
+            try:
+                yield
+                conn.execute("COMMIT")
+                self._wrote = True
+                self._committed.set()
+                if self._wal is not None:
+                    self._wal.bound(conn)
+            except BaseException as failure:
+                # SQLite may have rolled back already (SQLITE_FULL does): a second ROLLBACK
+                # would replace the real error with "no transaction is active".
+                try:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    log.warning("rollback after a failed write to %s failed", self.path, exc_info=True)
+                finally:
+                    self._forget_uncommitted(conn)
+                if isinstance(failure, sqlite3.Error):
+                    raise self._error(failure, action) from failure
+                raise
+            finally:
+                self._in_transaction = False
 
     def _forget_uncommitted(self, conn: sqlite3.Connection) -> None:
         """Drop catalogue ids a rolled-back write created; reload what the file really holds."""
