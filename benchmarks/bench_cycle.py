@@ -20,6 +20,15 @@ runs on the ticker's thread: "quotes" is mostly waiting for it. Baseline in the 
 same cycles with each quote call answered as Kite /quote dicts turned into Quote objects (the
 path every streamed quote took before the book answered in columns), timed under "spots".
 
+`--digest FILE`: also add a digest of every stored row (measurement, time, tags, fields with
+exact float values) of this run to FILE, under its run options. `--check FILE` compares with
+the capture of the same options; by default benchmarks/bench_cycle_digests.json, captures of
+the code before the cycle worked in columns (commit 656fcdb) made on this machine (numpy's
+vectorised exp and log may round differently on another CPU) for `bench_cycle.py 10`, `6`,
+`6 --chain-strikes 8 --full-chain-expiries 0` and `6 --start "2026-11-25 09:15"`.
+`--profile`: cProfile (CPU of the cycle's thread) of the measured cycles, top functions.
+`--alerts`: with the alert rules (AlertEngine, as `optui collect` runs them), timed apart.
+`--no-baseline`: the book-built run only.
 Run: python benchmarks/bench_cycle.py [cycles] [--digest F | --check F] [--profile]
 """
 
@@ -53,6 +62,7 @@ from optui.timeutil import IST
 START = datetime(2026, 11, 25, 11, 0, tzinfo=IST)  # a Wednesday, mid-session
 OPTIONS: dict[str, Any] = {"start": START, "chain_strikes": 0, "full_chain_expiries": 2}
 GOAL_P50_MS = 60.0
+DIGESTS = Path(__file__).resolve().parent / "bench_cycle_digests.json"
 WARMUP = 2
 
 
@@ -250,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("cycles", nargs="?", type=int, default=10)
     parser.add_argument("--digest")
-    parser.add_argument("--check")
+    parser.add_argument("--check", default=str(DIGESTS) if DIGESTS.exists() else None)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--start", help="simulated start, YYYY-MM-DD HH:MM IST")
@@ -258,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-chain-expiries", type=int, default=2)
     parser.add_argument("--rows", help="write every stored row, one line each, to this file")
     parser.add_argument("--alerts", action="store_true", help="run the alert rules each cycle")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args([] if argv is None else argv)
     if args.start:
         OPTIONS["start"] = datetime.fromisoformat(args.start).replace(tzinfo=IST)
     OPTIONS["chain_strikes"] = args.chain_strikes
@@ -275,19 +285,24 @@ def main(argv: list[str] | None = None) -> None:
             print("stored rows equal between the two: " + ("yes" if b_digest == digest else "NO"))
     print(f"goal: cycle p50 <= {GOAL_P50_MS:.0f} ms: "
           + ("met" if _ms(walls) <= GOAL_P50_MS else "MISSED"))
-    if args.digest:
-        Path(args.digest).write_text(json.dumps({"cycles": args.cycles, "digest": digest}) + "\n")
+    run_key = (f"cycles={args.cycles} start={OPTIONS['start'].isoformat()} "
+               f"chain_strikes={args.chain_strikes} full_chain_expiries={args.full_chain_expiries}")
+    if args.digest:  # add this run's digest to the file (one entry per set of run options)
+        path = Path(args.digest)
+        known = json.loads(path.read_text()) if path.exists() else {}
+        known[run_key] = digest
+        path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
     if args.check:
-        want = json.loads(Path(args.check).read_text())
-        if want["cycles"] != args.cycles:
-            print(f"--check: the capture holds {want['cycles']} cycles; run with that many")
+        want = json.loads(Path(args.check).read_text()).get(run_key)
+        if want is None:
+            print(f"--check: {args.check} holds no capture of {run_key}")
         else:
-            print("stored rows identical to the capture: "
-                  + ("yes" if want["digest"] == digest else "NO"))
+            print(f"stored rows identical to the capture ({run_key}): "
+                  + ("yes" if want == digest else "NO"))
     if profile is not None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
