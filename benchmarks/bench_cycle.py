@@ -28,6 +28,7 @@ vectorised exp and log may round differently on another CPU) for `bench_cycle.py
 `6 --chain-strikes 8 --full-chain-expiries 0` and `6 --start "2026-11-25 09:15"`.
 `--profile`: cProfile (CPU of the cycle's thread) of the measured cycles, top functions.
 `--alerts`: with the alert rules (AlertEngine, as `optui collect` runs them), timed apart.
+`--files`: with the legacy JSON/CSV files (on by default in the settings), timed apart.
 `--no-baseline`: the book-built run only.
 Run: python benchmarks/bench_cycle.py [cycles] [--digest F | --check F] [--profile]
 """
@@ -140,6 +141,9 @@ def _phases(timer: PhaseTimer) -> None:
     from optui.alerts import AlertEngine
 
     timer.wrap(AlertEngine, "on_snapshot", "alerts")
+    import optui.storage.legacy_files as legacy_files
+
+    timer.wrap(legacy_files, "write_legacy_files", "JSON/CSV files")
 
 
 def settings(root: Path) -> Settings:
@@ -147,8 +151,7 @@ def settings(root: Path) -> Settings:
     s.general.data_dir = str(root / "data")
     s.participants.enabled = False
     s.record.enabled = False
-    s.export.write_json = False
-    s.export.write_csv = False
+    s.export.write_json = s.export.write_csv = bool(OPTIONS.get("files"))
     s.source.interval_s = 1.0
     s.source.full_chain_expiries = OPTIONS["full_chain_expiries"]
     s.source.chain_strikes = OPTIONS["chain_strikes"]
@@ -165,7 +168,8 @@ def streamed_engine(root: Path) -> Iterator[tuple[CollectionEngine, StreamingSou
     ws = server.url.replace("http://", "ws://", 1)
     source = StreamingSource(sim, "sim_key", "sim_token", ws, server=server)
     store = SQLiteStore(root / "cycle.db")
-    engine = CollectionEngine(settings(root), source, store, state_dir=root / "state")
+    engine = CollectionEngine(settings(root), source, store, state_dir=root / "state",
+                              out_dir=root / "files")
     if OPTIONS.get("alerts"):  # the alert rules as build_engine sets them
         from optui.alerts import AlertEngine
 
@@ -268,12 +272,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--full-chain-expiries", type=int, default=2)
     parser.add_argument("--rows", help="write every stored row, one line each, to this file")
     parser.add_argument("--alerts", action="store_true", help="run the alert rules each cycle")
+    parser.add_argument("--files", action="store_true", help="write the legacy JSON/CSV files")
     args = parser.parse_args([] if argv is None else argv)
     if args.start:
         OPTIONS["start"] = datetime.fromisoformat(args.start).replace(tzinfo=IST)
     OPTIONS["chain_strikes"] = args.chain_strikes
     OPTIONS["full_chain_expiries"] = args.full_chain_expiries
     OPTIONS["alerts"] = args.alerts
+    OPTIONS["files"] = args.files
     OPTIONS["rows"] = args.rows
     profile = cProfile.Profile(time.thread_time) if args.profile else None  # CPU of this thread
     with tempfile.TemporaryDirectory() as tmp:
