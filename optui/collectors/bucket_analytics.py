@@ -1,7 +1,9 @@
-"""One index and expiry bucket per cycle: quotes in, leg records and chain statistics out.
+"""Index and expiry buckets per cycle: quotes in, leg records and chain statistics out.
 
-This is the glue between the pure analytics and the records: it gathers quote fields into
-arrays, calls the vectorised functions once per bucket and builds typed records.
+This is the glue between the pure analytics and the records: it takes the cycle's quotes as
+columns (optui.collectors.quote_table), stacks the legs of every bucket of every index, calls
+the vectorised functions once over all of them (sums stay per bucket) and builds typed
+records, with the legs also as columns for the store.
 """
 
 from __future__ import annotations
@@ -172,7 +174,6 @@ class _Bucket:
     spot: float
     start: int  # first leg (its calls, then its puts: 2 * n legs)
     n: int
-    keys: list[str]
     t: float = 0.0
     forward: float = NAN
     model_fwd: float = NAN
@@ -230,7 +231,7 @@ def analyse_buckets(
                   + [chain_cols.put_keys[i] for i in pos_list])
         n = len(pos_list)
         tick = float(chain_cols.call_ticks[pos[0]]) if n else 0.05
-        buckets.append(_Bucket(plan, spot, start, n, b_keys, tick=tick))
+        buckets.append(_Bucket(plan, spot, start, n, tick=tick))
         keys += b_keys
         symbols += [chain_cols.call_symbols[i] for i in pos_list]
         symbols += [chain_cols.put_symbols[i] for i in pos_list]
