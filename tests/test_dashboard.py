@@ -243,6 +243,38 @@ class AlertingEngine(FakeEngine):
 
 
 @pytest.mark.mock
+async def test_cycles_queued_behind_each_other_show_the_latest_and_keep_every_event() -> None:
+    """Cycles that queue up while the screen is busy collapse to the newest (no backlog of
+    chains to draw), yet the health events and alerts of the superseded ones are all shown."""
+    from optui.collectors.health import EventKind, HealthEvent, Severity
+    from optui.feed.model import FeedCycle
+
+    screen = DashboardScreen(Settings(), collect=False, clock=fixed_clock)
+    app = Host(screen)
+    handled: list[Message] = []
+    async with app.run_test(size=(160, 48), message_hook=handled.append) as pilot:
+        await pilot.pause()
+        sent = []
+        for n in range(3):
+            snap = replace(sample_snapshot(tick=n), timestamp=SAMPLE_TIME + timedelta(seconds=n))
+            snap.alerts = [three_alerts(snap.timestamp)[n]]
+            event = HealthEvent(EventKind.STORE_SLOW, Severity.WARNING, f"store write {n} slow",
+                                at=snap.timestamp)
+            sent.append(SnapshotCollected(snap, {}, FeedCycle(snap, [event])))
+        for message in sent:  # queued in one go, as cycles posted while a frame is drawn
+            screen.post_message(message)
+        await pilot.pause()
+        await pilot.pause()
+        shown = [m for m in handled if isinstance(m, SnapshotCollected)]
+        assert shown and all(m is sent[-1] for m in shown)  # the older two never drawn
+        assert screen._snapshot is sent[-1].snapshot
+        text = "\n".join(text for _, text in screen.query_one(HealthLog).entries)
+        assert all(f"store write {n} slow" in text for n in range(3)), text
+        rules = [a.rule for a in screen.query_one(AlertsPanel).alerts]
+        assert sorted(rules) == ["capture_failed", "pcr_shift", "premium_flow"]
+
+
+@pytest.mark.mock
 async def test_alerts_panel_shows_core_alerts_filters_and_rings() -> None:
     settings = Settings()
     settings.alerts.bell = True
