@@ -630,6 +630,73 @@ async def test_keyed_table_updates_in_place_and_keeps_strike_order() -> None:
 
 
 @pytest.mark.unit
+async def test_keyed_table_repaints_only_rows_and_columns_on_screen_never_its_scrollbars() -> None:
+    """A change to a row hidden under the horizontal scrollbar, or to a column scrolled off to
+    the right, marks nothing: repainting a scrollbar sends it cell by cell (~4 KB a frame)."""
+    from optui.widgets.keyed_table import KeyedTable
+
+    columns = [("strike", "Strike", "right"), *((f"c{i}", f"C{i}", "right") for i in range(12))]
+
+    class TableApp(App[None]):
+        CSS = "KeyedTable { height: 8; width: 60; overflow-x: auto; overflow-y: auto; }"
+
+        def compose(self):
+            yield KeyedTable(columns)
+
+    def row(k: str, value: str) -> dict:
+        return {"strike": k, **{f"c{i}": f"{value}{i:>9}" for i in range(12)}}
+
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        rows = {str(k): row(str(k), "a") for k in range(100, 130)}
+        table.sync_rows(rows)
+        await pilot.pause()
+        assert table.scrollbar_size_horizontal == 1 and table.scrollbar_size_vertical > 0
+        shown = table.size.height - table.scrollbar_size_horizontal  # header + rows above the bar
+        regions: list = []
+        table.refresh = lambda *r, **kw: regions.extend(r)  # type: ignore[method-assign]
+        last_shown, under_bar = table.row_keys[shown - 2], table.row_keys[shown - 1]
+        rows[under_bar] = row(under_bar, "b")
+        assert table.sync_rows(rows) == 12 and regions == []  # stored, drawn when scrolled in
+        rows[last_shown] = {**rows[last_shown], "c11": "z"}  # the last column: off to the right
+        assert table.sync_rows(rows) == 1 and regions == []
+        rows[last_shown] = {**rows[last_shown], "c0": "y"}
+        table.sync_rows(rows)
+        width = table.size.width - table.scrollbar_size_vertical
+        assert len(regions) == 1 and regions[0].y == shown - 1 and regions[0].right <= width
+
+
+@pytest.mark.unit
+async def test_keyed_table_line_merges_blanks_into_styles_that_cannot_show_on_them() -> None:
+    """The gap after a bold or coloured cell takes its style (one segment for bold LTP, bold
+    strike, bold LTP); after a reversed cell it stays plain, as a reversed blank shows."""
+    from rich.style import Style
+
+    from optui.widgets.keyed_table import KeyedTable, blank_invisible
+
+    assert blank_invisible("bold") and blank_invisible("green") and blank_invisible("dim italic")
+    assert not blank_invisible("bold reverse") and not blank_invisible("underline")
+    assert not blank_invisible("on red")
+
+    class TableApp(App[None]):
+        def compose(self):
+            yield KeyedTable([("a", "A", "right"), ("b", "B", "center"), ("c", "C", "left")])
+
+    app = TableApp()
+    async with app.run_test(size=(60, 12)):
+        table = app.query_one(KeyedTable)
+        table._widths = {"a": 4, "b": 4, "c": 4}
+        cells = {"a": ("1.5", "bold"), "b": ("100", "bold"), "c": ("2.5", "bold")}
+        segments = list(table._line(cells, Style(), {}))
+        assert [s.text for s in segments] == [" ", " 1.5  100   2.5   "]
+        atm = {**cells, "b": ("100", "bold reverse")}
+        segments = list(table._line(atm, Style(), {}))
+        assert [s.text for s in segments] == [" ", " 1.5  ", "100 ", "  ", "2.5   "]
+        assert segments[3].style == Style() and segments[2].style.reverse
+
+
+@pytest.mark.unit
 async def test_chain_swapped_for_a_short_one_keeps_its_box_and_shows_its_rows() -> None:
     class ChainApp(App[None]):
         def compose(self):
