@@ -421,7 +421,7 @@ def _ms(values: list[float]) -> str:
 def stages(cycles: list[Cycle]) -> dict[str, list[float]]:
     """Seconds per stage over the measured cycles."""
     out: dict[str, list[float]] = {k: [] for k in (
-        "socket_book", "book_read", "cycle", "read_end", "handoff", "views", "queue", "apply",
+        "socket_book", "book_read", "cycle", "read_end", "views", "queue", "apply",
         "frame", "cpu", "tick_screen", "cycle_screen")}
     for c in cycles:
         if not (c.applied[0] and c.frame):
@@ -430,7 +430,6 @@ def stages(cycles: list[Cycle]) -> dict[str, list[float]]:
         if c.read:
             out["read_end"].append(c.end - c.read)
         if c.views[0]:
-            out["handoff"].append(c.views[0] - c.end)
             out["views"].append(c.views[1] - c.views[0])
             out["queue"].append(c.applied[0] - c.posted)
         out["apply"].append(c.applied[1] - c.applied[0])
@@ -458,7 +457,6 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
             ("book -> cycle reads it (cadence)", "book_read"),
             ("cycle (collect_once)", "cycle"),
             ("  of which after the book read", "read_end"),
-            ("cycle -> worker formats", "handoff"),
             ("worker formats shown chain", "views"),
             ("UI message queued -> handled", "queue"),
             ("UI apply (show_snapshot)", "apply"),
