@@ -668,6 +668,44 @@ async def test_keyed_table_repaints_only_rows_and_columns_on_screen_never_its_sc
 
 
 @pytest.mark.unit
+async def test_keyed_table_wider_than_its_box_grows_a_column_without_a_relayout() -> None:
+    """A column that grows in a table already wider than its box (a full chain at 160 columns)
+    changes the horizontal scroll range only: no relayout of the screen, the cell shown."""
+    from optui.widgets.keyed_table import KeyedTable
+
+    columns = [("strike", "Strike", "right"), *((f"c{i}", f"C{i}", "right") for i in range(12))]
+
+    class TableApp(App[None]):
+        CSS = "KeyedTable { height: 8; width: 60; overflow-x: auto; }"
+
+        def compose(self):
+            yield KeyedTable(columns)
+
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        rows = {str(k): {"strike": str(k), **{f"c{i}": f"{i:>6}" for i in range(12)}}
+                for k in range(100, 104)}
+        table.sync_rows(rows)
+        await pilot.pause()
+        wide = table.virtual_size.width
+        assert wide > table.size.width
+        layouts: list[bool] = []
+        refresh = table.refresh
+
+        def watched(*regions, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            layouts.append(bool(kwargs.get("layout")))
+            return refresh(*regions, **kwargs)
+
+        table.refresh = watched  # type: ignore[method-assign]
+        rows["101"] = {**rows["101"], "c0": "1234567890"}
+        table.sync_rows(rows)
+        assert table.virtual_size.width == wide + 4 and layouts and not any(layouts)
+        await pilot.pause()
+        assert "1234567890" in table.render_line(2).text
+
+
+@pytest.mark.unit
 async def test_keyed_table_line_merges_blanks_into_styles_that_cannot_show_on_them() -> None:
     """The gap after a bold or coloured cell takes its style (one segment for bold LTP, bold
     strike, bold LTP); after a reversed cell it stays plain, as a reversed blank shows."""
