@@ -706,6 +706,42 @@ async def test_keyed_table_wider_than_its_box_grows_a_column_without_a_relayout(
 
 
 @pytest.mark.unit
+async def test_health_log_line_written_into_a_full_panel_scrolls_without_a_relayout() -> None:
+    """Once the panel has its scrollbar, a new line only extends the scroll range (no relayout
+    of the screen) and is shown at the bottom; the first overflow still lays the panel out."""
+    class LogApp(App[None]):
+        CSS = "HealthLog { height: 6; width: 50; }"
+
+        def compose(self):
+            yield HealthLog()
+
+    app = LogApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        health = app.query_one(HealthLog)
+        await pilot.pause()
+        screen = app.screen
+        layouts: list[bool] = []
+        relayout = screen._refresh_layout
+
+        def watched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            layouts.append(not kwargs.get("scroll", args[1] if len(args) > 1 else False))
+            return relayout(*args, **kwargs)
+
+        screen._refresh_layout = watched  # type: ignore[method-assign]
+        for n in range(8):
+            health.add(SAMPLE_TIME, "info", f"line {n}")
+            await pilot.pause()
+        assert health.show_vertical_scrollbar and any(layouts)  # the first overflow
+        layouts.clear()
+        health.add(SAMPLE_TIME, "warning", "line 8")
+        await pilot.pause()
+        await pilot.pause()
+        assert not any(layouts)
+        shown = [strip.text for strip in (health.render_line(y) for y in range(health.size.height))]
+        assert "line 8" in shown[-1] and "line 7" in shown[-2], shown
+
+
+@pytest.mark.unit
 async def test_keyed_table_line_merges_blanks_into_styles_that_cannot_show_on_them() -> None:
     """The gap after a bold or coloured cell takes its style (one segment for bold LTP, bold
     strike, bold LTP); after a reversed cell it stays plain, as a reversed blank shows."""
