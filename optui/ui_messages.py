@@ -67,9 +67,18 @@ class SnapshotCollected(Message):
         self.views = views or {}
         self.cycle = cycle
         """The feed's whole cycle (health events, participants news, host), when known."""
+        self.skipped: list[SnapshotCollected] = []
+        """Older cycles this one replaced in the screen's queue (oldest first): their market
+        data is superseded, their health events and alerts are still to be shown."""
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SnapshotCollected)
+        """A newer cycle waiting behind this one supersedes it (latest wins, never a backlog
+        of full chains to draw); it takes this one's events and alerts along (`skipped`)."""
+        if not isinstance(message, SnapshotCollected):
+            return False
+        message.skipped = [*self.skipped, self, *message.skipped]
+        self.skipped = []
+        return True
 
 
 class CollectionFailed(Message):

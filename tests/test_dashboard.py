@@ -21,6 +21,7 @@ from dashboard_pilot import (
 from dashboard_wait import settle
 from sample_data import SAMPLE_TIME, sample_snapshot
 from textual.app import App
+from textual.message import Message
 
 from optui.alerts import AlertEngine, Thresholds
 from optui.alerts.model import Alert
@@ -31,7 +32,7 @@ from optui.errors import StoreError, TokenExpiredError
 from optui.models import Snapshot
 from optui.screens.dashboard import DashboardScreen, chain_settings
 from optui.timeutil import IST
-from optui.ui_messages import FlowQueried
+from optui.ui_messages import FlowQueried, SnapshotCollected
 from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable, chain_columns, chain_rows
 from optui.widgets.dashboard_model import (
@@ -162,6 +163,38 @@ class AlertingEngine(FakeEngine):
         snap = super().collect_once()
         snap.alerts = three_alerts(snap.timestamp)
         return snap
+
+
+@pytest.mark.mock
+async def test_cycles_queued_behind_each_other_show_the_latest_and_keep_every_event() -> None:
+    """Cycles that queue up while the screen is busy collapse to the newest (no backlog of
+    chains to draw), yet the health events and alerts of the superseded ones are all shown."""
+    from optui.collectors.health import EventKind, HealthEvent, Severity
+    from optui.feed.model import FeedCycle
+
+    screen = DashboardScreen(Settings(), collect=False, clock=fixed_clock)
+    app = Host(screen)
+    handled: list[Message] = []
+    async with app.run_test(size=(160, 48), message_hook=handled.append) as pilot:
+        await pilot.pause()
+        sent = []
+        for n in range(3):
+            snap = replace(sample_snapshot(tick=n), timestamp=SAMPLE_TIME + timedelta(seconds=n))
+            snap.alerts = [three_alerts(snap.timestamp)[n]]
+            event = HealthEvent(EventKind.STORE_SLOW, Severity.WARNING, f"store write {n} slow",
+                                at=snap.timestamp)
+            sent.append(SnapshotCollected(snap, {}, FeedCycle(snap, [event])))
+        for message in sent:  # queued in one go, as cycles posted while a frame is drawn
+            screen.post_message(message)
+        await pilot.pause()
+        await pilot.pause()
+        shown = [m for m in handled if isinstance(m, SnapshotCollected)]
+        assert shown and all(m is sent[-1] for m in shown)  # the older two never drawn
+        assert screen._snapshot is sent[-1].snapshot
+        text = "\n".join(text for _, text in screen.query_one(HealthLog).entries)
+        assert all(f"store write {n} slow" in text for n in range(3)), text
+        rules = [a.rule for a in screen.query_one(AlertsPanel).alerts]
+        assert sorted(rules) == ["capture_failed", "pcr_shift", "premium_flow"]
 
 
 @pytest.mark.mock
@@ -423,6 +456,147 @@ async def test_keyed_table_updates_in_place_and_keeps_strike_order() -> None:
         assert table.row_keys == ["50", "100", "200", "300"]  # a new strike slots in, in order
         table.sync_rows({k: v for k, v in new.items() if k != "300"})
         assert table.row_keys == ["50", "100", "200"]
+
+
+@pytest.mark.unit
+async def test_keyed_table_repaints_only_rows_and_columns_on_screen_never_its_scrollbars() -> None:
+    """A change to a row hidden under the horizontal scrollbar, or to a column scrolled off to
+    the right, marks nothing: repainting a scrollbar sends it cell by cell (~4 KB a frame)."""
+    from optui.widgets.keyed_table import KeyedTable
+
+    columns = [("strike", "Strike", "right"), *((f"c{i}", f"C{i}", "right") for i in range(12))]
+
+    class TableApp(App[None]):
+        CSS = "KeyedTable { height: 8; width: 60; overflow-x: auto; overflow-y: auto; }"
+
+        def compose(self):
+            yield KeyedTable(columns)
+
+    def row(k: str, value: str) -> dict:
+        return {"strike": k, **{f"c{i}": f"{value}{i:>9}" for i in range(12)}}
+
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        rows = {str(k): row(str(k), "a") for k in range(100, 130)}
+        table.sync_rows(rows)
+        await pilot.pause()
+        assert table.scrollbar_size_horizontal == 1 and table.scrollbar_size_vertical > 0
+        shown = table.size.height - table.scrollbar_size_horizontal  # header + rows above the bar
+        regions: list = []
+        table.refresh = lambda *r, **kw: regions.extend(r)  # type: ignore[method-assign]
+        last_shown, under_bar = table.row_keys[shown - 2], table.row_keys[shown - 1]
+        rows[under_bar] = row(under_bar, "b")
+        assert table.sync_rows(rows) == 12 and regions == []  # stored, drawn when scrolled in
+        rows[last_shown] = {**rows[last_shown], "c11": "z"}  # the last column: off to the right
+        assert table.sync_rows(rows) == 1 and regions == []
+        rows[last_shown] = {**rows[last_shown], "c0": "y"}
+        table.sync_rows(rows)
+        width = table.size.width - table.scrollbar_size_vertical
+        assert len(regions) == 1 and regions[0].y == shown - 1 and regions[0].right <= width
+
+
+@pytest.mark.unit
+async def test_keyed_table_wider_than_its_box_grows_a_column_without_a_relayout() -> None:
+    """A column that grows in a table already wider than its box (a full chain at 160 columns)
+    changes the horizontal scroll range only: no relayout of the screen, the cell shown."""
+    from optui.widgets.keyed_table import KeyedTable
+
+    columns = [("strike", "Strike", "right"), *((f"c{i}", f"C{i}", "right") for i in range(12))]
+
+    class TableApp(App[None]):
+        CSS = "KeyedTable { height: 8; width: 60; overflow-x: auto; }"
+
+        def compose(self):
+            yield KeyedTable(columns)
+
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(KeyedTable)
+        rows = {str(k): {"strike": str(k), **{f"c{i}": f"{i:>6}" for i in range(12)}}
+                for k in range(100, 104)}
+        table.sync_rows(rows)
+        await pilot.pause()
+        wide = table.virtual_size.width
+        assert wide > table.size.width
+        layouts: list[bool] = []
+        refresh = table.refresh
+
+        def watched(*regions, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            layouts.append(bool(kwargs.get("layout")))
+            return refresh(*regions, **kwargs)
+
+        table.refresh = watched  # type: ignore[method-assign]
+        rows["101"] = {**rows["101"], "c0": "1234567890"}
+        table.sync_rows(rows)
+        assert table.virtual_size.width == wide + 4 and layouts and not any(layouts)
+        await pilot.pause()
+        assert "1234567890" in table.render_line(2).text
+
+
+@pytest.mark.unit
+async def test_health_log_line_written_into_a_full_panel_scrolls_without_a_relayout() -> None:
+    """Once the panel has its scrollbar, a new line only extends the scroll range (no relayout
+    of the screen) and is shown at the bottom; the first overflow still lays the panel out."""
+    class LogApp(App[None]):
+        CSS = "HealthLog { height: 6; width: 50; }"
+
+        def compose(self):
+            yield HealthLog()
+
+    app = LogApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        health = app.query_one(HealthLog)
+        await pilot.pause()
+        screen = app.screen
+        layouts: list[bool] = []
+        relayout = screen._refresh_layout
+
+        def watched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            layouts.append(not kwargs.get("scroll", args[1] if len(args) > 1 else False))
+            return relayout(*args, **kwargs)
+
+        screen._refresh_layout = watched  # type: ignore[method-assign]
+        for n in range(8):
+            health.add(SAMPLE_TIME, "info", f"line {n}")
+            await pilot.pause()
+        assert health.show_vertical_scrollbar and any(layouts)  # the first overflow
+        layouts.clear()
+        health.add(SAMPLE_TIME, "warning", "line 8")
+        await pilot.pause()
+        await pilot.pause()
+        assert not any(layouts)
+        shown = [strip.text for strip in (health.render_line(y) for y in range(health.size.height))]
+        assert "line 8" in shown[-1] and "line 7" in shown[-2], shown
+
+
+@pytest.mark.unit
+async def test_keyed_table_line_merges_blanks_into_styles_that_cannot_show_on_them() -> None:
+    """The gap after a bold or coloured cell takes its style (one segment for bold LTP, bold
+    strike, bold LTP); after a reversed cell it stays plain, as a reversed blank shows."""
+    from rich.style import Style
+
+    from optui.widgets.keyed_table import KeyedTable, blank_invisible
+
+    assert blank_invisible("bold") and blank_invisible("green") and blank_invisible("dim italic")
+    assert not blank_invisible("bold reverse") and not blank_invisible("underline")
+    assert not blank_invisible("on red")
+
+    class TableApp(App[None]):
+        def compose(self):
+            yield KeyedTable([("a", "A", "right"), ("b", "B", "center"), ("c", "C", "left")])
+
+    app = TableApp()
+    async with app.run_test(size=(60, 12)):
+        table = app.query_one(KeyedTable)
+        table._widths = {"a": 4, "b": 4, "c": 4}
+        cells = {"a": ("1.5", "bold"), "b": ("100", "bold"), "c": ("2.5", "bold")}
+        segments = list(table._line(cells, Style(), {}))
+        assert [s.text for s in segments] == [" ", " 1.5  100   2.5   "]
+        atm = {**cells, "b": ("100", "bold reverse")}
+        segments = list(table._line(atm, Style(), {}))
+        assert [s.text for s in segments] == [" ", " 1.5  ", "100 ", "  ", "2.5   "]
+        assert segments[3].style == Style() and segments[2].style.reverse
 
 
 @pytest.mark.unit

@@ -27,7 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from optui.analytics.timeframes import TIMEFRAMES
 from optui.collectors.health import source_down_event
 from optui.config import Settings
-from optui.feed.model import Feed
+from optui.feed.model import Feed, FeedCycle
 from optui.feed.replay import ReplayRequest
 from optui.screens.dashboard_reads import DashboardReads, cycle_views
 from optui.screens.dashboard_replay import REPLAY_BINDINGS
@@ -290,19 +290,29 @@ class DashboardScreen(DashboardReads):
         self._failed = False
         views = message.views
         cycle = message.cycle
-        if cycle is not None:
-            feed = self.feed
-            if cycle.host and feed is not None and feed.attached_to:
-                self._attached_to = cycle.host
-            for event in cycle.health:
-                self._log_cycle_event(event)
-        if cycle is not None and cycle.interval_s > 0:
-            self._collector_interval_s = cycle.interval_s
+        participants = cycle is None or cycle.participants_changed
+        for older in message.skipped:  # superseded in the queue: only their news is shown
+            self._cycle_events(older.cycle)
+            self._health(older.snapshot, self._clock())
+            participants = participants or older.cycle is None or older.cycle.participants_changed
+        self._cycle_events(cycle)
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
         if cycle is not None and cycle.gap:  # attached mid-outage: the collector's cached tier
             age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s
             self._show_cached(age)
-        self._refresh_participants(cycle is None or cycle.participants_changed)
+        self._refresh_participants(participants)
+
+    def _cycle_events(self, cycle: FeedCycle | None) -> None:
+        """A cycle's health events to the log; the collector's host and interval noted."""
+        if cycle is None:
+            return
+        feed = self.feed
+        if cycle.host and feed is not None and feed.attached_to:
+            self._attached_to = cycle.host
+        for event in cycle.health:
+            self._log_cycle_event(event)
+        if cycle.interval_s > 0:
+            self._collector_interval_s = cycle.interval_s
 
     @on(CycleAwaited)
     def _on_gap(self, message: CycleAwaited) -> None:

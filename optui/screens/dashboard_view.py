@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import TabbedContent
 
@@ -251,18 +252,26 @@ class DashboardView(Screen):
             return
         suffix = self._cached_suffix()
         if self._wide:
+            # query_one by id is answered from a cache; a DOM query (self.query) walks the DOM
+            # and matches CSS on each call: ~2 ms a panel, paid on every cycle and key press.
             for selector, base in self._titles_base.items():
                 title = (base + suffix) if base else suffix[3:]
-                for widget in self.query(selector):
-                    if widget.border_title != title:
-                        widget.border_title = title
+                try:
+                    widget = self.query_one(selector)
+                except NoMatches:
+                    continue
+                if widget.border_title != title:
+                    widget.border_title = title
             return
-        for tabs in self.query(TabbedContent):
-            for tab_id, label in TABS:
-                tab = tabs.get_tab(tab_id)
-                text = label[2:] + (f" ({suffix[3:]})" if suffix else "")
-                if str(tab.label) != text:
-                    tab.label = text  # type: ignore[assignment]
+        try:
+            tabs = self.query_one(TabbedContent)
+        except NoMatches:
+            return
+        for tab_id, label in TABS:
+            tab = tabs.get_tab(tab_id)
+            text = label[2:] + (f" ({suffix[3:]})" if suffix else "")
+            if str(tab.label) != text:
+                tab.label = text  # type: ignore[assignment]
 
     def _header_flags(self) -> list[str]:
         """Words the header puts before the selection (paused, attached, cached ...)."""

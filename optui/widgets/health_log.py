@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 from rich.text import Text
 from textual.events import Resize
+from textual.geometry import Region
 from textual.widgets import RichLog
 
 from optui.collectors.health import HealthEvent
@@ -51,7 +53,29 @@ class HealthLog(RichLog):
 
     def _write_line(self, at: datetime, level: str, text: str) -> None:
         stamp = at.astimezone(IST).strftime("%H:%M:%S")
-        self.write(Text.assemble((stamp + " ", "dim"), (text, _LEVEL_STYLE.get(level, ""))))
+        self._writing = True
+        try:
+            self.write(Text.assemble((stamp + " ", "dim"), (text, _LEVEL_STYLE.get(level, ""))))
+        finally:
+            self._writing = False
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False,
+                recompose: bool = False) -> Self:
+        """A written line grows the log's scroll height, which Textual answers with a relayout
+        of the whole screen (~20 ms on the event loop); the panel's box does not follow its
+        lines (height 1fr), so while the vertical scrollbar neither comes nor goes only the
+        scroll range is updated."""
+        if layout and getattr(self, "_writing", False) and self._box_kept():
+            layout = False
+            self._scroll_update(self.virtual_size)
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _box_kept(self) -> bool:
+        height = self.styles.height
+        if not self.is_mounted or not self.size or height is None or height.is_auto:
+            return False
+        box = self.size.height
+        return self.show_vertical_scrollbar == (self.virtual_size.height > box)
 
     def on_resize(self, event: Resize) -> None:
         """Wrap the shown lines again at a new width (lines are wrapped when written)."""

@@ -8,6 +8,7 @@ only changed lines are refreshed, so a tick costs the rows that moved, on screen
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -33,6 +34,8 @@ class _Viewport:
     top: int
     bottom: int
     scroll_x: int
+    width: int
+    """Columns shown, left of a vertical scrollbar."""
     regions: list[Region] = field(default_factory=list)
     relayout: bool = False
     """A column grew: every line must be redrawn at the new widths."""
@@ -41,6 +44,17 @@ class _Viewport:
 def cell_text(cell: Cell) -> str:
     """The characters a cell shows."""
     return cell if isinstance(cell, str) else cell[0]
+
+
+@functools.lru_cache(maxsize=256)
+def blank_invisible(style: str) -> bool:
+    """Whether a blank drawn in `style` looks the same as one drawn without it: only the
+    foreground, bold, dim and italic change (none of which marks a blank), no background,
+    reverse, underline, strike or frame."""
+    parsed = Style.parse(style)
+    return parsed.bgcolor is None and not any((
+        parsed.reverse, parsed.underline, parsed.underline2, parsed.strike, parsed.overline,
+        parsed.blink, parsed.blink2, parsed.conceal, parsed.frame, parsed.encircle))
 
 
 def _look(cell: Cell) -> StyledCell:
@@ -277,11 +291,20 @@ class KeyedTable(ScrollView, can_focus=True):
     def _same_box(self, size: Size) -> bool:
         """Whether the widget keeps its size with content of `size`: then no relayout is needed.
 
-        True when the width is unchanged and the height does not follow the content, or follows
-        it but was clipped by max-height before and still is (the chain shows a window of rows).
+        True when the width is unchanged, or does not follow the content and overflowed the box
+        before and still does (a column of the chain grew: only the horizontal scroll range
+        changes), and the height does not follow the content, or follows it but was clipped by
+        max-height before and still is (the chain shows a window of rows).
         """
-        if not self.is_mounted or not self.size or size.width != self.virtual_size.width:
+        if not self.is_mounted or not self.size:
             return False
+        if size.width != self.virtual_size.width:
+            width = self.styles.width
+            if width is not None and width.is_auto:
+                return False
+            box = self.size.width
+            if not (self.virtual_size.width > box and size.width > box):
+                return False  # a horizontal scrollbar comes or goes
         height = self.styles.height
         if height is not None and not height.is_auto:
             return True
@@ -289,13 +312,20 @@ class KeyedTable(ScrollView, can_focus=True):
         return self.virtual_size.height > shown and size.height > shown
 
     def _viewport(self) -> _Viewport:
-        """Which rows are on screen now, read once per update rather than once per row."""
+        """Which rows are on screen now, read once per update rather than once per row.
+
+        Rows end above a horizontal scrollbar: a row scrolled under it is not shown, and
+        marking it would repaint the scrollbar (drawn cell by cell: ~4 KB on the wire).
+        """
         scroll_x, scroll_y = self.scroll_offset
         top = int(scroll_y)
-        return _Viewport(top, top + max(0, self.size.height - 1), int(scroll_x))
+        shown = self.size.height - self.scrollbar_size_horizontal
+        width = self.size.width - self.scrollbar_size_vertical
+        return _Viewport(top, top + max(0, shown - 1), int(scroll_x), width)
 
     def _mark_span(self, key: str, first: int, last: int, view: _Viewport) -> None:
-        """Queue a repaint of columns first..last of one row, if it is on screen."""
+        """Queue a repaint of columns first..last of one row, as far as it is on screen (never
+        under a scrollbar)."""
         position = self._position[key]
         if not view.top <= position < view.bottom:
             return
@@ -305,11 +335,12 @@ class KeyedTable(ScrollView, can_focus=True):
             for col in self._column_keys:
                 starts.append(starts[-1] + self._widths[col] + _GAP)
             self._column_starts = starts
+        left = max(0, starts[first] - view.scroll_x)
+        right = min(view.width, starts[last + 1] - view.scroll_x)
+        if right <= left:  # scrolled out of view sideways (or under the vertical scrollbar)
+            return
         self.lines_refreshed += 1
-        view.regions.append(
-            Region(starts[first] - view.scroll_x, position + 1 - view.top,
-                   starts[last + 1] - starts[first], 1)
-        )
+        view.regions.append(Region(left, position + 1 - view.top, right - left, 1))
 
     def _flush(self, view: _Viewport) -> None:
         if view.relayout:
@@ -321,6 +352,11 @@ class KeyedTable(ScrollView, can_focus=True):
         self, cells: Mapping[str, StyledCell], base: Style, styles: dict[str, Style]
     ) -> Strip:
         """One row's strip, neighbours with the same style merged (fewer escape codes).
+
+        The gap after a cell takes the cell's style when that style cannot show on a blank
+        (see blank_invisible): a bold LTP, the bold strike and the next bold LTP are then one
+        segment, not five; every segment costs a full truecolor escape sequence on the wire
+        and a pass through Textual's line filters.
 
         `styles` caches each style string combined with `base`: parsing and combining Rich
         styles per cell was a third of a full-chain repaint.
@@ -345,11 +381,11 @@ class KeyedTable(ScrollView, can_focus=True):
             else:
                 texts.append(text)
                 looks.append(style)
-            if style:
+            if not style or blank_invisible(style):
+                texts[-1] += gap
+            else:
                 texts.append(gap)
                 looks.append("")
-            else:
-                texts[-1] += gap
         segments = []
         for text, style in zip(texts, looks, strict=True):
             rich = styles.get(style)
