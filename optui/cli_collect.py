@@ -65,7 +65,9 @@ def collect(
     collector.install_signal_handlers()
     printer(
         f"optui collect: source={engine.source_label.lower()} indices={','.join(engine.indices)} "
-        f"interval={settings.source.interval_s:g}s store={engine.store.describe()}", "bold",
+        f"interval={settings.source.interval_s:g}s"
+        + (f" snapshot={engine.snapshot_s:g}s" if engine.snapshot_s is not None else "")
+        + f" store={engine.store.describe()}", "bold",
     )
     if engine.alerts is not None:
         printer(f"alerts: {engine.alerts.describe()}", "")

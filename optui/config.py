@@ -130,6 +130,10 @@ def _validate(settings: Settings) -> None:
         value = getattr(getattr(settings, section), name)
         if not lo <= value <= hi:
             raise ConfigError(f"{key} = {value!r} is out of range: allowed {lo} to {hi}")
+    cadence = settings.source.snapshot_s
+    if cadence != 0 and not 1.0 <= cadence <= 60.0:
+        raise ConfigError(f"source.snapshot_s = {cadence!r} is out of range: allowed 1.0 to 60.0 "
+                          "(exchange seconds), or 0 for one cycle every interval_s")
     bad = [k for k in settings.source.indices if k not in INDEX_KEYS]
     if bad or not settings.source.indices:
         raise ConfigError(

@@ -37,6 +37,7 @@ class SourceSettings:
     stream: bool = True  # quotes from the WebSocket ticker, REST polling as the fallback tier
     stream_instruments: int = 9000  # at most this many streamed (Kite: 3 connections x 3,000)
     stream_stall_s: float = 10.0  # a ticker connection silent this long (no heartbeat) is redialled
+    snapshot_s: float = 1.0  # streamed: a snapshot per this many exchange seconds that ticked; 0: off
 
 
 @dataclass

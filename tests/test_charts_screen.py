@@ -215,6 +215,7 @@ async def test_dashboard_overview_iv_standing_and_g_opens_charts(tmp_path: Path)
     from optui.widgets.overview_table import OverviewTable
 
     settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.source.snapshot_s = 0  # one cycle: no tick cadence
     settings.simulator.start = "2026-11-25 11:00"
     settings.source.indices = ["NIFTY"]
     days = TradingCalendar().last_n(date(2026, 11, 24), 25)

@@ -30,6 +30,7 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     [
         ('[source]\nkind = "yahoo"\n', ["source.kind", "yahoo", "sim, kite"]),
         ("[source]\ninterval_s = 0\n", ["source.interval_s", "out of range", "1.0 to 3600.0"]),
+        ("[source]\nsnapshot_s = 0.2\n", ["source.snapshot_s", "out of range", "1.0 to 60.0"]),
         ('[source]\ninterval_s = "fast"\n', ["source.interval_s", "fast", "float"]),
         ('[source]\nindices = ["NIFTY", "DOW"]\n', ["source.indices", "DOW"]),
         ("[nonsense]\na = 1\n", ["unknown section [nonsense]"]),

@@ -420,6 +420,7 @@ async def test_narrow_layout_uses_tabs_and_wide_does_not() -> None:
 @pytest.mark.integration
 async def test_seeded_simulator_values_shown(tmp_path: Path) -> None:
     settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.source.snapshot_s = 0  # one cycle: no tick cadence
     # Three rounds: the engine build, the first cycle, the flow query.
     async with open_dashboard(settings, clock=None, rounds=3) as dash:
         snaps = dash.collected()
@@ -660,6 +661,7 @@ async def test_overview_follows_the_selected_bucket() -> None:
 async def test_simulator_overview_follows_this_month(tmp_path: Path) -> None:
     """NIFTY this_month selected: the overview shows the monthly's IV, PCR and straddle."""
     settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.source.snapshot_s = 0  # one cycle: no tick cadence
     settings.source.indices = ["NIFTY"]
     async with open_dashboard(settings, clock=None, rounds=3) as dash:
         screen = dash.screen

@@ -412,6 +412,7 @@ async def test_without_a_cache_the_dashboard_follows_the_collector_on_this_machi
 @pytest.mark.integration
 async def test_a_dashboard_that_collects_holds_the_store_against_optui_collect(tmp_path: Path) -> None:
     settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.source.snapshot_s = 0  # one cycle: no tick cadence
     settings.simulator.start = START
     screen = DashboardScreen(settings)
     messages: list[Message] = []

@@ -10,7 +10,6 @@ import logging
 import math
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +20,16 @@ from optui.analytics.chain import atm_strike
 from optui.analytics.premium_flow import flow_totals
 from optui.collectors.bucket_analytics import BucketResult, analyse_buckets, session_open
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
+from optui.collectors.cycle_stats import CLOCK_OFFSET_WARN_S, CycleStats, describe_offset
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
+from optui.collectors.make_source import is_simulated, make_source, store_url_for
 from optui.collectors.quote_table import QuoteTable
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
 from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
 from optui.collectors.strike_flow import strike_flow
-from optui.config import ExportSettings, Settings, StoreSettings
+from optui.collectors.tick_flow import per_trade
+from optui.config import ExportSettings, Settings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
 from optui.models import (
@@ -40,7 +42,7 @@ from optui.models import (
     WarningKind,
 )
 from optui.storage.strike_flow import StrikeFlowBars
-from optui.timeutil import IST, UTC, parse_ist_minute
+from optui.timeutil import IST, UTC
 
 if TYPE_CHECKING:
     from optui.alerts import AlertEngine
@@ -51,43 +53,6 @@ log = logging.getLogger(__name__)
 
 def _pct(change: float, base: float) -> float:
     return change / base * 100.0 if base and math.isfinite(base) else float("nan")
-
-
-@dataclass
-class CycleStats:
-    """Counters of the last cycle, for the status line."""
-
-    quote_calls: int = 0
-    instruments: int = 0
-    rows_written: int = 0  # accepted by the store: written, or kept in its spool
-    rows_spooled: int = 0  # of rows_written, kept in the spool while the database is unreachable
-    rows_stored: int = 0  # acknowledged by the database this cycle (replayed spool points too)
-    rows_inflight: int = 0  # handed to a write still running past its budget, outcome unknown
-    json_files: int = 0
-    csv_rows: int = 0
-    clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
-    feed: str = ""  # a streaming source's tier: stream, stream+rest or rest-fallback
-    streamed: int = 0  # quotes of the cycle answered from the ticker
-    warnings: list[SnapshotWarning] = field(default_factory=list)
-
-
-CLOCK_OFFSET_WARN_S = 5.0
-"""A local clock further than this from the exchange's is reported in health."""
-
-
-def describe_offset(offset_s: float) -> str:
-    """'local clock 2 min ahead of the exchange', coarsely rounded so the text stays stable."""
-    size = abs(offset_s)
-    if size < 120:
-        amount = f"{5 * round(size / 5):.0f} s"
-    elif size < 7200:
-        amount = f"{size / 60:.0f} min"
-    elif size < 172_800:
-        amount = f"{size / 3600:.0f} h"
-    else:
-        amount = f"{size / 86400:.0f} days"
-    side = "ahead of" if offset_s > 0 else "behind"
-    return f"local clock {amount} {side} the exchange's: times shown and stored follow the exchange"
 
 
 class CollectionEngine:
@@ -119,14 +84,41 @@ class CollectionEngine:
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
+        self._tick_flow: dict[int, tuple[float, float]] = {}
+        self._legs_slot: int | None = None  # interval slot of the last snapshot whose legs were kept
+        if hasattr(source, "flow_gap_s"):  # per-trade flow from ticks ages out as REST flow does
+            source.flow_gap_s = self.max_flow_gap_s  # type: ignore[attr-defined]
+        if hasattr(source, "token_check_s"):  # at the tick cadence, the login once an interval
+            source.token_check_s = settings.source.interval_s  # type: ignore[attr-defined]
         if store is not None and hasattr(store, "write_budget_s"):
             # Store writes get half an interval; a hung server's writes spool (InfluxStore._submit).
-            store.write_budget_s = max(0.25, 0.5 * source.real_seconds(settings.source.interval_s))
+            # At the tick cadence a second (or half a snapshot): a hung server cannot hold the
+            # snapshots up for half an interval each.
+            budget = max(0.25, 0.5 * source.real_seconds(settings.source.interval_s))
+            if self.snapshot_s is not None:
+                budget = min(budget, max(1.0, 0.5 * source.real_seconds(self.snapshot_s)))
+            store.write_budget_s = budget
 
     @property
     def max_flow_gap_s(self) -> float:
         """Older previous quotes give no flow: three intervals, at least three minutes."""
         return max(3.0 * self.settings.source.interval_s, 180.0)
+
+    @property
+    def snapshot_s(self) -> float | None:
+        """The tick cadence of a streaming source (or of the streamed day a replay plays), in
+        exchange seconds; None when cycles run every `interval_s`."""
+        cadence = getattr(self.source, "snapshot_s", None)
+        return float(cadence) if isinstance(cadence, int | float) else None
+
+    def legs_due(self, at: datetime) -> bool:
+        """Whether the snapshot at exchange time `at` stores its leg rows (and leg files): every
+        cycle at the interval; at the tick cadence the first snapshot of each `interval_s` slot
+        of exchange time (overview, flow and alerts are stored every snapshot)."""
+        if self.snapshot_s is None:
+            return True
+        slot = int(at.timestamp() // self.settings.source.interval_s)
+        return slot != self._legs_slot
 
     @property
     def source_name(self) -> str:
@@ -264,6 +256,8 @@ class CollectionEngine:
         take_feed = getattr(self.source, "take_feed", None)
         if take_feed is not None:  # a streaming source: which tier answered the cycle
             stats.feed, stats.streamed, _ = take_feed()
+        take_flow = getattr(self.source, "take_tick_flow", None)
+        self._tick_flow = take_flow() if take_flow is not None else {}
         # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
         if self.source.name == "kite" and stats.quote_calls > src.interval_s and stats.feed != "stream":
             warnings.append(SnapshotWarning(
@@ -290,10 +284,13 @@ class CollectionEngine:
             snap.indices[key] = self._index_snapshot(
                 key, spots[spot_keys[key]], index_plans, done, at, warnings, prev_view
             )
-        state.save()
+        keep_legs = self.legs_due(at)
+        if keep_legs:  # at the tick cadence, the day's state file is rewritten per interval
+            state.save()
+            self._legs_slot = int(at.timestamp() // src.interval_s)
         snap.warnings = warnings
         self._blocks_of = snap
-        self._persist(snap, stats)
+        self._persist(snap, stats, keep_legs)
         if self.alerts is not None:
             try:
                 snap.alerts = self.alerts.on_snapshot(snap)
@@ -370,6 +367,8 @@ class CollectionEngine:
                     WarningKind.MISSING_QUOTES, f"{key} {plan.bucket}",
                     f"{res.missing} of {plan.strikes.size} strikes missing a call or put quote"
                 ))
+            if self._tick_flow:
+                per_trade(res, self._tick_flow)
             legs.extend(res.legs)
             self._leg_blocks.append(res.columns)
             results.append(res)
@@ -417,8 +416,9 @@ class CollectionEngine:
         lots = {p.bucket: p.chain.lot_size for p in plans if p.chain.lot_size > 0}
         return IndexSnapshot(key, overview, legs, lots, strike_flows)
 
-    def _persist(self, snap: Snapshot, stats: CycleStats) -> None:
-        """Store, files and cache; a failing sink becomes a warning, never a lost snapshot."""
+    def _persist(self, snap: Snapshot, stats: CycleStats, legs: bool = True) -> None:
+        """Store, files and cache; a failing sink becomes a warning, never a lost snapshot.
+        Without `legs` the leg rows and leg files are not written (see `legs_due`)."""
         if self.store is not None:
             from optui.storage.records import FlowBarAccumulator, leg_batch, write_snapshot
 
@@ -434,7 +434,7 @@ class CollectionEngine:
                 self._blocks_of, self._leg_blocks = None, []
                 with together() if together is not None else nullcontext():
                     stats.rows_written = write_snapshot(self.store, snap, self._flow_bars,
-                                                        legs=ready)
+                                                        legs=ready, store_legs=legs)
                     strike_points = self._strike_bars.points(snap)
                     if strike_points:
                         stats.rows_written += self.store.write(strike_points)
@@ -450,7 +450,8 @@ class CollectionEngine:
             stats.rows_inflight = self.store.inflight_points
             snap.warnings.extend(SnapshotWarning(WarningKind.STORE, "store", notice)
                                  for notice in self.store.take_notices())
-        if self.out_dir is not None and (self.settings.export.write_json or self.settings.export.write_csv):
+        if legs and self.out_dir is not None and (self.settings.export.write_json
+                                                  or self.settings.export.write_csv):
             from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
 
             try:
@@ -489,61 +490,6 @@ class CollectionEngine:
                     part.close()
                 except Exception:  # noqa: BLE001 - closing must not hide the real error
                     log.debug("error while closing %r", part, exc_info=True)
-
-
-def make_source(settings: Settings, kind: str | None = None,
-                stored_until: datetime | None = None) -> MarketSource:
-    """The configured source: the in-process simulator, or Kite (secrets from env / 0600 file).
-
-    `stored_until` is the newest market moment the simulator's store holds: without a
-    configured `simulator.start` the simulated clock continues after it, never back over it.
-    """
-    kind = kind or settings.source.kind
-    if kind == "sim":
-        from optui.collectors.sim_source import SimulatedSource, resume_start
-
-        start = None
-        if settings.simulator.start:
-            try:
-                start = parse_ist_minute(settings.simulator.start)
-            except ValueError as exc:
-                raise ConfigError(f"simulator.start = {exc}") from None
-        else:
-            start = resume_start(stored_until)
-        return SimulatedSource(seed=settings.simulator.seed, speed=settings.simulator.speed, start=start)
-    if kind == "kite":
-        from optui.analytics.trading_calendar import TradingCalendar
-        from optui.collectors.kite_source import KiteSource
-        from optui.config import load_secrets
-
-        secrets = load_secrets()
-        kite = KiteSource(
-            settings.kite.api_key, secrets.get("kite_access_token", ""), root=settings.kite.root,
-            cache_dir=Path(settings.source.instruments_cache_dir), indices=settings.source.indices,
-        )
-        kite.calendar = TradingCalendar.from_settings(settings)  # configured holidays count
-        return kite
-    raise ConfigError(f"source {kind!r} is not known: use sim or kite")
-
-
-def is_simulated(settings: Settings, kind: str | None = None) -> bool:
-    """The built-in simulator, or Kite's API served by `optui simulate` on loopback."""
-    from optui.collectors.kite_source import is_loopback
-
-    kind = kind or settings.source.kind
-    return kind == "sim" or (kind == "kite" and is_loopback(settings.kite.root))
-
-
-def store_url_for(settings: Settings, simulated: bool, store_url: str | None = None) -> str:
-    """The store a source writes to: simulated points never mix into a live history.
-
-    An explicit URL wins; left at its default, the simulator's store is data/sim/optui.db.
-    """
-    if store_url:
-        return store_url
-    if simulated and settings.store.url == StoreSettings().url:
-        return f"sqlite:///{Path(settings.general.data_dir) / 'sim' / 'optui.db'}"
-    return settings.store.url
 
 
 def _stored_until(store) -> datetime | None:  # store: optui.storage.base.Store
@@ -620,4 +566,5 @@ def build_engine(
     return engine
 
 
-__all__ = ["CollectionEngine", "build_engine", "make_source", "SourceError"]
+__all__ = ["CLOCK_OFFSET_WARN_S", "CollectionEngine", "CycleStats", "SourceError", "build_engine",
+           "describe_offset", "is_simulated", "make_source", "store_url_for"]

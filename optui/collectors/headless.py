@@ -1,4 +1,5 @@
-"""`optui collect`: the collection loop for servers, one status line per cycle, clean shutdown."""
+"""`optui collect`: the collection loop for servers, one status line per cycle (at the tick
+cadence one summary line per interval), clean shutdown."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -27,22 +29,55 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
+@dataclass
+class Window:
+    """The snapshots since the last summary line (tick cadence): how many, their durations
+    (seconds) and the rows they stored and spooled; their warnings, each text once."""
+
+    slot: int | None = None
+    durations: list[float] = field(default_factory=list)
+    stored: int = 0
+    spooled: int = 0
+    warnings: dict[str, object] = field(default_factory=dict)
+
+    last: Snapshot | None = None
+
+    def add(self, snap: Snapshot, engine: CollectionEngine) -> None:
+        self.last = snap
+        self.durations.append(snap.duration_s)
+        self.stored += engine.last.rows_stored
+        self.spooled += engine.last.rows_spooled
+        for warning in snap.warnings:
+            self.warnings.setdefault(str(warning), warning)
+
+    def summary(self) -> str:
+        """'snapshots=N cycle_p50=0.12s cycle_p95=0.20s'."""
+        import numpy as np
+
+        d = np.array(self.durations) if self.durations else np.zeros(1)
+        return (f"snapshots={len(self.durations)} cycle_p50={np.percentile(d, 50):.2f}s "
+                f"cycle_p95={np.percentile(d, 95):.2f}s")
+
+
+def status_line(snap: Snapshot, engine: CollectionEngine, window: Window | None = None) -> str:
     """One line per cycle: IST time, source, indices, legs, flags, duration, rows the database
     acknowledged this cycle (spool replays included), rows put in the spool while it is
     unreachable, and rows in a write still running past its budget (when any). Both counts are
     deltas of counters that only grow: over a run, stored plus what is still spooled at the end
-    equals what was written (less refused lines)."""
+    equals what was written (less refused lines). With a `window` (the tick cadence), the
+    line sums the window's snapshots: their count, cycle time p50/p95, rows stored and spooled."""
     stats = engine.last
+    stored = window.stored if window is not None else stats.rows_stored
+    spooled = window.spooled if window is not None else stats.rows_spooled
     parts = [
         fmt_ist(snap.timestamp),
         f"source={engine.source_label.lower()}",
         f"indices={','.join(snap.indices) or '-'}",
         f"legs={snap.leg_count}",
         f"flagged={snap.flagged_count}",
-        f"duration={snap.duration_s:.2f}s",
-        f"stored={stats.rows_stored}",
-        f"spooled={stats.rows_spooled}",
+        f"duration={snap.duration_s:.2f}s" if window is None else window.summary(),
+        f"stored={stored}",
+        f"spooled={spooled}",
     ]
     if stats.rows_inflight:
         parts.append(f"inflight={stats.rows_inflight}")
@@ -53,8 +88,9 @@ def status_line(snap: Snapshot, engine: CollectionEngine) -> str:
         parts.append(f"clock_offset={offset:+.0f}s")
     if stats.json_files or stats.csv_rows:
         parts.append(f"files={stats.json_files}json/{stats.csv_rows}csv")
-    if snap.warnings:
-        parts.append(f"warnings={len(snap.warnings)}")
+    warned = len(window.warnings) if window is not None else len(snap.warnings)
+    if warned:
+        parts.append(f"warnings={warned}")
     if snap.alerts:
         parts.append(f"alerts={len(snap.alerts)}")
     return " ".join(parts)
@@ -105,10 +141,11 @@ class Collector:
         if settings is not None and settings.source.simulated_fallback and engine.source_label == "LIVE":
             self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
         self._slot: datetime | None = None  # the exchange time of the cycle slot last waited for
+        self._window = Window()  # at the tick cadence: the snapshots since the last summary
 
     def _collect(self) -> Snapshot:
         """One cycle from the feed, published after the supervisor judged it (see `_publish`)."""
-        self._cycle = self.feed.next_cycle(publish=False)
+        self._cycle = self.feed.next_cycle(publish=False, wait_ticks=False)
         assert self._cycle.snapshot is not None  # a local feed's cycles always carry one
         return self._cycle.snapshot
 
@@ -123,6 +160,25 @@ class Collector:
                 self.feed.publish_gap(outcome.gap, cached)
         except Exception:  # noqa: BLE001 - publishing never stops collection
             log.exception("publishing the cycle failed")
+
+    def _summarise(self, snap: Snapshot, slow: bool) -> None:
+        """At the tick cadence: alerts at once; one summary line (with the window's warnings,
+        also to the log) at the first snapshot of each interval of exchange time."""
+        for alert in snap.alerts:
+            self._print(alert_line(alert), _ALERT_STYLE.get(alert.severity, ""))
+        window = self._window
+        slot = int(snap.timestamp.timestamp() // self.interval)
+        window.add(snap, self.engine)
+        if window.slot is not None and slot == window.slot:
+            return
+        window.slot = slot
+        line = status_line(snap, self.engine, window) + (" slow" if slow else "")
+        self._print(line, "green" if not window.warnings and not slow else "yellow")
+        for text in list(window.warnings)[:5]:
+            self._print(f"  warning: {text}", "yellow")
+        for text in window.warnings:
+            log.warning("cycles to %s: %s", fmt_ist(snap.timestamp), text)
+        self._window = Window(slot)
 
     def _plain(self, line: str, style: str = "") -> None:
         self.out.write(line + "\n")
@@ -217,7 +273,11 @@ class Collector:
                 self._print(f"error: {outcome.fatal}", "red")
                 return outcome.code
             snap = outcome.snapshot
-            if snap is not None:
+            if snap is not None and not once and getattr(self.engine, "snapshot_s", None) is not None:
+                self.cycles += 1
+                self.points += self.engine.last.rows_written
+                self._summarise(snap, outcome.slow)
+            elif snap is not None:
                 self.cycles += 1
                 self.points += self.engine.last.rows_written
                 line = status_line(snap, self.engine) + (" slow" if outcome.slow else "")
@@ -239,13 +299,37 @@ class Collector:
                     return 1
             if once:
                 break
+            # The tick cadence after a snapshot; after a gap (a failing or paused source, probed
+            # once per attempt) the interval schedule, so a fault never becomes a busy loop.
+            if snap is not None and self.feed.wait_snapshot(self.stop_event):
+                continue  # the next snapshot's ticks are in
             # A fixed period on the exchange clock, whatever the cycle took or however it failed;
             # never the slot just run again (a new clock reading can step back below it).
             now = self._exchange_now()
             slot = self._next_cycle_at(now if self._slot is None else max(now, self._slot))
             self._slot = slot
             self._wait_exchange(slot)
+        self._flush_window()
         return 0
+
+    def _flush_window(self) -> None:
+        """At a stop, at the tick cadence: the summary of the snapshots since the last summary
+        line, if any, with the window's warnings and what the source noticed after the last
+        snapshot (a replay that read on to a cut recording says so)."""
+        window = self._window
+        self._window = Window()
+        if getattr(self.engine, "snapshot_s", None) is None:
+            return
+        take = getattr(self.engine.source, "take_notices", None)
+        late = [str(w) for w in take()] if callable(take) else []
+        if window.durations and window.last is not None:
+            self._print(status_line(window.last, self.engine, window),
+                        "yellow" if window.warnings or late else "green")
+        texts = list(dict.fromkeys([*window.warnings, *late]))
+        for text in texts[:5]:
+            self._print(f"  warning: {text}", "yellow")
+        for text in texts:
+            log.warning("at the stop: %s", text)
 
 
 def exit_report(collector: Collector, summary_json: Path | None = None) -> int:

@@ -11,8 +11,8 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   (kind ``u8``, time ``i64`` microseconds since the Unix epoch UTC, payload length ``u32``) and
   the payload. The time is the source's clock (the exchange's) when the answer was asked for;
   for raw ticks it is the receive time.
-- Kinds (`KIND_NAMES`): `META` (JSON: format version, source name and label, written once per
-  session), `INSTRUMENTS` (JSON: the instrument dump rows and the dump warnings),
+- Kinds (`KIND_NAMES`): `META` (JSON: format version, source name and label, and a streamed
+  session's tick cadence `snapshot_s` when on, written once per session), `INSTRUMENTS` (JSON: the instrument dump rows and the dump warnings),
   `QUOTE_COLUMNS` (JSON: the requested keys and Kite's ``data`` object as the source returned
   it, in the exact columnar form of `optui.collectors.quote_columns`; format 1, read, not
   written), `QUOTE_PACKED` (the same answer as binary columns, each a change against the

@@ -150,6 +150,8 @@ class Recorder:
         self._notes: list[SnapshotWarning] = []
         self.failed = False
         self.records = 0
+        self.meta: dict[str, Any] = {}
+        """Extra fields of each session's META record (a streaming source's `snapshot_s`)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         if flusher:
@@ -191,7 +193,7 @@ class Recorder:
                     self._day = day
                     self._notes.extend(SnapshotWarning(WarningKind.RECORDING, "", note)
                                        for note in self._writer.notes)
-                    meta = {"format": FORMAT_VERSION, "source": self.source_name,
+                    meta = {**self.meta, "format": FORMAT_VERSION, "source": self.source_name,
                             "label": self.source_label}
                     self._writer.write(META, _us(at), encode_json(meta))
                 self._writer.write(kind, _us(at), payload)

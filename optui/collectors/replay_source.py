@@ -16,12 +16,17 @@ A streamed day replays through the same parser and book as the live run: every r
 frame (TICKS) is parsed (optui.tick_packets) into a TickBook in file order, and a recorded
 streamed call (STREAM_QUOTES) is answered from that book for the keys the live run answered
 from its ticks, and from the recorded polled answer for the rest. A malformed frame is skipped
-and counted in health, as live.
+and counted in health, as live. The frames and calls also drive the same per-trade flow
+(optui.collectors.tick_flow.TickFlow) in the same order, so the streamed legs' flow is the live
+run's. A day collected at the tick cadence (its META records `snapshot_s`) is replayed at the
+recorded snapshot points: `wait_snapshot` moves the replayed clock to the next recorded call of
+the index spots, so each snapshot falls at the frame position the live one did.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +55,7 @@ from optui.collectors.source import (
     quote_from_kite,
 )
 from optui.collectors.tick_book import TickBook
+from optui.collectors.tick_flow import TickFlow
 from optui.errors import BadInputError, ConfigError, NetworkError
 from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.tick_packets import FrameError, parse_frame
@@ -105,6 +111,8 @@ class ReplaySource(MarketSource):
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
         self._reported = 0
         self.book = TickBook()
+        self.flow = TickFlow()
+        self.snapshot_s: float | None = None  # the live run's tick cadence (META), if any
         self.bad_tick_frames = 0
         self._bad_reported = 0
         self._fed: list[int] | None = None  # quotes streamed, polled since take_feed (streamed days)
@@ -135,7 +143,10 @@ class ReplaySource(MarketSource):
         for rec in read_day(self.path, None, head, unpack=False):
             if rec.kind == META and self.name == "replay":
                 try:
-                    self.name = str(rec.json().get("source") or "replay")
+                    meta = rec.json()
+                    self.name = str(meta.get("source") or "replay")
+                    cadence = meta.get("snapshot_s")
+                    self.snapshot_s = float(cadence) if isinstance(cadence, int | float) else None
                 except (ValueError, AttributeError):
                     head.bad_frames += 1
             elif rec.kind == INSTRUMENTS and not self._instruments:
@@ -275,7 +286,9 @@ class ReplaySource(MarketSource):
         """Apply one record; a quote call's answer (key to Kite quote) is returned."""
         if rec.kind == TICKS:
             try:
-                self.book.add(parse_frame(rec.payload))
+                batch = parse_frame(rec.payload)
+                self.book.add(batch)
+                self.flow.fold(batch)
             except FrameError:
                 self.bad_tick_frames += 1  # as live: the frame is skipped, the rest goes on
             return None
@@ -283,7 +296,9 @@ class ReplaySource(MarketSource):
             try:
                 keys, data = rec.quotes()
                 if rec.kind == STREAM_QUOTES:
-                    data.update(self._streamed(rec.json()))
+                    body = rec.json()
+                    self.flow.answered([int(t) for t in body["tokens"]], data)  # as live
+                    data.update(self._streamed(body))
             except (ValueError, TypeError, KeyError):
                 self.health.bad_frames += 1
                 return None
@@ -363,6 +378,55 @@ class ReplaySource(MarketSource):
             self._fed[0] += len(stream)
             self._fed[1] += len(body["keys"]) - len(stream)
         return out
+
+    def take_tick_flow(self) -> dict[int, tuple[float, float]]:
+        """The per-trade flow of the legs the replayed calls answered from ticks (see
+        optui.collectors.stream_source.StreamingSource.take_tick_flow)."""
+        return self.flow.take()
+
+    @property
+    def flow_gap_s(self) -> float:
+        return self.flow.max_gap_s
+
+    @flow_gap_s.setter
+    def flow_gap_s(self, seconds: float) -> None:
+        self.flow.max_gap_s = seconds
+
+    def next_snapshot_at(self) -> datetime | None:
+        """At a recorded tick cadence, when the live run made its next call of the index spots
+        (its next snapshot); None otherwise or at the end of the recording."""
+        from optui.collectors.stream_source import is_spot_call
+
+        if self.snapshot_s is None:
+            return None
+
+        def spot_call(rec: Record) -> bool:
+            keys = self._keys_of(rec)
+            return keys is not None and is_spot_call(keys)
+
+        found = self._scan(0, 2**62, spot_call)
+        return None if found is None else _from_us(self._pending[found].at_us)
+
+    def wait_snapshot(self, after: datetime, timeout_s: float,
+                      stop: threading.Event | None = None) -> datetime | None:
+        """At a recorded tick cadence: the replayed clock moves to the next recorded call of
+        the index spots (the live run's next snapshot; at a set speed after the real time
+        that takes) and that moment is returned; None when the day was not collected at the
+        tick cadence, the recording holds no further snapshot, or `stop` is set."""
+        due = self.next_snapshot_at()
+        if due is None:
+            return None
+        target = _us(due)
+        now = _us(self.now())
+        if target > now:
+            if self.speed is None:
+                self._virtual_us += target - now
+            elif stop is not None:
+                if stop.wait((target - now) / 1e6 / self.speed):
+                    return None
+            else:
+                time.sleep((target - now) / 1e6 / self.speed)
+        return datetime.fromtimestamp(target / 1e6, UTC)
 
     def take_feed(self) -> tuple[str, int, int]:
         """(tier, quotes streamed, quotes polled) of the replayed calls since the last call, as

@@ -9,9 +9,15 @@ its ticker served on a loopback port) and a `TickerSource` (optui.collectors.tic
   (PCR, max pain, OI change) and the best bid and ask (the premium-flow mid), and only a full
   index packet carries an exchange timestamp. A changed plan (an expiry rolls, a window follows
   the money) subscribes only the new and unsubscribes the gone.
-- The cycle's first call, the index spots, stays one REST call while REST answers: the spots'
-  timestamp dates the cycle, so cycles keep the exchange's now as their moment (ticks of a
-  quiet second would date two cycles alike); their ticks answer when REST fails.
+- The cycle's first call, the index spots, dates the cycle. At the tick cadence
+  (`snapshot_s` set: the collector takes a snapshot when the index ticks of a new exchange
+  second arrive, `wait_snapshot`) it is answered from the index ticks while they stream, so no
+  REST call is made per snapshot (Kite's one quote call a second stays free for the fallback
+  tier); otherwise, and whenever the index ticks are not live, it is one REST call (with the
+  ticks answering when REST fails).
+- Premium flow of the streamed legs is measured per trade from the full ticks
+  (optui.collectors.tick_flow.TickFlow, fed on the event-loop thread with the book); `take_tick_flow`
+  gives the engine the flow of the legs streamed since its previous call.
 - Ticks fold into a TickBook (optui.collectors.tick_book) on the ticker's event-loop thread. A
   quote call is answered from the book for instruments subscribed and ticking on a connection
   that is up; the rest (no tick yet, beyond the streamed limit, a connection down, stalled or
@@ -31,9 +37,11 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -41,6 +49,7 @@ import numpy as np
 
 from optui.collectors.source import MarketSource
 from optui.collectors.tick_book import TickBook
+from optui.collectors.tick_flow import INDEX_SEGMENT, TickFlow
 from optui.collectors.ticker_source import (
     KITE_TICKER_ROOT,
     MAX_CONNECTIONS,
@@ -70,6 +79,10 @@ log = logging.getLogger(__name__)
 MAX_TICK_AGE_S = 3.0
 """A connection whose newest tick is older than this (exchange seconds) at a quote call is
 polled instead: Kite sends a frame about every second while anything on it changes."""
+
+COALESCE_S = 0.05
+"""At the tick cadence, how long (real seconds) a snapshot waits, after the first index tick of
+a new exchange second, for the other connections' frames of that second."""
 
 STREAM, MIXED, REST_FALLBACK = "stream", "stream+rest", "rest-fallback"
 """Feed tiers of a cycle: every quote from the ticker, some polled, all polled."""
@@ -152,7 +165,8 @@ class StreamingSource(MarketSource):
     `api_key`/`access_token`/`root`: the ticker's login and URL. `server`: an object with a
     `close()` serving the ticker (the in-process simulator's), closed with the source.
     `max_age_s`: a connection's ticks answer only while its newest tick is at most this many
-    exchange seconds old.
+    exchange seconds old. `snapshot_s`: the tick cadence in exchange seconds (None: the
+    collector's interval, spots polled per cycle).
     Raises nothing at construction; the ticker starts on the first `follow_plan`.
     """
 
@@ -161,7 +175,7 @@ class StreamingSource(MarketSource):
                  capacity: int = MAX_CONNECTIONS * MAX_PER_CONNECTION,
                  stall_after_s: float = 10.0, backoff_base_s: float = 1.0,
                  backoff_max_s: float = 60.0, server: Any = None,
-                 max_age_s: float = MAX_TICK_AGE_S) -> None:
+                 max_age_s: float = MAX_TICK_AGE_S, snapshot_s: float | None = None) -> None:
         self.rest = rest
         self.name = rest.name
         self.label = rest.label
@@ -175,6 +189,16 @@ class StreamingSource(MarketSource):
         self._server = server
         self.max_age_s = float(max_age_s)
         self.book = TickBook()
+        self.flow = TickFlow()
+        self.snapshot_s = snapshot_s
+        if recorder is not None and snapshot_s is not None:  # a replay takes the same cadence
+            recorder.meta["snapshot_s"] = float(snapshot_s)
+        self.rest_calls = 0  # quote calls polled over REST since the source started
+        self.token_check_s = 30.0  # at the tick cadence, the login is checked this often
+        self._checked_s = float("-inf")  # exchange time of the last check
+        self._cadence = threading.Condition()
+        self._spot_s = 0.0  # newest exchange second of an index tick
+        self._shard_s: dict[int, float] = {}  # newest exchange second of each connection's ticks
         self._key_token: dict[str, int] = {}
         self._modes: dict[int, str] = {}
         self._subscribed = np.zeros(0, dtype=np.int64)  # the tokens of `_modes`, sorted
@@ -297,6 +321,16 @@ class StreamingSource(MarketSource):
             self.recorder.record_ticks(self.rest.now(), frame)
         if batch is not None and len(batch):
             self.book.add(batch)
+            self.flow.fold(batch)
+            stamps = batch.exchange_timestamp
+            index = stamps[~batch.tradable]
+            newest = float(stamps.max())
+            with self._cadence:
+                if index.size and float(index.max()) > self._spot_s:
+                    self._spot_s = float(index.max())
+                if newest > self._shard_s.get(shard, 0.0):
+                    self._shard_s[shard] = newest
+                self._cadence.notify_all()
 
     def _on_ticks(self, shard: int, batch: TickBatch) -> None:
         """Ticks of subscribed instruments (already in the book through `_on_frame`)."""
@@ -329,13 +363,14 @@ class StreamingSource(MarketSource):
 
     def _split(self, keys: Sequence[str], now_s: float) -> list[str]:
         """The keys answered from the book: subscribed, ticked since their connection last came
-        up, on a connection whose newest tick is at most `max_age_s` before `now_s`."""
+        up, on a connection whose newest tick is within `max_age_s` of `now_s` (a tick stamped
+        far after the clock, a clock set back, is no answer either)."""
         ticker = self.ticker
         if ticker is None:
             return []
         fresh = {s.index for s in ticker.shards if s.ws is not None
                  and s.last_exchange_time is not None
-                 and now_s - s.last_exchange_time <= self.max_age_s}
+                 and abs(now_s - s.last_exchange_time) <= self.max_age_s}
         tokens = [self._key_token.get(k, -1) for k in keys]
         live = self.book.is_live(np.array(tokens, dtype=np.int64)) if tokens else np.zeros(0, bool)
         return [k for k, t, ok in zip(keys, tokens, live, strict=True)
@@ -345,6 +380,7 @@ class StreamingSource(MarketSource):
                 polled: dict[str, dict]) -> dict[str, dict]:
         tokens = [self._key_token[k] for k in streamed]
         from_book = {k: self.book.quote(t) for k, t in zip(streamed, tokens, strict=True)}
+        self.flow.answered(tokens, polled)
         if self.recorder is not None:
             self.recorder.record_stream_answer(self.rest.now(), keys, streamed, tokens, polled)
         out: dict[str, dict] = {}
@@ -366,10 +402,17 @@ class StreamingSource(MarketSource):
         spots = is_spot_call(keys)
         live = self.ticker is not None
         streamed = self._on_loop(self._split, keys, now_s) if live and not spots else []
+        if live and spots and self.snapshot_s is not None:  # the tick cadence: spots from ticks
+            streamed = self._on_loop(self._split, keys, now_s)
+            if len(streamed) != len(keys):
+                streamed = []  # one clock per cycle: all spots streamed, or all polled
+            elif now_s - self._checked_s >= self.token_check_s:
+                self._check_login(now_s)
         chosen = set(streamed)
         rest = [k for k in keys if k not in chosen]
         polled: dict[str, dict] = {}
         if rest:
+            self.rest_calls += 1
             try:
                 polled = self.rest.quote_batch(rest)
             except TokenExpiredError:
@@ -425,10 +468,88 @@ class StreamingSource(MarketSource):
                 break
             tokens = [self._key_token[k] for k in keys]
             self._fed[0] += len(keys)
+            self.flow.answered(tokens, {})  # the per-trade flow of these legs, as `_answer`
             if self.recorder is not None:
                 self.recorder.record_stream_answer(self.rest.now(), keys, keys, tokens, {})
             out.append(self.book.quote_table(keys, tokens))
         return out
+
+    def _check_login(self, now_s: float) -> None:
+        """No quote call polls while the ticks answer, so once per `token_check_s` the login is
+        checked with the cheap profile call (not counted against the quote limit): an expired
+        token pauses collection (TokenExpiredError) as a polled cycle's would; any other
+        failure is a health line and the ticks go on answering."""
+        self._checked_s = now_s
+        try:
+            self.rest.probe()
+        except TokenExpiredError:
+            raise
+        except SourceError as exc:
+            self._note(f"login check failed ({exc}); the ticks keep answering")
+
+    def take_tick_flow(self) -> dict[int, tuple[float, float]]:
+        """Token -> (inflow, outflow) rupees measured per trade from the ticks for the legs
+        answered from them since the previous call (NaN: not measured); legs polled meanwhile
+        are left to the REST definition."""
+        return self._on_loop(self.flow.take)
+
+    @property
+    def flow_gap_s(self) -> float:
+        return self.flow.max_gap_s
+
+    @flow_gap_s.setter
+    def flow_gap_s(self, seconds: float) -> None:
+        self.flow.max_gap_s = seconds
+
+    def streaming_spots(self) -> bool:
+        """Whether the index spots are answered from ticks now (the tick cadence is on and
+        every subscribed index is live on a connection that is up)."""
+        if self.snapshot_s is None or self.ticker is None or self._loop is None:
+            return False
+        keys = [k for k, t in self._key_token.items()
+                if t & 0xFF == INDEX_SEGMENT and t in self._streamed]
+        if not keys:
+            return False
+        return len(self._on_loop(self._split, keys, self.rest.now().timestamp())) == len(keys)
+
+    @property
+    def ticking(self) -> bool:
+        """The tick cadence is on and the ticker runs (a refused login stops it)."""
+        return self.snapshot_s is not None and self.ticker is not None and not self._refused
+
+    def _shards_at(self, second: float) -> bool:
+        ticker = self.ticker
+        if ticker is None:
+            return True
+        return all(self._shard_s.get(s.index, 0.0) >= second
+                   for s in ticker.shards if s.modes and s.ws is not None)
+
+    def wait_snapshot(self, after: datetime, timeout_s: float,
+                      stop: threading.Event | None = None) -> datetime | None:
+        """Block until index ticks of the first cadence mark after `after` (exchange time) have
+        arrived, then up to COALESCE_S for every connection's frame of that second; returns
+        the newest index tick's exchange time (UTC); the exchange now when `timeout_s` real
+        seconds pass first (nothing ticks: a cycle with the spots polled is due); None when
+        `stop` is set or the tick cadence is off. A second with no index tick gives no
+        snapshot."""
+        if not self.ticking:
+            return None
+        step = float(self.snapshot_s)  # type: ignore[arg-type]
+        mark = (math.floor(after.timestamp() / step) + 1) * step
+        end = time.monotonic() + timeout_s
+        with self._cadence:
+            while self._spot_s < mark:
+                left = end - time.monotonic()
+                if stop is not None and stop.is_set():
+                    return None
+                if left <= 0:
+                    return self.now()  # silent for the whole wait: a cycle with spots polled
+                self._cadence.wait(min(left, 0.25))
+            second = self._spot_s
+            until = time.monotonic() + COALESCE_S
+            while not self._shards_at(second) and (left := until - time.monotonic()) > 0:
+                self._cadence.wait(left)
+            return datetime.fromtimestamp(self._spot_s, UTC)
 
     def take_feed(self) -> tuple[str, int, int]:
         """(tier, quotes streamed, quotes polled) since the last call; a change of tier is also
@@ -592,7 +713,8 @@ def with_stream(settings: Any, source: MarketSource, simulated: bool) -> MarketS
     recorder = make_recorder(settings, source, simulated)
     src = settings.source
     common = {"recorder": recorder, "capacity": src.stream_instruments,
-              "stall_after_s": src.stream_stall_s}
+              "stall_after_s": src.stream_stall_s,
+              "snapshot_s": float(src.snapshot_s) if src.snapshot_s else None}
     if source.name == "sim":
         from optui.simulator.server import serve
 

@@ -104,6 +104,10 @@ class TickAggregator:
         self._snap_inflow = np.zeros(n)
         self._snap_outflow = np.zeros(n)
         self.ticks = np.zeros(n, dtype=np.int64)
+        self._had_ref = np.zeros(n, dtype=bool)  # a flow reference when the interval began
+        self._take_in = np.zeros(n)  # flow since the slot's last take / hand-over
+        self._take_out = np.zeros(n)
+        self._gap_seen = np.zeros(n, dtype=bool)  # a tick of the interval found a stale reference
         self.unknown_ticks = 0
         self.exchange_time = 0.0
         self._next_snapshot = -np.inf
@@ -140,8 +144,74 @@ class TickAggregator:
         for ref in (self.ref_value, self.ref_volume, self.ref_mid, self.ref_last, self.ref_at):
             ref[rows] = np.nan
 
-    def add(self, batch: TickBatch) -> TickSnapshot | None:
-        """Apply a batch; return a snapshot when the exchange clock crossed the next cadence mark."""
+    # Per-slot arrays and their fill for a new slot (see `track`).
+    _SLOT_ARRAYS = (("last_price", np.nan), ("volume", 0.0), ("average_price", np.nan),
+                    ("bid", np.nan), ("ask", np.nan), ("oi", np.nan), ("close", np.nan),
+                    ("reference_oi", np.nan), ("ref_value", np.nan), ("ref_volume", np.nan),
+                    ("ref_mid", np.nan), ("ref_last", np.nan), ("ref_at", np.nan),
+                    ("inflow", 0.0), ("outflow", 0.0), ("_snap_inflow", 0.0),
+                    ("_snap_outflow", 0.0), ("_take_in", 0.0), ("_take_out", 0.0), ("ticks", 0),
+                    ("_had_ref", False), ("_gap_seen", False))
+
+    def track(self, tokens: ArrayLike) -> int:
+        """Add slots for the `tokens` not yet tracked (their state starts empty); the tracked
+        keep theirs. Returns how many were added. Memory grows only with new instruments (a
+        day's subscriptions), never with ticks."""
+        new = np.setdiff1d(np.asarray(tokens, dtype=np.int64), self.tokens)
+        if new.size == 0:
+            return 0
+        merged = np.union1d(self.tokens, new)
+        old_at = np.searchsorted(merged, self.tokens)
+        for name, fill in self._SLOT_ARRAYS:
+            old = getattr(self, name)
+            grown = np.full(merged.size, fill, dtype=old.dtype)
+            grown[old_at] = old
+            setattr(self, name, grown)
+        self.tokens = merged
+        self._recent = []
+        return int(new.size)
+
+    def take(self, tokens: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-trade flow of `tokens` since their previous `take` or `hand_over` (rupees), and
+        whether it was measured: the instrument had a flow reference when that interval began
+        and no tick in it found its reference older than `max_gap_s` (else its flow is unknown,
+        as a REST leg's without a usable previous quote). Tokens not tracked give NaN. Their
+        interval starts afresh."""
+        slot = self.slots(tokens)
+        ok = slot >= 0
+        s = slot[ok]
+        inflow = np.full(slot.shape, np.nan)
+        outflow = np.full(slot.shape, np.nan)
+        inflow[ok] = self._take_in[s]
+        outflow[ok] = self._take_out[s]
+        measured = np.zeros(slot.shape, dtype=bool)
+        measured[ok] = self._had_ref[s] & ~self._gap_seen[s]
+        self._gap_seen[s] = False
+        self._take_in[s] = 0.0
+        self._take_out[s] = 0.0
+        self._had_ref[s] = np.isfinite(self.ref_at[s])
+        return inflow, outflow, measured
+
+    def hand_over(self, tokens: ArrayLike, value: ArrayLike, volume: ArrayLike, mid: ArrayLike,
+                  last: ArrayLike, at: ArrayLike) -> None:
+        """A polled quote answered `tokens` instead of the ticks (the REST tier measured their
+        flow up to it): it becomes their flow reference (value = average_price x volume in
+        rupees, mid, last price, exchange time in Unix seconds) and what the ticks counted in
+        the interval is dropped, so no rupee is counted by both tiers. Untracked tokens are
+        ignored."""
+        slot = self.slots(tokens)
+        ok = slot >= 0
+        s = slot[ok]
+        for ref, new in ((self.ref_value, value), (self.ref_volume, volume), (self.ref_mid, mid),
+                         (self.ref_last, last), (self.ref_at, at)):
+            ref[s] = np.asarray(new, dtype=float)[ok]
+        self._take_in[s] = 0.0
+        self._take_out[s] = 0.0
+        self._gap_seen[s] = False
+        self._had_ref[s] = np.isfinite(self.ref_at[s])
+
+    def fold(self, batch: TickBatch) -> None:
+        """Apply a batch (vectorised; several ticks of one instrument in rounds, frame order)."""
         if len(batch):
             slot = self.slots(batch.instrument_token)
             known = slot >= 0
@@ -166,6 +236,10 @@ class TickAggregator:
             stamps = batch.exchange_timestamp
             if stamps.size and stamps.max() > self.exchange_time:
                 self.exchange_time = float(stamps.max())
+
+    def add(self, batch: TickBatch) -> TickSnapshot | None:
+        """Apply a batch; return a snapshot when the exchange clock crossed the next cadence mark."""
+        self.fold(batch)
         if self.exchange_time >= self._next_snapshot and self.exchange_time > 0:
             snap = self.snapshot()
             step = self.snapshot_every_s
@@ -201,10 +275,13 @@ class TickAggregator:
         refs = (self.ref_value[fs], self.ref_volume[fs], self.ref_mid[fs], self.ref_last[fs])
         if np.isfinite(self.max_gap_s):
             stale = ~((at - self.ref_at[fs]) <= self.max_gap_s)
+            self._gap_seen[fs[stale & np.isfinite(self.ref_at[fs])]] = True
             refs = tuple(np.where(stale, np.nan, r) for r in refs)  # type: ignore[assignment]
         inflow, outflow = leg_flow(*refs, value, volume, last)
         self.inflow[fs] += inflow
         self.outflow[fs] += outflow
+        self._take_in[fs] += inflow  # summed per interval (not a difference of running sums)
+        self._take_out[fs] += outflow
         self.ref_value[fs] = value
         self.ref_volume[fs] = volume
         self.ref_mid[fs] = mid

@@ -171,6 +171,8 @@ class LocalFeed(Feed):
         self._publisher: _Publisher | None = None
         self._published_store: str | None = None
         self._closed = False
+        self._stop_wait = threading.Event()  # ends a wait for ticks when the feed closes
+        self._last_at: datetime | None = None  # the exchange time of the last snapshot
         self.listeners: list[Callable[[FeedCycle], None]] = []
         """Called with each cycle on the collection thread right after it is published; each
         must return at once (the API hands the cycle to its own thread)."""
@@ -233,6 +235,7 @@ class LocalFeed(Feed):
         if self._closed:
             return
         self._closed = True
+        self._stop_wait.set()
         if self._publisher is not None:  # the last cycle reaches consumers before the cache closes
             self._publisher.close()
         if self.engine is not None:
@@ -245,13 +248,47 @@ class LocalFeed(Feed):
 
     # ---- cycles --------------------------------------------------------------------------
 
-    def next_cycle(self, timeout_s: float | None = None, *, publish: bool = True) -> FeedCycle:
+    def ticking(self) -> bool:
+        """Whether cycles follow the ticks now (a streaming source at the tick cadence, its
+        ticker started): `wait_snapshot` paces them instead of the interval schedule."""
+        source = getattr(self.engine, "source", None)
+        cadence = getattr(self.engine, "snapshot_s", None)
+        return (cadence is not None and self._last_at is not None
+                and callable(getattr(source, "wait_snapshot", None))
+                and bool(getattr(source, "ticking", True)))
+
+    def wait_snapshot(self, stop: threading.Event | None = None) -> bool:
+        """At the tick cadence, block until the next snapshot is due: the index ticks of a new
+        exchange second arrived (or, at most one interval later, the stream stayed silent: a
+        cycle with the spots polled). True: collect now; False: not at the tick cadence (or
+        stopped), the caller keeps the interval schedule."""
+        if not self.ticking():
+            return False
+        source: Any = self.engine.source  # type: ignore[union-attr]
+        stopper = stop if stop is not None else self._stop_wait
+        try:
+            timeout = float(source.real_seconds(self.interval_s))
+        except Exception:  # noqa: BLE001 - a source without a clock: exchange seconds
+            timeout = self.interval_s
+        due = source.wait_snapshot(self._last_at, timeout, stopper)
+        if due is None or stopper.is_set() or self._stop_wait.is_set():
+            return False
+        self._last_at = due  # a failing cycle still waits for the next second's ticks
+        return True
+
+    def next_cycle(self, timeout_s: float | None = None, *, publish: bool = True,
+                   wait_ticks: bool = True) -> FeedCycle:
         """Collect one cycle now and (with `publish`) publish it; raises what `collect_once`
-        raises. A caller that publishes later (`publish`) lets its own events ride along."""
+        raises. A caller that publishes later (`publish`) lets its own events ride along. At
+        the tick cadence, with `wait_ticks`, the cycle first waits for its ticks
+        (`wait_snapshot`; the headless collector waits itself)."""
         engine = self.engine
         if engine is None:
             raise RuntimeError("LocalFeed.next_cycle before start()")
+        if wait_ticks:
+            self.wait_snapshot()
         snapshot = engine.collect_once()
+        self._last_at = snapshot.timestamp
         cycle = FeedCycle(snapshot, [], self._participants_changed(), self.host,
                           store_url=self._store_url())
         if self.lock is not None and self.lock.lost:
@@ -370,6 +407,15 @@ class LocalFeed(Feed):
         now = self.exchange_now()
         if source is None or now is None:
             return self.interval_s
+        if self.ticking():  # until the next snapshot mark; next_cycle then waits for its ticks
+            step = float(self.engine.snapshot_s)  # type: ignore[union-attr, arg-type]
+            assert self._last_at is not None
+            mark = (self._last_at.timestamp() // step + 1) * step
+            try:
+                left = float(source.real_seconds(max(mark - now.timestamp(), 0.0)))
+            except Exception:  # noqa: BLE001 - a source without a clock: exchange seconds
+                left = max(mark - now.timestamp(), 0.0)
+            return min(left, self.interval_s)
         due = next_cycle_at(now, self.interval_s)
         try:
             left = float(source.real_seconds((due - now).total_seconds()))

@@ -202,6 +202,9 @@ class ReplayFeed(Feed):
             return None
         if self._first:
             return source.now()
+        snapshot = source.next_snapshot_at()  # a day recorded at the tick cadence: its snapshots
+        if snapshot is not None:
+            return max(snapshot, source.now())
         from optui.collectors.headless import next_cycle_at
 
         return next_cycle_at(source.now(), self.interval_s)

@@ -373,13 +373,14 @@ class FlowBarAccumulator:
 
 
 def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | None = None,
-                   legs: ColumnBatch | None = None) -> int:
-    """Write a snapshot's legs (column path), overviews, the day's `iv_daily` close so far and,
-    with `flow`, its minute bars. `legs`: the snapshot's legs already in columns (`leg_batch`
-    of the analytics' columns), else they are read from its LegRecords."""
-    if legs is None:
+                   legs: ColumnBatch | None = None, store_legs: bool = True) -> int:
+    """Write a snapshot's legs (column path; none without `store_legs`), overviews, the day's
+    `iv_daily` close so far and, with `flow`, its minute bars. `legs`: the snapshot's legs
+    already in columns (`leg_batch` of the analytics' columns), else they are read from its
+    LegRecords."""
+    if legs is None and store_legs:
         legs = leg_columns(snapshot) if snapshot.leg_count else None
-    written = legs.write_to(store) if legs is not None and len(legs) else 0
+    written = legs.write_to(store) if store_legs and legs is not None and len(legs) else 0
     points = [_overview_point(key, s.overview, snapshot.source) for key, s in snapshot.indices.items()]
     points.extend(iv_daily_points(snapshot))  # the day's running ATM IV close (iv_daily)
     if flow is not None:

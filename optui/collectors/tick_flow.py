@@ -1,0 +1,151 @@
+"""Premium flow of streamed legs per trade, handed over cleanly between the ticker and REST.
+
+A streaming source (optui.collectors.stream_source) and the replay of a streamed day
+(optui.collectors.replay_source) both own one `TickFlow` and drive it identically, on the thread
+that applies ticks, in the order the ticks and quote calls happened (the recording keeps that
+order), so a replay measures the live run's flow value for value:
+
+- `fold(batch)`: every parsed tick frame, into a TickAggregator (vectorised, per-instrument
+  arrays: memory grows with the instruments seen, a day's subscriptions, never with ticks);
+- `answered(streamed_tokens, polled)`: one quote call. Legs answered from the ticks take the
+  aggregator's per-trade flow since their previous answer (`leg_flow` per full tick against the
+  prevailing mid before it: the REST definition applied trade by trade); legs answered by a
+  polled quote are measured by the engine's REST path (optui.collectors.bucket_analytics
+  against its previous quote), and that quote becomes their tick flow reference, so when they
+  stream again the ticks count from it. A leg that moves stream -> REST -> stream is counted
+  once by one tier or the other, never twice and never skipped.
+
+`take()` hands the engine the flow of the legs streamed since the previous `take()`: token ->
+(inflow, outflow) in rupees, NaN when not measured (no flow reference when the interval began).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from optui.analytics.premium_flow import prevailing_mid
+from optui.collectors.tick_aggregator import TickAggregator
+from optui.tick_packets import TickBatch
+from optui.timeutil import IST
+
+NAN = float("nan")
+INDEX_SEGMENT = 9
+"""Kite's segment code of indices in an instrument token's low byte: an index has no flow."""
+
+
+def _stamp_s(value: object) -> float:
+    """Unix seconds of a Kite quote's `timestamp` (naive IST datetime, or its ISO text)."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return NAN
+    if not isinstance(value, datetime):
+        return NAN
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=IST)
+    return value.timestamp()
+
+
+def _best(side: object) -> float:
+    if isinstance(side, list) and side and isinstance(side[0], dict):
+        try:
+            return float(side[0].get("price") or 0.0)
+        except (TypeError, ValueError):
+            return 0.0
+    return 0.0
+
+
+class TickFlow:
+    """Per-trade flow of the streamed legs (see the module docstring); one owner thread.
+
+    `max_gap_s`: a flow reference older than this (exchange seconds) gives no flow, as the
+    REST path's previous quote (the engine sets it to its `max_flow_gap_s`).
+    """
+
+    def __init__(self, max_gap_s: float = 180.0) -> None:
+        self.aggregator = TickAggregator(np.zeros(0, dtype=np.int64), max_gap_s=max_gap_s)
+        self._flow: dict[int, tuple[float, float]] = {}
+
+    @property
+    def max_gap_s(self) -> float:
+        return self.aggregator.max_gap_s
+
+    @max_gap_s.setter
+    def max_gap_s(self, seconds: float) -> None:
+        self.aggregator.max_gap_s = float(seconds)
+
+    def fold(self, batch: TickBatch | None) -> None:
+        """Apply one frame's ticks; a tradable instrument's first tick starts tracking it (the
+        live run and its replay see the same frames, so they track the same instruments)."""
+        if batch is None or not len(batch):
+            return
+        agg = self.aggregator
+        new = (agg.slots(batch.instrument_token) < 0) & batch.tradable
+        if new.any():
+            agg.track(batch.instrument_token[new])
+        agg.fold(batch)
+
+    def answered(self, streamed: Iterable[int], polled: Mapping[str, dict]) -> None:
+        """One quote call: `streamed` tokens answered from the ticks, `polled` the Kite-shaped
+        answers (key -> quote dict with `instrument_token`) the REST tier gave."""
+        tokens = np.fromiter(streamed, dtype=np.int64)
+        if tokens.size:
+            inflow, outflow, measured = self.aggregator.take(tokens)
+            for tok, i, o, ok in zip(tokens.tolist(), inflow.tolist(), outflow.tolist(),
+                                     measured.tolist(), strict=True):
+                held = self._flow.get(tok)
+                if held is not None and held[0] == held[0] and ok:  # several calls, one take
+                    i, o = held[0] + i, held[1] + o
+                elif held is not None and held[0] == held[0]:
+                    i, o, ok = held[0], held[1], True
+                self._flow[tok] = (i, o) if ok else (NAN, NAN)
+        rows = [q for q in polled.values() if isinstance(q, dict)
+                and isinstance(q.get("instrument_token"), int)]
+        if not rows:
+            return
+        rows = [q for q in rows if q["instrument_token"] & 0xFF != INDEX_SEGMENT]
+        if not rows:
+            return
+        handed = np.array([q["instrument_token"] for q in rows], dtype=np.int64)
+        self.aggregator.track(handed)  # a leg polled before its first tick starts from this quote
+        volume = np.array([float(q.get("volume") or 0.0) for q in rows])
+        value = np.array([float(q.get("average_price") or 0.0) for q in rows]) * volume
+        last = np.array([float(q.get("last_price") or 0.0) for q in rows])
+        depth: list[dict] = [d if isinstance(d := q.get("depth"), dict) else {} for q in rows]
+        bid = np.array([_best(d.get("buy")) for d in depth])
+        ask = np.array([_best(d.get("sell")) for d in depth])
+        at = np.array([_stamp_s(q.get("timestamp")) for q in rows])
+        at = np.where(np.isfinite(at), at, self.aggregator.exchange_time)
+        self.aggregator.hand_over(handed, value, volume, prevailing_mid(bid, ask, last), last, at)
+        for tok in handed.tolist():
+            self._flow.pop(tok, None)  # the REST tier measures it this cycle
+
+    def take(self) -> dict[int, tuple[float, float]]:
+        """Token -> (inflow, outflow) rupees of the legs streamed since the previous take."""
+        out, self._flow = self._flow, {}
+        return out
+
+    def slots(self) -> int:
+        """Instruments tracked (the size of every per-instrument array)."""
+        return int(self.aggregator.tokens.size)
+
+
+def per_trade(res: Any, flow: dict[int, tuple[float, float]]) -> None:
+    """Replace, in a bucket's result (optui.collectors.bucket_analytics.BucketResult), the flow
+    of the legs answered from ticks by their per-trade flow (token -> (inflow, outflow) rupees,
+    NaN: not measured); legs polled keep the REST definition's."""
+    tokens = res.tokens.tolist()
+    hits = [(i, flow[t]) for i, t in enumerate(tokens) if t in flow]
+    if not hits:
+        return
+    rows = np.array([i for i, _ in hits], dtype=np.int64)
+    values = np.array([v for _, v in hits], dtype=float)
+    res.inflow = res.inflow.astype(float, copy=True)
+    res.outflow = res.outflow.astype(float, copy=True)
+    res.inflow[rows] = values[:, 0]
+    res.outflow[rows] = values[:, 1]
