@@ -99,8 +99,9 @@ def collector(tmp_path: Path) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
     proc = subprocess.Popen(
         [OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "60",
          "--store", f"sqlite:///{db}"],
-        cwd=tmp_path, env={**os.environ, **SIM_ENV}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
+        # One cycle per interval (legs stored with every overview), so the copy holds both.
+        cwd=tmp_path, env={**os.environ, **SIM_ENV, "OPTUI_SOURCE_SNAPSHOT_S": "0"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, text=True,
     )
     try:
         yield db, proc
