@@ -18,6 +18,15 @@ from optui.timeutil import IST
 
 LOG_FILE = "optui.log"
 
+SHOWN: dict[str, object] = {"optui_shown": True}
+"""`extra=` for a log call whose text the headless collector already printed on stdout (a
+status line's warning, the exit report): it goes to the log file, not again to stderr."""
+
+
+def _not_shown(record: logging.LogRecord) -> bool:
+    """stderr's filter: False for a record marked with SHOWN."""
+    return not getattr(record, "optui_shown", False)
+
 
 def log_file(settings: Settings) -> Path:
     """Where the log file lives."""
@@ -44,7 +53,8 @@ class OneLineFormatter(logging.Formatter):
 
 
 def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
-    """Rotating file log in the log directory; stderr gets warnings when asked (headless).
+    """Rotating file log in the log directory; stderr gets warnings when asked (headless),
+    except those logged with `extra=SHOWN` (printed on stdout already).
 
     Returns the log file, or None when its directory is not writable (then nothing is logged to
     a file). Calling it again replaces the handlers it added before.
@@ -68,6 +78,7 @@ def setup_logging(settings: Settings, to_stderr: bool = False) -> Path | None:
     if to_stderr:
         err = logging.StreamHandler()
         err.setLevel(logging.WARNING)
+        err.addFilter(_not_shown)  # already on stdout: stderr keeps the problems said nowhere else
         err.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
         err._optui = True  # type: ignore[attr-defined]
         root.addHandler(err)

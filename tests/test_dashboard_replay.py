@@ -109,6 +109,10 @@ async def test_replay_on_the_dashboard_pauses_steps_and_jumps(recorded_day: Path
         await settle(app, pilot)
         snaps = [m.snapshot for m in messages if isinstance(m, SnapshotCollected)]
         assert snaps and snaps[0].timestamp == START  # the first record's moment
+        # The chain shows the live dashboard's window (ui.chain_strikes each side), not only
+        # the collector's recorded offsets: the recording holds whole chains.
+        offsets = {leg.strike_offset for leg in snaps[0].indices["NIFTY"].legs}
+        assert {"atm_m10", "atm", "atm_p10"} <= offsets and len(offsets) == 21
         assert _header(screen, "badge") == "REPLAY"
         assert "09:15:0" in _header(screen, "clock")  # the replayed clock, not the machine's
         assert "replay 1x playing" in _header(screen, "selection")

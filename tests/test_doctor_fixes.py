@@ -41,3 +41,40 @@ def test_a_rejected_token_names_optui_login(tmp_path: Path) -> None:
     login = next(r for r in rows if r.name == "Kite login")
     assert login.ok is False
     assert "optui login" in login.fix and "Kite Connect authentication" in login.fix
+
+
+@pytest.mark.unit
+def test_a_running_collector_with_only_warnings_open_passes(tmp_path: Path) -> None:
+    """A fresh health file whose open faults are warnings (participant files missing) is a
+    running collector: its row passes and the warning is its own informing row; an open error
+    (data not collected) fails the row."""
+    from datetime import UTC, datetime
+
+    from optui.collectors.health import (
+        HEALTH_FILE,
+        EventKind,
+        HealthEvent,
+        Severity,
+        write_health_file,
+    )
+    from optui.ops.doctor import collector_checks
+
+    at = datetime(2026, 11, 27, 5, 30, 10, tzinfo=UTC)
+    settings = Settings()
+    settings.general.data_dir = str(tmp_path / "data")
+    settings.source.kind = "sim"
+    path = tmp_path / "data" / "state" / "sim" / HEALTH_FILE
+    warning = HealthEvent(EventKind.PARTICIPANTS_CAPTURE_FAILED, Severity.WARNING,
+                          "participant data for 2026-11-26 missing oi", "import NSE's files", at)
+    error = HealthEvent(EventKind.SOURCE_DOWN, Severity.ERROR, "Kite answered an error", "wait", at)
+
+    def rows(open_events: list[HealthEvent]) -> dict[str, bool | None]:
+        write_health_file(path, {"at": at.isoformat(), "source": "sim", "cycles": 3, "gaps": 0,
+                                 "cached_age_s": None, "open": [e.as_dict() for e in open_events],
+                                 "recent": []})
+        return {r.name: r.ok for r in collector_checks(settings, at)}
+
+    assert rows([warning]) == {"Collector": True, "  warning participants_capture_failed": None}
+    assert rows([error, warning]) == {"Collector": False, "  error source_down": False,
+                                      "  warning participants_capture_failed": None}
+    assert rows([]) == {"Collector": True}

@@ -128,3 +128,49 @@ def test_a_long_run_with_the_database_down_says_stored_and_spooled_and_what_wait
     assert pending == collector.points == sum(spooled) + 3
     assert f"warning: {pending} point(s) still spooled in {tmp_path / 'spool'}" in lines[-1]
     assert json.loads(summary.read_text()) == {"cycles": 3, "points": pending, "pending": pending}
+
+
+def test_a_healthy_feed_note_is_no_warning_and_printed_warnings_stay_off_stderr(tmp_path, capsys) -> None:  # noqa: ANN001
+    """The switch to the all-ticker feed is printed as a plain note, not counted in warnings=;
+    a status line's warning is printed once on stdout and goes to the log file, not to stderr,
+    while a warning printed nowhere else still reaches stderr."""
+    import logging
+
+    from optui.config import Settings
+    from optui.logs import setup_logging
+
+    settings = Settings()
+    settings.general.log_dir = str(tmp_path)
+    settings.general.log_level = "INFO"
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    healthy = SnapshotWarning(WarningKind.STREAM, "", "feed: stream (all 1396 quotes from the ticker)")
+    mixed = SnapshotWarning(WarningKind.STREAM, "", "feed: stream+rest (734 quotes from the ticker, 662 polled over REST)")
+    missing = SnapshotWarning(WarningKind.MISSING_QUOTES, "NIFTY this_week", "2 strikes without a quote")
+    try:
+        path = setup_logging(settings, to_stderr=True)
+        assert path is not None
+        out = io.StringIO()
+        assert Collector(StubEngine(snapshot([healthy, missing])), 30, out=out).run(once=True) == 0  # type: ignore[arg-type]
+        assert Collector(StubEngine(snapshot([mixed])), 30, out=out).run(once=True) == 0  # type: ignore[arg-type]
+        logging.getLogger("optui.storage.spool").warning("spool record quarantined")
+        for handler in root.handlers:
+            handler.flush()
+        logged = path.read_text(encoding="utf-8")
+    finally:
+        for handler in list(root.handlers):
+            if handler not in saved[1]:
+                root.removeHandler(handler)
+                handler.close()
+        root.setLevel(saved[0])
+    lines = out.getvalue().splitlines()
+    assert " warnings=1" in lines[0] and lines[0].startswith("11:00:00 IST ")
+    assert lines[1:3] == ["  feed: stream (all 1396 quotes from the ticker)",
+                          "  warning: NIFTY this_week: 2 strikes without a quote"]
+    assert " warnings=1" in lines[3] and lines[4].startswith("  warning: feed: stream+rest (734 quotes")
+    err = capsys.readouterr().err
+    assert "2 strikes" not in err and "feed:" not in err
+    assert "WARNING optui.storage.spool: spool record quarantined" in err
+    assert "INFO optui.collectors.headless: cycle 11:00:00 IST: feed: stream (all 1396" in logged
+    assert "WARNING optui.collectors.headless: cycle 11:00:00 IST: NIFTY this_week: 2 strikes" in logged
+    assert "WARNING optui.collectors.headless: cycle 11:00:00 IST: feed: stream+rest" in logged

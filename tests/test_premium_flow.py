@@ -232,3 +232,18 @@ def test_query_flow_series_sums_minute_bars_from_the_store(tmp_path) -> None:
     assert first.inflow_cr == pytest.approx(1 + 2 + 3 + 4 + 5) and first.outflow_cr == 2.5
     assert first.ce_net_cr == pytest.approx(5 * 0.75) and first.pe_net_cr == pytest.approx(10 - 1.25)
     assert second.inflow_cr == pytest.approx(6 + 7) and series.net_cr == pytest.approx(28 - 3.5)
+
+
+@pytest.mark.unit
+def test_flow_panel_counts_its_bars_in_words() -> None:
+    """"1 bar net", "2 bars net": the panel's series line under the newest bar."""
+    from datetime import UTC, datetime
+
+    from optui.analytics.premium_flow import FlowBar, FlowSeries
+    from optui.widgets.flow_panel import flow_lines
+
+    at = datetime(2026, 11, 27, 5, 30, tzinfo=UTC)
+    one = FlowSeries("NIFTY", "5m", [FlowBar(at, 16.66, 15.39)])
+    assert flow_lines(one).plain.splitlines()[-1] == "1 bar net +₹1.27 cr"
+    two = FlowSeries("NIFTY", "5m", [FlowBar(at, 16.66, 15.39), FlowBar(at, 2.0, 3.0)])
+    assert flow_lines(two).plain.splitlines()[-1] == "2 bars net +₹0.27 cr"

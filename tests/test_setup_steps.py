@@ -372,3 +372,17 @@ def test_run_pytest_cancel_stops_a_silent_run(tmp_path: Path, monkeypatch: pytes
     summary = run_pytest("", [].append, cwd=tmp_path, is_cancelled=started.exists)
     assert summary.cancelled and summary.line() == "all tests: cancelled"
     assert summary.returncode not in (None, 0)  # Ctrl-C: pytest reports an interrupted run
+
+
+@pytest.mark.unit
+def test_services_name_the_embedded_store_the_source_writes(tmp_path: Path) -> None:
+    """The simulator writes data/sim/optui.db by default, never the live history's file: the
+    InfluxDB row names the store collection really uses."""
+    s = make_settings(tmp_path)
+    s.store.url = "sqlite:///data/optui.db"
+    s.general.data_dir = "data"
+    s.source.kind = "sim"
+    assert checks.service_checks(s)[0].detail == "not configured: embedded store sqlite:///data/sim/optui.db"
+    s.source.kind = "kite"
+    s.kite.root = "https://api.kite.trade"
+    assert checks.service_checks(s)[0].detail == "not configured: embedded store sqlite:///data/optui.db"

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +19,8 @@ from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
 from optui.collectors.supervisor import TOKEN_ACTION, CycleSupervisor, Outcome, simulated_fallback
 from optui.errors import TokenExpiredError
-from optui.models import LOSS_KINDS, Snapshot
+from optui.logs import SHOWN
+from optui.models import LOSS_KINDS, Snapshot, SnapshotWarning, WarningKind
 from optui.timeutil import fmt_ist
 
 if TYPE_CHECKING:
@@ -27,6 +28,23 @@ if TYPE_CHECKING:
     from optui.feed.model import FeedCycle
 
 log = logging.getLogger(__name__)
+
+FEED_STREAM_NOTE = "feed: stream ("
+"""How a streaming source's note of the switch to the all-ticker tier begins
+(optui.collectors.stream_source.StreamingSource.take_feed): the healthy state, not a warning."""
+
+
+def is_healthy_note(warning: object) -> bool:
+    """True for a cycle note that reports a return to health rather than a problem: the feed
+    back on (or first reaching) the ticker alone. Shown as a plain line, logged at INFO, and not
+    counted in the status line's `warnings=`."""
+    return (isinstance(warning, SnapshotWarning) and warning.kind is WarningKind.STREAM
+            and warning.message.startswith(FEED_STREAM_NOTE))
+
+
+def problems(warnings: Iterable[object]) -> list[object]:
+    """The warnings that are problems (every one but the healthy notes), in order."""
+    return [w for w in warnings if not is_healthy_note(w)]
 
 
 @dataclass
@@ -88,7 +106,7 @@ def status_line(snap: Snapshot, engine: CollectionEngine, window: Window | None 
         parts.append(f"clock_offset={offset:+.0f}s")
     if stats.json_files or stats.csv_rows:
         parts.append(f"files={stats.json_files}json/{stats.csv_rows}csv")
-    warned = len(window.warnings) if window is not None else len(snap.warnings)
+    warned = len(problems(window.warnings.values() if window is not None else snap.warnings))
     if warned:
         parts.append(f"warnings={warned}")
     if snap.alerts:
@@ -173,12 +191,24 @@ class Collector:
             return
         window.slot = slot
         line = status_line(snap, self.engine, window) + (" slow" if slow else "")
-        self._print(line, "green" if not window.warnings and not slow else "yellow")
-        for text in list(window.warnings)[:5]:
-            self._print(f"  warning: {text}", "yellow")
-        for text in window.warnings:
-            log.warning("cycles to %s: %s", fmt_ist(snap.timestamp), text)
+        found = list(window.warnings.values())
+        self._print(line, "green" if not problems(found) and not slow else "yellow")
+        self._warnings(found, f"cycles to {fmt_ist(snap.timestamp)}")
         self._window = Window(slot)
+
+    def _warnings(self, warnings: list[object], where: str) -> None:
+        """Under a status line: healthy notes as plain lines (logged at INFO), then up to five
+        problems as `warning:` lines; every problem goes to the log file (not again to stderr:
+        it is on stdout already)."""
+        for note in warnings:
+            if is_healthy_note(note):
+                self._print(f"  {note}", "green")
+                log.info("%s: %s", where, note)
+        found = problems(warnings)
+        for warning in found[:5]:
+            self._print(f"  warning: {warning}", "yellow")
+        for warning in found:
+            log.warning("%s: %s", where, warning, extra=SHOWN)
 
     def _plain(self, line: str, style: str = "") -> None:
         self.out.write(line + "\n")
@@ -281,11 +311,8 @@ class Collector:
                 self.cycles += 1
                 self.points += self.engine.last.rows_written
                 line = status_line(snap, self.engine) + (" slow" if outcome.slow else "")
-                self._print(line, "green" if not snap.warnings and not outcome.slow else "yellow")
-                for warning in snap.warnings[:5]:
-                    self._print(f"  warning: {warning}", "yellow")
-                for warning in snap.warnings:
-                    log.warning("cycle %s: %s", fmt_ist(snap.timestamp), warning)
+                self._print(line, "green" if not problems(snap.warnings) and not outcome.slow else "yellow")
+                self._warnings(list(snap.warnings), f"cycle {fmt_ist(snap.timestamp)}")
                 for alert in snap.alerts:
                     self._print(alert_line(alert), _ALERT_STYLE.get(alert.severity, ""))
                 lost = [w for w in snap.warnings if w.kind in LOSS_KINDS]
@@ -321,15 +348,12 @@ class Collector:
         if getattr(self.engine, "snapshot_s", None) is None:
             return
         take = getattr(self.engine.source, "take_notices", None)
-        late = [str(w) for w in take()] if callable(take) else []
+        late = list(take()) if callable(take) else []
+        found = list({str(w): w for w in [*window.warnings.values(), *late]}.values())
         if window.durations and window.last is not None:
             self._print(status_line(window.last, self.engine, window),
-                        "yellow" if window.warnings or late else "green")
-        texts = list(dict.fromkeys([*window.warnings, *late]))
-        for text in texts[:5]:
-            self._print(f"  warning: {text}", "yellow")
-        for text in texts:
-            log.warning("at the stop: %s", text)
+                        "yellow" if problems(found) else "green")
+        self._warnings(found, "at the stop")
 
 
 def exit_report(collector: Collector, summary_json: Path | None = None) -> int:
@@ -344,7 +368,7 @@ def exit_report(collector: Collector, summary_json: Path | None = None) -> int:
     if pending:
         text = (f"{pending} point(s) still spooled in {where}: they are written when the store answers "
                 "again (the next optui collect replays them first)")
-        log.warning("%s", text)
+        log.warning("%s", text, extra=SHOWN)
         collector._print(f"warning: {text}", "yellow")
     if summary_json is not None:
         from optui.storage.legacy_files import write_atomic

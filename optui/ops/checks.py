@@ -287,7 +287,11 @@ def service_checks(settings: Settings, timeout: float = NET_TIMEOUT_S) -> list[C
                 "store.url = sqlite:///data/optui.db",
             ))
     else:
-        checks.append(Check("InfluxDB", None, f"not configured: embedded store {settings.store.url}"))
+        from optui.collectors.engine import is_simulated, store_url_for
+
+        # The store the configured source writes: the simulator's is data/sim/optui.db by default.
+        store = store_url_for(settings, is_simulated(settings))
+        checks.append(Check("InfluxDB", None, f"not configured: embedded store {store}"))
     if settings.cache.url.startswith("redis://"):
         checks.append(redis_check(settings.cache.url, timeout))
     else:

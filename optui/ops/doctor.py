@@ -79,7 +79,9 @@ def collector_checks(settings: Settings, now: datetime | None) -> list[Check]:
         detail += f"; showing cached data {float(doc['cached_age_s']):.0f}s old"
     stale = age > STALE_AFTER_INTERVALS * settings.source.interval_s
     opened = health_events(doc.get("open"))
-    rows = [Check("Collector", False if stale else not opened, detail + ("; not running?" if stale else ""),
+    # An open error (data not collected) fails the row; open warnings inform in their own rows.
+    failing = stale or any(event.severity is Severity.ERROR for event in opened)
+    rows = [Check("Collector", not failing, detail + ("; not running?" if stale else ""),
                   "check: systemctl status optui-collect (or journalctl -u optui-collect)" if stale else "")]
     for event in opened:
         ok = False if event.severity is Severity.ERROR else None  # a warning informs, an error fails

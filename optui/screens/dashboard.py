@@ -75,6 +75,17 @@ def chain_settings(settings: Settings) -> Settings:
     return widened
 
 
+def replay_chain_settings(settings: Settings) -> Settings:
+    """Settings for a replay on the dashboard: the live dashboard's chain window (chain_settings)
+    when the recorded quotes cover it (whole chains, source.chain_strikes = 0, or a window at
+    least ui.chain_strikes wide), so the replayed chain shows the strikes the live one showed;
+    else the settings as they are (a wider window would ask for strikes never quoted)."""
+    each = settings.source.chain_strikes
+    if each == 0 or each >= settings.ui.chain_strikes:
+        return chain_settings(settings)
+    return settings
+
+
 class DashboardScreen(DashboardReads):
     """Live overview, chain, premium flow, position changes and health for the five indices."""
 
@@ -210,7 +221,7 @@ class DashboardScreen(DashboardReads):
             from optui.feed.replay import ReplayFeed
 
             r = self._replay
-            return ReplayFeed(settings, r.day, speed=r.speed, start_hhmm=r.start_hhmm)
+            return ReplayFeed(replay_chain_settings(settings), r.day, speed=r.speed, start_hhmm=r.start_hhmm)
         if self._engine_factory is not None:
             from optui.feed.local import LocalFeed
 

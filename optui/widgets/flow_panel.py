@@ -63,7 +63,8 @@ def flow_lines(series: FlowSeries | None) -> Text:
         "Net ", (fmt_crore(last.net_cr, signed=True), f"bold {net_style}"),
         f"   Buy/Sell {fmt_ratio(last.buy_sell_ratio)}   ", ("Sentiment ", ""), (mood, f"bold {mood_style}"),
         "\n",
-        (f"{len(series.bars)} bars net {fmt_crore(series.net_cr, signed=True)}", "dim"),
+        (f"{len(series.bars)} bar{'' if len(series.bars) == 1 else 's'} net "
+         f"{fmt_crore(series.net_cr, signed=True)}", "dim"),
     )
 
 
