@@ -15,7 +15,8 @@ from optui.collectors.headless import Collector
 from optui.collectors.recording import STREAM_QUOTES, Recorder, day_path, read_day, recordings_dir
 from optui.collectors.replay import ReplayPlan, replay_collector
 from optui.collectors.sim_source import SimulatedSource
-from optui.collectors.stream_source import StreamingSource, is_spot_call
+from optui.collectors.stream_plan import is_spot_call
+from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.feed.replay import ReplayFeed
 from optui.models import Snapshot

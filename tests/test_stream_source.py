@@ -21,15 +21,15 @@ from optui.collectors.instruments import ExpiryChain
 from optui.collectors.kite_source import KiteSource
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.source import quote_from_kite
-from optui.collectors.stream_source import (
+from optui.collectors.stream_plan import (
     MIXED,
     REST_FALLBACK,
     STREAM,
-    StreamingSource,
     feed_tier,
     stream_modes,
     ticker_root,
 )
+from optui.collectors.stream_source import StreamingSource
 from optui.collectors.tick_aggregator import TickAggregator
 from optui.collectors.tick_book import TickBook
 from optui.config import Settings
@@ -417,8 +417,8 @@ def test_bad_ticker_input_is_named_in_the_cycle_and_collection_goes_on(tmp_path:
 
 @pytest.mark.unit
 def test_stream_is_on_by_default_for_the_simulator_and_off_keeps_pure_rest(tmp_path: Path) -> None:
+    from optui.collectors.make_source import with_stream
     from optui.collectors.recording import RecordingSource
-    from optui.collectors.stream_source import with_stream
 
     settings = Settings()
     settings.general.data_dir = str(tmp_path)

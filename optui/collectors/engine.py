@@ -23,7 +23,7 @@ from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.cycle_stats import CLOCK_OFFSET_WARN_S, CycleStats, describe_offset
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
-from optui.collectors.make_source import is_simulated, make_source, store_url_for
+from optui.collectors.make_source import is_simulated, make_source, store_url_for, with_stream
 from optui.collectors.quote_table import QuoteTable
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
 from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
@@ -86,8 +86,9 @@ class CollectionEngine:
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
         self._tick_flow: dict[int, tuple[float, float]] = {}
         self._legs_slot: int | None = None  # interval slot of the last snapshot whose legs were kept
-        if hasattr(source, "flow_gap_s"):  # per-trade flow from ticks ages out as REST flow does
-            source.flow_gap_s = self.max_flow_gap_s  # type: ignore[attr-defined]
+        tick_flow = getattr(source, "flow", None)  # a streamed or replayed source's TickFlow
+        if tick_flow is not None:  # per-trade flow from ticks ages out as REST flow does
+            tick_flow.max_gap_s = self.max_flow_gap_s
         if hasattr(source, "token_check_s"):  # at the tick cadence, the login once an interval
             source.token_check_s = settings.source.interval_s  # type: ignore[attr-defined]
         if store is not None and hasattr(store, "write_budget_s"):
@@ -521,8 +522,6 @@ def build_engine(
     try:
         stored_until = _stored_until(store) if kind == "sim" else None
         source = make_source(settings, kind, stored_until)
-        from optui.collectors.stream_source import with_stream
-
         source = with_stream(settings, source, simulated)
     except BaseException:
         store.close()

@@ -65,3 +65,36 @@ def store_url_for(settings: Settings, simulated: bool, store_url: str | None = N
     if simulated and settings.store.url == StoreSettings().url:
         return f"sqlite:///{Path(settings.general.data_dir) / 'sim' / 'optui.db'}"
     return settings.store.url
+
+
+def with_stream(settings: Settings, source: MarketSource, simulated: bool) -> MarketSource:
+    """The collection source: `source` streamed (StreamingSource) when `source.stream` is on
+    and the source is Kite or the simulator, recorded when `record.enabled`; otherwise the
+    polling source alone (recorded as before)."""
+    from optui.collectors.recording import make_recorder, with_recording
+    from optui.collectors.stream_plan import ticker_root
+    from optui.collectors.stream_source import MAX_TICK_AGE_S, StreamingSource
+
+    if not settings.source.stream or source.name not in ("kite", "sim"):
+        return with_recording(settings, source, simulated)
+    recorder = make_recorder(settings, source, simulated)
+    src = settings.source
+    common = {"recorder": recorder, "capacity": src.stream_instruments,
+              "stall_after_s": src.stream_stall_s,
+              "snapshot_s": float(src.snapshot_s) if src.snapshot_s else None}
+    if source.name == "sim":
+        from optui.simulator.server import serve
+
+        exchange = source.exchange  # type: ignore[attr-defined]
+        from optui.simulator.ticker import TICK_INTERVAL_S
+
+        server = serve(exchange, "127.0.0.1", 0)
+        # Ticks about every simulated second, from five frames a real second to one.
+        server.tick_interval = min(max(TICK_INTERVAL_S / exchange.speed, 0.2), TICK_INTERVAL_S)
+        age = max(MAX_TICK_AGE_S, 5.0 * exchange.speed * server.tick_interval)
+        root = server.url.replace("http://", "ws://", 1)
+        return StreamingSource(source, exchange.api_key, exchange.access_token, root,
+                               server=server, max_age_s=age, **common)  # type: ignore[arg-type]
+    kite = source._kite  # type: ignore[attr-defined]
+    return StreamingSource(source, kite.api_key, kite.access_token or "",
+                           ticker_root(source.root), **common)  # type: ignore[attr-defined, arg-type]

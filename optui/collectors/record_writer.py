@@ -42,6 +42,7 @@ from optui.collectors.record_format import (
 )
 from optui.collectors.record_reader import repair_tail
 from optui.collectors.source import MarketSource
+from optui.collectors.wrapped_source import WrappedSource
 from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST
 
@@ -255,34 +256,19 @@ class Recorder:
                 self._writer = None
 
 
-class RecordingSource(MarketSource):
+class RecordingSource(WrappedSource):
     """Any MarketSource, with every instrument dump and quote answer it gives recorded.
 
     Everything else (name, label, clock, calendar) is the wrapped source's.
     """
 
     def __init__(self, inner: MarketSource, recorder: Recorder) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.recorder = recorder
-        self.name = inner.name
-        self.label = inner.label
-
-    def __getattr__(self, attr: str) -> Any:  # the wrapped source's own extras (e.g. exchange)
-        if attr == "inner":
-            raise AttributeError(attr)
-        return getattr(self.inner, attr)
 
     @property
     def dump_warnings(self) -> list[SnapshotWarning]:  # type: ignore[override]
         return self.inner.dump_warnings
-
-    @property
-    def calendar(self):  # type: ignore[override]  # noqa: ANN201
-        return self.inner.calendar
-
-    @calendar.setter
-    def calendar(self, value) -> None:  # noqa: ANN001
-        self.inner.calendar = value
 
     def instruments(self) -> list[Instrument]:
         out = self.inner.instruments()
@@ -294,35 +280,6 @@ class RecordingSource(MarketSource):
         data = self.inner.quote_batch(keys)
         self.recorder.record_quotes(asked, keys, data)
         return data
-
-    def now(self) -> datetime:
-        return self.inner.now()
-
-    @property
-    def clock_offset_s(self) -> float | None:
-        return self.inner.clock_offset_s
-
-    def real_seconds(self, exchange_seconds: float) -> float:
-        return self.inner.real_seconds(exchange_seconds)
-
-    def sync_clock(self) -> None:
-        self.inner.sync_clock()
-
-    @property
-    def accepts_token(self) -> bool:  # type: ignore[override]
-        return self.inner.accepts_token
-
-    def set_access_token(self, token: str) -> None:
-        self.inner.set_access_token(token)
-
-    def probe(self) -> None:
-        self.inner.probe()
-
-    def is_trading_day(self, at: datetime) -> bool:
-        return self.inner.is_trading_day(at)
-
-    def is_holiday(self, at: datetime) -> bool:
-        return self.inner.is_holiday(at)
 
     def take_notices(self) -> list[SnapshotWarning]:
         """The recorder's health lines (the engine adds them to the cycle's warnings)."""

@@ -370,7 +370,7 @@ class ReplaySource(MarketSource):
             quote = self.book.quote(tok)
             if quote is not None:
                 out[key] = quote
-        from optui.collectors.stream_source import is_spot_call
+        from optui.collectors.stream_plan import is_spot_call
 
         if self._fed is None:
             self._fed = [0, 0]
@@ -384,18 +384,10 @@ class ReplaySource(MarketSource):
         optui.collectors.stream_source.StreamingSource.take_tick_flow)."""
         return self.flow.take()
 
-    @property
-    def flow_gap_s(self) -> float:
-        return self.flow.max_gap_s
-
-    @flow_gap_s.setter
-    def flow_gap_s(self, seconds: float) -> None:
-        self.flow.max_gap_s = seconds
-
     def next_snapshot_at(self) -> datetime | None:
         """At a recorded tick cadence, when the live run made its next call of the index spots
         (its next snapshot); None otherwise or at the end of the recording."""
-        from optui.collectors.stream_source import is_spot_call
+        from optui.collectors.stream_plan import is_spot_call
 
         if self.snapshot_s is None:
             return None
@@ -431,7 +423,7 @@ class ReplaySource(MarketSource):
     def take_feed(self) -> tuple[str, int, int]:
         """(tier, quotes streamed, quotes polled) of the replayed calls since the last call, as
         the live streaming source reported them; ("", 0, 0) for a day polled over REST only."""
-        from optui.collectors.stream_source import feed_tier
+        from optui.collectors.stream_plan import feed_tier
 
         if self._fed is None:
             return "", 0, 0

@@ -43,15 +43,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import numpy as np
 
 from optui.collectors.source import MarketSource
+from optui.collectors.stream_plan import MIXED, STREAM, feed_tier, is_spot_call, stream_modes
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import INDEX_SEGMENT, TickFlow
 from optui.collectors.ticker_source import (
-    KITE_TICKER_ROOT,
     MAX_CONNECTIONS,
     MAX_PER_CONNECTION,
     FrameSkipped,
@@ -64,8 +63,8 @@ from optui.collectors.ticker_source import (
     TickerStalled,
     health_line,
 )
+from optui.collectors.wrapped_source import WrappedSource
 from optui.errors import SourceError, TokenExpiredError
-from optui.indices import INDEX_SPECS
 from optui.models import Instrument, Quote, SnapshotWarning, WarningKind
 from optui.tick_packets import TickBatch
 
@@ -84,82 +83,7 @@ COALESCE_S = 0.05
 """At the tick cadence, how long (real seconds) a snapshot waits, after the first index tick of
 a new exchange second, for the other connections' frames of that second."""
 
-STREAM, MIXED, REST_FALLBACK = "stream", "stream+rest", "rest-fallback"
-"""Feed tiers of a cycle: every quote from the ticker, some polled, all polled."""
-
-
-def feed_tier(streamed: int, polled: int) -> str:
-    """The tier a cycle used from how many of its quotes were streamed and polled."""
-    if streamed and not polled:
-        return STREAM
-    return MIXED if streamed else REST_FALLBACK
-
-
-SPOT_KEYS = frozenset(spec.spot_symbol for spec in INDEX_SPECS.values())
-
-
-def is_spot_call(keys: Sequence[str]) -> bool:
-    """A quote call of index spots only: the engine's first call of a cycle, which dates it
-    (polled while REST answers; not counted in the feed tier)."""
-    return bool(keys) and SPOT_KEYS.issuperset(keys)
-
-
-def ticker_root(rest_root: str) -> str:
-    """The ticker's URL for a Kite REST root: Zerodha's for api.kite.trade, the same host and
-    port over ws:// (wss:// for https) for anything else (`optui simulate` serves both)."""
-    parts = urlsplit(rest_root)
-    if parts.hostname in (None, "", "api.kite.trade"):
-        return KITE_TICKER_ROOT
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return f"{scheme}://{parts.netloc}"
-
-
-def stream_modes(plans: Mapping[str, Sequence[BucketPlan]], spots: Mapping[str, Quote],
-                 capacity: int = MAX_CONNECTIONS * MAX_PER_CONNECTION) -> tuple[dict[int, str], int]:
-    """Token -> ticker mode for the planned chains, and how many planned legs did not fit.
-
-    Index spots come first, then legs by their distance from the money in strikes (the ATM
-    strike of every planned expiry, then one either side, ...), so when the chains exceed
-    `capacity` the legs left to REST polling are the far wings. Every instrument is `full`
-    (see the module's docstring).
-    """
-    ranked: list[tuple[int, int, int]] = []  # (distance in strikes, order planned, token)
-    order = 0
-    for key, index_plans in plans.items():
-        spot = spots.get(key)
-        price = spot.last_price if spot is not None else float("nan")
-        for plan in index_plans:
-            strikes = plan.strikes
-            if strikes.size == 0:
-                continue
-            if np.isfinite(price):
-                centre = int(np.argmin(np.abs(strikes - price)))
-            else:
-                centre = strikes.size // 2
-            distance = np.abs(np.arange(strikes.size) - centre)
-            for k, strike in enumerate(strikes.tolist()):
-                for side in (plan.chain.calls, plan.chain.puts):
-                    inst = side.get(strike)
-                    if inst is not None:
-                        ranked.append((int(distance[k]), order, inst.instrument_token))
-                        order += 1
-    modes: dict[int, str] = {}
-    for spot in spots.values():
-        if spot.instrument_token and len(modes) < capacity:
-            modes[spot.instrument_token] = "full"
-    wanted = dict.fromkeys(t for _, _, t in sorted(ranked))
-    left = 0
-    for tok in wanted:
-        if tok in modes:
-            continue
-        if len(modes) < capacity:
-            modes[tok] = "full"
-        else:
-            left += 1
-    return modes, left
-
-
-class StreamingSource(MarketSource):
+class StreamingSource(WrappedSource):
     """`rest` answered from Kite's WebSocket ticker where it can (see the module docstring).
 
     `api_key`/`access_token`/`root`: the ticker's login and URL. `server`: an object with a
@@ -170,15 +94,16 @@ class StreamingSource(MarketSource):
     Raises nothing at construction; the ticker starts on the first `follow_plan`.
     """
 
+    _OWN = (*WrappedSource._OWN, "rest")
+
     def __init__(self, rest: MarketSource, api_key: str, access_token: str, root: str,
                  recorder: Recorder | None = None,
                  capacity: int = MAX_CONNECTIONS * MAX_PER_CONNECTION,
                  stall_after_s: float = 10.0, backoff_base_s: float = 1.0,
                  backoff_max_s: float = 60.0, server: Any = None,
                  max_age_s: float = MAX_TICK_AGE_S, snapshot_s: float | None = None) -> None:
-        self.rest = rest
-        self.name = rest.name
-        self.label = rest.label
+        super().__init__(rest)
+        self.rest = rest  # the polled tier: `inner` by its role here
         self.recorder = recorder
         self.capacity = int(capacity)
         self._api_key = api_key
@@ -493,14 +418,6 @@ class StreamingSource(MarketSource):
         are left to the REST definition."""
         return self._on_loop(self.flow.take)
 
-    @property
-    def flow_gap_s(self) -> float:
-        return self.flow.max_gap_s
-
-    @flow_gap_s.setter
-    def flow_gap_s(self, seconds: float) -> None:
-        self.flow.max_gap_s = seconds
-
     def streaming_spots(self) -> bool:
         """Whether the index spots are answered from ticks now (the tick cadence is on and
         every subscribed index is live on a connection that is up)."""
@@ -599,8 +516,6 @@ class StreamingSource(MarketSource):
         stamped at or after `at`'s whole second and each connection has sent one message more
         (True), or `timeout_s` real seconds pass (False). For tests and tools that step a
         simulated clock."""
-        import time
-
         at_s = float(int(at.timestamp()))
         end = time.monotonic() + timeout_s
         seen: list[int] | None = None
@@ -634,36 +549,6 @@ class StreamingSource(MarketSource):
             self.recorder.record_instruments(self.rest.now(), out, self.dump_warnings)
         return out
 
-    def __getattr__(self, attr: str) -> Any:  # the polled source's extras (e.g. exchange)
-        if attr in ("rest", "__setstate__"):
-            raise AttributeError(attr)
-        return getattr(self.rest, attr)
-
-    @property
-    def calendar(self):  # type: ignore[override]  # noqa: ANN201
-        return self.rest.calendar
-
-    @calendar.setter
-    def calendar(self, value) -> None:  # noqa: ANN001
-        self.rest.calendar = value
-
-    def now(self) -> datetime:
-        return self.rest.now()
-
-    @property
-    def clock_offset_s(self) -> float | None:
-        return self.rest.clock_offset_s
-
-    def real_seconds(self, exchange_seconds: float) -> float:
-        return self.rest.real_seconds(exchange_seconds)
-
-    def sync_clock(self) -> None:
-        self.rest.sync_clock()
-
-    @property
-    def accepts_token(self) -> bool:  # type: ignore[override]
-        return self.rest.accepts_token
-
     def set_access_token(self, token: str) -> None:
         """A new login: the polled source takes it (when it has a login) and the ticker
         reconnects with it."""
@@ -681,15 +566,6 @@ class StreamingSource(MarketSource):
         if self._modes:
             self._start_ticker(self._modes)
             self._index_shards()
-
-    def probe(self) -> None:
-        self.rest.probe()
-
-    def is_trading_day(self, at: datetime) -> bool:
-        return self.rest.is_trading_day(at)
-
-    def is_holiday(self, at: datetime) -> bool:
-        return self.rest.is_holiday(at)
 
     def close(self) -> None:
         """Stop the ticker and its loop, the simulator's server, the recorder and the source."""
@@ -716,34 +592,3 @@ class StreamingSource(MarketSource):
                 self.recorder.close()
         finally:
             self.rest.close()
-
-
-def with_stream(settings: Any, source: MarketSource, simulated: bool) -> MarketSource:
-    """The collection source: `source` streamed (StreamingSource) when `source.stream` is on
-    and the source is Kite or the simulator, recorded when `record.enabled`; otherwise the
-    polling source alone (recorded as before)."""
-    from optui.collectors.recording import make_recorder, with_recording
-
-    if not settings.source.stream or source.name not in ("kite", "sim"):
-        return with_recording(settings, source, simulated)
-    recorder = make_recorder(settings, source, simulated)
-    src = settings.source
-    common = {"recorder": recorder, "capacity": src.stream_instruments,
-              "stall_after_s": src.stream_stall_s,
-              "snapshot_s": float(src.snapshot_s) if src.snapshot_s else None}
-    if source.name == "sim":
-        from optui.simulator.server import serve
-
-        exchange = source.exchange  # type: ignore[attr-defined]
-        from optui.simulator.ticker import TICK_INTERVAL_S
-
-        server = serve(exchange, "127.0.0.1", 0)
-        # Ticks about every simulated second, from five frames a real second to one.
-        server.tick_interval = min(max(TICK_INTERVAL_S / exchange.speed, 0.2), TICK_INTERVAL_S)
-        age = max(MAX_TICK_AGE_S, 5.0 * exchange.speed * server.tick_interval)
-        root = server.url.replace("http://", "ws://", 1)
-        return StreamingSource(source, exchange.api_key, exchange.access_token, root,
-                               server=server, max_age_s=age, **common)  # type: ignore[arg-type]
-    kite = source._kite  # type: ignore[attr-defined]
-    return StreamingSource(source, kite.api_key, kite.access_token or "",
-                           ticker_root(source.root), **common)  # type: ignore[attr-defined, arg-type]

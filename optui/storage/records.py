@@ -8,7 +8,7 @@ because converting thousands of legs per cycle into objects first is the slow pa
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import chain
@@ -165,21 +165,27 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
         name: matrix[:, float_at[name]] if name in float_at else [getattr(leg, name) for leg in legs]
         for name in LEG_FIELDS
     }
+    return ColumnBatch(LEGS, _leg_tags(map(_GET_TAGS, legs)), times, columns)
+
+
+_TAGS_CACHE: dict[tuple[Any, ...], FrozenTags] = {}  # one shared tag set per leg series
+
+
+def _leg_tags(idents: Iterable[tuple[Any, ...]]) -> list[dict[str, str]]:
+    """One shared FrozenTags per leg series for (index, bucket, side, expiry, strike_offset)
+    tuples, in order."""
     cache = _TAGS_CACHE
     if len(cache) > 50_000:  # expiries roll: drop old series now and then
         cache.clear()
-    tags_list: list[dict[str, str]] = []
-    for ident in map(_GET_TAGS, legs):
+    out: list[dict[str, str]] = []
+    for ident in idents:
         tags = cache.get(ident)
         if tags is None:
             index, bucket, side, expiry, offset = ident
             tags = cache[ident] = FrozenTags(index=index, bucket=bucket, side=side,
                                              expiry=expiry.isoformat(), strike_offset=offset)
-        tags_list.append(tags)
-    return ColumnBatch(LEGS, tags_list, times, columns)
-
-
-_TAGS_CACHE: dict[tuple[Any, ...], FrozenTags] = {}  # one shared tag set per leg series
+        out.append(tags)
+    return out
 
 
 def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
@@ -203,19 +209,8 @@ def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
                              if parts else np.zeros(0))
         else:
             columns[name] = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray) else p)]
-    cache = _TAGS_CACHE
-    if len(cache) > 50_000:  # expiries roll: drop old series now and then
-        cache.clear()
-    tags_list: list[dict[str, str]] = []
-    for block in blocks:
-        for ident in zip(*(block[name] for name in LEG_TAGS), strict=True):
-            tags = cache.get(ident)
-            if tags is None:
-                index, bucket, side, expiry, offset = ident
-                tags = cache[ident] = FrozenTags(index=index, bucket=bucket, side=side,
-                                                 expiry=expiry.isoformat(), strike_offset=offset)
-            tags_list.append(tags)
-    return ColumnBatch(LEGS, tags_list, times, columns)
+    idents = (ident for block in blocks for ident in zip(*(block[name] for name in LEG_TAGS), strict=True))
+    return ColumnBatch(LEGS, _leg_tags(idents), times, columns)
 
 
 _OTHER_FIELDS = ("volume", "instrument_token", "tradingsymbol", "buildup", "flags")
