@@ -171,7 +171,7 @@ def reference_bucket(
     unquoted_tokens = [int(tok) for tok, ok in zip(tokens, has_quote, strict=True) if not ok]
     for k in listed[~np.isin(listed, strikes)]:
         unquoted_tokens += [plan.chain.calls[float(k)].instrument_token, plan.chain.puts[float(k)].instrument_token]
-    known = np.array([_last_known_oi(tok, view, state) for tok in unquoted_tokens], dtype=float)
+    known = np.array([_last_known_oi(tok, view, state, now_s) for tok in unquoted_tokens], dtype=float)
     coverage = oi_coverage(oi[has_quote], known)
     bucket_flags = [
         name for name, bad in (

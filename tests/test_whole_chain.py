@@ -18,7 +18,7 @@ import pytest
 from optui.analytics.quality import BUCKET_FLAGS
 from optui.collectors.bucket_analytics import analyse_bucket, oi_coverage, traded_today
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
-from optui.collectors.day_state import DayState
+from optui.collectors.day_state import DayState, PrevQuote
 from optui.collectors.engine import CollectionEngine, build_engine
 from optui.collectors.instruments import ExpiryChain
 from optui.collectors.kite_source import KiteSource
@@ -395,3 +395,63 @@ def test_whole_chain_plan_ignores_spot() -> None:
     assert sum(len(p.call_keys()) + len(p.put_keys()) for p in whole[:1]) == 214
     windowed = plan_index(cat, 60_288.63, at, 30, [-2, -1, 0, 1, 2], 0)
     assert [p.strikes.size for p in windowed] == [61, 61]
+
+
+def test_coverage_counts_only_oi_seen_before_the_cycles_moment() -> None:
+    """A previous quote stamped after the cycle's moment (a restart's day state holding a first
+    run's later quotes) is not known then: the missing call counts as never seen."""
+    strikes = np.array([26_000.0, 26_050.0, 26_100.0, 26_150.0, 26_200.0])
+    calls = {k: _inst(100 + i, k, "CE") for i, k in enumerate(strikes)}
+    puts = {k: _inst(200 + i, k, "PE") for i, k in enumerate(strikes)}
+    chain = ExpiryChain(date(2026, 12, 1), strikes, calls, puts)
+    plan = BucketPlan("NIFTY", "this_week", chain, strikes, 50.0, False)
+    spot = 26_100.91
+    quotes = {}
+    for k in strikes:
+        quotes[calls[k].key] = quote_from_kite(_kite_quote(calls[k].instrument_token, max(spot - k, 0) + 120.0, 1000))
+        quotes[puts[k].key] = quote_from_kite(_kite_quote(puts[k].instrument_token, max(k - spot, 0) + 120.0, 3000))
+    del quotes[calls[26_100.0].key]
+    at = datetime(2026, 11, 25, 11, 0, tzinfo=IST)
+    token = calls[26_100.0].instrument_token
+
+    def coverage(seen_at: datetime) -> float:
+        state = DayState(at.date())
+        state.prev[token] = PrevQuote(0.0, 0.0, 120.0, 120.0, 1000.0, seen_at.timestamp())
+        res = analyse_bucket(plan, quotes, spot, at, AnalyticsSettings(), [-1, 0, 1], state)
+        return res.stats.oi_coverage
+
+    assert coverage(at - timedelta(minutes=5)) == pytest.approx(19_000 / 20_000)  # seen: its OI
+    assert coverage(at) == pytest.approx(0.9)  # not before: the mean of the 9 quoted
+    assert coverage(at + timedelta(hours=2)) == pytest.approx(0.9)
+
+
+def test_a_windowed_chain_rerun_over_the_same_minutes_stores_the_live_coverage(tmp_path: Path) -> None:
+    """`source.chain_strikes` > 0: a collector restarted over minutes it already collected
+    (its day state holds the first run's later quotes) stores the first run's OI coverage."""
+    from optui.collectors.sim_source import SimulatedSource
+
+    settings = Settings()
+    settings.source.indices = ["NIFTY"]
+    settings.source.chain_strikes = 1
+    settings.participants.enabled = False
+    opening = datetime(2026, 11, 25, 9, 15, tzinfo=IST)
+
+    def run(name: str) -> list[float]:
+        clock = [1000.0]
+        sim = SimulatedSource(seed=7, start=opening, clock=lambda: clock[0])
+        store = open_store(f"sqlite:///{tmp_path / name}.db")
+        engine = CollectionEngine(settings, sim, store, state_dir=tmp_path / "state")
+        out = []
+        try:
+            for hhmm in ("09:15", "12:45", "14:30"):  # the ATM moves: strikes leave the window
+                moment = datetime.combine(opening.date(), datetime.strptime(hhmm, "%H:%M").time(), IST)
+                clock[0] = 1000.0 + (moment - opening).total_seconds()
+                snap = engine.collect_once()
+                out += [b.oi_coverage for b in snap.indices["NIFTY"].overview.buckets.values()]
+        finally:
+            engine.close()
+        return out
+
+    live = run("live")
+    assert all(0.0 < c < 1.0 for c in live)
+    assert run("rerun") == live

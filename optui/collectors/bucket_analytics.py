@@ -83,10 +83,17 @@ def traded_today(quote: Quote | None, at: datetime) -> bool:
     return True
 
 
-def _last_known_oi(token: int, prev: Mapping[int, PrevQuote], state: DayState) -> float:
-    """An instrument's latest OI seen this day or at the previous close, NaN if never seen."""
+def _last_known_oi(token: int, prev: Mapping[int, PrevQuote], state: DayState,
+                   before_s: float = math.inf) -> float:
+    """An instrument's latest OI seen this day before `before_s` (epoch seconds, the cycle's
+    moment) or at the previous close, NaN if never seen.
+
+    A previous quote stamped at or after the cycle's moment is not known then: a rerun over the
+    same minutes (a restart's day state holds the first run's later quotes, a replay jumped
+    back) would otherwise count OI the live run had not yet seen, and store another coverage.
+    """
     p = prev.get(token)
-    if p is not None and math.isfinite(p.oi):
+    if p is not None and math.isfinite(p.oi) and p.at_s < before_s:
         return p.oi
     return state.oi_prev_close.get(token, NAN)
 
@@ -478,7 +485,8 @@ def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: Analytics
         outside = np.flatnonzero(~np.isin(listed, strikes))
         unquoted_tokens += np.column_stack([chain_cols.call_tokens[outside],
                                             chain_cols.put_tokens[outside]]).ravel().tolist()
-    known = np.array([_last_known_oi(tok, view, state) for tok in unquoted_tokens], dtype=float)
+    now_s = at.timestamp()
+    known = np.array([_last_known_oi(tok, view, state, now_s) for tok in unquoted_tokens], dtype=float)
     coverage = oi_coverage(oi[legs][b_has], known)
     bucket_flags = [
         name for name, bad in (
