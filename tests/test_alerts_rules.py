@@ -435,3 +435,49 @@ def test_pre_market_capture_feeds_the_participant_rules(tmp_path: Path) -> None:
         assert [r.fields["value"] for r in stored] == [599.54]
     finally:
         engine.close()
+
+
+@pytest.mark.unit
+def test_volume_spikes_are_judged_per_minute_the_same_at_1_s_and_5_s_snapshots() -> None:
+    """The simulator's volumes of six NIFTY legs each second from 14:00 IST, traded in lumps
+    (each leg's volume moves only every 7th second, as trades come in bursts), and a real
+    spike in the minute to 14:06 (one leg trades three times the six legs' minute more). Snapshots every
+    second and every fifth second raise the same one alert, for the minute to 14:06; the
+    bursts raise none."""
+    from optui.collectors.sim_source import SimulatedSource
+
+    start = datetime(2026, 11, 25, 14, 0, tzinfo=IST)
+    clock = [1000.0]
+    sim = SimulatedSource(seed=7, start=start, clock=lambda: clock[0])
+    ex = sim.exchange
+    rows = sorted((r for r in ex.instruments() if r.index_key == "NIFTY"
+                   and r.instrument_type in ("CE", "PE")), key=lambda r: (r.expiry, r.strike))
+    expiry = rows[0].expiry
+    near = sorted((r for r in rows if r.expiry == expiry), key=lambda r: abs(r.strike - 26_100))[:6]
+    seconds = 7 * 60
+    series = []
+    for k in range(seconds + 1):
+        clock[0] = 1000.0 + k
+        quoted = ex.quote([r.key for r in near])
+        series.append([int(quoted[r.key]["volume"]) for r in near])
+    extra = 3 * (sum(series[360]) - sum(series[300]))
+
+    def volumes(k: int) -> list[LegSpec]:
+        lump = series[k - k % 7]  # each leg's trades land every 7th second
+        bump = extra * min(max(k - 300, 0), 60) // 60  # the spike: 14:05 to 14:06
+        return [LegSpec(side="CALL" if r.instrument_type == "CE" else "PUT", strike=float(r.strike),
+                        volume=lump[j] + (bump if j == 0 else 0)) for j, r in enumerate(near)]
+
+    def alerts(cadence: int) -> list[tuple[datetime, str, float]]:
+        engine = only(volume_spike_pct=200.0)
+        out = []
+        for k in range(0, seconds + 1, cadence):
+            at = (start + timedelta(seconds=k)).astimezone(UTC)
+            out += [(a.at, a.subject, round(a.value, 6)) for a in engine.on_snapshot(snap(at, volumes(k)))]
+        return out
+
+    every_second = alerts(1)
+    assert every_second == alerts(5)
+    assert [(at.astimezone(IST).strftime("%H:%M:%S"), subject) for at, subject, _ in every_second] == [
+        ("14:06:00", "NIFTY")]
+    assert every_second[0][2] > 200.0

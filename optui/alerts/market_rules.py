@@ -7,10 +7,16 @@ cooldowns. Every time here is the snapshot's exchange timestamp, never the machi
 Definitions (thresholds in optui.alerts.thresholds.Thresholds, window W = oi_change_window_min):
 - premium_flow: one cycle's premium bought (or sold) for an index, `FlowSummary.inflow_cr`
   (`outflow_cr`), at or above `single_flow_cr`.
-- volume_spike: an index's option volume traded per minute since the previous snapshot (legs
-  quoted in both, each instrument once) compared with the mean per-minute rate of the previous
-  snapshots within W; fires when the rate is above that mean by `volume_spike_pct` percent
-  (200 % = three times the mean). Needs three earlier rates.
+- volume_spike: an index's option volume traded in one exchange minute (the bar from mm:00
+  exclusive to the next mm:00 inclusive; between two snapshots, legs quoted in both, each
+  instrument once, the volume counts in the bar holding the later snapshot) compared with the
+  mean of the whole minute bars before it within W; fires when the bar is above that mean by
+  `volume_spike_pct` percent (200 % = three times the mean). The bar is judged at the snapshot
+  that closes it (the one on the minute mark, else the first after it) and needs three earlier
+  whole bars; a bar is whole when the snapshots before its first trades reach back to its start
+  (not the first bar after a start or a gap). Per-minute bars, not per-snapshot rates: volume
+  comes in bursts second to second (whole lots), and a 1 s and a 5 s snapshot cadence over the
+  same market judge the same bars.
 - oi_change: a leg's OI now versus its OI at the latest snapshot at least W earlier (and no more
   than 1.5 W earlier); fires when |change| / earlier OI ≥ `oi_change_pct` percent. Legs whose
   earlier OI is below MIN_OI_SHARE of their expiry's total OI on that side (BucketStats.ce_oi or
@@ -99,7 +105,11 @@ class _ChainSample:
 
 @dataclass(slots=True)
 class _IndexHistory:
-    rates: deque[tuple[datetime, float]] = field(default_factory=deque)  # volume per minute
+    bars: deque[tuple[float, float]] = field(default_factory=deque)  # whole bars: (end, volume)
+    bar_end: float = math.nan  # epoch seconds of the open minute bar's end (a minute mark)
+    bar_volume: float = 0.0
+    bar_start: float = math.nan  # the earliest previous snapshot the open bar's volume runs from
+    volume_at: datetime | None = None  # the previous snapshot (its legs' volumes are remembered)
     chain: deque[_ChainSample] = field(default_factory=deque)
     chain_first_at: datetime | None = None
 
@@ -201,7 +211,8 @@ class MarketRules:
         out: list[Alert] = []
         seen: set[LegKey] = set()
         traded = 0.0
-        minutes = 0.0
+        hist = self._indices.setdefault(key, _IndexHistory())
+        prev_at, hist.volume_at = hist.volume_at, at  # the index's previous snapshot
         for leg in idx.legs:
             lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
             if lk in seen:  # an expiry in two buckets (this_week is also this_month): once
@@ -211,9 +222,10 @@ class MarketRules:
             if h is None:
                 h = self._legs[lk] = _LegHistory()
             # volume traded since this leg's previous snapshot
-            if h.volume_at is not None and leg.volume >= h.volume >= 0 and at > h.volume_at:
+            # (only a leg quoted in the previous snapshot too: one that comes back into the
+            # window after a while brings the volume of all that time)
+            if prev_at is not None and h.volume_at == prev_at and leg.volume >= h.volume >= 0 and at > prev_at:
                 traded += leg.volume - h.volume
-                minutes = max(minutes, (at - h.volume_at).total_seconds() / 60.0)
             h.volume, h.volume_at = leg.volume, at
             oi = leg.oi
             if not math.isfinite(oi):
@@ -238,31 +250,55 @@ class MarketRules:
                     f"{subject}: OI {'up' if pct > 0 else 'down'} {abs(pct):.0f} % in "
                     f"{t.window_min:g} min ({ref_oi:,.0f} → {oi:,.0f}; threshold {t.oi_change_pct:g} %)",
                     index=key, value=pct, threshold=t.oi_change_pct, unit="%"))
-        out += self._volume_spike(at, key, traded, minutes)
+        since = prev_at.timestamp() if prev_at is not None and at > prev_at else math.inf
+        out += self._volume_spike(at, key, traded, since)
         return out
 
-    def _volume_spike(self, at: datetime, key: str, traded: float, minutes: float) -> list[Alert]:
-        t = self.t
-        if minutes <= 0:
-            return []
-        rate = traded / minutes
+    def _volume_spike(self, at: datetime, key: str, traded: float, since: float) -> list[Alert]:
+        """Add `traded` (contracts since the snapshot at epoch `since`, inf when none) to the
+        minute bar holding `at`; judge the open bar once a snapshot closes it."""
         hist = self._indices.setdefault(key, _IndexHistory())
-        rates = hist.rates
-        while rates and (at - rates[0][0]).total_seconds() > t.window_s:
-            rates.popleft()
+        now = at.timestamp()
+        end = math.ceil(now / 60.0) * 60.0  # the minute mark closing the bar that holds `at`
         out: list[Alert] = []
-        if t.volume_spike_pct > 0 and len(rates) >= 3:
-            mean = sum(r for _, r in rates) / len(rates)
+        if hist.bar_end == hist.bar_end and end > hist.bar_end:  # a bar left open: closed now
+            out += self._close_bar(at, key, hist)
+        if math.isfinite(since):
+            if hist.bar_end != end:
+                hist.bar_end, hist.bar_volume, hist.bar_start = end, 0.0, since
+            hist.bar_volume += traded
+        if hist.bar_end == end and now >= end:  # on the mark: nothing more can join this bar
+            out += self._close_bar(at, key, hist)
+        return out
+
+    def _close_bar(self, at: datetime, key: str, hist: _IndexHistory) -> list[Alert]:
+        """Judge the open bar against the whole bars before it within the window, keep it when
+        whole, and leave no bar open."""
+        t = self.t
+        # Whole: its volume runs from the last snapshot of the bar before (not a start, nor
+        # a gap of a minute or more before it).
+        end, volume = hist.bar_end, hist.bar_volume
+        whole = end - 120.0 < hist.bar_start <= end - 60.0
+        hist.bar_end, hist.bar_volume, hist.bar_start = math.nan, 0.0, math.nan
+        bars = hist.bars
+        while bars and end - bars[0][0] > t.window_s:
+            bars.popleft()
+        out: list[Alert] = []
+        if not whole:
+            return out
+        if t.volume_spike_pct > 0 and len(bars) >= 3:
+            mean = sum(v for _, v in bars) / len(bars)
             if mean > 0:
-                excess = (rate / mean - 1.0) * 100.0
+                excess = (volume / mean - 1.0) * 100.0
                 if excess >= t.volume_spike_pct:
+                    minute = datetime.fromtimestamp(end, IST).strftime("%H:%M")
                     out.append(_alert(
                         at, "volume_spike", key,
-                        f"{key}: option volume {rate:,.0f} per minute, {excess:.0f} % above the "
+                        f"{key}: option volume {volume:,.0f} per minute, {excess:.0f} % above the "
                         f"{t.window_min:g}-minute average of {mean:,.0f} "
-                        f"(threshold {t.volume_spike_pct:g} %)",
+                        f"(the minute to {minute} IST; threshold {t.volume_spike_pct:g} %)",
                         index=key, value=excess, threshold=t.volume_spike_pct, unit="%"))
-        rates.append((at, rate))
+        bars.append((end, volume))
         return out
 
     def _chain_shifts(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:

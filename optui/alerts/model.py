@@ -43,8 +43,8 @@ RULES: dict[str, RuleSpec] = {
         RuleSpec("pro_client_divergence", "warning",
                  "Pro versus Client divergence beyond alerts.pro_client_divergence_pct"),
         RuleSpec("volume_spike", "info",
-                 "an index's traded option volume per minute this cycle, above its recent average "
-                 "by alerts.volume_spike_pct"),
+                 "an index's traded option volume in an exchange minute, above the average "
+                 "minute of the window by alerts.volume_spike_pct"),
         RuleSpec("premium_flow", "warning",
                  "one cycle's premium bought or sold for an index at or above alerts.single_flow_cr"),
         RuleSpec("oi_change", "warning",
