@@ -443,3 +443,27 @@ async def test_optui_login_opens_the_kite_login_over_the_main_menu(settings: Set
         await pilot.pause()
         assert isinstance(app.screen, KiteLoginScreen)
         assert isinstance(app.screen_stack[-2], MainMenuScreen)  # escape returns to the menu
+
+
+async def test_main_menu_names_the_store_the_source_writes(settings: Settings, tmp_path: Path) -> None:
+    """store.url left at its default: the simulator writes its own store (data/sim), Kite the
+    configured one; the menu and the store check name the one in use."""
+    from optui.config import StoreSettings
+    from optui.ops.checks import store_check
+
+    settings.store.url = StoreSettings().url
+    sim_store = f"sqlite:///{tmp_path / 'data' / 'sim' / 'optui.db'}"
+    app = OptuiApp(settings)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        text = panel_text(app.screen).replace("\n", "")  # a long path wraps
+        assert f"Store: {sim_store} (simulated: kept apart)" in text
+        assert "Store: sqlite:///data/optui.db" not in text
+    row = store_check(settings)
+    assert row.ok and str(tmp_path / "data" / "sim" / "optui.db") in row.detail
+    settings.source.kind = "kite"
+    settings.kite.root = "https://api.kite.trade"
+    app = OptuiApp(settings)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        assert "Store: sqlite:///data/optui.db   " in panel_text(app.screen).replace("\n", "")

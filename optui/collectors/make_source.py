@@ -67,6 +67,12 @@ def store_url_for(settings: Settings, simulated: bool, store_url: str | None = N
     return settings.store.url
 
 
+def store_in_use(settings: Settings, kind: str | None = None) -> str:
+    """The store URL collection from the configured source (or `kind`) writes: store.url, or
+    the simulator's own store when store.url is left at its default (see store_url_for)."""
+    return store_url_for(settings, is_simulated(settings, kind))
+
+
 def with_stream(settings: Settings, source: MarketSource, simulated: bool) -> MarketSource:
     """The collection source: `source` streamed (StreamingSource) when `source.stream` is on
     and the source is Kite or the simulator, recorded when `record.enabled`; otherwise the

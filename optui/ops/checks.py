@@ -240,11 +240,13 @@ def redis_check(url: str, timeout: float = NET_TIMEOUT_S) -> Check:
 
 
 def store_check(settings: Settings) -> Check:
-    """Open the configured store (store.url) and ping it, as a "Store" row naming where it is."""
+    """Open the store the configured source writes (store.url, or the simulator's own store
+    when store.url is left at its default) and ping it, as a "Store" row naming where it is."""
     try:
+        from optui.collectors.make_source import store_in_use
         from optui.storage.base import open_store
 
-        with open_store(settings.store.url, settings) as store:
+        with open_store(store_in_use(settings), settings) as store:
             ok = store.ping()
             return Check("Store", ok, f"{store.describe()} {'answers' if ok else 'does not answer'}",
                          "" if ok else "start the server or fix store.url")
@@ -393,8 +395,10 @@ def initialise_services(settings: Settings) -> list[Check]:
                                 "check the server runs and OPTUI_INFLUXDB_TOKEN is set"))
     else:
         try:
+            from optui.collectors.make_source import store_in_use
             from optui.storage.base import open_store
 
+            url = store_in_use(settings)  # the simulator's own store when store.url is the default
             with open_store(url, settings) as store:
                 ok = store.ping()
                 checks.append(Check("Store", ok, f"embedded {store.describe()} opened"

@@ -36,7 +36,11 @@ class MainMenuScreen(MenuScreen):
             where = config_path()  # written since these settings were loaded
         self.results.clear()
         self.show(f"Configuration: {where or 'defaults (no configuration file yet: run 1 Setup → 4 wizard)'}")
-        self.show(f"Source: {settings.source.kind}   Store: {redact_url(settings.store.url)}   "
+        from optui.collectors.make_source import is_simulated, store_in_use
+
+        # The store collection writes: a simulated source keeps its own (data/sim by default).
+        apart = " (simulated: kept apart)" if is_simulated(settings) and store_in_use(settings) != settings.store.url else ""
+        self.show(f"Source: {settings.source.kind}   Store: {redact_url(store_in_use(settings))}{apart}   "
                   f"Cache: {redact_url(settings.cache.url)}")
         self.show("Press a digit to choose, d for the dashboard, ? for help, q to quit.")
 
