@@ -153,6 +153,7 @@ class Collector:
         # One health log: the feed's (its cycles carry the events to attached consumers).
         self.supervisor = CycleSupervisor(engine, interval, health=self.feed.health, slow_share=slow_share)
         self.feed.slow_share = None  # the supervisor flags slow cycles
+        self.feed.writes_health, self.feed.health_file = False, None  # the supervisor writes it
         self._cycle: FeedCycle | None = None
         self.supervisor.collect = self._collect
         settings = getattr(engine, "settings", None)

@@ -239,10 +239,14 @@ def health_document(health: HealthLog, at: datetime, source: str, cycles: int, g
 
 
 def write_health_file(path: Path, document: dict) -> None:
-    """Replace `path` atomically (temp file and rename) with `document` as JSON."""
+    """Replace `path` atomically (temp file and rename) with `document` as JSON, mode 0600:
+    its event messages quote the source's errors, which are for this user's eyes only."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        os.fchmod(out.fileno(), 0o600)  # an older file of another mode is rewritten 0600
+        out.write(json.dumps(document, indent=1))
     os.replace(tmp, path)
 
 

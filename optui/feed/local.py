@@ -148,6 +148,11 @@ class LocalFeed(Feed):
     set, slow cycles are raised into it here; a supervisor (optui.collectors.supervisor) shares
     it for the faults it meets. Each published cycle carries the events appended since the
     previous publication and the faults still open.
+
+    Without a supervisor (the dashboard collecting in process) the feed writes the collector's
+    health file itself (`health_file`, beside the day state as `optui collect` writes it, after
+    every cycle, gap or failed cycle), so `optui doctor` sees this collector; a supervisor that
+    writes it clears `health_file`.
     """
 
     def __init__(self, engine: CollectionEngine | None = None, *,
@@ -174,6 +179,14 @@ class LocalFeed(Feed):
         self._stop_wait = threading.Event()  # ends a wait for ticks when the feed closes
         self._last_at: datetime | None = None  # the exchange time of the last snapshot
         self.listeners: list[Callable[[FeedCycle], None]] = []
+        self.health_file: Path | None = None
+        """Where each attempt's health summary is written for `optui doctor` (set by `start()`
+        beside the engine's day state; None: nowhere, or a supervisor writes it)."""
+        self.writes_health = True
+        """False when a supervisor writes the health file (optui.collectors.headless)."""
+        self.cycles = 0  # cycles collected, for the health file
+        self.gaps = 0  # failed cycles and published gaps, for the health file
+        self._down: HealthEvent | None = None  # the failure of the last attempt, None after a cycle
         """Called with each cycle on the collection thread right after it is published; each
         must return at once (the API hands the cycle to its own thread)."""
 
@@ -212,6 +225,11 @@ class LocalFeed(Feed):
                 if self.lock is not None:
                     self.lock.release()
                 raise
+        state_dir = getattr(self.engine, "state_dir", None)
+        if self.writes_health and self.health_file is None and state_dir is not None:
+            from optui.collectors.health import HEALTH_FILE
+
+            self.health_file = Path(state_dir) / HEALTH_FILE
         store = self.store
         where = f" into {store.describe()}" if store is not None else ""
         return f"collecting from {self.engine.source_name} every {self.interval_s:g} s{where}"
@@ -287,7 +305,12 @@ class LocalFeed(Feed):
             raise RuntimeError("LocalFeed.next_cycle before start()")
         if wait_ticks:
             self.wait_snapshot()
-        snapshot = engine.collect_once()
+        try:
+            snapshot = engine.collect_once()
+        except Exception as exc:
+            self._failed(exc)
+            raise
+        self._down = None
         self._last_at = snapshot.timestamp
         cycle = FeedCycle(snapshot, [], self._participants_changed(), self.host,
                           store_url=self._store_url())
@@ -312,6 +335,11 @@ class LocalFeed(Feed):
         cycle.open_faults = self.health.open_faults()
         cycle.interval_s = self.interval_s
         self._publish(cycle, at)
+        if snapshot is not None:
+            self.cycles += 1
+        else:
+            self.gaps += 1
+        self.write_health(at)
         for listener in list(self.listeners):
             try:
                 listener(cycle)
@@ -325,6 +353,45 @@ class LocalFeed(Feed):
         attached consumer shows its age instead of silently old numbers."""
         return self.publish(FeedCycle(None, host=self.host, gap=reason, store_url=self._store_url(),
                                       cached_age_s=cached_age_s))
+
+    def _failed(self, exc: Exception) -> None:
+        """A cycle that raised: counted and kept as the open SOURCE_DOWN fault of the health
+        file until a cycle succeeds (the caller shows and logs the error itself)."""
+        if self.health_file is None:
+            return
+        from optui.collectors.health import source_down_event
+
+        at = self.exchange_now()
+        if at is None:
+            from optui.timeutil import now_utc
+
+            at = now_utc()
+        self.gaps += 1
+        self._down = source_down_event(str(exc) or type(exc).__name__, None, at)
+        self.write_health(at)
+
+    def write_health(self, at: datetime | None = None) -> None:
+        """Rewrite the health file (when set) as `optui collect` writes it (see
+        optui.collectors.health.health_document): exchange time `at`, the counters, the open
+        faults and recent events, the last attempt's failure among them. No secrets: events
+        hold messages and fixes only. A failure to write is logged."""
+        if self.health_file is None:
+            return
+        from optui.collectors.health import health_document, write_health_file
+
+        at = at or self.exchange_now()
+        if at is None:
+            return
+        source = getattr(getattr(self.engine, "source", None), "name", "")
+        doc = health_document(self.health, at, source, self.cycles, self.gaps, None,
+                              local_clock=self.clock_is_local())
+        if self._down is not None:
+            doc["open"].insert(0, self._down.as_dict())
+            doc["recent"].append(self._down.as_dict())
+        try:
+            write_health_file(self.health_file, doc)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.health_file, exc)
 
     def _store_url(self) -> str:
         if self._published_store is None:
