@@ -89,3 +89,69 @@ def test_a_bar_written_again_during_a_hang_keeps_its_newer_value(influx_process:
     finally:
         reopened.close()
     assert row is not None and row.fields["net_cr"] == pytest.approx(-2.93)
+
+
+_HUNG_WRITER = """
+import sys
+from datetime import UTC, datetime
+from optui.storage.base import Point
+from optui.storage.influx_store import InfluxStore
+
+url, spool = sys.argv[1], sys.argv[2]
+at = datetime(2026, 11, 30, 4, 2, tzinfo=UTC)
+def bar(value):
+    return Point("flow_bar", {"index": "BANKNIFTY", "strike": "0"}, {"net_cr": value}, at)
+store = InfluxStore(url, spool_dir=spool, timeout_s=60.0, retry_after_s=0.2)
+store.write_budget_s = 0.2
+print("ready", flush=True)
+sys.stdin.readline()  # the server hangs now
+store.write([bar(-5.08)])  # outlives its budget: in flight for the rest of this process's life
+store.write([bar(-2.93)])  # held behind it
+store.write([bar(-2.50)])
+print("held", flush=True)
+sys.stdin.readline()  # killed here
+"""
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_writes_held_behind_a_hung_write_survive_a_crash_in_order(influx_process: InfluxServer,
+                                                                   tmp_path: Path) -> None:
+    """A collector killed during a long hang: the bar's two newer values held behind the write
+    in flight are on disk (pending counts them); the next store on the spool moves them behind
+    what was spooled before and ahead of anything newer, and the bar reads its newest value."""
+    import subprocess
+    import sys
+
+    assert influx_process.proc is not None
+    spool = tmp_path / "spool"
+    at = datetime(2026, 11, 30, 4, 2, tzinfo=UTC)
+    first = InfluxStore(influx_process.url, spool_dir=spool, timeout_s=3.0)
+    first.write([_bar(-1.0, at)])
+    first.close()
+    writer = subprocess.Popen([sys.executable, "-c", _HUNG_WRITER, influx_process.url, str(spool)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert writer.stdin is not None and writer.stdout is not None
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        influx_process.proc.send_signal(signal.SIGSTOP)
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+        assert writer.stdout.readline().strip() == "held"
+        writer.kill()  # a crash: the write in flight never settles, nothing is closed
+        writer.wait()
+        seen = InfluxStore(influx_process.url, spool_dir=spool, timeout_s=3.0)
+        assert seen.pending()[0] == 2  # the held points, read from disk
+    finally:
+        writer.kill()
+        influx_process.proc.kill()  # no stale POST from the killed writer lands later
+        influx_process.proc.wait()
+        influx_process.start()
+    reopened = InfluxStore(influx_process.url, spool_dir=spool, timeout_s=3.0)
+    try:
+        reopened.write([_bar(7.0, at, strike=1)])  # the first write spools the held ones and flushes
+        assert reopened.pending()[0] == 0
+        row = reopened.latest("flow_bar", {"index": "BANKNIFTY", "strike": "0"})
+    finally:
+        reopened.close()
+    assert row is not None and row.fields["net_cr"] == pytest.approx(-2.50)

@@ -11,7 +11,9 @@ straight to the next and a write runs close to the rate of posting ready-made li
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sys
 import threading
 import time
@@ -38,6 +40,11 @@ from optui.storage.points import Point
 from optui.storage.spool import Spool, SpoolStatus
 
 log = logging.getLogger(__name__)
+
+HELD_DIR = "held"
+"""Subdirectory of the spool holding, on disk, the batches that arrive while a write outlives its
+budget (a spool of its own, moved into the spool behind that write once its outcome is known)."""
+_HELD_OWNER = ".owner"  # flock held by the process whose writes are held there
 
 MAX_BODY = 8 << 20
 """Bytes of line protocol per POST at most (a chunk is split to stay under)."""
@@ -101,8 +108,9 @@ class InfluxWriter(Store):
         """Where refused lines go: `# <UTC time> <server's reason>` then the lines, appended."""
         self.write_budget_s: float | None = None
         """Seconds a caller waits for a write (None: until it is done). A write still running
-        then finishes (or spools) on the writer thread, and writes arriving meanwhile go straight
-        to the spool, so a hung server (SIGSTOP, a stalled disk) never stalls collection."""
+        then finishes (or spools) on the writer thread, and writes arriving meanwhile are held on
+        disk (`held`) and spooled behind it once its outcome is known, so a hung server (SIGSTOP,
+        a stalled disk) never stalls collection and a crash during the hang loses nothing held."""
         self.over_budget = 0
         """Writes that outlived the budget, and batches spooled because one was still running."""
         self._fmt_lock = threading.Lock()
@@ -111,7 +119,11 @@ class InfluxWriter(Store):
         self._inflight: Future[int] | None = None
         self._defer_lock = threading.Lock()
         self._busy = False  # a budgeted write runs on the budget thread
-        self._deferred: list[LineBatch] = []  # batches that arrived meanwhile, spooled after it
+        self._deferred: list[LineBatch] = []  # held in memory only when the held spool fails
+        self.held = Spool(spool.directory / HELD_DIR) if spool is not None else None
+        """Batches that arrived while a write outlived its budget, on disk (see `_hold`)."""
+        self._held_fd: int | None = None  # this process's lock on the held spool
+        self._held_checked = False  # a held spool left by a process that died was looked for
         self._counts = threading.Lock()  # acknowledgements arrive on the writer and sender threads
         self.stored_total = 0
         self.inflight_points = 0
@@ -141,6 +153,8 @@ class InfluxWriter(Store):
                   fmt: Callable[[LineFormatter], LineBatch]) -> int:
         """Run `write` within `write_budget_s` (see there); returns the points stored or spooled."""
         budget = self.write_budget_s
+        if not self._held_checked:
+            self._recover_held()
         if budget is None or self.spool is None:
             return write()
         with self._defer_lock:
@@ -150,7 +164,7 @@ class InfluxWriter(Store):
                 # of a bar after the newer one (the server keeps the last write of a key).
                 self.over_budget += 1
                 with self._fmt_lock:
-                    self._deferred.append(fmt(self._spool_formatter))
+                    self._hold(fmt(self._spool_formatter))
                 self.inflight_points += points
                 return points
             self._busy = True
@@ -174,17 +188,88 @@ class InfluxWriter(Store):
         finally:
             with self._defer_lock:
                 try:
-                    while self._deferred:
-                        self._spool_batch(self._deferred[0])
-                        self._deferred.pop(0)
+                    self._release_held()
                 finally:
                     self._busy = False
                     self.inflight_points = 0
 
+    # -- writes held behind one that outlived its budget -----------------------------------------
+
+    def _own_held(self) -> bool:
+        """Take (once, for this process's life) the lock that says whose writes the held spool
+        holds; False when another live process holds it."""
+        if self._held_fd is not None:
+            return True
+        if self.held is None:
+            return False
+        try:
+            self.held.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.held.directory / _HELD_OWNER, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            log.warning("InfluxDB %s: cannot use %s (%s)", self.url, self.held.directory, exc.strerror)
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._held_fd = fd
+        return True
+
+    def _hold(self, batch: LineBatch) -> None:
+        """Keep a batch behind the write in flight: durably in the held spool (a crash during a
+        long hang loses nothing held), in memory only when that cannot be written (and then
+        every later batch too, so that they keep their order)."""
+        log_dropped(batch, f"InfluxDB {self.url}")
+        lines = batch.lines
+        if not self._deferred and self.held is not None and self._own_held():
+            start = 0
+            try:
+                for start in range(0, len(lines), self.batch_size):
+                    chunk = lines[start : start + self.batch_size]
+                    self.held.append(body(chunk), len(chunk))
+                return
+            except StoreError as exc:
+                log.warning("InfluxDB %s: held writes kept in memory: %s", self.url, exc)
+                lines = lines[start:]
+        self._deferred.append(LineBatch(lines))
+
+    def _release_held(self) -> None:
+        """Move the held batches into the spool in the order they came (after the write they
+        waited for, which has landed or spooled by now)."""
+        if self.held is not None and self._held_fd is not None and self.held.directory.exists():
+            self.held.replay(self._spool_body, self.batch_size)
+        while self._deferred:
+            self._spool_batch(self._deferred[0])
+            self._deferred.pop(0)
+
+    def _spool_body(self, data: bytes, points: int) -> None:
+        assert self.spool is not None
+        self.spool.append(data, points)
+        self._spool_pending = True
+        with self._counts:
+            self.spooled_total += points
+
+    def _recover_held(self) -> None:
+        """Before this process's first write: batches a process that died during a hang held
+        (its write in flight never settled) go into the spool, behind what it had spooled and
+        before anything newer. A held spool whose process still runs is left alone."""
+        self._held_checked = True
+        held = self.held
+        if held is None or not held.directory.exists() or not self._own_held():
+            return
+        with self._defer_lock:
+            if self._busy:
+                return
+            waiting = held.status().points
+            if waiting:
+                log.warning("InfluxDB %s: %d point(s) held behind a write that never settled "
+                            "(the collector stopped during a hang): spooled now", self.url, waiting)
+                self._release_held()
+
     def _spool_batch(self, batch: LineBatch) -> int:
         """Append a formatted batch to the spool without touching the server (no store lock:
         the spool holds its own file lock)."""
-        log_dropped(batch, f"InfluxDB {self.url}")
         lines = batch.lines
         for start in range(0, len(lines), self.batch_size):
             self._spool_chunk(lines[start : start + self.batch_size])
@@ -411,7 +496,8 @@ class InfluxWriter(Store):
         """Points waiting in the spool and its directory (read from disk: after close() too)."""
         if self.spool is None:
             return 0, ""
-        return self.spool.status().points, str(self.spool.directory)
+        held = self.held.status().points if self.held is not None and self.held.directory.exists() else 0
+        return self.spool.status().points + held, str(self.spool.directory)
 
     def spool_status(self) -> SpoolStatus | None:
         """What is waiting in the spool (None when spooling is off)."""
@@ -422,6 +508,9 @@ class InfluxWriter(Store):
         if self._writer is not None:
             self._writer.shutdown(wait=True)
             self._writer = None
+        if self._held_fd is not None:
+            os.close(self._held_fd)
+            self._held_fd = None
 
     def _close_sender(self) -> None:
         if self._pool is not None:
