@@ -290,6 +290,10 @@ def test_participants_are_the_stored_end_of_day_figures(rig: Rig, served: Served
     pc = served.client.get("/api/analytics/participants/pro-vs-client", params={"date": "2026-08-17"}).json()
     assert pc["pro"] == want.participants["Pro"].as_dict() and pc["client"] == want.participants["Client"].as_dict()
     assert pc["pro_client_oi_divergence_pct"] == want.oi_divergence_pct
+    # No cash figures are stored for 2026-08-17: said, not guessed.
+    assert body["missing"] == one["missing"] == ["cash"] and body["cash"] == {} and one["cash"] is None
+    assert "FII/DII cash (NSE's provisional cash figures)" in one["note"]
+    assert pc["missing"] == [] and "note" not in pc
     newest = served.client.get("/api/analytics/participants/fii-dii-cash").json()  # newest stored
     assert newest["unit"] == "INR crore" and newest["provisional"] is True
     latest = participants_day(rig.feed.store, TradingCalendar())
@@ -302,7 +306,8 @@ def test_participants_are_the_stored_end_of_day_figures(rig: Rig, served: Served
 
 def test_cash_flows_are_served_without_participant_oi(tmp_path: Path, fixtures_dir: Path) -> None:
     """FII/DII cash figures imported on their own (NSE's cash JSON, no participant OI file)
-    are served by /fii-dii-cash; the OI routes still say that no OI is stored."""
+    are served by /fii-dii-cash and by the participants routes, which say the positions are
+    not stored (not a 404 that reads like "no such date")."""
     from optui.collectors.participants_import import import_paths
     from optui.storage.sqlite_store import SQLiteStore
 
@@ -323,8 +328,27 @@ def test_cash_flows_are_served_without_participant_oi(tmp_path: Path, fixtures_d
             missing = c.get("/api/analytics/participants/fii-dii-cash", params={"date": "2026-09-17"})
             assert missing.status_code == 404
             assert missing.json()["error"].startswith("no FII/DII cash figures stored for 2026-09-17")
-            oi = c.get("/api/analytics/participants/fii")
-            assert oi.status_code == 404 and "no participant OI stored" in oi.json()["error"]
+            # The participants routes answer what is stored (the cash) and say what is not.
+            for query in ({}, {"date": "2026-09-18"}):
+                fii = c.get("/api/analytics/participants/fii", params=query)
+                assert fii.status_code == 200, fii.text
+                one = fii.json()
+                assert one["trade_date"] == "2026-09-18" and one["positions"] is None
+                assert one["cash"] == body["cash"]["FII"] and one["missing"] == ["positions"]
+                assert one["note"].startswith("not stored for 2026-09-18: participant OI "
+                                              "(NSE's fao_participant_oi file)")
+            day = c.get("/api/analytics/participants", params={"date": "2026-09-18"}).json()
+            assert day["participants"] == {} and day["volume"] is None and day["missing"] == ["positions", "volume"]
+            assert day["cash"]["DII"]["net_cr"] == body["cash"]["DII"]["net_cr"]
+            pc = c.get("/api/analytics/participants/pro-vs-client").json()
+            assert pc["pro"] is None and pc["missing"] == ["positions", "volume"] and "fao_participant_vol" in pc["note"]
+            from optui.api.hub import participants_message
+
+            streamed = json.loads(participants_message(state) or "{}")  # the participants stream too
+            assert streamed["trade_date"] == "2026-09-18" and streamed["missing"] == ["positions", "volume"]
+            none = c.get("/api/analytics/participants/fii", params={"date": "2026-09-17"})
+            assert none.status_code == 404
+            assert none.json()["error"].startswith("no participant OI or FII/DII cash stored for 2026-09-17")
     finally:
         server.stop()
         state.close()

@@ -173,22 +173,23 @@ def participants_message(state: ApiState) -> str | None:
     """The participants stream's message: the newest stored trade date, or None without one
     (or without a store). Reads the store (hub thread, or a worker thread on connect)."""
     from optui.errors import OptuiError
-    from optui.storage.participants_store import participants_day
+    from optui.storage.participants_store import stored_day
 
     if state.store is None:
         return None
     try:
-        day = participants_day(state.store, state.calendar())
+        day = stored_day(state.store, state.calendar())
     except OptuiError as exc:
         log.warning("participants not streamed: %s", exc)
         return None
     if day is None:
         return None
-    from optui.api.serialise import MONEY_UNIT, plain
+    from optui.api.serialise import MONEY_UNIT, missing_note, plain
 
     body = plain(day.as_json())
     return dumps({"type": "participants", **body, "end_of_day": True,
-                  "unit": {"positions": "contracts", "cash": MONEY_UNIT}})
+                  "unit": {"positions": "contracts", "cash": MONEY_UNIT},
+                  **missing_note(body["trade_date"], day.missing)})
 
 
 __all__ = ["STREAMS", "TOO_SLOW", "Client", "Hub", "participants_message"]

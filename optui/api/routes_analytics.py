@@ -20,6 +20,7 @@ from optui.api.serialise import (
     MONEY_UNIT,
     flow_series_json,
     iso,
+    missing_note,
     ordered_indices,
     plain,
     position_json,
@@ -118,19 +119,22 @@ def _day(text: str | None) -> date | None:
 
 
 def _participants(state: ApiState, day: date | None) -> Any:
-    from optui.storage.participants_store import participants_day
+    """The stored end-of-day figures of `day` (default: the newest): positions from the OI file,
+    else FII/DII cash alone (`_day_json` says what is missing); 404 only when nothing of the
+    day is stored."""
+    from optui.storage.participants_store import stored_day
 
     store = _store(state)
     try:
-        result = participants_day(store, state.calendar(), day)
+        result = stored_day(store, state.calendar(), day)
     except OptuiError as exc:
         raise _store_failed(exc) from None
     if result is None:
         why = ""
         if day is not None and not state.calendar().is_trading_day(day):
             why = " (not a trading day)"
-        raise ApiError(404, f"no participant OI stored for {day or 'any date'}{why}: run `optui "
-                            "participants import PATH` or `optui participants backfill`")
+        raise ApiError(404, f"no participant OI or FII/DII cash stored for {day or 'any date'}{why}: "
+                            "run `optui participants import PATH` or `optui participants backfill`")
     return result
 
 
@@ -138,10 +142,12 @@ DateQuery = Annotated[str | None, Query(alias="date", description="Trade date YY
 
 
 def _day_json(result: Any) -> dict[str, Any]:
+    """The day's figures with `missing` (parts not stored for the date: "positions", "volume",
+    "cash"; their values are null or empty) and, when any is, a `note` naming the files."""
     body = plain(result.as_json())
     body["unit"] = {"positions": "contracts", "cash": MONEY_UNIT}
     body["end_of_day"] = True
-    return body
+    return {**body, **missing_note(body["trade_date"], result.missing)}
 
 
 @router.get("/participants", summary="Participant positions and FII/DII cash for one trade date")
@@ -164,6 +170,7 @@ def _one(request: Request, trade_date: str | None, name: str) -> Any:
         "positions": body["participants"].get(name),
         "cash": body["cash"].get(name),
         "unit": body["unit"],
+        **missing_note(body["trade_date"], [part for part in body["missing"] if part != "volume"]),
     }
 
 
@@ -191,6 +198,7 @@ def participants_pro_client(request: Request, trade_date: DateQuery = None) -> A
         "volume": body["volume"],
         "pro_client_oi_divergence_pct": body["pro_client_oi_divergence_pct"],
         "unit": {"positions": "contracts"},
+        **missing_note(body["trade_date"], [part for part in body["missing"] if part != "cash"]),
     })
 
 

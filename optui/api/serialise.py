@@ -291,8 +291,25 @@ def plain(value: Any) -> Any:
     return num(value)
 
 
+MISSING = {
+    "positions": "participant OI (NSE's fao_participant_oi file)",
+    "volume": "participant volume (NSE's fao_participant_vol file)",
+    "cash": "FII/DII cash (NSE's provisional cash figures)",
+}
+"""What each part of a participants answer comes from, named when it is not stored."""
+
+
+def missing_note(trade_date: str, parts: list[str]) -> dict[str, Any]:
+    """`missing` (the parts, in MISSING's terms) and, when any, a `note` naming their files."""
+    if not parts:
+        return {"missing": []}
+    return {"missing": parts, "note": f"not stored for {trade_date}: "
+            + "; ".join(MISSING[part] for part in parts)
+            + " (import with `optui participants import PATH`)"}
+
+
 __all__ = [
     "MONEY_UNIT", "TIMEZONE", "alert_json", "bucket_json", "chain_json", "flow_bar_json",
     "flow_series_json", "flow_summary_json", "index_detail", "index_summary", "iso", "leg_json",
-    "num", "ordered_buckets", "ordered_indices", "plain", "position_json",
+    "MISSING", "missing_note", "num", "ordered_buckets", "ordered_indices", "plain", "position_json",
 ]

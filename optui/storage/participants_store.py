@@ -152,6 +152,14 @@ class ParticipantsDay:
     oi_divergence_pct: float | None = None
     warnings: tuple[str, ...] = ()
 
+    @property
+    def missing(self) -> list[str]:
+        """Parts not stored for the date: "positions" (the OI file), "volume" (the volume
+        file), "cash" (FII/DII provisional figures)."""
+        return [part for part, absent in (("positions", not self.participants),
+                                          ("volume", self.volume is None),
+                                          ("cash", not self.cash)) if absent]
+
     def as_json(self) -> dict[str, object]:
         """The `optui participants show --json` shape (contracts; cash in ₹ crore)."""
         return {
@@ -205,6 +213,18 @@ def participants_day(store: Store, calendar: TradingCalendar,
     cash = cash_summaries(store, calendar, cash_day)
     return ParticipantsDay(day, views, pro_client_volume(vol) if vol is not None else None, cash,
                            pro_client_divergence(oi[day]))
+
+
+def stored_day(store: Store, calendar: TradingCalendar,
+               trade_date: date | None = None) -> ParticipantsDay | None:
+    """`participants_day`, else, when no participant OI file is stored for the date (default:
+    the newest), the FII/DII cash figures alone (no positions, no volume: `missing` says so);
+    None when neither is stored."""
+    day = participants_day(store, calendar, trade_date)
+    if day is not None:
+        return day
+    cash = cash_day(store, calendar, trade_date)
+    return ParticipantsDay(cash[0], {}, None, cash[1]) if cash is not None else None
 
 
 def cash_summaries(store: Store, calendar: TradingCalendar, day: date) -> dict[str, CashSummary]:
