@@ -456,6 +456,27 @@ def test_every_route_needs_the_token(rig: Rig, served: Served) -> None:
     assert served.client.get("/openapi.json").json()["info"]["title"] == "optui API"
 
 
+def test_the_docs_page_needs_no_network(rig: Rig, served: Served) -> None:
+    """/docs loads Swagger UI from this server (fastapi-offline's assets), never from a CDN:
+    every script, stylesheet and icon it names is served here, behind the same token."""
+    import re
+
+    from optui.api.app import DOCS_ASSETS
+
+    url = served.server.url
+    page = httpx.get(url + "/docs", auth=("any", TOKEN))
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    assets = re.findall(r'(?:src|href)=["\']([^"\']+)["\']', page.text)
+    assert assets and not any("//" in a for a in assets), assets  # no other host
+    assert f"{DOCS_ASSETS}/swagger-ui-bundle.js" in assets and f"{DOCS_ASSETS}/swagger-ui.css" in assets
+    for asset in assets:
+        got = httpx.get(url + asset, auth=("any", TOKEN))
+        assert got.status_code == 200 and len(got.content) > 1000, asset
+    script = httpx.get(url + f"{DOCS_ASSETS}/swagger-ui-bundle.js")
+    _keep(rig, script)
+    assert script.status_code == 401 and script.headers["WWW-Authenticate"].startswith("Basic")
+
+
 def test_a_rotated_token_replaces_the_old_one_in_a_running_server(rig: Rig) -> None:
     first = prepare_token("127.0.0.1")
     assert first.origin == "generated" and first.path is not None

@@ -254,7 +254,7 @@ class AuthMiddleware:
             given = header_token(scope.get("headers", []))
             if not authorised(given, self.source):
                 path = scope.get("path", "")
-                browser = path in ("/docs", "/openapi.json", "/docs/oauth2-redirect", "/redoc")
+                browser = path in ("/docs", "/openapi.json", "/redoc") or path.startswith("/docs/")
                 challenge = 'Basic realm="optui API"' if browser else 'Bearer realm="optui API"'
                 why = "missing" if given is None else "wrong"
                 await send_json_error(send, 401, (
