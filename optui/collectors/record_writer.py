@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -38,6 +37,7 @@ from optui.collectors.record_format import (
     day_path,
     encode_json,
     index_path,
+    instrument_rows,
     recordings_dir,
 )
 from optui.collectors.record_reader import repair_tail
@@ -205,7 +205,7 @@ class Recorder:
     def record_instruments(self, at: datetime, instruments: Sequence[Instrument],
                            warnings: Sequence[SnapshotWarning | str]) -> None:
         """One instrument dump (once per day) with the warnings the source gave with it."""
-        rows = [asdict(i) for i in instruments]
+        rows = instrument_rows(instruments)
         notes = [{"kind": w.kind.value, "subject": w.subject, "message": w.message}
                  if isinstance(w, SnapshotWarning) else str(w) for w in warnings]
         self._write(INSTRUMENTS, at, encode_json({"rows": rows, "warnings": notes}))
