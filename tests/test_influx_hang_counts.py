@@ -138,6 +138,9 @@ def test_writes_held_behind_a_hung_write_survive_a_crash_in_order(influx_process
         writer.stdin.write("go\n")
         writer.stdin.flush()
         assert writer.stdout.readline().strip() == "held"
+        other = InfluxStore(influx_process.url, spool_dir=spool, timeout_s=3.0)
+        other._recover_held()  # the writer lives: what it holds is its own, left where it is
+        assert other.pending()[0] == 2 and other.spool is not None and other.spool.status().points == 0
         writer.kill()  # a crash: the write in flight never settles, nothing is closed
         writer.wait()
         seen = InfluxStore(influx_process.url, spool_dir=spool, timeout_s=3.0)

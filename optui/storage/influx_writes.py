@@ -196,8 +196,9 @@ class InfluxWriter(Store):
     # -- writes held behind one that outlived its budget -----------------------------------------
 
     def _own_held(self) -> bool:
-        """Take (once, for this process's life) the lock that says whose writes the held spool
-        holds; False when another live process holds it."""
+        """Take the lock that says whose writes the held spool holds (kept until they are moved
+        into the spool: a process that dies holding it lets it go); False when another live
+        process holds it."""
         if self._held_fd is not None:
             return True
         if self.held is None:
@@ -239,6 +240,8 @@ class InfluxWriter(Store):
         waited for, which has landed or spooled by now)."""
         if self.held is not None and self._held_fd is not None and self.held.directory.exists():
             self.held.replay(self._spool_body, self.batch_size)
+            os.close(self._held_fd)  # nothing of this process is held now
+            self._held_fd = None
         while self._deferred:
             self._spool_batch(self._deferred[0])
             self._deferred.pop(0)
@@ -265,7 +268,7 @@ class InfluxWriter(Store):
             if waiting:
                 log.warning("InfluxDB %s: %d point(s) held behind a write that never settled "
                             "(the collector stopped during a hang): spooled now", self.url, waiting)
-                self._release_held()
+            self._release_held()  # and lets the lock go
 
     def _spool_batch(self, batch: LineBatch) -> int:
         """Append a formatted batch to the spool without touching the server (no store lock:
