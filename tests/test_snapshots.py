@@ -62,7 +62,9 @@ def test_dashboard_snapshot(snap_compare, size: tuple[int, int]) -> None:
 def _menu_settings(tmp_path: Path) -> Settings:
     s = Settings()
     s.general.log_dir = str(tmp_path / "logs")
-    s.general.data_dir = str(tmp_path / "data")
+    # Relative to the test's working directory (tmp_path, see fixed_config_path): the main
+    # menu names the simulator's store under it, the same text on every run.
+    s.general.data_dir = "data"
     return s
 
 
@@ -71,6 +73,7 @@ def fixed_config_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # The wizard prints the configuration path; a per-run temp path would change every frame.
     monkeypatch.setenv("OPTUI_CONFIG_FILE", "/home/trader/.config/optui/optui.toml")
     monkeypatch.setenv("OPTUI_SECRETS_FILE", str(tmp_path / "secrets.toml"))
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.mark.mock
