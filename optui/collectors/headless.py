@@ -18,7 +18,7 @@ from optui.alerts.model import Alert
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
 from optui.collectors.supervisor import TOKEN_ACTION, CycleSupervisor, Outcome, simulated_fallback
-from optui.errors import TokenExpiredError
+from optui.errors import OptuiError, TokenExpiredError
 from optui.logs import SHOWN
 from optui.models import LOSS_KINDS, Snapshot, SnapshotWarning, WarningKind
 from optui.timeutil import fmt_ist
@@ -243,6 +243,19 @@ class Collector:
                     if not self.supervisor.paused:  # a paused source's fault is in health already
                         log.warning("clock sync during the wait: %s", exc)
 
+    def _tighten_clock(self, slot: datetime) -> None:
+        """Before waiting for `slot`: the timed clock probes a remote source wants (a drifted
+        or fresh clock), in the wait, ending half a second before the slot. A failed probe is
+        only logged: the next cycle meets the fault."""
+        source = self.engine.source
+        left = source.real_seconds((slot - self._exchange_now()).total_seconds()) - 0.5
+        if left <= 0 or self.stop_event.is_set():
+            return
+        try:
+            source.tighten_clock(left)
+        except OptuiError as exc:
+            log.debug("clock probe before the next cycle failed: %s", exc)
+
     def _next_cycle_at(self, after: datetime) -> datetime:
         """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""
         return next_cycle_at(after, self.interval)
@@ -336,6 +349,7 @@ class Collector:
             now = self._exchange_now()
             slot = self._next_cycle_at(now if self._slot is None else max(now, self._slot))
             self._slot = slot
+            self._tighten_clock(slot)
             self._wait_exchange(slot)
         self._flush_window()
         return 0

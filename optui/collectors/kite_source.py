@@ -40,6 +40,9 @@ TOKEN_REASON = "Kite access token is invalid or expired (tokens expire every mor
 RELOGIN = "log in again (`optui login`, or in the app, optui → 3 Production → 2 Kite Connect authentication)"
 TOKEN_FIX = f"{TOKEN_REASON}: {RELOGIN}"
 NO_TOKEN = "no Kite access token is stored"
+CLOCK_PROBES = 8
+"""Timed requests one `tighten_clock` may send to bound the exchange clock (each halves the
+bounds, from the header's whole second to within the round trip)."""
 
 
 def map_kite_error(exc: Exception, what: str) -> SourceError:
@@ -123,8 +126,12 @@ class KiteSource(MarketSource):
         except (TypeError, ValueError, IndexError):
             log.debug("unreadable Date header %r from %s", stamp, self.root)
             return
-        if at.tzinfo is not None:
-            self.clock.observe(at)
+        if at.tzinfo is None:
+            return
+        received = self.clock._mono()
+        elapsed = getattr(response, "elapsed", None)  # request sent to headers parsed (requests)
+        trip = elapsed.total_seconds() if elapsed is not None else 0.0
+        self.clock.observe(at, sent=received - max(trip, 0.0), received=received)
 
     def now(self) -> datetime:
         """Kite's clock: the last answer's `Date` header carried forward (the machine's before any)."""
@@ -136,12 +143,39 @@ class KiteSource(MarketSource):
         return self.clock.offset_s
 
     def sync_clock(self) -> None:
-        """One cheap request (the profile) to re-read the server's clock.
+        """One cheap request (the profile) to re-read the server's clock (`tighten_clock` then
+        narrows it with timed probes, where a wait leaves the time).
 
         A rejected token raises TokenExpiredError (nothing else can work either); other failures
         are logged and leave the clock as it was. Pending (no token), the same request goes
         without credentials: Kite's refusal still carries its `Date`, so the exchange clock is
         read all the same, and TokenExpiredError names the login."""
+        self._read_clock()
+
+    def tighten_clock(self, budget_s: float) -> None:
+        """Send the probes `ExchangeClock.probe_at` asks for (each waits for its moment, at most
+        a second) while they fit in `budget_s` real seconds and the bounds are wider than the
+        round trip allows; nothing when they are tight already. Failures as `sync_clock`."""
+        clock = self.clock
+        if not self._has_token:
+            return  # pending: each request is refused (sync_clock reads the clock meanwhile)
+        end = clock._mono() + budget_s
+        for _ in range(CLOCK_PROBES):
+            due = clock.probe_at()
+            if due is None or due > end:
+                return
+            wait = due - clock._mono()
+            if wait > 0:
+                clock.sleep(wait)
+            before = clock.error_s
+            self._read_clock()
+            after = clock.error_s
+            if before is None or after is None or after > 0.9 * before:
+                return  # the probe did not narrow the bounds (a slow trip): try another time
+        log.debug("exchange clock within %.3f s after probes", clock.error_s or 0.0)
+
+    def _read_clock(self) -> None:
+        """One request for its `Date` header (the response hook reads it); see `sync_clock`."""
         if not self._has_token:
             self._limiter.acquire("default")
             try:  # the response hook reads the Date header of the refusal

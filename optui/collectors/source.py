@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from optui.models import Instrument, Quote, SnapshotWarning
@@ -15,6 +18,8 @@ from optui.timeutil import IST, now_utc, parse_kite_time
 if TYPE_CHECKING:
     from optui.analytics.trading_calendar import TradingCalendar
     from optui.collectors.quote_table import QuoteTable
+
+log = logging.getLogger(__name__)
 
 MAX_QUOTE_INSTRUMENTS = 500
 
@@ -68,6 +73,10 @@ class MarketSource(ABC):
 
     def sync_clock(self) -> None:  # noqa: B027 - most sources need no round trip
         """Re-measure the exchange clock (a cheap request); sources without a remote clock do nothing."""
+
+    def tighten_clock(self, budget_s: float) -> None:  # noqa: B027 - most sources need no probe
+        """Narrow the bounds on a remote exchange clock with timed cheap requests taking at most
+        `budget_s` real seconds (none when tight already); sources without one do nothing."""
 
     calendar: TradingCalendar | None = None
     """The exchange calendar; None means NSE's published table (build_engine sets the configured one)."""
@@ -175,42 +184,121 @@ def exchange_time(quotes: Iterable[Quote]) -> datetime | None:
     return max(stamps).astimezone(UTC) if stamps else None
 
 
-class ExchangeClock:
-    """The exchange's time, from observations carried forward on the local monotonic clock.
+DRIFT_PPM = 50.0
+"""How fast this machine's monotonic clock may run against the exchange's, parts per million:
+the bounds an old reading gives widen by this much per second since it (a quartz clock without
+NTP keeps within some 20 ppm; NTP-disciplined, well within 1)."""
 
-    Each observation is an exchange instant (a server's `Date` header, whole seconds, so the
-    middle of that second is taken). Between observations the clock advances with
-    `time.monotonic`, so a jump of the machine's wall clock never moves it. Before the first
-    observation it reads the machine's clock. Thread-safe.
+TIGHT_S = 0.02
+"""The width of the bounds on the exchange clock below which no probe is sent, seconds (on top
+of the round trip, which no reading can beat)."""
+
+
+class ExchangeClock:
+    """The exchange's time, bounded from `Date` headers and carried on the local monotonic clock.
+
+    A `Date` header reads whole seconds: a reply stamped D left the server in [D, D + 1) of
+    exchange time, and the server stamped it between the request's send and the reply's
+    arrival on the monotonic clock. Each reading so bounds the offset (exchange minus
+    monotonic) from below by `D - received` and from above by `D + 1 - sent`. The clock keeps
+    the tightest of all readings (the classic NTP-style min-filter), each widened by
+    `DRIFT_PPM` per second of its age, and reads at the lower bound: never ahead of the
+    exchange, behind it by at most `error_s`. Readings that contradict the kept bounds (the
+    server's clock stepped) start them afresh. A reading sent just after a second change is
+    tight: `probe_at` says when to send one (a binary search of the second's phase), so a few
+    cheap requests bound the clock within the round trip.
+
+    Between readings the clock advances with `monotonic`, so a jump of the machine's wall clock
+    never moves it. Before the first reading it reads the machine's clock. Thread-safe.
     """
 
     def __init__(self, wall: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], object] = time.sleep,
+                 drift_ppm: float = DRIFT_PPM) -> None:
         self._wall = wall
         self._mono = monotonic
+        self.sleep = sleep
+        """Waits real seconds on the same clock as `monotonic` (for a timed probe)."""
+        self._drift = drift_ppm * 1e-6
         self._lock = threading.Lock()
-        self._seen: tuple[datetime, float] | None = None
+        self._bounds: tuple[float, float, float] | None = None  # (low, high, at mono)
         self._offset: float | None = None
+        self._trips: deque[float] = deque(maxlen=16)  # the last readings' round trips
+        self.readings = 0
+        """Readings taken (for tests and the log)."""
 
-    def observe(self, at: datetime, resolution_s: float = 1.0) -> None:
-        """Record that the exchange's clock read `at` (aware, truncated to `resolution_s`) just now."""
+    def _aged(self, now: float) -> tuple[float, float] | None:
+        if self._bounds is None:
+            return None
+        low, high, at = self._bounds
+        widen = self._drift * max(now - at, 0.0)
+        return low - widen, high + widen
+
+    def observe(self, at: datetime, resolution_s: float = 1.0, sent: float | None = None,
+                received: float | None = None) -> None:
+        """Record that the exchange's clock read `at` (aware, truncated to `resolution_s`) at a
+        moment between `sent` and `received` on the monotonic clock (`received` defaults to
+        now, `sent` to `received`: a reading taken at once). Raises ValueError for a naive `at`."""
         if at.tzinfo is None:
             raise ValueError("exchange times must be timezone-aware")
-        middle = at.astimezone(UTC) + timedelta(seconds=resolution_s / 2.0)
+        stamp = at.astimezone(UTC).timestamp()
         with self._lock:
-            self._seen = (middle, self._mono())
-            self._offset = self._wall() - middle.timestamp()
+            now = self._mono()
+            got = now if received is None else received
+            low = stamp - got
+            out = got if sent is None else min(sent, got)
+            high = stamp + resolution_s - out
+            kept = self._aged(got)
+            if kept is not None and low <= kept[1] and high >= kept[0]:
+                low, high = max(low, kept[0]), min(high, kept[1])
+            elif kept is not None:
+                log.info("exchange clock: a Date header of %s contradicts the clock kept so far "
+                         "by %.3f s: the bounds start afresh", at.isoformat(),
+                         low - kept[1] if low > kept[1] else kept[0] - high)
+            self._bounds = (low, high, got)
+            self._trips.append(got - out)
+            self.readings += 1
+            self._offset = self._wall() - (now + low)
 
     def now(self) -> datetime:
-        """The exchange's time now (aware UTC); the machine's clock until the first observation."""
+        """The exchange's time now (aware UTC) at the lower bound: never ahead of it, behind by at
+        most `error_s`; the machine's clock until the first reading."""
         with self._lock:
-            seen = self._seen
-            if seen is None:
+            now = self._mono()
+            bounds = self._aged(now)
+            if bounds is None:
                 return datetime.fromtimestamp(self._wall(), UTC)
-            return seen[0] + timedelta(seconds=self._mono() - seen[1])
+            return datetime.fromtimestamp(now + bounds[0], UTC)
+
+    @property
+    def error_s(self) -> float | None:
+        """How far behind the exchange `now()` may read, seconds (the width of the bounds);
+        None before the first reading."""
+        with self._lock:
+            bounds = self._aged(self._mono())
+            return None if bounds is None else bounds[1] - bounds[0]
+
+    def probe_at(self, tight_s: float = TIGHT_S) -> float | None:
+        """The monotonic time at which to send a request whose `Date` narrows the bounds most:
+        its stamp falls on a second change if the exchange sits mid-bounds, so either the next
+        second shows (the lower bound rises to about the middle) or it does not (the upper
+        bound falls to it). None when the bounds are within `tight_s` plus the shortest recent
+        round trip (no reading can do better), or before the first reading."""
+        with self._lock:
+            now = self._mono()
+            bounds = self._aged(now)
+            trip = min(self._trips, default=0.0)
+            if bounds is None or bounds[1] - bounds[0] <= tight_s + trip:
+                return None
+            middle = (bounds[0] + bounds[1]) / 2.0
+            # Exchange time (at the middle) of the stamp of a request sent now, half a trip in.
+            stamped = now + trip / 2.0 + middle
+            change = math.ceil(stamped + 0.05)  # the next second change not too close to make
+            return change - middle - trip / 2.0
 
     @property
     def offset_s(self) -> float | None:
-        """Local wall clock minus exchange time at the last observation, seconds; None before one."""
+        """Local wall clock minus exchange time at the last reading, seconds; None before one."""
         with self._lock:
             return self._offset

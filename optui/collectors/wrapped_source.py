@@ -53,6 +53,9 @@ class WrappedSource(MarketSource):
     def sync_clock(self) -> None:
         self.inner.sync_clock()
 
+    def tighten_clock(self, budget_s: float) -> None:
+        self.inner.tighten_clock(budget_s)
+
     @property
     def accepts_token(self) -> bool:  # type: ignore[override]
         return self.inner.accepts_token
