@@ -22,6 +22,8 @@ class CycleStats:
     clock_offset_s: float | None = None  # local clock minus the exchange's, when measured
     feed: str = ""  # a streaming source's tier: stream, stream+rest or rest-fallback
     streamed: int = 0  # quotes of the cycle answered from the ticker
+    legs_stored: bool = True  # stored its leg rows: every polled cycle; at the tick cadence
+    # the first snapshot of each interval_s slot (its slow flag is judged against interval_s)
     warnings: list[SnapshotWarning] = field(default_factory=list)
 
 

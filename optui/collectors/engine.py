@@ -285,7 +285,7 @@ class CollectionEngine:
             snap.indices[key] = self._index_snapshot(
                 key, spots[spot_keys[key]], index_plans, done, at, warnings, prev_view
             )
-        keep_legs = self.legs_due(at)
+        keep_legs = stats.legs_stored = self.legs_due(at)
         if keep_legs:  # at the tick cadence, the day's state file is rewritten per interval
             state.save()
             self._legs_slot = int(at.timestamp() // src.interval_s)

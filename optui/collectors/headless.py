@@ -57,6 +57,7 @@ class Window:
     stored: int = 0
     spooled: int = 0
     warnings: dict[str, object] = field(default_factory=dict)
+    slow: int = 0  # snapshots flagged slow (each against its own cadence)
 
     last: Snapshot | None = None
 
@@ -188,10 +189,12 @@ class Collector:
         window = self._window
         slot = int(snap.timestamp.timestamp() // self.interval)
         window.add(snap, self.engine)
+        window.slow += slow
         if window.slot is not None and slot == window.slot:
             return
         window.slot = slot
-        line = status_line(snap, self.engine, window) + (" slow" if slow else "")
+        slow = window.slow > 0  # any snapshot of the window: a slow one is not missed
+        line = status_line(snap, self.engine, window) + (f" slow={window.slow}" if slow else "")
         found = list(window.warnings.values())
         self._print(line, "green" if not problems(found) and not slow else "yellow")
         self._warnings(found, f"cycles to {fmt_ist(snap.timestamp)}")

@@ -14,6 +14,7 @@ import json
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
@@ -268,16 +269,63 @@ def source_down_event(error: str, cached_age_s: float | None, at: datetime) -> H
                        "retrying every interval; the panels keep the cached data meanwhile", at=at)
 
 
+SNAPSHOT_CADENCE = "snapshot cadence"
+INTERVAL = "interval"
+
+
 def slow_cycle_event(duration_s: float, interval_s: float, budget_s: float, share: float,
-                     at: datetime, source: str = "") -> HealthEvent | None:
+                     at: datetime, source: str = "", cadence: str = INTERVAL) -> HealthEvent | None:
     """SLOW_CYCLE when a cycle took longer than `budget_s` real seconds (`share` of the
-    `interval_s` exchange-second interval, converted to real time by the source), else None."""
+    `interval_s` exchange seconds it must fit in, converted to real time by the source), else
+    None. `cadence` names those seconds: INTERVAL (`source.interval_s`, a polled cycle or a
+    snapshot that stores the legs) or SNAPSHOT_CADENCE (`source.snapshot_s`, the tick
+    cadence's other snapshots)."""
     if interval_s <= 0 or duration_s <= budget_s:
         return None
+    action = ("raise source.snapshot_s or quote fewer strikes (source.chain_strikes)"
+              if cadence == SNAPSHOT_CADENCE else
+              "quote fewer strikes (source.chain_strikes) or raise source.interval_s")
     return HealthEvent(EventKind.SLOW_CYCLE, Severity.WARNING,
-                       f"cycle took {duration_s:.1f}s, over {share:.0%} of the {interval_s:g}s interval",
-                       "quote fewer strikes (source.chain_strikes) or raise source.interval_s",
-                       at=at, source=source)
+                       f"cycle took {duration_s:.1f}s, over {share:.0%} of the {interval_s:g}s {cadence}",
+                       action, at=at, source=source)
+
+
+def cycle_cadence(interval_s: float, snapshot_s: float | None, legs_stored: bool) -> tuple[float, str]:
+    """The exchange seconds a cycle must fit in, and their name (see `slow_cycle_event`): at the
+    tick cadence (`snapshot_s` set) a snapshot that did not store the legs must fit in
+    `snapshot_s`, else the next second's snapshot is late; one that stored them (the first of
+    each `interval_s` slot, or every cycle while the stream is down and cycles run at the
+    interval) in `interval_s`, as a polled cycle."""
+    if snapshot_s is None or snapshot_s <= 0 or legs_stored:
+        return interval_s, INTERVAL
+    return snapshot_s, SNAPSHOT_CADENCE
+
+
+class SlowCycles:
+    """Raises SLOW_CYCLE once per slow spell (through `raise_`, default `health.raise_`) and
+    resolves it when a cycle of the same cadence (see `cycle_cadence`) fits again: at the tick
+    cadence a slow leg-storing snapshot is not resolved by the quick snapshots between it and
+    the next one, so a persistent fault is one event, not one per interval."""
+
+    def __init__(self, health: HealthLog,
+                 raise_: Callable[[HealthEvent], object] | None = None) -> None:
+        self.health = health
+        self._raise = raise_ or health.raise_
+        self._open: str | None = None  # the cadence of the open SLOW_CYCLE event
+
+    def judge(self, event: HealthEvent | None, cadence: str, at: datetime) -> bool:
+        """Record one cycle judged against `cadence` (`event`: its `slow_cycle_event`, None
+        when it fitted); True when it was slow."""
+        open_ = self.health.is_open(EventKind.SLOW_CYCLE)
+        if event is not None:
+            if not open_:
+                self._raise(event)
+                self._open = cadence
+            return True
+        if open_ and self._open in (None, cadence):
+            self.health.resolve(EventKind.SLOW_CYCLE, at)
+            self._open = None
+        return False
 
 
 def capture_event(event: Any, at: datetime, offline: bool = False) -> HealthEvent:

@@ -25,7 +25,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from optui.collectors.health import EventKind, HealthEvent, HealthLog, Severity, slow_cycle_event
+from optui.collectors.health import (
+    EventKind,
+    HealthEvent,
+    HealthLog,
+    Severity,
+    SlowCycles,
+    cycle_cadence,
+    slow_cycle_event,
+)
 from optui.collectors.source import reads_local_clock
 from optui.collectors.token_watch import SecretsWatch
 from optui.errors import ConfigError, OptuiError, RateLimitedError, SourceError, TokenExpiredError
@@ -117,6 +125,7 @@ class CycleSupervisor:
         """Where each attempt's health summary is written for `optui doctor` (None: nowhere)."""
         self._synced = False
         self.collect: Callable[[], Snapshot] = engine.collect_once
+        self._slow = SlowCycles(self.health, self._raise)
         """Runs one cycle: the engine's, or a feed's that also publishes it (optui.feed)."""
 
     @property
@@ -321,13 +330,13 @@ class CycleSupervisor:
         self.failures = 0
         self.last_good = snap
         out = Outcome(snapshot=snap)
-        budget = self.source.real_seconds(self.interval_s) * self.slow_share
-        slow = slow_cycle_event(snap.duration_s, self.interval_s, budget, self.slow_share,
-                                self._now(), self.source.name)
-        if slow is not None:
-            out.slow = True
-            if not self.health.is_open(EventKind.SLOW_CYCLE):  # once per slow spell, not per cycle
-                self._raise(slow)
-        else:
-            self.health.resolve(EventKind.SLOW_CYCLE, snap.timestamp)
+        # The tick cadence's snapshots fit in snapshot_s; polled cycles and the snapshots that
+        # store the legs in the interval. Raised once per slow spell, not per cycle.
+        stats = getattr(self.engine, "last", None)
+        cadence_s, cadence = cycle_cadence(self.interval_s, getattr(self.engine, "snapshot_s", None),
+                                           getattr(stats, "legs_stored", True))
+        budget = self.source.real_seconds(cadence_s) * self.slow_share
+        slow = slow_cycle_event(snap.duration_s, cadence_s, budget, self.slow_share,
+                                self._now(), self.source.name, cadence)
+        out.slow = self._slow.judge(slow, cadence, snap.timestamp)
         return out

@@ -399,21 +399,26 @@ class LocalFeed(Feed):
         return self._published_store
 
     def _flag_slow(self, duration_s: float, at: datetime) -> None:
-        from optui.collectors.health import EventKind
+        from optui.collectors.health import SlowCycles, cycle_cadence
 
         source = getattr(self.engine, "source", None)
-        interval = self.interval_s
+        cadence_s, cadence = cycle_cadence(self.interval_s, getattr(self.engine, "snapshot_s", None),
+                                           getattr(getattr(self.engine, "last", None), "legs_stored", True))
         try:
-            budget = float(source.real_seconds(interval)) if source is not None else interval
+            budget = float(source.real_seconds(cadence_s)) if source is not None else cadence_s
         except Exception:  # noqa: BLE001 - a source without a clock: exchange seconds
-            budget = interval
+            budget = cadence_s
         share = self.slow_share if self.slow_share is not None else 1.0
-        event = slow_cycle_event(duration_s, interval, budget * share, share, at,
-                                 getattr(source, "name", ""))
-        if event is None:
-            self.health.resolve(EventKind.SLOW_CYCLE, at)
-        elif not self.health.is_open(EventKind.SLOW_CYCLE) and self.health.raise_(event):  # once a spell
-            log.warning("%s", event.log_text())
+        event = slow_cycle_event(duration_s, cadence_s, budget * share, share, at,
+                                 getattr(source, "name", ""), cadence)
+        slow: SlowCycles | None = getattr(self, "_slow", None)
+        if slow is None:
+            def raise_logged(event: HealthEvent) -> None:
+                if self.health.raise_(event):
+                    log.warning("%s", event.log_text())
+
+            slow = self._slow = SlowCycles(self.health, raise_logged)
+        slow.judge(event, cadence, at)  # once per slow spell
 
     def drain_captures(self, at: datetime | None) -> None:
         """Raise the pre-market capture's new events (optui.collectors.premarket) into `health`;
