@@ -82,6 +82,9 @@ def test_every_section_has_at_most_nine_fields_and_known_keys() -> None:
         ("kite.redirect_url", "https://x/success", "not a http URL"),
         ("simulator.start", "9:15", "YYYY-MM-DD HH:MM"),
         ("general.log_level", "LOUD", "choose one of"),
+        ("source.snapshot_s", "0.5", "allowed 1.0 to 60.0"),
+        ("source.snapshot_s", "61", "or 0 for one cycle every interval_s"),
+        ("source.snapshot_s", "soon", "not a valid float"),
     ],
 )
 @pytest.mark.unit
@@ -93,6 +96,19 @@ def test_check_value_names_the_problem(key: str, raw: str, message: str) -> None
 @pytest.mark.unit
 def test_check_value_accepts_good_values() -> None:
     assert check_value("positions.intervals", "1m, 15m, 1h", Settings()) is None
+    assert check_value("source.snapshot_s", "0", Settings()) is None
+    assert check_value("source.snapshot_s", "2.5", Settings()) is None
+
+
+@pytest.mark.unit
+def test_snapshot_cadence_is_in_the_form_with_the_example_files_words() -> None:
+    example = (Path(__file__).parents[1] / "config" / "optui.example.toml").read_text(encoding="utf-8")
+    (line,) = [ln for ln in example.splitlines() if ln.startswith("snapshot_s")]
+    for section in ("monitoring", "performance"):
+        (fld,) = [f for f in SECTIONS[section][1] if f.key == "source.snapshot_s"]
+        assert "(1 to 60)" in fld.help and "(1 to 60)" in line
+        assert "0: one cycle every interval_s" in fld.help and "0: one cycle every interval_s" in line
+        assert "at most one per this many seconds" in fld.help and "at most one per this many seconds" in line
     assert check_value("kite.redirect_url", "http://127.0.0.1:5000/success", Settings()) is None
 
 
@@ -172,6 +188,25 @@ async def test_bad_interval_typed_in_form_keeps_file(config_file: Path) -> None:
         await _settle(app, pilot)
         assert "not a valid float" in text_of(app.screen, "#form-message")
     assert config_file.read_text(encoding="utf-8") == COMMENTED
+
+
+@pytest.mark.unit
+async def test_snapshot_cadence_typed_in_the_form_is_checked_then_saved(config_file: Path) -> None:
+    app = FormApp(section_screen("monitoring"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert text_of(app.screen, "#value-2") == "1.0"
+        await pilot.press("2")
+        assert "(1 to 60)" in text_of(app.screen, "#form-message")  # the help
+        app.screen.query_one("#field-2", Input).value = ""
+        await pilot.press(*"0.5")
+        assert "allowed 1.0 to 60.0" in text_of(app.screen, "#form-message")
+        await pilot.press("enter")
+        await _settle(app, pilot)
+        assert config_file.read_text(encoding="utf-8") == COMMENTED  # refused: nothing saved
+        app.screen.query_one("#field-2", Input).value = ""
+        await pilot.press(*"2", "enter")
+        await _settle(app, pilot)
+    assert load_settings().source.snapshot_s == 2.0
 
 
 @pytest.mark.unit

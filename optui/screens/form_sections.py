@@ -43,6 +43,10 @@ class FormField:
 
 F = FormField
 _REVIEW = F("Review and check this section", action="review", button="Check", hint="validate all")
+_SNAPSHOT = F("Snapshot cadence (s)", key="source.snapshot_s", hint="0: every interval",
+              help="streamed: a snapshot when each new exchange second's ticks arrive, at most one "
+                   "per this many seconds (1 to 60); overview, flow and alerts stored every "
+                   "snapshot, leg rows and files every interval_s; 0: one cycle every interval_s")
 
 SECTIONS: dict[str, tuple[str, list[FormField]]] = {
     "kite": ("Kite credentials", [
@@ -58,6 +62,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
     ]),
     "monitoring": ("Monitoring and health checks", [
         F("Collection interval (s)", key="source.interval_s"),
+        _SNAPSHOT,
         F("Data stale after (s)", key="analytics.stale_after_s"),
         F("OI change alert (%)", key="alerts.oi_change_pct"),
         F("OI change window (min)", key="alerts.oi_change_window_min"),
@@ -102,7 +107,7 @@ SECTIONS: dict[str, tuple[str, list[FormField]]] = {
         F("Collection interval (s)", key="source.interval_s"),
         F("Chain strikes each side", key="source.chain_strikes", help="0: every listed strike"),
         F("Full-chain expiries", key="source.full_chain_expiries"),
-        F("Write batch size", key="store.batch_size"),
+        _SNAPSHOT,
         F("Animations", key="ui.animations", help="true or false (off suits SSH)"),
         F("Mouse", key="ui.mouse", help="true or false"),
         F("Dashboard chain strikes each side", key="ui.chain_strikes", help="1 to 100 (default 10)"),
