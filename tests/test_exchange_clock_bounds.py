@@ -4,6 +4,8 @@ exchange, and the collector's cycles on the exchange's interval marks against `o
 from __future__ import annotations
 
 import random
+import socket
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -121,3 +123,96 @@ def test_polled_cycles_land_on_the_exchange_interval_marks(phase: float, tmp_pat
     # second, then narrowed by the probes sent in the waits.
     assert all(0.0 <= b <= e + 1e-6 for b, e in zip(behind, bounds, strict=True)), (behind, bounds)
     assert bounds[0] <= 1.05 and bounds[2] <= 0.05, bounds
+
+
+def _kite_collector(tmp_path: Path, root: str, t: SimTime, wall: Callable[[], float],
+                    token: str = "sim_token") -> tuple[Collector, list[str], CollectionEngine]:
+    kite = KiteSource("sim_key", token, root=root, cache_dir=tmp_path / "dumps",
+                      limiter=RateLimiter(KITE_RATES, clock=t, sleep=t.sleep))
+    kite.clock = ExchangeClock(wall=wall, monotonic=t, sleep=t.sleep)
+    settings = Settings()
+    settings.source.indices = ["NIFTY"]
+    settings.source.interval_s = 5.0
+    settings.participants.enabled = False
+    settings.record.enabled = False
+    engine = CollectionEngine(settings, kite, None, state_dir=tmp_path / "state")
+    lines: list[str] = []
+    collector = Collector(engine, 5.0, printer=lambda line, style="": lines.append(line),
+                          sleep=t.sleep)
+    return collector, lines, engine
+
+
+@pytest.mark.integration
+def test_local_clock_offset_is_said_once_per_episode_and_when_it_ends(tmp_path: Path) -> None:
+    """The machine's clock 10 s ahead for two cycles, then right: one warning line when the
+    episode starts (not one per cycle), one plain line when it ends; the offset itself stays
+    on the status lines while it lasts."""
+    t = SimTime(1000.0)
+    exchange = SimulatedExchange(seed=7, start=NOON, clock=t)
+    server = serve(exchange, "127.0.0.1", 0, limiter=ServerLimits(clock=t))
+    shift = [10.0]
+    collector, lines, engine = _kite_collector(
+        tmp_path, server.url, t, lambda: exchange.now().timestamp() + shift[0])
+    cycles: list[int] = []
+
+    def done(outcome: object) -> bool:
+        cycles.append(1)
+        if len(cycles) == 2:
+            shift[0] = 0.0
+        return len(cycles) == 4
+
+    stop_when(collector, done)
+    try:
+        assert collector.run() == 0
+    finally:
+        engine.close()
+        server.close()
+    status = [line for line in lines if " source=simulated " in line]
+    assert len(status) == 4, lines
+    said = [line for line in lines if "local clock 10 s ahead" in line]
+    assert said == ["  warning: local clock 10 s ahead of the exchange's: times shown and stored "
+                    "follow the exchange"], lines
+    assert [line for line in lines if "local clock back within" in line] == [
+        "  local clock back within 5 s of the exchange's"], lines
+    assert "clock_offset=+10s" in status[1] and "warnings=" not in status[1]
+    assert "clock_offset" not in status[3] and "warnings=" not in status[2] + status[3]
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.integration
+def test_times_before_the_first_answer_are_marked_local_clock(tmp_path: Path) -> None:
+    """Kite unreachable from the start: the clock is only this machine's, and the gap line, the
+    paused line and the closed-market line say so, as health does."""
+    t = SimTime(0.0)
+    root = _closed_port()
+    in_session = (NOON + timedelta(minutes=30)).timestamp()
+    collector, lines, engine = _kite_collector(tmp_path, root, t, lambda: in_session)
+    try:
+        assert collector.run(once=True) == 1
+    finally:
+        engine.close()
+    (gap,) = [line for line in lines if " gap: " in line]
+    assert gap.startswith("12:30:00 IST (local clock) gap: "), gap
+
+    collector, lines, engine = _kite_collector(tmp_path, root, t, lambda: in_session, token="")
+    stop_when(collector, lambda outcome: True)
+    try:
+        assert collector.run() == 0
+    finally:
+        engine.close()
+    paused = [line for line in lines if " paused: " in line]
+    assert paused[0].startswith("12:30:00 IST (local clock) paused: no Kite access token"), lines
+    assert paused[1].startswith("12:30:00 IST (local clock) gap: source paused: "), lines
+
+    saturday = datetime(2026, 11, 28, 11, 0, tzinfo=IST).timestamp()
+    collector, lines, engine = _kite_collector(tmp_path, root, t, lambda: saturday)
+    try:
+        assert collector.run(once=True) == 0
+    finally:
+        engine.close()
+    assert lines[0].startswith("market closed at Sat 28 Nov 2026 11:00:00 IST (local clock) (weekend)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from optui.models import SnapshotWarning
+from optui.models import SnapshotWarning, WarningKind
 
 
 @dataclass
@@ -44,3 +44,34 @@ def describe_offset(offset_s: float) -> str:
         amount = f"{size / 86400:.0f} days"
     side = "ahead of" if offset_s > 0 else "behind"
     return f"local clock {amount} {side} the exchange's: times shown and stored follow the exchange"
+
+
+CLOCK_BACK_NOTE = "local clock back within"
+"""How the note that a clock-offset episode ended begins (a return to health, not a problem)."""
+
+
+class ClockOffsetEpisodes:
+    """Says a local clock off the exchange's once per episode, and when it ends.
+
+    An episode starts when the offset exceeds CLOCK_OFFSET_WARN_S and ends when it falls below
+    `clear_share` of it (the gap keeps a reading hovering at the threshold from starting and
+    ending an episode every cycle); the offset itself goes on every status line."""
+
+    def __init__(self, clear_share: float = 0.8) -> None:
+        self.clear_share = clear_share
+        self.active = False
+
+    def note(self, offset_s: float | None) -> SnapshotWarning | None:
+        """The cycle's CLOCK_OFFSET warning: the offset described when an episode starts, the
+        CLOCK_BACK_NOTE when it ends, else None (`offset_s` None: not measured, no change)."""
+        if offset_s is None:
+            return None
+        size = abs(offset_s)
+        if not self.active and size > CLOCK_OFFSET_WARN_S:
+            self.active = True
+            return SnapshotWarning(WarningKind.CLOCK_OFFSET, "", describe_offset(offset_s))
+        if self.active and size < self.clear_share * CLOCK_OFFSET_WARN_S:
+            self.active = False
+            return SnapshotWarning(WarningKind.CLOCK_OFFSET, "",
+                                   f"{CLOCK_BACK_NOTE} {CLOCK_OFFSET_WARN_S:g} s of the exchange's")
+        return None

@@ -20,7 +20,12 @@ from optui.analytics.chain import atm_strike
 from optui.analytics.premium_flow import flow_totals
 from optui.collectors.bucket_analytics import BucketResult, analyse_buckets, session_open
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
-from optui.collectors.cycle_stats import CLOCK_OFFSET_WARN_S, CycleStats, describe_offset
+from optui.collectors.cycle_stats import (
+    CLOCK_OFFSET_WARN_S,
+    ClockOffsetEpisodes,
+    CycleStats,
+    describe_offset,
+)
 from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
 from optui.collectors.make_source import is_simulated, make_source, store_url_for, with_stream
@@ -86,6 +91,7 @@ class CollectionEngine:
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
         self._tick_flow: dict[int, tuple[float, float]] = {}
         self._legs_slot: int | None = None  # interval slot of the last snapshot whose legs were kept
+        self._offset_episodes = ClockOffsetEpisodes()
         tick_flow = getattr(source, "flow", None)  # a streamed or replayed source's TickFlow
         if tick_flow is not None:  # per-trade flow from ticks ages out as REST flow does
             tick_flow.max_gap_s = self.max_flow_gap_s
@@ -231,8 +237,9 @@ class CollectionEngine:
         state = self._state
         assert state is not None
         stats.clock_offset_s = self.source.clock_offset_s
-        if stats.clock_offset_s is not None and abs(stats.clock_offset_s) > CLOCK_OFFSET_WARN_S:
-            warnings.append(SnapshotWarning(WarningKind.CLOCK_OFFSET, "", describe_offset(stats.clock_offset_s)))
+        offset_note = self._offset_episodes.note(stats.clock_offset_s)  # once per episode
+        if offset_note is not None:
+            warnings.append(offset_note)
 
         src = self.settings.source
         plans: dict[str, list[BucketPlan]] = {}

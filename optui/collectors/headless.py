@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from optui.alerts.model import Alert
+from optui.collectors.cycle_stats import CLOCK_BACK_NOTE
 from optui.collectors.engine import CLOCK_OFFSET_WARN_S, CollectionEngine
+from optui.collectors.health import at_ist
 from optui.collectors.session import closed_message, in_collection_hours, next_pre_open
+from optui.collectors.source import reads_local_clock
 from optui.collectors.supervisor import TOKEN_ACTION, CycleSupervisor, Outcome, simulated_fallback
 from optui.errors import OptuiError, TokenExpiredError
 from optui.logs import SHOWN
@@ -36,10 +39,12 @@ FEED_STREAM_NOTE = "feed: stream ("
 
 def is_healthy_note(warning: object) -> bool:
     """True for a cycle note that reports a return to health rather than a problem: the feed
-    back on (or first reaching) the ticker alone. Shown as a plain line, logged at INFO, and not
-    counted in the status line's `warnings=`."""
-    return (isinstance(warning, SnapshotWarning) and warning.kind is WarningKind.STREAM
-            and warning.message.startswith(FEED_STREAM_NOTE))
+    back on (or first reaching) the ticker alone, or the local clock back near the exchange's.
+    Shown as a plain line, logged at INFO, and not counted in the status line's `warnings=`."""
+    if not isinstance(warning, SnapshotWarning):
+        return False
+    return ((warning.kind is WarningKind.STREAM and warning.message.startswith(FEED_STREAM_NOTE))
+            or (warning.kind is WarningKind.CLOCK_OFFSET and warning.message.startswith(CLOCK_BACK_NOTE)))
 
 
 def problems(warnings: Iterable[object]) -> list[object]:
@@ -230,6 +235,15 @@ class Collector:
     def _exchange_now(self) -> datetime:
         return self.engine.source.now()
 
+    def _local_clock(self) -> bool:
+        """Whether times read now are only this machine's (no exchange answer yet): such times
+        are shown with "(local clock)", as health shows them."""
+        return reads_local_clock(self.engine.source)
+
+    def _when(self) -> str:
+        """'HH:MM:SS IST' on the exchange clock now, marked '(local clock)' before its first answer."""
+        return at_ist(self._exchange_now(), self._local_clock())
+
     def _wait_exchange(self, until: datetime, chunk_s: float = 60.0) -> None:
         """Sleep until the exchange clock reads `until` (or a stop), re-reading it every chunk."""
         source = self.engine.source
@@ -272,7 +286,8 @@ class Collector:
         if in_collection_hours(now, source.is_trading_day):
             return False
         opens = next_pre_open(now, source.is_trading_day)
-        self._print(closed_message(now, opens, source.is_trading_day) + ("" if once else "; waiting"), "yellow")
+        self._print(closed_message(now, opens, source.is_trading_day, self._local_clock())
+                    + ("" if once else "; waiting"), "yellow")
         if once:
             return True
         due = getattr(self.engine, "premarket_due", None)
@@ -302,7 +317,7 @@ class Collector:
                 self._print(f"error: {failed.fatal}", "red")
                 return failed.code
             if supervisor.paused and not was_paused:
-                self._print(f"{fmt_ist(self._exchange_now())} paused: {supervisor.pause_reason()}; "
+                self._print(f"{self._when()} paused: {supervisor.pause_reason()}; "
                             f"{TOKEN_ACTION}", "red")
                 supervisor.fix_shown = True  # later gap lines refer to this one
                 supervisor.write_health()  # doctor and attached consumers see it now
@@ -336,7 +351,7 @@ class Collector:
                 if once and (lost or not snap.indices):
                     return 1
             else:
-                gap = outcome.gap_line(self._exchange_now())
+                gap = outcome.gap_line(self._exchange_now(), self._local_clock())
                 log.info("%s", gap)  # every gap in the log; a new fault also at its severity
                 self._print(gap, "red")
                 if once:

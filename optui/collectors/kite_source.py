@@ -157,7 +157,7 @@ class KiteSource(MarketSource):
         a second) while they fit in `budget_s` real seconds and the bounds are wider than the
         round trip allows; nothing when they are tight already. Failures as `sync_clock`."""
         clock = self.clock
-        if not self._has_token:
+        if not self._has_token or clock.sleep is None:
             return  # pending: each request is refused (sync_clock reads the clock meanwhile)
         end = clock._mono() + budget_s
         for _ in range(CLOCK_PROBES):
@@ -166,7 +166,7 @@ class KiteSource(MarketSource):
                 return
             wait = due - clock._mono()
             if wait > 0:
-                clock.sleep(wait)
+                clock.sleep(wait)  # the probe's moment, on the clock the bounds are kept on
             before = clock.error_s
             self._read_clock()
             after = clock.error_s

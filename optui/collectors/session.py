@@ -36,8 +36,10 @@ def next_pre_open(at: datetime, is_trading_day: TradingDayProbe) -> datetime:
     raise ValueError(f"no trading day within 30 days after {local:%Y-%m-%d}")
 
 
-def closed_message(at: datetime, opens: datetime, is_trading_day: TradingDayProbe) -> str:
-    """What the collector prints while the market is closed: why, and the next pre-open."""
+def closed_message(at: datetime, opens: datetime, is_trading_day: TradingDayProbe,
+                   local_clock: bool = False) -> str:
+    """What the collector prints while the market is closed: why, and the next pre-open; `at`
+    marked '(local clock)' when it is the machine's time (the source has not answered yet)."""
     local = at.astimezone(IST)
     if is_trading_day(local):
         why = "outside 09:00-15:30 IST"
@@ -45,5 +47,6 @@ def closed_message(at: datetime, opens: datetime, is_trading_day: TradingDayProb
         why = "weekend"
     else:
         why = "exchange holiday"
-    return (f"market closed at {local:%a %d %b %Y %H:%M:%S} IST ({why}): no quotes written; "
+    clock = " (local clock)" if local_clock else ""
+    return (f"market closed at {local:%a %d %b %Y %H:%M:%S} IST{clock} ({why}): no quotes written; "
             f"next pre-open {opens.astimezone(IST):%a %d %b %Y %H:%M} IST")

@@ -214,12 +214,16 @@ class ExchangeClock:
 
     def __init__(self, wall: Callable[[], float] = time.time,
                  monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], object] = time.sleep,
+                 sleep: Callable[[float], object] | None = None,
                  drift_ppm: float = DRIFT_PPM) -> None:
         self._wall = wall
         self._mono = monotonic
+        if sleep is None:  # the monotonic clock's own (SimTime.sleep), else the real one's
+            own = getattr(monotonic, "sleep", None)
+            sleep = own if callable(own) else time.sleep if monotonic is time.monotonic else None
         self.sleep = sleep
-        """Waits real seconds on the same clock as `monotonic` (for a timed probe)."""
+        """Waits seconds on the same clock as `monotonic` (for a timed probe); None when that
+        clock cannot be waited on (no probes are sent)."""
         self._drift = drift_ppm * 1e-6
         self._lock = threading.Lock()
         self._bounds: tuple[float, float, float] | None = None  # (low, high, at mono)

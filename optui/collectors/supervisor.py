@@ -75,12 +75,14 @@ class Outcome:
     def stored(self) -> bool:
         return self.snapshot is not None
 
-    def gap_line(self, at: datetime) -> str:
+    def gap_line(self, at: datetime, local_clock: bool = False) -> str:
         """'HH:MM:SS IST gap: <reason>; cached tier, cached 2m 10s (last good snapshot HH:MM:SS
-        IST)' for a status line."""
+        IST)' for a status line; `at` marked '(local clock)' when it is the machine's time (the
+        source has not answered yet)."""
+        from optui.collectors.health import at_ist
         from optui.timeutil import cached_label, fmt_ist
 
-        text = f"{fmt_ist(at)} gap: {self.gap}"
+        text = f"{at_ist(at, local_clock)} gap: {self.gap}"
         if self.cached is not None and self.cached_age_s is not None:
             text += (f"; cached tier, {cached_label(self.cached_age_s)} "
                      f"(last good snapshot {fmt_ist(self.cached.timestamp)})")
