@@ -125,7 +125,7 @@ def reference_bucket(
         np.array([p.volume if p else NAN for p in prev]),
         np.array([p.mid if p else NAN for p in prev]),
         np.array([p.last if p else NAN for p in prev]),
-        value, volume, last,
+        value, volume, last, mid=mid,
     )
     # Without a usable previous quote a leg's flow is unknown (NaN), not zero.
     has_prev = np.array([p is not None for p in prev], dtype=bool)

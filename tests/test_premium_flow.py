@@ -119,6 +119,33 @@ def test_unclear_interval_price_uses_last_price_then_tick_rule() -> None:
     assert float(inflow) == 0.0 and float(outflow) > 0
 
 
+@pytest.mark.unit
+def test_last_trade_is_judged_against_the_quote_it_traded_at() -> None:
+    # One second: the quote moved from 99.95/100.05 to 101.00/101.10 and the sellers hit the new
+    # bid at 101.00. Above the opening mid (100.00), below the closing one (101.05): selling.
+    inflow, outflow = leg_flow(**LATE | {"prev_mid": 100.0}, prev_last=100.0, last=101.0,
+                               mid=101.05)
+    assert float(inflow) == 0.0 and float(outflow) > 0
+    # Without the closing quote the opening mid decides (a buy, the old reading).
+    inflow, outflow = leg_flow(**LATE | {"prev_mid": 100.0}, prev_last=100.0, last=101.0)
+    assert float(inflow) > 0 and float(outflow) == 0.0
+    # No closing mid (NaN or 0): the opening one.
+    for missing in (float("nan"), 0.0):
+        inflow, _ = leg_flow(**LATE | {"prev_mid": 100.0}, prev_last=100.0, last=101.0,
+                             mid=missing)
+        assert float(inflow) > 0
+
+
+@pytest.mark.unit
+def test_interval_price_is_judged_against_the_mid_across_the_interval() -> None:
+    # 500 units at 100.5 while the mid moved from 100 to 101: at the interval's mid (100.5)
+    # the last trade decides (101.2 above the closing mid 101: buying) ...
+    assert leg_flow(100_000, 1_000, 100.0, 100.0, 150_250, 1_500, 101.2, 0.0, mid=101.0)[0] > 0
+    # ... and at 100.4, below the interval's mid, the sellers crossed, though above the opening mid.
+    inflow, outflow = leg_flow(100_000, 1_000, 100.0, 100.0, 150_200, 1_500, 101.2, 0.0, mid=101.0)
+    assert float(inflow) == 0.0 and float(outflow) == pytest.approx(50_200.0)
+
+
 finite = st.floats(-1e9, 1e9, allow_nan=False)
 maybe = st.one_of(finite, st.just(float("nan")), st.just(0.0))
 
@@ -126,14 +153,14 @@ maybe = st.one_of(finite, st.just(float("nan")), st.just(0.0))
 @pytest.mark.property
 @settings(max_examples=150, deadline=None, database=None)
 @given(
-    st.lists(st.tuples(finite, finite, maybe, maybe, finite, finite, maybe), min_size=1,
+    st.lists(st.tuples(finite, finite, maybe, maybe, finite, finite, maybe, maybe), min_size=1,
              max_size=30),
     st.sampled_from([0.0, 0.01, 0.05]),
 )
 def test_flow_is_conserved(rows, step) -> None:
     cols = [np.array(c) for c in zip(*rows, strict=True)]
-    prev_value, prev_volume, _, _, value, volume, _ = cols
-    inflow, outflow = leg_flow(*cols, average_price_step=step)
+    prev_value, prev_volume, _, _, value, volume, _, _ = cols
+    inflow, outflow = leg_flow(*cols[:7], average_price_step=step, mid=cols[7])
     assert np.all(inflow >= 0) and np.all(outflow >= 0)
     assert np.all((inflow == 0) | (outflow == 0))  # each interval goes one way
     expected = np.where(volume > prev_volume, np.maximum(value - prev_value, 0.0), 0.0)

@@ -190,9 +190,9 @@ def test_tick_flow_agrees_with_the_rest_definition_on_the_same_minutes() -> None
             before = previous[cadence]
             if before is not None:
                 mid = prevailing_mid(before[:, 2], before[:, 3], before[:, 4])
-                rest[cadence].append(np.array(leg_flow(before[:, 0], before[:, 1], mid,
-                                                       before[:, 4], now[:, 0], now[:, 1],
-                                                       now[:, 4])))
+                rest[cadence].append(np.array(leg_flow(
+                    before[:, 0], before[:, 1], mid, before[:, 4], now[:, 0], now[:, 1],
+                    now[:, 4], mid=prevailing_mid(now[:, 2], now[:, 3], now[:, 4]))))
             previous[cadence] = now
     order = np.argsort(tokens)  # the aggregator's rows are sorted by token
     tick_in, tick_out = np.zeros(60), np.zeros(60)

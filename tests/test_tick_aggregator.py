@@ -121,7 +121,7 @@ def _rest_flow(kite: KiteConnect, keys: dict[int, str], moments: list[float],
             mid = float(prevailing_mid(q.bid, q.ask, q.last_price))
             value = q.average_price * q.volume
             p = prev.get(tok, (np.nan,) * 4)
-            i, o = leg_flow(p[0], p[1], p[2], p[3], value, q.volume, q.last_price)
+            i, o = leg_flow(p[0], p[1], p[2], p[3], value, q.volume, q.last_price, mid=mid)
             flow[tok] = (flow[tok][0] + float(i), flow[tok][1] + float(o))
             prev[tok] = (value, float(q.volume), mid, q.last_price)
         assert len(raw) == len(keys)

@@ -1,11 +1,12 @@
 """Premium flow: rupees traded between two quotes of each option, split into buying and selling.
 
 Kite reports a day VWAP (`average_price`) and a day `volume`, so their product is the day's traded
-value and its change between two quotes is what traded in between. That interval's trade price
-(change in value over change in volume) is compared with the previous quote's mid, as in the
-Lee-Ready rule: above the mid the buyer crossed the spread (inflow), below it the seller did
-(outflow), and a tie goes to the tick rule. Totals are in rupees crore, the unit Indian traders
-read flow in.
+value and its change between two quotes is what traded in between. As in the Lee-Ready rule, a
+trade is compared with the mid of the quote in force when it traded: the interval's trade price
+(change in value over change in volume) with the mid across the interval (the mean of the two
+quotes' mids), the interval's last trade with the closing quote's mid; above the mid the buyer
+crossed the spread (inflow), below it the seller did (outflow), and a tie goes to the tick rule.
+Totals are in rupees crore, the unit Indian traders read flow in.
 
 Also the history side: a `FlowSeries` of timeframe bars (what a store query answers, see
 optui.storage.flow_queries) and the window of bars a view asks for.
@@ -76,6 +77,7 @@ def leg_flow(
     volume: ArrayLike,
     last: ArrayLike,
     average_price_step: float = AVERAGE_PRICE_STEP,
+    mid: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Rupees bought (inflow) and sold (outflow) per instrument between two quotes.
 
@@ -85,39 +87,53 @@ def leg_flow(
     volume (Kite revising its VWAP) is clipped to 0. So inflow + outflow == max(value change, 0)
     wherever volume grew, and both are 0 elsewhere.
 
+    `mid` is the prevailing mid of the quote that ends the interval (the one `value`, `volume`
+    and `last` come from). A trade is judged against the quote in force when it traded (Lee and
+    Ready): the last trade of an interval is its latest, nearest the closing quote, and the
+    interval's trades are spread over it, between the two quotes. Judged against the opening
+    quote alone, a print at the new bid after the market moved several spreads up reads as a
+    buy: at a one-second cadence the option's quote moves more than its half spread most
+    seconds, and the flow would follow the second's price move, not who crossed the spread.
+
     The direction, in order:
-    1. The interval's trade price (value change / volume change) above the previous mid is
-       inflow, below it outflow, when it is clear of the mid by more than its own uncertainty.
+    1. The interval's trade price (value change / volume change) above the interval's mid
+       (the mean of the previous and the closing mid; the previous mid without `mid`) is
+       inflow, below it outflow, when it is clear of that mid by more than its own uncertainty.
        Kite rounds average_price to `average_price_step`, so each value is uncertain by half a
        step times the day volume; over a small interval late in the day that can swamp the price
        (half a paisa on 5 million units is 25,000 rupees), and the sign would be noise.
     2. Otherwise (within that uncertainty, or within 1e-9 relative of the mid) the last trade
-       price against the previous mid decides the same way.
-    3. At the mid, or with no previous mid (NaN or 0), the tick rule: the last trade price (the
+       price against the closing mid (the previous mid without one) decides the same way.
+    3. At the mid, or with no mid at all (NaN or 0), the tick rule: the last trade price (the
        interval's price when there is none) against the previous last price; an uptick or zero
        tick is inflow, a downtick outflow; with no previous last price it counts as a zero tick.
     Pass average_price_step=0 to trust the interval's price exactly.
     """
-    pv, pvol, pmid, plast, v, vol, lst = np.broadcast_arrays(
+    pv, pvol, pmid, plast, v, vol, lst, cmid = np.broadcast_arrays(
         _f(prev_value), _f(prev_volume), _f(prev_mid), _f(prev_last), _f(value), _f(volume),
-        _f(last),
+        _f(last), _f(np.nan if mid is None else mid),
     )
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         dvol = vol - pvol
         traded = np.where(dvol > 0, np.maximum(v - pv, 0.0), 0.0)
         traded = np.where(np.isfinite(traded), traded, 0.0)
         price = (v - pv) / dvol
-        has_mid = np.isfinite(pmid) & (pmid > 0)
+        has_prev = np.isfinite(pmid) & (pmid > 0)
+        has_close = np.isfinite(cmid) & (cmid > 0)
+        # The interval's mid, and the mid in force at its last trade.
+        span = np.where(has_prev & has_close, 0.5 * (pmid + cmid), np.where(has_prev, pmid, cmid))
+        at_last = np.where(has_close, cmid, pmid)
+        has_mid = has_prev | has_close
         slack = np.maximum(
             0.5 * average_price_step * (np.abs(vol) + np.abs(pvol)) / dvol,
-            _MID_RTOL * np.abs(pmid),
+            _MID_RTOL * np.abs(span),
         )
-        above = has_mid & (price > pmid + slack)
-        below = has_mid & (price < pmid - slack)
+        above = has_mid & (price > span + slack)
+        below = has_mid & (price < span - slack)
         has_last = np.isfinite(lst) & (lst > 0)
         undecided = ~above & ~below
-        above |= undecided & has_mid & has_last & (lst > pmid * (1 + _MID_RTOL))
-        below |= undecided & has_mid & has_last & (lst < pmid * (1 - _MID_RTOL))
+        above |= undecided & has_mid & has_last & (lst > at_last * (1 + _MID_RTOL))
+        below |= undecided & has_mid & has_last & (lst < at_last * (1 - _MID_RTOL))
         tick_price = np.where(has_last, lst, price)
         downtick = np.isfinite(plast) & (plast > 0) & (tick_price < plast)
     buy = above | (~below & ~downtick)

@@ -326,7 +326,7 @@ def analyse_buckets(
         np.where(has_prev, seen[:, 1], NAN),
         np.where(has_prev, seen[:, 2], NAN),
         np.where(has_prev, seen[:, 3], NAN),
-        value, volume, last,
+        value, volume, last, mid=mid,
     )
     # Without a usable previous quote a leg's flow is unknown (NaN), not zero.
     inflow = np.where(has_prev, inflow, NAN)

@@ -7,8 +7,8 @@ round at most one tick per instrument, in frame order.
 
 Premium flow uses exactly the REST path's definition (optui.analytics.premium_flow): between two
 full-mode ticks of an instrument, the traded value (average_price x volume) that changed is
-classified by `leg_flow` against the previous tick's prevailing mid (`prevailing_mid`: the middle
-of the best bid and ask, the last price when one side is empty). Quote and ltp ticks carry no
+classified by `leg_flow` against the prevailing mids of the previous tick and this one
+(`prevailing_mid`: the middle of the best bid and ask, the last price when one side is empty). Quote and ltp ticks carry no
 depth, so they update the displayed quote but not the flow reference: flow is always measured
 full tick to full tick. A previous full tick older than `max_gap_s` (exchange time) gives no
 flow, and `forget_flow_reference()` (after a disconnection) makes the next tick a fresh start:
@@ -277,7 +277,7 @@ class TickAggregator:
             stale = ~((at - self.ref_at[fs]) <= self.max_gap_s)
             self._gap_seen[fs[stale & np.isfinite(self.ref_at[fs])]] = True
             refs = tuple(np.where(stale, np.nan, r) for r in refs)  # type: ignore[assignment]
-        inflow, outflow = leg_flow(*refs, value, volume, last)
+        inflow, outflow = leg_flow(*refs, value, volume, last, mid=mid)
         self.inflow[fs] += inflow
         self.outflow[fs] += outflow
         self._take_in[fs] += inflow  # summed per interval (not a difference of running sums)

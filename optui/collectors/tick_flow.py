@@ -9,7 +9,7 @@ order), so a replay measures the live run's flow value for value:
   arrays: memory grows with the instruments seen, a day's subscriptions, never with ticks);
 - `answered(streamed_tokens, polled)`: one quote call. Legs answered from the ticks take the
   aggregator's per-trade flow since their previous answer (`leg_flow` per full tick against the
-  prevailing mid before it: the REST definition applied trade by trade); legs answered by a
+  mids around it: the REST definition applied trade by trade); legs answered by a
   polled quote are measured by the engine's REST path (optui.collectors.bucket_analytics
   against its previous quote), and that quote becomes their tick flow reference, so when they
   stream again the ticks count from it. A leg that moves stream -> REST -> stream is counted

@@ -4,7 +4,8 @@ Every quantity is a deterministic function of the seed, the instrument and the s
 computed on a one-minute grid and cached per (index, expiry, day): day volume only grows,
 average_price is cumulative traded value over volume (so premium flow is recoverable), OI moves
 from the previous close towards today's close as trading happens, and trades print at the bid
-or ask depending on who was aggressive in that minute.
+or ask depending on who was aggressive in that minute, of the book of the second they trade in
+(the traded value follows the book as the index moves within the minute, see `print_prices`).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class ChainDay:
     low: np.ndarray
     lots: np.ndarray  # (n, 376) cumulative lots traded at each minute boundary
     value: np.ndarray  # (n, 376) cumulative traded value in rupees
+    spot_sum: np.ndarray  # (SESSION_SECONDS + 1,) running sum of the per-second spot path
     oi: np.ndarray  # (n, 376) open interest in units at each minute boundary
     oi_high: np.ndarray
     oi_low: np.ndarray
@@ -111,6 +113,36 @@ def fair_prices(
     vol = smile_vol(atm, strikes, forward, t_years)
     opt = black76_price(forward, strikes, t_years, vol, RATE, is_call)
     return np.where(is_fut, forward, opt)
+
+
+def print_prices(
+    model: MarketModel, key: str, day: date, expiry: date, tokens: np.ndarray,
+    strikes: np.ndarray, is_call: np.ndarray, is_fut: np.ndarray, tick: np.ndarray,
+    side: np.ndarray, spot_sum: np.ndarray, first: np.ndarray | int, last: np.ndarray | int,
+) -> np.ndarray:
+    """The mean price of the trades printed in seconds `first + 1` to `last` of the session,
+    each at the ask (buyer-initiated, `side` > 0, or no bid) or the bid of its own second's book.
+
+    Lots trade evenly through a minute, so the mean print is the print of the book at the mean
+    spot of those seconds (and their mean time): a buyer lifting offers while the index rises
+    pays the rising asks, not the minute's first. `first` and `last` broadcast against the rows
+    (a column of rows against a row of minutes gives a (rows, minutes) array); `spot_sum` is
+    the running sum of the per-second spot path."""
+    count = np.maximum(last - first, 1)
+    mean_spot = (spot_sum[last] - spot_sum[first]) / count
+    mean_second = (first + last + 1) / 2.0
+    t = years_left(expiry, mean_second, day)
+    fair = fair_prices(model, key, day, strikes, is_call, is_fut, mean_spot, t, mean_second)
+    bid, ask = book_top(fair, tick, is_fut)
+    bid = np.where(no_bid(model.seed, tokens, day, fair, is_fut), 0.0, bid)
+    return np.where((side > 0) | (bid <= 0), ask, bid)
+
+
+def no_bid(seed: int, tokens: np.ndarray, day: date, fair: np.ndarray,
+           is_fut: np.ndarray) -> np.ndarray:
+    """Options worth under 0.30 that nobody bids for (about three in ten, drawn per instrument
+    and day): their book has no buy side."""
+    return ~is_fut & (fair < 0.3) & (hash_uniform(seed, 62, tokens, day.toordinal()) < 0.3)
 
 
 def _oi_lots(
@@ -197,7 +229,12 @@ def build_chain_day(
     noise = np.exp(0.6 * hash_normal(model.seed, 52, tok, dayo, minute) - 0.18)
     per_min = rate * np.where(is_fut[:, None], 1.0, weight) * _U[None, :] / SESSION_MINUTES * noise
     lots = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min, axis=1)), axis=1)
-    value = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min * lot * trade, axis=1)), axis=1)
+    # Each minute's lots are valued at the mean of its seconds' prints (see print_prices).
+    spot_sum = np.concatenate(([0.0], np.cumsum(path[1:])))
+    starts = _MINUTES[None, :-1] * 60
+    paid = print_prices(model, key, day, expiry, tok, strikes[:, None], is_call[:, None],
+                        is_fut[:, None], tick[:, None], side, spot_sum, starts, starts + 60)
+    value = np.concatenate((np.zeros((n, 1)), np.cumsum(per_min * lot * paid, axis=1)), axis=1)
     # OI: from yesterday's close as the day's trading happens, towards what positions would
     # settle at with the index where it is now; at the close that is today's closing OI.
     prev_day = cal.previous_trading_day(day)
@@ -223,7 +260,7 @@ def build_chain_day(
         day=day, expiry=expiry, row_of={int(t): i for i, t in enumerate(tokens)},
         strikes=strikes, is_call=is_call, is_fut=is_fut, tick=tick, lot=lot, atm_vol=atm,
         side=side, trade=trade, high=np.maximum.accumulate(trade, axis=1),
-        low=np.minimum.accumulate(trade, axis=1), lots=lots, value=value, oi=oi,
+        low=np.minimum.accumulate(trade, axis=1), lots=lots, value=value, spot_sum=spot_sum, oi=oi,
         oi_high=np.maximum.accumulate(oi, axis=1), oi_low=np.minimum.accumulate(oi, axis=1),
         prev_close=prev_close,
     )

@@ -22,6 +22,8 @@ from optui.simulator.chain import (
     book_top,
     depth_book,
     fair_prices,
+    no_bid,
+    print_prices,
     round_tick,
     years_left,
 )
@@ -97,7 +99,7 @@ def chain_quotes(market: MarketModel, seed: int, chain: ChainDay, tokens: np.nda
                        float(second))
     bid, ask = book_top(fair, tick, is_fut)
     dayo = day.toordinal()
-    no_bids = ~is_fut & (fair < 0.3) & (hash_uniform(seed, 62, tokens, dayo) < 0.3)
+    no_bids = no_bid(seed, tokens, day, fair, is_fut)
     bid = np.where(no_bids, 0.0, bid)
     last = np.where((chain.side[:, minute] > 0) | (bid <= 0), ask, bid)
     open_ = chain.trade[:, 0]
@@ -114,8 +116,17 @@ def chain_quotes(market: MarketModel, seed: int, chain: ChainDay, tokens: np.nda
     # Before its first trade of the day a contract's open, high and low are 0, as on Kite.
     untraded = volume <= 0
     open_, high, low = (np.where(untraded, 0.0, a) for a in (open_, high, low))
-    # Traded value is piecewise linear in lots traded: exact at the whole-lot count.
+    # Traded value is piecewise linear in lots traded between minute marks (exact at the
+    # whole-lot count); the current minute's lots so far are valued at the mean print of its
+    # seconds so far (print_prices), so the value follows the book as the index moves.
     value = interp_rows(whole, lots, chain.value)
+    start = lots[:, minute]
+    if boundary < last_boundary and rest > 0:
+        first = boundary * 60
+        paid = print_prices(market, key, day, chain.expiry, tokens, chain.strikes, chain.is_call,
+                            is_fut, tick, chain.side[:, minute], chain.spot_sum, first, second)
+        value = np.where(whole > start, chain.value[:, minute] + (whole - start) * chain.lot * paid,
+                         value)
     average = np.where(volume > 0, np.round(value / np.maximum(volume, 1), 2), 0.0)
     liquidity = np.clip((lots[:, minute + 1] - lots[:, minute]) * 0.5, 3.0, 400.0)
     book = depth_book(seed, tokens, day, second, bid, ask, tick, chain.lot, liquidity, no_bids)
