@@ -71,8 +71,13 @@ def test_old_readings_widen_with_drift_and_a_stepped_server_starts_afresh() -> N
     mono[0] = 1000.0  # a thousand seconds on: each side loosens by 50 ms
     assert clock.error_s == pytest.approx(0.1, abs=2e-3)
     assert clock.now().timestamp() == pytest.approx(1_800_001_000.0 - 0.05, abs=2e-3)
+    # Another server 0.2 s behind: the bounds cover both, never ahead of the slower one.
+    mono[0] = 1000.2
+    clock.observe(datetime.fromtimestamp(1_800_000_999, UTC), sent=1000.2, received=1000.2)
+    assert clock.now().timestamp() == pytest.approx(1_800_001_000.0, abs=1e-6)
+    assert clock.error_s == pytest.approx(0.25, abs=2e-3)
     # The server's clock stepped back 3 s: its readings contradict the bounds, which restart.
-    clock.observe(datetime.fromtimestamp(1_800_000_997, UTC), sent=1000.0, received=1000.0)
+    clock.observe(datetime.fromtimestamp(1_800_000_997, UTC), sent=1000.2, received=1000.2)
     assert clock.now().timestamp() == pytest.approx(1_800_000_997.0, abs=1e-6)
     assert clock.error_s == pytest.approx(1.0)
 

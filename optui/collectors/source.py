@@ -203,8 +203,9 @@ class ExchangeClock:
     monotonic) from below by `D - received` and from above by `D + 1 - sent`. The clock keeps
     the tightest of all readings (the classic NTP-style min-filter), each widened by
     `DRIFT_PPM` per second of its age, and reads at the lower bound: never ahead of the
-    exchange, behind it by at most `error_s`. Readings that contradict the kept bounds (the
-    server's clock stepped) start them afresh. A reading sent just after a second change is
+    exchange, behind it by at most `error_s`. Readings that contradict the kept bounds by less
+    than the header's resolution (servers a fraction of a second apart) widen them to cover
+    both; by more (the server's clock stepped), they start afresh. A reading sent just after a second change is
     tight: `probe_at` says when to send one (a binary search of the second's phase), so a few
     cheap requests bound the clock within the round trip.
 
@@ -257,9 +258,14 @@ class ExchangeClock:
             if kept is not None and low <= kept[1] and high >= kept[0]:
                 low, high = max(low, kept[0]), min(high, kept[1])
             elif kept is not None:
-                log.info("exchange clock: a Date header of %s contradicts the clock kept so far "
-                         "by %.3f s: the bounds start afresh", at.isoformat(),
-                         low - kept[1] if low > kept[1] else kept[0] - high)
+                apart = low - kept[1] if low > kept[1] else kept[0] - high
+                if apart < resolution_s:
+                    # Servers (behind one API host) a fraction of a second apart: the narrowest
+                    # bounds that meet both, so the clock is ahead of neither; probes narrow them.
+                    low, high = min(kept[0], high), max(kept[1], low)
+                else:
+                    log.info("exchange clock: a Date header of %s contradicts the clock kept so "
+                             "far by %.3f s: the bounds start afresh", at.isoformat(), apart)
             self._bounds = (low, high, got)
             self._trips.append(got - out)
             self.readings += 1
