@@ -92,13 +92,15 @@ class ReplaySource(MarketSource):
     def __init__(self, path: Path, speed: float | None = None, start: datetime | None = None,
                  lookahead_s: float = 25.0,
                  monotonic: Callable[[], float] = time.monotonic,
-                 polled_seek_back_s: float | None = None) -> None:
+                 polled_seek_back_s: float | None = None,
+                 span: tuple[int, int | None] | None = None) -> None:
         if not path.exists():
             raise ConfigError(f"no recording {path}: record a day with `optui collect` first "
                               "(record.enabled = true)")
         if speed is not None and not speed > 0:
             raise ConfigError(f"--speed {speed}: must be above 0")
         self.path = path
+        self.span = span  # one session of a day recorded by several (record_sessions)
         self.speed = speed
         self.lookahead_us = int(lookahead_s * 1e6)
         self.health = ReadHealth()
@@ -127,7 +129,7 @@ class ReplaySource(MarketSource):
         back = SEEK_BACK
         if polled_seek_back_s is not None and not self.streamed:
             back = min(back, timedelta(seconds=polled_seek_back_s))
-        self._records: Iterator[Record] = read_day(path, begin - back, self.health)
+        self._records: Iterator[Record] = read_day(path, begin - back, self.health, span=span)
         self._done = False
         self._t0_us = _us(begin)
         self._mono0 = monotonic()
@@ -140,7 +142,7 @@ class ReplaySource(MarketSource):
         """The source name, the first instrument dump and the first quote time of the day."""
         head = ReadHealth()
         first: datetime | None = None
-        for rec in read_day(self.path, None, head, unpack=False):
+        for rec in read_day(self.path, None, head, unpack=False, span=self.span):
             if rec.kind == META and self.name == "replay":
                 try:
                     meta = rec.json()
@@ -202,7 +204,8 @@ class ReplaySource(MarketSource):
         if self._next_call_us is not None and self._next_call_us > at_us:
             return True
         try:
-            for rec in read_day(self.path, _from_us(at_us), ReadHealth(), unpack=False):
+            for rec in read_day(self.path, _from_us(at_us), ReadHealth(), unpack=False,
+                                span=self.span):
                 if rec.kind in QUOTE_KINDS and rec.at_us > at_us:
                     self._next_call_us = rec.at_us
                     return True
@@ -514,17 +517,19 @@ class ReplaySource(MarketSource):
         return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
 
 
-def last_call_at(path: Path) -> datetime | None:
+def last_call_at(path: Path, span: tuple[int, int | None] | None = None) -> datetime | None:
     """When the live run last asked for quotes in the recording `path` (its last frames read
-    without unpacking the answers), or None when it holds none. Raises OSError."""
+    without unpacking the answers; with `span`, one session's), or None when it holds none.
+    Raises OSError."""
     frames = frame_offsets(path)
+    if span is not None:
+        frames = [f for f in frames if f[0] >= span[0] and (span[1] is None or f[0] < span[1])]
     for i in range(len(frames) - 1, -1, -1):
-        since = _from_us(frames[i][1]) if frames[i][1] >= 0 else None
         last = None
-        for rec in read_day(path, since, ReadHealth(), unpack=False):
+        for rec in read_day(path, None, ReadHealth(), unpack=False, span=(frames[i][0], span[1] if span else None)):
             if rec.kind in QUOTE_KINDS:
                 last = rec.at
-        if last is not None or since is None:
+        if last is not None:
             return last
     return None
 
