@@ -185,3 +185,42 @@ def test_which_sessions_a_start_plays(sessions_day: dict[str, Any]) -> None:
                        r"12:00:20 IST, 11:00:00 to 12:00:05 IST, 12:00:30 to 12:00:35 IST\)"):
         plan_parts(sessions, at("13:00:00"))
 
+
+
+@pytest.mark.integration
+def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_into_them(
+        sessions_day: dict[str, Any]) -> None:
+    from optui.feed.replay import ReplayFeed
+
+    a, b, c = sessions_day["snaps"]
+    settings = _settings()
+    settings.general.data_dir = str(sessions_day["root"])
+    feed = ReplayFeed(settings, DAY, speed=1000.0, source_kind="sim", warmup_cycles=1)
+
+    def play() -> list[Snapshot]:
+        out = []
+        while (cycle := feed.next_cycle()) is not None:
+            assert cycle.snapshot is not None
+            out.append(cycle.snapshot)
+        return out
+
+    def flows(snaps: list[Snapshot]) -> list[tuple[datetime, float]]:
+        return [(s.timestamp, s.indices["NIFTY"].overview.flow.inflow_cr) for s in snaps]
+
+    try:
+        feed.start()
+        seen = play()
+        assert flows(seen) == pytest.approx(flows([*a, *b, *c]))
+        assert any("session 2 (11:00:00 to 12:00:05 IST) of 3 recorded that day begins" in str(w)
+                   for s in seen for w in s.warnings)
+        # 11:30 is held by the second session (its gap): the first is read for its day state,
+        # the second plays from its first cycle at or after 11:30, then the third.
+        assert feed.jump_refusal("11:30") is None
+        assert "replay jumped to 11:30:00 IST" in feed.jump("11:30")
+        assert flows(play()) == pytest.approx(flows([*b[3:], *c]))
+        assert feed.jump_refusal("13:00") == (
+            "13:00 IST is after the recording of 2026-11-25: its cycles run from 11:00:00 to "
+            "12:00:35 IST (3 sessions: 12:00:00 to 12:00:20 IST, 11:00:00 to 12:00:05 IST, "
+            "12:00:30 to 12:00:35 IST)")
+    finally:
+        feed.close()
