@@ -54,6 +54,7 @@ from optui.collectors.source import (
     exchange_time,
     quote_from_kite,
 )
+from optui.collectors.stream_plan import is_spot_call
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import TickFlow
 from optui.errors import BadInputError, ConfigError, NetworkError
@@ -110,6 +111,7 @@ class ReplaySource(MarketSource):
         self._latest: dict[str, dict] = {}
         self._fresh: set[tuple[str, ...]] = set()  # key lists recorded and not yet answered
         self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
+        self._fresh_us: dict[tuple[str, ...], int] = {}  # when each fresh key list was recorded
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
         self._reported = 0
         self.book = TickBook()
@@ -307,6 +309,7 @@ class ReplaySource(MarketSource):
                 return None
             self._latest.update(data)
             self._fresh.add(tuple(keys))
+            self._fresh_us[tuple(keys)] = rec.at_us
             self._asked.add(tuple(keys))
             return data
         if rec.kind == INSTRUMENTS:
@@ -503,7 +506,14 @@ class ReplaySource(MarketSource):
         if len(keys) > MAX_QUOTE_INSTRUMENTS:
             raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
         self._catch_up(_us(self.now()), keys)
-        self._fresh.discard(tuple(keys))  # each recorded call answers one replayed call
+        wanted = tuple(keys)
+        self._fresh.discard(wanted)  # each recorded call answers one replayed call
+        if is_spot_call(wanted) and wanted in self._fresh_us:
+            # A cycle begins: the calls recorded before its spot call belong to earlier cycles
+            # (ones this replay did not run: a seek, or cycles between the schedule's slots), so
+            # the cycle's later calls are answered by the calls recorded after it, as live.
+            began = self._fresh_us[wanted]
+            self._fresh = {k for k in self._fresh if self._fresh_us.get(k, began) >= began}
         return {k: self._latest[k] for k in keys if k in self._latest}
 
     def take_notices(self) -> list[SnapshotWarning]:
