@@ -208,7 +208,7 @@ def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_int
         return [(s.timestamp, s.indices["NIFTY"].overview.flow.inflow_cr) for s in snaps]
 
     try:
-        feed.start()
+        assert "; 3 collector sessions recorded that day, played in recorded order" in feed.start()
         seen = play()
         assert flows(seen) == pytest.approx(flows([*a, *b, *c]))
         assert any("session 2 (11:00:00 to 12:00:05 IST) of 3 recorded that day begins" in str(w)

@@ -106,9 +106,11 @@ class ReplayFeed(Feed):
         plan = plan_replay(self.settings, self.day, self.source_kind)
         self._recording = plan.recording
         self._build(self.start_hhmm)
+        sessions = (f"; {len(self._parts)} collector sessions recorded that day, played in "
+                    "recorded order" if len(self._parts) > 1 else "")
         return (f"replaying {self._recording.name} at {self.speed:g}x from "
                 f"{self._clock_text()} IST into a store of its own (not the live history)"
-                f"{self.history_note}")
+                f"{sessions}{self.history_note}")
 
     def _build(self, hhmm: str | None) -> None:
         """A fresh day state and store, the sessions of the day planned from `hhmm` (None: the
