@@ -224,3 +224,37 @@ def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_int
             "12:00:30 to 12:00:35 IST)")
     finally:
         feed.close()
+
+
+@pytest.mark.integration
+def test_optui_replay_says_each_session_and_refuses_a_time_after_them(
+        sessions_day: dict[str, Any], tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    target = recordings_dir(data, simulated=True)
+    target.mkdir(parents=True)
+    (target / sessions_day["path"].name).write_bytes(sessions_day["path"].read_bytes())
+    config = tmp_path / "optui.toml"
+    config.write_text(f'[general]\ndata_dir = "{data}"\nlog_dir = "{tmp_path / "logs"}"\n'
+                      '[source]\nkind = "sim"\nindices = ["NIFTY", "SENSEX"]\ninterval_s = 5.0\n'
+                      '[participants]\nenabled = false\n')
+    env = {**os.environ, "OPTUI_CONFIG_FILE": str(config)}
+    run = subprocess.run([sys.executable, "-m", "optui.cli", "replay", "--date", DAY.isoformat()],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout.splitlines()
+    sessions = [line for line in out if line.startswith("replay: session ")]
+    assert sessions == [
+        "replay: session 1 (12:00:00 to 12:00:20 IST) of 3 recorded that day",
+        "replay: session 2 (11:00:00 to 12:00:05 IST) of 3 recorded that day",
+        "replay: session 3 (12:00:30 to 12:00:35 IST) of 3 recorded that day"]
+    assert sum("legs=" in line for line in out) == 14 and out[-1].startswith("replay done: 14 cycle(s)")
+    run = subprocess.run([sys.executable, "-m", "optui.cli", "replay", "--date", DAY.isoformat(),
+                          "--from", "13:00"],
+                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert ("13:00 IST is after the recording of 2026-11-25: its cycles run from 11:00:00 to "
+            "12:00:35 IST (3 sessions: ") in run.stderr
