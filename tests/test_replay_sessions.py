@@ -171,8 +171,9 @@ def test_which_sessions_a_start_plays(sessions_day: dict[str, Any]) -> None:
     sessions = day_sessions(sessions_day["path"])
 
     def shown(hhmm: str, **kw: Any) -> list[tuple[int, str | None]]:
+        moment = at(hhmm if hhmm.count(":") == 2 else f"{hhmm}:00")
         return [(p.session.number, p.start.astimezone(IST).strftime("%H:%M") if p.start else None)
-                for p in plan_parts(sessions, at(f"{hhmm}:00"), **kw) if p.shown]
+                for p in plan_parts(sessions, moment, **kw) if p.shown]
 
     assert shown("11:30") == [(1, None), (2, "11:30"), (3, None)]
     assert shown("12:00") == [(1, None), (2, "12:00"), (3, None)]
@@ -180,6 +181,9 @@ def test_which_sessions_a_start_plays(sessions_day: dict[str, Any]) -> None:
     # for their day state only.
     assert shown("11:30", first_holding=True) == [(2, "11:30"), (3, None)]
     assert shown("12:00", first_holding=True) == [(1, None), (2, "12:00"), (3, None)]
+    # Before every session, or in no session's span: the first recorded after it.
+    assert shown("10:00", first_holding=True) == shown("10:00") == [(1, None), (2, None), (3, None)]
+    assert shown("12:00:25", first_holding=True) == shown("12:00:25") == [(3, None)]
     with pytest.raises(ConfigError, match=r"13:00 IST is after the recording of 2026-11-25: its "
                        r"cycles run from 11:00:00 to 12:00:35 IST \(3 sessions: 12:00:00 to "
                        r"12:00:20 IST, 11:00:00 to 12:00:05 IST, 12:00:30 to 12:00:35 IST\)"):

@@ -114,8 +114,10 @@ def plan_parts(sessions: list[RecordedSession], start: datetime | None, *,
     what the live sessions left there: the last session to store a moment wins, as live.
 
     With `first_holding` (a dashboard jump) play begins in the first session holding `start`
-    (between its first and last quote call; else the first to begin after it): the sessions
-    recorded before that one are primed through silently even where they hold later moments.
+    (between its first and last quote call; else the first in recorded order to begin after
+    it): the sessions recorded before that one are primed through silently even where they
+    hold later moments. For sessions recorded in time order (any real trading day) both
+    plans are the same: the session holding `start` (or the next), then those after it.
 
     Raises ConfigError when no session holds or follows `start`, naming what the recording
     holds."""
@@ -130,9 +132,9 @@ def plan_parts(sessions: list[RecordedSession], start: datetime | None, *,
         held = [s for s in sessions if s.holds(start)]
         if held:
             begin = sessions.index(held[0])
-        else:
-            after = min(later, key=lambda s: (s.first_call or start, s.number))
-            begin = sessions.index(after)
+        else:  # in no session's span: the first recorded after it (as one session would start)
+            begin = next(i for i, s in enumerate(sessions)
+                         if s.first_call is not None and s.first_call > start)
     parts = []
     for i, session in enumerate(sessions):
         assert session.first_call is not None and session.last_call is not None
