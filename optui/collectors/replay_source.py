@@ -44,7 +44,6 @@ from optui.collectors.recording import (
     _from_us,
     _us,
     day_path,
-    frame_offsets,
     instruments_from_record,
     read_day,
 )
@@ -525,23 +524,6 @@ class ReplaySource(MarketSource):
             new.append(f"replay {self.path.name}: {bad} malformed tick frame(s) skipped, as the "
                        "live run did")
         return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
-
-
-def last_call_at(path: Path, span: tuple[int, int | None] | None = None) -> datetime | None:
-    """When the live run last asked for quotes in the recording `path` (its last frames read
-    without unpacking the answers; with `span`, one session's), or None when it holds none.
-    Raises OSError."""
-    frames = frame_offsets(path)
-    if span is not None:
-        frames = [f for f in frames if f[0] >= span[0] and (span[1] is None or f[0] < span[1])]
-    for i in range(len(frames) - 1, -1, -1):
-        last = None
-        for rec in read_day(path, None, ReadHealth(), unpack=False, span=(frames[i][0], span[1] if span else None)):
-            if rec.kind in QUOTE_KINDS:
-                last = rec.at
-        if last is not None:
-            return last
-    return None
 
 
 def replay_path(directory: Path, day: date) -> Path:
