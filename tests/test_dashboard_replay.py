@@ -254,3 +254,28 @@ def test_dashboard_replay_refuses_a_day_without_a_recording_before_opening(tmp_p
     done = subprocess.run([optui, "dashboard", "--replay", "2026-11-25", "--from", "9.20"],
                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)
     assert done.returncode == 2 and "--from '9.20': use HH:MM (IST)" in done.stderr
+
+
+@pytest.mark.integration
+async def test_a_jump_past_the_recording_is_refused_before_anything_starts(recorded_day: Path) -> None:
+    """`j` to a time after the recording's last cycle says what the recording holds and
+    leaves the replay where it was: no "Jumping to" first, no new start."""
+    screen = DashboardScreen(_settings(recorded_day), replay=ReplayRequest(START.date(), speed=1.0))
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(app, pilot)
+        feed = screen.feed
+        assert isinstance(feed, ReplayFeed)
+        await pilot.press("space")
+        await settle(app, pilot)
+        shown, engine = screen._snapshot, feed.engine
+        await pilot.press("j")
+        await pilot.pause()
+        await pilot.press(*"15:00", "enter")
+        await settle(app, pilot)
+        said = [(n.title, n.message) for n in app._notifications]
+        assert ("Replay: no jump to 15:00", "15:00 IST is after the recording of 2026-11-25: "
+                "its cycles run from 09:15:00 to 09:17:10 IST") in said, said
+        assert not any("Jumping" in message for _, message in said), said
+        assert screen._snapshot is shown and feed.engine is engine and not feed.ended
+        await pilot.press("escape")

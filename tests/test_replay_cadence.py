@@ -5,6 +5,7 @@ snapshots at the recorded frame positions and stores the same rows value for val
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -38,11 +39,13 @@ def _settings() -> Settings:
     return s
 
 
-def record_cadence_run(directory: Path, root: Path, snapshots: int) -> tuple[list[Snapshot], list[str], StreamingSource]:
+def record_cadence_run(directory: Path, root: Path, snapshots: int,
+                       start: datetime = START) -> tuple[list[Snapshot], list[str], StreamingSource]:
     """`optui collect`'s Collector over the simulator's ticker at the 1 s tick cadence, on a
-    simulated clock running SPEED times real time, recording on. Mid-run one leg's ticks are
-    taken off the live set, so one snapshot polls it over REST before it streams again."""
-    sim = SimulatedSource(seed=7, speed=SPEED, start=START)
+    simulated clock running SPEED times real time from `start`, recording on. Mid-run one leg's
+    ticks are taken off the live set, so one snapshot polls it over REST before it streams
+    again."""
+    sim = SimulatedSource(seed=7, speed=SPEED, start=start)
     server = serve(sim.exchange, "127.0.0.1", 0)
     server.tick_interval = 1.0 / SPEED
     recorder = Recorder(directory, sim.name, sim.label, flusher=False)

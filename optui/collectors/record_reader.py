@@ -102,10 +102,13 @@ def _parse_records(data: bytes, unpack: bool = True) -> tuple[list[Record], bool
 
 
 def read_day(path: Path, since: datetime | None = None,
-             health: ReadHealth | None = None, *, unpack: bool = True) -> Iterator[Record]:
+             health: ReadHealth | None = None, *, unpack: bool = True,
+             span: tuple[int, int | None] | None = None) -> Iterator[Record]:
     """Records of a day file in order, from the frame holding `since` on (all when None).
     With `unpack` False packed records are given as stored (kind and time are right; their
-    answers are not read): a quick look at a file's head.
+    answers are not read): a quick look at a file's head. `span` (first byte, end byte or None
+    for the end of the file) reads only the frames starting in it: one collector session of a
+    day recorded by several (optui.collectors.record_sessions), `since` sought within it.
 
     A frame that fails to decompress is skipped and counted; a frame cut at the end of the
     file is read up to the cut and marks `health.cut`. Records of unknown kinds are counted
@@ -114,11 +117,15 @@ def read_day(path: Path, since: datetime | None = None,
     health = health if health is not None else ReadHealth()
     frames = frame_offsets(path)
     size = path.stat().st_size
-    first = 0
-    if since is not None and frames and all(t >= 0 for _, t in frames):
-        first = max(bisect.bisect_right([t for _, t in frames], _us(since)) - 1, 0)
+    lo, hi = 0, len(frames)
+    if span is not None:
+        lo = bisect.bisect_left([o for o, _ in frames], span[0])
+        hi = hi if span[1] is None else bisect.bisect_left([o for o, _ in frames], span[1])
+    first = lo
+    if since is not None and frames[lo:hi] and all(t >= 0 for _, t in frames[lo:hi]):
+        first = lo + max(bisect.bisect_right([t for _, t in frames[lo:hi]], _us(since)) - 1, 0)
     with open(path, "rb") as fh:
-        for i in range(first, len(frames)):
+        for i in range(first, hi):
             offset = frames[i][0]
             end = frames[i + 1][0] if i + 1 < len(frames) else None
             data, complete, corrupt = _decode_frame(fh, offset, end)

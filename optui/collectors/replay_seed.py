@@ -161,7 +161,12 @@ class _Run:
             snap = None
         if snap is not None:  # a failed cycle is quick: it says nothing of the pace
             self.durations.append(time.perf_counter() - began)
-        self.slot = next_cycle_at(max(self.source.now(), at), self.interval_s)
+        # At a recorded tick cadence the next cycle is the live run's next snapshot (as the
+        # collector's wait_snapshot), so the priming cycles are the live run's, one for one:
+        # the flow bar of the minute before the start and the alert windows hold all of them.
+        following = self.source.next_snapshot_at() if snap is not None else None
+        self.slot = (max(following, self.source.now()) if following is not None
+                     else next_cycle_at(max(self.source.now(), at), self.interval_s))
         return snap
 
 
@@ -198,7 +203,11 @@ def prime(engine: CollectionEngine, start: datetime | None,
         if due is not None:
             window = float(settings.alerts.oi_change_window_min) * 60.0
             n = warmup_cycles if warmup_cycles is not None else _budget(run.durations, interval, window)
-            warm = _slot_at_or_after(start - timedelta(seconds=max(n, 1) * interval), interval)
+            # `warmup_cycles` counts intervals of the schedule (an alert window of them); the
+            # budget counts cycles, at a recorded tick cadence one a snapshot.
+            step = interval if warmup_cycles is not None or not source.snapshot_s \
+                else float(source.snapshot_s)
+            warm = _slot_at_or_after(start - timedelta(seconds=max(n, 1) * step), interval)
             if warm > due:  # a gap: go on from a source opened at the warm-up
                 _skip_to(engine, run, warm, open_source, primed)
                 if alerts is not None and alert_engine is not None:

@@ -44,7 +44,6 @@ from optui.collectors.recording import (
     _from_us,
     _us,
     day_path,
-    frame_offsets,
     instruments_from_record,
     read_day,
 )
@@ -54,6 +53,7 @@ from optui.collectors.source import (
     exchange_time,
     quote_from_kite,
 )
+from optui.collectors.stream_plan import is_spot_call
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import TickFlow
 from optui.errors import BadInputError, ConfigError, NetworkError
@@ -92,13 +92,15 @@ class ReplaySource(MarketSource):
     def __init__(self, path: Path, speed: float | None = None, start: datetime | None = None,
                  lookahead_s: float = 25.0,
                  monotonic: Callable[[], float] = time.monotonic,
-                 polled_seek_back_s: float | None = None) -> None:
+                 polled_seek_back_s: float | None = None,
+                 span: tuple[int, int | None] | None = None) -> None:
         if not path.exists():
             raise ConfigError(f"no recording {path}: record a day with `optui collect` first "
                               "(record.enabled = true)")
         if speed is not None and not speed > 0:
             raise ConfigError(f"--speed {speed}: must be above 0")
         self.path = path
+        self.span = span  # one session of a day recorded by several (record_sessions)
         self.speed = speed
         self.lookahead_us = int(lookahead_s * 1e6)
         self.health = ReadHealth()
@@ -108,6 +110,7 @@ class ReplaySource(MarketSource):
         self._latest: dict[str, dict] = {}
         self._fresh: set[tuple[str, ...]] = set()  # key lists recorded and not yet answered
         self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
+        self._fresh_us: dict[tuple[str, ...], int] = {}  # when each fresh key list was recorded
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
         self._reported = 0
         self.book = TickBook()
@@ -127,7 +130,7 @@ class ReplaySource(MarketSource):
         back = SEEK_BACK
         if polled_seek_back_s is not None and not self.streamed:
             back = min(back, timedelta(seconds=polled_seek_back_s))
-        self._records: Iterator[Record] = read_day(path, begin - back, self.health)
+        self._records: Iterator[Record] = read_day(path, begin - back, self.health, span=span)
         self._done = False
         self._t0_us = _us(begin)
         self._mono0 = monotonic()
@@ -140,7 +143,7 @@ class ReplaySource(MarketSource):
         """The source name, the first instrument dump and the first quote time of the day."""
         head = ReadHealth()
         first: datetime | None = None
-        for rec in read_day(self.path, None, head, unpack=False):
+        for rec in read_day(self.path, None, head, unpack=False, span=self.span):
             if rec.kind == META and self.name == "replay":
                 try:
                     meta = rec.json()
@@ -202,7 +205,8 @@ class ReplaySource(MarketSource):
         if self._next_call_us is not None and self._next_call_us > at_us:
             return True
         try:
-            for rec in read_day(self.path, _from_us(at_us), ReadHealth(), unpack=False):
+            for rec in read_day(self.path, _from_us(at_us), ReadHealth(), unpack=False,
+                                span=self.span):
                 if rec.kind in QUOTE_KINDS and rec.at_us > at_us:
                     self._next_call_us = rec.at_us
                     return True
@@ -304,6 +308,7 @@ class ReplaySource(MarketSource):
                 return None
             self._latest.update(data)
             self._fresh.add(tuple(keys))
+            self._fresh_us[tuple(keys)] = rec.at_us
             self._asked.add(tuple(keys))
             return data
         if rec.kind == INSTRUMENTS:
@@ -500,7 +505,14 @@ class ReplaySource(MarketSource):
         if len(keys) > MAX_QUOTE_INSTRUMENTS:
             raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
         self._catch_up(_us(self.now()), keys)
-        self._fresh.discard(tuple(keys))  # each recorded call answers one replayed call
+        wanted = tuple(keys)
+        self._fresh.discard(wanted)  # each recorded call answers one replayed call
+        if is_spot_call(wanted) and wanted in self._fresh_us:
+            # A cycle begins: the calls recorded before its spot call belong to earlier cycles
+            # (ones this replay did not run: a seek, or cycles between the schedule's slots), so
+            # the cycle's later calls are answered by the calls recorded after it, as live.
+            began = self._fresh_us[wanted]
+            self._fresh = {k for k in self._fresh if self._fresh_us.get(k, began) >= began}
         return {k: self._latest[k] for k in keys if k in self._latest}
 
     def take_notices(self) -> list[SnapshotWarning]:
@@ -512,21 +524,6 @@ class ReplaySource(MarketSource):
             new.append(f"replay {self.path.name}: {bad} malformed tick frame(s) skipped, as the "
                        "live run did")
         return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
-
-
-def last_call_at(path: Path) -> datetime | None:
-    """When the live run last asked for quotes in the recording `path` (its last frames read
-    without unpacking the answers), or None when it holds none. Raises OSError."""
-    frames = frame_offsets(path)
-    for i in range(len(frames) - 1, -1, -1):
-        since = _from_us(frames[i][1]) if frames[i][1] >= 0 else None
-        last = None
-        for rec in read_day(path, since, ReadHealth(), unpack=False):
-            if rec.kind in QUOTE_KINDS:
-                last = rec.at
-        if last is not None or since is None:
-            return last
-    return None
 
 
 def replay_path(directory: Path, day: date) -> Path:

@@ -25,6 +25,7 @@ from optui.feed.model import Feed, FeedCycle, HealthEvent
 
 if TYPE_CHECKING:
     from optui.collectors.engine import CollectionEngine
+    from optui.collectors.replay import SessionPart
     from optui.collectors.replay_source import ReplaySource
     from optui.config import Settings
 
@@ -85,6 +86,8 @@ class ReplayFeed(Feed):
         self.engine: CollectionEngine | None = None
         self._source: ReplaySource | None = None
         self._state: tempfile.TemporaryDirectory | None = None
+        self._parts: list[SessionPart] = []  # the sessions of the day as planned from the start
+        self._part = 0  # the one playing
         self._first = True
         self._anchor: datetime | None = None  # the replayed clock at `_anchor_mono`
         self._anchor_mono = 0.0
@@ -103,41 +106,87 @@ class ReplayFeed(Feed):
         plan = plan_replay(self.settings, self.day, self.source_kind)
         self._recording = plan.recording
         self._build(self.start_hhmm)
+        sessions = (f"; {len(self._parts)} collector sessions recorded that day, played in "
+                    "recorded order" if len(self._parts) > 1 else "")
         return (f"replaying {self._recording.name} at {self.speed:g}x from "
                 f"{self._clock_text()} IST into a store of its own (not the live history)"
-                f"{self.history_note}")
+                f"{sessions}{self.history_note}")
 
     def _build(self, hhmm: str | None) -> None:
-        """A fresh source, day state and store starting at `hhmm` (None: the first record)."""
-        from optui.collectors.replay import primed_engine
+        """A fresh day state and store, the sessions of the day planned from `hhmm` (None: the
+        first record; else the first session holding it, see plan_parts), and the engine of the
+        first session shown, primed up to `hhmm`. Raises ConfigError (a time after the
+        recording, naming what it holds) before anything is read."""
+        from optui.collectors.replay import plan_parts, recorded_sessions
         from optui.collectors.replay_source import replay_start
-        from optui.storage.base import open_store
 
         assert self._recording is not None
         start = replay_start(self.day, hhmm)
+        parts = plan_parts(recorded_sessions(self._recording), start, first_holding=True)
         state = tempfile.TemporaryDirectory(prefix="optui-replay-view-")
         try:
-            store = open_store(f"sqlite:///{Path(state.name) / 'replay.db'}", self.settings)
+            at = self._prime_silent(parts, 0, Path(state.name))
+            engine, self.primed = self._part_engine(parts[at], Path(state.name))
         except BaseException:
-            state.cleanup()
-            raise
-        try:
-            engine, self.primed = primed_engine(self.settings, self._recording, start, store, None,
-                                                Path(state.name) / "state",
-                                                warmup_cycles=self.warmup_cycles)
-        except BaseException:
-            store.close()
             state.cleanup()
             raise
         source: ReplaySource = engine.source  # type: ignore[assignment]
-        self.history_note = self._copy_flow_history(store, start) if start is not None else ""
+        self.history_note = (self._copy_flow_history(engine.store, start)
+                             if start is not None else "")
         self._close_engine()
         with self._lock:
             self.engine, self._source, self._state = engine, source, state
+            self._parts, self._part = parts, at
             self._first = True
             self.ended = False
             self._anchor = source.now()
             self._anchor_mono = self._mono()
+
+    def _part_engine(self, part: SessionPart, root: Path) -> tuple[CollectionEngine, Any]:
+        """The engine of one session of the plan on the view's store under `root` (a store
+        opened anew, as a restarted collector opens it), primed up to the part's start."""
+        from optui.collectors.replay import primed_engine
+        from optui.storage.base import open_store
+
+        store = open_store(f"sqlite:///{root / 'replay.db'}", self.settings)
+        try:
+            return primed_engine(self.settings, self._recording, part.start, store, None,  # type: ignore[arg-type]
+                                 root / "state", warmup_cycles=self.warmup_cycles,
+                                 span=part.session.span)
+        except BaseException:
+            store.close()
+            raise
+
+    def _prime_silent(self, parts: list[SessionPart], at: int, root: Path) -> int:
+        """Read the sessions from `at` on that are not shown for the day state they leave;
+        the position of the next shown one (len(parts) when none is left)."""
+        while at < len(parts) and not parts[at].shown:
+            engine, _ = self._part_engine(parts[at], root)
+            engine.close()
+            at += 1
+        return at
+
+    def _next_session(self) -> bool:
+        """At the end of a session: go on with the next shown one (the collector's restart
+        that recorded it), on the same store and day state; False when none is left."""
+        if self._state is None or not any(p.shown for p in self._parts[self._part + 1 :]):
+            return False
+        root = Path(self._state.name)
+        if self.engine is not None:
+            self.engine.close()
+        at = self._prime_silent(self._parts, self._part + 1, root)
+        engine, self.primed = self._part_engine(self._parts[at], root)
+        source: ReplaySource = engine.source  # type: ignore[assignment]
+        session = self._parts[at].session
+        source.health.notes.append(
+            f"replay: {session.describe()} of {len(self._parts)} recorded that day begins "
+            "(a restart of the collector); the clock goes to its moments")
+        with self._lock:
+            self.engine, self._source, self._part = engine, source, at
+            self._first = True
+            self._anchor = source.now()
+            self._anchor_mono = self._mono()
+        return True
 
     def _copy_flow_history(self, store: Any, start: datetime) -> str:
         """The live store's premium-flow minute bars of the replayed day before `start` into the
@@ -259,11 +308,35 @@ class ReplayFeed(Feed):
         self._reanchor()
         self.speed = float(speed)
 
+    def jump_refusal(self, hhmm: str) -> str | None:
+        """Why a jump to `hhmm` (IST) cannot be made (a malformed time, or one after the
+        recording's last cycle, with the span the recording holds), or None when it can. Reads
+        only the sessions known from the last start (again from the file when they refuse it:
+        a day still being recorded grows)."""
+        from optui.collectors.replay import plan_parts, recorded_sessions
+        from optui.collectors.replay_source import replay_start
+        from optui.errors import ConfigError
+
+        try:
+            start = replay_start(self.day, hhmm)
+            sessions = [p.session for p in self._parts]
+            try:
+                plan_parts(sessions, start, first_holding=True)
+            except ConfigError:
+                if self._recording is None:
+                    raise
+                plan_parts(recorded_sessions(self._recording), start, first_holding=True)
+        except ConfigError as exc:
+            return str(exc)
+        return None
+
     def jump(self, hhmm: str) -> str:
         """Start over at `hhmm` (IST) on the replayed day, forward or back: a new source, day
         state and store, so nothing is stored twice, primed from the recording before `hhmm`
-        so the day's references (OI and IV change, flow) are the live run's. Raises
-        ConfigError for a malformed time. Returns a line to log."""
+        so the day's references (OI and IV change, flow) are the live run's. A day collected by
+        several sessions goes to the first session holding `hhmm` (see plan_parts) and on to
+        the sessions recorded after it. Raises ConfigError for a malformed time or one after
+        the recording (`jump_refusal` says so without reading). Returns a line to log."""
         self._build(hhmm)
         primed = f" ({self.primed.describe()})" if self.primed is not None else ""
         return f"replay jumped to {self._clock_text()} IST{primed}{self.history_note}"
@@ -288,9 +361,12 @@ class ReplayFeed(Feed):
         if due is not None:
             source.advance((due - source.now()).total_seconds())
         if source.finished:
-            self.ended = True
-            self._reanchor()
-            return None
+            if not self._next_session():
+                self.ended = True
+                self._reanchor()
+                return None
+            engine, source = self.engine, self._source
+            assert engine is not None and source is not None
         snapshot = engine.collect_once()
         with self._lock:
             self._first = False

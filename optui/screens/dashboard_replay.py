@@ -140,6 +140,11 @@ class ReplayControls(DashboardView):
         """Start the replay over at `hhmm` (IST) and show that minute's cycle at once."""
         if not hhmm or self.loop is None:
             return
+        feed = self._replay_feed()
+        refusal = feed.jump_refusal(hhmm) if feed is not None else None
+        if refusal is not None:  # before anything is said or started: the replay goes on
+            self.notify(refusal, title=f"Replay: no jump to {hhmm}", severity="error", timeout=8)
+            return
         self._series = None
         # Priming from the recording takes a few seconds on a full chain: say so at once.
         self.notify(f"Jumping to {hhmm} IST: reading the day's opening and the minutes before "
