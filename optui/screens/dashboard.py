@@ -11,6 +11,7 @@ Below 120 columns the panels become tabs so the screen still works at 80x24 over
 from __future__ import annotations
 
 import copy
+import gc
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -73,6 +74,25 @@ def chain_settings(settings: Settings) -> Settings:
     widened = copy.deepcopy(settings)
     widened.source.offsets = wanted
     return widened
+
+
+def freeze_heap() -> None:
+    """Collect garbage once, then leave every object alive now out of later collections.
+
+    A full collection walks every tracked object, the app's own (modules, widgets, styles) with
+    the market data: ~0.1 s at a full chain, every few seconds as snapshots come and go, and a
+    key press waits for it. The app's objects live as long as the screen, so they are moved to
+    the permanent generation (gc.freeze): later collections walk only what arrived since.
+    Frozen objects are still freed when no longer referenced; `thaw_heap` hands them back.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def thaw_heap() -> None:
+    """Return frozen objects to the collector (the screen is leaving: its widgets may form
+    cycles that only a collection frees)."""
+    gc.unfreeze()
 
 
 def replay_chain_settings(settings: Settings) -> Settings:
@@ -151,6 +171,8 @@ class DashboardScreen(DashboardReads):
         self._iv_history_asked: object = None
         self.flow_queries = 0
         """Flow queries started (tests and the benchmark read it)."""
+        self._frozen = 0
+        """How far freeze_heap has run (see _freeze_once)."""
 
     # ---- setup -------------------------------------------------------------------------
 
@@ -274,6 +296,9 @@ class DashboardScreen(DashboardReads):
         # on the event loop; the process waits for that thread before it exits.
         if self.loop is not None:
             self.loop.stop()
+        if self._frozen:
+            self._frozen = 0
+            thaw_heap()
 
     # ---- messages from the feed loop -----------------------------------------------------
 
@@ -287,6 +312,7 @@ class DashboardScreen(DashboardReads):
         self._log("info", message.description)
         self._refresh_participants()
         self._refresh_header()
+        self._freeze_once(1)  # the feed's modules are imported: freeze them with the app
 
     @on(EngineFailed)
     def _on_engine_failed(self, message: EngineFailed) -> None:
@@ -308,10 +334,18 @@ class DashboardScreen(DashboardReads):
             participants = participants or older.cycle is None or older.cycle.participants_changed
         self._cycle_events(cycle)
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
+        self._freeze_once(2)  # what the first cycle imported and built for good
         if cycle is not None and cycle.gap:  # attached mid-outage: the collector's cached tier
             age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s
             self._show_cached(age)
         self._refresh_participants(participants)
+
+    def _freeze_once(self, stage: int) -> None:
+        """freeze_heap at each stage of the start once: the feed started (1), the first cycle
+        shown (2)."""
+        if self._frozen < stage:
+            self._frozen = stage
+            freeze_heap()
 
     def _cycle_events(self, cycle: FeedCycle | None) -> None:
         """A cycle's health events to the log; the collector's host and interval noted."""
@@ -454,6 +488,7 @@ class DashboardScreen(DashboardReads):
             self.bucket = buckets[0]
         self._render_all()
         self.query_flow()
+        self._prefetch_views()
 
     def action_cycle_bucket(self, step: int) -> None:
         buckets = buckets_of(self._snapshot, self.index)
@@ -463,6 +498,7 @@ class DashboardScreen(DashboardReads):
         self._render_all(flow=False)
         if self._snapshot is not None:
             self._want_iv_history(self._snapshot)
+        self._prefetch_views()
 
     def action_cycle_timeframe(self, step: int) -> None:
         self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)

@@ -73,6 +73,59 @@ def cycle_views(settings: Settings, cycle: FeedCycle,
     }
 
 
+class ViewsFormatted(Message):
+    """Chains and OI-change rankings of `snapshot` formatted ahead of a key press: `chain_rows`
+    (index, bucket) -> rows as chain_rows makes them, `positions` index -> ranked legs."""
+
+    def __init__(self, snapshot: Snapshot, chain_rows: dict[tuple[str, str], Any],
+                 positions: dict[str, Any]) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+        self.chain_rows = chain_rows
+        self.positions = positions
+
+
+def neighbour_selections(snapshot: Snapshot, order: list[str], index: str,
+                         bucket: str) -> list[tuple[str, str]]:
+    """The (index, bucket) pairs one key away from the shown one: the next and previous index
+    (at the bucket each would show, as the index keys pick it) and the next and previous
+    expiry bucket of the shown index."""
+    out: list[tuple[str, str]] = []
+    present = [k for k in order if k in snapshot.indices]
+    if index in present and len(present) > 1:
+        at = present.index(index)
+        for step in (1, -1):
+            other = present[(at + step) % len(present)]
+            out.append((other, shown_bucket(snapshot, other, bucket)))
+    buckets = buckets_of(snapshot, index)
+    if bucket in buckets and len(buckets) > 1:
+        at = buckets.index(bucket)
+        out += [(index, buckets[(at + step) % len(buckets)]) for step in (1, -1)]
+    return list(dict.fromkeys(p for p in out if p != (index, bucket)))
+
+
+def neighbour_views_job(settings: Settings, snapshot: Snapshot,
+                        wanted: list[tuple[str, str]]):  # noqa: ANN201 - a feed_loop.Job
+    """Format the chains `wanted` of `snapshot` (and rank their indices' OI changes) in the feed
+    loop's worker, so an index or expiry key shows them without formatting on the event loop;
+    sleep(0) between chains hands the GIL to a key press waiting for it."""
+    def run(_feed: Feed | None) -> Message | None:
+        rows: dict[tuple[str, str], Any] = {}
+        positions: dict[str, Any] = {}
+        top_n = settings.positions.top_n
+        for index, bucket in wanted:
+            idx = snapshot.indices.get(index)
+            if idx is None:
+                continue
+            per = count_divisor(settings.ui.oi_unit, idx.lot_sizes.get(bucket, 0))
+            rows[(index, bucket)] = chain_rows(idx.legs, index, bucket, per)
+            if index not in positions:
+                positions[index] = top_oi_changes(idx.legs, top_n)
+            _yield_gil()
+        return ViewsFormatted(snapshot, rows, positions)
+    return run
+
+
 def iv_history_job(day: date, wanted: list[tuple[str, str]]):  # noqa: ANN201 - a feed_loop.Job
     """Stored daily ATM IV closes of (index, bucket) pairs up to `day` from the feed's store."""
     def run(feed: Feed | None) -> Message | None:
@@ -119,7 +172,33 @@ class DashboardReads(ReplayControls):
 
     _iv_history_asked: object = None
 
+    _views_asked: tuple[int, frozenset[tuple[str, str]]] | None = None
+
     # ---- flow, participants, IV history: reads the loop runs between cycles --------------
+
+    def _prefetch_views(self) -> None:
+        """Have the loop format the chains one index or expiry key away from the shown one, for
+        the current snapshot (those not formatted yet; once per snapshot and selection)."""
+        loop, snapshot = self.loop, self._snapshot
+        if loop is None or snapshot is None or not loop.started:
+            return
+        wanted = [sel for sel in neighbour_selections(snapshot, self._index_keys(), self.index,
+                                                      self.bucket)
+                  if sel not in self._chain_rows]
+        ask = (id(snapshot), frozenset(wanted))
+        if not wanted or ask == self._views_asked:
+            return
+        self._views_asked = ask
+        loop.request(neighbour_views_job(self.settings, snapshot, wanted))
+
+    @on(ViewsFormatted)
+    def _on_views_formatted(self, message: ViewsFormatted) -> None:
+        if message.snapshot is not self._snapshot:
+            return  # formatted for a snapshot already replaced
+        for selection, rows in message.chain_rows.items():
+            self._chain_rows.setdefault(selection, rows)
+        for index, top in message.positions.items():
+            self._positions.setdefault(index, top)
 
     def query_flow(self) -> None:
         """Re-query the store for the selected index and timeframe (the loop answers)."""

@@ -106,6 +106,9 @@ class DashboardView(Screen):
     def _want_iv_history(self, snapshot: Snapshot) -> None:
         """Ask for the stored daily IV closes of the shown buckets (the screen's loop answers)."""
 
+    def _prefetch_views(self) -> None:
+        """Ask for the chains one key away from the shown one (the screen's loop formats them)."""
+
     def _index_keys(self) -> list[str]:
         configured = [k for k in self.settings.source.indices if k in INDEX_KEYS]
         return configured or list(INDEX_KEYS)
@@ -138,6 +141,7 @@ class DashboardView(Screen):
         self._health(snapshot, now)
         self._render_all()
         self.query_flow()
+        self._prefetch_views()
 
     def show_flow(self, series: FlowSeries) -> None:
         self._series = series

@@ -163,7 +163,9 @@ class ChainTable(KeyedTable):
     ) -> int:
         """Show rows already built by `chain_rows` (e.g. formatted in a worker).
 
-        A new (index, bucket) replaces the rows and scrolls to `atm_key`'s row once laid out.
+        A new (index, bucket) replaces the rows and scrolls to `atm_key`'s row: at once when
+        the panel keeps its size (the first frame shows the new chain where it will stay, and
+        the chain is drawn once), else once laid out.
         """
         opened = (index, bucket) != self.selection
         if opened:
@@ -171,7 +173,10 @@ class ChainTable(KeyedTable):
             self.selection = (index, bucket)
         written = self.sync_rows(rows, sort_column="strike")
         if opened and atm_key in rows:
-            self.call_after_refresh(self.scroll_to_row, atm_key)
+            if self.box_changing or not self.size:
+                self.call_after_refresh(self.scroll_to_row, atm_key)
+            else:
+                self.scroll_to_row(atm_key)
         return written
 
     def scroll_to_row(self, key: str) -> None:

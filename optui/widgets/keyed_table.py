@@ -4,6 +4,12 @@ Textual's DataTable re-renders every visible cell whenever any cell changes (its
 are keyed on a global update counter), which at a full option chain costs hundreds of
 milliseconds per tick. Here each row keeps its rendered line until one of its cells changes, and
 only changed lines are refreshed, so a tick costs the rows that moved, on screen and on the wire.
+
+Each row also keeps its finished line (inside the panel's border, line filters applied) by row
+key: Textual keeps finished lines by their y on screen, so a scroll (which moves every row to
+another y) would otherwise redraw every visible row from its cells. A scrolled row comes back as
+the same line object, whose own caches (cut at the panel's edges, rendered to escape codes) the
+compositor then reuses: a scroll costs the scrollbar and the rows scrolled into view.
 """
 
 from __future__ import annotations
@@ -102,6 +108,12 @@ class KeyedTable(ScrollView, can_focus=True):
         self._tallest = 0
         self._column_starts: list[int] | None = None
         self._row_styles: dict[str, Style] = {}
+        self._finished: dict[str, tuple[Strip, Strip]] = {}
+        """Row key -> (its content line, that line as Textual finished it for the screen)."""
+        self.box_changing = True
+        """The last change of rows resized the widget: its size is known after the next layout."""
+        self._finish_look: tuple[object, ...] = ()
+        """What a finished line depends on besides its content (see _finishing)."""
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
 
@@ -143,6 +155,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def remove_row(self, key: str, *, layout: bool = True) -> None:
         self._cells.pop(key, None)
         self._strips.pop(key, None)
+        self._finished.pop(key, None)
         self._order.remove(key)
         self._position = {k: i for i, k in enumerate(self._order)}
         if layout:
@@ -231,6 +244,7 @@ class KeyedTable(ScrollView, can_focus=True):
         """
         self._cells.clear()
         self._strips.clear()
+        self._finished.clear()
         self._order.clear()
         self._position.clear()
         if layout:
@@ -263,6 +277,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self._layout_pending = False
         self._column_starts = None
         self._strips.clear()
+        self._finished.clear()
         self._header = None
         lines = len(self._order) + 1
         if self.KEEP_HEIGHT:
@@ -271,6 +286,7 @@ class KeyedTable(ScrollView, can_focus=True):
         self.lines_refreshed += len(self._order) + 1
         if self.scroll_y > self.max_scroll_y:  # fewer rows now: keep the last ones in view
             self.scroll_y = self.max_scroll_y
+        self.box_changing = False
         if size == self.virtual_size:
             self.refresh()
         elif self._same_box(size):
@@ -280,6 +296,7 @@ class KeyedTable(ScrollView, can_focus=True):
             self._scroll_update(size)
             self.refresh()
         else:
+            self.box_changing = True
             self.virtual_size = size
 
     @property
@@ -395,6 +412,52 @@ class KeyedTable(ScrollView, can_focus=True):
         # Cells hold single-width characters only, so the length is the cell length.
         return Strip(segments, sum(map(len, texts)))
 
+    def _finishing(self, crop: Region) -> tuple[object, ...]:
+        """Everything besides a row's content that Textual's finished line of it depends on: the
+        widget's size, the columns cropped, the colours under it and the app's line filters (the
+        border, padding, tint and opacity are styles: a change to them clears the cache)."""
+        return (self.region.size, crop.column_span, self.background_colors,
+                tuple(self.app.get_line_filters()))
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Lines as Textual finishes them, a row's from its finished line when it is unchanged
+        (see the module docstring); other lines (border, header, blank) through Textual."""
+        look = self._finishing(crop)
+        if look != self._finish_look:
+            self._finish_look = look
+            self._finished.clear()
+        gutter_top = self.styles.gutter.top
+        content_height = self.content_size.height
+        first_row = int(self.scroll_offset.y) - gutter_top - 1  # row index = y + first_row
+        order, strips, finished = self._order, self._strips, self._finished
+        lines: list[Strip | None] = []
+        missing: list[int] = []
+        for y in crop.line_range:
+            row = y + first_row
+            if gutter_top < y < gutter_top + content_height and 0 <= row < len(order):
+                kept = finished.get(order[row])
+                if kept is not None and kept[0] is strips.get(order[row]):
+                    lines.append(kept[1])
+                    continue
+            lines.append(None)
+            missing.append(y)
+        start = 0
+        while start < len(missing):  # runs of consecutive missing lines, one Textual render each
+            end = start + 1
+            while end < len(missing) and missing[end] == missing[end - 1] + 1:
+                end += 1
+            y0 = missing[start]
+            drawn = super().render_lines(Region(crop.x, y0, crop.width, end - start))
+            for y, strip in zip(range(y0, y0 + end - start), drawn, strict=True):
+                lines[y - crop.y] = strip
+                row = y + first_row
+                if gutter_top < y < gutter_top + content_height and 0 <= row < len(order):
+                    content = strips.get(order[row])
+                    if content is not None:
+                        finished[order[row]] = (content, strip)
+            start = end
+        return lines  # type: ignore[return-value]  # every None was filled above
+
     def render_line(self, y: int) -> Strip:
         # rich_style walks the DOM for the background; it only changes with the CSS.
         base = self._base_style
@@ -427,6 +490,7 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
+        self._finished.clear()
         self._strips.clear()
         self._header = None
         self._base_style = None
