@@ -308,10 +308,11 @@ class KeyedTable(ScrollView, can_focus=True):
     def _same_box(self, size: Size) -> bool:
         """Whether the widget keeps its size with content of `size`: then no relayout is needed.
 
-        True when the width is unchanged, or does not follow the content and overflowed the box
-        before and still does (a column of the chain grew: only the horizontal scroll range
-        changes), and the height does not follow the content, or follows it but was clipped by
-        max-height before and still is (the chain shows a window of rows).
+        True when the width is unchanged, or does not follow the content and the content
+        overflowed the box before and still does, or fitted and still fits (a column of the
+        chain grew: only the horizontal scroll range changes, no scrollbar comes or goes), and
+        the height does not follow the content, or follows it but was clipped by max-height
+        before and still is (the chain shows a window of rows).
         """
         if not self.is_mounted or not self.size:
             return False
@@ -320,7 +321,7 @@ class KeyedTable(ScrollView, can_focus=True):
             if width is not None and width.is_auto:
                 return False
             box = self.size.width
-            if not (self.virtual_size.width > box and size.width > box):
+            if (self.virtual_size.width > box) != (size.width > box):
                 return False  # a horizontal scrollbar comes or goes
         height = self.styles.height
         if height is not None and not height.is_auto:
