@@ -88,6 +88,30 @@ async def test_scrolled_rows_come_back_drawn_as_a_fresh_table_draws_them() -> No
         assert app.export_screenshot() == await _fresh_screenshot(history, 20, focused=True)
 
 
+@pytest.mark.unit
+async def test_scrollbar_lines_kept_by_look_are_the_lines_textual_draws() -> None:
+    """At every scroll offset (every thumb position and eighth-cell end) the table's scrollbar
+    shows the lines Textual's own scrollbar draws for that position."""
+    from textual.scrollbar import ScrollBar
+
+    from optui.widgets.keyed_table import LineScrollBar
+
+    app = TableApp()
+    async with app.run_test(size=(50, 16)) as pilot:
+        table = app.query_one(KeyedTable)
+        table.sync_rows(_rows(40))
+        await pilot.pause()
+        bar = table.vertical_scrollbar
+        assert isinstance(bar, LineScrollBar)
+        whole = bar.size.region
+        for y in [*range(int(table.max_scroll_y) + 1), 3, 0]:
+            table.scroll_to(y=y, animate=False)
+            await pilot.pause()
+            kept = bar.render_lines(whole)
+            assert kept == ScrollBar.render_lines(bar, whole), y
+        assert len(bar._looks) <= 3 + 2 * 8  # track above, thumb, track below, eighth-cell ends
+
+
 @pytest.mark.mock
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)])
 async def test_index_key_opens_the_next_chain_at_its_atm_before_its_first_frame(

@@ -18,11 +18,13 @@ import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar, ScrollBarRender
 from textual.strip import Strip
 
 StyledCell = tuple[str, str]
@@ -65,6 +67,59 @@ def blank_invisible(style: str) -> bool:
 
 def _look(cell: Cell) -> StyledCell:
     return (cell, "") if isinstance(cell, str) else cell
+
+
+class LineScrollBar(ScrollBar):
+    """A vertical scrollbar that keeps each finished line by what it shows.
+
+    A scrollbar has a handful of distinct lines (track above, thumb, track below, the eighth-cell
+    ends of the thumb), but Textual draws all of them again whenever the thumb moves: every
+    scroll of a table. Here a line is drawn by Textual once per look and then reused, with the
+    compositor's caches of it; the thumb's position picks which line goes where.
+    """
+
+    def __init__(self, vertical: bool = True, name: str | None = None, *, thickness: int = 1) -> None:
+        super().__init__(vertical, name, thickness=thickness)
+        self._looks: dict[Segment, Strip] = {}
+        self._looks_for: tuple[object, ...] = ()
+
+    def _bar_segments(self, width: int, height: int) -> list[Segment] | None:
+        """One segment per line, as ScrollBarRender draws this bar (None: drawn otherwise)."""
+        renderable = self.render()
+        if not self.vertical or type(renderable) is not ScrollBarRender:
+            return None
+        style = renderable.style
+        if not isinstance(style, Style):
+            return None
+        bar = ScrollBarRender.render_bar(
+            size=height, virtual_size=renderable.virtual_size,
+            window_size=renderable.window_size, position=renderable.position,
+            thickness=width, vertical=True,
+            back_color=style.bgcolor or Color.parse("#555555"),
+            bar_color=style.color or Color.parse("bright_magenta"))
+        segments = list(bar.segments)
+        return segments if len(segments) == height else None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        width, height = self.size
+        segments = self._bar_segments(width, height) if crop.column_span == (0, width) else None
+        if segments is None:
+            return super().render_lines(crop)
+        look = (self.size, self.background_colors, tuple(self.app.get_line_filters()))
+        if look != self._looks_for:
+            self._looks_for = look
+            self._looks.clear()
+        lines = []
+        for y in crop.line_range:
+            line = self._looks.get(segments[y])
+            if line is None:
+                line = self._looks[segments[y]] = super().render_lines(Region(0, y, width, 1))[0]
+            lines.append(line)
+        return lines
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._looks.clear()
 
 
 class KeyedTable(ScrollView, can_focus=True):
@@ -116,6 +171,17 @@ class KeyedTable(ScrollView, can_focus=True):
         """What a finished line depends on besides its content (see _finishing)."""
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
+
+    @property
+    def vertical_scrollbar(self) -> ScrollBar:
+        """The vertical scrollbar (a LineScrollBar), made on first use as Textual makes its own."""
+        if self._vertical_scrollbar is None:
+            bar = LineScrollBar(vertical=True, name="vertical",
+                                thickness=self.scrollbar_size_vertical)
+            bar.display = False
+            self._vertical_scrollbar = bar
+            self.app._start_widget(self, bar)
+        return self._vertical_scrollbar
 
     # ---- the keyed API ---------------------------------------------------------------
 
