@@ -175,3 +175,26 @@ async def test_app_objects_are_frozen_out_of_collections_while_the_dashboard_run
         assert dash.screen._snapshot is not None
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0  # handed back when the screen left
+
+
+@pytest.mark.unit
+async def test_a_row_cut_to_the_view_shows_what_cropping_the_whole_row_shows() -> None:
+    """Rows are cut to the visible columns in their text: cell for cell (character and style)
+    what Strip.crop_extend makes of the whole line, at every horizontal scroll and width."""
+    from rich.style import Style
+
+    def cells_of(strip) -> list[tuple[str, Style | None]]:
+        return [(ch, seg.style) for seg in strip for ch in seg.text]
+
+    app = TableApp()
+    async with app.run_test(size=(50, 16)):
+        table = app.query_one(KeyedTable)
+        rows = _rows(25)
+        table.sync_rows(rows)
+        base, pad = Style(color="white"), Style(bgcolor="black")
+        for cells in (rows["100"], rows["120"], {}):
+            whole = table._line(cells, base, {})
+            for start, end in ((0, 10), (0, whole.cell_length), (3, 17), (5, 60), (40, 70), (0, 0)):
+                cut = table._line(cells, base, {}, (start, end), pad)
+                assert cut.cell_length == end - start
+                assert cells_of(cut) == cells_of(whole.crop_extend(start, end, pad)), (start, end)

@@ -34,6 +34,9 @@ Cell = str | StyledCell
 _GAP = 2
 """Spaces between columns."""
 
+_PAD = "\0pad"
+"""The look of the blank that pads a line to the view's width (drawn in the pad style)."""
+
 
 @dataclass
 class _Viewport:
@@ -433,9 +436,14 @@ class KeyedTable(ScrollView, can_focus=True):
             self.refresh(*view.regions)
 
     def _line(
-        self, cells: Mapping[str, StyledCell], base: Style, styles: dict[str, Style]
+        self, cells: Mapping[str, StyledCell], base: Style, styles: dict[str, Style],
+        view: tuple[int, int] | None = None, pad: Style | None = None,
     ) -> Strip:
-        """One row's strip, neighbours with the same style merged (fewer escape codes).
+        """One row's strip, neighbours with the same style merged (fewer escape codes); with
+        `view` (start, end) the columns start..end only, blank-padded to end in `pad` (default
+        `base`) (what
+        Strip.crop_extend makes of the whole line, cut here in the text: cropping a Strip
+        split and rebuilt its segments, more than the line itself cost).
 
         The gap after a cell takes the cell's style when that style cannot show on a blank
         (see blank_invisible): a bold LTP, the bold strike and the next bold LTP are then one
@@ -470,14 +478,33 @@ class KeyedTable(ScrollView, can_focus=True):
             else:
                 texts.append(gap)
                 looks.append("")
+        # Cells hold single-width characters only, so a length is a cell length.
+        length = sum(map(len, texts))
+        if view is not None:
+            start, end = view
+            if length < end:
+                texts.append(" " * (end - length))
+                looks.append(_PAD)
+            cut_texts: list[str] = []
+            cut_looks: list[str] = []
+            pos = 0
+            for text, style in zip(texts, looks, strict=True):
+                stop = pos + len(text)
+                if stop > start and pos < end:
+                    cut_texts.append(text[max(0, start - pos):end - pos])
+                    cut_looks.append(style)
+                pos = stop
+            texts, looks, length = cut_texts, cut_looks, max(0, end - start)
         segments = []
         for text, style in zip(texts, looks, strict=True):
+            if style is _PAD:
+                segments.append(Segment(text, base if pad is None else pad))
+                continue
             rich = styles.get(style)
             if rich is None:
                 rich = styles[style] = base + self.app.console.get_style(style) if style else base
             segments.append(Segment(text, rich))
-        # Cells hold single-width characters only, so the length is the cell length.
-        return Strip(segments, sum(map(len, texts)))
+        return Strip(segments, length)
 
     def _finishing(self, crop: Region) -> tuple[object, ...]:
         """Everything besides a row's content that Textual's finished line of it depends on: the
@@ -542,8 +569,8 @@ class KeyedTable(ScrollView, can_focus=True):
         if y == 0:
             if self._header is None:
                 style = base + self.get_component_rich_style("keyed-table--header")
-                line = self._line({c: (self._labels[c], "") for c in self._column_keys}, style, {})
-                self._header = line.crop_extend(view[0], view[0] + width, base)
+                labels = {c: (self._labels[c], "") for c in self._column_keys}
+                self._header = self._line(labels, style, {}, (view[0], view[0] + width), base)
             return self._header
         index = y - 1 + int(scroll_y)
         if index >= len(self._order):
@@ -551,8 +578,8 @@ class KeyedTable(ScrollView, can_focus=True):
         key = self._order[index]
         strip = self._strips.get(key)
         if strip is None:
-            line = self._line(self._cells[key], base, self._row_styles)
-            strip = self._strips[key] = line.crop_extend(view[0], view[0] + width, base)
+            strip = self._strips[key] = self._line(self._cells[key], base, self._row_styles,
+                                                   (view[0], view[0] + width))
         return strip
 
     def notify_style_update(self) -> None:
