@@ -164,8 +164,9 @@ class ChainTable(KeyedTable):
         """Show rows already built by `chain_rows` (e.g. formatted in a worker).
 
         A new (index, bucket) replaces the rows and scrolls to `atm_key`'s row: at once when
-        the panel keeps its size (the first frame shows the new chain where it will stay, and
-        the chain is drawn once), else once laid out.
+        the panel keeps its size (the first frame shows the new chain where it stays, drawn
+        once), and again once laid out, in case the panel's height changed after all (another
+        panel grew); that second scroll is no change, and no frame, when it did not.
         """
         opened = (index, bucket) != self.selection
         if opened:
@@ -173,10 +174,9 @@ class ChainTable(KeyedTable):
             self.selection = (index, bucket)
         written = self.sync_rows(rows, sort_column="strike")
         if opened and atm_key in rows:
-            if self.box_changing or not self.size:
-                self.call_after_refresh(self.scroll_to_row, atm_key)
-            else:
+            if not self.box_changing and self.size:
                 self.scroll_to_row(atm_key)
+            self.call_after_refresh(self.scroll_to_row, atm_key)
         return written
 
     def scroll_to_row(self, key: str) -> None:
