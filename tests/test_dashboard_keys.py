@@ -148,8 +148,8 @@ def test_neighbour_selections_are_one_key_away() -> None:
 
 
 @pytest.mark.mock
-async def test_chains_one_key_away_are_formatted_by_the_feed_loop() -> None:
-    """After a cycle the loop's worker has formatted the chains of the next and previous index
+async def test_chains_one_key_away_are_formatted_off_the_event_loop() -> None:
+    """After a cycle a thread worker has formatted the chains of the next and previous index
     and expiry: the index key formats nothing on the event loop and shows the same rows the
     chain's formatter makes."""
     async with open_dashboard(engine=FakeEngine()) as dash:

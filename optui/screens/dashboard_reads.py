@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
 from textual import on
 from textual.message import Message
+from textual.worker import get_current_worker
 
 from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.config import Settings
@@ -104,26 +106,27 @@ def neighbour_selections(snapshot: Snapshot, order: list[str], index: str,
     return list(dict.fromkeys(p for p in out if p != (index, bucket)))
 
 
-def neighbour_views_job(settings: Settings, snapshot: Snapshot,
-                        wanted: list[tuple[str, str]]):  # noqa: ANN201 - a feed_loop.Job
-    """Format the chains `wanted` of `snapshot` (and rank their indices' OI changes) in the feed
-    loop's worker, so an index or expiry key shows them without formatting on the event loop;
-    sleep(0) between chains hands the GIL to a key press waiting for it."""
-    def run(_feed: Feed | None) -> Message | None:
-        rows: dict[tuple[str, str], Any] = {}
-        positions: dict[str, Any] = {}
-        top_n = settings.positions.top_n
-        for index, bucket in wanted:
-            idx = snapshot.indices.get(index)
-            if idx is None:
-                continue
-            per = count_divisor(settings.ui.oi_unit, idx.lot_sizes.get(bucket, 0))
-            rows[(index, bucket)] = chain_rows(idx.legs, index, bucket, per)
-            if index not in positions:
-                positions[index] = top_oi_changes(idx.legs, top_n)
-            _yield_gil()
-        return ViewsFormatted(snapshot, rows, positions)
-    return run
+def neighbour_views(settings: Settings, snapshot: Snapshot, wanted: list[tuple[str, str]],
+                    cancelled: Callable[[], bool] = lambda: False) -> ViewsFormatted | None:
+    """The chains `wanted` of `snapshot` formatted (and their indices' OI changes ranked), for a
+    thread worker: an index or expiry key then shows them without formatting on the event loop.
+    sleep(0) between chains hands the GIL to a key press waiting for it; None once `cancelled`
+    (a newer request replaced this one)."""
+    rows: dict[tuple[str, str], Any] = {}
+    positions: dict[str, Any] = {}
+    top_n = settings.positions.top_n
+    for index, bucket in wanted:
+        if cancelled():
+            return None
+        idx = snapshot.indices.get(index)
+        if idx is None:
+            continue
+        per = count_divisor(settings.ui.oi_unit, idx.lot_sizes.get(bucket, 0))
+        rows[(index, bucket)] = chain_rows(idx.legs, index, bucket, per)
+        if index not in positions:
+            positions[index] = top_oi_changes(idx.legs, top_n)
+        _yield_gil()
+    return ViewsFormatted(snapshot, rows, positions)
 
 
 def iv_history_job(day: date, wanted: list[tuple[str, str]]):  # noqa: ANN201 - a feed_loop.Job
@@ -177,10 +180,11 @@ class DashboardReads(ReplayControls):
     # ---- flow, participants, IV history: reads the loop runs between cycles --------------
 
     def _prefetch_views(self) -> None:
-        """Have the loop format the chains one index or expiry key away from the shown one, for
-        the current snapshot (those not formatted yet; once per snapshot and selection)."""
-        loop, snapshot = self.loop, self._snapshot
-        if loop is None or snapshot is None or not loop.started:
+        """Format the chains one index or expiry key away from the shown one, for the current
+        snapshot (those not formatted yet; once per snapshot and selection), in a thread worker
+        of its own: the feed loop's worker may be busy collecting for most of a second."""
+        snapshot = self._snapshot
+        if self.loop is None or snapshot is None:
             return
         wanted = [sel for sel in neighbour_selections(snapshot, self._index_keys(), self.index,
                                                       self.bucket)
@@ -189,7 +193,16 @@ class DashboardReads(ReplayControls):
         if not wanted or ask == self._views_asked:
             return
         self._views_asked = ask
-        loop.request(neighbour_views_job(self.settings, snapshot, wanted))
+        settings = self.settings
+
+        def work() -> None:
+            worker = get_current_worker()
+            message = neighbour_views(settings, snapshot, wanted, lambda: worker.is_cancelled)
+            if message is not None:
+                self.post_message(message)
+
+        self.run_worker(work, thread=True, group="dashboard-views", exclusive=True,
+                        exit_on_error=False, description="format the chains a key away")
 
     @on(ViewsFormatted)
     def _on_views_formatted(self, message: ViewsFormatted) -> None:
