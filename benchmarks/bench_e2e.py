@@ -23,7 +23,8 @@ Figures (goals from the issue):
 - bytes written to the terminal per second while it streams (goal <= 20 KB/s), counted by
   rendering every frame as a truecolor terminal would receive it.
 Baseline in the same run: the same dashboard fed the stream's own snapshots, prebuilt, at 1 Hz
-with no stream and no collection (the UI's own cost).
+with no stream and no collection, then the keys again with no cycle arriving at all (the UI's
+own cost of each key).
 Run: `python benchmarks/bench_e2e.py [stream seconds]` (about a minute and a half).
 """
 
@@ -267,6 +268,8 @@ class PrebuiltFeed(Feed):
         self.cycles = cycles
         self.n = 0
         self.probe = probe
+        self.quiet = False
+        """No more cycles (the UI's own cost of a key, with nothing else on the event loop)."""
 
     def start(self) -> str:
         return f"{len(self.cycles)} prebuilt cycles at 1 Hz"
@@ -278,6 +281,8 @@ class PrebuiltFeed(Feed):
         return 1.0
 
     def next_cycle(self, timeout_s: float | None = None) -> FeedCycle | None:
+        if self.quiet:
+            return None
         self.probe.cycle_started()
         prebuilt = self.cycles[self.n % len(self.cycles)]
         self.n += 1
@@ -420,6 +425,10 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
         out: dict[str, Any] = {"bytes_per_s": (meter.bytes - b0) / elapsed,
                                "frames_per_s": (meter.frames - f0) / elapsed}
         out["keys"] = await _keys(app, screen, meter)
+        if isinstance(feed, PrebuiltFeed):  # again with no cycle coming: the UI's own cost
+            feed.quiet = True
+            await asyncio.sleep(1.5)
+            out["quiet_keys"] = await _keys(app, screen, meter)
         probe.measuring = False
         out["legs"] = screen._snapshot.leg_count if screen._snapshot else 0
         out["cycles"] = list(probe.done)
@@ -529,9 +538,12 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
           f"{_p(live['keys']['cpu'], 0.95):.1f} ms (prebuilt: p95 {_p(base['keys']['cpu'], 0.95):.1f} "
           "ms); the rest of the wait is other threads and processes holding the cores or the GIL")
     print("  by key (p50 / p95 ms)      streamed: wall     UI CPU    prebuilt 1 Hz: wall     UI CPU")
+    quiet = base["quiet_keys"]
     for k in KEYS:
         print(f"    {k:<5} {_ms2(live['keys'][k]):>30} {_ms2(live['keys'][f'cpu {k}']):>13} "
               f"{_ms2(base['keys'][k]):>19} {_ms2(base['keys'][f'cpu {k}']):>13}")
+    print("  the same dashboard with no cycle arriving during the presses (the UI's own cost): "
+          + ", ".join(f"{k} {_ms2(quiet[k])} ms (UI CPU {_ms2(quiet[f'cpu {k}'])})" for k in KEYS))
     for name, run in (("streamed", live), ("prebuilt", base)):
         behind = _behind_cycles(run)
         waits = [w for w, b in zip(run["keys"]["wall"], behind, strict=True) if b]
@@ -546,7 +558,8 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     return {"tick_p95_ms": tick95, "key_p95_ms": key95, "bytes_per_s": live["bytes_per_s"],
             "stages_ms": {k: statistics.median(v) * 1000 for k, v in s.items() if v},
             "key_cpu_p95_ms": _p(live["keys"]["cpu"], 0.95),
-            "baseline_key_p95_ms": _p(base_keys, 0.95), "baseline_bytes_per_s": base["bytes_per_s"]}
+            "baseline_key_p95_ms": _p(base_keys, 0.95), "baseline_bytes_per_s": base["bytes_per_s"],
+            "quiet_key_p95_ms": _p([v for k in KEYS for v in quiet[k]], 0.95)}
 
 
 def main() -> dict[str, Any]:
