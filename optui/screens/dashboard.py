@@ -488,7 +488,7 @@ class DashboardScreen(DashboardReads):
             self.bucket = buckets[0]
         self._render_all()
         self.query_flow()
-        self._prefetch_views()
+        self.call_after_refresh(self._prefetch_views)  # once the frame is out: no GIL contest
 
     def action_cycle_bucket(self, step: int) -> None:
         buckets = buckets_of(self._snapshot, self.index)
@@ -498,7 +498,7 @@ class DashboardScreen(DashboardReads):
         self._render_all(flow=False)
         if self._snapshot is not None:
             self._want_iv_history(self._snapshot)
-        self._prefetch_views()
+        self.call_after_refresh(self._prefetch_views)  # once the frame is out: no GIL contest
 
     def action_cycle_timeframe(self, step: int) -> None:
         self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)

@@ -182,7 +182,9 @@ class DashboardReads(ReplayControls):
     def _prefetch_views(self) -> None:
         """Format the chains one index or expiry key away from the shown one, for the current
         snapshot (those not formatted yet; once per snapshot and selection), in a thread worker
-        of its own: the feed loop's worker may be busy collecting for most of a second."""
+        of its own: the feed loop's worker may be busy collecting for most of a second. Called
+        after the frame that showed a key or cycle, so the worker does not contend for the GIL
+        with drawing it."""
         snapshot = self._snapshot
         if self.loop is None or snapshot is None:
             return

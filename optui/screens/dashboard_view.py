@@ -141,7 +141,7 @@ class DashboardView(Screen):
         self._health(snapshot, now)
         self._render_all()
         self.query_flow()
-        self._prefetch_views()
+        self.call_after_refresh(self._prefetch_views)  # once the frame is out: no GIL contest
 
     def show_flow(self, series: FlowSeries) -> None:
         self._series = series
