@@ -64,6 +64,8 @@ def test_a_failed_cycle_is_an_open_fault_in_the_health_file_until_a_cycle_succee
         engine.collect_once = collect  # type: ignore[method-assign]
         feed.next_cycle(wait_ticks=False)
         _, doc = _health(settings)
-        assert (doc["cycles"], doc["gaps"], doc["open"]) == (2, 1, [])
+        # Only the source fault is judged: a loaded machine may also open a slow_cycle warning.
+        assert (doc["cycles"], doc["gaps"]) == (2, 1)
+        assert [f for f in doc["open"] if f["kind"] == "source_down"] == [], doc["open"]
     finally:
         feed.close()
