@@ -112,6 +112,7 @@ class FeedLoop:
         self._waiting = False
         self._wait_until: float | None = None
         self._ended_said = False
+        self._store_later = False  # the feed stores each cycle after it is posted
 
     # ---- the screen's side (any thread) ------------------------------------------------
 
@@ -272,6 +273,8 @@ class FeedLoop:
                     close_quietly(feed)
                 return
             self.feed = feed
+            # A local feed hands each cycle over before storing it: the screen shows it first.
+            self._store_later = self.collect_enabled and feed.show_before_store()
             self.started = True
             self.paused = False
             self._due = None
@@ -283,13 +286,31 @@ class FeedLoop:
         assert feed is not None
         with self._cond:
             self.collecting = True
+        failed: Message | None = None
         try:
             message = self._collect(feed)
+            self._send(message)
+            if self._store_later:  # the cycle's store rows, files and day state, once on screen
+                failed = self._store(feed)
         finally:
             with self._cond:
                 self.collecting = False
                 self._due = None
-        self._send(message)
+        self._send(failed)
+
+    @staticmethod
+    def _store(feed: Feed) -> Message | None:
+        """Store the cycle just posted; the store's own failures ride on the next cycle as
+        warnings, anything else is posted as a failed collection (trace to the log)."""
+        try:
+            feed.store_cycle()
+        except OptuiError as exc:
+            return CollectionFailed(str(exc), type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - the screen must keep running
+            log.exception("storing the cycle failed")
+            return CollectionFailed(f"storing the cycle failed: {exc} (details in the log)",
+                                    "unexpected")
+        return None
 
     def _collect(self, feed: Feed) -> Message | None:
         try:
