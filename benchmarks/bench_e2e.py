@@ -86,6 +86,8 @@ class Cycle:
     """One collection cycle and the times of each stage, perf_counter seconds."""
 
     start: float
+    start_cpu: float = 0.0  # the collecting thread's CPU seconds at the start
+    collect_cpu: float = 0.0  # its CPU seconds to the snapshot shown (waits excluded)
     read: float = 0.0  # the first read of the book (a quote call answered from the ticks)
     end: float = 0.0  # the cycle was collected and published (stored later: `stored`)
     stored: tuple[float, float] = (0.0, 0.0)  # the feed loop storing it after posting it
@@ -153,13 +155,14 @@ class Probe:
 
     def cycle_started(self) -> None:
         with self.lock:
-            self.current = Cycle(time.perf_counter())
+            self.current = Cycle(time.perf_counter(), time.thread_time())
 
     def cycle_ended(self, feed_cycle: FeedCycle) -> None:
         with self.lock:
             cycle, self.current = self.current, None
             if cycle is not None and feed_cycle.snapshot is not None:
                 cycle.end = time.perf_counter()
+                cycle.collect_cpu = time.thread_time() - cycle.start_cpu
                 self.cycles[id(feed_cycle.snapshot)] = cycle
 
     def install_screen(self, app: Any, screen: DashboardScreen) -> None:
@@ -433,11 +436,12 @@ def stages(cycles: list[Cycle]) -> dict[str, list[float]]:
     """Seconds per stage over the measured cycles."""
     out: dict[str, list[float]] = {k: [] for k in (
         "socket_book", "book_read", "cycle", "read_end", "views", "queue", "apply",
-        "frame", "cpu", "tick_screen", "cycle_screen", "stored")}
+        "frame", "cpu", "tick_screen", "cycle_screen", "stored", "collect_cpu")}
     for c in cycles:
         if not (c.applied[0] and c.frame):
             continue
         out["cycle"].append(c.end - c.start)
+        out["collect_cpu"].append(c.collect_cpu)
         if c.read:
             out["read_end"].append(c.end - c.read)
         if c.views[0]:
@@ -470,6 +474,7 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
             ("book -> cycle reads it (cadence)", "book_read"),
             ("cycle (to the snapshot shown)", "cycle"),
             ("  of which after the book read", "read_end"),
+            ("  its thread's CPU (waits excluded)", "collect_cpu"),
             ("cycle stored, after it is posted", "stored"),
             ("worker formats shown chain", "views"),
             ("UI message queued -> handled", "queue"),

@@ -46,6 +46,11 @@ ATTACHED_WAIT_S = 0.25
 """An attached feed's wait for the collector's next cycle is cut into pieces this long, so a
 read the screen asks for (or the screen going away) waits at most that long."""
 
+STORE_AFTER_S = 0.05
+"""A cycle handed over before it is stored (`Feed.show_before_store`) is stored this long after
+it is posted: the screen applies it and writes its frame meanwhile, without sharing the GIL with
+the store (tens of ms of CPU); the next cycle is due no sooner than a second later."""
+
 Job = Callable[[Feed | None], Message | None]
 """A read run between cycles with the current feed (None before one started); returns the
 message to post, or None."""
@@ -291,6 +296,9 @@ class FeedLoop:
             message = self._collect(feed)
             self._send(message)
             if self._store_later:  # the cycle's store rows, files and day state, once on screen
+                with self._cond:
+                    if isinstance(message, SnapshotCollected) and not (self._stopping or self._jobs):
+                        self._cond.wait(STORE_AFTER_S)  # a read asked for meanwhile ends it
                 failed = self._store(feed)
         finally:
             with self._cond:
@@ -336,4 +344,4 @@ class FeedLoop:
         return SnapshotCollected(cycle.snapshot, views, cycle)
 
 
-__all__ = ["ATTACHED_WAIT_S", "FeedLoop", "Job", "close_quietly", "flow_job"]
+__all__ = ["ATTACHED_WAIT_S", "STORE_AFTER_S", "FeedLoop", "Job", "close_quietly", "flow_job"]
