@@ -241,13 +241,16 @@ class LocalFeed(Feed):
 
     def show_before_store(self) -> bool:
         """From now on each cycle is published, and returned, before the engine stores it
-        (`CollectionEngine.collect_shown`); `store_cycle` then stores it."""
-        self.store_later = True
-        return True
+        (`CollectionEngine.collect_shown`); `store_cycle` then stores it. False (each cycle
+        stored first, as before) for an engine that only collects whole cycles."""
+        engine = self.engine
+        self.store_later = (callable(getattr(engine, "collect_shown", None))
+                            and callable(getattr(engine, "store_pending", None)))
+        return self.store_later
 
     def store_cycle(self) -> None:
         """Store the cycle returned unstored (`CollectionEngine.store_pending`)."""
-        if self.engine is not None:
+        if self.store_later and self.engine is not None:
             self.engine.store_pending()
 
     @property
