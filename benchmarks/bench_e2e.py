@@ -27,6 +27,12 @@ Figures (goals from the issue):
 Baseline in the same run: the same dashboard fed the stream's own snapshots, prebuilt, at 1 Hz
 with no stream and no collection (the UI's own cost).
 Run: `python benchmarks/bench_e2e.py [stream seconds]` (about a minute and a half).
+
+Measured on the shared 2-core machine, load average 2.5-4.9 (other work on both cores; runs at
+nice -10, the collector stored first alternating with this in the same minutes): tick to screen
+p50 176-209 ms, p95 403-491 ms (stored first: p50 292-382, p95 1008-1391); the cycle after its
+read of the book 81-114 / 206-242 ms (stored first 175-185 / 370-500), its own CPU 44-57 ms.
+The goal needs a quieter machine than these runs had.
 """
 
 from __future__ import annotations
