@@ -5,17 +5,19 @@ Kite's WebSocket ticker on one port, as a remote exchange would be); this proces
 `optui` runs against it:
 
     KiteSource + StreamingSource (every strike of the two nearest expiries of all five indices,
-    full mode, 3 connections) -> CollectionEngine.collect_once (source.interval_s = 1) with a
+    full mode, 3 connections) -> CollectionEngine.collect_shown (source.interval_s = 1) with a
     SQLite store and the recorder -> LocalFeed -> the dashboard's feed-loop worker
     (optui.screens.feed_loop: formats the shown chain) -> SnapshotCollected -> DashboardScreen
-    (headless, 160x48) -> frame written
+    (headless, 160x48) -> frame written; the worker then stores the cycle
+    (CollectionEngine.store_pending: day state, store rows, leg files), before the next one
 
 Figures (goals from the issue):
 - tick to screen: from a ticker frame handed over by the socket to the first terminal frame
   written after the cycle holding it was applied, for frames that changed the LTP of a chain
   row on screen (p50/p95; goal p95 <= 100 ms);
 - per stage (medians, p95): socket -> book (parse and fold), book -> the cycle's read of the
-  book (waiting for the cadence), the cycle (collect_once), cycle -> UI message (the worker
+  book (waiting for the cadence), the cycle up to the snapshot shown, the cycle stored (after
+  it is posted, on the worker: off the path but sharing the GIL), cycle -> UI message (the worker
   formatting the shown chain, the message queue), UI apply (the screen's handler), apply ->
   frame written;
 - key to frame while it streams: `t`, `i`, down and up arrows (the chain focused) posted as
@@ -26,6 +28,12 @@ Baseline in the same run: the same dashboard fed the stream's own snapshots, pre
 with no stream and no collection, then the keys again with no cycle arriving at all (the UI's
 own cost of each key).
 Run: `python benchmarks/bench_e2e.py [stream seconds]` (about a minute and a half).
+
+Measured on the shared 2-core machine, load average 2.5-4.9 (other work on both cores; runs at
+nice -10, the collector stored first alternating with this in the same minutes): tick to screen
+p50 176-209 ms, p95 403-491 ms (stored first: p50 292-382, p95 1008-1391); the cycle after its
+read of the book 81-114 / 206-242 ms (stored first 175-185 / 370-500), its own CPU 44-57 ms.
+The goal needs a quieter machine than these runs had.
 """
 
 from __future__ import annotations
@@ -86,8 +94,11 @@ class Cycle:
     """One collection cycle and the times of each stage, perf_counter seconds."""
 
     start: float
+    start_cpu: float = 0.0  # the collecting thread's CPU seconds at the start
+    collect_cpu: float = 0.0  # its CPU seconds to the snapshot shown (waits excluded)
     read: float = 0.0  # the first read of the book (a quote call answered from the ticks)
-    end: float = 0.0  # collect_once returned and the cycle was published
+    end: float = 0.0  # the cycle was collected and published (stored later: `stored`)
+    stored: tuple[float, float] = (0.0, 0.0)  # the feed loop storing it after posting it
     views: tuple[float, float] = (0.0, 0.0)  # the worker formatting the shown chain
     posted: float = 0.0
     applied: tuple[float, float] = (0.0, 0.0)
@@ -152,13 +163,14 @@ class Probe:
 
     def cycle_started(self) -> None:
         with self.lock:
-            self.current = Cycle(time.perf_counter())
+            self.current = Cycle(time.perf_counter(), time.thread_time())
 
     def cycle_ended(self, feed_cycle: FeedCycle) -> None:
         with self.lock:
             cycle, self.current = self.current, None
             if cycle is not None and feed_cycle.snapshot is not None:
                 cycle.end = time.perf_counter()
+                cycle.collect_cpu = time.thread_time() - cycle.start_cpu
                 self.cycles[id(feed_cycle.snapshot)] = cycle
 
     def install_screen(self, app: Any, screen: DashboardScreen) -> None:
@@ -252,13 +264,21 @@ class TimedFeed(LocalFeed):
         super().__init__(engine, interval_s=interval_s)
         self.probe = probe
         self.kept: list[FeedCycle] = []
+        self.last: Cycle | None = None
 
     def next_cycle(self, timeout_s: float | None = None, *, publish: bool = True) -> FeedCycle:
         self.probe.cycle_started()
         cycle = super().next_cycle(timeout_s, publish=publish)
         self.probe.cycle_ended(cycle)
         self.kept = [*self.kept[-29:], cycle]
+        self.last = self.probe.cycles.get(id(cycle.snapshot))
         return cycle
+
+    def store_cycle(self) -> None:
+        began = time.perf_counter()
+        super().store_cycle()
+        if self.last is not None:
+            self.last.stored = (began, time.perf_counter())
 
 
 class PrebuiltFeed(Feed):
@@ -469,17 +489,20 @@ def stages(cycles: list[Cycle]) -> dict[str, list[float]]:
     """Seconds per stage over the measured cycles."""
     out: dict[str, list[float]] = {k: [] for k in (
         "socket_book", "book_read", "cycle", "read_end", "views", "queue", "apply",
-        "frame", "cpu", "tick_screen", "cycle_screen")}
+        "frame", "cpu", "tick_screen", "cycle_screen", "stored", "collect_cpu")}
     for c in cycles:
         if not (c.applied[0] and c.frame):
             continue
         out["cycle"].append(c.end - c.start)
+        out["collect_cpu"].append(c.collect_cpu)
         if c.read:
             out["read_end"].append(c.end - c.read)
         if c.views[0]:
             out["views"].append(c.views[1] - c.views[0])
             out["queue"].append(c.applied[0] - c.posted)
         out["apply"].append(c.applied[1] - c.applied[0])
+        if c.stored[0]:
+            out["stored"].append(c.stored[1] - c.stored[0])
         out["frame"].append(c.frame - c.applied[1])
         out["cpu"].append(c.cpu)
         out["cycle_screen"].append(c.frame - c.start)
@@ -512,8 +535,10 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     print("stage (median / p95 ms)                 streamed        prebuilt 1 Hz")
     rows = (("socket -> book (parse, fold)", "socket_book"),
             ("book -> cycle reads it (cadence)", "book_read"),
-            ("cycle (collect_once)", "cycle"),
+            ("cycle (to the snapshot shown)", "cycle"),
             ("  of which after the book read", "read_end"),
+            ("  its thread's CPU (waits excluded)", "collect_cpu"),
+            ("cycle stored, after it is posted", "stored"),
             ("worker formats shown chain", "views"),
             ("UI message queued -> handled", "queue"),
             ("UI apply (show_snapshot)", "apply"),

@@ -208,6 +208,7 @@ def analyse_buckets(
     state: DayState,
     prev_quotes: Mapping[int, PrevQuote] | None = None,
     max_gap_s: float = float("inf"),
+    prev_later: list[PrevUpdate] | None = None,
 ) -> list[BucketResult]:
     """IV, greeks, flow, buildup, quality and aggregates of every (plan, spot of its index) in
     `jobs`, in one vectorised pass over all their legs; one BucketResult per job, in order.
@@ -226,6 +227,10 @@ def analyse_buckets(
 
     Each figure is the same elementwise arithmetic per leg as a bucket analysed alone, and each
     sum is taken over one bucket's legs, so a bucket's results do not depend on its companions.
+
+    With `prev_later` the previous quotes are not replaced here: a PrevUpdate is appended to it,
+    whose `apply(state)` replaces them as this call would have (before the next cycle reads
+    them), so a collector shows the cycle before it pays for that bookkeeping.
     """
     buckets: list[_Bucket] = []
     call_tokens, put_tokens, keys, symbols = [], [], [], []
@@ -421,12 +426,35 @@ def analyse_buckets(
         first += count
 
     quoted_at = np.flatnonzero(has_quote)
-    state.prev.update(zip(tokens[quoted_at].tolist(), map(
-        PrevQuote, value[quoted_at].tolist(), volume[quoted_at].tolist(),
-        mid[quoted_at].tolist(), last[quoted_at].tolist(), oi[quoted_at].tolist(),
-        repeat(now_s, quoted_at.size),
-    ), strict=True))
+    update = PrevUpdate(tokens[quoted_at], value[quoted_at], volume[quoted_at], mid[quoted_at],
+                        last[quoted_at], oi[quoted_at], now_s)
+    if prev_later is None:
+        update.apply(state)
+    else:
+        prev_later.append(update)
     return out
+
+
+@dataclass(slots=True)
+class PrevUpdate:
+    """One cycle's quotes that become the previous quotes of its legs (DayState.prev): the
+    quoted legs' tokens and their value, volume, mid, last and OI columns, at `at_s` (epoch
+    seconds of the cycle's moment)."""
+
+    tokens: np.ndarray
+    value: np.ndarray
+    volume: np.ndarray
+    mid: np.ndarray
+    last: np.ndarray
+    oi: np.ndarray
+    at_s: float
+
+    def apply(self, state: DayState) -> None:
+        """Replace the tokens' previous quotes in `state.prev`."""
+        state.prev.update(zip(self.tokens.tolist(), map(
+            PrevQuote, self.value.tolist(), self.volume.tolist(), self.mid.tolist(),
+            self.last.tolist(), self.oi.tolist(), repeat(self.at_s, self.tokens.size),
+        ), strict=True))
 
 
 def _aggregates(buckets: list[_Bucket], last: np.ndarray, oi: np.ndarray, volume: np.ndarray,

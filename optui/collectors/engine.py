@@ -10,6 +10,7 @@ import logging
 import math
 import time
 from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,12 @@ import numpy as np
 
 from optui.analytics.chain import atm_strike
 from optui.analytics.premium_flow import flow_totals
-from optui.collectors.bucket_analytics import BucketResult, analyse_buckets, session_open
+from optui.collectors.bucket_analytics import (
+    BucketResult,
+    PrevUpdate,
+    analyse_buckets,
+    session_open,
+)
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
 from optui.collectors.cycle_stats import (
     CLOCK_OFFSET_WARN_S,
@@ -60,6 +66,18 @@ def _pct(change: float, base: float) -> float:
     return change / base * 100.0 if base and math.isfinite(base) else float("nan")
 
 
+@dataclass(slots=True)
+class _Pending:
+    """A snapshot `collect_shown` returned, to store: its counters, whether its legs are kept,
+    and where its store warnings go among its own when stored at once."""
+
+    snapshot: Snapshot
+    stats: CycleStats
+    legs: bool
+    sinks_at: int
+    prev: list[PrevUpdate]  # the previous quotes to replace in the day's state, first
+
+
 class CollectionEngine:
     """Runs collection cycles over one source and writes each snapshot to the store and files."""
 
@@ -92,6 +110,8 @@ class CollectionEngine:
         self._tick_flow: dict[int, tuple[float, float]] = {}
         self._legs_slot: int | None = None  # interval slot of the last snapshot whose legs were kept
         self._offset_episodes = ClockOffsetEpisodes()
+        self._pending: _Pending | None = None  # collected and shown, not yet stored
+        self._late_warnings: list[SnapshotWarning] = []  # of a store after its snapshot was shown
         tick_flow = getattr(source, "flow", None)  # a streamed or replayed source's TickFlow
         if tick_flow is not None:  # per-trade flow from ticks ages out as REST flow does
             tick_flow.max_gap_s = self.max_flow_gap_s
@@ -219,12 +239,25 @@ class CollectionEngine:
         return result
 
     def collect_once(self) -> Snapshot:
-        """Run one cycle; raises SourceError subclasses when the source fails.
+        """Run one cycle and store it (`collect_shown`, then `store_pending`); raises SourceError
+        subclasses when the source fails. Store, file and cache failures are among the
+        snapshot's warnings, before those of its alerts."""
+        snap = self.collect_shown()
+        self.store_pending(late=False)
+        return snap
+
+    def collect_shown(self) -> Snapshot:
+        """One cycle up to the snapshot a screen shows (quotes, analytics, alerts), its storing
+        left pending: `store_pending` stores it (the day's state, store, files, cache, in that
+        order) and must follow before the next cycle, which otherwise stores it first. Raises
+        SourceError subclasses when the source fails (nothing is then pending).
 
         The cycle's market moment is the exchange's: the newest timestamp on the index quotes
         (whole seconds, so a rewrite of the same moment lands on the same stored rows), else the
         source's clock. Expiry, buckets and the day's state all follow it.
         """
+        if self._pending is not None:
+            self.store_pending()
         started = time.perf_counter()
         if self.premarket is not None:  # by the source's clock: before the open quotes are stale
             self._tick_premarket(self.source.now())
@@ -283,22 +316,29 @@ class CollectionEngine:
         # Every bucket of every index in one vectorised pass, then each index's snapshot.
         jobs = [(plan, spots[spot_keys[key]].last_price)
                 for key, index_plans in plans.items() for plan in index_plans if plan.strikes.size]
+        prev_later: list[PrevUpdate] = []  # the previous quotes, replaced once shown
         results = iter(analyse_buckets(
             jobs, quotes, at, self.settings.analytics, self.settings.source.offsets, state,
-            prev_view, max_gap_s=self.max_flow_gap_s,
+            prev_view, max_gap_s=self.max_flow_gap_s, prev_later=prev_later,
         ))
-        for key, index_plans in plans.items():
-            done = [(plan, next(results)) for plan in index_plans if plan.strikes.size]
-            snap.indices[key] = self._index_snapshot(
-                key, spots[spot_keys[key]], index_plans, done, at, warnings, prev_view
-            )
+        try:
+            for key, index_plans in plans.items():
+                done = [(plan, next(results)) for plan in index_plans if plan.strikes.size]
+                snap.indices[key] = self._index_snapshot(
+                    key, spots[spot_keys[key]], index_plans, done, at, warnings, prev_view
+                )
+        except BaseException:
+            for update in prev_later:  # as analysed: the next cycle compares with these
+                update.apply(state)
+            raise
         keep_legs = stats.legs_stored = self.legs_due(at)
-        if keep_legs:  # at the tick cadence, the day's state file is rewritten per interval
-            state.save()
+        if keep_legs:  # at the tick cadence, leg rows, leg files and the day's state per interval
             self._legs_slot = int(at.timestamp() // src.interval_s)
+        warnings.extend(self._late_warnings)  # of the previous cycle's store, stored after shown
+        self._late_warnings = []
         snap.warnings = warnings
         self._blocks_of = snap
-        self._persist(snap, stats, keep_legs)
+        sinks_at = len(warnings)  # the store's own warnings go here, before the alerts'
         if self.alerts is not None:
             try:
                 snap.alerts = self.alerts.on_snapshot(snap)
@@ -310,7 +350,36 @@ class CollectionEngine:
         snap.duration_s = time.perf_counter() - started
         stats.warnings = warnings
         self.last = stats
+        self._pending = _Pending(snap, stats, keep_legs, sinks_at, prev_later)
         return snap
+
+    @property
+    def store_is_pending(self) -> bool:
+        """A snapshot from `collect_shown` is not yet stored."""
+        return self._pending is not None
+
+    def store_pending(self, late: bool = True) -> None:
+        """Store the snapshot `collect_shown` returned: the day's state file (when its legs are
+        due), then store rows, leg files and cache exactly as one `collect_once` does. A failing
+        sink becomes a warning, never a lost snapshot: with `late` (the snapshot was already
+        handed on) the warnings ride on the next snapshot, else they join this one's, before
+        its alerts' warnings. The snapshot's `duration_s` is not changed. Nothing pending:
+        nothing done."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        snap, stats = pending.snapshot, pending.stats
+        sinks: list[SnapshotWarning] = []
+        if self._state is not None:
+            for update in pending.prev:
+                update.apply(self._state)
+            if pending.legs:
+                self._state.save()
+        self._persist(snap, stats, pending.legs, sinks)
+        if late:
+            self._late_warnings.extend(sinks)
+        else:
+            snap.warnings[pending.sinks_at:pending.sinks_at] = sinks
 
     def premarket_due(self, after: datetime, before: datetime) -> datetime | None:
         """The pre-market capture time on `before`'s IST date when it falls in [after, before)
@@ -424,9 +493,10 @@ class CollectionEngine:
         lots = {p.bucket: p.chain.lot_size for p in plans if p.chain.lot_size > 0}
         return IndexSnapshot(key, overview, legs, lots, strike_flows)
 
-    def _persist(self, snap: Snapshot, stats: CycleStats, legs: bool = True) -> None:
-        """Store, files and cache; a failing sink becomes a warning, never a lost snapshot.
-        Without `legs` the leg rows and leg files are not written (see `legs_due`)."""
+    def _persist(self, snap: Snapshot, stats: CycleStats, legs: bool,
+                 warnings: list[SnapshotWarning]) -> None:
+        """Store, files and cache; a failing sink becomes one of `warnings`, never a lost
+        snapshot. Without `legs` the leg rows and leg files are not written (see `legs_due`)."""
         if self.store is not None:
             from optui.storage.records import FlowBarAccumulator, leg_batch, write_snapshot
 
@@ -449,14 +519,14 @@ class CollectionEngine:
             except StoreError as exc:
                 if together is not None:
                     stats.rows_written = 0  # rolled back together
-                snap.warnings.append(SnapshotWarning(WarningKind.STORE, "store", str(exc)))
+                warnings.append(SnapshotWarning(WarningKind.STORE, "store", str(exc)))
             stats.rows_spooled = self.store.spooled_total - spooled_before
             stored_after = self.store.stored_total
             stats.rows_stored = (stats.rows_written - stats.rows_spooled
                                  if stored_before is None or stored_after is None
                                  else stored_after - stored_before)
             stats.rows_inflight = self.store.inflight_points
-            snap.warnings.extend(SnapshotWarning(WarningKind.STORE, "store", notice)
+            warnings.extend(SnapshotWarning(WarningKind.STORE, "store", notice)
                                  for notice in self.store.take_notices())
         if legs and self.out_dir is not None and (self.settings.export.write_json
                                                   or self.settings.export.write_csv):
@@ -474,7 +544,7 @@ class CollectionEngine:
                     json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
                 )
             except (OSError, StoreError) as exc:
-                snap.warnings.append(SnapshotWarning(WarningKind.FILES, "files", f"cannot write under {self.out_dir}: {exc}"))
+                warnings.append(SnapshotWarning(WarningKind.FILES, "files", f"cannot write under {self.out_dir}: {exc}"))
         if self.cache is not None:
             summaries = {
                 key: {
@@ -489,9 +559,17 @@ class CollectionEngine:
             try:  # the whole cycle is published by the feed (optui.feed.local), alerts included
                 self.cache.set_snapshots(summaries)
             except StoreError as exc:
-                snap.warnings.append(SnapshotWarning(WarningKind.CACHE, "cache", str(exc)))
+                warnings.append(SnapshotWarning(WarningKind.CACHE, "cache", str(exc)))
 
     def close(self) -> None:
+        """Store what is pending (its warnings to the log), then close every part."""
+        try:
+            self.store_pending()
+        except Exception:  # noqa: BLE001 - closing must not hide the real error
+            log.exception("storing the last snapshot failed")
+        for warning in self._late_warnings:
+            log.warning("%s", warning)
+        self._late_warnings = []
         for part in (self.alerts, self.source, self.store, self.cache):
             if part is not None:
                 try:

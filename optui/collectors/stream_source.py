@@ -121,6 +121,7 @@ class StreamingSource(WrappedSource):
         self.rest_calls = 0  # quote calls polled over REST since the source started
         self.token_check_s = 30.0  # at the tick cadence, the login is checked this often
         self._checked_s = float("-inf")  # exchange time of the last check
+        self._login_rejected: TokenExpiredError | None = None  # by a check between snapshots
         self._cadence = threading.Condition()
         self._spot_s = 0.0  # newest exchange second of an index tick
         self._shard_s: dict[int, float] = {}  # newest exchange second of each connection's ticks
@@ -323,6 +324,9 @@ class StreamingSource(WrappedSource):
         ticks cannot answer instead, and TokenExpiredError whenever the login is rejected (the
         collector pauses for a new login, streamed or not)."""
         keys = list(keys)
+        if self._login_rejected is not None:  # found while waiting for this snapshot's ticks
+            rejected, self._login_rejected = self._login_rejected, None
+            raise rejected
         now_s = self.rest.now().timestamp()
         spots = is_spot_call(keys)
         live = self.ticker is not None
@@ -412,6 +416,18 @@ class StreamingSource(WrappedSource):
         except SourceError as exc:
             self._note(f"login check failed ({exc}); the ticks keep answering")
 
+    def _check_login_between(self) -> None:
+        """The login check that falls due, made while waiting for a snapshot's ticks instead of
+        in its spot call (a round trip off the path from tick to screen); a rejected login is
+        raised by the next quote call, as the check there would."""
+        now_s = self.rest.now().timestamp()
+        if now_s - self._checked_s < self.token_check_s:
+            return
+        try:
+            self._check_login(now_s)
+        except TokenExpiredError as exc:
+            self._login_rejected = exc
+
     def take_tick_flow(self) -> dict[int, tuple[float, float]]:
         """Token -> (inflow, outflow) rupees measured per trade from the ticks for the legs
         answered from them since the previous call (NaN: not measured); legs polled meanwhile
@@ -451,6 +467,7 @@ class StreamingSource(WrappedSource):
         snapshot."""
         if not self.ticking:
             return None
+        self._check_login_between()
         step = float(self.snapshot_s)  # type: ignore[arg-type]
         mark = (math.floor(after.timestamp() / step) + 1) * step
         end = time.monotonic() + timeout_s

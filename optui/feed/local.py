@@ -178,6 +178,8 @@ class LocalFeed(Feed):
         self._closed = False
         self._stop_wait = threading.Event()  # ends a wait for ticks when the feed closes
         self._last_at: datetime | None = None  # the exchange time of the last snapshot
+        self.store_later = False
+        """Each cycle is published before it is stored (`show_before_store`)."""
         self.listeners: list[Callable[[FeedCycle], None]] = []
         self.health_file: Path | None = None
         """Where each attempt's health summary is written for `optui doctor` (set by `start()`
@@ -236,6 +238,20 @@ class LocalFeed(Feed):
 
     def start_blocks(self) -> bool:
         return self.engine is None or (self.lock is not None and self.lock._fd is None)
+
+    def show_before_store(self) -> bool:
+        """From now on each cycle is published, and returned, before the engine stores it
+        (`CollectionEngine.collect_shown`); `store_cycle` then stores it. False (each cycle
+        stored first, as before) for an engine that only collects whole cycles."""
+        engine = self.engine
+        self.store_later = (callable(getattr(engine, "collect_shown", None))
+                            and callable(getattr(engine, "store_pending", None)))
+        return self.store_later
+
+    def store_cycle(self) -> None:
+        """Store the cycle returned unstored (`CollectionEngine.store_pending`)."""
+        if self.store_later and self.engine is not None:
+            self.engine.store_pending()
 
     @property
     def interval_s(self) -> float:
@@ -299,14 +315,15 @@ class LocalFeed(Feed):
         """Collect one cycle now and (with `publish`) publish it; raises what `collect_once`
         raises. A caller that publishes later (`publish`) lets its own events ride along. At
         the tick cadence, with `wait_ticks`, the cycle first waits for its ticks
-        (`wait_snapshot`; the headless collector waits itself)."""
+        (`wait_snapshot`; the headless collector waits itself). After `show_before_store` the
+        cycle is returned unstored: `store_cycle` stores it."""
         engine = self.engine
         if engine is None:
             raise RuntimeError("LocalFeed.next_cycle before start()")
         if wait_ticks:
             self.wait_snapshot()
         try:
-            snapshot = engine.collect_once()
+            snapshot = engine.collect_shown() if self.store_later else engine.collect_once()
         except Exception as exc:
             self._failed(exc)
             raise

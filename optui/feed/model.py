@@ -94,6 +94,19 @@ class Feed(ABC):
         """Real seconds until the next cycle is due; 0 for a feed that waits on its own."""
         return 0.0
 
+    def show_before_store(self) -> bool:
+        """Ask the feed to hand each cycle on before storing it, so a screen shows it sooner;
+        True when it will (a local feed), and then `store_cycle()` must follow each
+        `next_cycle()` (the next cycle otherwise stores it first). False for a feed that stores
+        nothing itself (attached, replayed)."""
+        return False
+
+    def store_cycle(self) -> None:
+        """Store the cycle `next_cycle()` handed on unstored (store rows, leg files, the day's
+        state, in the collector's order; their failures ride on the next cycle as warnings);
+        nothing to do otherwise. Raises only what an unexpected fault raises."""
+        return None
+
     @property
     def store(self) -> Any:
         """The store holding this feed's history (optui.storage.base.Store), or None."""

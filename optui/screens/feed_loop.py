@@ -46,6 +46,11 @@ ATTACHED_WAIT_S = 0.25
 """An attached feed's wait for the collector's next cycle is cut into pieces this long, so a
 read the screen asks for (or the screen going away) waits at most that long."""
 
+STORE_AFTER_S = 0.05
+"""A cycle handed over before it is stored (`Feed.show_before_store`) is stored this long after
+it is posted: the screen applies it and writes its frame meanwhile, without sharing the GIL with
+the store (tens of ms of CPU); the next cycle is due no sooner than a second later."""
+
 Job = Callable[[Feed | None], Message | None]
 """A read run between cycles with the current feed (None before one started); returns the
 message to post, or None."""
@@ -112,6 +117,7 @@ class FeedLoop:
         self._waiting = False
         self._wait_until: float | None = None
         self._ended_said = False
+        self._store_later = False  # the feed stores each cycle after it is posted
 
     # ---- the screen's side (any thread) ------------------------------------------------
 
@@ -272,6 +278,8 @@ class FeedLoop:
                     close_quietly(feed)
                 return
             self.feed = feed
+            # A local feed hands each cycle over before storing it: the screen shows it first.
+            self._store_later = self.collect_enabled and feed.show_before_store()
             self.started = True
             self.paused = False
             self._due = None
@@ -283,13 +291,34 @@ class FeedLoop:
         assert feed is not None
         with self._cond:
             self.collecting = True
+        failed: Message | None = None
         try:
             message = self._collect(feed)
+            self._send(message)
+            if self._store_later:  # the cycle's store rows, files and day state, once on screen
+                with self._cond:
+                    if isinstance(message, SnapshotCollected) and not (self._stopping or self._jobs):
+                        self._cond.wait(STORE_AFTER_S)  # a read asked for meanwhile ends it
+                failed = self._store(feed)
         finally:
             with self._cond:
                 self.collecting = False
                 self._due = None
-        self._send(message)
+        self._send(failed)
+
+    @staticmethod
+    def _store(feed: Feed) -> Message | None:
+        """Store the cycle just posted; the store's own failures ride on the next cycle as
+        warnings, anything else is posted as a failed collection (trace to the log)."""
+        try:
+            feed.store_cycle()
+        except OptuiError as exc:
+            return CollectionFailed(str(exc), type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - the screen must keep running
+            log.exception("storing the cycle failed")
+            return CollectionFailed(f"storing the cycle failed: {exc} (details in the log)",
+                                    "unexpected")
+        return None
 
     def _collect(self, feed: Feed) -> Message | None:
         try:
@@ -315,4 +344,4 @@ class FeedLoop:
         return SnapshotCollected(cycle.snapshot, views, cycle)
 
 
-__all__ = ["ATTACHED_WAIT_S", "FeedLoop", "Job", "close_quietly", "flow_job"]
+__all__ = ["ATTACHED_WAIT_S", "STORE_AFTER_S", "FeedLoop", "Job", "close_quietly", "flow_job"]
