@@ -185,7 +185,40 @@ def test_a_format_2_recording_still_replays(tmp_path: Path) -> None:
     source = ReplaySource(path, speed=None)
     keys = expected["quotes"][0]["keys"]
     assert source.quote_batch(keys) == expected["quotes"][0]["data"]
-    assert FORMAT_VERSION == 3
+    assert FORMAT_VERSION >= 3
+
+
+@pytest.mark.integration
+def test_a_format_3_recording_still_replays(tmp_path: Path) -> None:
+    """A day written by format 3 at the tick cadence (packed quotes, TICK_COLUMNS frames, a
+    frame kept as received, streamed answers repeating their key lists every second) reads
+    back frame for frame and answer for answer, and replays its streamed calls."""
+    path = tmp_path / "2026-11-18.optrec.zst"
+    for name in ("2026-11-18.optrec.zst", "2026-11-18.optrec.idx"):
+        shutil.copy(FIXTURES / "recording" / name, tmp_path / name)
+    expected = json.loads((FIXTURES / "recording" / "2026-11-18.expected.json").read_text())
+    health = ReadHealth()
+    records = list(read_day(path, None, health))
+    assert health.bad_frames == 0 and health.unknown == 0 and not health.cut
+    assert records[0].kind == META and records[0].json()["format"] == 3
+    assert records[0].json()["snapshot_s"] == 1.0
+    frames = [hashlib.sha256(r.payload).hexdigest() for r in records if r.kind == TICKS]
+    assert frames == expected["frames"]
+    answers = [r.quotes() for r in records if r.kind == QUOTE_PACKED]
+    assert [{"keys": k, "data": d} for k, d in answers] == expected["quotes"]
+    calls = []
+    for rec in (r for r in records if r.kind == STREAM_QUOTES):
+        body, (keys, polled) = rec.json(), rec.quotes()
+        calls.append({"keys": keys, "stream": body["stream"], "tokens": body["tokens"],
+                      "polled": polled})
+    assert calls == expected["stream"]
+    source = ReplaySource(path, speed=None)
+    assert source.snapshot_s == 1.0 and source.streamed is False  # its first call was polled
+    legs = expected["stream"][1]
+    got = source.quote_batch(legs["keys"])
+    polled_key = legs["keys"][0]
+    assert got[polled_key] == legs["polled"][polled_key]
+    assert [got[k]["instrument_token"] for k in legs["stream"]] == legs["tokens"]
 
 
 _CHILD = textwrap.dedent("""
