@@ -25,8 +25,10 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.recording import (
@@ -79,6 +81,16 @@ class TimedRecorder(Recorder):
         super().record_instruments(at, instruments, warnings)
         self.cpu_s += time.thread_time() - t0
 
+    def record_ticks(self, at, payload) -> None:  # noqa: ANN001
+        t0 = time.thread_time()
+        super().record_ticks(at, payload)
+        self.cpu_s += time.thread_time() - t0
+
+    def record_stream_answer(self, at, keys, stream, tokens, polled) -> None:  # noqa: ANN001
+        t0 = time.thread_time()
+        super().record_stream_answer(at, keys, stream, tokens, polled)
+        self.cpu_s += time.thread_time() - t0
+
     def flush(self) -> None:
         t0 = time.thread_time()
         super().flush()
@@ -122,10 +134,12 @@ def record(root: Path, settings: Settings, interval: float, cycles: int) -> dict
             "day": first_size + per_cycle * (SESSION_S / interval - 1)}
 
 
-def stream_frames(mode: int, seconds: int) -> tuple[list[bytes], int]:
+def stream_frames(mode: int, seconds: int,
+                  tokens: list[int] | None = None) -> tuple[list[bytes], int]:
     """The simulator's ticker frames for the full chain (indices, futures and every option of
-    the two nearest expiries of the five indices) over three connections, one a second each
-    (b"" for a connection's second when none of its instruments changed)."""
+    the two nearest expiries of the five indices; or the instrument `tokens` given) over three
+    connections, one a second each (b"" for a connection's second when none of its instruments
+    changed)."""
     from optui.collectors.ticker_source import plan_shards
     from optui.simulator.exchange import SimulatedExchange
     from optui.simulator.ticker import ChangedTicks, exchange_frame
@@ -139,8 +153,9 @@ def stream_frames(mode: int, seconds: int) -> tuple[list[bytes], int]:
         if r.expiry is not None and r.instrument_type in ("CE", "PE"):
             expiries.setdefault(r.index_key, set()).add(r.expiry)
     near = {k: sorted(v)[:2] for k, v in expiries.items()}
-    tokens = [r.instrument_token for r in rows
-              if r.is_index or (r.expiry is not None and r.expiry in near.get(r.index_key, ()))]
+    if tokens is None:
+        tokens = [r.instrument_token for r in rows if r.is_index or (
+            r.expiry is not None and r.expiry in near.get(r.index_key, ()))]
     shards = [s for s in plan_shards(dict.fromkeys(tokens, MODE_NAMES[mode])) if s]
     sent = [ChangedTicks() for _ in shards]  # each connection sends only what changed
     frames = []
@@ -196,6 +211,129 @@ def record_stream(root: Path) -> dict[int, Path]:
               f"{sizes['format 2'] / 1e6:.0f} MB at {cpus['format 2'] * 100:.2f} %; frames as "
               f"received {sizes['as received'] / 1e6:.0f} MB at {cpus['as received'] * 100:.2f} %")
     return paths
+
+
+class CallSpy(SimulatedSource):
+    """The simulator, keeping the key list of every quote call the engine makes."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.calls: list[list[str]] = []
+
+    def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
+        self.calls.append(list(keys))
+        return super().quote_batch(keys)
+
+
+def snapshot_calls(root: Path) -> tuple[list, list[list[str]], dict[str, int]]:
+    """The instrument dump, the key lists of one full-chain snapshot's quote calls (the index
+    spots, then the leg batches) as the engine makes them, and the spots' tokens."""
+    sim = CallSpy(seed=7, start=START, clock=Clock())
+    engine = CollectionEngine(full_chain_settings(), sim, None, state_dir=root / "calls")
+    engine.collect_once()
+    engine.close()
+    dump, calls = sim.instruments(), list(sim.calls)
+    spots = {k: q["instrument_token"] for k, q in sim.quote_batch(calls[0]).items()}
+    return dump, calls, spots
+
+
+KIND_GROUPS = {"tick frames": ("tick columns", "ticks", "packed ticks"),
+               "tick-book checkpoints": ("tick book", "tick book columns"),
+               "streamed calls": ("stream quotes", "stream call"),
+               "dump and meta": ("instruments", "meta")}
+
+
+def record_tick_day(root: Path, frames: list[bytes], per: int, dump: list,
+                    calls: list[list[str]], token: dict[str, int], parts: tuple[str, ...] = ("dump", "ticks", "calls"),
+                    seconds: int = STREAM_SECONDS) -> dict:
+    """A streamed full-chain session at the tick cadence, recorded as StreamingSource records
+    it: the instrument dump, then each exchange second the connections' frames (`per` a
+    second, as received) and the snapshot's streamed calls (index spots, then each leg batch,
+    all answered from the ticks, 50 ms after the second's frames), the recorder flushed once a
+    second (its flusher thread's work). `parts` leaves some out (to size one kind alone).
+    Returns the day file, its one-off bytes (meta and dump), size, index size and CPU."""
+    from optui.collectors.recording import index_path
+
+    folder = root / ("tickday-" + "-".join(parts))
+    recorder = TimedRecorder(folder, "sim", "SIMULATED", flusher=False)
+    recorder.meta["snapshot_s"] = 1.0
+    path = day_path(folder, START.date())
+    one_off = 0
+    if "dump" in parts:
+        recorder.record_instruments(START, dump, [])
+        recorder.flush()
+        one_off = path.stat().st_size
+        recorder.cpu_s = 0.0
+    plans = [(keys, [token[k] for k in keys]) for keys in calls]
+    for second in range(seconds):
+        at = START + timedelta(seconds=second)
+        if "ticks" in parts:
+            for frame in frames[second * per:(second + 1) * per]:
+                if frame:  # b"": nothing changed on that connection, only a heartbeat came
+                    recorder.record_ticks(at, frame)
+        if "calls" in parts:
+            asked = at + timedelta(milliseconds=50)
+            for keys, tokens in plans:
+                recorder.record_stream_answer(asked, keys, keys, tokens, {})
+        recorder.flush()
+    recorder.close()
+    size = path.stat().st_size
+    return {"path": path, "one_off": one_off, "size": size, "cpu": recorder.cpu_s / seconds,
+            "index": index_path(path).stat().st_size, "seconds": seconds,
+            "day": one_off + (size - one_off) * SESSION_S / seconds,
+            "index_day": index_path(path).stat().st_size * SESSION_S / seconds}
+
+
+def stored_by_kind(path: Path) -> dict[str, int]:
+    """Bytes each record kind takes in the decompressed day file (headers included)."""
+    from optui.collectors.recording import HEADER, KIND_NAMES
+
+    out: dict[str, int] = {}
+    for rec in read_day(path, None, ReadHealth(), unpack=False):
+        name = KIND_NAMES.get(rec.kind, str(rec.kind))
+        out[name] = out.get(name, 0) + HEADER.size + len(rec.payload)
+    return out
+
+
+def tick_cadence_day(root: Path) -> Path:
+    """A whole full-chain day as the product records it at the tick cadence (`snapshot_s` 1):
+    ticks, streamed calls, dump, index. Recorded over STREAM_SECONDS (two five-minute frames)
+    and extrapolated linearly to the 22,500 s of a 09:15-15:30 session (the dump once; the
+    simulated market ticks at one steady pace all day, a real one faster at the open and close).
+    Each part is also recorded alone to size it compressed. Returns the whole day file."""
+    from optui.tick_packets import MODE_FULL
+
+    dump, calls, spots = snapshot_calls(root)
+    token = {**{i.key: i.instrument_token for i in dump}, **spots}
+    subscribed = list(dict.fromkeys(token[k] for keys in calls for k in keys))
+    frames, instruments = stream_frames(MODE_FULL, STREAM_SECONDS, subscribed)
+    per = len(frames) // STREAM_SECONDS
+    whole = record_tick_day(root, frames, per, dump, calls, token)
+    kinds = stored_by_kind(whole["path"])
+    scale = SESSION_S / STREAM_SECONDS
+    print(f"a full-chain day at the tick cadence as recorded: {instruments} instruments "
+          f"streamed in full mode, {len(calls)} streamed calls a snapshot (index spots and "
+          f"{len(calls) - 1} leg batches), {STREAM_SECONDS} s recorded: "
+          f"{whole['day'] / 1e6:.0f} MB a day + index {whole['index_day'] / 1e3:.0f} KB "
+          f"(goal <= {BYTES_GOAL / 1e6:.0f} MB: {'ok' if whole['day'] <= BYTES_GOAL else 'MISSED'})"
+          f" at {whole['cpu'] * 100:.2f} % of a core (goal <= {CPU_GOAL * 100:.0f} %: "
+          f"{'ok' if whole['cpu'] <= CPU_GOAL else 'MISSED'})")
+    alone = {"tick frames": ("ticks",), "streamed calls": ("calls",)}
+    for group, names in KIND_GROUPS.items():
+        stored = sum(v for k, v in kinds.items() if k in names)
+        if not stored:
+            continue
+        once = group == "dump and meta"
+        line = (f"  {group}: {stored / 1e6 if once else stored * scale / 1e9:.2f} "
+                f"{'MB once' if once else 'GB a day'} decompressed")
+        if group in alone:
+            part = record_tick_day(root, frames, per, dump, calls, token, alone[group])
+            line += (f", alone compressed {part['day'] / 1e6:.1f} MB a day at "
+                     f"{part['cpu'] * 100:.2f} % of a core")
+        elif once:
+            line += f", compressed {whole['one_off'] / 1e6:.2f} MB"
+        print(line)
+    return whole["path"]
 
 
 def replay_ticks(path: Path) -> float:

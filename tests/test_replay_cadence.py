@@ -13,7 +13,14 @@ import pytest
 from optui.alerts import AlertEngine
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
-from optui.collectors.recording import STREAM_QUOTES, Recorder, day_path, read_day, recordings_dir
+from optui.collectors.recording import (
+    STREAM_CALL,
+    STREAM_QUOTES,
+    Recorder,
+    day_path,
+    read_day,
+    recordings_dir,
+)
 from optui.collectors.replay import ReplayPlan, replay_collector
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.stream_plan import is_spot_call
@@ -88,6 +95,10 @@ def test_a_day_at_the_tick_cadence_replays_into_the_same_store(tmp_path: Path) -
     # (on a loaded machine a late tick can leave a snapshot to REST: the test in
     # test_tick_cadence.py steps its clock instead).
     assert len(spot_calls) >= (len(snaps) - 1) // 2
+    # Each snapshot repeats the same calls: after the first of its keys in a frame, a call is
+    # written as a reference to it.
+    stored = [r.kind for r in read_day(path, unpack=False)]
+    assert stored.count(STREAM_CALL) > stored.count(STREAM_QUOTES)
 
     live = SQLiteStore(tmp_path / "live" / "live.db")
     one = dump(live)

@@ -26,16 +26,29 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   reader gives both packed tick kinds back as the `TICKS` record of the frame's exact bytes.
   `STREAM_QUOTES` (JSON: one quote call answered by a streaming source: the requested keys, the
   keys answered from the ticks recorded before it with their instrument tokens as ``stream``
-  and ``tokens``, and the rest, polled, in the columnar form of `QUOTE_COLUMNS`). Unknown kinds
-  are skipped and counted by the reader. A packed record needs the records before it in its
+  and ``tokens``, and the rest, polled, in the columnar form of `QUOTE_COLUMNS`; format 4
+  writes it for the first call of each key list in a frame), `STREAM_CALL` (format 4: a
+  streamed call whose keys, streamed keys and tokens are those of an earlier `STREAM_QUOTES`
+  record of its frame: ``u32`` that record's position among the frame's `STREAM_QUOTES`
+  records, then its polled answer as `QUOTE_COLUMNS` JSON, nothing when none was polled; at the
+  tick cadence every snapshot repeats the same calls, so a call costs a few bytes instead of its
+  key lists; the reader gives it back as the `STREAM_QUOTES` record it stands for),
+  `TICK_BOOK_COLUMNS` (format 4: the session's tick book at the frame start, as ticker frames
+  holding every instrument's last packet of each mode (`optui.collectors.tick_checkpoint`),
+  packed as `TICK_COLUMNS` are; given back as `TICK_BOOK` with the frames' exact bytes: a
+  replay starting at the frame applies it before any tick, one reading on from earlier frames
+  skips it). Unknown kinds are skipped and counted by the reader. A packed record needs the records before it in its
   frame (`FrameCodecs`), so frames are read from their start (the index's seek points are frame
   starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
-  of its first record, one ``offset time_us`` line per frame) for seeking by time
+  of its first record, one ``offset time_us`` line per frame, ``offset time_us b`` when the
+  session's tick book is whole at the frame start: it opens with the `TICK_BOOK_COLUMNS`
+  checkpoint, or the session had recorded no tick before it) for seeking by time
   (`optui.collectors.record_index`).
 
 Format versions: 1 wrote quotes as `QUOTE_COLUMNS`; 2 as `QUOTE_PACKED`, ticks as
-`TICK_PACKED`; 3 writes ticks as `TICK_COLUMNS`. Every version is read.
+`TICK_PACKED`; 3 ticks as `TICK_COLUMNS`; 4 writes repeated streamed calls as `STREAM_CALL` and
+a tick-book checkpoint at each frame start. Every version is read.
 
 A new record kind is a constant here and an entry in `KIND_NAMES` (the reader skips kinds not
 named there, as unknown); a kind packed against the records before it in its frame also gets an
@@ -53,7 +66,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
-from optui.collectors.quote_columns import decode_quotes
+from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.quote_pack import PackError, PackState, unpack_columns
 from optui.collectors.tick_columns import (
     TickColumnsError,
@@ -64,7 +77,7 @@ from optui.collectors.tick_columns import (
 from optui.collectors.tick_pack import TickPackError, TickState, unpack_ticks
 from optui.models import Instrument, SnapshotWarning, WarningKind
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 SUFFIX = ".optrec.zst"
 INDEX_SUFFIX = ".optrec.idx"
 FRAME_SPAN_S = 300.0
@@ -80,11 +93,14 @@ core, against 152 MB at level 3 and 124 MB at level 19 for 2.5 % (benchmarks/ben
 META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED, TICK_PACKED = 1, 2, 3, 4, 5, 6, 7
 STREAM_QUOTES = 8
 TICK_COLUMNS = 10
+STREAM_CALL, TICK_BOOK, TICK_BOOK_COLUMNS = 11, 12, 13
 KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
               QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes",
               TICK_PACKED: "packed ticks", STREAM_QUOTES: "stream quotes",
-              TICK_COLUMNS: "tick columns"}
-QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES)
+              TICK_COLUMNS: "tick columns", STREAM_CALL: "stream call",
+              TICK_BOOK: "tick book", TICK_BOOK_COLUMNS: "tick book columns"}
+QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES, STREAM_CALL)
+_CALL_REF = struct.Struct("<I")
 HEADER = struct.Struct("<BqI")
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 MAX_PAYLOAD = 256 * 1024 * 1024
@@ -185,6 +201,20 @@ def instruments_from_record(payload: dict) -> tuple[list[Instrument], list[Snaps
     return rows, notes
 
 
+@dataclass(frozen=True)
+class StreamCall:
+    """One quote call of a streaming source as recorded: the keys asked for, those answered
+    from the ticks recorded before it (`stream`, instrument `tokens`), the `polled` answer."""
+
+    keys: list[str]
+    stream: list[str]
+    tokens: list[int]
+    polled: dict[str, dict]
+
+    def shape(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+        return tuple(self.keys), tuple(self.stream), tuple(self.tokens)
+
+
 @dataclass
 class Record:
     """One recorded answer: its kind, time (aware UTC) and raw payload."""
@@ -231,21 +261,38 @@ class FrameCodecs:
         self.quotes = PackState()
         self.ticks_v2 = TickState()
         self.ticks = TickColumnsState()
+        self.calls: list[Record] = []  # reading: the frame's STREAM_QUOTES records in order
+        self.shapes: dict[tuple, int] = {}  # writing: each call shape's STREAM_QUOTES position
 
     def clear(self) -> None:
         """Forget everything (a new frame begins)."""
         self.quotes.clear()
         self.ticks_v2.clear()
         self.ticks.clear()
+        self.calls.clear()
+        self.shapes.clear()
 
     def pack(self, kind: int, payload: bytes) -> tuple[int, bytes]:
         """The (kind, payload) to write for a record: a well-formed tick frame packed as
-        `TICK_COLUMNS`, anything else as it is."""
-        if kind == TICKS:
+        `TICK_COLUMNS` (a `TICK_BOOK` frame as `TICK_BOOK_COLUMNS`), anything else as it is."""
+        if kind in (TICKS, TICK_BOOK):
             packed = pack_frame_columns(payload, self.ticks)
             if packed is not None:
-                return TICK_COLUMNS, packed
+                return (TICK_COLUMNS if kind == TICKS else TICK_BOOK_COLUMNS), packed
         return kind, payload
+
+    def pack_call(self, call: StreamCall) -> tuple[int, bytes]:
+        """The (kind, payload) of a streamed call: `STREAM_CALL` referring to the frame's
+        earlier call of the same shape, else `STREAM_QUOTES` in full (and remembered)."""
+        shape = call.shape()
+        polled = encode_json(encode_quotes(call.polled)) if call.polled else b""
+        ref = self.shapes.get(shape)
+        if ref is not None:
+            return STREAM_CALL, _CALL_REF.pack(ref) + polled
+        self.shapes[shape] = len(self.shapes)
+        body = {"keys": call.keys, "stream": call.stream, "tokens": call.tokens,
+                **encode_quotes(call.polled)}
+        return STREAM_QUOTES, encode_json(body)
 
 
 def _unpack_quotes(rec: Record, codecs: FrameCodecs) -> Record:
@@ -272,9 +319,44 @@ def _unpack_ticks(rec: Record, codecs: FrameCodecs) -> Record:
         return rec
 
 
+def _unpack_book(rec: Record, codecs: FrameCodecs) -> Record:
+    try:
+        return Record(TICK_BOOK, rec.at_us, unpack_frame_columns(rec.payload, codecs.ticks))
+    except TickColumnsError as exc:
+        rec._body = exc
+        return rec
+
+
+def _keep_call(rec: Record, codecs: FrameCodecs) -> Record:
+    codecs.calls.append(rec)  # later STREAM_CALL records of the frame refer to it
+    return rec
+
+
+def _unpack_call(rec: Record, codecs: FrameCodecs) -> Record:
+    try:
+        (ref,) = _CALL_REF.unpack_from(rec.payload, 0)
+        if ref >= len(codecs.calls):
+            raise ValueError(f"a streamed call refers to call {ref} of {len(codecs.calls)}")
+        base = codecs.calls[ref].json()
+        polled = rec.payload[_CALL_REF.size:]
+        columns = json.loads(polled) if polled else encode_quotes({})
+        if not isinstance(base, dict) or not isinstance(columns, dict):
+            raise ValueError("a streamed call's answer is not an object")
+        body = {"keys": base["keys"], "stream": base["stream"], "tokens": base["tokens"],
+                **columns}
+    except (struct.error, ValueError, KeyError, TypeError) as exc:
+        rec._body = ValueError(f"streamed call does not unpack: {exc}")
+        return rec
+    return Record(STREAM_QUOTES, rec.at_us, rec.payload, body)
+
+
 UNPACKERS: dict[int, Callable[[Record, FrameCodecs], Record]] = {
     QUOTE_PACKED: _unpack_quotes, TICK_PACKED: _unpack_ticks_v2, TICK_COLUMNS: _unpack_ticks,
+    TICK_BOOK_COLUMNS: _unpack_book, STREAM_QUOTES: _keep_call, STREAM_CALL: _unpack_call,
 }
 """Per packed kind: the record as read, unpacked against the records before it in its frame."""
 PACKED_TICKS = (TICK_PACKED, TICK_COLUMNS)
 """Kinds a tick frame is packed as: one still of such a kind after reading did not unpack."""
+LEFT_PACKED = (*PACKED_TICKS, TICK_BOOK_COLUMNS, STREAM_CALL)
+"""Kinds the reader unpacks into others: one still of such a kind after reading did not unpack
+(a STREAM_CALL read without unpacking keeps its kind)."""

@@ -16,15 +16,15 @@ import zstandard
 from optui.collectors.record_format import (
     HEADER,
     KIND_NAMES,
+    LEFT_PACKED,
     LEVEL,
     MAX_PAYLOAD,
-    PACKED_TICKS,
     UNPACKERS,
     FrameCodecs,
     Record,
     _us,
 )
-from optui.collectors.record_index import frame_offsets, write_index
+from optui.collectors.record_index import frame_offsets, read_index, write_index
 from optui.timeutil import IST
 
 log = logging.getLogger(__name__)
@@ -141,7 +141,7 @@ def read_day(path: Path, since: datetime | None = None,
                 if rec.kind not in KIND_NAMES:
                     health.unknown += 1
                     continue
-                if rec.kind in PACKED_TICKS and unpack:  # left packed: it did not unpack
+                if rec.kind in LEFT_PACKED and unpack:  # left packed: it did not unpack
                     health.bad_frames += 1
                     continue
                 health.records += 1
@@ -160,10 +160,10 @@ def repair_tail(path: Path) -> list[str]:
     lines saying what was done; an empty list when the file is whole or new."""
     if not path.exists() or path.stat().st_size == 0:
         return []
-    frames = frame_offsets(path)
+    frames = read_index(path)
     if not frames:
         return []
-    offset, first_us = frames[-1]
+    offset, first_us, book = frames[-1]
     with open(path, "rb") as fh:
         data, complete, corrupt = _decode_frame(fh, offset, None)
     if complete and not corrupt:
@@ -181,7 +181,7 @@ def repair_tail(path: Path) -> list[str]:
             fh.write(cctx.compress(blob))
     kept = frames[:-1]
     if records:
-        kept.append((offset, records[0].at_us if first_us < 0 else first_us))
+        kept.append((offset, records[0].at_us if first_us < 0 else first_us, book))
     write_index(path, kept)
     return [f"recording {path.name}: the previous session was cut mid-write; "
             f"{len(records)} record(s) of its last frame kept, appending after them"]

@@ -19,7 +19,6 @@ from typing import Any, BinaryIO
 
 import zstandard
 
-from optui.collectors.quote_columns import encode_quotes
 from optui.collectors.quote_pack import PackState, pack_quotes
 from optui.collectors.record_format import (
     FLUSH_S,
@@ -31,8 +30,11 @@ from optui.collectors.record_format import (
     META,
     QUOTE_PACKED,
     STREAM_QUOTES,
+    TICK_BOOK,
+    TICK_COLUMNS,
     TICKS,
     FrameCodecs,
+    StreamCall,
     _us,
     day_path,
     encode_json,
@@ -42,6 +44,7 @@ from optui.collectors.record_format import (
 )
 from optui.collectors.record_reader import repair_tail
 from optui.collectors.source import MarketSource
+from optui.collectors.tick_checkpoint import LastPackets
 from optui.collectors.wrapped_source import WrappedSource
 from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.timeutil import IST
@@ -55,8 +58,10 @@ class RecordingBusy(OSError):
 
 class DayWriter:
     """Appends records to one day file: frames of at most `FRAME_SPAN_S` recorded seconds,
-    a block flushed to the file at least every `FLUSH_S` real second. Not thread-safe on its
-    own (the Recorder holds the lock)."""
+    a block flushed to the file at least every `FLUSH_S` real second. Each frame after the
+    session's first tick opens with the session's tick book (`TICK_BOOK` checkpoint frames of
+    every instrument's last packets), so every frame it writes is a seek point of the tick book
+    (marked ``b`` in the index). Not thread-safe on its own (the Recorder holds the lock)."""
 
     def __init__(self, path: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.path = path
@@ -75,39 +80,60 @@ class DayWriter:
         self._cctx = zstandard.ZstdCompressor(level=LEVEL)
         self._cobj: Any = None
         self.codecs = FrameCodecs()  # packed quotes and ticks refer back only within their frame
+        self.book = LastPackets()  # the session's last packets: each frame's checkpoint
+        self.frame_span_s = FRAME_SPAN_S
         self._frame_start_us = 0
         self._mono = monotonic
         self._last_flush = monotonic()
         self._dirty = False
         self.bytes_in = 0
 
-    def write(self, kind: int, at_us: int, payload: bytes | Callable[[PackState], bytes]) -> None:
-        """Append one record; starts a new frame when the current one spans `FRAME_SPAN_S`.
+    def write(self, kind: int, at_us: int,
+              payload: bytes | StreamCall | Callable[[PackState], bytes]) -> None:
+        """Append one record; starts a new frame (opened by the tick-book checkpoint) when the
+        current one spans `frame_span_s` (`FRAME_SPAN_S`).
 
         `payload` may be a function of the frame's PackState (a packed quote answer), called
-        once the record's frame is known.
+        once the record's frame is known, or a StreamCall (written whole or as a reference to
+        the frame's earlier call of the same keys).
         """
-        if self._cobj is not None and at_us - self._frame_start_us >= FRAME_SPAN_S * 1e6:
+        if self._cobj is not None and at_us - self._frame_start_us >= self.frame_span_s * 1e6:
             self._end_frame()
         if self._cobj is None:
-            offset = self._fh.tell()
-            self._cobj = self._cctx.compressobj()
-            self.codecs.clear()
-            self._frame_start_us = at_us
-            self._idx.write(f"{offset} {at_us}\n")
-            self._idx.flush()
-        if callable(payload):
+            self._start_frame(at_us)
+        if isinstance(payload, StreamCall):
+            kind, payload = self.codecs.pack_call(payload)
+        elif callable(payload):
             payload = payload(self.codecs.quotes)
         else:
+            raw = payload
             kind, payload = self.codecs.pack(kind, payload)
+            if kind == TICK_COLUMNS:  # a well-formed frame: into the session's book
+                self.book.add(raw)
+        self._append(kind, at_us, payload)
+        if self._mono() - self._last_flush >= FLUSH_S:
+            self.flush()
+
+    def _start_frame(self, at_us: int) -> None:
+        """A new Zstandard frame at `at_us`, indexed as a tick-book seek point and opened by
+        the book's checkpoint (nothing when the session has no tick yet)."""
+        offset = self._fh.tell()
+        self._cobj = self._cctx.compressobj()
+        self.codecs.clear()
+        self._frame_start_us = at_us
+        self._idx.write(f"{offset} {at_us} b\n")
+        self._idx.flush()
+        for frame in self.book.frames():
+            kind, payload = self.codecs.pack(TICK_BOOK, frame)
+            self._append(kind, at_us, payload)
+
+    def _append(self, kind: int, at_us: int, payload: bytes) -> None:
         head = HEADER.pack(kind, at_us, len(payload))
         out = self._cobj.compress(head) + self._cobj.compress(payload)
         if out:
             self._fh.write(out)
         self.bytes_in += len(head) + len(payload)
         self._dirty = True
-        if self._mono() - self._last_flush >= FLUSH_S:
-            self.flush()
 
     def flush(self) -> None:
         """Push everything written so far to the file as complete compressed blocks."""
@@ -181,7 +207,8 @@ class Recorder:
             except OSError:
                 log.debug("closing a failed recording", exc_info=True)
 
-    def _write(self, kind: int, at: datetime, payload: bytes | Callable[[PackState], bytes]) -> None:
+    def _write(self, kind: int, at: datetime,
+               payload: bytes | StreamCall | Callable[[PackState], bytes]) -> None:
         if self.failed:
             return
         with self._lock:
@@ -223,9 +250,8 @@ class Recorder:
                              tokens: Sequence[int], polled: dict[str, dict]) -> None:
         """One quote call of a streaming source: `stream` keys (instrument `tokens`) answered
         from the ticks recorded before this record, the `polled` answer for the others."""
-        body = {"keys": list(keys), "stream": list(stream), "tokens": [int(t) for t in tokens],
-                **encode_quotes(polled)}
-        self._write(STREAM_QUOTES, at, encode_json(body))
+        call = StreamCall(list(keys), list(stream), [int(t) for t in tokens], polled)
+        self._write(STREAM_QUOTES, at, call)
 
     def take_notices(self) -> list[SnapshotWarning]:
         """Health lines since the last call (a repaired cut file, a write failure)."""

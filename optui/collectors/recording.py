@@ -17,6 +17,7 @@ from optui.collectors.record_format import (
     INDEX_SUFFIX,
     INSTRUMENTS,
     KIND_NAMES,
+    LEFT_PACKED,
     LEVEL,
     MAX_PAYLOAD,
     META,
@@ -25,8 +26,11 @@ from optui.collectors.record_format import (
     QUOTE_KINDS,
     QUOTE_PACKED,
     QUOTES,
+    STREAM_CALL,
     STREAM_QUOTES,
     SUFFIX,
+    TICK_BOOK,
+    TICK_BOOK_COLUMNS,
     TICK_COLUMNS,
     TICK_PACKED,
     TICKS,
@@ -34,6 +38,7 @@ from optui.collectors.record_format import (
     ZSTD_MAGIC,
     FrameCodecs,
     Record,
+    StreamCall,
     _from_us,
     _jsonable,
     _us,
@@ -44,7 +49,7 @@ from optui.collectors.record_format import (
     recorded_days,
     recordings_dir,
 )
-from optui.collectors.record_index import frame_offsets, scan_frames
+from optui.collectors.record_index import book_point, frame_offsets, read_index, scan_frames
 from optui.collectors.record_reader import (
     ReadHealth,
     _decode_frame,
@@ -63,11 +68,12 @@ from optui.collectors.record_writer import (
 
 __all__ = [
     "FLUSH_S", "FORMAT_VERSION", "FRAME_SPAN_S", "HEADER", "INDEX_SUFFIX", "INSTRUMENTS",
-    "KIND_NAMES", "LEVEL", "MAX_PAYLOAD", "META", "PACKED_TICKS", "QUOTES", "QUOTE_COLUMNS",
-    "QUOTE_KINDS", "QUOTE_PACKED", "STREAM_QUOTES", "SUFFIX", "TICKS", "TICK_COLUMNS",
-    "TICK_PACKED", "UNPACKERS", "ZSTD_MAGIC", "DayWriter", "FrameCodecs", "ReadHealth", "Record",
-    "Recorder", "RecordingBusy", "RecordingSource", "_decode_frame", "_from_us", "_jsonable",
-    "_parse_records", "_us", "day_path", "encode_json", "frame_offsets", "index_path",
-    "instruments_from_record", "make_recorder", "read_day", "recorded_days", "recordings_dir",
-    "repair_tail", "scan_frames", "with_recording",
+    "KIND_NAMES", "LEFT_PACKED", "LEVEL", "MAX_PAYLOAD", "META", "PACKED_TICKS", "QUOTES",
+    "QUOTE_COLUMNS", "QUOTE_KINDS", "QUOTE_PACKED", "STREAM_CALL", "STREAM_QUOTES", "SUFFIX",
+    "TICKS", "TICK_BOOK", "TICK_BOOK_COLUMNS", "TICK_COLUMNS", "TICK_PACKED", "UNPACKERS",
+    "ZSTD_MAGIC", "DayWriter", "FrameCodecs", "ReadHealth", "Record", "Recorder",
+    "RecordingBusy", "RecordingSource", "StreamCall", "_decode_frame", "_from_us", "_jsonable",
+    "_parse_records", "_us", "book_point", "day_path", "encode_json", "frame_offsets",
+    "index_path", "instruments_from_record", "make_recorder", "read_day", "read_index",
+    "recorded_days", "recordings_dir", "repair_tail", "scan_frames", "with_recording",
 ]

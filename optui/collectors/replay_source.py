@@ -38,11 +38,13 @@ from optui.collectors.recording import (
     META,
     QUOTE_KINDS,
     STREAM_QUOTES,
+    TICK_BOOK,
     TICKS,
     ReadHealth,
     Record,
     _from_us,
     _us,
+    book_point,
     day_path,
     instruments_from_record,
     read_day,
@@ -71,7 +73,9 @@ SEEK_BACK = timedelta(hours=1)
 """Reading starts this far before `--from`: the longest collection interval, so every key a
 collector quoted has its newest answer before the start moment, and a streamed day's tick book
 holds every instrument that ticked in the hour. A polled day (every cycle quotes all its keys)
-may start reading from a few intervals back (`polled_seek_back_s`)."""
+may start reading from a few intervals back (`polled_seek_back_s`); a streamed day recorded with
+tick-book checkpoints (format 4) from the last checkpoint at or before the start (every streamed
+call carries its own polled answer, so only the book reaches back)."""
 
 
 @dataclass
@@ -130,7 +134,16 @@ class ReplaySource(MarketSource):
         back = SEEK_BACK
         if polled_seek_back_s is not None and not self.streamed:
             back = min(back, timedelta(seconds=polled_seek_back_s))
-        self._records: Iterator[Record] = read_day(path, begin - back, self.health, span=span)
+        since = begin - back
+        if self.streamed and start is not None:
+            try:
+                point = book_point(path, _us(begin), span)
+            except OSError:
+                point = None
+            if point is not None:
+                since = max(since, _from_us(point))
+        self._booked = False  # a tick or a tick-book checkpoint has been applied
+        self._records: Iterator[Record] = read_day(path, since, self.health, span=span)
         self._done = False
         self._t0_us = _us(begin)
         self._mono0 = monotonic()
@@ -288,7 +301,10 @@ class ReplaySource(MarketSource):
 
     def _apply(self, rec: Record) -> dict[str, dict] | None:
         """Apply one record; a quote call's answer (key to Kite quote) is returned."""
-        if rec.kind == TICKS:
+        if rec.kind == TICK_BOOK and self._booked:
+            return None  # the book already holds what the checkpoint says (read from earlier)
+        if rec.kind in (TICKS, TICK_BOOK):
+            self._booked = True
             try:
                 batch = parse_frame(rec.payload)
                 self.book.add(batch)
