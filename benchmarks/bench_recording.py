@@ -11,6 +11,20 @@ Figures (the issue's goals):
   packing and the frames recorded as received, each recorded over `STREAM_SECONDS` of exchange
   time (two five-minute frames of the day file) and extrapolated linearly to the 22,500 s of a
   09:15-15:30 session (a day file is a run of such frames, each starting over);
+- a whole full-chain day at the tick cadence (`snapshot_s` 1) as the product records it: the
+  instrument dump, every connection's frames and each snapshot's streamed calls (the index spots
+  and the leg batches, written as StreamingSource writes them), the index beside; recorded over
+  `STREAM_SECONDS` and extrapolated linearly to a session (the dump once), with the bytes of each
+  record kind (decompressed; and compressed when recorded alone). Measured on the shared 2-core
+  machine, 2,867 instruments in full mode, 8 calls a snapshot: format 3 wrote 182 MB a day
+  (ticks alone 171 MB; the calls' key lists 4 GB a day decompressed, 3 MB alone compressed, and
+  8 MB more by crowding the ticks out of the compressor's window) at 0.6 % of a core; format 4
+  (repeated calls as references, a tick-book checkpoint opening each frame) 174 MB at 0.6-0.9 %;
+- the frame span N (each frame opens with a checkpoint, so a seek reads at most N of ticks),
+  over `SPAN_SECONDS`: 1 min 206 MB a day and a seek of 0.7 s of CPU at most, 2 min 183 MB and
+  1.2 s, 5 min 169 MB and 2.6 s, 10 min 164 MB and 7 s: five minutes (`FRAME_SPAN_S`) keeps the
+  day well inside 200 MB and a jump within a few seconds (an hour of ticks, read before format
+  4, is about 30 s);
 - replay at 60x: the replayed engine's cycle (same analytics, SQLite store, JSON/CSV files) must
   take less than interval / 60 of real time to keep up; on a streamed day the cycle's thread
   also reads, unpacks, parses and books the interval's recorded ticks (measured on the full-mode
@@ -336,6 +350,57 @@ def tick_cadence_day(root: Path) -> Path:
     return whole["path"]
 
 
+SPANS_S = (60, 120, 300, 600)
+SPAN_SECONDS = 1200
+
+
+def seek_cost(path: Path) -> tuple[float, int]:
+    """CPU seconds (this thread) and tick records of the costliest seek into a recorded tick
+    day: from the last whole frame's checkpoint through all of its ticks (a seek to the end of
+    a frame), read, unpacked, parsed and booked as ReplaySource does."""
+    from optui.collectors.recording import TICK_BOOK, read_index
+    from optui.collectors.tick_book import TickBook
+    from optui.tick_packets import parse_frame
+
+    index = read_index(path)
+    since, until = index[-2][1], index[-1][1]
+    book, read = TickBook(), 0
+    t0 = time.thread_time()
+    for rec in read_day(path, datetime.fromtimestamp(since / 1e6, IST), ReadHealth()):
+        if rec.at_us >= until:
+            break
+        if rec.kind in (TICKS, TICK_BOOK):
+            book.add(parse_frame(rec.payload))
+            read += 1
+    return time.thread_time() - t0, read
+
+
+def checkpoint_spans(root: Path) -> None:
+    """The frame span N (a tick-book checkpoint opens each frame): a whole tick-cadence day's
+    size against the costliest seek (a checkpoint and N of ticks), each N recorded over
+    SPAN_SECONDS and extrapolated as `tick_cadence_day` does."""
+    from optui.collectors import record_writer
+    from optui.tick_packets import MODE_FULL
+
+    dump, calls, spots = snapshot_calls(root)
+    token = {**{i.key: i.instrument_token for i in dump}, **spots}
+    subscribed = list(dict.fromkeys(token[k] for keys in calls for k in keys))
+    frames, _ = stream_frames(MODE_FULL, SPAN_SECONDS, subscribed)
+    per = len(frames) // SPAN_SECONDS
+    kept = record_writer.FRAME_SPAN_S
+    try:
+        for span in SPANS_S:
+            record_writer.FRAME_SPAN_S = float(span)
+            day = record_tick_day(root / f"span-{span}", frames, per, dump, calls, token,
+                                  seconds=SPAN_SECONDS)
+            cpu, read = seek_cost(day["path"])
+            print(f"  frames of {span // 60:g} min: {day['day'] / 1e6:.0f} MB a day at "
+                  f"{day['cpu'] * 100:.2f} % of a core; a seek reads at most the checkpoint "
+                  f"and {read - 1} tick frames: {cpu * 1000:.0f} ms of CPU")
+    finally:
+        record_writer.FRAME_SPAN_S = kept
+
+
 def replay_ticks(path: Path) -> float:
     """CPU seconds (this thread) per recorded second to read, unpack, parse and book a recorded
     tick day, as ReplaySource applies TICKS records."""
@@ -384,6 +449,10 @@ def main() -> None:
         print(f"replaying the full-mode tick day: {tick_s * 1000:.1f} ms of CPU per recorded "
               f"second to read, unpack, parse and book its ticks ({tick_s * SPEED * 100:.0f} % "
               f"of a core at {SPEED:g}x)")
+        tick_cadence_day(root / "cadence")
+        print("tick-book checkpoints (one opens each frame of the day file): frame span "
+              "against day size and seek")
+        checkpoint_spans(root / "spans")
 
         # Replay at 60x through the same engine: the replay source's own work, then whole cycles
         # (analytics, SQLite store, and the JSON/CSV files too). The replayed clock moves one

@@ -3,8 +3,10 @@
 A replay rebuilds the live run's tick book (optui.collectors.tick_book) by applying every recorded
 frame in order. A `LastPackets` kept beside the recorder holds, for every instrument token and
 packet length (mode) recorded so far in the session, the last packet of that length; its
-`frames()` are well-formed Kite ticker frames holding each of those packets once, oldest first,
-so applying them to an empty TickBook leaves it as applying every frame would (the last price
+`frames()` are well-formed Kite ticker frames holding each of those packets once (an instrument's
+packets of several modes side by side, oldest first; instruments in the order the session first
+met them, the connections' own order, so the ticks after a checkpoint pack as small steps
+against it), so applying them to an empty TickBook leaves it as applying every frame would (the last price
 follows the newest packet of any mode, the quote fields the newest quote or full packet, OI and
 depth the newest full packet; only the per-instrument tick counts differ). The recorder writes
 them at the start of each Zstandard frame of the day file (optui.collectors.record_format), so a
@@ -34,7 +36,9 @@ class LastPackets:
         self._tokens: dict[int, np.ndarray] = {}  # per length: tokens, sorted
         self._packets: dict[int, np.ndarray] = {}  # per length: packet bytes, by token order
         self._seen: dict[int, np.ndarray] = {}  # per length: when each was last given (ordinal)
+        self._first: dict[int, np.ndarray] = {}  # per length: the order each was first met in
         self._count = 0  # frames given so far
+        self._met = 0  # (token, length) entries met so far
 
     def __len__(self) -> int:
         return sum(t.size for t in self._tokens.values())
@@ -58,14 +62,17 @@ class LastPackets:
             # Several packets of one token in a frame: the last one wins, as in the book.
             rev_tokens, rev_first = np.unique(tokens[::-1], return_index=True)
             last = n - 1 - rev_first
-            self._put(length, rev_tokens, packets[last])
+            self._put(length, rev_tokens, packets[last], last)
 
-    def _put(self, length: int, tokens: np.ndarray, packets: np.ndarray) -> None:
+    def _put(self, length: int, tokens: np.ndarray, packets: np.ndarray,
+             position: np.ndarray) -> None:
+        """Store packets (tokens sorted, `position` in the frame of each)."""
         held = self._tokens.get(length)
         if held is None:
             held = np.zeros(0, dtype=np.int64)
             self._packets[length] = np.zeros((0, length), dtype=np.uint8)
             self._seen[length] = np.zeros(0, dtype=np.int64)
+            self._first[length] = np.zeros(0, dtype=np.int64)
         pos = np.minimum(np.searchsorted(held, tokens), max(held.size - 1, 0))
         hit = held[pos] == tokens if held.size else np.zeros(tokens.size, dtype=bool)
         self._packets[length][pos[hit]] = packets[hit]
@@ -75,23 +82,32 @@ class LastPackets:
             order = np.argsort(tokens_all, kind="stable")
             self._tokens[length] = tokens_all[order]
             self._packets[length] = np.concatenate((self._packets[length], packets[~hit]))[order]
-            seen = np.full(int((~hit).sum()), self._count, dtype=np.int64)
+            fresh = int((~hit).sum())
+            seen = np.full(fresh, self._count, dtype=np.int64)
             self._seen[length] = np.concatenate((self._seen[length], seen))[order]
+            met = self._met + np.argsort(np.argsort(position[~hit], kind="stable"))
+            self._met += fresh
+            self._first[length] = np.concatenate((self._first[length], met))[order]
         else:
             self._tokens[length] = held
 
     def frames(self) -> list[bytes]:
-        """The book as ticker frames: every remembered packet once, oldest given first (packets
-        given in one frame keep their length's token order); several frames past MAX_PACKETS
-        packets; none when nothing was given."""
-        entries = [(seen, np.full(seen.size, length), np.arange(seen.size))
-                   for length, seen in self._seen.items() if seen.size]
-        if not entries:
+        """The book as ticker frames: every remembered packet once, instruments in the order
+        first met, each one's packets of several modes oldest given first; several frames past
+        MAX_PACKETS packets; none when nothing was given."""
+        lengths_held = [length for length, seen in self._seen.items() if seen.size]
+        if not lengths_held:
             return []
-        seen = np.concatenate([e[0] for e in entries])
-        lengths = np.concatenate([e[1] for e in entries])
-        rows = np.concatenate([e[2] for e in entries])
-        order = np.lexsort((rows, lengths, seen))
+        seen = np.concatenate([self._seen[n] for n in lengths_held])
+        first = np.concatenate([self._first[n] for n in lengths_held])
+        tokens = np.concatenate([self._tokens[n] for n in lengths_held])
+        lengths = np.concatenate([np.full(self._seen[n].size, n) for n in lengths_held])
+        rows = np.concatenate([np.arange(self._seen[n].size) for n in lengths_held])
+        # An instrument's packets sit together, at the first time it was met in any mode.
+        uniq, inverse = np.unique(tokens, return_inverse=True)
+        met = np.full(uniq.size, np.iinfo(np.int64).max)
+        np.minimum.at(met, inverse, first)
+        order = np.lexsort((seen, met[inverse]))
         out: list[bytes] = []
         for start in range(0, order.size, MAX_PACKETS):
             part = order[start:start + MAX_PACKETS]
