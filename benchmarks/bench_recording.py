@@ -39,7 +39,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -148,12 +148,12 @@ def record(root: Path, settings: Settings, interval: float, cycles: int) -> dict
             "day": first_size + per_cycle * (SESSION_S / interval - 1)}
 
 
-def stream_frames(mode: int, seconds: int,
-                  tokens: list[int] | None = None) -> tuple[list[bytes], int]:
-    """The simulator's ticker frames for the full chain (indices, futures and every option of
-    the two nearest expiries of the five indices; or the instrument `tokens` given) over three
-    connections, one a second each (b"" for a connection's second when none of its instruments
-    changed)."""
+def frame_seconds(mode: int, tokens: list[int] | None = None,
+                  seconds: Iterable[int] = ()) -> Iterator[list[bytes]]:
+    """Per simulated second (seconds after START), the simulator's ticker frames for the full
+    chain (indices, futures and every option of the two nearest expiries of the five indices;
+    or the instrument `tokens` given) over three connections, one each (b"" for a connection's
+    second when none of its instruments changed)."""
     from optui.collectors.ticker_source import plan_shards
     from optui.simulator.exchange import SimulatedExchange
     from optui.simulator.ticker import ChangedTicks, exchange_frame
@@ -172,11 +172,28 @@ def stream_frames(mode: int, seconds: int,
             r.expiry is not None and r.expiry in near.get(r.index_key, ()))]
     shards = [s for s in plan_shards(dict.fromkeys(tokens, MODE_NAMES[mode])) if s]
     sent = [ChangedTicks() for _ in shards]  # each connection sends only what changed
-    frames = []
-    for second in range(seconds):
+    for second in seconds:
         clock.t = float(second)
-        frames.extend(exchange_frame(exchange, {t: mode for t in shard}, changes)
-                      for shard, changes in zip(shards, sent, strict=True))
+        yield [exchange_frame(exchange, {t: mode for t in shard}, changes)
+               for shard, changes in zip(shards, sent, strict=True)]
+
+
+def stream_frames(mode: int, seconds: int,
+                  tokens: list[int] | None = None) -> tuple[list[bytes], int]:
+    """`frame_seconds` over the first `seconds`, as one list (three frames a second), and the
+    instruments streamed."""
+    frames = [f for each in frame_seconds(mode, tokens, range(seconds)) for f in each]
+    if tokens is None:
+        from optui.simulator.exchange import SimulatedExchange
+
+        rows = SimulatedExchange(seed=7, start=START, clock=Clock()).instruments()
+        expiries: dict[str, set] = {}
+        for r in rows:
+            if r.expiry is not None and r.instrument_type in ("CE", "PE"):
+                expiries.setdefault(r.index_key, set()).add(r.expiry)
+        near = {k: sorted(v)[:2] for k, v in expiries.items()}
+        return frames, sum(1 for r in rows if r.is_index or (
+            r.expiry is not None and r.expiry in near.get(r.index_key, ())))
     return frames, len(tokens)
 
 

@@ -24,6 +24,7 @@ from optui.collectors.recording import (
     FORMAT_VERSION,
     META,
     QUOTE_PACKED,
+    STREAM_CALL,
     STREAM_QUOTES,
     TICK_COLUMNS,
     TICK_PACKED,
@@ -232,6 +233,9 @@ _CHILD = textwrap.dedent("""
     recorder = Recorder(Path(sys.argv[1]), "sim", "SIMULATED")  # its flusher thread on
     for k, frame in enumerate(frames[:-1]):
         recorder.record_ticks(start + timedelta(seconds=k // 2), frame)
+        if k % 2:  # each second's streamed call: the same keys, written as references
+            recorder.record_stream_answer(start + timedelta(seconds=k // 2), ["NSE:NIFTY 50"],
+                                          ["NSE:NIFTY 50"], [256265], {})
     time.sleep(3 * FLUSH_S)  # more than a second after the last record
     print("written", flush=True)
     recorder.record_ticks(start + timedelta(seconds=60), frames[-1])  # may be lost
@@ -241,8 +245,8 @@ _CHILD = textwrap.dedent("""
 
 @pytest.mark.integration
 def test_a_recorder_killed_with_sigkill_keeps_all_but_its_last_second(tmp_path: Path) -> None:
-    """A recording process killed with SIGKILL: every frame recorded more than a second before
-    the kill reads back exactly; the next session repairs the cut tail and appends after it."""
+    """A recording process killed with SIGKILL: every frame and streamed call (written as
+    references to the first) recorded more than a second before the kill reads back exactly; the next session repairs the cut tail and appends after it."""
     clock = type("Clock", (), {"t": 0.0, "__call__": lambda self: self.t})()
     exchange = SimulatedExchange(seed=5, start=START, clock=clock)
     rows = exchange.instruments()
@@ -262,9 +266,14 @@ def test_a_recorder_killed_with_sigkill_keeps_all_but_its_last_second(tmp_path: 
     proc.wait(timeout=30)
     path = day_path(tmp_path / "rec", START.date())
     health = ReadHealth()
-    got = [r.payload for r in read_day(path, None, health) if r.kind == TICKS]
+    records = list(read_day(path, None, health))
+    got = [r.payload for r in records if r.kind == TICKS]
     assert health.cut and health.bad_frames == 0
     assert got[: len(frames) - 1] == frames[:-1]
+    calls = [r.json() for r in records if r.kind == STREAM_QUOTES]
+    assert len(calls) == (len(frames) - 1) // 2
+    assert all(c["keys"] == ["NSE:NIFTY 50"] and c["tokens"] == [256265] for c in calls)
+    assert STREAM_CALL in {r.kind for r in read_day(path, None, ReadHealth(), unpack=False)}
     # The next session on the day: the cut frame is closed, the new records follow it.
     recorder = Recorder(tmp_path / "rec", "sim", "SIMULATED", flusher=False)
     recorder.record_ticks(START + timedelta(seconds=120), frames[0])
