@@ -122,7 +122,7 @@ def streamed_jumps(root: Path) -> None:
     settings.participants.enabled = False
     settings.general.data_dir = str(root)
     at = datetime(2026, 11, 25, 14, 0, tzinfo=IST)
-    dump, calls, _ = snapshot_calls(root / "calls")
+    _, calls, _ = snapshot_calls(root / "calls")
     for label, points in (("with tick-book checkpoints", True),
                           ("without (read as format 3: the hour before)", False)):
         if points:

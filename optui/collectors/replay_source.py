@@ -18,7 +18,10 @@ streamed call (STREAM_QUOTES) is answered from that book for the keys the live r
 from its ticks, and from the recorded polled answer for the rest. A malformed frame is skipped
 and counted in health, as live. The frames and calls also drive the same per-trade flow
 (optui.collectors.tick_flow.TickFlow) in the same order, so the streamed legs' flow is the live
-run's. A day collected at the tick cadence (its META records `snapshot_s`) is replayed at the
+run's. A replay of a streamed day from a later moment reads from the last tick-book checkpoint
+before it (format 4: TICK_BOOK frames of every instrument's last packets open each frame of the
+file) instead of the hour before it; the checkpoint is applied only when no tick was read before
+it. A day collected at the tick cadence (its META records `snapshot_s`) is replayed at the
 recorded snapshot points: `wait_snapshot` moves the replayed clock to the next recorded call of
 the index spots, so each snapshot falls at the frame position the live one did.
 """
