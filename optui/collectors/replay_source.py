@@ -40,6 +40,7 @@ from optui.collectors.recording import (
     INSTRUMENTS,
     META,
     QUOTE_KINDS,
+    STREAM_CALL,
     STREAM_QUOTES,
     TICK_BOOK,
     TICKS,
@@ -175,7 +176,7 @@ class ReplaySource(MarketSource):
                     head.bad_frames += 1
             elif rec.kind in QUOTE_KINDS and first is None:
                 first = rec.at
-                self.streamed = rec.kind == STREAM_QUOTES
+                self.streamed = rec.kind in (STREAM_QUOTES, STREAM_CALL)
             if first is not None and self._instruments:
                 break
         if first is None:
