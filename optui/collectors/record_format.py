@@ -37,9 +37,9 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   holding every instrument's last packet of each mode (`optui.collectors.tick_checkpoint`),
   packed as `TICK_COLUMNS` are; given back as `TICK_BOOK` with the frames' exact bytes: a
   replay starting at the frame applies it before any tick, one reading on from earlier frames
-  skips it). Unknown kinds are skipped and counted by the reader. A packed record needs the records before it in its
-  frame (`FrameCodecs`), so frames are read from their start (the index's seek points are frame
-  starts).
+  skips it). Unknown kinds are skipped and counted by the reader. A packed record needs the
+  records before it in its frame (`FrameCodecs`), so frames are read from their start (the
+  index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
   of its first record, one ``offset time_us`` line per frame, ``offset time_us b`` when the
   session's tick book is whole at the frame start: it opens with the `TICK_BOOK_COLUMNS`
