@@ -29,6 +29,7 @@ from optui.collectors.recording import (
     read_index,
 )
 from optui.collectors.replay_source import ReplaySource
+from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_checkpoint import LastPackets
 from optui.simulator.exchange import SimulatedExchange
@@ -58,7 +59,9 @@ def _record(directory: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     changes = [ChangedTicks(), ChangedTicks()]
     recorder = Recorder(directory, "sim", "SIMULATED", flusher=False)
     recorder.meta["snapshot_s"] = 1.0
-    recorder.record_instruments(START, spots + legs, [])
+    picked = {r.instrument_token for r in spots + legs}
+    listed = SimulatedSource(seed=5, start=START, clock=clock).instruments()
+    recorder.record_instruments(START, [i for i in listed if i.instrument_token in picked], [])
     spot_keys = [r.key for r in spots]
     spot_tokens = [r.instrument_token for r in spots]
     leg_keys = [r.key for r in legs]
