@@ -17,11 +17,11 @@ Figures (the issue's goals):
   `STREAM_SECONDS` and extrapolated linearly to a session (the dump once), with the bytes of each
   record kind (decompressed; and compressed when recorded alone). Measured on the shared 2-core
   machine, 2,867 instruments in full mode, 8 calls a snapshot, the two formats run one after
-  the other twice: format 3 wrote 182 MB a day (ticks alone 171 MB; the calls' key lists 4 GB a
-  day decompressed, 3 MB alone compressed, and 8 MB more by crowding the ticks out of the
-  compressor's window) at 1.0-1.1 % of a core; format 4 (repeated calls as references: 0.02 GB
-  decompressed, 1.9 MB compressed; a tick-book checkpoint opening each frame: about 1 MB) 174 MB
-  at 1.0-1.2 % (the load of the shared machine moves these by a few tenths);
+  the other: format 3 wrote 190 MB a day (ticks alone 179 MB; the calls' key lists 4 GB a day
+  decompressed, 3 MB alone compressed, and 8 MB more by crowding the ticks out of the
+  compressor's window) at 1.0 % of a core; format 4 (repeated calls as references: 0.02 GB
+  decompressed, 1.9 MB compressed; a tick-book checkpoint opening each frame: about 1 MB) 182 MB
+  at 0.9 % (the load of the shared machine moves these by a few tenths);
 - the frame span N (each frame opens with a checkpoint, so a seek reads at most N of ticks),
   over `SPAN_SECONDS`: 1 min 206 MB a day and a seek of 0.7 s of CPU at most, 2 min 183 MB and
   1.2 s, 5 min 169 MB and 2.6 s, 10 min 164 MB and 7 s: five minutes (`FRAME_SPAN_S`) keeps the
