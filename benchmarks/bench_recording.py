@@ -23,10 +23,10 @@ Figures (the issue's goals):
   decompressed, 1.9 MB compressed; a tick-book checkpoint opening each frame: about 1 MB) 182 MB
   at 0.9 % (the load of the shared machine moves these by a few tenths);
 - the frame span N (each frame opens with a checkpoint, so a seek reads at most N of ticks),
-  over `SPAN_SECONDS`: 1 min 206 MB a day and a seek of 0.7 s of CPU at most, 2 min 183 MB and
-  1.2 s, 5 min 169 MB and 2.6 s, 10 min 164 MB and 7 s: five minutes (`FRAME_SPAN_S`) keeps the
-  day well inside 200 MB and a jump within a few seconds (an hour of ticks, read before format
-  4, is about 30 s);
+  over `SPAN_SECONDS`: 1 min 213 MB a day and a seek of 0.7 s of CPU at most, 2 min 190 MB and
+  1.7 s, 5 min 176 MB and 3.4 s, 10 min 171 MB and 5.6 s: five minutes (`FRAME_SPAN_S`) keeps
+  the day inside 200 MB and a jump within a few seconds (an hour of ticks, read before format
+  4, is about 37 s of CPU);
 - replay at 60x: the replayed engine's cycle (same analytics, SQLite store, JSON/CSV files) must
   take less than interval / 60 of real time to keep up; on a streamed day the cycle's thread
   also reads, unpacks, parses and books the interval's recorded ticks (measured on the full-mode

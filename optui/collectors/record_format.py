@@ -84,8 +84,8 @@ FRAME_SPAN_S = 300.0
 """A new Zstandard frame (a seek point, opened by the session's tick-book checkpoint) every five
 minutes of recorded time: a longer frame lets the compressor refer back to earlier cycles of the
 same instruments, a shorter one bounds the ticks a seek reads. A full-chain day at the tick
-cadence: 1 min frames 206 MB and a seek of 0.7 s of CPU at most, 5 min 169 MB and 2.6 s, 10 min
-164 MB and 7 s (benchmarks/bench_recording.py)."""
+cadence: 1 min frames 213 MB and a seek of 0.7 s of CPU at most, 5 min 176 MB and 3.4 s, 10 min
+171 MB and 5.6 s (benchmarks/bench_recording.py)."""
 FLUSH_S = 1.0
 """Compressed data reaches the file at least this often (seconds of real time)."""
 LEVEL = 9
