@@ -11,16 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from optui.analytics.premium_flow import leg_flow
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.stream_source import MIXED, STREAM, StreamingSource
+from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import TickFlow
 from optui.config import Settings
 from optui.simulator.server import serve
 from optui.storage.records import FLOW
 from optui.storage.sqlite_store import SQLiteStore
 from optui.storage.strike_flow import STRIKE_FLOW
-from optui.tick_packets import MODE_FULL, TickBatch
+from optui.tick_packets import MODE_FULL, MODE_QUOTE, TickBatch
 from tests.test_stream_source import START, FakeClock
 
 
@@ -206,3 +208,76 @@ def test_a_reference_older_than_the_gap_gives_unknown_flow_as_rest() -> None:
     flow.fold(_ticks(tok, 601, np.array([520]), np.array([11.5])))
     flow.answered(tok.tolist(), {})
     assert sum(flow.take()[int(tok[0])]) == pytest.approx(520 * 11.5 - 500 * 11.0)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("stray_tick", [False, True])
+def test_a_leg_back_in_the_window_flows_from_its_last_answer_whatever_the_tick_timing(
+        stray_tick: bool) -> None:
+    """A leg answered at 10:00:28 leaves the chain window (cycles 29-32 do not quote it) and is
+    back at 33, its first tick after the resubscription landing before the cycle's answer. A
+    tick of 29 may or may not reach it after its last answer, before its unsubscription
+    applies: either way its flow at 33 is the one interval 28 -> 33, the REST tier's against
+    its previous quote (28 -> 29 and 29 -> 33 apart would read 1,400 in and 6,600 out)."""
+    flow = TickFlow()
+    tok = np.array([9 * 256 + 2])
+    states = {28: (100, 10.0), 29: (200, 12.0), 33: (1000, 9.0)}
+
+    def tick(second: int) -> TickBatch:
+        volume, last = states[second]
+        return _ticks(tok, second, np.array([volume]), np.array([last]))
+
+    flow.fold(tick(28))
+    flow.answered(tok.tolist(), {})
+    flow.take()
+    if stray_tick:
+        flow.fold(tick(29))
+    for _second in range(29, 33):
+        flow.take()  # cycles that do not quote the leg
+    flow.fold(tick(33))
+    flow.answered(tok.tolist(), {})
+    inflow, outflow = flow.take()[int(tok[0])]
+    want_in, want_out = leg_flow(1000.0, 100.0, 10.0, 10.0, 9000.0, 1000.0, 9.0, mid=9.0)
+    assert (inflow, outflow) == pytest.approx((float(want_in), float(want_out)))
+    assert (inflow, outflow) == pytest.approx((0.0, 8000.0))
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("first_full_before_answer", [False, True])
+def test_a_resubscribed_leg_answers_from_ticks_only_after_its_full_tick(
+        first_full_before_answer: bool) -> None:
+    """Kite ticks a subscription in quote mode until its mode message applies: a leg subscribed
+    `full` whose only tick since it was (re)subscribed is a quote packet (no depth, no OI, no
+    flow reference) is not live for a full answer, so the cycle polls it and the polled quote
+    becomes its flow reference; once a full tick came it answers from the ticks. Before or
+    after the cycle's answer, its flow from then on is the REST definition's."""
+    book, flow = TickBook(), TickFlow()
+    tok = 11 * 256 + 2
+    full = _ticks(np.array([tok]), 28, np.array([100]), np.array([10.0]))
+    book.add(full)
+    flow.fold(full)
+    book.mark_stale([tok])  # left the window (unsubscribed); now subscribed again
+    quote = _ticks(np.array([tok]), 33, np.array([1000]), np.array([9.0]))
+    quote.mode[:] = MODE_QUOTE
+    quote.exchange_timestamp[:] = 0  # a quote packet carries no exchange time
+    book.add(quote)
+    flow.fold(quote)
+    assert book.is_live([tok]).tolist() == [True]
+    assert book.is_live([tok], MODE_FULL).tolist() == [False]  # not answered from the ticks
+    at33 = _ticks(np.array([tok]), 33, np.array([1000]), np.array([9.0]))
+    if first_full_before_answer:
+        book.add(at33)
+        flow.fold(at33)
+        assert book.is_live([tok], np.array([MODE_FULL])).tolist() == [True]
+        flow.answered([tok], {})
+    else:
+        flow.answered([], {"NFO:X": _kite(tok, 33, 1000, 9.0)})  # polled: the REST tier's
+        book.add(at33)
+        flow.fold(at33)
+    flow.take()
+    flow.fold(_ticks(np.array([tok]), 34, np.array([1100]), np.array([9.5])))
+    flow.answered([tok], {})
+    inflow, outflow = flow.take()[tok]
+    want = leg_flow(9000.0, 1000.0, 9.0, 9.0, 10450.0, 1100.0, 9.5, mid=9.5)
+    assert (inflow, outflow) == pytest.approx((float(want[0]), float(want[1])))
+    assert inflow + outflow == pytest.approx(10450.0 - 9000.0)

@@ -66,7 +66,7 @@ from optui.collectors.ticker_source import (
 from optui.collectors.wrapped_source import WrappedSource
 from optui.errors import SourceError, TokenExpiredError
 from optui.models import Instrument, Quote, SnapshotWarning, WarningKind
-from optui.tick_packets import TickBatch
+from optui.tick_packets import MODE_NAMES, TickBatch
 
 if TYPE_CHECKING:
     from optui.collectors.chain_plan import BucketPlan
@@ -298,9 +298,19 @@ class StreamingSource(WrappedSource):
                  and s.last_exchange_time is not None
                  and abs(now_s - s.last_exchange_time) <= self.max_age_s}
         tokens = [self._key_token.get(k, -1) for k in keys]
-        live = self.book.is_live(np.array(tokens, dtype=np.int64)) if tokens else np.zeros(0, bool)
+        live = self.book.is_live(np.array(tokens, dtype=np.int64), self._mode_codes(tokens)) \
+            if tokens else np.zeros(0, bool)
         return [k for k, t, ok in zip(keys, tokens, live, strict=True)
                 if ok and t in self._streamed and self._shard_of.get(t) in fresh]
+
+    def _mode_codes(self, tokens: Sequence[int]) -> np.ndarray:
+        """The MODE_* code each token is subscribed in (ltp when not subscribed): a leg answers
+        from the book only once it ticked in that mode since it was (re)subscribed, since a
+        subscription ticks in quote mode until its mode message applies, and a quote packet
+        has no depth or OI and is not a flow reference (the leg's flow since its previous
+        answer would go unmeasured)."""
+        modes = self._modes
+        return np.array([MODE_NAMES.index(modes.get(t, "ltp")) for t in tokens], dtype=np.int8)
 
     def _answer(self, keys: Sequence[str], streamed: Sequence[str],
                 polled: dict[str, dict]) -> dict[str, dict]:
@@ -526,7 +536,9 @@ class StreamingSource(WrappedSource):
         shards = [s for s in ticker.shards if s.modes]
         if not all(s.ws is not None and (s.last_exchange_time or 0) >= at_s for s in shards):
             return False
-        return bool(self.book.is_live(np.array(sorted(self._streamed), dtype=np.int64)).all())
+        tokens = sorted(self._streamed)
+        return bool(self.book.is_live(np.array(tokens, dtype=np.int64),
+                                      self._mode_codes(tokens)).all())
 
     def wait_caught_up(self, at: datetime, timeout_s: float = 10.0) -> bool:
         """Block until every subscribed instrument has ticked, every connection's newest tick is

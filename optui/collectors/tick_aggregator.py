@@ -99,6 +99,12 @@ class TickAggregator:
         self.ref_mid = nan.copy()
         self.ref_last = nan.copy()
         self.ref_at = nan.copy()
+        # The flow reference when the instrument was last answered (`take`, `hand_over`).
+        self.ans_value = nan.copy()
+        self.ans_volume = nan.copy()
+        self.ans_mid = nan.copy()
+        self.ans_last = nan.copy()
+        self.ans_at = nan.copy()
         self.inflow = np.zeros(n)
         self.outflow = np.zeros(n)
         self._snap_inflow = np.zeros(n)
@@ -149,9 +155,15 @@ class TickAggregator:
                     ("bid", np.nan), ("ask", np.nan), ("oi", np.nan), ("close", np.nan),
                     ("reference_oi", np.nan), ("ref_value", np.nan), ("ref_volume", np.nan),
                     ("ref_mid", np.nan), ("ref_last", np.nan), ("ref_at", np.nan),
+                    ("ans_value", np.nan), ("ans_volume", np.nan), ("ans_mid", np.nan),
+                    ("ans_last", np.nan), ("ans_at", np.nan),
                     ("inflow", 0.0), ("outflow", 0.0), ("_snap_inflow", 0.0),
                     ("_snap_outflow", 0.0), ("_take_in", 0.0), ("_take_out", 0.0), ("ticks", 0),
                     ("_had_ref", False), ("_gap_seen", False))
+
+    # The answered flow reference and the live one it keeps (see `take`, `rewind`).
+    _ANSWERED = (("ans_value", "ref_value"), ("ans_volume", "ref_volume"), ("ans_mid", "ref_mid"),
+                 ("ans_last", "ref_last"), ("ans_at", "ref_at"))
 
     def track(self, tokens: ArrayLike) -> int:
         """Add slots for the `tokens` not yet tracked (their state starts empty); the tracked
@@ -190,7 +202,28 @@ class TickAggregator:
         self._take_in[s] = 0.0
         self._take_out[s] = 0.0
         self._had_ref[s] = np.isfinite(self.ref_at[s])
+        self._keep_answered(s)
         return inflow, outflow, measured
+
+    def _keep_answered(self, s: np.ndarray) -> None:
+        """The flow reference of slots `s` is their answered state (see `rewind`)."""
+        for ans, ref in self._ANSWERED:
+            getattr(self, ans)[s] = getattr(self, ref)[s]
+
+    def rewind(self, tokens: ArrayLike) -> None:
+        """`tokens` were not answered for a while (a chain window moved away from them): what
+        their ticks counted since their last `take` or `hand_over` is dropped and their flow
+        reference goes back to the state answered then, so when they are answered again their
+        flow is one interval from that answer, as the REST tier's against its previous quote,
+        whichever ticks happened to arrive before their unsubscription and after their
+        resubscription. Untracked tokens are ignored."""
+        slot = self.slots(tokens)
+        s = slot[slot >= 0]
+        for ans, ref in self._ANSWERED:
+            getattr(self, ref)[s] = getattr(self, ans)[s]
+        self._take_in[s] = 0.0
+        self._take_out[s] = 0.0
+        self._gap_seen[s] = False
 
     def hand_over(self, tokens: ArrayLike, value: ArrayLike, volume: ArrayLike, mid: ArrayLike,
                   last: ArrayLike, at: ArrayLike) -> None:
@@ -209,6 +242,7 @@ class TickAggregator:
         self._take_out[s] = 0.0
         self._gap_seen[s] = False
         self._had_ref[s] = np.isfinite(self.ref_at[s])
+        self._keep_answered(s)
 
     def fold(self, batch: TickBatch) -> None:
         """Apply a batch (vectorised; several ticks of one instrument in rounds, frame order)."""

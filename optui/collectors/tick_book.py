@@ -48,7 +48,10 @@ class TickBook:
         self._state.tradable[:] = True
         self.mode = np.full(capacity, -1, dtype=np.int8)  # best mode seen (-1: no tick yet)
         self.ticks = np.zeros(capacity, dtype=np.int64)
-        self.live = np.zeros(capacity, dtype=bool)  # ticked since the last mark_stale
+        # Best mode ticked since the last mark_stale (-1: not live). A (re)subscription ticks in
+        # `quote` mode until its `full` mode applies (Kite's default mode), and a quote packet
+        # carries no depth, OI or exchange time: a `full` leg answers once a full tick came.
+        self.live_mode = np.full(capacity, -1, dtype=np.int8)
         self._tokens: list[int] = []
         self._slot_of: dict[int, int] = {}
         self._sorted = np.zeros(0, dtype=np.int64)
@@ -72,7 +75,7 @@ class TickBook:
         self._state = bigger
         self.mode = np.concatenate([self.mode, np.full(new - size, -1, dtype=np.int8)])
         self.ticks = np.concatenate([self.ticks, np.zeros(new - size, dtype=np.int64)])
-        self.live = np.concatenate([self.live, np.zeros(new - size, dtype=bool)])
+        self.live_mode = np.concatenate([self.live_mode, np.full(new - size, -1, dtype=np.int8)])
 
     def slots(self, tokens: ArrayLike, add: bool = False) -> np.ndarray:
         """Row of each token (-1 when not in the book); with `add`, unknown tokens get rows."""
@@ -109,7 +112,7 @@ class TickBook:
         s.tradable[slot[rows]] = batch.tradable[rows]
         np.maximum.at(self.mode, slot, mode)
         np.add.at(self.ticks, slot, 1)
-        self.live[slot] = True
+        np.maximum.at(self.live_mode, slot, mode)
         quoted = np.flatnonzero(mode != MODE_LTP)
         if quoted.size:
             q = quoted[_last_rows(slot[quoted])]
@@ -128,15 +131,17 @@ class TickBook:
         """Take `tokens` (all when None) off the live set until their next tick (a connection
         dropped or stalled: what it last said is no longer the market)."""
         if tokens is None:
-            self.live[:] = False
+            self.live_mode[:] = -1
             return
         found = self.slots(tokens)
-        self.live[found[found >= 0]] = False
+        self.live_mode[found[found >= 0]] = -1
 
-    def is_live(self, tokens: ArrayLike) -> np.ndarray:
-        """Whether each token has ticked since it was last marked stale."""
+    def is_live(self, tokens: ArrayLike, mode: ArrayLike = MODE_LTP) -> np.ndarray:
+        """Whether each token has ticked in at least `mode` (a MODE_* code, one for all or one
+        per token) since it was last marked stale: a `full` leg's quote is whole (depth, OI,
+        exchange time) and its flow reference current only after a full tick."""
         found = self.slots(tokens)
-        return np.where(found >= 0, self.live[np.maximum(found, 0)], False)
+        return (found >= 0) & (self.live_mode[np.maximum(found, 0)] >= np.asarray(mode))
 
     def has_tick(self, token: int) -> bool:
         """Whether the book holds any tick of `token`."""

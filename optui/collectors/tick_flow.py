@@ -70,6 +70,7 @@ class TickFlow:
     def __init__(self, max_gap_s: float = 180.0) -> None:
         self.aggregator = TickAggregator(np.zeros(0, dtype=np.int64), max_gap_s=max_gap_s)
         self._flow: dict[int, tuple[float, float]] = {}
+        self._answered: set[int] = set()  # tokens answered (streamed or polled) since `take`
 
     @property
     def max_gap_s(self) -> float:
@@ -94,6 +95,7 @@ class TickFlow:
         """One quote call: `streamed` tokens answered from the ticks, `polled` the Kite-shaped
         answers (key -> quote dict with `instrument_token`) the REST tier gave."""
         tokens = np.fromiter(streamed, dtype=np.int64)
+        self._answered.update(tokens.tolist())
         if tokens.size:
             inflow, outflow, measured = self.aggregator.take(tokens)
             for tok, i, o, ok in zip(tokens.tolist(), inflow.tolist(), outflow.tolist(),
@@ -124,9 +126,19 @@ class TickFlow:
         self.aggregator.hand_over(handed, value, volume, prevailing_mid(bid, ask, last), last, at)
         for tok in handed.tolist():
             self._flow.pop(tok, None)  # the REST tier measures it this cycle
+        self._answered.update(handed.tolist())
 
     def take(self) -> dict[int, tuple[float, float]]:
-        """Token -> (inflow, outflow) rupees of the legs streamed since the previous take."""
+        """Token -> (inflow, outflow) rupees of the legs streamed since the previous take (one
+        take per cycle). A tracked leg the cycle did not answer (the chain window moved away
+        from it) goes back to its last answer's flow reference: the ticks that reached it after
+        that answer, before its unsubscription applied, are not counted, and when a later cycle
+        answers it again its flow is one interval from its last answer, as the REST tier's."""
+        agg = self.aggregator
+        if agg.tokens.size:
+            answered = np.fromiter(self._answered, dtype=np.int64, count=len(self._answered))
+            agg.rewind(agg.tokens[~np.isin(agg.tokens, answered)])
+        self._answered = set()
         out, self._flow = self._flow, {}
         return out
 
