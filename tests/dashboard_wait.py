@@ -16,9 +16,22 @@ def _loops(app: Any) -> list[FeedLoop]:
     return [s.loop for s in app.screen_stack if isinstance(getattr(s, "loop", None), FeedLoop)]
 
 
+# The chains a key away are formatted ahead on every snapshot, speculatively: what is shown
+# does not wait for them, and a collecting dashboard starts one each cycle.
+IGNORED_GROUPS = ("feed", "dashboard-views")
+
+
 def _others_running(app: Any) -> list[Any]:
-    return [w for w in app.workers if w.group != "feed"
+    return [w for w in app.workers if w.group not in IGNORED_GROUPS
             and w.state in (WorkerState.PENDING, WorkerState.RUNNING)]
+
+
+async def views_formatted(app: Any, pilot: Any) -> None:
+    """Until the chains a key away, formatted ahead for the shown snapshot, are in the screen."""
+    views = [w for w in app.workers if w.group == "dashboard-views"]
+    if views:
+        await app.workers.wait_for_complete(views)
+    await pilot.pause()
 
 
 async def settle(app: Any, pilot: Any, timeout_s: float = 60.0) -> None:

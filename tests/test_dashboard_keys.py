@@ -8,6 +8,7 @@ import gc
 
 import pytest
 from dashboard_pilot import FakeEngine, open_dashboard
+from dashboard_wait import views_formatted
 from sample_data import sample_snapshot
 from textual.app import App
 
@@ -154,6 +155,7 @@ async def test_chains_one_key_away_are_formatted_off_the_event_loop() -> None:
     chain's formatter makes."""
     async with open_dashboard(engine=FakeEngine()) as dash:
         screen = dash.screen
+        await views_formatted(dash.app, dash.pilot)
         snap = screen._snapshot
         assert snap is not None
         for selection in neighbour_selections(snap, screen._index_keys(), screen.index,
