@@ -26,6 +26,7 @@ from optui.collectors.bucket_analytics import (
     session_open,
 )
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
+from optui.collectors.cycle_sinks import publish_summaries, write_leg_files
 from optui.collectors.cycle_stats import (
     CLOCK_OFFSET_WARN_S,
     ClockOffsetEpisodes,
@@ -111,6 +112,7 @@ class CollectionEngine:
         self._legs_slot: int | None = None  # interval slot of the last snapshot whose legs were kept
         self._offset_episodes = ClockOffsetEpisodes()
         self._pending: _Pending | None = None  # collected and shown, not yet stored
+        self._files_reconciled = False  # leg files caught up with the store this run
         self._late_warnings: list[SnapshotWarning] = []  # of a store after its snapshot was shown
         tick_flow = getattr(source, "flow", None)  # a streamed or replayed source's TickFlow
         if tick_flow is not None:  # per-trade flow from ticks ages out as REST flow does
@@ -530,36 +532,10 @@ class CollectionEngine:
                                  for notice in self.store.take_notices())
         if legs and self.out_dir is not None and (self.settings.export.write_json
                                                   or self.settings.export.write_csv):
-            from optui.storage.legacy_files import reconcile_with_store, write_legacy_files
-
-            try:
-                if self.store is not None and self.settings.export.write_csv and not getattr(self, "_files_reconciled", False):
-                    try:  # once per run: catch up with the store after a crash
-                        reconcile_with_store(self.store, self.out_dir, snap.timestamp, self.settings.export.write_json)
-                        self._files_reconciled = True
-                    except StoreError as exc:  # the store is down: try again next cycle
-                        log.warning("legacy files not yet checked against the store: %s", exc)
-                stats.json_files, stats.csv_rows = write_legacy_files(
-                    snap, self.out_dir,
-                    json_files=self.settings.export.write_json, csv_rows=self.settings.export.write_csv,
-                )
-            except (OSError, StoreError) as exc:
-                warnings.append(SnapshotWarning(WarningKind.FILES, "files", f"cannot write under {self.out_dir}: {exc}"))
+            self._files_reconciled = write_leg_files(self.settings, self.store, self.out_dir, snap,
+                                                     stats, warnings, self._files_reconciled)
         if self.cache is not None:
-            summaries = {
-                key: {
-                    **idx.overview.legacy_fields(),
-                    "timestamp": snap.timestamp.isoformat(),
-                    "source": snap.source,
-                    "net_flow_cr": idx.overview.flow.net_cr,
-                    "legs": len(idx.legs),
-                }
-                for key, idx in snap.indices.items()
-            }
-            try:  # the whole cycle is published by the feed (optui.feed.local), alerts included
-                self.cache.set_snapshots(summaries)
-            except StoreError as exc:
-                warnings.append(SnapshotWarning(WarningKind.CACHE, "cache", str(exc)))
+            publish_summaries(self.cache, snap, warnings)
 
     def close(self) -> None:
         """Store what is pending (its warnings to the log), then close every part."""
