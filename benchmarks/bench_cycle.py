@@ -54,6 +54,7 @@ from typing import Any
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.source import MarketSource
+from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.simulator.server import serve
@@ -123,6 +124,7 @@ class PhaseTimer:
 
 def _phases(timer: PhaseTimer) -> None:
     """Timers around the engine's steps: each is the function's module attribute the engine calls."""
+    import optui.collectors.cycle_store as cycle_store
     import optui.collectors.engine as engine_mod
     import optui.storage.records as records
     from optui.collectors.day_state import DayState
@@ -136,7 +138,7 @@ def _phases(timer: PhaseTimer) -> None:
     timer.wrap(engine_mod, "strike_flow", "strike flow")
     timer.wrap(engine_mod.CollectionEngine, "_index_snapshot", "snapshot")
     timer.wrap(records, "leg_columns", "leg columns")
-    timer.wrap(engine_mod.CollectionEngine, "_persist", "persist")
+    timer.wrap(cycle_store, "persist", "persist")
     timer.wrap(DayState, "save", "state save")
     from optui.alerts import AlertEngine
 
@@ -196,7 +198,7 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
             for n in range(WARMUP + cycles):
                 if n:
                     clock.t += 1.0
-                    if not source.wait_caught_up(source.now(), timeout_s=30):
+                    if not wait_caught_up(source, source.now(), timeout_s=30):
                         raise RuntimeError("the stream did not catch up")
                 measured = n >= WARMUP
                 if measured and profile is not None:

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from optui.collectors.engine import build_engine
+from optui.collectors.stream_catch_up import wait_caught_up
+from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.indices import INDEX_KEYS
 from optui.models import LEG_CSV_COLUMNS
@@ -73,9 +75,8 @@ def test_second_cycle_has_flow_and_store_rows(engine, tmp_path: Path) -> None:
     exchange.set_time(exchange.now())
     first = engine.collect_once()
     exchange.set_time(first.timestamp + timedelta(minutes=1))
-    wait = getattr(engine.source, "wait_caught_up", None)
-    if wait is not None:  # streamed: a snapshot is dated by the ticks of its second
-        assert wait(first.timestamp + timedelta(minutes=1))
+    if isinstance(engine.source, StreamingSource):  # a snapshot is dated by its second's ticks
+        assert wait_caught_up(engine.source, first.timestamp + timedelta(minutes=1))
     second = engine.collect_once()
     assert second.timestamp > first.timestamp
     flow = second.indices["NIFTY"].overview.flow

@@ -44,6 +44,7 @@ from optui.collectors.recording import (
 from optui.collectors.replay import ReplayPlan, plan_replay, replay_collector
 from optui.collectors.replay_source import ReplaySource
 from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.models import Snapshot, WarningKind
@@ -205,7 +206,7 @@ def record_streamed_run(directory: Path, root: Path, cycles: int,
 
     def sleep(seconds: float) -> None:
         clock.advance(seconds)
-        assert source.wait_caught_up(sim.now()), "the stream did not catch up"
+        assert wait_caught_up(source, sim.now()), "the stream did not catch up"
 
     engine.collect_once = counted  # type: ignore[method-assign]
     collector = Collector(engine, interval_s, printer=lambda line, style="": lines.append(line),

@@ -21,6 +21,7 @@ from optui.collectors.instruments import ExpiryChain
 from optui.collectors.kite_source import KiteSource
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.source import quote_from_kite
+from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_plan import (
     MIXED,
     REST_FALLBACK,
@@ -249,7 +250,7 @@ class Streamed:
     def step(self, seconds: float = 5.0, catch_up: bool = True) -> None:
         self.clock.t += seconds
         if catch_up:
-            assert self.source.wait_caught_up(self.exchange.now()), "the stream did not catch up"
+            assert wait_caught_up(self.source, self.exchange.now()), "the stream did not catch up"
 
     def close(self) -> None:
         self.engine.close()
@@ -303,7 +304,7 @@ def test_rest_takes_over_while_the_ticker_is_down_and_the_gap_is_reported(
     assert engine.last.feed == STREAM
     streamed.server.close()  # every connection dropped, the port closed: REST still answers
     streamed.step(catch_up=False)
-    assert source.wait_caught_up(streamed.exchange.now(), timeout_s=0.5) is False
+    assert wait_caught_up(source, streamed.exchange.now(), timeout_s=0.5) is False
     snap = engine.collect_once()
     assert engine.last.feed == REST_FALLBACK and engine.last.streamed == 0
     texts = [w for w in snap.warnings if w.kind == WarningKind.STREAM]

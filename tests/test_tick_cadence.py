@@ -14,6 +14,7 @@ import pytest
 from optui.analytics.premium_flow import leg_flow
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.sim_source import SimulatedSource
+from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_source import MIXED, STREAM, StreamingSource
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import TickFlow
@@ -142,7 +143,7 @@ def test_per_trade_flow_at_one_second_equals_the_rest_definition(tmp_path: Path)
             if second:
                 clock.t += 1.0
                 rest_clock.t += 1.0
-                assert source.wait_caught_up(sim.now()), "the stream did not catch up"
+                assert wait_caught_up(source, sim.now()), "the stream did not catch up"
             if second == 10:
                 source._on_loop(source.book.mark_stale, [atm_call])
             calls = source.rest_calls

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from optui.analytics.chain import atm_strike
 from optui.analytics.premium_flow import flow_totals
+from optui.collectors import cycle_store
 from optui.collectors.bucket_analytics import (
     BucketResult,
     PrevUpdate,
@@ -26,7 +26,6 @@ from optui.collectors.bucket_analytics import (
     session_open,
 )
 from optui.collectors.chain_plan import BucketPlan, plan_index, quote_batches
-from optui.collectors.cycle_sinks import publish_summaries, write_leg_files
 from optui.collectors.cycle_stats import (
     CLOCK_OFFSET_WARN_S,
     ClockOffsetEpisodes,
@@ -367,21 +366,7 @@ class CollectionEngine:
         handed on) the warnings ride on the next snapshot, else they join this one's, before
         its alerts' warnings. The snapshot's `duration_s` is not changed. Nothing pending:
         nothing done."""
-        pending, self._pending = self._pending, None
-        if pending is None:
-            return
-        snap, stats = pending.snapshot, pending.stats
-        sinks: list[SnapshotWarning] = []
-        if self._state is not None:
-            for update in pending.prev:
-                update.apply(self._state)
-            if pending.legs:
-                self._state.save()
-        self._persist(snap, stats, pending.legs, sinks)
-        if late:
-            self._late_warnings.extend(sinks)
-        else:
-            snap.warnings[pending.sinks_at:pending.sinks_at] = sinks
+        cycle_store.store_pending(self, late)
 
     def premarket_due(self, after: datetime, before: datetime) -> datetime | None:
         """The pre-market capture time on `before`'s IST date when it falls in [after, before)
@@ -494,48 +479,6 @@ class CollectionEngine:
         )
         lots = {p.bucket: p.chain.lot_size for p in plans if p.chain.lot_size > 0}
         return IndexSnapshot(key, overview, legs, lots, strike_flows)
-
-    def _persist(self, snap: Snapshot, stats: CycleStats, legs: bool,
-                 warnings: list[SnapshotWarning]) -> None:
-        """Store, files and cache; a failing sink becomes one of `warnings`, never a lost
-        snapshot. Without `legs` the leg rows and leg files are not written (see `legs_due`)."""
-        if self.store is not None:
-            from optui.storage.records import FlowBarAccumulator, leg_batch, write_snapshot
-
-            spooled_before = self.store.spooled_total
-            stored_before = self.store.stored_total
-            # One transaction for the cycle where the store has them (SQLite): one commit.
-            together = getattr(self.store, "transaction", None)
-            try:
-                if self._flow_bars is None:
-                    self._flow_bars = FlowBarAccumulator(self.store)
-                # The analytics' own columns of this snapshot's legs, when it is the cycle's.
-                ready = leg_batch(self._leg_blocks) if self._blocks_of is snap else None
-                self._blocks_of, self._leg_blocks = None, []
-                with together() if together is not None else nullcontext():
-                    stats.rows_written = write_snapshot(self.store, snap, self._flow_bars,
-                                                        legs=ready, store_legs=legs)
-                    strike_points = self._strike_bars.points(snap)
-                    if strike_points:
-                        stats.rows_written += self.store.write(strike_points)
-            except StoreError as exc:
-                if together is not None:
-                    stats.rows_written = 0  # rolled back together
-                warnings.append(SnapshotWarning(WarningKind.STORE, "store", str(exc)))
-            stats.rows_spooled = self.store.spooled_total - spooled_before
-            stored_after = self.store.stored_total
-            stats.rows_stored = (stats.rows_written - stats.rows_spooled
-                                 if stored_before is None or stored_after is None
-                                 else stored_after - stored_before)
-            stats.rows_inflight = self.store.inflight_points
-            warnings.extend(SnapshotWarning(WarningKind.STORE, "store", notice)
-                                 for notice in self.store.take_notices())
-        if legs and self.out_dir is not None and (self.settings.export.write_json
-                                                  or self.settings.export.write_csv):
-            self._files_reconciled = write_leg_files(self.settings, self.store, self.out_dir, snap,
-                                                     stats, warnings, self._files_reconciled)
-        if self.cache is not None:
-            publish_summaries(self.cache, snap, warnings)
 
     def close(self) -> None:
         """Store what is pending (its warnings to the log), then close every part."""

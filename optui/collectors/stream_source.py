@@ -529,45 +529,6 @@ class StreamingSource(WrappedSource):
             notes += self.recorder.take_notices()
         return notes
 
-    def _caught_up(self, at_s: float) -> bool:
-        ticker = self.ticker
-        if ticker is None or not self._streamed:
-            return False
-        shards = [s for s in ticker.shards if s.modes]
-        if not all(s.ws is not None and (s.last_exchange_time or 0) >= at_s for s in shards):
-            return False
-        tokens = sorted(self._streamed)
-        return bool(self.book.is_live(np.array(tokens, dtype=np.int64),
-                                      self._mode_codes(tokens)).all())
-
-    def wait_caught_up(self, at: datetime, timeout_s: float = 10.0) -> bool:
-        """Block until every subscribed instrument has ticked, every connection's newest tick is
-        stamped at or after `at`'s whole second and each connection has sent one message more
-        (True), or `timeout_s` real seconds pass (False). For tests and tools that step a
-        simulated clock."""
-        at_s = float(int(at.timestamp()))
-        end = time.monotonic() + timeout_s
-        seen: list[int] | None = None
-        while time.monotonic() < end:
-            if self._loop is not None:
-                if seen is None:
-                    if self._on_loop(self._caught_up, at_s):
-                        seen = self._on_loop(self._messages)
-                # A frame stamped `at` may hold only instruments just subscribed (sent at once,
-                # apart from the connection's regular frame): the connection's next message was
-                # built after it, so by then that second's regular frame has been received.
-                elif all(now > before for now, before in zip(self._on_loop(self._messages), seen,
-                                                             strict=True)):
-                    return True
-            time.sleep(0.01)
-        return False
-
-    def _messages(self) -> list[int]:
-        """Frames and heartbeats received so far on each connection that carries instruments."""
-        ticker = self.ticker
-        shards = [s for s in ticker.shards if s.modes] if ticker is not None else []
-        return [s.stats.frames + s.stats.heartbeats for s in shards]
-
     # -- everything else is the polled source's ------------------------------------------------
 
     def instruments(self) -> list[Instrument]:
