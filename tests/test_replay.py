@@ -15,10 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from optui.alerts import AlertEngine
-from optui.alerts.engine import MEASUREMENT as ALERTS
 from optui.collectors.engine import CollectionEngine
-from optui.collectors.headless import Collector
 from optui.collectors.quote_columns import decode_quotes, encode_quotes
 from optui.collectors.quote_pack import PackError, PackState, pack_quotes, unpack_columns
 from optui.collectors.recording import (
@@ -49,73 +46,34 @@ from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.models import Snapshot, WarningKind
 from optui.simulator.server import serve
-from optui.storage.base import Store
 from optui.storage.records import FLOW, LEGS, OVERVIEW
 from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST, UTC
-
-START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
-
-
-class FakeClock:
-    """A monotonic clock the collector's waits move (the simulator's `clock`)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += max(seconds, 0.0)
+from tests.replay_support import (
+    INDICES,
+    MEASUREMENTS,
+    START,
+    FakeClock,
+    dump,
+    live_engine,
+    replay_day,
+    replay_process_env,
+    replay_settings,
+    run_cycles,
+    stored_rows,
+)
 
 
-def dump(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every stored row of legs, overview and premium flow, in a comparable order."""
-    lo, hi = START - timedelta(days=3), START + timedelta(days=3)
-    return {
-        m: sorted((r.time, sorted(r.tags.items()), sorted(r.fields.items())) for r in store.query(m, lo, hi))
-        for m in (LEGS, OVERVIEW, FLOW, ALERTS)
-    }
-
-DAY_STATE_FIELDS = {"oi_open", "oi_change", "oi_change_snapshot", "buildup"}
-INDICES = ["NIFTY", "SENSEX"]  # an NFO and a BFO chain
-
-
-def _settings(interval_s: float = 5.0) -> Settings:
-    s = Settings()
-    s.source.indices = list(INDICES)
-    s.source.interval_s = interval_s
-    s.participants.enabled = False
-    return s
-
-
-def record_run(directory: Path, store_path: Path, out_dir: Path, state_dir: Path, cycles: int,
+def record_run(root: Path, cycles: int,
                interval_s: float = 5.0) -> tuple[list[Snapshot], list[str], Recorder]:
-    """`optui collect`'s Collector on the simulator (seed 7, fixed start) with recording on."""
+    """`optui collect`'s Collector on the simulator (seed 7, fixed start) with recording on,
+    into the simulator's recordings under `root` (store, files and day state as live_engine)."""
     clock = FakeClock()
     sim = SimulatedSource(seed=7, start=START, clock=clock)
-    recorder = Recorder(directory, sim.name, sim.label, flusher=False)
-    source = RecordingSource(sim, recorder)
-    store = SQLiteStore(store_path)
-    engine = CollectionEngine(_settings(interval_s), source, store, out_dir=out_dir,
-                              state_dir=state_dir)
-    engine.alerts = AlertEngine.from_settings(_settings(interval_s), store)  # as build_engine
-    snaps: list[Snapshot] = []
+    recorder = Recorder(recordings_dir(root, simulated=True), sim.name, sim.label, flusher=False)
+    engine = live_engine(replay_settings(interval_s), RecordingSource(sim, recorder), root)
     lines: list[str] = []
-    collect = engine.collect_once
-
-    def counted() -> Snapshot:
-        snaps.append(collect())
-        if len(snaps) >= cycles:
-            collector.stop_event.set()
-        return snaps[-1]
-
-    engine.collect_once = counted  # type: ignore[method-assign]
-    collector = Collector(engine, interval_s, printer=lambda line, style="": lines.append(line),
-                          sleep=clock.advance)
-    assert collector.run() == 0
-    engine.close()
+    snaps = run_cycles(engine, interval_s, cycles, lines=lines, sleep=clock.advance)
     return snaps, lines, recorder
 
 
@@ -130,8 +88,7 @@ def _strip(line: str) -> str:
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("recorded")
     directory = recordings_dir(root, simulated=True)
-    snaps, lines, recorder = record_run(directory, root / "live.db", root / "files", root / "state",
-                                           cycles=14)
+    snaps, lines, recorder = record_run(root, cycles=14)
     return {"root": root, "dir": directory, "snaps": snaps, "lines": lines,
             "path": day_path(directory, START.date()), "records": recorder.records}
 
@@ -141,28 +98,16 @@ def test_replay_into_an_empty_store_reproduces_the_live_run(recorded: dict[str, 
                                                              tmp_path: Path) -> None:
     path = recorded["path"]
     assert path.exists() and index_path(path).exists()
-    settings = _settings()
-    plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'replay.db'}", tmp_path / "files")
-    lines: list[str] = []
-    collector, state = replay_collector(settings, plan, START.date(), speed=None,
-                                        printer=lambda line, style="": lines.append(line))
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    live, replayed = SQLiteStore(recorded["root"] / "live.db"), SQLiteStore(tmp_path / "replay.db")
-    one, two = dump(live), dump(replayed)
-    live.close()
-    replayed.close()
+    replay = replay_day(path, tmp_path / "replay.db", files=tmp_path / "files")
+    one, two = stored_rows(recorded["root"] / "live.db"), replay.rows
     cycles = len(recorded["snaps"])
     assert len(one[OVERVIEW]) == cycles * len(INDICES)
     assert len(one[FLOW]) == 2 * len(INDICES)  # the 09:15 and 09:16 bars
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    for measurement in MEASUREMENTS:
         assert two[measurement] == one[measurement], measurement
     # The same status lines, cycle for cycle, with REPLAY as the source.
-    assert collector.cycles == cycles
-    status = [line for line in lines if "legs=" in line]
+    assert replay.cycles == cycles
+    status = [line for line in replay.lines if "legs=" in line]
     assert [_strip(line) for line in status] == [_strip(line) for line in recorded["lines"]
                                                  if "legs=" in line]
     assert all(" source=replay " in line for line in status)
@@ -188,31 +133,18 @@ def record_streamed_run(directory: Path, root: Path, cycles: int,
     recorder = Recorder(directory, sim.name, sim.label, flusher=False)
     source = StreamingSource(sim, "sim_key", "sim_token", server.url.replace("http", "ws", 1),
                              recorder=recorder, server=server)
-    store = SQLiteStore(root / "live.db")
-    engine = CollectionEngine(_settings(interval_s), source, store, out_dir=root / "files",
-                              state_dir=root / "state")
-    engine.alerts = AlertEngine.from_settings(_settings(interval_s), store)
-    snaps: list[Snapshot] = []
+    engine = live_engine(replay_settings(interval_s), source, root)
     lines: list[str] = []
-    collect = engine.collect_once
 
-    def counted() -> Snapshot:
-        snaps.append(collect())
-        if len(snaps) >= cycles:
-            collector.stop_event.set()
+    def truncated_frame(snaps: list[Snapshot]) -> None:
         if len(snaps) == 2:
             server.sessions()[0].send_raw(b"\x00\x02\x00\xb8\x00")
-        return snaps[-1]
 
     def sleep(seconds: float) -> None:
         clock.advance(seconds)
         assert wait_caught_up(source, sim.now()), "the stream did not catch up"
 
-    engine.collect_once = counted  # type: ignore[method-assign]
-    collector = Collector(engine, interval_s, printer=lambda line, style="": lines.append(line),
-                          sleep=sleep)
-    assert collector.run() == 0
-    engine.close()
+    snaps = run_cycles(engine, interval_s, cycles, lines=lines, sleep=sleep, after=truncated_frame)
     return snaps, lines
 
 
@@ -228,25 +160,17 @@ def test_a_streamed_day_replays_through_the_same_parser_into_the_same_store(
     path = day_path(directory, START.date())
     kinds = [r.kind for r in read_day(path)]
     assert kinds.count(STREAM_QUOTES) >= 6 and kinds.count(TICKS) > 6
-    plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'replay.db'}", tmp_path / "files")
-    lines: list[str] = []
-    collector, state = replay_collector(_settings(), plan, START.date(), speed=None,
-                                        printer=lambda line, style="": lines.append(line))
     notes: list[str] = []
-    take = collector.engine.source.take_notices  # type: ignore[attr-defined]
-    collector.engine.source.take_notices = lambda: take_and_keep(notes, take)  # type: ignore[attr-defined]
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    live = SQLiteStore(tmp_path / "live" / "live.db")
-    replayed = SQLiteStore(tmp_path / "replay.db")
-    one, two = dump(live), dump(replayed)
-    live.close()
-    replayed.close()
+
+    def keep_notes(collector: Any) -> None:
+        take = collector.engine.source.take_notices
+        collector.engine.source.take_notices = lambda: take_and_keep(notes, take)
+
+    replay = replay_day(path, tmp_path / "replay.db", files=tmp_path / "files",
+                        prepare=keep_notes)
+    one, two, lines = stored_rows(tmp_path / "live" / "live.db"), replay.rows, replay.lines
     assert len({row[0] for row in one[OVERVIEW]}) == 6
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    for measurement in MEASUREMENTS:
         assert two[measurement] == one[measurement], measurement
 
     def plain(line: str) -> str:
@@ -269,15 +193,8 @@ def take_and_keep(kept: list[str], take: Any) -> list:
 @pytest.mark.integration
 def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any],
                                                         tmp_path: Path) -> None:
-    data = tmp_path / "data"
+    env, data = replay_process_env(tmp_path, recorded["path"])
     target = recordings_dir(data, simulated=True)
-    target.mkdir(parents=True)
-    (target / recorded["path"].name).write_bytes(recorded["path"].read_bytes())
-    config = tmp_path / "optui.toml"
-    config.write_text(f'[general]\ndata_dir = "{data}"\nlog_dir = "{tmp_path / "logs"}"\n'
-                      '[source]\nkind = "sim"\nindices = ["NIFTY", "SENSEX"]\ninterval_s = 5.0\n'
-                      '[participants]\nenabled = false\n')
-    env = {**os.environ, "OPTUI_CONFIG_FILE": str(config)}
     run = subprocess.run(
         [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat(),
          "--from", "09:15:30", "--source", "sim"],
@@ -291,13 +208,7 @@ def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any]
     status = [line for line in run.stdout.splitlines() if "legs=" in line]
     assert len(status) == len(recorded["snaps"])
     assert status[0].startswith("09:15:00 IST source=replay indices=NIFTY,SENSEX")
-    replayed = SQLiteStore(data / "sim" / "replay" / "optui.db")
-    live = SQLiteStore(recorded["root"] / "live.db")
-    try:
-        one, two = dump(live), dump(replayed)
-    finally:
-        live.close()
-        replayed.close()
+    one, two = stored_rows(recorded["root"] / "live.db"), stored_rows(data / "sim" / "replay" / "optui.db")
     for measurement in (LEGS, OVERVIEW, FLOW):
         assert two[measurement] == one[measurement], measurement
     # At a set speed the replay runs on the real clock, here 20 times faster than the market.
@@ -308,11 +219,7 @@ def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any]
     assert run.returncode == 0, run.stderr
     assert "speed=20x" in run.stdout.splitlines()[0]
     assert any(line.startswith("09:15:00 IST source=replay") for line in run.stdout.splitlines())
-    fast = SQLiteStore(tmp_path / "speed.db")
-    try:
-        fast_times = {row[0] for row in dump(fast)[OVERVIEW]}
-    finally:
-        fast.close()
+    fast_times = {row[0] for row in stored_rows(tmp_path / "speed.db")[OVERVIEW]}
     assert fast_times and fast_times <= {row[0] for row in one[OVERVIEW]}
     # A day never recorded is named with the days that are.
     run = subprocess.run(
@@ -330,47 +237,20 @@ def test_replay_from_a_time_stores_what_the_live_run_stored_from_then_on(
     """A replay from 09:16 is primed from the recording (the opening cycles, then `warmup`
     cycles before 09:16; None: as many as its time budget allows), so every row from 09:16 on,
     OI change and IV change included, is the live run's value for value."""
-    settings = _settings()
-    plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
-    lines: list[str] = []
-    collector, state = replay_collector(settings, plan, START.date(), speed=None,
-                                        start_hhmm="09:16", warmup_cycles=warmup,
-                                        printer=lambda line, style="": lines.append(line))
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    status = [line for line in lines if "legs=" in line]
+    replay = replay_day(recorded["path"], tmp_path / "r.db", start_hhmm="09:16",
+                        warmup_cycles=warmup)
+    status = [line for line in replay.lines if "legs=" in line]
     assert [line.split()[0] for line in status] == ["09:16:00", "09:16:05"]
-    replayed = SQLiteStore(tmp_path / "r.db")
-    live = SQLiteStore(recorded["root"] / "live.db")
-    try:
-        one, two = dump(live), dump(replayed)
-    finally:
-        live.close()
-        replayed.close()
+    one, two = stored_rows(recorded["root"] / "live.db"), replay.rows
     since = START.astimezone(UTC) + timedelta(minutes=1)
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    for measurement in MEASUREMENTS:
         later = [row for row in one[measurement] if row[0] >= since]
         assert two[measurement] == later, measurement
     assert len(two[LEGS]) == 2 * 80
     if warmup is None:
         return  # the whole day's replay is compared once
     # The same rows as a replay of the whole day from its first record, from 09:16 on.
-    whole = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'whole.db'}", tmp_path / "all")
-    collector, state = replay_collector(settings, whole, START.date(), speed=None,
-                                        printer=lambda line, style="": None)
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    full = SQLiteStore(tmp_path / "whole.db")
-    try:
-        everything = dump(full)
-    finally:
-        full.close()
+    everything = replay_day(recorded["path"], tmp_path / "whole.db").rows
     assert all(two[m] == [r for r in everything[m] if r[0] >= since] for m in (LEGS, OVERVIEW, FLOW))
     # The fault this guards against: OI change measured from the first replayed cycle (0 there)
     # and IV change from its ATM IV. NIFTY's ATM call at 09:16: OI 2,684,825 against the
@@ -394,7 +274,7 @@ def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_o
     coverage counts the last OI of strikes that left it. A live run at 09:15,
     12:45 and 13:00 replayed from 13:00 (the opening cycles, the recorded answers in between
     read for first OIs, one warm-up cycle) stores the live run's 13:00 rows value for value."""
-    settings = _settings()
+    settings = replay_settings()
     settings.source.chain_strikes = 1  # the offsets' reach: ATM +-2 strikes
     directory = recordings_dir(tmp_path / "live", simulated=True)
     clock = FakeClock()
@@ -415,23 +295,12 @@ def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_o
     later = seen["13:00:00"] - seen["09:15:00"] - seen["09:15:05"] - seen["09:15:10"]
     assert later & (seen["12:45:00"] | seen["12:45:05"]), seen  # strikes first quoted at 12:45
 
-    plan = ReplayPlan(path, f"sqlite:///{tmp_path / 'from.db'}", tmp_path / "files")
-    lines: list[str] = []
-    collector, state = replay_collector(settings, plan, START.date(), speed=None,
-                                        start_hhmm="13:00", warmup_cycles=1,
-                                        printer=lambda line, style="": lines.append(line))
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
+    replay = replay_day(path, tmp_path / "from.db", settings, start_hhmm="13:00", warmup_cycles=1)
+    lines = replay.lines
     assert lines[0].startswith("replay from 13:00 IST: primed from ") and "first OIs read" in lines[0]
     assert [line.split()[0] for line in lines if "legs=" in line] == ["13:00:00", "13:00:05"]
     assert not any(" gap: " in line for line in lines), lines  # the recording's end is no gap
-    live, replayed = SQLiteStore(tmp_path / "live.db"), SQLiteStore(tmp_path / "from.db")
-    one, two = dump(live), dump(replayed)
-    live.close()
-    replayed.close()
+    one, two = stored_rows(tmp_path / "live.db"), replay.rows
     since = datetime.combine(START.date(), datetime.strptime("13:00", "%H:%M").time(), IST)
     for measurement in (LEGS, OVERVIEW, FLOW):  # alerts: the morning's history is not read
         assert two[measurement] == [r for r in one[measurement] if r[0] >= since], measurement
@@ -448,7 +317,7 @@ def test_a_replay_feed_from_a_later_minute_counts_the_days_flow_as_the_live_run(
     run's, bar for bar."""
     from optui.feed.replay import ReplayFeed
 
-    settings = _settings()
+    settings = replay_settings()
     settings.general.data_dir = str(recorded["root"])
     settings.store.url = f"sqlite:///{recorded['root'] / 'live.db'}"
     feed = ReplayFeed(settings, START.date(), speed=1.0, start_hhmm="09:16", source_kind="sim",
@@ -460,11 +329,7 @@ def test_a_replay_feed_from_a_later_minute_counts_the_days_flow_as_the_live_run(
         shown = dump(feed.store)[FLOW]
     finally:
         feed.close()
-    live = SQLiteStore(recorded["root"] / "live.db")
-    try:
-        assert shown == dump(live)[FLOW] and len(shown) == 2 * len(INDICES)
-    finally:
-        live.close()
+    assert shown == stored_rows(recorded["root"] / "live.db")[FLOW] and len(shown) == 2 * len(INDICES)
 
 
 @pytest.mark.integration
@@ -475,7 +340,7 @@ def test_a_replay_from_after_the_recordings_end_is_refused_with_its_span(
     plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
     with pytest.raises(ConfigError, match=r"15:00 IST is after the recording of 2026-11-25: "
                                           r"its cycles run from 09:15:00 to 09:16:0\d IST"):
-        replay_collector(_settings(), plan, START.date(), speed=None, start_hhmm="15:00")
+        replay_collector(replay_settings(), plan, START.date(), speed=None, start_hhmm="15:00")
 
 
 def _copy(src: Path, dst_dir: Path) -> Path:
@@ -764,13 +629,7 @@ def test_a_killed_collector_leaves_a_recording_that_replays_to_its_store(tmp_pat
     assert len(replayed_lines) >= 5
     assert "file cut mid-write (a recorder was stopped hard): read up to the cut" in run.stdout
     assert "Traceback" not in run.stdout + run.stderr
-    live = SQLiteStore(data / "sim" / "optui.db")
-    replayed = SQLiteStore(data / "sim" / "replay" / "optui.db")
-    try:
-        one, two = dump(live), dump(replayed)
-    finally:
-        live.close()
-        replayed.close()
+    one, two = stored_rows(data / "sim" / "optui.db"), stored_rows(data / "sim" / "replay" / "optui.db")
     # Every cycle the recording holds was stored by the live run with the same values. Streamed
     # at the tick cadence (the default), a status line sums an interval's snapshots.
     times = {row[0] for row in two[OVERVIEW]}

@@ -12,14 +12,20 @@ import pytest
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.recording import Recorder, RecordingSource, day_path, recordings_dir
-from optui.collectors.replay import ReplayPlan, replay_collector
 from optui.collectors.sim_source import SimulatedSource
 from optui.feed.replay import ReplayFeed
-from optui.storage.records import FLOW, LEGS, OVERVIEW
-from optui.storage.sqlite_store import SQLiteStore
+from optui.storage.records import OVERVIEW
 from optui.timeutil import UTC
-from tests.test_replay import ALERTS, START, FakeClock, dump
-from tests.test_replay_cadence import _settings, record_cadence_run
+from tests.replay_support import (
+    MEASUREMENTS,
+    START,
+    FakeClock,
+    cadence_settings,
+    play,
+    record_cadence_run,
+    replay_day,
+    stored_rows,
+)
 
 BEGIN = START + timedelta(seconds=56)  # 09:15:56: the run crosses into 09:16, where one leg goes to REST for a snapshot
 MINUTE = START + timedelta(minutes=1)
@@ -30,13 +36,8 @@ def cadence_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     root = tmp_path_factory.mktemp("cadence-from")
     directory = recordings_dir(root / "live", simulated=True)
     snaps, _, _ = record_cadence_run(directory, root / "live", snapshots=22, start=BEGIN)
-    live = SQLiteStore(root / "live" / "live.db")
-    try:
-        stored = dump(live)
-    finally:
-        live.close()
     return {"root": root, "path": day_path(directory, START.date()), "snaps": snaps,
-            "live": stored}
+            "live": stored_rows(root / "live" / "live.db")}
 
 
 @pytest.mark.integration
@@ -45,25 +46,12 @@ def test_a_tick_cadence_day_replayed_from_a_minute_stores_the_live_rows_from_the
         cadence_day: dict[str, Any], tmp_path: Path, warmup: int | None) -> None:
     live = cadence_day["live"]
     since = MINUTE.astimezone(UTC)
-    later = {m: [r for r in live[m] if r[0] >= since] for m in (LEGS, OVERVIEW, FLOW, ALERTS)}
+    later = {m: [r for r in live[m] if r[0] >= since] for m in MEASUREMENTS}
     assert len({r[0] for r in later[OVERVIEW]}) >= 5  # snapshots of 09:16 to compare
     assert any(dict(r[2]).get("flow_inflow_cr", 0) > 0 for r in later[OVERVIEW])
-    plan = ReplayPlan(cadence_day["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
-    lines: list[str] = []
-    collector, state = replay_collector(_settings(), plan, START.date(), speed=None,
-                                        start_hhmm="09:16", warmup_cycles=warmup,
-                                        printer=lambda line, style="": lines.append(line))
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    replayed = SQLiteStore(tmp_path / "r.db")
-    try:
-        two = dump(replayed)
-    finally:
-        replayed.close()
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    two = replay_day(cadence_day["path"], tmp_path / "r.db", cadence_settings(),
+                     files=tmp_path / "files", start_hhmm="09:16", warmup_cycles=warmup).rows
+    for measurement in MEASUREMENTS:
         assert [r for r in two[measurement] if r[0] >= since] == later[measurement], measurement
         # The first snapshot the live run took at or after 09:16 may carry the stamp of the
         # second before it (its ticks' exchange time): then it, and the bar of 09:15 it
@@ -75,15 +63,12 @@ def test_a_tick_cadence_day_replayed_from_a_minute_stores_the_live_rows_from_the
 @pytest.mark.integration
 def test_a_jump_on_a_tick_cadence_day_lands_on_the_live_snapshots(
         cadence_day: dict[str, Any]) -> None:
-    settings = _settings()
+    settings = cadence_settings()
     settings.general.data_dir = str(cadence_day["root"] / "live")
     feed = ReplayFeed(settings, START.date(), speed=1000.0, start_hhmm="09:16", warmup_cycles=1)
     try:
         feed.start()
-        seen = []
-        while (cycle := feed.next_cycle()) is not None:
-            assert cycle.snapshot is not None
-            seen.append(cycle.snapshot)
+        seen = play(feed)
     finally:
         feed.close()
     assert seen and seen[0].timestamp >= MINUTE - timedelta(seconds=1)  # see above
@@ -111,27 +96,12 @@ def record_straddling_day(directory: Path, state: Path) -> None:
             clock.advance(0.03)
 
     sim.quote_batch = paced  # type: ignore[method-assign]
-    engine = CollectionEngine(_settings(), RecordingSource(sim, recorder), None, state_dir=state)
+    engine = CollectionEngine(cadence_settings(), RecordingSource(sim, recorder), None,
+                              state_dir=state)
     for second in range(40, 70):
         clock.t = 1000.0 + second + 0.98
         engine.collect_once()
     engine.close()
-
-
-def _replay_rows(path: Path, db: Path, hhmm: str | None) -> dict:
-    plan = ReplayPlan(path, f"sqlite:///{db}", db.parent / f"{db.stem}-files")
-    collector, state = replay_collector(_settings(), plan, START.date(), speed=None,
-                                        start_hhmm=hhmm, printer=lambda line, style="": None)
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    store = SQLiteStore(db)
-    try:
-        return dump(store)
-    finally:
-        store.close()
 
 
 @pytest.mark.integration
@@ -144,11 +114,11 @@ def test_a_snapshot_whose_calls_straddle_the_schedule_primes_the_replay_from_a_m
     directory = recordings_dir(tmp_path / "live", simulated=True)
     record_straddling_day(directory, tmp_path / "state")
     path = day_path(directory, START.date())
-    whole = _replay_rows(path, tmp_path / "whole.db", None)
-    later = _replay_rows(path, tmp_path / "later.db", "09:16")
+    whole = replay_day(path, tmp_path / "whole.db", cadence_settings()).rows
+    later = replay_day(path, tmp_path / "later.db", cadence_settings(), start_hhmm="09:16").rows
     since = MINUTE.astimezone(UTC)
     assert len({r[0] for r in whole[OVERVIEW] if r[0] >= since}) == 10
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    for measurement in MEASUREMENTS:
         assert later[measurement] == [r for r in whole[measurement] if r[0] >= since], measurement
 
 

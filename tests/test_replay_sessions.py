@@ -10,19 +10,27 @@ from typing import Any
 
 import pytest
 
-from optui.alerts import AlertEngine
-from optui.collectors.engine import CollectionEngine
-from optui.collectors.headless import Collector
 from optui.collectors.record_sessions import day_sessions
 from optui.collectors.recording import Recorder, RecordingSource, day_path, recordings_dir
-from optui.collectors.replay import ReplayPlan, plan_parts, replay_collector
+from optui.collectors.replay import plan_parts
 from optui.collectors.sim_source import SimulatedSource
 from optui.errors import ConfigError
 from optui.models import Snapshot
 from optui.storage.records import FLOW, LEGS, OVERVIEW
-from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST, UTC
-from tests.test_replay import ALERTS, INDICES, START, FakeClock, _settings, dump
+from tests.replay_support import (
+    INDICES,
+    MEASUREMENTS,
+    START,
+    FakeClock,
+    live_engine,
+    play,
+    replay_day,
+    replay_process_env,
+    replay_settings,
+    run_cycles,
+    stored_rows,
+)
 
 DAY = START.date()
 
@@ -39,19 +47,8 @@ def live_session(root: Path, start: datetime, cycles: int,
     clock = FakeClock()
     sim = SimulatedSource(seed=7, start=start, clock=clock)
     recorder = Recorder(recordings_dir(root, simulated=True), sim.name, sim.label, flusher=False)
-    store = SQLiteStore(root / "live.db")
-    settings = _settings()
-    engine = CollectionEngine(settings, RecordingSource(sim, recorder), store,
-                              out_dir=root / "files", state_dir=root / "state")
-    engine.alerts = AlertEngine.from_settings(settings, store)
+    engine = live_engine(replay_settings(), RecordingSource(sim, recorder), root)
     snaps: list[Snapshot] = []
-    collect = engine.collect_once
-
-    def counted() -> Snapshot:
-        snaps.append(collect())
-        if len(snaps) >= cycles:
-            collector.stop_event.set()
-        return snaps[-1]
 
     def sleep(seconds: float) -> None:
         if jump is not None and len(snaps) == jump[0]:
@@ -59,11 +56,7 @@ def live_session(root: Path, start: datetime, cycles: int,
         else:
             clock.advance(seconds)
 
-    engine.collect_once = counted  # type: ignore[method-assign]
-    collector = Collector(engine, 5.0, printer=lambda line, style="": None, sleep=sleep)
-    assert collector.run() == 0
-    engine.close()
-    return snaps
+    return run_cycles(engine, 5.0, cycles, sleep=sleep, snaps=snaps)
 
 
 @pytest.fixture(scope="module")
@@ -79,29 +72,12 @@ def sessions_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _replay(day: dict[str, Any], db: Path, hhmm: str | None = None) -> tuple[dict, list[str]]:
-    plan = ReplayPlan(day["path"], f"sqlite:///{db}", db.parent / f"{db.stem}-files")
-    lines: list[str] = []
-    run, state = replay_collector(_settings(), plan, DAY, speed=None, start_hhmm=hhmm,
-                                  printer=lambda line, style="": lines.append(line),
-                                  warmup_cycles=1)
-    try:
-        assert run.run() == 0
-    finally:
-        run.engine.close()
-        state.cleanup()
-    store = SQLiteStore(db)
-    try:
-        return dump(store), lines
-    finally:
-        store.close()
+    replay = replay_day(day["path"], db, start_hhmm=hhmm, warmup_cycles=1)
+    return replay.rows, replay.lines
 
 
 def _live(day: dict[str, Any]) -> dict:
-    store = SQLiteStore(day["root"] / "live.db")
-    try:
-        return dump(store)
-    finally:
-        store.close()
+    return stored_rows(day["root"] / "live.db")
 
 
 def _flow(rows: list, when: datetime, index: str = "NIFTY") -> float:
@@ -143,7 +119,7 @@ def test_a_day_collected_over_the_same_minutes_twice_replays_into_the_live_store
     assert len(live[OVERVIEW]) == len(times) * len(INDICES)
 
     replayed, lines = _replay(sessions_day, tmp_path / "replay.db")
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    for measurement in MEASUREMENTS:
         assert replayed[measurement] == live[measurement], measurement
     assert [line.split()[0] for line in lines if "legs=" in line] == [
         "12:00:00", "12:00:05", "12:00:10", "12:00:15", "12:00:20",
@@ -197,23 +173,16 @@ def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_int
     from optui.feed.replay import ReplayFeed
 
     a, b, c = sessions_day["snaps"]
-    settings = _settings()
+    settings = replay_settings()
     settings.general.data_dir = str(sessions_day["root"])
     feed = ReplayFeed(settings, DAY, speed=1000.0, source_kind="sim", warmup_cycles=1)
-
-    def play() -> list[Snapshot]:
-        out = []
-        while (cycle := feed.next_cycle()) is not None:
-            assert cycle.snapshot is not None
-            out.append(cycle.snapshot)
-        return out
 
     def flows(snaps: list[Snapshot]) -> list[tuple[datetime, float]]:
         return [(s.timestamp, s.indices["NIFTY"].overview.flow.inflow_cr) for s in snaps]
 
     try:
         assert "; 3 collector sessions recorded that day, played in recorded order" in feed.start()
-        seen = play()
+        seen = play(feed)
         assert flows(seen) == pytest.approx(flows([*a, *b, *c]))
         assert any("session 2 (11:00:00 to 12:00:05 IST) of 3 recorded that day begins" in str(w)
                    for s in seen for w in s.warnings)
@@ -221,7 +190,7 @@ def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_int
         # the second plays from its first cycle at or after 11:30, then the third.
         assert feed.jump_refusal("11:30") is None
         assert "replay jumped to 11:30:00 IST" in feed.jump("11:30")
-        assert flows(play()) == pytest.approx(flows([*b[3:], *c]))
+        assert flows(play(feed)) == pytest.approx(flows([*b[3:], *c]))
         assert feed.jump_refusal("13:00") == (
             "13:00 IST is after the recording of 2026-11-25: its cycles run from 11:00:00 to "
             "12:00:35 IST (3 sessions: 12:00:00 to 12:00:20 IST, 11:00:00 to 12:00:05 IST, "
@@ -233,19 +202,10 @@ def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_int
 @pytest.mark.integration
 def test_optui_replay_says_each_session_and_refuses_a_time_after_them(
         sessions_day: dict[str, Any], tmp_path: Path) -> None:
-    import os
     import subprocess
     import sys
 
-    data = tmp_path / "data"
-    target = recordings_dir(data, simulated=True)
-    target.mkdir(parents=True)
-    (target / sessions_day["path"].name).write_bytes(sessions_day["path"].read_bytes())
-    config = tmp_path / "optui.toml"
-    config.write_text(f'[general]\ndata_dir = "{data}"\nlog_dir = "{tmp_path / "logs"}"\n'
-                      '[source]\nkind = "sim"\nindices = ["NIFTY", "SENSEX"]\ninterval_s = 5.0\n'
-                      '[participants]\nenabled = false\n')
-    env = {**os.environ, "OPTUI_CONFIG_FILE": str(config)}
+    env, _ = replay_process_env(tmp_path, sessions_day["path"])
     run = subprocess.run([sys.executable, "-m", "optui.cli", "replay", "--date", DAY.isoformat()],
                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
