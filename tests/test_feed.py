@@ -50,7 +50,7 @@ FEED_REDIS_DB = 5
 other modules (tests/test_cache.py among them) keep their keys in database 0."""
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def feed_redis(redis_server: str) -> str:
     """redis://127.0.0.1:PORT/5: the session's redis-server, this module's own database."""
     return redis_server.rsplit("/", 1)[0] + f"/{FEED_REDIS_DB}"
@@ -81,9 +81,10 @@ def collect_env(tmp_path: Path, cache_url: str = "memory://", **extra: str) -> d
 class Collect:
     """A running `optui collect` whose stdout lines are gathered by a thread."""
 
-    def __init__(self, tmp_path: Path, db: Path, cache_url: str = "memory://", *args: str, **env: str) -> None:
+    def __init__(self, tmp_path: Path, db: Path, cache_url: str = "memory://", *args: str,
+                 interval: str = "1", **env: str) -> None:
         self.proc = subprocess.Popen(
-            [OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", "1",
+            [OPTUI, "collect", "--source", "sim", "--indices", "NIFTY", "--interval", interval,
              "--store", f"sqlite:///{db}", *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env=collect_env(tmp_path, cache_url, **env), cwd=tmp_path,
@@ -109,6 +110,12 @@ class Collect:
         code = self.proc.wait(60)
         self._reader.join(10)
         return code
+
+
+def holding(tmp_path: Path, db: Path, cache_url: str = "memory://", **env: str) -> Collect:
+    """A collector that takes one cycle and then waits (an hour of market, a minute of real
+    time): it holds the lock and lease without taking the machine from the runs beside it."""
+    return Collect(tmp_path, db, cache_url, interval="3600", OPTUI_SOURCE_SNAPSHOT_S="0", **env)
 
 
 def run_collect(tmp_path: Path, db: Path, cache_url: str = "memory://", *args: str) -> subprocess.CompletedProcess:
@@ -201,7 +208,7 @@ def test_collect_and_the_dashboard_read_the_same_feed_type(tmp_path: Path) -> No
 @pytest.mark.integration
 def test_a_second_collector_on_the_same_store_is_refused_naming_the_holder(tmp_path: Path) -> None:
     db = tmp_path / "optui.db"
-    first = Collect(tmp_path, db)
+    first = holding(tmp_path, db)
     try:
         first.wait_cycle()
         second = run_collect(tmp_path, db, "memory://", "--once")
@@ -222,35 +229,23 @@ def test_the_lease_of_a_killed_collector_expires_and_lets_the_next_one_in(tmp_pa
     db = tmp_path / "optui.db"
     client = redis.Redis.from_url(feed_redis)
     key = LEASE_PREFIX + store_key(f"sqlite:///{db}", "sim")
-    first = Collect(tmp_path, db, feed_redis, OPTUI_CACHE_LEASE_S="10")
+    first = holding(tmp_path, db, feed_redis, OPTUI_CACHE_LEASE_S="4")
     try:
         first.wait_cycle()
         assert json.loads(client.get(key))["pid"] == first.proc.pid
     finally:
         first.stop(signal.SIGKILL)
-    # The kernel freed the lock file; the lease in Redis (renewed every 3.3 s) still names the
+    # The kernel freed the lock file; the lease in Redis (renewed every 1.3 s) still names the
     # dead holder, so the next collector is refused.
     with pytest.raises(CollectorRunning) as refused:
-        CollectorLock(f"sqlite:///{db}", "sim", tmp_path / "data", feed_redis, 10.0).acquire()
+        CollectorLock(f"sqlite:///{db}", "sim", tmp_path / "data", feed_redis, 4.0).acquire()
     assert f"pid {first.proc.pid} on {HOST}" in str(refused.value) and "redis lease" in str(refused.value)
-    while client.exists(key):  # until the lease expires (10 s after the last renewal)
+    while client.exists(key):  # until the lease expires (4 s after the last renewal)
         time.sleep(0.2)
     admitted = run_collect(tmp_path, db, feed_redis, "--once")
     assert admitted.returncode == 0, admitted.stdout + admitted.stderr
     assert not client.exists(key)  # released on a clean exit
     client.close()
-
-
-@pytest.fixture
-def collector_on_redis(tmp_path: Path, feed_redis: str) -> Iterator[tuple[Collect, Path]]:
-    redis.Redis.from_url(feed_redis).flushdb()
-    db = tmp_path / "optui.db"
-    proc = Collect(tmp_path, db, feed_redis, OPTUI_ALERTS_SINGLE_FLOW_CR="0.01")
-    try:
-        proc.wait_cycle()
-        yield proc, db
-    finally:
-        assert proc.stop() == 0, "\n".join(proc.lines)
 
 
 def _stored_price(db: Path, at: datetime) -> float:
@@ -283,6 +278,101 @@ async def _attached_dashboard(screen: DashboardScreen, feed_type: type = RedisFe
         assert isinstance(screen.feed, feed_type)
         await pilot.press("escape")
     return got
+
+
+@pytest.mark.integration
+async def test_without_a_cache_the_dashboard_follows_the_collector_on_this_machine(tmp_path: Path) -> None:
+    db = tmp_path / "optui.db"
+    proc = Collect(tmp_path, db)
+    try:
+        proc.wait_cycle()
+        settings = sim_settings(tmp_path)
+        settings.store.url = f"sqlite:///{db}"
+        screen = DashboardScreen(settings)
+        got = await _attached_dashboard(screen, FileFeed)
+    finally:
+        assert proc.stop() == 0
+    for message in got:
+        snap = message.snapshot
+        assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)
+
+
+@pytest.mark.integration
+async def test_a_dashboard_that_collects_holds_the_store_against_optui_collect(tmp_path: Path) -> None:
+    settings = sim_settings(tmp_path, interval_s=3600.0)
+    settings.source.snapshot_s = 0  # one cycle: no tick cadence
+    settings.simulator.start = START
+    screen = DashboardScreen(settings)
+    messages: list[Message] = []
+    app = Host(screen)
+    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
+        for _ in range(3):  # feed start, first cycle, flow query
+            await settle(app, pilot)
+            await pilot.pause()
+        assert any(isinstance(m, SnapshotCollected) for m in messages)
+        assert type(screen.feed) is LocalFeed
+        refused = run_collect(tmp_path, tmp_path / "x.db", "memory://", "--once")
+        await pilot.press("escape")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert f"pid {os.getpid()} on {HOST}" in refused.stderr
+
+
+@pytest.mark.unit
+def test_dashboard_attach_takes_only_a_redis_url(tmp_path: Path) -> None:
+    done = subprocess.run([OPTUI, "dashboard", "--attach", "http://10.0.0.5:6379/0"], capture_output=True,
+                          text=True, env=collect_env(tmp_path), cwd=tmp_path, timeout=60)
+    assert done.returncode == 2
+    assert "redis://HOST:PORT/DB" in done.stderr and "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.integration
+async def test_an_attached_dashboard_shows_the_collectors_gap_and_fault_with_its_fix(tmp_path: Path) -> None:
+    """A collector that cannot collect publishes a gap cycle: the attached dashboard's health
+    panel shows the same typed event (severity, message, fix) the collector raised."""
+    from optui.collectors.health import EventKind, HealthEvent, Severity
+    from optui.collectors.supervisor import TOKEN_ACTION
+    from optui.feed.model import FeedCycle
+    from optui.storage.legacy_files import write_atomic
+    from optui.widgets.health_log import HealthLog
+
+    fault = HealthEvent(EventKind.TOKEN_REJECTED, Severity.ERROR, "no Kite access token is stored", TOKEN_ACTION,
+                        at=datetime(2026, 11, 25, 3, 50, tzinfo=UTC), source="kite")
+    latest = tmp_path / "collector.latest.json"
+    gap = FeedCycle(None, [fault], host="server1", gap="source paused: no Kite access token is stored")
+    write_atomic(latest, dumps(cycle_payload(gap)))
+    screen = DashboardScreen(sim_settings(tmp_path), feed=FileFeed(latest, host="server1", poll_s=0.05))
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        for _ in range(100):
+            entries = screen.query_one(HealthLog).entries
+            if any("no Kite access token" in text for _, text in entries):
+                break
+            await pilot.pause(0.05)
+        entries = list(screen.query_one(HealthLog).entries)
+        history = list(screen.query_one(HealthLog).history)
+        await pilot.press("escape")
+    assert ("error", fault.text()) in entries
+    assert (fault.at, "error", fault.text()) in history  # at the collector's time, not on arrival
+    assert "optui login" in fault.text() and screen._snapshot is None  # a gap shows no data as new
+
+
+# ------------------------------------------- one collector on Redis, read by the tests below
+
+
+@pytest.fixture(scope="module")
+def collector_on_redis(tmp_path_factory: pytest.TempPathFactory,
+                       feed_redis: str) -> Iterator[tuple[Collect, Path]]:
+    """One `optui collect` publishing to Redis for every test below (each only reads it);
+    these tests close the module, so it collects beside no other test."""
+    redis.Redis.from_url(feed_redis).flushdb()
+    root = tmp_path_factory.mktemp("collector-on-redis")
+    db = root / "optui.db"
+    proc = Collect(root, db, feed_redis, OPTUI_ALERTS_SINGLE_FLOW_CR="0.01")
+    try:
+        proc.wait_cycle()
+        yield proc, db
+    finally:
+        assert proc.stop() == 0, "\n".join(proc.lines)
 
 
 @pytest.mark.integration
@@ -390,79 +480,3 @@ def test_alerts_are_raised_once_and_every_consumer_reads_the_same(
     for at in with_alerts:
         stored = [r for r in rows if r.time == at]
         assert len(stored) == len(seen[0][at]), (at, stored, seen[0][at])
-
-
-@pytest.mark.integration
-async def test_without_a_cache_the_dashboard_follows_the_collector_on_this_machine(tmp_path: Path) -> None:
-    db = tmp_path / "optui.db"
-    proc = Collect(tmp_path, db)
-    try:
-        proc.wait_cycle()
-        settings = sim_settings(tmp_path)
-        settings.store.url = f"sqlite:///{db}"
-        screen = DashboardScreen(settings)
-        got = await _attached_dashboard(screen, FileFeed)
-    finally:
-        assert proc.stop() == 0
-    for message in got:
-        snap = message.snapshot
-        assert snap.indices["NIFTY"].overview.last_price == _stored_price(db, snap.timestamp)
-
-
-@pytest.mark.integration
-async def test_a_dashboard_that_collects_holds_the_store_against_optui_collect(tmp_path: Path) -> None:
-    settings = sim_settings(tmp_path, interval_s=3600.0)
-    settings.source.snapshot_s = 0  # one cycle: no tick cadence
-    settings.simulator.start = START
-    screen = DashboardScreen(settings)
-    messages: list[Message] = []
-    app = Host(screen)
-    async with app.run_test(size=(160, 48), message_hook=messages.append) as pilot:
-        for _ in range(3):  # feed start, first cycle, flow query
-            await settle(app, pilot)
-            await pilot.pause()
-        assert any(isinstance(m, SnapshotCollected) for m in messages)
-        assert type(screen.feed) is LocalFeed
-        refused = run_collect(tmp_path, tmp_path / "x.db", "memory://", "--once")
-        await pilot.press("escape")
-    assert refused.returncode == 2, refused.stdout + refused.stderr
-    assert f"pid {os.getpid()} on {HOST}" in refused.stderr
-
-
-@pytest.mark.unit
-def test_dashboard_attach_takes_only_a_redis_url(tmp_path: Path) -> None:
-    done = subprocess.run([OPTUI, "dashboard", "--attach", "http://10.0.0.5:6379/0"], capture_output=True,
-                          text=True, env=collect_env(tmp_path), cwd=tmp_path, timeout=60)
-    assert done.returncode == 2
-    assert "redis://HOST:PORT/DB" in done.stderr and "Traceback" not in done.stderr + done.stdout
-
-
-@pytest.mark.integration
-async def test_an_attached_dashboard_shows_the_collectors_gap_and_fault_with_its_fix(tmp_path: Path) -> None:
-    """A collector that cannot collect publishes a gap cycle: the attached dashboard's health
-    panel shows the same typed event (severity, message, fix) the collector raised."""
-    from optui.collectors.health import EventKind, HealthEvent, Severity
-    from optui.collectors.supervisor import TOKEN_ACTION
-    from optui.feed.model import FeedCycle
-    from optui.storage.legacy_files import write_atomic
-    from optui.widgets.health_log import HealthLog
-
-    fault = HealthEvent(EventKind.TOKEN_REJECTED, Severity.ERROR, "no Kite access token is stored", TOKEN_ACTION,
-                        at=datetime(2026, 11, 25, 3, 50, tzinfo=UTC), source="kite")
-    latest = tmp_path / "collector.latest.json"
-    gap = FeedCycle(None, [fault], host="server1", gap="source paused: no Kite access token is stored")
-    write_atomic(latest, dumps(cycle_payload(gap)))
-    screen = DashboardScreen(sim_settings(tmp_path), feed=FileFeed(latest, host="server1", poll_s=0.05))
-    app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
-        for _ in range(100):
-            entries = screen.query_one(HealthLog).entries
-            if any("no Kite access token" in text for _, text in entries):
-                break
-            await pilot.pause(0.05)
-        entries = list(screen.query_one(HealthLog).entries)
-        history = list(screen.query_one(HealthLog).history)
-        await pilot.press("escape")
-    assert ("error", fault.text()) in entries
-    assert (fault.at, "error", fault.text()) in history  # at the collector's time, not on arrival
-    assert "optui login" in fault.text() and screen._snapshot is None  # a gap shows no data as new
