@@ -65,11 +65,13 @@ def stored_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
         store.close()
 
 
-def replay_settings(interval_s: float = 5.0) -> Settings:
-    """NIFTY and SENSEX every `interval_s`, no participant capture."""
+def replay_settings(interval_s: float = 5.0, chain_strikes: int = 0) -> Settings:
+    """NIFTY and SENSEX every `interval_s`, their whole chains (or `chain_strikes` each side of
+    the ATM), no participant capture."""
     s = Settings()
     s.source.indices = list(INDICES)
     s.source.interval_s = interval_s
+    s.source.chain_strikes = chain_strikes
     s.participants.enabled = False
     return s
 
@@ -156,10 +158,11 @@ def play(feed: ReplayFeed) -> list[Snapshot]:
     return seen
 
 
-def replay_process_env(tmp_path: Path, day_file: Path) -> tuple[dict[str, str], Path]:
+def replay_process_env(tmp_path: Path, day_file: Path,
+                       chain_strikes: int = 0) -> tuple[dict[str, str], Path]:
     """Environment for an `optui replay` process on a copy of the recorded `day_file` in a
-    data folder under `tmp_path` (NIFTY and SENSEX every 5 s, the simulator's recordings), and
-    that data folder."""
+    data folder under `tmp_path` (the simulator's recordings, settings as `replay_settings`),
+    and that data folder."""
     data = tmp_path / "data"
     target = recordings_dir(data, simulated=True)
     target.mkdir(parents=True)
@@ -167,7 +170,7 @@ def replay_process_env(tmp_path: Path, day_file: Path) -> tuple[dict[str, str], 
     config = tmp_path / "optui.toml"
     config.write_text(f'[general]\ndata_dir = "{data}"\nlog_dir = "{tmp_path / "logs"}"\n'
                       '[source]\nkind = "sim"\nindices = ["NIFTY", "SENSEX"]\ninterval_s = 5.0\n'
-                      '[participants]\nenabled = false\n')
+                      f'chain_strikes = {chain_strikes}\n[participants]\nenabled = false\n')
     return {**os.environ, "OPTUI_CONFIG_FILE": str(config)}, data
 
 

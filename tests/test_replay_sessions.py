@@ -14,6 +14,7 @@ from optui.collectors.record_sessions import day_sessions
 from optui.collectors.recording import Recorder, RecordingSource, day_path, recordings_dir
 from optui.collectors.replay import plan_parts
 from optui.collectors.sim_source import SimulatedSource
+from optui.config import Settings
 from optui.errors import ConfigError
 from optui.models import Snapshot
 from optui.storage.records import FLOW, LEGS, OVERVIEW
@@ -33,6 +34,13 @@ from tests.replay_support import (
 )
 
 DAY = START.date()
+STRIKES = 3
+"""Strikes quoted each side of the ATM: the sessions are under test here, and a window costs a
+quarter of whole chains (those replay in tests/test_replay.py)."""
+
+
+def settings() -> Settings:
+    return replay_settings(chain_strikes=STRIKES)
 
 
 def at(hhmmss: str) -> datetime:
@@ -47,7 +55,7 @@ def live_session(root: Path, start: datetime, cycles: int,
     clock = FakeClock()
     sim = SimulatedSource(seed=7, start=start, clock=clock)
     recorder = Recorder(recordings_dir(root, simulated=True), sim.name, sim.label, flusher=False)
-    engine = live_engine(replay_settings(), RecordingSource(sim, recorder), root)
+    engine = live_engine(settings(), RecordingSource(sim, recorder), root)
     snaps: list[Snapshot] = []
 
     def sleep(seconds: float) -> None:
@@ -72,7 +80,7 @@ def sessions_day(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def _replay(day: dict[str, Any], db: Path, hhmm: str | None = None) -> tuple[dict, list[str]]:
-    replay = replay_day(day["path"], db, start_hhmm=hhmm, warmup_cycles=1)
+    replay = replay_day(day["path"], db, settings(), start_hhmm=hhmm, warmup_cycles=1)
     return replay.rows, replay.lines
 
 
@@ -173,9 +181,9 @@ def test_the_dashboard_replay_plays_the_sessions_in_recorded_order_and_jumps_int
     from optui.feed.replay import ReplayFeed
 
     a, b, c = sessions_day["snaps"]
-    settings = replay_settings()
-    settings.general.data_dir = str(sessions_day["root"])
-    feed = ReplayFeed(settings, DAY, speed=1000.0, source_kind="sim", warmup_cycles=1)
+    played = settings()
+    played.general.data_dir = str(sessions_day["root"])
+    feed = ReplayFeed(played, DAY, speed=1000.0, source_kind="sim", warmup_cycles=1)
 
     def flows(snaps: list[Snapshot]) -> list[tuple[datetime, float]]:
         return [(s.timestamp, s.indices["NIFTY"].overview.flow.inflow_cr) for s in snaps]
@@ -205,7 +213,7 @@ def test_optui_replay_says_each_session_and_refuses_a_time_after_them(
     import subprocess
     import sys
 
-    env, _ = replay_process_env(tmp_path, sessions_day["path"])
+    env, _ = replay_process_env(tmp_path, sessions_day["path"], STRIKES)
     run = subprocess.run([sys.executable, "-m", "optui.cli", "replay", "--date", DAY.isoformat()],
                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
