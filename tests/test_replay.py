@@ -211,13 +211,13 @@ def test_optui_replay_command_reproduces_the_live_store(recorded: dict[str, Any]
     one, two = stored_rows(recorded["root"] / "live.db"), stored_rows(data / "sim" / "replay" / "optui.db")
     for measurement in (LEGS, OVERVIEW, FLOW):
         assert two[measurement] == one[measurement], measurement
-    # At a set speed the replay runs on the real clock, here 20 times faster than the market.
+    # At a set speed the replay runs on the real clock, here 60 times faster than the market.
     run = subprocess.run(
         [sys.executable, "-m", "optui.cli", "replay", "--date", START.date().isoformat(),
-         "--source", "sim", "--speed", "20", "--store", f"sqlite:///{tmp_path / 'speed.db'}"],
+         "--source", "sim", "--speed", "60", "--store", f"sqlite:///{tmp_path / 'speed.db'}"],
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "speed=20x" in run.stdout.splitlines()[0]
+    assert "speed=60x" in run.stdout.splitlines()[0]
     assert any(line.startswith("09:15:00 IST source=replay") for line in run.stdout.splitlines())
     fast_times = {row[0] for row in stored_rows(tmp_path / "speed.db")[OVERVIEW]}
     assert fast_times and fast_times <= {row[0] for row in one[OVERVIEW]}
