@@ -19,7 +19,7 @@ from optui.storage.base import open_store
 pytestmark = [pytest.mark.mock, pytest.mark.integration]
 
 OPTUI = str(Path(sys.executable).with_name("optui"))
-COOLDOWN_S = 150.0
+COOLDOWN_S = 60.0  # a second of real time at the simulator's 60x
 SECRET = "987654:AAF-SECRETTOKEN"
 
 
