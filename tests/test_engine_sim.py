@@ -14,7 +14,7 @@ from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
 from optui.indices import INDEX_KEYS
-from optui.models import LEG_CSV_COLUMNS
+from optui.models import LEG_CSV_COLUMNS, Snapshot
 
 pytestmark = [pytest.mark.mock, pytest.mark.integration]
 
@@ -38,8 +38,20 @@ def engine(tmp_path: Path):
     eng.close()
 
 
-def test_one_cycle_covers_all_indices_buckets_and_offsets(engine) -> None:
-    snap = engine.collect_once()
+@pytest.fixture(scope="module")
+def first_cycle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Snapshot, Path]:
+    """An engine's first cycle on every index, for the tests that only read it: the snapshot
+    and the folder of its leg files."""
+    root = tmp_path_factory.mktemp("first-cycle")
+    eng = build_engine(sim_settings(root))
+    try:
+        return eng.collect_once(), root / "out"
+    finally:
+        eng.close()
+
+
+def test_one_cycle_covers_all_indices_buckets_and_offsets(first_cycle: tuple[Snapshot, Path]) -> None:
+    snap, _ = first_cycle
     assert snap.source == "sim" and snap.timestamp.utcoffset() == timedelta(0)
     assert list(snap.indices) == list(INDEX_KEYS)
     nifty = snap.indices["NIFTY"]
@@ -59,8 +71,8 @@ def test_one_cycle_covers_all_indices_buckets_and_offsets(engine) -> None:
     assert abs(stats.forward - nifty.overview.last_price) / nifty.overview.last_price < 0.02
 
 
-def test_iv_recovers_simulator_smile_and_parity(engine) -> None:
-    snap = engine.collect_once()
+def test_iv_recovers_simulator_smile_and_parity(first_cycle: tuple[Snapshot, Path]) -> None:
+    snap, _ = first_cycle
     for idx in snap.indices.values():
         for b in idx.overview.buckets.values():
             # ATM IV from Black-76 on the synthetic forward lands on a realistic smile level.
@@ -92,9 +104,9 @@ def test_second_cycle_has_flow_and_store_rows(engine, tmp_path: Path) -> None:
     assert bars and sum(r.fields.get("inflow_cr", 0) + r.fields.get("outflow_cr", 0) for r in bars) > 0
 
 
-def test_legacy_files_written(engine, tmp_path: Path) -> None:
-    snap = engine.collect_once()
-    out = tmp_path / "out" / "raw_snapshots" / "options"
+def test_legacy_files_written(first_cycle: tuple[Snapshot, Path]) -> None:
+    snap, files = first_cycle
+    out = files / "raw_snapshots" / "options"
     json_files = list(out.rglob("*.json"))
     assert len(json_files) == snap.leg_count
     csv_files = list(out.rglob("*.csv"))
