@@ -597,7 +597,7 @@ def test_a_killed_collector_leaves_a_recording_that_replays_to_its_store(tmp_pat
     config = tmp_path / "optui.toml"
     config.write_text(
         f'[general]\ndata_dir = "{data}"\nlog_dir = "{tmp_path / "logs"}"\n'
-        '[source]\nkind = "sim"\nindices = ["NIFTY"]\ninterval_s = 5.0\n'
+        '[source]\nkind = "sim"\nindices = ["NIFTY"]\ninterval_s = 2.0\n'
         '[simulator]\nspeed = 5.0\nstart = "2026-11-25 09:15"\n'
         '[export]\nwrite_json = false\nwrite_csv = false\n[participants]\nenabled = false\n')
     env = {**os.environ, "OPTUI_CONFIG_FILE": str(config)}
