@@ -45,6 +45,8 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from dataclasses import fields, is_dataclass
+from datetime import date
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -57,6 +59,7 @@ from optui.collectors.source import MarketSource
 from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
+from optui.models import Snapshot
 from optui.simulator.server import serve
 from optui.storage.sqlite_store import SQLiteStore
 from optui.timeutil import IST
@@ -185,8 +188,10 @@ def streamed_engine(root: Path) -> Iterator[tuple[CollectionEngine, StreamingSou
 def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | None = None
         ) -> tuple[list[float], dict[str, list[float]], str, int]:
     """Collect `cycles` measured cycles (after WARMUP): wall seconds, phase seconds, the stored
-    rows' digest and the legs of the last cycle."""
+    rows' digest and the legs of the last cycle. The digests of every snapshot shown and of
+    the leg files written go to OPTIONS["shown"] and OPTIONS["files_digest"]."""
     timer = PhaseTimer()
+    shown: list[Snapshot] = []
     walls: list[float] = []
     cpus: list[float] = []
     legs = 0
@@ -207,6 +212,8 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
                 snap = engine.collect_once()
                 took = time.perf_counter() - began
                 cpu = time.thread_time() - cpu
+                if measured:  # the warm-up's feed tier (ticked or polled yet) is timing's
+                    shown.append(snap)
                 if measured and profile is not None:
                     profile.disable()
                 timer.end_cycle(measured)
@@ -219,12 +226,59 @@ def run(root: Path, cycles: int, rest_built: bool, profile: cProfile.Profile | N
         finally:
             timer.restore()
         digest = stored_digest(engine.store)
+        OPTIONS["shown"] = snapshot_digest(shown)
+        if OPTIONS.get("shown_file"):
+            Path(OPTIONS["shown_file"]).write_text(
+                "".join(json.dumps(_shown(snap)) + "\n" for snap in shown))
+            OPTIONS["shown_file"] = None
+        OPTIONS["files_digest"] = files_digest(root / "files") if OPTIONS.get("files") else None
         timer.history["cycle"] = walls
         timer.cpu_history["cycle"] = cpus
         if OPTIONS.get("rows"):
             Path(OPTIONS["rows"]).write_text("\n".join(stored_rows(engine.store)) + "\n")
             OPTIONS["rows"] = None
     return walls, (timer.history, timer.cpu_history), digest, legs
+
+
+def _canon(value: Any) -> Any:
+    """A value as JSON-able data, floats as exact hex, dicts and lists in their own order."""
+    if isinstance(value, float):
+        return value.hex()
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if is_dataclass(value):
+        return [type(value).__name__] + [[f.name, _canon(getattr(value, f.name))]
+                                         for f in fields(value)]
+    if isinstance(value, dict):
+        return [[_canon(k), _canon(v)] for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_canon(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _canon(value.tolist())
+    return repr(value)
+
+
+def snapshot_digest(snaps: list[Snapshot]) -> str:
+    """A digest of the snapshots shown (every field but the cycle's duration, with its legs,
+    flow by strike, warnings and alerts, floats exact, dicts in their order)."""
+    h = hashlib.sha256()
+    for snap in snaps:
+        h.update(json.dumps(_shown(snap)).encode())
+    return h.hexdigest()
+
+
+def _shown(snap: Snapshot) -> list[Any]:
+    return [f for f in _canon(snap) if not (isinstance(f, list) and f and f[0] == "duration_s")]
+
+
+def files_digest(root: Path) -> str:
+    """A digest of the leg files written under `root` (names and bytes)."""
+    h = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def stored_rows(store: SQLiteStore) -> list[str]:
@@ -273,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chain-strikes", type=int, default=0)
     parser.add_argument("--full-chain-expiries", type=int, default=2)
     parser.add_argument("--rows", help="write every stored row, one line each, to this file")
+    parser.add_argument("--shown", help="write every snapshot shown, one line each, to this file")
     parser.add_argument("--alerts", action="store_true", help="run the alert rules each cycle")
     parser.add_argument("--files", action="store_true", help="write the legacy JSON/CSV files")
     args = parser.parse_args([] if argv is None else argv)
@@ -283,6 +338,7 @@ def main(argv: list[str] | None = None) -> None:
     OPTIONS["alerts"] = args.alerts
     OPTIONS["files"] = args.files
     OPTIONS["rows"] = args.rows
+    OPTIONS["shown_file"] = args.shown
     profile = cProfile.Profile(time.thread_time) if args.profile else None  # CPU of this thread
     with tempfile.TemporaryDirectory() as tmp:
         walls, phases, digest, legs = run(Path(tmp) / "book", args.cycles, False, profile)
@@ -295,18 +351,28 @@ def main(argv: list[str] | None = None) -> None:
           + ("met" if _ms(walls) <= GOAL_P50_MS else "MISSED"))
     run_key = (f"cycles={args.cycles} start={OPTIONS['start'].isoformat()} "
                f"chain_strikes={args.chain_strikes} full_chain_expiries={args.full_chain_expiries}")
-    if args.digest:  # add this run's digest to the file (one entry per set of run options)
+    extras = "".join(f" {flag}" for flag in ("alerts", "files") if OPTIONS.get(flag))
+    # Stored rows under the run key (as captured before the snapshots were); the snapshots
+    # shown (with their alerts when on) and the leg files under their own keys.
+    digests = {run_key: digest, f"{run_key} shown{extras}": OPTIONS["shown"]}
+    if OPTIONS.get("files_digest"):
+        digests[f"{run_key} files"] = OPTIONS["files_digest"]
+    if args.digest:  # add this run's digests to the file (one entry per set of run options)
         path = Path(args.digest)
         known = json.loads(path.read_text()) if path.exists() else {}
-        known[run_key] = digest
+        known.update(digests)
         path.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
     if args.check:
-        want = json.loads(Path(args.check).read_text()).get(run_key)
-        if want is None:
-            print(f"--check: {args.check} holds no capture of {run_key}")
-        else:
-            print(f"stored rows identical to the capture ({run_key}): "
-                  + ("yes" if want == digest else "NO"))
+        captured = json.loads(Path(args.check).read_text())
+        for key, value in digests.items():
+            want = captured.get(key)
+            what = ("stored rows" if key == run_key else "snapshots shown" if " shown" in key
+                    else "leg files")
+            if want is None:
+                print(f"--check: {args.check} holds no capture of {what} ({key})")
+            else:
+                print(f"{what} identical to the capture ({key}): "
+                      + ("yes" if want == value else "NO"))
     if profile is not None:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
         pstats.Stats(profile).sort_stats("tottime").print_stats(30)

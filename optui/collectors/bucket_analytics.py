@@ -135,11 +135,17 @@ LEG_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LegRecord))
 """LegRecord's fields in constructor order (`BucketResult.columns` holds one column each)."""
 
 _PREV_FIELDS = attrgetter("value", "volume", "mid", "last", "oi", "at_s")
-_NO_PREV = (NAN,) * 6
+_NO_PREV = PrevQuote(NAN, NAN, NAN, NAN, NAN, NAN)  # read where a leg has no previous quote
 
 
-def _prev_fields(p: PrevQuote | None) -> tuple[float, ...]:
-    return _NO_PREV if p is None else _PREV_FIELDS(p)
+def prev_columns(view: Mapping[int, PrevQuote], tokens: list[int]) -> np.ndarray:
+    """The previous quote of each token as rows (value, volume, mid, last, oi, at_s), float64
+    (len(tokens) x 6), NaN where `view` holds none; read in C (map, attrgetter), not by a Python
+    call per leg."""
+    n = len(tokens)
+    return np.fromiter(chain.from_iterable(map(_PREV_FIELDS, map(view.get, tokens,
+                                                                   repeat(_NO_PREV, n)))),
+                       dtype=float, count=6 * n).reshape(n, 6)
 
 
 @lru_cache(maxsize=1024)
@@ -306,15 +312,11 @@ def analyse_buckets(
     vega = np.where(has_iv, g.vega, NAN)
 
     tok_list = tokens.tolist()
-    reference = state.reference_oi
-    ref_oi = np.array([reference(tok, o) if ok else NAN
-                       for tok, o, ok in zip(tok_list, oi.tolist(), has_quote.tolist(), strict=True)],
-                      dtype=float)
+    ref_oi = state.reference_oi_many(tok_list, oi, has_quote)
     view = state.prev if prev_quotes is None else prev_quotes
     now_s = at.timestamp()
     # The previous quote of each leg as (value, volume, mid, last, oi, at_s); NaN where none.
-    seen = np.fromiter(chain.from_iterable(map(_prev_fields, map(view.get, tok_list))),
-                       dtype=float, count=6 * total).reshape(total, 6)
+    seen = prev_columns(view, tok_list)
     prev_at = seen[:, 5]
     # A previous quote from the same or a later moment (a restart re-collecting earlier
     # minutes) is no "previous": it gives neither flow nor a snapshot OI change.

@@ -15,13 +15,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import date
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from pathlib import Path
 
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+NAN = float("nan")
 
 
 @dataclass(slots=True)
@@ -97,6 +99,24 @@ class DayState:
         if token in self.oi_prev_close:
             return self.oi_prev_close[token]
         return self.oi_first.setdefault(token, oi)
+
+    def reference_oi_many(self, tokens: list[int], oi: np.ndarray, quoted: np.ndarray) -> np.ndarray:
+        """`reference_oi` of each quoted leg, NaN where not quoted (float64, `tokens` order):
+        `tokens` (Python ints), their OI this cycle and whether each quoted. The day's first OI
+        is remembered for the legs without a previous close in the same order as calling
+        `reference_oi` leg by leg, with the same values; the dictionaries are read in C
+        (map), not by a Python call per leg."""
+        n = len(tokens)
+        close = self.oi_prev_close
+        out = np.fromiter(map(close.get, tokens, repeat(NAN, n)), dtype=float, count=n)
+        known = np.fromiter(map(close.__contains__, tokens), dtype=bool, count=n)
+        first = np.flatnonzero(quoted & ~known)
+        if first.size:
+            out[first] = np.fromiter(
+                map(self.oi_first.setdefault, [tokens[i] for i in first.tolist()],
+                    oi[first].tolist()), dtype=float, count=first.size)
+        out[~quoted] = NAN
+        return out
 
     def first_iv(self, key: str, iv: float, at_s: float) -> float:
         """The day's first finite IV for `key` (index/bucket/expiry) as seen at `at_s` (epoch s).

@@ -39,7 +39,7 @@ from optui.collectors.quote_table import QuoteTable
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
 from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
 from optui.collectors.strike_flow import strike_flow
-from optui.collectors.tick_flow import per_trade
+from optui.collectors.tick_flow import FlowTable, per_trade
 from optui.config import ExportSettings, Settings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
@@ -107,7 +107,7 @@ class CollectionEngine:
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
-        self._tick_flow: dict[int, tuple[float, float]] = {}
+        self._tick_flow: FlowTable | None = None  # this cycle's per-trade flow of streamed legs
         self._legs_slot: int | None = None  # interval slot of the last snapshot whose legs were kept
         self._offset_episodes = ClockOffsetEpisodes()
         self._pending: _Pending | None = None  # collected and shown, not yet stored
@@ -299,7 +299,8 @@ class CollectionEngine:
         if take_feed is not None:  # a streaming source: which tier answered the cycle
             stats.feed, stats.streamed, _ = take_feed()
         take_flow = getattr(self.source, "take_tick_flow", None)
-        self._tick_flow = take_flow() if take_flow is not None else {}
+        tick_flow = take_flow() if take_flow is not None else {}
+        self._tick_flow = FlowTable.of(tick_flow) if tick_flow else None
         # Kite serves one quote call a second: a cycle of more calls than interval seconds overruns.
         if self.source.name == "kite" and stats.quote_calls > src.interval_s and stats.feed != "stream":
             warnings.append(SnapshotWarning(
@@ -425,21 +426,25 @@ class CollectionEngine:
         buckets = {}
         results = []
         strike_flows: dict[tuple[str, float], tuple[float, float]] = {}
+        flow_expiries: set[str] = set()  # the expiries in strike_flows
         for plan, res in analysed:
             if res.missing:
                 warnings.append(SnapshotWarning(
                     WarningKind.MISSING_QUOTES, f"{key} {plan.bucket}",
                     f"{res.missing} of {plan.strikes.size} strikes missing a call or put quote"
                 ))
-            if self._tick_flow:
+            if self._tick_flow is not None:
                 per_trade(res, self._tick_flow)
             legs.extend(res.legs)
             self._leg_blocks.append(res.columns)
             results.append(res)
             buckets[plan.bucket] = res.stats
-            if len({e for e, _ in strike_flows} | {plan.expiry.isoformat()}) <= STRIKE_EXPIRIES:
-                strike_flows.update(((plan.expiry.isoformat(), k), v)
-                                    for k, v in strike_flow(plan, res).items())
+            expiry = plan.expiry.isoformat()
+            if len(flow_expiries | {expiry}) <= STRIKE_EXPIRIES:
+                by_strike = strike_flow(plan, res)
+                if by_strike:
+                    flow_expiries.add(expiry)
+                strike_flows.update(((expiry, k), v) for k, v in by_strike.items())
         tokens = np.concatenate([r.tokens for r in results]) if results else np.zeros(0, np.int64)
         if tokens.size:
             # An expiry can sit in two buckets (this_week is also this_month): count its flow

@@ -22,7 +22,9 @@ order), so a replay measures the live run's flow value for value:
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -95,17 +97,17 @@ class TickFlow:
         """One quote call: `streamed` tokens answered from the ticks, `polled` the Kite-shaped
         answers (key -> quote dict with `instrument_token`) the REST tier gave."""
         tokens = np.fromiter(streamed, dtype=np.int64)
-        self._answered.update(tokens.tolist())
+        token_list = tokens.tolist()
+        self._answered.update(token_list)
         if tokens.size:
             inflow, outflow, measured = self.aggregator.take(tokens)
-            for tok, i, o, ok in zip(tokens.tolist(), inflow.tolist(), outflow.tolist(),
-                                     measured.tolist(), strict=True):
-                held = self._flow.get(tok)
-                if held is not None and held[0] == held[0] and ok:  # several calls, one take
-                    i, o = held[0] + i, held[1] + o
-                elif held is not None and held[0] == held[0]:
-                    i, o, ok = held[0], held[1], True
-                self._flow[tok] = (i, o) if ok else (NAN, NAN)
+            if self._flow.keys().isdisjoint(token_list) and len(set(token_list)) == len(token_list):
+                # The usual call: no flow held yet for these legs this take (each once).
+                inflow = np.where(measured, inflow, NAN)
+                outflow = np.where(measured, outflow, NAN)
+                self._flow.update(zip(token_list, zip(inflow.tolist(), outflow.tolist())))
+            else:
+                self._add_flow(token_list, inflow, outflow, measured)
         rows = [q for q in polled.values() if isinstance(q, dict)
                 and isinstance(q.get("instrument_token"), int)]
         if not rows:
@@ -128,6 +130,18 @@ class TickFlow:
             self._flow.pop(tok, None)  # the REST tier measures it this cycle
         self._answered.update(handed.tolist())
 
+    def _add_flow(self, tokens: list[int], inflow: np.ndarray, outflow: np.ndarray,
+                  measured: np.ndarray) -> None:
+        """Add one call's measured flow to what this take holds, leg by leg."""
+        for tok, i, o, ok in zip(tokens, inflow.tolist(), outflow.tolist(), measured.tolist(),
+                                 strict=True):
+            held = self._flow.get(tok)
+            if held is not None and held[0] == held[0] and ok:  # several calls, one take
+                i, o = held[0] + i, held[1] + o
+            elif held is not None and held[0] == held[0]:
+                i, o, ok = held[0], held[1], True
+            self._flow[tok] = (i, o) if ok else (NAN, NAN)
+
     def take(self) -> dict[int, tuple[float, float]]:
         """Token -> (inflow, outflow) rupees of the legs streamed since the previous take (one
         take per cycle). A tracked leg the cycle did not answer (the chain window moved away
@@ -147,17 +161,40 @@ class TickFlow:
         return int(self.aggregator.tokens.size)
 
 
-def per_trade(res: Any, flow: dict[int, tuple[float, float]]) -> None:
+@dataclass(frozen=True, slots=True)
+class FlowTable:
+    """A cycle's per-trade flow (`TickFlow.take`) as columns: tokens ascending (int64) and
+    their inflow and outflow in rupees (NaN: not measured). Built once a cycle, read by every
+    bucket's `per_trade`."""
+
+    tokens: np.ndarray
+    inflow: np.ndarray
+    outflow: np.ndarray
+
+    @classmethod
+    def of(cls, flow: Mapping[int, tuple[float, float]]) -> FlowTable:
+        """The table of token -> (inflow, outflow)."""
+        n = len(flow)
+        tokens = np.fromiter(flow.keys(), dtype=np.int64, count=n)
+        values = np.fromiter(chain.from_iterable(flow.values()), dtype=float,
+                             count=2 * n).reshape(n, 2)
+        order = np.argsort(tokens)
+        return cls(tokens[order], values[order, 0], values[order, 1])
+
+
+def per_trade(res: Any, flow: Mapping[int, tuple[float, float]] | FlowTable) -> None:
     """Replace, in a bucket's result (optui.collectors.bucket_analytics.BucketResult), the flow
     of the legs answered from ticks by their per-trade flow (token -> (inflow, outflow) rupees,
-    NaN: not measured); legs polled keep the REST definition's."""
-    tokens = res.tokens.tolist()
-    hits = [(i, flow[t]) for i, t in enumerate(tokens) if t in flow]
-    if not hits:
+    NaN: not measured, or that as a FlowTable); legs polled keep the REST definition's."""
+    table = flow if isinstance(flow, FlowTable) else FlowTable.of(flow)
+    tokens = np.asarray(res.tokens, dtype=np.int64)
+    if not (table.tokens.size and tokens.size):
         return
-    rows = np.array([i for i, _ in hits], dtype=np.int64)
-    values = np.array([v for _, v in hits], dtype=float)
+    at = np.minimum(np.searchsorted(table.tokens, tokens), table.tokens.size - 1)
+    rows = np.flatnonzero(table.tokens[at] == tokens)
+    if not rows.size:
+        return
     res.inflow = res.inflow.astype(float, copy=True)
     res.outflow = res.outflow.astype(float, copy=True)
-    res.inflow[rows] = values[:, 0]
-    res.outflow[rows] = values[:, 1]
+    res.inflow[rows] = table.inflow[at[rows]]
+    res.outflow[rows] = table.outflow[at[rows]]
