@@ -45,11 +45,10 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import fields, is_dataclass
-from datetime import date
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from dataclasses import fields, is_dataclass
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 

@@ -105,7 +105,8 @@ class TickFlow:
                 # The usual call: no flow held yet for these legs this take (each once).
                 inflow = np.where(measured, inflow, NAN)
                 outflow = np.where(measured, outflow, NAN)
-                self._flow.update(zip(token_list, zip(inflow.tolist(), outflow.tolist())))
+                self._flow.update(zip(token_list, zip(inflow.tolist(), outflow.tolist(), strict=True),
+                                      strict=True))
             else:
                 self._add_flow(token_list, inflow, outflow, measured)
         rows = [q for q in polled.values() if isinstance(q, dict)
