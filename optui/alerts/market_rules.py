@@ -38,8 +38,12 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from functools import reduce
+from operator import add, attrgetter
 from typing import TypeVar
+
+import numpy as np
 
 from optui.alerts.model import RULES, Alert
 from optui.alerts.thresholds import Thresholds
@@ -79,14 +83,95 @@ def _alert(at: datetime, rule: str, subject: str, message: str, *, index: str = 
                  index=index, value=value, threshold=threshold, unit=unit)
 
 
-@dataclass(slots=True)
-class _LegHistory:
-    """(time, OI) samples of one leg within the window, oldest first, and its last volume and buildup."""
+_NEVER = np.iinfo(np.int64).min  # a time (epoch microseconds) that has not been
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_LEG_FIELDS = attrgetter("expiry", "side", "strike", "volume", "oi", "bucket")
 
-    samples: deque[tuple[datetime, float]] = field(default_factory=deque)
-    volume: int = -1
-    volume_at: datetime | None = None
-    buildup: str = ""
+
+def _micros(at: datetime) -> int:
+    """Epoch microseconds of an aware datetime, exactly (a difference of two of these is the
+    difference of the datetimes in microseconds)."""
+    return (at - _EPOCH) // _US
+
+
+class _LegWindow:
+    """The legs of one index seen today (one slot each, by expiry, side and strike) as columns:
+    each leg's last volume and the snapshot it is of, and each leg's OI samples within the
+    window, oldest first: row `slot` of `times` (epoch microseconds) and `ois` from column
+    `tail` up to, not including, `head` (the samples a deque per leg would hold, dropped as
+    that deque would drop them)."""
+
+    def __init__(self) -> None:
+        self.slot_of: dict[tuple[date, str, float], int] = {}
+        self.volume = np.zeros(0)  # -1: never seen
+        self.volume_at = np.zeros(0, dtype=np.int64)  # _NEVER: never seen
+        self.times = np.zeros((0, 8), dtype=np.int64)
+        self.ois = np.zeros((0, 8))
+        self.tail = np.zeros(0, dtype=np.intp)
+        self.head = np.zeros(0, dtype=np.intp)
+
+    def slots(self, keys: list[tuple[date, str, float]]) -> np.ndarray:
+        """The slot of each key (intp), new keys given new slots in order."""
+        got = list(map(self.slot_of.get, keys))
+        if None in got:
+            for i, slot in enumerate(got):
+                if slot is None:
+                    got[i] = self.slot_of.setdefault(keys[i], len(self.slot_of))
+            self._grow(len(self.slot_of))
+        return np.fromiter(got, dtype=np.intp, count=len(got))
+
+    def _grow(self, n: int) -> None:
+        old = self.volume.size
+        if n <= old:
+            return
+        extra = n - old
+        self.volume = np.concatenate([self.volume, np.full(extra, -1.0)])
+        self.volume_at = np.concatenate([self.volume_at, np.full(extra, _NEVER, dtype=np.int64)])
+        width = self.times.shape[1]
+        self.times = np.concatenate([self.times, np.zeros((extra, width), dtype=np.int64)])
+        self.ois = np.concatenate([self.ois, np.zeros((extra, width))])
+        self.tail = np.concatenate([self.tail, np.zeros(extra, dtype=np.intp)])
+        self.head = np.concatenate([self.head, np.zeros(extra, dtype=np.intp)])
+
+    def append(self, slots: np.ndarray, at_us: int, oi: np.ndarray) -> None:
+        """Add one sample (time `at_us`, OI) to each of `slots` (distinct)."""
+        if slots.size and int(self.head[slots].max()) >= self.times.shape[1]:
+            self._make_room()
+        self.times[slots, self.head[slots]] = at_us
+        self.ois[slots, self.head[slots]] = oi
+        self.head[slots] += 1
+
+    def _make_room(self) -> None:
+        """Move every leg's samples to the start of its row, and widen the rows when a row
+        is still full."""
+        width = self.times.shape[1]
+        live = self.head - self.tail
+        wide = width if 2 * int(live.max()) <= width else 2 * width  # room for as many again
+        cols = np.minimum(self.tail[:, None] + np.arange(wide), width - 1)
+        self.times = np.take_along_axis(self.times, cols, axis=1)
+        self.ois = np.take_along_axis(self.ois, cols, axis=1)
+        self.tail = np.zeros_like(self.tail)
+        self.head = live
+
+    def reference(self, slots: np.ndarray, at_us: int, window_s: float
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """Each of `slots`' OI sample at least `window_s` before `at_us` and no older than
+        1.5 windows (the newest such; NaN when there is none) and whether there is one; drops
+        the samples older than it, as `_reference` does for one leg."""
+        tail, head, times = self.tail, self.head, self.times
+        rows = slots
+        while rows.size:
+            rows = rows[tail[rows] + 1 < head[rows]]
+            if not rows.size:
+                break
+            # (at - t).total_seconds(): the microseconds over 10**6, rounded once.
+            rows = rows[(at_us - times[rows, tail[rows] + 1]) / 1e6 >= window_s]
+            tail[rows] += 1
+        first = tail[slots]
+        age = (at_us - times[slots, first]) / 1e6
+        ok = (head[slots] > first) & ~((age < window_s) | (age > 1.5 * window_s))
+        return np.where(ok, self.ois[slots, first], math.nan), ok
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +215,6 @@ def _reference(samples: deque[_S], at: datetime, window_s: float,
     return samples[0]
 
 
-def _leg_time(sample: tuple[datetime, float]) -> datetime:
-    return sample[0]
-
-
 def _chain_time(sample: _ChainSample) -> datetime:
     return sample.at
 
@@ -169,7 +250,8 @@ class MarketRules:
     def __init__(self, thresholds: Thresholds) -> None:
         self.t = thresholds
         self._day: date | None = None
-        self._legs: dict[LegKey, _LegHistory] = {}
+        self._legs: dict[str, _LegWindow] = {}  # per index
+        self._buildups: dict[LegKey, str] = {}  # each ATM leg's last buildup
         self._indices: dict[str, _IndexHistory] = {}
 
     def evaluate(self, snap: Snapshot) -> list[Alert]:
@@ -179,6 +261,7 @@ class MarketRules:
         if day != self._day:  # a new trading day: intraday history starts again
             self._day = day
             self._legs.clear()
+            self._buildups.clear()
             self._indices.clear()
         out: list[Alert] = []
         for key, idx in snap.indices.items():
@@ -206,52 +289,86 @@ class MarketRules:
         return out
 
     def _legs_and_volume(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+        """The OI change rule over the index's legs and the volume traded since its previous
+        snapshot (to `_volume_spike`), over the legs as columns: each leg (once, where an
+        expiry sits in two buckets) as the per-leg definition in the module docstring reads
+        it, alerts in leg order."""
         t = self.t
         w = t.window_s
         out: list[Alert] = []
-        seen: set[LegKey] = set()
         traded = 0.0
         hist = self._indices.setdefault(key, _IndexHistory())
         prev_at, hist.volume_at = hist.volume_at, at  # the index's previous snapshot
-        for leg in idx.legs:
-            lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
-            if lk in seen:  # an expiry in two buckets (this_week is also this_month): once
-                continue
-            seen.add(lk)
-            h = self._legs.get(lk)
-            if h is None:
-                h = self._legs[lk] = _LegHistory()
-            # volume traded since this leg's previous snapshot
-            # (only a leg quoted in the previous snapshot too: one that comes back into the
-            # window after a while brings the volume of all that time)
-            if prev_at is not None and h.volume_at == prev_at and leg.volume >= h.volume >= 0 and at > prev_at:
-                traded += leg.volume - h.volume
-            h.volume, h.volume_at = leg.volume, at
-            oi = leg.oi
-            if not math.isfinite(oi):
-                continue
-            if h.samples and h.samples[-1][0] >= at:
-                continue  # the same moment again: nothing new
-            h.samples.append((at, oi))
-            ref = _reference(h.samples, at, w, _leg_time) if w > 0 else None
-            if ref is None or t.oi_change_pct <= 0:
-                continue
-            ref_oi = ref[1]
-            stats = idx.overview.buckets.get(leg.bucket)
-            side_total = (stats.ce_oi if leg.side == "CALL" else stats.pe_oi) if stats else 0.0
-            if not ref_oi > 0 or (math.isfinite(side_total) and ref_oi < MIN_OI_SHARE * side_total):
-                continue
-            change = oi - ref_oi
-            pct = change / ref_oi * 100.0
-            if abs(pct) >= t.oi_change_pct:
-                subject = _leg_subject(lk)
-                out.append(_alert(
-                    at, "oi_change", subject,
-                    f"{subject}: OI {'up' if pct > 0 else 'down'} {abs(pct):.0f} % in "
-                    f"{t.window_min:g} min ({ref_oi:,.0f} → {oi:,.0f}; threshold {t.oi_change_pct:g} %)",
-                    index=key, value=pct, threshold=t.oi_change_pct, unit="%"))
+        legs = idx.legs
+        if legs:
+            cols = self._legs.get(key)
+            if cols is None:
+                cols = self._legs[key] = _LegWindow()
+            expiry, side, strike, volume_l, oi_l, bucket = zip(*map(_LEG_FIELDS, legs), strict=True)
+            all_slots = cols.slots(list(zip(expiry, side, strike, strict=True)))
+            # An expiry in two buckets (this_week is also this_month): each leg once, first seen.
+            _, first = np.unique(all_slots, return_index=True)
+            rows = np.sort(first)
+            slots = all_slots[rows]
+            at_us = _micros(at)
+            volume = np.asarray(volume_l, dtype=float)[rows]
+            # volume traded since this leg's previous snapshot (only a leg quoted in the
+            # previous snapshot too: one that comes back into the window after a while brings
+            # the volume of all that time)
+            if prev_at is not None and at > prev_at:
+                held = cols.volume[slots]
+                with np.errstate(invalid="ignore"):
+                    counted = ((cols.volume_at[slots] == _micros(prev_at)) & (volume >= held)
+                               & (held >= 0))
+                traded = reduce(add, (volume[counted] - held[counted]).tolist(), traded)
+            cols.volume[slots] = volume
+            cols.volume_at[slots] = at_us
+            oi = np.asarray(oi_l, dtype=float)[rows]
+            sampled = np.isfinite(oi)
+            held_at = cols.times[slots, np.maximum(cols.head[slots] - 1, 0)]
+            sampled &= ~((cols.head[slots] > cols.tail[slots]) & (held_at >= at_us))
+            take = np.flatnonzero(sampled)  # a new moment with a known OI (else: nothing new)
+            cols.append(slots[take], at_us, oi[take])
+            if w > 0 and take.size:
+                ref_oi, has_ref = cols.reference(slots[take], at_us, w)
+                picked = rows[take]
+                groups = list(zip(np.asarray(bucket, dtype=object)[picked].tolist(),
+                                  np.asarray(side, dtype=object)[picked].tolist(), strict=True))
+                out += self._oi_changes(at, key, idx, picked, groups, oi[take], ref_oi,
+                                        has_ref, legs)
         since = prev_at.timestamp() if prev_at is not None and at > prev_at else math.inf
         out += self._volume_spike(at, key, traded, since)
+        return out
+
+    def _oi_changes(self, at: datetime, key: str, idx: IndexSnapshot, rows: np.ndarray,
+                    groups: list[tuple[str, str]], oi: np.ndarray, ref_oi: np.ndarray,
+                    has_ref: np.ndarray, legs: list[LegRecord]) -> list[Alert]:
+        """oi_change alerts of the legs at `rows` of `legs` ((bucket, side) of each in
+        `groups`, their OI now and at the reference)."""
+        t = self.t
+        if t.oi_change_pct <= 0 or not has_ref.any():
+            return []
+        buckets = idx.overview.buckets
+        totals: dict[tuple[str, str], float] = {}
+        for bucket, side in set(groups):
+            stats = buckets.get(bucket)
+            totals[bucket, side] = ((stats.ce_oi if side == "CALL" else stats.pe_oi)
+                                    if stats else 0.0)
+        side_total = np.fromiter(map(totals.__getitem__, groups), dtype=float, count=len(groups))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            small = np.isfinite(side_total) & (ref_oi < MIN_OI_SHARE * side_total)
+            pct = (oi - ref_oi) / ref_oi * 100.0
+            fire = has_ref & (ref_oi > 0) & ~small & (np.abs(pct) >= t.oi_change_pct)
+        out: list[Alert] = []
+        for j in np.flatnonzero(fire).tolist():
+            leg = legs[int(rows[j])]
+            now, ref, change = float(oi[j]), float(ref_oi[j]), float(pct[j])
+            subject = _leg_subject((key, leg.expiry, leg.side, leg.strike))
+            out.append(_alert(
+                at, "oi_change", subject,
+                f"{subject}: OI {'up' if change > 0 else 'down'} {abs(change):.0f} % in "
+                f"{t.window_min:g} min ({ref:,.0f} → {now:,.0f}; threshold {t.oi_change_pct:g} %)",
+                index=key, value=change, threshold=t.oi_change_pct, unit="%"))
         return out
 
     def _volume_spike(self, at: datetime, key: str, traded: float, since: float) -> list[Alert]:
@@ -385,12 +502,9 @@ class MarketRules:
             if leg.bucket != bucket or leg.strike != atm:
                 continue
             lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
-            h = self._legs.get(lk)
-            if h is None:
-                h = self._legs[lk] = _LegHistory()
-            before, now = h.buildup, leg.buildup
+            before, now = self._buildups.get(lk, ""), leg.buildup
             if now:
-                h.buildup = now
+                self._buildups[lk] = now
             if before and now and before != now:
                 subject = _leg_subject(lk)
                 out.append(_alert(

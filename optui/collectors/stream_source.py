@@ -42,6 +42,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,6 +79,8 @@ log = logging.getLogger(__name__)
 MAX_TICK_AGE_S = 3.0
 """A connection whose newest tick is older than this (exchange seconds) at a quote call is
 polled instead: Kite sends a frame about every second while anything on it changes."""
+
+_MODE_CODE = {name: code for code, name in enumerate(MODE_NAMES)}  # MODE_NAMES.index
 
 COALESCE_S = 0.05
 """At the tick cadence, how long (real seconds) a snapshot waits, after the first index tick of
@@ -297,11 +300,17 @@ class StreamingSource(WrappedSource):
         fresh = {s.index for s in ticker.shards if s.ws is not None
                  and s.last_exchange_time is not None
                  and abs(now_s - s.last_exchange_time) <= self.max_age_s}
-        tokens = [self._key_token.get(k, -1) for k in keys]
-        live = self.book.is_live(np.array(tokens, dtype=np.int64), self._mode_codes(tokens)) \
-            if tokens else np.zeros(0, bool)
-        return [k for k, t, ok in zip(keys, tokens, live, strict=True)
-                if ok and t in self._streamed and self._shard_of.get(t) in fresh]
+        if not keys:
+            return []
+        n = len(keys)
+        # Looked up in C (map over the dicts and sets), not by a Python step per key.
+        tokens = list(map(self._key_token.get, keys, repeat(-1, n)))
+        live = self.book.is_live(np.fromiter(tokens, dtype=np.int64, count=n),
+                                 self._mode_codes(tokens))
+        live &= np.fromiter(map(self._streamed.__contains__, tokens), dtype=bool, count=n)
+        live &= np.fromiter(map(fresh.__contains__, map(self._shard_of.get, tokens)),
+                            dtype=bool, count=n)
+        return list(compress(keys, live.tolist()))
 
     def _mode_codes(self, tokens: Sequence[int]) -> np.ndarray:
         """The MODE_* code each token is subscribed in (ltp when not subscribed): a leg answers
@@ -309,8 +318,10 @@ class StreamingSource(WrappedSource):
         subscription ticks in quote mode until its mode message applies, and a quote packet
         has no depth or OI and is not a flow reference (the leg's flow since its previous
         answer would go unmeasured)."""
-        modes = self._modes
-        return np.array([MODE_NAMES.index(modes.get(t, "ltp")) for t in tokens], dtype=np.int8)
+        n = len(tokens)
+        return np.fromiter(map(_MODE_CODE.__getitem__, map(self._modes.get, tokens,
+                                                           repeat("ltp", n))),
+                           dtype=np.int8, count=n)
 
     def _answer(self, keys: Sequence[str], streamed: Sequence[str],
                 polled: dict[str, dict]) -> dict[str, dict]:
@@ -405,7 +416,7 @@ class StreamingSource(WrappedSource):
             streamed = self._split(keys, now_s)
             if len(streamed) != len(keys):
                 break
-            tokens = [self._key_token[k] for k in keys]
+            tokens = list(map(self._key_token.__getitem__, keys))
             self._fed[0] += len(keys)
             self.flow.answered(tokens, {})  # the per-trade flow of these legs, as `_answer`
             if self.recorder is not None:
