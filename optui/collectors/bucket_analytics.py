@@ -244,15 +244,13 @@ def analyse_buckets(
     for plan, spot in jobs:
         chain_cols = plan.chain.columns()
         pos = plan.positions()
-        pos_list = pos.tolist()
-        b_keys = ([chain_cols.call_keys[i] for i in pos_list]
-                  + [chain_cols.put_keys[i] for i in pos_list])
-        n = len(pos_list)
+        n = pos.size
         tick = float(chain_cols.call_ticks[pos[0]]) if n else 0.05
         buckets.append(_Bucket(plan, spot, start, n, tick=tick))
-        keys += b_keys
-        symbols += [chain_cols.call_symbols[i] for i in pos_list]
-        symbols += [chain_cols.put_symbols[i] for i in pos_list]
+        keys += plan.pick(chain_cols.call_keys)
+        keys += plan.pick(chain_cols.put_keys)
+        symbols += plan.pick(chain_cols.call_symbols)
+        symbols += plan.pick(chain_cols.put_symbols)
         call_tokens.append(chain_cols.call_tokens[pos])
         put_tokens.append(chain_cols.put_tokens[pos])
         start += 2 * n
@@ -285,23 +283,19 @@ def analyse_buckets(
     close = q["close"]
     traded = traded_mask(q, at)
 
-    t_leg = np.empty(total)
-    fwd_leg = np.empty(total)  # the parity forward (intrinsic values)
-    model_leg = np.empty(total)  # the forward the model prices on
-    disc_leg = np.empty(total)
-    tick_leg = np.empty(total)
     for b in buckets:
         b.t = years_to_expiry(b.plan.expiry, at)
         b.forward = synthetic_forward(b.plan.strikes, mid[b.calls], mid[b.puts], b.t, r, b.spot)
         # Black-Scholes on spot is Black-76 on the carry forward S*e^{(r-q)T}: one solver serves both.
         b.model_fwd = (b.forward if cfg.iv_model == "black76"
                        else b.spot * math.exp((r - q_div) * b.t))
-        legs = b.legs
-        t_leg[legs] = b.t
-        fwd_leg[legs] = b.forward
-        model_leg[legs] = b.model_fwd
-        disc_leg[legs] = math.exp(-r * b.t)
-        tick_leg[legs] = b.tick or 0.05
+    # Each bucket's scalars on each of its legs.
+    per_bucket = [2 * b.n for b in buckets]
+    t_leg = np.repeat(np.array([b.t for b in buckets], dtype=float), per_bucket)
+    fwd_leg = np.repeat(np.array([b.forward for b in buckets], dtype=float), per_bucket)  # parity
+    model_leg = np.repeat(np.array([b.model_fwd for b in buckets], dtype=float), per_bucket)
+    disc_leg = np.repeat(np.array([math.exp(-r * b.t) for b in buckets], dtype=float), per_bucket)
+    tick_leg = np.repeat(np.array([b.tick or 0.05 for b in buckets], dtype=float), per_bucket)
 
     iv, iv_code = solve_black76(last, model_leg, k2, t_leg, r, is_call)
     g = black76_greeks(model_leg, k2, t_leg, np.nan_to_num(iv, nan=0.0), r, is_call)
@@ -357,7 +351,8 @@ def analyse_buckets(
         stats, picked, offs = _bucket_stats(b, agg, at, cfg, offsets, state, view, tokens,
                                             has_quote, last, oi, traded, opened)
         chosen.append(b.start + picked)
-        labels += [_offset_label(o) for o in offs for _side in (0, 1)]
+        named = list(map(_offset_label, offs))
+        labels += chain.from_iterable(zip(named, named, strict=True))  # its call, then its put
         quoted = b.start + np.flatnonzero(has_quote[b.legs])
         missing = int((~(has_quote[b.calls] & has_quote[b.puts])).sum())
         out.append(BucketResult([], stats, tokens[quoted], inflow[quoted], outflow[quoted],
@@ -466,11 +461,17 @@ def _aggregates(buckets: list[_Bucket], last: np.ndarray, oi: np.ndarray, volume
     if not buckets:
         return []
     width = max(b.n for b in buckets)
+    # Where each chain's strikes sit among the legs (its calls; its puts are n further), -1
+    # where a shorter chain is padded: one gather per field fills every row.
+    at = np.full((len(buckets), width), -1, dtype=np.intp)
+    for i, b in enumerate(buckets):
+        at[i, : b.n] = np.arange(b.start, b.start + b.n)
+    padded = at < 0
+    put_at = np.where(padded, -1, at + np.array([b.n for b in buckets])[:, None])
 
     def rows(values: np.ndarray, side: str) -> np.ndarray:
-        block = np.full((len(buckets), width), NAN)
-        for i, b in enumerate(buckets):
-            block[i, : b.n] = values[getattr(b, side)]
+        block = values[put_at if side == "puts" else at]
+        block[padded] = NAN
         return block
 
     strikes = np.full((len(buckets), width), NAN)

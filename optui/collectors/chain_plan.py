@@ -8,8 +8,9 @@ with a tight request budget; the aggregates then report how much of the chain's 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 
@@ -32,9 +33,20 @@ class BucketPlan:
     def expiry(self) -> date:
         return self.chain.expiry
 
+    _pos: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    _every: bool = field(default=False, init=False, repr=False, compare=False)
+
     def positions(self) -> np.ndarray:
-        """Where each quoted strike sits in the chain's listed strikes (intp); KeyError for a
-        strike the chain does not list."""
+        """Where each quoted strike sits in the chain's listed strikes (intp, found once per
+        plan: do not modify it); KeyError for a strike the chain does not list."""
+        pos = self._pos
+        if pos is None:
+            pos = self._pos = self._find_positions()
+            self._every = bool(pos.size == self.chain.strikes.size
+                               and np.array_equal(pos, np.arange(pos.size)))
+        return pos
+
+    def _find_positions(self) -> np.ndarray:
         listed, strikes = self.chain.strikes, self.strikes
         if listed.size:
             pos = np.minimum(np.searchsorted(listed, strikes), listed.size - 1)
@@ -43,13 +55,19 @@ class BucketPlan:
         index = {float(k): i for i, k in enumerate(listed)}  # unsorted, or a strike not listed
         return np.array([index[float(k)] for k in strikes], dtype=np.intp)
 
+    def pick(self, per_listed: list[Any]) -> list[Any]:
+        """The items of a list with one item per listed strike (ChainColumns), at the quoted
+        strikes, in their order (a new list)."""
+        pos = self.positions()
+        if self._every:  # every listed strike, in order (a whole chain)
+            return list(per_listed)
+        return [per_listed[i] for i in pos.tolist()]
+
     def call_keys(self) -> list[str]:
-        keys = self.chain.columns().call_keys
-        return [keys[i] for i in self.positions().tolist()]
+        return self.pick(self.chain.columns().call_keys)
 
     def put_keys(self) -> list[str]:
-        keys = self.chain.columns().put_keys
-        return [keys[i] for i in self.positions().tolist()]
+        return self.pick(self.chain.columns().put_keys)
 
 
 def window(strikes: np.ndarray, spot: float, each_side: int) -> np.ndarray:
