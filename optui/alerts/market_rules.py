@@ -40,7 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
-from operator import add, attrgetter
+from itertools import repeat
+from operator import add, attrgetter, eq
 from typing import TypeVar
 
 import numpy as np
@@ -81,6 +82,45 @@ def _alert(at: datetime, rule: str, subject: str, message: str, *, index: str = 
            value: float = math.nan, threshold: float = math.nan, unit: str = "") -> Alert:
     return Alert(at=at, rule=rule, severity=RULES[rule].severity, subject=subject, message=message,
                  index=index, value=value, threshold=threshold, unit=unit)
+
+
+@dataclass(frozen=True, slots=True)
+class _LegFields:
+    """The fields of an index's legs the rules read, one tuple each, in leg order."""
+
+    expiry: tuple[date, ...]
+    side: tuple[str, ...]
+    strike: tuple[float, ...]
+    volume: tuple[int, ...]
+    oi: tuple[float, ...]
+    bucket: tuple[str, ...]
+
+    @classmethod
+    def of(cls, legs: list[LegRecord]) -> _LegFields:
+        if not legs:
+            return cls((), (), (), (), (), ())
+        return cls(*zip(*map(_LEG_FIELDS, legs), strict=True))
+
+    def strike_step(self, expiry: date, index: str) -> float:
+        """`strike_step` of the legs of `expiry`."""
+        n = len(self.strike)
+        mine = np.fromiter(map(eq, self.expiry, repeat(expiry, n)), dtype=bool, count=n)
+        strikes = np.unique(np.asarray(self.strike, dtype=float)[mine])
+        gaps = np.diff(strikes)
+        gaps = gaps[gaps > 0]
+        if gaps.size:
+            return float(gaps.min())
+        spec = INDEX_SPECS.get(index)
+        return float(spec.step) if spec else 1.0
+
+    def rows_at(self, bucket: str, strike: float) -> list[int]:
+        """The legs of `bucket` at `strike`, in leg order."""
+        n = len(self.strike)
+        if not n:
+            return []
+        hit = np.fromiter(map(eq, self.bucket, repeat(bucket, n)), dtype=bool, count=n)
+        hit &= np.asarray(self.strike, dtype=float) == strike
+        return np.flatnonzero(hit).tolist()
 
 
 _NEVER = np.iinfo(np.int64).min  # a time (epoch microseconds) that has not been
@@ -265,10 +305,11 @@ class MarketRules:
             self._indices.clear()
         out: list[Alert] = []
         for key, idx in snap.indices.items():
+            legs = _LegFields.of(idx.legs)
             out += self._premium_flow(at, key, idx)
-            out += self._legs_and_volume(at, key, idx)
-            out += self._chain_shifts(at, key, idx)
-            out += self._buildup_flips(at, key, idx)
+            out += self._legs_and_volume(at, key, idx, legs)
+            out += self._chain_shifts(at, key, idx, legs)
+            out += self._buildup_flips(at, key, idx, legs)
         return out
 
     # ---- rules -------------------------------------------------------------------------
@@ -288,7 +329,8 @@ class MarketRules:
                     index=key, value=value, threshold=limit, unit="cr"))
         return out
 
-    def _legs_and_volume(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+    def _legs_and_volume(self, at: datetime, key: str, idx: IndexSnapshot,
+                         fields: _LegFields | None = None) -> list[Alert]:
         """The OI change rule over the index's legs and the volume traded since its previous
         snapshot (to `_volume_spike`), over the legs as columns: each leg (once, where an
         expiry sits in two buckets) as the per-leg definition in the module docstring reads
@@ -304,7 +346,10 @@ class MarketRules:
             cols = self._legs.get(key)
             if cols is None:
                 cols = self._legs[key] = _LegWindow()
-            expiry, side, strike, volume_l, oi_l, bucket = zip(*map(_LEG_FIELDS, legs), strict=True)
+            if fields is None:
+                fields = _LegFields.of(legs)
+            expiry, side, strike = fields.expiry, fields.side, fields.strike
+            volume_l, oi_l, bucket = fields.volume, fields.oi, fields.bucket
             all_slots = cols.slots(list(zip(expiry, side, strike, strict=True)))
             # An expiry in two buckets (this_week is also this_month): each leg once, first seen.
             _, first = np.unique(all_slots, return_index=True)
@@ -418,7 +463,8 @@ class MarketRules:
         bars.append((end, volume))
         return out
 
-    def _chain_shifts(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+    def _chain_shifts(self, at: datetime, key: str, idx: IndexSnapshot,
+                      fields: _LegFields | None = None) -> list[Alert]:
         t = self.t
         bucket = nearest_bucket(idx)
         if bucket is None:
@@ -456,7 +502,7 @@ class MarketRules:
                 index=key, value=d_pcr, threshold=t.pcr_shift))
         out += self._daily_oi(at, key, bucket, stats.ce_oi, stats.pe_oi, ref, hist.chain_first_at)
         d_pain = stats.max_pain - pain_then
-        step = strike_step([leg for leg in idx.legs if leg.expiry == expiry], key)
+        step = (fields or _LegFields.of(idx.legs)).strike_step(expiry, key)
         limit = t.max_pain_shift_steps * step
         if t.max_pain_shift_steps > 0 and math.isfinite(d_pain) and abs(d_pain) >= limit - 1e-9:
             out.append(_alert(
@@ -490,7 +536,8 @@ class MarketRules:
                     index=key, value=excess, threshold=t.oi_change_daily_avg_pct, unit="%"))
         return out
 
-    def _buildup_flips(self, at: datetime, key: str, idx: IndexSnapshot) -> list[Alert]:
+    def _buildup_flips(self, at: datetime, key: str, idx: IndexSnapshot,
+                       fields: _LegFields | None = None) -> list[Alert]:
         if not self.t.buildup_flip:
             return []
         bucket = nearest_bucket(idx)
@@ -498,9 +545,9 @@ class MarketRules:
             return []
         out: list[Alert] = []
         atm = idx.overview.buckets[bucket].atm_strike
-        for leg in idx.legs:
-            if leg.bucket != bucket or leg.strike != atm:
-                continue
+        fields = fields or _LegFields.of(idx.legs)
+        for row in fields.rows_at(bucket, atm):  # the bucket's legs at its ATM strike
+            leg = idx.legs[row]
             lk: LegKey = (key, leg.expiry, leg.side, leg.strike)
             before, now = self._buildups.get(lk, ""), leg.buildup
             if now:
