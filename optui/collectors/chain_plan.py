@@ -117,6 +117,21 @@ def quote_batches(groups: list[list[str]], limit: int) -> list[list[str]]:
     it fits; a group larger than `limit` is split into full calls first. Keys keep their order
     within a group; duplicates across groups are quoted once.
     """
+    global _LAST_BATCHES
+    last = _LAST_BATCHES
+    if last is not None and last[1] == limit and last[0] == groups:  # the plan of the last cycle
+        return [list(batch) for batch in last[2]]
+    batches = _pack(groups, limit)
+    _LAST_BATCHES = ([list(g) for g in groups], limit, [list(batch) for batch in batches])
+    return batches
+
+
+_LAST_BATCHES: tuple[list[list[str]], int, list[list[str]]] | None = None
+"""The last groups `quote_batches` packed, and their batches: a cycle quotes what the one before
+did until the plan changes."""
+
+
+def _pack(groups: list[list[str]], limit: int) -> list[list[str]]:
     seen: set[str] = set()
     pieces: list[list[str]] = []
     for group in groups:

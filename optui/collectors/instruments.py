@@ -294,7 +294,9 @@ def strike_spacing(strikes: np.ndarray, spot: float, fallback: float, near: int 
     Far strikes are listed wider apart, so only the ones around the spot count; with fewer than
     three strikes the configured step is used.
     """
-    s = np.unique(np.asarray(strikes, dtype=float))
+    s = np.asarray(strikes, dtype=float).ravel()
+    if not (s.size < 2 or bool((s[1:] > s[:-1]).all())):  # a chain's are sorted and unique
+        s = np.unique(s)
     if s.size < 3 or not np.isfinite(spot):
         return float(fallback)
     nearest = np.sort(s[np.argsort(np.abs(s - spot))[: max(near, 3)]])
@@ -302,5 +304,9 @@ def strike_spacing(strikes: np.ndarray, spot: float, fallback: float, near: int 
     gaps = gaps[gaps > 0]
     if gaps.size == 0:
         return float(fallback)
-    values, counts = np.unique(np.round(gaps, 6), return_counts=True)
-    return float(values[np.argmax(counts)] if counts.max() > 1 else gaps.min())
+    # The most common rounded gap, the smallest of those as common (np.unique's order).
+    counts: dict[float, int] = {}
+    for gap in np.round(gaps, 6).tolist():
+        counts[gap] = counts.get(gap, 0) + 1
+    most = max(counts.values())
+    return float(min(g for g, c in counts.items() if c == most) if most > 1 else gaps.min())
