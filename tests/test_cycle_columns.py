@@ -43,8 +43,13 @@ def _same(a: object, b: object) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _fields(record: object) -> tuple:
+    return tuple(record) if isinstance(record, tuple) else astuple(record)  # type: ignore[call-overload]
+
+
 def _assert_same_record(got: object, want: object, what: str) -> None:
-    for j, (x, y) in enumerate(zip(astuple(got), astuple(want), strict=True)):  # type: ignore[call-overload]
+    assert type(got) is type(want), what
+    for j, (x, y) in enumerate(zip(_fields(got), _fields(want), strict=True)):
         assert _same(x, y), (what, j, x, y)
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from functools import lru_cache
 from itertools import chain, repeat
-from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -134,17 +133,15 @@ def _pct_of(change: np.ndarray, base: np.ndarray) -> np.ndarray:
 LEG_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LegRecord))
 """LegRecord's fields in constructor order (`BucketResult.columns` holds one column each)."""
 
-_PREV_FIELDS = attrgetter("value", "volume", "mid", "last", "oi", "at_s")
 _NO_PREV = PrevQuote(NAN, NAN, NAN, NAN, NAN, NAN)  # read where a leg has no previous quote
 
 
 def prev_columns(view: Mapping[int, PrevQuote], tokens: list[int]) -> np.ndarray:
     """The previous quote of each token as rows (value, volume, mid, last, oi, at_s), float64
-    (len(tokens) x 6), NaN where `view` holds none; read in C (map, attrgetter), not by a Python
-    call per leg."""
+    (len(tokens) x 6), NaN where `view` holds none; read in C (a PrevQuote is a tuple of the
+    six), not by a Python call per leg."""
     n = len(tokens)
-    return np.fromiter(chain.from_iterable(map(_PREV_FIELDS, map(view.get, tokens,
-                                                                   repeat(_NO_PREV, n)))),
+    return np.fromiter(chain.from_iterable(map(view.get, tokens, repeat(_NO_PREV, n))),
                        dtype=float, count=6 * n).reshape(n, 6)
 
 
@@ -448,10 +445,10 @@ class PrevUpdate:
 
     def apply(self, state: DayState) -> None:
         """Replace the tokens' previous quotes in `state.prev`."""
-        state.prev.update(zip(self.tokens.tolist(), map(
-            PrevQuote, self.value.tolist(), self.volume.tolist(), self.mid.tolist(),
-            self.last.tolist(), self.oi.tolist(), repeat(self.at_s, self.tokens.size),
-        ), strict=True))
+        state.prev.update(zip(self.tokens.tolist(), PrevQuote.of(zip(
+            self.value.tolist(), self.volume.tolist(), self.mid.tolist(), self.last.tolist(),
+            self.oi.tolist(), repeat(self.at_s, self.tokens.size), strict=True,
+        )), strict=True))
 
 
 def _aggregates(buckets: list[_Bucket], last: np.ndarray, oi: np.ndarray, volume: np.ndarray,

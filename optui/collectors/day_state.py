@@ -12,12 +12,14 @@ import base64
 import json
 import logging
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from itertools import chain, repeat
 from operator import attrgetter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,9 +28,11 @@ log = logging.getLogger(__name__)
 NAN = float("nan")
 
 
-@dataclass(slots=True)
-class PrevQuote:
-    """The last quote seen of one instrument, as flow and OI-change analytics need it."""
+class PrevQuote(NamedTuple):
+    """The last quote seen of one instrument, as flow and OI-change analytics need it.
+
+    A named tuple: a cycle makes thousands (`PrevQuote.of`, in C) and reads them back as rows
+    of six floats (optui.collectors.bucket_analytics.prev_columns)."""
 
     value: float  # average_price * volume, rupees
     volume: float
@@ -36,6 +40,13 @@ class PrevQuote:
     last: float
     oi: float
     at_s: float = 0.0  # quote time, epoch seconds: flow across a long gap is not attributable
+
+    @classmethod
+    def of(cls, fields: Iterable[tuple[float, float, float, float, float, float]]
+           ) -> Iterator[PrevQuote]:
+        """A PrevQuote of each (value, volume, mid, last, oi, at_s), made without a Python call
+        each (the tuple constructor, mapped)."""
+        return map(partial(tuple.__new__, cls), fields)  # type: ignore[arg-type]
 
 
 @dataclass
@@ -157,7 +168,7 @@ class DayState:
 # float64 values, base64 in the JSON: writing tens of thousands of floats as decimal text took
 # tens of milliseconds every cycle, the binary form well under one. Files written before
 # ("oi_first" and "prev" as JSON objects, "oi_last") are still read.
-_PREV_FIELDS = tuple(f.name for f in fields(PrevQuote))
+_PREV_FIELDS = PrevQuote._fields
 
 
 def _b64(array: np.ndarray) -> str:
