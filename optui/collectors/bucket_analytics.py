@@ -483,6 +483,19 @@ def _aggregates(buckets: list[_Bucket], last: np.ndarray, oi: np.ndarray, volume
     )
 
 
+def _strikes_at(strikes: np.ndarray, wanted: list[float]) -> list[int]:
+    """The position of each wanted strike among `strikes` (the last of equal ones), -1 where
+    it is not listed: exact float equality, as a dict of strike -> position answers."""
+    if strikes.size > 1 and not bool((strikes[1:] > strikes[:-1]).all()):
+        index_of = {float(k): i for i, k in enumerate(strikes)}  # unsorted: as a dict
+        return [index_of.get(k, -1) for k in wanted]
+    want = np.asarray(wanted, dtype=float)
+    if not strikes.size:
+        return [-1] * want.size
+    at = np.minimum(np.searchsorted(strikes, want), strikes.size - 1)
+    return np.where(strikes[at] == want, at, -1).tolist()
+
+
 def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: AnalyticsSettings,
                   offsets: list[int], state: DayState, view: Mapping[int, PrevQuote],
                   tokens: np.ndarray, has_quote: np.ndarray, last: np.ndarray, oi: np.ndarray,
@@ -539,9 +552,8 @@ def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: Analytics
         picked = np.argsort(strikes, kind="stable")
         offs = np.rint((strikes[picked] - atm) / plan.spacing).astype(np.int64).tolist()
     else:
-        wanted = {atm + o * plan.spacing: o for o in offsets}
-        index_of = {float(k): i for i, k in enumerate(strikes)}
-        found = [(index_of[float(k)], o) for k, o in sorted(wanted.items()) if float(k) in index_of]
-        picked = np.array([i for i, _ in found], dtype=np.intp)
-        offs = [o for _, o in found]
+        wanted = sorted({atm + o * plan.spacing: o for o in offsets}.items())
+        found = _strikes_at(strikes, [float(k) for k, _ in wanted])
+        picked = np.array([i for i in found if i >= 0], dtype=np.intp)
+        offs = [o for i, (_, o) in zip(found, wanted, strict=True) if i >= 0]
     return stats, picked, offs
