@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from functools import partial
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import NamedTuple
@@ -119,13 +119,16 @@ class DayState:
         (map), not by a Python call per leg."""
         n = len(tokens)
         close = self.oi_prev_close
-        out = np.fromiter(map(close.get, tokens, repeat(NAN, n)), dtype=float, count=n)
-        known = np.fromiter(map(close.__contains__, tokens), dtype=bool, count=n)
-        first = np.flatnonzero(quoted & ~known)
-        if first.size:
-            out[first] = np.fromiter(
-                map(self.oi_first.setdefault, [tokens[i] for i in first.tolist()],
-                    oi[first].tolist()), dtype=float, count=first.size)
+        if close:
+            out = np.fromiter(map(close.get, tokens, repeat(NAN, n)), dtype=float, count=n)
+            need = quoted & ~np.fromiter(map(close.__contains__, tokens), dtype=bool, count=n)
+        else:
+            out, need = np.full(n, NAN), quoted.copy()
+        count = int(np.count_nonzero(need))
+        if count:
+            out[need] = np.fromiter(
+                map(self.oi_first.setdefault, compress(tokens, need.tolist()), oi[need].tolist()),
+                dtype=float, count=count)
         out[~quoted] = NAN
         return out
 
