@@ -60,3 +60,15 @@ def test_an_unchanged_plan_is_batched_as_before_and_a_changed_one_again() -> Non
     groups[2].append("NFO:D")  # a changed plan
     assert quote_batches(groups, 500) == [groups[0] + groups[2], groups[1]]
     assert quote_batches(groups, 400) == groups  # another limit: packed again
+
+
+def test_a_table_gives_the_rows_of_the_keys_asked_again_and_of_new_keys() -> None:
+    from optui.collectors.quote_table import QuoteTable
+
+    table = QuoteTable.empty(["A", "B", "C"])
+    assert table.rows(["C", "A", "X"]).tolist() == [2, 0, -1]
+    rows = table.rows(["C", "A", "X"])
+    rows[0] = 7  # the caller's copy
+    assert QuoteTable.empty(["A", "B", "C"]).rows(["C", "A", "X"]).tolist() == [2, 0, -1]
+    assert QuoteTable.empty(["B", "C", "A"]).rows(["C", "A", "X"]).tolist() == [1, 2, -1]
+    assert QuoteTable.empty(["B", "C", "A"]).rows(["A"]).tolist() == [2]

@@ -109,7 +109,17 @@ class QuoteTable:
                    np.concatenate([t.instrument_token for t in tables]), **cols)
 
     def rows(self, keys: Sequence[str]) -> np.ndarray:
-        """The row of each key (-1 where the table has no such key)."""
+        """The row of each key (-1 where the table has no such key). A cycle asks for the same
+        keys of a table keyed as the cycle before's: those rows are reused."""
+        global _LAST_ROWS
+        last = _LAST_ROWS
+        if last is not None and last[0] == self.keys and last[1] == keys:
+            return last[2].copy()
+        found = self._rows(keys)
+        _LAST_ROWS = (list(self.keys), list(keys), found.copy())
+        return found
+
+    def _rows(self, keys: Sequence[str]) -> np.ndarray:
         row_of = self._row_of
         if row_of is None:
             row_of = self._row_of = {k: i for i, k in enumerate(self.keys)}
@@ -131,6 +141,10 @@ class QuoteTable:
             for name in FLOAT_COLUMNS:
                 out[name][missing] = _MISSING.get(name, NAN)
         return out
+
+
+_LAST_ROWS: tuple[list[str], list[str], np.ndarray] | None = None
+"""The keys of the last table `QuoteTable.rows` read, the keys asked and their rows."""
 
 
 def _empty_columns(n: int) -> dict[str, np.ndarray]:
