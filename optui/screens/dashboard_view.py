@@ -31,6 +31,7 @@ from optui.widgets.format import fmt_clock, fmt_expiry, session_state
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.positions_table import PositionsTable, top_oi_changes
+from optui.widgets.span_compositor import SpanCompositor
 from optui.widgets.status_header import StatusHeader
 
 log = logging.getLogger("optui.screens.dashboard")
@@ -65,6 +66,8 @@ class DashboardView(Screen):
     def __init__(self, settings: Settings | None = None, *,
                  clock: Any = None, name: str | None = None, id: str | None = None) -> None:  # noqa: A002
         super().__init__(name=name, id=id)
+        # A cycle changes lines all over the screen: repaint those lines, not every widget.
+        self._compositor = SpanCompositor()
         self._settings = settings
         self._clock = clock or now_utc
         self._wide = True

@@ -17,11 +17,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from rich.color import Color
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
+from textual.color import Color as TextualColor
+from textual.filter import ANSIToTruecolor, DimFilter, LineFilter, Monochrome, NoColor
 from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.scrollbar import ScrollBar, ScrollBarRender
@@ -50,6 +53,31 @@ class _Viewport:
     regions: list[Region] = field(default_factory=list)
     relayout: bool = False
     """A column grew: every line must be redrawn at the new widths."""
+
+
+_SEGMENT_FILTERS = (ANSIToTruecolor, DimFilter, Monochrome, NoColor)
+"""Line filters that map each segment on its own (a finished line's border segments filter alike
+whatever stands between them)."""
+
+
+@dataclass
+class _Frame:
+    """How Textual finishes a content line of a widget styled with a border only: the border's
+    segments before and after it, the app's line filters over the whole; `width` the widget's,
+    `content_width` the content's."""
+
+    prefix: list[Segment]
+    suffix: list[Segment]
+    filters: tuple[LineFilter, ...]
+    background: TextualColor
+    width: int
+    content_width: int
+
+    def finish(self, content: Strip) -> Strip:
+        """`content` (content_width cells) as Textual's StylesCache finishes it."""
+        for line_filter in self.filters:
+            content = content.apply_filter(line_filter, self.background)
+        return Strip([*self.prefix, *content, *self.suffix], self.width)
 
 
 def cell_text(cell: Cell) -> str:
@@ -172,6 +200,8 @@ class KeyedTable(ScrollView, can_focus=True):
         """The last change of rows resized the widget: its size is known after the next layout."""
         self._finish_look: tuple[object, ...] = ()
         """What a finished line depends on besides its content (see _finishing)."""
+        self._frame: _Frame | Literal[False] | None = None
+        """How a content line is finished (None: not learnt yet; False: through Textual)."""
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
 
@@ -513,13 +543,47 @@ class KeyedTable(ScrollView, can_focus=True):
         return (self.region.size, crop.column_span, self.background_colors,
                 tuple(self.app.get_line_filters()))
 
+    def _learn_frame(self, y: int) -> _Frame | None:
+        """How Textual finishes content line `y` (see _Frame), checked against Textual's own
+        finished line of it; None when the widget's styles do more to a line than a border
+        (padding, tint, opacity, hatch, outline, links) or the check fails."""
+        styles = self.styles
+        filters = tuple(self.app.get_line_filters())
+        if (
+            styles.padding.left or styles.padding.right or styles.tint.a
+            or self.opacity != 1.0 or styles.text_opacity != 1.0
+            or (styles.has_rule("hatch") and styles.hatch != "none")
+            or any(edge for edge, _ in styles.outline)
+            or self.hover_style._link_id
+            or any(type(f) not in _SEGMENT_FILTERS for f in filters)
+        ):
+            return None
+        width = self.region.width
+        content_width = self.content_region.width
+        content = self.render_line(y - styles.gutter.top)
+        if content.cell_length != content_width:
+            return None
+        finished = list(super().render_lines(Region(0, y, width, 1))[0])
+        (_, _), (right_edge, _), (_, _), (left_edge, _) = styles.border
+        prefix = finished[:1] if left_edge else []
+        suffix = finished[-1:] if right_edge else []
+        frame = _Frame(prefix, suffix, filters, self.background_colors[1], width, content_width)
+        if list(frame.finish(content)) != finished:
+            return None
+        return frame
+
     def render_lines(self, crop: Region) -> list[Strip]:
         """Lines as Textual finishes them, a row's from its finished line when it is unchanged
-        (see the module docstring); other lines (border, header, blank) through Textual."""
+        (see the module docstring); other lines (border, header, blank) through Textual.
+
+        A content line that must be drawn is finished here (_Frame: its border segments around
+        it, the app's line filters) rather than through Textual's per-line styling, once that
+        gives the very line Textual gave for one of them (_learn_frame)."""
         look = self._finishing(crop)
         if look != self._finish_look:
             self._finish_look = look
             self._finished.clear()
+            self._frame = None
         gutter_top = self.styles.gutter.top
         content_height = self.content_size.height
         first_row = int(self.scroll_offset.y) - gutter_top - 1  # row index = y + first_row
@@ -535,6 +599,28 @@ class KeyedTable(ScrollView, can_focus=True):
                     continue
             lines.append(None)
             missing.append(y)
+        content = [y for y in missing if gutter_top <= y < gutter_top + content_height]
+        frame = self._frame
+        if content and frame is None:
+            frame = self._frame = self._learn_frame(content[0]) or False
+        if frame:
+            render_line = self.render_line
+            column_span = crop.column_span
+            cropped = column_span != (0, frame.width)
+            for y in content:
+                line = render_line(y - gutter_top)
+                if line.cell_length != frame.content_width:
+                    continue  # Textual adjusts it (below)
+                strip = frame.finish(line)
+                if cropped:
+                    strip = strip.crop(*column_span)
+                lines[y - crop.y] = strip
+                row = y + first_row
+                if y > gutter_top and 0 <= row < len(order):
+                    content_line = strips.get(order[row])
+                    if content_line is not None:
+                        finished[order[row]] = (content_line, strip)
+            missing = [y for y in missing if lines[y - crop.y] is None]
         start = 0
         while start < len(missing):  # runs of consecutive missing lines, one Textual render each
             end = start + 1
@@ -546,9 +632,9 @@ class KeyedTable(ScrollView, can_focus=True):
                 lines[y - crop.y] = strip
                 row = y + first_row
                 if gutter_top < y < gutter_top + content_height and 0 <= row < len(order):
-                    content = strips.get(order[row])
-                    if content is not None:
-                        finished[order[row]] = (content, strip)
+                    content_line = strips.get(order[row])
+                    if content_line is not None:
+                        finished[order[row]] = (content_line, strip)
             start = end
         return lines  # type: ignore[return-value]  # every None was filled above
 
@@ -585,6 +671,7 @@ class KeyedTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._finished.clear()
+        self._frame = None
         self._strips.clear()
         self._header = None
         self._base_style = None

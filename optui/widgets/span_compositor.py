@@ -1,0 +1,139 @@
+"""A compositor whose partial updates draw only the lines and widgets that show a change.
+
+Textual's compositor answers a partial update (some cells changed) by drawing every widget that
+overlaps the box around all the changed regions, each over its whole height, cutting every
+drawn line at every widget edge, and then writing the changed spans from those pieces. On the
+dashboard a cycle changes the header's age, the overview, the chain and the health panel's
+subtitle: the box is the whole screen, so every widget (the screen, containers, panels under
+other panels) drew all of its lines to repaint a few dozen spans.
+
+`SpanCompositor.render_partial_update` writes the same spans with the same pieces, from less: on
+each changed line it keeps the pieces (chops, cut where widgets start and end) that overlap a
+changed span, asks each widget, front to back, only for the lines on which it is the front-most
+widget of such a piece, and cuts from a drawn line only the pieces written. Full updates (a
+layout, a resize) and what is exported as a screenshot are Textual's own.
+"""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.control import Control
+from rich.segment import Segment
+from textual._compositor import Compositor, CompositorUpdate
+from textual.geometry import Region
+from textual.strip import Strip
+
+Piece = tuple[int, Strip]
+"""(x, the cells written from x) on one screen line."""
+
+
+class SpanUpdate(CompositorUpdate):
+    """The changed spans of the screen: per span (y, x1, x2) the pieces written on line y, as
+    Textual's ChopsUpdate writes them (each piece from the start of its chop up to x2)."""
+
+    def __init__(self, lines: list[tuple[int, list[Piece]]]) -> None:
+        self.lines = lines
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        move_to = Control.move_to
+        new_line = Segment.line()
+        last_y = self.lines[-1][0] if self.lines else -1
+        for y, pieces in self.lines:
+            for x, strip in pieces:
+                yield move_to(x, y).segment
+                yield from strip
+            if y != last_y:
+                yield new_line
+
+    def render_segments(self, console: Console) -> str:
+        """The update as the terminal receives it (cursor moves and styled text)."""
+        out: list[str] = []
+        append = out.append
+        move_to = Control.move_to
+        last_y = self.lines[-1][0] if self.lines else -1
+        for y, pieces in self.lines:
+            for x, strip in pieces:
+                append(move_to(x, y).segment.text)
+                append(strip.render(console))
+            if y != last_y:
+                append("\n")
+        return "".join(out)
+
+
+class SpanCompositor(Compositor):
+    """Textual's Compositor, drawing a partial update's changed lines only (module docstring)."""
+
+    def render_partial_update(self) -> SpanUpdate | None:  # type: ignore[override]
+        """The changed spans of the screen, or None when nothing changed."""
+        update_regions = self._dirty_regions.copy()
+        self._dirty_regions.clear()
+        if not update_regions:
+            return None
+        spans = list(self._regions_to_spans(update_regions))
+        return SpanUpdate(self._span_pieces(spans))
+
+    def _span_pieces(self, spans: list[tuple[int, int, int]]) -> list[tuple[int, list[Piece]]]:
+        """Per span, in order, its line and the pieces written on it.
+
+        A chop runs from one cut of its line to the next; the front-most widget covering it
+        draws it (as Textual's _render_chops fills it: the first render for a cut wins). A chop
+        overlapping a span is written from its start up to the span's end (as ChopsUpdate
+        writes it).
+        """
+        cuts = self.cuts
+        height = len(cuts)
+        wanted: dict[int, dict[int, int]] = {}  # line -> chop start -> chop end, still to draw
+        for y, x1, x2 in spans:
+            if not 0 <= y < height:
+                continue
+            cut_set = cuts[y]
+            line = wanted.setdefault(y, {})
+            for x, end in pairwise(cut_set):
+                if x < x2 and end > x1:
+                    line[x] = end
+        drawn: dict[int, dict[int, tuple[Strip, int]]] = {y: {} for y in wanted}
+        wanted = {y: line for y, line in wanted.items() if line}
+        intersection = Region.intersection
+        for widget, (region, clip) in self.visible_widgets.items():
+            if not wanted:
+                break
+            x0, top, width, lines = intersection(region, clip)
+            if not (width and lines):
+                continue
+            right = x0 + width
+            rows = [y for y in range(top, top + lines)
+                    if y in wanted and any(x0 <= x < right for x in wanted[y])]
+            start = 0
+            while start < len(rows):  # runs of consecutive lines, one render each
+                end = start + 1
+                while end < len(rows) and rows[end] == rows[end - 1] + 1:
+                    end += 1
+                y0 = rows[start]
+                strips = widget.render_lines(
+                    Region(x0 - region.x, y0 - region.y, width, end - start))
+                for y, strip in zip(range(y0, y0 + end - start), strips, strict=False):
+                    todo = wanted[y]
+                    mine = [x for x in todo if x0 <= x < right]
+                    for x in mine:
+                        drawn[y][x] = (strip, x0)
+                        del todo[x]
+                    if not todo:
+                        del wanted[y]
+                start = end
+        out: list[tuple[int, list[Piece]]] = []
+        for y, x1, x2 in spans:
+            pieces: list[Piece] = []
+            if 0 <= y < height:
+                cut_set = cuts[y]
+                line_drawn = drawn[y]
+                for x, end in pairwise(cut_set):
+                    if x < x2 and end > x1 and x in line_drawn:
+                        strip, at = line_drawn[x]
+                        pieces.append((x, strip.crop(x - at, min(end, x2) - at)))
+            out.append((y, pieces))
+        return out
+
+
+__all__ = ["SpanCompositor", "SpanUpdate"]
