@@ -82,6 +82,8 @@ class DashboardView(Screen):
         self._attached_to = ""
         self._collector_interval_s = 0.0  # an attached collector's interval, from its cycles
         self._snapshot: Snapshot | None = None
+        self._retired: list[tuple[Any, ...]] = []
+        """What a new snapshot replaced, freed once its frame is out (_after_frame)."""
         self._chain_rows: dict[tuple[str, str], Any] = {}
         self._positions: dict[str, list[LegRecord]] = {}
         self._series: FlowSeries | None = None
@@ -132,6 +134,9 @@ class DashboardView(Screen):
         snapshot when shown (only its strike window, for a chain).
         """
         now = self._clock()
+        # The previous snapshot and its formatted rows (tens of thousands of objects) are freed
+        # once the frame is out, not between the cycle's arrival and its frame.
+        self._retired.append((self._snapshot, self._chain_rows, self._positions))
         self._snapshot = snapshot
         self._cached = False
         self._want_iv_history(snapshot)
@@ -144,7 +149,12 @@ class DashboardView(Screen):
         self._health(snapshot, now)
         self._render_all()
         self.query_flow()
-        self.call_after_refresh(self._prefetch_views)  # once the frame is out: no GIL contest
+        self.call_after_refresh(self._after_frame)
+
+    def _after_frame(self) -> None:
+        """Once a cycle's frame is out: free what it replaced, format the chains a key away."""
+        self._retired.clear()
+        self._prefetch_views()  # after the frame: no GIL contest with drawing it
 
     def show_flow(self, series: FlowSeries) -> None:
         self._series = series

@@ -15,6 +15,8 @@ compositor then reuses: a scroll costs the scrollbar and the rows scrolled into 
 from __future__ import annotations
 
 import functools
+import itertools
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -239,10 +241,10 @@ class KeyedTable(ScrollView, can_focus=True):
 
     def add_row(self, key: str, cells: Mapping[str, Cell], *, layout: bool = True) -> None:
         """Append a row; `layout=False` defers the relayout to the caller (batch adds)."""
-        if cells.keys() == self._key_set and str not in map(type, cells.values()):
-            # Already (text, style) for every column (chain rows are): copied in C, as a switch
-            # of index or bucket adds a whole chain of them.
-            self._cells[key] = dict(cells)  # type: ignore[arg-type]
+        if self._styled(cells):
+            # Already (text, style) for every column (chain rows are): kept as given (see
+            # _update_row), as a switch of index or bucket adds a whole chain of them.
+            self._cells[key] = cells  # type: ignore[assignment]
         else:
             self._cells[key] = {col: _look(cells.get(col, "")) for col in self._column_keys}
         self._position[key] = len(self._order)
@@ -267,16 +269,27 @@ class KeyedTable(ScrollView, can_focus=True):
         self._flush(view)
         return bool(changed)
 
+    def _styled(self, cells: Mapping[str, Cell]) -> bool:
+        """Whether `cells` is a plain dict of a (text, style) pair for every column: such a row
+        is kept as given rather than copied, so the caller must not change it afterwards (chain
+        rows are made afresh for every cycle)."""
+        return (type(cells) is dict and cells.keys() == self._key_set
+                and str not in map(type, cells.values()))
+
     def _update_row(self, row_key: str, cells: Mapping[str, Cell], view: _Viewport) -> int:
         """Set cells of one row and mark the span from the first to the last changed cell.
 
         One region per row rather than per cell keeps a full-chain tick cheap on the event loop,
         and the span still leaves unchanged columns off the wire. Rows scrolled out of view only
-        store their cells: they are drawn when scrolled in.
+        store their cells: they are drawn when scrolled in. A row of (text, style) pairs for
+        every column (see _styled) replaces the kept one whole, compared column by column in C.
         """
         row = self._cells[row_key]
         if row == cells:  # the steady state for a row of styled cells, compared in C
             return 0
+        if self._styled(cells):
+            return self._replace_row(row_key, row, cells, view)  # type: ignore[arg-type]
+        row = self._cells[row_key] = dict(row)  # a row kept as given is never changed in place
         first = last = -1
         changed = 0
         grew = False
@@ -302,6 +315,29 @@ class KeyedTable(ScrollView, can_focus=True):
             view.relayout = True
         else:
             self._mark_span(row_key, first, last, view)
+        return changed
+
+    def _replace_row(self, row_key: str, row: dict[str, StyledCell],
+                     cells: dict[str, StyledCell], view: _Viewport) -> int:
+        """_update_row for a whole row of styled cells: kept as given; returns cells changed."""
+        keys = self._column_keys
+        new = list(map(cells.__getitem__, keys))
+        diffs = list(map(operator.ne, map(row.__getitem__, keys), new))
+        changed = diffs.count(True)
+        self._cells[row_key] = cells
+        self._strips.pop(row_key, None)
+        widths = self._widths
+        grew = False
+        for i in itertools.compress(range(len(keys)), diffs):
+            width = len(new[i][0])
+            if width > widths[keys[i]]:
+                widths[keys[i]] = width
+                grew = True
+        if grew:
+            view.relayout = True
+        else:
+            first = diffs.index(True)
+            self._mark_span(row_key, first, len(diffs) - 1 - diffs[::-1].index(True), view)
         return changed
 
     def sync_rows(
