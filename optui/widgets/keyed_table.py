@@ -82,6 +82,10 @@ class _Frame:
         return Strip([*self.prefix, *content, *self.suffix], self.width)
 
 
+_TEXT = operator.itemgetter(0)
+"""A styled cell's text."""
+
+
 def cell_text(cell: Cell) -> str:
     """The characters a cell shows."""
     return cell if isinstance(cell, str) else cell[0]
@@ -239,8 +243,10 @@ class KeyedTable(ScrollView, can_focus=True):
     def get_cell(self, row_key: str, column_key: str) -> StyledCell:
         return self._cells[row_key][column_key]
 
-    def add_row(self, key: str, cells: Mapping[str, Cell], *, layout: bool = True) -> None:
-        """Append a row; `layout=False` defers the relayout to the caller (batch adds)."""
+    def add_row(self, key: str, cells: Mapping[str, Cell], *, layout: bool = True,
+                measure: bool = True) -> None:
+        """Append a row; `layout=False` defers the relayout to the caller (batch adds),
+        `measure=False` the widening of columns (_measure_all)."""
         if self._styled(cells):
             # Already (text, style) for every column (chain rows are): kept as given (see
             # _update_row), as a switch of index or bucket adds a whole chain of them.
@@ -249,7 +255,8 @@ class KeyedTable(ScrollView, can_focus=True):
             self._cells[key] = {col: _look(cells.get(col, "")) for col in self._column_keys}
         self._position[key] = len(self._order)
         self._order.append(key)
-        self._measure(self._cells[key])
+        if measure:
+            self._measure(self._cells[key])
         if layout:
             self._layout_changed()
 
@@ -355,13 +362,16 @@ class KeyedTable(ScrollView, can_focus=True):
             self.remove_row(key, layout=False)
         added = False
         view = self._viewport()
+        fresh = not self._cells  # a new selection: every row is added (measured at once below)
         for key, cells in rows.items():
             if key not in self._cells:
-                self.add_row(key, cells, layout=False)
+                self.add_row(key, cells, layout=False, measure=not fresh)
                 written += len(self._column_keys)
                 added = True
                 continue
             written += self._update_row(key, cells, view)
+        if fresh and self._cells:
+            self._measure_all()
         if added and list(rows) != self._order:
             self._order = [k for k in rows if k in self._cells]
             self._position = {k: i for i, k in enumerate(self._order)}
@@ -403,6 +413,15 @@ class KeyedTable(ScrollView, can_focus=True):
                 widths[col] = len(text)
                 grew = True
         return grew
+
+    def _measure_all(self) -> None:
+        """Widen columns for every row (one pass per column in C, for a whole chain added)."""
+        widths = self._widths
+        rows = self._cells.values()
+        for col in self._column_keys:
+            widest = max(map(len, map(_TEXT, map(operator.itemgetter(col), rows))))
+            if widest > widths[col]:
+                widths[col] = widest
 
     @property
     def _total_width(self) -> int:
@@ -640,11 +659,14 @@ class KeyedTable(ScrollView, can_focus=True):
         if content and frame is None:
             frame = self._frame = self._learn_frame(content[0]) or False
         if frame:
-            render_line = self.render_line
+            make_line = self._content_line
+            scroll_x, scroll_y = self.scroll_offset
+            scroll_x, scroll_y = int(scroll_x), int(scroll_y)
+            width = self.size.width
             column_span = crop.column_span
             cropped = column_span != (0, frame.width)
             for y in content:
-                line = render_line(y - gutter_top)
+                line = make_line(y - gutter_top, scroll_x, scroll_y, width)
                 if line.cell_length != frame.content_width:
                     continue  # Textual adjusts it (below)
                 strip = frame.finish(line)
@@ -675,14 +697,17 @@ class KeyedTable(ScrollView, can_focus=True):
         return lines  # type: ignore[return-value]  # every None was filled above
 
     def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        return self._content_line(y, int(scroll_x), int(scroll_y), self.size.width)
+
+    def _content_line(self, y: int, scroll_x: int, scroll_y: int, width: int) -> Strip:
+        """Content line `y` (0: the header) at the given scroll offset and content width."""
         # rich_style walks the DOM for the background; it only changes with the CSS.
         base = self._base_style
         if base is None:
             base = self._base_style = self.rich_style
             self._row_styles = {}
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.size.width
-        view = (int(scroll_x), width)
+        view = (scroll_x, width)
         if view != self._view:
             # Lines are cached cropped to the view: a horizontal scroll or resize redraws them.
             self._view = view
@@ -694,7 +719,7 @@ class KeyedTable(ScrollView, can_focus=True):
                 labels = {c: (self._labels[c], "") for c in self._column_keys}
                 self._header = self._line(labels, style, {}, (view[0], view[0] + width), base)
             return self._header
-        index = y - 1 + int(scroll_y)
+        index = y - 1 + scroll_y
         if index >= len(self._order):
             return Strip.blank(width, base)
         key = self._order[index]
