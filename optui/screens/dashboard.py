@@ -487,8 +487,7 @@ class DashboardScreen(DashboardReads):
         if buckets and self.bucket not in buckets:
             self.bucket = buckets[0]
         self._render_all()
-        self.query_flow()
-        self.call_after_refresh(self._prefetch_views)  # once the frame is out: no GIL contest
+        self.call_after_refresh(self._after_frame, flow=True)
 
     def action_cycle_bucket(self, step: int) -> None:
         buckets = buckets_of(self._snapshot, self.index)
@@ -496,14 +495,12 @@ class DashboardScreen(DashboardReads):
             return
         self.bucket = cycle(buckets, self.bucket, step)
         self._render_all(flow=False)
-        if self._snapshot is not None:
-            self._want_iv_history(self._snapshot)
-        self.call_after_refresh(self._prefetch_views)  # once the frame is out: no GIL contest
+        self.call_after_refresh(self._after_frame, iv_history=True)
 
     def action_cycle_timeframe(self, step: int) -> None:
         self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)
         self._render_all(tables=False)
-        self.query_flow()
+        self.call_after_refresh(self.query_flow)  # once the frame is out (see _after_frame)
 
     def action_cycle_alert_filter(self) -> None:
         panel = self.query_one(AlertsPanel)

@@ -139,7 +139,6 @@ class DashboardView(Screen):
         self._retired.append((self._snapshot, self._chain_rows, self._positions))
         self._snapshot = snapshot
         self._cached = False
-        self._want_iv_history(snapshot)
         self._chain_rows = dict(chain_rows or {})
         self._positions = dict(positions or {})
         self._data_clock.received(snapshot, now)
@@ -148,13 +147,19 @@ class DashboardView(Screen):
             self.bucket = buckets[0]
         self._health(snapshot, now)
         self._render_all()
-        self.query_flow()
-        self.call_after_refresh(self._after_frame)
+        self.call_after_refresh(self._after_frame, flow=True, iv_history=True)
 
-    def _after_frame(self) -> None:
-        """Once a cycle's frame is out: free what it replaced, format the chains a key away."""
+    def _after_frame(self, flow: bool = False, iv_history: bool = False) -> None:
+        """Once the frame of a cycle or a key is out: free what a new snapshot replaced, ask for
+        the premium flow (`flow`) and the IV history (`iv_history`) of the selection, and format
+        the chains a key away. A read asked for wakes the feed loop's worker (a cycle's storing
+        goes ahead then too): never while the frame is being drawn, nor the GIL contested."""
         self._retired.clear()
-        self._prefetch_views()  # after the frame: no GIL contest with drawing it
+        if iv_history and self._snapshot is not None:
+            self._want_iv_history(self._snapshot)
+        if flow:
+            self.query_flow()
+        self._prefetch_views()
 
     def show_flow(self, series: FlowSeries) -> None:
         self._series = series
