@@ -15,9 +15,8 @@ compositor then reuses: a scroll costs the scrollbar and the rows scrolled into 
 from __future__ import annotations
 
 import functools
-import itertools
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -295,7 +294,9 @@ class KeyedTable(ScrollView, can_focus=True):
         if row == cells:  # the steady state for a row of styled cells, compared in C
             return 0
         if self._styled(cells):
-            return self._replace_row(row_key, row, cells, view)  # type: ignore[arg-type]
+            if self._measure(cells):  # type: ignore[arg-type]
+                view.relayout = True
+            return self._replace_row(row_key, cells, view)  # type: ignore[arg-type]
         row = self._cells[row_key] = dict(row)  # a row kept as given is never changed in place
         first = last = -1
         changed = 0
@@ -324,28 +325,20 @@ class KeyedTable(ScrollView, can_focus=True):
             self._mark_span(row_key, first, last, view)
         return changed
 
-    def _replace_row(self, row_key: str, row: dict[str, StyledCell],
-                     cells: dict[str, StyledCell], view: _Viewport) -> int:
-        """_update_row for a whole row of styled cells: kept as given; returns cells changed."""
+    def _replace_row(self, row_key: str, cells: dict[str, StyledCell], view: _Viewport) -> int:
+        """Keep a whole row of styled cells as given (its columns already widened for it) and
+        mark its changed span when it is on screen; returns cells changed, compared in C."""
+        row = self._cells[row_key]
+        if row is cells or row == cells:
+            return 0
         keys = self._column_keys
-        new = list(map(cells.__getitem__, keys))
-        diffs = list(map(operator.ne, map(row.__getitem__, keys), new))
-        changed = diffs.count(True)
         self._cells[row_key] = cells
         self._strips.pop(row_key, None)
-        widths = self._widths
-        grew = False
-        for i in itertools.compress(range(len(keys)), diffs):
-            width = len(new[i][0])
-            if width > widths[keys[i]]:
-                widths[keys[i]] = width
-                grew = True
-        if grew:
-            view.relayout = True
-        else:
+        diffs = list(map(operator.ne, map(row.__getitem__, keys), map(cells.__getitem__, keys)))
+        if not view.relayout and view.top <= self._position[row_key] < view.bottom:
             first = diffs.index(True)
             self._mark_span(row_key, first, len(diffs) - 1 - diffs[::-1].index(True), view)
-        return changed
+        return diffs.count(True)
 
     def sync_rows(
         self, rows: Mapping[str, Mapping[str, Cell]], sort_column: str | None = None
@@ -354,7 +347,9 @@ class KeyedTable(ScrollView, can_focus=True):
 
         Rows absent from `rows` are removed and new ones added; when rows were added the table
         takes the order of `rows` (so a new strike appears in its place, not at the bottom).
-        `sort_column` is accepted for callers that name the ordering column.
+        `sort_column` is accepted for callers that name the ordering column. When every row is
+        a dict of styled cells (see _styled: a chain) the columns are widened for all of them
+        at once and each changed row is kept as given.
         """
         written = 0
         gone = [k for k in self._order if k not in rows]
@@ -363,15 +358,20 @@ class KeyedTable(ScrollView, can_focus=True):
         added = False
         view = self._viewport()
         fresh = not self._cells  # a new selection: every row is added (measured at once below)
+        styled = bool(rows) and all(map(self._styled, rows.values()))
+        if styled and self._measure_all(rows.values()):  # type: ignore[arg-type]
+            view.relayout = True
         for key, cells in rows.items():
             if key not in self._cells:
-                self.add_row(key, cells, layout=False, measure=not fresh)
+                self.add_row(key, cells, layout=False, measure=not (fresh or styled))
                 written += len(self._column_keys)
                 added = True
-                continue
-            written += self._update_row(key, cells, view)
-        if fresh and self._cells:
-            self._measure_all()
+            elif styled:
+                written += self._replace_row(key, cells, view)  # type: ignore[arg-type]
+            else:
+                written += self._update_row(key, cells, view)
+        if fresh and self._cells and not styled:
+            self._measure_all(self._cells.values())
         if added and list(rows) != self._order:
             self._order = [k for k in rows if k in self._cells]
             self._position = {k: i for i, k in enumerate(self._order)}
@@ -414,14 +414,17 @@ class KeyedTable(ScrollView, can_focus=True):
                 grew = True
         return grew
 
-    def _measure_all(self) -> None:
-        """Widen columns for every row (one pass per column in C, for a whole chain added)."""
+    def _measure_all(self, rows: Collection[Mapping[str, StyledCell]]) -> bool:
+        """Widen columns for every row of `rows` (one pass per column in C, for a whole chain);
+        True when a width changed."""
         widths = self._widths
-        rows = self._cells.values()
+        grew = False
         for col in self._column_keys:
             widest = max(map(len, map(_TEXT, map(operator.itemgetter(col), rows))))
             if widest > widths[col]:
                 widths[col] = widest
+                grew = True
+        return grew
 
     @property
     def _total_width(self) -> int:
