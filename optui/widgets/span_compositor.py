@@ -7,16 +7,18 @@ dashboard a cycle changes the header's age, the overview, the chain and the heal
 subtitle: the box is the whole screen, so every widget (the screen, containers, panels under
 other panels) drew all of its lines to repaint a few dozen spans.
 
-`SpanCompositor.render_partial_update` writes the same spans with the same pieces, from less: on
-each changed line it keeps the pieces (chops, cut where widgets start and end) that overlap a
+`SpanCompositor.render_partial_update` leaves the terminal as Textual's update does, from less:
+on each changed line it keeps the pieces (chops, cut where widgets start and end) that overlap a
 changed span, asks each widget, front to back, only for the lines on which it is the front-most
-widget of such a piece, and cuts from a drawn line only the pieces written. Full updates (a
-layout, a resize) and what is exported as a screenshot are Textual's own.
+widget of such a piece, and writes each widget's pieces of a span as one cut of its line, back
+to front (the widgets in front overwrite what lies under them). Full updates (a layout, a
+resize) and what is exported as a screenshot are Textual's own.
 """
 
 from __future__ import annotations
 
 from itertools import pairwise
+from typing import Any
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.control import Control
@@ -30,8 +32,8 @@ Piece = tuple[int, Strip]
 
 
 class SpanUpdate(CompositorUpdate):
-    """The changed spans of the screen: per span (y, x1, x2) the pieces written on line y, as
-    Textual's ChopsUpdate writes them (each piece from the start of its chop up to x2)."""
+    """The changed spans of the screen: per span of line y, the pieces written on it in order
+    (see SpanCompositor._line_pieces)."""
 
     def __init__(self, lines: list[tuple[int, list[Piece]]]) -> None:
         self.lines = lines
@@ -78,9 +80,7 @@ class SpanCompositor(Compositor):
         """Per span, in order, its line and the pieces written on it.
 
         A chop runs from one cut of its line to the next; the front-most widget covering it
-        draws it (as Textual's _render_chops fills it: the first render for a cut wins). A chop
-        overlapping a span is written from its start up to the span's end (as ChopsUpdate
-        writes it).
+        draws it (as Textual's _render_chops fills it: the first render for a cut wins).
         """
         cuts = self.cuts
         height = len(cuts)
@@ -93,10 +93,10 @@ class SpanCompositor(Compositor):
             for x, end in pairwise(cut_set):
                 if x < x2 and end > x1:
                     line[x] = end
-        drawn: dict[int, dict[int, tuple[Strip, int]]] = {y: {} for y in wanted}
+        drawn: dict[int, dict[int, tuple[Strip, int, int]]] = {y: {} for y in wanted}
         wanted = {y: line for y, line in wanted.items() if line}
         intersection = Region.intersection
-        for widget, (region, clip) in self.visible_widgets.items():
+        for depth, (widget, (region, clip)) in enumerate(self.visible_widgets.items()):
             if not wanted:
                 break
             x0, top, width, lines = intersection(region, clip)
@@ -117,23 +117,39 @@ class SpanCompositor(Compositor):
                     todo = wanted[y]
                     mine = [x for x in todo if x0 <= x < right]
                     for x in mine:
-                        drawn[y][x] = (strip, x0)
+                        drawn[y][x] = (strip, x0, depth)
                         del todo[x]
                     if not todo:
                         del wanted[y]
                 start = end
-        out: list[tuple[int, list[Piece]]] = []
-        for y, x1, x2 in spans:
-            pieces: list[Piece] = []
-            if 0 <= y < height:
-                cut_set = cuts[y]
-                line_drawn = drawn[y]
-                for x, end in pairwise(cut_set):
-                    if x < x2 and end > x1 and x in line_drawn:
-                        strip, at = line_drawn[x]
-                        pieces.append((x, strip.crop(x - at, min(end, x2) - at)))
-            out.append((y, pieces))
-        return out
+        return [(y, self._line_pieces(cuts[y], drawn[y], x1, x2) if 0 <= y < height else [])
+                for y, x1, x2 in spans]
+
+    @staticmethod
+    def _line_pieces(cut_set: list[int], drawn: dict[int, tuple[Strip, int, int]], x1: int,
+                     x2: int) -> list[Piece]:
+        """The pieces written for span x1..x2 of a line: each widget's chops overlapping it as
+        one piece, from its first chop's start up to the span's end, back to front.
+
+        Between a widget's first and last chop here, every chop it does not draw is drawn by a
+        widget in front of it, written after it: the screen ends as Textual's chop by chop
+        writing leaves it, with one cut of a widget's line instead of one per chop (a table's
+        row under its scrollbar is written whole, then the scrollbar over it).
+        """
+        runs: dict[int, list[Any]] = {}  # depth -> [first chop start, last chop end, strip, x]
+        for x, end in pairwise(cut_set):
+            if x < x2 and end > x1 and x in drawn:
+                strip, at, depth = drawn[x]
+                run = runs.get(depth)
+                if run is None:
+                    runs[depth] = [x, end, strip, at]
+                else:
+                    run[1] = end
+        pieces: list[Piece] = []
+        for depth in sorted(runs, reverse=True):
+            x, end, strip, at = runs[depth]
+            pieces.append((x, strip.crop(x - at, min(end, x2) - at)))
+        return pieces
 
 
 __all__ = ["SpanCompositor", "SpanUpdate"]
