@@ -38,19 +38,27 @@ class Terminal:
         self.screen: Cells = []
         self.spans_checked = 0
 
-    def write(self, update: Any) -> None:
+    def write(self, update: Any) -> list[tuple[int, int, int]]:
+        """Apply an update; returns the cells it wrote as (y, x1, x2)."""
+        written = []
         if isinstance(update, LayoutUpdate):
             self.screen = [[c for strip in line for c in cells(strip)] for line in update.strips]
+            written = [(y, 0, len(line)) for y, line in enumerate(self.screen)]
         elif isinstance(update, SpanUpdate):
             for y, pieces in update.lines:
                 for x, strip in pieces:
                     line = cells(strip)
                     self.screen[y][x:x + len(line)] = line
+                    written.append((y, x, x + len(line)))
                     self.spans_checked += 1
+        return written
 
 
 async def check_frames(screen: DashboardScreen, app: Host, terminal: Terminal,
-                       mismatches: list[int]) -> None:
+                       mismatches: list[tuple[int, int, int]]) -> None:
+    """From now on every frame's written cells must be what a full render shows there (a
+    change still on its way to the compositor shows in a later frame: the whole screen is
+    compared once the app is idle, by the caller)."""
     display = app._display
     terminal.screen = [cells(strip) for strip in screen._compositor.render_strips()]
 
@@ -58,12 +66,18 @@ async def check_frames(screen: DashboardScreen, app: Host, terminal: Terminal,
         display(screen_, renderable)
         if renderable is None or app._batch_count:
             return
-        terminal.write(renderable)
         full = [cells(strip) for strip in screen._compositor.render_strips()]
-        if terminal.screen != full:
-            mismatches.append(sum(a != b for a, b in zip(terminal.screen, full, strict=True)))
+        for y, x1, x2 in terminal.write(renderable):
+            if terminal.screen[y][x1:x2] != full[y][x1:x2]:
+                mismatches.append((y, x1, x2))
 
     app._display = checked  # type: ignore[method-assign]
+
+
+async def settled_screen_matches(screen: DashboardScreen, pilot: Any, terminal: Terminal) -> bool:
+    for _ in range(3):
+        await pilot.pause()
+    return terminal.screen == [cells(strip) for strip in screen._compositor.render_strips()]
 
 
 @pytest.mark.mock
@@ -73,7 +87,8 @@ async def test_partial_updates_leave_the_screen_a_full_render_shows() -> None:
     screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
     app = Host(screen)
     terminal = Terminal()
-    mismatches: list[int] = []
+    mismatches: list[tuple[int, int, int]] = []
+    settled: list[bool] = []
     async with app.run_test(size=(160, 48)) as pilot:
         assert isinstance(screen._compositor, SpanCompositor)
         await pilot.pause()
@@ -82,17 +97,18 @@ async def test_partial_updates_leave_the_screen_a_full_render_shows() -> None:
             snap = replace(sample_snapshot(strikes_each_side=30, tick=n),
                            timestamp=SAMPLE_TIME + timedelta(seconds=n))
             screen.show_snapshot(snap)
-            await pilot.pause()
+            settled.append(await settled_screen_matches(screen, pilot, terminal))
         screen.query_one(ChainTable).focus()
         for key in ("i", "down", "down", "t", "b", "pagedown", "up", "I", "a"):
             await pilot.press(key)
-            await pilot.pause()
+            settled.append(await settled_screen_matches(screen, pilot, terminal))
         snap = replace(sample_snapshot(strikes_each_side=30, tick=7),
                        timestamp=SAMPLE_TIME + timedelta(seconds=7))
         screen.show_snapshot(snap)
-        await pilot.pause()
+        settled.append(await settled_screen_matches(screen, pilot, terminal))
     assert terminal.spans_checked > 50
     assert mismatches == []
+    assert all(settled), settled
 
 
 @pytest.mark.mock

@@ -82,8 +82,8 @@ class DashboardView(Screen):
         self._attached_to = ""
         self._collector_interval_s = 0.0  # an attached collector's interval, from its cycles
         self._snapshot: Snapshot | None = None
-        self._retired: list[tuple[Any, ...]] = []
-        """What a new snapshot replaced, freed once its frame is out (_after_frame)."""
+        self._retired: tuple[Any, ...] = ()
+        """What the last new snapshot replaced, freed once its frame is out (_after_frame)."""
         self._chain_rows: dict[tuple[str, str], Any] = {}
         self._positions: dict[str, list[LegRecord]] = {}
         self._series: FlowSeries | None = None
@@ -136,7 +136,7 @@ class DashboardView(Screen):
         now = self._clock()
         # The previous snapshot and its formatted rows (tens of thousands of objects) are freed
         # once the frame is out, not between the cycle's arrival and its frame.
-        self._retired.append((self._snapshot, self._chain_rows, self._positions))
+        self._retired = (self._snapshot, self._chain_rows, self._positions)
         self._snapshot = snapshot
         self._cached = False
         self._chain_rows = dict(chain_rows or {})
@@ -154,7 +154,7 @@ class DashboardView(Screen):
         the premium flow (`flow`) and the IV history (`iv_history`) of the selection, and format
         the chains a key away. A read asked for wakes the feed loop's worker (a cycle's storing
         goes ahead then too): never while the frame is being drawn, nor the GIL contested."""
-        self._retired.clear()
+        self._retired = ()
         if iv_history and self._snapshot is not None:
             self._want_iv_history(self._snapshot)
         if flow:
