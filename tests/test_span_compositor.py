@@ -128,3 +128,35 @@ async def test_keyed_tables_finish_content_lines_as_textual_does() -> None:
             assert table._frame, f"{table.id} finishes its lines through Textual"
             theirs = Widget.render_lines(table, Region(0, 0, width, height))
             assert [list(s) for s in ours] == [list(s) for s in theirs], table.id
+
+
+async def test_a_textual_whose_compositor_differs_draws_as_textual_does(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Should a Textual release drop an internal the span drawing reads, the dashboard warns
+    once and goes on with Textual's own partial updates: the screen still shows each cycle."""
+
+    def gone(self: SpanCompositor, spans: Any) -> Any:
+        raise AttributeError("'SpanCompositor' object has no attribute 'cuts'")
+
+    monkeypatch.setattr(SpanCompositor, "_span_pieces", gone)
+    settings = Settings()
+    screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        compositor = screen._compositor
+        assert isinstance(compositor, SpanCompositor)
+        screen.show_snapshot(sample_snapshot(strikes_each_side=10, tick=0))
+        await pilot.pause()
+        first = app.export_screenshot()
+        for n in (1, 2):
+            snap = replace(sample_snapshot(strikes_each_side=10, tick=n),
+                           timestamp=SAMPLE_TIME + timedelta(seconds=n))
+            screen.show_snapshot(snap)
+            await pilot.pause()
+            await pilot.pause()
+        assert compositor.textual_drawing
+        update = compositor.render_partial_update()
+        assert update is None or not isinstance(update, SpanUpdate)
+        assert app.export_screenshot() != first  # the later cycles' prices reached the screen
+    warned = [r for r in caplog.records if "compositor differs" in r.getMessage()]
+    assert len(warned) == 1

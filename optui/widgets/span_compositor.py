@@ -13,10 +13,16 @@ changed span, asks each widget, front to back, only for the lines on which it is
 widget of such a piece, and writes each widget's pieces of a span as one cut of its line, back
 to front (the widgets in front overwrite what lies under them). Full updates (a layout, a
 resize) and what is exported as a screenshot are Textual's own.
+
+It reads Textual's compositor internals (`_dirty_regions`, `_regions_to_spans`, `cuts`,
+`visible_widgets`), checked against Textual 8.2. Should a Textual release change them, the first
+partial update that fails on them logs a warning and the compositor draws as Textual's own from
+then on: slower, never wrong.
 """
 
 from __future__ import annotations
 
+import logging
 from itertools import pairwise
 from typing import Any
 
@@ -26,6 +32,8 @@ from rich.segment import Segment
 from textual._compositor import Compositor, CompositorUpdate
 from textual.geometry import Region
 from textual.strip import Strip
+
+log = logging.getLogger(__name__)
 
 Piece = tuple[int, Strip]
 """(x, the cells written from x) on one screen line."""
@@ -67,14 +75,28 @@ class SpanUpdate(CompositorUpdate):
 class SpanCompositor(Compositor):
     """Textual's Compositor, drawing a partial update's changed lines only (module docstring)."""
 
-    def render_partial_update(self) -> SpanUpdate | None:  # type: ignore[override]
-        """The changed spans of the screen, or None when nothing changed."""
-        update_regions = self._dirty_regions.copy()
+    textual_drawing = False
+    """True once Textual's internals were found to differ: partial updates are Textual's own."""
+
+    def render_partial_update(self) -> Any:
+        """The changed spans of the screen (a SpanUpdate), or None when nothing changed; after
+        Textual's internals were found to differ, Textual's own partial update."""
+        if self.textual_drawing:
+            return super().render_partial_update()
+        try:
+            update_regions = self._dirty_regions.copy()
+            if not update_regions:
+                self._dirty_regions.clear()
+                return None
+            spans = list(self._regions_to_spans(update_regions))
+            pieces = self._span_pieces(spans)
+        except (AttributeError, TypeError) as exc:  # a Textual whose compositor differs
+            log.warning("drawing changed lines as Textual does: its compositor differs from "
+                        "the one the dashboard's partial updates were written for (%s)", exc)
+            self.textual_drawing = True
+            return super().render_partial_update()
         self._dirty_regions.clear()
-        if not update_regions:
-            return None
-        spans = list(self._regions_to_spans(update_regions))
-        return SpanUpdate(self._span_pieces(spans))
+        return SpanUpdate(pieces)
 
     def _span_pieces(self, spans: list[tuple[int, int, int]]) -> list[tuple[int, list[Piece]]]:
         """Per span, in order, its line and the pieces written on it.
