@@ -243,3 +243,41 @@ async def test_dashboard_overview_iv_standing_and_g_opens_charts(tmp_path: Path)
         await _loaded(pilot, charts)
         assert charts.data is not None and charts.data.history_days == 25
         assert f"IVP {below / 25 * 100:.0f} (25 d)" in charts.query_one(DayChart).title_text
+
+
+def test_previous_close_smile_at_the_tick_cadence(tmp_path: Path) -> None:
+    """Streamed, leg rows are stored once per interval_s while the day's close (iv_daily) is the
+    last snapshot's: on 23 Nov the chain is stored at 15:29:00 and the close is 15:29:20, so the
+    next session's smile chart overlays the 15:29:00 chain (it found no chain at the close's
+    second and said "no stored close"), each strike's out-of-the-money side picked against the
+    forward of the bucket the contract was in then (next week's, not the expiring week's)."""
+    from optui.widgets.charts.data import load_chart_data
+
+    s = Settings()
+    s.general.data_dir = str(tmp_path / "data")
+    s.store.url = f"sqlite:///{tmp_path / 'optui.db'}"
+    s.export.write_json = s.export.write_csv = False
+    s.record.enabled = False
+    s.simulator.start = "2026-11-23 15:29"
+    s.simulator.speed = 0.01
+    s.source.indices = ["NIFTY"]
+    s.source.chain_strikes = 6
+    eng = build_engine(s)
+    try:
+        eng.source.snapshot_s = 1.0  # the tick cadence: legs at the first snapshot of each 30 s
+        ex = eng.source.exchange
+        closes = {}
+        for at in ("2026-11-23T15:29:00", "2026-11-23T15:29:20", "2026-11-25T11:00:00"):
+            ex.set_time(datetime.fromisoformat(f"{at}+05:30"))
+            closes[at] = eng.collect_once()
+        day_close = closes["2026-11-23T15:29:00"].indices["NIFTY"]
+        data = load_chart_data(eng.store, closes["2026-11-25T11:00:00"], "NIFTY", "this_week")
+    finally:
+        eng.close()
+    assert data.prev_smile_day is not None and data.prev_smile_day.isoformat() == "2026-11-23"
+    # The same contract (1 Dec: next week on 23 Nov, this week on 25 Nov).
+    then = next(b for b in day_close.overview.buckets.values() if b.expiry.isoformat() == data.expiry)
+    want = {lg.strike: lg.iv for lg in day_close.legs if lg.bucket == then.bucket
+            and lg.side == ("PUT" if lg.strike < then.forward else "CALL") and math.isfinite(lg.iv)}
+    assert len(want) >= 5
+    assert dict(zip(data.prev_smile.strikes, data.prev_smile.ivs, strict=True)) == want

@@ -25,6 +25,10 @@ from optui.storage.iv_history import day_time, iv_history
 from optui.storage.records import LEGS, OVERVIEW
 from optui.timeutil import IST
 
+CLOSE_LEGS_LOOKBACK = timedelta(hours=1)
+"""How far before a stored close (`iv_daily.at_s`) the previous close's smile looks for the
+newest stored chain: the longest `source.interval_s` between stored leg rows."""
+
 
 @dataclass
 class Smile:
@@ -170,26 +174,29 @@ def _history(store: Any, data: ChartData, day: date) -> None:
     if not data.expiry:
         return
     # The same contract, whichever bucket it sat in at that close (next week becomes this week).
-    legs = store.query(LEGS, at - timedelta(seconds=1), at + timedelta(seconds=1),
+    # Leg rows are stored once per interval_s (at the tick cadence the close's snapshot stores
+    # only the overview), so the smile is the newest chain stored at or before the close.
+    legs = store.query(LEGS, at - CLOSE_LEGS_LOOKBACK, at + timedelta(seconds=1),
                        {"index": data.index, "expiry": data.expiry}, fields=["strike", "iv"])
     if not legs:
         return
     newest = max(r.time for r in legs)
     legs = list({(r.fields.get("strike"), r.tags.get("side")): r
                  for r in legs if r.time == newest}.values())
-    fwd = _prev_forward(store, data, newest)
+    # Its forward then is that bucket's (on expiry eve the contract was next week's).
+    fwd = _prev_forward(store, data, newest, legs[0].tags.get("bucket") or data.bucket)
     data.prev_smile = otm_smile([_num(r.fields.get("strike")) for r in legs],
                                 [r.tags.get("side", "") for r in legs],
                                 [_num(r.fields.get("iv")) for r in legs], fwd)
     data.prev_smile_day = last.day
 
 
-def _prev_forward(store: Any, data: ChartData, at: datetime) -> float:
+def _prev_forward(store: Any, data: ChartData, at: datetime, bucket: str) -> float:
     rows = store.query(OVERVIEW, at, at + timedelta(seconds=1), {"index": data.index},
-                       fields=[f"{data.bucket}_forward", "last_price"])
+                       fields=[f"{bucket}_forward", "last_price"])
     if not rows:
         return data.atm_strike
-    fwd = _num(rows[-1].fields.get(f"{data.bucket}_forward"))
+    fwd = _num(rows[-1].fields.get(f"{bucket}_forward"))
     return fwd if math.isfinite(fwd) else _num(rows[-1].fields.get("last_price"))
 
 
