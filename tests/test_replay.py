@@ -116,6 +116,37 @@ def test_replay_into_an_empty_store_reproduces_the_live_run(recorded: dict[str, 
     assert _files(tmp_path / "files") == _files(recorded["root"] / "files")
 
 
+@pytest.mark.integration
+def test_a_replay_collects_the_indices_the_recording_holds(recorded: dict[str, Any],
+                                                          tmp_path: Path) -> None:
+    """The day was collected for NIFTY and SENSEX; a configuration listing NIFTY and BANKNIFTY
+    replays NIFTY and SENSEX (what the live run stored), with no "no spot quote for NSE:NIFTY
+    BANK" warning each cycle for an index never recorded."""
+    settings = _settings()
+    settings.source.indices = ["NIFTY", "BANKNIFTY"]
+    plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'replay.db'}", tmp_path / "files")
+    lines: list[str] = []
+    collector, state = replay_collector(settings, plan, START.date(), speed=None,
+                                        printer=lambda line, style="": lines.append(line))
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    assert not [line for line in lines if "no spot quote" in line or "warnings=" in line]
+    status = [line for line in lines if "legs=" in line]
+    assert len(status) == len(recorded["snaps"])
+    assert all(" indices=NIFTY,SENSEX " in line for line in status)
+    live, replayed = SQLiteStore(recorded["root"] / "live.db"), SQLiteStore(tmp_path / "replay.db")
+    try:
+        one, two = dump(live), dump(replayed)
+    finally:
+        live.close()
+        replayed.close()
+    for measurement in (LEGS, OVERVIEW, FLOW):
+        assert two[measurement] == one[measurement], measurement
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

@@ -61,6 +61,38 @@ def test_a_tick_cadence_day_replayed_from_a_minute_stores_the_live_rows_from_the
 
 
 @pytest.mark.integration
+def test_a_replay_from_a_minute_configured_for_other_indices_stores_the_live_rows(
+        cadence_day: dict[str, Any], tmp_path: Path) -> None:
+    """The day was collected for NIFTY alone; replayed from 09:16 with NIFTY and BANKNIFTY
+    configured, the replay collects what the recording holds, so its priming takes every live
+    snapshot before 09:16 (the catch-up asks the recorded spot call) and from 09:16 on it stores
+    the live rows: not a first snapshot stamped 09:15:59 with a later chain, the live 09:16:00
+    snapshot missing and its leg rows stored a second late."""
+    live = cadence_day["live"]
+    since = MINUTE.astimezone(UTC)
+    settings = _settings()
+    settings.source.indices = ["NIFTY", "BANKNIFTY"]
+    plan = ReplayPlan(cadence_day["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
+    collector, state = replay_collector(settings, plan, START.date(), speed=None,
+                                        start_hhmm="09:16", warmup_cycles=1,
+                                        printer=lambda line, style="": None)
+    try:
+        assert collector.run() == 0
+    finally:
+        collector.engine.close()
+        state.cleanup()
+    replayed = SQLiteStore(tmp_path / "r.db")
+    try:
+        two = dump(replayed)
+    finally:
+        replayed.close()
+    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+        assert [r for r in two[measurement] if r[0] >= since] == \
+            [r for r in live[measurement] if r[0] >= since], measurement
+        assert all(r in live[measurement] for r in two[measurement] if r[0] < since), measurement
+
+
+@pytest.mark.integration
 def test_a_jump_on_a_tick_cadence_day_lands_on_the_live_snapshots(
         cadence_day: dict[str, Any]) -> None:
     settings = cadence_settings()

@@ -77,9 +77,14 @@ def replay_engine(settings: Settings, source: ReplaySource, store: Any, out_dir:
                   state_dir: Path) -> CollectionEngine:
     """`optui collect`'s engine over a replaying source: the same analytics, alert rules, store
     and file writers, without the live cache, the pre-market capture and alert webhooks (the
-    alerts are stored and shown as the live run's, never posted again). `store` is an
+    alerts are stored and shown as the live run's, never posted again), collecting the indices
+    the recorded session collected. `store` is an
     optui.storage.base.Store or None; `state_dir` holds a fresh day state."""
     engine = CollectionEngine(settings, source, store, out_dir=out_dir, state_dir=state_dir)
+    # The recorded session's indices, whatever this configuration lists: an index it did not
+    # collect has no quote to replay (each cycle would say "no spot quote"), and one it did but
+    # the configuration leaves out would be missing from what the live run stored.
+    engine.indices = source.recorded_indices() or engine.indices
     engine.alerts = quiet_alerts(settings, store)
     return engine
 

@@ -63,6 +63,7 @@ from optui.collectors.stream_plan import is_spot_call
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import TickFlow
 from optui.errors import BadInputError, ConfigError, NetworkError
+from optui.indices import INDEX_SPECS
 from optui.models import Instrument, SnapshotWarning, WarningKind
 from optui.tick_packets import FrameError, parse_frame
 from optui.timeutil import IST, UTC
@@ -184,6 +185,23 @@ class ReplaySource(MarketSource):
         return first
 
     # -- the clock -----------------------------------------------------------------------------
+
+    def recorded_indices(self) -> list[str]:
+        """The indices the recorded session collected, in its order: those whose spot is in its
+        first quote call (a cycle asks the spots first); empty when that call is not a spot call
+        or the file cannot be read there."""
+        keys: tuple[str, ...] = ()
+        try:
+            for rec in read_day(self.path, None, ReadHealth(), span=self.span):
+                if rec.kind in QUOTE_KINDS:
+                    keys = self._keys_of(rec) or ()
+                    break
+        except OSError:
+            return []
+        if not is_spot_call(keys):
+            return []
+        by_spot = {spec.spot_symbol: key for key, spec in INDEX_SPECS.items()}
+        return [by_spot[k] for k in keys]
 
     def now(self) -> datetime:
         """The replayed clock (aware UTC)."""
