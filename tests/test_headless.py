@@ -174,3 +174,28 @@ def test_a_healthy_feed_note_is_no_warning_and_printed_warnings_stay_off_stderr(
     assert "INFO optui.collectors.headless: cycle 11:00:00 IST: feed: stream (all 1396" in logged
     assert "WARNING optui.collectors.headless: cycle 11:00:00 IST: NIFTY this_week: 2 strikes" in logged
     assert "WARNING optui.collectors.headless: cycle 11:00:00 IST: feed: stream+rest" in logged
+
+
+def test_warnings_beyond_those_printed_are_counted_and_named_where_they_are(tmp_path) -> None:  # noqa: ANN001
+    """A ticker stall on three connections gives nine warnings in one window: the three
+    "no ticks ..." gap reports come after the five printed, so the line under them says how
+    many more there are and which file holds every one (they were dropped from the screen)."""
+    from optui.config import Settings
+    from optui.logs import log_file
+
+    settings = Settings()
+    settings.general.log_dir = str(tmp_path / "logs")
+    stream = [SnapshotWarning(WarningKind.STREAM, "", text) for text in [
+        *(f"ticker connection {n} stalled: no data or heartbeat for 10 s; reconnecting" for n in (1, 2, 3)),
+        *(f"ticker connection {n} lost (stalled: nothing for 10 s): reconnecting in 0.6 s" for n in (1, 2, 3)),
+        *(f"ticker connection {n}: no ticks 10:21:06-10:21:31 IST for 323 instruments" for n in (1, 2, 3)),
+    ]]
+    engine = StubEngine(snapshot(stream))
+    engine.settings = settings  # type: ignore[attr-defined]
+    out = io.StringIO()
+    assert Collector(engine, 30, out=out).run(once=True) == 0  # type: ignore[arg-type]
+    lines = out.getvalue().splitlines()
+    assert " warnings=9" in lines[0]
+    assert [line for line in lines if line.startswith("  warning: ")] == \
+        [f"  warning: {w}" for w in stream[:5]]
+    assert lines[6] == f"  ... and 4 more warning(s), every one in {log_file(settings)}"

@@ -26,6 +26,9 @@ from optui.logs import SHOWN
 from optui.models import LOSS_KINDS, Snapshot, SnapshotWarning, WarningKind
 from optui.timeutil import fmt_ist
 
+SHOWN_PROBLEMS = 5
+"""Problems printed under a status line; the rest are counted (all are in the log file)."""
+
 if TYPE_CHECKING:
     from optui.feed.local import LocalFeed
     from optui.feed.model import FeedCycle
@@ -206,18 +209,30 @@ class Collector:
         self._window = Window(slot)
 
     def _warnings(self, warnings: list[object], where: str) -> None:
-        """Under a status line: healthy notes as plain lines (logged at INFO), then up to five
-        problems as `warning:` lines; every problem goes to the log file (not again to stderr:
-        it is on stdout already)."""
+        """Under a status line: healthy notes as plain lines (logged at INFO), then up to
+        SHOWN_PROBLEMS problems as `warning:` lines and how many more there are; every problem
+        goes to the log file (not again to stderr: it is on stdout already)."""
         for note in warnings:
             if is_healthy_note(note):
                 self._print(f"  {note}", "green")
                 log.info("%s: %s", where, note)
         found = problems(warnings)
-        for warning in found[:5]:
+        for warning in found[:SHOWN_PROBLEMS]:
             self._print(f"  warning: {warning}", "yellow")
+        if len(found) > SHOWN_PROBLEMS:
+            self._print(f"  ... and {len(found) - SHOWN_PROBLEMS} more warning(s), every one in "
+                        f"{self._log_path()}", "yellow")
         for warning in found:
             log.warning("%s: %s", where, warning, extra=SHOWN)
+
+    def _log_path(self) -> str:
+        """The log file the warnings go to (as configured), for the operator to read on."""
+        settings = getattr(self.engine, "settings", None)
+        if settings is None:
+            return "the log file"
+        from optui.logs import log_file
+
+        return str(log_file(settings))
 
     def _plain(self, line: str, style: str = "") -> None:
         self.out.write(line + "\n")
