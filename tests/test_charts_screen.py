@@ -232,9 +232,29 @@ async def test_dashboard_overview_iv_standing_and_g_opens_charts(tmp_path: Path)
             await pilot.pause()
         assert screen._snapshot is not None
         iv = screen._snapshot.indices["NIFTY"].overview.buckets[screen.bucket].atm_iv
-        cell = table_cell(screen.query_one(OverviewTable), "NIFTY", "atm_iv")
         below = sum(1 for n in range(25) if 5.0 + n < iv)
+        # At 160 columns the standing in the ATM IV cells would push Max pain, Straddle and
+        # Expiry out of the panel: the cells stay plain, every column fits, and the selected
+        # index's standing is the panel's subtitle.
+        table = screen.query_one(OverviewTable)
+        assert f"IVP {below / 25 * 100:.0f} (25 d)" not in table_cell(table, "NIFTY", "atm_iv")
+        assert table.virtual_size.width <= table.size.width
+        subtitle = str(table.border_subtitle)
+        assert subtitle.startswith("NIFTY ATM IV ") and "RV20 " in subtitle, subtitle
+        assert f"IVP {below / 25 * 100:.0f} (25 d)" in subtitle, subtitle
+        # Wide enough, each row's ATM IV carries it (and the subtitle is gone).
+        await pilot.resize_terminal(200, 50)
+        for _ in range(3):
+            await settle(app, pilot)
+            await pilot.pause()
+        cell = table_cell(table, "NIFTY", "atm_iv")
         assert f"IVP {below / 25 * 100:.0f} (25 d)" in cell and "RV20 " in cell, cell
+        assert table.virtual_size.width <= table.size.width and not str(table.border_subtitle)
+        await pilot.resize_terminal(160, 48)  # and narrower again: the columns shrink back
+        for _ in range(3):
+            await settle(app, pilot)
+            await pilot.pause()
+        assert table.virtual_size.width <= table.size.width and str(table.border_subtitle)
         assert days[0] < date(2026, 11, 24) - timedelta(days=30)
         await pilot.press("g")
         await pilot.pause()

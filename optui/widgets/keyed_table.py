@@ -381,6 +381,17 @@ class KeyedTable(ScrollView, can_focus=True):
             self._flush(view)
         return written
 
+    def refit_columns(self) -> None:
+        """Size every column to its label and the cells it holds now (columns only ever widen
+        as cells change; a table that stopped showing a wide cell shrinks back here)."""
+        widths = {col: len(label) for col, label in self._labels.items()}
+        for row in self._cells.values():
+            for col, (text, _) in row.items():
+                widths[col] = max(widths[col], len(text))
+        if widths != self._widths:
+            self._widths = widths
+            self._layout_changed()
+
     def clear_rows(self, *, layout: bool = True) -> None:
         """Drop every row (selection changed to another index or bucket).
 

@@ -2,7 +2,9 @@
 
 Each row shows the bucket the trader selected (this_month: every index's monthly), or the
 nearest expiry where an index has no such bucket (monthly-only indices have no weeklies); the
-Expiry column always names the expiry the IV, PCR, max pain and straddle belong to.
+Expiry column always names the expiry the IV, PCR, max pain and straddle belong to. With stored
+daily IV closes the ATM IV cells add IV rank, percentile and RV20 when every column still fits
+the panel; otherwise the selected index's standing is the panel's bottom-border subtitle.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from optui.widgets.format import (
     fmt_signed,
     fmt_strike,
 )
-from optui.widgets.keyed_table import Cell, KeyedTable
+from optui.widgets.keyed_table import Cell, KeyedTable, cell_text
 
 OVERVIEW_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("index", "Index", "left"),
@@ -108,7 +110,8 @@ class OverviewTable(KeyedTable):
     def __init__(self, compact: bool = False, **kwargs: object) -> None:
         self.compact = compact
         self.iv_history: dict[tuple[str, str], IvHistory] = {}
-        """(index, bucket) -> stored closes before today; shown in the full table only."""
+        """(index, bucket) -> stored closes before today; shown in the full table only (in the
+        ATM IV cells when they fit, else the selected index's in the subtitle)."""
         columns = [c for c in OVERVIEW_COLUMNS if not compact or c[0] in COMPACT_COLUMNS]
         super().__init__(columns, **kwargs)
 
@@ -123,10 +126,42 @@ class OverviewTable(KeyedTable):
         bucket; returns cells written."""
         keys = [k for k in order if k in snapshot.indices]
         keys += [k for k in snapshot.indices if k not in keys]
-        rows = {}
+        rows: dict[str, dict[str, Cell]] = {}
+        standing: dict[str, str] = {}
         for k in keys:
             ov = snapshot.indices[k].overview
             b = bucket_stats(ov, bucket)
+            rows[k] = overview_cells(ov, k == selected, bucket)
             history = None if self.compact or b is None else self.iv_history.get((k, b.bucket))
-            rows[k] = overview_cells(ov, k == selected, bucket, history)
-        return self.sync_rows(rows, sort_column="index")
+            if b is not None and history:
+                standing[k] = iv_context(b.atm_iv, ov.last_price, history)
+        inline = bool(standing) and self._fits_inline(rows, standing)
+        if inline:
+            for k, text in standing.items():
+                rows[k]["atm_iv"] = f"{cell_text(rows[k]['atm_iv'])} {text}"
+        written = self.sync_rows(rows, sort_column="index")
+        if not inline:
+            self.refit_columns()  # a narrower panel than when the standing last fitted
+        subtitle = ""
+        if standing and not inline and selected in standing:
+            iv = cell_text(rows[selected]["atm_iv"])
+            subtitle = f"{snapshot.indices[selected].overview.symbol} ATM IV {iv} {standing[selected]}"
+        if self.border_subtitle != subtitle:
+            self.border_subtitle = subtitle
+        return written
+
+    def _fits_inline(self, rows: dict[str, dict[str, Cell]], standing: dict[str, str]) -> bool:
+        """Whether the ATM IV cells can carry the IV standing with every column still inside
+        the panel; otherwise the selected index's standing is the panel's subtitle, so Max
+        pain, Straddle and Expiry are never pushed out of sight."""
+        width = self.size.width
+        if width <= 0:
+            return False  # not laid out yet: decided again on the next snapshot
+        need = {col: len(label) for col, label in self._labels.items()}
+        for k, cells in rows.items():
+            for col, cell in cells.items():
+                text = cell_text(cell)
+                if col == "atm_iv" and k in standing:
+                    text = f"{text} {standing[k]}"
+                need[col] = max(need[col], len(text))
+        return sum(need.values()) + 2 * len(need) + 1 <= width  # as KeyedTable lays them out
