@@ -154,6 +154,28 @@ async def test_compact_at_80x24_shows_one_chart_at_a_time(session) -> None:
         assert screen.data.bucket == "next_week"
 
 
+async def test_every_caption_is_read_whole_at_160x48(session) -> None:
+    """At 160x48 (four charts a row) each caption wraps to fit its cell and is shown whole: the
+    gamma exposure caption wraps to four lines, and a three-line cap cut its sign convention
+    after "short" (the "puts)" half of what the sign means was never on screen)."""
+    from textual.widgets import Static
+
+    eng, snaps = session
+    screen = ChartsScreen(eng.store, snaps[-1], "NIFTY", "this_week")
+    app = Host(screen)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await _loaded(pilot, screen)
+        await pilot.pause()
+        assert not screen.has_class("compact")
+        for cell in screen.query(".cell"):
+            caption = cell.query_one(".caption", Static)
+            width = caption.content_region.width
+            need = caption.get_content_height(caption.content_region.size, app.size, width)
+            assert need <= caption.content_region.height, (cell.id, need, str(caption.render()))
+        gex = screen.query_one("#cell-chart-gex .caption", Static)
+        assert SIGN_CONVENTION in str(gex.render())
+
+
 def test_dashboard_key_opens_charts() -> None:
     keys = {c.id: c.keys for c in dashboard_commands()}
     assert keys["dashboard.charts"] == "g"

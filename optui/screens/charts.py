@@ -65,13 +65,13 @@ class ChartsScreen(Screen):
     ]
 
     DEFAULT_CSS = """
-    ChartsScreen #charts-grid { grid-size: 4 2; height: 1fr; }
+    ChartsScreen #charts-grid { grid-size: 4 2; grid-gutter: 0 1; height: 1fr; }
     ChartsScreen #cell-chart-heat { column-span: 2; }
     ChartsScreen.compact #charts-grid { grid-size: 1 1; }
     ChartsScreen.compact #cell-chart-heat { column-span: 1; }
     ChartsScreen.compact .cell { display: none; }
     ChartsScreen.compact .cell.current { display: block; }
-    ChartsScreen .caption { height: auto; max-height: 3; text-style: bold; }
+    ChartsScreen .caption { height: auto; max-height: 4; text-style: bold; }
     ChartsScreen ChartPlot { height: 1fr; min-height: 6; }
     ChartsScreen #charts-status { height: 1; color: $text-muted; }
     """
