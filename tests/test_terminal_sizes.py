@@ -111,3 +111,24 @@ async def test_unexpected_error_is_logged_and_fails_the_exit_status(
     log_text = (tmp_path / "logs" / "optui.log").read_text()
     assert "optui stopped on an unexpected error" in log_text
     assert "Traceback" in log_text and "layout went sideways" in log_text
+
+
+@pytest.mark.mock
+@pytest.mark.parametrize("size", [(120, 40), (135, 40), (160, 48), (200, 50)])
+async def test_the_overview_keeps_its_figures_in_sight_beside_the_flow_panel(size) -> None:  # noqa: ANN001
+    """From 120 columns the overview shares the top row with the 58-column flow panel: at 120
+    it showed Index, LTP, Chg, Chg % and ATM and cut ATM IV, PCR, Max pain, Straddle and Expiry
+    off. Now the points change, the ATM strike, the expiry and then the percent change go first,
+    so the table always fits its panel and ATM IV, PCR, Max pain and Straddle stay."""
+    from test_snapshots import DashboardHost
+
+    app = DashboardHost()
+    async with app.run_test(size=size) as pilot:
+        app.dash.show_snapshot(sample_snapshot())
+        await pilot.pause()
+        await pilot.pause()
+        table = app.dash.query_one(OverviewTable)
+        assert table.virtual_size.width <= table.size.width, (table.column_keys, table.size)
+        assert {"index", "ltp", "atm_iv", "pcr", "max_pain", "straddle"} <= set(table.column_keys)
+        if size[0] >= 160:
+            assert len(table.column_keys) == 10  # everything, as before

@@ -381,6 +381,24 @@ class KeyedTable(ScrollView, can_focus=True):
             self._flush(view)
         return written
 
+    def set_columns(self, columns: Sequence[tuple[str, ...]]) -> None:
+        """Show these columns (as in the constructor) from now on, keeping the rows' cells of
+        those still shown; nothing is done when the keys and labels are unchanged."""
+        keys = [c[0] for c in columns]
+        if keys == self._column_keys and all(self._labels[c[0]] == c[1] for c in columns):
+            return
+        self._column_keys = keys
+        self._key_set = set(keys)
+        self._labels = {c[0]: c[1] for c in columns}
+        self._justify = {c[0]: (c[2] if len(c) > 2 else "left") for c in columns}
+        self._cells = {k: {col: row.get(col, ("", "")) for col in keys}
+                       for k, row in self._cells.items()}
+        self._strips.clear()
+        self._widths = {c[0]: len(c[1]) for c in columns}
+        for row in self._cells.values():
+            self._measure(row)
+        self._layout_changed()
+
     def refit_columns(self) -> None:
         """Size every column to its label and the cells it holds now (columns only ever widen
         as cells change; a table that stopped showing a wide cell shrinks back here)."""

@@ -40,6 +40,13 @@ OVERVIEW_COLUMNS: tuple[tuple[str, str, str], ...] = (
 COMPACT_COLUMNS: tuple[str, ...] = ("index", "ltp", "chg_pct", "atm_iv", "pcr", "max_pain", "straddle")
 """The columns kept when the overview must fit 80 columns."""
 
+DROP_ORDER: tuple[str, ...] = ("chg", "atm", "expiry", "chg_pct")
+"""Columns left out, first to last, while the overview is wider than its panel (the points
+change beside its percent, the ATM strike the chain shows, the expiry the title names)."""
+
+NARROW_LABELS: dict[str, str] = {"atm_iv": "ATM IV"}
+"""Shorter headers once every DROP_ORDER column is out and the rest still do not fit."""
+
 
 def first_bucket(overview: OverviewRecord) -> BucketStats | None:
     """The nearest expiry bucket present, in the standard bucket order."""
@@ -101,7 +108,12 @@ def overview_cells(
 
 
 class OverviewTable(KeyedTable):
-    """One row per index, keyed by index key, updated in place each cycle."""
+    """One row per index, keyed by index key, updated in place each cycle.
+
+    The columns follow the table's width: when they do not all fit (a 120-159 column terminal
+    beside the flow panel), DROP_ORDER's columns go first, so ATM IV, PCR, Max pain and
+    Straddle stay in sight; the IV standing joins the ATM IV cells only when nothing then has
+    to go, else the selected index's is the subtitle."""
 
     DEFAULT_CSS = """
     OverviewTable { height: auto; }
@@ -112,8 +124,10 @@ class OverviewTable(KeyedTable):
         self.iv_history: dict[tuple[str, str], IvHistory] = {}
         """(index, bucket) -> stored closes before today; shown in the full table only (in the
         ATM IV cells when they fit, else the selected index's in the subtitle)."""
-        columns = [c for c in OVERVIEW_COLUMNS if not compact or c[0] in COMPACT_COLUMNS]
-        super().__init__(columns, **kwargs)
+        self._base = [c for c in OVERVIEW_COLUMNS if not compact or c[0] in COMPACT_COLUMNS]
+        self._shown: tuple[dict[str, dict[str, Cell]], dict[str, str], str] = ({}, {}, "")
+        """The last snapshot's rows (every column), IV standings and selected row's label."""
+        super().__init__(self._base, **kwargs)
 
     def show_snapshot(
         self,
@@ -135,33 +149,56 @@ class OverviewTable(KeyedTable):
             history = None if self.compact or b is None else self.iv_history.get((k, b.bucket))
             if b is not None and history:
                 standing[k] = iv_context(b.atm_iv, ov.last_price, history)
-        inline = bool(standing) and self._fits_inline(rows, standing)
+        label = ""
+        if selected in standing:
+            label = (f"{snapshot.indices[selected].overview.symbol} ATM IV "
+                     f"{cell_text(rows[selected]['atm_iv'])} {standing[selected]}")
+        self._shown = (rows, standing, label)
+        return self._lay_out()
+
+    def on_resize(self, event: object) -> None:
+        if self._shown[0]:
+            self._lay_out()
+
+    def _lay_out(self) -> int:
+        """Fit the columns to the width, sync the rows and set the subtitle (see the class)."""
+        rows, standing, label = self._shown
+        width = self.size.width
+        inline = bool(standing) and width > 0 and self._fit(rows, standing, width) == self._base
+        columns = self._base if width <= 0 else self._fit(rows, standing if inline else {}, width)
+        self.set_columns(columns)
         if inline:
-            for k, text in standing.items():
-                rows[k]["atm_iv"] = f"{cell_text(rows[k]['atm_iv'])} {text}"
+            rows = {k: {**cells, "atm_iv": f"{cell_text(cells['atm_iv'])} {standing[k]}"}
+                    if k in standing else cells for k, cells in rows.items()}
         written = self.sync_rows(rows, sort_column="index")
         if not inline:
             self.refit_columns()  # a narrower panel than when the standing last fitted
-        subtitle = ""
-        if standing and not inline and selected in standing:
-            iv = cell_text(rows[selected]["atm_iv"])
-            subtitle = f"{snapshot.indices[selected].overview.symbol} ATM IV {iv} {standing[selected]}"
+        subtitle = "" if inline else label
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
         return written
 
-    def _fits_inline(self, rows: dict[str, dict[str, Cell]], standing: dict[str, str]) -> bool:
-        """Whether the ATM IV cells can carry the IV standing with every column still inside
-        the panel; otherwise the selected index's standing is the panel's subtitle, so Max
-        pain, Straddle and Expiry are never pushed out of sight."""
-        width = self.size.width
-        if width <= 0:
-            return False  # not laid out yet: decided again on the next snapshot
-        need = {col: len(label) for col, label in self._labels.items()}
+    def _fit(self, rows: dict[str, dict[str, Cell]], standing: dict[str, str],
+             width: int) -> list[tuple[str, str, str]]:
+        """The base columns, less DROP_ORDER's first ones until the rest (ATM IV cells with
+        `standing` appended) fit `width` as KeyedTable lays them out."""
+        need = {key: len(label) for key, label, _ in self._base}
         for k, cells in rows.items():
-            for col, cell in cells.items():
-                text = cell_text(cell)
+            for col in need:
+                text = cell_text(cells.get(col, ""))
                 if col == "atm_iv" and k in standing:
                     text = f"{text} {standing[k]}"
                 need[col] = max(need[col], len(text))
-        return sum(need.values()) + 2 * len(need) + 1 <= width  # as KeyedTable lays them out
+        columns = list(self._base)
+
+        def fits() -> bool:
+            return sum(need[c[0]] for c in columns) + 2 * len(columns) + 1 <= width
+
+        for drop in DROP_ORDER:
+            if fits():
+                return columns
+            columns = [c for c in columns if c[0] != drop]
+        if not fits():  # 120 columns: the ATM IV header is the widest cell of its column
+            columns = [(key, NARROW_LABELS.get(key, label), justify)
+                       for key, label, justify in columns]
+        return columns
