@@ -341,6 +341,27 @@ def test_a_windowed_chain_replayed_from_the_afternoon_keeps_each_strikes_first_o
 
 
 @pytest.mark.integration
+def test_a_replay_feed_from_before_the_recording_names_the_moment_it_plays_from(
+        recorded: dict[str, Any], tmp_path: Path) -> None:
+    """The dashboard's replay asked for 09:10 of a day recorded from 09:15 plays from 09:15:00;
+    with no live flow stored, the health line says the flow panel counts from 09:15 (it said
+    "from 09:10", a minute the replay never shows)."""
+    from optui.feed.replay import ReplayFeed
+
+    settings = _settings()
+    settings.general.data_dir = str(recorded["root"])
+    settings.store.url = f"sqlite:///{tmp_path / 'empty.db'}"
+    feed = ReplayFeed(settings, START.date(), speed=1.0, start_hhmm="09:10", source_kind="sim",
+                      warmup_cycles=1)
+    try:
+        line = feed.start()
+    finally:
+        feed.close()
+    assert "from 09:15:00 IST" in line, line
+    assert "the flow panel's 15m to 1d count from 09:15 (" in feed.history_note, feed.history_note
+
+
+@pytest.mark.integration
 def test_a_replay_feed_from_a_later_minute_counts_the_days_flow_as_the_live_run(
         recorded: dict[str, Any]) -> None:
     """The dashboard's replay from 09:16 holds the live store's premium-flow bars of the

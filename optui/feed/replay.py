@@ -131,7 +131,9 @@ class ReplayFeed(Feed):
             state.cleanup()
             raise
         source: ReplaySource = engine.source  # type: ignore[assignment]
-        self.history_note = (self._copy_flow_history(engine.store, start)
+        # A start before the recording (or between its sessions) plays from its next moment:
+        # the flow before that moment is what the panel lacks, not the flow before `hhmm`.
+        self.history_note = (self._copy_flow_history(engine.store, max(start, source.now()))
                              if start is not None else "")
         self._close_engine()
         with self._lock:
