@@ -135,7 +135,9 @@ class BucketStats:
     PCR, max pain and the OI totals cover every listed strike of the expiry that quoted this
     cycle; `oi_coverage` says how much of the chain's open interest that is (1.0 when every
     listed instrument quoted) and `flags` says which figures rest on incomplete or untraded
-    legs. The ATM strike is the listed strike nearest spot, whatever quotes arrived.
+    legs. The ATM strike is the listed strike nearest spot, whatever quotes arrived. `gex_cr`
+    is the same strikes' net gamma exposure (optui.analytics.exposure: calls +, puts −), not
+    only the recorded legs'.
     """
 
     bucket: str
@@ -158,6 +160,7 @@ class BucketStats:
     listed_strikes: int = 0  # strikes the instrument dump lists for the expiry
     oi_coverage: float = float("nan")  # share of the chain's OI the aggregates include, 0..1
     flags: str = ""  # comma list of BUCKET_FLAGS (optui.analytics.quality), "" when whole
+    gex_cr: float = float("nan")  # net gamma exposure of the quoted chain, ₹ crore per 1 % move
 
     @property
     def iv_day_change(self) -> float:

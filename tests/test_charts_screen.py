@@ -176,6 +176,45 @@ async def test_every_caption_is_read_whole_at_160x48(session) -> None:
         assert SIGN_CONVENTION in str(gex.render())
 
 
+def test_gex_total_is_the_whole_chains_when_only_strikes_near_the_money_are_drawn(session) -> None:
+    """The dashboard records legs for 10 strikes each side of the money (the collector for 2):
+    the GEX chart's total summed only those, about a third short of the chain's on a weekly
+    four days out and more on a monthly. With the legs cut to ATM +- 2 the total is still the
+    whole chain's (its legs here are all recorded: full_chain_expiries = 2)."""
+    from dataclasses import replace
+
+    from optui.widgets.charts.data import load_chart_data
+
+    _, snaps = session
+    snap = snaps[-1]
+    idx = snap.indices["NIFTY"]
+    stats = idx.overview.buckets["this_week"]
+    legs = [lg for lg in idx.legs if lg.bucket == "this_week"]
+    _, calls, puts = gex_by_strike([lg.strike for lg in legs], [lg.side == "CALL" for lg in legs],
+                                   [lg.gamma for lg in legs], [lg.oi for lg in legs],
+                                   idx.overview.last_price)
+    whole = float(np.sum(calls) + np.sum(puts))
+    assert stats.gex_cr == pytest.approx(whole, rel=1e-9)
+    step = 50.0
+    near = [lg for lg in idx.legs if abs(lg.strike - stats.atm_strike) <= 2 * step]
+    cut = replace(snap, indices={"NIFTY": replace(idx, legs=near)})
+    data = load_chart_data(None, cut, "NIFTY", "this_week")
+    assert data.gex is not None and abs(data.gex.total_cr - whole) > 0.2 * abs(whole)
+    chart = GexChart()
+    chart.draw(_NoPlot(), data)
+    assert chart.shown["total_cr"] == pytest.approx(whole, rel=1e-9)
+    assert f"total {whole:+,.0f} (whole chain)" in chart.title_text, chart.title_text
+    lo, hi = min(lg.strike for lg in near), max(lg.strike for lg in near)
+    assert f"(in {lo:,.0f}-{hi:,.0f})" in chart.title_text, chart.title_text
+
+
+class _NoPlot:
+    """Stands in for plotext: the chart's figures are what is checked, not its pixels."""
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        return lambda *args, **kwargs: None
+
+
 def test_dashboard_key_opens_charts() -> None:
     keys = {c.id: c.keys for c in dashboard_commands()}
     assert keys["dashboard.charts"] == "g"

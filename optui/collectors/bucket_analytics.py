@@ -21,6 +21,7 @@ import numpy as np
 from optui.analytics.black_scholes import black76_greeks
 from optui.analytics.buildup import classify_buildup
 from optui.analytics.chain import ChainAggregates, chain_aggregates_batch
+from optui.analytics.exposure import CRORE, gamma_exposure
 from optui.analytics.forward import synthetic_forward
 from optui.analytics.implied_vol import IV_BAD_INPUT, IV_OK, solve_black76
 from optui.analytics.premium_flow import leg_flow, prevailing_mid
@@ -346,7 +347,7 @@ def analyse_buckets(
     labels: list[str] = []
     for b, agg in zip(buckets, aggs, strict=True):
         stats, picked, offs = _bucket_stats(b, agg, at, cfg, offsets, state, view, tokens,
-                                            has_quote, last, oi, traded, opened)
+                                            has_quote, last, oi, traded, opened, gamma)
         chosen.append(b.start + picked)
         named = list(map(_offset_label, offs))
         labels += chain.from_iterable(zip(named, named, strict=True))  # its call, then its put
@@ -496,10 +497,22 @@ def _strikes_at(strikes: np.ndarray, wanted: list[float]) -> list[int]:
     return np.where(strikes[at] == want, at, -1).tolist()
 
 
+def _chain_gex_cr(gamma: np.ndarray, oi: np.ndarray, n: int, spot: float) -> float:
+    """Net gamma exposure (₹ crore per 1 % move, calls + and puts −) of a bucket's legs, calls
+    first then puts (`n` each); Kite's OI is in units. NaN when no leg has both gamma and OI."""
+    per = gamma_exposure(gamma, oi, 1.0, spot) / CRORE
+    known = np.isfinite(per)
+    if not known.any():
+        return NAN
+    sign = np.where(np.arange(per.size) < n, 1.0, -1.0)
+    return float(np.sum(np.where(known, per * sign, 0.0)))
+
+
 def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: AnalyticsSettings,
                   offsets: list[int], state: DayState, view: Mapping[int, PrevQuote],
                   tokens: np.ndarray, has_quote: np.ndarray, last: np.ndarray, oi: np.ndarray,
-                  traded: np.ndarray, opened: bool) -> tuple[BucketStats, np.ndarray, list[int]]:
+                  traded: np.ndarray, opened: bool,
+                  gamma: np.ndarray) -> tuple[BucketStats, np.ndarray, list[int]]:
     """One bucket's statistics and flags, and the strikes (positions in the plan) and offsets of
     the legs it records."""
     plan, n = b.plan, b.n
@@ -546,6 +559,7 @@ def _bucket_stats(b: _Bucket, agg: ChainAggregates, at: datetime, cfg: Analytics
         skew=agg.skew, ce_oi=agg.ce_oi, pe_oi=agg.pe_oi, ce_oi_change=agg.ce_oi_change,
         pe_oi_change=agg.pe_oi_change, strikes=int((b_has[:n] & b_has[n:]).sum()),
         listed_strikes=int(listed.size), oi_coverage=coverage, flags=",".join(bucket_flags),
+        gex_cr=_chain_gex_cr(gamma[legs], oi[legs], n, b.spot),
     )
     # Legs: the configured offsets around ATM, or every quoted strike in full-chain mode.
     if plan.full_chain:

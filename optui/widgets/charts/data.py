@@ -66,7 +66,9 @@ class ChartData:
     heat_strikes: list[float] = field(default_factory=list)  # ascending
     heat_times: list[datetime] = field(default_factory=list)  # bar starts, IST
     heat_net_cr: list[list[float]] = field(default_factory=list)  # [strike][time], CE + PE net
-    gex: GexProfile | None = None
+    gex: GexProfile | None = None  # by strike over the snapshot's legs of the bucket
+    chain_gex_cr: float = math.nan  # the quoted chain's net GEX (BucketStats.gex_cr)
+    chain_oi_coverage: float = math.nan  # share of the chain's OI it includes
     standing: IvStanding | None = None
     current_iv: float = math.nan
     rv20: float = math.nan
@@ -125,6 +127,8 @@ def load_chart_data(store: Any, snapshot: Snapshot | None, index: str, bucket: s
         data.atm_strike = stats.atm_strike
         data.current_iv = stats.atm_iv
         data.expiry = stats.expiry.isoformat()
+        data.chain_gex_cr = stats.gex_cr
+        data.chain_oi_coverage = stats.oi_coverage
         (data.strikes, data.ce_oi, data.pe_oi, data.ce_oi_change,
          data.pe_oi_change) = oi_window(legs, stats.atm_strike, each_side)
         data.smile = otm_smile([lg.strike for lg in legs], [lg.side for lg in legs],

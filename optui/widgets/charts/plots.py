@@ -154,14 +154,25 @@ class GexChart(ChartPlot):
         if gex is None or gex.strikes.size == 0:
             self.title_text = "GEX: no legs with gamma yet"
             return
-        flip = f"{gex.flip:,.0f}" if math.isfinite(gex.flip) else "none in range"
-        self.title_text = (f"GEX {data.expiry} ₹ cr per 1% · total {gex.total_cr:+,.1f} · "
-                           f"flip {flip} · {SIGN_CONVENTION}")
+        # The total is the quoted chain's (BucketStats.gex_cr), not only the legs drawn: those
+        # are the strikes around the money, a part of the expiry's gamma (a monthly's far less
+        # than half). The flip is re-priced from the legs drawn, so it names their range.
+        window = f"{gex.strikes[0]:,.0f}-{gex.strikes[-1]:,.0f}"
+        if math.isfinite(data.chain_gex_cr):
+            total = data.chain_gex_cr
+            cover = data.chain_oi_coverage
+            scope = ("whole chain" if not math.isfinite(cover) or cover >= 0.995
+                     else f"{cover:.0%} of its OI")
+        else:
+            total, scope = gex.total_cr, f"strikes {window}"
+        flip = f"{gex.flip:,.0f}" if math.isfinite(gex.flip) else "none"
+        self.title_text = (f"GEX {data.expiry} ₹ cr per 1% · total {total:+,.0f} ({scope}) · "
+                           f"flip {flip} (in {window}) · {SIGN_CONVENTION}")
         lo, hi = _around(gex.strikes.tolist(), data.spot, 8 if self.compact else 15)
         ks = [f"{k:g}" for k in gex.strikes[lo:hi]]
         calls, puts = gex.call_cr[lo:hi].tolist(), gex.put_cr[lo:hi].tolist()
         self.shown = {"strikes": gex.strikes[lo:hi].tolist(), "call_cr": calls, "put_cr": puts,
-                      "total_cr": gex.total_cr, "flip": gex.flip}
+                      "total_cr": total, "legs_total_cr": gex.total_cr, "flip": gex.flip}
         if self.compact:
             plt.bar(ks, gex.net_cr[lo:hi].tolist(), color="cyan")
         else:
