@@ -84,8 +84,9 @@ def dashboard(
 
 def _replay_request(settings, day_text: str, speed: float, hhmm: str | None):  # noqa: ANN001, ANN202
     """A ReplayRequest checked before the app opens: the day's recording exists, the speed and
-    the start time are valid (one-line errors, exit 2)."""
-    from optui.collectors.replay import plan_replay
+    the start time are valid and the recording holds a cycle at or after it (one-line errors,
+    exit 2)."""
+    from optui.collectors.replay import plan_parts, plan_replay, recorded_sessions
     from optui.collectors.replay_source import replay_start
     from optui.errors import OptuiError
 
@@ -93,8 +94,10 @@ def _replay_request(settings, day_text: str, speed: float, hhmm: str | None):  #
     if not 0 < speed <= 100000:
         _fail(f"--speed {speed}: allowed above 0 up to 100000")
     try:
-        replay_start(day, hhmm)
-        plan_replay(settings, day)
+        start = replay_start(day, hhmm)
+        plan = plan_replay(settings, day)
+        if start is not None:  # as `optui replay` refuses a time after the recording
+            plan_parts(recorded_sessions(plan.recording), start, first_holding=True)
     except OptuiError as exc:
         _fail(str(exc))
     from optui.screens.dashboard import ReplayRequest

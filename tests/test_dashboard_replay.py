@@ -257,6 +257,25 @@ def test_dashboard_replay_refuses_a_day_without_a_recording_before_opening(tmp_p
 
 
 @pytest.mark.integration
+def test_dashboard_replay_refuses_a_start_after_the_recording_before_opening(
+        recorded_day: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`optui dashboard --replay DAY --from 15:00` of a morning's recording says what the
+    recording holds and exits 2, as `optui replay` does (the app opened on an empty WAITING
+    screen with the local clock, and `r` retried the same start)."""
+    import typer
+
+    from optui.cli import _replay_request
+
+    with pytest.raises(typer.Exit) as stopped:
+        _replay_request(_settings(recorded_day), START.date().isoformat(), 1.0, "15:00")
+    assert stopped.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert "15:00 IST is after the recording of 2026-11-25: its cycles run from 09:15:00" in err, err
+    request = _replay_request(_settings(recorded_day), START.date().isoformat(), 1.0, "09:15")
+    assert request.start_hhmm == "09:15"
+
+
+@pytest.mark.integration
 async def test_a_jump_past_the_recording_is_refused_before_anything_starts(recorded_day: Path) -> None:
     """`j` to a time after the recording's last cycle says what the recording holds and
     leaves the replay where it was: no "Jumping to" first, no new start."""
