@@ -215,6 +215,35 @@ class _NoPlot:
         return lambda *args, **kwargs: None
 
 
+def test_the_heatmap_labels_each_row_with_its_own_strike() -> None:
+    """Flow bought at the highest of eight strikes (26,350) only: drawn by plotext, the one
+    green row carries the label 26350 (the strike labels ran upside down, so that row read
+    26000, the lowest strike, and every strike's flow was shown against its mirror)."""
+    import re
+    from datetime import timedelta
+
+    import plotext
+
+    from optui.widgets.charts.data import ChartData
+
+    strikes = [26000.0 + 50 * i for i in range(8)]
+    at = datetime.fromisoformat("2026-11-25T11:00:00+05:30")
+    data = ChartData("NIFTY", "this_week", spot=26175.0, expiry="2026-12-01")
+    data.heat_strikes = strikes
+    data.heat_times = [at + timedelta(minutes=m) for m in range(3)]
+    data.heat_net_cr = [[0.0, 0.0, 0.0] for _ in strikes]
+    data.heat_net_cr[-1] = [2.0, 2.0, 2.0]
+    plotext.clf()
+    plotext.plotsize(40, 20)
+    FlowHeatmap().draw(plotext, data)
+    green = []
+    for line in plotext.build().splitlines():
+        if re.search(r"\x1b\[[0-9;]*38;2;0;255;0m", line):
+            green.append(re.sub(r"\x1b\[[0-9;]*m", "", line).split("┤")[0].strip())
+    plotext.clf()
+    assert green and set(green) - {""} == {"26350"}, green
+
+
 def test_dashboard_key_opens_charts() -> None:
     keys = {c.id: c.keys for c in dashboard_commands()}
     assert keys["dashboard.charts"] == "g"

@@ -221,6 +221,9 @@ class FlowHeatmap(ChartPlot):
         plt.ylabel("")
         step = max(1, len(times) // 6)
         plt.xticks(list(range(0, len(times), step)), [f"{t:%H:%M}" for t in times[::step]])
+        # plotext draws the matrix's first row at the top but numbers the y axis from the
+        # bottom (row i at y = n - 1 - i): with the highest strike first in the matrix, the
+        # tick at y is strike y, lowest at the bottom.
         rstep = max(1, len(strikes) // 8)
         rows = list(range(len(strikes)))[::rstep]
-        plt.yticks(rows, [f"{strikes[len(strikes) - 1 - r]:g}" for r in rows])
+        plt.yticks(rows, [f"{strikes[r]:g}" for r in rows])
