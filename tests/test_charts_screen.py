@@ -100,7 +100,7 @@ async def test_charts_show_the_session(session) -> None:
         today = [s.indices["NIFTY"].overview.buckets["this_week"] for s in snaps[1:]]
         assert day["atm_iv"] == pytest.approx([b.atm_iv for b in today])
         assert day["straddle"] == pytest.approx([b.straddle for b in today])
-        assert day["times"] == ["11:00", "11:01", "11:02", "11:03"]
+        assert day["times"] == ["11:00:00", "11:01:00", "11:02:00", "11:03:00"]
         assert "(1 d)" in screen.query_one(DayChart).title_text  # one stored close behind it
 
         vwap = screen.query_one(StraddleVwapChart).shown
@@ -206,6 +206,21 @@ def test_gex_total_is_the_whole_chains_when_only_strikes_near_the_money_are_draw
     assert f"total {whole:+,.0f} (whole chain)" in chart.title_text, chart.title_text
     lo, hi = min(lg.strike for lg in near), max(lg.strike for lg in near)
     assert f"(in {lo:,.0f}-{hi:,.0f})" in chart.title_text, chart.title_text
+
+
+def test_snapshots_of_one_minute_are_drawn_at_their_own_seconds() -> None:
+    """At the tick cadence the day chart gets a snapshot a second: 10:05:10 and 10:05:40 are two
+    x positions, not one (drawn at 10:05 both, the IV's move within the minute stood as a
+    vertical bar)."""
+    from optui.widgets.charts.data import ChartData
+
+    at = datetime.fromisoformat("2026-11-25T10:05:10+05:30")
+    data = ChartData("NIFTY", "this_week")
+    data.times = [at, at.replace(second=40)]
+    data.atm_iv, data.straddle = [10.6, 10.8], [240.0, 241.5]
+    chart = DayChart()
+    chart.draw(_NoPlot(), data)
+    assert chart.shown["times"] == ["10:05:10", "10:05:40"]
 
 
 class _NoPlot:

@@ -18,7 +18,9 @@ def _finite(xs: list[Any], ys: list[float]) -> tuple[list[Any], list[float]]:
 
 
 def _hm(times: list[Any]) -> list[str]:
-    return [f"{t:%H:%M}" for t in times]
+    """Times to the second: at the tick cadence a minute holds up to sixty points, which drawn
+    at one x (to the minute) stood as a vertical bar, like a jump that did not happen."""
+    return [f"{t:%H:%M:%S}" for t in times]
 
 
 class ChartPlot(PlotextPlot):
@@ -100,7 +102,7 @@ class DayChart(ChartPlot):
         xs, ivs = _finite(_hm(data.times), data.atm_iv)
         xs2, tps = _finite(_hm(data.times), data.straddle)
         self.shown = {"times": xs, "atm_iv": ivs, "straddle": tps}
-        plt.date_form("H:M")
+        plt.date_form("H:M:S")
         if ivs:
             plt.plot(xs, ivs, label="ATM IV %", marker="braille")
         if tps and not self.compact:
@@ -119,7 +121,7 @@ class StraddleVwapChart(ChartPlot):
         xs, ps = _finite(_hm(data.vwap_times), data.vwap_straddle)
         xv, vs = _finite(_hm(data.vwap_times), data.straddle_vwap)
         self.shown = {"times": xs, "straddle": ps, "vwap": vs}
-        plt.date_form("H:M")
+        plt.date_form("H:M:S")
         if ps:
             plt.plot(xs, ps, label="straddle", marker="braille")
         if vs:
