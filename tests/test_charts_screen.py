@@ -223,6 +223,23 @@ def test_snapshots_of_one_minute_are_drawn_at_their_own_seconds() -> None:
     assert chart.shown["times"] == ["10:05:10", "10:05:40"]
 
 
+def test_day_and_week_flow_bars_are_labelled_by_date() -> None:
+    """The 1d timeframe's bars start at 00:00 IST each day: labelled to the minute they all read
+    00:00; by date they read 24 Nov, 25 Nov."""
+    from optui.analytics.premium_flow import FlowBar, FlowSeries
+    from optui.widgets.charts.data import ChartData
+
+    days = [datetime.fromisoformat(f"2026-11-{d}T00:00:00+05:30") for d in (24, 25)]
+    data = ChartData("NIFTY", "this_week")
+    data.flow = FlowSeries("NIFTY", "1d", [FlowBar(d, 10.0, 8.0) for d in days])
+    chart = FlowChart()
+    chart.draw(_NoPlot(), data)
+    assert chart.shown["labels"] == ["24 Nov", "25 Nov"]
+    data.flow = FlowSeries("NIFTY", "5m", [FlowBar(days[1].replace(hour=9, minute=15), 1.0, 0.5)])
+    chart.draw(_NoPlot(), data)
+    assert chart.shown["labels"] == ["09:15"]
+
+
 class _NoPlot:
     """Stands in for plotext: the chart's figures are what is checked, not its pixels."""
 

@@ -136,9 +136,11 @@ class FlowChart(ChartPlot):
         tf = series.timeframe if series else ""
         self.title_text = f"Premium flow net ₹ cr per {tf} bar"
         bars = series.bars if series else []
-        labels = [f"{b.start.astimezone(_ist()):%H:%M}" for b in bars]
+        # Day and week bars all start at 00:00 IST: they are told apart by their date.
+        form = "%d %b" if tf.strip().lower() in ("1d", "1w") else "%H:%M"
+        labels = [f"{b.start.astimezone(_ist()):{form}}" for b in bars]
         net = [b.net_cr for b in bars]
-        self.shown = {"starts": [b.start for b in bars], "net_cr": net}
+        self.shown = {"starts": [b.start for b in bars], "labels": labels, "net_cr": net}
         if not bars:
             return
         if self.compact:
