@@ -362,6 +362,41 @@ def test_a_replay_feed_from_before_the_recording_names_the_moment_it_plays_from(
 
 
 @pytest.mark.integration
+def test_a_replay_feed_shows_the_days_iv_standing_from_the_live_closes(
+        recorded: dict[str, Any], tmp_path: Path) -> None:
+    """The dashboard's replay plays into a store of its own, which held no daily IV close: the
+    overview's IV rank, percentile and RV20 were blank on a replayed day. The live store's
+    closes before that day are copied in (none of that day or later)."""
+    from datetime import date
+
+    from optui.analytics.trading_calendar import TradingCalendar
+    from optui.feed.replay import ReplayFeed
+    from optui.storage.iv_history import iv_history, iv_point
+
+    settings = _settings()
+    settings.general.data_dir = str(recorded["root"])
+    settings.store.url = f"sqlite:///{tmp_path / 'live.db'}"
+    days = TradingCalendar().last_n(date(2026, 11, 24), 25)
+    live = SQLiteStore(tmp_path / "live.db")
+    try:
+        live.write([iv_point("NIFTY", "this_week", d, {"atm_iv": 9.0 + n / 10, "spot": 26000.0 + n,
+                                                       "origin": "collect"})
+                    for n, d in enumerate([*days, START.date()])])
+    finally:
+        live.close()
+    feed = ReplayFeed(settings, START.date(), speed=1.0, source_kind="sim")
+    try:
+        feed.start()
+        closes = iv_history(feed.store, "NIFTY", "this_week", START.date())
+        later = iv_history(feed.store, "NIFTY", "this_week", START.date() + timedelta(days=1))
+    finally:
+        feed.close()
+    assert [c.day for c in closes] == days
+    assert [c.atm_iv for c in closes] == pytest.approx([9.0 + n / 10 for n in range(25)])
+    assert len(later) == 25  # the replayed day's own close is the replay's to store
+
+
+@pytest.mark.integration
 def test_a_replay_feed_from_a_later_minute_counts_the_days_flow_as_the_live_run(
         recorded: dict[str, Any]) -> None:
     """The dashboard's replay from 09:16 holds the live store's premium-flow bars of the

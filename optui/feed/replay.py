@@ -135,6 +135,7 @@ class ReplayFeed(Feed):
         # the flow before that moment is what the panel lacks, not the flow before `hhmm`.
         self.history_note = (self._copy_flow_history(engine.store, max(start, source.now()))
                              if start is not None else "")
+        self._copy_iv_history(engine.store)
         self._close_engine()
         with self._lock:
             self.engine, self._source, self._state = engine, source, state
@@ -221,6 +222,32 @@ class ReplayFeed(Feed):
             log.warning("the day's premium flow before %s not copied: %s", hhmm, exc)
             return f"; the flow panel's 15m to 1d count from {hhmm} (cannot read the live store: {exc})"
         return "" if rows else missing
+
+    def _copy_iv_history(self, store: Any) -> None:
+        """The live store's daily ATM IV closes (`iv_daily`) of the year before the replayed day
+        into the replay's `store`, so the overview and the charts show IV rank, IV percentile
+        and RV20 as the live dashboard did that day (the replay's own store starts empty).
+        A store that cannot be read leaves them out (logged): the IVs show without them."""
+        from optui.collectors.engine import is_simulated, store_url_for
+        from optui.errors import OptuiError
+        from optui.storage.base import open_store
+        from optui.storage.iv_history import IV_DAILY, day_time
+        from optui.storage.points import Point
+
+        url = store_url_for(self.settings, is_simulated(self.settings, self.source_kind))
+        if url.startswith("sqlite:///") and not Path(url[len("sqlite:///"):]).expanduser().exists():
+            return
+        try:
+            live = open_store(url, self.settings)
+            try:
+                rows = live.query(IV_DAILY, day_time(self.day - timedelta(days=400)),
+                                  day_time(self.day))
+            finally:
+                live.close()
+            if rows:
+                store.write([Point(IV_DAILY, dict(r.tags), dict(r.fields), r.time) for r in rows])
+        except OptuiError as exc:
+            log.warning("the daily IV closes before %s not copied: %s", self.day, exc)
 
     def _close_engine(self) -> None:
         engine, state = self.engine, self._state
