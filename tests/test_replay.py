@@ -147,6 +147,24 @@ def test_a_replay_collects_the_indices_the_recording_holds(recorded: dict[str, A
         assert two[measurement] == one[measurement], measurement
 
 
+@pytest.mark.unit
+def test_the_recorded_indices_come_from_the_first_call_of_spots_only(tmp_path: Path) -> None:
+    """A session that captured closing OI before the open asked for options first: its indices
+    are read from its first call of index spots only, in that call's order."""
+    recorder = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
+    recorder.record_quotes(START - timedelta(minutes=20), ["NFO:NIFTY25DEC26000CE"],
+                           {"NFO:NIFTY25DEC26000CE": {"instrument_token": 7, "oi": 100}})
+    spots = ["BSE:SENSEX", "NSE:NIFTY 50"]
+    recorder.record_quotes(START, spots, {k: {"instrument_token": n, "last_price": 1.0}
+                                          for n, k in enumerate(spots)})
+    recorder.close()
+    source = ReplaySource(day_path(tmp_path, START.date()))
+    try:
+        assert source.recorded_indices() == ["SENSEX", "NIFTY"]
+    finally:
+        source.close()
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 

@@ -92,6 +92,10 @@ class SeenQuotes:
     last: dict[int, tuple[float, dict]] = field(default_factory=dict)
 
 
+SPOT_CALL_SCAN = 64
+"""Quote calls read from a session's start for its first call of index spots only."""
+
+
 class ReplaySource(MarketSource):
     """MarketSource over one recorded day file. Raises ConfigError when the file is missing
     or holds no quotes."""
@@ -188,17 +192,25 @@ class ReplaySource(MarketSource):
 
     def recorded_indices(self) -> list[str]:
         """The indices the recorded session collected, in its order: those whose spot is in its
-        first quote call (a cycle asks the spots first); empty when that call is not a spot call
-        or the file cannot be read there."""
+        first call of index spots only (a cycle asks the spots first; a capture of closing OI
+        before the open may ask options before it); empty when none is found among its first
+        quote calls or the file cannot be read there."""
         keys: tuple[str, ...] = ()
         try:
+            calls = 0
             for rec in read_day(self.path, None, ReadHealth(), span=self.span):
-                if rec.kind in QUOTE_KINDS:
-                    keys = self._keys_of(rec) or ()
+                if rec.kind not in QUOTE_KINDS:
+                    continue
+                calls += 1
+                asked = self._keys_of(rec) or ()
+                if is_spot_call(asked):
+                    keys = asked
+                    break
+                if calls >= SPOT_CALL_SCAN:
                     break
         except OSError:
             return []
-        if not is_spot_call(keys):
+        if not keys:
             return []
         by_spot = {spec.spot_symbol: key for key, spec in INDEX_SPECS.items()}
         return [by_spot[k] for k in keys]
