@@ -21,6 +21,7 @@ from optui.analytics.premium_flow import leg_flow, prevailing_mid
 from optui.analytics.quality import NO_IV, flag_names, quality_mask
 from optui.collectors.bucket_analytics import (
     BucketResult,
+    _chain_gex_cr,
     _last_known_oi,
     _pct,
     oi_coverage,
@@ -190,6 +191,7 @@ def reference_bucket(
         skew=agg.skew, ce_oi=agg.ce_oi, pe_oi=agg.pe_oi, ce_oi_change=agg.ce_oi_change,
         pe_oi_change=agg.pe_oi_change, strikes=int((has_quote[:n] & has_quote[n:]).sum()),
         listed_strikes=int(listed.size), oi_coverage=coverage, flags=",".join(bucket_flags),
+        gex_cr=_chain_gex_cr(gamma, oi, n, spot),  # one sum over the bucket: the same helper
     )
 
     # Day change against today's open: none before 09:15 IST or before the leg's first trade.
