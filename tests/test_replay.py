@@ -122,7 +122,7 @@ def test_a_replay_collects_the_indices_the_recording_holds(recorded: dict[str, A
     """The day was collected for NIFTY and SENSEX; a configuration listing NIFTY and BANKNIFTY
     replays NIFTY and SENSEX (what the live run stored), with no "no spot quote for NSE:NIFTY
     BANK" warning each cycle for an index never recorded."""
-    settings = _settings()
+    settings = replay_settings()
     settings.source.indices = ["NIFTY", "BANKNIFTY"]
     plan = ReplayPlan(recorded["path"], f"sqlite:///{tmp_path / 'replay.db'}", tmp_path / "files")
     lines: list[str] = []
@@ -366,7 +366,7 @@ def test_a_replay_feed_from_before_the_recording_names_the_moment_it_plays_from(
     "from 09:10", a minute the replay never shows)."""
     from optui.feed.replay import ReplayFeed
 
-    settings = _settings()
+    settings = replay_settings()
     settings.general.data_dir = str(recorded["root"])
     settings.store.url = f"sqlite:///{tmp_path / 'empty.db'}"
     feed = ReplayFeed(settings, START.date(), speed=1.0, start_hhmm="09:10", source_kind="sim",
@@ -391,7 +391,7 @@ def test_a_replay_feed_shows_the_days_iv_standing_from_the_live_closes(
     from optui.feed.replay import ReplayFeed
     from optui.storage.iv_history import iv_history, iv_point
 
-    settings = _settings()
+    settings = replay_settings()
     settings.general.data_dir = str(recorded["root"])
     settings.store.url = f"sqlite:///{tmp_path / 'live.db'}"
     days = TradingCalendar().last_n(date(2026, 11, 24), 25)

@@ -70,23 +70,11 @@ def test_a_replay_from_a_minute_configured_for_other_indices_stores_the_live_row
     snapshot missing and its leg rows stored a second late."""
     live = cadence_day["live"]
     since = MINUTE.astimezone(UTC)
-    settings = _settings()
+    settings = cadence_settings()
     settings.source.indices = ["NIFTY", "BANKNIFTY"]
-    plan = ReplayPlan(cadence_day["path"], f"sqlite:///{tmp_path / 'r.db'}", tmp_path / "files")
-    collector, state = replay_collector(settings, plan, START.date(), speed=None,
-                                        start_hhmm="09:16", warmup_cycles=1,
-                                        printer=lambda line, style="": None)
-    try:
-        assert collector.run() == 0
-    finally:
-        collector.engine.close()
-        state.cleanup()
-    replayed = SQLiteStore(tmp_path / "r.db")
-    try:
-        two = dump(replayed)
-    finally:
-        replayed.close()
-    for measurement in (LEGS, OVERVIEW, FLOW, ALERTS):
+    two = replay_day(cadence_day["path"], tmp_path / "r.db", settings, files=tmp_path / "files",
+                     start_hhmm="09:16", warmup_cycles=1).rows
+    for measurement in MEASUREMENTS:
         assert [r for r in two[measurement] if r[0] >= since] == \
             [r for r in live[measurement] if r[0] >= since], measurement
         assert all(r in live[measurement] for r in two[measurement] if r[0] < since), measurement
