@@ -75,6 +75,7 @@ START = "2026-11-17 11:00"
 WARMUP_S = 8.0
 STREAM_S = 25.0
 PRESSES = 48
+KEPT = 8  # snapshots of the stream the baseline shows in turn
 KEYS = ("t", "i", "down", "up")
 GOAL_TICK_P95_MS = 100.0
 GOAL_KEY_P95_MS = 30.0
@@ -259,12 +260,14 @@ class Host(OptuiApp):
 
 
 class TimedFeed(LocalFeed):
-    """LocalFeed telling the probe when each cycle starts and ends; keeps the last snapshots
-    for the baseline."""
+    """LocalFeed telling the probe when each cycle starts and ends; once `keep` is set (after
+    the measurements: a full chain's snapshots kept alive would swell the heap every garbage
+    collection walks, which the product does not), keeps the snapshots for the baseline."""
 
     def __init__(self, engine: Any, probe: Probe, interval_s: float) -> None:
         super().__init__(engine, interval_s=interval_s)
         self.probe = probe
+        self.keep = False
         self.kept: list[FeedCycle] = []
         self.last: Cycle | None = None
 
@@ -272,7 +275,8 @@ class TimedFeed(LocalFeed):
         self.probe.cycle_started()
         cycle = super().next_cycle(timeout_s, publish=publish)
         self.probe.cycle_ended(cycle)
-        self.kept = [*self.kept[-29:], cycle]
+        if self.keep:
+            self.kept = [*self.kept[-(KEPT - 1):], cycle]
         self.last = self.probe.cycles.get(id(cycle.snapshot))
         return cycle
 
@@ -452,6 +456,12 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
             await asyncio.sleep(1.5)
             out["quiet_keys"] = await _keys(app, screen, meter)
         probe.measuring = False
+        if isinstance(feed, TimedFeed):  # the baseline's snapshots, after the measurements
+            feed.keep = True
+            for _ in range(int(KEPT * 3 / 0.1)):
+                if len(feed.kept) >= KEPT:
+                    break
+                await asyncio.sleep(0.1)
         out["legs"] = screen._snapshot.leg_count if screen._snapshot else 0
         out["cycles"] = list(probe.done)
     return out

@@ -11,7 +11,6 @@ Below 120 columns the panels become tabs so the screen still works at 80x24 over
 from __future__ import annotations
 
 import copy
-import gc
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -30,6 +29,7 @@ from optui.collectors.health import source_down_event
 from optui.config import Settings
 from optui.feed.model import Feed, FeedCycle
 from optui.feed.replay import ReplayRequest
+from optui.heap import freeze_heap, thaw_heap
 from optui.screens.dashboard_reads import DashboardReads, cycle_views
 from optui.screens.dashboard_replay import REPLAY_BINDINGS
 from optui.screens.dashboard_view import TABS, WIDE_MIN_COLUMNS
@@ -74,25 +74,6 @@ def chain_settings(settings: Settings) -> Settings:
     widened = copy.deepcopy(settings)
     widened.source.offsets = wanted
     return widened
-
-
-def freeze_heap() -> None:
-    """Collect garbage once, then leave every object alive now out of later collections.
-
-    A full collection walks every tracked object, the app's own (modules, widgets, styles) with
-    the market data: ~0.1 s at a full chain, every few seconds as snapshots come and go, and a
-    key press waits for it. The app's objects live as long as the screen, so they are moved to
-    the permanent generation (gc.freeze): later collections walk only what arrived since.
-    Frozen objects are still freed when no longer referenced; `thaw_heap` hands them back.
-    """
-    gc.collect()
-    gc.freeze()
-
-
-def thaw_heap() -> None:
-    """Return frozen objects to the collector (the screen is leaving: its widgets may form
-    cycles that only a collection frees)."""
-    gc.unfreeze()
 
 
 def replay_chain_settings(settings: Settings) -> Settings:

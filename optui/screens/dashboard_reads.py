@@ -18,6 +18,7 @@ from optui.analytics.premium_flow import FlowSeries, flow_window
 from optui.config import Settings
 from optui.errors import OptuiError
 from optui.feed.model import Feed, FeedCycle
+from optui.heap import run_once
 from optui.models import Snapshot
 from optui.screens.dashboard_replay import ReplayControls
 from optui.screens.feed_loop import flow_job
@@ -203,7 +204,9 @@ class DashboardReads(ReplayControls):
             if message is not None:
                 self.post_message(message)
 
-        self.run_worker(work, thread=True, group="dashboard-views", exclusive=True,
+        # run_once: a finished Textual worker waits in a reference cycle for a full collection;
+        # the snapshot its closure holds must not (optui.heap).
+        self.run_worker(run_once(work), thread=True, group="dashboard-views", exclusive=True,
                         exit_on_error=False, description="format the chains a key away")
 
     @on(ViewsFormatted)

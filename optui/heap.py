@@ -1,0 +1,71 @@
+"""Garbage-collection policy of the running product (the dashboard and `optui collect`).
+
+Why: CPython's cyclic garbage collector holds the GIL while it runs, so a collection in any
+thread (the collector's, the ticker's asyncio loop, the UI's) stalls them all: a key press or a
+tick waits for it. A young collection walks only recent objects (well under a millisecond); a
+full one walks every tracked object not frozen, so its pause grows with what lives in the
+oldest generation. At a full chain a snapshot is ~16,000 tracked objects (legs, records) and
+lives a second or two: long enough to reach the oldest generation, so the policy is
+
+1. Objects are freed by reference counting, never left to the collector: nothing that lives
+   per cycle may sit in a reference cycle. A Textual worker is one (Worker -> its asyncio Task
+   -> the Task's context -> the `active_worker` variable -> Worker), so a worker's callable
+   must not keep the cycle's data alive after it ran (`run_once`); without that each cycle's
+   snapshot waited, whole, for the next full collection (~16,000 objects per second to walk).
+2. What lives for the whole run (modules, the app's widgets and styles, the instrument dump,
+   the plan, the day state) is moved to the permanent generation once it is built
+   (`freeze_heap`): later full collections walk only what arrived since.
+3. The collector's thresholds stay CPython's defaults: what is left per full collection
+   (the shown snapshot, per-leg state: ~20,000-40,000 objects, a few ms) is cheap enough, and the
+   default schedule keeps memory bounded (bench_soak, bench_e2e's figures).
+
+`gc.freeze` leaves frozen objects to reference counting only: a reference cycle among them is
+never collected until `thaw_heap`. Freezing is therefore done only after a full collection
+(nothing in a cycle survives it unless reachable), and only of objects meant to live as long
+as the process or the screen.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def run_once(work: Callable[[], T]) -> Callable[[], T]:
+    """`work` wrapped to be called once: the wrapper lets go of `work` (and all its closure
+    holds) when the call starts, so a Textual worker left in its reference cycle keeps nothing
+    of the cycle's data alive. Raises RuntimeError on a second call."""
+    box = [work]
+
+    def run() -> T:
+        if not box:
+            raise RuntimeError("run_once: already run")
+        return box.pop()()
+
+    return run
+
+
+def freeze_heap() -> None:
+    """Collect garbage once, then leave every object alive now out of later collections.
+
+    A full collection walks every tracked object, the app's own (modules, widgets, styles) with
+    the market data: ~0.1 s at a full chain, every few seconds as snapshots come and go, and a
+    key press waits for it. The objects alive at the start live as long as the process (or the
+    screen), so they are moved to the permanent generation (gc.freeze): later collections walk
+    only what arrived since. Frozen objects are still freed when no longer referenced;
+    `thaw_heap` hands them back to the collector.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+def thaw_heap() -> None:
+    """Return frozen objects to the collector (a screen that froze them is leaving: its widgets
+    may form cycles that only a collection frees)."""
+    gc.unfreeze()
+
+
+__all__ = ["freeze_heap", "run_once", "thaw_heap"]
