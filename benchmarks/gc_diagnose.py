@@ -41,6 +41,53 @@ def tally(objs: list[Any], top: int = 40) -> list[str]:
     return [f"  {n:8d} {k}" for k, n in c.most_common(top)]
 
 
+def headless(mode: str, seconds: float) -> None:
+    """`optui collect`'s loop (Collector over a LocalFeed) at full chain, streamed."""
+    import os
+    import threading
+
+    from optui.collectors.engine import build_engine
+    from optui.collectors.headless import Collector
+
+    port = bench_e2e._free_port()
+    server = bench_e2e.start_simulator(port)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = bench_e2e.bench_settings(Path(tmp), port)
+            os.environ["OPTUI_KITE_ACCESS_TOKEN"] = "sim_token"
+            os.environ["OPTUI_SECRETS_FILE"] = str(Path(tmp) / "secrets.toml")
+            engine = build_engine(settings, "kite")
+            collector = Collector(engine, settings.source.interval_s, printer=lambda *a: None)
+            thread = threading.Thread(target=collector.run, name="collect")
+            thread.start()
+            time.sleep(bench_e2e.WARMUP_S)
+            if mode == "saveall":
+                gc.collect()
+                gc.garbage.clear()
+                gc.set_debug(gc.DEBUG_SAVEALL)
+                time.sleep(seconds)
+                gc.set_debug(0)
+                garbage = list(gc.garbage)
+                gc.garbage.clear()
+                print(f"garbage in cycles over {seconds:.1f} s: {len(garbage)} objects")
+                print("\n".join(tally(garbage, 40)))
+            else:
+                with GcTrace(sizes=mode == "sizes") as trace:
+                    time.sleep(seconds)
+                gen2 = gc.get_objects(2)
+                print(f"{len(trace.done)} collections; {collector.cycles} cycles; frozen "
+                      f"{gc.get_freeze_count()}, gen2 now {len(gen2)}")
+                print("\n".join(trace.summary(seconds)))
+                print("\n".join(tally(gen2, 30)))
+                del gen2
+            collector.stop_event.set()
+            thread.join(30)
+            collector.feed.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
 def main() -> None:
     mode = sys.argv[1] if len(sys.argv) > 1 else "trace"
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2][0].isdigit() else 20.0
@@ -82,6 +129,9 @@ def main() -> None:
         await task
         return result
 
+    if "--headless" in sys.argv:
+        headless(mode, seconds)
+        return
     bench_e2e.run_dashboard = run
     if "--nokeep" in sys.argv:
         next_cycle = bench_e2e.TimedFeed.next_cycle

@@ -48,6 +48,21 @@ def run_once(work: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
+FREEZE_AFTER_CYCLES = (1, 2)
+"""Snapshots after which a collector freezes the heap (`freeze_after_cycle`): the first
+(modules imported, the instrument dump, the plan and the stream's state built), the second
+(the first cycle's store state: tags, day state, the alert rules' per-leg history)."""
+
+
+def freeze_after_cycle(cycles: int) -> bool:
+    """Freeze the heap when `cycles` (snapshots collected so far) is one of
+    FREEZE_AFTER_CYCLES; True when it did."""
+    if cycles not in FREEZE_AFTER_CYCLES:
+        return False
+    freeze_heap()
+    return True
+
+
 def freeze_heap() -> None:
     """Collect garbage once, then leave every object alive now out of later collections.
 
@@ -68,4 +83,4 @@ def thaw_heap() -> None:
     gc.unfreeze()
 
 
-__all__ = ["freeze_heap", "run_once", "thaw_heap"]
+__all__ = ["FREEZE_AFTER_CYCLES", "freeze_after_cycle", "freeze_heap", "run_once", "thaw_heap"]

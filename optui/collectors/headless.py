@@ -22,6 +22,7 @@ from optui.collectors.session import closed_message, in_collection_hours, next_p
 from optui.collectors.source import reads_local_clock
 from optui.collectors.supervisor import TOKEN_ACTION, CycleSupervisor, Outcome, simulated_fallback
 from optui.errors import OptuiError, TokenExpiredError
+from optui.heap import freeze_after_cycle
 from optui.logs import SHOWN
 from optui.models import LOSS_KINDS, Snapshot, SnapshotWarning, WarningKind
 from optui.timeutil import fmt_ist
@@ -350,6 +351,8 @@ class Collector:
                 self._print(f"error: {outcome.fatal}", "red")
                 return outcome.code
             snap = outcome.snapshot
+            if snap is not None and not once:  # what lives all run: out of later collections
+                freeze_after_cycle(self.cycles + 1)
             if snap is not None and not once and getattr(self.engine, "snapshot_s", None) is not None:
                 self.cycles += 1
                 self.points += self.engine.last.rows_written

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
@@ -21,6 +21,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from optui.heap import run_once
 from optui.models import Snapshot
 from optui.timeutil import IST
 from optui.widgets.charts.data import ChartData, load_chart_data
@@ -147,11 +148,17 @@ class ChartsScreen(Screen):
         self._drawn_at = snap.timestamp if snap is not None else None
         self._load(snap, self.index, self.bucket)
 
-    @work(thread=True, exclusive=True, group="charts", exit_on_error=False,
-          description="read chart data")
     def _load(self, snapshot: Snapshot | None, index: str, bucket: str) -> None:
-        self.post_message(ChartsLoaded(load_chart_data(self.store, snapshot, index, bucket,
-                                                       self.timeframe)))
+        """Read the chart data in a thread worker; run_once: a finished worker waits in a
+        reference cycle for a full collection, the snapshot must not (optui.heap)."""
+        store, timeframe = self.store, self.timeframe
+
+        def load() -> None:
+            self.post_message(ChartsLoaded(load_chart_data(store, snapshot, index, bucket,
+                                                           timeframe)))
+
+        self.run_worker(run_once(load), thread=True, exclusive=True, group="charts",
+                        exit_on_error=False, description="read chart data")
 
     @on(ChartsLoaded)
     def _on_loaded(self, message: ChartsLoaded) -> None:

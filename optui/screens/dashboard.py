@@ -315,7 +315,9 @@ class DashboardScreen(DashboardReads):
             participants = participants or older.cycle is None or older.cycle.participants_changed
         self._cycle_events(cycle)
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
-        self._freeze_once(2)  # what the first cycle imported and built for good
+        # What the first cycle imported and built for good (2); with the second, what storing
+        # the first built: tags, day state, the alert rules' history (3).
+        self._freeze_once(3 if self._frozen >= 2 else 2)
         if cycle is not None and cycle.gap:  # attached mid-outage: the collector's cached tier
             age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s
             self._show_cached(age)
@@ -323,7 +325,7 @@ class DashboardScreen(DashboardReads):
 
     def _freeze_once(self, stage: int) -> None:
         """freeze_heap at each stage of the start once: the feed started (1), the first cycle
-        shown (2)."""
+        shown (2), the second (3). See optui.heap."""
         if self._frozen < stage:
             self._frozen = stage
             freeze_heap()
