@@ -60,6 +60,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_tui import SIZE, FrameMeter  # noqa: E402
+from gc_trace import GcTrace  # noqa: E402
 
 from optui.app import OptuiApp  # noqa: E402
 from optui.collectors.stream_source import StreamingSource  # noqa: E402
@@ -446,11 +447,14 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
         await asyncio.sleep(WARMUP_S)
         probe.measuring = True
         b0, f0, t0 = meter.bytes, meter.frames, time.perf_counter()
-        await asyncio.sleep(seconds)
-        elapsed = time.perf_counter() - t0
-        out: dict[str, Any] = {"bytes_per_s": (meter.bytes - b0) / elapsed,
-                               "frames_per_s": (meter.frames - f0) / elapsed}
-        out["keys"] = await _keys(app, screen, meter)
+        with GcTrace() as collections:
+            await asyncio.sleep(seconds)
+            elapsed = time.perf_counter() - t0
+            out: dict[str, Any] = {"bytes_per_s": (meter.bytes - b0) / elapsed,
+                                   "frames_per_s": (meter.frames - f0) / elapsed}
+            out["keys"] = await _keys(app, screen, meter)
+        out["collections"] = collections.done
+        out["measured_s"] = time.perf_counter() - t0
         if isinstance(feed, PrebuiltFeed):  # again with no cycle coming: the UI's own cost
             feed.quiet = True
             await asyncio.sleep(1.5)
@@ -588,6 +592,12 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         print(f"  {name}: {len(waits)} of {len(behind)} presses overlapped a cycle's apply or "
               f"frame (their p95 {_p(waits, 0.95):.1f} ms); {len(gcs)} held up by garbage "
               f"collection (max {max(gcs, default=0.0):.1f} ms)")
+    for name, run in (("streamed", live), ("prebuilt", base)):
+        done = run["collections"]
+        print(f"  garbage collections, {name} (any thread, {run['measured_s']:.0f} s): " + "; ".join(
+            f"gen{g} {sum(c.generation == g for c in done)} (max "
+            f"{max((c.ms for c in done if c.generation == g), default=0.0):.1f} ms)"
+            for g in range(3)))
     print(f"terminal bytes while streaming: {live['bytes_per_s'] / 1000:.1f} KB/s (goal <= "
           f"{GOAL_BYTES_PER_S / 1000:.0f} KB/s: "
           f"{'met' if live['bytes_per_s'] <= GOAL_BYTES_PER_S else 'MISSED'}); prebuilt 1 Hz: "
@@ -596,7 +606,11 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
             "stages_ms": {k: statistics.median(v) * 1000 for k, v in s.items() if v},
             "key_cpu_p95_ms": _p(live["keys"]["cpu"], 0.95),
             "baseline_key_p95_ms": _p(base_keys, 0.95), "baseline_bytes_per_s": base["bytes_per_s"],
-            "quiet_key_p95_ms": _p([v for k in KEYS for v in quiet[k]], 0.95)}
+            "quiet_key_p95_ms": _p([v for k in KEYS for v in quiet[k]], 0.95),
+            "gc_held_presses": sum(g > 1.0 for g in live["keys"]["gc"]),
+            "gc_max_ms": max(live["keys"]["gc"], default=0.0),
+            "full_gc_max_ms": max((c.ms for c in live["collections"] if c.generation == 2),
+                                  default=0.0)}
 
 
 def main() -> dict[str, Any]:

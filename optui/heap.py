@@ -15,9 +15,13 @@ lives a second or two: long enough to reach the oldest generation, so the policy
 2. What lives for the whole run (modules, the app's widgets and styles, the instrument dump,
    the plan, the day state) is moved to the permanent generation once it is built
    (`freeze_heap`): later full collections walk only what arrived since.
-3. The collector's thresholds stay CPython's defaults: what is left per full collection
-   (the shown snapshot, per-leg state: ~20,000-40,000 objects, a few ms) is cheap enough, and the
-   default schedule keeps memory bounded (bench_soak, bench_e2e's figures).
+3. The collector's thresholds stay CPython's defaults. A young generation's count is net
+   allocations (an object freed by reference counting takes itself off), so every object that
+   lives past a young collection is walked once per generation whatever the thresholds:
+   larger thresholds only make fewer, longer pauses, and a key press that meets one waits
+   longer. What is left per full collection (the shown snapshot and per-leg state, ~6,000
+   objects headless, ~12,000-14,000 with the dashboard's) is walked in a few ms, every few
+   seconds; the default schedule keeps memory bounded (benchmarks/bench_gc_soak.py).
 
 `gc.freeze` leaves frozen objects to reference counting only: a reference cycle among them is
 never collected until `thaw_heap`. Freezing is therefore done only after a full collection
