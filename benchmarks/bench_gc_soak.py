@@ -77,7 +77,7 @@ def main(minutes: float, speed: float, freeze: bool) -> dict[str, float]:
     from optui.collectors.headless import Collector
 
     if not freeze:
-        headless.freeze_after_cycle = lambda cycles: False  # type: ignore[assignment]
+        headless.DayFreezer.snapshot = lambda self, at: False  # type: ignore[method-assign]
     port = bench_e2e._free_port()
     server = start_simulator(port, speed)
     samples: list[tuple[float, int]] = []

@@ -14,7 +14,8 @@ lives a second or two: long enough to reach the oldest generation, so the policy
    snapshot waited, whole, for the next full collection (~16,000 objects per second to walk).
 2. What lives for the whole run (modules, the app's widgets and styles, the instrument dump,
    the plan, the day state) is moved to the permanent generation once it is built
-   (`freeze_heap`): later full collections walk only what arrived since.
+   (`freeze_heap`; a headless collector each exchange day, `DayFreezer`): later full
+   collections walk only what arrived since.
 3. The collector's thresholds stay CPython's defaults. A young generation's count is net
    allocations (an object freed by reference counting takes itself off), so every object that
    lives past a young collection is walked once per generation whatever the thresholds:
@@ -33,7 +34,10 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable
+from datetime import date, datetime
 from typing import TypeVar
+
+from optui.timeutil import IST
 
 T = TypeVar("T")
 
@@ -52,19 +56,42 @@ def run_once(work: Callable[[], T]) -> Callable[[], T]:
     return run
 
 
-FREEZE_AFTER_CYCLES = (1, 2)
-"""Snapshots after which a collector freezes the heap (`freeze_after_cycle`): the first
-(modules imported, the instrument dump, the plan and the stream's state built), the second
-(the first cycle's store state: tags, day state, the alert rules' per-leg history)."""
+FREEZE_AFTER_CYCLES = 2
+"""The snapshot of each exchange day after which a collector freezes its heap (`DayFreezer`):
+by then the modules are imported, the instrument dump, the plan and the stream's state are
+built, and the first cycle's store state (tags, day state, the alert rules' per-leg history)."""
 
 
-def freeze_after_cycle(cycles: int) -> bool:
-    """Freeze the heap when `cycles` (snapshots collected so far) is one of
-    FREEZE_AFTER_CYCLES; True when it did."""
-    if cycles not in FREEZE_AFTER_CYCLES:
-        return False
-    freeze_heap()
-    return True
+class DayFreezer:
+    """A headless collector's freezes: after the FREEZE_AFTER_CYCLES-th snapshot of each
+    exchange day (IST). From the second day on, the previous freeze is undone first, so
+    yesterday's frozen objects that died in reference cycles are collected: memory stays
+    bounded over days. `thaw` at the end of the run hands everything back."""
+
+    def __init__(self) -> None:
+        self.day: date | None = None
+        self.cycles = 0  # snapshots of `day` so far
+        self.frozen = False
+
+    def snapshot(self, at: datetime) -> bool:
+        """Count a snapshot of exchange time `at`; True when it froze the heap."""
+        day = at.astimezone(IST).date()
+        if day != self.day:
+            self.day, self.cycles = day, 0
+        self.cycles += 1
+        if self.cycles != FREEZE_AFTER_CYCLES:
+            return False
+        if self.frozen:
+            gc.unfreeze()
+        freeze_heap()
+        self.frozen = True
+        return True
+
+    def thaw(self) -> None:
+        """Hand frozen objects back to the collector (the run ended)."""
+        if self.frozen:
+            self.frozen = False
+            thaw_heap()
 
 
 def freeze_heap() -> None:
@@ -87,4 +114,4 @@ def thaw_heap() -> None:
     gc.unfreeze()
 
 
-__all__ = ["FREEZE_AFTER_CYCLES", "freeze_after_cycle", "freeze_heap", "run_once", "thaw_heap"]
+__all__ = ["FREEZE_AFTER_CYCLES", "DayFreezer", "freeze_heap", "run_once", "thaw_heap"]

@@ -18,7 +18,7 @@ from optui.collectors.headless import Collector
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.simulated_time import SimTime, stop_when
 from optui.config import Settings
-from optui.heap import FREEZE_AFTER_CYCLES, run_once
+from optui.heap import FREEZE_AFTER_CYCLES, DayFreezer, run_once
 from optui.timeutil import IST
 
 
@@ -87,9 +87,11 @@ async def test_a_finished_thread_worker_keeps_its_work_alive_only_without_run_on
     assert kept() is None
 
 
-def test_the_collector_freezes_its_heap_after_its_first_cycles(tmp_path: Path) -> None:
+def test_the_collector_freezes_its_heap_once_a_day_and_hands_it_back_at_the_end(
+        tmp_path: Path) -> None:
     """`optui collect` moves what it built in its first cycles to the permanent generation
-    (later full collections do not walk it), then freezes no more."""
+    (later full collections do not walk it), freezes no more that day, and hands the frozen
+    objects back when it stops."""
     start = datetime(2026, 11, 25, 10, 0, tzinfo=IST)
     clock = SimTime()
     settings = Settings()
@@ -112,11 +114,41 @@ def test_the_collector_freezes_its_heap_after_its_first_cycles(tmp_path: Path) -
     stop_when(collector, done)
     try:
         assert collector.run() == 0
-        after = gc.get_freeze_count()
     finally:
         engine.close()
-        gc.unfreeze()
-    assert FREEZE_AFTER_CYCLES == (1, 2)
-    assert frozen[0] == 0  # nothing frozen before the first cycle was in
-    assert frozen[1] > 0 and frozen[2] > frozen[1]  # frozen after the first, then the second
-    assert after <= frozen[3] <= frozen[2]  # no more: frozen objects only die off
+    assert FREEZE_AFTER_CYCLES == 2
+    assert frozen[:2] == [0, 0]  # nothing frozen before the second snapshot was in
+    assert frozen[2] > 0  # frozen after it
+    assert frozen[3] <= frozen[2]  # no more: frozen objects only die off
+    assert gc.get_freeze_count() == 0  # handed back at the stop
+
+
+class Linked:
+    """Half of a reference cycle."""
+
+    other: Linked | None = None
+
+
+def test_a_new_exchange_day_frees_the_cycles_that_died_among_frozen_objects() -> None:
+    """Yesterday's frozen objects that died in a reference cycle are collected at the new day's
+    freeze: a collector running for days keeps its memory bounded."""
+    freezer = DayFreezer()
+    day1 = datetime(2026, 11, 25, 9, 15, tzinfo=IST)
+    day2 = datetime(2026, 11, 26, 9, 15, tzinfo=IST)
+    gc.unfreeze()
+    try:
+        assert not freezer.snapshot(day1)
+        a, b = Linked(), Linked()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        assert freezer.snapshot(day1.replace(second=1))  # the second snapshot of the day
+        assert not freezer.snapshot(day1.replace(second=2))
+        del a, b
+        gc.collect()
+        assert gone() is not None  # frozen: a collection does not look at it
+        assert not freezer.snapshot(day2)
+        assert freezer.snapshot(day2.replace(second=1))
+        assert gone() is None
+    finally:
+        freezer.thaw()
+    assert gc.get_freeze_count() == 0

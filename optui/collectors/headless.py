@@ -22,7 +22,7 @@ from optui.collectors.session import closed_message, in_collection_hours, next_p
 from optui.collectors.source import reads_local_clock
 from optui.collectors.supervisor import TOKEN_ACTION, CycleSupervisor, Outcome, simulated_fallback
 from optui.errors import OptuiError, TokenExpiredError
-from optui.heap import freeze_after_cycle
+from optui.heap import DayFreezer
 from optui.logs import SHOWN
 from optui.models import LOSS_KINDS, Snapshot, SnapshotWarning, WarningKind
 from optui.timeutil import fmt_ist
@@ -171,6 +171,7 @@ class Collector:
             self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
         self._slot: datetime | None = None  # the exchange time of the cycle slot last waited for
         self._window = Window()  # at the tick cadence: the snapshots since the last summary
+        self._freezer = DayFreezer()  # garbage-collection policy (optui.heap)
 
     def _collect(self) -> Snapshot:
         """One cycle from the feed, published after the supervisor judged it (see `_publish`)."""
@@ -322,6 +323,12 @@ class Collector:
         Cycles follow the exchange clock: none outside the session (with `once` that is a clean
         exit 0 without writing), and each on the next multiple of the interval.
         """
+        try:
+            return self._run(once)
+        finally:
+            self._freezer.thaw()
+
+    def _run(self, once: bool) -> int:
         supervisor = self.supervisor
         while not self.stop_event.is_set():
             was_paused = supervisor.paused
@@ -351,8 +358,8 @@ class Collector:
                 self._print(f"error: {outcome.fatal}", "red")
                 return outcome.code
             snap = outcome.snapshot
-            if snap is not None and not once:  # what lives all run: out of later collections
-                freeze_after_cycle(self.cycles + 1)
+            if snap is not None and not once:  # what lives all day: out of later collections
+                self._freezer.snapshot(snap.timestamp)
             if snap is not None and not once and getattr(self.engine, "snapshot_s", None) is not None:
                 self.cycles += 1
                 self.points += self.engine.last.rows_written
