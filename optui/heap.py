@@ -17,17 +17,19 @@ lives a second or two: long enough to reach the oldest generation, so the policy
    (`freeze_heap`; a headless collector each exchange day, `DayFreezer`): later full
    collections walk only what arrived since.
 3. The collector's thresholds stay CPython's defaults. A young generation's count is net
-   allocations (an object freed by reference counting takes itself off), so every object that
-   lives past a young collection is walked once per generation whatever the thresholds:
-   larger thresholds only make fewer, longer pauses, and a key press that meets one waits
-   longer. What is left per full collection (the shown snapshot and per-leg state, ~6,000
-   objects headless, ~12,000-14,000 with the dashboard's) is walked in a few ms, every few
-   seconds; the default schedule keeps memory bounded (benchmarks/bench_gc_soak.py).
+   allocations (an object freed by reference counting takes itself off); larger thresholds
+   would spare the objects that die within milliseconds, but a snapshot lives a second, so
+   its objects are walked in the young generations whatever the thresholds, and larger ones
+   only make fewer, longer pauses that a key press may meet. What is left per full
+   collection (the shown snapshot and per-leg state: ~6,000 objects headless, 12,000-14,000
+   with the dashboard's) is walked every few seconds in 8-37 ms of wall time at load 1.5-3.5
+   on a shared 2-core machine (90-200 ms before); memory stays bounded
+   (benchmarks/bench_gc_soak.py, bench_soak.py).
 
 `gc.freeze` leaves frozen objects to reference counting only: a reference cycle among them is
 never collected until `thaw_heap`. Freezing is therefore done only after a full collection
 (nothing in a cycle survives it unless reachable), and only of objects meant to live as long
-as the process or the screen.
+as the process, the screen or the exchange day.
 """
 
 from __future__ import annotations
