@@ -36,9 +36,11 @@ read of the book 81-114 / 206-242 ms (stored first 175-185 / 370-500), its own C
 On the same machine at load 0.1 (two runs): tick to screen p50 95-102 ms, p95 151-156 ms
 (goal missed; the cycle after the book read 51-55 / 60-76 ms, apply to frame 21 / 36 ms); key to
 frame p50 6.0-6.7 ms, p95 24.5-27.7 ms (goal met); 12.0-12.3 KB/s to the terminal.
-Garbage collection (optui.heap), streamed, at load 1.5-3.5: 5-8 of 48 presses held up by a
-collection, the longest 8-9 ms; 6 full collections in 29 s, the longest 21-37 ms (before the
-policy, the same minutes at load 3.8-4.3: 9-10 presses, up to 171-206 ms).
+Garbage collection (optui.heap), streamed, five runs at load 1.5-3.7: 5-15 of 48 presses held
+up by a collection, the longest 8-90 ms of wall time (before the policy, four runs in the same
+minutes: 9-13, 46-206 ms); 6 full collections in 30 s, their CPU 93 ms in all, the longest
+25 ms (before, the same benchmark in the same minutes: 253 ms, 56 ms); the young generations'
+CPU ~430 ms in 30 s either way (~860 collections).
 """
 
 from __future__ import annotations
@@ -599,7 +601,9 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
         done = run["collections"]
         print(f"  garbage collections, {name} (any thread, {run['measured_s']:.0f} s): " + "; ".join(
             f"gen{g} {sum(c.generation == g for c in done)} (max "
-            f"{max((c.ms for c in done if c.generation == g), default=0.0):.1f} ms)"
+            f"{max((c.ms for c in done if c.generation == g), default=0.0):.1f} ms, CPU "
+            f"{sum(c.cpu_ms for c in done if c.generation == g):.0f} ms in all, max "
+            f"{max((c.cpu_ms for c in done if c.generation == g), default=0.0):.1f})"
             for g in range(3)))
     print(f"terminal bytes while streaming: {live['bytes_per_s'] / 1000:.1f} KB/s (goal <= "
           f"{GOAL_BYTES_PER_S / 1000:.0f} KB/s: "

@@ -30,6 +30,7 @@ class Collection:
     uncollectable: int
     counts: tuple[int, int, int]
     sizes: tuple[int, int, int] | None = None
+    cpu_ms: float = 0.0  # the collecting thread's CPU time (wall time less waiting for a core)
 
     @property
     def ms(self) -> float:
@@ -42,7 +43,8 @@ class GcTrace:
     def __init__(self, sizes: bool = False) -> None:
         self.sizes = sizes
         self.done: list[Collection] = []
-        self._open: dict[int, tuple[float, tuple[int, int, int], tuple[int, int, int] | None]] = {}
+        self._open: dict[int, tuple[float, tuple[int, int, int], tuple[int, int, int] | None,
+                                    float]] = {}
 
     def __enter__(self) -> GcTrace:
         gc.callbacks.append(self)
@@ -58,14 +60,15 @@ class GcTrace:
             sizes = None
             if self.sizes and info["generation"] == 2:
                 sizes = tuple(len(gc.get_objects(g)) for g in range(3))  # type: ignore[assignment]
-            self._open[ident] = (time.perf_counter(), counts, sizes)
+            self._open[ident] = (time.perf_counter(), counts, sizes, time.thread_time())
             return
         began = self._open.pop(ident, None)
         if began is None:
             return
         self.done.append(Collection(began[0], time.perf_counter(), info["generation"],
                                     threading.current_thread().name, info["collected"],
-                                    info["uncollectable"], began[1], began[2]))
+                                    info["uncollectable"], began[1], began[2],
+                                    (time.thread_time() - began[3]) * 1000.0))
 
     def summary(self, seconds: float | None = None) -> list[str]:
         """Lines: per generation and thread, how many, total/median/max ms, objects collected."""
