@@ -15,14 +15,16 @@ indices, SQLite store, recorder on) for MINUTES real minutes, and reports
 
 Run: `python benchmarks/bench_gc_soak.py [MINUTES] [SPEED] [--no-freeze]` (default 10, 5).
 
-Measured, 10 min at 5x (49 exchange minutes, 597 cycles each), load 2-6 on the shared 2-core
-machine, frozen / not frozen: RSS every minute 196 211 225 225 228 229 230 227 228 233 MiB /
-197 211 222 227 229 229 229 230 231 229 MiB (the climb of the first 3 minutes is the stream
-warming up, the same either way; from minute 3 to 10 +3.6 % / +3.2 %); full collections
-after the first minute 28 / 28, pause p50 21 / 163 ms, max 53 / 488 ms; young ones alike
-(gen1 p50 8-10 ms, wall time at that load). A whole day through bench_soak.py (30 s cycles):
-RSS +6.1 % from 09:45 to the close with or without the freeze (the growing tracked objects
-are the SQLite store's frame layouts, not the collector's).
+Measured, 10 min at 5x (49 exchange minutes, 597-599 cycles each), load 1.6-2.9 on the shared
+2-core machine, frozen (DayFreezer) / not frozen, one after the other: RSS every minute
+186 190 198 198 208 208 209 209 210 215 MiB / 185 190 196 196 206 206 207 207 209 214 MiB
+(the same steps either way: the growth is not the collection policy's; from minute 3 to 10
++8.7 % / +9.6 %); full collections after minute 3: 32 / 32, pause p50 17 / 100 ms, p99 55 /
+139 ms, max 70 / 161 ms; young ones alike (gen1 p50 5.5-6.5 ms wall at that load). An earlier
+build (before the cycle's per-leg steps went to columns), load 2-6: 225 -> 233 / 222 -> 229
+MiB from minute 3, full collections p50 21 / 163 ms. A whole day through bench_soak.py (30 s
+cycles): RSS +6.1 % from 09:45 to the close with or without the freeze (the tracked objects
+that grow are the SQLite store's frame layouts, not the collector's).
 """
 
 from __future__ import annotations
