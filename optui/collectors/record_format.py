@@ -37,7 +37,10 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   holding every instrument's last packet of each mode (`optui.collectors.tick_checkpoint`),
   packed as `TICK_COLUMNS` are; given back as `TICK_BOOK` with the frames' exact bytes: a
   replay starting at the frame applies it before any tick, one reading on from earlier frames
-  skips it). Unknown kinds are skipped and counted by the reader. A packed record needs the
+  skips it), `NOTICE` (format 5, JSON ``{"kind", "subject", "message"}``: a health line the
+  live source said about its stream as it happened, on the exchange clock: a stall, a drop,
+  a reconnect, a gap with its span, a bad frame skipped; a replay says it again when its clock
+  passes it). Unknown kinds are skipped and counted by the reader. A packed record needs the
   records before it in its frame (`FrameCodecs`), so frames are read from their start (the
   index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
@@ -48,7 +51,8 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
 
 Format versions: 1 wrote quotes as `QUOTE_COLUMNS`; 2 as `QUOTE_PACKED`, ticks as
 `TICK_PACKED`; 3 ticks as `TICK_COLUMNS`; 4 writes repeated streamed calls as `STREAM_CALL` and
-a tick-book checkpoint at each frame start. Every version is read.
+a tick-book checkpoint at each frame start; 5 adds `NOTICE` records (a reader of format 4
+skips them as unknown kinds and replays the rest unchanged). Every version is read.
 
 A new record kind is a constant here and an entry in `KIND_NAMES` (the reader skips kinds not
 named there, as unknown); a kind packed against the records before it in its frame also gets an
@@ -77,7 +81,7 @@ from optui.collectors.tick_columns import (
 from optui.collectors.tick_pack import TickPackError, TickState, unpack_ticks
 from optui.models import Instrument, SnapshotWarning, WarningKind
 
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 SUFFIX = ".optrec.zst"
 INDEX_SUFFIX = ".optrec.idx"
 FRAME_SPAN_S = 300.0
@@ -97,11 +101,13 @@ META, INSTRUMENTS, QUOTES, TICKS, QUOTE_COLUMNS, QUOTE_PACKED, TICK_PACKED = 1, 
 STREAM_QUOTES = 8
 TICK_COLUMNS = 10
 STREAM_CALL, TICK_BOOK, TICK_BOOK_COLUMNS = 11, 12, 13
+NOTICE = 14
 KIND_NAMES = {META: "meta", INSTRUMENTS: "instruments", QUOTES: "quotes", TICKS: "ticks",
               QUOTE_COLUMNS: "quote columns", QUOTE_PACKED: "packed quotes",
               TICK_PACKED: "packed ticks", STREAM_QUOTES: "stream quotes",
               TICK_COLUMNS: "tick columns", STREAM_CALL: "stream call",
-              TICK_BOOK: "tick book", TICK_BOOK_COLUMNS: "tick book columns"}
+              TICK_BOOK: "tick book", TICK_BOOK_COLUMNS: "tick book columns",
+              NOTICE: "notice"}
 QUOTE_KINDS = (QUOTES, QUOTE_COLUMNS, QUOTE_PACKED, STREAM_QUOTES, STREAM_CALL)
 _CALL_REF = struct.Struct("<I")
 HEADER = struct.Struct("<BqI")
@@ -253,6 +259,19 @@ class Record:
             return list(body["keys"]), data
         except (KeyError, TypeError, IndexError, AttributeError) as exc:
             raise ValueError(f"malformed quote record: {exc!r}") from None
+
+
+def notice_payload(warning: SnapshotWarning) -> bytes:
+    """The payload of a NOTICE record: the health line as JSON."""
+    return encode_json({"kind": warning.kind.value, "subject": warning.subject,
+                        "message": warning.message})
+
+
+def notice_from_record(payload: Any) -> SnapshotWarning:
+    """The health line of a NOTICE record's decoded JSON. Raises ValueError, TypeError or
+    KeyError on a malformed payload (an unknown warning kind is a ValueError)."""
+    return SnapshotWarning(WarningKind(payload["kind"]), str(payload["subject"]),
+                           str(payload["message"]))
 
 
 class FrameCodecs:

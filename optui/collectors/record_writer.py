@@ -28,6 +28,7 @@ from optui.collectors.record_format import (
     INSTRUMENTS,
     LEVEL,
     META,
+    NOTICE,
     QUOTE_PACKED,
     STREAM_QUOTES,
     TICK_BOOK,
@@ -40,6 +41,7 @@ from optui.collectors.record_format import (
     encode_json,
     index_path,
     instrument_rows,
+    notice_payload,
     recordings_dir,
 )
 from optui.collectors.record_reader import repair_tail
@@ -252,6 +254,11 @@ class Recorder:
         from the ticks recorded before this record, the `polled` answer for the others."""
         call = StreamCall(list(keys), list(stream), [int(t) for t in tokens], polled)
         self._write(STREAM_QUOTES, at, call)
+
+    def record_notice(self, at: datetime, warning: SnapshotWarning) -> None:
+        """One health line the live source said about its stream at `at` (exchange clock): a
+        replay says it again at the same moment."""
+        self._write(NOTICE, at, notice_payload(warning))
 
     def take_notices(self) -> list[SnapshotWarning]:
         """Health lines since the last call (a repaired cut file, a write failure)."""

@@ -21,6 +21,7 @@ from optui.collectors.record_format import (
     LEVEL,
     MAX_PAYLOAD,
     META,
+    NOTICE,
     PACKED_TICKS,
     QUOTE_COLUMNS,
     QUOTE_KINDS,
@@ -46,6 +47,8 @@ from optui.collectors.record_format import (
     encode_json,
     index_path,
     instruments_from_record,
+    notice_from_record,
+    notice_payload,
     recorded_days,
     recordings_dir,
 )
@@ -68,12 +71,13 @@ from optui.collectors.record_writer import (
 
 __all__ = [
     "FLUSH_S", "FORMAT_VERSION", "FRAME_SPAN_S", "HEADER", "INDEX_SUFFIX", "INSTRUMENTS",
-    "KIND_NAMES", "LEFT_PACKED", "LEVEL", "MAX_PAYLOAD", "META", "PACKED_TICKS", "QUOTES",
+    "KIND_NAMES", "LEFT_PACKED", "LEVEL", "MAX_PAYLOAD", "META", "NOTICE", "PACKED_TICKS", "QUOTES",
     "QUOTE_COLUMNS", "QUOTE_KINDS", "QUOTE_PACKED", "STREAM_CALL", "STREAM_QUOTES", "SUFFIX",
     "TICKS", "TICK_BOOK", "TICK_BOOK_COLUMNS", "TICK_COLUMNS", "TICK_PACKED", "UNPACKERS",
     "ZSTD_MAGIC", "DayWriter", "FrameCodecs", "ReadHealth", "Record", "Recorder",
     "RecordingBusy", "RecordingSource", "StreamCall", "_decode_frame", "_from_us", "_jsonable",
     "_parse_records", "_us", "book_point", "day_path", "encode_json", "frame_offsets",
-    "index_path", "instruments_from_record", "make_recorder", "read_day", "read_index",
+    "index_path", "instruments_from_record", "make_recorder", "notice_from_record",
+    "notice_payload", "read_day", "read_index",
     "recorded_days", "recordings_dir", "repair_tail", "scan_frames", "with_recording",
 ]

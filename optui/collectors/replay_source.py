@@ -39,6 +39,7 @@ from pathlib import Path
 from optui.collectors.recording import (
     INSTRUMENTS,
     META,
+    NOTICE,
     QUOTE_KINDS,
     STREAM_CALL,
     STREAM_QUOTES,
@@ -51,6 +52,7 @@ from optui.collectors.recording import (
     book_point,
     day_path,
     instruments_from_record,
+    notice_from_record,
     read_day,
 )
 from optui.collectors.source import (
@@ -131,6 +133,8 @@ class ReplaySource(MarketSource):
         self.snapshot_s: float | None = None  # the live run's tick cadence (META), if any
         self.bad_tick_frames = 0
         self._bad_reported = 0
+        self._said: list[SnapshotWarning] = []  # recorded notices the replayed clock passed
+        self.said_live = False  # the recording holds the live run's notices (format 5 on)
         self._fed: list[int] | None = None  # quotes streamed, polled since take_feed (streamed days)
         self.streamed = False  # the day's first quote call was answered from the ticker
         self._next_call_us: int | None = None  # a quote call known to be recorded later on
@@ -155,6 +159,7 @@ class ReplaySource(MarketSource):
         self._records: Iterator[Record] = read_day(path, since, self.health, span=span)
         self._done = False
         self._t0_us = _us(begin)
+        self._begin_us = self._t0_us  # notices recorded before it are not said
         self._mono0 = monotonic()
         self._virtual_us = self._t0_us
         self._skew_us = 0  # at a set speed: how far answers taken ahead moved the clock on
@@ -170,9 +175,10 @@ class ReplaySource(MarketSource):
                 try:
                     meta = rec.json()
                     self.name = str(meta.get("source") or "replay")
+                    self.said_live = int(meta.get("format") or 0) >= 5
                     cadence = meta.get("snapshot_s")
                     self.snapshot_s = float(cadence) if isinstance(cadence, int | float) else None
-                except (ValueError, AttributeError):
+                except (ValueError, TypeError, AttributeError):
                     head.bad_frames += 1
             elif rec.kind == INSTRUMENTS and not self._instruments:
                 try:
@@ -365,6 +371,11 @@ class ReplaySource(MarketSource):
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
             except (ValueError, TypeError, AttributeError, KeyError):
+                self.health.bad_frames += 1
+        if rec.kind == NOTICE and rec.at_us >= self._begin_us:
+            try:
+                self._said.append(notice_from_record(rec.json()))
+            except (ValueError, TypeError, KeyError):
                 self.health.bad_frames += 1
         return None
 
@@ -566,14 +577,18 @@ class ReplaySource(MarketSource):
         return {k: self._latest[k] for k in keys if k in self._latest}
 
     def take_notices(self) -> list[SnapshotWarning]:
-        """Health lines not yet reported (a cut file, skipped frames), each said once."""
+        """Health lines not yet reported, each said once: the live source's recorded notices
+        the replayed clock has passed (in their recorded words and kind), then the file's (a
+        cut file, skipped frames). Malformed tick frames are counted here only for a day
+        recorded before format 5 (from it on the live run's own line says each one)."""
+        said, self._said = self._said, []
         lines = self.health.messages(self.path)
         new, self._reported = lines[self._reported :], len(lines)
         bad, self._bad_reported = self.bad_tick_frames - self._bad_reported, self.bad_tick_frames
-        if bad:
+        if bad and not self.said_live:
             new.append(f"replay {self.path.name}: {bad} malformed tick frame(s) skipped, as the "
                        "live run did")
-        return [SnapshotWarning(WarningKind.REPLAY, "", line) for line in new]
+        return [*said, *(SnapshotWarning(WarningKind.REPLAY, "", line) for line in new)]
 
 
 def replay_path(directory: Path, day: date) -> Path:

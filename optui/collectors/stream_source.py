@@ -29,7 +29,9 @@ its ticker served on a loopback port) and a `TickerSource` (optui.collectors.tic
 - With a Recorder, every binary frame is recorded as received, and each answered call as one
   STREAM_QUOTES record (the keys answered from the ticks recorded before it, and the polled
   answer), both written on the event-loop thread in the order the book saw them, so a replay
-  through the same parser and book answers every call with the same values.
+  through the same parser and book answers every call with the same values. The ticker's
+  health lines (a stall, a drop, a reconnect, a gap with its span, a bad frame skipped) are
+  recorded as NOTICE records at the exchange time they were said, so a replay says them again.
 """
 
 from __future__ import annotations
@@ -287,6 +289,9 @@ class StreamingSource(WrappedSource):
             line += "; collection goes on"
         (log.warning if not isinstance(event, TickerConnected) else log.info)("%s", line)
         self._note(line)
+        if self.recorder is not None:  # a replay says it again at the same moment
+            self.recorder.record_notice(self.rest.now(),
+                                        SnapshotWarning(WarningKind.STREAM, "", line))
 
     # -- quotes --------------------------------------------------------------------------------
 
