@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,18 +43,19 @@ from tests.replay_support import (
 STALL_S = 25.0  # exchange seconds the simulator's ticker sends nothing
 
 
-def record_stalled_run(directory: Path, root: Path, cycles: int) -> list[str]:
+def record_stalled_run(directory: Path, root: Path,
+                       cycles: int) -> tuple[list[Snapshot], list[str]]:
     """`optui collect` over the simulator's ticker, recording on, 5 s cycles on a stepped clock;
-    before the third cycle every connection goes silent without closing (no ticks, no
+    after the second cycle every connection goes silent without closing (no ticks, no
     heartbeats) while the exchange's clock moves on STALL_S seconds: the source sees the stall,
-    reconnects and names the gap. Returns the printed status lines."""
+    reconnects and names the gap. Returns the snapshots and the printed status lines."""
     clock = FakeClock()
     sim = SimulatedSource(seed=7, start=START, clock=clock)
     server = serve(sim.exchange, "127.0.0.1", 0)
     server.tick_interval = 0.05
     recorder = Recorder(directory, sim.name, sim.label, flusher=False)
     source = StreamingSource(sim, "sim_key", "sim_token", server.url.replace("http", "ws", 1),
-                             recorder=recorder, server=server, stall_after_s=0.3,
+                             recorder=recorder, server=server, stall_after_s=1.5,
                              backoff_base_s=0.05, backoff_max_s=0.1)
     engine = live_engine(replay_settings(5.0, chain_strikes=4), source, root)
     lines: list[str] = []
@@ -61,38 +63,43 @@ def record_stalled_run(directory: Path, root: Path, cycles: int) -> list[str]:
 
     def sleep(seconds: float) -> None:
         if len(taken) == 2:
-            silent = server.sessions()
-            for session in silent:
-                session.paused.set()
-            clock.advance(STALL_S)
             ticker = source.ticker
             assert ticker is not None
-            for _ in range(400):  # every connection stalled, then up again on a new socket
-                if all(st.stalls and st.connects >= 2 for st in ticker.stats) and all(
-                        s.ws is not None for s in ticker.shards):
+            before = [(st.stalls, st.connects) for st in ticker.stats]
+            for session in server.sessions():
+                session.paused.set()
+            clock.advance(STALL_S)
+            for _ in range(500):  # each connection stalled, up again, and ticking (gap named)
+                if all(st.stalls > s0 and st.connects > c0 and shard.down_since is None
+                       for st, (s0, c0), shard in zip(ticker.stats, before, ticker.shards,
+                                                      strict=True)):
                     break
                 time.sleep(0.02)
         clock.advance(seconds)
         assert wait_caught_up(source, sim.now()), "the stream did not catch up"
 
     run_cycles(engine, 5.0, cycles, lines=lines, sleep=sleep, snaps=taken)
-    return lines
+    return taken, lines
 
 
 def _ticker_lines(lines: list[str]) -> list[str]:
     return [line.strip() for line in lines if "warning: ticker connection" in line]
 
 
+def _ticker_notes(warnings: list[str]) -> list[str]:
+    return [w for w in warnings if w.startswith("ticker connection")]
+
+
 @pytest.mark.integration
 @pytest.mark.chaos
 def test_a_recorded_stall_replays_with_the_live_gap_lines(tmp_path: Path) -> None:
     directory = recordings_dir(tmp_path / "live", simulated=True)
-    live_lines = record_stalled_run(directory, tmp_path / "live", cycles=4)
-    said = _ticker_lines(live_lines)
+    snaps, live_lines = record_stalled_run(directory, tmp_path / "live", cycles=4)
+    said = _ticker_notes([w for snap in snaps for w in snap.warnings])
     # The live run last ticked at 09:15:05, then nothing until the exchange's 09:15:30.
     gap = [line for line in said if "no ticks 09:15:05-09:15:30 IST" in line]
     assert gap and all("(the gap stays a gap in the recording)" in line for line in gap), said
-    assert any("stalled: no data or heartbeat for 0.3 s; reconnecting" in line for line in said)
+    assert any("stalled: no data or heartbeat for 1.5 s; reconnecting" in line for line in said)
     assert any(" reconnected: " in line for line in said), said
     path = day_path(directory, START.date())
     records = list(read_day(path))
@@ -100,10 +107,26 @@ def test_a_recorded_stall_replays_with_the_live_gap_lines(tmp_path: Path) -> Non
     notices = [r for r in records if r.kind == NOTICE]
     assert any("no ticks 09:15:05-09:15:30 IST" in r.json()["message"] for r in notices)
 
+    notes: list[SnapshotWarning] = []
+
+    def keep_notes(collector: Any) -> None:
+        take = collector.engine.source.take_notices
+
+        def kept() -> list[SnapshotWarning]:
+            fresh = take()
+            notes.extend(fresh)
+            return fresh
+
+        collector.engine.source.take_notices = kept
+
     replay = replay_day(path, tmp_path / "replay.db", replay_settings(5.0, chain_strikes=4),
-                        files=tmp_path / "files")
-    # The same lines (the gap with the same span) in the same order, said by the replay.
-    assert _ticker_lines(replay.lines) == said
+                        files=tmp_path / "files", prepare=keep_notes)
+    # The same lines (the gap with the same span) in the same order, with their kind, said by
+    # the replay; the status lines print the same of them.
+    assert _ticker_notes(notes) == said
+    assert all(w.kind == WarningKind.STREAM for w in _ticker_notes(notes))
+    assert _ticker_lines(live_lines) and _ticker_lines(replay.lines) == _ticker_lines(live_lines)
+    assert any("no ticks 09:15:05-09:15:30 IST" in w for w in _ticker_notes(notes))
     one = stored_rows(tmp_path / "live" / "live.db")
     for measurement in MEASUREMENTS:
         assert replay.rows[measurement] == one[measurement], measurement
