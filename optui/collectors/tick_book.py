@@ -182,6 +182,34 @@ class TickBook:
         table.last_trade_day[at] = np.where(traded > 0, ist_day_ordinal(traded), np.nan)
         return table
 
+    def quote_table_at(self, keys: Sequence[str], slots: np.ndarray) -> QuoteTable:
+        """`quote_table` for instruments known to have ticked, by their rows (`slots`, each a
+        row of a token with a tick): the same columns, gathered without a missing-row pass."""
+        s = self._state
+        rows = np.asarray(slots, dtype=np.intp)
+        n = rows.size
+        ohlc = {}
+        for name in ("open", "high", "low", "close"):  # Kite's 0: no trade yet / no close
+            price = getattr(s, name)[rows]
+            price[price <= 0] = np.nan
+            ohlc[name] = price
+        depth = s.depth_price[rows, :, 0]
+        bid = depth[:, 0] + 0.0  # -0.0 reads as 0.0, as `price or 0.0` does
+        ask = depth[:, 1] + 0.0
+        stamp = s.exchange_timestamp[rows]
+        # An index packet has no last trade time: an index's value is as of its timestamp.
+        traded = np.where(s.tradable[rows], s.last_trade_time[rows], stamp)
+        age = (stamp - traded).astype(float)
+        age[(stamp <= 0) | (traded <= 0)] = np.nan
+        day = ist_day_ordinal(traded)
+        day[traded <= 0] = np.nan
+        return QuoteTable(list(keys), np.ones(n, dtype=bool),
+                          s.instrument_token[rows].astype(np.int64, copy=False),
+                          last_price=s.last_price[rows].astype(float, copy=False),
+                          bid=bid, ask=ask, volume=s.volume[rows].astype(float),
+                          average_price=s.average_price[rows].astype(float, copy=False),
+                          oi=s.oi[rows].astype(float), age_s=age, last_trade_day=day, **ohlc)
+
     def quote(self, token: int) -> dict | None:
         """The token's latest state as one Kite /quote entry, or None without a tick."""
         slot = self._slot_of.get(int(token))

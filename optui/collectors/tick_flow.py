@@ -96,7 +96,8 @@ class TickFlow:
     def answered(self, streamed: Iterable[int], polled: Mapping[str, dict]) -> None:
         """One quote call: `streamed` tokens answered from the ticks, `polled` the Kite-shaped
         answers (key -> quote dict with `instrument_token`) the REST tier gave."""
-        tokens = np.fromiter(streamed, dtype=np.int64)
+        tokens = (streamed.astype(np.int64, copy=False) if isinstance(streamed, np.ndarray)
+                  else np.fromiter(streamed, dtype=np.int64))
         token_list = tokens.tolist()
         self._answered.update(token_list)
         if tokens.size:
