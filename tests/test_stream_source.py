@@ -114,6 +114,28 @@ def _batch(rows: list[tuple[int, int, float, int, int]]) -> TickBatch:
 
 
 @pytest.mark.unit
+def test_book_applies_repeated_frames_of_one_tick_per_instrument_as_ticks_one_by_one() -> None:
+    a, b, c = 2 * 256 + 2, 3 * 256 + 2, 4 * 256 + 2
+    frames = [[(a, MODE_FULL, 10.0, 100, 500), (b, MODE_QUOTE, 20.0, 7, 0)],
+              [(a, MODE_LTP, 11.0, 0, 0), (b, MODE_FULL, 21.0, 9, 40)],  # the same tokens again
+              [(c, MODE_FULL, 5.0, 1, 2), (a, MODE_QUOTE, 12.0, 150, 0)],
+              [(a, MODE_LTP, 13.0, 0, 0), (a, MODE_FULL, 14.0, 160, 510)]]  # one repeats
+    whole, single = TickBook(capacity=1), TickBook(capacity=1)
+    names = [f for f in TickBatch.__slots__ if f != "skipped_packets"]  # type: ignore[attr-defined]
+    for rows in frames:
+        frame = _batch(rows)
+        whole.add(frame)
+        for j in range(len(frame)):
+            single.add(TickBatch(*(getattr(frame, n)[j : j + 1] for n in names)))
+        for t in (a, b, c):
+            assert whole.quote(t) == single.quote(t)
+        assert whole.ticks.tolist() == single.ticks.tolist()
+        assert whole.live_mode.tolist() == single.live_mode.tolist()
+    q = whole.quote(a)
+    assert q is not None and q["last_price"] == 14.0 and q["oi"] == 510
+
+
+@pytest.mark.unit
 def test_a_batch_answers_whole_from_the_book_only_while_each_of_its_legs_is_live() -> None:
     """The lookups a batch keeps between cycles follow the subscriptions, the book's new rows,
     stale connections and a changed batch."""
