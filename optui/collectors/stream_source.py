@@ -51,7 +51,7 @@ import numpy as np
 from optui.collectors.source import MarketSource
 from optui.collectors.stream_plan import MIXED, STREAM, feed_tier, is_spot_call, stream_modes
 from optui.collectors.tick_book import TickBook
-from optui.collectors.tick_flow import INDEX_SEGMENT, TickFlow
+from optui.collectors.tick_flow import INDEX_SEGMENT, FlowTable, TickFlow
 from optui.collectors.ticker_source import (
     MAX_CONNECTIONS,
     MAX_PER_CONNECTION,
@@ -519,11 +519,11 @@ class StreamingSource(WrappedSource):
         except TokenExpiredError as exc:
             self._login_rejected = exc
 
-    def take_tick_flow(self) -> dict[int, tuple[float, float]]:
-        """Token -> (inflow, outflow) rupees measured per trade from the ticks for the legs
-        answered from them since the previous call (NaN: not measured); legs polled meanwhile
-        are left to the REST definition."""
-        return self._on_loop(self.flow.take)
+    def take_tick_flow(self) -> FlowTable:
+        """The per-trade flow (a FlowTable: tokens ascending, inflow and outflow in rupees, NaN
+        not measured) of the legs answered from the ticks since the previous call; legs polled
+        meanwhile are left to the REST definition."""
+        return self._on_loop(self.flow.take_table)
 
     def streaming_spots(self) -> bool:
         """Whether the index spots are answered from ticks now (the tick cadence is on and
