@@ -212,8 +212,10 @@ def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
             columns[name] = (np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
                              if parts else np.zeros(0))
         else:
-            columns[name] = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray) else p)]
-    idents = (ident for block in blocks for ident in zip(*(block[name] for name in LEG_TAGS), strict=True))
+            columns[name] = list(chain.from_iterable(
+                p.tolist() if isinstance(p, np.ndarray) else p for p in parts))
+    idents = chain.from_iterable(zip(*(block[name] for name in LEG_TAGS), strict=True)
+                                 for block in blocks)
     return ColumnBatch(LEGS, _leg_tags(idents), times, columns)
 
 
