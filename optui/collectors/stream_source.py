@@ -470,6 +470,7 @@ class StreamingSource(WrappedSource):
             if look.slots.size and look.slots.min() < 0:  # a token the book had not met yet
                 look.slots = self.book.slots(look.tokens)
             return look
+        gen = self._lookup_gen  # read first: a change made while this builds is seen next time
         n = len(keys)
         token_list = list(map(self._key_token.get, keys, repeat(-1, n)))
         if -1 in token_list:
@@ -479,7 +480,7 @@ class StreamingSource(WrappedSource):
                                  count=n)
         shard = np.fromiter(map(self._shard_of.get, token_list, repeat(-1, n)),
                             dtype=np.int64, count=n) + 1
-        look = _BatchLookup(self._lookup_gen, keys, token_list, tokens,
+        look = _BatchLookup(gen, keys, token_list, tokens,
                             self._mode_codes(token_list), subscribed, shard,
                             self.book.slots(tokens))
         self._lookups[at] = look
