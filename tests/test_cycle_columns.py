@@ -100,6 +100,25 @@ def test_the_book_answers_in_columns_what_each_quote_dict_says() -> None:
 
 
 @pytest.mark.unit
+def test_the_book_answers_ticked_rows_as_its_table_does_bit_for_bit() -> None:
+    book = TickBook(capacity=2)
+    batch = _ticks()
+    book.add(batch)
+    tokens = batch.instrument_token.tolist()[::-1]  # any order, every one ticked
+    keys = [f"NFO:X{t}" for t in tokens]
+    want = book.quote_table(keys, tokens)
+    got = book.quote_table_at(keys, book.slots(tokens))
+    assert got.keys == keys and got.has.all()
+    assert got.instrument_token.dtype == want.instrument_token.dtype
+    for name in ("instrument_token", "last_price", "bid", "ask", "volume", "average_price", "oi",
+                 "open", "high", "low", "close", "age_s", "last_trade_day"):
+        g, w = getattr(got, name), getattr(want, name)
+        assert g.dtype == w.dtype, name
+        assert [repr(x) for x in g.tolist()] == [repr(x) for x in w.tolist()], name
+    assert math.isnan(got.open[-2]) and got.bid[-2] == 0.0  # no trade yet; empty bid side
+
+
+@pytest.mark.unit
 def test_a_table_takes_rows_by_key_and_a_missing_key_has_no_quote() -> None:
     q = quote_from_kite({"instrument_token": 7, "last_price": 10.0, "volume": 5,
                          "depth": {"buy": [{"price": 9.9}], "sell": [{"price": 10.1}]}})

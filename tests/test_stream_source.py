@@ -114,6 +114,67 @@ def _batch(rows: list[tuple[int, int, float, int, int]]) -> TickBatch:
 
 
 @pytest.mark.unit
+def test_book_applies_repeated_frames_of_one_tick_per_instrument_as_ticks_one_by_one() -> None:
+    a, b, c = 2 * 256 + 2, 3 * 256 + 2, 4 * 256 + 2
+    frames = [[(a, MODE_FULL, 10.0, 100, 500), (b, MODE_QUOTE, 20.0, 7, 0)],
+              [(a, MODE_LTP, 11.0, 0, 0), (b, MODE_FULL, 21.0, 9, 40)],  # the same tokens again
+              [(c, MODE_FULL, 5.0, 1, 2), (a, MODE_QUOTE, 12.0, 150, 0)],
+              [(a, MODE_LTP, 13.0, 0, 0), (a, MODE_FULL, 14.0, 160, 510)]]  # one repeats
+    whole, single = TickBook(capacity=1), TickBook(capacity=1)
+    names = [f for f in TickBatch.__slots__ if f != "skipped_packets"]  # type: ignore[attr-defined]
+    for rows in frames:
+        frame = _batch(rows)
+        whole.add(frame)
+        for j in range(len(frame)):
+            single.add(TickBatch(*(getattr(frame, n)[j : j + 1] for n in names)))
+        for t in (a, b, c):
+            assert whole.quote(t) == single.quote(t)
+        assert whole.ticks.tolist() == single.ticks.tolist()
+        assert whole.live_mode.tolist() == single.live_mode.tolist()
+    q = whole.quote(a)
+    assert q is not None and q["last_price"] == 14.0 and q["oi"] == 510
+
+
+@pytest.mark.unit
+def test_a_batch_answers_whole_from_the_book_only_while_each_of_its_legs_is_live() -> None:
+    """The lookups a batch keeps between cycles follow the subscriptions, the book's new rows,
+    stale connections and a changed batch."""
+    import asyncio
+    from types import SimpleNamespace
+
+    a, b, c = 2 * 256 + 2, 3 * 256 + 2, 4 * 256 + 2
+    now = 1_764_045_010.0
+    src = StreamingSource(SimulatedSource(seed=7, start=START, clock=FakeClock()), "k", "t", "ws://x")
+
+    async def update(modes: object) -> None:
+        shard.modes = dict(modes)  # type: ignore[call-overload]
+
+    shard = SimpleNamespace(index=0, ws=object(), last_exchange_time=now, modes={})
+    src.ticker = SimpleNamespace(shards=[shard], update=update)  # type: ignore[assignment]
+    src._key_token.update({"NFO:A": a, "NFO:B": b, "NFO:C": c})
+    src._modes = {a: "full", b: "full", c: "full"}
+    asyncio.run(src._apply_modes(dict(src._modes)))
+    src.book.add(_batch([(a, MODE_FULL, 10.0, 100, 500), (b, MODE_FULL, 20.0, 7, 40)]))
+
+    def answered(batches: list[list[str]]) -> list[list[float]]:
+        return [t.last_price.tolist() for t in src._streamed_tables(batches, 0, now)]
+
+    assert answered([["NFO:A", "NFO:B"], ["NFO:C"]]) == [[10.0, 20.0]]  # C has no tick yet
+    src.book.add(_batch([(c, MODE_QUOTE, 30.0, 1, 0)]))
+    assert answered([["NFO:A", "NFO:B"], ["NFO:C"]]) == [[10.0, 20.0]]  # not yet in full mode
+    src.book.add(_batch([(c, MODE_FULL, 31.0, 1, 0), (a, MODE_LTP, 11.0, 0, 0)]))
+    assert answered([["NFO:A", "NFO:B"], ["NFO:C"]]) == [[11.0, 20.0], [31.0]]
+    assert answered([["NFO:B", "NFO:A"], ["NFO:C"]]) == [[20.0, 11.0], [31.0]]  # other keys
+    asyncio.run(src._apply_modes({a: "full", c: "full"}))  # B unsubscribed
+    assert answered([["NFO:B", "NFO:A"], ["NFO:C"]]) == []
+    assert answered([["NFO:A"], ["NFO:C"]]) == [[11.0], [31.0]]
+    src.book.mark_stale([c])
+    assert answered([["NFO:A"], ["NFO:C"]]) == [[11.0]]
+    shard.last_exchange_time = now - 10.0  # the connection's ticks are too old
+    assert answered([["NFO:A"], ["NFO:C"]]) == []
+
+
+@pytest.mark.unit
 def test_book_applies_a_frame_as_its_ticks_one_by_one() -> None:
     a, b = 2 * 256 + 2, 3 * 256 + 2
     rows = [(a, MODE_FULL, 10.0, 100, 500), (b, MODE_QUOTE, 20.0, 7, 0), (a, MODE_LTP, 11.0, 0, 0),

@@ -77,6 +77,42 @@ def test_a_leg_handed_to_rest_and_back_is_counted_once() -> None:
 
 
 @pytest.mark.unit
+def test_a_take_holds_each_legs_flow_once_whatever_the_calls_of_its_cycle() -> None:
+    """Calls answering disjoint legs (kept as columns), a leg answered twice in one take (its
+    flows add), a leg handed to REST after a streamed answer (dropped): the table and the map
+    agree, tokens ascending."""
+    a, b, c = 7 * 256 + 2, 5 * 256 + 2, 6 * 256 + 2
+    tok = np.array([a, b, c])
+
+    def cycle(calls: list[tuple[list[int], dict]]) -> tuple[dict, object]:
+        flows = [TickFlow(), TickFlow()]
+        for f in flows:
+            f.fold(_ticks(tok, 0, np.array([100, 100, 100]), np.array([10.0, 10.0, 10.0])))
+            f.answered(tok.tolist(), {})
+            f.take()
+            f.fold(_ticks(tok, 1, np.array([160, 130, 110]), np.array([11.0, 9.0, 10.5])))
+            for streamed, polled in calls[:1]:
+                f.answered(np.array(streamed) if f is flows[0] else streamed, polled)
+            f.fold(_ticks(tok, 2, np.array([170, 150, 120]), np.array([11.5, 8.5, 10.0])))
+            for streamed, polled in calls[1:]:
+                f.answered(streamed, polled)
+        return flows[0].take(), flows[1].take_table()
+
+    as_map, table = cycle([([c, a], {}), ([b], {})])
+    assert set(as_map) == {a, b, c}
+    assert table.tokens.tolist() == sorted([a, b, c])  # type: ignore[attr-defined]
+    assert sum(as_map[a]) == pytest.approx(160 * 11.0 - 100 * 10.0)
+    assert sum(as_map[b]) == pytest.approx(150 * 8.5 - 100 * 10.0)
+    again, _ = cycle([([a, b], {}), ([a], {})])  # a twice: both intervals add up
+    assert sum(again[a]) == pytest.approx(170 * 11.5 - 100 * 10.0)
+    handed, table = cycle([([a, b], {}), ([], {"k": _kite(a, 2, 170, 11.5)})])
+    assert set(handed) == {b} and table.tokens.tolist() == [b]  # type: ignore[attr-defined]
+    for key, (i, o) in handed.items():
+        at = table.tokens.tolist().index(key)  # type: ignore[attr-defined]
+        assert (i, o) == (table.inflow[at], table.outflow[at])  # type: ignore[attr-defined]
+
+
+@pytest.mark.unit
 def test_memory_does_not_grow_with_ticks_or_snapshots() -> None:
     """1,000 instruments, 500 frames of every one of them and a snapshot (take) after each:
     the per-instrument arrays keep their size and the heap does not grow after the first."""

@@ -63,7 +63,7 @@ from optui.collectors.source import (
 )
 from optui.collectors.stream_plan import is_spot_call
 from optui.collectors.tick_book import TickBook
-from optui.collectors.tick_flow import TickFlow
+from optui.collectors.tick_flow import FlowTable, TickFlow
 from optui.errors import BadInputError, ConfigError, NetworkError
 from optui.indices import INDEX_SPECS
 from optui.models import Instrument, SnapshotWarning, WarningKind
@@ -445,10 +445,10 @@ class ReplaySource(MarketSource):
             self._fed[1] += len(body["keys"]) - len(stream)
         return out
 
-    def take_tick_flow(self) -> dict[int, tuple[float, float]]:
+    def take_tick_flow(self) -> FlowTable:
         """The per-trade flow of the legs the replayed calls answered from ticks (see
         optui.collectors.stream_source.StreamingSource.take_tick_flow)."""
-        return self.flow.take()
+        return self.flow.take_table()
 
     def next_snapshot_at(self) -> datetime | None:
         """At a recorded tick cadence, when the live run made its next call of the index spots

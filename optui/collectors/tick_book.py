@@ -29,6 +29,7 @@ _QUOTE_FIELDS = ("last_quantity", "average_price", "volume", "buy_quantity", "se
                  "open", "high", "low", "close")
 _FULL_FIELDS = ("oi", "oi_day_high", "oi_day_low", "last_trade_time", "exchange_timestamp")
 _DEPTH_FIELDS = ("depth_price", "depth_quantity", "depth_orders")
+_RECENT_FRAMES = 8  # token sequences whose rows `TickBook.add` keeps (3 connections, a few each)
 
 
 def _last_rows(slot: np.ndarray) -> np.ndarray:
@@ -57,6 +58,7 @@ class TickBook:
         self._sorted = np.zeros(0, dtype=np.int64)
         self._sorted_slot = np.zeros(0, dtype=np.int64)
         self.exchange_time = 0.0  # newest exchange timestamp applied, Unix seconds
+        self._recent: list[tuple[np.ndarray, np.ndarray, bool]] = []  # see `_frame_slots`
 
     def __len__(self) -> int:
         return len(self._tokens)
@@ -103,29 +105,50 @@ class TickBook:
         n = len(batch)
         if n == 0:
             return
-        slot = self.slots(batch.instrument_token, add=True)
+        slot, once = self._frame_slots(batch.instrument_token)
         s = self._state
         mode = batch.mode.astype(np.int8)
-        rows = _last_rows(slot)
-        s.last_price[slot[rows]] = batch.last_price[rows]
-        s.instrument_token[slot[rows]] = batch.instrument_token[rows]
-        s.tradable[slot[rows]] = batch.tradable[rows]
-        np.maximum.at(self.mode, slot, mode)
-        np.add.at(self.ticks, slot, 1)
-        np.maximum.at(self.live_mode, slot, mode)
+        if once:  # each instrument ticks once in the frame (as Kite sends): plain assignment
+            s.last_price[slot] = batch.last_price
+            s.instrument_token[slot] = batch.instrument_token
+            s.tradable[slot] = batch.tradable
+            self.mode[slot] = np.maximum(self.mode[slot], mode)
+            self.ticks[slot] += 1
+            self.live_mode[slot] = np.maximum(self.live_mode[slot], mode)
+        else:
+            rows = _last_rows(slot)
+            s.last_price[slot[rows]] = batch.last_price[rows]
+            s.instrument_token[slot[rows]] = batch.instrument_token[rows]
+            s.tradable[slot[rows]] = batch.tradable[rows]
+            np.maximum.at(self.mode, slot, mode)
+            np.add.at(self.ticks, slot, 1)
+            np.maximum.at(self.live_mode, slot, mode)
         quoted = np.flatnonzero(mode != MODE_LTP)
         if quoted.size:
-            q = quoted[_last_rows(slot[quoted])]
+            q = quoted if once else quoted[_last_rows(slot[quoted])]
             for name in _QUOTE_FIELDS:
                 getattr(s, name)[slot[q]] = getattr(batch, name)[q]
         full = np.flatnonzero(mode == MODE_FULL)
         if full.size:
-            f = full[_last_rows(slot[full])]
+            f = full if once else full[_last_rows(slot[full])]
             for name in _FULL_FIELDS + _DEPTH_FIELDS:
                 getattr(s, name)[slot[f]] = getattr(batch, name)[f]
         stamps = batch.exchange_timestamp
         if stamps.size and stamps.max() > self.exchange_time:
             self.exchange_time = float(stamps.max())
+
+    def _frame_slots(self, tokens: np.ndarray) -> tuple[np.ndarray, bool]:
+        """(row of each token, adding rows for new ones; whether no token repeats). A
+        connection sends its instruments in the same order frame after frame: the answers for
+        the last few token sequences are kept (a token's row never changes once given)."""
+        tok = np.asarray(tokens, dtype=np.int64)
+        for seen, slot, once in self._recent:
+            if seen.size == tok.size and np.array_equal(seen, tok):
+                return slot, once
+        slot = self.slots(tok, add=True)
+        once = bool(slot.size == np.unique(slot).size)
+        self._recent = [(tok.copy(), slot, once), *self._recent[:_RECENT_FRAMES - 1]]
+        return slot, once
 
     def mark_stale(self, tokens: ArrayLike | None = None) -> None:
         """Take `tokens` (all when None) off the live set until their next tick (a connection
@@ -181,6 +204,34 @@ class TickBook:
                                    np.nan)
         table.last_trade_day[at] = np.where(traded > 0, ist_day_ordinal(traded), np.nan)
         return table
+
+    def quote_table_at(self, keys: Sequence[str], slots: np.ndarray) -> QuoteTable:
+        """`quote_table` for instruments known to have ticked, by their rows (`slots`, each a
+        row of a token with a tick): the same columns, gathered without a missing-row pass."""
+        s = self._state
+        rows = np.asarray(slots, dtype=np.intp)
+        n = rows.size
+        ohlc = {}
+        for name in ("open", "high", "low", "close"):  # Kite's 0: no trade yet / no close
+            price = getattr(s, name)[rows]
+            price[price <= 0] = np.nan
+            ohlc[name] = price
+        depth = s.depth_price[rows, :, 0]
+        bid = depth[:, 0] + 0.0  # -0.0 reads as 0.0, as `price or 0.0` does
+        ask = depth[:, 1] + 0.0
+        stamp = s.exchange_timestamp[rows]
+        # An index packet has no last trade time: an index's value is as of its timestamp.
+        traded = np.where(s.tradable[rows], s.last_trade_time[rows], stamp)
+        age = (stamp - traded).astype(float)
+        age[(stamp <= 0) | (traded <= 0)] = np.nan
+        day = ist_day_ordinal(traded)
+        day[traded <= 0] = np.nan
+        return QuoteTable(list(keys), np.ones(n, dtype=bool),
+                          s.instrument_token[rows].astype(np.int64, copy=False),
+                          last_price=s.last_price[rows].astype(float, copy=False),
+                          bid=bid, ask=ask, volume=s.volume[rows].astype(float),
+                          average_price=s.average_price[rows].astype(float, copy=False),
+                          oi=s.oi[rows].astype(float), age_s=age, last_trade_day=day, **ohlc)
 
     def quote(self, token: int) -> dict | None:
         """The token's latest state as one Kite /quote entry, or None without a tick."""

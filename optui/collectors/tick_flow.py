@@ -15,8 +15,9 @@ order), so a replay measures the live run's flow value for value:
   stream again the ticks count from it. A leg that moves stream -> REST -> stream is counted
   once by one tier or the other, never twice and never skipped.
 
-`take()` hands the engine the flow of the legs streamed since the previous `take()`: token ->
-(inflow, outflow) in rupees, NaN when not measured (no flow reference when the interval began).
+`take_table()` hands the engine the flow of the legs streamed since the previous take as columns
+(`FlowTable`), `take()` the same as token -> (inflow, outflow) in rupees; NaN when not measured
+(no flow reference when the interval began).
 """
 
 from __future__ import annotations
@@ -72,6 +73,10 @@ class TickFlow:
     def __init__(self, max_gap_s: float = 180.0) -> None:
         self.aggregator = TickAggregator(np.zeros(0, dtype=np.int64), max_gap_s=max_gap_s)
         self._flow: dict[int, tuple[float, float]] = {}
+        # The usual call's flow, kept as columns until `take` (tokens, inflow, outflow; each
+        # token once across them and not in `_flow`); `_held`: the tokens of both.
+        self._chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._held: set[int] = set()
         self._answered: set[int] = set()  # tokens answered (streamed or polled) since `take`
 
     @property
@@ -96,18 +101,20 @@ class TickFlow:
     def answered(self, streamed: Iterable[int], polled: Mapping[str, dict]) -> None:
         """One quote call: `streamed` tokens answered from the ticks, `polled` the Kite-shaped
         answers (key -> quote dict with `instrument_token`) the REST tier gave."""
-        tokens = np.fromiter(streamed, dtype=np.int64)
+        tokens = (streamed.astype(np.int64, copy=False) if isinstance(streamed, np.ndarray)
+                  else np.fromiter(streamed, dtype=np.int64))
         token_list = tokens.tolist()
         self._answered.update(token_list)
         if tokens.size:
             inflow, outflow, measured = self.aggregator.take(tokens)
-            if self._flow.keys().isdisjoint(token_list) and len(set(token_list)) == len(token_list):
+            held = len(self._held)
+            self._held.update(token_list)
+            if len(self._held) == held + len(token_list):
                 # The usual call: no flow held yet for these legs this take (each once).
-                inflow = np.where(measured, inflow, NAN)
-                outflow = np.where(measured, outflow, NAN)
-                self._flow.update(zip(token_list, zip(inflow.tolist(), outflow.tolist(), strict=True),
-                                      strict=True))
+                self._chunks.append((tokens, np.where(measured, inflow, NAN),
+                                     np.where(measured, outflow, NAN)))
             else:
+                self._settle()
                 self._add_flow(token_list, inflow, outflow, measured)
         rows = [q for q in polled.values() if isinstance(q, dict)
                 and isinstance(q.get("instrument_token"), int)]
@@ -127,6 +134,7 @@ class TickFlow:
         at = np.array([_stamp_s(q.get("timestamp")) for q in rows])
         at = np.where(np.isfinite(at), at, self.aggregator.exchange_time)
         self.aggregator.hand_over(handed, value, volume, prevailing_mid(bid, ask, last), last, at)
+        self._settle()
         for tok in handed.tolist():
             self._flow.pop(tok, None)  # the REST tier measures it this cycle
         self._answered.update(handed.tolist())
@@ -143,9 +151,25 @@ class TickFlow:
                 i, o, ok = held[0], held[1], True
             self._flow[tok] = (i, o) if ok else (NAN, NAN)
 
+    def _settle(self) -> None:
+        """Move the flow kept as columns into `_flow` (a call that adds to or drops a leg's
+        flow of this take)."""
+        for tokens, inflow, outflow in self._chunks:
+            self._flow.update(zip(tokens.tolist(), zip(inflow.tolist(), outflow.tolist(),
+                                                       strict=True), strict=True))
+        self._chunks = []
+
     def take(self) -> dict[int, tuple[float, float]]:
-        """Token -> (inflow, outflow) rupees of the legs streamed since the previous take (one
-        take per cycle). A tracked leg the cycle did not answer (the chain window moved away
+        """`take_table` as token -> (inflow, outflow)."""
+        table = self.take_table()
+        return dict(zip(table.tokens.tolist(), zip(table.inflow.tolist(),
+                                                   table.outflow.tolist(), strict=True),
+                        strict=True))
+
+    def take_table(self) -> FlowTable:
+        """The flow of the legs streamed since the previous take (one take per cycle) as a
+        FlowTable: tokens ascending, inflow and outflow in rupees, NaN when not measured (no
+        flow reference when the interval began). A tracked leg the cycle did not answer (the chain window moved away
         from it) goes back to its last answer's flow reference: the ticks that reached it after
         that answer, before its unsubscription applied, are not counted, and when a later cycle
         answers it again its flow is one interval from its last answer, as the REST tier's."""
@@ -154,8 +178,20 @@ class TickFlow:
             answered = np.fromiter(self._answered, dtype=np.int64, count=len(self._answered))
             agg.rewind(agg.tokens[~np.isin(agg.tokens, answered)])
         self._answered = set()
-        out, self._flow = self._flow, {}
-        return out
+        chunks, flow = self._chunks, self._flow
+        self._chunks, self._flow, self._held = [], {}, set()
+        if flow:
+            self._chunks = chunks
+            self._flow = flow
+            self._settle()
+            flow, self._flow = self._flow, {}
+            return FlowTable.of(flow)
+        if not chunks:
+            return FlowTable.of({})
+        tokens = np.concatenate([c[0] for c in chunks])
+        order = np.argsort(tokens)
+        return FlowTable(tokens[order], np.concatenate([c[1] for c in chunks])[order],
+                         np.concatenate([c[2] for c in chunks])[order])
 
     def slots(self) -> int:
         """Instruments tracked (the size of every per-instrument array)."""
@@ -172,9 +208,14 @@ class FlowTable:
     inflow: np.ndarray
     outflow: np.ndarray
 
+    def __len__(self) -> int:
+        return int(self.tokens.size)
+
     @classmethod
-    def of(cls, flow: Mapping[int, tuple[float, float]]) -> FlowTable:
-        """The table of token -> (inflow, outflow)."""
+    def of(cls, flow: Mapping[int, tuple[float, float]] | FlowTable) -> FlowTable:
+        """The table of token -> (inflow, outflow) (a table: itself)."""
+        if isinstance(flow, FlowTable):
+            return flow
         n = len(flow)
         tokens = np.fromiter(flow.keys(), dtype=np.int64, count=n)
         values = np.fromiter(chain.from_iterable(flow.values()), dtype=float,

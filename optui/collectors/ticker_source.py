@@ -415,8 +415,13 @@ class TickerSource:
 
     def _known(self, shard: _Shard, batch: TickBatch) -> TickBatch:
         """The ticks of instruments subscribed on the shard; the others are counted."""
-        known = np.isin(batch.instrument_token, shard.tokens)
-        unknown = int((~known).sum())
+        subscribed, tok = shard.tokens, batch.instrument_token  # `tokens` is sorted
+        if subscribed.size:
+            at = np.minimum(np.searchsorted(subscribed, tok), subscribed.size - 1)
+            known = subscribed[at] == tok
+        else:
+            known = np.zeros(tok.shape, dtype=bool)
+        unknown = 0 if known.all() else int((~known).sum())
         if unknown:
             shard.stats.unknown_ticks += unknown
             batch = _take(batch, np.flatnonzero(known))

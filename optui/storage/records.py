@@ -177,15 +177,19 @@ def _leg_tags(idents: Iterable[tuple[Any, ...]]) -> list[dict[str, str]]:
     cache = _TAGS_CACHE
     if len(cache) > 50_000:  # expiries roll: drop old series now and then
         cache.clear()
-    out: list[dict[str, str]] = []
-    for ident in idents:
-        tags = cache.get(ident)
-        if tags is None:
-            index, bucket, side, expiry, offset = ident
-            tags = cache[ident] = FrozenTags(index=index, bucket=bucket, side=side,
-                                             expiry=expiry.isoformat(), strike_offset=offset)
-        out.append(tags)
-    return out
+    idents = list(idents)
+    out: list[dict[str, str] | None] = list(map(cache.get, idents))  # known series, in C
+    if None in out:  # series met for the first time
+        for j, ident in enumerate(idents):
+            if out[j] is None:
+                tags = cache.get(ident)
+                if tags is None:
+                    index, bucket, side, expiry, offset = ident
+                    tags = cache[ident] = FrozenTags(index=index, bucket=bucket, side=side,
+                                                     expiry=expiry.isoformat(),
+                                                     strike_offset=offset)
+                out[j] = tags
+    return out  # type: ignore[return-value]
 
 
 def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
@@ -195,12 +199,12 @@ def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
     blocks = [b for b in blocks if len(b["timestamp"])]
     times: list[int] = []
     memo: dict[datetime, int] = {}
-    for block in blocks:
-        for stamp in block["timestamp"]:
-            t = memo.get(stamp)
-            if t is None:
-                t = memo[stamp] = time_to_ns(stamp)
-            times.append(t)
+    for block in blocks:  # a block's legs share a few stamps (one, the cycle's): each once
+        stamps = block["timestamp"]
+        for stamp in dict.fromkeys(stamps):
+            if stamp not in memo:
+                memo[stamp] = time_to_ns(stamp)
+        times.extend(map(memo.__getitem__, stamps))
     columns: dict[str, Any] = {}
     for name in LEG_FIELDS:
         parts = [block[name] for block in blocks]
@@ -208,8 +212,10 @@ def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
             columns[name] = (np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
                              if parts else np.zeros(0))
         else:
-            columns[name] = [v for p in parts for v in (p.tolist() if isinstance(p, np.ndarray) else p)]
-    idents = (ident for block in blocks for ident in zip(*(block[name] for name in LEG_TAGS), strict=True))
+            columns[name] = list(chain.from_iterable(
+                p.tolist() if isinstance(p, np.ndarray) else p for p in parts))
+    idents = chain.from_iterable(zip(*(block[name] for name in LEG_TAGS), strict=True)
+                                 for block in blocks)
     return ColumnBatch(LEGS, _leg_tags(idents), times, columns)
 
 
