@@ -29,7 +29,10 @@ benchmarks/bench_cycle_digests.json, captures of the code before the cycle's per
 went to columns (commit ea74751) made on this machine (numpy's vectorised exp and log may
 round differently on another CPU) for `bench_cycle.py 10 --alerts`, `6 --alerts --start
 "2026-11-25 09:15"`, `6 --alerts --chain-strikes 8 --full-chain-expiries 0`, `6 --files` and
-`10`. `--rows F` / `--shown F`: every stored row / snapshot shown, one line each, to F (to
+`10`. The snapshots-shown captures were taken again when the buckets gained the whole chain's
+gamma exposure (`BucketStats.gex_cr`): the earlier snapshots equal the new ones with that field
+removed (checked on `6 --alerts`); stored rows and leg files are still the first captures.
+`--rows F` / `--shown F`: every stored row / snapshot shown, one line each, to F (to
 find what differs).
 `--profile`: cProfile (CPU of the cycle's thread) of the measured cycles, top functions.
 `--alerts`: with the alert rules (AlertEngine, as `optui collect` runs them), timed apart.
