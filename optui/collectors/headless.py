@@ -139,6 +139,19 @@ def next_cycle_at(after: datetime, interval_s: float) -> datetime:
     return datetime.fromtimestamp((after.timestamp() // step + 1) * step, after.tzinfo)
 
 
+FIRST_RETRY_S = (2.0, 4.0, 8.0, 15.0)
+"""Exchange seconds from a failed attempt to the next while no cycle has been stored yet
+(doubling, bounded at 15 s); never later than the interval's own next slot."""
+
+
+def first_retry_at(after: datetime, failures: int) -> datetime:
+    """The exchange time of the quick retry after `failures` (1, 2 ...) failed attempts in a row
+    with nothing stored yet: `after` plus FIRST_RETRY_S's entry (its last once past its end)."""
+    from datetime import timedelta
+
+    return after + timedelta(seconds=FIRST_RETRY_S[min(max(failures, 1), len(FIRST_RETRY_S)) - 1])
+
+
 class Collector:
     """Runs cycles every `interval` seconds until stopped; never overlaps cycles."""
 
@@ -170,6 +183,7 @@ class Collector:
         if settings is not None and settings.source.simulated_fallback and engine.source_label == "LIVE":
             self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
         self._slot: datetime | None = None  # the exchange time of the cycle slot last waited for
+        self._quick_retries = 0  # failed attempts in a row before the first stored cycle
         self._window = Window()  # at the tick cadence: the snapshots since the last summary
         self._freezer = DayFreezer()  # garbage-collection policy (optui.heap)
 
@@ -290,6 +304,17 @@ class Collector:
         except OptuiError as exc:
             log.debug("clock probe before the next cycle failed: %s", exc)
 
+    def _first_cycle_retry_at(self, now: datetime, stored: bool) -> datetime | None:
+        """When nothing has been stored yet and the last attempt was an ordinary gap (not a
+        paused source): the quick retry's exchange time, `first_retry_at`; else None (the
+        interval's cadence). Each retry is an attempt of its own, counted and recorded as a gap."""
+        sup = self.supervisor
+        if stored or sup.last_good is not None or sup.paused:
+            self._quick_retries = 0
+            return None
+        self._quick_retries += 1
+        return first_retry_at(now, self._quick_retries)
+
     def _next_cycle_at(self, after: datetime) -> datetime:
         """The next multiple of the interval on the exchange clock (cycles land on :00, :05...)."""
         return next_cycle_at(after, self.interval)
@@ -391,6 +416,10 @@ class Collector:
             # never the slot just run again (a new clock reading can step back below it).
             now = self._exchange_now()
             slot = self._next_cycle_at(now if self._slot is None else max(now, self._slot))
+            soon = self._first_cycle_retry_at(now, snap is not None)
+            if soon is not None and soon < slot:
+                self._wait_exchange(soon)  # the slot is kept: a success there resumes the cadence
+                continue
             self._slot = slot
             self._tighten_clock(slot)
             self._wait_exchange(slot)

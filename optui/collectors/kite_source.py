@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
@@ -45,8 +46,46 @@ CLOCK_PROBES = 8
 bounds, from the header's whole second to within the round trip)."""
 
 
-def map_kite_error(exc: Exception, what: str) -> SourceError:
-    """Turn a kiteconnect or requests exception into our typed error with a message naming the fix."""
+TRANSIENT_ATTEMPTS = 4
+"""Tries of one REST call whose failures are transient (see `transient_fault`) before it fails."""
+TRANSIENT_BACKOFF_S = (0.25, 0.5, 1.0)
+"""Exchange seconds waited before the 2nd, 3rd and 4th try (exponential, bounded: 1.75 s in all,
+on top of the limiter's spacing, so a retried quote call still keeps Kite's 1 call/s)."""
+
+
+def transient_fault(exc: BaseException, timeout_s: float | None = None) -> str | None:
+    """The precise name of a transient fault a retry may cure, or None for any other failure.
+
+    Kinds: HTTP 429 (rate limited), HTTP 5xx (Kite's GeneralException/NetworkException), a
+    timeout, a refused or dropped connection, a 200 answer whose body is not JSON (kiteconnect's
+    DataException, which it files under HTTP 502) and a body cut before its Content-Length
+    (requests' ChunkedEncodingError / urllib3's IncompleteRead). Names never carry the body."""
+    import requests
+    from kiteconnect import exceptions as kex
+
+    if isinstance(exc, kex.DataException):
+        return "malformed response (not JSON)"
+    if isinstance(exc, kex.KiteException):
+        code = getattr(exc, "code", None)
+        if code == 429:
+            return "rate limited (HTTP 429)"
+        if isinstance(code, int) and 500 <= code < 600 and not isinstance(
+                exc, (kex.TokenException, kex.PermissionException, kex.InputException)):
+            return f"server error (HTTP {code})"
+        return None
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "truncated response (body cut)"
+    if isinstance(exc, requests.exceptions.Timeout):
+        limit = f" in {timeout_s:g} s" if timeout_s else ""
+        return f"timeout (no answer{limit})"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        return f"connection failed ({exc.__class__.__name__})"
+    return None
+
+
+def map_kite_error(exc: Exception, what: str, timeout_s: float | None = None) -> SourceError:
+    """Turn a kiteconnect or requests exception into our typed error with a message naming the
+    fault (`transient_fault`'s name where it is one) and the fix; never the body or a secret."""
     from kiteconnect import exceptions as kex
 
     code = getattr(exc, "code", None)
@@ -55,13 +94,21 @@ def map_kite_error(exc: Exception, what: str) -> SourceError:
         return TokenExpiredError(f"{what}: {TOKEN_FIX}")
     if isinstance(exc, kex.PermissionException):
         return TokenExpiredError(f"{what}: Kite refused permission ({message}): check the app's API permissions")
+    fault = transient_fault(exc, timeout_s)
     if isinstance(exc, kex.NetworkException) and code == 429:
-        return RateLimitedError(f"{what}: Kite rate limit hit ({message}); the next cycle retries")
+        return RateLimitedError(f"{what}: Kite rate limit hit ({message}, HTTP 429); the next cycle retries")
     if isinstance(exc, kex.InputException):
         return BadInputError(f"{what}: Kite rejected the request ({message})")
+    if isinstance(exc, kex.DataException):
+        return NetworkError(f"{what}: Kite answered a {fault}")
     if isinstance(exc, kex.KiteException):
+        if fault is not None:
+            return NetworkError(f"{what}: Kite answered an error: {fault}: {message}")
         return NetworkError(f"{what}: Kite answered an error ({message}, HTTP {code})")
-    # requests' ConnectionError, Timeout and friends: the host is unreachable.
+    if fault is not None and not fault.startswith("connection failed"):
+        return NetworkError(f"{what}: Kite answered with a {fault}" if fault.startswith("truncated")
+                            else f"{what}: {fault} from Kite; check the network and kite.root")
+    # requests' ConnectionError and friends: the host is unreachable.
     return NetworkError(f"{what}: cannot reach Kite ({exc.__class__.__name__}); check the network and kite.root")
 
 
@@ -197,22 +244,44 @@ class KiteSource(MarketSource):
         return self._has_token
 
     def _call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
+        """`fn()` through the limiter; a transient fault (`transient_fault`) is retried within
+        the call, up to TRANSIENT_ATTEMPTS tries with TRANSIENT_BACKOFF_S between them (each try
+        waits its turn at the limiter too; after a 429 one whole extra interval); anything else,
+        or the last try's fault, raises its typed error (`map_kite_error`)."""
         if not self._has_token:
             raise TokenExpiredError(f"{what}: {NO_TOKEN}: {LOGIN_FIX}")
-        for attempt in (1, 2):
+        from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+        def transient(exc: BaseException) -> bool:
+            return transient_fault(exc, self._timeout) is not None
+
+        def wait(state: RetryCallState) -> float:
+            return TRANSIENT_BACKOFF_S[min(state.attempt_number, len(TRANSIENT_BACKOFF_S)) - 1]
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome is not None else None
+            assert exc is not None
+            fault = transient_fault(exc, self._timeout)
+            if getattr(exc, "code", None) == 429:
+                self._limiter.penalise(kind)  # the exchange counts arrival times, which jitter
+            log.info("%s: %s; retrying (try %d of %d)", what, fault, state.attempt_number + 1,
+                     TRANSIENT_ATTEMPTS)
+
+        def attempt() -> T:
             self._limiter.acquire(kind)
-            try:
-                return fn()
-            except Exception as exc:  # noqa: BLE001 - every client failure becomes a typed error
-                error = map_kite_error(exc, what)
-                # The exchange counts arrival times, which jitter: a 429 on calls spaced to the
-                # limit is retried once after a whole extra interval before it becomes a gap.
-                if isinstance(error, RateLimitedError) and attempt == 1:
-                    log.info("%s: Kite answered 429; retrying once after one interval", what)
-                    self._limiter.penalise(kind)
-                    continue
-                raise error from exc
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            return fn()
+
+        retrying = Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
+                            wait=wait, before_sleep=before_sleep, sleep=self._backoff_sleep, reraise=True)
+        try:
+            return retrying(attempt)
+        except Exception as exc:  # noqa: BLE001 - every client failure becomes a typed error
+            raise map_kite_error(exc, what, self._timeout) from exc
+
+    def _backoff_sleep(self, seconds: float) -> None:
+        """Wait `seconds` of exchange time between tries (the clock's own sleep: a simulated
+        clock's in tests, else the machine's)."""
+        (self.clock.sleep or time.sleep)(seconds)
 
     def _cache_file(self, exchange: str, day: date) -> Path | None:
         if self._cache_dir is None:
