@@ -38,12 +38,13 @@ START = datetime(2026, 11, 25, 9, 20, 0, tzinfo=IST)  # a Wednesday session, on 
 FAULTS = "429=0.05,5xx=0.05,timeout=0.02,malformed=0.05,truncated=0.05"
 
 
-def _start_collecting(tmp_path: Path, seed: int, cycles: int) -> tuple[list[tuple[float, Outcome]], FaultPlan, int]:
+def _start_collecting(tmp_path: Path, seed: int, cycles: int, faults: str = FAULTS,
+                      heal_after: int = 0) -> tuple[list[tuple[float, Outcome]], FaultPlan, int]:
     """Run `optui collect`'s loop (interval 30 s) from a cold start (no instrument cache) until
-    `cycles` attempts; returns (exchange seconds since START, outcome) per attempt, the plan and
+    `cycles` attempts (the faults stop after `heal_after` attempts when it is set); returns (exchange seconds since START, outcome) per attempt, the plan and
     the requests the exchange refused for Kite's real rate limits."""
     clock = SimTime()
-    plan = FaultPlan.parse(FAULTS, seed=seed)
+    plan = FaultPlan.parse(faults, seed=seed)
     plan.timeout_s = 0.4  # the client gives up after 0.3 s: a timeout costs little real time
     refused: list[str] = []
     limiter = ServerLimiter(clock=clock)  # Kite's real limits (1 quote call/s) on the exchange clock
@@ -75,6 +76,8 @@ def _start_collecting(tmp_path: Path, seed: int, cycles: int) -> tuple[list[tupl
 
         def done(outcome: Outcome) -> bool:
             attempts.append(((source.now() - START).total_seconds(), outcome))
+            if heal_after and len(attempts) == heal_after:
+                server.faults = None
             return len(attempts) >= cycles
 
         stop_when(collector, done)
@@ -105,6 +108,25 @@ def test_collection_starts_within_seconds_at_the_testers_fault_rates(tmp_path: P
     assert slots == sorted(set(slots)) and len(later) >= 1
     assert all("Traceback" not in o.gap and "HTTP 502" not in o.gap for _, o in attempts)
     assert refused == 0  # retries waited their turn: Kite's limits were never exceeded
+
+
+@pytest.mark.chaos
+@pytest.mark.integration
+def test_a_failed_first_cycle_is_retried_within_seconds_then_the_cadence_holds(tmp_path: Path) -> None:
+    """Every request fails (HTTP 5xx) through the first two attempts: each is a recorded gap
+    naming the fault, the retries come 2 s then 4 s after, and once a cycle is stored the next
+    attempt is on the 30 s slot."""
+    attempts, _, refused = _start_collecting(tmp_path, 1, cycles=4, faults="5xx=1", heal_after=2)
+    stored = [o.stored for _, o in attempts]
+    assert stored == [False, False, True, True]
+    assert all("server error (HTTP 50" in o.gap and "attempt" in o.gap for _, o in attempts[:2])
+    t0, t1, t2, t3 = (t for t, _ in attempts)
+    # Each failed attempt spends its in-call retries (1.75 s of backoff per call) before the gap.
+    assert t1 - t0 == pytest.approx(2.0 + 1.75, abs=1.5)
+    assert t2 - t1 == pytest.approx(4.0 + 1.75, abs=1.5)
+    assert t2 < 30.0 and attempts[3][1].snapshot.timestamp >= START + timedelta(seconds=30)  # type: ignore[union-attr]
+    assert attempts[3][1].snapshot.timestamp < START + timedelta(seconds=60)  # type: ignore[union-attr]
+    assert refused == 0
 
 
 @pytest.mark.unit
