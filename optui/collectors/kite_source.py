@@ -243,10 +243,11 @@ class KiteSource(MarketSource):
         """False while pending: built without an access token and none given since."""
         return self._has_token
 
-    def _call(self, kind: str, what: str, fn: Callable[[], T]) -> T:
+    def _call(self, kind: str, what: str, fn: Callable[[], T], tries: int = TRANSIENT_ATTEMPTS) -> T:
         """`fn()` through the limiter; a transient fault (`transient_fault`) is retried within
         the call, up to TRANSIENT_ATTEMPTS tries with TRANSIENT_BACKOFF_S between them (each try
-        waits its turn at the limiter too; after a 429 one whole extra interval); anything else,
+        waits its turn at the limiter too; after a 429 one whole extra interval; `tries` 1 for a
+        probe, which only asks whether the source answers); anything else,
         or the last try's fault, raises its typed error (`map_kite_error`)."""
         if not self._has_token:
             raise TokenExpiredError(f"{what}: {NO_TOKEN}: {LOGIN_FIX}")
@@ -271,7 +272,7 @@ class KiteSource(MarketSource):
             self._limiter.acquire(kind)
             return fn()
 
-        retrying = Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(TRANSIENT_ATTEMPTS),
+        retrying = Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(tries),
                             wait=wait, before_sleep=before_sleep, sleep=self._backoff_sleep, reraise=True)
         try:
             return retrying(attempt)
@@ -346,8 +347,9 @@ class KiteSource(MarketSource):
         self._has_token = True
 
     def probe(self) -> None:
-        """The profile call: cheap (not counted against the quote limit) and checks the token."""
-        self.profile()
+        """The profile call, tried once: cheap (not counted against the quote limit) and checks
+        the token."""
+        self._call("default", "profile", self._kite.profile, tries=1)
 
     def profile(self) -> dict:
         """The logged-in user's profile (validates the token)."""
