@@ -18,14 +18,14 @@ from kiteconnect import exceptions as kex
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import FIRST_RETRY_S, Collector, first_retry_at
-from optui.collectors.kite_source import KiteSource, map_kite_error, transient_fault
+from optui.collectors.kite_source import TRANSIENT_ATTEMPTS, KiteSource, map_kite_error, transient_fault
 from optui.collectors.rate_limit import KITE_RATES, RateLimiter
 from optui.collectors.simulated_time import SimTime, stop_when
 from optui.collectors.source import ExchangeClock
 from optui.collectors.supervisor import Outcome
 from optui.collectors.token_watch import SecretsWatch
 from optui.config import Settings
-from optui.errors import NetworkError, RateLimitedError, TokenExpiredError
+from optui.errors import BadInputError, NetworkError, RateLimitedError, TokenExpiredError
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.faults import FaultPlan
 from optui.simulator.server import RateLimiter as ServerLimiter
@@ -172,3 +172,37 @@ def test_first_cycle_retries_back_off_within_bounds() -> None:
     waits = [(first_retry_at(START, n) - START).total_seconds() for n in range(1, 8)]
     assert waits == [2.0, 4.0, 8.0, 15.0, 15.0, 15.0, 15.0]
     assert max(FIRST_RETRY_S) < 30.0
+
+
+@pytest.mark.unit
+def test_a_call_retries_transient_faults_with_paced_bounded_backoff() -> None:
+    clock = SimTime()
+    limiter = RateLimiter(KITE_RATES, clock=clock, sleep=clock.sleep)
+    source = KiteSource("key", "token", root="http://127.0.0.1:1", limiter=limiter)
+    source.clock = ExchangeClock(monotonic=clock)
+    faults: list[Exception] = [kex.NetworkException("Too many requests", code=429),
+                               requests.exceptions.ChunkedEncodingError("IncompleteRead")]
+    tries: list[float] = []
+
+    def quote() -> dict:
+        tries.append(clock.t)
+        if faults:
+            raise faults.pop(0)
+        return {"NSE:NIFTY 50": {}}
+
+    assert source._call("quote", "quote", quote) == {"NSE:NIFTY 50": {}}
+    # Backoff 0.25 s then 0.5 s, but never closer than Kite's 1 quote call/s (plus the 429's
+    # extra interval): the tries are at 0, 2.1 and 3.15 exchange seconds.
+    assert tries == [0.0, pytest.approx(2.1), pytest.approx(3.15)]
+    # A fault that is not transient, or one that outlasts the tries, is raised at once, typed.
+    with pytest.raises(BadInputError):
+        source._call("quote", "quote", lambda: (_ for _ in ()).throw(kex.InputException("bad", code=400)))
+    calls: list[int] = []
+
+    def cut() -> dict:
+        calls.append(1)
+        raise requests.exceptions.ChunkedEncodingError("IncompleteRead")
+
+    with pytest.raises(NetworkError, match=r"quote: Kite answered with a truncated response \(body cut\)"):
+        source._call("quote", "quote", cut)
+    assert len(calls) == TRANSIENT_ATTEMPTS

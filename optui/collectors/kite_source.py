@@ -247,11 +247,19 @@ class KiteSource(MarketSource):
         """`fn()` through the limiter; a transient fault (`transient_fault`) is retried within
         the call, up to TRANSIENT_ATTEMPTS tries with TRANSIENT_BACKOFF_S between them (each try
         waits its turn at the limiter too; after a 429 one whole extra interval; `tries` 1 for a
-        probe, which only asks whether the source answers); anything else,
+        probe, which only asks whether the source answers; no new try once two client timeouts
+        of real time, at least 5 s, are spent, so unanswered calls cannot hold a cycle long);
+        anything else,
         or the last try's fault, raises its typed error (`map_kite_error`)."""
         if not self._has_token:
             raise TokenExpiredError(f"{what}: {NO_TOKEN}: {LOGIN_FIX}")
-        from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+        from tenacity import (
+            RetryCallState,
+            Retrying,
+            retry_if_exception,
+            stop_after_attempt,
+            stop_after_delay,
+        )
 
         def transient(exc: BaseException) -> bool:
             return transient_fault(exc, self._timeout) is not None
@@ -272,7 +280,8 @@ class KiteSource(MarketSource):
             self._limiter.acquire(kind)
             return fn()
 
-        retrying = Retrying(retry=retry_if_exception(transient), stop=stop_after_attempt(tries),
+        stop = stop_after_attempt(tries) | stop_after_delay(max(2 * self._timeout, 5.0))
+        retrying = Retrying(retry=retry_if_exception(transient), stop=stop,
                             wait=wait, before_sleep=before_sleep, sleep=self._backoff_sleep, reraise=True)
         try:
             return retrying(attempt)
