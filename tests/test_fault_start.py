@@ -18,7 +18,12 @@ from kiteconnect import exceptions as kex
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import FIRST_RETRY_S, Collector, first_retry_at
-from optui.collectors.kite_source import TRANSIENT_ATTEMPTS, KiteSource, map_kite_error, transient_fault
+from optui.collectors.kite_source import (
+    TRANSIENT_ATTEMPTS,
+    KiteSource,
+    map_kite_error,
+    transient_fault,
+)
 from optui.collectors.rate_limit import KITE_RATES, RateLimiter
 from optui.collectors.simulated_time import SimTime, stop_when
 from optui.collectors.source import ExchangeClock
