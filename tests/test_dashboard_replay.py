@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from dashboard_wait import settle
+from replay_support import FakeClock
 from textual.app import App
 from textual.message import Message
 
@@ -34,15 +35,6 @@ LIVE: dict[Path, dict[datetime, Snapshot]] = {}
 """The live run's snapshots by moment, per recorded day."""
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += max(seconds, 0.0)
 
 
 def _settings(root: Path) -> Settings:
@@ -62,7 +54,7 @@ def recorded_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A simulated morning recorded by `optui collect`'s Collector (seed 7, 5 s cycles)."""
     root = tmp_path_factory.mktemp("dash-replay")
     settings = _settings(root)
-    clock = _Clock()
+    clock = FakeClock()
     sim = SimulatedSource(seed=7, start=START, clock=clock)
     recorder = Recorder(recordings_dir(root / "data", simulated=True), sim.name, sim.label, flusher=False)
     engine = CollectionEngine(settings, RecordingSource(sim, recorder), None, state_dir=root / "state")

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from replay_support import FakeClock
 
 from optui.analytics.implied_vol import solve_black76
 from optui.analytics.premium_flow import FLOW_BARS, flow_window
@@ -42,17 +43,6 @@ START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
 RECIPE = datetime(2026, 11, 23, 10, 0, tzinfo=IST)  # the README's `optui simulate --start`
 
 
-class FakeClock:
-    """A monotonic clock the test moves by hand (the simulator's `clock`)."""
-
-    def __init__(self) -> None:
-        self.t = 1000.0
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += max(seconds, 0.0)
 
 
 def _settings(interval_s: float = 5.0) -> Settings:
