@@ -10,6 +10,7 @@ from functools import partial
 
 from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.keys import format_key
 
 
 @dataclass(frozen=True)
@@ -65,8 +66,13 @@ _KEY_NAMES = {
 
 
 def display_keys(keys: str) -> str:
-    """Key names as a user reads them."""
-    return " / ".join(_KEY_NAMES.get(k, k) for k in keys.split(",")) if keys else "palette"
+    """Key names as a user reads them: "full_stop" is ".", "plus,equals_sign" is "+ / =".
+
+    Textual's `format_key` names every key it knows (punctuation, space); ours first.
+    """
+    if not keys:
+        return "palette"
+    return " / ".join(_KEY_NAMES.get(k) or format_key(k) for k in keys.split(","))
 
 
 def screen_commands(screen_type: type) -> list[Command]:

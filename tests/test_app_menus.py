@@ -467,3 +467,16 @@ async def test_main_menu_names_the_store_the_source_writes(settings: Settings, t
     async with app.run_test(size=(140, 40)) as pilot:
         await pilot.pause()
         assert "Store: sqlite:///data/optui.db   " in panel_text(app.screen).replace("\n", "")
+
+
+def test_help_names_keys_as_they_are_typed() -> None:
+    """Help shows the replay keys as the characters a trader types, never Textual's key names."""
+    from optui.commands import dashboard_commands, display_keys
+
+    shown = {c.id: display_keys(c.keys) for c in dashboard_commands()}
+    assert shown["dashboard.replay_step"] == "."
+    assert shown["dashboard.replay_faster"] == "+ / ="
+    assert shown["dashboard.replay_slower"] == "-"
+    assert shown["dashboard.index_next"] == "i / ]"
+    for keys in shown.values():
+        assert not any(name in keys for name in ("_", "full_stop", "minus", "plus")), keys
