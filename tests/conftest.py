@@ -5,9 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from servers import influx_process, influx_server, redis_server, victoria_server  # noqa: F401
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"  # real files kept in the repository
+
+# No per-example deadline: on a shared 2-core machine an example's time says nothing about the
+# code (test_iv_standing_bounds failed its 200 ms default at load 16); speed goals are benchmarks.
+hypothesis_settings.register_profile("optui", deadline=None)
+hypothesis_settings.load_profile("optui")
 
 
 @pytest.fixture(autouse=True)

@@ -147,6 +147,12 @@ async def test_compact_at_80x24_shows_one_chart_at_a_time(session) -> None:
         assert "OI by strike" in str(shown[0].query_one(".caption").render())
         await pilot.press("v")
         assert [c.id for c in screen.query(".cell.current")] == ["cell-chart-smile"]
+        await pilot.press("v")
+        day = screen.query_one(DayChart)
+        # Compact, the straddle is not drawn: the title gives its value, not a right axis.
+        assert set(day.shown) >= {"straddle"} and day.shown["straddle"]
+        assert "(right)" not in day.title_text, day.title_text
+        assert f"straddle ₹{day.shown['straddle'][-1]:,.2f}" in day.title_text, day.title_text
         loads = screen.loads
         await pilot.press("b")
         await _loaded(pilot, screen, loads)

@@ -132,3 +132,40 @@ async def test_the_overview_keeps_its_figures_in_sight_beside_the_flow_panel(siz
         assert {"index", "ltp", "atm_iv", "pcr", "max_pain", "straddle"} <= set(table.column_keys)
         if size[0] >= 160:
             assert len(table.column_keys) == 10  # everything, as before
+
+
+@pytest.mark.mock
+@pytest.mark.parametrize("days", [42, 294])
+async def test_the_80_column_overview_shows_iv_rank_and_percentile(days: int) -> None:
+    """At 80x24 the overview has no border for the IV standing subtitle and showed none (the
+    charts screen did): the compact table's IVR/IVP column gives each index's rank and
+    percentile, with the days behind them when less than a year, and the table still fits."""
+    from test_snapshots import DashboardHost
+
+    from optui.analytics.vol_history import YEAR_DAYS, iv_standing
+    from optui.widgets.keyed_table import cell_text
+    from optui.widgets.overview_table import bucket_stats
+
+    snap = sample_snapshot()
+    ov = snap.indices["NIFTY"].overview
+    b = bucket_stats(ov, "this_week")
+    assert b is not None
+    closes = [b.atm_iv - 3.0 + 6.0 * (n % 7) / 6 for n in range(days)]  # 8.8 .. 14.8 around 11.8
+    app = DashboardHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.dash.query_one(OverviewTable)
+        assert table.compact
+        table.iv_history = {("NIFTY", b.bucket): (closes, [26000.0] * days)}
+        app.dash.show_snapshot(snap)
+        await pilot.pause()
+        await pilot.pause()
+        want = iv_standing(b.atm_iv, closes)
+        assert want.days == min(days, YEAR_DAYS)
+        rank, pct = f"{want.rank:.0f}", f"{want.percentile:.0f}"
+        assert (rank, pct) == ("50", "43")  # 11.8 in 8.8..14.8; 3 of 7 closes below it
+        cell = cell_text(table.get_cell("NIFTY", "iv_standing"))
+        assert cell == (f"{rank}/{pct} {days}d" if days < YEAR_DAYS else f"{rank}/{pct}"), cell
+        assert cell_text(table.get_cell("BANKNIFTY", "iv_standing")) == "–"  # nothing stored
+        assert {"index", "ltp", "chg_pct", "atm_iv", "iv_standing", "pcr", "max_pain",
+                "straddle"} == set(table.column_keys)
+        assert table.virtual_size.width <= table.size.width, (table.column_keys, table.size)

@@ -53,6 +53,19 @@ class IvStanding:
         rank = f"{self.rank:.0f}" if math.isfinite(self.rank) else "–"
         return f"IVR {rank} IVP {self.percentile:.0f} ({span})"
 
+    def short_label(self, with_days: bool = True) -> str:
+        """'30/63 41d' (rank/percentile, then the days behind them when less than a year),
+        '30/63' over a full year, '–/– 3d' when the history is too short: the 80-column form."""
+        rank = f"{self.rank:.0f}" if math.isfinite(self.rank) else "–"
+        pct = f"{self.percentile:.0f}" if math.isfinite(self.percentile) else "–"
+        days = f" {self.days}d" if with_days and not self.full_year else ""
+        return f"{rank}/{pct}{days}"
+
+    def short_width(self) -> int:
+        """The widest short_label these days can give ('100/100 41d'), so a column sized by it
+        keeps its width as IV moves."""
+        return len("100/100") + (0 if self.full_year else len(f" {self.days}d"))
+
 
 def iv_standing(current: float, past_closes: Sequence[float],
                 lookback: int = YEAR_DAYS) -> IvStanding:

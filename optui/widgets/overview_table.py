@@ -4,13 +4,16 @@ Each row shows the bucket the trader selected (this_month: every index's monthly
 nearest expiry where an index has no such bucket (monthly-only indices have no weeklies); the
 Expiry column always names the expiry the IV, PCR, max pain and straddle belong to. With stored
 daily IV closes the ATM IV cells add IV rank, percentile and RV20 when every column still fits
-the panel; otherwise the selected index's standing is the panel's bottom-border subtitle.
+the panel; otherwise the selected index's standing is the panel's bottom-border subtitle. The
+80-column (compact) table has no border: there an IVR/IVP column gives each index's rank and
+percentile as '30/63 41d' (the days behind them when less than a year).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from optui.analytics.vol_history import IvStanding
 from optui.indices import BUCKETS, INDEX_KEYS
 from optui.models import BucketStats, OverviewRecord, Snapshot
 from optui.widgets.format import (
@@ -47,6 +50,12 @@ change beside its percent, the ATM strike the chain shows, the expiry the title 
 NARROW_LABELS: dict[str, str] = {"atm_iv": "ATM IV"}
 """Shorter headers once every DROP_ORDER column is out and the rest still do not fit."""
 
+STANDING_COLUMN: tuple[str, str, str] = ("iv_standing", "IVR/IVP", "right")
+"""The compact table's IV rank / IV percentile column, after ATM IV (see IvStanding.short_label)."""
+
+COMPACT_IV_LABELS: tuple[str, ...] = ("ATM IV %", "ATM IV", "IV %")
+"""The compact ATM IV header, tried in turn until the IVR/IVP column fits beside it."""
+
 
 def first_bucket(overview: OverviewRecord) -> BucketStats | None:
     """The nearest expiry bucket present, in the standard bucket order."""
@@ -78,6 +87,14 @@ def iv_context(atm_iv: float, last_price: float, history: IvHistory) -> str:
     rv = realised_vol([*spots, last_price])
     rv_text = f"RV20 {rv:.1f}" if rv == rv else "RV20 –"
     return f"{iv_standing(atm_iv, ivs).label()} {rv_text}"
+
+
+def compact_standing(atm_iv: float, history: IvHistory) -> IvStanding:
+    """Where ATM IV sits in the stored closes of `history` (see iv_context), for the compact
+    table's IVR/IVP column."""
+    from optui.analytics.vol_history import iv_standing
+
+    return iv_standing(atm_iv, history[0])
 
 
 def overview_cells(
@@ -122,8 +139,10 @@ class OverviewTable(KeyedTable):
     def __init__(self, compact: bool = False, **kwargs: object) -> None:
         self.compact = compact
         self.iv_history: dict[tuple[str, str], IvHistory] = {}
-        """(index, bucket) -> stored closes before today; shown in the full table only (in the
-        ATM IV cells when they fit, else the selected index's in the subtitle)."""
+        """(index, bucket) -> stored closes before today: in the full table in the ATM IV cells
+        when they fit, else the selected index's in the subtitle; compact, the IVR/IVP column."""
+        self._compact_standing: dict[str, IvStanding] = {}
+        """The compact table's standing per index key (empty: no IVR/IVP column)."""
         self._base = [c for c in OVERVIEW_COLUMNS if not compact or c[0] in COMPACT_COLUMNS]
         self._shown: tuple[dict[str, dict[str, Cell]], dict[str, str], str] = ({}, {}, "")
         """The last snapshot's rows (every column), IV standings and selected row's label."""
@@ -142,12 +161,15 @@ class OverviewTable(KeyedTable):
         keys += [k for k in snapshot.indices if k not in keys]
         rows: dict[str, dict[str, Cell]] = {}
         standing: dict[str, str] = {}
+        self._compact_standing = {}
         for k in keys:
             ov = snapshot.indices[k].overview
             b = bucket_stats(ov, bucket)
             rows[k] = overview_cells(ov, k == selected, bucket)
-            history = None if self.compact or b is None else self.iv_history.get((k, b.bucket))
-            if b is not None and history:
+            history = None if b is None else self.iv_history.get((k, b.bucket))
+            if b is not None and history and self.compact:
+                self._compact_standing[k] = compact_standing(b.atm_iv, history)
+            elif b is not None and history:
                 standing[k] = iv_context(b.atm_iv, ov.last_price, history)
         label = ""
         if selected in standing:
@@ -162,6 +184,8 @@ class OverviewTable(KeyedTable):
 
     def _lay_out(self) -> int:
         """Fit the columns to the width, sync the rows and set the subtitle (see the class)."""
+        if self.compact:
+            return self._lay_out_compact()
         rows, standing, label = self._shown
         width = self.size.width
         inline = bool(standing) and width > 0 and self._fit(rows, standing, width) == self._base
@@ -177,6 +201,43 @@ class OverviewTable(KeyedTable):
         if self.border_subtitle != subtitle:
             self.border_subtitle = subtitle
         return written
+
+    def _lay_out_compact(self) -> int:
+        """The compact columns, with the IVR/IVP column when there is a standing and it fits."""
+        rows = self._shown[0]
+        columns, with_days = self._fit_compact(rows, self.size.width)
+        self.set_columns(columns)
+        if STANDING_COLUMN in columns:
+            shown = self._compact_standing
+            rows = {k: {**cells, STANDING_COLUMN[0]: shown[k].short_label(with_days)
+                        if k in shown else "–"} for k, cells in rows.items()}
+        written = self.sync_rows(rows, sort_column="index")
+        self.refit_columns()
+        return written
+
+    def _fit_compact(self, rows: dict[str, dict[str, Cell]],
+                     width: int) -> tuple[list[tuple[str, str, str]], bool]:
+        """The compact columns and whether the IVR/IVP cells say their days: the column after
+        ATM IV, the ATM IV header shortened (COMPACT_IV_LABELS) and then the days left out until
+        it fits `width`; without it when nothing fits. Sized for the widest label the days can
+        give, so the layout holds as IV moves."""
+        base = list(self._base)
+        if not self._compact_standing:
+            return base, True
+        at = next(i for i, c in enumerate(base) if c[0] == "atm_iv") + 1
+        need = {key: max([len(label)] + [len(cell_text(cells.get(key, ""))) for cells in rows.values()])
+                for key, label, _ in base if key != "atm_iv"}
+        iv_cells = max((len(cell_text(cells.get("atm_iv", ""))) for cells in rows.values()), default=0)
+        for with_days in (True, False):
+            standing_width = max([len(STANDING_COLUMN[1])] + [
+                s.short_width() if with_days else len("100/100") for s in self._compact_standing.values()])
+            for iv_label in COMPACT_IV_LABELS:
+                used = (sum(need.values()) + max(iv_cells, len(iv_label)) + standing_width
+                        + 2 * (len(base) + 1) + 1)
+                if width <= 0 or used <= width:
+                    columns = [(k, iv_label if k == "atm_iv" else label, j) for k, label, j in base]
+                    return columns[:at] + [STANDING_COLUMN] + columns[at:], with_days
+        return base, True
 
     def _fit(self, rows: dict[str, dict[str, Cell]], standing: dict[str, str],
              width: int) -> list[tuple[str, str, str]]:

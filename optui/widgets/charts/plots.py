@@ -98,9 +98,12 @@ class DayChart(ChartPlot):
         standing = data.standing.label() if data.standing else "IVR – IVP –"
         rv = f"RV20 {data.rv20:.1f}" if math.isfinite(data.rv20) else "RV20 –"
         iv = f"ATM IV {data.current_iv:.2f}" if math.isfinite(data.current_iv) else "ATM IV –"
-        self.title_text = f"{iv} · {standing} · {rv} · straddle (right)"
         xs, ivs = _finite(_hm(data.times), data.atm_iv)
         xs2, tps = _finite(_hm(data.times), data.straddle)
+        # Compact, the straddle is not drawn: its latest value is said instead of its axis.
+        tp = ("" if not tps else f" · straddle ₹{tps[-1]:,.2f}" if self.compact
+              else " · straddle (right)")
+        self.title_text = f"{iv} · {standing} · {rv}{tp}"
         self.shown = {"times": xs, "atm_iv": ivs, "straddle": tps}
         plt.date_form("H:M:S")
         if ivs:
