@@ -13,6 +13,7 @@ from dashboard_wait import settle
 from replay_support import FakeClock
 from textual.app import App
 from textual.message import Message
+from textual.widgets._footer import FooterKey
 
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.headless import Collector
@@ -108,6 +109,10 @@ async def test_replay_on_the_dashboard_pauses_steps_and_jumps(recorded_day: Path
         assert _header(screen, "badge") == "REPLAY"
         assert "09:15:0" in _header(screen, "clock")  # the replayed clock, not the machine's
         assert "replay 1x playing" in _header(screen, "selection")
+        # Before any key is pressed the footer offers the replay's keys, not "r Collect now".
+        await pilot.pause()
+        footer = {key.description for key in screen.query(FooterKey)}
+        assert {"Pause", "Step", "Jump"} <= footer and "Collect now" not in footer, footer
         assert screen.query_one("#flow").border_title == "" or "cached" not in str(screen.query_one("#flow").border_title)
 
         await pilot.press("space")  # pause: the replayed clock stops

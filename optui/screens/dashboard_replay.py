@@ -75,10 +75,21 @@ class ReplayControls(DashboardView):
     """The replay keys and the replay's part of the header (speed, paused)."""
 
     loop: Any = None  # optui.screens.feed_loop.FeedLoop, set by the screen
+    _replay_keys_shown = False
+    """Whether the footer was last drawn for a replay (its keys, not `r` Collect now)."""
 
     def _replay_feed(self) -> Any:
         feed = self.feed
         return feed if feed is not None and feed.replay else None
+
+    def _refresh_header(self) -> None:
+        # The feed is made in a worker after the footer is first drawn: redraw the footer's
+        # keys once it is known to be a replay, not only at the next key press.
+        replaying = self._replay_feed() is not None
+        if replaying != self._replay_keys_shown:
+            self._replay_keys_shown = replaying
+            self.refresh_bindings()
+        super()._refresh_header()
 
     def _header_flags(self) -> list[str]:
         flags = super()._header_flags()
