@@ -34,7 +34,7 @@ from optui.screens.dashboard import DashboardScreen, chain_settings
 from optui.timeutil import IST
 from optui.ui_messages import FlowQueried, SnapshotCollected
 from optui.widgets.alerts_panel import AlertsPanel
-from optui.widgets.chain_table import ChainTable, chain_columns, chain_rows
+from optui.widgets.chain_table import ChainTable, chain_rows
 from optui.widgets.dashboard_model import (
     DataClock,
     StrikeWindow,
@@ -766,7 +766,7 @@ async def test_chain_in_lots_names_its_unit() -> None:
         await dash.pilot.pause()
         chain = dash.screen.query_one(ChainTable)
         assert "lots of 75" in str(dash.screen.query_one("#chain").border_title)
-        labels = dict(zip(chain.column_keys, [c[1] for c in chain_columns(False, "lots")], strict=True))
+        labels = {key: chain._labels[key] for key in chain.column_keys}  # as drawn (wider: fewer fit)
         assert labels["c_oi"] == "OI (lots)" and labels["p_oi_chg"] == "ΔOI (lots)"
         for leg in snap.indices["NIFTY"].legs:
             if leg.bucket != "this_week":

@@ -17,6 +17,7 @@ from textual.widgets import TabbedContent
 from optui.app import OptuiApp, TooSmallScreen
 from optui.config import Settings
 from optui.screens.dashboard import DashboardScreen
+from optui.widgets.keyed_table import cell_text
 from optui.widgets.overview_table import OverviewTable
 
 pytestmark = pytest.mark.chaos
@@ -169,3 +170,39 @@ async def test_the_80_column_overview_shows_iv_rank_and_percentile(days: int) ->
         assert {"index", "ltp", "chg_pct", "atm_iv", "iv_standing", "pcr", "max_pain",
                 "straddle"} == set(table.column_keys)
         assert table.virtual_size.width <= table.size.width, (table.column_keys, table.size)
+
+
+@pytest.mark.mock
+@pytest.mark.parametrize("size", [(120, 40), (140, 40), (160, 48)])
+async def test_the_chain_shows_both_sides_oi_and_the_health_log_has_room(size) -> None:  # noqa: ANN001
+    """At 120x40 the chain was wider than its panel: the calls showed OI, OI change and buildup
+    while the puts' were past the right edge, and the chain's 60 % of the height left the
+    bottom row 5 lines, so the health log under the alerts had none. Now the Flag, Vol, Delta
+    and IV columns go (both sides at once) until the chain fits, and the chain leaves the
+    bottom row its 8 lines."""
+    from test_snapshots import DashboardHost
+
+    from optui.widgets.chain_table import ChainTable
+    from optui.widgets.format import fmt_count
+    from optui.widgets.health_log import HealthLog
+
+    snap = sample_snapshot(strikes_each_side=12)
+    app = DashboardHost()
+    async with app.run_test(size=size) as pilot:
+        app.dash.show_snapshot(snap)
+        for _ in range(3):
+            await pilot.pause()
+        chain = app.dash.query_one(ChainTable)
+        assert chain.virtual_size.width <= chain.scrollable_content_region.width, chain.column_keys
+        keys = set(chain.column_keys)
+        for field in ("ltp", "chg", "oi", "oi_chg", "bu"):
+            assert {f"c_{field}", f"p_{field}"} <= keys, (field, chain.column_keys)
+        assert all(k == "strike" or f"p_{k[2:]}" in keys and f"c_{k[2:]}" in keys for k in keys)
+        if size[0] >= 160:
+            assert len(keys) == 19  # everything, flags included
+        put = next(leg for leg in snap.indices["NIFTY"].legs
+                   if leg.bucket == app.dash.bucket and leg.side == "PUT" and f"{leg.strike:g}" in chain.row_keys)
+        assert cell_text(chain.get_cell(f"{put.strike:g}", "p_oi")) == fmt_count(put.oi, 1e5)
+        health = app.dash.query_one(HealthLog)
+        assert health.scrollable_content_region.height >= 2, health.region
+        assert health.region.bottom <= size[1] - 1  # above the footer, not cut off

@@ -21,6 +21,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.scalar import Scalar
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
@@ -54,6 +55,12 @@ from optui.widgets.positions_table import PositionsTable
 from optui.widgets.status_header import StatusHeader
 
 log = logging.getLogger(__name__)
+
+CHAIN_ROOM = 1 + 10 + 8 + 1
+"""Lines the wide layout keeps besides the chain: the header, the top row, the bottom row's
+minimum and the footer (dashboard.tcss)."""
+CHAIN_MIN_ROWS = 4
+"""The chain's header and three strikes, however short the terminal."""
 
 __all__ = ["DashboardScreen", "EngineFactory", "ReplayRequest", "WIDE_MIN_COLUMNS", "chain_settings"]
 
@@ -263,6 +270,7 @@ class DashboardScreen(DashboardReads):
                 panel.add_alerts(alerts)
         finally:
             self._relayout = False
+        self._fit_chain_height()
         self._show_titles()
         pending, self._pending_health = self._pending_health, []
         for at, level, text in pending:
@@ -271,6 +279,17 @@ class DashboardScreen(DashboardReads):
         if raised:
             self.show_alerts(raised)
         self._render_all()
+
+    def _fit_chain_height(self) -> None:
+        """Side by side, the chain takes at most 60 % of the height and leaves the bottom row
+        its 8 lines: at 120x40 60 % left it 5 and the health log below the alerts had none."""
+        if not self._wide:
+            return
+        height = self.app.size.height
+        rows = max(CHAIN_MIN_ROWS, min(height * 6 // 10, height - CHAIN_ROOM))
+        chain = self.query_one(ChainTable)
+        if chain.styles.max_height != Scalar.parse(str(rows)):
+            chain.styles.max_height = rows
 
     def on_unmount(self) -> None:
         # The worker closes a feed the screen owns (a spool may flush over the network): never

@@ -22,7 +22,7 @@ from optui.widgets.format import (
     fmt_strike,
     quality_mark,
 )
-from optui.widgets.keyed_table import Cell, KeyedTable
+from optui.widgets.keyed_table import Cell, KeyedTable, cell_text
 
 OI_UNITS: tuple[str, ...] = ("lakh", "lots")
 """How the chain counts OI, OI change and volume (the `ui.oi_unit` setting)."""
@@ -42,6 +42,15 @@ SIDE_FIELDS: tuple[tuple[str, str, str], ...] = (
 COMPACT_FIELDS: tuple[str, ...] = ("ltp", "chg", "oi_chg", "bu")
 """The fields kept when the chain must fit 80 columns: enough to check each buildup label
 (price change and OI change); OI itself needs the wide layout."""
+
+DROP_ORDER: tuple[str, ...] = ("q", "vol", "delta", "iv")
+"""Fields left out of both sides, first to last, while the wide chain is wider than its panel
+(120-159 columns): at 120 the puts' OI, OI change and buildup were past the right edge while
+the calls' showed, so call and put OI could not be read side by side."""
+
+FLAG_WIDTH = len("wide_spread")
+"""The Flag column's width when fitting the chain: a longer mark ("below_intrinsic+1") may run
+past the edge rather than flip the columns shown as flags come and go."""
 
 _BUILDUP_STYLE = {"LB": "green", "SC": "green", "SB": "red", "LU": "red"}
 _UNIT_LABEL = {"lakh": "L", "lots": "lots"}
@@ -152,7 +161,10 @@ class ChainTable(KeyedTable):
         self.compact = compact
         self.oi_unit = oi_unit
         self.selection: tuple[str, str] = ("", "")
-        super().__init__(chain_columns(compact, oi_unit), **kwargs)
+        self._all_columns = chain_columns(compact, oi_unit)
+        self._shown_rows: dict[str, dict[str, Cell]] = {}
+        """The rows last given to show_rows (every column), refitted on a resize."""
+        super().__init__(self._all_columns, **kwargs)
 
     def show_legs(self, legs: list[LegRecord], index: str, bucket: str) -> int:
         """Show the chain for (index, bucket); a new selection clears first. Returns cells written."""
@@ -172,12 +184,45 @@ class ChainTable(KeyedTable):
         if opened:
             self.clear_rows(layout=False)
             self.selection = (index, bucket)
+        self._shown_rows = rows
+        columns = self.fit_columns(rows, self.scrollable_content_region.width)
+        self.set_columns(columns)
+        if len(columns) < len(self._all_columns):  # rows of exactly the shown columns
+            keys = [c[0] for c in columns]
+            rows = {k: {c: row[c] for c in keys} for k, row in rows.items()}
         written = self.sync_rows(rows, sort_column="strike")
         if opened and atm_key in rows:
             if not self.box_changing and self.size:
                 self.scroll_to_row(atm_key)
             self.call_after_refresh(self.scroll_to_row, atm_key)
         return written
+
+    def fit_columns(self, rows: dict[str, dict[str, Cell]], width: int) -> list[tuple[str, str, str]]:
+        """Every column, less DROP_ORDER's fields (both sides at once) until the rest of `rows`
+        fits `width` (the Flag column counted FLAG_WIDTH wide); all of them while the width is
+        unknown (0) and in the compact chain, whose fields are chosen for 80 columns."""
+        columns = self._all_columns
+        if self.compact or width <= 0 or not rows:
+            return columns
+        need = {}
+        for key, label, _ in columns:
+            if key.endswith("_q"):
+                need[key] = max(len(label), FLAG_WIDTH)
+            else:
+                need[key] = max(len(label), *(len(cell_text(row.get(key, ""))) for row in rows.values()))
+
+        def fits() -> bool:
+            return sum(need[c[0]] for c in columns) + 2 * len(columns) + 1 <= width
+
+        for drop in DROP_ORDER:
+            if fits():
+                break
+            columns = [c for c in columns if c[0] not in (f"c_{drop}", f"p_{drop}")]
+        return columns
+
+    def on_resize(self, event: object) -> None:
+        if self._shown_rows and not self.compact:
+            self.show_rows(self._shown_rows, *self.selection)
 
     def scroll_to_row(self, key: str) -> None:
         """Scroll so the row `key` sits in the middle of the visible rows (under the header)."""
