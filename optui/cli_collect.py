@@ -7,7 +7,15 @@ from typing import Annotated
 
 import typer
 
-from optui.cli_common import ConfigOpt, SourceKind, _fail, _parse_day, _printer, _settings
+from optui.cli_common import (
+    ConfigOpt,
+    SourceKind,
+    _check_port,
+    _fail,
+    _parse_day,
+    _printer,
+    _settings,
+)
 
 
 def collect(
@@ -25,6 +33,7 @@ def collect(
 ) -> None:
     """Collect headless: one status line per cycle; SIGINT/SIGTERM stop after the current write."""
     settings = _settings(config)
+    _check_port(port)
     from optui.errors import ConfigError, OptuiError
     from optui.indices import parse_indices
     from optui.logs import setup_logging
@@ -111,8 +120,7 @@ def serve(
     if attach is not None and not attach.startswith(("redis://", "rediss://")):
         _fail(f"--attach {attach!r}: give the collector's cache as redis://HOST:PORT/DB")
     bind_port = settings.api.port if port is None else port
-    if not 0 <= bind_port <= 65535:
-        _fail(f"--port {bind_port}: allowed 0 to 65535")
+    _check_port(bind_port)
     from optui.errors import ConfigError
     from optui.logs import setup_logging
 
@@ -223,6 +231,7 @@ def simulate(
         _fail(f"--speed {speed}: allowed above 0 up to 10000")
     host = host or sim.host
     port = sim.port if port is None else port
+    _check_port(port)
     from optui.errors import OptuiError
     from optui.simulator.server import run_simulator
 

@@ -60,6 +60,13 @@ class SourceKind(StrEnum):
     kite = "kite"
 
 
+def _check_port(port: int | None, name: str = "--port") -> None:
+    """Exit with a one-line error unless `port` (when given) is a TCP port, 0 to 65535 (0: any
+    free port); the socket layer otherwise raises OverflowError, which is no OSError."""
+    if port is not None and not 0 <= port <= 65535:
+        _fail(f"{name} {port}: allowed 0 to 65535 (0: any free port)")
+
+
 def _parse_day(text: str, name: str):  # noqa: ANN202 - datetime.date
     """The date in `text` (YYYY-MM-DD); exits with a one-line error naming option `name` otherwise."""
     from datetime import date

@@ -81,6 +81,17 @@ def test_bad_indices_and_missing_login_exit_with_one_line(tmp_path: Path) -> Non
     assert res.returncode == 2 and "kite.api_key is not set" in res.stderr and "Traceback" not in res.stderr
 
 
+@pytest.mark.parametrize("command", [("simulate",), ("serve",), ("collect", "--serve", "--once")])
+def test_a_port_out_of_range_is_one_line_before_anything_starts(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """`optui simulate --port 99999` printed the socket layer's OverflowError traceback (it is
+    no OSError); `collect --serve` generated an API token and collected a cycle first."""
+    res = run(*command, "--port", "99999", cwd=tmp_path,
+              env={"OPTUI_SECRETS_FILE": str(tmp_path / "secrets.toml")})
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    assert res.stderr.strip() == "error: --port 99999: allowed 0 to 65535 (0: any free port)"
+    assert res.stdout == "" and not (tmp_path / "secrets.toml").exists()
+
+
 def test_invalid_config_names_key(tmp_path: Path) -> None:
     res = run("config", "show", env={"OPTUI_SOURCE_INTERVAL_S": "fast"}, cwd=tmp_path)
     assert res.returncode == 2 and "source.interval_s" in res.stderr and "fast" in res.stderr
