@@ -146,3 +146,49 @@ async def test_dashboard_panel_and_capture_events(store: Store, tmp_path: Path) 
         await pilot.press("p")
         await pilot.pause()
         assert isinstance(app.screen, ParticipantsScreen)
+
+
+async def test_simulated_session_shows_participants_imported_into_the_live_store(
+        store: Store, tmp_path: Path) -> None:
+    """`optui participants import` stores the exchange's files in the live store (store.url);
+    a simulated session writes its own store beside it (data/sim/optui.db), and its panel said
+    "No participant data stored yet ... load past days with `optui participants import`" right
+    after the import. The panel and the screen now read the live store when their own has none."""
+    from optui.config import Settings
+    from optui.screens.dashboard import DashboardScreen
+    from optui.widgets.participants_panel import live_participants_url
+
+    settings = Settings()
+    settings.store.url = f"sqlite:///{tmp_path / 'p.db'}"  # the live store, `store` above
+    sim = open_store(f"sqlite:///{tmp_path / 'sim' / 'optui.db'}")
+    assert live_participants_url(settings.store.url, sim) == settings.store.url
+    assert live_participants_url(settings.store.url, store) is None  # the live store itself
+    assert live_participants_url(f"sqlite:///{tmp_path / 'none.db'}", sim) is None  # not created
+    assert not (tmp_path / "none.db").exists()
+
+    class DashHost(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(DashboardScreen(settings, engine=_Engine(sim, None)))
+
+    app = DashHost()
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            panel = app.screen.query_one(ParticipantsPanel)
+            for _ in range(4):
+                await settle(app, pilot)
+                await pilot.pause()
+                if panel.day is not None:
+                    break
+            assert panel.day is not None and panel.day.trade_date.isoformat() == "2026-08-18"
+            table = panel.query_one("#participants-table", DataTable)
+            assert _cell(table, "Client", "index_futures_net_change_1d") == "+13,205"
+            await pilot.press("p")
+            screen = app.screen
+            assert isinstance(screen, ParticipantsScreen)
+            for _ in range(50):
+                await pilot.pause(0.05)
+                if screen.loads:
+                    break
+            assert screen.query_one(ParticipantsPanel).day is not None
+    finally:
+        sim.close()

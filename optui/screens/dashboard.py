@@ -460,9 +460,11 @@ class DashboardScreen(DashboardReads):
             return
         from optui.analytics.trading_calendar import TradingCalendar
         from optui.screens.participants import ParticipantsScreen
+        from optui.widgets.participants_panel import live_participants_url
 
         self.app.push_screen(ParticipantsScreen(store, TradingCalendar.from_settings(self.settings),
-                                                self.settings.participants.history_days))
+                                                self.settings.participants.history_days,
+                                                live_participants_url(self.settings.store.url, store)))
 
     def action_charts(self) -> None:
         from optui.screens.charts import ChartsScreen

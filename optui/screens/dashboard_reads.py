@@ -161,9 +161,10 @@ def participants_job(settings: Settings):  # noqa: ANN201 - a feed_loop.Job
         if store is None:
             return None
         from optui.analytics.trading_calendar import TradingCalendar
-        from optui.widgets.participants_panel import load_view
+        from optui.widgets.participants_panel import live_participants_url, load_view
 
-        return load_view(store, TradingCalendar.from_settings(settings), "FII", "index_futures_net", 1)
+        return load_view(store, TradingCalendar.from_settings(settings), "FII", "index_futures_net", 1,
+                         live_participants_url(settings.store.url, store))
     return run
 
 

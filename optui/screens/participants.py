@@ -73,10 +73,12 @@ class ParticipantsScreen(Screen):
     """
 
     def __init__(self, store: Any, calendar: TradingCalendar | None = None,
-                 days: int = HISTORY_DAYS[0]) -> None:
-        """`days`: the chart's first span in trading days (`participants.history_days`)."""
+                 days: int = HISTORY_DAYS[0], fallback_url: str | None = None) -> None:
+        """`days`: the chart's first span in trading days (`participants.history_days`);
+        `fallback_url`: the store read when `store` holds none (see load_view)."""
         super().__init__()
         self.store = store
+        self.fallback_url = fallback_url
         self.calendar = calendar or TradingCalendar()
         self.participant = "FII"
         self.metric = CHART_METRICS[0]
@@ -101,7 +103,8 @@ class ParticipantsScreen(Screen):
     @work(thread=True, exclusive=True, group="participants", exit_on_error=False,
           description="read participant data")
     def _load(self, participant: str, metric: str, days: int) -> None:
-        self.post_message(load_view(self.store, self.calendar, participant, metric, days))
+        self.post_message(load_view(self.store, self.calendar, participant, metric, days,
+                                    self.fallback_url))
 
     @on(ParticipantsLoaded)
     def _on_loaded(self, message: ParticipantsLoaded) -> None:

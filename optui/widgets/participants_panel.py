@@ -48,16 +48,45 @@ class ParticipantsLoaded(Message):
 
 
 def load_view(store: Any, calendar: TradingCalendar, participant: str, metric: str,
-              days: int) -> ParticipantsLoaded:
-    """Blocking store reads for the screen (run in a worker); errors become `error`."""
+              days: int, fallback_url: str | None = None) -> ParticipantsLoaded:
+    """Blocking store reads for the screen (run in a worker); errors become `error`.
+
+    With nothing stored in `store`, the store at `fallback_url` is read instead (opened and
+    closed here): the live store a simulated session's own store stands beside, where `optui
+    participants import` puts the exchange's files (see live_participants_url).
+    """
     try:
         day = participants_day(store, calendar)
+        if day is None and fallback_url:
+            from optui.storage.base import open_store
+
+            with open_store(fallback_url) as live:
+                return load_view(live, calendar, participant, metric, days)
         history = (metric_history(store, calendar, participant, metric, day.trade_date, days)
                    if day is not None else [])
         return ParticipantsLoaded(day, history)
     except Exception as exc:  # noqa: BLE001 - shown on the screen, trace to the log
         log.exception("reading participant data failed")
         return ParticipantsLoaded(None, [], f"cannot read participant data: {exc}")
+
+
+def live_participants_url(live_url: str, store: Any) -> str | None:
+    """`live_url` (store.url) when `store` is another SQLite file (the simulator's own,
+    data/sim/optui.db) and the live SQLite file exists: participant data is exchange fact,
+    imported into the live store, so a simulated session shows it from there. None otherwise
+    (the same store, a network store, or no live file: nothing is created)."""
+    from pathlib import Path
+
+    from optui.config import canonical_store_url
+
+    url = canonical_store_url(live_url or "")
+    own = getattr(store, "path", None)
+    if not url.startswith("sqlite:///") or own is None or str(own) == ":memory:":
+        return None
+    path = Path(url[len("sqlite:///"):]).expanduser()
+    if not path.is_file() or path.resolve() == Path(own).resolve():
+        return None
+    return url
 
 
 class ParticipantsPanel(Vertical):
