@@ -160,16 +160,18 @@ async def test_compact_at_80x24_shows_one_chart_at_a_time(session) -> None:
         assert screen.data.bucket == "next_week"
 
 
-async def test_every_caption_is_read_whole_at_160x48(session) -> None:
-    """At 160x48 (four charts a row) each caption wraps to fit its cell and is shown whole: the
-    gamma exposure caption wraps to four lines, and a three-line cap cut its sign convention
-    after "short" (the "puts)" half of what the sign means was never on screen)."""
+@pytest.mark.parametrize("size", [(160, 48), (120, 36)])
+async def test_every_caption_is_read_whole(session, size: tuple[int, int]) -> None:
+    """With four charts a row each caption wraps to fit its cell and is shown whole: at 160x48
+    the gamma exposure caption wraps to four lines, and a three-line cap cut its sign convention
+    after "short"; at 120 columns it wraps to six, and a four-line cap cut it after "(dealers"
+    (what the sign means was never on screen)."""
     from textual.widgets import Static
 
     eng, snaps = session
     screen = ChartsScreen(eng.store, snaps[-1], "NIFTY", "this_week")
     app = Host(screen)
-    async with app.run_test(size=(160, 48)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await _loaded(pilot, screen)
         await pilot.pause()
         assert not screen.has_class("compact")

@@ -72,7 +72,7 @@ class ChartsScreen(Screen):
     ChartsScreen.compact #cell-chart-heat { column-span: 1; }
     ChartsScreen.compact .cell { display: none; }
     ChartsScreen.compact .cell.current { display: block; }
-    ChartsScreen .caption { height: auto; max-height: 4; text-style: bold; }
+    ChartsScreen .caption { height: auto; max-height: 8; text-style: bold; }
     ChartsScreen ChartPlot { height: 1fr; min-height: 6; }
     ChartsScreen #charts-status { height: 1; color: $text-muted; }
     """
