@@ -199,3 +199,27 @@ def test_warnings_beyond_those_printed_are_counted_and_named_where_they_are(tmp_
     assert [line for line in lines if line.startswith("  warning: ")] == \
         [f"  warning: {w}" for w in stream[:5]]
     assert lines[6] == f"  ... and 4 more warning(s), every one in {log_file(settings)}"
+
+
+def test_at_the_tick_cadence_a_gap_follows_the_summary_of_the_snapshots_before_it() -> None:
+    """The source went down at 09:15:24 IST, mid-window: the summary of 09:15:21-24 was held
+    until the stop and printed after the gap lines of 09:15:37-09:16:00, its time before
+    theirs. It is printed before the first gap line now, and the next window starts afresh."""
+    from datetime import timedelta
+
+    from optui.collectors.supervisor import Outcome
+
+    engine = StubEngine(snapshot([]))
+    engine.snapshot_s = 1.0  # type: ignore[attr-defined]
+    out = io.StringIO()
+    collector = Collector(engine, 30, out=out)  # type: ignore[arg-type]
+    base = datetime(2026, 12, 1, 3, 45, 20, tzinfo=UTC)  # 09:15:20 IST
+    for s in range(5):  # 09:15:20 opens the window and is summarised; 21-24 wait in it
+        snap = snapshot([])
+        snap.timestamp = base + timedelta(seconds=s)
+        collector._summarise(snap, False)
+    engine.source = StubSource(base + timedelta(seconds=13))
+    collector._print_gap(Outcome(gap="quote: cannot reach Kite (ConnectionError)"))
+    lines = [line for line in out.getvalue().splitlines() if not line.startswith("  ")]
+    assert [line[:8] for line in lines] == ["09:15:20", "09:15:24", "09:15:33"], lines
+    assert "snapshots=1 " in lines[0] and "snapshots=4 " in lines[1] and " gap: " in lines[2], lines

@@ -401,9 +401,7 @@ class Collector:
                 if once and (lost or not snap.indices):
                     return 1
             else:
-                gap = outcome.gap_line(self._exchange_now(), self._local_clock())
-                log.info("%s", gap)  # every gap in the log; a new fault also at its severity
-                self._print(gap, "red")
+                self._print_gap(outcome)
                 if once:
                     return 1
             if once:
@@ -426,10 +424,18 @@ class Collector:
         self._flush_window()
         return 0
 
-    def _flush_window(self) -> None:
-        """At a stop, at the tick cadence: the summary of the snapshots since the last summary
-        line, if any, with the window's warnings and what the source noticed after the last
-        snapshot (a replay that read on to a cut recording says so)."""
+    def _print_gap(self, outcome: Outcome) -> None:
+        """A gap line (also to the log), after the summary of the window's snapshots before it:
+        held until the stop, that summary came after the gap lines, its time before theirs."""
+        self._flush_window("before the gap")
+        gap = outcome.gap_line(self._exchange_now(), self._local_clock())
+        log.info("%s", gap)  # every gap in the log; a new fault also at its severity
+        self._print(gap, "red")
+
+    def _flush_window(self, where: str = "at the stop") -> None:
+        """At a stop or a gap, at the tick cadence: the summary of the snapshots since the last
+        summary line, if any, with the window's warnings and what the source noticed after the
+        last snapshot (a replay that read on to a cut recording says so)."""
         window = self._window
         self._window = Window()
         if getattr(self.engine, "snapshot_s", None) is None:
@@ -440,7 +446,7 @@ class Collector:
         if window.durations and window.last is not None:
             self._print(status_line(window.last, self.engine, window),
                         "yellow" if problems(found) else "green")
-        self._warnings(found, "at the stop")
+        self._warnings(found, where)
 
 
 def exit_report(collector: Collector, summary_json: Path | None = None) -> int:
