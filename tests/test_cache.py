@@ -127,3 +127,21 @@ def test_open_cache_urls() -> None:
     assert isinstance(open_cache("redis://127.0.0.1:6379/2"), RedisCache)
     with pytest.raises(ConfigError, match="memory:// or redis://"):
         open_cache("memcached://x")
+
+
+@pytest.mark.unit
+def test_attaching_to_an_unreachable_redis_gives_the_attach_fix_not_the_cache_setting() -> None:
+    """--attach names a collector's Redis: cache.url plays no part, so it is not the advice."""
+    from optui.feed.attached import RedisFeed
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    feed = RedisFeed(f"redis://:hunter2@127.0.0.1:{port}/0")
+    with pytest.raises(StoreError) as info:
+        feed.start()
+    message = str(info.value)
+    assert f"Redis at redis://127.0.0.1:{port}/0 is not reachable" in message
+    assert "ssh -L" in message and "--attach" in message
+    assert "memory://" not in message and "cache.url" not in message
+    assert "hunter2" not in message

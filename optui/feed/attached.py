@@ -147,6 +147,11 @@ class _AttachedFeed(Feed):
         return replace(cycle, snapshot=None)
 
 
+ATTACH_ADVICE = ("check that the collector's redis-server runs and this machine can reach it "
+                 "(over SSH: ssh -L 6379:127.0.0.1:6379 HOST, then --attach redis://127.0.0.1:6379/0)")
+"""What to do when the Redis given to --attach does not answer (cache.url plays no part there)."""
+
+
 class RedisFeed(_AttachedFeed):
     """Follows a collector's Redis channel (optui.storage.cache.SNAPSHOT_CHANNEL).
 
@@ -175,10 +180,10 @@ class RedisFeed(_AttachedFeed):
         while disconnected is not lost from view). Raises StoreError when Redis does not answer."""
         from optui.storage.cache import SNAPSHOT_CHANNEL, RedisCache, unreachable
 
-        cache = RedisCache(self.cache_url)
+        cache = RedisCache(self.cache_url, advice=ATTACH_ADVICE)
         if not cache.ping():
             cache.close()
-            raise unreachable(cache.where, "no answer to PING")
+            raise unreachable(cache.where, "no answer to PING", ATTACH_ADVICE)
         try:
             self._sub = cache.subscribe(SNAPSHOT_CHANNEL)
             latest = cache.get(CYCLE_KEY)

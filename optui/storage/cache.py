@@ -239,11 +239,13 @@ def open_cache(url: str | None = None) -> Cache:
     raise ConfigError(f"cache.url {text!r} is not supported: use memory:// or redis://HOST:PORT/DB")
 
 
-def unreachable(where: str, detail: str) -> StoreError:
-    return StoreError(
-        f"Redis at {where} is not reachable ({detail}): start redis-server, "
-        "or set cache.url = memory:// to use the in-process cache"
-    )
+CACHE_ADVICE = "start redis-server, or set cache.url = memory:// to use the in-process cache"
+"""What to do when the configured cache's Redis does not answer."""
+
+
+def unreachable(where: str, detail: str, advice: str = CACHE_ADVICE) -> StoreError:
+    """The StoreError for a Redis at `where` (no password) that did not answer, with `advice`."""
+    return StoreError(f"Redis at {where} is not reachable ({detail}): {advice}")
 
 
 class _RedisSubscription(Subscription):
@@ -277,8 +279,11 @@ class _RedisSubscription(Subscription):
 class RedisCache(Cache):
     """Redis (redis-py) with one connection pool; unreachable Redis raises a StoreError."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 5.0, advice: str = CACHE_ADVICE) -> None:
         import redis
+
+        self.advice = advice
+        """Said after "not reachable": what to do (the configured cache's fix by default)."""
 
         parts = urlsplit(url)
         netloc = parts.hostname or "localhost"
@@ -360,6 +365,7 @@ class _RedisErrors:
                 "cache.url (redis://:PASSWORD@HOST:PORT/DB)"
             ) from None
         if isinstance(exc, (errors.ConnectionError, errors.TimeoutError)):
-            raise unreachable(self.cache.where, str(exc) or type(exc).__name__) from None
+            raise unreachable(self.cache.where, str(exc) or type(exc).__name__,
+                              self.cache.advice) from None
         if isinstance(exc, errors.RedisError):
             raise StoreError(f"Redis {self.action} failed at {self.cache.where}: {exc}") from None
