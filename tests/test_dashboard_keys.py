@@ -95,7 +95,7 @@ async def test_scrollbar_lines_kept_by_look_are_the_lines_textual_draws() -> Non
     shows the lines Textual's own scrollbar draws for that position."""
     from textual.scrollbar import ScrollBar
 
-    from optui.widgets.keyed_table import LineScrollBar
+    from optui.widgets.finished_lines import LineScrollBar
 
     app = TableApp()
     async with app.run_test(size=(50, 16)) as pilot:
