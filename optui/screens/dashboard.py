@@ -48,6 +48,7 @@ from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable
 from optui.widgets.dashboard_model import ALERT_FILTER_LABELS, buckets_of, cycle, next_alert_filter
 from optui.widgets.flow_panel import FlowPanel
+from optui.widgets.frame_now import draw_now
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.participants_panel import ParticipantsPanel
@@ -341,6 +342,7 @@ class DashboardScreen(DashboardReads):
             age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s
             self._show_cached(age)
         self._refresh_participants(participants)
+        draw_now(self)  # the frame now, not after a relay of idle messages (frame_now)
 
     def _freeze_once(self, stage: int) -> None:
         """freeze_heap at each stage of the start once: the feed started (1), the first cycle
@@ -491,6 +493,7 @@ class DashboardScreen(DashboardReads):
         if buckets and self.bucket not in buckets:
             self.bucket = buckets[0]
         self._render_all()
+        draw_now(self)
         self.call_after_refresh(self._after_frame, flow=True)
 
     def action_cycle_bucket(self, step: int) -> None:
@@ -499,11 +502,13 @@ class DashboardScreen(DashboardReads):
             return
         self.bucket = cycle(buckets, self.bucket, step)
         self._render_all(flow=False)
+        draw_now(self)
         self.call_after_refresh(self._after_frame, iv_history=True)
 
     def action_cycle_timeframe(self, step: int) -> None:
         self.timeframe = cycle(TIMEFRAMES, self.timeframe, step)
         self._render_all(tables=False)
+        draw_now(self)
         self.call_after_refresh(self.query_flow)  # once the frame is out (see _after_frame)
 
     def action_cycle_alert_filter(self) -> None:

@@ -1,0 +1,77 @@
+"""Writing the frame of a handler's changes before the handler returns.
+
+Textual draws a widget's refresh after a relay of messages: the widget's own message queue goes
+idle and tells the screen (an Update), the screen's queue goes idle and resumes its update timer,
+and the timer, ticking on a 60 Hz grid, draws (Screen._on_timer_update). Each hop is a turn of
+the event loop, and each turn hands the GIL to any other thread that wants it (the feed loop's
+worker, a chain formatted ahead, the ticker): a cycle's or a key's frame waited 10-40 ms that
+way for ~5 ms of drawing, and `call_after_refresh` callbacks (meant to run once the frame is out)
+ran on the screen's first idle, before the widgets had reported their refreshes, so they
+contended with the very frame they were meant to follow.
+
+`draw_now(screen)` does the relay's work at once: it hands the screen every refreshed widget
+(as Widget._check_refresh does) and runs the screen's update (Screen._on_timer_update) now. It
+draws only what Textual would draw (the same compositor update from the same dirty regions;
+the relay arriving later finds nothing left to draw) and leaves anything else to Textual: a
+layout, a recompose, new styles, a batch in progress or another screen on top. It reads
+Textual's widget and screen internals (checked against Textual 8.2); should they differ, it
+draws nothing and Textual's own relay draws the frame.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from textual.screen import Screen
+from textual.widget import Widget
+
+log = logging.getLogger(__name__)
+
+_drawing = True
+"""False once Textual's internals were found to differ: frames are left to Textual."""
+
+
+def draw_now(screen: Screen) -> bool:
+    """Write the frame of the refreshes and scrolls asked of `screen`'s widgets so far; returns
+    whether it was written here (False: left to Textual's own relay, see the module docstring).
+    """
+    global _drawing
+    if not _drawing:
+        return False
+    try:
+        app = screen.app
+        if (app._batch_count or app.is_inline or not screen.is_current
+                or screen._layout_required or screen._recompose_required
+                or screen._layout_widgets):
+            return False
+        changed: list[Widget] = []
+        for widget in screen.walk_children(Widget, with_self=False):
+            if widget._layout_required or widget._refresh_styles_required \
+                    or widget._recompose_required:
+                return False  # a layout or new styles: Textual's relay does them in order
+            if (widget._repaint_required or widget._scroll_required) and not widget._closing:
+                changed.append(widget)
+        if not (changed or screen._dirty_widgets or screen._repaint_required
+                or screen._scroll_required):
+            return False
+        for widget in changed:  # as Widget._check_refresh hands them to the screen
+            if widget._scroll_required:
+                widget._scroll_required = False
+                if widget.styles.keyline[0] != "none":
+                    widget._set_dirty()
+                screen._scroll_required = True
+            if widget._repaint_required:
+                widget._repaint_required = False
+                if widget.display:
+                    screen._dirty_widgets.add(widget)
+        screen._on_timer_update()
+    except AttributeError as exc:  # a Textual whose internals differ: its relay draws
+        _drawing = False
+        screen.check_idle()  # what was handed to the screen is drawn by its relay
+        log.warning("frames are drawn on Textual's schedule: its screen differs from the one "
+                    "the dashboard's immediate frames were written for (%s)", exc)
+        return False
+    return True
+
+
+__all__ = ["draw_now"]
