@@ -81,6 +81,7 @@ from optui.feed.local import LocalFeed  # noqa: E402
 from optui.feed.model import Feed, FeedCycle  # noqa: E402
 from optui.screens.dashboard import DashboardScreen  # noqa: E402
 from optui.ui_messages import SnapshotCollected  # noqa: E402
+from optui.widgets import frame_now  # noqa: E402
 from optui.widgets.chain_table import ChainTable  # noqa: E402
 
 START = "2026-11-17 11:00"
@@ -458,6 +459,7 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
         await asyncio.sleep(WARMUP_S)
         probe.measuring = True
         b0, f0, t0 = meter.bytes, meter.frames, time.perf_counter()
+        drawn0 = dict(frame_now.counts)
         with GcTrace() as collections:
             await asyncio.sleep(seconds)
             elapsed = time.perf_counter() - t0
@@ -465,6 +467,7 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
                                    "frames_per_s": (meter.frames - f0) / elapsed}
             out["keys"] = await _keys(app, screen, meter)
         out["collections"] = collections.done
+        out["drawn_now"] = {k: frame_now.counts[k] - drawn0[k] for k in drawn0}
         out["measured_s"] = time.perf_counter() - t0
         if isinstance(feed, PrebuiltFeed):  # again with no cycle coming: the UI's own cost
             feed.quiet = True
@@ -611,6 +614,10 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
             f"{sum(c.cpu_ms for c in done if c.generation == g):.0f} ms in all, max "
             f"{max((c.cpu_ms for c in done if c.generation == g), default=0.0):.1f})"
             for g in range(3)))
+    for name, run in (("streamed", live), ("prebuilt", base)):
+        drawn = run["drawn_now"]
+        print(f"  frames of cycles and keys written by their handler, {name}: {drawn['drawn']} "
+              f"(left to Textual's relay: {drawn['left']})")
     print(f"terminal bytes while streaming: {live['bytes_per_s'] / 1000:.1f} KB/s (goal <= "
           f"{GOAL_BYTES_PER_S / 1000:.0f} KB/s: "
           f"{'met' if live['bytes_per_s'] <= GOAL_BYTES_PER_S else 'MISSED'}); prebuilt 1 Hz: "

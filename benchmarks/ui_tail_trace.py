@@ -73,7 +73,8 @@ class Window:
     refreshes: list[tuple[float, str, int, bool]] = field(default_factory=list)
     resumed: list[float] = field(default_factory=list)
     fired: list[tuple[float, float, str]] = field(default_factory=list)
-    compose: list[tuple[str, float, int, int]] = field(default_factory=list)
+    compose: list[tuple[str, float, int, int, int]] = field(default_factory=list)
+    """Per compositor update: kind, ms, dirty regions, screen lines written, segments."""
     gcs: list[tuple[float, float, int]] = field(default_factory=list)
     after_frame_early: float = 0.0
     """When the screen's after-frame callback ran, if before the frame."""
@@ -157,8 +158,10 @@ class Tracer:
             out = partial(comp)
             w = tracer.window
             if w is not None:
-                lines = len(getattr(out, "lines", ()) or ())
-                w.compose.append(("partial", (time.perf_counter() - at) * 1000, spans, lines))
+                lines = getattr(out, "lines", None) or []
+                segments = sum(len(strip) for _, pieces in lines for _, strip in pieces)
+                w.compose.append(("partial", (time.perf_counter() - at) * 1000, spans,
+                                  len({y for y, _ in lines}), segments))
             return out
 
         def traced_full(comp: Any, *a: Any, **k: Any) -> Any:
@@ -166,7 +169,8 @@ class Tracer:
             out = full(comp, *a, **k)
             w = tracer.window
             if w is not None:
-                w.compose.append(("FULL", (time.perf_counter() - at) * 1000, 0, comp.size.height))
+                w.compose.append(("FULL", (time.perf_counter() - at) * 1000, 0,
+                                  comp.size.height, -1))
             return out
 
         SpanCompositor.render_partial_update = traced_partial  # type: ignore[method-assign]
@@ -239,7 +243,8 @@ def summarize(w: Window) -> dict[str, float]:
             "timer_wait": (fired - resumed) * 1000, "to_resume": (resumed - w.applied) * 1000,
             "draw": (w.frame - fired) * 1000, "other": w.other_cpu_ms,
             "gc": sum(b - a for a, b, _ in w.gcs) * 1000,
-            "apply": w.apply_ms, "after_frame_early": 1.0 if w.after_frame_early else 0.0}
+            "apply": w.apply_ms, "lines": float(sum(c[3] for c in w.compose)),
+            "segments": float(sum(c[4] for c in w.compose)), "after_frame_early": 1.0 if w.after_frame_early else 0.0}
 
 
 def detail(w: Window) -> None:

@@ -335,14 +335,16 @@ class DashboardScreen(DashboardReads):
             participants = participants or older.cycle is None or older.cycle.participants_changed
         self._cycle_events(cycle)
         self.show_snapshot(message.snapshot, views.get("chain_rows"), views.get("positions"))
-        # What the first cycle imported and built for good (2); with the second, what storing
-        # the first built: tags, day state, the alert rules' history (3).
-        self._freeze_once(3 if self._frozen >= 2 else 2)
         if cycle is not None and cycle.gap:  # attached mid-outage: the collector's cached tier
             age = cycle.cached_age_s if cycle.cached_age_s is not None else cycle.age_s
             self._show_cached(age)
+        # The frame now, not after a relay of idle messages (frame_now); what follows wakes
+        # other threads (a read, a full collection): after it.
+        draw_now(self)
+        # What the first cycle imported and built for good (2); with the second, what storing
+        # the first built: tags, day state, the alert rules' history (3).
+        self._freeze_once(3 if self._frozen >= 2 else 2)
         self._refresh_participants(participants)
-        draw_now(self)  # the frame now, not after a relay of idle messages (frame_now)
 
     def _freeze_once(self, stage: int) -> None:
         """freeze_heap at each stage of the start once: the feed started (1), the first cycle

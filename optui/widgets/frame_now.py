@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 _drawing = True
 """False once Textual's internals were found to differ: frames are left to Textual."""
 
+counts = {"drawn": 0, "left": 0}
+"""Calls that wrote the frame, and calls that left changes to Textual's relay (a layout or new
+styles due, a batch, another screen on top): the benchmarks read them."""
+
 
 def draw_now(screen: Screen) -> bool:
     """Write the frame of the refreshes and scrolls asked of `screen`'s widgets so far; returns
@@ -43,11 +47,13 @@ def draw_now(screen: Screen) -> bool:
         if (app._batch_count or app.is_inline or not screen.is_current
                 or screen._layout_required or screen._recompose_required
                 or screen._layout_widgets):
+            counts["left"] += 1
             return False
         changed: list[Widget] = []
         for widget in screen.walk_children(Widget, with_self=False):
             if widget._layout_required or widget._refresh_styles_required \
                     or widget._recompose_required:
+                counts["left"] += 1
                 return False  # a layout or new styles: Textual's relay does them in order
             if (widget._repaint_required or widget._scroll_required) and not widget._closing:
                 changed.append(widget)
@@ -65,6 +71,7 @@ def draw_now(screen: Screen) -> bool:
                 if widget.display:
                     screen._dirty_widgets.add(widget)
         screen._on_timer_update()
+        counts["drawn"] += 1
     except AttributeError as exc:  # a Textual whose internals differ: its relay draws
         _drawing = False
         screen.check_idle()  # what was handed to the screen is drawn by its relay
