@@ -76,6 +76,8 @@ class Window:
     compose: list[tuple[str, float, int, int, int]] = field(default_factory=list)
     """Per compositor update: kind, ms, dirty regions, screen lines written, segments."""
     gcs: list[tuple[float, float, int]] = field(default_factory=list)
+    key: str = ""
+    """The key pressed (a key's window starts when it is posted), or '' for a cycle."""
     after_frame_early: float = 0.0
     """When the screen's after-frame callback ran, if before the frame."""
 
@@ -88,6 +90,8 @@ class Tracer:
         self._gc_start: dict[int, float] = {}
         self.after_frame_at = 0.0
         self.keys: dict[str, list[Any]] = {}
+        self.key_done: list[Window] = []
+        self.frame: asyncio.Future[None] | None = None
 
     def install(self, app: Any, screen: DashboardScreen) -> None:
         tracer = self
@@ -223,7 +227,9 @@ class Tracer:
             w.cpu_ms = (cpu - w.cpu0) * 1000
             w.other_cpu_ms = (time.process_time() - w.proc0) * 1000 - w.cpu_ms
             tracer.window = None
-            tracer.done.append(w)
+            (tracer.key_done if w.key else tracer.done).append(w)
+            if tracer.frame is not None and not tracer.frame.done():
+                tracer.frame.set_result(None)
 
         app._display = timed_display
 
@@ -270,6 +276,29 @@ def detail(w: Window) -> None:
         print(f"   {(a - t0) * 1000:7.2f} gc gen{g} {(b - a) * 1000:.2f} ms")
 
 
+async def trace_keys(app: Any, screen: DashboardScreen, tracer: Tracer) -> None:
+    """Each of KEYS pressed in turn, traced from the key's posting to its frame."""
+    from textual import events
+
+    from optui.widgets.chain_table import ChainTable
+
+    screen.query_one(ChainTable).focus()
+    await asyncio.sleep(0.2)
+    for n in range(24):
+        key = KEYS[n % len(KEYS)]
+        while tracer.window is not None:  # a cycle being drawn: its frame first
+            await asyncio.sleep(0.005)
+        tracer.frame = asyncio.get_running_loop().create_future()
+        now = time.perf_counter()
+        tracer.window = Window(now, time.thread_time(), time.process_time(), 0.0, 0.0, key=key)
+        app.post_message(events.Key(key, None if len(key) > 1 else key))
+        try:
+            await asyncio.wait_for(tracer.frame, 2.0)
+        except TimeoutError:
+            tracer.window = None
+        await asyncio.sleep(0.04 + 0.013 * (n % 5))
+
+
 async def run(cycles: int) -> Tracer:
     import tempfile
 
@@ -291,6 +320,7 @@ async def run(cycles: int) -> Tracer:
         while len(tracer.done) < cycles:
             await asyncio.sleep(0.5)
         tracer.keys = await _keys(app, screen, meter)
+        await trace_keys(app, screen, tracer)
     print(f"{snaps[0].leg_count} legs per snapshot")
     return tracer
 
@@ -319,6 +349,14 @@ def main() -> None:
         f"{k} {_p(tracer.keys[k], .5):.1f} / {_p(tracer.keys[k], .95):.1f} (UI CPU "
         f"{_p(tracer.keys['cpu ' + k], .5):.1f} / {_p(tracer.keys['cpu ' + k], .95):.1f})"
         for k in KEYS))
+    keyed = tracer.key_done
+    print(f"keys traced from posting to frame ({len(keyed)}; median / p95 / max ms)")
+    for key in ("hops", "wall", "cpu", "idle", "other", "gc", "lines"):
+        vals = [summarize(w)[key] for w in keyed]
+        print(f"  {key:<11} {statistics.median(vals):7.2f} {_p(vals, .95):7.2f} {max(vals):7.2f}")
+    for w in sorted(keyed, key=lambda w: w.frame - w.applied)[-2:]:
+        print(f"key {w.key}:")
+        detail(w)
     print("a median cycle:")
     detail(sorted(tracer.done, key=lambda w: w.frame - w.applied)[len(tracer.done) // 2])
 

@@ -79,6 +79,44 @@ async def test_a_cycles_and_a_keys_frame_come_before_the_work_that_follows_them(
 
 
 @pytest.mark.mock
+async def test_a_scroll_keys_frame_is_written_by_its_action_with_animations_off() -> None:
+    """With the app's animations off (the product's default) a scroll is set at once, not on
+    the animator's next tick, and the action writes its frame."""
+    settings = Settings()
+    settings.ui.chain_strikes = 30
+    screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
+    app = Host(screen)
+    app.animation_level = "none"
+    events: list[str] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        screen.show_snapshot(_snap(0))
+        for _ in range(3):
+            await pilot.pause()
+        chain = screen.query_one(ChainTable)
+        chain.focus()
+        await pilot.pause()
+        _record(app, screen, events)
+        for name in ("action_scroll_down", "action_scroll_up", "action_page_down"):
+            action = getattr(chain, name)
+
+            def acted(action: Any = action, name: str = name) -> None:
+                events.append(f"{name} {chain.scroll_y}")
+                action()
+                events.append(f"{name} done {chain.scroll_y}")
+
+            setattr(chain, name, acted)
+        for key in ("down", "up", "pagedown"):
+            await pilot.press(key)
+            await pilot.pause()
+    starts = [n for n, e in enumerate(events) if e.startswith("action_") and " done " not in e]
+    assert len(starts) == 3, events
+    for at in starts:
+        begun, done = events[at].rsplit(" ", 1)[1], events[at + 2].rsplit(" ", 1)[1]
+        assert events[at + 1] == "frame", events  # written inside the action
+        assert begun != done, events  # the scroll was set by the action itself
+
+
+@pytest.mark.mock
 async def test_frames_written_by_handlers_leave_the_screen_a_full_render_shows() -> None:
     """Cycles as the feed loop posts them and scroll keys: every cell written is what a full
     render shows, and the settled screen is the full render."""
@@ -86,6 +124,7 @@ async def test_frames_written_by_handlers_leave_the_screen_a_full_render_shows()
     settings.ui.chain_strikes = 30
     screen = DashboardScreen(settings, collect=False, clock=fixed_clock)
     app = Host(screen)
+    app.animation_level = "none"  # as the product runs: scrolls set at once
     terminal = Terminal()
     mismatches: list[tuple[int, int, int]] = []
     settled: list[bool] = []

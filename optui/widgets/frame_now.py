@@ -16,13 +16,19 @@ the relay arriving later finds nothing left to draw) and leaves anything else to
 layout, a recompose, new styles, a batch in progress or another screen on top. It reads
 Textual's widget and screen internals (checked against Textual 8.2); should they differ, it
 draws nothing and Textual's own relay draws the frame.
+
+`ScrollsDrawnNow` gives a scroll view's scroll keys the same, and with the app's animations off
+sets the scroll at once: Textual otherwise hands even an unanimated scroll to its animator,
+whose next 60 Hz tick sets it.
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from textual.screen import Screen
+from textual.scroll_view import ScrollView
 from textual.widget import Widget
 
 log = logging.getLogger(__name__)
@@ -81,4 +87,51 @@ def draw_now(screen: Screen) -> bool:
     return True
 
 
-__all__ = ["draw_now"]
+class ScrollsDrawnNow(ScrollView):
+    """A scroll view whose scroll keys write their frame in their action (draw_now); with the
+    app's animations off, a scroll is set at once rather than by the animator's next 60 Hz tick
+    (which jumps to the same offset then)."""
+
+    def _scroll_to(self, x: float | None = None, y: float | None = None, *,
+                   animate: bool = True, **kwargs: Any) -> bool:
+        """Textual's scroll; with the app's animations off, set at once rather than by the
+        animator's next 60 Hz tick (which jumps to the same offset then), so a scroll key's
+        frame is written by its action."""
+        if animate and self.app.animation_level == "none":
+            animate = False
+        return super()._scroll_to(x, y, animate=animate, **kwargs)
+
+    def action_scroll_up(self) -> None:
+        super().action_scroll_up()
+        draw_now(self.screen)
+
+    def action_scroll_down(self) -> None:
+        super().action_scroll_down()
+        draw_now(self.screen)
+
+    def action_scroll_left(self) -> None:
+        super().action_scroll_left()
+        draw_now(self.screen)
+
+    def action_scroll_right(self) -> None:
+        super().action_scroll_right()
+        draw_now(self.screen)
+
+    def action_page_up(self) -> None:
+        super().action_page_up()
+        draw_now(self.screen)
+
+    def action_page_down(self) -> None:
+        super().action_page_down()
+        draw_now(self.screen)
+
+    def action_scroll_home(self) -> None:
+        super().action_scroll_home()
+        draw_now(self.screen)
+
+    def action_scroll_end(self) -> None:
+        super().action_scroll_end()
+        draw_now(self.screen)
+
+
+__all__ = ["ScrollsDrawnNow", "counts", "draw_now"]

@@ -23,7 +23,7 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from optui.widgets.finished_lines import FinishedLines
-from optui.widgets.frame_now import draw_now
+from optui.widgets.frame_now import ScrollsDrawnNow
 
 StyledCell = tuple[str, str]
 """(text, Rich style string): cheap to build, compare and render, unlike a Rich Text per cell."""
@@ -74,7 +74,7 @@ def _look(cell: Cell) -> StyledCell:
     return (cell, "") if isinstance(cell, str) else cell
 
 
-class KeyedTable(FinishedLines, can_focus=True):
+class KeyedTable(ScrollsDrawnNow, FinishedLines, can_focus=True):
     """A header line and keyed rows; arrow keys and Page Up/Down scroll when focused."""
 
     DEFAULT_CSS = """
@@ -119,40 +119,6 @@ class KeyedTable(FinishedLines, can_focus=True):
         """The last change of rows resized the widget: its size is known after the next layout."""
         self.lines_refreshed = 0
         """Row lines marked for repaint so far (the benchmark reads it)."""
-
-    # ---- scrolling: each key's frame written at once (optui.widgets.frame_now) ------------
-
-    def action_scroll_up(self) -> None:
-        super().action_scroll_up()
-        draw_now(self.screen)
-
-    def action_scroll_down(self) -> None:
-        super().action_scroll_down()
-        draw_now(self.screen)
-
-    def action_scroll_left(self) -> None:
-        super().action_scroll_left()
-        draw_now(self.screen)
-
-    def action_scroll_right(self) -> None:
-        super().action_scroll_right()
-        draw_now(self.screen)
-
-    def action_page_up(self) -> None:
-        super().action_page_up()
-        draw_now(self.screen)
-
-    def action_page_down(self) -> None:
-        super().action_page_down()
-        draw_now(self.screen)
-
-    def action_scroll_home(self) -> None:
-        super().action_scroll_home()
-        draw_now(self.screen)
-
-    def action_scroll_end(self) -> None:
-        super().action_scroll_end()
-        draw_now(self.screen)
 
     # ---- the keyed API ---------------------------------------------------------------
 
