@@ -8,7 +8,7 @@ strikes of the ATM, prices and OI moved every cycle), formatted as the feed loop
 
 Figures (p50 / p95 of the UI thread's CPU time, ms):
 - a cycle: from show_snapshot until its frame is written (rendered as a truecolor terminal
-  receives it);
+  receives it), written by the handler as the screen's cycle handler does (frame_now);
 - `i`: from the key's action until its frame is written, the next index's chain formatted
   ahead as the screen's prefetch does;
 - bytes per cycle's frame.
@@ -46,6 +46,7 @@ from optui.feed.model import FeedCycle  # noqa: E402
 from optui.screens.dashboard import DashboardScreen  # noqa: E402
 from optui.screens.dashboard_reads import cycle_views, neighbour_selections  # noqa: E402
 from optui.widgets.chain_table import ChainTable, all_chain_rows  # noqa: E402
+from optui.widgets.frame_now import draw_now  # noqa: E402
 from optui.widgets.keyed_table import KeyedTable  # noqa: E402
 from optui.widgets.positions_table import top_oi_changes  # noqa: E402
 
@@ -114,8 +115,8 @@ async def run(snapshots: list[Any], textual_drawing: bool) -> dict[str, list[flo
                                     (screen.index, screen.bucket))
                 await pilot.pause(0.05)
                 sent = meter.bytes
-                cpu = await frame_cpu(lambda s=snap, v=views: screen.show_snapshot(
-                    s, v["chain_rows"], v["positions"]))
+                cpu = await frame_cpu(lambda s=snap, v=views: (screen.show_snapshot(
+                    s, v["chain_rows"], v["positions"]), draw_now(screen)))
                 if n >= WARMUP:
                     out["cycle"].append(cpu)
                     out["bytes"].append(meter.bytes - sent)
