@@ -58,9 +58,9 @@ def draw_now(screen: Screen) -> bool:
         changed: list[Widget] = []
         for widget in screen.walk_children(Widget, with_self=False):
             if widget._layout_required or widget._refresh_styles_required \
-                    or widget._recompose_required:
+                    or widget._recompose_required or not widget.is_mounted:
                 counts["left"] += 1
-                return False  # a layout or new styles: Textual's relay does them in order
+                return False  # a layout, new styles or a mount: Textual does them in order
             if (widget._repaint_required or widget._scroll_required) and not widget._closing:
                 changed.append(widget)
         if not (changed or screen._dirty_widgets or screen._repaint_required
