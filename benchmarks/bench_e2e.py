@@ -47,6 +47,18 @@ at load 0.0-0.1: tick to screen p50 70-75 ms, p95 94 / 100 / 108 ms (the goal he
 three); the cycle after the book read 37-41 / 48-58 ms (its CPU 35-38 / 43-45 ms); apply to
 frame 9-11 / 24-30 ms (UI CPU 12.5-13.5 / 16-19 ms); key to frame p50 4.6-4.7 ms, p95
 15.0-24.4 ms (goal met); 11.9-12.1 KB/s; full collections at most 17.6 ms.
+With each cycle's and key's frame written by its handler (optui.widgets.frame_now: no relay
+of idle messages and 60 Hz timer ticks, each a turn of the event loop that handed the GIL to
+another thread; the work meant to follow the frame no longer started before it; scrolls set
+by their key's action) against Textual's relay in the same minutes (the latter first), at load
+7.6-11.8: apply to frame p50 / p95 35.9 / 84.6 -> 20.0-21.5 / 38.9-52.9 ms streamed, 33.3 /
+59.2 -> 17.0-18.5 / 38.5-40.2 ms prebuilt; its UI CPU 11.0 / 16.6 -> 6.7-7.5 / 9.3-10.2 ms
+streamed, 10.4 / 14.4 -> 6.4-7.6 / 7.4-9.0 ms prebuilt; key to frame streamed 24.0 / 99.6 ->
+11.5-12.4 / 76.9 ms, prebuilt 13.6 / 63.4 -> 6.9-7.3 / 28.7-46.1 ms; `i` UI CPU 11.6 / 16.7 ->
+8.3-8.8 / 9.2-13.0 ms; 12.4 -> 12.4-13.1 KB/s. At load 14-19: apply to frame 76.9 / 339.1 ->
+22.3 / 104.4 ms streamed (UI CPU 12.3 / 27.1 -> 8.1 / 13.5), 81.1 / 157.3 -> 25.5 / 38.1 ms
+prebuilt; key to frame streamed 66.0 / 466 -> 20.4 / 114.6 ms; 12.0 -> 14.3 KB/s. Of ~80
+frames of cycles and keys per run, 1-4 were left to Textual's relay (a layout was due).
 """
 
 from __future__ import annotations
