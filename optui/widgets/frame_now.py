@@ -4,8 +4,8 @@ Textual draws a widget's refresh after a relay of messages: the widget's own mes
 idle and tells the screen (an Update), the screen's queue goes idle and resumes its update timer,
 and the timer, ticking on a 60 Hz grid, draws (Screen._on_timer_update). Each hop is a turn of
 the event loop, and each turn hands the GIL to any other thread that wants it (the feed loop's
-worker, a chain formatted ahead, the ticker): a cycle's or a key's frame waited 10-40 ms that
-way for ~5 ms of drawing, and `call_after_refresh` callbacks (meant to run once the frame is out)
+worker, a chain formatted ahead, the ticker): on a shared machine (load 10) a cycle's frame
+waited 10-40 ms that way for ~5 ms of drawing (benchmarks/ui_tail_trace.py), and `call_after_refresh` callbacks (meant to run once the frame is out)
 ran on the screen's first idle, before the widgets had reported their refreshes, so they
 contended with the very frame they were meant to follow.
 
