@@ -84,6 +84,7 @@ from optui.collectors.source import MarketSource
 from optui.collectors.stream_catch_up import wait_caught_up
 from optui.collectors.stream_source import StreamingSource
 from optui.config import Settings
+from optui.leg_rows import LegRows
 from optui.models import Snapshot
 from optui.simulator.server import serve
 from optui.storage.sqlite_store import SQLiteStore
@@ -278,7 +279,7 @@ def _canon(value: Any) -> Any:
                                          for f in fields(value)]
     if isinstance(value, dict):
         return [[_canon(k), _canon(v)] for k, v in value.items()]
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | LegRows):  # legs held as columns: as their LegRecords
         return [_canon(v) for v in value]
     if hasattr(value, "tolist"):  # numpy arrays and scalars
         return _canon(value.tolist())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -260,7 +261,9 @@ class IndexSnapshot:
 
     index: str
     overview: OverviewRecord
-    legs: list[LegRecord] = field(default_factory=list)
+    legs: Sequence[LegRecord] = field(default_factory=list)
+    """The recorded legs: from the collector a LegRows (optui.leg_rows: columns, a LegRecord
+    built where a row is read), else any sequence of LegRecords."""
     lot_sizes: dict[str, int] = field(default_factory=dict)
     """Contract lot size per expiry bucket, from the instrument dump; absent when unknown."""
     strike_flow: dict[tuple[str, float], tuple[float, float]] = field(default_factory=dict)
@@ -362,4 +365,7 @@ class Snapshot:
 
     @property
     def flagged_count(self) -> int:
-        return sum(1 for s in self.indices.values() for leg in s.legs if leg.flags)
+        """Legs with a data-quality flag, over every index."""
+        from optui.leg_rows import leg_column
+
+        return sum(sum(map(bool, leg_column(s.legs, "flags"))) for s in self.indices.values())

@@ -16,6 +16,7 @@ from reference_market_rules import MarketRules as PerLegRules
 
 from optui.alerts import Thresholds
 from optui.alerts.market_rules import MarketRules
+from optui.leg_rows import LegRows
 from optui.models import (
     BucketStats,
     FlowSummary,
@@ -89,15 +90,31 @@ def _snapshots(rng: np.random.Generator, count: int) -> list[Snapshot]:
     return out
 
 
+def _as_columns(snap: Snapshot) -> Snapshot:
+    """The snapshot with each index's legs held as columns, numbers in arrays, as the collector
+    holds them (optui.leg_rows)."""
+    indices = {}
+    for key, idx in snap.indices.items():
+        cols = LegRows.of(idx.legs).columns
+        arrays = {name: np.asarray(col) if name in ("strike", "oi", "volume", "oi_change") else col
+                  for name, col in cols.items()}
+        indices[key] = IndexSnapshot(key, idx.overview, LegRows(arrays))
+    return Snapshot(snap.timestamp, snap.source, indices)
+
+
 def test_columns_raise_what_the_per_leg_rules_raised() -> None:
+    """Over lists of LegRecords and over legs held as columns alike."""
     thresholds = Thresholds(window_min=4.0, oi_change_pct=20.0, volume_spike_pct=30.0,
                             single_flow_cr=2.5, oi_change_daily_avg_pct=50.0, pcr_shift=0.3,
                             max_pain_shift_steps=2.0, buildup_flip=True)
     columns, per_leg = MarketRules(thresholds), PerLegRules(thresholds)
+    held = MarketRules(thresholds)
     raised = dict.fromkeys(("oi_change", "volume_spike", "max_pain_shift", "buildup_flip"), 0)
     for snap in _snapshots(np.random.default_rng(5), 420):
         want = per_leg.evaluate(snap)
         got = columns.evaluate(snap)
+        assert [repr(a) for a in got] == [repr(a) for a in want], snap.timestamp
+        got = held.evaluate(_as_columns(snap))
         assert [repr(a) for a in got] == [repr(a) for a in want], snap.timestamp
         for a in want:
             if a.rule in raised:

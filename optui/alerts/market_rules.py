@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from functools import reduce
 from itertools import repeat
-from operator import add, attrgetter, eq
+from operator import add, eq
 from typing import TypeVar
 
 import numpy as np
@@ -49,6 +49,7 @@ import numpy as np
 from optui.alerts.model import RULES, Alert
 from optui.alerts.thresholds import Thresholds
 from optui.indices import BUCKETS, INDEX_SPECS
+from optui.leg_rows import leg_values
 from optui.models import IndexSnapshot, LegRecord, Snapshot
 from optui.timeutil import IST
 
@@ -86,20 +87,19 @@ def _alert(at: datetime, rule: str, subject: str, message: str, *, index: str = 
 
 @dataclass(frozen=True, slots=True)
 class _LegFields:
-    """The fields of an index's legs the rules read, one tuple each, in leg order."""
+    """The fields of an index's legs the rules read, one list each, in leg order."""
 
-    expiry: tuple[date, ...]
-    side: tuple[str, ...]
-    strike: tuple[float, ...]
-    volume: tuple[int, ...]
-    oi: tuple[float, ...]
-    bucket: tuple[str, ...]
+    expiry: list[date]
+    side: list[str]
+    strike: list[float]
+    volume: list[int]
+    oi: list[float]
+    bucket: list[str]
 
     @classmethod
-    def of(cls, legs: list[LegRecord]) -> _LegFields:
-        if not legs:
-            return cls((), (), (), (), (), ())
-        return cls(*zip(*map(_LEG_FIELDS, legs), strict=True))
+    def of(cls, legs: Sequence[LegRecord]) -> _LegFields:
+        """Read from the legs' columns (optui.leg_rows), not leg by leg."""
+        return cls(*(leg_values(legs, name) for name in _LEG_FIELDS))
 
     def strike_step(self, expiry: date, index: str) -> float:
         """`strike_step` of the legs of `expiry`."""
@@ -126,7 +126,7 @@ class _LegFields:
 _NEVER = np.iinfo(np.int64).min  # a time (epoch microseconds) that has not been
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
-_LEG_FIELDS = attrgetter("expiry", "side", "strike", "volume", "oi", "bucket")
+_LEG_FIELDS = ("expiry", "side", "strike", "volume", "oi", "bucket")
 
 
 def _micros(at: datetime) -> int:
@@ -274,9 +274,9 @@ def nearest_bucket(idx: IndexSnapshot) -> str | None:
     return next(iter(present), None)
 
 
-def strike_step(legs: list[LegRecord], index: str) -> float:
+def strike_step(legs: Sequence[LegRecord], index: str) -> float:
     """The chain's strike spacing from quoted strikes (smallest gap), else the index default."""
-    strikes = sorted({leg.strike for leg in legs})
+    strikes = sorted(set(leg_values(legs, "strike")))
     gaps = [b - a for a, b in zip(strikes, strikes[1:], strict=False) if b - a > 0]
     if gaps:
         return min(gaps)
@@ -387,7 +387,7 @@ class MarketRules:
 
     def _oi_changes(self, at: datetime, key: str, idx: IndexSnapshot, rows: np.ndarray,
                     groups: list[tuple[str, str]], oi: np.ndarray, ref_oi: np.ndarray,
-                    has_ref: np.ndarray, legs: list[LegRecord]) -> list[Alert]:
+                    has_ref: np.ndarray, legs: Sequence[LegRecord]) -> list[Alert]:
         """oi_change alerts of the legs at `rows` of `legs` ((bucket, side) of each in
         `groups`, their OI now and at the reference)."""
         t = self.t

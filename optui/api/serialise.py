@@ -16,6 +16,7 @@ from optui.alerts.model import Alert
 from optui.analytics.positions import oi_change_pct
 from optui.analytics.premium_flow import FlowBar, FlowSeries, sentiment_of
 from optui.indices import BUCKETS, INDEX_KEYS
+from optui.leg_rows import legs_where
 from optui.models import (
     BucketStats,
     FlowSummary,
@@ -203,9 +204,7 @@ def chain_json(key: str, snap: IndexSnapshot, bucket: str) -> dict[str, Any]:
     """Every leg of one index and bucket, as rows by strike with the call and the put."""
     ov = snap.overview
     rows: dict[float, dict[str, Any]] = {}
-    for leg in snap.legs:
-        if leg.bucket != bucket:
-            continue
+    for leg in legs_where(snap.legs, bucket=bucket):
         row = rows.setdefault(leg.strike, {"strike": num(leg.strike), "call": None, "put": None})
         row["call" if leg.side == "CALL" else "put"] = leg_json(leg)
     stats = ov.buckets.get(bucket)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from itertools import chain, repeat
@@ -31,6 +31,7 @@ from optui.collectors.day_state import DayState, PrevQuote
 from optui.collectors.quote_table import QuoteTable
 from optui.config import AnalyticsSettings
 from optui.indices import offset_label
+from optui.leg_rows import LEG_FIELDS, LegRows
 from optui.models import BucketStats, LegRecord, Quote
 from optui.timeutil import IST, MARKET_OPEN, UTC, years_to_expiry
 
@@ -44,7 +45,8 @@ class BucketResult:
     `tokens`, `inflow`, `outflow` and `is_call` cover the instruments that quoted this cycle.
     """
 
-    legs: list[LegRecord]
+    legs: Sequence[LegRecord]
+    """The recorded legs (a LegRows over `columns` from `analyse_buckets`)."""
     stats: BucketStats
     tokens: np.ndarray
     inflow: np.ndarray  # rupees per leg since the previous quote; NaN where there was none
@@ -56,7 +58,8 @@ class BucketResult:
     seconds, NaN when there was none), usable or not."""
     columns: dict[str, Any] = field(default_factory=dict)
     """The recorded legs as columns, by LegRecord field name, in `legs` order (arrays or lists
-    holding the values the LegRecords hold): what the store writes."""
+    holding the values the LegRecords hold; `legs.columns` of a LegRows): what the store
+    writes."""
 
 
 def _pct(change: float, base: float) -> float:
@@ -131,8 +134,8 @@ def _pct_of(change: np.ndarray, base: np.ndarray) -> np.ndarray:
         return np.where((base != 0) & np.isfinite(base), change / base * 100.0, NAN)
 
 
-LEG_RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LegRecord))
-"""LegRecord's fields in constructor order (`BucketResult.columns` holds one column each)."""
+NO_LEGS = LegRows({name: [] for name in LEG_FIELDS})
+"""No legs (a result's until its legs are set)."""
 
 _NO_PREV = PrevQuote(NAN, NAN, NAN, NAN, NAN, NAN)  # read where a leg has no previous quote
 
@@ -353,7 +356,7 @@ def analyse_buckets(
         labels += chain.from_iterable(zip(named, named, strict=True))  # its call, then its put
         quoted = b.start + np.flatnonzero(has_quote[b.legs])
         missing = int((~(has_quote[b.calls] & has_quote[b.puts])).sum())
-        out.append(BucketResult([], stats, tokens[quoted], inflow[quoted], outflow[quoted],
+        out.append(BucketResult(NO_LEGS, stats, tokens[quoted], inflow[quoted], outflow[quoted],
                                 is_call[quoted], missing, prev_at[quoted]))
 
     # Legs: each bucket's chosen strikes ascending, each strike's call then its put.
@@ -409,15 +412,11 @@ def analyse_buckets(
         "buildup": buildup[sel],
         "flags": flags[sel],
     }
-    records = list(map(LegRecord, *(
-        col.tolist() if isinstance(col, np.ndarray) else col
-        for col in map(columns.__getitem__, LEG_RECORD_FIELDS)
-    ))) if m else []
+    records = LegRows(columns)  # a LegRecord is built only where a row is read
     first = 0
     for res, count in zip(out, counts, strict=True):
-        part = slice(first, first + count)
-        res.legs = records[part]
-        res.columns = {name: col[part] for name, col in columns.items()}
+        res.legs = records[first:first + count]
+        res.columns = res.legs.columns
         first += count
 
     quoted_at = np.flatnonzero(has_quote)

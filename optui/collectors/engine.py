@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -43,9 +44,11 @@ from optui.collectors.tick_flow import FlowTable, per_trade
 from optui.config import ExportSettings, Settings
 from optui.errors import ConfigError, SourceError, StoreError
 from optui.indices import INDEX_SPECS
+from optui.leg_rows import LegRows
 from optui.models import (
     FlowSummary,
     IndexSnapshot,
+    LegRecord,
     OverviewRecord,
     Quote,
     Snapshot,
@@ -422,7 +425,7 @@ class CollectionEngine:
     ) -> IndexSnapshot:
         """One index's snapshot from its analysed buckets (every plan with strikes, in order)."""
         spot = spot_q.last_price
-        legs = []
+        legs: list[Sequence[LegRecord]] = []  # each bucket's
         buckets = {}
         results = []
         strike_flows: dict[tuple[str, float], tuple[float, float]] = {}
@@ -435,7 +438,7 @@ class CollectionEngine:
                 ))
             if self._tick_flow is not None:
                 per_trade(res, self._tick_flow)
-            legs.extend(res.legs)
+            legs.append(res.legs)
             self._leg_blocks.append(res.columns)
             results.append(res)
             buckets[plan.bucket] = res.stats
@@ -483,7 +486,7 @@ class CollectionEngine:
             buckets=buckets, flow=flow,
         )
         lots = {p.bucket: p.chain.lot_size for p in plans if p.chain.lot_size > 0}
-        return IndexSnapshot(key, overview, legs, lots, strike_flows)
+        return IndexSnapshot(key, overview, LegRows.concat(legs), lots, strike_flows)
 
     def close(self) -> None:
         """Store what is pending (its warnings to the log), then close every part."""

@@ -14,13 +14,16 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from functools import cache
 from typing import Any, TypeVar
 
+import numpy as np
+
 from optui.alerts.model import Alert
 from optui.collectors.health import HealthEvent
+from optui.leg_rows import LEG_FIELDS, LegRows
 from optui.models import Snapshot, SnapshotWarning
 
 T = TypeVar("T")
@@ -46,6 +49,8 @@ def encode(value: Any) -> Any:
         return value
     if kind is SnapshotWarning or kind is HealthEvent:
         return value.as_dict()
+    if kind is LegRows:
+        return _encode_legs(value)
     names = _field_names(kind)  # type: ignore[arg-type]
     if names is not None:
         return {name: encode(getattr(value, name)) for name in names}
@@ -62,6 +67,32 @@ def encode(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return encode(value.item())
     return value
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})  # encoded as they are
+
+
+def _encoded_column(column: Any) -> list[Any]:
+    """`[encode(v) for v in column]` of a LegRows column, a float array's in a few numpy calls
+    (NaN and ±Inf as None) and each distinct time or date object's ISO text made once."""
+    if isinstance(column, np.ndarray) and column.dtype.kind == "f":
+        out = column.tolist()
+        for i in np.flatnonzero(~np.isfinite(column)).tolist():
+            out[i] = None
+        return out  # type: ignore[no-any-return]
+    values = column.tolist() if isinstance(column, np.ndarray) else column
+    if set(map(type, values)) <= _PLAIN:
+        return list(values)
+    made: dict[int, Any] = {}
+    return [made[key] if (key := id(v)) in made else made.setdefault(key, encode(v))
+            for v in values]
+
+
+def _encode_legs(legs: LegRows) -> list[dict[str, Any]]:
+    """`[encode(leg) for leg in legs]` read from the columns: the same dicts (field order,
+    values), without building a LegRecord per leg."""
+    columns = [_encoded_column(col) for col in legs.columns.values()]
+    return [dict(zip(LEG_FIELDS, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 @cache
@@ -99,7 +130,7 @@ def _converter(kind: Any) -> Callable[[Any], Any]:
         return datetime.fromisoformat
     if kind is date:
         return date.fromisoformat
-    if origin is list:
+    if origin is list or origin is Sequence:  # a sequence decodes as a list
         item = _converter(typing.get_args(kind)[0])
         return lambda v: [item(x) for x in v]
     if origin is dict:

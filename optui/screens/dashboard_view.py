@@ -8,6 +8,7 @@ feed and runs no worker: the screen (optui.screens.dashboard) feeds it from mess
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from optui.collectors.health import HealthEvent, Severity
 from optui.config import Settings
 from optui.feed.model import Feed
 from optui.indices import INDEX_KEYS
+from optui.leg_rows import leg_values, legs_where
 from optui.models import LegRecord, Snapshot
 from optui.timeutil import cached_label, now_utc
 from optui.widgets.alerts_panel import AlertsPanel
@@ -224,13 +226,14 @@ class DashboardView(Screen):
         return {k: rows[k] for k in keys[lo:hi]}, atm_key
 
     def _format_window(
-        self, selection: tuple[str, str], legs: list[LegRecord], atm: float
+        self, selection: tuple[str, str], legs: Sequence[LegRecord], atm: float
     ) -> tuple[dict[str, Any], str]:
         """The strike window of `selection` formatted from its legs (only the rows shown), and
         the ATM's key: the same rows as `_chain_window` over the whole chain's rows."""
         index, bucket = selection
-        mine = [leg for leg in legs if leg.index == index and leg.bucket == bucket]
-        strikes = sorted({leg.strike for leg in mine})
+        mine = legs_where(legs, index=index, bucket=bucket)
+        mine_strikes = leg_values(mine, "strike")
+        strikes = sorted(set(mine_strikes))
         if self._window is None:
             self._window = StrikeWindow(self.settings.ui.chain_strikes)
         lo, hi = self._window.select(selection, strikes, atm)
@@ -239,7 +242,8 @@ class DashboardView(Screen):
         idx = snap.indices.get(index) if snap is not None else None
         lot = idx.lot_sizes.get(bucket, 0) if idx is not None else 0
         per = count_divisor(self.settings.ui.oi_unit, lot)
-        rows = chain_rows([leg for leg in mine if leg.strike in keep], index, bucket, per)
+        rows = chain_rows([mine[i] for i, k in enumerate(mine_strikes) if k in keep], index, bucket,
+                          per)
         atm_key = f"{atm:g}" if atm == atm else ""
         return rows, atm_key
 

@@ -31,13 +31,17 @@ import math
 import operator
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from optui.errors import StoreError
+from optui.leg_rows import LegRows, leg_column
 from optui.models import LEG_CSV_COLUMNS, LegRecord, Snapshot
 from optui.timeutil import IST
 
@@ -79,6 +83,31 @@ def legacy_values(leg: LegRecord) -> dict[str, Any]:
         v if (c := v.__class__) is str or c is int or (c is float and math.isfinite(v))
         else _clean(v) for v in _legacy_fields(leg)], strict=True))
 
+
+def _legacy_column(column: Any) -> list[Any]:
+    """`legacy_values`' value of each of a LegRows column's values: a float array's in a few
+    numpy calls (NaN and ±Inf as None), each distinct time or date object's text made once."""
+    if isinstance(column, np.ndarray) and column.dtype.kind == "f":
+        out = column.tolist()
+        for i in np.flatnonzero(~np.isfinite(column)).tolist():
+            out[i] = None
+        return out  # type: ignore[no-any-return]
+    made: dict[int, Any] = {}
+    return [v if (c := v.__class__) is str or c is int or (c is float and math.isfinite(v))
+            else made[key] if (key := id(v)) in made else made.setdefault(key, _clean(v))
+            for v in (column.tolist() if isinstance(column, np.ndarray) else column)]
+
+
+def _legacy_records(legs: Sequence[LegRecord]) -> list[dict[str, Any]]:
+    """`legacy_values` of each leg; a LegRows' read from its columns, no LegRecord built."""
+    if not isinstance(legs, LegRows):
+        return [legacy_values(leg) for leg in legs]
+    columns = [_legacy_column(legs.column(name)) for name in _LEGACY_NAMES]
+    return [dict(zip(_LEGACY_NAMES, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+_PATH_FIELDS = ("timestamp", "index", "side", "bucket", "expiry", "strike_offset")
+"""The fields a leg's file name and CSV day are made of."""
 
 _FLAT_JSON = json.JSONEncoder(allow_nan=False, separators=(",\n  ", ": "))
 """The C encoder with indent=2's item separator: on a flat object of scalars it writes the same
@@ -384,8 +413,12 @@ def write_legacy_files(
     """
     write_json, write_csv = json_files, csv_rows
     out = Path(out_dir)
-    legs = [leg for snap in snapshot.indices.values() for leg in snap.legs]
-    values = [legacy_values(leg) for leg in legs] if write_json or write_csv else []
+    parts = [snap.legs for snap in snapshot.indices.values()]
+    # Each leg's (timestamp, index, side, bucket, expiry, strike_offset), read from columns.
+    idents = list(chain.from_iterable(
+        zip(*(leg_column(legs, name) for name in _PATH_FIELDS), strict=True) for legs in parts))
+    values = (list(chain.from_iterable(map(_legacy_records, parts)))
+              if write_json or write_csv else [])
     json_count = row_count = 0
     target = out
     try:
@@ -396,19 +429,18 @@ def write_legacy_files(
             writes: list[Future[None]] = []
             failed = threading.Event()
             base = os.fspath(out / OPTIONS_DIR)
-            for leg, record in zip(legs, values, strict=True):
+            for (at, index, side, bucket, expiry, offset), record in zip(idents, values,
+                                                                         strict=True):
                 # json_path(out, leg), built as text: a full chain writes 2,400 files a cycle.
-                stamp = stamps.get(leg.timestamp)
+                stamp = stamps.get(at)
                 if stamp is None:
-                    stamp = stamps[leg.timestamp] = leg.timestamp.astimezone(IST).strftime(
-                        "%Y%m%d_%H%M%S")
-                suffix = "" if leg.strike_offset == "atm" else f"_{leg.strike_offset}"
-                folder = os.path.join(base, leg.bucket)
+                    stamp = stamps[at] = at.astimezone(IST).strftime("%Y%m%d_%H%M%S")
+                suffix = "" if offset == "atm" else f"_{offset}"
+                folder = os.path.join(base, bucket)
                 if folder not in made:
                     os.makedirs(folder, exist_ok=True)
                     made.add(folder)
-                name = (f"{leg.index}_{leg.side}_{leg.bucket}_{leg.expiry.isoformat()}_{stamp}"
-                        f"{suffix}.json")
+                name = f"{index}_{side}_{bucket}_{expiry.isoformat()}_{stamp}{suffix}.json"
                 batch.append((os.path.join(folder, name), legacy_json(record) + "\n"))
                 if len(batch) >= _BATCH:
                     writes.append(_pool().submit(_write_files, batch, failed))
@@ -418,13 +450,13 @@ def write_legacy_files(
                 writes.append(_pool().submit(_write_files, batch, failed))
             for done in writes:  # every file is in place before the CSV, as written in order
                 done.result()
-        if write_csv and legs:
+        if write_csv and idents:
             by_day: dict[Path, list[list[str]]] = {}
             days: dict[datetime, Path] = {}
-            for leg, record in zip(legs, values, strict=True):
-                day = days.get(leg.timestamp)
+            for (at, *_), record in zip(idents, values, strict=True):
+                day = days.get(at)
                 if day is None:
-                    day = days[leg.timestamp] = csv_path(out, leg.timestamp)
+                    day = days[at] = csv_path(out, at)
                 by_day.setdefault(day, []).append(
                     ["" if v is None else "true" if v is True else "false" if v is False
                      else str(v) for v in _csv_fields(record)])

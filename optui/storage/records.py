@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from optui.errors import OptuiError
+from optui.leg_rows import LegRows
 from optui.models import FlowSummary, LegRecord, OverviewRecord, Snapshot
 from optui.storage.base import FieldValue, FrozenTags, Store, clean_fields, ns_to_time, time_to_ns
 from optui.storage.iv_history import iv_daily_points
@@ -144,8 +145,12 @@ class ColumnBatch:
 
 
 def leg_columns(snapshot: Snapshot) -> ColumnBatch:
-    """All legs of a snapshot as one column batch (the fast ingest path)."""
-    legs = [leg for snap in snapshot.indices.values() for leg in snap.legs]
+    """All legs of a snapshot as one column batch (the fast ingest path): legs held as
+    columns (LegRows) by `leg_batch`, others read from their LegRecords."""
+    held = [snap.legs for snap in snapshot.indices.values()]
+    if all(isinstance(legs, LegRows) for legs in held):
+        return leg_batch([legs.columns for legs in held])  # type: ignore[attr-defined]
+    legs = [leg for part in held for leg in part]
     times: list[int] = []
     memo: dict[datetime, int] = {}
     for leg in legs:

@@ -8,8 +8,9 @@ against the previous close, so each buildup label (price and OI direction) can b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from optui.leg_rows import leg_column, legs_where
 from optui.models import LegRecord, Snapshot
 from optui.widgets.format import (
     LAKH,
@@ -116,18 +117,17 @@ def leg_cells(leg: LegRecord | None, prefix: str, per: float = LAKH) -> dict[str
 
 
 def chain_rows(
-    legs: list[LegRecord], index: str, bucket: str, per: float = LAKH
+    legs: Sequence[LegRecord], index: str, bucket: str, per: float = LAKH
 ) -> dict[str, dict[str, Cell]]:
     """Rows keyed by strike, ascending, for the legs of one index and bucket.
 
-    `per` divides the counts (see count_divisor).
+    `per` divides the counts (see count_divisor). Only that bucket's legs are read as
+    records (optui.leg_rows).
     """
     calls: dict[float, LegRecord] = {}
     puts: dict[float, LegRecord] = {}
     atm = float("nan")
-    for leg in legs:
-        if leg.index != index or leg.bucket != bucket:
-            continue
+    for leg in legs_where(legs, index=index, bucket=bucket):
         (calls if leg.side == "CALL" else puts)[leg.strike] = leg
         atm = leg.atm_strike
     rows: dict[str, dict[str, Cell]] = {}
@@ -166,7 +166,7 @@ class ChainTable(KeyedTable):
         """The rows last given to show_rows (every column), refitted on a resize."""
         super().__init__(self._all_columns, **kwargs)
 
-    def show_legs(self, legs: list[LegRecord], index: str, bucket: str) -> int:
+    def show_legs(self, legs: Sequence[LegRecord], index: str, bucket: str) -> int:
         """Show the chain for (index, bucket); a new selection clears first. Returns cells written."""
         return self.show_rows(chain_rows(legs, index, bucket), index, bucket)
 
@@ -244,12 +244,9 @@ def all_chain_rows(
     """
     out: dict[tuple[str, str], dict[str, dict[str, Cell]]] = {}
     for key, idx in snapshot.indices.items():
-        by_bucket: dict[str, list[LegRecord]] = {}
-        for leg in idx.legs:
-            by_bucket.setdefault(leg.bucket, []).append(leg)
-        for bucket, legs in by_bucket.items():
+        for bucket in dict.fromkeys(leg_column(idx.legs, "bucket")):  # in the order first met
             per = count_divisor(oi_unit, idx.lot_sizes.get(bucket, 0))
-            out[(key, bucket)] = chain_rows(legs, key, bucket, per)
+            out[(key, bucket)] = chain_rows(idx.legs, key, bucket, per)
             if pause is not None:
                 pause()
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from optui.analytics.positions import oi_change_pct, top_oi_changes
 from optui.models import LegRecord
 from optui.widgets.format import (
@@ -55,7 +57,7 @@ class PositionsTable(KeyedTable):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(POSITION_COLUMNS, **kwargs)
 
-    def show_legs(self, legs: list[LegRecord], n: int = 10) -> int:
+    def show_legs(self, legs: Sequence[LegRecord], n: int = 10) -> int:
         return self.show_ranked(top_oi_changes(legs, n))
 
     def show_ranked(self, top: list[LegRecord]) -> int:

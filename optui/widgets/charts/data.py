@@ -19,6 +19,7 @@ from optui.analytics.exposure import GexProfile, gex_profile, running_vwap
 from optui.analytics.premium_flow import FLOW_BARS, FlowSeries
 from optui.analytics.vol_history import IvStanding, iv_standing, realised_vol
 from optui.errors import OptuiError
+from optui.leg_rows import legs_where
 from optui.models import LegRecord, Snapshot
 from optui.storage.flow_queries import query_flow_series
 from optui.storage.iv_history import day_time, iv_history
@@ -122,7 +123,7 @@ def load_chart_data(store: Any, snapshot: Snapshot | None, index: str, bucket: s
     stats = ov.buckets.get(bucket)
     data.at = ov.timestamp
     data.spot = ov.last_price
-    legs = [leg for leg in idx.legs if leg.bucket == bucket]
+    legs = list(legs_where(idx.legs, bucket=bucket))
     if stats is not None:
         data.atm_strike = stats.atm_strike
         data.current_iv = stats.atm_iv
