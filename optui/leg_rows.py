@@ -47,27 +47,43 @@ class LegRows(Sequence[LegRecord]):
     """Legs as columns (`columns`: every LegRecord field, arrays or lists of one length), a
     read-only sequence of LegRecords in row order.
 
-    `legs[i]` builds (once) the LegRecord of row i; iterating builds every row's in one pass;
-    `legs[a:b]` and `take(rows)` are LegRows of those rows (array columns sliced as views);
-    `column(name)` is one field of every leg without building a record. Equal to any sequence
-    of equal LegRecords (as a list of them would be). Pickles, copies and deep-copies as its
-    columns. Raises ValueError when a field is missing or the columns' lengths differ.
+    `legs[i]` builds (once) the LegRecord of row i; iterating builds every row's not yet built
+    in one pass; `legs[a:b]` is a view of those rows (nothing copied until its `columns` are
+    asked for, then array columns are sliced as views; a row read through either is the same
+    object) and `take(rows)` a LegRows of the rows given; `column(name)` is one field of every
+    leg without building a record. Equal to any sequence of equal LegRecords (as a list of them
+    would be). Pickles, copies and deep-copies as its columns. Raises ValueError when a field
+    is missing or the columns' lengths differ.
     """
 
-    __slots__ = ("_base", "_columns", "_n", "_rows", "_start")
+    __slots__ = ("_columns", "_n", "_root", "_rows", "_start")
 
     def __init__(self, columns: Mapping[str, Any]) -> None:
         missing = [name for name in LEG_FIELDS if name not in columns]
         if missing:
             raise ValueError(f"leg columns missing: {', '.join(missing)}")
-        self._columns: dict[str, Any] = {name: columns[name] for name in LEG_FIELDS}
-        lengths = {len(col) for col in self._columns.values()}
+        own = {name: columns[name] for name in LEG_FIELDS}
+        lengths = {len(col) for col in own.values()}
         if len(lengths) > 1:
             raise ValueError(f"leg columns of different lengths: {sorted(lengths)}")
+        self._columns: dict[str, Any] = own
         self._n = lengths.pop()
-        self._rows: list[LegRecord | None] | None = None  # rows built so far
-        self._base: LegRows | None = None  # the LegRows this one is a slice of, if any
-        self._start = 0  # where this slice starts in `_base`
+        self._root = self  # the LegRows holding the columns and the rows built (a view's base)
+        self._start = 0  # where this view starts in its root
+        self._rows: list[LegRecord | None] | None = None  # the root's rows built so far
+
+    def _view(self, start: int, n: int) -> LegRows:
+        """Rows [start, start + n) of this one's root, as a view (nothing copied)."""
+        root = self._root
+        if start == 0 and n == root._n:
+            return root
+        out = LegRows.__new__(LegRows)
+        out._columns = {}  # sliced from the root's as asked for
+        out._n = n
+        out._root = root
+        out._start = start
+        out._rows = None
+        return out
 
     @classmethod
     def of(cls, legs: Iterable[LegRecord]) -> LegRows:
@@ -87,25 +103,24 @@ class LegRows(Sequence[LegRecord]):
     @classmethod
     def concat(cls, legs: Sequence[Sequence[LegRecord]]) -> LegRows:
         """The rows of each of `legs` (LegRows or other sequences of LegRecords) one after
-        another. Adjacent slices of one LegRows (each bucket's legs of an index) give a slice
-        of it, without copying the columns."""
+        another. Adjacent views of one LegRows (each bucket's legs of an index) give a view of
+        it, without copying the columns."""
         parts = [p if isinstance(p, LegRows) else LegRows.of(p) for p in legs]
         if not parts:
             return cls({name: [] for name in LEG_FIELDS})
         if len(parts) == 1:
             return parts[0]
-        base = parts[0]._base
-        if base is not None:
-            at = parts[0]._start
-            for part in parts:
-                if part._base is not base or part._start != at:
-                    break
-                at += part._n
-            else:
-                return base[parts[0]._start:at]
+        root = parts[0]._root
+        at = parts[0]._start
+        for part in parts:
+            if part._root is not root or part._start != at:
+                break
+            at += part._n
+        else:
+            return root._view(parts[0]._start, at - parts[0]._start)
         columns: dict[str, Any] = {}
         for name in LEG_FIELDS:
-            cols = [part._columns[name] for part in parts]
+            cols = [part.column(name) for part in parts]
             if all(isinstance(col, np.ndarray) for col in cols):
                 columns[name] = np.concatenate(cols)
             else:
@@ -115,37 +130,46 @@ class LegRows(Sequence[LegRecord]):
     @property
     def columns(self) -> dict[str, Any]:
         """Every field's column by LegRecord field name, in field order (do not modify)."""
-        return self._columns
+        own = self._columns
+        if len(own) < len(LEG_FIELDS):  # a view: its slices of the root's columns, made once
+            own = self._columns = {name: self.column(name) for name in LEG_FIELDS}
+        return own
 
     def column(self, name: str) -> Any:
         """One field of every leg, in row order: the column itself, a numpy array or a list
         (do not modify). Raises KeyError for a name that is not a LegRecord field."""
-        return self._columns[name]
+        own = self._columns
+        col = own.get(name)
+        if col is None:  # a view: its slice of the root's column, made once
+            start = self._start
+            col = own[name] = self._root._columns[name][start:start + self._n]
+        return col
 
     def take(self, rows: Sequence[int] | np.ndarray) -> LegRows:
         """A LegRows of the rows at `rows` (positions, in the order given); rows already
         built are kept."""
+        n = self._n
         positions = np.asarray(rows, dtype=np.intp).reshape(-1)
-        if positions.size and (positions.min() < -self._n or positions.max() >= self._n):
+        if positions.size and (positions.min() < -n or positions.max() >= n):
             raise IndexError("leg row out of range")
-        positions = np.where(positions < 0, positions + self._n, positions)
-        at = positions.tolist()
-        out = LegRows({name: _pick(col, at) for name, col in self._columns.items()})
-        if self._rows is not None:
-            out._rows = [self._rows[i] for i in at]
+        at = (np.where(positions < 0, positions + n, positions) + self._start).tolist()
+        root = self._root
+        out = LegRows({name: _pick(col, at) for name, col in root._columns.items()})
+        if root._rows is not None:
+            out._rows = [root._rows[i] for i in at]
         return out
 
     def where(self, **equal: Any) -> LegRows:
         """The legs whose fields equal the values given (e.g. `bucket="this_week"`), in row
         order."""
-        hit = np.ones(self._n, dtype=bool)
+        n = self._n
+        hit = np.ones(n, dtype=bool)
         for name, value in equal.items():
-            col = self._columns[name]
+            col = self.column(name)
             if isinstance(col, np.ndarray) and col.dtype != object:
                 hit &= col == value
             else:
-                hit &= np.fromiter(map(eq, col, repeat(value, self._n)), dtype=bool,
-                                   count=self._n)
+                hit &= np.fromiter(map(eq, col, repeat(value, n)), dtype=bool, count=n)
         if hit.all():
             return self
         return self.take(np.flatnonzero(hit))
@@ -164,37 +188,39 @@ class LegRows(Sequence[LegRecord]):
             start, stop, step = i.indices(self._n)
             if step != 1:
                 return self.take(range(start, stop, step))
-            stop = max(start, stop)
-            out = LegRows({name: col[start:stop] for name, col in self._columns.items()})
-            if self._rows is not None:
-                out._rows = self._rows[start:stop]
-            out._base = self._base if self._base is not None else self
-            out._start = self._start + start
-            return out
+            return self._view(self._start + start, max(0, stop - start))
         n = self._n
         at = i.__index__()
         if at < 0:
             at += n
         if not 0 <= at < n:
             raise IndexError("leg row out of range")
-        rows = self._rows
+        root = self._root
+        at += self._start
+        rows = root._rows
         if rows is None:
-            rows = self._rows = [None] * n
+            rows = root._rows = [None] * root._n
         leg = rows[at]
         if leg is None:
             leg = rows[at] = LegRecord(*[col.item(at) if isinstance(col, np.ndarray) else col[at]
-                                         for col in self._columns.values()])
+                                         for col in root._columns.values()])
         return leg
 
     def _all(self) -> list[LegRecord]:
-        """Every row's LegRecord, built in one pass where not built yet."""
-        rows = self._rows
-        if rows is not None and None not in rows:
-            return rows  # type: ignore[return-value]
-        built = list(map(LegRecord, *map(_plain, self._columns.values()))) if self._n else []
-        if rows is not None:  # a row read before stays the object it was
-            built = [old if old is not None else new for old, new in zip(rows, built, strict=True)]
-        self._rows = built  # type: ignore[assignment]
+        """Every row's LegRecord, those not built yet built in one pass."""
+        root, start, stop = self._root, self._start, self._start + self._n
+        rows = root._rows
+        if rows is not None:
+            mine = rows[start:stop]
+            if None not in mine:
+                return mine  # type: ignore[return-value]
+        built = list(map(LegRecord, *map(_plain, self.columns.values()))) if self._n else []
+        if rows is None:
+            rows = root._rows = [None] * root._n
+        else:  # a row read before stays the object it was
+            built = [old if old is not None else new
+                     for old, new in zip(rows[start:stop], built, strict=True)]
+        rows[start:stop] = built
         return built
 
     def __iter__(self) -> Iterator[LegRecord]:
@@ -211,7 +237,7 @@ class LegRows(Sequence[LegRecord]):
     __hash__ = None  # type: ignore[assignment]
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (LegRows, (self._columns,))
+        return (LegRows, (self.columns,))
 
     def __repr__(self) -> str:
         return f"LegRows({self._n} legs)"

@@ -141,7 +141,11 @@ def test_concat_joins_rows_and_adjacent_slices_stay_one_block() -> None:
     legs = LegRows(cols)
     joined = LegRows.concat([legs[0:2], legs[2:5]])
     _assert_same_legs(joined, want)
-    assert np.shares_memory(joined.column("oi"), cols["oi"])  # type: ignore[arg-type]
+    assert joined is legs  # the whole of it
+    middle = LegRows.concat([legs[1:2], legs[2:4]])
+    _assert_same_legs(middle, want[1:4])
+    assert middle[0] is legs[1] and list(middle)[2] is legs[3]  # a row is built once
+    assert np.shares_memory(middle.column("oi"), cols["oi"])  # type: ignore[arg-type]
     mixed = LegRows.concat([legs[3:5], want[0:1], legs[1:2]])  # not adjacent, and a list
     _assert_same_legs(mixed, [want[3], want[4], want[0], want[1]])
     assert len(LegRows.concat([])) == 0

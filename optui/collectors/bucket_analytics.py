@@ -3,7 +3,7 @@
 This is the glue between the pure analytics and the records: it takes the cycle's quotes as
 columns (optui.collectors.quote_table), stacks the legs of every bucket of every index, calls
 the vectorised functions once over all of them (sums stay per bucket) and builds typed
-records, with the legs also as columns for the store.
+records, the legs as columns (optui.leg_rows.LegRows).
 """
 
 from __future__ import annotations
@@ -56,10 +56,13 @@ class BucketResult:
     prev_at_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Per quoted instrument, the time of its previous quote in the cycle's frozen view (epoch
     seconds, NaN when there was none), usable or not."""
-    columns: dict[str, Any] = field(default_factory=dict)
-    """The recorded legs as columns, by LegRecord field name, in `legs` order (arrays or lists
-    holding the values the LegRecords hold; `legs.columns` of a LegRows): what the store
-    writes."""
+
+    @property
+    def columns(self) -> dict[str, Any]:
+        """The recorded legs as columns, by LegRecord field name, in `legs` order (arrays or
+        lists holding the values the LegRecords hold): what the store writes."""
+        legs = self.legs
+        return (legs if isinstance(legs, LegRows) else LegRows.of(legs)).columns
 
 
 def _pct(change: float, base: float) -> float:
@@ -416,7 +419,6 @@ def analyse_buckets(
     first = 0
     for res, count in zip(out, counts, strict=True):
         res.legs = records[first:first + count]
-        res.columns = res.legs.columns
         first += count
 
     quoted_at = np.flatnonzero(has_quote)

@@ -47,7 +47,7 @@ def persist(engine: CollectionEngine, snap: Snapshot, stats: CycleStats, legs: b
     """Store, files and cache of `engine`; a failing sink becomes one of `warnings`, never a lost
     snapshot. Without `legs` the leg rows and leg files are not written (see `legs_due`)."""
     if engine.store is not None:
-        from optui.storage.records import FlowBarAccumulator, leg_batch, write_snapshot
+        from optui.storage.records import FlowBarAccumulator, write_snapshot
 
         spooled_before = engine.store.spooled_total
         stored_before = engine.store.stored_total
@@ -56,12 +56,10 @@ def persist(engine: CollectionEngine, snap: Snapshot, stats: CycleStats, legs: b
         try:
             if engine._flow_bars is None:
                 engine._flow_bars = FlowBarAccumulator(engine.store)
-            # The analytics' own columns of this snapshot's legs, when it is the cycle's.
-            ready = leg_batch(engine._leg_blocks) if engine._blocks_of is snap else None
-            engine._blocks_of, engine._leg_blocks = None, []
             with together() if together is not None else nullcontext():
+                # The legs' rows from their columns (optui.leg_rows), no record per leg.
                 stats.rows_written = write_snapshot(engine.store, snap, engine._flow_bars,
-                                                    legs=ready, store_legs=legs)
+                                                    store_legs=legs)
                 strike_points = engine._strike_bars.points(snap)
                 if strike_points:
                     stats.rows_written += engine.store.write(strike_points)

@@ -105,8 +105,6 @@ class CollectionEngine:
         self._state: DayState | None = None
         self._flow_bars: FlowBarAccumulator | None = None
         self._strike_bars = StrikeFlowBars()
-        self._leg_blocks: list[dict[str, Any]] = []  # this cycle's legs as columns, for the store
-        self._blocks_of: Snapshot | None = None  # the snapshot those legs are of
         self.last = CycleStats()
         self.premarket: Any = None  # optui.collectors.premarket.PremarketCapture | None
         self.alerts: AlertEngine | None = None  # fed every cycle when set (build_engine does)
@@ -317,7 +315,6 @@ class CollectionEngine:
         warnings.extend(getattr(self.source, "take_notices", list)())  # recording/replay health
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
-        self._leg_blocks = []
         # Every bucket of every index in one vectorised pass, then each index's snapshot.
         jobs = [(plan, spots[spot_keys[key]].last_price)
                 for key, index_plans in plans.items() for plan in index_plans if plan.strikes.size]
@@ -342,7 +339,6 @@ class CollectionEngine:
         warnings.extend(self._late_warnings)  # of the previous cycle's store, stored after shown
         self._late_warnings = []
         snap.warnings = warnings
-        self._blocks_of = snap
         sinks_at = len(warnings)  # the store's own warnings go here, before the alerts'
         if self.alerts is not None:
             try:
@@ -439,7 +435,6 @@ class CollectionEngine:
             if self._tick_flow is not None:
                 per_trade(res, self._tick_flow)
             legs.append(res.legs)
-            self._leg_blocks.append(res.columns)
             results.append(res)
             buckets[plan.bucket] = res.stats
             expiry = plan.expiry.isoformat()

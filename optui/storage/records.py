@@ -148,8 +148,8 @@ def leg_columns(snapshot: Snapshot) -> ColumnBatch:
     """All legs of a snapshot as one column batch (the fast ingest path): legs held as
     columns (LegRows) by `leg_batch`, others read from their LegRecords."""
     held = [snap.legs for snap in snapshot.indices.values()]
-    if all(isinstance(legs, LegRows) for legs in held):
-        return leg_batch([legs.columns for legs in held])  # type: ignore[attr-defined]
+    if all(isinstance(legs, LegRows) for legs in held):  # one cycle's: one block of columns
+        return leg_batch([LegRows.concat(held).columns])
     legs = [leg for part in held for leg in part]
     times: list[int] = []
     memo: dict[datetime, int] = {}
@@ -198,9 +198,9 @@ def _leg_tags(idents: Iterable[tuple[Any, ...]]) -> list[dict[str, str]]:
 
 
 def leg_batch(blocks: Sequence[Mapping[str, Any]]) -> ColumnBatch:
-    """Legs given as columns (one block per bucket: a column per LegRecord field, arrays or
-    lists, as `optui.collectors.bucket_analytics.BucketResult.columns` holds them) as one column
-    batch: the values `leg_columns` gives for the same LegRecords, without the objects."""
+    """Legs given as columns (blocks, each a column per LegRecord field, arrays or lists, as
+    `optui.leg_rows.LegRows.columns` holds them) as one column batch: the values `leg_columns`
+    gives for the same LegRecords, without the objects."""
     blocks = [b for b in blocks if len(b["timestamp"])]
     times: list[int] = []
     memo: dict[datetime, int] = {}
@@ -382,8 +382,7 @@ def write_snapshot(store: Store, snapshot: Snapshot, flow: FlowBarAccumulator | 
                    legs: ColumnBatch | None = None, store_legs: bool = True) -> int:
     """Write a snapshot's legs (column path; none without `store_legs`), overviews, the day's
     `iv_daily` close so far and, with `flow`, its minute bars. `legs`: the snapshot's legs
-    already in columns (`leg_batch` of the analytics' columns), else they are read from its
-    LegRecords."""
+    already as a column batch, else `leg_columns` of the snapshot."""
     if legs is None and store_legs:
         legs = leg_columns(snapshot) if snapshot.leg_count else None
     written = legs.write_to(store) if store_legs and legs is not None and len(legs) else 0
