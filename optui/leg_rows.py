@@ -56,7 +56,7 @@ class LegRows(Sequence[LegRecord]):
     is missing or the columns' lengths differ.
     """
 
-    __slots__ = ("_columns", "_n", "_root", "_rows", "_start")
+    __slots__ = ("_columns", "_n", "_ordered", "_root", "_rows", "_start")
 
     def __init__(self, columns: Mapping[str, Any]) -> None:
         missing = [name for name in LEG_FIELDS if name not in columns]
@@ -66,7 +66,8 @@ class LegRows(Sequence[LegRecord]):
         lengths = {len(col) for col in own.values()}
         if len(lengths) > 1:
             raise ValueError(f"leg columns of different lengths: {sorted(lengths)}")
-        self._columns: dict[str, Any] = own
+        self._columns: dict[str, Any] = own  # a view's: the slices asked for so far
+        self._ordered: dict[str, Any] | None = own  # every column, in field order
         self._n = lengths.pop()
         self._root = self  # the LegRows holding the columns and the rows built (a view's base)
         self._start = 0  # where this view starts in its root
@@ -79,6 +80,7 @@ class LegRows(Sequence[LegRecord]):
             return root
         out = LegRows.__new__(LegRows)
         out._columns = {}  # sliced from the root's as asked for
+        out._ordered = None
         out._n = n
         out._root = root
         out._start = start
@@ -130,10 +132,10 @@ class LegRows(Sequence[LegRecord]):
     @property
     def columns(self) -> dict[str, Any]:
         """Every field's column by LegRecord field name, in field order (do not modify)."""
-        own = self._columns
-        if len(own) < len(LEG_FIELDS):  # a view: its slices of the root's columns, made once
-            own = self._columns = {name: self.column(name) for name in LEG_FIELDS}
-        return own
+        ordered = self._ordered
+        if ordered is None:  # a view: its slices of the root's columns, in field order
+            ordered = self._ordered = {name: self.column(name) for name in LEG_FIELDS}
+        return ordered
 
     def column(self, name: str) -> Any:
         """One field of every leg, in row order: the column itself, a numpy array or a list

@@ -118,6 +118,11 @@ def test_slices_takes_and_selections_are_legs_of_those_rows() -> None:
     # A slice's array columns are views of the whole; a slice of a slice reads the right rows.
     assert np.shares_memory(legs[1:4].column("oi"), cols["oi"])  # type: ignore[arg-type]
     _assert_same_legs(legs[1:5][1:3], want[2:4])
+    view = legs[1:4]  # its columns asked for one by one, in another order than the fields'
+    for name in reversed(LEG_FIELDS):
+        view.column(name)
+    assert list(view.columns) == list(LEG_FIELDS)
+    _assert_same_legs(view, want[1:4])
 
 
 @pytest.mark.unit
@@ -238,9 +243,13 @@ def test_leg_files_store_columns_and_counts_are_the_same(cycles: list[Snapshot],
                                                          tmp_path: Path) -> None:
     snap = copy.copy(cycles[-1])  # 60 legs of each index (a file each is written twice)
     snap.indices = {k: replace(idx, legs=idx.legs[-60:]) for k, idx in snap.indices.items()}
-    eager = _eager_snapshot(snap)
+    eager = copy.copy(snap)  # from the columns of the whole, not the views' own
+    eager.indices = {k: replace(idx, legs=_eager(cycles[-1].indices[k].legs.columns)[-60:])
+                     for k, idx in snap.indices.items()}
     a, b = tmp_path / "rows", tmp_path / "eager"
     assert write_legacy_files(snap, a) == write_legacy_files(eager, b)
+    for key, idx in snap.indices.items():  # the views' columns read in the files' order
+        _assert_same_legs(idx.legs, list(eager.indices[key].legs))
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
     assert len(files) > snap.leg_count  # a JSON per leg and the CSV
     assert files == sorted(p.relative_to(b) for p in b.rglob("*") if p.is_file())
