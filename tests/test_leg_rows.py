@@ -29,6 +29,7 @@ from optui.storage.legacy_files import write_legacy_files
 from optui.storage.records import leg_columns
 from optui.timeutil import IST, UTC
 from optui.widgets.chain_table import all_chain_rows, chain_rows
+from optui.widgets.dashboard_model import StrikeWindow
 
 AT = datetime(2026, 11, 25, 11, 0, 7, tzinfo=IST).astimezone(UTC)
 
@@ -300,3 +301,29 @@ def test_ranking_keeps_each_contract_once_and_ties_in_leg_order() -> None:
     got = top_oi_changes(legs, 5)
     _assert_same_legs(got, want)
     assert [leg.oi_change for leg in got] == [-50.0, 50.0] and got[1] is legs[1]
+
+
+@pytest.mark.integration
+def test_rows_around_the_atm_hold_every_row_the_strike_window_shows(
+        cycles: list[Snapshot]) -> None:
+    """Whatever centre the window kept from before (none, near, far), the window over the rows
+    around the ATM shows the rows it shows over the whole chain's, at every ATM."""
+    idx = cycles[-1].indices["NIFTY"]
+    full = chain_rows(idx.legs, "NIFTY", "this_week")
+    strikes = [float(k) for k in full]
+    assert len(strikes) > 60
+    each = 10
+    for at in strikes[::3] + [strikes[0], strikes[-1]]:
+        near = chain_rows(idx.legs, "NIFTY", "this_week", around=(at, each + 2))
+        assert len(near) <= 2 * (each + 2) + 1 and set(near) <= set(full)
+        i = strikes.index(at)
+        for before in (None, i, i - 1, i + 1, i - 2, i + 3, 0, len(strikes) - 1):
+            shown = []
+            for rows in (full, near):
+                window = StrikeWindow(each)
+                if before is not None and 0 <= before < len(strikes):
+                    window._centres[("NIFTY", "this_week")] = strikes[before]  # noqa: SLF001
+                keys = list(rows)
+                lo, hi = window.select(("NIFTY", "this_week"), [float(k) for k in keys], at)
+                shown.append({k: rows[k] for k in keys[lo:hi]})
+            assert shown[0] == shown[1], (at, before)

@@ -19,7 +19,7 @@ from optui.config import Settings
 from optui.errors import OptuiError
 from optui.feed.model import Feed, FeedCycle
 from optui.heap import run_once
-from optui.models import Snapshot
+from optui.models import IndexSnapshot, Snapshot
 from optui.screens.dashboard_replay import ReplayControls
 from optui.screens.feed_loop import flow_job
 from optui.timeutil import IST
@@ -50,9 +50,10 @@ def cycle_views(settings: Settings, cycle: FeedCycle,
                 selection: tuple[str, str] | None = None) -> dict[str, Any]:
     """Display rows of a cycle formatted off the event loop (plain data).
 
-    With `selection` (index, bucket), the one shown: only that chain is formatted and only that
-    index's OI changes ranked, so a cycle's cost does not grow with the chains not on screen; a
-    switch to another index or bucket formats its chain from the kept snapshot when shown.
+    With `selection` (index, bucket), the one shown: only that chain is formatted (the strikes
+    its window can show: `around_atm`) and only that index's OI changes ranked, so a cycle's
+    cost does not grow with the chains and strikes not on screen; a switch to another index or
+    bucket formats its chain from the kept snapshot when shown.
     Without it every chain and index (sleep(0) between chains hands the GIL to key presses).
     """
     snapshot = cycle.snapshot
@@ -71,9 +72,21 @@ def cycle_views(settings: Settings, cycle: FeedCycle,
     bucket = shown_bucket(snapshot, index, selection[1])
     per = count_divisor(oi_unit, idx.lot_sizes.get(bucket, 0))
     return {
-        "chain_rows": {(index, bucket): chain_rows(idx.legs, index, bucket, per)},
+        "chain_rows": {(index, bucket): chain_rows(idx.legs, index, bucket, per,
+                                                   around_atm(settings, idx, bucket))},
         "positions": {index: top_oi_changes(idx.legs, top_n)},
     }
+
+
+def around_atm(settings: Settings, idx: IndexSnapshot, bucket: str) -> tuple[float, int] | None:
+    """The strikes of a chain its window can show (chain_rows' `around`): the dashboard's
+    StrikeWindow shows `ui.chain_strikes` strikes either side of a centre at most one strike
+    from the ATM, so those within `ui.chain_strikes + 2` of the ATM hold every row it can show,
+    whatever centre it kept. None (every strike) without the bucket's statistics."""
+    stats = idx.overview.buckets.get(bucket)
+    if stats is None:
+        return None
+    return stats.atm_strike, settings.ui.chain_strikes + 2
 
 
 class ViewsFormatted(Message):
@@ -123,7 +136,8 @@ def neighbour_views(settings: Settings, snapshot: Snapshot, wanted: list[tuple[s
         if idx is None:
             continue
         per = count_divisor(settings.ui.oi_unit, idx.lot_sizes.get(bucket, 0))
-        rows[(index, bucket)] = chain_rows(idx.legs, index, bucket, per)
+        rows[(index, bucket)] = chain_rows(idx.legs, index, bucket, per,
+                                           around_atm(settings, idx, bucket))
         if index not in positions:
             positions[index] = top_oi_changes(idx.legs, top_n)
         _yield_gil()

@@ -8,10 +8,12 @@ against the previous close, so each buildup label (price and OI direction) can b
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
-from optui.leg_rows import leg_column, legs_where
+from optui.leg_rows import leg_column, leg_values, legs_where
 from optui.models import LegRecord, Snapshot
+from optui.widgets.dashboard_model import nearest_index
 from optui.widgets.format import (
     LAKH,
     buildup_short,
@@ -117,17 +119,28 @@ def leg_cells(leg: LegRecord | None, prefix: str, per: float = LAKH) -> dict[str
 
 
 def chain_rows(
-    legs: Sequence[LegRecord], index: str, bucket: str, per: float = LAKH
+    legs: Sequence[LegRecord], index: str, bucket: str, per: float = LAKH,
+    around: tuple[float, int] | None = None,
 ) -> dict[str, dict[str, Cell]]:
     """Rows keyed by strike, ascending, for the legs of one index and bucket.
 
-    `per` divides the counts (see count_divisor). Only that bucket's legs are read as
-    records (optui.leg_rows).
+    `per` divides the counts (see count_divisor). With `around` (atm, n), only the rows of
+    the n strikes either side of the strike nearest `atm` (a finite price) among the bucket's
+    strikes: the rows a StrikeWindow of fewer than n strikes each side can show. Only the
+    legs of the rows made are read as records (optui.leg_rows).
     """
+    mine = legs_where(legs, index=index, bucket=bucket)
+    if around is not None and math.isfinite(around[0]) and mine:
+        at, reach = around
+        strikes = leg_values(mine, "strike")
+        ordered = sorted(set(strikes))
+        centre = nearest_index(ordered, at)
+        keep = set(ordered[max(0, centre - reach):centre + reach + 1])
+        mine = [mine[i] for i, k in enumerate(strikes) if k in keep]
     calls: dict[float, LegRecord] = {}
     puts: dict[float, LegRecord] = {}
     atm = float("nan")
-    for leg in legs_where(legs, index=index, bucket=bucket):
+    for leg in mine:
         (calls if leg.side == "CALL" else puts)[leg.strike] = leg
         atm = leg.atm_strike
     rows: dict[str, dict[str, Cell]] = {}
