@@ -4,8 +4,10 @@ Why: CPython's cyclic garbage collector holds the GIL while it runs, so a collec
 thread (the collector's, the ticker's asyncio loop, the UI's) stalls them all: a key press or a
 tick waits for it. A young collection walks only recent objects (well under a millisecond); a
 full one walks every tracked object not frozen, so its pause grows with what lives in the
-oldest generation. At a full chain a snapshot is ~16,000 tracked objects (legs, records) and
-lives a second or two: long enough to reach the oldest generation, so the policy is
+oldest generation. At a full chain a snapshot once was ~16,000 tracked objects (a record per
+leg and what hung off it); its legs are now columns (optui.leg_rows: ~110 tracked objects a
+snapshot, a LegRecord only for the rows read). A snapshot lives a second or two: long enough
+to reach the oldest generation, so the policy is
 
 1. Objects are freed by reference counting, never left to the collector: nothing that lives
    per cycle may sit in a reference cycle. A Textual worker is one (Worker -> its asyncio Task
