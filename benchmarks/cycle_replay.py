@@ -17,7 +17,9 @@ runs a cycle on the tick-to-screen path:
 Printed per step: thread CPU ms (p50), Python objects tracked by the collector that a snapshot
 holds (reachable from it, not shared with the engine), net tracked allocations per cycle
 (gc.get_count's young-generation growth with collection off) and, with collection on, young
-collections (gen0, gen1) per cycle and extrapolated to 30 cycles (30 s at the 1 s cadence).
+collections (gen0, gen1) per cycle and extrapolated to 30 cycles (30 s at the 1 s cadence) and
+the full ones. The heap is frozen after the two warm-up cycles, as a collector freezes it
+(optui.heap), so a full collection walks only what arrived since.
 
 Instruction counts: run `run` twice under cachegrind with different cycle counts; the
 difference over the difference of cycles is a cycle's instructions (start-up cancels):
@@ -168,7 +170,7 @@ def run(path: Path, cycles: int, steps: set[str], files: bool, gc_off: bool) -> 
     cpu: dict[str, list[float]] = {s: [] for s in STEPS}
     net: list[int] = []
     held: list[int] = []
-    young: list[tuple[int, int]] = []
+    young: list[tuple[int, int, int]] = []
     encode_cpu: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -186,6 +188,7 @@ def run(path: Path, cycles: int, steps: set[str], files: bool, gc_off: bool) -> 
                 gc.collect()
                 alive = gc.get_objects()  # kept: a new object cannot take one of their ids
                 shared = {id(o) for o in alive}
+                gc.freeze()  # as a collector freezes its heap after its first cycles (optui.heap)
                 if gc_off:
                     gc.disable()
             measured = n >= 2
@@ -222,12 +225,14 @@ def run(path: Path, cycles: int, steps: set[str], files: bool, gc_off: bool) -> 
                     net.append(gc.get_count()[0] - before)
                 else:
                     stats1 = [s["collections"] for s in gc.get_stats()]
-                    young.append((stats1[0] - stats0[0], stats1[1] - stats0[1]))
+                    young.append((stats1[0] - stats0[0], stats1[1] - stats0[1],
+                                  stats1[2] - stats0[2]))
             del snap
             if gc_off and measured:
                 gc.collect()  # the next cycle's young count starts from nothing
         engine.close()
         del alive
+    gc.unfreeze()
     gc.enable()
     ms = {s: sorted(v)[len(v) // 2] * 1000 for s, v in cpu.items() if v}
     print(f"{cycles} cycles replayed; steps {','.join(s for s in STEPS if s in steps)}")
@@ -242,8 +247,9 @@ def run(path: Path, cycles: int, steps: set[str], files: bool, gc_off: bool) -> 
     else:
         g0 = sum(y[0] for y in young) / len(young)
         g1 = sum(y[1] for y in young) / len(young)
+        g2 = sum(y[2] for y in young)
         print(f"young collections per cycle: gen0 {g0:.1f}, gen1 {g1:.2f} "
-              f"(per 30 cycles: {30 * g0:.0f} / {30 * g1:.0f})")
+              f"(per 30 cycles: {30 * g0:.0f} / {30 * g1:.0f}); full collections: {g2}")
 
 
 def main(argv: list[str]) -> None:

@@ -370,7 +370,8 @@ def analyse_buckets(
     m = sel.size
 
     def each(value: Callable[[_Bucket], Any]) -> list[Any]:  # one value per leg of a bucket
-        return [v for b, count in zip(buckets, counts, strict=True) for v in [value(b)] * count]
+        return list(chain.from_iterable(repeat(value(b), count)
+                                        for b, count in zip(buckets, counts, strict=True)))
 
     net = (last - close)[sel]
     legs_close = close[sel]
@@ -403,7 +404,7 @@ def analyse_buckets(
         "net_change_percent": _pct_of(net, legs_close),
         "day_change": legs_day,
         "day_change_percent": _pct_of(legs_day, legs_open),
-        "tradingsymbol": [symbols[j] for j in sel.tolist()],
+        "tradingsymbol": list(map(symbols.__getitem__, sel.tolist())),
         "instrument_token": tokens[sel],
         "bid": bid[sel],
         "ask": ask[sel],
