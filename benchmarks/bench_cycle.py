@@ -59,8 +59,8 @@ load 4): ~17-22 ms a cycle, spread over the state file (~3 ms; its previous quot
 With a snapshot's legs held as columns (optui.leg_rows: a LegRecord built only for a row read;
 benchmarks/cycle_replay.py, 20 recorded cycles replayed single-threaded, heap frozen after the
 warm-up, cachegrind): collect_shown with the alert rules 239.2 M -> 116.0 M instructions a
-cycle (-52 %); with the dashboard's formatting of the shown chain, the feed's JSON payload and
-the store 947.2 M -> 697.6 M; tracked objects a snapshot holds 2,456 -> ~110; young
+cycle (-52 %); with the dashboard's formatting of the shown chain (the tick-to-screen path)
+257.0 M -> 127.7 M; with the feed's JSON payload and the store too 947.2 M -> 697.6 M; tracked objects a snapshot holds 2,456 -> ~110; young
 collections per 30 cycles of collect_shown and the shown chain 148 gen0 / 13 gen1 -> 8 / 0 (of
 all four steps 331 / 30 -> 184 / 16, the rest being the payload's dict per leg and the store's
 rows); all five digests above identical. What remains of the cycle is numpy over the legs'

@@ -29,6 +29,13 @@ difference over the difference of cycles is a cycle's instructions (start-up can
     (again with --cycles 25; (I25 - I5) / 20)
 
 `--steps collect,views,payload,store` picks the steps (default all).
+
+Measured (20 recorded cycles of seed 7 from 11:00, 2,408 legs; instructions a cycle, before /
+after the legs went to columns, optui.leg_rows): collect 239.2 M / 116.0 M; collect and views
+257.0 M / 127.7 M; all four steps 947.2 M / 697.6 M (the payload's JSON text is most of the
+rest: ~40 ms of CPU a cycle at 2 MB, json's own float formatting). Young collections per 30
+cycles (collection on): collect 116 gen0 / 10 gen1 -> 4 / 0; collect and views 148 / 13 ->
+8 / 0; all four 331 / 30 -> 184 / 16. Tracked objects a snapshot holds: 2,456 -> 113.
 Run: python benchmarks/cycle_replay.py record FILE [--cycles 40]
      python benchmarks/cycle_replay.py run FILE [--cycles N] [--steps ...] [--files]
 """
