@@ -21,8 +21,9 @@ its ticker served on a loopback port) and a `TickerSource` (optui.collectors.tic
 - Ticks fold into a TickBook (optui.collectors.tick_book) on the ticker's event-loop thread. A
   quote call is answered from the book for instruments subscribed and ticking on a connection
   that is up; the rest (no tick yet, beyond the streamed limit, a connection down, stalled or
-  refused) are polled from the wrapped source in the same call. The tier each cycle used is
-  `take_feed()`: "stream", "stream+rest" or "rest-fallback".
+  refused) are polled from the wrapped source in the same call (a batch answered whole keeps
+  its per-key lookups between cycles: optui.collectors.batch_lookup). The tier each cycle used
+  is `take_feed()`: "stream", "stream+rest" or "rest-fallback".
 - Drops, stalls, gaps, bad frames, exchange error frames and ticks of instruments not
   subscribed become health lines (`take_notices`); a gap is reported for the time a connection
   was down, never filled in.
@@ -43,13 +44,13 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import compress, repeat
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from optui.collectors.batch_lookup import BatchLookups, fresh_shards, mode_codes
 from optui.collectors.source import MarketSource
 from optui.collectors.stream_plan import MIXED, STREAM, feed_tier, is_spot_call, stream_modes
 from optui.collectors.tick_book import TickBook
@@ -70,7 +71,7 @@ from optui.collectors.ticker_source import (
 from optui.collectors.wrapped_source import WrappedSource
 from optui.errors import SourceError, TokenExpiredError
 from optui.models import Instrument, Quote, SnapshotWarning, WarningKind
-from optui.tick_packets import MODE_NAMES, TickBatch
+from optui.tick_packets import TickBatch
 
 if TYPE_CHECKING:
     from optui.collectors.chain_plan import BucketPlan
@@ -83,26 +84,9 @@ MAX_TICK_AGE_S = 3.0
 """A connection whose newest tick is older than this (exchange seconds) at a quote call is
 polled instead: Kite sends a frame about every second while anything on it changes."""
 
-_MODE_CODE = {name: code for code, name in enumerate(MODE_NAMES)}  # MODE_NAMES.index
-
 COALESCE_S = 0.05
 """At the tick cadence, how long (real seconds) a snapshot waits, after the first index tick of
 a new exchange second, for the other connections' frames of that second."""
-
-@dataclass(slots=True)
-class _BatchLookup:
-    """What answering one batch whole from the book looks up per key: instrument tokens (as a
-    list and int64), subscribed mode codes, whether each is subscribed, its connection index
-    + 1 (0: none), and its book row (-1: no tick yet)."""
-
-    gen: int
-    keys: list[str]
-    token_list: list[int]
-    tokens: np.ndarray
-    modes: np.ndarray
-    subscribed: np.ndarray
-    shard: np.ndarray
-    slots: np.ndarray
 
 
 class StreamingSource(WrappedSource):
@@ -164,9 +148,8 @@ class StreamingSource(WrappedSource):
         self.ticker: TickerSource | None = None
         self._run_task: asyncio.Future | None = None
         # What a whole-batch answer looks up per key, kept per batch position while the keys,
-        # subscriptions and instrument tokens stay as they were (`_batch_lookup`).
-        self._lookups: dict[int, _BatchLookup] = {}
-        self._lookup_gen = 0  # bumped whenever a lookup may have changed
+        # subscriptions and instrument tokens stay as they were.
+        self._lookups = BatchLookups()
 
     def __repr__(self) -> str:  # the ticker URL carries the access token: never print it
         return f"StreamingSource(rest={self.rest!r}, streamed={len(self._modes)})"
@@ -220,7 +203,7 @@ class StreamingSource(WrappedSource):
         if modes == self._modes or self._refused:
             return
         self._modes = modes
-        self._lookup_gen += 1
+        self._lookups.invalidate()
         self._subscribed = np.unique(np.fromiter(modes, dtype=np.int64, count=len(modes)))
         loop = self._ensure_loop()
         future = asyncio.run_coroutine_threadsafe(self._apply_modes(dict(modes)), loop)
@@ -251,7 +234,7 @@ class StreamingSource(WrappedSource):
         if gone:
             self.book.mark_stale(gone)
         self._streamed = set(modes)
-        self._lookup_gen += 1
+        self._lookups.invalidate()
         if self.ticker is None:
             self._start_ticker(modes)
         else:
@@ -267,7 +250,7 @@ class StreamingSource(WrappedSource):
     def _index_shards(self) -> None:
         if self.ticker is not None:
             self._shard_of = {t: s.index for s in self.ticker.shards for t in s.modes}
-        self._lookup_gen += 1
+        self._lookups.invalidate()
 
     # -- the ticker's callbacks (event-loop thread) ----------------------------------------------
 
@@ -347,10 +330,7 @@ class StreamingSource(WrappedSource):
         subscription ticks in quote mode until its mode message applies, and a quote packet
         has no depth or OI and is not a flow reference (the leg's flow since its previous
         answer would go unmeasured)."""
-        n = len(tokens)
-        return np.fromiter(map(_MODE_CODE.__getitem__, map(self._modes.get, tokens,
-                                                           repeat("ltp", n))),
-                           dtype=np.int8, count=n)
+        return mode_codes(self._modes, tokens)
 
     def _answer(self, keys: Sequence[str], streamed: Sequence[str],
                 polled: dict[str, dict]) -> dict[str, dict]:
@@ -412,7 +392,7 @@ class StreamingSource(WrappedSource):
                 tok = data.get("instrument_token") if isinstance(data, dict) else None
                 if isinstance(tok, int) and tok > 0 and key not in self._key_token:
                     self._key_token[key] = tok
-                    self._lookup_gen += 1
+                    self._lookups.invalidate()
         if not spots:
             self._fed[0] += len(streamed)
             self._fed[1] += len(rest)
@@ -439,13 +419,14 @@ class StreamingSource(WrappedSource):
         """Answer batches from `first` on from the book while the ticks answer a batch whole
         (event-loop thread); stops at the first batch with keys to poll (or a spot call)."""
         out: list[QuoteTable] = []
-        fresh = self._fresh_shards(now_s)
+        fresh = fresh_shards(self.ticker, now_s, self.max_age_s)
         for at, batch in enumerate(batches[first:], first):
             keys = list(batch)
             if is_spot_call(keys):
                 break
-            look = self._batch_lookup(at, keys)
-            if look is None or not self._all_live(look, fresh):
+            look = self._lookups.lookup(at, keys, self._key_token, self._streamed,
+                                        self._shard_of, self._mode_codes, self.book)
+            if look is None or not look.all_live(fresh, self.book):
                 break
             self._fed[0] += len(keys)
             self.flow.answered(look.tokens, {})  # the per-trade flow of these legs, as `_answer`
@@ -454,51 +435,6 @@ class StreamingSource(WrappedSource):
                                                    {})
             out.append(self.book.quote_table_at(keys, look.slots))
         return out
-
-    def _fresh_shards(self, now_s: float) -> np.ndarray:
-        """Per connection index + 1 (0: no connection): whether it is up and its newest tick
-        is within `max_age_s` of `now_s` (as `_split`)."""
-        ticker = self.ticker
-        shards = ticker.shards if ticker is not None else []
-        fresh = np.zeros(len(shards) + 1, dtype=bool)
-        for s in shards:
-            fresh[s.index + 1] = (s.ws is not None and s.last_exchange_time is not None
-                                  and abs(now_s - s.last_exchange_time) <= self.max_age_s)
-        return fresh
-
-    def _batch_lookup(self, at: int, keys: list[str]) -> _BatchLookup | None:
-        """The lookups of batch position `at` (event-loop thread): kept while its keys, the
-        subscriptions and the instrument tokens stay as they were; None when a key has no
-        instrument token (it is polled)."""
-        look = self._lookups.get(at)
-        if look is not None and look.gen == self._lookup_gen and look.keys == keys:
-            if look.slots.size and look.slots.min() < 0:  # a token the book had not met yet
-                look.slots = self.book.slots(look.tokens)
-            return look
-        gen = self._lookup_gen  # read first: a change made while this builds is seen next time
-        n = len(keys)
-        token_list = list(map(self._key_token.get, keys, repeat(-1, n)))
-        if -1 in token_list:
-            return None
-        tokens = np.fromiter(token_list, dtype=np.int64, count=n)
-        subscribed = np.fromiter(map(self._streamed.__contains__, token_list), dtype=bool,
-                                 count=n)
-        shard = np.fromiter(map(self._shard_of.get, token_list, repeat(-1, n)),
-                            dtype=np.int64, count=n) + 1
-        look = _BatchLookup(gen, keys, token_list, tokens,
-                            self._mode_codes(token_list), subscribed, shard,
-                            self.book.slots(tokens))
-        self._lookups[at] = look
-        return look
-
-    def _all_live(self, look: _BatchLookup, fresh: np.ndarray) -> bool:
-        """Whether the ticks answer every key of the batch (as `_split` answers it whole)."""
-        if not (look.subscribed.all() and fresh[look.shard].all()):
-            return False
-        slots = look.slots
-        if slots.size and slots.min() < 0:
-            return False
-        return bool((self.book.live_mode[slots] >= look.modes).all())
 
     def _check_login(self, now_s: float) -> None:
         """No quote call polls while the ticks answer, so once per `token_check_s` the login is
@@ -622,7 +558,7 @@ class StreamingSource(WrappedSource):
         out = self.rest.instruments()
         self.dump_warnings = self.rest.dump_warnings
         self._key_token.update((i.key, i.instrument_token) for i in out)
-        self._lookup_gen += 1
+        self._lookups.invalidate()
         if self.recorder is not None:
             self.recorder.record_instruments(self.rest.now(), out, self.dump_warnings)
         return out
