@@ -69,9 +69,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -87,6 +85,7 @@ sys.path.insert(0, str(HERE))
 
 from bench_tui import SIZE, FrameMeter  # noqa: E402
 from gc_trace import GcTrace  # noqa: E402
+from sim_exchange import bench_settings, collect_engine, free_port, start_simulator  # noqa: E402
 
 from optui.app import OptuiApp  # noqa: E402
 from optui.collectors.stream_source import StreamingSource  # noqa: E402
@@ -348,47 +347,6 @@ class PrebuiltFeed(Feed):
         pass
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_simulator(port: int) -> subprocess.Popen:
-    """`optui simulate` in its own process; returns once its port answers."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "optui.cli", "simulate", "--port", str(port), "--start", START],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("optui simulate did not start")
-
-
-def bench_settings(tmp: Path, port: int) -> Settings:
-    s = Settings()
-    s.source.kind = "kite"
-    s.kite.root = f"http://127.0.0.1:{port}"
-    s.kite.api_key = "sim_key"
-    s.source.interval_s = 1.0
-    s.source.full_chain_expiries = 2  # every listed strike of the two nearest expiries
-    s.ui.chain_strikes = 100  # and the chain panel holds them all: the worst case to draw
-    s.participants.enabled = False
-    s.store.url = f"sqlite:///{tmp / 'bench.db'}"
-    s.export.write_json = False
-    s.export.write_csv = False
-    s.general.data_dir = str(tmp / "data")
-    s.general.log_dir = str(tmp / "logs")
-    s.source.instruments_cache_dir = str(tmp / "instruments")
-    s.store.spool_dir = str(tmp / "spool")
-    return s
-
-
 def _p(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[int(q * (len(ordered) - 1))] if ordered else float("nan")
@@ -501,13 +459,8 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
 
 
 def streamed(tmp: Path, port: int, probe: Probe) -> tuple[dict[str, Any], list[FeedCycle]]:
-    from optui.collectors.engine import build_engine
-
-    settings = bench_settings(tmp, port)
-    os.environ["OPTUI_KITE_ACCESS_TOKEN"] = "sim_token"
-    os.environ["OPTUI_SECRETS_FILE"] = str(tmp / "secrets.toml")
     probe.install_source()
-    engine = build_engine(settings, "kite")
+    settings, engine = collect_engine(tmp, port)
     feed = TimedFeed(engine, probe, settings.source.interval_s)
     try:
         out = asyncio.run(run_dashboard(settings, feed, probe, STREAM_S))
@@ -655,8 +608,8 @@ def main() -> dict[str, Any]:
     import logging
 
     logging.basicConfig(level=logging.ERROR)
-    port = _free_port()
-    server = start_simulator(port)
+    port = free_port()
+    server = start_simulator(port, START)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             live, kept = streamed(Path(tmp), port, Probe())

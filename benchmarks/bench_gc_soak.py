@@ -32,17 +32,15 @@ from __future__ import annotations
 import gc
 import os
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import bench_e2e  # noqa: E402
 from bench_soak import rss_kib  # noqa: E402
 from gc_trace import GcTrace  # noqa: E402
+from sim_exchange import HeadlessCollect  # noqa: E402
 
 GOAL_PCT = 5.0
 WARM_S = 180.0  # the stream at 5x takes minutes to tick every leg; RSS grows meanwhile
@@ -54,60 +52,26 @@ def _p(values: list[float], q: float) -> float:
     return ordered[int(q * (len(ordered) - 1))] if ordered else float("nan")
 
 
-def start_simulator(port: int, speed: float) -> object:
-    import socket
-    import subprocess
-
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "optui.cli", "simulate", "--port", str(port), "--start",
-         "2026-11-17 09:20", "--speed", f"{speed:g}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    proc.terminate()
-    raise RuntimeError("optui simulate did not start")
-
-
 def main(minutes: float, speed: float, freeze: bool) -> dict[str, float]:
     from optui.collectors import headless
-    from optui.collectors.engine import build_engine
-    from optui.collectors.headless import Collector
 
     if not freeze:
         headless.DayFreezer.snapshot = lambda self, at: False  # type: ignore[method-assign]
-    port = bench_e2e._free_port()
-    server = start_simulator(port, speed)
     samples: list[tuple[float, int]] = []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = bench_e2e.bench_settings(Path(tmp), port)
-            os.environ["OPTUI_KITE_ACCESS_TOKEN"] = "sim_token"
-            os.environ["OPTUI_SECRETS_FILE"] = str(Path(tmp) / "secrets.toml")
-            engine = build_engine(settings, "kite")
-            collector = Collector(engine, settings.source.interval_s, printer=lambda *a: None)
-            thread = threading.Thread(target=collector.run, name="collect")
-            with GcTrace() as trace:
-                began = time.perf_counter()
-                thread.start()
-                first = None
-                while time.perf_counter() - began < minutes * 60.0:
-                    time.sleep(SAMPLE_S)
-                    samples.append((time.perf_counter() - began, rss_kib()))
-                    if first is None and collector.engine.last is not None:
-                        first = engine.source.now()
-                collector.stop_event.set()
-                thread.join(60)
-                elapsed = time.perf_counter() - began
-            last = engine.source.now()
-            collector.feed.close()
-    finally:
-        server.terminate()  # type: ignore[attr-defined]
-        server.wait(timeout=10)  # type: ignore[attr-defined]
+    with HeadlessCollect("2026-11-17 09:20", speed) as run:
+        collector, engine = run.collector, run.engine
+        with GcTrace() as trace:
+            began = time.perf_counter()
+            run.start()
+            first = None
+            while time.perf_counter() - began < minutes * 60.0:
+                time.sleep(SAMPLE_S)
+                samples.append((time.perf_counter() - began, rss_kib()))
+                if first is None and collector.engine.last is not None:
+                    first = engine.source.now()
+            run.stop(60)
+            elapsed = time.perf_counter() - began
+        last = engine.source.now()
     warm = next(kib for at, kib in samples if at >= WARM_S)
     final, peak = samples[-1][1], max(kib for _, kib in samples)
     growth = (final - warm) / warm * 100.0

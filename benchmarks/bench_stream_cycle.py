@@ -23,10 +23,9 @@ Measured on the shared 2-core machine (load about 2): all five indices, every li
 from __future__ import annotations
 
 import logging
-import socket
-import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -37,14 +36,12 @@ from optui.config import Settings
 from optui.feed.local import LocalFeed
 from optui.indices import INDEX_KEYS
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sim_exchange import free_port, start_simulator  # noqa: E402
+
 START = "2026-11-25 11:00"
 WARMUP_CYCLES = 5  # the first cycles subscribe the plan and poll what has not ticked yet
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _settings(indices: list[str]) -> Settings:
@@ -115,18 +112,10 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 60.0
     indices = sys.argv[2].split(",") if len(sys.argv) > 2 else list(INDEX_KEYS)
     logging.basicConfig(level=logging.ERROR)
-    port = _port()
-    server = subprocess.Popen([sys.executable, "-m", "optui.cli", "simulate", "--port", str(port),
-                               "--start", START], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    port = free_port()
+    server = start_simulator(port, START)
     try:
         root = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
         _polled(root, indices)
         _streamed(root, indices, seconds)
     finally:

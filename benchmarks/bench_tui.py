@@ -42,6 +42,9 @@ from optui.widgets.positions_table import PositionsTable
 
 # The hand-built sample snapshot is a test fixture (tests/sample_data.py).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sim_exchange import local_settings  # noqa: E402
 
 SIZE = (160, 48)
 PRESSES = 40
@@ -92,6 +95,8 @@ class FrameMeter:
 
 
 class Host(App[None]):
+    """A bare app hosting the dashboard (the product's CSS comes with the screen)."""
+
     def __init__(self, screen: DashboardScreen) -> None:
         super().__init__()
         self.dash = screen
@@ -101,17 +106,9 @@ class Host(App[None]):
 
 
 def bench_settings(tmp: Path) -> Settings:
-    s = Settings()
+    s = local_settings(tmp)
     s.source.kind = "sim"
-    s.source.interval_s = 1.0
     s.source.full_chain_expiries = 1  # every listed strike of the nearest expiry
-    s.ui.chain_strikes = 100  # and the chain panel shows them all: the worst case to draw
-    s.store.url = f"sqlite:///{tmp / 'bench.db'}"
-    s.export.write_json = False
-    s.export.write_csv = False
-    s.general.data_dir = str(tmp / "data")
-    s.general.log_dir = str(tmp / "logs")
-    s.source.instruments_cache_dir = str(tmp / "instruments")
     return s
 
 

@@ -32,13 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from textual._compositor import Compositor
-from textual.app import App
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # the hand-built snapshots are a test fixture
 
-from bench_tui import SIZE, FrameMeter  # noqa: E402
+from bench_tui import SIZE, FrameMeter, Host  # noqa: E402
 from sample_data import SAMPLE_TIME, sample_snapshot  # noqa: E402
 
 from optui.config import Settings  # noqa: E402
@@ -54,17 +53,6 @@ CYCLES = 40
 ROUNDS = 2
 STRIKES = 60
 WARMUP = 3
-
-
-class Host(App[None]):
-    """A bare app hosting the dashboard (the product's CSS comes with the screen)."""
-
-    def __init__(self, screen: DashboardScreen) -> None:
-        super().__init__()
-        self.dash = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.dash)
 
 
 def _p(values: list[float], q: float) -> float:

@@ -17,6 +17,7 @@ sys.path.insert(0, str(HERE))
 
 import bench_e2e  # noqa: E402
 from gc_trace import GcTrace  # noqa: E402
+from sim_exchange import HeadlessCollect, free_port, start_simulator  # noqa: E402
 
 
 def where(obj: Any) -> str:
@@ -43,49 +44,29 @@ def tally(objs: list[Any], top: int = 40) -> list[str]:
 
 def headless(mode: str, seconds: float) -> None:
     """`optui collect`'s loop (Collector over a LocalFeed) at full chain, streamed."""
-    import os
-    import threading
-
-    from optui.collectors.engine import build_engine
-    from optui.collectors.headless import Collector
-
-    port = bench_e2e._free_port()
-    server = bench_e2e.start_simulator(port)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            settings = bench_e2e.bench_settings(Path(tmp), port)
-            os.environ["OPTUI_KITE_ACCESS_TOKEN"] = "sim_token"
-            os.environ["OPTUI_SECRETS_FILE"] = str(Path(tmp) / "secrets.toml")
-            engine = build_engine(settings, "kite")
-            collector = Collector(engine, settings.source.interval_s, printer=lambda *a: None)
-            thread = threading.Thread(target=collector.run, name="collect")
-            thread.start()
-            time.sleep(bench_e2e.WARMUP_S)
-            if mode == "saveall":
-                gc.collect()
-                gc.garbage.clear()
-                gc.set_debug(gc.DEBUG_SAVEALL)
+    with HeadlessCollect(bench_e2e.START) as run:
+        run.start()
+        time.sleep(bench_e2e.WARMUP_S)
+        if mode == "saveall":
+            gc.collect()
+            gc.garbage.clear()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            time.sleep(seconds)
+            gc.set_debug(0)
+            garbage = list(gc.garbage)
+            gc.garbage.clear()
+            print(f"garbage in cycles over {seconds:.1f} s: {len(garbage)} objects")
+            print("\n".join(tally(garbage, 40)))
+        else:
+            with GcTrace(sizes=mode == "sizes") as trace:
                 time.sleep(seconds)
-                gc.set_debug(0)
-                garbage = list(gc.garbage)
-                gc.garbage.clear()
-                print(f"garbage in cycles over {seconds:.1f} s: {len(garbage)} objects")
-                print("\n".join(tally(garbage, 40)))
-            else:
-                with GcTrace(sizes=mode == "sizes") as trace:
-                    time.sleep(seconds)
-                gen2 = gc.get_objects(2)
-                print(f"{len(trace.done)} collections; {collector.cycles} cycles; frozen "
-                      f"{gc.get_freeze_count()}, gen2 now {len(gen2)}")
-                print("\n".join(trace.summary(seconds)))
-                print("\n".join(tally(gen2, 30)))
-                del gen2
-            collector.stop_event.set()
-            thread.join(30)
-            collector.feed.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+            gen2 = gc.get_objects(2)
+            print(f"{len(trace.done)} collections; {run.collector.cycles} cycles; frozen "
+                  f"{gc.get_freeze_count()}, gen2 now {len(gen2)}")
+            print("\n".join(trace.summary(seconds)))
+            print("\n".join(tally(gen2, 30)))
+            del gen2
+        run.stop(30)
 
 
 def main() -> None:
@@ -142,8 +123,8 @@ def main() -> None:
             return c
 
         bench_e2e.TimedFeed.next_cycle = unkept
-    port = bench_e2e._free_port()
-    server = bench_e2e.start_simulator(port)
+    port = free_port()
+    server = start_simulator(port, bench_e2e.START)
     try:
         with tempfile.TemporaryDirectory() as tmp:
             bench_e2e.streamed(Path(tmp), port, bench_e2e.Probe())
