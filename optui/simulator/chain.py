@@ -18,7 +18,7 @@ import numpy as np
 
 from optui.analytics.black_scholes import black76_price
 from optui.simulator import calendar as cal
-from optui.simulator.instruments import CONTRACTS, Listing
+from optui.simulator.instruments import CONTRACTS, Listing, option_expiries
 from optui.simulator.market import (
     DYNAMICS,
     RATE,
@@ -45,6 +45,42 @@ _MINUTES = np.arange(SESSION_MINUTES + 1)
 # Intraday activity: busy open, quiet middle, busy close; mean 1 over the session.
 _U = 1.0 + 1.5 * np.exp(-_MINUTES[:-1] / 30.0) + 1.0 * np.exp(-(373 - _MINUTES[:-1]) / 25.0)
 _U = _U / _U.mean()
+
+
+# Option volume by days to expiry, against the nearest expiry 6 days before it (1.0;
+# IndexDynamics.call_volume: MARKET.md, 19 Aug 2026, 20 million call and 18.5 million put
+# contracts in NIFTY's 6-day weekly). Real figures it follows:
+# - Within the last week a traded option's premium shrinks about as the square root of the time
+#   left, and premium turnover does not shrink with it: NSE's index options averaged about
+#   45,000 crore of premium a day from December 2024 to March 2025 (NSE Market Pulse FY25 in
+#   Business Standard, 28 Apr 2025: Rs 9.1 trillion a month), NIFTY's nearest weekly the bulk of
+#   it: about 100 crore a minute. Expiry days trade the most: on 2 Sep 2025 NSE's index options
+#   traded Rs 687 billion of premium, 304 of the 361 million contracts NIFTY's expiring weekly
+#   (Informist, 2 Sep 2025; August's expiry days averaged Rs 578 billion), about 130-150 crore
+#   a minute for it. So the nearest expiry's volume grows as 1 / sqrt(time left) into the
+#   expiry, and by EXPIRY_DAY_SURGE more on the day; further out it falls off steeply.
+# - The later expiries trade far less than the nearest: the 41-day monthly 0.36 + 0.28 million
+#   contracts against the 6-day weekly's 38.5 million (MARKET.md), 1.7 %; on 2 Sep 2025 every
+#   other NSE index option together was 57 million contracts against the expiring NIFTY weekly's
+#   304. LATER_EXPIRY_SHARE x 7 / (1 + days) gives the monthly's 1.7 % at 41 days.
+# Measured (tests/test_simulator_turnover.py, seed 7, 11-17 Nov 2026): NIFTY's nearest weekly
+# 89-116 crore a minute on the days before its expiry and 138 on it, every NIFTY expiry together
+# 132-180; before this calibration the nearest traded 61 on its expiry day and up to 182 on the
+# days before, every expiry together 234-321 (the later expiries as much as the nearest).
+EXPIRY_DAY_SURGE = 1.7
+LATER_EXPIRY_SHARE = 0.1
+
+
+def day_volume_factor(dte: int, nearest: bool = True) -> float:
+    """Option lots traded in a day `dte` calendar days before expiry, relative to the nearest
+    expiry 6 days before it (1.0); `nearest`: the index's nearest listed expiry that day. See
+    the comment above for the real figures it follows."""
+    ratio = 7.0 / (1.0 + max(dte, 0))
+    if not nearest:
+        return LATER_EXPIRY_SHARE * ratio
+    if dte >= 6:
+        return ratio ** 1.9
+    return ratio ** 0.5 * (EXPIRY_DAY_SURGE if dte == 0 else 1.0)
 
 
 def years_left(expiry: date, at_seconds: np.ndarray | float, day: date) -> np.ndarray:
@@ -221,7 +257,8 @@ def build_chain_day(
     z = np.log(np.where(is_fut[:, None], fwd_m[None, :], strikes[:, None]) / fwd_m) / sd
     weight = np.exp(-0.5 * (z - 0.3 * direction) ** 2) + 0.01 * np.exp(-np.abs(z) / 3.0)
     dte = max((expiry - day).days, 0)
-    day_lots = dyn.call_volume * min(2.0, (7.0 / (1.0 + dte)) ** 1.9)
+    nearest = option_expiries(contract, day)[0][0] == expiry
+    day_lots = dyn.call_volume * day_volume_factor(dte, nearest)
     norm = np.sqrt(2.0 * np.pi) * fwd_m[0] * sd[0] / contract.near_step
     opt_rate = day_lots * np.where(is_call, 1.0, 0.93) / norm
     fut_rate = dyn.future_volume * (1.0 + dte / 30.0) ** -2.0
