@@ -31,7 +31,10 @@ round differently on another CPU) for `bench_cycle.py 10 --alerts`, `6 --alerts 
 "2026-11-25 09:15"`, `6 --alerts --chain-strikes 8 --full-chain-expiries 0`, `6 --files` and
 `10`. The snapshots-shown captures were taken again when the buckets gained the whole chain's
 gamma exposure (`BucketStats.gex_cr`): the earlier snapshots equal the new ones with that field
-removed (checked on `6 --alerts`); stored rows and leg files are still the first captures.
+removed (checked on `6 --alerts`). All were captured again when the simulator's option volume
+by days to expiry was calibrated to the real market's premium turnover (the later expiries trade
+less, so their legs' volumes and flows changed); the cycle's code was the same, and before that
+change the captures held (bench_cycle.py 10 and 10 --alerts identical).
 `--rows F` / `--shown F`: every stored row / snapshot shown, one line each, to F (to
 find what differs).
 `--profile`: cProfile (CPU of the cycle's thread) of the measured cycles, top functions.
