@@ -161,7 +161,7 @@ class ReplaySource(MarketSource):
                 try:
                     meta = rec.json()
                     self.name = str(meta.get("source") or "replay")
-                    self.notices.said_live = int(meta.get("format") or 0) >= 5
+                    self.notices.recorded_by(int(meta.get("format") or 0))
                     cadence = meta.get("snapshot_s")
                     self.snapshot_s = float(cadence) if isinstance(cadence, int | float) else None
                 except (ValueError, TypeError, AttributeError):
@@ -349,6 +349,11 @@ class ReplaySource(MarketSource):
                 self.health.bad_frames += 1
         if rec.kind == NOTICE:
             self.notices.passed(rec)
+        elif rec.kind == META:  # a later session of the day, maybe by another build
+            try:
+                self.notices.recorded_by(int(rec.json().get("format") or 0))
+            except (ValueError, TypeError, AttributeError):
+                self.health.bad_frames += 1
         return None
 
     def read_through(self, until: datetime, spot_keys: Collection[str]) -> SeenQuotes:
@@ -538,7 +543,27 @@ class ReplaySource(MarketSource):
         the replayed clock has passed (in their recorded words and kind), then the file's (a
         cut file, skipped frames). Malformed tick frames are counted here only for a day
         recorded before format 5 (from it on the live run's own line says each one)."""
+        self._read_cycle_notices()
         return self.notices.take(self.bad_tick_frames)
+
+    def _read_cycle_notices(self) -> None:
+        """Pass the notices the live run's cycle said after the calls answered so far (format
+        6: recorded before its next quote call, within the look-ahead of the replayed clock),
+        so they are said with the replayed cycle that made the same calls; the other records
+        stay pending in order."""
+        if not self.notices.cycle_said:
+            return
+        limit = _us(self.now()) + self.lookahead_us
+        i = 0
+        while i < len(self._pending) or self._read_one():
+            rec = self._pending[i]
+            if rec.kind in QUOTE_KINDS or rec.at_us > limit:
+                return
+            if rec.kind == NOTICE:
+                self.notices.passed(rec)
+                del self._pending[i]
+            else:
+                i += 1
 
 
 def replay_path(directory: Path, day: date) -> Path:
