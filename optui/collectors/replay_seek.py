@@ -25,6 +25,7 @@ from optui.collectors.recording import (
     book_point,
     read_day,
 )
+from optui.collectors.stream_plan import is_spot_call
 
 SEEK_DEDUPE = 50
 """A catch-up over more records than this (a seek) applies only the newest call of each key
@@ -37,6 +38,10 @@ holds every instrument that ticked in the hour. A polled day (every cycle quotes
 may start reading from a few intervals back (`polled_seek_back_s`); a streamed day recorded with
 tick-book checkpoints (format 4) from the last checkpoint at or before the start (every streamed
 call carries its own polled answer, so only the book reaches back)."""
+
+
+SPOT_CALL_SCAN = 64
+"""Quote calls read from a session's start for its first call of index spots only."""
 
 
 def keys_of(rec: Record) -> tuple[str, ...] | None:
@@ -80,6 +85,25 @@ def call_after(path: Path, at_us: int, span: tuple[int, int | None] | None) -> i
     return None
 
 
+def first_spot_call(path: Path, span: tuple[int, int | None] | None) -> tuple[str, ...]:
+    """The keys of the first call of index spots only among the first `SPOT_CALL_SCAN` quote
+    calls of the file (or its session `span`); () when there is none. A streamed call's keys
+    are read without unpacking the frame's ticks, a packed (polled) answer's only with them.
+    Raises OSError when the file cannot be read."""
+    for unpack in (False, True):
+        calls = 0
+        for rec in read_day(path, None, ReadHealth(), unpack=unpack, span=span):
+            if rec.kind not in QUOTE_KINDS:
+                continue
+            calls += 1
+            asked = keys_of(rec) or ()
+            if is_spot_call(asked):
+                return asked
+            if calls >= SPOT_CALL_SCAN:
+                break
+    return ()
+
+
 def newest_per_call(records: list[Record],
                     keys: Callable[[Record], tuple[str, ...] | None] = keys_of) -> list[Record]:
     """`records` in order without the quote calls a later call of the same keys supersedes.
@@ -96,4 +120,5 @@ def newest_per_call(records: list[Record],
             if i in keep or rec.kind not in QUOTE_KINDS or keys(rec) is None]
 
 
-__all__ = ["SEEK_BACK", "SEEK_DEDUPE", "call_after", "keys_of", "newest_per_call", "read_from"]
+__all__ = ["SEEK_BACK", "SEEK_DEDUPE", "SPOT_CALL_SCAN", "call_after", "first_spot_call", "keys_of",
+           "newest_per_call", "read_from"]

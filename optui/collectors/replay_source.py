@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from optui.collectors.quote_table import QuoteTable
 from optui.collectors.recording import (
     INSTRUMENTS,
     META,
@@ -57,11 +58,13 @@ from optui.collectors.recording import (
     instruments_from_record,
     read_day,
 )
+from optui.collectors.replay_answers import RecordedAnswers, kept_rows
 from optui.collectors.replay_notices import ReplayNotices
 from optui.collectors.replay_seek import (
     SEEK_BACK,
     SEEK_DEDUPE,
     call_after,
+    first_spot_call,
     keys_of,
     newest_per_call,
     read_from,
@@ -92,10 +95,6 @@ class SeenQuotes:
     last: dict[int, tuple[float, dict]] = field(default_factory=dict)
 
 
-SPOT_CALL_SCAN = 64
-"""Quote calls read from a session's start for its first call of index spots only."""
-
-
 class ReplaySource(MarketSource):
     """MarketSource over one recorded day file. Raises ConfigError when the file is missing
     or holds no quotes."""
@@ -120,7 +119,7 @@ class ReplaySource(MarketSource):
         self._mono = monotonic
         self.name = "replay"
         self._instruments: list[Instrument] = []
-        self._latest: dict[str, dict] = {}
+        self._answers = RecordedAnswers()
         self._fresh: set[tuple[str, ...]] = set()  # key lists recorded and not yet answered
         self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
         self._fresh_us: dict[tuple[str, ...], int] = {}  # when each fresh key list was recorded
@@ -187,19 +186,8 @@ class ReplaySource(MarketSource):
         first call of index spots only (a cycle asks the spots first; a capture of closing OI
         before the open may ask options before it); empty when none is found among its first
         quote calls or the file cannot be read there."""
-        keys: tuple[str, ...] = ()
         try:
-            calls = 0
-            for rec in read_day(self.path, None, ReadHealth(), span=self.span):
-                if rec.kind not in QUOTE_KINDS:
-                    continue
-                calls += 1
-                asked = keys_of(rec) or ()
-                if is_spot_call(asked):
-                    keys = asked
-                    break
-                if calls >= SPOT_CALL_SCAN:
-                    break
+            keys = first_spot_call(self.path, self.span)
         except OSError:
             return []
         if not keys:
@@ -314,8 +302,9 @@ class ReplaySource(MarketSource):
                            and keys_of(rec) == wanted)
         return None if found is None else self._pending[found].at
 
-    def _apply(self, rec: Record) -> dict[str, dict] | None:
-        """Apply one record; a quote call's answer (key to Kite quote) is returned."""
+    def _apply(self, rec: Record) -> list[str] | None:
+        """Apply one record; a quote call's answered keys are returned (`_answers` gives each
+        one's quote as the call answered it)."""
         if rec.kind == TICK_BOOK and self._booked:
             return None  # the book already holds what the checkpoint says (read from earlier)
         if rec.kind in (TICKS, TICK_BOOK):
@@ -330,18 +319,19 @@ class ReplaySource(MarketSource):
         if rec.kind in QUOTE_KINDS:
             try:
                 keys, data = rec.quotes()
+                booked: dict[str, tuple[TickBook, int]] = {}
                 if rec.kind == STREAM_QUOTES:
                     body = rec.json()
                     self.flow.answered([int(t) for t in body["tokens"]], data)  # as live
-                    data.update(self._streamed(body))
+                    booked = self._streamed(body)
             except (ValueError, TypeError, KeyError):
                 self.health.bad_frames += 1
                 return None
-            self._latest.update(data)
+            answered = self._answers.record(data, booked)
             self._fresh.add(tuple(keys))
             self._fresh_us[tuple(keys)] = rec.at_us
             self._asked.add(tuple(keys))
-            return data
+            return answered
         if rec.kind == INSTRUMENTS:
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
@@ -369,10 +359,11 @@ class ReplaySource(MarketSource):
         i = 0
         while (i < len(self._pending) or self._read_one()) and self._pending[i].at_us <= until_us:
             rec = self._pending[i]
-            data = self._apply(rec)
+            answered = self._apply(rec)
             i += 1
-            if not data:
+            if not answered:
                 continue
+            data = {k: q for k in answered if (q := self._answers.quote(k)) is not None}
             if spots and spots.issuperset(data):
                 moment = exchange_time(quote_from_kite(q) for q in data.values())
                 cycle_at = moment.timestamp() if moment is not None else rec.at_us / 1e6
@@ -402,18 +393,13 @@ class ReplaySource(MarketSource):
         cycles that took them were not shown (a replay primed before its start)."""
         self.notices.rearm()
 
-    def _streamed(self, body: dict) -> dict[str, dict]:
-        """The answers a STREAM_QUOTES record took from the ticks: the book's, as live."""
+    def _streamed(self, body: dict) -> dict[str, tuple[TickBook, int]]:
+        """The answers a STREAM_QUOTES record took from the ticks, as live: the book's rows of
+        its streamed keys that ticked, kept as they are now (key -> (the kept rows, token))."""
         stream, tokens = list(body["stream"]), [int(t) for t in body["tokens"]]
         if len(stream) != len(tokens):
             raise ValueError("stream keys and tokens differ in length")
-        out = {}
-        for key, tok in zip(stream, tokens, strict=True):
-            quote = self.book.quote(tok)
-            if quote is not None:
-                out[key] = quote
-        from optui.collectors.stream_plan import is_spot_call
-
+        out = kept_rows(self.book, stream, tokens)
         if self._fed is None:
             self._fed = [0, 0]
         if not is_spot_call(body["keys"]):  # counted as the live source counted them
@@ -525,6 +511,27 @@ class ReplaySource(MarketSource):
         return list(self._instruments)
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
+        self._call(keys)
+        return {k: q for k in keys if (q := self._answers.quote(k)) is not None}
+
+    def quote_tables(self, batches: Sequence[Sequence[str]]) -> list[QuoteTable]:
+        """`quote_batch` for each batch, in order, answered as columns (as the live streaming
+        source answers them): a streamed answer straight from the rows the recorded call was
+        answered with (optui.collectors.tick_book.TickBook.quote_table, no dict per
+        instrument), a polled one through `quote_from_kite`, field for field the same."""
+        out = []
+        for batch in batches:
+            keys = list(dict.fromkeys(batch))
+            if len(keys) > MAX_QUOTE_INSTRUMENTS:
+                return super().quote_tables(batches)
+            self._call(keys)
+            out.append(self._answers.table(batch))
+        return out
+
+    def _call(self, keys: Sequence[str]) -> None:
+        """Answer one quote call of `keys`: the recorded answers up to the call are applied
+        (see `_catch_up`). Raises BadInputError (too many keys) and NetworkError (the live
+        cycle never made the call)."""
         if len(keys) > MAX_QUOTE_INSTRUMENTS:
             raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
         self._catch_up(_us(self.now()), keys)
@@ -536,7 +543,6 @@ class ReplaySource(MarketSource):
             # the cycle's later calls are answered by the calls recorded after it, as live.
             began = self._fresh_us[wanted]
             self._fresh = {k for k in self._fresh if self._fresh_us.get(k, began) >= began}
-        return {k: self._latest[k] for k in keys if k in self._latest}
 
     def take_notices(self) -> list[SnapshotWarning]:
         """Health lines not yet reported, each said once: the live source's recorded notices
