@@ -57,7 +57,8 @@ Format versions: 1 wrote quotes as `QUOTE_COLUMNS`; 2 as `QUOTE_PACKED`, ticks a
 `TICK_PACKED`; 3 ticks as `TICK_COLUMNS`; 4 writes repeated streamed calls as `STREAM_CALL` and
 a tick-book checkpoint at each frame start; 5 adds `NOTICE` records (a reader of format 4
 skips them as unknown kinds and replays the rest unchanged); 6 adds the cycle's notices (a
-reader of format 5 says them one cycle late, as event lines). Every version is read.
+reader of format 5 says them when its clock passes them, as event lines: later by a cycle, and
+the connection events twice). Every version is read.
 
 A new record kind is a constant here and an entry in `KIND_NAMES` (the reader skips kinds not
 named there, as unknown); a kind packed against the records before it in its frame also gets an
