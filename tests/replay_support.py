@@ -27,6 +27,7 @@ from optui.simulator.server import serve
 from optui.storage.base import Store
 from optui.storage.records import FLOW, LEGS, OVERVIEW
 from optui.storage.sqlite_store import SQLiteStore
+from optui.tick_packets import TickBatch, pack_frame
 from optui.timeutil import IST
 
 START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
@@ -189,11 +190,13 @@ def cadence_settings() -> Settings:
 
 
 def record_cadence_run(directory: Path, root: Path, snapshots: int,
-                       start: datetime = START) -> tuple[list[Snapshot], list[str], StreamingSource]:
+                       start: datetime = START, stray_at: int | None = None,
+                       ) -> tuple[list[Snapshot], list[str], StreamingSource]:
     """`optui collect`'s Collector over the simulator's ticker at the 1 s tick cadence, on a
     simulated clock running CADENCE_SPEED times real time from `start`, recording on. Mid-run
     one leg's ticks are taken off the live set, so one snapshot polls it over REST before it
-    streams again."""
+    streams again. With `stray_at`, after that many snapshots the exchange sends a frame of
+    an instrument never subscribed (the source ignores and counts it)."""
     sim = SimulatedSource(seed=7, speed=CADENCE_SPEED, start=start)
     server = serve(sim.exchange, "127.0.0.1", 0)
     server.tick_interval = 1.0 / CADENCE_SPEED
@@ -207,6 +210,10 @@ def record_cadence_run(directory: Path, root: Path, snapshots: int,
         if len(snaps) == 6:  # a streamed leg goes to REST for one snapshot, then streams again
             leg = snaps[-1].indices["NIFTY"].legs[0].instrument_token
             source._on_loop(source.book.mark_stale, [leg])
+        if len(snaps) == stray_at:
+            stray = TickBatch.empty(1)
+            stray.instrument_token[0], stray.last_price[0] = 77 * 256 + 2, 5.0
+            server.sessions()[0].send_raw(pack_frame(stray))
 
     snaps = run_cycles(engine, CADENCE_INTERVAL_S, snapshots, lines=lines, before=one_leg_polled)
     return snaps, lines, source

@@ -186,7 +186,7 @@ def test_a_format_2_recording_still_replays(tmp_path: Path) -> None:
     source = ReplaySource(path, speed=None)
     keys = expected["quotes"][0]["keys"]
     assert source.quote_batch(keys) == expected["quotes"][0]["data"]
-    assert FORMAT_VERSION == 5
+    assert FORMAT_VERSION == 6
 
 
 @pytest.mark.integration

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from optui.collectors import record_writer
 from optui.collectors.recording import (
     FORMAT_VERSION,
     META,
@@ -103,7 +104,7 @@ def test_a_recorded_stall_replays_with_the_live_gap_lines(tmp_path: Path) -> Non
     assert any(" reconnected: " in line for line in said), said
     path = day_path(directory, START.date())
     records = list(read_day(path))
-    assert records[0].kind == META and records[0].json()["format"] == FORMAT_VERSION == 5
+    assert records[0].kind == META and records[0].json()["format"] == FORMAT_VERSION == 6
     notices = [r for r in records if r.kind == NOTICE]
     assert any("no ticks 09:15:05-09:15:30 IST" in r.json()["message"] for r in notices)
 
@@ -133,9 +134,12 @@ def test_a_recorded_stall_replays_with_the_live_gap_lines(tmp_path: Path) -> Non
 
 
 @pytest.mark.unit
-def test_notices_are_said_once_when_the_replayed_clock_passes_them(tmp_path: Path) -> None:
-    """A notice is said by the first call at or after its moment, once, with its recorded kind
-    and words; one recorded before a `--from` start is not said."""
+def test_notices_are_said_once_when_the_replayed_clock_passes_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a day recorded by format 5 (the event records alone) a notice is said by the first
+    call at or after its moment, once, with its recorded kind and words; one recorded before
+    a `--from` start is not said."""
+    monkeypatch.setattr(record_writer, "FORMAT_VERSION", 5)
     recorder = Recorder(tmp_path, "sim", "SIMULATED", flusher=False)
     spots = ["NSE:NIFTY 50"]
     answer = {spots[0]: {"instrument_token": 256265, "last_price": 26000.0}}
@@ -149,6 +153,7 @@ def test_notices_are_said_once_when_the_replayed_clock_passes_them(tmp_path: Pat
     recorder.record_quotes(START + timedelta(seconds=35), spots, answer)
     recorder.close()
     path = day_path(tmp_path, START.date())
+    assert next(read_day(path)).json()["format"] == 5
 
     source = ReplaySource(path)
     try:

@@ -37,6 +37,7 @@ from optui.collectors.day_state import DayState
 from optui.collectors.instruments import IndexCatalog, build_catalogs
 from optui.collectors.make_source import is_simulated, make_source, store_url_for, with_stream
 from optui.collectors.quote_table import QuoteTable
+from optui.collectors.record_writer import record_said
 from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
 from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
 from optui.collectors.strike_flow import strike_flow
@@ -240,6 +241,14 @@ class CollectionEngine:
             (log.info if result.complete else log.warning)("closing capture: %s", event.message())
         return result
 
+    def source_notices(self) -> list[SnapshotWarning]:
+        """The source's health lines since the last call (the stream's, the recording's, a
+        replay's), the stream's recorded as said now when the source records (a replay of the
+        day says them with the same cycle)."""
+        notices = list(getattr(self.source, "take_notices", list)())
+        record_said(self.source, notices)
+        return notices
+
     def collect_once(self) -> Snapshot:
         """Run one cycle and store it (`collect_shown`, then `store_pending`); raises SourceError
         subclasses when the source fails. Store, file and cache failures are among the
@@ -312,7 +321,7 @@ class CollectionEngine:
                 "source.chain_strikes to quote a window"
             ))
 
-        warnings.extend(getattr(self.source, "take_notices", list)())  # recording/replay health
+        warnings.extend(self.source_notices())
         snap = Snapshot(timestamp=at.astimezone(UTC), source=self.source.name, label=self.source.label)
         prev_view = dict(state.prev)
         # Every bucket of every index in one vectorised pass, then each index's snapshot.

@@ -440,7 +440,7 @@ class Collector:
         self._window = Window()
         if getattr(self.engine, "snapshot_s", None) is None:
             return
-        take = getattr(self.engine.source, "take_notices", None)
+        take = getattr(self.engine, "source_notices", None)
         late = list(take()) if callable(take) else []
         found = list({str(w): w for w in [*window.warnings.values(), *late]}.values())
         if window.durations and window.last is not None:

@@ -40,7 +40,11 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   skips it), `NOTICE` (format 5, JSON ``{"kind", "subject", "message"}``: a health line the
   live source said about its stream as it happened, on the exchange clock: a stall, a drop,
   a reconnect, a gap with its span, a bad frame skipped; a replay says it again when its clock
-  passes it). Unknown kinds are skipped and counted by the reader. A packed record needs the
+  passes it; format 6 adds ``"cycle": true`` NOTICE records: every health line of the stream
+  a collection cycle said (the event lines again, the feed tier's changes, ticks of instruments
+  not subscribed, a failed REST fallback, ...), recorded when the cycle took them, after its
+  quote calls; a replay says each with the replayed cycle that answers those calls, and from
+  format 6 on says no event line by itself). Unknown kinds are skipped and counted by the reader. A packed record needs the
   records before it in its frame (`FrameCodecs`), so frames are read from their start (the
   index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
@@ -52,7 +56,9 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
 Format versions: 1 wrote quotes as `QUOTE_COLUMNS`; 2 as `QUOTE_PACKED`, ticks as
 `TICK_PACKED`; 3 ticks as `TICK_COLUMNS`; 4 writes repeated streamed calls as `STREAM_CALL` and
 a tick-book checkpoint at each frame start; 5 adds `NOTICE` records (a reader of format 4
-skips them as unknown kinds and replays the rest unchanged). Every version is read.
+skips them as unknown kinds and replays the rest unchanged); 6 adds the cycle's notices (a
+reader of format 5 says them when its clock passes them, as event lines: later by a cycle, and
+the connection events twice). Every version is read.
 
 A new record kind is a constant here and an entry in `KIND_NAMES` (the reader skips kinds not
 named there, as unknown); a kind packed against the records before it in its frame also gets an
@@ -81,7 +87,7 @@ from optui.collectors.tick_columns import (
 from optui.collectors.tick_pack import TickPackError, TickState, unpack_ticks
 from optui.models import Instrument, SnapshotWarning, WarningKind
 
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 SUFFIX = ".optrec.zst"
 INDEX_SUFFIX = ".optrec.idx"
 FRAME_SPAN_S = 300.0
@@ -261,10 +267,19 @@ class Record:
             raise ValueError(f"malformed quote record: {exc!r}") from None
 
 
-def notice_payload(warning: SnapshotWarning) -> bytes:
-    """The payload of a NOTICE record: the health line as JSON."""
-    return encode_json({"kind": warning.kind.value, "subject": warning.subject,
-                        "message": warning.message})
+def notice_payload(warning: SnapshotWarning, *, cycle: bool = False) -> bytes:
+    """The payload of a NOTICE record: the health line as JSON, marked ``"cycle": true`` when
+    a collection cycle said it (format 6)."""
+    body: dict[str, Any] = {"kind": warning.kind.value, "subject": warning.subject,
+                            "message": warning.message}
+    if cycle:
+        body["cycle"] = True
+    return encode_json(body)
+
+
+def is_cycle_notice(payload: Any) -> bool:
+    """Whether a NOTICE record's decoded JSON is a line a collection cycle said (format 6)."""
+    return isinstance(payload, dict) and payload.get("cycle") is True
 
 
 def notice_from_record(payload: Any) -> SnapshotWarning:

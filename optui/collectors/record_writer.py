@@ -257,8 +257,18 @@ class Recorder:
 
     def record_notice(self, at: datetime, warning: SnapshotWarning) -> None:
         """One health line the live source said about its stream at `at` (exchange clock): a
-        replay says it again at the same moment."""
+        replay of a format 5 day says it again at the same moment (from format 6 on it says the
+        cycle's record of it instead, `record_said`)."""
         self._write(NOTICE, at, notice_payload(warning))
+
+    def record_said(self, at: datetime, warnings: Sequence[SnapshotWarning]) -> None:
+        """The stream's health lines a collection cycle said at `at` (exchange clock), after
+        its quote calls (format 6: NOTICE records marked as the cycle's): a replay says the
+        same lines with the same cycle. Lines of other kinds (the recording's own) are not
+        recorded."""
+        for warning in warnings:
+            if isinstance(warning, SnapshotWarning) and warning.kind is WarningKind.STREAM:
+                self._write(NOTICE, at, notice_payload(warning, cycle=True))
 
     def take_notices(self) -> list[SnapshotWarning]:
         """Health lines since the last call (a repaired cut file, a write failure)."""
@@ -323,6 +333,14 @@ class RecordingSource(WrappedSource):
             self.recorder.close()
         finally:
             self.inner.close()
+
+
+def record_said(source: MarketSource, warnings: Sequence[SnapshotWarning]) -> None:
+    """Record the stream's health lines a cycle of `source` said (`Recorder.record_said`) when
+    `source` records (its `recorder`), at its clock; nothing otherwise."""
+    recorder = getattr(source, "recorder", None)
+    if isinstance(recorder, Recorder) and warnings:
+        recorder.record_said(source.now(), warnings)
 
 
 def make_recorder(settings: Any, source: MarketSource, simulated: bool) -> Recorder | None:

@@ -47,6 +47,7 @@ from optui.collectors.record_format import (
     encode_json,
     index_path,
     instruments_from_record,
+    is_cycle_notice,
     notice_from_record,
     notice_payload,
     recorded_days,
@@ -66,6 +67,7 @@ from optui.collectors.record_writer import (
     RecordingBusy,
     RecordingSource,
     make_recorder,
+    record_said,
     with_recording,
 )
 
@@ -77,7 +79,8 @@ __all__ = [
     "ZSTD_MAGIC", "DayWriter", "FrameCodecs", "ReadHealth", "Record", "Recorder",
     "RecordingBusy", "RecordingSource", "StreamCall", "_decode_frame", "_from_us", "_jsonable",
     "_parse_records", "_us", "book_point", "day_path", "encode_json", "frame_offsets",
-    "index_path", "instruments_from_record", "make_recorder", "notice_from_record",
+    "index_path", "instruments_from_record", "is_cycle_notice", "make_recorder",
+    "notice_from_record",
     "notice_payload", "read_day", "read_index",
-    "recorded_days", "recordings_dir", "repair_tail", "scan_frames", "with_recording",
+    "record_said", "recorded_days", "recordings_dir", "repair_tail", "scan_frames", "with_recording",
 ]

@@ -24,6 +24,10 @@ file) instead of the hour before it; the checkpoint is applied only when no tick
 it. A day collected at the tick cadence (its META records `snapshot_s`) is replayed at the
 recorded snapshot points: `wait_snapshot` moves the replayed clock to the next recorded call of
 the index spots, so each snapshot falls at the frame position the live one did.
+
+Where a later start reads from and which records a seek applies are
+optui.collectors.replay_seek's; the health lines the replay says (the live run's recorded
+notices, the file's own) are optui.collectors.replay_notices'.
 """
 
 from __future__ import annotations
@@ -33,9 +37,10 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 
+from optui.collectors.quote_table import QuoteTable
 from optui.collectors.recording import (
     INSTRUMENTS,
     META,
@@ -49,11 +54,20 @@ from optui.collectors.recording import (
     Record,
     _from_us,
     _us,
-    book_point,
     day_path,
     instruments_from_record,
-    notice_from_record,
     read_day,
+)
+from optui.collectors.replay_answers import RecordedAnswers, kept_rows
+from optui.collectors.replay_notices import ReplayNotices
+from optui.collectors.replay_seek import (
+    SEEK_BACK,
+    SEEK_DEDUPE,
+    call_after,
+    first_spot_call,
+    keys_of,
+    newest_per_call,
+    read_from,
 )
 from optui.collectors.source import (
     MAX_QUOTE_INSTRUMENTS,
@@ -66,24 +80,11 @@ from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import FlowTable, TickFlow
 from optui.errors import BadInputError, ConfigError, NetworkError
 from optui.indices import INDEX_SPECS
-from optui.models import Instrument, SnapshotWarning, WarningKind
+from optui.models import Instrument, SnapshotWarning
 from optui.tick_packets import FrameError, parse_frame
 from optui.timeutil import IST, UTC
 
 log = logging.getLogger(__name__)
-
-SEEK_DEDUPE = 50
-"""A catch-up over more records than this (a seek) applies only the newest call of each key
-list; a cycle's own catch-up applies every record."""
-
-SEEK_BACK = timedelta(hours=1)
-"""Reading starts this far before `--from`: the longest collection interval, so every key a
-collector quoted has its newest answer before the start moment, and a streamed day's tick book
-holds every instrument that ticked in the hour. A polled day (every cycle quotes all its keys)
-may start reading from a few intervals back (`polled_seek_back_s`); a streamed day recorded with
-tick-book checkpoints (format 4) from the last checkpoint at or before the start (every streamed
-call carries its own polled answer, so only the book reaches back)."""
-
 
 @dataclass
 class SeenQuotes:
@@ -92,10 +93,6 @@ class SeenQuotes:
 
     first: dict[int, float] = field(default_factory=dict)
     last: dict[int, tuple[float, dict]] = field(default_factory=dict)
-
-
-SPOT_CALL_SCAN = 64
-"""Quote calls read from a session's start for its first call of index spots only."""
 
 
 class ReplaySource(MarketSource):
@@ -122,19 +119,16 @@ class ReplaySource(MarketSource):
         self._mono = monotonic
         self.name = "replay"
         self._instruments: list[Instrument] = []
-        self._latest: dict[str, dict] = {}
+        self._answers = RecordedAnswers()
         self._fresh: set[tuple[str, ...]] = set()  # key lists recorded and not yet answered
         self._asked: set[tuple[str, ...]] = set()  # key lists the recording has answered
         self._fresh_us: dict[tuple[str, ...], int] = {}  # when each fresh key list was recorded
         self._pending: list[Record] = []  # read ahead, not yet applied, in file order
-        self._reported = 0
         self.book = TickBook()
         self.flow = TickFlow()
         self.snapshot_s: float | None = None  # the live run's tick cadence (META), if any
         self.bad_tick_frames = 0
-        self._bad_reported = 0
-        self._said: list[SnapshotWarning] = []  # recorded notices the replayed clock passed
-        self.said_live = False  # the recording holds the live run's notices (format 5 on)
+        self.notices = ReplayNotices(path, self.health)
         self._fed: list[int] | None = None  # quotes streamed, polled since take_feed (streamed days)
         self.streamed = False  # the day's first quote call was answered from the ticker
         self._next_call_us: int | None = None  # a quote call known to be recorded later on
@@ -144,22 +138,13 @@ class ReplaySource(MarketSource):
             raise ConfigError(f"cannot read the recording {path}: {exc.strerror or exc}") from None
         # A start before the recording begins waits for nothing: the replay starts with it.
         begin = max(start.astimezone(UTC), first) if start is not None else first
-        back = SEEK_BACK
-        if polled_seek_back_s is not None and not self.streamed:
-            back = min(back, timedelta(seconds=polled_seek_back_s))
-        since = begin - back
-        if self.streamed and start is not None:
-            try:
-                point = book_point(path, _us(begin), span)
-            except OSError:
-                point = None
-            if point is not None:
-                since = max(since, _from_us(point))
+        since = read_from(path, begin, sought=start is not None, streamed=self.streamed,
+                          polled_seek_back_s=polled_seek_back_s, span=span)
         self._booked = False  # a tick or a tick-book checkpoint has been applied
         self._records: Iterator[Record] = read_day(path, since, self.health, span=span)
         self._done = False
         self._t0_us = _us(begin)
-        self._begin_us = self._t0_us  # notices recorded before it are not said
+        self.notices.begin_us = self._t0_us  # notices recorded before it are not said
         self._mono0 = monotonic()
         self._virtual_us = self._t0_us
         self._skew_us = 0  # at a set speed: how far answers taken ahead moved the clock on
@@ -175,7 +160,7 @@ class ReplaySource(MarketSource):
                 try:
                     meta = rec.json()
                     self.name = str(meta.get("source") or "replay")
-                    self.said_live = int(meta.get("format") or 0) >= 5
+                    self.notices.recorded_by(int(meta.get("format") or 0))
                     cadence = meta.get("snapshot_s")
                     self.snapshot_s = float(cadence) if isinstance(cadence, int | float) else None
                 except (ValueError, TypeError, AttributeError):
@@ -201,19 +186,8 @@ class ReplaySource(MarketSource):
         first call of index spots only (a cycle asks the spots first; a capture of closing OI
         before the open may ask options before it); empty when none is found among its first
         quote calls or the file cannot be read there."""
-        keys: tuple[str, ...] = ()
         try:
-            calls = 0
-            for rec in read_day(self.path, None, ReadHealth(), span=self.span):
-                if rec.kind not in QUOTE_KINDS:
-                    continue
-                calls += 1
-                asked = self._keys_of(rec) or ()
-                if is_spot_call(asked):
-                    keys = asked
-                    break
-                if calls >= SPOT_CALL_SCAN:
-                    break
+            keys = first_spot_call(self.path, self.span)
         except OSError:
             return []
         if not keys:
@@ -258,14 +232,12 @@ class ReplaySource(MarketSource):
         if self._next_call_us is not None and self._next_call_us > at_us:
             return True
         try:
-            for rec in read_day(self.path, _from_us(at_us), ReadHealth(), unpack=False,
-                                span=self.span):
-                if rec.kind in QUOTE_KINDS and rec.at_us > at_us:
-                    self._next_call_us = rec.at_us
-                    return True
+            found = call_after(self.path, at_us, self.span)
         except OSError:
             return False
-        return False
+        if found is not None:
+            self._next_call_us = found
+        return found is not None
 
     # -- the answers ---------------------------------------------------------------------------
 
@@ -293,15 +265,6 @@ class ReplaySource(MarketSource):
         while (not self._pending or self._pending[-1].at_us <= until_us) and self._read_one():
             pass
 
-    @staticmethod
-    def _keys_of(rec: Record) -> tuple[str, ...] | None:
-        if rec.kind not in QUOTE_KINDS:
-            return None
-        try:
-            return tuple(rec.json().get("keys") or ())
-        except (ValueError, AttributeError):
-            return None
-
     def _scan(self, start: int, until_us: int, match: Callable[[Record], bool]) -> int | None:
         """Position in the pending list of the next record that `match`es, recorded no later
         than `until_us`, reading ahead as needed; None past `until_us` or the end."""
@@ -318,7 +281,7 @@ class ReplaySource(MarketSource):
 
     def _next_call(self, wanted: tuple[str, ...], start: int, until_us: int) -> int | None:
         """The next recorded call for exactly `wanted`, asked no later than `until_us`."""
-        return self._scan(start, until_us, lambda rec: self._keys_of(rec) == wanted)
+        return self._scan(start, until_us, lambda rec: keys_of(rec) == wanted)
 
     def _first_call(self, start: int, until_us: int) -> int | None:
         """The next recorded quote call, whatever its keys, up to `until_us`."""
@@ -329,18 +292,19 @@ class ReplaySource(MarketSource):
         not answered yet (reading ahead as needed)."""
         wanted, before_us = tuple(keys), _us(before)
         return wanted in self._fresh or self._scan(
-            0, before_us - 1, lambda rec: self._keys_of(rec) == wanted) is not None
+            0, before_us - 1, lambda rec: keys_of(rec) == wanted) is not None
 
     def next_call_at(self, keys: Sequence[str], after: datetime) -> datetime | None:
         """When the live run next asked exactly `keys` at or after `after` (reading ahead as
         needed), or None when the recording holds no such call."""
         wanted, after_us = tuple(keys), _us(after)
         found = self._scan(0, 2**62, lambda rec: rec.at_us >= after_us
-                           and self._keys_of(rec) == wanted)
+                           and keys_of(rec) == wanted)
         return None if found is None else self._pending[found].at
 
-    def _apply(self, rec: Record) -> dict[str, dict] | None:
-        """Apply one record; a quote call's answer (key to Kite quote) is returned."""
+    def _apply(self, rec: Record) -> list[str] | None:
+        """Apply one record; a quote call's answered keys are returned (`_answers` gives each
+        one's quote as the call answered it)."""
         if rec.kind == TICK_BOOK and self._booked:
             return None  # the book already holds what the checkpoint says (read from earlier)
         if rec.kind in (TICKS, TICK_BOOK):
@@ -355,27 +319,30 @@ class ReplaySource(MarketSource):
         if rec.kind in QUOTE_KINDS:
             try:
                 keys, data = rec.quotes()
+                booked: dict[str, tuple[TickBook, int]] = {}
                 if rec.kind == STREAM_QUOTES:
                     body = rec.json()
                     self.flow.answered([int(t) for t in body["tokens"]], data)  # as live
-                    data.update(self._streamed(body))
+                    booked = self._streamed(body)
             except (ValueError, TypeError, KeyError):
                 self.health.bad_frames += 1
                 return None
-            self._latest.update(data)
+            answered = self._answers.record(data, booked)
             self._fresh.add(tuple(keys))
             self._fresh_us[tuple(keys)] = rec.at_us
             self._asked.add(tuple(keys))
-            return data
+            return answered
         if rec.kind == INSTRUMENTS:
             try:
                 self._instruments, self.dump_warnings = instruments_from_record(rec.json())
             except (ValueError, TypeError, AttributeError, KeyError):
                 self.health.bad_frames += 1
-        if rec.kind == NOTICE and rec.at_us >= self._begin_us:
+        if rec.kind == NOTICE:
+            self.notices.passed(rec)
+        elif rec.kind == META:  # a later session of the day, maybe by another build
             try:
-                self._said.append(notice_from_record(rec.json()))
-            except (ValueError, TypeError, KeyError):
+                self.notices.recorded_by(int(rec.json().get("format") or 0))
+            except (ValueError, TypeError, AttributeError):
                 self.health.bad_frames += 1
         return None
 
@@ -392,10 +359,11 @@ class ReplaySource(MarketSource):
         i = 0
         while (i < len(self._pending) or self._read_one()) and self._pending[i].at_us <= until_us:
             rec = self._pending[i]
-            data = self._apply(rec)
+            answered = self._apply(rec)
             i += 1
-            if not data:
+            if not answered:
                 continue
+            data = {k: q for k in answered if (q := self._answers.quote(k)) is not None}
             if spots and spots.issuperset(data):
                 moment = exchange_time(quote_from_kite(q) for q in data.values())
                 cycle_at = moment.timestamp() if moment is not None else rec.at_us / 1e6
@@ -423,21 +391,15 @@ class ReplaySource(MarketSource):
     def rearm_notices(self) -> None:
         """Say the file's health lines (cut, skipped frames) again with the next cycle: the
         cycles that took them were not shown (a replay primed before its start)."""
-        self._reported = 0
-        self._bad_reported = 0
+        self.notices.rearm()
 
-    def _streamed(self, body: dict) -> dict[str, dict]:
-        """The answers a STREAM_QUOTES record took from the ticks: the book's, as live."""
+    def _streamed(self, body: dict) -> dict[str, tuple[TickBook, int]]:
+        """The answers a STREAM_QUOTES record took from the ticks, as live: the book's rows of
+        its streamed keys that ticked, kept as they are now (key -> (the kept rows, token))."""
         stream, tokens = list(body["stream"]), [int(t) for t in body["tokens"]]
         if len(stream) != len(tokens):
             raise ValueError("stream keys and tokens differ in length")
-        out = {}
-        for key, tok in zip(stream, tokens, strict=True):
-            quote = self.book.quote(tok)
-            if quote is not None:
-                out[key] = quote
-        from optui.collectors.stream_plan import is_spot_call
-
+        out = kept_rows(self.book, stream, tokens)
         if self._fed is None:
             self._fed = [0, 0]
         if not is_spot_call(body["keys"]):  # counted as the live source counted them
@@ -459,7 +421,7 @@ class ReplaySource(MarketSource):
             return None
 
         def spot_call(rec: Record) -> bool:
-            keys = self._keys_of(rec)
+            keys = keys_of(rec)
             return keys is not None and is_spot_call(keys)
 
         found = self._scan(0, 2**62, spot_call)
@@ -510,11 +472,11 @@ class ReplaySource(MarketSource):
         if keys is not None:
             wanted = tuple(keys)
             fresh = wanted in self._fresh or any(
-                self._keys_of(rec) == wanted for rec in self._pending[:cut])
+                keys_of(rec) == wanted for rec in self._pending[:cut])
             found = None if fresh else self._next_call(wanted, cut, at_us + self.lookahead_us)
             if found is None and not fresh:
                 nxt = self._first_call(cut, at_us + int(SEEK_BACK.total_seconds() * 1e6))
-                if nxt is not None and self._keys_of(self._pending[nxt]) == wanted:
+                if nxt is not None and keys_of(self._pending[nxt]) == wanted:
                     found = nxt
                 elif wanted in self._asked:
                     self._drop_past(cut)  # what was recorded before now is past either way
@@ -526,7 +488,7 @@ class ReplaySource(MarketSource):
             if found is not None:
                 cut = found + 1
         due = self._pending[:cut]
-        for rec in self._newest_per_call(due) if len(due) > SEEK_DEDUPE else due:
+        for rec in newest_per_call(due) if len(due) > SEEK_DEDUPE else due:
             self._apply(rec)
         if cut and self._pending[cut - 1].at_us > at_us:
             # The live run asked for it later (its cycle took that long): the replayed clock
@@ -537,20 +499,6 @@ class ReplaySource(MarketSource):
             else:
                 self._skew_us += ahead
         del self._pending[:cut]
-
-    def _newest_per_call(self, records: list[Record]) -> list[Record]:
-        """`records` in order without the quote calls a later call of the same keys supersedes.
-        Applying these gives every key the same newest answer as applying all (each key's newest
-        answer is in the newest call of its key list), without decoding the rest: a seek (start
-        or jump far into a day) costs the distinct calls, not the hour before it."""
-        last: dict[tuple[str, ...], int] = {}
-        for i, rec in enumerate(records):
-            keys = self._keys_of(rec)
-            if keys is not None:
-                last[keys] = i
-        keep = set(last.values())
-        return [rec for i, rec in enumerate(records)
-                if i in keep or rec.kind not in QUOTE_KINDS or self._keys_of(rec) is None]
 
     def _drop_past(self, cut: int) -> None:
         """Apply and drop the first `cut` pending records (recorded before the replayed now)."""
@@ -563,6 +511,27 @@ class ReplaySource(MarketSource):
         return list(self._instruments)
 
     def quote_batch(self, keys: Sequence[str]) -> dict[str, dict]:
+        self._call(keys)
+        return {k: q for k in keys if (q := self._answers.quote(k)) is not None}
+
+    def quote_tables(self, batches: Sequence[Sequence[str]]) -> list[QuoteTable]:
+        """`quote_batch` for each batch, in order, answered as columns (as the live streaming
+        source answers them): a streamed answer straight from the rows the recorded call was
+        answered with (optui.collectors.tick_book.TickBook.quote_table, no dict per
+        instrument), a polled one through `quote_from_kite`, field for field the same."""
+        out = []
+        for batch in batches:
+            keys = list(dict.fromkeys(batch))
+            if len(keys) > MAX_QUOTE_INSTRUMENTS:
+                return super().quote_tables(batches)
+            self._call(keys)
+            out.append(self._answers.table(batch))
+        return out
+
+    def _call(self, keys: Sequence[str]) -> None:
+        """Answer one quote call of `keys`: the recorded answers up to the call are applied
+        (see `_catch_up`). Raises BadInputError (too many keys) and NetworkError (the live
+        cycle never made the call)."""
         if len(keys) > MAX_QUOTE_INSTRUMENTS:
             raise BadInputError(f"{len(keys)} instruments in one quote call: Kite allows {MAX_QUOTE_INSTRUMENTS}")
         self._catch_up(_us(self.now()), keys)
@@ -574,21 +543,33 @@ class ReplaySource(MarketSource):
             # the cycle's later calls are answered by the calls recorded after it, as live.
             began = self._fresh_us[wanted]
             self._fresh = {k for k in self._fresh if self._fresh_us.get(k, began) >= began}
-        return {k: self._latest[k] for k in keys if k in self._latest}
 
     def take_notices(self) -> list[SnapshotWarning]:
         """Health lines not yet reported, each said once: the live source's recorded notices
         the replayed clock has passed (in their recorded words and kind), then the file's (a
         cut file, skipped frames). Malformed tick frames are counted here only for a day
         recorded before format 5 (from it on the live run's own line says each one)."""
-        said, self._said = self._said, []
-        lines = self.health.messages(self.path)
-        new, self._reported = lines[self._reported :], len(lines)
-        bad, self._bad_reported = self.bad_tick_frames - self._bad_reported, self.bad_tick_frames
-        if bad and not self.said_live:
-            new.append(f"replay {self.path.name}: {bad} malformed tick frame(s) skipped, as the "
-                       "live run did")
-        return [*said, *(SnapshotWarning(WarningKind.REPLAY, "", line) for line in new)]
+        self._read_cycle_notices()
+        return self.notices.take(self.bad_tick_frames)
+
+    def _read_cycle_notices(self) -> None:
+        """Pass the notices the live run's cycle said after the calls answered so far (format
+        6: recorded before its next quote call, within the look-ahead of the replayed clock),
+        so they are said with the replayed cycle that made the same calls; the other records
+        stay pending in order."""
+        if not self.notices.cycle_said:
+            return
+        limit = _us(self.now()) + self.lookahead_us
+        i = 0
+        while i < len(self._pending) or self._read_one():
+            rec = self._pending[i]
+            if rec.kind in QUOTE_KINDS or rec.at_us > limit:
+                return
+            if rec.kind == NOTICE:
+                self.notices.passed(rec)
+                del self._pending[i]
+            else:
+                i += 1
 
 
 def replay_path(directory: Path, day: date) -> Path:

@@ -29,6 +29,7 @@ _QUOTE_FIELDS = ("last_quantity", "average_price", "volume", "buy_quantity", "se
                  "open", "high", "low", "close")
 _FULL_FIELDS = ("oi", "oi_day_high", "oi_day_low", "last_trade_time", "exchange_timestamp")
 _DEPTH_FIELDS = ("depth_price", "depth_quantity", "depth_orders")
+_BOOK_FIELDS = tuple(f for f in TickBatch.__slots__ if f != "skipped_packets")  # type: ignore[attr-defined]
 _RECENT_FRAMES = 8  # token sequences whose rows `TickBook.add` keeps (3 connections, a few each)
 
 
@@ -170,6 +171,25 @@ class TickBook:
         """Whether the book holds any tick of `token`."""
         slot = self._slot_of.get(int(token))
         return slot is not None and self.mode[slot] >= 0
+
+    def frozen(self, tokens: ArrayLike) -> TickBook:
+        """A book of `tokens`' rows as they stand now (those with a tick, each once), kept as
+        they are while this book moves on: it answers `quote` and `quote_table` for them as
+        this book answers now (a replay keeps what a recorded call was answered with)."""
+        found = self.slots(tokens)
+        rows = np.unique(found[found >= 0])
+        rows = rows[self.mode[rows] >= 0]
+        out = TickBook.__new__(TickBook)
+        out._state = TickBatch(*(getattr(self._state, name)[rows] for name in _BOOK_FIELDS))
+        out.mode, out.ticks, out.live_mode = self.mode[rows], self.ticks[rows], self.live_mode[rows]
+        tokens_of = out._state.instrument_token  # each row's token (set with its first tick)
+        out._tokens = tokens_of.tolist()
+        out._slot_of = dict(zip(out._tokens, range(rows.size), strict=True))
+        order = np.argsort(tokens_of, kind="stable")
+        out._sorted, out._sorted_slot = tokens_of[order], order.astype(np.int64)
+        out.exchange_time = self.exchange_time
+        out._recent = []
+        return out
 
     def quote_table(self, keys: Sequence[str], tokens: ArrayLike) -> QuoteTable:
         """The latest state of `tokens` (the instruments of `keys`) as a QuoteTable, without a

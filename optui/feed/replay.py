@@ -226,11 +226,14 @@ class ReplayFeed(Feed):
     def _copy_iv_history(self, store: Any) -> None:
         """The live store's daily ATM IV closes (`iv_daily`) of the year before the replayed day
         into the replay's `store`, so the overview and the charts show IV rank, IV percentile
-        and RV20 as the live dashboard did that day (the replay's own store starts empty).
-        A store that cannot be read leaves them out (logged): the IVs show without them."""
+        and RV20 as the live dashboard did that day (the replay's own store starts empty), and
+        the previous close's chain the smile chart overlays (optui.storage.close_chain: each
+        expiry's leg rows and the overview at that close, not the rest of that day). A store
+        that cannot be read leaves them out (logged): the IVs show without them."""
         from optui.collectors.engine import is_simulated, store_url_for
         from optui.errors import OptuiError
         from optui.storage.base import open_store
+        from optui.storage.close_chain import close_chain_points
         from optui.storage.iv_history import IV_DAILY, day_time
         from optui.storage.points import Point
 
@@ -242,10 +245,13 @@ class ReplayFeed(Feed):
             try:
                 rows = live.query(IV_DAILY, day_time(self.day - timedelta(days=400)),
                                   day_time(self.day))
+                chains = close_chain_points(live, self.day) if rows else []
             finally:
                 live.close()
             if rows:
                 store.write([Point(IV_DAILY, dict(r.tags), dict(r.fields), r.time) for r in rows])
+            if chains:
+                store.write(chains)
         except OptuiError as exc:
             log.warning("the daily IV closes before %s not copied: %s", self.day, exc)
 

@@ -21,14 +21,11 @@ from optui.analytics.vol_history import IvStanding, iv_standing, realised_vol
 from optui.errors import OptuiError
 from optui.leg_rows import legs_where
 from optui.models import LegRecord, Snapshot
+from optui.storage.close_chain import CLOSE_LEGS_LOOKBACK, close_moment
 from optui.storage.flow_queries import query_flow_series
 from optui.storage.iv_history import day_time, iv_history
 from optui.storage.records import LEGS, OVERVIEW
 from optui.timeutil import IST
-
-CLOSE_LEGS_LOOKBACK = timedelta(hours=1)
-"""How far before a stored close (`iv_daily.at_s`) the previous close's smile looks for the
-newest stored chain: the longest `source.interval_s` between stored leg rows."""
 
 
 @dataclass
@@ -167,17 +164,10 @@ def _history(store: Any, data: ChartData, day: date) -> None:
     if math.isfinite(data.spot):
         spots.append(data.spot)  # today's close so far
     data.rv20 = realised_vol(spots)
-    last = next((c for c in reversed(closes) if math.isfinite(c.atm_iv)), None)
-    if last is None:
-        return
-    rows = store.query("iv_daily", day_time(last.day), day_time(last.day + timedelta(days=1)),
-                       {"index": data.index, "bucket": data.bucket}, fields=["at_s", "origin"])
-    at_s = _num(rows[-1].fields.get("at_s")) if rows else math.nan
-    if not rows or rows[-1].fields.get("origin") != "collect" or not math.isfinite(at_s):
-        return  # a backfilled day has no stored chain to draw a smile from
-    at = datetime.fromtimestamp(at_s, IST)
-    if not data.expiry:
-        return
+    found = close_moment(store, data.index, data.bucket, day)
+    if found is None or not data.expiry:
+        return  # no close, or a backfilled one: no stored chain to draw a smile from
+    last_day, at = found
     # The same contract, whichever bucket it sat in at that close (next week becomes this week).
     # Leg rows are stored once per interval_s (at the tick cadence the close's snapshot stores
     # only the overview), so the smile is the newest chain stored at or before the close.
@@ -193,7 +183,7 @@ def _history(store: Any, data: ChartData, day: date) -> None:
     data.prev_smile = otm_smile([_num(r.fields.get("strike")) for r in legs],
                                 [r.tags.get("side", "") for r in legs],
                                 [_num(r.fields.get("iv")) for r in legs], fwd)
-    data.prev_smile_day = last.day
+    data.prev_smile_day = last_day
 
 
 def _prev_forward(store: Any, data: ChartData, at: datetime, bucket: str) -> float:
