@@ -748,3 +748,36 @@ def test_a_killed_collector_leaves_a_recording_that_replays_to_its_store(tmp_pat
     # A killed recorder loses at most its last second (FLUSH_S): at the tick cadence on this 5x
     # market, up to five snapshots, and the one being written.
     assert len(times) >= len({row[0] for row in one[OVERVIEW]}) - (5 + 1)
+
+
+@pytest.mark.integration
+def test_a_replay_judges_no_cycle_slow_whatever_its_pace(recorded: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    """A replay chooses its own pace (as fast as it reads here), so its cycle times say nothing
+    of the market's: cycles taking 30 s each raise no slow-cycle warning and the open faults stored
+    with each cycle's health equal the live run's."""
+    def slow(replay: Any) -> None:  # one recorded session: one engine
+        collect = replay.engine.collect_once
+
+        def timed() -> Any:
+            snap = collect()
+            snap.duration_s = 30.0
+            return snap
+
+        replay.engine.collect_once = timed
+
+    replay = replay_day(recorded["path"], tmp_path / "replay.db", prepare=slow)
+    assert replay.cycles == len(recorded["snaps"])
+    assert not [line for line in replay.lines if "slow" in line.lower()], replay.lines
+    faults = [_open_faults(recorded["root"] / "live.db"), _open_faults(tmp_path / "replay.db")]
+    assert faults[0] and faults[1] == faults[0]  # no slow-cycle fault added by the replay
+
+
+def _open_faults(db: Path) -> list[tuple[Any, float]]:
+    """(time, open_faults) of each collector_health point in the SQLite store `db`."""
+    store = SQLiteStore(db)
+    try:
+        rows = store.query("collector_health", START - timedelta(days=1), START + timedelta(days=1))
+        return sorted((r.time, r.fields["open_faults"]) for r in rows)
+    finally:
+        store.close()

@@ -212,6 +212,10 @@ class ReplaySource(MarketSource):
         return exchange_seconds / self.speed if self.speed else exchange_seconds
 
     @property
+    def judges_slow_cycles(self) -> bool:
+        return False
+
+    @property
     def finished(self) -> bool:
         """The clock has passed the last recorded quote call (no later one is in the file).
 

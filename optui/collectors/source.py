@@ -71,6 +71,13 @@ class MarketSource(ABC):
         """Real seconds to wait for `exchange_seconds` to pass on the exchange clock."""
         return exchange_seconds
 
+    @property
+    def judges_slow_cycles(self) -> bool:
+        """True when a cycle slower than its cadence is a fault of this collection (SLOW_CYCLE).
+        A replay is False: it re-runs recorded cycles at a pace it chooses (as fast as possible,
+        or --speed times the recording), so its cycle times say nothing of the market's."""
+        return True
+
     def sync_clock(self) -> None:  # noqa: B027 - most sources need no round trip
         """Re-measure the exchange clock (a cheap request); sources without a remote clock do nothing."""
 

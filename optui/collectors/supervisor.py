@@ -337,7 +337,8 @@ class CycleSupervisor:
         stats = getattr(self.engine, "last", None)
         cadence_s, cadence = cycle_cadence(self.interval_s, getattr(self.engine, "snapshot_s", None),
                                            getattr(stats, "legs_stored", True))
-        budget = self.source.real_seconds(cadence_s) * self.slow_share
+        budget = (self.source.real_seconds(cadence_s) * self.slow_share
+                  if getattr(self.source, "judges_slow_cycles", True) else float("inf"))
         slow = slow_cycle_event(snap.duration_s, cadence_s, budget, self.slow_share,
                                 self._now(), self.source.name, cadence)
         out.slow = self._slow.judge(slow, cadence, snap.timestamp)

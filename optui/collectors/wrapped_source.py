@@ -50,6 +50,10 @@ class WrappedSource(MarketSource):
     def real_seconds(self, exchange_seconds: float) -> float:
         return self.inner.real_seconds(exchange_seconds)
 
+    @property
+    def judges_slow_cycles(self) -> bool:
+        return self.inner.judges_slow_cycles
+
     def sync_clock(self) -> None:
         self.inner.sync_clock()
 

@@ -426,6 +426,8 @@ class LocalFeed(Feed):
         except Exception:  # noqa: BLE001 - a source without a clock: exchange seconds
             budget = cadence_s
         share = self.slow_share if self.slow_share is not None else 1.0
+        if not getattr(source, "judges_slow_cycles", True):
+            budget = float("inf")  # a replay's pace is its own choice (MarketSource.judges_slow_cycles)
         event = slow_cycle_event(duration_s, cadence_s, budget * share, share, at,
                                  getattr(source, "name", ""), cadence)
         slow: SlowCycles | None = getattr(self, "_slow", None)
