@@ -179,6 +179,7 @@ class SQLiteStore(Store):
             finally:
                 with self._meta_lock:
                     if self._closed or len(self._idle) >= _IDLE_READERS:
+                        self._versions.pop(id(conn), None)  # else one entry per reader ever opened
                         conn.close()
                     else:
                         self._idle.append(conn)
