@@ -74,12 +74,20 @@ class View:
         self.casts = [(n, k) for _j, n, k in self.nums if k != "float"]
 
 
-LAYOUTS_KEPT = 64
-"""Frame layouts kept in memory, least recently used evicted first; any other is read from the
-file's `layouts` table when a frame of it is read or merged. A layout is made whenever the set
-of series written at one moment changes (the strikes around the money move, an expiry rolls), so
-a day adds hundreds (some 220 on bench_soak's 140-leg day): keeping every one grew with the
-day. A cycle's writes use a few tens at most (one per measurement written)."""
+LAYOUTS_KEPT = 128
+"""Frame layouts kept whole in memory, least recently used evicted first; any other is read from
+the file's `layouts` table when a frame of it is read or merged. A layout is made whenever the
+set of series written at one moment changes (the strikes around the money move, an expiry
+rolls), so a day adds hundreds (some 220 on bench_soak's 140-leg day): keeping every one (with
+its series as a frozenset too, ~50 kB each) grew RSS 6 % over that day. A cycle's writes use a
+few tens at most (one per measurement written)."""
+
+MEMBERS_KEPT = 4096
+"""Layouts whose measurement and series ids (int32, 4 bytes a series) the catalogue keeps to
+choose a read's layouts without the file: this index grows with the day, by one entry per new
+layout (bench_soak's day: some 220 entries of ~500 series, ~0.5 MB), so it is bounded to a few
+days' layouts, oldest evicted first. A measurement with an evicted entry is read by finding the
+layouts of the frames in the read's range instead (correct, slower)."""
 
 LAYOUT_IDS_KEPT = 256
 """(measurement, series, fields) -> layout id entries kept for writes, least recently used
@@ -136,6 +144,9 @@ class Catalogue:
         self.last_layout = 0
         self.layouts_kept = max(1, layouts_kept)
         self.ids_kept = max(1, ids_kept)
+        self.members: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()  # lid -> (mid, sids)
+        self.members_kept = MEMBERS_KEPT
+        self.partial: set[int] = set()  # measurements with a layout evicted from `members`
         self.layout_reads = 0
         """Layouts read from the file because they were not kept (for tests and diagnosis)."""
 
@@ -152,15 +163,28 @@ class Catalogue:
             self.series.setdefault(mid, {})[tuple(sorted(tags.items()))] = sid
             self.tags[sid] = tags
             self.last_series = sid
-        # New layouts: their field kinds (a field keeps its first kind); the layouts themselves
-        # are read when a frame needs them (`layout`).
-        for lid, mid, text in conn.execute(
-            "SELECT id, measurement_id, fields FROM layouts WHERE id > ? ORDER BY id",
+        # New layouts: their field kinds (a field keeps its first kind) and series (`members`);
+        # the layouts themselves are read when a frame needs them (`layout`).
+        for lid, mid, sids, text in conn.execute(
+            "SELECT id, measurement_id, sids, fields FROM layouts WHERE id > ? ORDER BY id",
             (self.last_layout,),
         ):
             for n, k in json.loads(text):
                 self.kinds.setdefault(mid, {}).setdefault(n, k)
+            self.members[lid] = (mid, np.frombuffer(sids, dtype=np.int64).astype(np.int32))
+            while len(self.members) > self.members_kept:
+                _lid, (gone, _sids) = self.members.popitem(last=False)
+                self.partial.add(gone)
             self.last_layout = lid
+
+    def layouts_holding(self, mid: int, sids: np.ndarray) -> list[int] | None:
+        """The ids of measurement `mid`'s layouts holding any of `sids`, from `members`; None
+        when an entry of `mid` was evicted (the caller finds them from the frames instead)."""
+        if mid in self.partial:
+            return None
+        wanted = sids.astype(np.int32)
+        return [lid for lid, (m, held) in self.members.items()
+                if m == mid and np.isin(held, wanted).any()]
 
     def keep_layout(self, lay: Layout) -> Layout:
         """Keep `lay` as the most recently used layout, evicting the least recently used ones

@@ -409,9 +409,12 @@ class SQLiteStore(Store):
         first, with the views of their layouts. The layouts are those of the frames in the
         range (read first, without the frames' blobs), not every layout ever stored."""
         bounds = (plan.mid, time_to_ns(start), time_to_ns(end))
-        lids = [lid for (lid,) in conn.execute(
-            "SELECT DISTINCT layout_id FROM frames WHERE measurement_id = ? "
-            "AND time_ns >= ? AND time_ns < ?", bounds)]
+        with self._meta_lock:
+            lids = self._cat.layouts_holding(plan.mid, plan.sids)
+        if lids is None:  # the catalogue no longer holds every layout: those of the range
+            lids = [lid for (lid,) in conn.execute(
+                "SELECT DISTINCT layout_id FROM frames WHERE measurement_id = ? "
+                "AND time_ns >= ? AND time_ns < ?", bounds)]
         views = self._views(plan, lids)
         if not views:
             return views, []
@@ -467,9 +470,22 @@ class SQLiteStore(Store):
             plan = self._plan(conn, measurement, tags, None)
             if plan is None:
                 return None
-            # The newest frame whose layout holds a wanted series: frames newest first (the
-            # primary key's order, without their blobs), in pages, each layout judged once.
             newest: tuple[int, View] | None = None
+            with self._meta_lock:
+                lids = self._cat.layouts_holding(plan.mid, plan.sids)
+            if lids is not None:
+                views = self._views(plan, lids)
+                # One index seek per layout beats sorting every frame by time.
+                found = conn.execute(
+                    "SELECT (SELECT max(time_ns) FROM frames WHERE layout_id = l.value) AS t, "
+                    "l.value FROM json_each(?) l WHERE t IS NOT NULL ORDER BY t DESC LIMIT 1",
+                    (json.dumps(list(views)),),
+                ).fetchone()
+                if found is None:
+                    return None
+                newest = (found[0], views[found[1]])
+            # Else the newest frame whose layout holds a wanted series: frames newest first (the
+            # primary key's order, without their blobs), in pages, each layout judged once.
             before = None
             while newest is None:
                 page = conn.execute(
