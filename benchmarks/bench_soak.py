@@ -6,6 +6,13 @@ warm-up.
 The collector loop, its fixed-period scheduling and the cycle supervisor run as in production;
 only time is simulated (the exchange clock and the sleeps share one counter), so a day of 30 s
 cycles runs in minutes. Goal: RSS growth from the end of the first half hour to the close < 5 %.
+
+Measured (751 cycles, load 8-13 on the shared 2-core machine): with every frame layout the
+SQLite store ever made kept in memory, 190.1 -> 201.7 MiB, +6.07 % (the layouts, some 220 a day,
+each with its series as an array, a frozenset and a memo key); with whole layouts in an LRU
+cache read back from the file on a miss and only their series ids (int32) indexed, 191.4 ->
+192.6 MiB, +0.61 % (a 64-entry cache without the index: +0.42 %). SQLite's own heap
+(sqlite3_memory_used) stayed at 4.4 MiB all day and CPython's allocated blocks flat.
 """
 
 from __future__ import annotations

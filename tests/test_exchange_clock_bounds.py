@@ -191,8 +191,10 @@ def _closed_port() -> str:
 
 @pytest.mark.integration
 def test_times_before_the_first_answer_are_marked_local_clock(tmp_path: Path) -> None:
-    """Kite unreachable from the start: the clock is only this machine's, and the gap line, the
-    paused line and the closed-market line say so, as health does."""
+    """Kite unreachable from the start: the clock is only this machine's, so nothing is decided
+    on it (no session judged, no cycle slot): each failed read of the exchange clock is a gap
+    line marked local clock, as the paused line is and as health does, and a one-shot gives up
+    after the quick reads (exit 1)."""
     t = SimTime(0.0)
     root = _closed_port()
     in_session = (NOON + timedelta(minutes=30)).timestamp()
@@ -201,23 +203,35 @@ def test_times_before_the_first_answer_are_marked_local_clock(tmp_path: Path) ->
         assert collector.run(once=True) == 1
     finally:
         engine.close()
-    (gap,) = [line for line in lines if " gap: " in line]
-    assert gap.startswith("12:30:00 IST (local clock) gap: "), gap
+    gaps = [line for line in lines if " gap: " in line]
+    assert len(gaps) == 4 and all(g.startswith("12:30:00 IST (local clock) gap: exchange clock not "
+                                               "read yet") for g in gaps), lines
+    assert [g.rsplit(" ", 2)[-2] for g in gaps] == ["2", "4", "8", "15"]  # seconds to the next read
+    assert lines[-1].startswith("error: exchange clock not read yet"), lines
 
     collector, lines, engine = _kite_collector(tmp_path, root, t, lambda: in_session, token="")
-    stop_when(collector, lambda outcome: True)
+    printed = collector._print
+
+    def stop_at_unread(line: str, style: str = "") -> None:
+        printed(line, style)
+        if "exchange clock not read" in line:
+            collector.stop_event.set()
+
+    collector._print = stop_at_unread  # type: ignore[method-assign]
     try:
         assert collector.run() == 0
     finally:
         engine.close()
-    paused = [line for line in lines if " paused: " in line]
-    assert paused[0].startswith("12:30:00 IST (local clock) paused: no Kite access token"), lines
-    assert paused[1].startswith("12:30:00 IST (local clock) gap: source paused: "), lines
+    assert lines[0].startswith("12:30:00 IST (local clock) paused: no Kite access token"), lines
+    assert lines[1].startswith("12:30:00 IST (local clock) gap: exchange clock not read yet"), lines
 
+    # A Saturday on this machine: the session is not judged on its clock (it said "market
+    # closed ... (local clock) (weekend)" and waited for the machine's next pre-open).
     saturday = datetime(2026, 11, 28, 11, 0, tzinfo=IST).timestamp()
     collector, lines, engine = _kite_collector(tmp_path, root, t, lambda: saturday)
     try:
-        assert collector.run(once=True) == 0
+        assert collector.run(once=True) == 1
     finally:
         engine.close()
-    assert lines[0].startswith("market closed at Sat 28 Nov 2026 11:00:00 IST (local clock) (weekend)")
+    assert not any("market closed" in line for line in lines), lines
+    assert lines[0].startswith("11:00:00 IST (local clock) gap: exchange clock not read yet"), lines

@@ -41,6 +41,13 @@ class Cooldowns:
     simulated day) starts the key afresh.
     """
 
+    KEYS_KEPT = 512
+    """Keys past which the passes that no longer hold anything back are dropped: a day raises
+    alerts on ever new subjects (strikes entering the money, new contracts), so the map would
+    grow with the days run. A pass at least the longest cooldown older than the alert now
+    judged lets every later alert of its key through exactly as no pass would, so dropping it
+    changes no decision (a pass later than it, after a replay went back, is kept)."""
+
     def __init__(self, default_s: float, per_rule: dict[str, float] | None = None) -> None:
         self.default_s = default_s
         self.per_rule = dict(per_rule or {})
@@ -56,7 +63,14 @@ class Cooldowns:
             if timedelta(0) <= elapsed < timedelta(seconds=self.cooldown_s(alert.rule)):
                 return False
         self._last[alert.key] = alert.at
+        if len(self._last) > self.KEYS_KEPT:
+            self._drop_spent(alert.at)
         return True
+
+    def _drop_spent(self, now: datetime) -> None:
+        """Forget the passes that hold no alert back at `now` (see KEYS_KEPT)."""
+        longest = timedelta(seconds=max([self.default_s, *self.per_rule.values()]))
+        self._last = {k: at for k, at in self._last.items() if now - at < longest}
 
 
 class AlertEngine:

@@ -38,7 +38,12 @@ from optui.collectors.instruments import IndexCatalog, build_catalogs
 from optui.collectors.make_source import is_simulated, make_source, store_url_for, with_stream
 from optui.collectors.quote_table import QuoteTable
 from optui.collectors.record_writer import record_said
-from optui.collectors.source import MAX_QUOTE_INSTRUMENTS, MarketSource, exchange_time
+from optui.collectors.source import (
+    MAX_QUOTE_INSTRUMENTS,
+    MarketSource,
+    exchange_time,
+    reads_local_clock,
+)
 from optui.collectors.strike_flow import EXPIRIES as STRIKE_EXPIRIES
 from optui.collectors.strike_flow import strike_flow
 from optui.collectors.tick_flow import FlowTable, per_trade
@@ -270,7 +275,9 @@ class CollectionEngine:
         if self._pending is not None:
             self.store_pending()
         started = time.perf_counter()
-        if self.premarket is not None:  # by the source's clock: before the open quotes are stale
+        # By the source's clock (before the open quotes are stale); never by this machine's,
+        # before a remote exchange has answered with its clock (the capture would be another day's).
+        if self.premarket is not None and not reads_local_clock(self.source):
             self._tick_premarket(self.source.now())
         stats = CycleStats()
         spot_keys = {k: INDEX_SPECS[k].spot_symbol for k in self.indices}

@@ -132,6 +132,10 @@ def alert_line(alert: Alert) -> str:
     return f"  alert {fmt_ist(alert.at)} {alert.severity.upper()} {alert.rule}: {alert.message}"
 
 
+UNREAD_CLOCK = "exchange clock not read yet (no answer from the source carried its time)"
+"""Why nothing is decided while a remote exchange has not answered with its clock."""
+
+
 def next_cycle_at(after: datetime, interval_s: float) -> datetime:
     """The next multiple of the interval on the exchange clock after `after` (cycles land on
     :00, :05 ... whoever collects), in `after`'s zone."""
@@ -184,6 +188,7 @@ class Collector:
             self.supervisor.fallback = simulated_fallback(engine)  # opted in: display only
         self._slot: datetime | None = None  # the exchange time of the cycle slot last waited for
         self._quick_retries = 0  # failed attempts in a row before the first stored cycle
+        self._unread_reads = 0  # clock reads in a row that gave no exchange time (`_clock_unread`)
         self._window = Window()  # at the tick cadence: the snapshots since the last summary
         self._freezer = DayFreezer()  # garbage-collection policy (optui.heap)
 
@@ -304,6 +309,29 @@ class Collector:
         except OptuiError as exc:
             log.debug("clock probe before the next cycle failed: %s", exc)
 
+    def _clock_unread(self) -> bool:
+        """True while a remote exchange has not answered with its clock (every request of the
+        clock reads so far failed without a `Date` header: timeouts, refused connections).
+        Nothing may then be decided on this machine's clock: the session (closed, a wait for the
+        next pre-open by the machine's date), the pre-market capture, the cycle's slot. Each
+        such pass says so, waits FIRST_RETRY_S's backoff in real seconds (the only clock there
+        is) and reads the exchange's clock again; the caller decides again after it."""
+        if not self._local_clock():
+            self._unread_reads = 0
+            return False
+        self._unread_reads += 1
+        wait_s = FIRST_RETRY_S[min(self._unread_reads, len(FIRST_RETRY_S)) - 1]
+        line = f"{self._when()} gap: {UNREAD_CLOCK}; reading it again in {wait_s:g} s"
+        log.warning("%s", line, extra=SHOWN)
+        self._print(line, "red")
+        self._sleep(wait_s)
+        if not self.stop_event.is_set():
+            try:
+                self.engine.source.sync_clock()
+            except OptuiError as exc:  # a rejected token reads the clock from the refusal
+                log.warning("exchange clock read: %s", exc)
+        return True
+
     def _first_cycle_retry_at(self, now: datetime, stored: bool) -> datetime | None:
         """When nothing has been stored yet and the last attempt was an ordinary gap (not a
         paused source): the quick retry's exchange time, `first_retry_at`; else None (the
@@ -370,6 +398,11 @@ class Collector:
                 supervisor.fix_shown = True  # later gap lines refer to this one
                 supervisor.write_health()  # doctor and attached consumers see it now
                 self._publish(Outcome(gap=f"source paused: {supervisor.pause_reason()}"))
+            if self._clock_unread():
+                if once and self._unread_reads >= len(FIRST_RETRY_S) and self._local_clock():
+                    self._print(f"error: {UNREAD_CLOCK}", "red")
+                    return 1
+                continue
             if self._market_closed(once):
                 return 0
             supervisor.record_health = not once  # a cron run's cadence shows in its own rows

@@ -311,6 +311,9 @@ class KiteSource(MarketSource):
         """
         if self.clock.offset_s is None:
             self.sync_clock()  # the cache is keyed by the exchange's day, not the machine's
+        if self.clock.offset_s is None:  # no answer carried a Date: the day is unknown
+            raise NetworkError(f"instrument dump: the exchange clock is not read yet (no answer "
+                               f"from {self.root} carried its time): the dump's day is the exchange's")
         today = self.now().astimezone(IST).date()
         out: list[Instrument] = []
         notes: list[SnapshotWarning] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,12 +42,10 @@ class Layout:
     fields: list[tuple[str, str]]
     nums: list[str] = field(default_factory=list)
     strs: list[str] = field(default_factory=list)
-    sid_set: frozenset[int] = frozenset()
 
     def __post_init__(self) -> None:
         self.nums = [n for n, k in self.fields if k in NUMERIC]
         self.strs = [n for n, k in self.fields if k not in NUMERIC]
-        self.sid_set = frozenset(self.sids.tolist())
 
     def matrix(self, nums: bytes) -> np.ndarray:
         """A frame's numeric blob as its (series x numeric fields) matrix."""
@@ -75,22 +74,81 @@ class View:
         self.casts = [(n, k) for _j, n, k in self.nums if k != "float"]
 
 
-class Catalogue:
-    """In-memory copy of measurements, series and layouts; grows only, refreshed by id."""
+LAYOUTS_KEPT = 128
+"""Frame layouts kept whole in memory, least recently used evicted first; any other is read from
+the file's `layouts` table when a frame of it is read or merged. A layout is made whenever the
+set of series written at one moment changes (the strikes around the money move, an expiry
+rolls), so a day adds hundreds (some 220 on bench_soak's 140-leg day): keeping every one (with
+its series as a frozenset too, ~50 kB each) grew RSS 6 % over that day. A cycle's writes use a
+few tens at most (one per measurement written)."""
 
-    def __init__(self) -> None:
+MEMBERS_KEPT = 4096
+"""Layouts whose measurement and series ids (int32, 4 bytes a series) the catalogue keeps to
+choose a read's layouts without the file: this index grows with the day, by one entry per new
+layout (bench_soak's day: some 220 entries of ~500 series, ~0.5 MB), so it is bounded to a few
+days' layouts, oldest evicted first. A measurement with an evicted entry is read by finding the
+layouts of the frames in the read's range instead (correct, slower)."""
+
+LAYOUT_IDS_KEPT = 256
+"""(measurement, series, fields) -> layout id entries kept for writes, least recently used
+evicted first; a miss is one lookup by digest in the file."""
+
+
+class Plan:
+    """A read's selection: the measurement id, the wanted series ids and fields, and a `View`
+    per layout met so far (None for a layout holding none of the wanted series or fields)."""
+
+    def __init__(self, cat: Catalogue, conn: sqlite3.Connection, mid: int, sids: np.ndarray,
+                 fields: set[str] | None) -> None:
+        self.cat, self.conn, self.mid = cat, conn, mid
+        self.sids = sids
+        self.fields = fields
+        self.views: dict[int, View | None] = {}
+
+    def view(self, lid: int) -> View | None:
+        """The view of layout `lid` (read from the file when not kept in memory)."""
+        if lid in self.views:
+            return self.views[lid]
+        lay = self.cat.layout(self.conn, lid)
+        out: View | None = None
+        if lay.mid == self.mid:
+            pos = np.flatnonzero(np.isin(lay.sids, self.sids))
+            if pos.size:
+                wanted = self.fields
+                kinds = dict(lay.fields)
+                nums = [(j, n, kinds[n]) for j, n in enumerate(lay.nums) if wanted is None or n in wanted]
+                strs = [n for n in lay.strs if wanted is None or n in wanted]
+                if nums or strs:
+                    out = View(lay, pos.tolist(), nums, strs)
+        self.views[lid] = out
+        return out
+
+
+class Catalogue:
+    """In-memory copy of measurements, series and field kinds (these grow with what is stored:
+    the instruments ever quoted, not the day's length), and bounded caches of frame layouts
+    (LAYOUTS_KEPT) and layout ids (LAYOUT_IDS_KEPT), refreshed by id. Not thread-safe: the
+    store guards it with its catalogue lock."""
+
+    def __init__(self, layouts_kept: int = LAYOUTS_KEPT, ids_kept: int = LAYOUT_IDS_KEPT) -> None:
         self.mids: dict[str, int] = {}
         self.series: dict[int, dict[tuple[tuple[str, str], ...], int]] = {}
         self.fast: dict[int, dict[Any, int]] = {}  # unsorted items tuple -> series id
         self.by_id: dict[int, dict[int, int]] = {}  # id(FrozenTags) -> series id
         self.kept: list[Any] = []  # the FrozenTags whose ids are in by_id
-        self.layout_memo: dict[tuple[int, bytes, tuple[tuple[str, str], ...]], int] = {}
+        self.layout_memo: OrderedDict[tuple[int, bytes, tuple[tuple[str, str], ...]], int] = OrderedDict()
         self.tags: dict[int, dict[str, str]] = {}
-        self.layouts: dict[int, Layout] = {}
-        self.by_digest: dict[str, int] = {}
+        self.layouts: OrderedDict[int, Layout] = OrderedDict()
         self.kinds: dict[int, dict[str, str]] = {}
         self.last_series = 0
         self.last_layout = 0
+        self.layouts_kept = max(1, layouts_kept)
+        self.ids_kept = max(1, ids_kept)
+        self.members: OrderedDict[int, tuple[int, np.ndarray]] = OrderedDict()  # lid -> (mid, sids)
+        self.members_kept = MEMBERS_KEPT
+        self.partial: set[int] = set()  # measurements with a layout evicted from `members`
+        self.layout_reads = 0
+        """Layouts read from the file because they were not kept (for tests and diagnosis)."""
 
     def refresh(self, conn: sqlite3.Connection) -> None:
         for mid, name in conn.execute("SELECT id, name FROM measurements"):
@@ -105,42 +163,81 @@ class Catalogue:
             self.series.setdefault(mid, {})[tuple(sorted(tags.items()))] = sid
             self.tags[sid] = tags
             self.last_series = sid
-        for lid, mid, digest, sids, text in conn.execute(
-            "SELECT id, measurement_id, digest, sids, fields FROM layouts WHERE id > ? ORDER BY id",
+        # New layouts: their field kinds (a field keeps its first kind) and series (`members`);
+        # the layouts themselves are read when a frame needs them (`layout`).
+        for lid, mid, sids, text in conn.execute(
+            "SELECT id, measurement_id, sids, fields FROM layouts WHERE id > ? ORDER BY id",
             (self.last_layout,),
         ):
-            fields = [(n, k) for n, k in json.loads(text)]
-            self.layouts[lid] = Layout(lid, mid, np.frombuffer(sids, dtype=np.int64), fields)
-            self.by_digest[digest] = lid
-            for n, k in fields:
+            for n, k in json.loads(text):
                 self.kinds.setdefault(mid, {}).setdefault(n, k)
+            self.members[lid] = (mid, np.frombuffer(sids, dtype=np.int64).astype(np.int32))
+            while len(self.members) > self.members_kept:
+                _lid, (gone, _sids) = self.members.popitem(last=False)
+                self.partial.add(gone)
             self.last_layout = lid
 
+    def layouts_holding(self, mid: int, sids: np.ndarray) -> list[int] | None:
+        """The ids of measurement `mid`'s layouts holding any of `sids`, from `members`; None
+        when an entry of `mid` was evicted (the caller finds them from the frames instead)."""
+        if mid in self.partial:
+            return None
+        wanted = sids.astype(np.int32)
+        return [lid for lid, (m, held) in self.members.items()
+                if m == mid and np.isin(held, wanted).any()]
+
+    def keep_layout(self, lay: Layout) -> Layout:
+        """Keep `lay` as the most recently used layout, evicting the least recently used ones
+        past `layouts_kept`."""
+        self.layouts[lay.id] = lay
+        self.layouts.move_to_end(lay.id)
+        while len(self.layouts) > self.layouts_kept:
+            self.layouts.popitem(last=False)
+        return lay
+
+    def layout(self, conn: sqlite3.Connection, lid: int) -> Layout:
+        """Layout `lid`, from memory or else from the file through `conn`; StoreError when the
+        file holds no such layout (a frame pointing at it is damage)."""
+        lay = self.layouts.get(lid)
+        if lay is not None:
+            self.layouts.move_to_end(lid)
+            return lay
+        row = conn.execute("SELECT measurement_id, sids, fields FROM layouts WHERE id = ?",
+                           (lid,)).fetchone()
+        if row is None:
+            raise StoreError(f"frame layout {lid} is missing from the layouts table: the file is "
+                             "damaged (recover it with `sqlite3 FILE .recover`)")
+        self.layout_reads += 1
+        mid, sids, text = row
+        return self.keep_layout(Layout(lid, mid, np.frombuffer(sids, dtype=np.int64),
+                                       [(n, k) for n, k in json.loads(text)]))
+
+    def remember_id(self, key: tuple[int, bytes, tuple[tuple[str, str], ...]], lid: int) -> None:
+        """Keep a layout id by its (measurement, series bytes, fields) key (bounded, LRU)."""
+        self.layout_memo[key] = lid
+        self.layout_memo.move_to_end(key)
+        while len(self.layout_memo) > self.ids_kept:
+            self.layout_memo.popitem(last=False)
+
     def plan(
-        self, measurement: str, tags: Mapping[str, str] | None, fields: Sequence[str] | None
-    ) -> tuple[int, dict[int, View]] | None:
-        """The layouts holding matching series, each with the row positions and fields to read."""
+        self, conn: sqlite3.Connection, measurement: str, tags: Mapping[str, str] | None,
+        fields: Sequence[str] | None,
+    ) -> Plan | None:
+        """The selection of a read: the series of `measurement` matching `tags` and the wanted
+        `fields` (None: all); views of the layouts are made as frames of them are met. None when
+        the measurement or a matching series does not exist."""
         mid = self.mids.get(measurement)
         if mid is None:
             return None
         want = {str(k): str(v) for k, v in (tags or {}).items()}
-        sids = {
+        sids = [
             sid for sid in self.series.get(mid, {}).values()
             if all(self.tags[sid].get(k) == v for k, v in want.items())
-        }
-        wanted_sids = np.fromiter(sids, dtype=np.int64)
-        wanted = None if fields is None else set(fields)
-        views: dict[int, View] = {}
-        for lay in [lay for lay in self.layouts.values() if lay.mid == mid]:
-            if not (lay.sid_set & sids):
-                continue
-            pos = np.flatnonzero(np.isin(lay.sids, wanted_sids))
-            kinds = dict(lay.fields)
-            nums = [(j, n, kinds[n]) for j, n in enumerate(lay.nums) if wanted is None or n in wanted]
-            strs = [n for n in lay.strs if wanted is None or n in wanted]
-            if nums or strs:
-                views[lay.id] = View(lay, pos.tolist(), nums, strs)
-        return (mid, views) if views else None
+        ]
+        if not sids:
+            return None
+        return Plan(self, conn, mid, np.asarray(sids, dtype=np.int64),
+                    None if fields is None else set(fields))
 
 
 # -- columns to frames ------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from optui.storage.base import FrozenTags
-from optui.storage.sqlite_frames import Catalogue
+from optui.storage.sqlite_frames import Catalogue, Layout
 
 Refresh = Callable[[sqlite3.Connection], None]
 """Reloads the catalogue from the file (after an insert made a new id)."""
@@ -60,23 +60,29 @@ def series_ids(conn: sqlite3.Connection, cat: Catalogue, refresh: Refresh, mid: 
 
 def layout_id(conn: sqlite3.Connection, cat: Catalogue, refresh: Refresh, mid: int,
               sids: np.ndarray, fields: list[tuple[str, str]]) -> int:
-    """The id of the layout (series, fields) of a frame, stored the first time it is seen."""
+    """The id of the layout (series, fields) of a frame, stored the first time it is seen: from
+    the catalogue's bounded memo, else by its digest in the file (unique, indexed)."""
     sid_bytes = np.ascontiguousarray(sids, dtype=np.int64).tobytes()
     memo_key = (mid, sid_bytes, tuple(fields))
     lid = cat.layout_memo.get(memo_key)
     if lid is not None:
+        cat.layout_memo.move_to_end(memo_key)
         return lid
     fields_json = json.dumps(fields, separators=(",", ":"))
     digest = hashlib.blake2b(
         sid_bytes + fields_json.encode() + str(mid).encode(), digest_size=16
     ).hexdigest()
-    lid = cat.by_digest.get(digest)
-    if lid is None:
-        conn.execute(
+    row = conn.execute("SELECT id FROM layouts WHERE digest = ?", (digest,)).fetchone()
+    if row is None:
+        cur = conn.execute(
             "INSERT INTO layouts (measurement_id, digest, sids, fields) VALUES (?, ?, ?, ?)",
             (mid, digest, sid_bytes, fields_json),
         )
-        refresh(conn)
-        lid = cat.by_digest[digest]
-    cat.layout_memo[memo_key] = lid
+        lid = int(cur.lastrowid or 0)
+        refresh(conn)  # the new layout's field kinds
+        # About to be written: kept as the most recently used layout.
+        cat.keep_layout(Layout(lid, mid, np.frombuffer(sid_bytes, dtype=np.int64), list(fields)))
+    else:
+        lid = int(row[0])
+    cat.remember_id(memo_key, lid)
     return lid

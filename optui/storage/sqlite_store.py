@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from optui.storage.points import Point
 from optui.storage.sqlite_frames import (
     Catalogue,
     Frame,
+    Plan,
     View,
     covers,
     field_columns,
@@ -178,6 +179,7 @@ class SQLiteStore(Store):
             finally:
                 with self._meta_lock:
                     if self._closed or len(self._idle) >= _IDLE_READERS:
+                        self._versions.pop(id(conn), None)  # else one entry per reader ever opened
                         conn.close()
                     else:
                         self._idle.append(conn)
@@ -325,18 +327,22 @@ class SQLiteStore(Store):
             group_sids = sid_arr[idx]
             unique = len(idx) == 1 or bool(np.all(group_sids[1:] != group_sids[:-1]))
             found = existing.get(t)
-            if found is not None and unique and covers(cat.layouts[found[0]], group_sids, idx,
+            if found is not None:
+                with self._meta_lock:
+                    found_layout = cat.layout(conn, found[0])
+            if found is not None and unique and covers(found_layout, group_sids, idx,
                                                        fields, matrix, str_cols):
                 found = None  # every old value is replaced: the merge is the new frame
             if found is not None or not unique:
-                old = None if found is None else (cat.layouts[found[0]], found[1], found[2])
+                old = None if found is None else (found_layout, found[1], found[2])
                 sids, frame_fields, mat, strs = merge_frame(
                     old, group_sids, idx, fields, matrix, str_cols
                 )
             else:
                 sids, frame_fields, mat = group_sids, fields, matrix[idx]
                 strs = {k: col[idx].tolist() for k, col in str_cols.items()}
-            layout_id = layout_id_of(conn, self._cat, self._reload_from, mid, sids, frame_fields)
+            with self._meta_lock:
+                layout_id = layout_id_of(conn, self._cat, self._reload_from, mid, sids, frame_fields)
             nums = np.ascontiguousarray(mat, dtype=np.float64).tobytes()
             rows.append((mid, t, layout_id, nums, pack_texts(strs)))
             if len(rows) >= self.batch_size:
@@ -384,30 +390,52 @@ class SQLiteStore(Store):
     # -- reads ----------------------------------------------------------------------------------
 
     def _plan(
-        self, measurement: str, tags: Mapping[str, str] | None, fields: Sequence[str] | None
-    ) -> tuple[int, dict[int, View]] | None:
+        self, conn: sqlite3.Connection, measurement: str, tags: Mapping[str, str] | None,
+        fields: Sequence[str] | None,
+    ) -> Plan | None:
         with self._meta_lock:
-            return self._cat.plan(measurement, tags, fields)
+            return self._cat.plan(conn, measurement, tags, fields)
 
-    def _frames(self, conn: sqlite3.Connection, mid: int, views: dict[int, View],
-                start: datetime, end: datetime) -> sqlite3.Cursor:
-        return conn.execute(
+    def _views(self, plan: Plan, lids: list[int]) -> dict[int, View]:
+        """The views of layouts `lids` that hold wanted series and fields (layouts not kept in
+        memory are read from the file)."""
+        with self._meta_lock:
+            found = {lid: plan.view(lid) for lid in lids}
+        return {lid: view for lid, view in found.items() if view is not None}
+
+    def _frames(self, conn: sqlite3.Connection, plan: Plan, start: datetime,
+                end: datetime) -> tuple[dict[int, View], Iterable[Frame]]:
+        """The frames of the plan's measurement in [start, end) holding wanted series, oldest
+        first, with the views of their layouts. The layouts are those of the frames in the
+        range (read first, without the frames' blobs), not every layout ever stored."""
+        bounds = (plan.mid, time_to_ns(start), time_to_ns(end))
+        with self._meta_lock:
+            lids = self._cat.layouts_holding(plan.mid, plan.sids)
+        if lids is None:  # the catalogue no longer holds every layout: those of the range
+            lids = [lid for (lid,) in conn.execute(
+                "SELECT DISTINCT layout_id FROM frames WHERE measurement_id = ? "
+                "AND time_ns >= ? AND time_ns < ?", bounds)]
+        views = self._views(plan, lids)
+        if not views:
+            return views, []
+        frames: Iterable[Frame] = conn.execute(
             f"SELECT {_FRAME_COLUMNS} FROM frames WHERE measurement_id = ? "
             "AND time_ns >= ? AND time_ns < ? AND layout_id IN (SELECT value FROM json_each(?)) "
             "ORDER BY time_ns",
-            (mid, time_to_ns(start), time_to_ns(end), json.dumps(list(views))),
+            (*bounds, json.dumps(list(views))),
         )
+        return views, frames
 
     def _query(self, measurement: str, start: datetime, end: datetime,
                tags: Mapping[str, str] | None, fields: Sequence[str] | None,
                limit: int | None) -> list[Row]:
         out: list[Row] = []
         with self._reading(f"query {measurement!r}") as conn:
-            plan = self._plan(measurement, tags, fields)
+            plan = self._plan(conn, measurement, tags, fields)
             if plan is None:
                 return []
-            mid, views = plan
-            for frame in self._frames(conn, mid, views, start, end):
+            views, frames = self._frames(conn, plan, start, end)
+            for frame in frames:
                 out.extend(frame_rows(frame, views[frame[1]], self._cat.tags))
                 if limit is not None and len(out) >= limit:
                     break
@@ -418,11 +446,11 @@ class SQLiteStore(Store):
         from optui.analytics.timeframes import bucket_start_ns
 
         with self._reading(f"aggregate {measurement!r}") as conn:
-            plan = self._plan(measurement, tags, names)
+            plan = self._plan(conn, measurement, tags, names)
             if plan is None:
                 return []
-            mid, views = plan
-            frames: list[Frame] = self._frames(conn, mid, views, start, end).fetchall()
+            views, found = self._frames(conn, plan, start, end)
+            frames = list(found)
         if not frames:
             return []
         kinds = {n: k for v in views.values() for _j, n, k in v.nums}
@@ -439,23 +467,42 @@ class SQLiteStore(Store):
 
     def latest(self, measurement: str, tags: Mapping[str, str] | None = None) -> Row | None:
         with self._reading(f"read latest {measurement!r}") as conn:
-            plan = self._plan(measurement, tags, None)
+            plan = self._plan(conn, measurement, tags, None)
             if plan is None:
                 return None
-            mid, views = plan
-            # One index seek per layout beats sorting every frame by time.
-            newest = conn.execute(
-                "SELECT (SELECT max(time_ns) FROM frames WHERE layout_id = l.value) AS t "
-                "FROM json_each(?) l WHERE t IS NOT NULL ORDER BY t DESC LIMIT 1",
-                (json.dumps(list(views)),),
-            ).fetchone()
-            if newest is None:
-                return None
+            newest: tuple[int, View] | None = None
+            with self._meta_lock:
+                lids = self._cat.layouts_holding(plan.mid, plan.sids)
+            if lids is not None:
+                views = self._views(plan, lids)
+                # One index seek per layout beats sorting every frame by time.
+                found = conn.execute(
+                    "SELECT (SELECT max(time_ns) FROM frames WHERE layout_id = l.value) AS t, "
+                    "l.value FROM json_each(?) l WHERE t IS NOT NULL ORDER BY t DESC LIMIT 1",
+                    (json.dumps(list(views)),),
+                ).fetchone()
+                if found is None:
+                    return None
+                newest = (found[0], views[found[1]])
+            # Else the newest frame whose layout holds a wanted series: frames newest first (the
+            # primary key's order, without their blobs), in pages, each layout judged once.
+            before = None
+            while newest is None:
+                page = conn.execute(
+                    "SELECT time_ns, layout_id FROM frames WHERE measurement_id = ? "
+                    "AND time_ns < coalesce(?, 9223372036854775807) ORDER BY time_ns DESC LIMIT 64",
+                    (plan.mid, before),
+                ).fetchall()
+                if not page:
+                    return None
+                views = self._views(plan, list(dict.fromkeys(lid for _t, lid in page)))
+                newest = next(((t, views[lid]) for t, lid in page if lid in views), None)
+                before = page[-1][0]
             frame = conn.execute(
                 f"SELECT {_FRAME_COLUMNS} FROM frames WHERE measurement_id = ? AND time_ns = ?",
-                (mid, newest[0]),
+                (plan.mid, newest[0]),
             ).fetchone()
-        rows = frame_rows(frame, views[frame[1]], self._cat.tags)
+        rows = frame_rows(frame, newest[1], self._cat.tags)
         return rows[-1] if rows else None
 
     def tag_values(self, measurement: str, tag: str) -> list[str]:
