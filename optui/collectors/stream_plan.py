@@ -3,6 +3,17 @@
 `stream_modes` ranks the planned chains' instruments for the ticker (index spots first, then legs
 nearest the money); `feed_tier` names the tier a cycle used; `is_spot_call` tells the cycle's
 spot call from leg calls; `ticker_root` gives the ticker URL for a Kite REST root. Pure: no I/O.
+
+Why every subscribed instrument is in `full` mode (Kite's ticker packet layouts):
+- a leg: PCR, max pain, the OI totals and buildup need its open interest, and premium flow needs
+  its best bid and offer (the mid a trade is judged against). Only the 184-byte full packet
+  carries OI and depth; the 44-byte quote packet has neither, the 8-byte ltp packet only the price.
+- an index spot: the 32-byte full packet carries the exchange timestamp that dates each snapshot
+  (the 28-byte quote packet does not).
+A planned instrument that needed neither would be subscribed in quote or ltp mode; the planned
+chains hold none. Nor does a lighter mode make room: the ticker's limit (3,000 instruments a
+connection, 3 connections a key) counts instruments whatever their mode, so the legs past it
+are polled over REST (the far wings first, see `stream_modes`).
 """
 
 from __future__ import annotations
@@ -58,7 +69,7 @@ def stream_modes(plans: Mapping[str, Sequence[BucketPlan]], spots: Mapping[str, 
     Index spots come first, then legs by their distance from the money in strikes (the ATM
     strike of every planned expiry, then one either side, ...), so when the chains exceed
     `capacity` the legs left to REST polling are the far wings. Every instrument is `full`
-    (see the module's docstring).
+    (the module's docstring says why).
     """
     ranked: list[tuple[int, int, int]] = []  # (distance in strikes, order planned, token)
     order = 0
