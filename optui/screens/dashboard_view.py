@@ -299,16 +299,17 @@ class DashboardView(Screen):
             if str(tab.label) != text:
                 tab.label = text  # type: ignore[assignment]
 
-    def _header_flags(self) -> list[str]:
-        """Words the header puts before the selection (paused, attached, cached ...)."""
+    def _header_flags(self) -> list[tuple[str, str]]:
+        """Words the header puts before the selection (paused, attached, cached ...), each in
+        full and short wording (the short one when the header is narrow)."""
         flags = []
         age = self.cached_age_s()
         if age is not None:
-            flags.append(cached_label(age))
+            flags.append((cached_label(age), "CACHED"))
         if self._paused:
-            flags.append("PAUSED (r resumes)")
+            flags.append(("PAUSED (r resumes)", "PAUSED"))
         if self._attached_to:
-            flags.append(f"attached to {self._attached_to}")
+            flags.append((f"attached to {self._attached_to}", "ATTACHED"))
         return flags
 
     def _refresh_header(self) -> None:
@@ -322,12 +323,10 @@ class DashboardView(Screen):
             selection = f"{self.index} · {self.bucket or '—'}{self._expiry_label()} · {self.timeframe}"
         else:  # 24 columns are left at 80: the expiry date says more than the bucket's name
             selection = f"{self.index}{self._expiry_label() or ' ' + (self.bucket or '—')} {self.timeframe}"
-        for flag in self._header_flags():
-            selection = f"{flag} · " + selection
         self.query_one(StatusHeader).show(
             dc.badge, self._age_s(now), self._is_stale(now),
             fmt_clock(market_now), session_state(market_now, holiday), selection,
-            failed=self._failed,
+            failed=self._failed, flags=self._header_flags(),
         )
         if self._cached:
             self._show_titles()

@@ -6,6 +6,10 @@ where the numbers come from and the age turns to a warning once it exceeds two i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from rich.cells import cell_len
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Label
@@ -27,6 +31,32 @@ _SESSION_CLASSES = {
 }
 
 
+NARROW_COLUMNS = 100
+"""Below this header width the clock may drop its date, leaving room for the selection."""
+FIXED_COLUMNS = {False: 11 + 14 + 21 + 10, True: 11 + 14 + 14 + 10}
+"""Columns of the fixed labels (badge, age, clock, session), wide and narrow."""
+
+
+def fit_selection(flags: Sequence[tuple[str, str]], selection: str, width: int) -> str:
+    """The header's selection text in `width` columns: the flags (pairs of full and short
+    wording, e.g. ('replay 1x PAUSED (space resumes)', 'REPLAY 1x ⏸')) before the selection
+    (index, expiry, timeframe). What a trader needs most is the selection, so when it does not
+    fit the flags shorten first, then their separators, then the flags are cut (ending '…');
+    the selection itself is cut only when it alone is wider than `width`."""
+    full = " · ".join([*(long for long, _ in flags), selection])
+    if cell_len(full) <= width or not flags:
+        return full
+    for sep in (" · ", " "):
+        short = sep.join([*(brief for _, brief in flags), selection])
+        if cell_len(short) <= width:
+            return short
+    room = width - cell_len(selection) - 1
+    if room < 2:
+        return selection
+    prefix = " ".join(brief for _, brief in flags)
+    return f"{prefix[:room - 1]}… {selection}"
+
+
 class StatusHeader(Horizontal):
     """Where the data comes from and how old it is, at a glance."""
 
@@ -40,6 +70,7 @@ class StatusHeader(Horizontal):
     StatusHeader #badge { text-style: bold; background: $primary; color: $text; width: 11; }
     StatusHeader #age { width: 14; }
     StatusHeader #clock { width: 21; }
+    StatusHeader.-narrow #clock { width: 14; }
     StatusHeader #session { width: 10; }
     StatusHeader #badge.-live { background: $success; }
     StatusHeader #badge.-sim { background: $accent; }
@@ -55,6 +86,9 @@ class StatusHeader(Horizontal):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._shown: dict[str, str] = {}
+        self._flags: tuple[tuple[str, str], ...] = ()
+        self._selection = ""
+        self._clock_text = ""
 
     def _set(self, name: str, text: str) -> Label:
         """Update a label only when its text changed; fixed widths make a relayout unnecessary.
@@ -83,16 +117,36 @@ class StatusHeader(Horizontal):
         session: str,
         selection: str,
         failed: bool = False,
+        flags: Sequence[tuple[str, str]] = (),
     ) -> None:
-        """Set every field; classes carry the warning styles so the theme decides the colours."""
+        """Set every field; classes carry the warning styles so the theme decides the colours.
+
+        `flags` (pairs of full and short wording, see fit_selection) go before the selection,
+        shortened to the width the header has."""
         badge_label = self._set("badge", badge)
         for cls in _BADGE_CLASSES.values():
             badge_label.set_class(_BADGE_CLASSES.get(badge) == cls, cls)
         age = self._set("age", f"{'stale' if stale else 'age'} {fmt_age(age_s)}")
         age.set_class(stale and not failed, "-stale")
         age.set_class(failed, "-failed")
-        self._set("clock", clock_text)
+        self._clock_text = clock_text
+        self._flags, self._selection = tuple(flags), selection
+        self._fit()
         session_label = self._set("session", session)
         for cls in set(_SESSION_CLASSES.values()):
             session_label.set_class(_SESSION_CLASSES.get(session) == cls, cls)
-        self._set("selection", selection)
+
+    def _fit(self) -> None:
+        """The clock and the selection for the header's width: the clock drops its date below
+        NARROW_COLUMNS when the flags and selection do not fit in full beside it."""
+        width = self.size.width or 160  # before the first layout: fitted again at the resize
+        full = " · ".join([*(long for long, _ in self._flags), self._selection])
+        narrow = width < NARROW_COLUMNS and cell_len(full) > width - FIXED_COLUMNS[False] - 2
+        self.set_class(narrow, "-narrow")
+        clock = self._clock_text
+        self._set("clock", " ".join(clock.split()[-2:]) if narrow else clock)
+        room = max(0, width - FIXED_COLUMNS[narrow] - 2)  # the selection's own padding
+        self._set("selection", fit_selection(self._flags, self._selection, room))
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._fit()
