@@ -295,3 +295,56 @@ async def test_a_jump_past_the_recording_is_refused_before_anything_starts(recor
         assert not any("Jumping" in message for _, message in said), said
         assert screen._snapshot is shown and feed.engine is engine and not feed.ended
         await pilot.press("escape")
+
+
+@pytest.mark.integration
+def test_a_replay_that_cannot_keep_the_speed_says_its_real_pace(recorded_day: Path) -> None:
+    """At 10x a 10 s interval allows 1 s a cycle; cycles taking 2 s more (a full chain) move
+    the replayed clock 10 s per 3 real seconds: the header says 3.3x actual, not only 10x."""
+    from optui.screens.dashboard_replay import replay_flag
+
+    now = [0.0]
+    feed = ReplayFeed(_settings(recorded_day), START.date(), speed=10.0, monotonic=lambda: now[0])
+    try:
+        feed.start()
+        assert feed.engine is not None
+        collect = feed.engine.collect_once
+
+        def slow() -> Snapshot:
+            now[0] += 2.0  # real seconds a cycle takes
+            return collect()
+
+        feed.engine.collect_once = slow  # type: ignore[method-assign]
+        for _ in range(6):  # the feed loop: a cycle, then the pause the speed asks
+            assert feed.next_cycle() is not None
+            now[0] += feed.delay_s()
+        actual = feed.actual_speed()
+        assert actual == pytest.approx(10.0 / 3.0, rel=0.05)
+        assert replay_flag(feed.speed, actual, paused=False, ended=False) == (
+            "replay 10x (3.3x actual) playing", "REPLAY 10x (3.3x)")
+        feed.set_speed(1.0)  # a new speed is measured afresh
+        assert feed.actual_speed() is None
+    finally:
+        feed.close()
+
+
+@pytest.mark.integration
+def test_a_replay_that_keeps_the_speed_states_only_the_speed(recorded_day: Path) -> None:
+    from optui.screens.dashboard_replay import replay_flag
+
+    now = [0.0]
+    feed = ReplayFeed(_settings(recorded_day), START.date(), speed=10.0, monotonic=lambda: now[0])
+    try:
+        feed.start()
+        for _ in range(6):
+            assert feed.next_cycle() is not None
+            now[0] += feed.delay_s()
+        actual = feed.actual_speed()
+        assert actual == pytest.approx(10.0)
+        assert replay_flag(feed.speed, actual, paused=False, ended=False)[0] == "replay 10x playing"
+        feed.pause()
+        assert feed.actual_speed() is None
+        assert replay_flag(feed.speed, None, paused=True, ended=False) == (
+            "replay 10x PAUSED (space resumes)", "REPLAY 10x ⏸")
+    finally:
+        feed.close()

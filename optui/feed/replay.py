@@ -16,6 +16,7 @@ import math
 import tempfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -33,6 +34,12 @@ log = logging.getLogger(__name__)
 
 SPEEDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 """Replayed seconds per real second offered by the speed keys."""
+
+
+PACE_WINDOW_S = 5.0
+"""Real seconds over which `ReplayFeed.actual_speed` measures the replayed clock's pace."""
+PACE_MIN_S = 2.0
+"""Real seconds of steady play before a pace is measured at all."""
 
 
 class ReplayRequest:
@@ -92,6 +99,7 @@ class ReplayFeed(Feed):
         self._anchor: datetime | None = None  # the replayed clock at `_anchor_mono`
         self._anchor_mono = 0.0
         self._notes: list[HealthEvent] = []
+        self._pace: deque[tuple[float, datetime]] = deque()  # (real, replayed) at each cycle
         self.warmup_cycles = warmup_cycles
         """Warm-up cycles before a later start (None: as many as the time budget allows)."""
         self.primed: Any = None  # optui.collectors.replay_seed.Primed of the last start or jump
@@ -138,6 +146,7 @@ class ReplayFeed(Feed):
         self._copy_iv_history(engine.store)
         self._close_engine()
         with self._lock:
+            self._pace.clear()
             self.engine, self._source, self._state = engine, source, state
             self._parts, self._part = parts, at
             self._first = True
@@ -306,6 +315,36 @@ class ReplayFeed(Feed):
             due = self._due()
             return min(now, due) if due is not None and due > anchor else now
 
+    def actual_speed(self) -> float | None:
+        """The pace the replay really keeps: replayed seconds per real second over the last
+        PACE_WINDOW_S real seconds of steady play (from the replayed clock at the cycles and
+        now, against `monotonic`). Below `speed` when cycles take longer than the speed allows
+        (a full chain at 10x). None while paused or ended, and until PACE_MIN_S real seconds
+        have been played since the last start, jump, pause or change of speed."""
+        if self.paused or self.ended:
+            return None
+        now_replayed = self.exchange_now()
+        with self._lock:
+            mono = self._mono()
+            # The newest cycle at least PACE_WINDOW_S ago (older ones are dropped), else the first.
+            first, last = (self._pace[0], self._pace[-1]) if self._pace else (None, None)
+        if first is None or last is None or now_replayed is None:
+            return None
+        real = mono - first[0]
+        if real < PACE_MIN_S:
+            return None
+        # Cycle to cycle; and to now, which falls while a cycle is overdue (the clock stops at
+        # its moment). The smaller: between cycles the clock runs on at the asked speed.
+        paces = [max(0.0, (now_replayed - first[1]).total_seconds()) / real]
+        if last[0] > first[0]:
+            paces.append((last[1] - first[1]).total_seconds() / (last[0] - first[0]))
+        return min(paces)
+
+    def _pace_restart(self) -> None:
+        """Forget the measured pace: the speed or the position changed."""
+        with self._lock:
+            self._pace.clear()
+
     def _reanchor(self) -> None:
         now = self.exchange_now()
         with self._lock:
@@ -330,11 +369,13 @@ class ReplayFeed(Feed):
         """Freeze the replayed clock; cycles come only by `next_cycle` (a step)."""
         self._reanchor()
         self.paused = True
+        self._pace_restart()
 
     def resume(self) -> None:
         with self._lock:
             self._anchor_mono = self._mono()
             self.paused = False
+            self._pace.clear()
 
     def set_speed(self, speed: float) -> None:
         """Replayed seconds per real second from now on (above 0)."""
@@ -342,6 +383,7 @@ class ReplayFeed(Feed):
             raise ValueError(f"speed {speed}: must be above 0")
         self._reanchor()
         self.speed = float(speed)
+        self._pace_restart()
 
     def jump_refusal(self, hhmm: str) -> str | None:
         """Why a jump to `hhmm` (IST) cannot be made (a malformed time, or one after the
@@ -407,6 +449,10 @@ class ReplayFeed(Feed):
             self._first = False
             self._anchor = source.now()
             self._anchor_mono = self._mono()
+            if not self.paused:
+                self._pace.append((self._anchor_mono, self._anchor))
+                while len(self._pace) > 2 and self._anchor_mono - self._pace[1][0] > PACE_WINDOW_S:
+                    self._pace.popleft()
         events, self._notes = self._notes, []
         return FeedCycle(snapshot, events, host="")
 

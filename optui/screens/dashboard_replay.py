@@ -71,6 +71,24 @@ class JumpPrompt(ModalScreen[str | None]):
         self.dismiss(None)
 
 
+BEHIND_RATIO = 0.8
+"""A replay whose replayed clock runs below this share of the asked speed says its real pace."""
+
+
+def replay_flag(speed: float, actual: float | None, *, paused: bool, ended: bool) -> tuple[str, str]:
+    """The replay's header flag in full and short wording: the asked `speed`, the state, and
+    the real pace `actual` (replayed seconds per real second, see ReplayFeed.actual_speed) when
+    it falls more than 20 % behind the asked speed, e.g. ('replay 10x (1.2x actual) playing',
+    'REPLAY 10x (1.2x)')."""
+    behind = (actual is not None and not paused and not ended
+              and actual < speed * BEHIND_RATIO)
+    pace = f" ({actual:.1f}x actual)" if behind else ""
+    short_pace = f" ({actual:.1f}x)" if behind else ""
+    state = "PAUSED (space resumes)" if paused else "ended" if ended else "playing"
+    mark = " ⏸" if paused else " ended" if ended else ""
+    return f"replay {speed:g}x{pace} {state}", f"REPLAY {speed:g}x{short_pace}{mark}"
+
+
 class ReplayControls(DashboardView):
     """The replay keys and the replay's part of the header (speed, paused)."""
 
@@ -91,12 +109,12 @@ class ReplayControls(DashboardView):
             self.refresh_bindings()
         super()._refresh_header()
 
-    def _header_flags(self) -> list[str]:
+    def _header_flags(self) -> list[tuple[str, str]]:
         flags = super()._header_flags()
         feed = self._replay_feed()
         if feed is not None:
-            state = "PAUSED (space resumes)" if feed.paused else "ended" if feed.ended else "playing"
-            flags.append(f"replay {feed.speed:g}x {state}")
+            flags.append(replay_flag(feed.speed, feed.actual_speed(), paused=feed.paused,
+                                     ended=feed.ended))
         return flags
 
     def _age_s(self, now: Any) -> float | None:
