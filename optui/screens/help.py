@@ -10,8 +10,15 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from optui.commands import COMMANDS, dashboard_commands, display_keys
+from optui.widgets.format import FLAG_MARKS
 
 SCOPES = {"app": "Everywhere", "menu": "Menus", "DashboardScreen": "Dashboard"}
+
+
+def flag_legend() -> Text:
+    """The chain's Flag column marks and what each means; '+N': N more flags on that leg."""
+    marks = "; ".join(f"{mark} = {meaning}" for mark, meaning in FLAG_MARKS.values())
+    return Text(f"Chain Flag column: {marks}; +N = N more flags on that leg.")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -31,6 +38,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-box"):
             yield Static("Keys and commands — Escape closes, Ctrl+P searches them", id="help-title")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
+            yield Static(flag_legend(), id="help-flags")
 
     def on_mount(self) -> None:
         table = self.query_one("#help-table", DataTable)

@@ -16,6 +16,7 @@ from optui.models import LegRecord, Snapshot
 from optui.widgets.dashboard_model import nearest_index
 from optui.widgets.format import (
     LAKH,
+    QUALITY_MARK_WIDTH,
     buildup_short,
     fmt_count,
     fmt_delta,
@@ -51,9 +52,9 @@ DROP_ORDER: tuple[str, ...] = ("q", "vol", "delta", "iv")
 (120-159 columns): at 120 the puts' OI, OI change and buildup were past the right edge while
 the calls' showed, so call and put OI could not be read side by side."""
 
-FLAG_WIDTH = len("wide_spread")
-"""The Flag column's width when fitting the chain: a longer mark ("below_intrinsic+1") may run
-past the edge rather than flip the columns shown as flags come and go."""
+FLAG_WIDTH = QUALITY_MARK_WIDTH
+"""The Flag column's width when fitting the chain: the widest mark, so the columns shown do not
+flip as flags come and go and no mark runs past the panel's edge."""
 
 _BUILDUP_STYLE = {"LB": "green", "SC": "green", "SB": "red", "LU": "red"}
 _UNIT_LABEL = {"lakh": "L", "lots": "lots"}

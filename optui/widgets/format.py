@@ -137,12 +137,35 @@ def buildup_long(name: str) -> str:
     return BUILDUP_LONG.get(name, name.replace("_", " ") if name else DASH)
 
 
+FLAG_MARKS: dict[str, tuple[str, str]] = {
+    "stale": ("stale", "last trade older than analytics.stale_after_s before the quote"),
+    "no_bid": ("no bid", "no bid in the book"),
+    "no_ask": ("no ask", "no ask in the book"),
+    "crossed": ("crossed", "bid above ask (a broken or mid-update book)"),
+    "below_intrinsic": ("<intrin", "last price below the discounted intrinsic value"),
+    "wide_spread": ("wide", "bid-ask spread above analytics.wide_spread_pct of the mid"),
+    "no_price": ("no LTP", "no last price"),
+    "no_iv": ("no IV", "no implied volatility solved for the price"),
+}
+"""Per-leg quality flag (optui.analytics.quality) to its mark in the chain's Flag column and
+its meaning (the help screen's legend). Marks are at most 7 characters so that with '+N' a
+mark fits QUALITY_MARK_WIDTH."""
+
+QUALITY_MARK_WIDTH = 7 + len("+7")
+"""The widest quality_mark: the longest mark and a count of the other flags (8 flags at most)."""
+
+
 def quality_mark(flags: str) -> str:
-    """Quality column: blank when clean, else the first flag (and '+N' when there are more)."""
+    """Quality column: blank when clean, else the first flag's short mark (FLAG_MARKS) and '+N'
+    when there are more; never wider than QUALITY_MARK_WIDTH (an unknown name is cut)."""
     if not flags:
         return ""
     names = [f for f in flags.split(",") if f]
-    return names[0] if len(names) == 1 else f"{names[0]}+{len(names) - 1}"
+    if not names:
+        return ""
+    more = f"+{len(names) - 1}" if len(names) > 1 else ""
+    first = FLAG_MARKS.get(names[0], (names[0], ""))[0]
+    return first[:QUALITY_MARK_WIDTH - len(more)] + more
 
 
 def session_state(at: datetime, holiday: bool = False) -> str:
