@@ -26,6 +26,9 @@ def test_flags_shorten_before_the_selection_is_lost() -> None:
     # The tester's header at 80 columns: 29 columns for the selection text.
     assert fit_selection([paused], SELECTION, 29) == f"REPLAY 1x ⏸ · {SELECTION}"
     assert fit_selection([paused], SELECTION, 60) == f"replay 1x PAUSED (space resumes) · {SELECTION}"
+    cached = [("cached 2m 10s", "CACHED")]
+    assert fit_selection(cached, SELECTION, 29) == f"cached 2m 10s {SELECTION}"  # the age kept
+    assert fit_selection(cached, SELECTION, 28) == f"CACHED · {SELECTION}"
     both = [("cached 2m 10s", "CACHED"), ("attached to box-1", "ATTACHED")]
     assert fit_selection(both, SELECTION, 31) == f"CACHED ATTACHED {SELECTION}"
     assert fit_selection(both, SELECTION, 25) == f"CACHED A… {SELECTION}"

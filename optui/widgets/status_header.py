@@ -41,15 +41,15 @@ def fit_selection(flags: Sequence[tuple[str, str]], selection: str, width: int) 
     """The header's selection text in `width` columns: the flags (pairs of full and short
     wording, e.g. ('replay 1x PAUSED (space resumes)', 'REPLAY 1x ⏸')) before the selection
     (index, expiry, timeframe). What a trader needs most is the selection, so when it does not
-    fit the flags shorten first, then their separators, then the flags are cut (ending '…');
+    fit the separators shorten first, then the flags, then the flags are cut (ending '…');
     the selection itself is cut only when it alone is wider than `width`."""
     full = " · ".join([*(long for long, _ in flags), selection])
     if cell_len(full) <= width or not flags:
         return full
-    for sep in (" · ", " "):
-        short = sep.join([*(brief for _, brief in flags), selection])
-        if cell_len(short) <= width:
-            return short
+    for wording, sep in ((0, " "), (1, " · "), (1, " ")):
+        text = sep.join([*(flag[wording] for flag in flags), selection])
+        if cell_len(text) <= width:
+            return text
     room = width - cell_len(selection) - 1
     if room < 2:
         return selection
