@@ -15,10 +15,12 @@ from optui.widgets.format import FLAG_MARKS
 SCOPES = {"app": "Everywhere", "menu": "Menus", "DashboardScreen": "Dashboard"}
 
 
-def flag_legend() -> Text:
-    """The chain's Flag column marks and what each means; '+N': N more flags on that leg."""
-    marks = "; ".join(f"{mark} = {meaning}" for mark, meaning in FLAG_MARKS.values())
-    return Text(f"Chain Flag column: {marks}; +N = N more flags on that leg.")
+def flag_legend() -> list[tuple[str, str, str, str]]:
+    """Rows of the help table for the chain's Flag column: (mark, flag name, where, meaning)
+    for each quality flag, and '+N' (N more flags on that leg)."""
+    rows = [(mark, f"Flag {name}", "Chain", meaning) for name, (mark, meaning) in FLAG_MARKS.items()]
+    rows.append(("+N", "Flag count", "Chain", "N more flags on that leg (after the first's mark)"))
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -38,7 +40,6 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help-box"):
             yield Static("Keys and commands — Escape closes, Ctrl+P searches them", id="help-title")
             yield DataTable(id="help-table", cursor_type="row", zebra_stripes=True)
-            yield Static(flag_legend(), id="help-flags")
 
     def on_mount(self) -> None:
         table = self.query_one("#help-table", DataTable)
@@ -57,6 +58,8 @@ class HelpScreen(ModalScreen[None]):
             if keys not in shown_keys:
                 shown_keys.add(keys)
                 table.add_row(*map(Text, (keys, title, where, "")), key=f"extra-{keys}")
+        for row in flag_legend():
+            table.add_row(*map(Text, row), key=f"flag-{row[1]}")
         table.focus()
 
     def action_close(self) -> None:
