@@ -179,7 +179,10 @@ class LocalFeed(Feed):
         self._stop_wait = threading.Event()  # ends a wait for ticks when the feed closes
         self._last_at: datetime | None = None  # the exchange time of the last snapshot
         self.store_later = False
-        """Each cycle is published before it is stored (`show_before_store`)."""
+        """Each cycle is handed on before it is stored (`show_before_store`)."""
+        self._held: tuple[FeedCycle, datetime | None] | None = None
+        """A cycle handed on but not yet offered to the publisher (`store_later`: its
+        encoding, tens of ms holding the GIL, waits until the screen showed it)."""
         self.listeners: list[Callable[[FeedCycle], None]] = []
         self.health_file: Path | None = None
         """Where each attempt's health summary is written for `optui doctor` (set by `start()`
@@ -240,18 +243,29 @@ class LocalFeed(Feed):
         return self.engine is None or (self.lock is not None and self.lock._fd is None)
 
     def show_before_store(self) -> bool:
-        """From now on each cycle is published, and returned, before the engine stores it
-        (`CollectionEngine.collect_shown`); `store_cycle` then stores it. False (each cycle
-        stored first, as before) for an engine that only collects whole cycles."""
+        """From now on each cycle is returned before the engine stores it
+        (`CollectionEngine.collect_shown`); `store_cycle` then publishes it for attached
+        consumers (the latest-cycle file, the cache) and stores it. False (each cycle published
+        and stored first, as before) for an engine that only collects whole cycles."""
         engine = self.engine
         self.store_later = (callable(getattr(engine, "collect_shown", None))
                             and callable(getattr(engine, "store_pending", None)))
         return self.store_later
 
     def store_cycle(self) -> None:
-        """Store the cycle returned unstored (`CollectionEngine.store_pending`)."""
+        """Publish the cycle returned unpublished (`release_publication`), then store it
+        (`CollectionEngine.store_pending`)."""
+        self.release_publication()
         if self.store_later and self.engine is not None:
             self.engine.store_pending()
+
+    def release_publication(self) -> None:
+        """Offer the held cycle (`show_before_store`) to the publisher thread; nothing held:
+        nothing to do. Its payload is the one it would have had at once (its health events,
+        open faults and interval were fixed when it was handed on)."""
+        held, self._held = self._held, None
+        if held is not None and self._publisher is not None:
+            self._publisher.offer(*held)
 
     @property
     def interval_s(self) -> float:
@@ -270,6 +284,7 @@ class LocalFeed(Feed):
             return
         self._closed = True
         self._stop_wait.set()
+        self.release_publication()
         if self._publisher is not None:  # the last cycle reaches consumers before the cache closes
             self._publisher.close()
         if self.engine is not None:
@@ -466,12 +481,18 @@ class LocalFeed(Feed):
 
     def _publish(self, cycle: FeedCycle, at: datetime | None = None) -> None:
         """Hand the cycle to the publisher thread (encoding a full chain costs tens of ms: never
-        on the collection path)."""
+        on the collection path). With `store_later` a cycle with a snapshot is held until
+        `release_publication` (the screen's frame first: the encoding holds the GIL); a gap,
+        which has no frame to wait for, goes at once, after any cycle still held."""
         cache = getattr(self.engine, "cache", None)
         if cache is None and self.latest_file is None:
             return
         if self._publisher is None:
             self._publisher = _Publisher(cache, self.latest_file)
+        self.release_publication()  # never overtaken, never dropped unoffered
+        if self.store_later and cycle.snapshot is not None:
+            self._held = (cycle, at)
+            return
         self._publisher.offer(cycle, at)
 
     # ---- schedule ------------------------------------------------------------------------

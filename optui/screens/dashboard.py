@@ -48,7 +48,7 @@ from optui.widgets.alerts_panel import AlertsPanel
 from optui.widgets.chain_table import ChainTable
 from optui.widgets.dashboard_model import ALERT_FILTER_LABELS, buckets_of, cycle, next_alert_filter
 from optui.widgets.flow_panel import FlowPanel
-from optui.widgets.frame_now import draw_now
+from optui.widgets.frame_now import after_frame, draw_now
 from optui.widgets.health_log import HealthLog
 from optui.widgets.overview_table import OverviewTable
 from optui.widgets.participants_panel import ParticipantsPanel
@@ -341,6 +341,8 @@ class DashboardScreen(DashboardReads):
         # The frame now, not after a relay of idle messages (frame_now); what follows wakes
         # other threads (a read, a full collection): after it.
         draw_now(self)
+        if self.loop is not None:  # the cycle's publication and storing follow its frame
+            after_frame(self, self.loop.frame_written, message)
         # What the first cycle imported and built for good (2); with the second, what storing
         # the first built: tags, day state, the alert rules' history (3).
         self._freeze_once(3 if self._frozen >= 2 else 2)

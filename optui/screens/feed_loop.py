@@ -46,10 +46,12 @@ ATTACHED_WAIT_S = 0.25
 """An attached feed's wait for the collector's next cycle is cut into pieces this long, so a
 read the screen asks for (or the screen going away) waits at most that long."""
 
-STORE_AFTER_S = 0.05
-"""A cycle handed over before it is stored (`Feed.show_before_store`) is stored this long after
-it is posted: the screen applies it and writes its frame meanwhile, without sharing the GIL with
-the store (tens of ms of CPU); the next cycle is due no sooner than a second later."""
+FRAME_WAIT_S = 0.25
+"""A cycle handed over before it is stored (`Feed.show_before_store`) is published for attached
+consumers and stored once the screen wrote its frame (`frame_written`), or this long after it
+was posted when no frame says so (the message superseded, the app suspended): the screen applies
+it and writes its frame without sharing the GIL with the publication's encoding or the store
+(tens of ms of CPU each); the next cycle is due no sooner than a second later."""
 
 Job = Callable[[Feed | None], Message | None]
 """A read run between cycles with the current feed (None before one started); returns the
@@ -118,6 +120,7 @@ class FeedLoop:
         self._wait_until: float | None = None
         self._ended_said = False
         self._store_later = False  # the feed stores each cycle after it is posted
+        self._framed: Message | None = None  # the last cycle message whose frame is written
 
     # ---- the screen's side (any thread) ------------------------------------------------
 
@@ -199,6 +202,13 @@ class FeedLoop:
         """Ask the feed again when its next cycle is due (its cadence changed)."""
         with self._cond:
             self._due = None
+            self._wake()
+
+    def frame_written(self, message: Message) -> None:
+        """The screen wrote the frame of `message` (a SnapshotCollected): the cycle's
+        publication and storing may start (any thread)."""
+        with self._cond:
+            self._framed = message
             self._wake()
 
     def stop(self) -> None:
@@ -295,16 +305,26 @@ class FeedLoop:
         try:
             message = self._collect(feed)
             self._send(message)
-            if self._store_later:  # the cycle's store rows, files and day state, once on screen
-                with self._cond:
-                    if isinstance(message, SnapshotCollected) and not (self._stopping or self._jobs):
-                        self._cond.wait(STORE_AFTER_S)  # a read asked for meanwhile ends it
+            if self._store_later:  # published, then stored (rows, files, day state), once on screen
+                if isinstance(message, SnapshotCollected):
+                    self._await_frame(message)
                 failed = self._store(feed)
         finally:
             with self._cond:
                 self.collecting = False
                 self._due = None
         self._send(failed)
+
+    def _await_frame(self, message: Message) -> None:
+        """Wait until the screen wrote `message`'s frame (`frame_written`), the loop stops, or
+        FRAME_WAIT_S passed."""
+        until = time.monotonic() + FRAME_WAIT_S  # real seconds, whatever clock schedules cycles
+        with self._cond:
+            while self._framed is not message and not self._stopping:
+                left = until - time.monotonic()
+                if left <= 0:
+                    return
+                self._cond.wait(left)
 
     @staticmethod
     def _store(feed: Feed) -> Message | None:
@@ -344,4 +364,4 @@ class FeedLoop:
         return SnapshotCollected(cycle.snapshot, views, cycle)
 
 
-__all__ = ["ATTACHED_WAIT_S", "STORE_AFTER_S", "FeedLoop", "Job", "close_quietly", "flow_job"]
+__all__ = ["ATTACHED_WAIT_S", "FRAME_WAIT_S", "FeedLoop", "Job", "close_quietly", "flow_job"]

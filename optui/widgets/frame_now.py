@@ -87,6 +87,33 @@ def draw_now(screen: Screen) -> bool:
     return True
 
 
+def frame_pending(screen: Screen) -> bool:
+    """Whether `screen` or one of its widgets still has a refresh, layout or scroll to draw
+    (Textual's internals as draw_now reads them; False when they differ)."""
+    try:
+        if (screen._layout_required or screen._dirty_widgets or screen._repaint_required
+                or screen._scroll_required):
+            return True
+        return any(w._repaint_required or w._layout_required or w._scroll_required
+                   for w in screen.walk_children(Widget, with_self=False) if w.display)
+    except AttributeError:
+        return False
+
+
+def after_frame(screen: Screen, callback: Any, *args: Any, tries: int = 25) -> None:
+    """Call `callback(*args)` on the event loop once the frame of what was asked of `screen`
+    so far is written: `call_after_refresh` may run on the screen's first idle, before its
+    widgets handed it their refreshes (see the module docstring), so while a refresh is still
+    pending it checks again every 10 ms, at most `tries` times, then calls anyway."""
+    def check(left: int) -> None:
+        if left > 0 and screen.is_current and frame_pending(screen):
+            screen.set_timer(0.01, lambda: check(left - 1))
+        else:
+            callback(*args)
+
+    screen.call_after_refresh(check, tries)
+
+
 class ScrollsDrawnNow(ScrollView):
     """A scroll view whose scroll keys write their frame in their action (draw_now); with the
     app's animations off, a scroll is set at once rather than by the animator's next 60 Hz tick
@@ -134,4 +161,4 @@ class ScrollsDrawnNow(ScrollView):
         draw_now(self.screen)
 
 
-__all__ = ["ScrollsDrawnNow", "counts", "draw_now"]
+__all__ = ["ScrollsDrawnNow", "after_frame", "counts", "draw_now", "frame_pending"]
