@@ -8,8 +8,10 @@ Kite's WebSocket ticker on one port, as a remote exchange would be); this proces
     full mode, 3 connections) -> CollectionEngine.collect_shown (source.interval_s = 1) with a
     SQLite store and the recorder -> LocalFeed -> the dashboard's feed-loop worker
     (optui.screens.feed_loop: formats the shown chain) -> SnapshotCollected -> DashboardScreen
-    (headless, 160x48) -> frame written; the worker then stores the cycle
-    (CollectionEngine.store_pending: day state, store rows, leg files), before the next one
+    (headless, 160x48) -> frame written; the cycle is then published for attached dashboards
+    as `optui` publishes it with the default in-process cache (cache.url = memory://): the
+    latest-cycle file, ~2 MB of JSON encoded on the publisher thread; the worker stores the
+    cycle (CollectionEngine.store_pending: day state, store rows, leg files), before the next one
 
 Figures (goals from the issue):
 - tick to screen: from a ticker frame handed over by the socket to the first terminal frame
@@ -17,7 +19,9 @@ Figures (goals from the issue):
   row on screen (p50/p95; goal p95 <= 100 ms);
 - per stage (medians, p95): socket -> book (parse and fold), book -> the cycle's read of the
   book (waiting for the cadence), the cycle up to the snapshot shown, the cycle stored (after
-  it is posted, on the worker: off the path but sharing the GIL), cycle -> UI message (the worker
+  it is posted, on the worker: off the path but sharing the GIL), its publication (start after
+  the frame, wall time and the publisher thread's CPU; how many overlapped a cycle's apply to
+  frame), cycle -> UI message (the worker
   formatting the shown chain, the message queue), UI apply (the screen's handler), apply ->
   frame written;
 - key to frame while it streams: `t`, `i`, down and up arrows (the chain focused) posted as
@@ -27,7 +31,8 @@ Figures (goals from the issue):
 Baseline in the same run: the same dashboard fed the stream's own snapshots, prebuilt, at 1 Hz
 with no stream and no collection, then the keys again with no cycle arriving at all (the UI's
 own cost of each key).
-Run: `python benchmarks/bench_e2e.py [stream seconds]` (about a minute and a half).
+Run: `python benchmarks/bench_e2e.py [stream seconds] [--no-publish]` (about a minute and a
+half; --no-publish: no latest-cycle file, as before the publication was measured).
 
 Measured on the shared 2-core machine, load average 2.5-4.9 (other work on both cores; runs at
 nice -10, the collector stored first alternating with this in the same minutes): tick to screen
@@ -91,6 +96,7 @@ from optui.app import OptuiApp  # noqa: E402
 from optui.collectors.stream_source import StreamingSource  # noqa: E402
 from optui.collectors.ticker_source import TickerSource  # noqa: E402
 from optui.config import Settings  # noqa: E402
+from optui.feed import local as feed_local  # noqa: E402
 from optui.feed.local import LocalFeed  # noqa: E402
 from optui.feed.model import Feed, FeedCycle  # noqa: E402
 from optui.screens.dashboard import DashboardScreen  # noqa: E402
@@ -107,6 +113,8 @@ KEYS = ("t", "i", "down", "up")
 GOAL_TICK_P95_MS = 100.0
 GOAL_KEY_P95_MS = 30.0
 GOAL_BYTES_PER_S = 20_000.0
+PUBLISH = True
+"""Publish each cycle to a latest-cycle file, as `optui` does with cache.url = memory://."""
 
 
 @dataclass
@@ -134,6 +142,7 @@ class Cycle:
     applied: tuple[float, float] = (0.0, 0.0)
     frame: float = 0.0  # the first terminal frame written after the apply
     cpu: float = 0.0  # the event loop thread's CPU seconds from the apply to the frame
+    published: tuple[float, float, float] = (0.0, 0.0, 0.0)  # start, end, publisher CPU s
     frames: list[Frame] = field(default_factory=list)
     shown: set[int] = field(default_factory=set)  # tokens of chain rows on screen after apply
 
@@ -152,6 +161,24 @@ class Probe:
         self.last_price: dict[int, float] = {}
         self.measuring = False
         self._socket_at = threading.local()
+        self.unpublished: dict[int, Cycle] = {}  # by id(snapshot), until its publication
+
+    def install_publisher(self) -> None:
+        """Time each publication on the publisher thread (building and encoding the payload,
+        writing the latest-cycle file)."""
+        probe = self
+        send = feed_local._Publisher._send
+
+        def timed_send(self: Any, cycle: FeedCycle, at: Any = None) -> None:
+            began, cpu = time.perf_counter(), time.thread_time()
+            send(self, cycle, at)
+            if cycle.snapshot is not None:
+                with probe.lock:
+                    timed = probe.unpublished.pop(id(cycle.snapshot), None)
+                    if timed is not None:
+                        timed.published = (began, time.perf_counter(), time.thread_time() - cpu)
+
+        feed_local._Publisher._send = timed_send  # type: ignore[method-assign]
 
     def install_source(self) -> None:
         probe = self
@@ -200,6 +227,7 @@ class Probe:
             cycle, self.current = self.current, None
             if cycle is not None and feed_cycle.snapshot is not None:
                 cycle.end = time.perf_counter()
+                self.unpublished[id(feed_cycle.snapshot)] = cycle
                 cycle.collect_cpu = time.thread_time() - cycle.start_cpu
                 self.cycles[id(feed_cycle.snapshot)] = cycle
 
@@ -291,8 +319,9 @@ class TimedFeed(LocalFeed):
     the measurements: a full chain's snapshots kept alive would swell the heap every garbage
     collection walks, which the product does not), keeps the snapshots for the baseline."""
 
-    def __init__(self, engine: Any, probe: Probe, interval_s: float) -> None:
-        super().__init__(engine, interval_s=interval_s)
+    def __init__(self, engine: Any, probe: Probe, interval_s: float,
+                 latest_file: Path | None = None) -> None:
+        super().__init__(engine, interval_s=interval_s, latest_file=latest_file)
         self.probe = probe
         self.keep = False
         self.kept: list[FeedCycle] = []
@@ -460,8 +489,16 @@ async def run_dashboard(settings: Settings, feed: Feed, probe: Probe,
 
 def streamed(tmp: Path, port: int, probe: Probe) -> tuple[dict[str, Any], list[FeedCycle]]:
     probe.install_source()
+    probe.install_publisher()
     settings, engine = collect_engine(tmp, port)
-    feed = TimedFeed(engine, probe, settings.source.interval_s)
+    assert settings.cache.url == "memory://" and engine.cache is None  # the default: no Redis
+    # Where LocalFeed.from_settings puts it: beside the collector lock of the store and source.
+    from optui.collectors.engine import is_simulated, store_url_for
+    from optui.feed.lock import lock_path
+
+    url = store_url_for(settings, is_simulated(settings, "kite"), None)
+    latest = lock_path(url, "kite", Path(settings.general.data_dir)).with_suffix(".latest.json")
+    feed = TimedFeed(engine, probe, settings.source.interval_s, latest if PUBLISH else None)
     try:
         out = asyncio.run(run_dashboard(settings, feed, probe, STREAM_S))
         out["tier"] = engine.last.feed if engine.last is not None else ""
@@ -487,10 +524,18 @@ def stages(cycles: list[Cycle]) -> dict[str, list[float]]:
     """Seconds per stage over the measured cycles."""
     out: dict[str, list[float]] = {k: [] for k in (
         "socket_book", "book_read", "cycle", "read_end", "views", "queue", "apply",
-        "frame", "cpu", "tick_screen", "cycle_screen", "stored", "collect_cpu")}
+        "frame", "cpu", "tick_screen", "cycle_screen", "stored", "collect_cpu",
+        "publish_after_frame", "publish", "publish_cpu", "publish_overlaps")}
+    spans = [(c.applied[0], c.frame) for c in cycles if c.applied[0] and c.frame]
     for c in cycles:
         if not (c.applied[0] and c.frame):
             continue
+        if c.published[0]:
+            began, ended, cpu = c.published
+            out["publish_after_frame"].append(began - c.frame)
+            out["publish"].append(ended - began)
+            out["publish_cpu"].append(cpu)
+            out["publish_overlaps"].append(float(any(a < ended and began < b for a, b in spans)))
         out["cycle"].append(c.end - c.start)
         out["collect_cpu"].append(c.collect_cpu)
         if c.read:
@@ -524,6 +569,7 @@ def _behind_cycles(run: dict[str, Any]) -> list[bool]:
 
 def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
     s, b = stages(live["cycles"]), stages(base["cycles"])
+    pub = s["publish"]
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"machine: {os.cpu_count()} cores, load average {load} (wall-clock figures include "
           "waiting for the cores; the UI thread's CPU figures do not)")
@@ -545,6 +591,13 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
             ("cycle start -> frame written", "cycle_screen"))
     for label, key in rows:
         print(f"  {label:<36} {_ms(s[key]):>17}   {_ms(b[key]):>17}")
+    if pub:
+        print(f"publication (latest-cycle file, cache.url = memory://): {len(pub)} cycles, wall "
+              f"{_ms(pub)} ms, publisher CPU {_ms(s['publish_cpu'])} ms; started "
+              f"{_ms(s['publish_after_frame'])} ms after the cycle's frame; "
+              f"{int(sum(s['publish_overlaps']))} overlapped a cycle's apply to frame")
+    else:
+        print("publication: none (--no-publish, or no cycle published while measured)")
     ticks = s["tick_screen"]
     tick95 = _p(ticks, 0.95) * 1000
     print(f"tick to screen: p50 {_p(ticks, 0.5) * 1000:.0f} ms, p95 {tick95:.0f} ms over "
@@ -592,6 +645,7 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
           f"{base['bytes_per_s'] / 1000:.1f} KB/s")
     return {"tick_p95_ms": tick95, "key_p95_ms": key95, "bytes_per_s": live["bytes_per_s"],
             "stages_ms": {k: statistics.median(v) * 1000 for k, v in s.items() if v},
+            "published": len(pub),
             "key_cpu_p95_ms": _p(live["keys"]["cpu"], 0.95),
             "baseline_key_p95_ms": _p(base_keys, 0.95), "baseline_bytes_per_s": base["bytes_per_s"],
             "quiet_key_p95_ms": _p([v for k in KEYS for v in quiet[k]], 0.95),
@@ -602,9 +656,11 @@ def report(live: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    global STREAM_S
-    if len(sys.argv) > 1:
-        STREAM_S = float(sys.argv[1])
+    global STREAM_S, PUBLISH
+    args = [a for a in sys.argv[1:] if a != "--no-publish"]
+    PUBLISH = len(args) == len(sys.argv) - 1
+    if args:
+        STREAM_S = float(args[0])
     import logging
 
     logging.basicConfig(level=logging.ERROR)
