@@ -125,3 +125,45 @@ async def test_the_dashboard_publishes_a_cycle_after_its_frame(
     for t in published:
         assert events.index(("frame", t)) < events.index(("publish", t))
     assert json.loads(latest.read_text())["snapshot"]["timestamp"] == published[-1].isoformat()
+
+
+def test_a_cycle_is_encoded_once_for_the_channel_the_key_and_the_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from optui.storage import cache as cache_module
+    from optui.storage.cache import SNAPSHOT_CHANNEL, MemoryCache
+
+    encoded: list[int] = []
+    real = cache_module.json.dumps
+
+    class CountingJson:
+        loads = staticmethod(json.loads)
+
+        @staticmethod
+        def dumps(value: Any, **kwargs: Any) -> str:
+            text = real(value, **kwargs)
+            encoded.append(len(text))
+            return text
+
+    cache = MemoryCache()
+    channel = cache.subscribe(SNAPSHOT_CHANNEL)
+    clock = FakeClock()
+    feed = LocalFeed(_engine(tmp_path, clock), interval_s=STEP_S)  # collects, publishes nothing
+    latest = tmp_path / "collector.latest.json"
+    publisher = local._Publisher(cache, latest)
+    try:
+        for n in range(2):
+            clock.t = 1000.0 + STEP_S * n
+            cycle = feed.publish(feed.next_cycle(wait_ticks=False, publish=False))
+            expected = dumps(cycle_payload(cycle))
+            monkeypatch.setattr(cache_module, "json", CountingJson)
+            encoded.clear()
+            publisher._send(cycle)  # as its thread does
+            monkeypatch.undo()
+            assert encoded == [len(expected)]
+            assert latest.read_text() == expected
+            assert cache._data[local.CYCLE_KEY] == expected
+            assert channel.get(timeout=5.0) == json.loads(expected)
+    finally:
+        channel.close()
+        publisher.close()
+        feed.close()

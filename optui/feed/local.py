@@ -107,21 +107,22 @@ class _Publisher:
 
     def _send(self, cycle: FeedCycle, at: datetime | None = None) -> None:
         from optui.errors import StoreError
-        from optui.storage.cache import SNAPSHOT_CHANNEL, dumps
+        from optui.storage.cache import SNAPSHOT_CHANNEL, EncodedJSON, dumps
 
         payload = cycle_payload(cycle)
-        latest = payload
+        text = dumps(payload)  # encoded once for the channel, the key and the file
+        latest = text
         if cycle.snapshot is not None:
             self._last = (cycle.snapshot.timestamp, payload["snapshot"])
         elif self._last is not None:  # a gap: attachers get the cached tier with the open faults
             taken, snapshot = self._last
             age = max(0.0, (at - taken).total_seconds()) if at is not None else 0.0
             # Its alerts were published with it: an attacher must not take them for new ones.
-            latest = cycle_payload(replace(cycle, age_s=age), {**snapshot, "alerts": []})
+            latest = dumps(cycle_payload(replace(cycle, age_s=age), {**snapshot, "alerts": []}))
         if self.cache is not None:
             try:
-                self.cache.set(CYCLE_KEY, latest)
-                self.cache.publish(SNAPSHOT_CHANNEL, payload)
+                self.cache.set(CYCLE_KEY, EncodedJSON(latest))
+                self.cache.publish(SNAPSHOT_CHANNEL, EncodedJSON(text))
             except StoreError as exc:
                 what = cycle.snapshot.timestamp.isoformat() if cycle.snapshot is not None else "a gap"
                 log.warning("cycle of %s not published: %s", what, exc)
@@ -129,7 +130,7 @@ class _Publisher:
             from optui.storage.legacy_files import write_atomic
 
             try:
-                write_atomic(self.latest_file, dumps(latest))
+                write_atomic(self.latest_file, latest)
             except OSError as exc:
                 log.warning("cannot write %s: %s", self.latest_file, exc)
 

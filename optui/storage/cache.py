@@ -48,8 +48,21 @@ def _clean(value: Any) -> Any:
     return value
 
 
+class EncodedJSON:
+    """JSON text `dumps` already made, handed to the cache as a value: it is sent as it is, not
+    encoded again (a full chain's cycle is ~2 MB, tens of ms of json.dumps holding the GIL)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON for the cache (datetimes ISO 8601, numpy scalars as numbers, NaN as null)."""
+    """Compact JSON for the cache (datetimes ISO 8601, numpy scalars as numbers, NaN as null);
+    an EncodedJSON is its text."""
+    if type(value) is EncodedJSON:
+        return value.text
     try:
         return json.dumps(value, default=_default, separators=(",", ":"), allow_nan=False)
     except ValueError:
