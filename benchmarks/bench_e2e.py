@@ -73,6 +73,12 @@ load 1.1 (so the wall-clock figures wait for a quiet machine): publication 150-1
 a cycle's apply to frame; UI thread CPU apply to frame 12.5 / 13.8-14.6 ms (without
 publication, same minutes: 10.4 / 12.5); storing the cycle, which now shares the GIL with the
 publication after the frame, 165-167 ms wall (without: 41 ms).
+All of the above with the snapshot's legs as columns (optui.leg_rows), three runs in a row at
+load 0.2-0.3, publication on: tick to screen p50 53 / 56 / 53 ms, p95 72 / 70 / 68 ms (goal
+met in all three); the cycle after the book read 26.7-29.7 / 32.8-36.8 ms (its CPU 22.9-26.7 /
+28.9-31.7 ms); apply to frame 5.7-6.5 / 7.3-7.8 ms; publication 93-120 ms wall, 67-98 ms CPU,
+started 10-12 ms after the frame, none overlapping a cycle's apply to frame; key to frame p50
+3.4-3.5 ms, p95 12.6-18.2 ms (goal met); 11.1-11.4 KB/s.
 """
 
 from __future__ import annotations
