@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from sample_data import sample_snapshot
-from textual.app import App
 
 from optui.analytics.quality import FLAG_BITS
 from optui.config import Settings
@@ -17,6 +16,7 @@ from optui.screens.dashboard import DashboardScreen
 from optui.screens.help import flag_legend
 from optui.widgets.chain_table import FLAG_WIDTH, ChainTable
 from optui.widgets.format import FLAG_MARKS, QUALITY_MARK_WIDTH, quality_mark
+from tests.dashboard_pilot import Host
 
 
 @pytest.mark.unit
@@ -33,15 +33,6 @@ def test_every_flag_mark_fits_the_flag_column() -> None:
     legend = {row[0]: row[3] for row in flag_legend()}
     for mark, meaning in FLAG_MARKS.values():
         assert legend[mark] == meaning
-
-
-class Host(App[None]):
-    def __init__(self, screen: DashboardScreen) -> None:
-        super().__init__()
-        self.dash = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.dash)
 
 
 @pytest.fixture

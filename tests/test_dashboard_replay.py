@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from dashboard_wait import settle
 from replay_support import FakeClock
-from textual.app import App
 from textual.message import Message
 from textual.widgets._footer import FooterKey
 
@@ -28,6 +27,7 @@ from optui.timeutil import IST
 from optui.ui_messages import SnapshotCollected
 from optui.widgets.chain_table import ChainTable
 from optui.widgets.status_header import StatusHeader
+from tests.dashboard_pilot import Host
 
 START = datetime(2026, 11, 25, 9, 15, tzinfo=IST)  # a Wednesday open
 INTERVAL_S = 10.0
@@ -77,15 +77,6 @@ def recorded_day(tmp_path_factory: pytest.TempPathFactory) -> Path:
     engine.close()
     LIVE[root] = live
     return root
-
-
-class Host(App[None]):
-    def __init__(self, screen: DashboardScreen) -> None:
-        super().__init__()
-        self.dash = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.dash)
 
 
 def _header(screen: DashboardScreen, part: str) -> str:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 from sample_data import sample_snapshot
-from textual.app import App
 from textual.widgets import Label
 
 from optui.config import Settings
 from optui.screens.dashboard import DashboardScreen
 from optui.screens.dashboard_replay import replay_flag
 from optui.widgets.status_header import StatusHeader, fit_selection
+from tests.dashboard_pilot import Host
 
 SELECTION = "NIFTY 01 Dec 5m"
 
@@ -33,15 +33,6 @@ def test_flags_shorten_before_the_selection_is_lost() -> None:
     assert fit_selection(both, SELECTION, 31) == f"CACHED ATTACHED {SELECTION}"
     assert fit_selection(both, SELECTION, 25) == f"CACHED A… {SELECTION}"
     assert fit_selection(both, SELECTION, 16) == SELECTION
-
-
-class Host(App[None]):
-    def __init__(self, screen: DashboardScreen) -> None:
-        super().__init__()
-        self.dash = screen
-
-    def on_mount(self) -> None:
-        self.push_screen(self.dash)
 
 
 class FakeReplay:
