@@ -3,7 +3,6 @@ so no chain row runs past its panel's edge; the help screen's legend gives each 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from itertools import combinations
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from optui.screens.dashboard import DashboardScreen
 from optui.screens.help import flag_legend
 from optui.widgets.chain_table import FLAG_WIDTH, ChainTable
 from optui.widgets.format import FLAG_MARKS, QUALITY_MARK_WIDTH, quality_mark
-from tests.dashboard_pilot import Host
+from tests.dashboard_pilot import Host, sim_settings
 
 
 @pytest.mark.unit
@@ -36,12 +35,8 @@ def test_every_flag_mark_fits_the_flag_column() -> None:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    s = Settings()
-    s.general.data_dir = str(tmp_path / "data")
-    s.general.log_dir = str(tmp_path / "logs")
-    s.store.url = f"sqlite:///{tmp_path / 'optui.db'}"
-    yield s
+def settings(tmp_path: Path) -> Settings:
+    return sim_settings(tmp_path, interval_s=30.0)
 
 
 @pytest.mark.parametrize("size", [(160, 48), (120, 40)], ids=lambda s: f"{s[0]}x{s[1]}")

@@ -43,6 +43,19 @@ START = datetime(2026, 11, 25, 9, 20, 0, tzinfo=IST)  # a Wednesday session, on 
 FAULTS = "429=0.05,5xx=0.05,timeout=0.02,malformed=0.05,truncated=0.05"
 
 
+
+def nifty_kite(tmp_path: Path, root: str, clock: SimTime) -> tuple[Settings, KiteSource]:
+    """NIFTY every 30 s, two strikes each side, no files; a KiteSource on the exchange at `root`
+    paced by Kite's real rates on `clock`, its client giving up after 0.3 s."""
+    settings = Settings()
+    settings.source.indices = ["NIFTY"]
+    settings.source.interval_s = 30.0
+    settings.source.chain_strikes = 2
+    settings.export.write_json = settings.export.write_csv = False
+    source = KiteSource("sim_key", "sim_token", root=root, cache_dir=tmp_path / "instruments",
+                        limiter=RateLimiter(KITE_RATES, clock=clock, sleep=clock.sleep), timeout=0.3)
+    return settings, source
+
 def _start_collecting(tmp_path: Path, seed: int, cycles: int, faults: str = FAULTS,
                       heal_after: int = 0) -> tuple[list[tuple[float, Outcome]], FaultPlan, int]:
     """Run `optui collect`'s loop (interval 30 s) from a cold start (no instrument cache) until
@@ -64,13 +77,7 @@ def _start_collecting(tmp_path: Path, seed: int, cycles: int, faults: str = FAUL
     limiter.allow = counted  # type: ignore[method-assign]
     server = serve(SimulatedExchange(seed=5, start=START, clock=clock), "127.0.0.1", 0,
                    limiter=limiter, faults=plan)
-    settings = Settings()
-    settings.source.indices = ["NIFTY"]
-    settings.source.interval_s = 30.0
-    settings.source.chain_strikes = 2
-    settings.export.write_json = settings.export.write_csv = False
-    source = KiteSource("sim_key", "sim_token", root=server.url, cache_dir=tmp_path / "instruments",
-                        limiter=RateLimiter(KITE_RATES, clock=clock, sleep=clock.sleep), timeout=0.3)
+    settings, source = nifty_kite(tmp_path, server.url, clock)
     source.clock = ExchangeClock(monotonic=clock)
     store = SQLiteStore(":memory:")
     attempts: list[tuple[float, Outcome]] = []

@@ -25,12 +25,12 @@ from optui.collectors.simulated_time import SimTime, stop_when
 from optui.collectors.source import ExchangeClock
 from optui.collectors.supervisor import Outcome
 from optui.collectors.token_watch import SecretsWatch
-from optui.config import Settings
 from optui.simulator.exchange import SimulatedExchange
 from optui.simulator.faults import FaultPlan
 from optui.simulator.server import RateLimiter as ServerLimiter
 from optui.simulator.server import serve
 from optui.timeutil import IST
+from tests.test_fault_start import nifty_kite
 
 START = datetime(2026, 11, 25, 9, 20, 0, tzinfo=IST)  # the exchange: a Wednesday session
 MACHINE = datetime(2026, 11, 30, 17, 7, 0, tzinfo=IST)  # the machine: Monday, after the close
@@ -61,13 +61,7 @@ def _collect(tmp_path: Path, plan: FaultPlan, attempts_wanted: int = 2, once: bo
     clock = SimTime()
     server = serve(SimulatedExchange(seed=5, start=START, clock=clock), "127.0.0.1", 0,
                    limiter=ServerLimiter(clock=clock), faults=plan)
-    settings = Settings()
-    settings.source.indices = ["NIFTY"]
-    settings.source.interval_s = 30.0
-    settings.source.chain_strikes = 2
-    settings.export.write_json = settings.export.write_csv = False
-    source = KiteSource("sim_key", "sim_token", root=server.url, cache_dir=tmp_path / "instruments",
-                        limiter=RateLimiter(KITE_RATES, clock=clock, sleep=clock.sleep), timeout=0.3)
+    settings, source = nifty_kite(tmp_path, server.url, clock)
     wall: Callable[[], float] = lambda: MACHINE.timestamp() + clock.t  # noqa: E731
     source.clock = ExchangeClock(wall=wall, monotonic=clock)
     from optui.storage.sqlite_store import SQLiteStore

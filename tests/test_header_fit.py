@@ -3,7 +3,6 @@ whatever flags stand before it: the flags shorten first (cached, paused, attache
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from optui.config import Settings
 from optui.screens.dashboard import DashboardScreen
 from optui.screens.dashboard_replay import replay_flag
 from optui.widgets.status_header import StatusHeader, fit_selection
-from tests.dashboard_pilot import Host
+from tests.dashboard_pilot import Host, sim_settings
 
 SELECTION = "NIFTY 01 Dec 5m"
 
@@ -54,12 +53,8 @@ class FakeReplay:
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Iterator[Settings]:
-    s = Settings()
-    s.general.data_dir = str(tmp_path / "data")
-    s.general.log_dir = str(tmp_path / "logs")
-    s.store.url = f"sqlite:///{tmp_path / 'optui.db'}"
-    yield s
+def settings(tmp_path: Path) -> Settings:
+    return sim_settings(tmp_path, interval_s=30.0)
 
 
 FLAGS = {
