@@ -15,7 +15,8 @@ from optui.analytics.premium_flow import leg_flow
 from optui.collectors.engine import CollectionEngine
 from optui.collectors.sim_source import SimulatedSource
 from optui.collectors.stream_catch_up import wait_caught_up
-from optui.collectors.stream_source import MIXED, STREAM, StreamingSource
+from optui.collectors.stream_plan import MIXED, STREAM
+from optui.collectors.stream_source import StreamingSource
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import TickFlow
 from optui.config import Settings

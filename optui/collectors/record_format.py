@@ -43,8 +43,8 @@ File format (one file per IST trading day and source, ``YYYY-MM-DD.optrec.zst``)
   passes it; format 6 adds ``"cycle": true`` NOTICE records: every health line of the stream
   a collection cycle said (the event lines again, the feed tier's changes, ticks of instruments
   not subscribed, a failed REST fallback, ...), recorded when the cycle took them, after its
-  quote calls; a replay says each with the replayed cycle that answers those calls, and from
-  format 6 on says no event line by itself). Unknown kinds are skipped and counted by the reader. A packed record needs the
+  quote calls; a replay says each with the replayed cycle that answers those calls. From
+  format 6 on, a stream event is recorded only as its cycle's line). Unknown kinds are skipped and counted by the reader. A packed record needs the
   records before it in its frame (`FrameCodecs`), so frames are read from their start (the
   index's seek points are frame starts).
 - Beside each day file, ``YYYY-MM-DD.optrec.idx`` lists every frame (byte offset and the time
@@ -57,8 +57,8 @@ Format versions: 1 wrote quotes as `QUOTE_COLUMNS`; 2 as `QUOTE_PACKED`, ticks a
 `TICK_PACKED`; 3 ticks as `TICK_COLUMNS`; 4 writes repeated streamed calls as `STREAM_CALL` and
 a tick-book checkpoint at each frame start; 5 adds `NOTICE` records (a reader of format 4
 skips them as unknown kinds and replays the rest unchanged); 6 adds the cycle's notices (a
-reader of format 5 says them when its clock passes them, as event lines: later by a cycle, and
-the connection events twice). Every version is read.
+reader of format 5 says them when its clock passes them, as event lines, later by a cycle).
+Every version is read.
 
 A new record kind is a constant here and an entry in `KIND_NAMES` (the reader skips kinds not
 named there, as unknown); a kind packed against the records before it in its frame also gets an

@@ -257,8 +257,8 @@ class Recorder:
 
     def record_notice(self, at: datetime, warning: SnapshotWarning) -> None:
         """One health line the live source said about its stream at `at` (exchange clock): a
-        replay of a format 5 day says it again at the same moment (from format 6 on it says the
-        cycle's record of it instead, `record_said`)."""
+        replay says it again at the same moment. Format 5 wrote these; from format 6 on the
+        stream's lines are recorded with the cycle that said them (`record_said`)."""
         self._write(NOTICE, at, notice_payload(warning))
 
     def record_said(self, at: datetime, warnings: Sequence[SnapshotWarning]) -> None:

@@ -43,6 +43,16 @@ def feed_tier(streamed: int, polled: int) -> str:
     return MIXED if streamed else REST_FALLBACK
 
 
+def feed_tier_line(tier: str, streamed: int, polled: int) -> str:
+    """The health line saying a cycle's feed changed to `tier` (`feed_tier`), with its counts."""
+    if tier == STREAM:
+        return f"feed: stream (all {streamed} quotes from the ticker)"
+    if tier == MIXED:
+        return (f"feed: stream+rest ({streamed} quotes from the ticker, {polled} polled over "
+                "REST: not yet ticked, beyond the streamed limit or on a connection that is down)")
+    return f"feed: rest-fallback (all {polled} quotes polled over REST: the ticker is not streaming)"
+
+
 SPOT_KEYS = frozenset(spec.spot_symbol for spec in INDEX_SPECS.values())
 
 

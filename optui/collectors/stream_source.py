@@ -30,9 +30,8 @@ its ticker served on a loopback port) and a `TickerSource` (optui.collectors.tic
 - With a Recorder, every binary frame is recorded as received, and each answered call as one
   STREAM_QUOTES record (the keys answered from the ticks recorded before it, and the polled
   answer), both written on the event-loop thread in the order the book saw them, so a replay
-  through the same parser and book answers every call with the same values. The ticker's
-  health lines (a stall, a drop, a reconnect, a gap with its span, a bad frame skipped) are
-  recorded as NOTICE records at the exchange time they were said, so a replay says them again.
+  through the same parser and book answers every call with the same values; the health lines
+  a cycle says are recorded with it (record_writer.record_said), so a replay says them again.
 """
 
 from __future__ import annotations
@@ -52,7 +51,7 @@ import numpy as np
 
 from optui.collectors.batch_lookup import BatchLookups, fresh_shards, mode_codes
 from optui.collectors.source import MarketSource
-from optui.collectors.stream_plan import MIXED, STREAM, feed_tier, is_spot_call, stream_modes
+from optui.collectors.stream_plan import feed_tier, feed_tier_line, is_spot_call, stream_modes
 from optui.collectors.tick_book import TickBook
 from optui.collectors.tick_flow import INDEX_SEGMENT, FlowTable, TickFlow
 from optui.collectors.ticker_source import (
@@ -295,10 +294,7 @@ class StreamingSource(WrappedSource):
         elif isinstance(event, FrameSkipped):
             line += "; collection goes on"
         (log.warning if not isinstance(event, TickerConnected) else log.info)("%s", line)
-        self._note(line)
-        if self.recorder is not None:  # a replay says it again at the same moment
-            self.recorder.record_notice(self.rest.now(),
-                                        SnapshotWarning(WarningKind.STREAM, "", line))
+        self._note(line)  # recorded with the cycle that says it (engine: record_said)
 
     # -- quotes --------------------------------------------------------------------------------
 
@@ -525,15 +521,7 @@ class StreamingSource(WrappedSource):
         self._fed = [0, 0]
         tier = feed_tier(streamed, polled)
         if tier != self._last_tier and (streamed or polled):
-            if tier == STREAM:
-                self._note(f"feed: stream (all {streamed} quotes from the ticker)")
-            elif tier == MIXED:
-                self._note(f"feed: stream+rest ({streamed} quotes from the ticker, {polled} "
-                           "polled over REST: not yet ticked, beyond the streamed limit or on a "
-                           "connection that is down)")
-            else:
-                self._note(f"feed: rest-fallback (all {polled} quotes polled over REST: the "
-                           "ticker is not streaming)")
+            self._note(feed_tier_line(tier, streamed, polled))
             self._last_tier = tier
         return tier, streamed, polled
 
